@@ -1,0 +1,1 @@
+"""Data layer: piccolo tables, engine set-up, migrations, queries."""

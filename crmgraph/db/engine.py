@@ -1,0 +1,141 @@
+"""Engine set-up: which database, a pool for PostgreSQL, statement counting.
+
+Every table (core and plugin) is bound to one engine explicitly, so a process
+can switch databases (tests run the same suite on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
+from piccolo.table import Table
+
+from crmgraph.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class StatementCounter:
+    """SQL statements run in one scope (a request); tests assert on it."""
+
+    count: int = 0
+    statements: list[str] = field(default_factory=list)
+
+    def record(self, sql: str) -> None:
+        self.count += 1
+        self.statements.append(sql)
+
+
+current_counter: contextvars.ContextVar[StatementCounter | None] = contextvars.ContextVar(
+    "crmgraph_statement_counter", default=None
+)
+
+
+def _count(querystring: QueryString | str) -> None:
+    counter = current_counter.get()
+    if counter is not None:
+        counter.record(str(querystring))
+
+
+class CountingSQLiteEngine(SQLiteEngine):
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
+        _count(querystring)
+        return await super().run_querystring(querystring, in_pool=in_pool)
+
+
+class CountingPostgresEngine(PostgresEngine):
+    async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
+        _count(querystring)
+        return await super().run_querystring(querystring, in_pool=in_pool)
+
+
+def postgres_config(url: str) -> dict[str, Any]:
+    parsed = urlparse(url)
+    config: dict[str, Any] = {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "database": (parsed.path or "/postgres").lstrip("/") or "postgres",
+        "user": unquote(parsed.username) if parsed.username else "postgres",
+    }
+    if parsed.password:
+        config["password"] = unquote(parsed.password)
+    return config
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.is_sqlite:
+        return CountingSQLiteEngine(
+            path=str(settings.sqlite_path), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+        )
+    if settings.database_url.startswith(("postgres://", "postgresql://")):
+        return CountingPostgresEngine(config=postgres_config(settings.database_url))
+    raise ValueError(f"unsupported CRMGRAPH_DATABASE_URL: {settings.database_url!r}")
+
+
+def enable_wal(path: str) -> None:
+    """WAL is a property of the file: set once, every later connection uses it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+def bind_tables(engine: Engine, tables: Iterable[type[Table]]) -> None:
+    for table in tables:
+        table._meta.db = engine
+
+
+@dataclass
+class Database:
+    """The engine of one app instance and the tables bound to it."""
+
+    engine: Engine
+    tables: tuple[type[Table], ...]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.engine_type == "sqlite"
+
+    async def start(self, settings: Settings) -> None:
+        bind_tables(self.engine, self.tables)
+        if isinstance(self.engine, SQLiteEngine):
+            enable_wal(self.engine.path)
+        if isinstance(self.engine, PostgresEngine):
+            await self.engine.start_connection_pool(
+                min_size=settings.pool_min_size, max_size=settings.pool_max_size
+            )
+
+    async def stop(self) -> None:
+        if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
+            await self.engine.close_connection_pool()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One write transaction; SQLite takes the write lock up front (IMMEDIATE)
+        so two writers queue on the busy timeout instead of failing on upgrade."""
+        if isinstance(self.engine, SQLiteEngine):
+            async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+        else:
+            async with self.engine.transaction():
+                yield
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Run portable SQL with ``{}`` placeholders (piccolo's QueryString)."""
+        rows = await self.engine.run_querystring(QueryString(sql, *args))
+        return [dict(row) for row in rows] if rows else []
+
+    async def ping(self) -> bool:
+        rows = await self.fetch("SELECT 1 AS ok")
+        return bool(rows) and rows[0]["ok"] == 1

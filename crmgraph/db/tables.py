@@ -1,0 +1,122 @@
+"""Core piccolo tables.
+
+Lifecycle state lives in ``customer_role`` keyed by (customer, kind), not on the
+customer row, so that one party can later hold several roles each with its own
+lifecycle without rewriting history. ``customer.kind`` names the primary role.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Numeric,
+    Real,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class User(Table, tablename="crm_user"):
+    name = Varchar(length=200)
+    email = Varchar(length=320, unique=True)
+    role = Varchar(length=32, default="agent")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Customer(Table, tablename="customer"):
+    kind = Varchar(length=64, index=True)
+    name = Varchar(length=200, index=True)
+    email = Varchar(length=320, null=True, default=None, index=True)
+    phone = Varchar(length=32, null=True, default=None)
+    owner = ForeignKey(references=User, null=True, default=None, index=True)
+    attributes = JSON(default="{}")
+    version = Integer(default=1)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    updated_at = Timestamptz(default=TimestamptzNow(), index=True)
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class CustomerRole(Table, tablename="customer_role"):
+    customer = ForeignKey(references=Customer, index=True)
+    kind = Varchar(length=64)
+    stage = Varchar(length=64, index=True)
+    phase = Varchar(length=16, index=True)
+    entered_at = Timestamptz(default=TimestamptzNow())
+
+
+class Contact(Table, tablename="contact"):
+    customer = ForeignKey(references=Customer, index=True)
+    name = Varchar(length=200)
+    email = Varchar(length=320, null=True, default=None)
+    phone = Varchar(length=32, null=True, default=None)
+    job_title = Varchar(length=200, null=True, default=None)
+    is_primary = Boolean(default=False)
+    notes = Text(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Interaction(Table, tablename="interaction"):
+    customer = ForeignKey(references=Customer, index=True)
+    contact = ForeignKey(references=Contact, null=True, default=None)
+    channel = Varchar(length=32)
+    direction = Varchar(length=16)
+    occurred_at = Timestamptz(default=TimestamptzNow())
+    subject = Varchar(length=300)
+    notes = Text(null=True, default=None)
+    outcome = Varchar(length=64, null=True, default=None)
+    satisfaction = Integer(null=True, default=None)
+    amount = Numeric(digits=(14, 2), null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Need(Table, tablename="need"):
+    customer = ForeignKey(references=Customer, index=True)
+    title = Varchar(length=200)
+    description = Text(null=True, default=None)
+    category = Varchar(length=64, null=True, default=None)
+    consumption_type = Varchar(length=64, null=True, default=None)
+    volume = Real(null=True, default=None)
+    unit = Varchar(length=32, null=True, default=None)
+    priority = Varchar(length=16, default="MEDIUM")
+    status = Varchar(length=16, default="OPEN", index=True)
+    due_date = Date(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class Relationship(Table, tablename="relationship"):
+    from_customer = ForeignKey(references=Customer, index=True)
+    to_customer = ForeignKey(references=Customer, index=True)
+    kind = Varchar(length=64)
+    attributes = JSON(default="{}")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class StageChange(Table, tablename="stage_change"):
+    customer = ForeignKey(references=Customer, index=True)
+    kind = Varchar(length=64)
+    from_stage = Varchar(length=64, null=True, default=None)
+    to_stage = Varchar(length=64)
+    at = Timestamptz(default=TimestamptzNow())
+    by = ForeignKey(references=User, null=True, default=None)
+    reason = Text(null=True, default=None)
+
+
+CORE_TABLES: tuple[type[Table], ...] = (
+    User,
+    Customer,
+    CustomerRole,
+    Contact,
+    Interaction,
+    Need,
+    Relationship,
+    StageChange,
+)

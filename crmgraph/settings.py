@@ -1,0 +1,67 @@
+"""Runtime configuration, read once from the environment (``CRMGRAPH_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_SQLITE_PATH = "crmgraph.sqlite"
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know that is not code.
+
+    ``database_url`` is ``sqlite:///path/to/file.sqlite`` (the default, embedded)
+    or ``postgresql://user@host:port/dbname`` for production.
+    """
+
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    pool_min_size: int = 1
+    pool_max_size: int = 10
+    plugins: tuple[str, ...] = ()
+    disabled_plugins: tuple[str, ...] = ()
+    load_entry_points: bool = True
+    graphiql: bool = True
+    max_page_size: int = 100
+    default_page_size: int = 20
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            database_url=env.get("CRMGRAPH_DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
+            pool_min_size=int(env.get("CRMGRAPH_POOL_MIN_SIZE", "1")),
+            pool_max_size=int(env.get("CRMGRAPH_POOL_MAX_SIZE", "10")),
+            plugins=_split(env.get("CRMGRAPH_PLUGINS")),
+            disabled_plugins=_split(env.get("CRMGRAPH_DISABLE_PLUGINS")),
+            load_entry_points=_flag(env.get("CRMGRAPH_LOAD_ENTRY_POINTS"), True),
+            graphiql=_flag(env.get("CRMGRAPH_GRAPHIQL"), True),
+        )
+
+    def with_database(self, database_url: str) -> Settings:
+        return replace(self, database_url=database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @property
+    def sqlite_path(self) -> Path:
+        if not self.is_sqlite:
+            raise ValueError("not a SQLite database URL")
+        return Path(self.database_url.split("sqlite:///", 1)[1] or DEFAULT_SQLITE_PATH)
