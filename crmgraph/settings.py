@@ -38,6 +38,7 @@ class Settings:
     graphiql: bool = True
     max_page_size: int = 100
     default_page_size: int = 20
+    default_phone_region: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -51,6 +52,7 @@ class Settings:
             disabled_plugins=_split(env.get("CRMGRAPH_DISABLE_PLUGINS")),
             load_entry_points=_flag(env.get("CRMGRAPH_LOAD_ENTRY_POINTS"), True),
             graphiql=_flag(env.get("CRMGRAPH_GRAPHIQL"), True),
+            default_phone_region=env.get("CRMGRAPH_DEFAULT_PHONE_REGION") or None,
         )
 
     def with_database(self, database_url: str) -> Settings:

@@ -1,0 +1,108 @@
+"""The ASGI application: GraphQL on /graphql, health checks, GraphiQL assets."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pluggy
+import strawberry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from strawberry.asgi import GraphQL
+
+from crmgraph import graphiql
+from crmgraph.db.engine import Database, make_engine
+from crmgraph.db.tables import CORE_TABLES
+from crmgraph.registry import Catalog, make_plugin_manager
+from crmgraph.schema.build import SchemaTypes, build_schema
+from crmgraph.schema.context import Context
+from crmgraph.settings import Settings
+
+
+class CRMGraphQL(GraphQL):
+    """Strawberry's ASGI view with our context, orjson and a local GraphiQL."""
+
+    def __init__(self, schema: strawberry.Schema, state: AppState) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if state.settings.graphiql else None)
+        self.state = state
+
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+        return Context(
+            db=self.state.db,
+            catalog=self.state.catalog,
+            settings=self.state.settings,
+            types=self.state.types,
+            request=request,
+            response=response,
+        )
+
+    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+        return orjson.dumps(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return HTMLResponse(graphiql.page())
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    plugin_manager: pluggy.PluginManager
+    catalog: Catalog
+    db: Database
+    schema: strawberry.Schema
+    types: SchemaTypes
+
+
+def build_state(settings: Settings) -> AppState:
+    pm = make_plugin_manager(settings)
+    catalog = Catalog.from_plugin_manager(pm)
+    schema, types = build_schema(catalog)
+    db = Database(make_engine(settings), CORE_TABLES)
+    return AppState(settings, pm, catalog, db, schema, types)
+
+
+def create_app(settings: Settings | None = None, migrate_on_start: bool = True) -> Starlette:
+    settings = settings or Settings.from_env()
+    state = build_state(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if migrate_on_start:
+            from crmgraph.db.migrate import migrate
+
+            await migrate(state.db.engine)
+        await state.db.start(settings)
+        try:
+            yield
+        finally:
+            await state.db.stop()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await state.db.ping()
+        except Exception as exc:  # any database failure means not ready
+            return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "database": state.db.engine.engine_type})
+
+    graphql_app = CRMGraphQL(state.schema, state)
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+    ]
+    assets = graphiql.assets_dir()
+    if settings.graphiql and assets.is_dir():
+        routes.append(Mount("/graphiql-assets", StaticFiles(directory=assets), name="graphiql"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.crm = state
+    return app

@@ -1,0 +1,148 @@
+"""The customer type descriptor: what a plugin declares to add a kind of party.
+
+A descriptor is plain data. From it crmgraph generates the concrete GraphQL
+object type (one typed field per attribute), the typed attribute input used by
+``createCustomer``/``updateCustomer``, and the lifecycle the engine enforces.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+
+class Phase(Enum):
+    """Common lifecycle phases every type's stages map onto, so analytics can
+    compare types (the customer value chain)."""
+
+    ENGAGEMENT = "ENGAGEMENT"
+    ACQUISITION = "ACQUISITION"
+    RETENTION = "RETENTION"
+    EXPANSION = "EXPANSION"
+    ENDED = "ENDED"
+
+
+ATTRIBUTE_TYPES: tuple[type, ...] = (str, int, float, bool, Decimal, datetime.date)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One typed attribute of a customer type, stored in the customer's
+    validated ``attributes`` JSON column and exposed as a typed GraphQL field."""
+
+    name: str
+    type: type = str
+    description: str = ""
+    required: bool = False
+    max_length: int | None = None
+    choices: tuple[str, ...] | None = None
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    label: str
+    phase: Phase
+
+
+# A guard looks at a customer about to move and returns the reasons it may not
+# (an empty list, or None, lets it pass). Reasons from every guard are collected.
+Guard = Callable[..., Iterable[str] | str | None]
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_stage: str
+    to_stage: str
+    guards: tuple[Guard, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    stages: tuple[Stage, ...]
+    initial: str
+    transitions: tuple[Transition, ...] = ()
+
+    def stage(self, key: str) -> Stage | None:
+        return next((s for s in self.stages if s.key == key), None)
+
+
+@dataclass(frozen=True)
+class CustomerType:
+    """A kind of customer. ``key`` is stored in the database (``customer.kind``)
+    and appears in the ``CustomerKind`` enum upper-cased; ``graphql_name`` names
+    the concrete object type implementing the ``Customer`` interface."""
+
+    key: str
+    graphql_name: str
+    description: str
+    lifecycle: Lifecycle
+    attributes: tuple[Attribute, ...] = ()
+    relationship_kinds: tuple[str, ...] = field(default_factory=tuple)
+
+    def attribute(self, name: str) -> Attribute | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+    def decode_attributes(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """JSON-stored attribute values back to their Python types."""
+        values: dict[str, Any] = {}
+        for attr in self.attributes:
+            raw = stored.get(attr.name)
+            if raw is None:
+                values[attr.name] = None
+            elif attr.type is Decimal:
+                values[attr.name] = Decimal(str(raw))
+            elif attr.type is datetime.date:
+                values[attr.name] = datetime.date.fromisoformat(raw)
+            else:
+                values[attr.name] = raw
+        return values
+
+
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+GRAPHQL_NAME_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+
+
+def descriptor_problems(descriptor: CustomerType, reserved_fields: Iterable[str]) -> list[str]:
+    """Everything wrong with one descriptor on its own (cross-plugin clashes are
+    checked by the catalog)."""
+    problems: list[str] = []
+    if not KEY_PATTERN.match(descriptor.key):
+        problems.append(f"key {descriptor.key!r} must be snake_case, starting with a letter")
+    if not GRAPHQL_NAME_PATTERN.match(descriptor.graphql_name):
+        problems.append(f"GraphQL name {descriptor.graphql_name!r} must be PascalCase")
+    reserved = set(reserved_fields)
+    seen: set[str] = set()
+    for attr in descriptor.attributes:
+        if not KEY_PATTERN.match(attr.name):
+            problems.append(f"attribute {attr.name!r} must be snake_case")
+        if attr.name in seen:
+            problems.append(f"attribute {attr.name!r} is declared twice")
+        seen.add(attr.name)
+        if attr.name in reserved:
+            problems.append(f"attribute {attr.name!r} clashes with a core Customer field")
+        if attr.type not in ATTRIBUTE_TYPES:
+            problems.append(f"attribute {attr.name!r} has unsupported type {attr.type!r}")
+    lifecycle = descriptor.lifecycle
+    keys = [s.key for s in lifecycle.stages]
+    if not keys:
+        problems.append("lifecycle has no stages")
+    for key in {k for k in keys if keys.count(k) > 1}:
+        problems.append(f"stage {key!r} is declared twice")
+    if lifecycle.initial not in keys:
+        problems.append(f"initial stage {lifecycle.initial!r} is not one of its stages")
+    for t in lifecycle.transitions:
+        for end in (t.from_stage, t.to_stage):
+            if end not in keys:
+                problems.append(
+                    f"transition {t.from_stage}->{t.to_stage} names unknown stage {end!r}"
+                )
+    return problems

@@ -1,0 +1,237 @@
+"""Read queries in portable SQL (PostgreSQL and SQLite), batched per customer
+so a GraphQL request costs a fixed number of statements whatever its page size.
+
+Placeholders are piccolo's ``{}``; values are always bound, never formatted in.
+Column and direction names come from closed sets defined here.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from crmgraph.db.engine import Database
+
+CUSTOMER_COLUMNS = (
+    "c.id, c.kind, c.name, c.email, c.phone, c.owner, c.attributes, c.version, "
+    "c.created_at, c.updated_at, c.deleted_at, r.stage, r.phase, r.entered_at AS stage_entered_at"
+)
+CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
+
+# Sort keys a client may order customers by: GraphQL enum value -> column.
+CUSTOMER_SORT_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "NAME": "name"}
+
+
+def load_json(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, (str, bytes)):
+        return orjson.loads(value)
+    return dict(value)
+
+
+@dataclass
+class Where:
+    """A conjunction of SQL conditions with their bound values, built in order."""
+
+    clauses: list[str] = field(default_factory=list)
+    args: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *args: Any) -> None:
+        self.clauses.append(clause)
+        self.args.extend(args)
+
+    def add_in(self, column: str, values: Sequence[Any]) -> None:
+        self.add(f"{column} IN ({', '.join('{}' for _ in values)})", *values)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "1 = 1"
+
+
+@dataclass(frozen=True)
+class InteractionMatch:
+    channels: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    since: datetime.datetime | None = None
+    until: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    """Everything a customers list can be filtered by, already validated."""
+
+    kinds: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    phases: tuple[str, ...] = ()
+    owner_ids: tuple[int, ...] = ()
+    search: str | None = None
+    created_after: datetime.datetime | None = None
+    created_before: datetime.datetime | None = None
+    updated_after: datetime.datetime | None = None
+    updated_before: datetime.datetime | None = None
+    deleted: str = "ACTIVE"  # ACTIVE | DELETED | ALL
+    has_interaction: InteractionMatch | None = None
+    contact_search: str | None = None
+    has_open_need: bool | None = None
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped.lower()}%"
+
+
+def interaction_conditions(where: Where, match: InteractionMatch, alias: str) -> None:
+    if match.channels:
+        where.add_in(f"{alias}.channel", match.channels)
+    if match.directions:
+        where.add_in(f"{alias}.direction", match.directions)
+    if match.since is not None:
+        where.add(f"{alias}.occurred_at >= {{}}", match.since)
+    if match.until is not None:
+        where.add(f"{alias}.occurred_at < {{}}", match.until)
+
+
+def customer_where(q: CustomerQuery) -> Where:
+    where = Where()
+    if q.deleted == "ACTIVE":
+        where.add("c.deleted_at IS NULL")
+    elif q.deleted == "DELETED":
+        where.add("c.deleted_at IS NOT NULL")
+    if q.kinds:
+        where.add_in("c.kind", q.kinds)
+    if q.stages:
+        where.add_in("r.stage", q.stages)
+    if q.phases:
+        where.add_in("r.phase", q.phases)
+    if q.owner_ids:
+        where.add_in("c.owner", q.owner_ids)
+    if q.search:
+        pattern = like_pattern(q.search)
+        where.add(
+            "(LOWER(c.name) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(c.email, '')) LIKE {} ESCAPE '\\')",
+            pattern,
+            pattern,
+        )
+    for column, op, value in (
+        ("created_at", ">=", q.created_after),
+        ("created_at", "<", q.created_before),
+        ("updated_at", ">=", q.updated_after),
+        ("updated_at", "<", q.updated_before),
+    ):
+        if value is not None:
+            where.add(f"c.{column} {op} {{}}", value)
+    if q.has_interaction is not None:
+        inner = Where()
+        interaction_conditions(inner, q.has_interaction, "i")
+        where.add(
+            f"EXISTS (SELECT 1 FROM interaction i WHERE i.customer = c.id AND {inner.sql()})",
+            *inner.args,
+        )
+    if q.contact_search:
+        pattern = like_pattern(q.contact_search)
+        where.add(
+            "EXISTS (SELECT 1 FROM contact ct WHERE ct.customer = c.id AND "
+            "(LOWER(ct.name) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(ct.email, '')) LIKE {} "
+            "ESCAPE '\\'))",
+            pattern,
+            pattern,
+        )
+    if q.has_open_need is not None:
+        exists = "EXISTS" if q.has_open_need else "NOT EXISTS"
+        where.add(
+            f"{exists} (SELECT 1 FROM need n WHERE n.customer = c.id "
+            "AND n.status IN ('OPEN', 'IN_PROGRESS'))"
+        )
+    return where
+
+
+async def list_customers(
+    db: Database,
+    q: CustomerQuery,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: tuple[Any, int] | None,
+) -> list[dict[str, Any]]:
+    """One page of customers in keyset order (sort column, then id). Returns up
+    to ``limit`` rows; callers ask for one more than they show to learn whether
+    a next page exists."""
+    column = CUSTOMER_SORT_COLUMNS[sort]
+    where = customer_where(q)
+    if after is not None:
+        op = "<" if descending else ">"
+        value, pk = after
+        where.add(
+            f"(c.{column} {op} {{}} OR (c.{column} = {{}} AND c.id {op} {{}}))", value, value, pk
+        )
+    direction = "DESC" if descending else "ASC"
+    sql = (
+        f"SELECT {CUSTOMER_COLUMNS} FROM {CUSTOMER_FROM} WHERE {where.sql()} "
+        f"ORDER BY c.{column} {direction}, c.id {direction} LIMIT {{}}"
+    )
+    return await db.fetch(sql, *where.args, limit)
+
+
+async def count_customers(db: Database, q: CustomerQuery) -> int:
+    where = customer_where(q)
+    rows = await db.fetch(
+        f"SELECT COUNT(*) AS n FROM {CUSTOMER_FROM} WHERE {where.sql()}", *where.args
+    )
+    return int(rows[0]["n"])
+
+
+async def customers_by_ids(db: Database, ids: Sequence[int]) -> list[dict[str, Any]]:
+    where = Where()
+    where.add_in("c.id", ids)
+    return await db.fetch(
+        f"SELECT {CUSTOMER_COLUMNS} FROM {CUSTOMER_FROM} WHERE {where.sql()}", *where.args
+    )
+
+
+async def rows_by_column(
+    db: Database, table: str, column: str, keys: Sequence[Any], order: str = "id"
+) -> list[dict[str, Any]]:
+    """All rows of ``table`` whose ``column`` is one of ``keys`` (one statement)."""
+    where = Where()
+    where.add_in(column, keys)
+    return await db.fetch(
+        f"SELECT * FROM {table} WHERE {where.sql()} ORDER BY {order}", *where.args
+    )
+
+
+async def relationships_of(db: Database, customer_ids: Sequence[int]) -> list[dict[str, Any]]:
+    marks = ", ".join("{}" for _ in customer_ids)
+    return await db.fetch(
+        f"SELECT * FROM relationship WHERE from_customer IN ({marks}) OR to_customer IN ({marks}) "
+        "ORDER BY id",
+        *customer_ids,
+        *customer_ids,
+    )
+
+
+async def interaction_pages(
+    db: Database,
+    customer_ids: Sequence[int],
+    limit: int,
+    match: InteractionMatch,
+    before: tuple[datetime.datetime, int] | None,
+) -> list[dict[str, Any]]:
+    """Newest-first interactions of many customers in one statement: up to
+    ``limit`` rows per customer, ranked with a window function."""
+    where = Where()
+    where.add_in("i.customer", customer_ids)
+    interaction_conditions(where, match, "i")
+    if before is not None:
+        at, pk = before
+        where.add("(i.occurred_at < {} OR (i.occurred_at = {} AND i.id < {}))", at, at, pk)
+    sql = (
+        "SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY i.customer "
+        "ORDER BY i.occurred_at DESC, i.id DESC) AS rank_in_customer "
+        f"FROM interaction i WHERE {where.sql()}) ranked WHERE rank_in_customer <= {{}} "
+        "ORDER BY customer, occurred_at DESC, id DESC"
+    )
+    return await db.fetch(sql, *where.args, limit)

@@ -1,0 +1,180 @@
+"""Writes, each meant to run inside one ``Database.transaction()``.
+
+They take values already validated and raise :class:`UserInputError` for
+expected failures (missing record, version conflict), which rolls the
+transaction back and becomes ``userErrors``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import orjson
+
+from crmgraph.customer_types import CustomerType
+from crmgraph.db import queries
+from crmgraph.db.engine import Database
+from crmgraph.validation import UserInputError
+
+# Customer columns an update may set, mapped from validated input names.
+UPDATABLE_CUSTOMER_COLUMNS = ("name", "email", "phone", "owner")
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def dump_json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
+    columns = ", ".join(values)
+    marks = ", ".join("{}" for _ in values)
+    rows = await db.fetch(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", *values.values()
+    )
+    return int(rows[0]["id"])
+
+
+async def update_row(db: Database, table: str, pk: int, values: dict[str, Any]) -> None:
+    assignments = ", ".join(f"{column} = {{}}" for column in values)
+    await db.fetch(f"UPDATE {table} SET {assignments} WHERE id = {{}}", *values.values(), pk)
+
+
+async def live_customer(db: Database, pk: int, field: str = "id") -> dict[str, Any]:
+    rows = await queries.customers_by_ids(db, [pk])
+    if not rows:
+        raise UserInputError.single(field, "customer not found", "NOT_FOUND")
+    if rows[0]["deleted_at"] is not None:
+        raise UserInputError.single(field, "customer is deleted; restore it first", "DELETED")
+    return rows[0]
+
+
+async def user_exists(db: Database, pk: int) -> bool:
+    return bool(await db.fetch("SELECT id FROM crm_user WHERE id = {}", pk))
+
+
+async def create_customer(
+    db: Database,
+    descriptor: CustomerType,
+    values: dict[str, Any],
+    attributes: dict[str, Any],
+    by_user: int | None = None,
+) -> int:
+    at = now()
+    stage = descriptor.lifecycle.initial
+    phase = descriptor.lifecycle.stage(stage).phase.value  # type: ignore[union-attr]
+    pk = await insert(
+        db,
+        "customer",
+        {
+            "kind": descriptor.key,
+            "name": values["name"],
+            "email": values.get("email"),
+            "phone": values.get("phone"),
+            "owner": values.get("owner"),
+            "attributes": dump_json(attributes),
+            "version": 1,
+            "created_at": at,
+            "updated_at": at,
+        },
+    )
+    await insert(
+        db,
+        "customer_role",
+        {"customer": pk, "kind": descriptor.key, "stage": stage, "phase": phase, "entered_at": at},
+    )
+    await insert(
+        db,
+        "stage_change",
+        {
+            "customer": pk,
+            "kind": descriptor.key,
+            "from_stage": None,
+            "to_stage": stage,
+            "at": at,
+            "by": by_user,
+            "reason": "created",
+        },
+    )
+    return pk
+
+
+def check_version(current: dict[str, Any], expected_version: int) -> None:
+    if current["version"] != expected_version:
+        raise _conflict(current["version"], expected_version)
+
+
+async def update_customer(
+    db: Database,
+    pk: int,
+    expected_version: int,
+    changes: dict[str, Any],
+    attributes: dict[str, Any] | None,
+) -> None:
+    """Compare-and-set on ``version``: the UPDATE only matches the version the
+    caller read, so of two writers with the same expectation exactly one wins
+    (PostgreSQL re-checks the WHERE after waiting on the row lock; SQLite
+    serialises writers with IMMEDIATE transactions)."""
+    values = {column: changes[column] for column in UPDATABLE_CUSTOMER_COLUMNS if column in changes}
+    if attributes is not None:
+        values["attributes"] = dump_json(attributes)
+    values["updated_at"] = now()
+    assignments = ", ".join(f"{column} = {{}}" for column in values)
+    rows = await db.fetch(
+        f"UPDATE customer SET {assignments}, version = version + 1 "
+        "WHERE id = {} AND version = {} AND deleted_at IS NULL RETURNING version",
+        *values.values(),
+        pk,
+        expected_version,
+    )
+    if not rows:
+        raise _conflict(None, expected_version)
+
+
+def _conflict(current: int | None, expected: int) -> UserInputError:
+    detail = f" (it is now at version {current})" if current is not None else ""
+    return UserInputError.single(
+        "expectedVersion",
+        f"customer was changed by someone else since version {expected}{detail}; "
+        "reload it and apply your change again",
+        "VERSION_CONFLICT",
+    )
+
+
+async def set_deleted(db: Database, pk: int, deleted: bool, expected_version: int | None) -> None:
+    rows = await queries.customers_by_ids(db, [pk])
+    if not rows:
+        raise UserInputError.single("id", "customer not found", "NOT_FOUND")
+    current = rows[0]
+    if deleted and current["deleted_at"] is not None:
+        raise UserInputError.single("id", "customer is already deleted", "DELETED")
+    if not deleted and current["deleted_at"] is None:
+        raise UserInputError.single("id", "customer is not deleted", "NOT_DELETED")
+    if expected_version is not None:
+        check_version(current, expected_version)
+    at = now()
+    await db.fetch(
+        "UPDATE customer SET deleted_at = {}, updated_at = {}, version = version + 1 WHERE id = {}",
+        at if deleted else None,
+        at,
+        pk,
+    )
+
+
+async def contact_row(db: Database, pk: int) -> dict[str, Any]:
+    rows = await db.fetch("SELECT * FROM contact WHERE id = {}", pk)
+    if not rows:
+        raise UserInputError.single("id", "contact not found", "NOT_FOUND")
+    return rows[0]
+
+
+async def clear_primary_contact(db: Database, customer_pk: int, except_pk: int | None) -> None:
+    await db.fetch(
+        "UPDATE contact SET is_primary = {} WHERE customer = {} AND id <> {}",
+        False,
+        customer_pk,
+        except_pk or 0,
+    )

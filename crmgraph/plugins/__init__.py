@@ -1,0 +1,1 @@
+"""Built-in plugins. Each module registers exactly as a partner's package would."""

@@ -1,0 +1,146 @@
+"""The plugin manager factory and the catalog of what plugins declared.
+
+A factory, not a module-global manager: every app (and every test) gets its
+own, so what one test registers never leaks into another.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import ModuleType
+
+import pluggy
+
+from crmgraph import hookspecs
+from crmgraph.customer_types import CustomerType, descriptor_problems
+from crmgraph.settings import Settings
+
+DEFAULT_PLUGINS: tuple[str, ...] = ("crmgraph.plugins.client",)
+
+# Channels every installation has; plugins add more through the hook.
+CORE_CHANNELS: tuple[str, ...] = (
+    "EMAIL",
+    "PHONE",
+    "MEETING",
+    "CHAT",
+    "WEB",
+    "SOCIAL",
+    "STORE",
+    "LETTER",
+    "OTHER",
+)
+
+# Customer fields defined by the core; no plugin attribute may reuse them.
+CORE_CUSTOMER_FIELDS: frozenset[str] = frozenset(
+    {
+        "id", "kind", "name", "email", "phone", "owner", "owner_id", "stage", "phase",
+        "stage_entered_at", "version", "created_at", "updated_at", "deleted_at", "attributes",
+        "contacts", "interactions", "needs", "relationships", "stage_history",
+    }
+)  # fmt: skip
+
+
+class PluginError(RuntimeError):
+    """A plugin is broken; the message names it and says what is wrong."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        super().__init__(f"plugin {plugin!r}: {message}")
+        self.plugin = plugin
+
+
+def make_plugin_manager(
+    settings: Settings, extra_plugins: Iterable[ModuleType | object] = ()
+) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("crmgraph")
+    pm.add_hookspecs(hookspecs)
+    for name in settings.disabled_plugins:
+        pm.set_blocked(name)
+    for module_name in (*DEFAULT_PLUGINS, *settings.plugins):
+        if pm.is_blocked(module_name) or pm.has_plugin(module_name):
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise PluginError(module_name, f"cannot be imported: {exc}") from exc
+        pm.register(module, name=module_name)
+    if settings.load_entry_points:
+        pm.load_setuptools_entrypoints("crmgraph")
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    return pm
+
+
+@dataclass(frozen=True)
+class RegisteredType:
+    plugin: str
+    descriptor: CustomerType
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the loaded plugins declare, validated and in a stable order (pluggy
+    calls newest-registered first, so everything is sorted before use)."""
+
+    plugins: tuple[str, ...]
+    types: tuple[RegisteredType, ...]
+    channels: tuple[str, ...]
+
+    @property
+    def customer_types(self) -> tuple[CustomerType, ...]:
+        return tuple(t.descriptor for t in self.types)
+
+    def customer_type(self, key: str) -> CustomerType | None:
+        return next((t.descriptor for t in self.types if t.descriptor.key == key), None)
+
+    @classmethod
+    def from_plugin_manager(cls, pm: pluggy.PluginManager) -> Catalog:
+        types: list[RegisteredType] = []
+        for impl in pm.hook.crmgraph_customer_types.get_hookimpls():
+            for descriptor in impl.function() or ():
+                types.append(RegisteredType(impl.plugin_name, descriptor))
+        types.sort(key=lambda t: t.descriptor.key)
+        _check_types(types)
+
+        channels = set(CORE_CHANNELS)
+        for impl in pm.hook.crmgraph_interaction_channels.get_hookimpls():
+            for channel in impl.function() or ():
+                if not channel.isidentifier() or channel.upper() != channel:
+                    raise PluginError(impl.plugin_name, f"channel {channel!r} must be UPPER_CASE")
+                channels.add(channel)
+        plugins = tuple(sorted(name for name, _ in pm.list_name_plugin()))
+        return cls(plugins=plugins, types=tuple(types), channels=tuple(sorted(channels)))
+
+
+def _check_types(types: list[RegisteredType]) -> None:
+    keys: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for registered in types:
+        d, plugin = registered.descriptor, registered.plugin
+        problems = descriptor_problems(d, CORE_CUSTOMER_FIELDS)
+        if problems:
+            raise PluginError(plugin, f"customer type {d.key!r}: " + "; ".join(problems))
+        if d.key in keys:
+            raise PluginError(
+                plugin, f"customer type key {d.key!r} is already declared by {keys[d.key]!r}"
+            )
+        if d.graphql_name in names or d.graphql_name in RESERVED_GRAPHQL_NAMES:
+            owner = names.get(d.graphql_name, "crmgraph core")
+            raise PluginError(
+                plugin, f"GraphQL type name {d.graphql_name!r} is already taken by {owner!r}"
+            )
+        keys[d.key] = plugin
+        names[d.graphql_name] = plugin
+    if not types:
+        raise PluginError("crmgraph", "no customer type is registered")
+
+
+# Names the core schema uses itself; a plugin type may not take them.
+RESERVED_GRAPHQL_NAMES: frozenset[str] = frozenset(
+    {
+        "Customer", "Node", "Contact", "Interaction", "Need", "Relationship", "StageChange",
+        "User", "Query", "Mutation", "Subscription", "PageInfo", "UserError",
+    }
+)  # fmt: skip

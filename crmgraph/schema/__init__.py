@@ -1,0 +1,1 @@
+"""The GraphQL schema, assembled at start-up from the plugin catalog."""

@@ -1,0 +1,580 @@
+"""Assemble the strawberry schema from the plugin catalog.
+
+No ``from __future__ import annotations`` here: the types are created inside
+:func:`build_schema` from what plugins declare, and strawberry must see real
+classes in their annotations, not strings naming local variables.
+"""
+
+import datetime
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Optional
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import Info
+
+from crmgraph.customer_types import Attribute, CustomerType
+from crmgraph.db import queries
+from crmgraph.registry import Catalog
+from crmgraph.schema import core_types as core
+from crmgraph.schema import mutations
+from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.schema.loaders import InteractionPageKey
+from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from crmgraph.validation import camel
+
+
+def pascal(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))
+
+
+@dataclass
+class SchemaTypes:
+    """The classes built for one catalog, and the row → object conversions
+    resolvers use to return instances of the concrete types."""
+
+    customer_classes: dict[str, type]
+    attribute_enums: dict[tuple[str, str], type[enum.Enum]]
+    catalog: Catalog
+    kind_enum: type[enum.Enum]
+    channel_enum: type[enum.Enum]
+    interaction_cls: type
+    relationship_cls: type
+
+    def customer(self, row: dict[str, Any]) -> Any:
+        kind = row["kind"]
+        cls = self.customer_classes[kind]
+        descriptor = self.catalog.customer_type(kind)
+        assert descriptor is not None
+        stage = descriptor.lifecycle.stage(row["stage"])
+        obj = cls.__new__(cls)
+        values = descriptor.decode_attributes(queries.load_json(row["attributes"]))
+        for attr in descriptor.attributes:
+            enum_cls = self.attribute_enums.get((kind, attr.name))
+            if enum_cls is not None and values[attr.name] is not None:
+                values[attr.name] = enum_cls(values[attr.name])
+        obj.__dict__.update(values)
+        obj.__dict__.update(
+            id=encode_id("Customer", row["id"]),
+            pk=row["id"],
+            owner_pk=row["owner"],
+            kind=self.kind_enum(kind),
+            name=row["name"],
+            email=row["email"],
+            phone=row["phone"],
+            stage=row["stage"],
+            stage_label=stage.label if stage else row["stage"],
+            phase=core.Phase(row["phase"]),
+            stage_entered_at=row["stage_entered_at"],
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            deleted_at=row["deleted_at"],
+        )
+        return obj
+
+    def interaction(self, row: dict[str, Any]) -> Any:
+        obj = self.interaction_cls.__new__(self.interaction_cls)
+        try:
+            channel = self.channel_enum(row["channel"])
+        except ValueError:  # a channel whose plugin was removed
+            channel = self.channel_enum("OTHER")
+        obj.__dict__.update(
+            id=encode_id("Interaction", row["id"]),
+            pk=row["id"],
+            customer_id=encode_id("Customer", row["customer"]),
+            contact_id=encode_id("Contact", row["contact"]) if row["contact"] else None,
+            channel=channel,
+            direction=core.InteractionDirection(row["direction"]),
+            occurred_at=row["occurred_at"],
+            subject=row["subject"],
+            notes=row["notes"],
+            outcome=row["outcome"],
+            satisfaction=row["satisfaction"],
+            amount=Decimal(str(row["amount"])).quantize(Decimal("0.01"))
+            if row["amount"] is not None
+            else None,
+            created_at=row["created_at"],
+        )
+        return obj
+
+    def relationship(self, row: dict[str, Any]) -> Any:
+        obj = self.relationship_cls.__new__(self.relationship_cls)
+        obj.__dict__.update(core.relationship_values(row))
+        return obj
+
+
+def attribute_graphql_type(
+    descriptor: CustomerType, attr: Attribute, enums: dict[tuple[str, str], type[enum.Enum]]
+) -> Any:
+    if attr.choices:
+        key = (descriptor.key, attr.name)
+        if key not in enums:
+            py_enum = enum.Enum(  # type: ignore[misc]
+                f"{descriptor.graphql_name}{pascal(attr.name)}", {c: c for c in attr.choices}
+            )
+            enums[key] = strawberry.enum(py_enum, description=f"{attr.description}".strip() or None)
+        return enums[key]
+    return attr.type
+
+
+def build_schema(
+    catalog: Catalog, extensions: tuple[Any, ...] = ()
+) -> tuple[strawberry.Schema, SchemaTypes]:
+    descriptors = catalog.customer_types
+
+    CustomerKind = strawberry.enum(
+        enum.Enum("CustomerKind", {d.key.upper(): d.key for d in descriptors}),  # type: ignore[misc]
+        description="The type of a customer; each is added by a plugin.",
+    )
+    InteractionChannel = strawberry.enum(
+        enum.Enum("InteractionChannel", {c: c for c in catalog.channels}),  # type: ignore[misc]
+        description="Where an interaction happened; plugins may add channels.",
+    )
+
+    @strawberry.type(description="A recorded contact with a customer on some channel.")
+    class Interaction(core.Node):
+        pk: strawberry.Private[int]
+        customer_id: strawberry.ID
+        contact_id: strawberry.ID | None
+        channel: InteractionChannel  # type: ignore[valid-type]
+        direction: core.InteractionDirection
+        occurred_at: datetime.datetime
+        subject: str
+        notes: str | None
+        outcome: str | None = strawberry.field(description="What came of it: the moment of truth.")
+        satisfaction: int | None = strawberry.field(description="How the customer rated it, 1–5.")
+        amount: Decimal | None = strawberry.field(description="Purchase amount, when it is one.")
+        created_at: datetime.datetime
+
+    @strawberry.type
+    class InteractionEdge:
+        cursor: str
+        node: Interaction
+
+    @strawberry.type
+    class InteractionConnection:
+        edges: list[InteractionEdge]
+        page_info: PageInfo
+
+        @strawberry.field
+        def nodes(self) -> list[Interaction]:
+            return [edge.node for edge in self.edges]
+
+    @strawberry.input
+    class InteractionFilter:
+        channels: list[InteractionChannel] | None = None  # type: ignore[valid-type]
+        directions: list[core.InteractionDirection] | None = None
+        since: datetime.datetime | None = strawberry.field(default=None, description="Inclusive.")
+        until: datetime.datetime | None = strawberry.field(default=None, description="Exclusive.")
+
+    def interaction_match(f: InteractionFilter | None) -> queries.InteractionMatch:
+        from crmgraph.validation import utc
+
+        if f is None:
+            return queries.InteractionMatch()
+        return queries.InteractionMatch(
+            channels=tuple(sorted(c.value for c in f.channels or ())),
+            directions=tuple(sorted(d.value for d in f.directions or ())),
+            since=utc(f.since),
+            until=utc(f.until),
+        )
+
+    @strawberry.interface(name="Customer", description="Any party the organisation deals with.")
+    class CustomerBase(core.Node):
+        pk: strawberry.Private[int]
+        owner_pk: strawberry.Private[int | None]
+        kind: CustomerKind  # type: ignore[valid-type]
+        name: str
+        email: str | None
+        phone: str | None = strawberry.field(description="E.164, e.g. +34912345678.")
+        stage: str = strawberry.field(description="Current lifecycle stage key of its type.")
+        stage_label: str
+        phase: core.Phase
+        stage_entered_at: datetime.datetime
+        version: int = strawberry.field(
+            description="Increases on every change; send it back as `expectedVersion`."
+        )
+        created_at: datetime.datetime
+        updated_at: datetime.datetime
+        deleted_at: datetime.datetime | None = strawberry.field(
+            description="Set when soft-deleted; `restoreCustomer` clears it."
+        )
+
+        @strawberry.field
+        async def owner(self, info: Info) -> core.User | None:
+            if self.owner_pk is None:
+                return None
+            row = await info.context.loaders.user.load(self.owner_pk)
+            return core.User.from_row(row) if row else None
+
+        @strawberry.field(description="People at this customer, the primary one first.")
+        async def contacts(self, info: Info) -> list[core.Contact]:
+            rows = await info.context.loaders.contacts.load(self.pk)
+            return [core.Contact.from_row(row) for row in rows]
+
+        @strawberry.field(description="Interactions, newest first.")
+        async def interactions(
+            self,
+            info: Info,
+            first: int | None = 10,
+            after: str | None = None,
+            filter: InteractionFilter | None = None,
+        ) -> InteractionConnection:
+            settings = info.context.settings
+            limit = check_first(first, settings.default_page_size, settings.max_page_size)
+            before = decode_cursor(after, "interaction", timestamp=True) if after else None
+            key = InteractionPageKey(self.pk, limit + 1, interaction_match(filter), before)
+            rows = await info.context.loaders.interactions.load(key)
+            types: SchemaTypes = info.context.types
+            edges = [
+                InteractionEdge(
+                    cursor=encode_cursor("interaction", row["occurred_at"], row["id"]),
+                    node=types.interaction(row),
+                )
+                for row in rows[:limit]
+            ]
+            return InteractionConnection(
+                edges=edges,
+                page_info=PageInfo(
+                    has_next_page=len(rows) > limit,
+                    has_previous_page=after is not None,
+                    start_cursor=edges[0].cursor if edges else None,
+                    end_cursor=edges[-1].cursor if edges else None,
+                ),
+            )
+
+        @strawberry.field(description="Needs, newest first; optionally only some statuses.")
+        async def needs(
+            self, info: Info, status: list[core.NeedStatus] | None = None
+        ) -> list[core.Need]:
+            rows = await info.context.loaders.needs.load(self.pk)
+            wanted = {s.value for s in status} if status else None
+            return [core.Need.from_row(r) for r in rows if wanted is None or r["status"] in wanted]
+
+        @strawberry.field(description="Relationships in which this customer is either party.")
+        async def relationships(self, info: Info) -> list["Relationship"]:
+            rows = await info.context.loaders.relationships.load(self.pk)
+            return [info.context.types.relationship(row) for row in rows]
+
+        @strawberry.field(description="Every lifecycle move, oldest first.")
+        async def stage_history(self, info: Info) -> list[core.StageChange]:
+            rows = await info.context.loaders.stage_history.load(self.pk)
+            return [core.StageChange.from_row(row) for row in rows]
+
+    @strawberry.type(description="A link between two parties, of a kind declared by a plugin.")
+    class Relationship(core.Node):
+        pk: strawberry.Private[int]
+        from_pk: strawberry.Private[int]
+        to_pk: strawberry.Private[int]
+        attributes_json: strawberry.Private[dict]
+        kind: str
+        created_at: datetime.datetime
+
+        @strawberry.field
+        async def from_customer(self, info: Info) -> CustomerBase | None:
+            return await load_customer(info, self.from_pk)
+
+        @strawberry.field
+        async def to_customer(self, info: Info) -> CustomerBase | None:
+            return await load_customer(info, self.to_pk)
+
+    # Customer and Relationship refer to each other; strawberry resolves the
+    # string annotation "Relationship" in this module's namespace when the
+    # Schema below is built, so publish this build's class there first.
+    globals()["Relationship"] = Relationship
+
+    async def load_customer(info: Info, pk: int) -> Any:
+        row = await info.context.loaders.customer.load(pk)
+        return info.context.types.customer(row) if row else None
+
+    attribute_enums: dict[tuple[str, str], type[enum.Enum]] = {}
+    customer_classes: dict[str, type] = {}
+    attribute_inputs: dict[str, type] = {}
+    for descriptor in descriptors:
+        out_ns: dict[str, Any] = {"__annotations__": {}}
+        in_ns: dict[str, Any] = {"__annotations__": {}}
+        for attr in descriptor.attributes:
+            gql_type = attribute_graphql_type(descriptor, attr, attribute_enums)
+            out_ns["__annotations__"][attr.name] = Optional[gql_type]  # noqa: UP045
+            out_ns[attr.name] = strawberry.field(default=None, description=attr.description or None)
+            in_ns["__annotations__"][attr.name] = Optional[gql_type]  # noqa: UP045
+            in_ns[attr.name] = strawberry.field(
+                default=strawberry.UNSET, description=attr.description or None
+            )
+        concrete = type(descriptor.graphql_name, (CustomerBase,), out_ns)
+        customer_classes[descriptor.key] = strawberry.type(
+            concrete, name=descriptor.graphql_name, description=descriptor.description
+        )
+        if descriptor.attributes:
+            input_cls = type(f"{descriptor.graphql_name}AttributesInput", (), in_ns)
+            attribute_inputs[descriptor.key] = strawberry.input(
+                input_cls,
+                name=f"{descriptor.graphql_name}AttributesInput",
+                description=f"Attributes of a {descriptor.graphql_name}; send only with that kind.",
+            )
+
+    types = SchemaTypes(
+        customer_classes=customer_classes,
+        attribute_enums=attribute_enums,
+        catalog=catalog,
+        kind_enum=CustomerKind,
+        channel_enum=InteractionChannel,
+        interaction_cls=Interaction,
+        relationship_cls=Relationship,
+    )
+
+    @strawberry.type
+    class CustomerEdge:
+        cursor: str
+        node: CustomerBase
+
+    @strawberry.type
+    class CustomerConnection:
+        edges: list[CustomerEdge]
+        page_info: PageInfo
+        filter_query: strawberry.Private[queries.CustomerQuery]
+
+        @strawberry.field
+        def nodes(self) -> list[CustomerBase]:
+            return [edge.node for edge in self.edges]
+
+        @strawberry.field(description="How many customers match the filter (one more query).")
+        async def total_count(self, info: Info) -> int:
+            return await queries.count_customers(info.context.db, self.filter_query)
+
+    CustomerSortField = strawberry.enum(
+        enum.Enum("CustomerSortField", {k: k for k in queries.CUSTOMER_SORT_COLUMNS}),  # type: ignore[misc]
+    )
+
+    @strawberry.input
+    class CustomerOrder:
+        field: CustomerSortField = CustomerSortField.CREATED_AT  # type: ignore[valid-type,attr-defined]
+        direction: core.SortDirection = core.SortDirection.DESC
+
+    @strawberry.input(description="All conditions must hold. Lists match any of their values.")
+    class CustomerFilter:
+        kinds: list[CustomerKind] | None = None  # type: ignore[valid-type]
+        stages: list[str] | None = None
+        phases: list[core.Phase] | None = None
+        owner_ids: list[strawberry.ID] | None = None
+        search: str | None = strawberry.field(
+            default=None, description="Case-insensitive text in the name or e-mail."
+        )
+        created_after: datetime.datetime | None = None
+        created_before: datetime.datetime | None = None
+        updated_after: datetime.datetime | None = None
+        updated_before: datetime.datetime | None = None
+        deleted: core.DeletedState = core.DeletedState.ACTIVE
+        has_interaction: InteractionFilter | None = strawberry.field(
+            default=None, description="Has at least one interaction matching this."
+        )
+        contact_search: str | None = strawberry.field(
+            default=None, description="Has a contact whose name or e-mail contains this."
+        )
+        has_open_need: bool | None = strawberry.field(
+            default=None, description="Has (true) or has no (false) open or in-progress need."
+        )
+
+    def customer_query(f: CustomerFilter | None) -> queries.CustomerQuery:
+        from graphql import GraphQLError
+
+        from crmgraph.validation import utc
+
+        if f is None:
+            return queries.CustomerQuery()
+        try:
+            owners = tuple(decode_id(o, "User")[1] for o in f.owner_ids or ())
+        except InvalidId as exc:
+            raise GraphQLError(f"filter.ownerIds: {exc}") from None
+        return queries.CustomerQuery(
+            kinds=tuple(k.value for k in f.kinds or ()),
+            stages=tuple(f.stages or ()),
+            phases=tuple(p.value for p in f.phases or ()),
+            owner_ids=owners,
+            search=f.search.strip() if f.search and f.search.strip() else None,
+            created_after=utc(f.created_after),
+            created_before=utc(f.created_before),
+            updated_after=utc(f.updated_after),
+            updated_before=utc(f.updated_before),
+            deleted=f.deleted.value,
+            has_interaction=interaction_match(f.has_interaction) if f.has_interaction else None,
+            contact_search=f.contact_search.strip() if f.contact_search else None,
+            has_open_need=f.has_open_need,
+        )
+
+    @strawberry.type
+    class StageInfo:
+        key: str
+        label: str
+        phase: core.Phase
+
+    @strawberry.type
+    class TransitionInfo:
+        from_stage: str
+        to_stage: str
+        description: str
+
+    @strawberry.type
+    class AttributeInfo:
+        name: str
+        type: str
+        description: str
+        required: bool
+        choices: list[str] | None
+
+    @strawberry.type(description="A customer type, as its plugin declared it.")
+    class CustomerKindInfo:
+        kind: CustomerKind  # type: ignore[valid-type]
+        type_name: str
+        description: str
+        plugin: str
+        initial_stage: str
+        stages: list[StageInfo]
+        transitions: list[TransitionInfo]
+        attributes: list[AttributeInfo]
+
+    kind_infos = [
+        CustomerKindInfo(
+            kind=CustomerKind(t.descriptor.key),
+            type_name=t.descriptor.graphql_name,
+            description=t.descriptor.description,
+            plugin=t.plugin,
+            initial_stage=t.descriptor.lifecycle.initial,
+            stages=[
+                StageInfo(key=s.key, label=s.label, phase=core.Phase(s.phase.value))
+                for s in t.descriptor.lifecycle.stages
+            ],
+            transitions=[
+                TransitionInfo(
+                    from_stage=tr.from_stage, to_stage=tr.to_stage, description=tr.description
+                )
+                for tr in t.descriptor.lifecycle.transitions
+            ],
+            attributes=[
+                AttributeInfo(
+                    name=camel(a.name),
+                    type=a.type.__name__,
+                    description=a.description,
+                    required=a.required,
+                    choices=list(a.choices) if a.choices else None,
+                )
+                for a in t.descriptor.attributes
+            ],
+        )
+        for t in catalog.types
+    ]
+
+    async def node_by_id(info: Info, global_id: str) -> Any:
+        try:
+            type_name, pk = decode_id(global_id)
+        except InvalidId:
+            return None
+        if type_name == "Customer":
+            return await load_customer(info, pk)
+        row = await info.context.loaders.row.load((type_name, pk))
+        if row is None:
+            return None
+        converters: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "Contact": core.Contact.from_row,
+            "Need": core.Need.from_row,
+            "StageChange": core.StageChange.from_row,
+            "User": core.User.from_row,
+            "Interaction": types.interaction,
+            "Relationship": types.relationship,
+        }
+        return converters[type_name](row)
+
+    @strawberry.type
+    class Query:
+        @strawberry.field(description="Any object by its global ID.")
+        async def node(self, info: Info, id: strawberry.ID) -> core.Node | None:
+            return await node_by_id(info, id)
+
+        @strawberry.field(
+            description="Objects by global IDs, in the order asked (null if missing)."
+        )
+        async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[core.Node | None]:
+            if len(ids) > info.context.settings.max_page_size:
+                from graphql import GraphQLError
+
+                raise GraphQLError(f"at most {info.context.settings.max_page_size} ids")
+            return [await node_by_id(info, i) for i in ids]
+
+        @strawberry.field(description="One customer, including a soft-deleted one.")
+        async def customer(self, info: Info, id: strawberry.ID) -> CustomerBase | None:
+            try:
+                _, pk = decode_id(id, "Customer")
+            except InvalidId:
+                return None
+            return await load_customer(info, pk)
+
+        @strawberry.field(description="Customers, paginated by keyset (Relay connection).")
+        async def customers(
+            self,
+            info: Info,
+            first: int | None = 20,
+            after: str | None = None,
+            filter: CustomerFilter | None = None,
+            order_by: CustomerOrder | None = None,
+        ) -> CustomerConnection:
+            settings = info.context.settings
+            limit = check_first(first, settings.default_page_size, settings.max_page_size)
+            order = order_by or CustomerOrder()
+            sort = order.field.value
+            scope = f"customers:{sort}"
+            column = queries.CUSTOMER_SORT_COLUMNS[sort]
+            cursor = decode_cursor(after, scope, timestamp=column != "name") if after else None
+            q = customer_query(filter)
+            rows = await queries.list_customers(
+                info.context.db,
+                q,
+                sort,
+                order.direction == core.SortDirection.DESC,
+                limit + 1,
+                cursor,
+            )
+            loader = info.context.loaders.customer
+            edges = []
+            for row in rows[:limit]:
+                loader.prime(row["id"], row)
+                edges.append(
+                    CustomerEdge(
+                        cursor=encode_cursor(scope, row[column], row["id"]),
+                        node=types.customer(row),
+                    )
+                )
+            return CustomerConnection(
+                edges=edges,
+                page_info=PageInfo(
+                    has_next_page=len(rows) > limit,
+                    has_previous_page=after is not None,
+                    start_cursor=edges[0].cursor if edges else None,
+                    end_cursor=edges[-1].cursor if edges else None,
+                ),
+                filter_query=q,
+            )
+
+        @strawberry.field(description="Every customer type, with its stages and attributes.")
+        def customer_kinds(self) -> list[CustomerKindInfo]:
+            return kind_infos
+
+        @strawberry.field(description="Users of the CRM (owners of customers).")
+        async def users(self, info: Info) -> list[core.User]:
+            rows = await info.context.db.fetch("SELECT * FROM crm_user ORDER BY name, id")
+            return [core.User.from_row(row) for row in rows]
+
+    Mutation = mutations.build_mutation_type(
+        types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
+    )
+
+    schema = strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[*customer_classes.values(), core.User, core.Contact, core.Need, core.StageChange],
+        extensions=[ParserCache, ValidationCache, *extensions],
+    )
+    return schema, types

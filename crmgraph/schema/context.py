@@ -1,0 +1,28 @@
+"""What every resolver can reach through ``info.context``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crmgraph.db.engine import Database
+from crmgraph.registry import Catalog
+from crmgraph.schema.loaders import Loaders
+from crmgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from crmgraph.schema.build import SchemaTypes
+
+
+@dataclass
+class Context:
+    db: Database
+    catalog: Catalog
+    settings: Settings
+    types: SchemaTypes
+    request: Any = None
+    response: Any = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.db)

@@ -1,0 +1,216 @@
+"""GraphQL types that do not depend on which plugins are loaded."""
+
+from __future__ import annotations
+
+import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from crmgraph.customer_types import Phase as PhaseValue
+from crmgraph.db.queries import load_json
+from crmgraph.schema.ids import encode_id
+
+Phase = strawberry.enum(PhaseValue, description="Common lifecycle phase of every customer type.")
+
+
+@strawberry.enum(description="Whether the customer reached out or the organisation did.")
+class InteractionDirection(Enum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+@strawberry.enum
+class NeedStatus(Enum):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    MET = "MET"
+    DROPPED = "DROPPED"
+
+
+@strawberry.enum
+class NeedPriority(Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+@strawberry.enum
+class SortDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.enum(description="Which customers a list includes with respect to soft deletion.")
+class DeletedState(Enum):
+    ACTIVE = "ACTIVE"
+    DELETED = "DELETED"
+    ALL = "ALL"
+
+
+@strawberry.enum(description="Machine-readable reason of a user error.")
+class UserErrorCode(Enum):
+    INVALID = "INVALID"
+    REQUIRED = "REQUIRED"
+    TOO_LONG = "TOO_LONG"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    INVALID_PHONE = "INVALID_PHONE"
+    INVALID_CHOICE = "INVALID_CHOICE"
+    INVALID_ID = "INVALID_ID"
+    NOT_FOUND = "NOT_FOUND"
+    VERSION_CONFLICT = "VERSION_CONFLICT"
+    DELETED = "DELETED"
+    NOT_DELETED = "NOT_DELETED"
+
+
+@strawberry.type(
+    description="An expected failure of a mutation: bad input, missing record, conflict."
+)
+class UserError:
+    field: str | None = strawberry.field(
+        description="Path of the input field at fault, e.g. `email` or `client.segment`."
+    )
+    message: str
+    code: UserErrorCode
+
+
+@strawberry.interface(description="An object with a global ID (Relay).")
+class Node:
+    id: strawberry.ID
+
+
+def _from_row(cls: type, values: dict[str, Any]) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
+@strawberry.type(description="A user of the CRM: owner of customers, author of changes.")
+class User(Node):
+    name: str
+    email: str
+    role: str
+    created_at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> User:
+        return _from_row(
+            cls,
+            {
+                "id": encode_id("User", row["id"]),
+                "name": row["name"],
+                "email": row["email"],
+                "role": row["role"],
+                "created_at": row["created_at"],
+            },
+        )
+
+
+@strawberry.type(description="A person at a customer.")
+class Contact(Node):
+    customer_id: strawberry.ID
+    name: str
+    email: str | None
+    phone: str | None = strawberry.field(description="E.164, e.g. +34912345678.")
+    job_title: str | None = strawberry.field(description="The contact's function at the customer.")
+    is_primary: bool
+    notes: str | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Contact:
+        return _from_row(
+            cls,
+            {
+                "id": encode_id("Contact", row["id"]),
+                "customer_id": encode_id("Customer", row["customer"]),
+                "name": row["name"],
+                "email": row["email"],
+                "phone": row["phone"],
+                "job_title": row["job_title"],
+                "is_primary": bool(row["is_primary"]),
+                "notes": row["notes"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            },
+        )
+
+
+@strawberry.type(description="What the customer needs: caught in time, dimensioned, characterised.")
+class Need(Node):
+    customer_id: strawberry.ID
+    title: str
+    description: str | None
+    category: str | None
+    consumption_type: str | None
+    volume: float | None
+    unit: str | None
+    priority: NeedPriority
+    status: NeedStatus
+    due_date: datetime.date | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Need:
+        return _from_row(
+            cls,
+            {
+                "id": encode_id("Need", row["id"]),
+                "customer_id": encode_id("Customer", row["customer"]),
+                "title": row["title"],
+                "description": row["description"],
+                "category": row["category"],
+                "consumption_type": row["consumption_type"],
+                "volume": row["volume"],
+                "unit": row["unit"],
+                "priority": NeedPriority(row["priority"]),
+                "status": NeedStatus(row["status"]),
+                "due_date": row["due_date"],
+                "created_at": row["created_at"],
+                "updated_at": row["updated_at"],
+            },
+        )
+
+
+@strawberry.type(description="One move of a customer through its lifecycle.")
+class StageChange(Node):
+    customer_id: strawberry.ID
+    kind: str
+    from_stage: str | None
+    to_stage: str
+    at: datetime.datetime
+    by_id: strawberry.ID | None
+    reason: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StageChange:
+        return _from_row(
+            cls,
+            {
+                "id": encode_id("StageChange", row["id"]),
+                "customer_id": encode_id("Customer", row["customer"]),
+                "kind": row["kind"],
+                "from_stage": row["from_stage"],
+                "to_stage": row["to_stage"],
+                "at": row["at"],
+                "by_id": encode_id("User", row["by"]) if row["by"] is not None else None,
+                "reason": row["reason"],
+            },
+        )
+
+
+def relationship_values(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": encode_id("Relationship", row["id"]),
+        "pk": row["id"],
+        "kind": row["kind"],
+        "from_pk": row["from_customer"],
+        "to_pk": row["to_customer"],
+        "attributes_json": load_json(row["attributes"]),
+        "created_at": row["created_at"],
+    }

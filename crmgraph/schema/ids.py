@@ -1,0 +1,33 @@
+"""Relay global IDs: base64 of ``Type:pk``.
+
+Customers use ``Customer`` whatever their concrete type, so a prospect that
+becomes a client keeps its ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+NODE_TYPES = ("Customer", "Contact", "Interaction", "Need", "Relationship", "StageChange", "User")
+
+
+class InvalidId(ValueError):
+    pass
+
+
+def encode_id(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
+    try:
+        type_name, _, raw_pk = base64.b64decode(global_id, validate=True).decode().partition(":")
+        pk = int(raw_pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidId(f"{global_id!r} is not a valid ID") from None
+    if type_name not in NODE_TYPES:
+        raise InvalidId(f"{global_id!r} is not a valid ID")
+    if expected is not None and type_name != expected:
+        raise InvalidId(f"{global_id!r} is not the ID of a {expected}")
+    return type_name, pk

@@ -1,0 +1,104 @@
+"""Per-request DataLoaders: every list below a customer loads in one statement
+for all the customers on the page."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from crmgraph.db import queries
+from crmgraph.db.engine import Database
+
+NODE_TABLES = {
+    "Contact": "contact",
+    "Interaction": "interaction",
+    "Need": "need",
+    "Relationship": "relationship",
+    "StageChange": "stage_change",
+    "User": "crm_user",
+}
+
+
+@dataclass(frozen=True)
+class InteractionPageKey:
+    customer_id: int
+    limit: int
+    match: queries.InteractionMatch
+    before: tuple[Any, int] | None
+
+
+def _group(rows: list[dict[str, Any]], column: str, keys: Sequence[Any]) -> list[list[dict]]:
+    grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row[column]].append(row)
+    return [grouped.get(key, []) for key in keys]
+
+
+class Loaders:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.customer = DataLoader(self._customers)
+        self.user = DataLoader(self._users)
+        self.contacts = DataLoader(self._by_customer("contact", "is_primary DESC, name, id"))
+        self.needs = DataLoader(self._by_customer("need", "created_at DESC, id DESC"))
+        self.stage_history = DataLoader(self._by_customer("stage_change", "at, id"))
+        self.relationships = DataLoader(self._relationships)
+        self.interactions = DataLoader(self._interaction_pages)
+        self.row = DataLoader(self._rows_by_type)
+
+    def _by_customer(self, table: str, order: str):
+        async def load(customer_ids: list[int]) -> list[list[dict[str, Any]]]:
+            rows = await queries.rows_by_column(self.db, table, "customer", customer_ids, order)
+            return _group(rows, "customer", customer_ids)
+
+        return load
+
+    async def _customers(self, ids: list[int]) -> list[dict[str, Any] | None]:
+        by_id = {row["id"]: row for row in await queries.customers_by_ids(self.db, ids)}
+        return [by_id.get(pk) for pk in ids]
+
+    async def _users(self, ids: list[int]) -> list[dict[str, Any] | None]:
+        rows = await queries.rows_by_column(self.db, "crm_user", "id", ids)
+        by_id = {row["id"]: row for row in rows}
+        return [by_id.get(pk) for pk in ids]
+
+    async def _rows_by_type(self, keys: list[tuple[str, int]]) -> list[dict[str, Any] | None]:
+        """Rows for ``node(id:)`` lookups, keyed by (GraphQL type, pk), one
+        statement per type."""
+        found: dict[tuple[str, int], dict[str, Any]] = {}
+        by_type: dict[str, list[int]] = defaultdict(list)
+        for type_name, pk in keys:
+            by_type[type_name].append(pk)
+        for type_name, pks in by_type.items():
+            for row in await queries.rows_by_column(self.db, NODE_TABLES[type_name], "id", pks):
+                found[(type_name, row["id"])] = row
+        return [found.get(key) for key in keys]
+
+    async def _relationships(self, customer_ids: list[int]) -> list[list[dict[str, Any]]]:
+        rows = await queries.relationships_of(self.db, customer_ids)
+        grouped: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[row["from_customer"]].append(row)
+            if row["to_customer"] != row["from_customer"]:
+                grouped[row["to_customer"]].append(row)
+        return [grouped.get(pk, []) for pk in customer_ids]
+
+    async def _interaction_pages(
+        self, keys: list[InteractionPageKey]
+    ) -> list[list[dict[str, Any]]]:
+        # Keys sharing arguments (the usual case: one selection over a page of
+        # customers) load together in one ranked statement.
+        groups: dict[tuple, list[InteractionPageKey]] = defaultdict(list)
+        for key in keys:
+            groups[(key.limit, key.match, key.before)].append(key)
+        results: dict[InteractionPageKey, list[dict[str, Any]]] = {}
+        for (limit, match, before), members in groups.items():
+            ids = sorted({k.customer_id for k in members})
+            rows = await queries.interaction_pages(self.db, ids, limit, match, before)
+            for key, page in zip(ids, _group(rows, "customer", ids), strict=True):
+                results[InteractionPageKey(key, limit, match, before)] = page
+        return [results[key] for key in keys]

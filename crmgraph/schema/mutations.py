@@ -1,0 +1,527 @@
+"""Core mutations: one ``input`` each, a payload with ``userErrors``, one
+transaction per call.
+
+Built by :func:`build_mutation_type` because the customer inputs carry one
+typed attribute input per customer type. No ``from __future__ import
+annotations``: see :mod:`crmgraph.schema.build`.
+"""
+
+import contextlib
+import datetime
+import enum
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, Optional
+
+import strawberry
+from strawberry.types import Info
+
+from crmgraph import validation as v
+from crmgraph.db import writes
+from crmgraph.db.queries import load_json
+from crmgraph.schema import core_types as core
+from crmgraph.schema.ids import InvalidId, decode_id
+from crmgraph.validation import Errors, Problem, UserInputError
+
+# Longest future timestamp accepted for an interaction (clock skew between systems).
+FUTURE_TOLERANCE = datetime.timedelta(days=1)
+
+
+def user_errors(problems: list[Problem]) -> list[core.UserError]:
+    return [
+        core.UserError(field=p.field, message=p.message, code=core.UserErrorCode(p.code))
+        for p in problems
+    ]
+
+
+def given(value: Any) -> bool:
+    return value is not strawberry.UNSET
+
+
+def plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def input_values(obj: Any) -> dict[str, Any]:
+    """The fields a client actually sent in an input object (UNSET ones dropped)."""
+    if obj is None or obj is strawberry.UNSET:
+        return {}
+    return {k: plain(val) for k, val in vars(obj).items() if given(val)}
+
+
+def decode(errors: Errors, path: str, global_id: Any, type_name: str) -> int | None:
+    if global_id is None or not given(global_id):
+        return None
+    try:
+        return decode_id(str(global_id), type_name)[1]
+    except InvalidId as exc:
+        errors.add(path, f"{path}: {exc}", "INVALID_ID")
+        return None
+
+
+async def run_write(
+    info: Info, errors: Errors, work: Callable[[], Awaitable[int]]
+) -> tuple[int | None, list[core.UserError]]:
+    """Validate-then-write: nothing touches the database while input problems
+    remain; ``work`` runs in one transaction and any UserInputError rolls it back."""
+    if errors:
+        return None, user_errors(errors.problems)
+    try:
+        async with info.context.db.transaction():
+            pk = await work()
+    except UserInputError as exc:
+        return None, user_errors(exc.problems)
+    return pk, []
+
+
+async def fresh_row(info: Info, loader_name: str, key: Any) -> Any:
+    """Load after a write, bypassing anything this request cached before it."""
+    loader = getattr(info.context.loaders, loader_name)
+    with contextlib.suppress(KeyError):
+        loader.clear(key)
+    return await loader.load(key)
+
+
+def build_mutation_type(
+    types: Any,
+    customer_interface: type,
+    interaction_cls: type,
+    channel_enum: Any,
+    attribute_inputs: dict[str, type],
+    load_customer: Callable[[Info, int], Awaitable[Any]],
+) -> type:
+    catalog = types.catalog
+    kind_enum = types.kind_enum
+    CustomerBase = customer_interface
+    Interaction = interaction_cls
+
+    def attribute_annotations() -> dict[str, Any]:
+        return {key: Optional[cls] for key, cls in attribute_inputs.items()}  # noqa: UP045
+
+    create_ns: dict[str, Any] = {
+        "__annotations__": {
+            "kind": kind_enum,
+            "name": str,
+            "email": Optional[str],  # noqa: UP045
+            "phone": Optional[str],  # noqa: UP045
+            "owner_id": Optional[strawberry.ID],  # noqa: UP045
+            **attribute_annotations(),
+        },
+        "email": None,
+        "phone": None,
+        "owner_id": None,
+        **{key: strawberry.UNSET for key in attribute_inputs},
+    }
+    CreateCustomerInput = strawberry.input(
+        type("CreateCustomerInput", (), create_ns),
+        description="A new customer. Send the attribute input named after its kind only.",
+    )
+    update_ns: dict[str, Any] = {
+        "__annotations__": {
+            "id": strawberry.ID,
+            "expected_version": int,
+            "name": Optional[str],  # noqa: UP045
+            "email": Optional[str],  # noqa: UP045
+            "phone": Optional[str],  # noqa: UP045
+            "owner_id": Optional[strawberry.ID],  # noqa: UP045
+            **attribute_annotations(),
+        },
+        "name": strawberry.UNSET,
+        "email": strawberry.UNSET,
+        "phone": strawberry.UNSET,
+        "owner_id": strawberry.UNSET,
+        **{key: strawberry.UNSET for key in attribute_inputs},
+    }
+    UpdateCustomerInput = strawberry.input(
+        type("UpdateCustomerInput", (), update_ns),
+        description="Fields left out stay as they are; null clears an optional field. "
+        "`expectedVersion` is the version you read; a stale one is refused.",
+    )
+
+    @strawberry.input
+    class DeleteCustomerInput:
+        id: strawberry.ID
+        expected_version: int | None = None
+
+    @strawberry.input
+    class RestoreCustomerInput:
+        id: strawberry.ID
+
+    @strawberry.input
+    class AddContactInput:
+        customer_id: strawberry.ID
+        name: str
+        email: str | None = None
+        phone: str | None = None
+        job_title: str | None = None
+        is_primary: bool = False
+        notes: str | None = None
+
+    @strawberry.input
+    class UpdateContactInput:
+        id: strawberry.ID
+        name: str | None = strawberry.UNSET
+        email: str | None = strawberry.UNSET
+        phone: str | None = strawberry.UNSET
+        job_title: str | None = strawberry.UNSET
+        is_primary: bool | None = strawberry.UNSET
+        notes: str | None = strawberry.UNSET
+
+    @strawberry.input
+    class LogInteractionInput:
+        customer_id: strawberry.ID
+        channel: channel_enum  # type: ignore[valid-type]
+        direction: core.InteractionDirection
+        subject: str
+        occurred_at: datetime.datetime | None = strawberry.field(
+            default=None, description="Defaults to now."
+        )
+        contact_id: strawberry.ID | None = None
+        notes: str | None = None
+        outcome: str | None = None
+        satisfaction: int | None = strawberry.field(default=None, description="1 (bad) to 5.")
+        amount: Decimal | None = strawberry.field(default=None, description="For a purchase.")
+
+    @strawberry.input
+    class RecordNeedInput:
+        customer_id: strawberry.ID
+        title: str
+        description: str | None = None
+        category: str | None = None
+        consumption_type: str | None = None
+        volume: float | None = None
+        unit: str | None = None
+        priority: core.NeedPriority = core.NeedPriority.MEDIUM
+        status: core.NeedStatus = core.NeedStatus.OPEN
+        due_date: datetime.date | None = None
+
+    @strawberry.input
+    class UpdateNeedInput:
+        id: strawberry.ID
+        title: str | None = strawberry.UNSET
+        description: str | None = strawberry.UNSET
+        category: str | None = strawberry.UNSET
+        consumption_type: str | None = strawberry.UNSET
+        volume: float | None = strawberry.UNSET
+        unit: str | None = strawberry.UNSET
+        priority: core.NeedPriority | None = strawberry.UNSET
+        status: core.NeedStatus | None = strawberry.UNSET
+        due_date: datetime.date | None = strawberry.UNSET
+
+    @strawberry.type
+    class CustomerPayload:
+        customer: CustomerBase | None  # type: ignore[valid-type]
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class ContactPayload:
+        contact: core.Contact | None
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class InteractionPayload:
+        interaction: Interaction | None  # type: ignore[valid-type]
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class NeedPayload:
+        need: core.Need | None
+        user_errors: list[core.UserError]
+
+    def region(info: Info) -> str | None:
+        return info.context.settings.default_phone_region
+
+    def customer_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+        """Validate the core customer fields present in ``data``."""
+        values: dict[str, Any] = {}
+        if "name" in data:
+            values["name"] = v.text(errors, "name", data["name"], max_length=200, required=True)
+        if "email" in data:
+            values["email"] = v.email(errors, "email", data["email"])
+        if "phone" in data:
+            values["phone"] = v.phone(errors, "phone", data["phone"], region(info))
+        if "owner_id" in data:
+            values["owner"] = decode(errors, "ownerId", data["owner_id"], "User")
+        return values
+
+    def foreign_attribute_inputs(errors: Errors, data: dict[str, Any], kind: str) -> None:
+        for key in attribute_inputs:
+            if key != kind and data.get(key) is not None:
+                errors.add(
+                    v.camel(key),
+                    f"{v.camel(key)} attributes do not apply to a customer of kind {kind.upper()}",
+                    "INVALID",
+                )
+
+    async def check_owner(info: Info, owner: int | None) -> None:
+        if owner is not None and not await writes.user_exists(info.context.db, owner):
+            raise UserInputError.single("ownerId", "user not found", "NOT_FOUND")
+
+    async def customer_payload(info: Info, pk: int | None, errors: list[core.UserError]) -> Any:
+        if pk is None:
+            return CustomerPayload(customer=None, user_errors=errors)
+        row = await fresh_row(info, "customer", pk)
+        return CustomerPayload(customer=types.customer(row), user_errors=[])
+
+    def customer_pk(errors: Errors, global_id: Any, path: str = "id") -> int:
+        pk = decode(errors, path, global_id, "Customer")
+        return pk if pk is not None else 0
+
+    @strawberry.type
+    class Mutation:
+        @strawberry.mutation(description="Create a customer of any kind, in its initial stage.")
+        async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:  # type: ignore[valid-type]
+            errors = Errors()
+            data = input_values(input)
+            data.setdefault("name", None)
+            kind = data["kind"]
+            descriptor = catalog.customer_type(kind)
+            values = customer_fields(info, errors, data)
+            foreign_attribute_inputs(errors, data, kind)
+            attrs = v.attributes(
+                errors, v.camel(kind), descriptor, input_values(getattr(input, kind, None))
+            )
+
+            async def work() -> int:
+                await check_owner(info, values.get("owner"))
+                return await writes.create_customer(info.context.db, descriptor, values, attrs)
+
+            pk, problems = await run_write(info, errors, work)
+            return await customer_payload(info, pk, problems)
+
+        @strawberry.mutation(
+            description="Change a customer; refused if `expectedVersion` is stale."
+        )
+        async def update_customer(self, info: Info, input: UpdateCustomerInput) -> CustomerPayload:  # type: ignore[valid-type]
+            errors = Errors()
+            data = input_values(input)
+            pk = customer_pk(errors, input.id)
+            values = customer_fields(info, errors, data)
+
+            async def work() -> int:
+                db = info.context.db
+                current = await writes.live_customer(db, pk)
+                writes.check_version(current, input.expected_version)
+                kind = current["kind"]
+                attr_errors = Errors()
+                foreign_attribute_inputs(attr_errors, data, kind)
+                attrs = None
+                if kind in data:
+                    attrs = v.attributes(
+                        attr_errors,
+                        v.camel(kind),
+                        catalog.customer_type(kind),
+                        input_values(getattr(input, kind)),
+                        load_json(current["attributes"]),
+                    )
+                if attr_errors:
+                    raise UserInputError(attr_errors.problems)
+                await check_owner(info, values.get("owner"))
+                await writes.update_customer(db, pk, input.expected_version, values, attrs)
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            return await customer_payload(info, result, problems)
+
+        @strawberry.mutation(description="Soft-delete a customer; `restoreCustomer` undoes it.")
+        async def delete_customer(self, info: Info, input: DeleteCustomerInput) -> CustomerPayload:
+            errors = Errors()
+            pk = customer_pk(errors, input.id)
+
+            async def work() -> int:
+                await writes.set_deleted(info.context.db, pk, True, input.expected_version)
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            return await customer_payload(info, result, problems)
+
+        @strawberry.mutation(description="Bring back a soft-deleted customer.")
+        async def restore_customer(
+            self, info: Info, input: RestoreCustomerInput
+        ) -> CustomerPayload:
+            errors = Errors()
+            pk = customer_pk(errors, input.id)
+
+            async def work() -> int:
+                await writes.set_deleted(info.context.db, pk, False, None)
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            return await customer_payload(info, result, problems)
+
+        @strawberry.mutation(description="Add a person at a customer.")
+        async def add_contact(self, info: Info, input: AddContactInput) -> ContactPayload:
+            errors = Errors()
+            customer = customer_pk(errors, input.customer_id, "customerId")
+            values = contact_fields(info, errors, input_values(input))
+
+            async def work() -> int:
+                db = info.context.db
+                await writes.live_customer(db, customer, "customerId")
+                at = writes.now()
+                pk = await writes.insert(
+                    db,
+                    "contact",
+                    {**values, "customer": customer, "created_at": at, "updated_at": at},
+                )
+                if values.get("is_primary"):
+                    await writes.clear_primary_contact(db, customer, pk)
+                return pk
+
+            pk, problems = await run_write(info, errors, work)
+            return await contact_payload(info, pk, problems)
+
+        @strawberry.mutation(description="Change a contact; fields left out stay as they are.")
+        async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload:
+            errors = Errors()
+            pk = decode(errors, "id", input.id, "Contact") or 0
+            values = contact_fields(info, errors, input_values(input))
+
+            async def work() -> int:
+                db = info.context.db
+                current = await writes.contact_row(db, pk)
+                await writes.live_customer(db, current["customer"], "id")
+                await writes.update_row(db, "contact", pk, {**values, "updated_at": writes.now()})
+                if values.get("is_primary"):
+                    await writes.clear_primary_contact(db, current["customer"], pk)
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            return await contact_payload(info, result, problems)
+
+        @strawberry.mutation(description="Record a contact with a customer on any channel.")
+        async def log_interaction(
+            self, info: Info, input: LogInteractionInput
+        ) -> InteractionPayload:
+            errors = Errors()
+            customer = customer_pk(errors, input.customer_id, "customerId")
+            contact = decode(errors, "contactId", input.contact_id, "Contact")
+            at = writes.now()
+            occurred = v.utc(input.occurred_at) or at
+            if occurred > at + FUTURE_TOLERANCE:
+                errors.add("occurredAt", "occurredAt cannot be in the future", "OUT_OF_RANGE")
+            values = {
+                "customer": customer,
+                "contact": contact,
+                "channel": input.channel.value,
+                "direction": input.direction.value,
+                "occurred_at": occurred,
+                "subject": v.text(errors, "subject", input.subject, max_length=300, required=True),
+                "notes": v.text(errors, "notes", input.notes, max_length=10_000),
+                "outcome": v.text(errors, "outcome", input.outcome, max_length=64),
+                "satisfaction": input.satisfaction,
+                "amount": v.money(errors, "amount", input.amount),
+                "created_at": at,
+            }
+            v.number_range(errors, "satisfaction", input.satisfaction, 1, 5)
+            v.number_range(errors, "amount", values["amount"], 0, None)
+
+            async def work() -> int:
+                db = info.context.db
+                await writes.live_customer(db, customer, "customerId")
+                if contact is not None:
+                    row = await writes.contact_row(db, contact)
+                    if row["customer"] != customer:
+                        raise UserInputError.single(
+                            "contactId", "contact belongs to another customer", "INVALID"
+                        )
+                return await writes.insert(db, "interaction", values)
+
+            pk, problems = await run_write(info, errors, work)
+            if pk is None:
+                return InteractionPayload(interaction=None, user_errors=problems)
+            row = await fresh_row(info, "row", ("Interaction", pk))
+            return InteractionPayload(interaction=types.interaction(row), user_errors=[])
+
+        @strawberry.mutation(description="Record what a customer needs.")
+        async def record_need(self, info: Info, input: RecordNeedInput) -> NeedPayload:
+            errors = Errors()
+            customer = customer_pk(errors, input.customer_id, "customerId")
+            values = need_fields(errors, input_values(input))
+
+            async def work() -> int:
+                db = info.context.db
+                await writes.live_customer(db, customer, "customerId")
+                at = writes.now()
+                return await writes.insert(
+                    db, "need", {**values, "customer": customer, "created_at": at, "updated_at": at}
+                )
+
+            pk, problems = await run_write(info, errors, work)
+            return await need_payload(info, pk, problems)
+
+        @strawberry.mutation(description="Change a need: its status, priority, volume, …")
+        async def update_need(self, info: Info, input: UpdateNeedInput) -> NeedPayload:
+            errors = Errors()
+            pk = decode(errors, "id", input.id, "Need") or 0
+            data = input_values(input)
+            for required in ("title", "priority", "status"):
+                if required in data and data[required] is None:
+                    errors.add(v.camel(required), f"{v.camel(required)} cannot be null", "REQUIRED")
+            values = need_fields(errors, data)
+
+            async def work() -> int:
+                db = info.context.db
+                rows = await db.fetch("SELECT customer FROM need WHERE id = {}", pk)
+                if not rows:
+                    raise UserInputError.single("id", "need not found", "NOT_FOUND")
+                await writes.live_customer(db, rows[0]["customer"], "id")
+                await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            return await need_payload(info, result, problems)
+
+    def contact_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if "name" in data:
+            values["name"] = v.text(errors, "name", data["name"], max_length=200, required=True)
+        if "email" in data:
+            values["email"] = v.email(errors, "email", data["email"])
+        if "phone" in data:
+            values["phone"] = v.phone(errors, "phone", data["phone"], region(info))
+        if "job_title" in data:
+            values["job_title"] = v.text(errors, "jobTitle", data["job_title"], max_length=200)
+        if "notes" in data:
+            values["notes"] = v.text(errors, "notes", data["notes"], max_length=10_000)
+        if "is_primary" in data:
+            if data["is_primary"] is None:
+                errors.add("isPrimary", "isPrimary cannot be null", "REQUIRED")
+            values["is_primary"] = bool(data["is_primary"])
+        return values
+
+    def need_fields(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        limits = {
+            "title": 200,
+            "description": 5000,
+            "category": 64,
+            "consumption_type": 64,
+            "unit": 32,
+        }
+        for name, limit in limits.items():
+            if name in data:
+                values[name] = v.text(
+                    errors, v.camel(name), data[name], max_length=limit, required=name == "title"
+                )
+        if "volume" in data:
+            v.number_range(errors, "volume", data["volume"], 0, None)
+            values["volume"] = data["volume"]
+        for name in ("priority", "status", "due_date"):
+            if name in data and data[name] is not None:
+                values[name] = data[name]
+        return values
+
+    async def contact_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> Any:
+        if pk is None:
+            return ContactPayload(contact=None, user_errors=problems)
+        row = await fresh_row(info, "row", ("Contact", pk))
+        return ContactPayload(contact=core.Contact.from_row(row), user_errors=[])
+
+    async def need_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> Any:
+        if pk is None:
+            return NeedPayload(need=None, user_errors=problems)
+        row = await fresh_row(info, "row", ("Need", pk))
+        return NeedPayload(need=core.Need.from_row(row), user_errors=[])
+
+    return Mutation

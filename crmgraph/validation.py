@@ -1,0 +1,182 @@
+"""Input validation that reports every problem at once, each naming its field.
+
+Validators return the normalised value (trimmed text, lower-cased e-mail
+domain, E.164 phone) and record problems on an :class:`Errors` collector that
+mutations turn into ``userErrors``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from crmgraph.customer_types import Attribute, CustomerType
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str | None
+    message: str
+    code: str
+
+
+@dataclass
+class Errors:
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, field_path: str | None, message: str, code: str = "INVALID") -> None:
+        self.problems.append(Problem(field_path, message, code))
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+
+class UserInputError(Exception):
+    """Raised inside a mutation to roll its transaction back and report problems."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+    @classmethod
+    def single(cls, field_path: str | None, message: str, code: str) -> UserInputError:
+        return cls([Problem(field_path, message, code)])
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def text(
+    errors: Errors,
+    path: str,
+    value: str | None,
+    *,
+    max_length: int,
+    required: bool = False,
+) -> str | None:
+    if value is None:
+        if required:
+            errors.add(path, f"{path} is required", "REQUIRED")
+        return None
+    cleaned = value.strip()
+    if not cleaned:
+        if required:
+            errors.add(path, f"{path} must not be blank", "REQUIRED")
+        return None
+    if len(cleaned) > max_length:
+        errors.add(path, f"{path} must be at most {max_length} characters", "TOO_LONG")
+    return cleaned
+
+
+def email(errors: Errors, path: str, value: str | None) -> str | None:
+    cleaned = text(errors, path, value, max_length=320)
+    if cleaned is None:
+        return None
+    try:
+        result = validate_email(cleaned, check_deliverability=False)
+    except EmailNotValidError as exc:
+        errors.add(path, f"{path} is not a valid e-mail address: {exc}", "INVALID_EMAIL")
+        return None
+    return result.normalized
+
+
+def phone(errors: Errors, path: str, value: str | None, default_region: str | None) -> str | None:
+    cleaned = text(errors, path, value, max_length=40)
+    if cleaned is None:
+        return None
+    try:
+        parsed = phonenumbers.parse(cleaned, default_region)
+    except phonenumbers.NumberParseException:
+        hint = "" if default_region else " (start it with + and the country code)"
+        errors.add(path, f"{path} is not a phone number{hint}", "INVALID_PHONE")
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        errors.add(path, f"{path} is not a valid phone number", "INVALID_PHONE")
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def number_range(
+    errors: Errors,
+    path: str,
+    value: float | int | Decimal | None,
+    minimum: float | None,
+    maximum: float | None,
+) -> None:
+    if value is None:
+        return
+    if minimum is not None and value < minimum:
+        errors.add(path, f"{path} must be at least {minimum:g}", "OUT_OF_RANGE")
+    if maximum is not None and value > maximum:
+        errors.add(path, f"{path} must be at most {maximum:g}", "OUT_OF_RANGE")
+
+
+def utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    """Every stored timestamp is UTC, so they compare and sort the same on both engines."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC)
+
+
+def money(errors: Errors, path: str, value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        quantized = value.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        errors.add(path, f"{path} is not a valid amount", "INVALID")
+        return None
+    if not quantized.is_finite() or abs(quantized) >= Decimal("1e12"):
+        errors.add(path, f"{path} is out of range", "OUT_OF_RANGE")
+        return None
+    return quantized
+
+
+def attribute_value(errors: Errors, path: str, attr: Attribute, value: Any) -> Any:
+    """Validate one typed attribute and return it in its JSON-storable form."""
+    if value is None:
+        if attr.required:
+            errors.add(path, f"{path} is required", "REQUIRED")
+        return None
+    if attr.type is str:
+        cleaned = text(
+            errors, path, value, max_length=attr.max_length or 1000, required=attr.required
+        )
+        if cleaned is not None and attr.choices and cleaned not in attr.choices:
+            errors.add(path, f"{path} must be one of {', '.join(attr.choices)}", "INVALID_CHOICE")
+        return cleaned
+    if attr.type in (int, float, Decimal):
+        number_range(errors, path, value, attr.min_value, attr.max_value)
+        return str(value) if attr.type is Decimal else value
+    if attr.type is datetime.date:
+        return value.isoformat()
+    return value
+
+
+def attributes(
+    errors: Errors,
+    prefix: str,
+    descriptor: CustomerType,
+    given: dict[str, Any],
+    existing: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Merge ``given`` attribute values over ``existing`` ones and validate the
+    result; only attributes the caller sent are re-validated, but a required
+    attribute must be present in the merged result."""
+    merged = dict(existing or {})
+    for attr in descriptor.attributes:
+        path = f"{prefix}.{camel(attr.name)}"
+        if attr.name in given:
+            merged[attr.name] = attribute_value(errors, path, attr, given[attr.name])
+        elif attr.required and merged.get(attr.name) is None:
+            errors.add(path, f"{path} is required", "REQUIRED")
+    return {k: v for k, v in merged.items() if v is not None}
