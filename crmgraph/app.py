@@ -23,6 +23,7 @@ from crmgraph.db.tables import CORE_TABLES
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
+from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.settings import Settings
 
 
@@ -63,18 +64,19 @@ class AppState:
 def build_state(settings: Settings) -> AppState:
     pm = make_plugin_manager(settings)
     catalog = Catalog.from_plugin_manager(pm)
-    schema, types = build_schema(catalog)
+    extensions = (SQLStatementCount,) if settings.expose_sql_count else ()
+    schema, types = build_schema(catalog, extensions)
     db = Database(make_engine(settings), CORE_TABLES)
     return AppState(settings, pm, catalog, db, schema, types)
 
 
-def create_app(settings: Settings | None = None, migrate_on_start: bool = True) -> Starlette:
+def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     state = build_state(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if migrate_on_start:
+        if settings.migrate_on_start:
             from crmgraph.db.migrate import migrate
 
             await migrate(state.db.engine)

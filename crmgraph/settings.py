@@ -39,6 +39,8 @@ class Settings:
     max_page_size: int = 100
     default_page_size: int = 20
     default_phone_region: str | None = None
+    migrate_on_start: bool = True
+    expose_sql_count: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +55,8 @@ class Settings:
             load_entry_points=_flag(env.get("CRMGRAPH_LOAD_ENTRY_POINTS"), True),
             graphiql=_flag(env.get("CRMGRAPH_GRAPHIQL"), True),
             default_phone_region=env.get("CRMGRAPH_DEFAULT_PHONE_REGION") or None,
+            migrate_on_start=_flag(env.get("CRMGRAPH_MIGRATE_ON_START"), True),
+            expose_sql_count=_flag(env.get("CRMGRAPH_EXPOSE_SQL_COUNT"), False),
         )
 
     def with_database(self, database_url: str) -> Settings:

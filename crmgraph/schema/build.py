@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Optional
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import Info
 
@@ -25,6 +26,19 @@ from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.loaders import InteractionPageKey
 from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 from crmgraph.validation import camel
+
+
+class CRMSchema(strawberry.Schema):
+    """Logs only real faults: a GraphQLError raised on purpose (bad page size,
+    bad cursor) or a query that fails validation is the client's business."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = [
+            e
+            for e in errors
+            if e.original_error is not None and not isinstance(e.original_error, GraphQLError)
+        ]
+        super().process_errors(unexpected, execution_context)
 
 
 def pascal(name: str) -> str:
@@ -571,7 +585,7 @@ def build_schema(
         types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
     )
 
-    schema = strawberry.Schema(
+    schema = CRMSchema(
         query=Query,
         mutation=Mutation,
         types=[*customer_classes.values(), core.User, core.Contact, core.Need, core.StageChange],

@@ -1,0 +1,3 @@
+from crmgraph.cli import main
+
+raise SystemExit(main())
