@@ -1,0 +1,80 @@
+"""No N+1: a nested list costs the same fixed number of SQL statements for one
+customer as for a hundred (counted by the server, not timed)."""
+
+from __future__ import annotations
+
+from tests.conftest import LiveServer
+
+
+def bulk(server: LiveServer, template: str, count: int) -> dict:
+    body = "\n".join(template.format(i=i) for i in range(count))
+    return server.gql("mutation {\n" + body + "\n}")
+
+
+def seed(server: LiveServer, count: int) -> list[str]:
+    created = bulk(
+        server,
+        'c{i}: createCustomer(input: {{kind: CLIENT, name: "Customer {i:03d}"}}) '
+        "{{ customer {{ id }} userErrors {{ message }} }}",
+        count,
+    )
+    ids = [created[f"c{i}"]["customer"]["id"] for i in range(count)]
+    parts = []
+    for i, cid in enumerate(ids):
+        parts.append(
+            f'a{i}: addContact(input: {{customerId: "{cid}", name: "Person {i}"}}) '
+            "{ userErrors { message } }"
+        )
+        for j in range(2):
+            parts.append(
+                f'i{i}_{j}: logInteraction(input: {{customerId: "{cid}", channel: EMAIL, '
+                f'direction: INBOUND, subject: "Hello {j}"}}) {{ userErrors {{ message }} }}'
+            )
+        parts.append(
+            f'n{i}: recordNeed(input: {{customerId: "{cid}", title: "Need {i}"}}) '
+            "{ userErrors { message } }"
+        )
+    out = server.gql("mutation {\n" + "\n".join(parts) + "\n}")
+    assert all(not payload["userErrors"] for payload in out.values())
+    return ids
+
+
+NESTED = """query($first: Int) { customers(first: $first) { edges { node {
+  id name stage
+  contacts { name }
+  interactions(first: 5) { edges { node { subject channel } } }
+  needs { title status }
+} } } }"""
+
+EVERYTHING = """query($first: Int) { customers(first: $first) { totalCount edges { node {
+  id name owner { name }
+  contacts { name }
+  interactions(first: 5) { edges { node { subject } } pageInfo { hasNextPage } }
+  needs { title }
+  stageHistory { toStage }
+  relationships { kind fromCustomer { name } toCustomer { name } }
+} } } }"""
+
+
+def test_nested_list_costs_a_fixed_number_of_statements(server: LiveServer) -> None:
+    seed(server, 100)
+    one = server.statements(NESTED, {"first": 1})
+    hundred = server.statements(NESTED, {"first": 100})
+    # customers page, contacts, interactions, needs: one statement each.
+    assert one == hundred == 4
+    page = server.gql(NESTED, {"first": 100})["customers"]["edges"]
+    assert len(page) == 100
+    assert all(len(e["node"]["interactions"]["edges"]) == 2 for e in page)
+    assert all(len(e["node"]["contacts"]) == 1 for e in page)
+
+    # every nested list at once: + count, stage history, relationships (owner
+    # and the customers at either end of a relationship load only when present).
+    assert server.statements(EVERYTHING, {"first": 1}) == server.statements(
+        EVERYTHING, {"first": 100}
+    ) == 7
+
+
+def test_node_lookups_batch(server: LiveServer) -> None:
+    ids = seed(server, 10)
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Customer { name contacts { name } } } }"
+    assert server.statements(query, {"ids": ids[:1]}) == server.statements(query, {"ids": ids}) == 2
