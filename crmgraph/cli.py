@@ -7,7 +7,6 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 
 from crmgraph.settings import Settings
 
@@ -125,9 +124,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=3000)
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
-    sub.add_parser("plugins", help="list plugins and customer types").set_defaults(
-        func=cmd_plugins
-    )
+    sub.add_parser("plugins", help="list plugins and customer types").set_defaults(func=cmd_plugins)
     return p
 
 

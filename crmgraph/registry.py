@@ -35,11 +35,28 @@ CORE_CHANNELS: tuple[str, ...] = (
 # Customer fields defined by the core; no plugin attribute may reuse them.
 CORE_CUSTOMER_FIELDS: frozenset[str] = frozenset(
     {
-        "id", "kind", "name", "email", "phone", "owner", "owner_id", "stage", "phase",
-        "stage_entered_at", "version", "created_at", "updated_at", "deleted_at", "attributes",
-        "contacts", "interactions", "needs", "relationships", "stage_history",
+        "id",
+        "kind",
+        "name",
+        "email",
+        "phone",
+        "owner",
+        "owner_id",
+        "stage",
+        "phase",
+        "stage_entered_at",
+        "version",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "attributes",
+        "contacts",
+        "interactions",
+        "needs",
+        "relationships",
+        "stage_history",
     }
-)  # fmt: skip
+)
 
 
 class PluginError(RuntimeError):
@@ -140,7 +157,18 @@ def _check_types(types: list[RegisteredType]) -> None:
 # Names the core schema uses itself; a plugin type may not take them.
 RESERVED_GRAPHQL_NAMES: frozenset[str] = frozenset(
     {
-        "Customer", "Node", "Contact", "Interaction", "Need", "Relationship", "StageChange",
-        "User", "Query", "Mutation", "Subscription", "PageInfo", "UserError",
+        "Customer",
+        "Node",
+        "Contact",
+        "Interaction",
+        "Need",
+        "Relationship",
+        "StageChange",
+        "User",
+        "Query",
+        "Mutation",
+        "Subscription",
+        "PageInfo",
+        "UserError",
     }
-)  # fmt: skip
+)

@@ -68,5 +68,6 @@ def record_need(server: LiveServer, customer_id: str, **fields: Any) -> dict[str
 
 def count_customers(server: LiveServer, deleted: str = "ALL") -> int:
     return server.gql(
-        "query($d: DeletedState!) { customers(filter: {deleted: $d}) { totalCount } }", {"d": deleted}
+        "query($d: DeletedState!) { customers(filter: {deleted: $d}) { totalCount } }",
+        {"d": deleted},
     )["customers"]["totalCount"]

@@ -43,7 +43,9 @@ def test_create_normalises_and_reads_back(server: LiveServer) -> None:
         {"id": created["id"]},
     )["customer"]
     assert again["segment"] == "ENTERPRISE"
-    assert again["stageHistory"] == [{"fromStage": None, "toStage": "interest", "reason": "created"}]
+    assert again["stageHistory"] == [
+        {"fromStage": None, "toStage": "interest", "reason": "created"}
+    ]
 
 
 def test_bad_input_names_every_field_and_writes_nothing(server: LiveServer) -> None:
@@ -93,7 +95,14 @@ def test_update_is_partial_and_null_clears(server: LiveServer) -> None:
     c = create_customer(server, name="Beta", email="b@beta.com", client={"segment": "CONSUMER"})
     out = server.gql(
         UPDATE,
-        {"input": {"id": c["id"], "expectedVersion": 1, "email": None, "client": {"industry": "Food"}}},
+        {
+            "input": {
+                "id": c["id"],
+                "expectedVersion": 1,
+                "email": None,
+                "client": {"industry": "Food"},
+            }
+        },
     )["updateCustomer"]
     assert out["userErrors"] == []
     assert out["customer"]["name"] == "Beta"
@@ -119,7 +128,12 @@ def test_concurrent_updates_exactly_one_wins(server: LiveServer) -> None:
         barrier = threading.Barrier(2)
         results: dict[str, dict] = {}
 
-        def update(label: str, customer_id: str = c["id"]) -> None:
+        def update(
+            label: str,
+            customer_id: str = c["id"],
+            barrier: threading.Barrier = barrier,
+            results: dict[str, dict] = results,
+        ) -> None:
             with httpx.Client(base_url=server.url, timeout=60) as http:
                 barrier.wait(timeout=30)
                 response = http.post(
@@ -142,7 +156,9 @@ def test_concurrent_updates_exactly_one_wins(server: LiveServer) -> None:
         losers = [label for label, r in results.items() if r["userErrors"]]
         assert len(winners) == 1 and len(losers) == 1, results
         assert results[losers[0]]["userErrors"][0]["code"] == "VERSION_CONFLICT"
-        stored = server.gql("query($id: ID!) { customer(id: $id) { name version } }", {"id": c["id"]})
+        stored = server.gql(
+            "query($id: ID!) { customer(id: $id) { name version } }", {"id": c["id"]}
+        )
         assert stored["customer"] == {"name": winners[0], "version": 2}
 
 
@@ -187,7 +203,7 @@ def test_node_lookup_and_bad_ids(server: LiveServer) -> None:
     c = create_customer(server, name="Node Co")
     data = server.gql(
         "query($id: ID!) { node(id: $id) { id __typename ... on Customer { name } } "
-        "bad: node(id: \"bm9wZQ==\") { id } garbage: customer(id: \"%%%\") { id } }",
+        'bad: node(id: "bm9wZQ==") { id } garbage: customer(id: "%%%") { id } }',
         {"id": c["id"]},
     )
     assert data["node"] == {"id": c["id"], "__typename": "Client", "name": "Node Co"}

@@ -18,8 +18,29 @@ query($first: Int, $after: String, $order: CustomerOrder) {
 }
 """
 
-NAMES = ["Zeta", "alpha", "Mu", "Beta", "Omega", "Eta", "Iota", "Kappa", "Lambda", "Nu", "Xi",
-         "Omicron", "Pi", "Rho", "Sigma", "Tau", "Upsilon", "Phi", "Chi", "Psi", "Mu"]  # fmt: skip
+NAMES = [
+    "Zeta",
+    "alpha",
+    "Mu",
+    "Beta",
+    "Omega",
+    "Eta",
+    "Iota",
+    "Kappa",
+    "Lambda",
+    "Nu",
+    "Xi",
+    "Omicron",
+    "Pi",
+    "Rho",
+    "Sigma",
+    "Tau",
+    "Upsilon",
+    "Phi",
+    "Chi",
+    "Psi",
+    "Mu",
+]
 
 
 def walk(server: LiveServer, first: int, order: dict[str, str] | None) -> list[dict]:
@@ -67,7 +88,7 @@ def test_paging_walks_everything_once_in_order(server: LiveServer, order: dict |
 def test_page_size_limits_and_bad_cursor(server: LiveServer) -> None:
     create_customer(server, name="Only")
     for first in (1000, 101, -1):
-        body = server.post("{ customers(first: %d) { edges { node { id } } } }" % first)
+        body = server.post(f"{{ customers(first: {first}) {{ edges {{ node {{ id }} }} }} }}")
         assert body["data"] is None
         error = body["errors"][0]
         assert "between 0 and 100" in error["message"]
@@ -77,11 +98,13 @@ def test_page_size_limits_and_bad_cursor(server: LiveServer) -> None:
     first_page = server.gql(PAGE, {"first": 1})["customers"]
     cursor = first_page["pageInfo"]["endCursor"]
     body = server.post(
-        'query($a: String) { customers(after: $a, orderBy: {field: NAME}) { edges { cursor } } }',
+        "query($a: String) { customers(after: $a, orderBy: {field: NAME}) { edges { cursor } } }",
         {"a": cursor},
     )
     assert body["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"  # cursor of another order
-    nested = server.post("{ customers { edges { node { interactions(first: 500) { edges { cursor } } } } } }")
+    nested = server.post(
+        "{ customers { edges { node { interactions(first: 500) { edges { cursor } } } } } }"
+    )
     assert nested["errors"][0]["extensions"]["code"] == "PAGE_SIZE_OUT_OF_RANGE"
 
 
@@ -109,9 +132,13 @@ def test_filters_reach_related_records(server: LiveServer) -> None:
     assert ids_of(server, {"search": "100%"}) == {gamma["id"]}  # LIKE wildcards are literal
     assert ids_of(server, {"search": "a_1"}) == set()  # would match "a 1" as a wildcard
     assert ids_of(server, {"search": "e_w"}) == {gamma["id"]}
-    assert ids_of(server, {"kinds": ["CLIENT"], "stages": ["interest"], "phases": ["ENGAGEMENT"]}) == {
-        acme["id"], beta["id"], gamma["id"],
-    }  # fmt: skip
+    assert ids_of(
+        server, {"kinds": ["CLIENT"], "stages": ["interest"], "phases": ["ENGAGEMENT"]}
+    ) == {
+        acme["id"],
+        beta["id"],
+        gamma["id"],
+    }
     assert ids_of(server, {"phases": ["RETENTION"]}) == set()
     assert ids_of(server, {"hasInteraction": {"channels": ["PHONE"]}}) == {acme["id"]}
     assert ids_of(
@@ -122,9 +149,13 @@ def test_filters_reach_related_records(server: LiveServer) -> None:
     assert ids_of(server, {"contactSearch": "lucía"}) == {beta["id"]}
     assert ids_of(server, {"hasOpenNeed": True}) == {gamma["id"]}
     assert ids_of(server, {"hasOpenNeed": False}) == {acme["id"], beta["id"]}
-    assert ids_of(server, {"createdAfter": "2000-01-01T00:00:00Z", "createdBefore": "2100-01-01T00:00:00Z"}) == {
-        acme["id"], beta["id"], gamma["id"],
-    }  # fmt: skip
+    assert ids_of(
+        server, {"createdAfter": "2000-01-01T00:00:00Z", "createdBefore": "2100-01-01T00:00:00Z"}
+    ) == {
+        acme["id"],
+        beta["id"],
+        gamma["id"],
+    }
     assert ids_of(server, {"updatedAfter": "2100-01-01T00:00:00Z"}) == set()
 
 
@@ -142,8 +173,15 @@ def test_interactions_connection_newest_first_with_filters(server: LiveServer) -
     c = create_customer(server, name="Chatty")
     times = [f"2026-0{m}-01T12:00:00Z" for m in range(1, 8)]
     for i, at in enumerate(times):
-        log_interaction(server, c["id"], occurredAt=at, channel="EMAIL" if i % 2 else "PHONE",
-                        subject=f"s{i}", satisfaction=(i % 5) + 1, amount="10.5")  # fmt: skip
+        log_interaction(
+            server,
+            c["id"],
+            occurredAt=at,
+            channel="EMAIL" if i % 2 else "PHONE",
+            subject=f"s{i}",
+            satisfaction=(i % 5) + 1,
+            amount="10.5",
+        )
     query = """query($id: ID!, $after: String, $f: InteractionFilter) { customer(id: $id) {
       interactions(first: 3, after: $after, filter: $f) {
         edges { node { subject occurredAt amount } } pageInfo { hasNextPage endCursor } } } }"""
@@ -158,8 +196,10 @@ def test_interactions_connection_newest_first_with_filters(server: LiveServer) -
     assert subjects == [f"s{i}" for i in reversed(range(7))]
     emails = server.gql(query, {"id": c["id"], "f": {"channels": ["EMAIL"]}})
     assert [e["node"]["subject"] for e in emails["customer"]["interactions"]["edges"]] == [
-        "s5", "s3", "s1",
-    ]  # fmt: skip
+        "s5",
+        "s3",
+        "s1",
+    ]
     assert emails["customer"]["interactions"]["edges"][0]["node"]["amount"] == "10.50"
 
 
@@ -170,23 +210,42 @@ def test_interaction_validation(server: LiveServer) -> None:
     out = server.gql(
         """mutation($input: LogInteractionInput!) { logInteraction(input: $input) {
              interaction { id } userErrors { field code } } }""",
-        {"input": {"customerId": c["id"], "channel": "EMAIL", "direction": "OUTBOUND",
-                   "subject": "", "satisfaction": 6, "amount": "-1",
-                   "occurredAt": "2999-01-01T00:00:00Z"}},
-    )["logInteraction"]  # fmt: skip
+        {
+            "input": {
+                "customerId": c["id"],
+                "channel": "EMAIL",
+                "direction": "OUTBOUND",
+                "subject": "",
+                "satisfaction": 6,
+                "amount": "-1",
+                "occurredAt": "2999-01-01T00:00:00Z",
+            }
+        },
+    )["logInteraction"]
     assert {(e["field"], e["code"]) for e in out["userErrors"]} == {
-        ("subject", "REQUIRED"), ("satisfaction", "OUT_OF_RANGE"),
-        ("amount", "OUT_OF_RANGE"), ("occurredAt", "OUT_OF_RANGE"),
-    }  # fmt: skip
+        ("subject", "REQUIRED"),
+        ("satisfaction", "OUT_OF_RANGE"),
+        ("amount", "OUT_OF_RANGE"),
+        ("occurredAt", "OUT_OF_RANGE"),
+    }
     wrong_contact = server.gql(
         """mutation($input: LogInteractionInput!) { logInteraction(input: $input) {
              interaction { id } userErrors { field code } } }""",
-        {"input": {"customerId": c["id"], "channel": "EMAIL", "direction": "OUTBOUND",
-                   "subject": "x", "contactId": contact["id"]}},
-    )["logInteraction"]  # fmt: skip
+        {
+            "input": {
+                "customerId": c["id"],
+                "channel": "EMAIL",
+                "direction": "OUTBOUND",
+                "subject": "x",
+                "contactId": contact["id"],
+            }
+        },
+    )["logInteraction"]
     assert wrong_contact["userErrors"] == [{"field": "contactId", "code": "INVALID"}]
-    count = server.gql("query($id: ID!) { customer(id: $id) { interactions { edges { cursor } } } }",
-                       {"id": c["id"]})  # fmt: skip
+    count = server.gql(
+        "query($id: ID!) { customer(id: $id) { interactions { edges { cursor } } } }",
+        {"id": c["id"]},
+    )
     assert count["customer"]["interactions"]["edges"] == []
 
 
@@ -195,8 +254,9 @@ def test_contacts_and_needs(server: LiveServer) -> None:
     first = add_contact(server, c["id"], name="Ana", isPrimary=True, phone="+1 650 253 0000")
     assert first["phone"] == "+16502530000"
     second = add_contact(server, c["id"], name="Bruno", isPrimary=True)
-    contacts = server.gql("query($id: ID!) { customer(id: $id) { contacts { name isPrimary } } }",
-                          {"id": c["id"]})["customer"]["contacts"]  # fmt: skip
+    contacts = server.gql(
+        "query($id: ID!) { customer(id: $id) { contacts { name isPrimary } } }", {"id": c["id"]}
+    )["customer"]["contacts"]
     assert contacts == [{"name": "Bruno", "isPrimary": True}, {"name": "Ana", "isPrimary": False}]
     upd = server.gql(
         """mutation($input: UpdateContactInput!) { updateContact(input: $input) {
@@ -218,8 +278,10 @@ def test_contacts_and_needs(server: LiveServer) -> None:
         {"input": {"id": need["id"], "status": None, "volume": -3}},
     )["updateNeed"]
     assert {(e["field"], e["code"]) for e in bad["userErrors"]} == {
-        ("status", "REQUIRED"), ("volume", "OUT_OF_RANGE"),
-    }  # fmt: skip
-    open_only = server.gql("query($id: ID!) { customer(id: $id) { needs(status: [OPEN]) { id } } }",
-                           {"id": c["id"]})  # fmt: skip
+        ("status", "REQUIRED"),
+        ("volume", "OUT_OF_RANGE"),
+    }
+    open_only = server.gql(
+        "query($id: ID!) { customer(id: $id) { needs(status: [OPEN]) { id } } }", {"id": c["id"]}
+    )
     assert open_only["customer"]["needs"] == []

@@ -69,12 +69,16 @@ def test_nested_list_costs_a_fixed_number_of_statements(server: LiveServer) -> N
 
     # every nested list at once: + count, stage history, relationships (owner
     # and the customers at either end of a relationship load only when present).
-    assert server.statements(EVERYTHING, {"first": 1}) == server.statements(
-        EVERYTHING, {"first": 100}
-    ) == 7
+    assert (
+        server.statements(EVERYTHING, {"first": 1})
+        == server.statements(EVERYTHING, {"first": 100})
+        == 7
+    )
 
 
 def test_node_lookups_batch(server: LiveServer) -> None:
     ids = seed(server, 10)
-    query = "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Customer { name contacts { name } } } }"
+    query = (
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Customer { name contacts { name } } } }"
+    )
     assert server.statements(query, {"ids": ids[:1]}) == server.statements(query, {"ids": ids}) == 2

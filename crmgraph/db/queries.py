@@ -112,7 +112,8 @@ def customer_where(q: CustomerQuery) -> Where:
     if q.search:
         pattern = like_pattern(q.search)
         where.add(
-            "(LOWER(c.name) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(c.email, '')) LIKE {} ESCAPE '\\')",
+            "(LOWER(c.name) LIKE {} ESCAPE '\\' "
+            "OR LOWER(COALESCE(c.email, '')) LIKE {} ESCAPE '\\')",
             pattern,
             pattern,
         )

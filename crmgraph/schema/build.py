@@ -161,7 +161,9 @@ def build_schema(
         subject: str
         notes: str | None
         outcome: str | None = strawberry.field(description="What came of it: the moment of truth.")
-        satisfaction: int | None = strawberry.field(description="How the customer rated it, 1–5.")
+        satisfaction: int | None = strawberry.field(
+            description="Customer rating, 1 (bad) to 5."
+        )
         amount: Decimal | None = strawberry.field(description="Purchase amount, when it is one.")
         created_at: datetime.datetime
 

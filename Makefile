@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+GRAPHIQL := crmgraph/static/vendor/graphiql/graphiql.min.js
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo serve test lint schema install graphiql
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+$(GRAPHIQL): scripts/install-graphiql
+	scripts/install-graphiql
+
+install: $(INSTALLED) $(GRAPHIQL)
+
+graphiql: $(GRAPHIQL)
+
+demo: install
+	$(BIN)/crmgraph serve --demo --host $(HOST) --port $(PORT)
+
+serve: install
+	$(BIN)/crmgraph serve --host $(HOST) --port $(PORT)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(BIN)/python -m pytest
+
+schema: $(INSTALLED)
+	@$(BIN)/crmgraph schema

@@ -1,0 +1,66 @@
+"""The schema is assembled from plugins, identically on every start; the CLI
+prints it and lists what is loaded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from crmgraph.registry import Catalog, make_plugin_manager
+from crmgraph.schema.build import build_schema
+from crmgraph.settings import Settings
+
+
+def sdl() -> str:
+    settings = Settings(load_entry_points=False)
+    schema, _ = build_schema(Catalog.from_plugin_manager(make_plugin_manager(settings)))
+    return schema.as_str()
+
+
+def run_cli(*args: str, tmp_path: Path) -> str:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CRMGRAPH_LOAD_ENTRY_POINTS": "0",
+        "CRMGRAPH_DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "crmgraph", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_sdl_is_identical_across_builds_and_processes(tmp_path: Path) -> None:
+    first = sdl()
+    assert first == sdl()
+    assert run_cli("schema", tmp_path=tmp_path).strip() == first.strip()
+
+
+def test_sdl_has_the_core_api() -> None:
+    text = sdl()
+    for fragment in (
+        "interface Customer implements Node",
+        "type Client implements Customer & Node",
+        "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null, "
+        "orderBy: CustomerOrder = null): CustomerConnection!",
+        "node(id: ID!): Node",
+        "createCustomer(input: CreateCustomerInput!): CustomerPayload!",
+        "logInteraction(input: LogInteractionInput!): InteractionPayload!",
+        "type UserError",
+    ):
+        assert fragment in text, fragment
+
+
+def test_plugins_and_migrate_commands(tmp_path: Path) -> None:
+    listing = run_cli("plugins", tmp_path=tmp_path)
+    assert "crmgraph.plugins.client" in listing
+    assert "Client" in listing
+    out = run_cli("migrate", tmp_path=tmp_path)
+    assert "migrated" in out
+    assert (tmp_path / "cli.sqlite").exists()
+    run_cli("migrate", tmp_path=tmp_path)  # idempotent
