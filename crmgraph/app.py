@@ -19,7 +19,9 @@ from strawberry.asgi import GraphQL
 
 from crmgraph import graphiql
 from crmgraph.db.engine import Database, make_engine
+from crmgraph.db.migrate import catalog_apps, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
+from crmgraph.lifecycle import Lifecycles
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
@@ -40,6 +42,8 @@ class CRMGraphQL(GraphQL):
             catalog=self.state.catalog,
             settings=self.state.settings,
             types=self.state.types,
+            plugin_manager=self.state.plugin_manager,
+            lifecycles=self.state.lifecycles,
             request=request,
             response=response,
         )
@@ -59,15 +63,16 @@ class AppState:
     db: Database
     schema: strawberry.Schema
     types: SchemaTypes
+    lifecycles: Lifecycles
 
 
 def build_state(settings: Settings) -> AppState:
     pm = make_plugin_manager(settings)
     catalog = Catalog.from_plugin_manager(pm)
     extensions = (SQLStatementCount,) if settings.expose_sql_count else ()
-    schema, types = build_schema(catalog, extensions)
-    db = Database(make_engine(settings), CORE_TABLES)
-    return AppState(settings, pm, catalog, db, schema, types)
+    schema, types = build_schema(catalog, pm, extensions)
+    db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
+    return AppState(settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm))
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -79,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.migrate_on_start:
             from crmgraph.db.migrate import migrate
 
-            await migrate(state.db.engine)
+            await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
         try:
             yield

@@ -20,9 +20,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _migrate(settings: Settings) -> None:
     from crmgraph.db.engine import make_engine
-    from crmgraph.db.migrate import migrate
+    from crmgraph.db.migrate import catalog_apps, migrate
+    from crmgraph.registry import Catalog, make_plugin_manager
 
-    await migrate(make_engine(settings))
+    catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
+    await migrate(make_engine(settings), catalog_apps(catalog))
 
 
 async def _seed_demo(settings: Settings, customers: int) -> str:
@@ -82,8 +84,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from crmgraph.registry import Catalog, make_plugin_manager
     from crmgraph.schema.build import build_schema
 
-    settings = _settings(args)
-    schema, _ = build_schema(Catalog.from_plugin_manager(make_plugin_manager(settings)))
+    pm = make_plugin_manager(_settings(args))
+    schema, _ = build_schema(Catalog.from_plugin_manager(pm), pm)
     sys.stdout.write(schema.as_str() + "\n")
     return 0
 

@@ -43,6 +43,9 @@ class Attribute:
     choices: tuple[str, ...] | None = None
     min_value: float | None = None
     max_value: float | None = None
+    permission: str | None = None
+    """Permission a caller needs to read this attribute (pay, health data, …);
+    declared through the permissions hook and enforced by the auth layer."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,17 @@ Guard = Callable[..., Iterable[str] | str | None]
 
 @dataclass(frozen=True)
 class Transition:
+    """An allowed move. ``guards`` may refuse it with reasons. A transition with
+    ``convert_to`` turns the customer into another type (same ID, history and
+    interactions), landing in ``convert_stage`` of that type (default: its
+    initial stage)."""
+
     from_stage: str
     to_stage: str
     guards: tuple[Guard, ...] = ()
     description: str = ""
+    convert_to: str | None = None
+    convert_stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,27 @@ class Lifecycle:
 
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)
+
+    def transition(self, from_stage: str, to_stage: str) -> Transition | None:
+        return next(
+            (t for t in self.transitions if t.from_stage == from_stage and t.to_stage == to_stage),
+            None,
+        )
+
+    def transitions_from(self, stage: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if t.from_stage == stage)
+
+
+@dataclass(frozen=True)
+class RelationshipKind:
+    """A kind of link between two parties (``guarantees``, ``supplies``, …).
+    Empty ``from_kinds``/``to_kinds`` accept any customer type."""
+
+    key: str
+    label: str
+    description: str = ""
+    from_kinds: tuple[str, ...] = ()
+    to_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,8 @@ class CustomerType:
     lifecycle: Lifecycle
     attributes: tuple[Attribute, ...] = ()
     relationship_kinds: tuple[str, ...] = field(default_factory=tuple)
+    """Keys of the relationship kinds this type takes part in (documentation
+    for clients; each must be declared through ``crmgraph_relationship_kinds``)."""
 
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)

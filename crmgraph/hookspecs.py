@@ -1,15 +1,36 @@
 """Every extension point of crmgraph, one documented hookspec each.
 
-Plugins implement these with ``@crmgraph.hookimpl``. Built-in customer types
-under ``crmgraph/plugins/`` use exactly the same hooks as a partner's package.
-See ``docs/plugins.md`` for a worked example of each.
+Plugins implement these with ``@crmgraph.hookspecs.hookimpl`` (Datasette's
+``hookspecs.py`` is the model). Built-in customer types under
+``crmgraph/plugins/`` use exactly the same hooks as a partner's package.
+``docs/plugins.md`` has a section and a worked example for each; a test fails
+if a hookspec is missing there.
+
+Start-up hooks (types, channels, relationship kinds, GraphQL, piccolo apps,
+permissions, metrics) are called once when the app is built and fail start-up
+loudly, naming the plugin. Run-time hooks (validation, transitions, events)
+are called one implementation at a time: a plugin that raises yields a clean
+GraphQL error naming it (``extensions.code = PLUGIN_ERROR``), the mutation's
+transaction rolls back, and the server keeps serving. Any hook may be a plain
+or an ``async`` function.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pluggy
 
-from crmgraph.customer_types import CustomerType
+if TYPE_CHECKING:
+    from crmgraph.customer_types import CustomerType, RelationshipKind
+    from crmgraph.extension_points import (
+        CustomerWrite,
+        GraphQLContribution,
+        Metric,
+        Permission,
+    )
+    from crmgraph.lifecycle import TransitionContext
+    from crmgraph.schema.build import SchemaTypes
 
 hookspec = pluggy.HookspecMarker("crmgraph")
 hookimpl = pluggy.HookimplMarker("crmgraph")
@@ -19,19 +40,189 @@ hookimpl = pluggy.HookimplMarker("crmgraph")
 def crmgraph_customer_types() -> list[CustomerType]:
     """Return the customer types this plugin adds.
 
-    Each :class:`crmgraph.customer_types.CustomerType` becomes a concrete GraphQL
-    type implementing ``Customer``, a ``CustomerKind`` value and a typed attribute
-    input. Start-up fails, naming the plugin, if a key or GraphQL name is taken.
+    Each :class:`~crmgraph.customer_types.CustomerType` becomes a concrete
+    GraphQL type implementing ``Customer`` (one typed field per attribute), a
+    ``CustomerKind`` value, a typed ``<Type>AttributesInput`` on
+    ``createCustomer``/``updateCustomer``, and a lifecycle the engine enforces.
+    Start-up fails, naming the plugin, on a taken key or GraphQL name, a
+    transition naming an unknown stage, or an attribute clashing with a core field.
 
     Example::
 
         @hookimpl
         def crmgraph_customer_types():
-            return [CustomerType(key="distributor", graphql_name="Distributor", ...)]
+            return [CustomerType(key="distributor", graphql_name="Distributor",
+                                 description="Resells our products.", lifecycle=...)]
+    """
+
+
+@hookspec
+def crmgraph_validate_customer(write: CustomerWrite) -> list[Any] | None:
+    """Check a customer about to be created or updated; return problems.
+
+    Called inside the write's transaction for every create and update, after
+    field validation. Return strings (reported on the attribute input of the
+    customer's kind) or ``(field, message)`` pairs; all problems of all plugins
+    are collected into ``userErrors`` and nothing is written.
+
+    Example::
+
+        @hookimpl
+        def crmgraph_validate_customer(write):
+            if write.kind == "supplier" and write.attributes.get("rating", 0) > 5:
+                return [("supplier.rating", "rating is 1 to 5")]
+    """
+
+
+@hookspec
+def crmgraph_validate_transition(ctx: TransitionContext) -> list[str] | None:
+    """Refuse a lifecycle move with reasons (a rule that spans plugins).
+
+    Called for every ``transitionCustomer`` and for each option listed by
+    ``Customer.allowedTransitions``, after the type's own guards. Return the
+    reasons the move may not happen (empty or ``None`` lets it pass). Every
+    reason of every plugin is reported together. ``ctx.facts`` answers
+    questions about the customer (interactions, purchases, relationships).
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_validate_transition(ctx):
+            if ctx.to_stage == "loyal" and await points(ctx.db, ctx.customer.pk) < 100:
+                return ["needs 100 loyalty points to become loyal"]
+    """
+
+
+@hookspec
+def crmgraph_after_transition(ctx: TransitionContext) -> None:
+    """Side effects of a lifecycle move that must commit or roll back with it.
+
+    Called inside the transition's transaction after the stage, the
+    ``stage_change`` row and the outbox event are written. Use ``ctx.db`` to
+    write; raising rolls the whole move back. Work that talks to the outside
+    world belongs in an event handler instead.
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_after_transition(ctx):
+            if ctx.to_stage == "active":
+                await ctx.db.fetch("INSERT INTO loyalty_account (customer, points) VALUES ({}, 0)",
+                                   ctx.customer.pk)
+    """
+
+
+@hookspec
+def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution | None:
+    """Add GraphQL queries, mutations, subscriptions and types.
+
+    Called while the schema is assembled, with the core types built so far
+    (``types.customer_interface`` to return customers, ``types.customer(row)``
+    to build one from a row). Return a
+    :class:`~crmgraph.extension_points.GraphQLContribution` whose ``query``,
+    ``mutation`` and ``subscription`` are strawberry types whose fields are
+    merged into the roots. A field name already taken fails start-up, naming
+    both plugins.
+
+    Example::
+
+        @strawberry.type
+        class LoyaltyQuery:
+            @strawberry.field
+            async def loyalty_points(self, info, customer_id: strawberry.ID) -> int: ...
+
+        @hookimpl
+        def crmgraph_graphql(types):
+            return GraphQLContribution(query=[LoyaltyQuery])
+    """
+
+
+@hookspec
+def crmgraph_piccolo_apps() -> list[str]:
+    """Return the dotted paths of this plugin's piccolo app modules.
+
+    Each module defines ``APP_CONFIG`` (a piccolo ``AppConfig``) with the
+    plugin's own tables and migrations; ``crmgraph migrate`` runs them after
+    the core app, and their tables are bound to the server's database.
+
+    Example::
+
+        @hookimpl
+        def crmgraph_piccolo_apps():
+            return ["crmgraph_loyalty.piccolo_app"]
     """
 
 
 @hookspec
 def crmgraph_interaction_channels() -> list[str]:
-    """Return extra interaction channels (upper-case names) this plugin adds to
-    the ``InteractionChannel`` enum, e.g. ``["WHATSAPP"]``."""
+    """Return extra interaction channels (UPPER_CASE) for the
+    ``InteractionChannel`` enum.
+
+    Example::
+
+        @hookimpl
+        def crmgraph_interaction_channels():
+            return ["WHATSAPP"]
+    """
+
+
+@hookspec
+def crmgraph_relationship_kinds() -> list[RelationshipKind]:
+    """Return the kinds of party-to-party relationship this plugin declares.
+
+    ``linkCustomers`` accepts only declared kinds, between the customer types
+    the kind allows.
+
+    Example::
+
+        @hookimpl
+        def crmgraph_relationship_kinds():
+            return [RelationshipKind("guarantees", "Guarantees", from_kinds=("guarantor",),
+                                     to_kinds=("client",))]
+    """
+
+
+@hookspec
+def crmgraph_event_handlers() -> dict[str, Any]:
+    """Return handlers for outbox events, keyed by event type (``"*"`` for all).
+
+    Every mutation writes its events (``customer.created``, ``customer.updated``,
+    ``customer.stage_changed``, …) in its own transaction; handlers run after
+    the commit, outside the write transaction, and a failing handler never
+    undoes the write. Each handler receives one
+    :class:`~crmgraph.extension_points.Event`.
+
+    Example::
+
+        @hookimpl
+        def crmgraph_event_handlers():
+            return {"customer.stage_changed": notify_sales_channel}
+    """
+
+
+@hookspec
+def crmgraph_analytics_metrics() -> list[Metric]:
+    """Return analytics metrics this plugin contributes (computed in SQL).
+
+    Example::
+
+        @hookimpl
+        def crmgraph_analytics_metrics():
+            return [Metric("loyalty_points_total", "Points held by all customers",
+                           sql="SELECT COALESCE(SUM(points), 0) AS value FROM loyalty_account")]
+    """
+
+
+@hookspec
+def crmgraph_permissions() -> list[Permission]:
+    """Declare permissions this plugin uses, with the roles granted them by default.
+
+    Attributes with ``permission=...`` are readable only by callers holding
+    it; plugin mutations check them through the request's context.
+
+    Example::
+
+        @hookimpl
+        def crmgraph_permissions():
+            return [Permission("employee.read_pay", "See salaries", roles=("admin",))]
+    """

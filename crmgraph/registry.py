@@ -14,7 +14,12 @@ from types import ModuleType
 import pluggy
 
 from crmgraph import hookspecs
-from crmgraph.customer_types import CustomerType, descriptor_problems
+from crmgraph.customer_types import (
+    KEY_PATTERN,
+    CustomerType,
+    RelationshipKind,
+    descriptor_problems,
+)
 from crmgraph.settings import Settings
 
 DEFAULT_PLUGINS: tuple[str, ...] = ("crmgraph.plugins.client",)
@@ -104,6 +109,11 @@ class Catalog:
     plugins: tuple[str, ...]
     types: tuple[RegisteredType, ...]
     channels: tuple[str, ...]
+    relationship_kinds: tuple[RelationshipKind, ...] = ()
+    piccolo_apps: tuple[str, ...] = ()
+
+    def relationship_kind(self, key: str) -> RelationshipKind | None:
+        return next((k for k in self.relationship_kinds if k.key == key), None)
 
     @property
     def customer_types(self) -> tuple[CustomerType, ...]:
@@ -128,7 +138,50 @@ class Catalog:
                     raise PluginError(impl.plugin_name, f"channel {channel!r} must be UPPER_CASE")
                 channels.add(channel)
         plugins = tuple(sorted(name for name, _ in pm.list_name_plugin()))
-        return cls(plugins=plugins, types=tuple(types), channels=tuple(sorted(channels)))
+        kinds = _relationship_kinds(pm, {t.descriptor.key for t in types})
+        for registered in types:
+            for key in registered.descriptor.relationship_kinds:
+                if key not in {k.key for k in kinds}:
+                    raise PluginError(
+                        registered.plugin,
+                        f"customer type {registered.descriptor.key!r} takes part in "
+                        f"relationship kind {key!r}, which no plugin declares",
+                    )
+        apps: list[str] = []
+        for impl in pm.hook.crmgraph_piccolo_apps.get_hookimpls():
+            apps.extend(impl.function() or ())
+        return cls(
+            plugins=plugins,
+            types=tuple(types),
+            channels=tuple(sorted(channels)),
+            relationship_kinds=kinds,
+            piccolo_apps=tuple(sorted(set(apps))),
+        )
+
+
+def _relationship_kinds(
+    pm: pluggy.PluginManager, type_keys: set[str]
+) -> tuple[RelationshipKind, ...]:
+    declared: dict[str, tuple[str, RelationshipKind]] = {}
+    for impl in pm.hook.crmgraph_relationship_kinds.get_hookimpls():
+        for kind in impl.function() or ():
+            plugin = impl.plugin_name
+            if not KEY_PATTERN.match(kind.key):
+                raise PluginError(plugin, f"relationship kind {kind.key!r} must be snake_case")
+            if kind.key in declared:
+                raise PluginError(
+                    plugin,
+                    f"relationship kind {kind.key!r} is already declared by "
+                    f"{declared[kind.key][0]!r}",
+                )
+            for end in (*kind.from_kinds, *kind.to_kinds):
+                if end not in type_keys:
+                    raise PluginError(
+                        plugin,
+                        f"relationship kind {kind.key!r} names unknown customer type {end!r}",
+                    )
+            declared[kind.key] = (plugin, kind)
+    return tuple(kind for _, kind in sorted(declared.values(), key=lambda pk: pk[1].key))
 
 
 def _check_types(types: list[RegisteredType]) -> None:

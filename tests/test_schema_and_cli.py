@@ -13,8 +13,8 @@ from crmgraph.settings import Settings
 
 
 def sdl() -> str:
-    settings = Settings(load_entry_points=False)
-    schema, _ = build_schema(Catalog.from_plugin_manager(make_plugin_manager(settings)))
+    pm = make_plugin_manager(Settings(load_entry_points=False))
+    schema, _ = build_schema(Catalog.from_plugin_manager(pm), pm)
     return schema.as_str()
 
 

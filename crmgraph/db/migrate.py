@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 from collections.abc import Sequence
@@ -10,8 +11,10 @@ from collections.abc import Sequence
 from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.base import Engine
+from piccolo.table import Table
 
 from crmgraph.db.engine import bind_tables, enable_wal
+from crmgraph.registry import Catalog, PluginError
 
 CORE_APP = "crmgraph.db.piccolo_app"
 os.environ.setdefault("PICCOLO_CONF", "crmgraph.db.piccolo_conf")
@@ -19,6 +22,22 @@ os.environ.setdefault("PICCOLO_CONF", "crmgraph.db.piccolo_conf")
 
 class MigrationError(RuntimeError):
     pass
+
+
+def catalog_apps(catalog: Catalog) -> tuple[str, ...]:
+    """The piccolo app modules plugins declared, to migrate after the core."""
+    return catalog.piccolo_apps
+
+
+def plugin_tables(catalog: Catalog) -> list[type[Table]]:
+    tables: list[type[Table]] = []
+    for module_path in catalog.piccolo_apps:
+        try:
+            module = importlib.import_module(module_path)
+        except ImportError as exc:
+            raise PluginError(module_path, f"piccolo app cannot be imported: {exc}") from exc
+        tables.extend(module.APP_CONFIG.table_classes)
+    return tables
 
 
 async def migrate(engine: Engine, app_modules: Sequence[str] = (), quiet: bool = True) -> None:

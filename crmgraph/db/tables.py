@@ -110,6 +110,17 @@ class StageChange(Table, tablename="stage_change"):
     reason = Text(null=True, default=None)
 
 
+class Event(Table, tablename="event"):
+    """Transactional outbox: written in the same transaction as the change it
+    describes; a dispatcher delivers it afterwards, at least once."""
+
+    type = Varchar(length=100, index=True)
+    customer = ForeignKey(references=Customer, null=True, default=None, index=True)
+    payload = JSON(default="{}")
+    created_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Customer,
@@ -119,4 +130,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Need,
     Relationship,
     StageChange,
+    Event,
 )

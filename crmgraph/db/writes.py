@@ -104,7 +104,7 @@ async def create_customer(
 
 def check_version(current: dict[str, Any], expected_version: int) -> None:
     if current["version"] != expected_version:
-        raise _conflict(current["version"], expected_version)
+        raise version_conflict(current["version"], expected_version)
 
 
 async def update_customer(
@@ -131,10 +131,10 @@ async def update_customer(
         expected_version,
     )
     if not rows:
-        raise _conflict(None, expected_version)
+        raise version_conflict(None, expected_version)
 
 
-def _conflict(current: int | None, expected: int) -> UserInputError:
+def version_conflict(current: int | None, expected: int) -> UserInputError:
     detail = f" (it is now at version {current})" if current is not None else ""
     return UserInputError.single(
         "expectedVersion",
@@ -177,4 +177,19 @@ async def clear_primary_contact(db: Database, customer_pk: int, except_pk: int |
         False,
         customer_pk,
         except_pk or 0,
+    )
+
+
+async def outbox(db: Database, event_type: str, customer_pk: int | None, payload: dict) -> None:
+    """Record an event in the same transaction as the change it describes."""
+    at = now()
+    await insert(
+        db,
+        "event",
+        {
+            "type": event_type,
+            "customer": customer_pk,
+            "payload": dump_json({**payload, "at": at.isoformat()}),
+            "created_at": at,
+        },
     )

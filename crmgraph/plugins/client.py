@@ -13,6 +13,15 @@ from crmgraph.customer_types import (
     Transition,
 )
 from crmgraph.hookspecs import hookimpl
+from crmgraph.lifecycle import TransitionContext
+
+
+async def needs_a_purchase(ctx: TransitionContext) -> list[str]:
+    count, _ = await ctx.facts.purchases()
+    if count == 0:
+        return ["becoming active needs a purchase: log an interaction with an amount first"]
+    return []
+
 
 SEGMENTS = ("CONSUMER", "SMALL_BUSINESS", "MID_MARKET", "ENTERPRISE", "PUBLIC_SECTOR")
 
@@ -43,7 +52,7 @@ CLIENT = CustomerType(
         transitions=(
             Transition("interest", "engaged"),
             Transition("engaged", "negotiating"),
-            Transition("negotiating", "active"),
+            Transition("negotiating", "active", guards=(needs_a_purchase,)),
             Transition("negotiating", "churned"),
             Transition("active", "loyal"),
             Transition("active", "expanding"),
@@ -51,7 +60,7 @@ CLIENT = CustomerType(
             Transition("loyal", "expanding"),
             Transition("loyal", "at_risk"),
             Transition("expanding", "at_risk"),
-            Transition("at_risk", "active"),
+            Transition("at_risk", "active", guards=(needs_a_purchase,)),
             Transition("at_risk", "churned"),
             Transition("churned", "engaged"),
         ),

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Optional
 
+import pluggy
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import queries
-from crmgraph.registry import Catalog
+from crmgraph.extension_points import GraphQLContribution
+from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import core_types as core
 from crmgraph.schema import mutations
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
@@ -42,6 +45,48 @@ class CRMSchema(strawberry.Schema):
         super().process_errors(unexpected, execution_context)
 
 
+def plugin_contributions(
+    pm: pluggy.PluginManager, types: "SchemaTypes"
+) -> list[tuple[str, GraphQLContribution]]:
+    found = []
+    for impl in sorted(pm.hook.crmgraph_graphql.get_hookimpls(), key=lambda i: i.plugin_name):
+        contribution = impl.function(types=types)
+        if contribution is not None:
+            found.append((impl.plugin_name, contribution))
+    return found
+
+
+def root_field_names(cls: type) -> list[str]:
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    return [f.python_name for f in definition.fields]
+
+
+def merge_roots(
+    name: str,
+    core_root: type | None,
+    contributions: list[tuple[str, GraphQLContribution]],
+    part: str,
+) -> type | None:
+    """One root type from the core's and every plugin's, refusing a field name
+    two of them define (strawberry's merge_types only warns)."""
+    parts: list[tuple[str, type]] = [("crmgraph core", core_root)] if core_root else []
+    parts += [(plugin, cls) for plugin, c in contributions for cls in getattr(c, part)]
+    if not parts:
+        return None
+    owners: dict[str, str] = {}
+    for plugin, cls in parts:
+        for field_name in root_field_names(cls):
+            if field_name in owners:
+                raise PluginError(
+                    plugin,
+                    f"{name}.{camel(field_name)} is already defined by {owners[field_name]!r}",
+                )
+            owners[field_name] = plugin
+    if len(parts) == 1:
+        return parts[0][1]
+    return merge_types(name, tuple(cls for _, cls in parts))
+
+
 def pascal(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
 
@@ -58,6 +103,7 @@ class SchemaTypes:
     channel_enum: type[enum.Enum]
     interaction_cls: type
     relationship_cls: type
+    customer_interface: type
 
     def customer(self, row: dict[str, Any]) -> Any:
         kind = row["kind"]
@@ -137,7 +183,7 @@ def attribute_graphql_type(
 
 
 def build_schema(
-    catalog: Catalog, extensions: tuple[Any, ...] = ()
+    catalog: Catalog, pm: pluggy.PluginManager, extensions: tuple[Any, ...] = ()
 ) -> tuple[strawberry.Schema, SchemaTypes]:
     descriptors = catalog.customer_types
 
@@ -161,9 +207,7 @@ def build_schema(
         subject: str
         notes: str | None
         outcome: str | None = strawberry.field(description="What came of it: the moment of truth.")
-        satisfaction: int | None = strawberry.field(
-            description="Customer rating, 1 (bad) to 5."
-        )
+        satisfaction: int | None = strawberry.field(description="Customer rating, 1 (bad) to 5.")
         amount: Decimal | None = strawberry.field(description="Purchase amount, when it is one.")
         created_at: datetime.datetime
 
@@ -198,6 +242,17 @@ def build_schema(
             directions=tuple(sorted(d.value for d in f.directions or ())),
             since=utc(f.since),
             until=utc(f.until),
+        )
+
+    @strawberry.type(description="A move the customer's lifecycle has from its current stage.")
+    class TransitionOption:
+        to_stage: str
+        label: str
+        phase: core.Phase
+        allowed: bool = strawberry.field(description="Whether the move would be accepted now.")
+        reasons: list[str] = strawberry.field(description="Why it would be refused, if it would.")
+        converts_to: CustomerKind | None = strawberry.field(  # type: ignore[valid-type]
+            description="The type the customer becomes with this move, if it changes type."
         )
 
     @strawberry.interface(name="Customer", description="Any party the organisation deals with.")
@@ -277,6 +332,32 @@ def build_schema(
             rows = await info.context.loaders.relationships.load(self.pk)
             return [info.context.types.relationship(row) for row in rows]
 
+        @strawberry.field(
+            description="Moves possible from the current stage, each with the reasons it is "
+            "blocked now (runs the guards: ask for it on one customer, not on long lists)."
+        )
+        async def allowed_transitions(self, info: Info) -> list[TransitionOption]:
+            ctx = info.context
+            row = await ctx.loaders.customer.load(self.pk)
+            options = []
+            for move in await ctx.lifecycles.moves(ctx.db, row):
+                target_kind = move.transition.convert_to or row["kind"]
+                current_type = catalog.customer_type(row["kind"])
+                stage = current_type.lifecycle.stage(move.transition.to_stage)  # type: ignore[union-attr]
+                options.append(
+                    TransitionOption(
+                        to_stage=stage.key,
+                        label=stage.label,
+                        phase=core.Phase(stage.phase.value),
+                        allowed=move.allowed,
+                        reasons=list(move.reasons),
+                        converts_to=CustomerKind(target_kind)
+                        if move.transition.convert_to
+                        else None,
+                    )
+                )
+            return options
+
         @strawberry.field(description="Every lifecycle move, oldest first.")
         async def stage_history(self, info: Info) -> list[core.StageChange]:
             rows = await info.context.loaders.stage_history.load(self.pk)
@@ -342,6 +423,7 @@ def build_schema(
         channel_enum=InteractionChannel,
         interaction_cls=Interaction,
         relationship_cls=Relationship,
+        customer_interface=CustomerBase,
     )
 
     @strawberry.type
@@ -588,11 +670,19 @@ def build_schema(
     Mutation = mutations.build_mutation_type(
         types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
     )
-
+    contributions = plugin_contributions(pm, types)
     schema = CRMSchema(
-        query=Query,
-        mutation=Mutation,
-        types=[*customer_classes.values(), core.User, core.Contact, core.Need, core.StageChange],
+        query=merge_roots("Query", Query, contributions, "query"),
+        mutation=merge_roots("Mutation", Mutation, contributions, "mutation"),
+        subscription=merge_roots("Subscription", None, contributions, "subscription"),
+        types=[
+            *customer_classes.values(),
+            core.User,
+            core.Contact,
+            core.Need,
+            core.StageChange,
+            *(t for _, c in contributions for t in c.types),
+        ],
         extensions=[ParserCache, ValidationCache, *extensions],
     )
     return schema, types

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pluggy
+
 from crmgraph.db.engine import Database
+from crmgraph.lifecycle import Lifecycles
 from crmgraph.registry import Catalog
 from crmgraph.schema.loaders import Loaders
 from crmgraph.settings import Settings
@@ -20,6 +23,8 @@ class Context:
     catalog: Catalog
     settings: Settings
     types: SchemaTypes
+    plugin_manager: pluggy.PluginManager
+    lifecycles: Lifecycles
     request: Any = None
     response: Any = None
     loaders: Loaders = field(init=False)

@@ -19,8 +19,11 @@ from strawberry.types import Info
 from crmgraph import validation as v
 from crmgraph.db import writes
 from crmgraph.db.queries import load_json
+from crmgraph.extension_points import CustomerWrite
+from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
+from crmgraph.plugin_calls import call_each
 from crmgraph.schema import core_types as core
-from crmgraph.schema.ids import InvalidId, decode_id
+from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.validation import Errors, Problem, UserInputError
 
 # Longest future timestamp accepted for an interaction (clock skew between systems).
@@ -208,6 +211,39 @@ def build_mutation_type(
         status: core.NeedStatus | None = strawberry.UNSET
         due_date: datetime.date | None = strawberry.UNSET
 
+    @strawberry.input
+    class TransitionCustomerInput:
+        id: strawberry.ID
+        to_stage: str
+        expected_version: int
+        reason: str | None = None
+
+    @strawberry.type
+    class TransitionCustomerPayload:
+        customer: CustomerBase | None  # type: ignore[valid-type]
+        stage_change: core.StageChange | None
+        user_errors: list[core.UserError]
+
+    @strawberry.input
+    class LinkCustomersInput:
+        from_id: strawberry.ID
+        to_id: strawberry.ID
+        kind: str = strawberry.field(description="A relationship kind declared by a plugin.")
+
+    @strawberry.input
+    class UnlinkCustomersInput:
+        id: strawberry.ID = strawberry.field(description="The relationship's ID.")
+
+    @strawberry.type
+    class LinkCustomersPayload:
+        relationship: types.relationship_cls | None  # type: ignore[name-defined]
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class UnlinkCustomersPayload:
+        deleted_id: strawberry.ID | None
+        user_errors: list[core.UserError]
+
     @strawberry.type
     class CustomerPayload:
         customer: CustomerBase | None  # type: ignore[valid-type]
@@ -253,6 +289,21 @@ def build_mutation_type(
                     "INVALID",
                 )
 
+    async def plugin_validation(info: Info, write: CustomerWrite) -> None:
+        """Every plugin's ``crmgraph_validate_customer``, all problems collected."""
+        problems: list[Problem] = []
+        hook_results = await call_each(
+            info.context.plugin_manager, "crmgraph_validate_customer", write=write
+        )
+        for _, result in hook_results:
+            for item in result or ():
+                if isinstance(item, tuple):
+                    problems.append(Problem(item[0], item[1], "INVALID"))
+                else:
+                    problems.append(Problem(v.camel(write.kind), str(item), "INVALID"))
+        if problems:
+            raise UserInputError(problems)
+
     async def check_owner(info: Info, owner: int | None) -> None:
         if owner is not None and not await writes.user_exists(info.context.db, owner):
             raise UserInputError.single("ownerId", "user not found", "NOT_FOUND")
@@ -283,8 +334,18 @@ def build_mutation_type(
             )
 
             async def work() -> int:
+                db = info.context.db
                 await check_owner(info, values.get("owner"))
-                return await writes.create_customer(info.context.db, descriptor, values, attrs)
+                write = CustomerWrite(kind, descriptor, values, attrs, existing=None, facts=None)
+                await plugin_validation(info, write)
+                pk = await writes.create_customer(db, descriptor, values, attrs)
+                await writes.outbox(
+                    db,
+                    "customer.created",
+                    pk,
+                    {"customerId": encode_id("Customer", pk), "kind": kind},
+                )
+                return pk
 
             pk, problems = await run_write(info, errors, work)
             return await customer_payload(info, pk, problems)
@@ -317,7 +378,21 @@ def build_mutation_type(
                 if attr_errors:
                     raise UserInputError(attr_errors.problems)
                 await check_owner(info, values.get("owner"))
+                descriptor = catalog.customer_type(kind)
+                existing = CustomerSnapshot.from_row(current, descriptor)
+                merged = attrs if attrs is not None else load_json(current["attributes"])
+                write = CustomerWrite(kind, descriptor, values, merged, existing, Facts(db, pk))
+                await plugin_validation(info, write)
                 await writes.update_customer(db, pk, input.expected_version, values, attrs)
+                changed = sorted(v.camel(k) for k in values) + (
+                    [v.camel(kind)] if attrs is not None else []
+                )
+                await writes.outbox(
+                    db,
+                    "customer.updated",
+                    pk,
+                    {"customerId": input.id, "kind": kind, "fields": changed},
+                )
                 return pk
 
             result, problems = await run_write(info, errors, work)
@@ -471,6 +546,150 @@ def build_mutation_type(
 
             result, problems = await run_write(info, errors, work)
             return await need_payload(info, result, problems)
+
+        @strawberry.mutation(
+            description="Move a customer to another stage of its lifecycle. Every reason a "
+            "move is refused comes back in `userErrors` (code TRANSITION_REFUSED)."
+        )
+        async def transition_customer(
+            self, info: Info, input: TransitionCustomerInput
+        ) -> TransitionCustomerPayload:
+            errors = Errors()
+            pk = customer_pk(errors, input.id)
+            reason = v.text(errors, "reason", input.reason, max_length=2000)
+
+            async def work() -> int:
+                db = info.context.db
+                current = await writes.live_customer(db, pk)
+                writes.check_version(current, input.expected_version)
+                engine = info.context.lifecycles
+                ctx = engine.context(db, current, input.to_stage.strip(), reason)
+                refused = await engine.refusals(ctx)
+                if refused:
+                    raise refusal_problems(refused)
+                await engine.apply(ctx, input.expected_version)
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            if result is None:
+                return TransitionCustomerPayload(
+                    customer=None, stage_change=None, user_errors=problems
+                )
+            history = await fresh_row(info, "stage_history", result)
+            return TransitionCustomerPayload(
+                customer=types.customer(await fresh_row(info, "customer", result)),
+                stage_change=core.StageChange.from_row(history[-1]),
+                user_errors=[],
+            )
+
+        @strawberry.mutation(description="Link two customers with a declared relationship kind.")
+        async def link_customers(
+            self, info: Info, input: LinkCustomersInput
+        ) -> LinkCustomersPayload:
+            errors = Errors()
+            from_pk = customer_pk(errors, input.from_id, "fromId")
+            to_pk = customer_pk(errors, input.to_id, "toId")
+            kind = catalog.relationship_kind(input.kind)
+            if kind is None:
+                known = ", ".join(k.key for k in catalog.relationship_kinds) or "none"
+                errors.add(
+                    "kind",
+                    f"unknown relationship kind {input.kind!r} (known: {known})",
+                    "INVALID_CHOICE",
+                )
+            if from_pk and from_pk == to_pk:
+                errors.add("toId", "a customer cannot be linked to itself", "INVALID")
+
+            async def work() -> int:
+                db = info.context.db
+                source = await writes.live_customer(db, from_pk, "fromId")
+                target = await writes.live_customer(db, to_pk, "toId")
+                problems = []
+                for path, party, allowed in (
+                    ("fromId", source, kind.from_kinds),
+                    ("toId", target, kind.to_kinds),
+                ):
+                    if allowed and party["kind"] not in allowed:
+                        problems.append(
+                            Problem(
+                                path,
+                                f"a {kind.key} relationship needs {path[:-2]} to be one of "
+                                f"{', '.join(a.upper() for a in allowed)}, "
+                                f"not {party['kind'].upper()}",
+                                "INVALID",
+                            )
+                        )
+                duplicate = await db.fetch(
+                    "SELECT id FROM relationship WHERE from_customer = {} AND to_customer = {} "
+                    "AND kind = {}",
+                    from_pk,
+                    to_pk,
+                    kind.key,
+                )
+                if duplicate:
+                    problems.append(
+                        Problem("kind", "these customers are already linked so", "DUPLICATE")
+                    )
+                if problems:
+                    raise UserInputError(problems)
+                rel = await writes.insert(
+                    db,
+                    "relationship",
+                    {
+                        "from_customer": from_pk,
+                        "to_customer": to_pk,
+                        "kind": kind.key,
+                        "attributes": "{}",
+                        "created_at": writes.now(),
+                    },
+                )
+                await writes.outbox(
+                    db,
+                    "relationship.created",
+                    from_pk,
+                    {
+                        "relationshipId": encode_id("Relationship", rel),
+                        "kind": kind.key,
+                        "fromId": input.from_id,
+                        "toId": input.to_id,
+                    },
+                )
+                return rel
+
+            rel, problems = await run_write(info, errors, work)
+            if rel is None:
+                return LinkCustomersPayload(relationship=None, user_errors=problems)
+            row = await fresh_row(info, "row", ("Relationship", rel))
+            return LinkCustomersPayload(relationship=types.relationship(row), user_errors=[])
+
+        @strawberry.mutation(description="Remove a relationship between two customers.")
+        async def unlink_customers(
+            self, info: Info, input: UnlinkCustomersInput
+        ) -> UnlinkCustomersPayload:
+            errors = Errors()
+            pk = decode(errors, "id", input.id, "Relationship") or 0
+
+            async def work() -> int:
+                db = info.context.db
+                rows = await db.fetch("SELECT * FROM relationship WHERE id = {}", pk)
+                if not rows:
+                    raise UserInputError.single("id", "relationship not found", "NOT_FOUND")
+                await db.fetch("DELETE FROM relationship WHERE id = {}", pk)
+                await writes.outbox(
+                    db,
+                    "relationship.deleted",
+                    rows[0]["from_customer"],
+                    {
+                        "relationshipId": input.id,
+                        "kind": rows[0]["kind"],
+                    },
+                )
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            return UnlinkCustomersPayload(
+                deleted_id=input.id if result is not None else None, user_errors=problems
+            )
 
     def contact_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}

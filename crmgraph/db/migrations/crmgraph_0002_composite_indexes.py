@@ -7,7 +7,7 @@ migration of their own, after the tables exist."""
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
-ID = "2026-11-23T08:30:00:000000"
+ID = "2026-11-23T08:11:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "composite indexes"
 

@@ -1,0 +1,72 @@
+"""Plain data that plugins receive from, or hand to, hooks (besides customer
+type descriptors in :mod:`crmgraph.customer_types` and the transition context
+in :mod:`crmgraph.lifecycle`)."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmgraph.customer_types import CustomerType
+from crmgraph.lifecycle import CustomerSnapshot, Facts
+
+
+@dataclass(frozen=True)
+class GraphQLContribution:
+    """What ``crmgraph_graphql`` returns: strawberry types whose fields are
+    merged into the Query, Mutation and Subscription roots, and extra types
+    to register (e.g. implementations of an interface)."""
+
+    query: tuple[type, ...] | list[type] = ()
+    mutation: tuple[type, ...] | list[type] = ()
+    subscription: tuple[type, ...] | list[type] = ()
+    types: tuple[type, ...] | list[type] = ()
+
+
+@dataclass
+class CustomerWrite:
+    """A customer about to be written, as ``crmgraph_validate_customer`` sees it.
+
+    ``values`` holds the core fields being set (name, email, phone, owner),
+    ``attributes`` the merged typed attributes after the write, ``existing`` the
+    customer before an update (``None`` on create)."""
+
+    kind: str
+    descriptor: CustomerType
+    values: dict[str, Any]
+    attributes: dict[str, Any]
+    existing: CustomerSnapshot | None
+    facts: Facts | None
+
+    @property
+    def is_create(self) -> bool:
+        return self.existing is None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One outbox event, as an event handler receives it."""
+
+    id: int
+    type: str
+    customer_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Metric:
+    """An analytics metric: one SQL statement returning a column ``value``."""
+
+    key: str
+    description: str
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Permission:
+    key: str
+    description: str
+    roles: tuple[str, ...] = field(default_factory=tuple)
