@@ -9,9 +9,10 @@ PORT ?= 8000
 
 .PHONY: demo serve test lint schema install graphiql
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml plugins/crmgraph-loyalty/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e plugins/crmgraph-loyalty
 	touch $(INSTALLED)
 
 $(GRAPHIQL): scripts/install-graphiql

@@ -106,8 +106,12 @@ class SchemaTypes:
     customer_interface: type
 
     def customer(self, row: dict[str, Any]) -> Any:
+        """The concrete type's instance, or None for a kind no loaded plugin
+        declares (its plugin was removed: the data stays, unseen, until it returns)."""
         kind = row["kind"]
-        cls = self.customer_classes[kind]
+        cls = self.customer_classes.get(kind)
+        if cls is None:
+            return None
         descriptor = self.catalog.customer_type(kind)
         assert descriptor is not None
         stage = descriptor.lifecycle.stage(row["stage"])
@@ -483,14 +487,15 @@ def build_schema(
 
         from crmgraph.validation import utc
 
+        every_kind = tuple(d.key for d in descriptors)
         if f is None:
-            return queries.CustomerQuery()
+            return queries.CustomerQuery(kinds=every_kind)
         try:
             owners = tuple(decode_id(o, "User")[1] for o in f.owner_ids or ())
         except InvalidId as exc:
             raise GraphQLError(f"filter.ownerIds: {exc}") from None
         return queries.CustomerQuery(
-            kinds=tuple(k.value for k in f.kinds or ()),
+            kinds=tuple(k.value for k in f.kinds or ()) or every_kind,
             stages=tuple(f.stages or ()),
             phases=tuple(p.value for p in f.phases or ()),
             owner_ids=owners,

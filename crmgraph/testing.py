@@ -1,0 +1,199 @@
+"""Test fixtures crmgraph ships for its own suite and for plugin authors.
+
+In a plugin package's ``conftest.py``::
+
+    pytest_plugins = ["crmgraph.testing"]
+
+    @pytest.fixture
+    def crmgraph_plugins():
+        return ["my_plugin.plugin"]          # modules to load besides the built-ins
+
+then a test takes ``crmgraph_server`` — a real uvicorn server on 127.0.0.1 over a
+fresh, migrated SQLite file (or PostgreSQL: set ``CRMGRAPH_TEST_DATABASE=postgres``)
+with the plugin loaded — and calls ``crmgraph_server.gql(query, variables)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from crmgraph.app import create_app
+from crmgraph.db.engine import make_engine
+from crmgraph.db.migrate import catalog_apps, migrate
+from crmgraph.registry import Catalog, make_plugin_manager
+from crmgraph.settings import Settings
+
+PG_SERVER = os.environ.get("CRMGRAPH_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pg_reachable() -> bool:
+    async def probe() -> None:
+        conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+def pg_admin(*statements: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=database_url,
+        load_entry_points=False,
+        migrate_on_start=False,
+        expose_sql_count=True,
+        **overrides,
+    )
+
+
+class GraphQLFailure(AssertionError):
+    pass
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 and an HTTP client for it."""
+
+    url: str
+    http: httpx.Client
+    engine: str
+
+    def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a query that must succeed; return its ``data``."""
+        body = self.post(query, variables)
+        if body.get("errors"):
+            raise GraphQLFailure(body["errors"])
+        return body["data"]
+
+    def statements(self, query: str, variables: dict[str, Any] | None = None) -> int:
+        body = self.post(query, variables)
+        assert not body.get("errors"), body["errors"]
+        return body["extensions"]["sqlStatements"]
+
+
+@dataclass
+class RunningServer:
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_server(settings: Settings) -> RunningServer:
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # a condition polled with a deadline, not a timed wait
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return RunningServer(server, thread, f"http://127.0.0.1:{port}")
+
+
+async def migrate_for(settings: Settings) -> None:
+    """Migrate the core and every plugin app the settings load."""
+    catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
+    await migrate(make_engine(settings), catalog_apps(catalog))
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
+    name = f"crmgraph_test_{uuid.uuid4().hex[:10]}"
+    suffix = f' TEMPLATE "{template}"' if template else ""
+    pg_admin(f'CREATE DATABASE "{name}"{suffix}')
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def require_postgres() -> None:
+    if not pg_reachable():
+        message = f"PostgreSQL is not reachable at {PG_SERVER}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def crmgraph_plugins() -> Sequence[str]:
+    """Plugin modules to load besides the built-ins (override in your conftest)."""
+    return ()
+
+
+@pytest.fixture
+def crmgraph_database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one test: a SQLite file, or a new PostgreSQL
+    database when ``CRMGRAPH_TEST_DATABASE=postgres``."""
+    if os.environ.get("CRMGRAPH_TEST_DATABASE") == "postgres":
+        require_postgres()
+        with fresh_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'crm.sqlite'}"
+
+
+@pytest.fixture
+def crmgraph_settings(crmgraph_database_url: str, crmgraph_plugins: Sequence[str]) -> Settings:
+    settings = settings_for(crmgraph_database_url, plugins=tuple(crmgraph_plugins))
+    asyncio.run(migrate_for(settings))
+    return settings
+
+
+@pytest.fixture
+def crmgraph_server(crmgraph_settings: Settings) -> Iterator[LiveServer]:
+    """A real crmgraph server on 127.0.0.1 with the test's plugins loaded."""
+    with live_server(crmgraph_settings) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    running = start_server(settings)
+    engine = "sqlite" if settings.is_sqlite else "postgres"
+    try:
+        with httpx.Client(base_url=running.url, timeout=60) as http:
+            yield LiveServer(running.url, http, engine)
+    finally:
+        running.stop()
