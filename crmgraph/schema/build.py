@@ -28,7 +28,13 @@ from crmgraph.schema import core_types as core
 from crmgraph.schema import mutations
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.loaders import InteractionPageKey
-from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from crmgraph.schema.pagination import (
+    PageInfo,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+    page_info,
+)
 from crmgraph.validation import camel
 
 
@@ -315,12 +321,7 @@ def build_schema(
             ]
             return InteractionConnection(
                 edges=edges,
-                page_info=PageInfo(
-                    has_next_page=len(rows) > limit,
-                    has_previous_page=after is not None,
-                    start_cursor=edges[0].cursor if edges else None,
-                    end_cursor=edges[-1].cursor if edges else None,
-                ),
+                page_info=page_info(edges, len(rows) > limit, after),
             )
 
         @strawberry.field(description="Needs, newest first; optionally only some statuses.")
@@ -654,12 +655,7 @@ def build_schema(
                 )
             return CustomerConnection(
                 edges=edges,
-                page_info=PageInfo(
-                    has_next_page=len(rows) > limit,
-                    has_previous_page=after is not None,
-                    start_cursor=edges[0].cursor if edges else None,
-                    end_cursor=edges[-1].cursor if edges else None,
-                ),
+                page_info=page_info(edges, len(rows) > limit, after),
                 filter_query=q,
             )
 

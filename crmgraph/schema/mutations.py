@@ -267,8 +267,8 @@ def build_mutation_type(
     def region(info: Info) -> str | None:
         return info.context.settings.default_phone_region
 
-    def customer_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-        """Validate the core customer fields present in ``data``."""
+    def party_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+        """Name, e-mail and phone, as customers and contacts both have them."""
         values: dict[str, Any] = {}
         if "name" in data:
             values["name"] = v.text(errors, "name", data["name"], max_length=200, required=True)
@@ -276,6 +276,11 @@ def build_mutation_type(
             values["email"] = v.email(errors, "email", data["email"])
         if "phone" in data:
             values["phone"] = v.phone(errors, "phone", data["phone"], region(info))
+        return values
+
+    def customer_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+        """Validate the core customer fields present in ``data``."""
+        values = party_fields(info, errors, data)
         if "owner_id" in data:
             values["owner"] = decode(errors, "ownerId", data["owner_id"], "User")
         return values
@@ -692,13 +697,7 @@ def build_mutation_type(
             )
 
     def contact_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if "name" in data:
-            values["name"] = v.text(errors, "name", data["name"], max_length=200, required=True)
-        if "email" in data:
-            values["email"] = v.email(errors, "email", data["email"])
-        if "phone" in data:
-            values["phone"] = v.phone(errors, "phone", data["phone"], region(info))
+        values = party_fields(info, errors, data)
         if "job_title" in data:
             values["job_title"] = v.text(errors, "jobTitle", data["job_title"], max_length=200)
         if "notes" in data:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -18,6 +19,16 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+
+def page_info(edges: Sequence[Any], has_next_page: bool, after: str | None) -> PageInfo:
+    """Forward pagination only: a previous page is assumed when a cursor was given."""
+    return PageInfo(
+        has_next_page=has_next_page,
+        has_previous_page=after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
 
 
 def check_first(first: int | None, default: int, maximum: int) -> int:
