@@ -17,6 +17,7 @@ $(INSTALLED): pyproject.toml plugins/crmgraph-loyalty/pyproject.toml
 
 $(GRAPHIQL): scripts/install-graphiql
 	scripts/install-graphiql
+	touch $(GRAPHIQL)
 
 install: $(INSTALLED) $(GRAPHIQL)
 
