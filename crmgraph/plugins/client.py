@@ -9,6 +9,7 @@ from crmgraph.customer_types import (
     CustomerType,
     Lifecycle,
     Phase,
+    RelationshipKind,
     Stage,
     Transition,
 )
@@ -37,6 +38,7 @@ CLIENT = CustomerType(
         Attribute("annual_revenue", Decimal, "Estimated yearly revenue.", min_value=0),
         Attribute("preferred_language", str, "ISO 639-1 language code.", max_length=8),
     ),
+    relationship_kinds=("refers",),
     lifecycle=Lifecycle(
         stages=(
             Stage("interest", "Interest", Phase.ENGAGEMENT),
@@ -68,6 +70,18 @@ CLIENT = CustomerType(
 )
 
 
+REFERS = RelationshipKind(
+    "refers",
+    "Refers",
+    description="The first customer brought the second one to us (word of mouth).",
+)
+
+
 @hookimpl
 def crmgraph_customer_types() -> list[CustomerType]:
     return [CLIENT]
+
+
+@hookimpl
+def crmgraph_relationship_kinds() -> list[RelationshipKind]:
+    return [REFERS]
