@@ -22,7 +22,16 @@ from crmgraph.customer_types import (
 )
 from crmgraph.settings import Settings
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("crmgraph.plugins.client",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "crmgraph.plugins.client",
+    "crmgraph.plugins.prospect",
+    "crmgraph.plugins.guarantor",
+    "crmgraph.plugins.beneficiary",
+    "crmgraph.plugins.employee",
+    "crmgraph.plugins.agenda",
+    "crmgraph.plugins.competitor",
+    "crmgraph.plugins.supplier",
+)
 
 # Channels every installation has; plugins add more through the hook.
 CORE_CHANNELS: tuple[str, ...] = (

@@ -1,0 +1,49 @@
+"""The address-book contact ("agenda"): someone worth keeping in touch with."""
+
+from __future__ import annotations
+
+import datetime
+
+from crmgraph.customer_types import Attribute, CustomerType, Lifecycle, Phase, Stage, Transition
+from crmgraph.hookspecs import hookimpl
+from crmgraph.lifecycle import TransitionContext
+
+
+async def nothing_open(ctx: TransitionContext) -> list[str]:
+    open_needs = await ctx.facts.open_need_count()
+    if open_needs:
+        return [f"archiving needs no open needs; this contact has {open_needs}"]
+    return []
+
+
+AGENDA = CustomerType(
+    key="agenda",
+    graphql_name="AgendaContact",
+    description="An address-book contact: a person or organisation worth keeping in touch with.",
+    attributes=(
+        Attribute(
+            "category",
+            str,
+            "Why we keep them.",
+            choices=("PRESS", "INFLUENCER", "INSTITUTION", "ADVISOR", "PERSONAL", "OTHER"),
+        ),
+        Attribute("birthday", datetime.date, "For greetings."),
+        Attribute("notes_short", str, "One-line reminder.", max_length=200),
+    ),
+    lifecycle=Lifecycle(
+        stages=(
+            Stage("active", "Active", Phase.RETENTION),
+            Stage("archived", "Archived", Phase.ENDED),
+        ),
+        initial="active",
+        transitions=(
+            Transition("active", "archived", guards=(nothing_open,)),
+            Transition("archived", "active"),
+        ),
+    ),
+)
+
+
+@hookimpl
+def crmgraph_customer_types() -> list[CustomerType]:
+    return [AGENDA]
