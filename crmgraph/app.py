@@ -21,6 +21,7 @@ from crmgraph import graphiql
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
+from crmgraph.events import EventDispatcher
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
@@ -44,6 +45,7 @@ class CRMGraphQL(GraphQL):
             types=self.state.types,
             plugin_manager=self.state.plugin_manager,
             lifecycles=self.state.lifecycles,
+            events=self.state.events,
             request=request,
             response=response,
         )
@@ -64,6 +66,7 @@ class AppState:
     schema: strawberry.Schema
     types: SchemaTypes
     lifecycles: Lifecycles
+    events: EventDispatcher
 
 
 def build_state(settings: Settings) -> AppState:
@@ -72,7 +75,8 @@ def build_state(settings: Settings) -> AppState:
     extensions = (SQLStatementCount,) if settings.expose_sql_count else ()
     schema, types = build_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
-    return AppState(settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm))
+    events = EventDispatcher(db, pm, poll_seconds=settings.event_poll_seconds)
+    return AppState(settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm), events)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -86,9 +90,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
+        state.events.start()
         try:
             yield
         finally:
+            await state.events.stop()
             await state.db.stop()
 
     async def healthz(request: Request) -> Response:

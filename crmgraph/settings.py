@@ -41,6 +41,7 @@ class Settings:
     default_phone_region: str | None = None
     migrate_on_start: bool = True
     expose_sql_count: bool = False
+    event_poll_seconds: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +58,7 @@ class Settings:
             default_phone_region=env.get("CRMGRAPH_DEFAULT_PHONE_REGION") or None,
             migrate_on_start=_flag(env.get("CRMGRAPH_MIGRATE_ON_START"), True),
             expose_sql_count=_flag(env.get("CRMGRAPH_EXPOSE_SQL_COUNT"), False),
+            event_poll_seconds=float(env.get("CRMGRAPH_EVENT_POLL_SECONDS", "1.0")),
         )
 
     def with_database(self, database_url: str) -> Settings:

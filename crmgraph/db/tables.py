@@ -119,6 +119,8 @@ class Event(Table, tablename="event"):
     payload = JSON(default="{}")
     created_at = Timestamptz(default=TimestamptzNow())
     delivered_at = Timestamptz(null=True, default=None)
+    attempts = Integer(default=0)
+    last_error = Text(null=True, default=None)
 
 
 CORE_TABLES: tuple[type[Table], ...] = (

@@ -20,7 +20,9 @@ MINIMUM_RATING = 3
 def approvable(ctx: TransitionContext) -> list[str]:
     reasons = []
     rating = ctx.customer.attributes.get("rating")
-    if rating is None or rating < MINIMUM_RATING:
+    if rating is None:
+        reasons.append(f"approval needs a rating of at least {MINIMUM_RATING}; none is recorded")
+    elif rating < MINIMUM_RATING:
         reasons.append(f"approval needs a rating of at least {MINIMUM_RATING} (it is {rating})")
     if not ctx.customer.attributes.get("tax_id"):
         reasons.append("approval needs a tax id")

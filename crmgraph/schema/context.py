@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from crmgraph.db.engine import Database
+from crmgraph.events import EventDispatcher
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.registry import Catalog
 from crmgraph.schema.loaders import Loaders
@@ -25,6 +26,7 @@ class Context:
     types: SchemaTypes
     plugin_manager: pluggy.PluginManager
     lifecycles: Lifecycles
+    events: EventDispatcher
     request: Any = None
     response: Any = None
     loaders: Loaders = field(init=False)

@@ -74,6 +74,7 @@ async def run_write(
             pk = await work()
     except UserInputError as exc:
         return None, user_errors(exc.problems)
+    info.context.events.wake()
     return pk, []
 
 
@@ -410,6 +411,9 @@ def build_mutation_type(
 
             async def work() -> int:
                 await writes.set_deleted(info.context.db, pk, True, input.expected_version)
+                await writes.outbox(
+                    info.context.db, "customer.deleted", pk, {"customerId": input.id}
+                )
                 return pk
 
             result, problems = await run_write(info, errors, work)
@@ -424,6 +428,9 @@ def build_mutation_type(
 
             async def work() -> int:
                 await writes.set_deleted(info.context.db, pk, False, None)
+                await writes.outbox(
+                    info.context.db, "customer.restored", pk, {"customerId": input.id}
+                )
                 return pk
 
             result, problems = await run_write(info, errors, work)
@@ -446,6 +453,12 @@ def build_mutation_type(
                 )
                 if values.get("is_primary"):
                     await writes.clear_primary_contact(db, customer, pk)
+                await writes.outbox(
+                    db,
+                    "contact.added",
+                    customer,
+                    {"customerId": input.customer_id, "contactId": encode_id("Contact", pk)},
+                )
                 return pk
 
             pk, problems = await run_write(info, errors, work)
@@ -464,6 +477,12 @@ def build_mutation_type(
                 await writes.update_row(db, "contact", pk, {**values, "updated_at": writes.now()})
                 if values.get("is_primary"):
                     await writes.clear_primary_contact(db, current["customer"], pk)
+                await writes.outbox(
+                    db,
+                    "contact.updated",
+                    current["customer"],
+                    {"contactId": input.id, "fields": sorted(v.camel(k) for k in values)},
+                )
                 return pk
 
             result, problems = await run_write(info, errors, work)
@@ -505,7 +524,19 @@ def build_mutation_type(
                         raise UserInputError.single(
                             "contactId", "contact belongs to another customer", "INVALID"
                         )
-                return await writes.insert(db, "interaction", values)
+                pk = await writes.insert(db, "interaction", values)
+                await writes.outbox(
+                    db,
+                    "interaction.logged",
+                    customer,
+                    {
+                        "customerId": input.customer_id,
+                        "interactionId": encode_id("Interaction", pk),
+                        "channel": values["channel"],
+                        "amount": str(values["amount"] or "") or None,
+                    },
+                )
+                return pk
 
             pk, problems = await run_write(info, errors, work)
             if pk is None:
@@ -523,9 +554,16 @@ def build_mutation_type(
                 db = info.context.db
                 await writes.live_customer(db, customer, "customerId")
                 at = writes.now()
-                return await writes.insert(
+                pk = await writes.insert(
                     db, "need", {**values, "customer": customer, "created_at": at, "updated_at": at}
                 )
+                await writes.outbox(
+                    db,
+                    "need.recorded",
+                    customer,
+                    {"customerId": input.customer_id, "needId": encode_id("Need", pk)},
+                )
+                return pk
 
             pk, problems = await run_write(info, errors, work)
             return await need_payload(info, pk, problems)
@@ -547,6 +585,12 @@ def build_mutation_type(
                     raise UserInputError.single("id", "need not found", "NOT_FOUND")
                 await writes.live_customer(db, rows[0]["customer"], "id")
                 await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
+                await writes.outbox(
+                    db,
+                    "need.updated",
+                    rows[0]["customer"],
+                    {"needId": input.id, "fields": sorted(v.camel(k) for k in values)},
+                )
                 return pk
 
             result, problems = await run_write(info, errors, work)

@@ -1,0 +1,130 @@
+"""Delivering outbox events to plugin event handlers.
+
+Mutations write events in their own transaction; this dispatcher hands them
+to the handlers plugins return from ``crmgraph_event_handlers``, after the
+commit and outside the write, in id order per customer. A failing handler
+never undoes the write: the event stays undelivered, its attempts and last
+error are recorded, later events of that customer wait behind it, and it is
+retried on the next pass (up to ``max_attempts``).
+
+Delivery is at least once: with several workers the same event may reach a
+handler twice, so handlers use ``event.id`` to stay idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from crmgraph.db import queries, writes
+from crmgraph.db.engine import Database
+from crmgraph.extension_points import Event
+from crmgraph.plugin_calls import PluginFailure, await_me_maybe, call_guarded
+
+logger = logging.getLogger("crmgraph.events")
+
+Handler = Callable[[Event], Any]
+
+
+def collect_handlers(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Handler]]]:
+    """Event type (or ``*``) -> [(plugin, handler)], in plugin-name order."""
+    handlers: dict[str, list[tuple[str, Handler]]] = defaultdict(list)
+    impls = sorted(pm.hook.crmgraph_event_handlers.get_hookimpls(), key=lambda i: i.plugin_name)
+    for impl in impls:
+        for event_type, handler in sorted((impl.function() or {}).items()):
+            handlers[event_type].append((impl.plugin_name, handler))
+    return dict(handlers)
+
+
+class EventDispatcher:
+    def __init__(
+        self,
+        db: Database,
+        pm: pluggy.PluginManager,
+        poll_seconds: float = 1.0,
+        max_attempts: int = 10,
+        batch: int = 100,
+    ) -> None:
+        self.db = db
+        self.handlers = collect_handlers(pm)
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Called after a write commits, so its events go out without waiting a poll."""
+        self._wake.set()
+
+    async def deliver_pending(self) -> int:
+        """One pass over undelivered events; returns how many were delivered."""
+        rows = await self.db.fetch(
+            "SELECT * FROM event WHERE delivered_at IS NULL AND attempts < {} ORDER BY id LIMIT {}",
+            self.max_attempts,
+            self.batch,
+        )
+        delivered = 0
+        waiting: set[int | None] = set()
+        for row in rows:
+            if row["customer"] is not None and row["customer"] in waiting:
+                continue  # keep each customer's events in order behind a failed one
+            event = Event(
+                id=row["id"],
+                type=row["type"],
+                customer_id=row["customer"],
+                payload=queries.load_json(row["payload"]),
+                created_at=row["created_at"],
+            )
+            try:
+                await self._handle(event)
+            except PluginFailure as failure:
+                waiting.add(row["customer"])
+                await self.db.fetch(
+                    "UPDATE event SET attempts = attempts + 1, last_error = {} WHERE id = {}",
+                    str(failure.message)[:2000],
+                    row["id"],
+                )
+                continue
+            await self.db.fetch(
+                "UPDATE event SET attempts = attempts + 1, delivered_at = {}, last_error = NULL "
+                "WHERE id = {}",
+                writes.now(),
+                row["id"],
+            )
+            delivered += 1
+        return delivered
+
+    async def _handle(self, event: Event) -> None:
+        for plugin, handler in (*self.handlers.get(event.type, ()), *self.handlers.get("*", ())):
+            await call_guarded(
+                plugin,
+                f"event handler for {event.type}",
+                lambda handler=handler: await_me_maybe(handler(event)),
+            )
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if await self.deliver_pending() == self.batch:
+                    continue  # more waiting: no pause
+            except Exception:  # the database may be briefly away; try again next pass
+                logger.exception("event delivery pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="crmgraph-events")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
