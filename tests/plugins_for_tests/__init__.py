@@ -1,0 +1,1 @@
+"""Deliberately faulty plugins, loaded by name in tests (``plugins=(...)``)."""
