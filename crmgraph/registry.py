@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -21,6 +22,9 @@ from crmgraph.customer_types import (
     descriptor_problems,
 )
 from crmgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from crmgraph.extension_points import Metric, Permission
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "crmgraph.plugins.client",
@@ -120,6 +124,8 @@ class Catalog:
     channels: tuple[str, ...]
     relationship_kinds: tuple[RelationshipKind, ...] = ()
     piccolo_apps: tuple[str, ...] = ()
+    permissions: tuple[Permission, ...] = ()
+    metrics: tuple[Metric, ...] = ()
 
     def relationship_kind(self, key: str) -> RelationshipKind | None:
         return next((k for k in self.relationship_kinds if k.key == key), None)
@@ -165,7 +171,23 @@ class Catalog:
             channels=tuple(sorted(channels)),
             relationship_kinds=kinds,
             piccolo_apps=tuple(sorted(set(apps))),
+            permissions=_unique_keyed(pm, "crmgraph_permissions", "permission"),
+            metrics=_unique_keyed(pm, "crmgraph_analytics_metrics", "metric"),
         )
+
+
+def _unique_keyed(pm: pluggy.PluginManager, hook_name: str, what: str) -> tuple:
+    """Everything a start-up hook returns, each ``key`` claimed by one plugin only."""
+    owners: dict[str, tuple[str, object]] = {}
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        for item in impl.function() or ():
+            if item.key in owners:
+                raise PluginError(
+                    impl.plugin_name,
+                    f"{what} {item.key!r} is already declared by {owners[item.key][0]!r}",
+                )
+            owners[item.key] = (impl.plugin_name, item)
+    return tuple(item for _, (_, item) in sorted(owners.items()))
 
 
 def _relationship_kinds(

@@ -530,6 +530,21 @@ def build_schema(
         description: str
         required: bool
         choices: list[str] | None
+        permission: str | None = strawberry.field(
+            description="Permission needed to read it, if it is sensitive."
+        )
+
+    @strawberry.type(description="A permission a plugin declared, and the roles granted it.")
+    class PermissionInfo:
+        key: str
+        description: str
+        roles: list[str]
+
+    @strawberry.type(description="A metric a plugin contributes, computed in SQL now.")
+    class MetricValue:
+        key: str
+        description: str
+        value: float | None
 
     @strawberry.type(description="A customer type, as its plugin declared it.")
     class CustomerKindInfo:
@@ -566,6 +581,7 @@ def build_schema(
                     description=a.description,
                     required=a.required,
                     choices=list(a.choices) if a.choices else None,
+                    permission=a.permission,
                 )
                 for a in t.descriptor.attributes
             ],
@@ -662,6 +678,28 @@ def build_schema(
         @strawberry.field(description="Every customer type, with its stages and attributes.")
         def customer_kinds(self) -> list[CustomerKindInfo]:
             return kind_infos
+
+        @strawberry.field(description="Permissions declared by plugins.")
+        def permissions(self) -> list[PermissionInfo]:
+            return [
+                PermissionInfo(key=p.key, description=p.description, roles=list(p.roles))
+                for p in catalog.permissions
+            ]
+
+        @strawberry.field(description="Metrics contributed by plugins, one SQL statement each.")
+        async def plugin_metrics(self, info: Info) -> list[MetricValue]:
+            values = []
+            for metric in catalog.metrics:
+                rows = await info.context.db.fetch(metric.sql, *metric.params)
+                value = rows[0]["value"] if rows else None
+                values.append(
+                    MetricValue(
+                        key=metric.key,
+                        description=metric.description,
+                        value=float(value) if value is not None else None,
+                    )
+                )
+            return values
 
         @strawberry.field(description="Users of the CRM (owners of customers).")
         async def users(self, info: Info) -> list[core.User]:
