@@ -24,6 +24,7 @@ STATE = """query($id: ID!) { customer(id: $id) { __typename stage version
   allowedTransitions { toStage allowed reasons convertsTo } } }"""
 
 History = list[tuple[str | None, str, str | None]]
+KIND_KEYS = {"AgendaContact": "agenda"}
 
 
 def create(server: LiveServer, kind: str, name: str, **attributes: Any) -> dict:
@@ -43,6 +44,7 @@ class Walker:
     def __init__(self, server: LiveServer, customer: dict) -> None:
         self.server, self.id = server, customer["id"]
         self.stage, self.version = customer["stage"], customer["version"]
+        self.kind = KIND_KEYS.get(customer["__typename"], customer["__typename"].lower())
         self.history: History = [(None, self.stage, "created")]
 
     def _send(self, to: str, reason: str | None) -> dict:
@@ -54,12 +56,13 @@ class Walker:
         assert out["userErrors"] == [], out["userErrors"]
         assert out["customer"]["version"] == self.version + 1
         self.history.append((self.stage, to, reason))
-        change = out["stageChange"]
-        if change["toStage"] != to:  # a conversion: the new type's first stage comes last
-            self.history.append((change["fromStage"], change["toStage"], change["reason"]))
+        change = out["stageChange"]  # the move asked for, also when it converts the type
         assert change == dict(
             zip(("fromStage", "toStage", "reason"), self.history[-1], strict=True)
         )
+        if out["customer"]["stage"] != to:  # a conversion: the new type's first stage follows
+            converted = f"converted from {self.kind}"
+            self.history.append((None, out["customer"]["stage"], reason or converted))
         self.stage, self.version = out["customer"]["stage"], out["customer"]["version"]
         return out["customer"]
 

@@ -606,11 +606,13 @@ def build_mutation_type(
             errors = Errors()
             pk = customer_pk(errors, input.id)
             reason = v.text(errors, "reason", input.reason, max_length=2000)
+            moved: dict[str, str] = {}
 
             async def work() -> int:
                 db = info.context.db
                 current = await writes.live_customer(db, pk)
                 writes.check_version(current, input.expected_version)
+                moved["kind"] = current["kind"]
                 engine = info.context.lifecycles
                 ctx = engine.context(db, current, input.to_stage.strip(), reason)
                 refused = await engine.refusals(ctx)
@@ -627,7 +629,14 @@ def build_mutation_type(
             history = await fresh_row(info, "stage_history", result)
             return TransitionCustomerPayload(
                 customer=types.customer(await fresh_row(info, "customer", result)),
-                stage_change=core.StageChange.from_row(history[-1]),
+                # the move asked for, not the entry a conversion adds for the new type
+                stage_change=core.StageChange.from_row(
+                    next(
+                        h
+                        for h in reversed(history)
+                        if (h["kind"], h["to_stage"]) == (moved["kind"], input.to_stage.strip())
+                    )
+                ),
                 user_errors=[],
             )
 
