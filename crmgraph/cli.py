@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from crmgraph import scaffold
 from crmgraph.settings import Settings
 
 
@@ -127,6 +128,7 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
     sub.add_parser("plugins", help="list plugins and customer types").set_defaults(func=cmd_plugins)
+    scaffold.add_parser(sub)
     return p
 
 

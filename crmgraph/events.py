@@ -26,6 +26,7 @@ from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.extension_points import Event
 from crmgraph.plugin_calls import PluginFailure, await_me_maybe, call_guarded
+from crmgraph.registry import startup_results
 
 logger = logging.getLogger("crmgraph.events")
 
@@ -35,10 +36,9 @@ Handler = Callable[[Event], Any]
 def collect_handlers(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Handler]]]:
     """Event type (or ``*``) -> [(plugin, handler)], in plugin-name order."""
     handlers: dict[str, list[tuple[str, Handler]]] = defaultdict(list)
-    impls = sorted(pm.hook.crmgraph_event_handlers.get_hookimpls(), key=lambda i: i.plugin_name)
-    for impl in impls:
-        for event_type, handler in sorted((impl.function() or {}).items()):
-            handlers[event_type].append((impl.plugin_name, handler))
+    for plugin, declared in startup_results(pm, "crmgraph_event_handlers"):
+        for event_type, handler in sorted((declared or {}).items()):
+            handlers[event_type].append((plugin, handler))
     return dict(handlers)
 
 

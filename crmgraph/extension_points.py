@@ -29,8 +29,9 @@ class CustomerWrite:
     """A customer about to be written, as ``crmgraph_validate_customer`` sees it.
 
     ``values`` holds the core fields being set (name, email, phone, owner),
-    ``attributes`` the merged typed attributes after the write, ``existing`` the
-    customer before an update (``None`` on create)."""
+    ``attributes`` every attribute of the type as it will be after the write,
+    decoded to its Python type (``Decimal``, ``date``, …; ``None`` when unset),
+    ``existing`` the customer before an update (``None`` on create)."""
 
     kind: str
     descriptor: CustomerType

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -101,11 +101,33 @@ def make_plugin_manager(
             raise PluginError(module_name, f"cannot be imported: {exc}") from exc
         pm.register(module, name=module_name)
     if settings.load_entry_points:
-        pm.load_setuptools_entrypoints("crmgraph")
+        try:
+            pm.load_setuptools_entrypoints("crmgraph")
+        except Exception as exc:  # a partner package that fails to import names itself
+            raise PluginError(entry_point_name(exc), f"cannot be loaded: {exc!r}") from exc
     for plugin in extra_plugins:
         pm.register(plugin)
     pm.check_pending()
     return pm
+
+
+def entry_point_name(exc: BaseException) -> str:
+    """Best effort: the module an import failure came from."""
+    name = getattr(exc, "name", None)
+    return f"entry point ({name})" if name else "an entry point of group 'crmgraph'"
+
+
+def startup_results(pm: pluggy.PluginManager, hook_name: str) -> list[tuple[str, Any]]:
+    """Each implementation's answer to a start-up hook, in registration order
+    (built-ins first, so a clash is blamed on the plugin that came later); one
+    that raises stops start-up with an error naming its plugin."""
+    results = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        try:
+            results.append((impl.plugin_name, impl.function()))
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, f"{hook_name} raised {exc!r}") from exc
+    return results
 
 
 @dataclass(frozen=True)
@@ -140,19 +162,20 @@ class Catalog:
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager) -> Catalog:
         types: list[RegisteredType] = []
-        for impl in pm.hook.crmgraph_customer_types.get_hookimpls():
-            for descriptor in impl.function() or ():
-                types.append(RegisteredType(impl.plugin_name, descriptor))
+        for plugin, declared in startup_results(pm, "crmgraph_customer_types"):
+            for descriptor in declared or ():
+                types.append(RegisteredType(plugin, descriptor))
         types.sort(key=lambda t: t.descriptor.key)
         _check_types(types)
 
         channels = set(CORE_CHANNELS)
-        for impl in pm.hook.crmgraph_interaction_channels.get_hookimpls():
-            for channel in impl.function() or ():
+        for plugin, declared in startup_results(pm, "crmgraph_interaction_channels"):
+            for channel in declared or ():
                 if not channel.isidentifier() or channel.upper() != channel:
-                    raise PluginError(impl.plugin_name, f"channel {channel!r} must be UPPER_CASE")
+                    raise PluginError(plugin, f"channel {channel!r} must be UPPER_CASE")
                 channels.add(channel)
-        plugins = tuple(sorted(name for name, _ in pm.list_name_plugin()))
+        # a blocked (disabled) name stays listed by pluggy with no module behind it
+        plugins = tuple(sorted(name for name, plugin in pm.list_name_plugin() if plugin))
         kinds = _relationship_kinds(pm, {t.descriptor.key for t in types})
         for registered in types:
             for key in registered.descriptor.relationship_kinds:
@@ -163,8 +186,8 @@ class Catalog:
                         f"relationship kind {key!r}, which no plugin declares",
                     )
         apps: list[str] = []
-        for impl in pm.hook.crmgraph_piccolo_apps.get_hookimpls():
-            apps.extend(impl.function() or ())
+        for _, declared in startup_results(pm, "crmgraph_piccolo_apps"):
+            apps.extend(declared or ())
         return cls(
             plugins=plugins,
             types=tuple(types),
@@ -179,14 +202,13 @@ class Catalog:
 def _unique_keyed(pm: pluggy.PluginManager, hook_name: str, what: str) -> tuple:
     """Everything a start-up hook returns, each ``key`` claimed by one plugin only."""
     owners: dict[str, tuple[str, object]] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        for item in impl.function() or ():
+    for plugin, declared in startup_results(pm, hook_name):
+        for item in declared or ():
             if item.key in owners:
                 raise PluginError(
-                    impl.plugin_name,
-                    f"{what} {item.key!r} is already declared by {owners[item.key][0]!r}",
+                    plugin, f"{what} {item.key!r} is already declared by {owners[item.key][0]!r}"
                 )
-            owners[item.key] = (impl.plugin_name, item)
+            owners[item.key] = (plugin, item)
     return tuple(item for _, (_, item) in sorted(owners.items()))
 
 
@@ -194,9 +216,8 @@ def _relationship_kinds(
     pm: pluggy.PluginManager, type_keys: set[str]
 ) -> tuple[RelationshipKind, ...]:
     declared: dict[str, tuple[str, RelationshipKind]] = {}
-    for impl in pm.hook.crmgraph_relationship_kinds.get_hookimpls():
-        for kind in impl.function() or ():
-            plugin = impl.plugin_name
+    for plugin, returned in startup_results(pm, "crmgraph_relationship_kinds"):
+        for kind in returned or ():
             if not KEY_PATTERN.match(kind.key):
                 raise PluginError(plugin, f"relationship kind {kind.key!r} must be snake_case")
             if kind.key in declared:

@@ -1,8 +1,7 @@
 """Test fixtures crmgraph ships for its own suite and for plugin authors.
 
-In a plugin package's ``conftest.py``::
-
-    pytest_plugins = ["crmgraph.testing"]
+They are registered with pytest through crmgraph's ``pytest11`` entry point,
+so wherever crmgraph is installed a plugin package's ``conftest.py`` only says::
 
     @pytest.fixture
     def crmgraph_plugins():
@@ -66,13 +65,14 @@ def pg_admin(*statements: str) -> None:
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
-    return Settings(
-        database_url=database_url,
-        load_entry_points=False,
-        migrate_on_start=False,
-        expose_sql_count=True,
-        **overrides,
-    )
+    """Settings for a test server: no entry-point plugins (only what the test
+    names), no migration on start (the fixture migrated), SQL counts exposed."""
+    defaults: dict[str, Any] = {
+        "load_entry_points": False,
+        "migrate_on_start": False,
+        "expose_sql_count": True,
+    }
+    return Settings(database_url=database_url, **{**defaults, **overrides})
 
 
 class GraphQLFailure(AssertionError):

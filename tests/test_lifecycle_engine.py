@@ -38,7 +38,12 @@ def test_client_walk_with_purchase_guard(server: LiveServer) -> None:
     assert (state["stage"], state["version"]) == ("negotiating", 3)  # nothing written
     options = {o["toStage"]: o for o in state["allowedTransitions"]}
     assert options["active"]["allowed"] is False and "purchase" in options["active"]["reasons"][0]
-    assert options["churned"] == {"toStage": "churned", "allowed": True, "reasons": [], "convertsTo": None}
+    assert options["churned"] == {
+        "toStage": "churned",
+        "allowed": True,
+        "reasons": [],
+        "convertsTo": None,
+    }
 
     not_an_edge = move(server, cid, "loyal", 3)
     assert "cannot move from 'negotiating' to 'loyal'" in not_an_edge["userErrors"][0]["message"]
@@ -48,7 +53,11 @@ def test_client_walk_with_purchase_guard(server: LiveServer) -> None:
     log_interaction(server, cid, subject="First order", amount="1200.00")
     done = move(server, cid, "active", 3, "first order")
     assert done["userErrors"] == []
-    assert done["stageChange"] == {"fromStage": "negotiating", "toStage": "active", "reason": "first order"}
+    assert done["stageChange"] == {
+        "fromStage": "negotiating",
+        "toStage": "active",
+        "reason": "first order",
+    }
     customer = done["customer"]
     assert (customer["stage"], customer["phase"], customer["version"]) == ("active", "RETENTION", 4)
     assert [(h["fromStage"], h["toStage"]) for h in customer["stageHistory"]] == [
@@ -59,5 +68,7 @@ def test_client_walk_with_purchase_guard(server: LiveServer) -> None:
     ]
     stale = move(server, cid, "loyal", 3)
     assert stale["userErrors"][0]["code"] == "VERSION_CONFLICT"
-    by_stage = server.gql('{ customers(filter: {stages: ["active"], phases: [RETENTION]}) { totalCount } }')
+    by_stage = server.gql(
+        '{ customers(filter: {stages: ["active"], phases: [RETENTION]}) { totalCount } }'
+    )
     assert by_stage["customers"]["totalCount"] == 1

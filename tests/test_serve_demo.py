@@ -57,18 +57,25 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
 
 
 def test_serve_demo_answers_and_pages(demo_server: tuple[str, subprocess.Popen]) -> None:
-    url, process = demo_server
+    url, _ = demo_server
     query = """query($after: String) { customers(first: 100, after: $after) {
         edges { node { id name kind stage } } pageInfo { hasNextPage endCursor } totalCount } }"""
     with httpx.Client(base_url=url, timeout=60) as http:
-        first = http.post("/graphql", json={"query": "{ customers(first: 5) { edges { node { id name } } pageInfo { hasNextPage endCursor } } }"}).json()
+        first = http.post(
+            "/graphql",
+            json={
+                "query": "{ customers(first: 5) { edges { node { id name } } pageInfo { hasNextPage endCursor } } }"
+            },
+        ).json()
         assert len(first["data"]["customers"]["edges"]) == 5
         assert first["data"]["customers"]["pageInfo"]["hasNextPage"] is True
         seen: list[str] = []
         kinds: set[str] = set()
         after = None
         for _ in range(DEMO_CUSTOMERS):
-            page = http.post("/graphql", json={"query": query, "variables": {"after": after}}).json()
+            page = http.post(
+                "/graphql", json={"query": query, "variables": {"after": after}}
+            ).json()
             conn = page["data"]["customers"]
             seen += [e["node"]["id"] for e in conn["edges"]]
             kinds |= {e["node"]["kind"] for e in conn["edges"]}
@@ -77,6 +84,8 @@ def test_serve_demo_answers_and_pages(demo_server: tuple[str, subprocess.Popen])
             after = conn["pageInfo"]["endCursor"]
         assert len(seen) == len(set(seen)) == conn["totalCount"] == DEMO_CUSTOMERS
         schema_kinds = http.post("/graphql", json={"query": "{ customerKinds { kind } }"}).json()
-        assert kinds == {k["kind"] for k in schema_kinds["data"]["customerKinds"]}  # every kind seeded
+        assert kinds == {
+            k["kind"] for k in schema_kinds["data"]["customerKinds"]
+        }  # every kind seeded
         page = http.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "GraphiQL" in page.text

@@ -56,7 +56,10 @@ def plugin_contributions(
 ) -> list[tuple[str, GraphQLContribution]]:
     found = []
     for impl in sorted(pm.hook.crmgraph_graphql.get_hookimpls(), key=lambda i: i.plugin_name):
-        contribution = impl.function(types=types)
+        try:
+            contribution = impl.function(types=types)
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, f"crmgraph_graphql raised {exc!r}") from exc
         if contribution is not None:
             found.append((impl.plugin_name, contribution))
     return found

@@ -342,7 +342,8 @@ def build_mutation_type(
             async def work() -> int:
                 db = info.context.db
                 await check_owner(info, values.get("owner"))
-                write = CustomerWrite(kind, descriptor, values, attrs, existing=None, facts=None)
+                typed = descriptor.decode_attributes(attrs)
+                write = CustomerWrite(kind, descriptor, values, typed, existing=None, facts=None)
                 await plugin_validation(info, write)
                 pk = await writes.create_customer(db, descriptor, values, attrs)
                 await writes.outbox(
@@ -387,7 +388,8 @@ def build_mutation_type(
                 descriptor = catalog.customer_type(kind)
                 existing = CustomerSnapshot.from_row(current, descriptor)
                 merged = attrs if attrs is not None else load_json(current["attributes"])
-                write = CustomerWrite(kind, descriptor, values, merged, existing, Facts(db, pk))
+                typed = descriptor.decode_attributes(merged)
+                write = CustomerWrite(kind, descriptor, values, typed, existing, Facts(db, pk))
                 await plugin_validation(info, write)
                 await writes.update_customer(db, pk, input.expected_version, values, attrs)
                 changed = sorted(v.camel(k) for k in values) + (

@@ -1,0 +1,72 @@
+"""Every hookspec is documented in docs/plugins.md, with a worked example, and
+implemented by at least one plugin we ship (built-ins or crmgraph-loyalty), so
+no extension point is untested or undocumented."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from crmgraph import hookspecs
+from crmgraph.registry import make_plugin_manager
+from crmgraph.testing import IN_CI, settings_for
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+
+
+def hook_names() -> list[str]:
+    # pluggy marks each hookspec with "<project>_spec"; helpers in the module are not hooks.
+    return sorted(
+        name
+        for name, value in vars(hookspecs).items()
+        if callable(value) and hasattr(value, "crmgraph_spec")
+    )
+
+
+def doc_sections() -> dict[str, str]:
+    """``### name`` heading -> the text up to the next heading."""
+    text = DOCS.read_text(encoding="utf-8")
+    parts = re.split(r"^(#{2,3}) (.+?)\s*$", text, flags=re.MULTILINE)
+    sections = {}
+    for level, title, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
+        if level == "###":
+            sections[title] = body
+    return sections
+
+
+def test_there_are_hooks_to_check() -> None:
+    assert len(hook_names()) >= 11
+    assert "crmgraph_customer_types" in hook_names()
+
+
+def test_every_hookspec_has_a_section_with_a_worked_example() -> None:
+    sections = doc_sections()
+    missing = [name for name in hook_names() if name not in sections]
+    assert not missing, f"docs/plugins.md lacks a '### name' section for: {', '.join(missing)}"
+    for name in hook_names():
+        body = sections[name]
+        assert "```python" in body, f"### {name} has no Python example"
+        assert re.search(rf"def {name}\(", body), f"### {name}'s example does not implement it"
+        assert "@hookimpl" in body, f"### {name}'s example does not mark the hook"
+
+
+def test_no_section_documents_a_hook_that_does_not_exist() -> None:
+    documented = {title for title in doc_sections() if title.startswith("crmgraph_")}
+    assert documented <= set(hook_names()), documented - set(hook_names())
+
+
+def test_every_hookspec_is_implemented_by_a_shipped_plugin(tmp_path: Path) -> None:
+    if importlib.util.find_spec("crmgraph_loyalty") is None:
+        message = "crmgraph-loyalty is not installed: pip install -e plugins/crmgraph-loyalty"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    settings = settings_for(
+        f"sqlite:///{tmp_path / 'unused.sqlite'}", plugins=("crmgraph_loyalty.plugin",)
+    )
+    pm = make_plugin_manager(settings)
+    unimplemented = [name for name in hook_names() if not getattr(pm.hook, name).get_hookimpls()]
+    assert not unimplemented, f"no shipped plugin implements: {', '.join(unimplemented)}"
