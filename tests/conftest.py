@@ -6,6 +6,7 @@ plugin authors get from :mod:`crmgraph.testing`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sqlite3
 import uuid
@@ -48,15 +49,22 @@ def pg_template() -> Iterator[str]:
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test, on each engine in turn."""
-    if request.param == "sqlite":
-        path = tmp_path / "crm.sqlite"
+@contextlib.contextmanager
+def fresh_database(engine: str, request: pytest.FixtureRequest, path: Path) -> Iterator[str]:
+    """A migrated database: a copy of the SQLite template at ``path``, or a
+    PostgreSQL database cloned from the template (dropped afterwards)."""
+    if engine == "sqlite":
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     with fresh_postgres_database(request.getfixturevalue("pg_template")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test, on each engine in turn."""
+    with fresh_database(request.param, request, tmp_path / "crm.sqlite") as url:
         yield url
 
 

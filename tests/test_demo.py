@@ -34,7 +34,8 @@ from crmgraph.demo import DemoSummary, has_data, plan_demo, seed_demo
 from crmgraph.hookspecs import hookimpl
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.settings import Settings
-from crmgraph.testing import fresh_postgres_database, settings_for
+from crmgraph.testing import settings_for
+from tests.conftest import fresh_database
 
 CUSTOMERS = 200
 SEED = 11
@@ -127,12 +128,8 @@ def other_database_url(
     database_url: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[str]:
     """A second fresh database on the same engine as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        path = tmp_path / "other.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    with fresh_postgres_database(request.getfixturevalue("pg_template")) as url:
+    engine = "sqlite" if database_url.startswith("sqlite") else "postgres"
+    with fresh_database(engine, request, tmp_path / "other.sqlite") as url:
         yield url
 
 
