@@ -293,10 +293,15 @@ class Lifecycles:
         )
         if not rows:
             raise writes.version_conflict(None, expected_version)
-        await writes.outbox(
+        changes = {"stage": [ctx.from_stage, ctx.to_stage]}
+        if transition.convert_to:
+            changes["kind"] = [customer.kind, new_kind]
+        await writes.record_change(
             db,
             "customer.stage_changed",
+            ("Customer", customer.pk),
             customer.pk,
+            changes,
             {
                 "customerId": customer.id,
                 "kind": customer.kind,
@@ -306,6 +311,7 @@ class Lifecycles:
                 "reason": ctx.reason,
                 "by": ctx.user_id,
             },
+            by=ctx.user_id,
         )
         await call_each(self.pm, "crmgraph_after_transition", ctx=ctx)
 

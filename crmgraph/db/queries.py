@@ -236,3 +236,18 @@ async def interaction_pages(
         "ORDER BY customer, occurred_at DESC, id DESC"
     )
     return await db.fetch(sql, *where.args, limit)
+
+
+async def audit_page(
+    db: Database, customer_pk: int, limit: int, before_id: int | None
+) -> list[dict[str, Any]]:
+    """A customer's audit entries, newest first (ids grow with time)."""
+    where = Where()
+    where.add("customer = {}", customer_pk)
+    if before_id is not None:
+        where.add("id < {}", before_id)
+    return await db.fetch(
+        f"SELECT * FROM audit_entry WHERE {where.sql()} ORDER BY id DESC LIMIT {{}}",
+        *where.args,
+        limit,
+    )

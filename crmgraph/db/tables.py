@@ -123,6 +123,20 @@ class Event(Table, tablename="event"):
     last_error = Text(null=True, default=None)
 
 
+class AuditEntry(Table, tablename="audit_entry"):
+    """Who changed what, when: one row per write, with each field's old and new
+    value, written in the write's own transaction. Never updated or deleted
+    through the API."""
+
+    at = Timestamptz(default=TimestamptzNow(), index=True)
+    by = ForeignKey(references=User, null=True, default=None)
+    action = Varchar(length=64)
+    entity_type = Varchar(length=32)
+    entity_id = Integer()
+    customer = ForeignKey(references=Customer, null=True, default=None, index=True)
+    changes = JSON(default="{}")
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Customer,
@@ -133,4 +147,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Relationship,
     StageChange,
     Event,
+    AuditEntry,
 )

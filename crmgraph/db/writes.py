@@ -144,7 +144,9 @@ def version_conflict(current: int | None, expected: int) -> UserInputError:
     )
 
 
-async def set_deleted(db: Database, pk: int, deleted: bool, expected_version: int | None) -> None:
+async def set_deleted(
+    db: Database, pk: int, deleted: bool, expected_version: int | None
+) -> dict[str, list[Any]]:
     rows = await queries.customers_by_ids(db, [pk])
     if not rows:
         raise UserInputError.single("id", "customer not found", "NOT_FOUND")
@@ -162,6 +164,7 @@ async def set_deleted(db: Database, pk: int, deleted: bool, expected_version: in
         at,
         pk,
     )
+    return {"deletedAt": [jsonable(current["deleted_at"]), jsonable(at if deleted else None)]}
 
 
 async def contact_row(db: Database, pk: int) -> dict[str, Any]:
@@ -193,3 +196,65 @@ async def outbox(db: Database, event_type: str, customer_pk: int | None, payload
             "created_at": at,
         },
     )
+
+
+def jsonable(value: Any) -> Any:
+    """A column value as the audit trail stores it (JSON text for dates, money)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def field_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every field of ``after`` whose value differs."""
+    changes = {}
+    for name, new in after.items():
+        old = (before or {}).get(name)
+        if jsonable(old) != jsonable(new):
+            changes[name] = [jsonable(old), jsonable(new)]
+    return changes
+
+
+async def audit(
+    db: Database,
+    action: str,
+    entity_type: str,
+    entity_id: int,
+    customer_pk: int | None,
+    changes: dict[str, list[Any]],
+    by: int | None = None,
+) -> None:
+    """One audit entry in the caller's transaction: it commits or rolls back
+    with the change it records."""
+    await insert(
+        db,
+        "audit_entry",
+        {
+            "at": now(),
+            "by": by,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "customer": customer_pk,
+            "changes": dump_json(changes),
+        },
+    )
+
+
+async def record_change(
+    db: Database,
+    action: str,
+    entity: tuple[str, int],
+    customer_pk: int | None,
+    changes: dict[str, list[Any]],
+    payload: dict[str, Any],
+    by: int | None = None,
+) -> None:
+    """The two traces every write leaves in its transaction: an audit entry
+    (who changed which fields from what to what) and an outbox event
+    (``action`` is the event type) for handlers, subscribers and webhooks."""
+    entity_type, entity_id = entity
+    await audit(db, action, entity_type, entity_id, customer_pk, changes, by)
+    await outbox(db, action, customer_pk, payload)

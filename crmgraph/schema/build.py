@@ -613,6 +613,11 @@ def build_schema(
         return converters[type_name](row)
 
     @strawberry.type
+    class AuditTrailConnection:
+        edges: list[core.AuditEntryEdge]
+        page_info: PageInfo
+
+    @strawberry.type
     class Query:
         @strawberry.field(description="Any object by its global ID.")
         async def node(self, info: Info, id: strawberry.ID) -> core.Node | None:
@@ -681,6 +686,36 @@ def build_schema(
         @strawberry.field(description="Every customer type, with its stages and attributes.")
         def customer_kinds(self) -> list[CustomerKindInfo]:
             return kind_infos
+
+        @strawberry.field(
+            description="Every change to a customer and its contacts, interactions, needs and "
+            "relationships, newest first (including deletion and restore)."
+        )
+        async def audit_trail(
+            self,
+            info: Info,
+            customer_id: strawberry.ID,
+            first: int | None = 20,
+            after: str | None = None,
+        ) -> AuditTrailConnection:
+            settings = info.context.settings
+            limit = check_first(first, settings.default_page_size, settings.max_page_size)
+            try:
+                _, pk = decode_id(customer_id, "Customer")
+            except InvalidId as exc:
+                raise GraphQLError(f"customerId: {exc}") from None
+            before = decode_cursor(after, "audit", timestamp=False)[1] if after else None
+            rows = await queries.audit_page(info.context.db, pk, limit + 1, before)
+            edges = [
+                core.AuditEntryEdge(
+                    cursor=encode_cursor("audit", None, row["id"]),
+                    node=core.AuditEntry.from_row(row),
+                )
+                for row in rows[:limit]
+            ]
+            return AuditTrailConnection(
+                edges=edges, page_info=page_info(edges, len(rows) > limit, after)
+            )
 
         @strawberry.field(description="Permissions declared by plugins.")
         def permissions(self) -> list[PermissionInfo]:

@@ -216,3 +216,54 @@ def relationship_values(row: dict[str, Any]) -> dict[str, Any]:
         "attributes_json": load_json(row["attributes"]),
         "created_at": row["created_at"],
     }
+
+
+@strawberry.type(description="One field of a record as a write changed it.")
+class FieldChange:
+    field: str = strawberry.field(description="API name, e.g. `email` or `client.segment`.")
+    old: str | None = strawberry.field(description="Value before, as text (null: unset).")
+    new: str | None = strawberry.field(description="Value after, as text (null: unset).")
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@strawberry.type(description="Who changed what and when. Read-only: the API cannot alter it.")
+class AuditEntry:
+    id: strawberry.ID
+    at: datetime.datetime
+    action: str = strawberry.field(description="e.g. customer.updated, need.recorded.")
+    entity_type: str
+    entity_id: strawberry.ID
+    by_id: strawberry.ID | None = strawberry.field(description="The user, when known.")
+    changes: list[FieldChange]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AuditEntry:
+        changes = load_json(row["changes"])
+        return _from_row(
+            cls,
+            {
+                "id": encode_id("AuditEntry", row["id"]),
+                "at": row["at"],
+                "action": row["action"],
+                "entity_type": row["entity_type"],
+                "entity_id": encode_id(row["entity_type"], row["entity_id"]),
+                "by_id": encode_id("User", row["by"]) if row["by"] is not None else None,
+                "changes": [
+                    FieldChange(field=name, old=_as_text(old), new=_as_text(new))
+                    for name, (old, new) in sorted(changes.items())
+                ],
+            },
+        )
+
+
+@strawberry.type
+class AuditEntryEdge:
+    cursor: str
+    node: AuditEntry

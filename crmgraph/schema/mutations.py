@@ -45,6 +45,16 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+def camel_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Column names as the API spells them, for audit entries and events."""
+    return {v.camel(k): val for k, val in values.items()}
+
+
+def attribute_fields(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Typed attributes under the name of their input path, e.g. ``client.segment``."""
+    return {f"{v.camel(kind)}.{v.camel(name)}": val for name, val in attributes.items()}
+
+
 def input_values(obj: Any) -> dict[str, Any]:
     """The fields a client actually sent in an input object (UNSET ones dropped)."""
     if obj is None or obj is strawberry.UNSET:
@@ -346,10 +356,14 @@ def build_mutation_type(
                 write = CustomerWrite(kind, descriptor, values, typed, existing=None, facts=None)
                 await plugin_validation(info, write)
                 pk = await writes.create_customer(db, descriptor, values, attrs)
-                await writes.outbox(
+                await writes.record_change(
                     db,
                     "customer.created",
+                    ("Customer", pk),
                     pk,
+                    writes.field_changes(
+                        None, {"kind": kind, **camel_keys(values), **attribute_fields(kind, attrs)}
+                    ),
                     {"customerId": encode_id("Customer", pk), "kind": kind},
                 )
                 return pk
@@ -392,14 +406,23 @@ def build_mutation_type(
                 write = CustomerWrite(kind, descriptor, values, typed, existing, Facts(db, pk))
                 await plugin_validation(info, write)
                 await writes.update_customer(db, pk, input.expected_version, values, attrs)
-                changed = sorted(v.camel(k) for k in values) + (
-                    [v.camel(kind)] if attrs is not None else []
+                changes = writes.field_changes(
+                    camel_keys({k: current[k] for k in values}), camel_keys(values)
                 )
-                await writes.outbox(
+                if attrs is not None:
+                    old_attrs = load_json(current["attributes"])
+                    changes |= writes.field_changes(
+                        attribute_fields(kind, old_attrs),
+                        {**attribute_fields(kind, dict.fromkeys(old_attrs)),
+                         **attribute_fields(kind, attrs)},
+                    )  # fmt: skip
+                await writes.record_change(
                     db,
                     "customer.updated",
+                    ("Customer", pk),
                     pk,
-                    {"customerId": input.id, "kind": kind, "fields": changed},
+                    changes,
+                    {"customerId": input.id, "kind": kind, "fields": sorted(changes)},
                 )
                 return pk
 
@@ -412,9 +435,10 @@ def build_mutation_type(
             pk = customer_pk(errors, input.id)
 
             async def work() -> int:
-                await writes.set_deleted(info.context.db, pk, True, input.expected_version)
-                await writes.outbox(
-                    info.context.db, "customer.deleted", pk, {"customerId": input.id}
+                db = info.context.db
+                changes = await writes.set_deleted(db, pk, True, input.expected_version)
+                await writes.record_change(
+                    db, "customer.deleted", ("Customer", pk), pk, changes, {"customerId": input.id}
                 )
                 return pk
 
@@ -429,9 +453,10 @@ def build_mutation_type(
             pk = customer_pk(errors, input.id)
 
             async def work() -> int:
-                await writes.set_deleted(info.context.db, pk, False, None)
-                await writes.outbox(
-                    info.context.db, "customer.restored", pk, {"customerId": input.id}
+                db = info.context.db
+                changes = await writes.set_deleted(db, pk, False, None)
+                await writes.record_change(
+                    db, "customer.restored", ("Customer", pk), pk, changes, {"customerId": input.id}
                 )
                 return pk
 
@@ -455,10 +480,12 @@ def build_mutation_type(
                 )
                 if values.get("is_primary"):
                     await writes.clear_primary_contact(db, customer, pk)
-                await writes.outbox(
+                await writes.record_change(
                     db,
                     "contact.added",
+                    ("Contact", pk),
                     customer,
+                    writes.field_changes(None, camel_keys(values)),
                     {"customerId": input.customer_id, "contactId": encode_id("Contact", pk)},
                 )
                 return pk
@@ -479,11 +506,16 @@ def build_mutation_type(
                 await writes.update_row(db, "contact", pk, {**values, "updated_at": writes.now()})
                 if values.get("is_primary"):
                     await writes.clear_primary_contact(db, current["customer"], pk)
-                await writes.outbox(
+                changes = writes.field_changes(
+                    camel_keys({k: current[k] for k in values}), camel_keys(values)
+                )
+                await writes.record_change(
                     db,
                     "contact.updated",
+                    ("Contact", pk),
                     current["customer"],
-                    {"contactId": input.id, "fields": sorted(v.camel(k) for k in values)},
+                    changes,
+                    {"contactId": input.id, "fields": sorted(changes)},
                 )
                 return pk
 
@@ -527,10 +559,15 @@ def build_mutation_type(
                             "contactId", "contact belongs to another customer", "INVALID"
                         )
                 pk = await writes.insert(db, "interaction", values)
-                await writes.outbox(
+                logged = {
+                    k: val for k, val in values.items() if k not in ("customer", "created_at")
+                }
+                await writes.record_change(
                     db,
                     "interaction.logged",
+                    ("Interaction", pk),
                     customer,
+                    writes.field_changes(None, camel_keys(logged)),
                     {
                         "customerId": input.customer_id,
                         "interactionId": encode_id("Interaction", pk),
@@ -559,10 +596,12 @@ def build_mutation_type(
                 pk = await writes.insert(
                     db, "need", {**values, "customer": customer, "created_at": at, "updated_at": at}
                 )
-                await writes.outbox(
+                await writes.record_change(
                     db,
                     "need.recorded",
+                    ("Need", pk),
                     customer,
+                    writes.field_changes(None, camel_keys(values)),
                     {"customerId": input.customer_id, "needId": encode_id("Need", pk)},
                 )
                 return pk
@@ -582,16 +621,21 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                rows = await db.fetch("SELECT customer FROM need WHERE id = {}", pk)
+                rows = await db.fetch("SELECT * FROM need WHERE id = {}", pk)
                 if not rows:
                     raise UserInputError.single("id", "need not found", "NOT_FOUND")
                 await writes.live_customer(db, rows[0]["customer"], "id")
                 await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
-                await writes.outbox(
+                changes = writes.field_changes(
+                    camel_keys({k: rows[0][k] for k in values}), camel_keys(values)
+                )
+                await writes.record_change(
                     db,
                     "need.updated",
+                    ("Need", pk),
                     rows[0]["customer"],
-                    {"needId": input.id, "fields": sorted(v.camel(k) for k in values)},
+                    changes,
+                    {"needId": input.id, "fields": sorted(changes)},
                 )
                 return pk
 
@@ -703,10 +747,13 @@ def build_mutation_type(
                         "created_at": writes.now(),
                     },
                 )
-                await writes.outbox(
+                link = {"kind": kind.key, "fromId": input.from_id, "toId": input.to_id}
+                await writes.record_change(
                     db,
                     "relationship.created",
+                    ("Relationship", rel),
                     from_pk,
+                    writes.field_changes(None, link),
                     {
                         "relationshipId": encode_id("Relationship", rel),
                         "kind": kind.key,
@@ -735,10 +782,17 @@ def build_mutation_type(
                 if not rows:
                     raise UserInputError.single("id", "relationship not found", "NOT_FOUND")
                 await db.fetch("DELETE FROM relationship WHERE id = {}", pk)
-                await writes.outbox(
+                gone = {
+                    "kind": rows[0]["kind"],
+                    "fromId": encode_id("Customer", rows[0]["from_customer"]),
+                    "toId": encode_id("Customer", rows[0]["to_customer"]),
+                }
+                await writes.record_change(
                     db,
                     "relationship.deleted",
+                    ("Relationship", pk),
                     rows[0]["from_customer"],
+                    {field: [value, None] for field, value in gone.items()},
                     {
                         "relationshipId": input.id,
                         "kind": rows[0]["kind"],
