@@ -22,6 +22,7 @@ from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.events import EventDispatcher
+from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
@@ -111,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/graphql", IdempotentRequests(graphql_app, state.db), methods=["GET", "POST"]),
     ]
     assets = graphiql.assets_dir()
     if settings.graphiql and assets.is_dir():

@@ -137,6 +137,18 @@ class AuditEntry(Table, tablename="audit_entry"):
     changes = JSON(default="{}")
 
 
+class IdempotencyRecord(Table, tablename="idempotency_record"):
+    """The first response to a request sent with an ``Idempotency-Key``, so a
+    retry gets the same answer and writes nothing new."""
+
+    key = Varchar(length=300, unique=True)
+    request_hash = Varchar(length=64)
+    status = Varchar(length=16, default="pending")
+    response = Text(null=True, default=None)
+    status_code = Integer(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     Customer,
@@ -148,4 +160,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     StageChange,
     Event,
     AuditEntry,
+    IdempotencyRecord,
 )

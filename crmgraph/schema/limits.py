@@ -1,0 +1,543 @@
+"""Abuse limits on GraphQL operations: depth, aliases, tokens and a calculated cost.
+
+Everything here is decided before a resolver runs: tokens while parsing, depth,
+aliases and introspection while validating, and the cost just before execution
+(it needs the variables, which validation does not see). A refused operation
+therefore never reaches the database.
+
+The cost is the number of objects a response can hold at most, in the spirit of
+GitHub's node limit and Shopify's calculated cost: every object field counts
+once per parent instance, a connection's page (``edges``/``nodes``) counts
+``first`` items, a plain list counts a fixed estimate, and nested connections
+multiply. It is reported in ``extensions.cost`` so clients can see how close
+they are to the limit before they hit it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    ValidationContext,
+    ValidationRule,
+    get_named_type,
+    get_nullable_type,
+    is_abstract_type,
+    is_leaf_type,
+    is_list_type,
+    is_object_type,
+    value_from_ast_untyped,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.utilities import get_operation_ast
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions.max_aliases import count_fields_with_alias
+from strawberry.extensions.query_depth_limiter import (
+    create_validator as create_depth_validator,
+)
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+logger = logging.getLogger("crmgraph.errors")
+
+INTERNAL_ERROR_MESSAGE = "Internal server error"
+
+# graphql-core's did_you_mean() appends " Did you mean 'a', 'b', or 'c'?" to a
+# message; names cannot contain '?', so the first '?' ends the suggestion.
+SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """What one operation may ask for. A limit of 0 (or less) switches it off.
+
+    Frozen and hashable: the validation rules built from it are cached per
+    instance, so strawberry's ValidationCache sees the same rule classes on
+    every request (new classes per request would never hit the cache)."""
+
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_cost: int = 25_000
+    # `first` assumed for a connection when the query gives none and the schema
+    # has no default (the server's own default page size).
+    default_page_size: int = 20
+    # Items assumed for a plain list field (contacts, needs, relationships…):
+    # they are not paginated, so this is an estimate, not a bound.
+    default_list_size: int = 10
+    introspection: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> QueryLimits:
+        # getattr with defaults: works with Settings objects that predate these fields
+        defaults = cls()
+        return cls(
+            max_depth=getattr(settings, "max_query_depth", defaults.max_depth),
+            max_aliases=getattr(settings, "max_query_aliases", defaults.max_aliases),
+            max_tokens=getattr(settings, "max_query_tokens", defaults.max_tokens),
+            max_cost=getattr(settings, "max_query_cost", defaults.max_cost),
+            default_page_size=getattr(settings, "default_page_size", defaults.default_page_size),
+            introspection=getattr(settings, "introspection", defaults.introspection),
+        )
+
+
+@dataclass(frozen=True)
+class QueryCost:
+    """The cost of one operation, and how much of it each root field asked for."""
+
+    requested: int
+    by_field: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# The cost of an operation
+
+
+def query_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None = None,
+    operation_name: str | None = None,
+    limits: QueryLimits | None = None,
+) -> QueryCost | None:
+    """The cost of the operation of a *validated* document that would run, or
+    None when there is no such operation (execution will say why)."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None
+    root = schema.get_root_type(operation.operation)
+    if root is None:
+        return None
+    walker = _CostWalker(schema, document, operation, variables or {}, limits or QueryLimits())
+    by_field: dict[str, int] = {}
+    for node in walker.root_fields(operation.selection_set, root):
+        key = node.alias.value if node.alias else node.name.value
+        by_field[key] = by_field.get(key, 0) + walker.field_cost(node, root, None)
+    return QueryCost(requested=sum(by_field.values()), by_field=by_field)
+
+
+class _CostWalker:
+    """Computes costs per *one* instance of the parent object: the cost of a
+    selection is linear in how many parents there are, so a list of n items
+    costs n * (1 + its selection's cost). That linearity is what lets every
+    selection set's cost be memoised per (selection set, concrete type, page),
+    which keeps documents that spread the same fragment many times (a
+    "fragment bomb") linear to evaluate."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+        limits: QueryLimits,
+    ) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        # A variable's default applies when the request leaves it out.
+        self.variables: dict[str, Any] = {}
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            if name in variables:
+                self.variables[name] = variables[name]
+            elif definition.default_value is not None:
+                self.variables[name] = value_from_ast_untyped(definition.default_value)
+        self.memo: dict[tuple[int, str, int | None], int] = {}
+        self.active: set[tuple[int, str, int | None]] = set()
+
+    def root_fields(
+        self,
+        selection_set: SelectionSetNode,
+        root: GraphQLObjectType,
+        seen: frozenset[str] = frozenset(),
+    ) -> Iterator[FieldNode]:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                if self.applies(selection.type_condition, root):
+                    yield from self.root_fields(selection.selection_set, root, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment and name not in seen and self.applies(fragment.type_condition, root):
+                    yield from self.root_fields(fragment.selection_set, root, seen | {name})
+
+    def selection_cost(
+        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, page: int | None
+    ) -> int:
+        if selection_set is None:
+            return 0
+        if is_abstract_type(parent):
+            # An interface or union value is one concrete type at a time: the
+            # dearest of them bounds the cost, where summing every type's
+            # fragments would charge `... on A {…} ... on B {…}` twice.
+            possible = self.schema.get_possible_types(parent)  # type: ignore[arg-type]
+            return max((self.concrete_cost(selection_set, t, page) for t in possible), default=0)
+        if not is_object_type(parent):
+            return 0
+        return self.concrete_cost(selection_set, parent, page)  # type: ignore[arg-type]
+
+    def concrete_cost(
+        self, selection_set: SelectionSetNode, parent: GraphQLObjectType, page: int | None
+    ) -> int:
+        key = (id(selection_set), parent.name, page)
+        if key in self.memo:
+            return self.memo[key]
+        if key in self.active:  # a fragment cycle; validation refuses these anyway
+            return 0
+        self.active.add(key)
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field_cost(selection, parent, page)
+            elif isinstance(selection, InlineFragmentNode):
+                if self.applies(selection.type_condition, parent):
+                    total += self.concrete_cost(selection.selection_set, parent, page)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                if fragment is not None and self.applies(fragment.type_condition, parent):
+                    total += self.concrete_cost(fragment.selection_set, parent, page)
+        self.active.discard(key)
+        self.memo[key] = total
+        return total
+
+    def applies(self, condition: NamedTypeNode | None, parent: GraphQLObjectType) -> bool:
+        if condition is None:
+            return True
+        target = self.schema.get_type(condition.name.value)
+        if target is None:
+            return False
+        if target is parent:
+            return True
+        return is_abstract_type(target) and self.schema.is_sub_type(target, parent)  # type: ignore[arg-type]
+
+    def field_cost(self, node: FieldNode, parent: GraphQLObjectType, page: int | None) -> int:
+        name = node.name.value
+        if name.startswith("__"):  # introspection and __typename: not the data's cost
+            return 0
+        definition = parent.fields.get(name)
+        if definition is None:
+            return 0
+        named = get_named_type(definition.type)
+        if is_leaf_type(named):
+            return 0
+        if is_list_type(get_nullable_type(definition.type)):  # type: ignore[arg-type]
+            items = page if page is not None else self.list_size(node, definition)
+            return items * (1 + self.selection_cost(node.selection_set, named, None))
+        if self.is_connection(named, definition):
+            first = self.first(node, definition)
+            # the connection object itself, then its page under multiplier `first`
+            return 1 + self.selection_cost(node.selection_set, named, first)
+        return 1 + self.selection_cost(node.selection_set, named, None)
+
+    @staticmethod
+    def is_connection(named: GraphQLNamedType, definition: GraphQLField) -> bool:
+        return named.name.endswith("Connection") or "first" in definition.args
+
+    def list_size(self, node: FieldNode, definition: GraphQLField) -> int:
+        if "first" in definition.args:
+            return self.first(node, definition)
+        if "ids" in definition.args:  # nodes(ids:): exactly as many as asked
+            ids = self.argument(node, "ids")
+            if ids is Undefined or ids is None:
+                return 0
+            return len(ids) if isinstance(ids, list) else 1
+        return self.limits.default_list_size
+
+    def first(self, node: FieldNode, definition: GraphQLField) -> int:
+        value = self.argument(node, "first")
+        if value is Undefined:  # not given: the schema's default, as the server uses it
+            value = definition.args["first"].default_value
+        if isinstance(value, bool) or not isinstance(value, int):
+            return self.limits.default_page_size  # null, or not an Int (execution refuses)
+        return max(value, 0)
+
+    def argument(self, node: FieldNode, name: str) -> Any:
+        for argument in node.arguments or ():
+            if argument.name.value == name:
+                return value_from_ast_untyped(argument.value, self.variables)
+        return Undefined
+
+
+# ---------------------------------------------------------------------------
+# Validation rules: depth, aliases, introspection
+
+
+def limit_error(message: str, code: str, **details: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **details})
+
+
+class _Collector:
+    """Stands in for a ValidationContext so strawberry's depth validator can be
+    reused while its code-less messages are replaced by one with a code."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        self.document = context.document
+        self.errors: list[GraphQLError] = []
+
+    def report_error(self, error: GraphQLError) -> None:
+        self.errors.append(error)
+
+
+def depth_rule(max_depth: int) -> type[ValidationRule]:
+    strawberry_rule = create_depth_validator(max_depth, should_ignore=None)
+
+    class QueryDepthRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            collector = _Collector(context)
+            strawberry_rule(collector)  # type: ignore[arg-type]
+            if collector.errors:  # one error however many branches are too deep
+                self.report_error(
+                    GraphQLError(
+                        f"Query is nested deeper than the maximum of {max_depth} levels.",
+                        collector.errors[0].nodes,
+                        extensions={"code": "QUERY_TOO_DEEP", "maxDepth": max_depth},
+                    )
+                )
+
+    return QueryDepthRule
+
+
+def alias_rule(max_aliases: int) -> type[ValidationRule]:
+    class MaxAliasesRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            document = context.document
+            fragments = {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            count = sum(
+                count_fields_with_alias(d, fragments)
+                for d in document.definitions
+                if isinstance(d, OperationDefinitionNode)
+            )
+            if count > max_aliases:
+                self.report_error(
+                    limit_error(
+                        f"Query uses {count} aliases; at most {max_aliases} are allowed.",
+                        "TOO_MANY_ALIASES",
+                        aliases=count,
+                        maxAliases=max_aliases,
+                    )
+                )
+
+    return MaxAliasesRule
+
+
+class NoIntrospectionRule(NoSchemaIntrospectionCustomRule):
+    """graphql-core's rule (``__schema``/``__type`` refused, ``__typename``
+    still allowed), with a code clients can test for."""
+
+    def report_error(self, error: GraphQLError) -> None:
+        super().report_error(
+            GraphQLError(
+                "Introspection is disabled on this server.",
+                error.nodes,
+                extensions={"code": "INTROSPECTION_DISABLED"},
+            )
+        )
+
+
+@functools.cache
+def validation_rules(limits: QueryLimits) -> tuple[type[ValidationRule], ...]:
+    """Built once per limits, so the same classes reach the ValidationCache."""
+    rules: list[type[ValidationRule]] = []
+    if limits.max_depth > 0:
+        rules.append(depth_rule(limits.max_depth))
+    if limits.max_aliases > 0:
+        rules.append(alias_rule(limits.max_aliases))
+    if not limits.introspection:
+        rules.append(NoIntrospectionRule)
+    return tuple(rules)
+
+
+# ---------------------------------------------------------------------------
+# The extensions
+
+
+def strip_suggestions(error: GraphQLError) -> GraphQLError:
+    message = SUGGESTION.sub("", error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(
+        message,
+        error.nodes,
+        error.source,
+        error.positions,
+        error.path,
+        error.original_error,
+        error.extensions,
+    )
+
+
+def too_many_tokens(error: GraphQLError, max_tokens: int) -> GraphQLError:
+    if not isinstance(error, GraphQLSyntaxError) or TOKEN_LIMIT_MESSAGE not in error.message:
+        return error
+    return GraphQLError(
+        f"Query has more than {max_tokens} tokens.",
+        error.nodes,
+        error.source,
+        error.positions,
+        extensions={"code": "TOO_MANY_TOKENS", "maxTokens": max_tokens},
+    )
+
+
+class QueryLimitsExtension(SchemaExtension):
+    """Adds the validation rules, refuses an operation whose cost is above the
+    limit before it executes, and reports the cost in ``extensions.cost``.
+
+    Give strawberry a factory (``functools.partial(QueryLimitsExtension, limits)``):
+    it builds one instance per request."""
+
+    def __init__(self, limits: QueryLimits | None = None) -> None:
+        self.limits = limits or QueryLimits()
+        self.cost: QueryCost | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = (*context.validation_rules, *validation_rules(self.limits))
+        try:
+            yield
+        except GraphQLSyntaxError as error:
+            # ParserCache parses inside its own hook, so a token-limit error
+            # escapes as an exception instead of landing in the result.
+            raise self.rewrite(error) from None
+        result = context.result
+        if result is not None and getattr(result, "errors", None):
+            # a new list: the old one may be the ValidationCache's cached list
+            result.errors = [self.rewrite(e) for e in result.errors]
+
+    def rewrite(self, error: GraphQLError) -> GraphQLError:
+        error = too_many_tokens(error, self.limits.max_tokens)
+        if not self.limits.introspection:
+            # suggestions name fields introspection would have shown
+            error = strip_suggestions(error)
+        return error
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        self.cost = query_cost(
+            context.schema._schema,
+            context.graphql_document,
+            context.variables,
+            context.operation_name,
+            self.limits,
+        )
+        limit = self.limits.max_cost
+        if self.cost is not None and limit > 0 and self.cost.requested > limit:
+            error = limit_error(
+                f"Query would cost {self.cost.requested}, above the limit of {limit}: "
+                "ask for smaller pages (`first`) or fewer nested lists.",
+                "QUERY_TOO_EXPENSIVE",
+                cost=self.cost.requested,
+                limit=limit,
+                byField=self.cost.by_field,
+            )
+            if context.operation_type is OperationType.SUBSCRIPTION:
+                raise error  # strawberry reports an error raised here for subscriptions
+            # A result set before execution makes strawberry skip execution.
+            context.result = GraphQLExecutionResult(data=None, errors=[error])
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.cost is None:
+            return {}
+        limit = self.limits.max_cost if self.limits.max_cost > 0 else None
+        return {"cost": {"requested": self.cost.requested, "limit": limit}}
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """A fault, not an answer: errors raised on purpose are GraphQLErrors
+    (bad page size, PluginFailure naming the plugin) and stay visible."""
+    return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Replaces unexpected errors by "Internal server error" and a request id
+    that is also logged, with the real exception, for whoever operates the server."""
+
+    # strawberry's own control flow (turned into HTTP errors by the view)
+    PASS_THROUGH = (
+        GraphQLError,
+        MissingQueryError,
+        CannotGetOperationTypeError,
+        InvalidOperationTypeError,
+    )
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
+        self.request_id = uuid.uuid4().hex
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield from super().on_operation()
+        except self.PASS_THROUGH:
+            raise
+        except Exception as exc:  # escaped from a hook: strawberry would show str(exc)
+            self.log(exc)
+            raise self.masked(None) from None
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        assert error.original_error is not None
+        self.log(error.original_error)
+        return self.masked(error)
+
+    def log(self, exc: BaseException) -> None:
+        logger.error("unexpected error, requestId=%s", self.request_id, exc_info=exc)
+
+    def masked(self, error: GraphQLError | None) -> GraphQLError:
+        extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": self.request_id}
+        if error is None:
+            return GraphQLError(self.error_message, extensions=extensions)
+        return GraphQLError(
+            self.error_message,
+            error.nodes,
+            error.source,
+            error.positions,
+            error.path,
+            extensions=extensions,
+        )
+
+
+def limit_extensions(settings: Any) -> list[Callable[[], SchemaExtension]]:
+    """The extension factories to add to ``build_schema``'s extensions."""
+    limits = QueryLimits.from_settings(settings)
+    found: list[Callable[[], SchemaExtension]] = []
+    if limits.max_tokens > 0:
+        found.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
+    found.append(functools.partial(QueryLimitsExtension, limits))
+    if getattr(settings, "mask_errors", True):
+        found.append(MaskUnexpectedErrors)
+    return found
