@@ -19,7 +19,7 @@ from strawberry.asgi import GraphQL
 
 from crmgraph import graphiql
 from crmgraph.db.engine import Database, make_engine
-from crmgraph.db.migrate import catalog_apps, plugin_tables
+from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
@@ -87,8 +87,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_start:
-            from crmgraph.db.migrate import migrate
-
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
         state.events.start()

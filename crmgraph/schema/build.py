@@ -35,7 +35,7 @@ from crmgraph.schema.pagination import (
     encode_cursor,
     page_info,
 )
-from crmgraph.validation import camel
+from crmgraph.validation import camel, utc
 
 
 class CRMSchema(strawberry.Schema):
@@ -246,8 +246,6 @@ def build_schema(
         until: datetime.datetime | None = strawberry.field(default=None, description="Exclusive.")
 
     def interaction_match(f: InteractionFilter | None) -> queries.InteractionMatch:
-        from crmgraph.validation import utc
-
         if f is None:
             return queries.InteractionMatch()
         return queries.InteractionMatch(
@@ -487,10 +485,6 @@ def build_schema(
         )
 
     def customer_query(f: CustomerFilter | None) -> queries.CustomerQuery:
-        from graphql import GraphQLError
-
-        from crmgraph.validation import utc
-
         every_kind = tuple(d.key for d in descriptors)
         if f is None:
             return queries.CustomerQuery(kinds=every_kind)
@@ -628,8 +622,6 @@ def build_schema(
         )
         async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[core.Node | None]:
             if len(ids) > info.context.settings.max_page_size:
-                from graphql import GraphQLError
-
                 raise GraphQLError(f"at most {info.context.settings.max_page_size} ids")
             # gathered, not awaited one by one, so the loaders batch them
             return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
