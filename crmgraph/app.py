@@ -11,6 +11,7 @@ import orjson
 import pluggy
 import strawberry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -18,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from crmgraph import graphiql
+from crmgraph.body_limit import BodySizeLimit
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
@@ -28,6 +30,7 @@ from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
 from crmgraph.schema.extensions import SQLStatementCount
+from crmgraph.schema.limits import limit_extensions
 from crmgraph.settings import Settings
 
 
@@ -73,7 +76,10 @@ class AppState:
 def build_state(settings: Settings) -> AppState:
     pm = make_plugin_manager(settings)
     catalog = Catalog.from_plugin_manager(pm)
-    extensions = (SQLStatementCount,) if settings.expose_sql_count else ()
+    extensions = (
+        *((SQLStatementCount,) if settings.expose_sql_count else ()),
+        *limit_extensions(settings),
+    )
     schema, types = build_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
     events = EventDispatcher(db, pm, poll_seconds=settings.event_poll_seconds)
@@ -115,6 +121,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     assets = graphiql.assets_dir()
     if settings.graphiql and assets.is_dir():
         routes.append(Mount("/graphiql-assets", StaticFiles(directory=assets), name="graphiql"))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        # outermost, so an oversized body is refused before anything reads it
+        middleware=[Middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)],
+    )
     app.state.crm = state
     return app

@@ -42,6 +42,13 @@ class Settings:
     migrate_on_start: bool = True
     expose_sql_count: bool = False
     event_poll_seconds: float = 1.0
+    max_query_depth: int = 12
+    max_query_aliases: int = 30
+    max_query_tokens: int = 5000
+    max_query_cost: int = 25_000
+    max_body_bytes: int = 1024 * 1024
+    introspection: bool = True
+    mask_errors: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +66,13 @@ class Settings:
             migrate_on_start=_flag(env.get("CRMGRAPH_MIGRATE_ON_START"), True),
             expose_sql_count=_flag(env.get("CRMGRAPH_EXPOSE_SQL_COUNT"), False),
             event_poll_seconds=float(env.get("CRMGRAPH_EVENT_POLL_SECONDS", "1.0")),
+            max_query_depth=int(env.get("CRMGRAPH_MAX_QUERY_DEPTH", "12")),
+            max_query_aliases=int(env.get("CRMGRAPH_MAX_QUERY_ALIASES", "30")),
+            max_query_tokens=int(env.get("CRMGRAPH_MAX_QUERY_TOKENS", "5000")),
+            max_query_cost=int(env.get("CRMGRAPH_MAX_QUERY_COST", "25000")),
+            max_body_bytes=int(env.get("CRMGRAPH_MAX_BODY_BYTES", str(1024 * 1024))),
+            introspection=_flag(env.get("CRMGRAPH_INTROSPECTION"), True),
+            mask_errors=_flag(env.get("CRMGRAPH_MASK_ERRORS"), True),
         )
 
     def with_database(self, database_url: str) -> Settings:

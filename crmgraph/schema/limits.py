@@ -133,20 +133,23 @@ def query_cost(
     if root is None:
         return None
     walker = _CostWalker(schema, document, operation, variables or {}, limits or QueryLimits())
-    by_field: dict[str, int] = {}
-    for node in walker.root_fields(operation.selection_set, root):
-        key = node.alias.value if node.alias else node.name.value
-        by_field[key] = by_field.get(key, 0) + walker.field_cost(node, root, None)
+    by_field = {
+        key: walker.field_cost(nodes, root, None)
+        for key, nodes in walker.collect((operation.selection_set,), root).items()
+    }
     return QueryCost(requested=sum(by_field.values()), by_field=by_field)
 
 
 class _CostWalker:
-    """Computes costs per *one* instance of the parent object: the cost of a
+    """Walks an operation the way execution would: fields with the same
+    response key merge (``users { id } users { name }`` is one list), each
+    fragment is expanded once per selection, ``@skip``/``@include`` apply.
+
+    Costs are computed per *one* instance of the parent object: the cost of a
     selection is linear in how many parents there are, so a list of n items
-    costs n * (1 + its selection's cost). That linearity is what lets every
-    selection set's cost be memoised per (selection set, concrete type, page),
-    which keeps documents that spread the same fragment many times (a
-    "fragment bomb") linear to evaluate."""
+    costs n * (1 + its selection's cost). That is what lets each merged
+    selection be memoised per (selection sets, concrete type, page), keeping
+    documents that spread the same fragments many times linear to walk."""
 
     def __init__(
         self,
@@ -169,65 +172,48 @@ class _CostWalker:
                 self.variables[name] = variables[name]
             elif definition.default_value is not None:
                 self.variables[name] = value_from_ast_untyped(definition.default_value)
-        self.memo: dict[tuple[int, str, int | None], int] = {}
-        self.active: set[tuple[int, str, int | None]] = set()
+        self.memo: dict[tuple[tuple[int, ...], str, int | None], int] = {}
 
-    def root_fields(
-        self,
-        selection_set: SelectionSetNode,
-        root: GraphQLObjectType,
-        seen: frozenset[str] = frozenset(),
-    ) -> Iterator[FieldNode]:
-        for selection in selection_set.selections:
+    def collect(
+        self, selection_sets: tuple[SelectionSetNode, ...], parent: GraphQLObjectType
+    ) -> dict[str, list[FieldNode]]:
+        """The fields of ``parent`` these selection sets ask for, by response key."""
+        fields: dict[str, list[FieldNode]] = {}
+        expanded: set[str] = set()
+        # a stack popped from the end: reversed in, so fields come out in document order
+        stack: list[Any] = [sel for s in reversed(selection_sets) for sel in reversed(s.selections)]
+        while stack:
+            selection = stack.pop()
+            if not self.included(selection):
+                continue
             if isinstance(selection, FieldNode):
-                yield selection
+                key = selection.alias.value if selection.alias else selection.name.value
+                fields.setdefault(key, []).append(selection)
             elif isinstance(selection, InlineFragmentNode):
-                if self.applies(selection.type_condition, root):
-                    yield from self.root_fields(selection.selection_set, root, seen)
+                if self.applies(selection.type_condition, parent):
+                    stack.extend(reversed(selection.selection_set.selections))
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
-                if fragment and name not in seen and self.applies(fragment.type_condition, root):
-                    yield from self.root_fields(fragment.selection_set, root, seen | {name})
+                if name in expanded or fragment is None:
+                    continue  # once per selection, as execution does; also ends cycles
+                expanded.add(name)
+                if self.applies(fragment.type_condition, parent):
+                    stack.extend(reversed(fragment.selection_set.selections))
+        return fields
 
-    def selection_cost(
-        self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType, page: int | None
-    ) -> int:
-        if selection_set is None:
-            return 0
-        if is_abstract_type(parent):
-            # An interface or union value is one concrete type at a time: the
-            # dearest of them bounds the cost, where summing every type's
-            # fragments would charge `... on A {…} ... on B {…}` twice.
-            possible = self.schema.get_possible_types(parent)  # type: ignore[arg-type]
-            return max((self.concrete_cost(selection_set, t, page) for t in possible), default=0)
-        if not is_object_type(parent):
-            return 0
-        return self.concrete_cost(selection_set, parent, page)  # type: ignore[arg-type]
-
-    def concrete_cost(
-        self, selection_set: SelectionSetNode, parent: GraphQLObjectType, page: int | None
-    ) -> int:
-        key = (id(selection_set), parent.name, page)
-        if key in self.memo:
-            return self.memo[key]
-        if key in self.active:  # a fragment cycle; validation refuses these anyway
-            return 0
-        self.active.add(key)
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += self.field_cost(selection, parent, page)
-            elif isinstance(selection, InlineFragmentNode):
-                if self.applies(selection.type_condition, parent):
-                    total += self.concrete_cost(selection.selection_set, parent, page)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is not None and self.applies(fragment.type_condition, parent):
-                    total += self.concrete_cost(fragment.selection_set, parent, page)
-        self.active.discard(key)
-        self.memo[key] = total
-        return total
+    def included(self, selection: Any) -> bool:
+        for directive in selection.directives or ():
+            name = directive.name.value
+            if name not in ("skip", "include"):
+                continue
+            condition = next((a for a in directive.arguments if a.name.value == "if"), None)
+            value = value_from_ast_untyped(condition.value, self.variables) if condition else None
+            if name == "skip" and value is True:
+                return False
+            if name == "include" and value is False:
+                return False
+        return True
 
     def applies(self, condition: NamedTypeNode | None, parent: GraphQLObjectType) -> bool:
         if condition is None:
@@ -239,7 +225,44 @@ class _CostWalker:
             return True
         return is_abstract_type(target) and self.schema.is_sub_type(target, parent)  # type: ignore[arg-type]
 
-    def field_cost(self, node: FieldNode, parent: GraphQLObjectType, page: int | None) -> int:
+    def selection_cost(
+        self,
+        selection_sets: tuple[SelectionSetNode, ...],
+        parent: GraphQLNamedType,
+        page: int | None,
+    ) -> int:
+        if not selection_sets:
+            return 0
+        if is_abstract_type(parent):
+            # An interface or union value is one concrete type at a time: the
+            # dearest of them bounds the cost, where summing every type's
+            # fragments would charge `... on A {…} ... on B {…}` twice.
+            possible = self.schema.get_possible_types(parent)  # type: ignore[arg-type]
+            return max((self.concrete_cost(selection_sets, t, page) for t in possible), default=0)
+        if not is_object_type(parent):
+            return 0
+        return self.concrete_cost(selection_sets, parent, page)  # type: ignore[arg-type]
+
+    def concrete_cost(
+        self,
+        selection_sets: tuple[SelectionSetNode, ...],
+        parent: GraphQLObjectType,
+        page: int | None,
+    ) -> int:
+        key = (tuple(id(s) for s in selection_sets), parent.name, page)
+        if key not in self.memo:
+            self.memo[key] = sum(
+                self.field_cost(nodes, parent, page)
+                for nodes in self.collect(selection_sets, parent).values()
+            )
+        return self.memo[key]
+
+    def field_cost(
+        self, nodes: list[FieldNode], parent: GraphQLObjectType, page: int | None
+    ) -> int:
+        """One response key of ``parent``: its fields agree on name and arguments
+        (validation makes sure), their selections merge."""
+        node = nodes[0]
         name = node.name.value
         if name.startswith("__"):  # introspection and __typename: not the data's cost
             return 0
@@ -249,14 +272,15 @@ class _CostWalker:
         named = get_named_type(definition.type)
         if is_leaf_type(named):
             return 0
+        children = tuple(n.selection_set for n in nodes if n.selection_set is not None)
         if is_list_type(get_nullable_type(definition.type)):  # type: ignore[arg-type]
             items = page if page is not None else self.list_size(node, definition)
-            return items * (1 + self.selection_cost(node.selection_set, named, None))
+            return items * (1 + self.selection_cost(children, named, None))
         if self.is_connection(named, definition):
             first = self.first(node, definition)
             # the connection object itself, then its page under multiplier `first`
-            return 1 + self.selection_cost(node.selection_set, named, first)
-        return 1 + self.selection_cost(node.selection_set, named, None)
+            return 1 + self.selection_cost(children, named, first)
+        return 1 + self.selection_cost(children, named, None)
 
     @staticmethod
     def is_connection(named: GraphQLNamedType, definition: GraphQLField) -> bool:
@@ -274,8 +298,9 @@ class _CostWalker:
 
     def first(self, node: FieldNode, definition: GraphQLField) -> int:
         value = self.argument(node, "first")
-        if value is Undefined:  # not given: the schema's default, as the server uses it
-            value = definition.args["first"].default_value
+        declared = definition.args.get("first")  # a `…Connection` may come without one
+        if value is Undefined and declared is not None:
+            value = declared.default_value  # not given: the schema's default, as served
         if isinstance(value, bool) or not isinstance(value, int):
             return self.limits.default_page_size  # null, or not an Int (execution refuses)
         return max(value, 0)
@@ -357,9 +382,15 @@ def alias_rule(max_aliases: int) -> type[ValidationRule]:
 
 class NoIntrospectionRule(NoSchemaIntrospectionCustomRule):
     """graphql-core's rule (``__schema``/``__type`` refused, ``__typename``
-    still allowed), with a code clients can test for."""
+    still allowed), with a code clients can test for, once per document (the
+    rule itself reports every field of an introspection type)."""
+
+    reported = False
 
     def report_error(self, error: GraphQLError) -> None:
+        if self.reported:
+            return
+        self.reported = True
         super().report_error(
             GraphQLError(
                 "Introspection is disabled on this server.",
