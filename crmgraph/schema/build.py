@@ -27,6 +27,7 @@ from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import core_types as core
 from crmgraph.schema import mutations
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.schema.limits import is_unexpected
 from crmgraph.schema.loaders import InteractionPageKey
 from crmgraph.schema.pagination import (
     PageInfo,
@@ -43,12 +44,7 @@ class CRMSchema(strawberry.Schema):
     bad cursor) or a query that fails validation is the client's business."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        unexpected = [
-            e
-            for e in errors
-            if e.original_error is not None and not isinstance(e.original_error, GraphQLError)
-        ]
-        super().process_errors(unexpected, execution_context)
+        super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
 
 
 def plugin_contributions(
