@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from crmgraph import graphiql
+from crmgraph.auth import ANONYMOUS, Authentication
 from crmgraph.body_limit import BodySizeLimit
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
@@ -50,6 +51,7 @@ class CRMGraphQL(GraphQL):
             plugin_manager=self.state.plugin_manager,
             lifecycles=self.state.lifecycles,
             events=self.state.events,
+            principal=request.scope.get("state", {}).get("principal", ANONYMOUS),
             request=request,
             response=response,
         )
@@ -58,7 +60,7 @@ class CRMGraphQL(GraphQL):
         return orjson.dumps(data)
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
-        return HTMLResponse(graphiql.page())
+        return HTMLResponse(graphiql.page(token=self.state.settings.graphiql_token))
 
 
 @dataclass
@@ -116,7 +118,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", IdempotentRequests(graphql_app, state.db), methods=["GET", "POST"]),
+        Route(
+            "/graphql",
+            Authentication(IdempotentRequests(graphql_app, state.db), state.db, settings.anonymous),
+            methods=["GET", "POST"],
+        ),
     ]
     assets = graphiql.assets_dir()
     if settings.graphiql and assets.is_dir():

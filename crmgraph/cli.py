@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from crmgraph import scaffold
 from crmgraph.settings import Settings
+
+if TYPE_CHECKING:
+    from crmgraph.db.engine import Database
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -43,6 +47,79 @@ async def _seed_demo(settings: Settings, customers: int) -> str:
         await state.db.stop()
 
 
+DEMO_ADMIN_EMAIL = "demo-admin@crmgraph.example"
+
+
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    from crmgraph.app import build_state
+
+    state = build_state(settings)
+    await state.db.start(settings)
+    try:
+        return await work(state.db)
+    finally:
+        await state.db.stop()
+
+
+async def _demo_admin_key(db: Database) -> str:
+    """A fresh key for the demo administrator (created on first use)."""
+    from crmgraph import auth
+
+    if not await db.fetch("SELECT id FROM crm_user WHERE email = {}", DEMO_ADMIN_EMAIL):
+        await auth.create_user(db, "Demo Admin", DEMO_ADMIN_EMAIL, "admin")
+    return await auth.create_key(db, DEMO_ADMIN_EMAIL, "serve --demo")
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    settings = _settings(args)
+    asyncio.run(_migrate(settings))
+    try:
+        pk = asyncio.run(
+            _with_db(settings, lambda db: auth.create_user(db, args.name, args.email, args.role))
+        )
+    except auth.AuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"user {pk} {args.email} ({args.role})")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    settings = _settings(args)
+    try:
+        key = asyncio.run(_with_db(settings, lambda db: auth.create_key(db, args.email, args.name)))
+    except auth.AuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(key)
+    print("store it now: only its hash is kept", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    for row in asyncio.run(_with_db(_settings(args), auth.list_keys)):
+        state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
+        print(f"{row['prefix']}  {row['email']:<32} {row['role']:<8} {row['name']:<24} {state}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    prefix = auth.split_key(args.key)[0] if auth.split_key(args.key) else args.key
+    if not asyncio.run(_with_db(_settings(args), lambda db: auth.revoke_key(db, prefix))):
+        print(f"error: no active key with prefix {prefix}", file=sys.stderr)
+        return 2
+    print(f"revoked {prefix}")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     asyncio.run(_migrate(settings))
@@ -65,6 +142,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     if args.demo:
         print(asyncio.run(_seed_demo(settings, args.demo_customers)))
+        key = asyncio.run(_with_db(settings, _demo_admin_key))
+        print(f"crmgraph: demo admin key: {key}", flush=True)
+        os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = key  # GraphiQL's headers start with it
     os.environ["CRMGRAPH_DATABASE_URL"] = settings.database_url
     os.environ["CRMGRAPH_MIGRATE_ON_START"] = "0"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -129,6 +209,25 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
     sub.add_parser("plugins", help="list plugins and customer types").set_defaults(func=cmd_plugins)
     scaffold.add_parser(sub)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
+    create_user = users.add_parser("create", help="add a user")
+    create_user.add_argument("--name", required=True)
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument(
+        "--role", default="agent", choices=("admin", "manager", "agent", "viewer")
+    )
+    create_user.set_defaults(func=cmd_users_create)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
+    create_key = keys.add_parser("create", help="issue a key for a user (printed once)")
+    create_key.add_argument("--email", required=True, help="the user's e-mail")
+    create_key.add_argument("--name", default="api", help="what the key is for")
+    create_key.set_defaults(func=cmd_keys_create)
+    keys.add_parser("list", help="list keys (prefixes only)").set_defaults(func=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key", help="the key or its prefix")
+    revoke.set_defaults(func=cmd_keys_revoke)
     return p
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
+
 ASSET_FILES = (
     "react.production.min.js",
     "react-dom.production.min.js",
@@ -53,8 +55,11 @@ PAGE = """<!doctype html>
   }}
 }}
 `;
+  const defaultHeaders = {headers};
   ReactDOM.createRoot(document.getElementById("graphiql")).render(
-    React.createElement(GraphiQL, {{ fetcher, defaultQuery, defaultEditorToolsVisibility: true }})
+    React.createElement(GraphiQL, {{
+      fetcher, defaultQuery, defaultHeaders, defaultEditorToolsVisibility: true
+    }})
   );
 </script>
 </body>
@@ -70,8 +75,12 @@ works without them.</p></body></html>
 """
 
 
-def page(prefix: str = "/graphiql-assets") -> str:
+def page(prefix: str = "/graphiql-assets", token: str | None = None) -> str:
+    """The GraphiQL page; ``token`` (the demo key of ``serve --demo``) is put in
+    its headers editor so a first-time user can run queries at once."""
     missing = missing_assets()
     if missing:
         return MISSING_PAGE.format(missing=", ".join(missing))
-    return PAGE.format(prefix=prefix)
+    headers = orjson.dumps({"Authorization": f"Bearer {token}"}).decode() if token else ""
+    # a JS string literal holding the JSON text GraphiQL expects for its headers editor
+    return PAGE.format(prefix=prefix, headers=orjson.dumps(headers).decode())

@@ -58,7 +58,9 @@ class IdempotentRequests:
             return
         body = await read_body(receive)
         digest = hashlib.sha256(body).hexdigest()
-        scoped = f"anonymous:{key.decode(errors='replace')}"  # scoped per API key once keys exist
+        principal = scope.get("state", {}).get("principal")
+        owner = principal.key_prefix if principal and principal.key_prefix else "anonymous"
+        scoped = f"{owner}:{key.decode(errors='replace')}"  # one key space per API key
         reserved = await self.db.fetch(
             "INSERT INTO idempotency_record (key, request_hash, status, created_at) "
             "VALUES ({}, {}, 'pending', {}) ON CONFLICT (key) DO NOTHING RETURNING id",

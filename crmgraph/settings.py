@@ -49,6 +49,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     introspection: bool = True
     mask_errors: bool = True
+    anonymous: bool = False
+    graphiql_token: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -73,6 +75,8 @@ class Settings:
             max_body_bytes=int(env.get("CRMGRAPH_MAX_BODY_BYTES", str(1024 * 1024))),
             introspection=_flag(env.get("CRMGRAPH_INTROSPECTION"), True),
             mask_errors=_flag(env.get("CRMGRAPH_MASK_ERRORS"), True),
+            anonymous=_flag(env.get("CRMGRAPH_ANONYMOUS"), False),
+            graphiql_token=env.get("CRMGRAPH_GRAPHIQL_TOKEN") or None,
         )
 
     def with_database(self, database_url: str) -> Settings:

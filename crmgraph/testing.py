@@ -71,6 +71,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "load_entry_points": False,
         "migrate_on_start": False,
         "expose_sql_count": True,
+        "anonymous": True,  # tests of authentication turn it off
     }
     return Settings(database_url=database_url, **{**defaults, **overrides})
 

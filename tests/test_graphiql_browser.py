@@ -76,10 +76,24 @@ def graphiql_assets() -> None:
     )
 
 
+def crmgraph_cli(env: dict[str, str], *args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "crmgraph", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The server as `serve --demo` runs it: anonymous access off, GraphiQL's
+    headers editor holding an admin key."""
     port = free_port()
-    env = {**os.environ, "CRMGRAPH_DATABASE_URL": f"sqlite:///{tmp_path / 'browser.sqlite'}"}
+    env = {**os.environ, "CRMGRAPH_DATABASE_URL": f"sqlite:///{tmp_path / 'browser.sqlite'}",
+           "CRMGRAPH_LOAD_ENTRY_POINTS": "0"}  # fmt: skip
+    crmgraph_cli(env, "users", "create", "--name", "Browser", "--email", "b@x.example",
+                 "--role", "admin")  # fmt: skip
+    key = crmgraph_cli(env, "keys", "create", "--email", "b@x.example")
+    env["CRMGRAPH_GRAPHIQL_TOKEN"] = key
     log = (tmp_path / "server.log").open("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "crmgraph.app:create_app",
@@ -99,7 +113,7 @@ def server(tmp_path: Path) -> Iterator[str]:
 
     try:
         poll("the server's /readyz", ready, attempts=600)
-        yield url
+        yield url, key
     finally:
         process.terminate()
         try:
@@ -213,10 +227,13 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
 
 
 def test_graphiql_runs_a_query_in_chromium(
-    graphiql_assets: None, server: str, browser: DevTools, tmp_path: Path
+    graphiql_assets: None, server: tuple[str, str], browser: DevTools, tmp_path: Path
 ) -> None:
+    server, key = server
+    assert httpx.post(f"{server}/graphql", json={"query": "{ __typename }"}).status_code == 401
     created = httpx.post(
         f"{server}/graphql",
+        headers={"Authorization": f"Bearer {key}"},
         json={
             "query": f'mutation {{ createCustomer(input: {{kind: CLIENT, name: "{CUSTOMER}"}})'
             " { customer { id name } userErrors { message } } }"

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = {
         **os.environ,
@@ -37,7 +37,13 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    key = ""
     try:
+        for line in process.stdout:  # type: ignore[union-attr]  # printed before serving
+            if "demo admin key:" in line:
+                key = line.rsplit(" ", 1)[1].strip()
+                break
+        assert key.startswith("crm_"), "serve --demo printed no admin key"
         deadline = time.monotonic() + 120
         while True:  # poll readiness with a deadline; no fixed waits
             if process.poll() is not None:
@@ -50,17 +56,18 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
             if time.monotonic() > deadline:
                 raise AssertionError("server did not become ready")
             time.sleep(0.1)
-        yield url, process
+        yield url, key
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def test_serve_demo_answers_and_pages(demo_server: tuple[str, subprocess.Popen]) -> None:
-    url, _ = demo_server
+def test_serve_demo_answers_and_pages(demo_server: tuple[str, str]) -> None:
+    url, key = demo_server
+    assert httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}).status_code == 401
     query = """query($after: String) { customers(first: 100, after: $after) {
         edges { node { id name kind stage } } pageInfo { hasNextPage endCursor } totalCount } }"""
-    with httpx.Client(base_url=url, timeout=60) as http:
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {key}"}) as http:
         first = http.post(
             "/graphql",
             json={
@@ -89,3 +96,4 @@ def test_serve_demo_answers_and_pages(demo_server: tuple[str, subprocess.Popen])
         }  # every kind seeded
         page = http.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "GraphiQL" in page.text
+        assert key in page.text  # the headers editor starts with the demo key

@@ -30,6 +30,18 @@ class User(Table, tablename="crm_user"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
+class ApiKey(Table, tablename="api_key"):
+    """A bearer key bound to a user. Only a hash of its secret is stored; the
+    public prefix finds the row without scanning."""
+
+    holder = ForeignKey(references=User, index=True)  # "user" is reserved in PostgreSQL
+    name = Varchar(length=100)
+    prefix = Varchar(length=24, unique=True)
+    secret_hash = Varchar(length=64)
+    created_at = Timestamptz(default=TimestamptzNow())
+    revoked_at = Timestamptz(null=True, default=None)
+
+
 class Customer(Table, tablename="customer"):
     kind = Varchar(length=64, index=True)
     name = Varchar(length=200, index=True)
@@ -151,6 +163,7 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
 
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
+    ApiKey,
     Customer,
     CustomerRole,
     Contact,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from crmgraph.auth import Principal
 from crmgraph.db.engine import Database
 from crmgraph.events import EventDispatcher
 from crmgraph.lifecycle import Lifecycles
@@ -27,6 +28,7 @@ class Context:
     plugin_manager: pluggy.PluginManager
     lifecycles: Lifecycles
     events: EventDispatcher
+    principal: Principal
     request: Any = None
     response: Any = None
     loaders: Loaders = field(init=False)

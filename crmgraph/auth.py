@@ -1,0 +1,175 @@
+"""Authentication: API keys bound to users, sent as ``Authorization: Bearer``.
+
+A key reads ``crm_<prefix>_<secret>``. The prefix is stored in clear to find
+the row; only a SHA-256 of the secret is stored (keys are 256-bit random, so
+a fast hash is enough and a slow one would cost every request). A revoked
+key is refused from the next request on: there is no cache to expire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crmgraph.db import writes
+from crmgraph.db.engine import Database
+
+KEY_SCHEME = "crm"
+ROLES = ("admin", "manager", "agent", "viewer")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user through one of their keys, or the development
+    anonymous caller when the settings allow it."""
+
+    user_id: int | None
+    name: str
+    role: str
+    key_prefix: str | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+
+ANONYMOUS = Principal(user_id=None, name="anonymous (development)", role="admin")
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(token: str) -> tuple[str, str] | None:
+    scheme, _, rest = token.partition("_")
+    prefix, _, secret = rest.partition("_")
+    if scheme != KEY_SCHEME or not prefix or not secret:
+        return None
+    return prefix, secret
+
+
+class AuthError(ValueError):
+    pass
+
+
+async def create_user(db: Database, name: str, email: str, role: str) -> int:
+    if role not in ROLES:
+        raise AuthError(f"role must be one of {', '.join(ROLES)}")
+    existing = await db.fetch("SELECT id FROM crm_user WHERE email = {}", email)
+    if existing:
+        raise AuthError(f"a user with e-mail {email} exists")
+    return await writes.insert(
+        db, "crm_user", {"name": name, "email": email, "role": role, "created_at": writes.now()}
+    )
+
+
+async def create_key(db: Database, email: str, name: str) -> str:
+    """A new key for the user with this e-mail; the only time the secret is shown."""
+    users = await db.fetch("SELECT id FROM crm_user WHERE email = {}", email)
+    if not users:
+        raise AuthError(f"no user with e-mail {email}")
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    await writes.insert(
+        db,
+        "api_key",
+        {
+            "holder": users[0]["id"],
+            "name": name,
+            "prefix": prefix,
+            "secret_hash": hash_secret(secret),
+            "created_at": writes.now(),
+        },
+    )
+    return f"{KEY_SCHEME}_{prefix}_{secret}"
+
+
+async def list_keys(db: Database) -> list[dict[str, Any]]:
+    return await db.fetch(
+        "SELECT k.prefix, k.name, k.created_at, k.revoked_at, u.email, u.role "
+        "FROM api_key k JOIN crm_user u ON u.id = k.holder ORDER BY k.id"
+    )
+
+
+async def revoke_key(db: Database, prefix: str) -> bool:
+    rows = await db.fetch(
+        "UPDATE api_key SET revoked_at = {} WHERE prefix = {} AND revoked_at IS NULL RETURNING id",
+        writes.now(),
+        prefix,
+    )
+    return bool(rows)
+
+
+async def authenticate(db: Database, token: str) -> Principal | None:
+    """The key's user, or None for a malformed, unknown or revoked key."""
+    parts = split_key(token)
+    if parts is None:
+        return None
+    prefix, secret = parts
+    rows = await db.fetch(
+        "SELECT k.secret_hash, k.revoked_at, u.id, u.name, u.role FROM api_key k "
+        "JOIN crm_user u ON u.id = k.holder WHERE k.prefix = {}",
+        prefix,
+    )
+    if not rows or rows[0]["revoked_at"] is not None:
+        return None
+    if not hmac.compare_digest(rows[0]["secret_hash"], hash_secret(secret)):
+        return None
+    row = rows[0]
+    return Principal(user_id=row["id"], name=row["name"], role=row["role"], key_prefix=prefix)
+
+
+def unauthorized_body(message: str) -> bytes:
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]}
+    )
+
+
+class Authentication:
+    """ASGI wrapper for /graphql: resolves the bearer key to a principal in
+    ``scope["state"]["principal"]`` or answers 401 with no data. The GraphiQL
+    page itself (a browser's GET for HTML) needs no key; its requests do."""
+
+    def __init__(self, app: ASGIApp, db: Database, allow_anonymous: bool) -> None:
+        self.app = app
+        self.db = db
+        self.allow_anonymous = allow_anonymous
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # WebSocket auth belongs to connection_init (subscriptions)
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        if scope.get("method") == "GET" and b"text/html" in headers.get(b"accept", b""):
+            await self.app(scope, receive, send)
+            return
+        authorization = headers.get(b"authorization", b"").decode(errors="replace")
+        principal: Principal | None
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            valid = scheme.lower() == "bearer" and token.strip()
+            principal = await authenticate(self.db, token.strip()) if valid else None
+            message = "invalid, unknown or revoked API key"
+        else:
+            principal = ANONYMOUS if self.allow_anonymous else None
+            message = "authentication required: send Authorization: Bearer <API key>"
+        if principal is None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"www-authenticate", b'Bearer realm="crmgraph"'),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": unauthorized_body(message)})
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
