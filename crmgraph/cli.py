@@ -13,6 +13,7 @@ from crmgraph import scaffold
 from crmgraph.settings import Settings
 
 if TYPE_CHECKING:
+    from crmgraph.app import AppState
     from crmgraph.db.engine import Database
 
 
@@ -32,33 +33,30 @@ async def _migrate(settings: Settings) -> None:
     await migrate(make_engine(settings), catalog_apps(catalog))
 
 
-async def _seed_demo(settings: Settings, customers: int) -> str:
+async def _with_state(settings: Settings, work: Callable[[AppState], Awaitable[Any]]) -> Any:
+    """Run ``work`` against a started app state (database pool included)."""
     from crmgraph.app import build_state
-    from crmgraph.demo import has_data, seed_demo
 
     state = build_state(settings)
     await state.db.start(settings)
     try:
-        if await has_data(state.db):
-            return "database already has customers; demo data not added"
-        summary = await seed_demo(state.db, state.catalog, customers=customers)
-        return f"demo data: {summary}"
+        return await work(state)
     finally:
         await state.db.stop()
+
+
+async def _seed_demo(settings: Settings, customers: int) -> str:
+    from crmgraph.demo import has_data, seed_demo
+
+    async def seed(state: AppState) -> str:
+        if await has_data(state.db):
+            return "database already has customers; demo data not added"
+        return f"demo data: {await seed_demo(state.db, state.catalog, customers=customers)}"
+
+    return await _with_state(settings, seed)
 
 
 DEMO_ADMIN_EMAIL = "demo-admin@crmgraph.example"
-
-
-async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[Any]]) -> Any:
-    from crmgraph.app import build_state
-
-    state = build_state(settings)
-    await state.db.start(settings)
-    try:
-        return await work(state.db)
-    finally:
-        await state.db.stop()
 
 
 async def _demo_admin_key(db: Database) -> str:
@@ -77,7 +75,9 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     try:
         pk = asyncio.run(
-            _with_db(settings, lambda db: auth.create_user(db, args.name, args.email, args.role))
+            _with_state(
+                settings, lambda state: auth.create_user(state.db, args.name, args.email, args.role)
+            )
         )
     except auth.AuthError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -91,7 +91,9 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
-        key = asyncio.run(_with_db(settings, lambda db: auth.create_key(db, args.email, args.name)))
+        key = asyncio.run(
+            _with_state(settings, lambda state: auth.create_key(state.db, args.email, args.name))
+        )
     except auth.AuthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +105,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_keys_list(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
-    for row in asyncio.run(_with_db(_settings(args), auth.list_keys)):
+    for row in asyncio.run(_with_state(_settings(args), lambda state: auth.list_keys(state.db))):
         state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
         print(f"{row['prefix']}  {row['email']:<32} {row['role']:<8} {row['name']:<24} {state}")
     return 0
@@ -113,7 +115,9 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
     prefix = auth.split_key(args.key)[0] if auth.split_key(args.key) else args.key
-    if not asyncio.run(_with_db(_settings(args), lambda db: auth.revoke_key(db, prefix))):
+    if not asyncio.run(
+        _with_state(_settings(args), lambda state: auth.revoke_key(state.db, prefix))
+    ):
         print(f"error: no active key with prefix {prefix}", file=sys.stderr)
         return 2
     print(f"revoked {prefix}")
@@ -142,7 +146,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     if args.demo:
         print(asyncio.run(_seed_demo(settings, args.demo_customers)))
-        key = asyncio.run(_with_db(settings, _demo_admin_key))
+        key = asyncio.run(_with_state(settings, lambda state: _demo_admin_key(state.db)))
         print(f"crmgraph: demo admin key: {key}", flush=True)
         os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = key  # GraphiQL's headers start with it
     os.environ["CRMGRAPH_DATABASE_URL"] = settings.database_url
