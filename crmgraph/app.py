@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from crmgraph import graphiql
+from crmgraph.access import Policy
 from crmgraph.auth import ANONYMOUS, Authentication
 from crmgraph.body_limit import BodySizeLimit
 from crmgraph.db.engine import Database, make_engine
@@ -27,11 +29,13 @@ from crmgraph.db.tables import CORE_TABLES
 from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
+from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
 from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.schema.limits import limit_extensions
+from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
 from crmgraph.settings import Settings
 
 
@@ -43,6 +47,7 @@ class CRMGraphQL(GraphQL):
         self.state = state
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+        principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
         return Context(
             db=self.state.db,
             catalog=self.state.catalog,
@@ -51,7 +56,8 @@ class CRMGraphQL(GraphQL):
             plugin_manager=self.state.plugin_manager,
             lifecycles=self.state.lifecycles,
             events=self.state.events,
-            principal=request.scope.get("state", {}).get("principal", ANONYMOUS),
+            principal=principal,
+            access=self.state.policy.access(principal),
             request=request,
             response=response,
         )
@@ -73,19 +79,26 @@ class AppState:
     types: SchemaTypes
     lifecycles: Lifecycles
     events: EventDispatcher
+    policy: Policy
+    budget: CostBudget | None
 
 
 def build_state(settings: Settings) -> AppState:
     pm = make_plugin_manager(settings)
     catalog = Catalog.from_plugin_manager(pm)
+    policy = Policy.from_catalog(catalog, settings.grants)
+    budget = budget_for(settings)
     extensions = (
         *((SQLStatementCount,) if settings.expose_sql_count else ()),
-        *limit_extensions(settings),
+        functools.partial(FieldPermissions, CoordinateCache()),
+        *limit_extensions(settings, budget),
     )
     schema, types = build_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
     events = EventDispatcher(db, pm, poll_seconds=settings.event_poll_seconds)
-    return AppState(settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm), events)
+    return AppState(
+        settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm), events, policy, budget
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -103,6 +116,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await state.events.stop()
             await state.db.stop()
+            if state.budget is not None:
+                await state.budget.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

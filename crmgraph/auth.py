@@ -33,6 +33,7 @@ class Principal:
     name: str
     role: str
     key_prefix: str | None = None
+    team_ids: frozenset[int] = frozenset()
 
     @property
     def is_anonymous(self) -> bool:
@@ -66,6 +67,34 @@ async def create_user(db: Database, name: str, email: str, role: str) -> int:
         raise AuthError(f"a user with e-mail {email} exists")
     return await writes.insert(
         db, "crm_user", {"name": name, "email": email, "role": role, "created_at": writes.now()}
+    )
+
+
+async def create_team(db: Database, name: str) -> int:
+    if await db.fetch("SELECT id FROM team WHERE name = {}", name):
+        raise AuthError(f"a team named {name} exists")
+    return await writes.insert(db, "team", {"name": name, "created_at": writes.now()})
+
+
+async def add_team_member(db: Database, team: str, email: str) -> None:
+    teams = await db.fetch("SELECT id FROM team WHERE name = {}", team)
+    users = await db.fetch("SELECT id FROM crm_user WHERE email = {}", email)
+    if not teams:
+        raise AuthError(f"no team named {team}")
+    if not users:
+        raise AuthError(f"no user with e-mail {email}")
+    team_pk, user_pk = teams[0]["id"], users[0]["id"]
+    if not await db.fetch(
+        "SELECT id FROM team_member WHERE team = {} AND member = {}", team_pk, user_pk
+    ):
+        await writes.insert(db, "team_member", {"team": team_pk, "member": user_pk})
+
+
+async def list_teams(db: Database) -> list[dict[str, Any]]:
+    return await db.fetch(
+        "SELECT t.id, t.name, u.email FROM team t "
+        "LEFT JOIN team_member m ON m.team = t.id LEFT JOIN crm_user u ON u.id = m.member "
+        "ORDER BY t.name, u.email"
     )
 
 
@@ -121,7 +150,14 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     if not hmac.compare_digest(rows[0]["secret_hash"], hash_secret(secret)):
         return None
     row = rows[0]
-    return Principal(user_id=row["id"], name=row["name"], role=row["role"], key_prefix=prefix)
+    teams = await db.fetch("SELECT team FROM team_member WHERE member = {}", row["id"])
+    return Principal(
+        user_id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        key_prefix=prefix,
+        team_ids=frozenset(t["team"] for t in teams),
+    )
 
 
 def unauthorized_body(message: str) -> bytes:

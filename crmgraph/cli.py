@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from crmgraph import scaffold
 from crmgraph.settings import Settings
@@ -15,6 +15,8 @@ from crmgraph.settings import Settings
 if TYPE_CHECKING:
     from crmgraph.app import AppState
     from crmgraph.db.engine import Database
+
+T = TypeVar("T")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -68,19 +70,24 @@ async def _demo_admin_key(db: Database) -> str:
     return await auth.create_key(db, DEMO_ADMIN_EMAIL, "serve --demo")
 
 
-def cmd_users_create(args: argparse.Namespace) -> int:
+def _auth_command(args: argparse.Namespace, call: Callable[[Database], Awaitable[T]]) -> T | None:
+    """Run one user/key/team operation; an AuthError is printed, not raised."""
     from crmgraph import auth
 
     settings = _settings(args)
     asyncio.run(_migrate(settings))
     try:
-        pk = asyncio.run(
-            _with_state(
-                settings, lambda state: auth.create_user(state.db, args.name, args.email, args.role)
-            )
-        )
+        return asyncio.run(_with_state(settings, lambda state: call(state.db)))
     except auth.AuthError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    pk = _auth_command(args, lambda db: auth.create_user(db, args.name, args.email, args.role))
+    if pk is None:
         return 2
     print(f"user {pk} {args.email} ({args.role})")
     return 0
@@ -89,16 +96,43 @@ def cmd_users_create(args: argparse.Namespace) -> int:
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
-    settings = _settings(args)
-    try:
-        key = asyncio.run(
-            _with_state(settings, lambda state: auth.create_key(state.db, args.email, args.name))
-        )
-    except auth.AuthError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    key = _auth_command(args, lambda db: auth.create_key(db, args.email, args.name))
+    if key is None:
         return 2
     print(key)
     print("store it now: only its hash is kept", file=sys.stderr)
+    return 0
+
+
+def cmd_teams_create(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    pk = _auth_command(args, lambda db: auth.create_team(db, args.name))
+    if pk is None:
+        return 2
+    print(f"team {pk} {args.name}")
+    return 0
+
+
+def cmd_teams_add(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    async def add(db: Database) -> bool:
+        await auth.add_team_member(db, args.team, args.email)
+        return True
+
+    if _auth_command(args, add) is None:
+        return 2
+    print(f"{args.email} is in team {args.team}")
+    return 0
+
+
+def cmd_teams_list(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    rows = _auth_command(args, auth.list_teams) or []
+    for row in rows:
+        print(f"{row['name']:<24} {row['email'] or '(no members)'}")
     return 0
 
 
@@ -222,6 +256,17 @@ def parser() -> argparse.ArgumentParser:
         "--role", default="agent", choices=("admin", "manager", "agent", "viewer")
     )
     create_user.set_defaults(func=cmd_users_create)
+
+    teams = sub.add_parser("teams", help="manage teams (agents see their teams' customers)")
+    team_cmds = teams.add_subparsers(dest="teams", required=True)
+    create_team = team_cmds.add_parser("create", help="add a team")
+    create_team.add_argument("name")
+    create_team.set_defaults(func=cmd_teams_create)
+    add_member = team_cmds.add_parser("add", help="put a user in a team")
+    add_member.add_argument("team", help="the team's name")
+    add_member.add_argument("--email", required=True, help="the user's e-mail")
+    add_member.set_defaults(func=cmd_teams_add)
+    team_cmds.add_parser("list", help="list teams and members").set_defaults(func=cmd_teams_list)
 
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys", required=True)
     create_key = keys.add_parser("create", help="issue a key for a user (printed once)")

@@ -68,6 +68,11 @@ class Metric:
 
 @dataclass(frozen=True)
 class Permission:
+    """A right a role may hold. ``roles`` are granted it by default (``admin``
+    holds every permission); ``fields`` are GraphQL coordinates
+    (``"Contact.birthday"``) only holders may read or write."""
+
     key: str
     description: str
     roles: tuple[str, ...] = field(default_factory=tuple)
+    fields: tuple[str, ...] = field(default_factory=tuple)

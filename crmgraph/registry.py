@@ -7,8 +7,8 @@ own, so what one test registers never leaks into another.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from crmgraph.extension_points import Metric, Permission
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
+    "crmgraph.plugins.core_access",
     "crmgraph.plugins.client",
     "crmgraph.plugins.prospect",
     "crmgraph.plugins.guarantor",
@@ -148,6 +149,11 @@ class Catalog:
     piccolo_apps: tuple[str, ...] = ()
     permissions: tuple[Permission, ...] = ()
     metrics: tuple[Metric, ...] = ()
+    # permission key -> the plugin that declared it
+    permission_plugins: Mapping[str, str] = field(default_factory=dict)
+
+    def permission_owner(self, key: str) -> str:
+        return self.permission_plugins.get(key, "crmgraph")
 
     def relationship_kind(self, key: str) -> RelationshipKind | None:
         return next((k for k in self.relationship_kinds if k.key == key), None)
@@ -185,6 +191,8 @@ class Catalog:
                         f"customer type {registered.descriptor.key!r} takes part in "
                         f"relationship kind {key!r}, which no plugin declares",
                     )
+        owners: dict[str, str] = {}
+        permissions = _unique_keyed(pm, "crmgraph_permissions", "permission", owners)
         apps: list[str] = []
         for _, declared in startup_results(pm, "crmgraph_piccolo_apps"):
             apps.extend(declared or ())
@@ -194,22 +202,28 @@ class Catalog:
             channels=tuple(sorted(channels)),
             relationship_kinds=kinds,
             piccolo_apps=tuple(sorted(set(apps))),
-            permissions=_unique_keyed(pm, "crmgraph_permissions", "permission"),
-            metrics=_unique_keyed(pm, "crmgraph_analytics_metrics", "metric"),
+            permissions=tuple(permissions.values()),
+            metrics=tuple(_unique_keyed(pm, "crmgraph_analytics_metrics", "metric").values()),
+            permission_plugins={key: owners[key] for key in permissions},
         )
 
 
-def _unique_keyed(pm: pluggy.PluginManager, hook_name: str, what: str) -> tuple:
-    """Everything a start-up hook returns, each ``key`` claimed by one plugin only."""
-    owners: dict[str, tuple[str, object]] = {}
+def _unique_keyed(
+    pm: pluggy.PluginManager, hook_name: str, what: str, owners: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Everything a start-up hook returns by ``key``, sorted, each key claimed
+    by one plugin only; ``owners`` (if given) receives key -> plugin."""
+    found: dict[str, tuple[str, Any]] = {}
     for plugin, declared in startup_results(pm, hook_name):
         for item in declared or ():
-            if item.key in owners:
+            if item.key in found:
                 raise PluginError(
-                    plugin, f"{what} {item.key!r} is already declared by {owners[item.key][0]!r}"
+                    plugin, f"{what} {item.key!r} is already declared by {found[item.key][0]!r}"
                 )
-            owners[item.key] = (plugin, item)
-    return tuple(item for _, (_, item) in sorted(owners.items()))
+            found[item.key] = (plugin, item)
+    if owners is not None:
+        owners.update({key: plugin for key, (plugin, _) in found.items()})
+    return {key: item for key, (_, item) in sorted(found.items())}
 
 
 def _relationship_kinds(

@@ -15,6 +15,16 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _grants(value: str | None) -> dict[str, tuple[str, ...]]:
+    """``agent=employee.read_pay,audit.read;viewer=audit.read`` -> role -> permissions."""
+    grants: dict[str, tuple[str, ...]] = {}
+    for part in (value or "").split(";"):
+        role, _, keys = part.partition("=")
+        if role.strip():
+            grants[role.strip()] = _split(keys)
+    return grants
+
+
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -51,6 +61,14 @@ class Settings:
     mask_errors: bool = True
     anonymous: bool = False
     graphiql_token: str | None = None
+    # role -> permissions granted on top of what the plugins declare
+    grants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # query cost each API key may spend per window; 0 turns the rate limit off
+    rate_limit_cost: int = 200_000
+    rate_limit_window_seconds: int = 60
+    # shared state for several workers (rate limit); None keeps it in-process
+    redis_url: str | None = None
+    idempotency_ttl_hours: int = 24
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +95,11 @@ class Settings:
             mask_errors=_flag(env.get("CRMGRAPH_MASK_ERRORS"), True),
             anonymous=_flag(env.get("CRMGRAPH_ANONYMOUS"), False),
             graphiql_token=env.get("CRMGRAPH_GRAPHIQL_TOKEN") or None,
+            grants=_grants(env.get("CRMGRAPH_GRANTS")),
+            rate_limit_cost=int(env.get("CRMGRAPH_RATE_LIMIT_COST", "200000")),
+            rate_limit_window_seconds=int(env.get("CRMGRAPH_RATE_LIMIT_WINDOW_SECONDS", "60")),
+            redis_url=env.get("CRMGRAPH_REDIS_URL") or None,
+            idempotency_ttl_hours=int(env.get("CRMGRAPH_IDEMPOTENCY_TTL_HOURS", "24")),
         )
 
     def with_database(self, database_url: str) -> Settings:

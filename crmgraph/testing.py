@@ -72,6 +72,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "migrate_on_start": False,
         "expose_sql_count": True,
         "anonymous": True,  # tests of authentication turn it off
+        "rate_limit_cost": 0,  # tests of the rate limit set one
     }
     return Settings(database_url=database_url, **{**defaults, **overrides})
 

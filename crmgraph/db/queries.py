@@ -17,7 +17,7 @@ import orjson
 from crmgraph.db.engine import Database
 
 CUSTOMER_COLUMNS = (
-    "c.id, c.kind, c.name, c.email, c.phone, c.owner, c.attributes, c.version, "
+    "c.id, c.kind, c.name, c.email, c.phone, c.owner, c.team, c.attributes, c.version, "
     "c.created_at, c.updated_at, c.deleted_at, r.stage, r.phase, r.entered_at AS stage_entered_at"
 )
 CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
@@ -61,6 +61,26 @@ class InteractionMatch:
 
 
 @dataclass(frozen=True)
+class CustomerScope:
+    """The customers a caller may see when they may not see all: those they
+    own and those assigned to one of their teams."""
+
+    owner: int | None
+    teams: frozenset[int]
+
+    def sql(self, where: Where, alias: str = "c") -> None:
+        parts, args = [], []
+        if self.owner is not None:
+            parts.append(f"{alias}.owner = {{}}")
+            args.append(self.owner)
+        if self.teams:
+            teams = sorted(self.teams)
+            parts.append(f"{alias}.team IN ({', '.join('{}' for _ in teams)})")
+            args.extend(teams)
+        where.add(f"({' OR '.join(parts)})" if parts else "1 = 0", *args)
+
+
+@dataclass(frozen=True)
 class CustomerQuery:
     """Everything a customers list can be filtered by, already validated."""
 
@@ -68,6 +88,7 @@ class CustomerQuery:
     stages: tuple[str, ...] = ()
     phases: tuple[str, ...] = ()
     owner_ids: tuple[int, ...] = ()
+    team_ids: tuple[int, ...] = ()
     search: str | None = None
     created_after: datetime.datetime | None = None
     created_before: datetime.datetime | None = None
@@ -77,6 +98,7 @@ class CustomerQuery:
     has_interaction: InteractionMatch | None = None
     contact_search: str | None = None
     has_open_need: bool | None = None
+    scope: CustomerScope | None = None  # None: every customer is visible
 
 
 def like_pattern(text: str) -> str:
@@ -109,6 +131,10 @@ def customer_where(q: CustomerQuery) -> Where:
         where.add_in("r.phase", q.phases)
     if q.owner_ids:
         where.add_in("c.owner", q.owner_ids)
+    if q.team_ids:
+        where.add_in("c.team", q.team_ids)
+    if q.scope is not None:
+        q.scope.sql(where)
     if q.search:
         pattern = like_pattern(q.search)
         where.add(

@@ -42,12 +42,26 @@ class ApiKey(Table, tablename="api_key"):
     revoked_at = Timestamptz(null=True, default=None)
 
 
+class Team(Table, tablename="team"):
+    """A group of users who share customers: an agent sees the customers they
+    own and those assigned to one of their teams."""
+
+    name = Varchar(length=100, unique=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class TeamMember(Table, tablename="team_member"):
+    team = ForeignKey(references=Team, index=True)
+    member = ForeignKey(references=User, index=True)
+
+
 class Customer(Table, tablename="customer"):
     kind = Varchar(length=64, index=True)
     name = Varchar(length=200, index=True)
     email = Varchar(length=320, null=True, default=None, index=True)
     phone = Varchar(length=32, null=True, default=None)
     owner = ForeignKey(references=User, null=True, default=None, index=True)
+    team = ForeignKey(references=Team, null=True, default=None, index=True)
     attributes = JSON(default="{}")
     version = Integer(default=1)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
@@ -71,6 +85,9 @@ class Contact(Table, tablename="contact"):
     job_title = Varchar(length=200, null=True, default=None)
     is_primary = Boolean(default=False)
     notes = Text(null=True, default=None)
+    # the personal profile: readable only with the contact.read_profile permission
+    birthday = Date(null=True, default=None)
+    home_address = Text(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
@@ -164,6 +181,8 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     ApiKey,
+    Team,
+    TeamMember,
     Customer,
     CustomerRole,
     Contact,

@@ -7,7 +7,10 @@ transaction back and becomes ``userErrors``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -18,7 +21,7 @@ from crmgraph.db.engine import Database
 from crmgraph.validation import UserInputError
 
 # Customer columns an update may set, mapped from validated input names.
-UPDATABLE_CUSTOMER_COLUMNS = ("name", "email", "phone", "owner")
+UPDATABLE_CUSTOMER_COLUMNS = ("name", "email", "phone", "owner", "team")
 
 
 def now() -> datetime.datetime:
@@ -43,17 +46,37 @@ async def update_row(db: Database, table: str, pk: int, values: dict[str, Any]) 
     await db.fetch(f"UPDATE {table} SET {assignments} WHERE id = {{}}", *values.values(), pk)
 
 
-async def live_customer(db: Database, pk: int, field: str = "id") -> dict[str, Any]:
+Visible = Callable[[dict[str, Any]], bool]
+
+
+def _everyone(row: dict[str, Any]) -> bool:
+    return True
+
+
+async def visible_customer(
+    db: Database, pk: int, field: str = "id", sees: Visible = _everyone
+) -> dict[str, Any]:
+    """The customer row, deleted or not. One not visible to the caller (``sees``)
+    is reported exactly like one that does not exist, so writes do not reveal
+    what reads hide."""
     rows = await queries.customers_by_ids(db, [pk])
-    if not rows:
+    if not rows or not sees(rows[0]):
         raise UserInputError.single(field, "customer not found", "NOT_FOUND")
-    if rows[0]["deleted_at"] is not None:
-        raise UserInputError.single(field, "customer is deleted; restore it first", "DELETED")
     return rows[0]
 
 
-async def user_exists(db: Database, pk: int) -> bool:
-    return bool(await db.fetch("SELECT id FROM crm_user WHERE id = {}", pk))
+async def live_customer(
+    db: Database, pk: int, field: str = "id", sees: Visible = _everyone
+) -> dict[str, Any]:
+    """The visible, not deleted customer a write applies to."""
+    row = await visible_customer(db, pk, field, sees)
+    if row["deleted_at"] is not None:
+        raise UserInputError.single(field, "customer is deleted; restore it first", "DELETED")
+    return row
+
+
+async def row_exists(db: Database, table: str, pk: int) -> bool:
+    return bool(await db.fetch(f"SELECT id FROM {table} WHERE id = {{}}", pk))
 
 
 async def create_customer(
@@ -75,6 +98,7 @@ async def create_customer(
             "email": values.get("email"),
             "phone": values.get("phone"),
             "owner": values.get("owner"),
+            "team": values.get("team"),
             "attributes": dump_json(attributes),
             "version": 1,
             "created_at": at,
@@ -95,7 +119,7 @@ async def create_customer(
             "from_stage": None,
             "to_stage": stage,
             "at": at,
-            "by": by_user,
+            "by": by_user if by_user is not None else current_actor.get(),
             "reason": "created",
         },
     )
@@ -145,12 +169,9 @@ def version_conflict(current: int | None, expected: int) -> UserInputError:
 
 
 async def set_deleted(
-    db: Database, pk: int, deleted: bool, expected_version: int | None
+    db: Database, pk: int, deleted: bool, expected_version: int | None, sees: Visible = _everyone
 ) -> dict[str, list[Any]]:
-    rows = await queries.customers_by_ids(db, [pk])
-    if not rows:
-        raise UserInputError.single("id", "customer not found", "NOT_FOUND")
-    current = rows[0]
+    current = await visible_customer(db, pk, "id", sees)
     if deleted and current["deleted_at"] is not None:
         raise UserInputError.single("id", "customer is already deleted", "DELETED")
     if not deleted and current["deleted_at"] is None:
@@ -217,6 +238,20 @@ def field_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[
     return changes
 
 
+# The user a write is made for; set around each mutation's transaction
+# (``acting_as``) so every audit entry it leaves names them.
+current_actor: ContextVar[int | None] = ContextVar("crmgraph_actor", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(user_id: int | None) -> Iterator[None]:
+    token = current_actor.set(user_id)
+    try:
+        yield
+    finally:
+        current_actor.reset(token)
+
+
 async def audit(
     db: Database,
     action: str,
@@ -227,13 +262,13 @@ async def audit(
     by: int | None = None,
 ) -> None:
     """One audit entry in the caller's transaction: it commits or rolls back
-    with the change it records."""
+    with the change it records. ``by`` defaults to the current actor."""
     await insert(
         db,
         "audit_entry",
         {
             "at": now(),
-            "by": by,
+            "by": by if by is not None else current_actor.get(),
             "action": action,
             "entity_type": entity_type,
             "entity_id": entity_id,

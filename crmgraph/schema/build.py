@@ -20,6 +20,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from crmgraph.access import AUDIT_READ, forbidden
 from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import queries
 from crmgraph.extension_points import GraphQLContribution
@@ -131,6 +132,7 @@ class SchemaTypes:
             id=encode_id("Customer", row["id"]),
             pk=row["id"],
             owner_pk=row["owner"],
+            team_pk=row["team"],
             kind=self.kind_enum(kind),
             name=row["name"],
             email=row["email"],
@@ -266,6 +268,7 @@ def build_schema(
     class CustomerBase(core.Node):
         pk: strawberry.Private[int]
         owner_pk: strawberry.Private[int | None]
+        team_pk: strawberry.Private[int | None]
         kind: CustomerKind  # type: ignore[valid-type]
         name: str
         email: str | None
@@ -289,6 +292,13 @@ def build_schema(
                 return None
             row = await info.context.loaders.user.load(self.owner_pk)
             return core.User.from_row(row) if row else None
+
+        @strawberry.field(description="The team the customer is shared with, if any.")
+        async def team(self, info: Info) -> core.Team | None:
+            if self.team_pk is None:
+                return None
+            row = await info.context.loaders.row.load(("Team", self.team_pk))
+            return core.Team.from_row(row) if row else None
 
         @strawberry.field(description="People at this customer, the primary one first.")
         async def contacts(self, info: Info) -> list[core.Contact]:
@@ -388,8 +398,11 @@ def build_schema(
     globals()["Relationship"] = Relationship
 
     async def load_customer(info: Info, pk: int) -> Any:
+        """The customer, or None if it does not exist or the caller may not see it."""
         row = await info.context.loaders.customer.load(pk)
-        return info.context.types.customer(row) if row else None
+        if row is None or not info.context.access.sees(row):
+            return None
+        return info.context.types.customer(row)
 
     attribute_enums: dict[tuple[str, str], type[enum.Enum]] = {}
     customer_classes: dict[str, type] = {}
@@ -462,6 +475,7 @@ def build_schema(
         stages: list[str] | None = None
         phases: list[core.Phase] | None = None
         owner_ids: list[strawberry.ID] | None = None
+        team_ids: list[strawberry.ID] | None = None
         search: str | None = strawberry.field(
             default=None, description="Case-insensitive text in the name or e-mail."
         )
@@ -480,19 +494,25 @@ def build_schema(
             default=None, description="Has (true) or has no (false) open or in-progress need."
         )
 
-    def customer_query(f: CustomerFilter | None) -> queries.CustomerQuery:
+    def decode_ids(ids: list[strawberry.ID] | None, type_name: str, path: str) -> tuple[int, ...]:
+        try:
+            return tuple(decode_id(i, type_name)[1] for i in ids or ())
+        except InvalidId as exc:
+            raise GraphQLError(f"{path}: {exc}") from None
+
+    def customer_query(
+        f: CustomerFilter | None, scope: queries.CustomerScope | None
+    ) -> queries.CustomerQuery:
         every_kind = tuple(d.key for d in descriptors)
         if f is None:
-            return queries.CustomerQuery(kinds=every_kind)
-        try:
-            owners = tuple(decode_id(o, "User")[1] for o in f.owner_ids or ())
-        except InvalidId as exc:
-            raise GraphQLError(f"filter.ownerIds: {exc}") from None
+            return queries.CustomerQuery(kinds=every_kind, scope=scope)
         return queries.CustomerQuery(
+            scope=scope,
+            team_ids=decode_ids(f.team_ids, "Team", "filter.teamIds"),
             kinds=tuple(k.value for k in f.kinds or ()) or every_kind,
             stages=tuple(f.stages or ()),
             phases=tuple(p.value for p in f.phases or ()),
-            owner_ids=owners,
+            owner_ids=decode_ids(f.owner_ids, "User", "filter.ownerIds"),
             search=f.search.strip() if f.search and f.search.strip() else None,
             created_after=utc(f.created_after),
             created_before=utc(f.created_before),
@@ -582,6 +602,20 @@ def build_schema(
         for t in catalog.types
     ]
 
+    async def parent_visible(info: Info, type_name: str, row: dict[str, Any]) -> bool:
+        """Whether the customer a record hangs off is one the caller may see
+        (for a relationship: either party)."""
+        if info.context.access.scope is None or type_name in ("User", "Team"):
+            return True
+        if type_name == "Relationship":
+            parties = (row["from_customer"], row["to_customer"])
+        else:
+            parties = (row["customer"],)
+        for pk in parties:
+            if await load_customer(info, pk) is not None:
+                return True
+        return False
+
     async def node_by_id(info: Info, global_id: str) -> Any:
         try:
             type_name, pk = decode_id(global_id)
@@ -590,13 +624,14 @@ def build_schema(
         if type_name == "Customer":
             return await load_customer(info, pk)
         row = await info.context.loaders.row.load((type_name, pk))
-        if row is None:
+        if row is None or not await parent_visible(info, type_name, row):
             return None
         converters: dict[str, Callable[[dict[str, Any]], Any]] = {
             "Contact": core.Contact.from_row,
             "Need": core.Need.from_row,
             "StageChange": core.StageChange.from_row,
             "User": core.User.from_row,
+            "Team": core.Team.from_row,
             "Interaction": types.interaction,
             "Relationship": types.relationship,
         }
@@ -646,7 +681,7 @@ def build_schema(
             scope = f"customers:{sort}"
             column = queries.CUSTOMER_SORT_COLUMNS[sort]
             cursor = decode_cursor(after, scope, timestamp=column != "name") if after else None
-            q = customer_query(filter)
+            q = customer_query(filter, info.context.access.scope)
             rows = await queries.list_customers(
                 info.context.db,
                 q,
@@ -687,17 +722,20 @@ def build_schema(
             after: str | None = None,
         ) -> AuditTrailConnection:
             settings = info.context.settings
+            access = info.context.access
             limit = check_first(first, settings.default_page_size, settings.max_page_size)
-            try:
-                _, pk = decode_id(customer_id, "Customer")
-            except InvalidId as exc:
-                raise GraphQLError(f"customerId: {exc}") from None
+            if not access.can(AUDIT_READ):
+                raise forbidden(AUDIT_READ, "read the audit trail")
+            (pk,) = decode_ids([customer_id], "Customer", "customerId")
             before = decode_cursor(after, "audit", timestamp=False)[1] if after else None
-            rows = await queries.audit_page(info.context.db, pk, limit + 1, before)
+            if access.scope is not None and await load_customer(info, pk) is None:
+                rows = []  # a customer the caller may not see has no trail for them
+            else:
+                rows = await queries.audit_page(info.context.db, pk, limit + 1, before)
             edges = [
                 core.AuditEntryEdge(
                     cursor=encode_cursor("audit", None, row["id"]),
-                    node=core.AuditEntry.from_row(row),
+                    node=core.AuditEntry.from_row(row, access.readable_change),
                 )
                 for row in rows[:limit]
             ]
@@ -727,6 +765,23 @@ def build_schema(
                 )
             return values
 
+        @strawberry.field(description="Teams; agents see the customers of their teams.")
+        async def teams(self, info: Info) -> list[core.Team]:
+            rows = await info.context.db.fetch("SELECT * FROM team ORDER BY name, id")
+            return [core.Team.from_row(row) for row in rows]
+
+        @strawberry.field(description="What the caller may do: their role and permissions.")
+        def viewer(self, info: Info) -> core.Viewer:
+            access = info.context.access
+            principal = access.principal
+            return core.Viewer(
+                user_id=encode_id("User", principal.user_id) if principal.user_id else None,
+                name=principal.name,
+                role=principal.role,
+                permissions=sorted(access.permissions),
+                team_ids=[encode_id("Team", t) for t in sorted(principal.team_ids)],
+            )
+
         @strawberry.field(description="Users of the CRM (owners of customers).")
         async def users(self, info: Info) -> list[core.User]:
             rows = await info.context.db.fetch("SELECT * FROM crm_user ORDER BY name, id")
@@ -746,6 +801,7 @@ def build_schema(
             core.Contact,
             core.Need,
             core.StageChange,
+            core.Team,
             *(t for _, c in contributions for t in c.types),
         ],
         extensions=[ParserCache, ValidationCache, *extensions],

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from crmgraph.access import Access
 from crmgraph.auth import Principal
 from crmgraph.db.engine import Database
 from crmgraph.events import EventDispatcher
@@ -29,6 +30,7 @@ class Context:
     lifecycles: Lifecycles
     events: EventDispatcher
     principal: Principal
+    access: Access
     request: Any = None
     response: Any = None
     loaders: Loaders = field(init=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -66,6 +67,7 @@ class UserErrorCode(Enum):
     NOT_DELETED = "NOT_DELETED"
     DUPLICATE = "DUPLICATE"
     TRANSITION_REFUSED = "TRANSITION_REFUSED"
+    FORBIDDEN = "FORBIDDEN"
 
 
 @strawberry.type(
@@ -120,6 +122,12 @@ class Contact(Node):
     job_title: str | None = strawberry.field(description="The contact's function at the customer.")
     is_primary: bool
     notes: str | None
+    birthday: datetime.date | None = strawberry.field(
+        description="Personal profile: needs the contact.read_profile permission."
+    )
+    home_address: str | None = strawberry.field(
+        description="Personal profile: needs the contact.read_profile permission."
+    )
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
@@ -136,10 +144,30 @@ class Contact(Node):
                 "job_title": row["job_title"],
                 "is_primary": bool(row["is_primary"]),
                 "notes": row["notes"],
+                "birthday": row["birthday"],
+                "home_address": row["home_address"],
                 "created_at": row["created_at"],
                 "updated_at": row["updated_at"],
             },
         )
+
+
+@strawberry.type(description="The caller: who the API key belongs to and what it may do.")
+class Viewer:
+    user_id: strawberry.ID | None = strawberry.field(description="Null for anonymous access.")
+    name: str
+    role: str
+    permissions: list[str]
+    team_ids: list[strawberry.ID]
+
+
+@strawberry.type(description="A group of users sharing customers.")
+class Team(Node):
+    name: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Team:
+        return _from_row(cls, {"id": encode_id("Team", row["id"]), "name": row["name"]})
 
 
 @strawberry.type(description="What the customer needs: caught in time, dimensioned, characterised.")
@@ -223,6 +251,10 @@ class FieldChange:
     field: str = strawberry.field(description="API name, e.g. `email` or `client.segment`.")
     old: str | None = strawberry.field(description="Value before, as text (null: unset).")
     new: str | None = strawberry.field(description="Value after, as text (null: unset).")
+    redacted: bool = strawberry.field(
+        default=False,
+        description="The values are hidden: reading them needs a permission you do not hold.",
+    )
 
 
 def _as_text(value: Any) -> str | None:
@@ -244,7 +276,10 @@ class AuditEntry:
     changes: list[FieldChange]
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> AuditEntry:
+    def from_row(
+        cls, row: dict[str, Any], readable: Callable[[str], bool] = lambda _: True
+    ) -> AuditEntry:
+        """``readable(field)`` says whether the caller may see a field's values."""
         changes = load_json(row["changes"])
         return _from_row(
             cls,
@@ -257,6 +292,8 @@ class AuditEntry:
                 "by_id": encode_id("User", row["by"]) if row["by"] is not None else None,
                 "changes": [
                     FieldChange(field=name, old=_as_text(old), new=_as_text(new))
+                    if readable(name)
+                    else FieldChange(field=name, old=None, new=None, redacted=True)
                     for name, (old, new) in sorted(changes.items())
                 ],
             },

@@ -9,7 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 
-NODE_TYPES = ("Customer", "Contact", "Interaction", "Need", "Relationship", "StageChange", "User")
+NODE_TYPES = (
+    "Customer",
+    "Contact",
+    "Interaction",
+    "Need",
+    "Relationship",
+    "StageChange",
+    "Team",
+    "User",
+)
 
 
 class InvalidId(ValueError):

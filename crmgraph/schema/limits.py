@@ -19,7 +19,7 @@ import functools
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,8 @@ from strawberry.extensions.query_depth_limiter import (
     create_validator as create_depth_validator,
 )
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+from crmgraph.rate_limit import Charge, CostBudget
 
 logger = logging.getLogger("crmgraph.errors")
 
@@ -451,9 +453,11 @@ class QueryLimitsExtension(SchemaExtension):
     Give strawberry a factory (``functools.partial(QueryLimitsExtension, limits)``):
     it builds one instance per request."""
 
-    def __init__(self, limits: QueryLimits | None = None) -> None:
+    def __init__(self, limits: QueryLimits | None = None, budget: CostBudget | None = None) -> None:
         self.limits = limits or QueryLimits()
+        self.budget = budget
         self.cost: QueryCost | None = None
+        self.charge: Charge | None = None
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -476,9 +480,12 @@ class QueryLimitsExtension(SchemaExtension):
             error = strip_suggestions(error)
         return error
 
-    def on_execute(self) -> Iterator[None]:
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
+        if context.result is not None:  # already refused (permissions): costs nothing
+            yield
+            return
         self.cost = query_cost(
             context.schema._schema,
             context.graphql_document,
@@ -486,27 +493,65 @@ class QueryLimitsExtension(SchemaExtension):
             context.operation_name,
             self.limits,
         )
-        limit = self.limits.max_cost
-        if self.cost is not None and limit > 0 and self.cost.requested > limit:
-            error = limit_error(
-                f"Query would cost {self.cost.requested}, above the limit of {limit}: "
-                "ask for smaller pages (`first`) or fewer nested lists.",
-                "QUERY_TOO_EXPENSIVE",
-                cost=self.cost.requested,
-                limit=limit,
-                byField=self.cost.by_field,
-            )
+        error = self.refusal()
+        if error is None and self.cost is not None and self.budget is not None:
+            error = await self.spend(self.budget, self.cost.requested)
+        if error is not None:
             if context.operation_type is OperationType.SUBSCRIPTION:
                 raise error  # strawberry reports an error raised here for subscriptions
             # A result set before execution makes strawberry skip execution.
             context.result = GraphQLExecutionResult(data=None, errors=[error])
         yield
 
+    def refusal(self) -> GraphQLError | None:
+        limit = self.limits.max_cost
+        if self.cost is None or limit <= 0 or self.cost.requested <= limit:
+            return None
+        return limit_error(
+            f"Query would cost {self.cost.requested}, above the limit of {limit}: "
+            "ask for smaller pages (`first`) or fewer nested lists.",
+            "QUERY_TOO_EXPENSIVE",
+            cost=self.cost.requested,
+            limit=limit,
+            byField=self.cost.by_field,
+        )
+
+    async def spend(self, budget: CostBudget, cost: int) -> GraphQLError | None:
+        """Charge the caller's key; a refusal says when to come back (also in
+        the Retry-After header)."""
+        context = self.execution_context.context
+        principal = getattr(context, "principal", None)
+        key = getattr(principal, "key_prefix", None) or "anonymous"
+        self.charge = await budget.charge(key, cost)
+        if self.charge.allowed:
+            return None
+        response = getattr(context, "response", None)
+        if response is not None:
+            response.headers["Retry-After"] = str(self.charge.retry_after)
+        return limit_error(
+            f"Rate limit: this API key may spend {budget.limit} cost points per "
+            f"{budget.window_seconds} s and has {self.charge.remaining} left; this query "
+            f"costs {cost}. Retry after {self.charge.retry_after} s.",
+            "RATE_LIMITED",
+            cost=cost,
+            limit=budget.limit,
+            remaining=self.charge.remaining,
+            windowSeconds=budget.window_seconds,
+            retryAfterSeconds=self.charge.retry_after,
+        )
+
     def get_results(self) -> dict[str, Any]:
         if self.cost is None:
             return {}
         limit = self.limits.max_cost if self.limits.max_cost > 0 else None
-        return {"cost": {"requested": self.cost.requested, "limit": limit}}
+        cost: dict[str, Any] = {"requested": self.cost.requested, "limit": limit}
+        if self.charge is not None:
+            cost["rateLimit"] = {
+                "limit": self.charge.limit,
+                "remaining": self.charge.remaining,
+                "resetInSeconds": self.charge.retry_after,
+            }
+        return {"cost": cost}
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -562,13 +607,15 @@ class MaskUnexpectedErrors(MaskErrors):
         )
 
 
-def limit_extensions(settings: Any) -> list[Callable[[], SchemaExtension]]:
+def limit_extensions(
+    settings: Any, budget: CostBudget | None = None
+) -> list[Callable[[], SchemaExtension]]:
     """The extension factories to add to ``build_schema``'s extensions."""
     limits = QueryLimits.from_settings(settings)
     found: list[Callable[[], SchemaExtension]] = []
     if limits.max_tokens > 0:
         found.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
-    found.append(functools.partial(QueryLimitsExtension, limits))
+    found.append(functools.partial(QueryLimitsExtension, limits, budget))
     if getattr(settings, "mask_errors", True):
         found.append(MaskUnexpectedErrors)
     return found

@@ -19,6 +19,7 @@ NODE_TABLES = {
     "Need": "need",
     "Relationship": "relationship",
     "StageChange": "stage_change",
+    "Team": "team",
     "User": "crm_user",
 }
 

@@ -9,7 +9,7 @@ annotations``: see :mod:`crmgraph.schema.build`.
 import contextlib
 import datetime
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -17,7 +17,8 @@ import strawberry
 from strawberry.types import Info
 
 from crmgraph import validation as v
-from crmgraph.db import writes
+from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE
+from crmgraph.db import queries, writes
 from crmgraph.db.queries import load_json
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
@@ -72,16 +73,54 @@ def decode(errors: Errors, path: str, global_id: Any, type_name: str) -> int | N
         return None
 
 
+def permission_problem(info: Info, permission: str) -> Problem | None:
+    if info.context.access.can(permission):
+        return None
+    return Problem(
+        None, f"your role may not do this: it needs the {permission} permission", "FORBIDDEN"
+    )
+
+
+async def live(info: Info, pk: int, field: str = "id") -> dict[str, Any]:
+    """The not-deleted customer a write applies to, if the caller may see it."""
+    return await writes.live_customer(info.context.db, pk, field, info.context.access.sees)
+
+
+# (loader, key) pairs a mutation's payload shows, given the written pk
+ResultRows = Callable[[int], Sequence[tuple[str, Any]]]
+
+
+def customer_rows(pk: int) -> list[tuple[str, Any]]:
+    return [("customer", pk)]
+
+
+def node_rows(type_name: str) -> ResultRows:
+    return lambda pk: [("row", (type_name, pk))]
+
+
 async def run_write(
-    info: Info, errors: Errors, work: Callable[[], Awaitable[int]]
+    info: Info,
+    errors: Errors,
+    work: Callable[[], Awaitable[int]],
+    permission: str = CUSTOMER_WRITE,
+    result_rows: ResultRows = customer_rows,
 ) -> tuple[int | None, list[core.UserError]]:
-    """Validate-then-write: nothing touches the database while input problems
-    remain; ``work`` runs in one transaction and any UserInputError rolls it back."""
+    """Check the caller's permission, then validate-then-write: nothing touches
+    the database while input problems remain; ``work`` runs in one transaction
+    made for the caller (its audit entries name them) and any UserInputError
+    rolls it back. The rows the payload shows are read inside that transaction,
+    so a payload is the state this write made, never a later writer's."""
+    refused = permission_problem(info, permission)
+    if refused is not None:
+        return None, user_errors([refused])
     if errors:
         return None, user_errors(errors.problems)
     try:
-        async with info.context.db.transaction():
-            pk = await work()
+        with writes.acting_as(info.context.principal.user_id):
+            async with info.context.db.transaction():
+                pk = await work()
+                for loader_name, key in result_rows(pk):
+                    await fresh_row(info, loader_name, key)
     except UserInputError as exc:
         return None, user_errors(exc.problems)
     info.context.events.wake()
@@ -94,6 +133,11 @@ async def fresh_row(info: Info, loader_name: str, key: Any) -> Any:
     with contextlib.suppress(KeyError):
         loader.clear(key)
     return await loader.load(key)
+
+
+async def written_row(info: Info, loader_name: str, key: Any) -> Any:
+    """A row as the write left it (``run_write`` read it in the transaction)."""
+    return await getattr(info.context.loaders, loader_name).load(key)
 
 
 def build_mutation_type(
@@ -119,11 +163,13 @@ def build_mutation_type(
             "email": Optional[str],  # noqa: UP045
             "phone": Optional[str],  # noqa: UP045
             "owner_id": Optional[strawberry.ID],  # noqa: UP045
+            "team_id": Optional[strawberry.ID],  # noqa: UP045
             **attribute_annotations(),
         },
         "email": None,
         "phone": None,
         "owner_id": None,
+        "team_id": None,
         **{key: strawberry.UNSET for key in attribute_inputs},
     }
     CreateCustomerInput = strawberry.input(
@@ -138,12 +184,14 @@ def build_mutation_type(
             "email": Optional[str],  # noqa: UP045
             "phone": Optional[str],  # noqa: UP045
             "owner_id": Optional[strawberry.ID],  # noqa: UP045
+            "team_id": Optional[strawberry.ID],  # noqa: UP045
             **attribute_annotations(),
         },
         "name": strawberry.UNSET,
         "email": strawberry.UNSET,
         "phone": strawberry.UNSET,
         "owner_id": strawberry.UNSET,
+        "team_id": strawberry.UNSET,
         **{key: strawberry.UNSET for key in attribute_inputs},
     }
     UpdateCustomerInput = strawberry.input(
@@ -170,6 +218,12 @@ def build_mutation_type(
         job_title: str | None = None
         is_primary: bool = False
         notes: str | None = None
+        birthday: datetime.date | None = strawberry.field(
+            default=None, description="Needs the contact.read_profile permission."
+        )
+        home_address: str | None = strawberry.field(
+            default=None, description="Needs the contact.read_profile permission."
+        )
 
     @strawberry.input
     class UpdateContactInput:
@@ -180,6 +234,8 @@ def build_mutation_type(
         job_title: str | None = strawberry.UNSET
         is_primary: bool | None = strawberry.UNSET
         notes: str | None = strawberry.UNSET
+        birthday: datetime.date | None = strawberry.UNSET
+        home_address: str | None = strawberry.UNSET
 
     @strawberry.input
     class LogInteractionInput:
@@ -294,6 +350,8 @@ def build_mutation_type(
         values = party_fields(info, errors, data)
         if "owner_id" in data:
             values["owner"] = decode(errors, "ownerId", data["owner_id"], "User")
+        if "team_id" in data:
+            values["team"] = decode(errors, "teamId", data["team_id"], "Team")
         return values
 
     def foreign_attribute_inputs(errors: Errors, data: dict[str, Any], kind: str) -> None:
@@ -320,14 +378,47 @@ def build_mutation_type(
         if problems:
             raise UserInputError(problems)
 
-    async def check_owner(info: Info, owner: int | None) -> None:
-        if owner is not None and not await writes.user_exists(info.context.db, owner):
-            raise UserInputError.single("ownerId", "user not found", "NOT_FOUND")
+    async def check_assignment(info: Info, values: dict[str, Any]) -> None:
+        """The owner and team exist, and a caller without customer.assign gives
+        the customer only to themselves and their own teams."""
+        db, access = info.context.db, info.context.access
+        principal = access.principal
+        owner, team = values.get("owner"), values.get("team")
+        problems = []
+        if owner is not None and not await writes.row_exists(db, "crm_user", owner):
+            problems.append(Problem("ownerId", "user not found", "NOT_FOUND"))
+        elif owner is not None and owner != principal.user_id and not access.can(CUSTOMER_ASSIGN):
+            problems.append(assign_problem("ownerId", "to another user"))
+        if team is not None and not await writes.row_exists(db, "team", team):
+            problems.append(Problem("teamId", "team not found", "NOT_FOUND"))
+        elif (
+            team is not None and team not in principal.team_ids and not access.can(CUSTOMER_ASSIGN)
+        ):
+            problems.append(assign_problem("teamId", "to a team you are not in"))
+        if problems:
+            raise UserInputError(problems)
+
+    def assign_problem(path: str, what: str) -> Problem:
+        return Problem(
+            path,
+            f"your role may not give a customer {what}: it needs the {CUSTOMER_ASSIGN} permission",
+            "FORBIDDEN",
+        )
+
+    def guarded_attribute_problems(info: Info, kind: str, attrs: dict[str, Any]) -> list[Problem]:
+        return [
+            Problem(
+                f"{v.camel(kind)}.{v.camel(name)}",
+                f"your role may not write {v.camel(name)}: it needs the {permission} permission",
+                "FORBIDDEN",
+            )
+            for name, permission in info.context.access.denied_attributes(kind, set(attrs))
+        ]
 
     async def customer_payload(info: Info, pk: int | None, errors: list[core.UserError]) -> Any:
         if pk is None:
             return CustomerPayload(customer=None, user_errors=errors)
-        row = await fresh_row(info, "customer", pk)
+        row = await written_row(info, "customer", pk)
         return CustomerPayload(customer=types.customer(row), user_errors=[])
 
     def customer_pk(errors: Errors, global_id: Any, path: str = "id") -> int:
@@ -345,13 +436,16 @@ def build_mutation_type(
             descriptor = catalog.customer_type(kind)
             values = customer_fields(info, errors, data)
             foreign_attribute_inputs(errors, data, kind)
-            attrs = v.attributes(
-                errors, v.camel(kind), descriptor, input_values(getattr(input, kind, None))
-            )
+            sent = input_values(getattr(input, kind, None))
+            errors.problems.extend(guarded_attribute_problems(info, kind, sent))
+            attrs = v.attributes(errors, v.camel(kind), descriptor, sent)
+            if values.get("owner") is None and info.context.access.scope is not None:
+                # a caller who sees only their own customers owns what they create
+                values["owner"] = info.context.principal.user_id
 
             async def work() -> int:
                 db = info.context.db
-                await check_owner(info, values.get("owner"))
+                await check_assignment(info, values)
                 typed = descriptor.decode_attributes(attrs)
                 write = CustomerWrite(kind, descriptor, values, typed, existing=None, facts=None)
                 await plugin_validation(info, write)
@@ -382,23 +476,25 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                current = await writes.live_customer(db, pk)
+                current = await live(info, pk)
                 writes.check_version(current, input.expected_version)
                 kind = current["kind"]
                 attr_errors = Errors()
                 foreign_attribute_inputs(attr_errors, data, kind)
                 attrs = None
                 if kind in data:
+                    sent = input_values(getattr(input, kind))
+                    attr_errors.problems.extend(guarded_attribute_problems(info, kind, sent))
                     attrs = v.attributes(
                         attr_errors,
                         v.camel(kind),
                         catalog.customer_type(kind),
-                        input_values(getattr(input, kind)),
+                        sent,
                         load_json(current["attributes"]),
                     )
                 if attr_errors:
                     raise UserInputError(attr_errors.problems)
-                await check_owner(info, values.get("owner"))
+                await check_assignment(info, values)
                 descriptor = catalog.customer_type(kind)
                 existing = CustomerSnapshot.from_row(current, descriptor)
                 merged = attrs if attrs is not None else load_json(current["attributes"])
@@ -436,13 +532,15 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                changes = await writes.set_deleted(db, pk, True, input.expected_version)
+                changes = await writes.set_deleted(
+                    db, pk, True, input.expected_version, info.context.access.sees
+                )
                 await writes.record_change(
                     db, "customer.deleted", ("Customer", pk), pk, changes, {"customerId": input.id}
                 )
                 return pk
 
-            result, problems = await run_write(info, errors, work)
+            result, problems = await run_write(info, errors, work, CUSTOMER_DELETE)
             return await customer_payload(info, result, problems)
 
         @strawberry.mutation(description="Bring back a soft-deleted customer.")
@@ -454,13 +552,13 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                changes = await writes.set_deleted(db, pk, False, None)
+                changes = await writes.set_deleted(db, pk, False, None, info.context.access.sees)
                 await writes.record_change(
                     db, "customer.restored", ("Customer", pk), pk, changes, {"customerId": input.id}
                 )
                 return pk
 
-            result, problems = await run_write(info, errors, work)
+            result, problems = await run_write(info, errors, work, CUSTOMER_DELETE)
             return await customer_payload(info, result, problems)
 
         @strawberry.mutation(description="Add a person at a customer.")
@@ -471,7 +569,7 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                await writes.live_customer(db, customer, "customerId")
+                await live(info, customer, "customerId")
                 at = writes.now()
                 pk = await writes.insert(
                     db,
@@ -490,7 +588,7 @@ def build_mutation_type(
                 )
                 return pk
 
-            pk, problems = await run_write(info, errors, work)
+            pk, problems = await run_write(info, errors, work, result_rows=node_rows("Contact"))
             return await contact_payload(info, pk, problems)
 
         @strawberry.mutation(description="Change a contact; fields left out stay as they are.")
@@ -502,7 +600,7 @@ def build_mutation_type(
             async def work() -> int:
                 db = info.context.db
                 current = await writes.contact_row(db, pk)
-                await writes.live_customer(db, current["customer"], "id")
+                await live(info, current["customer"], "id")
                 await writes.update_row(db, "contact", pk, {**values, "updated_at": writes.now()})
                 if values.get("is_primary"):
                     await writes.clear_primary_contact(db, current["customer"], pk)
@@ -519,7 +617,7 @@ def build_mutation_type(
                 )
                 return pk
 
-            result, problems = await run_write(info, errors, work)
+            result, problems = await run_write(info, errors, work, result_rows=node_rows("Contact"))
             return await contact_payload(info, result, problems)
 
         @strawberry.mutation(description="Record a contact with a customer on any channel.")
@@ -551,7 +649,7 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                await writes.live_customer(db, customer, "customerId")
+                await live(info, customer, "customerId")
                 if contact is not None:
                     row = await writes.contact_row(db, contact)
                     if row["customer"] != customer:
@@ -577,10 +675,10 @@ def build_mutation_type(
                 )
                 return pk
 
-            pk, problems = await run_write(info, errors, work)
+            pk, problems = await run_write(info, errors, work, result_rows=node_rows("Interaction"))
             if pk is None:
                 return InteractionPayload(interaction=None, user_errors=problems)
-            row = await fresh_row(info, "row", ("Interaction", pk))
+            row = await written_row(info, "row", ("Interaction", pk))
             return InteractionPayload(interaction=types.interaction(row), user_errors=[])
 
         @strawberry.mutation(description="Record what a customer needs.")
@@ -591,7 +689,7 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                await writes.live_customer(db, customer, "customerId")
+                await live(info, customer, "customerId")
                 at = writes.now()
                 pk = await writes.insert(
                     db, "need", {**values, "customer": customer, "created_at": at, "updated_at": at}
@@ -606,7 +704,7 @@ def build_mutation_type(
                 )
                 return pk
 
-            pk, problems = await run_write(info, errors, work)
+            pk, problems = await run_write(info, errors, work, result_rows=node_rows("Need"))
             return await need_payload(info, pk, problems)
 
         @strawberry.mutation(description="Change a need: its status, priority, volume, …")
@@ -624,7 +722,7 @@ def build_mutation_type(
                 rows = await db.fetch("SELECT * FROM need WHERE id = {}", pk)
                 if not rows:
                     raise UserInputError.single("id", "need not found", "NOT_FOUND")
-                await writes.live_customer(db, rows[0]["customer"], "id")
+                await live(info, rows[0]["customer"], "id")
                 await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
                 changes = writes.field_changes(
                     camel_keys({k: rows[0][k] for k in values}), camel_keys(values)
@@ -639,7 +737,7 @@ def build_mutation_type(
                 )
                 return pk
 
-            result, problems = await run_write(info, errors, work)
+            result, problems = await run_write(info, errors, work, result_rows=node_rows("Need"))
             return await need_payload(info, result, problems)
 
         @strawberry.mutation(
@@ -656,25 +754,29 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                current = await writes.live_customer(db, pk)
+                current = await live(info, pk)
                 writes.check_version(current, input.expected_version)
                 moved["kind"] = current["kind"]
                 engine = info.context.lifecycles
-                ctx = engine.context(db, current, input.to_stage.strip(), reason)
+                ctx = engine.context(
+                    db, current, input.to_stage.strip(), reason, info.context.principal.user_id
+                )
                 refused = await engine.refusals(ctx)
                 if refused:
                     raise refusal_problems(refused)
                 await engine.apply(ctx, input.expected_version)
                 return pk
 
-            result, problems = await run_write(info, errors, work)
+            result, problems = await run_write(
+                info, errors, work, result_rows=lambda pk: [("customer", pk), ("stage_history", pk)]
+            )
             if result is None:
                 return TransitionCustomerPayload(
                     customer=None, stage_change=None, user_errors=problems
                 )
-            history = await fresh_row(info, "stage_history", result)
+            history = await written_row(info, "stage_history", result)
             return TransitionCustomerPayload(
-                customer=types.customer(await fresh_row(info, "customer", result)),
+                customer=types.customer(await written_row(info, "customer", result)),
                 # the move asked for, not the entry a conversion adds for the new type
                 stage_change=core.StageChange.from_row(
                     next(
@@ -706,8 +808,8 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                source = await writes.live_customer(db, from_pk, "fromId")
-                target = await writes.live_customer(db, to_pk, "toId")
+                source = await live(info, from_pk, "fromId")
+                target = await live(info, to_pk, "toId")
                 problems = []
                 for path, party, allowed in (
                     ("fromId", source, kind.from_kinds),
@@ -763,10 +865,12 @@ def build_mutation_type(
                 )
                 return rel
 
-            rel, problems = await run_write(info, errors, work)
+            rel, problems = await run_write(
+                info, errors, work, result_rows=node_rows("Relationship")
+            )
             if rel is None:
                 return LinkCustomersPayload(relationship=None, user_errors=problems)
-            row = await fresh_row(info, "row", ("Relationship", rel))
+            row = await written_row(info, "row", ("Relationship", rel))
             return LinkCustomersPayload(relationship=types.relationship(row), user_errors=[])
 
         @strawberry.mutation(description="Remove a relationship between two customers.")
@@ -779,7 +883,11 @@ def build_mutation_type(
             async def work() -> int:
                 db = info.context.db
                 rows = await db.fetch("SELECT * FROM relationship WHERE id = {}", pk)
-                if not rows:
+                sees = info.context.access.sees
+                parties = await queries.customers_by_ids(
+                    db, [rows[0]["from_customer"], rows[0]["to_customer"]]
+                ) if rows else []  # fmt: skip
+                if not any(sees(party) for party in parties):
                     raise UserInputError.single("id", "relationship not found", "NOT_FOUND")
                 await db.fetch("DELETE FROM relationship WHERE id = {}", pk)
                 gone = {
@@ -800,7 +908,7 @@ def build_mutation_type(
                 )
                 return pk
 
-            result, problems = await run_write(info, errors, work)
+            result, problems = await run_write(info, errors, work, result_rows=lambda pk: ())
             return UnlinkCustomersPayload(
                 deleted_id=input.id if result is not None else None, user_errors=problems
             )
@@ -811,6 +919,21 @@ def build_mutation_type(
             values["job_title"] = v.text(errors, "jobTitle", data["job_title"], max_length=200)
         if "notes" in data:
             values["notes"] = v.text(errors, "notes", data["notes"], max_length=10_000)
+        if "home_address" in data:
+            values["home_address"] = v.text(
+                errors, "homeAddress", data["home_address"], max_length=1000
+            )
+        if "birthday" in data:
+            if data["birthday"] is not None and data["birthday"] > writes.now().date():
+                errors.add("birthday", "birthday cannot be in the future", "OUT_OF_RANGE")
+            values["birthday"] = data["birthday"]
+        denied = info.context.access.denied_fields({("Contact", v.camel(k)) for k in data})
+        for _, field_name, permission in denied:
+            errors.add(
+                field_name,
+                f"your role may not write {field_name}: it needs the {permission} permission",
+                "FORBIDDEN",
+            )
         if "is_primary" in data:
             if data["is_primary"] is None:
                 errors.add("isPrimary", "isPrimary cannot be null", "REQUIRED")
@@ -842,13 +965,13 @@ def build_mutation_type(
     async def contact_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> Any:
         if pk is None:
             return ContactPayload(contact=None, user_errors=problems)
-        row = await fresh_row(info, "row", ("Contact", pk))
+        row = await written_row(info, "row", ("Contact", pk))
         return ContactPayload(contact=core.Contact.from_row(row), user_errors=[])
 
     async def need_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> Any:
         if pk is None:
             return NeedPayload(need=None, user_errors=problems)
-        row = await fresh_row(info, "row", ("Need", pk))
+        row = await written_row(info, "row", ("Need", pk))
         return NeedPayload(need=core.Need.from_row(row), user_errors=[])
 
     return Mutation

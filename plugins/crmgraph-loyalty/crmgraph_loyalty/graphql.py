@@ -45,8 +45,14 @@ def contribution(types: Any) -> GraphQLContribution:
 
         @strawberry.field(description="The customer holding the points.")
         async def customer(self, info: Info) -> CustomerInterface | None:  # type: ignore[valid-type]
-            row = await info.context.loaders.customer.load(self.customer_pk)
+            row = await visible_customer_row(info, self.customer_pk)
             return info.context.types.customer(row) if row else None
+
+    async def visible_customer_row(info: Info, pk: int) -> dict[str, Any] | None:
+        """The customer, unless the caller's role may not see it (an agent
+        sees only their own and their teams' customers)."""
+        row = await info.context.loaders.customer.load(pk)
+        return row if row is not None and info.context.access.sees(row) else None
 
     def account_from_row(row: dict[str, Any]) -> LoyaltyAccount:
         return LoyaltyAccount(
@@ -80,6 +86,8 @@ def contribution(types: Any) -> GraphQLContribution:
                 _, pk = decode_id(customer_id, "Customer")
             except InvalidId:
                 return None
+            if await visible_customer_row(info, pk) is None:
+                return None
             row = await ledger.account(info.context.db, pk)
             return account_from_row(row) if row else None
 
@@ -91,6 +99,10 @@ def contribution(types: Any) -> GraphQLContribution:
         async def award_loyalty_points(
             self, info: Info, input: AwardLoyaltyPointsInput
         ) -> AwardLoyaltyPointsPayload:
+            if not info.context.access.can(ledger.AWARD_POINTS):
+                message = f"your role may not award points: it needs {ledger.AWARD_POINTS}"
+                forbidden = problem("customerId", message, UserErrorCode.FORBIDDEN)
+                return AwardLoyaltyPointsPayload(account=None, user_errors=[forbidden])
             errors: list[UserError] = []
             pk = 0
             try:
@@ -111,8 +123,10 @@ def contribution(types: Any) -> GraphQLContribution:
 
             db = info.context.db
             async with db.transaction():
-                rows = await db.fetch("SELECT deleted_at FROM customer WHERE id = {}", pk)
-                if not rows:
+                rows = await db.fetch(
+                    "SELECT owner, team, deleted_at FROM customer WHERE id = {}", pk
+                )
+                if not rows or not info.context.access.sees(rows[0]):
                     errors.append(
                         problem("customerId", "customer not found", UserErrorCode.NOT_FOUND)
                     )

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from crmgraph.db.engine import Database
 
+# The permission awardLoyaltyPoints needs (declared through crmgraph_permissions).
+AWARD_POINTS = "loyalty.award_points"
 WELCOME_BONUS = 50
 LOYAL_THRESHOLD = 100
 MAX_AWARD = 10_000

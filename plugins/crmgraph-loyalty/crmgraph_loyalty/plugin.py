@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("crmgraph_loyalty")
 
-AWARD_POINTS = "loyalty.award_points"
+AWARD_POINTS = ledger.AWARD_POINTS
 # A discount this high is a commitment the contract must bound in time.
 LONG_DISCOUNT_FLOOR = Decimal("30")
 

@@ -1,0 +1,48 @@
+"""The core's permissions, declared through the same hook as any plugin's.
+
+Defaults: managers do everything but hold no plugin-specific rights unless a
+plugin grants them; agents work on their own and their teams' customers;
+viewers read every customer and change nothing. ``admin`` holds every
+permission without being listed.
+"""
+
+from __future__ import annotations
+
+from crmgraph import access
+from crmgraph.extension_points import Permission
+from crmgraph.hookspecs import hookimpl
+
+PERMISSIONS = [
+    Permission(
+        access.CUSTOMER_READ_ALL,
+        "See every customer, not only those owned by the caller or assigned to their teams",
+        roles=("manager", "viewer"),
+    ),
+    Permission(
+        access.CUSTOMER_WRITE,
+        "Create and change customers and their contacts, interactions, needs and relationships",
+        roles=("manager", "agent"),
+    ),
+    Permission(access.CUSTOMER_DELETE, "Delete and restore customers", roles=("manager",)),
+    Permission(
+        access.CUSTOMER_ASSIGN,
+        "Give a customer to another owner or team (without it, only to yourself and your teams)",
+        roles=("manager",),
+    ),
+    Permission(
+        access.AUDIT_READ,
+        "Read the audit trail of the customers the caller can see",
+        roles=("manager", "agent"),
+    ),
+    Permission(
+        access.CONTACT_READ_PROFILE,
+        "Read and write a contact's personal profile (birthday, home address)",
+        roles=("manager",),
+        fields=("Contact.birthday", "Contact.homeAddress"),
+    ),
+]
+
+
+@hookimpl
+def crmgraph_permissions() -> list[Permission]:
+    return PERMISSIONS

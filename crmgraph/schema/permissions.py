@@ -1,0 +1,102 @@
+"""Field permissions, checked on the whole operation before it executes.
+
+A query asking for a guarded field (``Employee.salary``, ``Contact.birthday``)
+without the permission guarding it is refused as a whole, naming each field
+and permission: no partial answers that differ by row, and no cost per
+resolved value. The fields an operation touches are worked out once per
+query text and kept.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from threading import Lock
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationType,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    visit,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+
+Coordinates = frozenset[tuple[str, str]]
+
+
+def field_coordinates(schema: GraphQLSchema, document: DocumentNode) -> Coordinates:
+    """(parent type, field) of every field selected anywhere in the document."""
+    found: set[tuple[str, str]] = set()
+    type_info = TypeInfo(schema)
+
+    class Collect(Visitor):
+        def enter_field(self, node: FieldNode, *_: object) -> None:
+            parent = type_info.get_parent_type()
+            if parent is not None:
+                found.add((parent.name, node.name.value))
+
+    visit(document, TypeInfoVisitor(type_info, Collect()))
+    return frozenset(found)
+
+
+class CoordinateCache:
+    """Query text -> coordinates, bounded, shared by every request of an app."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Coordinates] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, query: str, schema: GraphQLSchema, document: DocumentNode) -> Coordinates:
+        with self._lock:
+            if query in self._items:
+                self._items.move_to_end(query)
+                return self._items[query]
+        coordinates = field_coordinates(schema, document)
+        with self._lock:
+            self._items[query] = coordinates
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return coordinates
+
+
+def forbidden_error(denied: list[tuple[str, str, str]]) -> GraphQLError:
+    names = ", ".join(f"{t}.{f} (needs {p})" for t, f, p in denied)
+    return GraphQLError(
+        f"Your role may not read {names}; ask without these fields or use a key whose role "
+        "holds the permission.",
+        extensions={
+            "code": "FORBIDDEN",
+            "fields": [f"{t}.{f}" for t, f, _ in denied],
+            "permissions": sorted({p for _, _, p in denied}),
+        },
+    )
+
+
+class FieldPermissions(SchemaExtension):
+    """Give strawberry ``functools.partial(FieldPermissions, cache)``."""
+
+    def __init__(self, cache: CoordinateCache) -> None:
+        self.cache = cache
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        access = getattr(context.context, "access", None)
+        if access is not None and access.policy.guarded_fields and context.result is None:
+            assert context.graphql_document is not None
+            coordinates = self.cache.get(
+                context.query or "", context.schema._schema, context.graphql_document
+            )
+            denied = access.denied_fields(set(coordinates))
+            if denied:
+                error = forbidden_error(denied)
+                if context.operation_type is OperationType.SUBSCRIPTION:
+                    raise error
+                context.result = GraphQLExecutionResult(data=None, errors=[error])
+        yield
