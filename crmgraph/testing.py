@@ -158,6 +158,23 @@ def require_postgres() -> None:
         pytest.skip(message)
 
 
+REDIS_URL = os.environ.get("CRMGRAPH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> str:
+    """The test Redis URL; skips locally and fails in CI when it is not reachable."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        message = f"Redis is not reachable at {REDIS_URL}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
 @pytest.fixture
 def crmgraph_plugins() -> Sequence[str]:
     """Plugin modules to load besides the built-ins (override in your conftest)."""
