@@ -135,7 +135,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route(
             "/graphql",
-            Authentication(IdempotentRequests(graphql_app, state.db), state.db, settings.anonymous),
+            Authentication(
+                IdempotentRequests(graphql_app, state.db, settings.idempotency_ttl_hours),
+                state.db,
+                settings.anonymous,
+            ),
             methods=["GET", "POST"],
         ),
     ]

@@ -5,10 +5,15 @@ The key is reserved (a unique row) before the request runs, so two copies
 sent at once cannot both execute: the second gets 409 while the first is in
 flight, then the stored response. A key reused for a different request body
 gets 422. A request that crashes frees its key so it can be retried.
+
+Records expire after ``CRMGRAPH_IDEMPOTENCY_TTL_HOURS`` (a key may then be
+used again), and a reservation left pending by a server that died mid-request
+after ``ABANDONED_AFTER``; expired rows are purged as requests come in.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from typing import Any
 
@@ -20,6 +25,8 @@ from crmgraph.db.engine import Database
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
+ABANDONED_AFTER = datetime.timedelta(minutes=10)
+PURGE_EVERY = 500  # reservations between two purges of every expired record
 
 
 def error_body(message: str, code: str) -> bytes:
@@ -42,9 +49,21 @@ async def send_response(send: Send, status: int, body: bytes) -> None:
 class IdempotentRequests:
     """ASGI wrapper around the GraphQL endpoint."""
 
-    def __init__(self, app: ASGIApp, db: Database) -> None:
+    def __init__(self, app: ASGIApp, db: Database, ttl_hours: float = 24) -> None:
         self.app = app
         self.db = db
+        self.ttl = datetime.timedelta(hours=ttl_hours)
+        self.reservations = 0
+
+    async def expire(self, scoped: str | None) -> None:
+        """Drop expired records: this key's now, everyone's every PURGE_EVERY calls."""
+        now = writes.now()
+        where = "(created_at < {} OR (status = 'pending' AND created_at < {}))"
+        args: list[Any] = [now - self.ttl, now - ABANDONED_AFTER]
+        if scoped is not None:
+            where += " AND key = {}"
+            args.append(scoped)
+        await self.db.fetch(f"DELETE FROM idempotency_record WHERE {where}", *args)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = dict(scope.get("headers") or ()).get(HEADER) if scope["type"] == "http" else None
@@ -61,6 +80,8 @@ class IdempotentRequests:
         principal = scope.get("state", {}).get("principal")
         owner = principal.key_prefix if principal and principal.key_prefix else "anonymous"
         scoped = f"{owner}:{key.decode(errors='replace')}"  # one key space per API key
+        self.reservations += 1
+        await self.expire(None if self.reservations % PURGE_EVERY == 0 else scoped)
         reserved = await self.db.fetch(
             "INSERT INTO idempotency_record (key, request_hash, status, created_at) "
             "VALUES ({}, {}, 'pending', {}) ON CONFLICT (key) DO NOTHING RETURNING id",

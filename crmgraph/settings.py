@@ -68,7 +68,7 @@ class Settings:
     rate_limit_window_seconds: int = 60
     # shared state for several workers (rate limit); None keeps it in-process
     redis_url: str | None = None
-    idempotency_ttl_hours: int = 24
+    idempotency_ttl_hours: float = 24
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -99,7 +99,7 @@ class Settings:
             rate_limit_cost=int(env.get("CRMGRAPH_RATE_LIMIT_COST", "200000")),
             rate_limit_window_seconds=int(env.get("CRMGRAPH_RATE_LIMIT_WINDOW_SECONDS", "60")),
             redis_url=env.get("CRMGRAPH_REDIS_URL") or None,
-            idempotency_ttl_hours=int(env.get("CRMGRAPH_IDEMPOTENCY_TTL_HOURS", "24")),
+            idempotency_ttl_hours=float(env.get("CRMGRAPH_IDEMPOTENCY_TTL_HOURS", "24")),
         )
 
     def with_database(self, database_url: str) -> Settings:

@@ -3,8 +3,14 @@ nothing new; a key reused for another request is refused."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import threading
 
+from crmgraph.app import build_state
+from crmgraph.db import writes
+from crmgraph.idempotency import ABANDONED_AFTER
+from crmgraph.testing import live_server, settings_for
 from tests.conftest import LiveServer
 from tests.helpers import CREATE, count_customers
 
@@ -56,3 +62,35 @@ def test_concurrent_copies_execute_once(server: LiveServer) -> None:
     assert count_customers(server) == 1
     ids = {b["data"]["createCustomer"]["customer"]["id"] for s, b in results if s == 200}
     assert len(ids) == 1  # every 200 answers with the one customer created
+
+
+def test_expired_and_abandoned_keys_can_be_used_again(database_url: str) -> None:
+    # TTL 0: every record is expired by the next request, so the key runs again
+    with live_server(settings_for(database_url, idempotency_ttl_hours=0)) as server:
+        assert post(server, "k", "First")[0] == 200
+        status, second = post(server, "k", "Second")  # a new request under the old key
+        assert status == 200 and second["data"]["createCustomer"]["userErrors"] == []
+        assert count_customers(server) == 2
+    with live_server(settings_for(database_url)) as server:
+        # a reservation left pending by a server that died mid-request
+        stale = writes.now() - ABANDONED_AFTER - datetime.timedelta(seconds=1)
+        asyncio.run(insert_pending(database_url, "anonymous:crashed", stale))
+        assert post(server, "crashed", "Third")[0] == 200
+        assert count_customers(server) == 3
+        asyncio.run(insert_pending(database_url, "anonymous:in-flight", writes.now()))
+        assert post(server, "in-flight", "Fourth")[0] == 409  # a live reservation still holds
+
+
+async def insert_pending(database_url: str, key: str, at: datetime.datetime) -> None:
+    settings = settings_for(database_url)
+    state = build_state(settings)
+    await state.db.start(settings)
+    try:
+        await state.db.fetch(
+            "INSERT INTO idempotency_record (key, request_hash, status, created_at) "
+            "VALUES ({}, 'x', 'pending', {})",
+            key,
+            at,
+        )
+    finally:
+        await state.db.stop()
