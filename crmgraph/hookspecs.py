@@ -215,14 +215,18 @@ def crmgraph_analytics_metrics() -> list[Metric]:
 
 @hookspec
 def crmgraph_permissions() -> list[Permission]:
-    """Declare permissions this plugin uses, with the roles granted them by default.
+    """Declare permissions this plugin uses, with the roles granted them by default
+    (``admin`` holds every permission) and the GraphQL fields they guard.
 
-    Attributes with ``permission=...`` are readable only by callers holding
-    it; plugin mutations check them through the request's context.
+    A guarded field (``Permission.fields`` coordinates, or an attribute with
+    ``permission=...``) is readable and writable only by holders: a query
+    asking for it otherwise is refused before it runs. Plugin resolvers check
+    ``info.context.access.can(key)`` and ``info.context.access.sees(row)``.
 
     Example::
 
         @hookimpl
         def crmgraph_permissions():
-            return [Permission("employee.read_pay", "See salaries", roles=("admin",))]
+            return [Permission("contact.read_profile", "Personal profiles",
+                               roles=("manager",), fields=("Contact.birthday",))]
     """

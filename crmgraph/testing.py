@@ -20,7 +20,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import httpx
 import pytest
 import uvicorn
 
-from crmgraph.app import create_app
+from crmgraph.app import build_state, create_app
 from crmgraph.db.engine import make_engine
 from crmgraph.db.migrate import catalog_apps, migrate
 from crmgraph.registry import Catalog, make_plugin_manager
@@ -89,14 +89,23 @@ class LiveServer:
     http: httpx.Client
     engine: str
 
-    def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+    def post(
+        self, query: str, variables: dict[str, Any] | None = None, key: str | None = None
+    ) -> dict[str, Any]:
+        """``key``: an API key to send (see the ``crmgraph_key`` fixture); without
+        one the test server lets the request in as an admin."""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
-    def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    def gql(
+        self, query: str, variables: dict[str, Any] | None = None, key: str | None = None
+    ) -> dict[str, Any]:
         """Run a query that must succeed; return its ``data``."""
-        body = self.post(query, variables)
+        body = self.post(query, variables, key)
         if body.get("errors"):
             raise GraphQLFailure(body["errors"])
         return body["data"]
@@ -205,6 +214,36 @@ def crmgraph_server(crmgraph_settings: Settings) -> Iterator[LiveServer]:
     """A real crmgraph server on 127.0.0.1 with the test's plugins loaded."""
     with live_server(crmgraph_settings) as server:
         yield server
+
+
+@pytest.fixture
+def crmgraph_key(crmgraph_settings: Settings) -> Callable[[str], str]:
+    """``crmgraph_key("agent")``: an API key of a new user with that role, to
+    pass as ``key=`` to ``LiveServer.post``/``gql`` (roles: admin, manager,
+    agent, viewer)."""
+
+    def make(role: str, teams: Sequence[str] = ()) -> str:
+        return asyncio.run(user_key(crmgraph_settings, role, teams))
+
+    return make
+
+
+async def user_key(settings: Settings, role: str, teams: Sequence[str] = ()) -> str:
+    """A new user with ``role`` (in ``teams``, created if missing) and a key for them."""
+    from crmgraph import auth
+
+    state = build_state(settings)
+    await state.db.start(settings)
+    try:
+        email = f"{role}-{uuid.uuid4().hex[:8]}@test.example"
+        await auth.create_user(state.db, f"Test {role}", email, role)
+        for team in teams:
+            if not await state.db.fetch("SELECT id FROM team WHERE name = {}", team):
+                await auth.create_team(state.db, team)
+            await auth.add_team_member(state.db, team, email)
+        return await auth.create_key(state.db, email, "test")
+    finally:
+        await state.db.stop()
 
 
 @contextlib.contextmanager

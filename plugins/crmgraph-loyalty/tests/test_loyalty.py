@@ -353,3 +353,26 @@ def test_metric_permission_and_award_event(
         2500,
         "GOLD",
     )
+
+
+def test_awarding_needs_the_permission_and_a_visible_customer(
+    crmgraph_server: LiveServer, crmgraph_key: Any
+) -> None:
+    client = create(crmgraph_server, kind="CLIENT", name="Guarded Co")
+    award(crmgraph_server, client["id"], 10, "welcome")
+    query = """mutation($input: AwardLoyaltyPointsInput!) { awardLoyaltyPoints(input: $input) {
+        account { points } userErrors { field code } } }"""
+    variables = {"input": {"customerId": client["id"], "points": 5, "reason": "try"}}
+    for role in ("agent", "viewer"):  # not granted loyalty.award_points
+        payload = crmgraph_server.gql(query, variables, key=crmgraph_key(role))
+        assert payload["awardLoyaltyPoints"]["userErrors"] == [
+            {"field": "customerId", "code": "FORBIDDEN"}
+        ]
+    manager = crmgraph_server.gql(query, variables, key=crmgraph_key("manager"))
+    assert manager["awardLoyaltyPoints"]["account"] == {"points": 15}
+    # an agent does not see the account of a customer they neither own nor share
+    account = "query($id: ID!) { loyaltyAccount(customerId: $id) { points customer { id } } }"
+    hidden = crmgraph_server.gql(account, {"id": client["id"]}, key=crmgraph_key("agent"))
+    assert hidden["loyaltyAccount"] is None
+    seen = crmgraph_server.gql(account, {"id": client["id"]}, key=crmgraph_key("viewer"))
+    assert seen["loyaltyAccount"] == {"points": 15, "customer": {"id": client["id"]}}
