@@ -72,6 +72,9 @@ def text(
         return None
     if len(cleaned) > max_length:
         errors.add(path, f"{path} must be at most {max_length} characters", "TOO_LONG")
+    if "\x00" in cleaned:  # PostgreSQL text cannot hold it; refused on SQLite too, alike
+        errors.add(path, f"{path} must not contain NUL characters", "INVALID")
+        return None
     return cleaned
 
 
@@ -155,6 +158,9 @@ def attribute_value(errors: Errors, path: str, attr: Attribute, value: Any) -> A
             errors.add(path, f"{path} must be one of {', '.join(attr.choices)}", "INVALID_CHOICE")
         return cleaned
     if attr.type in (int, float, Decimal):
+        if isinstance(value, Decimal) and not value.is_finite():  # NaN cannot even be compared
+            errors.add(path, f"{path} must be a finite number", "INVALID")
+            return None
         number_range(errors, path, value, attr.min_value, attr.max_value)
         return str(value) if attr.type is Decimal else value
     if attr.type is datetime.date:

@@ -498,7 +498,14 @@ def build_schema(
         try:
             return tuple(decode_id(i, type_name)[1] for i in ids or ())
         except InvalidId as exc:
-            raise GraphQLError(f"{path}: {exc}") from None
+            raise GraphQLError(f"{path}: {exc}", extensions={"code": "INVALID_ID"}) from None
+
+    def check_text(path: str, *values: str | None) -> None:
+        # PostgreSQL text cannot hold NUL; refuse it here rather than in the driver
+        if any(value is not None and "\x00" in value for value in values):
+            raise GraphQLError(
+                f"{path} must not contain NUL characters", extensions={"code": "BAD_USER_INPUT"}
+            )
 
     def customer_query(
         f: CustomerFilter | None, scope: queries.CustomerScope | None
@@ -506,6 +513,9 @@ def build_schema(
         every_kind = tuple(d.key for d in descriptors)
         if f is None:
             return queries.CustomerQuery(kinds=every_kind, scope=scope)
+        check_text("filter.search", f.search)
+        check_text("filter.contactSearch", f.contact_search)
+        check_text("filter.stages", *(f.stages or ()))
         return queries.CustomerQuery(
             scope=scope,
             team_ids=decode_ids(f.team_ids, "Team", "filter.teamIds"),
@@ -653,7 +663,13 @@ def build_schema(
         )
         async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[core.Node | None]:
             if len(ids) > info.context.settings.max_page_size:
-                raise GraphQLError(f"at most {info.context.settings.max_page_size} ids")
+                raise GraphQLError(
+                    f"at most {info.context.settings.max_page_size} ids",
+                    extensions={
+                        "code": "TOO_MANY_IDS",
+                        "maximum": info.context.settings.max_page_size,
+                    },
+                )
             # gathered, not awaited one by one, so the loaders batch them
             return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
 

@@ -21,6 +21,11 @@ NODE_TYPES = (
 )
 
 
+# Primary keys are SERIAL: PostgreSQL's integer. A larger number is no row, and
+# the drivers refuse it (asyncpg: out of int32 range; sqlite3: over 64 bits).
+MAX_PK = 2**31 - 1
+
+
 class InvalidId(ValueError):
     pass
 
@@ -35,7 +40,10 @@ def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
         pk = int(raw_pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidId(f"{global_id!r} is not a valid ID") from None
-    if type_name not in NODE_TYPES:
+    # only the digits encode_id writes: int() also takes " 1", "1_0", "-1", other
+    # scripts' digits and 10**30
+    canonical = raw_pk.isascii() and raw_pk.isdigit() and 0 < pk <= MAX_PK
+    if type_name not in NODE_TYPES or not canonical:
         raise InvalidId(f"{global_id!r} is not a valid ID")
     if expected is not None and type_name != expected:
         raise InvalidId(f"{global_id!r} is not the ID of a {expected}")
