@@ -61,13 +61,21 @@ async def _seed_demo(settings: Settings, customers: int) -> str:
 DEMO_ADMIN_EMAIL = "demo-admin@crmgraph.example"
 
 
-async def _demo_admin_key(db: Database) -> str:
-    """A fresh key for the demo administrator (created on first use)."""
+async def _demo_keys(db: Database) -> dict[str, str]:
+    """Fresh keys for the demo administrator (created on first use) and, to
+    try the other roles, for the first demo agent and viewer."""
     from crmgraph import auth
 
     if not await db.fetch("SELECT id FROM crm_user WHERE email = {}", DEMO_ADMIN_EMAIL):
         await auth.create_user(db, "Demo Admin", DEMO_ADMIN_EMAIL, "admin")
-    return await auth.create_key(db, DEMO_ADMIN_EMAIL, "serve --demo")
+    keys = {"admin": await auth.create_key(db, DEMO_ADMIN_EMAIL, "serve --demo")}
+    for role in ("agent", "viewer"):
+        users = await db.fetch(
+            "SELECT email FROM crm_user WHERE role = {} ORDER BY id LIMIT 1", role
+        )
+        if users:
+            keys[role] = await auth.create_key(db, users[0]["email"], "serve --demo")
+    return keys
 
 
 def _auth_command(args: argparse.Namespace, call: Callable[[Database], Awaitable[T]]) -> T | None:
@@ -180,9 +188,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_migrate(settings))
     if args.demo:
         print(asyncio.run(_seed_demo(settings, args.demo_customers)))
-        key = asyncio.run(_with_state(settings, lambda state: _demo_admin_key(state.db)))
-        print(f"crmgraph: demo admin key: {key}", flush=True)
-        os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = key  # GraphiQL's headers start with it
+        keys = asyncio.run(_with_state(settings, lambda state: _demo_keys(state.db)))
+        print(f"crmgraph: demo admin key: {keys['admin']}", flush=True)
+        for role, what in (("agent", "sees only their customers"), ("viewer", "read-only")):
+            if role in keys:
+                print(f"crmgraph: demo {role} key ({what}): {keys[role]}", flush=True)
+        os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = keys["admin"]  # GraphiQL's headers start with it
     os.environ["CRMGRAPH_DATABASE_URL"] = settings.database_url
     os.environ["CRMGRAPH_MIGRATE_ON_START"] = "0"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -4,6 +4,7 @@ process migrates, seeds and serves; the demo data answers and pages cleanly."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     env = {
         **os.environ,
@@ -37,13 +38,15 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    key = ""
+    keys: dict[str, str] = {}
     try:
         for line in process.stdout:  # type: ignore[union-attr]  # printed before serving
-            if "demo admin key:" in line:
-                key = line.rsplit(" ", 1)[1].strip()
+            found = re.search(r"demo (\w+) key.*: (crm_\S+)", line)
+            if found:
+                keys[found[1]] = found[2]
+            if "GraphiQL at" in line:
                 break
-        assert key.startswith("crm_"), "serve --demo printed no admin key"
+        assert set(keys) == {"admin", "agent", "viewer"}, f"serve --demo printed {keys}"
         deadline = time.monotonic() + 120
         while True:  # poll readiness with a deadline; no fixed waits
             if process.poll() is not None:
@@ -56,14 +59,15 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
             if time.monotonic() > deadline:
                 raise AssertionError("server did not become ready")
             time.sleep(0.1)
-        yield url, key
+        yield url, keys
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def test_serve_demo_answers_and_pages(demo_server: tuple[str, str]) -> None:
-    url, key = demo_server
+def test_serve_demo_answers_and_pages(demo_server: tuple[str, dict[str, str]]) -> None:
+    url, keys = demo_server
+    key = keys["admin"]
     assert httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}).status_code == 401
     query = """query($after: String) { customers(first: 100, after: $after) {
         edges { node { id name kind stage } } pageInfo { hasNextPage endCursor } totalCount } }"""
@@ -97,3 +101,15 @@ def test_serve_demo_answers_and_pages(demo_server: tuple[str, str]) -> None:
         page = http.get("/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 200 and "GraphiQL" in page.text
         assert key in page.text  # the headers editor starts with the demo key
+
+    def total(role: str) -> int:
+        body = httpx.post(
+            f"{url}/graphql",
+            json={"query": "{ customers { totalCount } }"},
+            headers={"Authorization": f"Bearer {keys[role]}"},
+            timeout=60,
+        ).json()
+        return body["data"]["customers"]["totalCount"]
+
+    # the printed keys show the roles: an agent sees only their customers, a viewer all
+    assert 0 < total("agent") < total("viewer") == DEMO_CUSTOMERS
