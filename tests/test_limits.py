@@ -385,6 +385,9 @@ def test_unexpected_errors_are_masked_with_a_request_id(
         # the operator finds the real exception by the request id
         [record] = [r for r in caplog.records if request_id in r.getMessage()]
         assert record.exc_info is not None and SECRET in str(record.exc_info[1])
+        # and only there: strawberry's own logger does not log it a second time
+        logged = [r for r in caplog.records if SECRET in f"{r.getMessage()} {r.exc_info}"]
+        assert logged == [record]
 
         # errors raised on purpose stay as they are: a plugin failure names its plugin
         body = server.post(

@@ -28,7 +28,7 @@ from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import core_types as core
 from crmgraph.schema import mutations
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
-from crmgraph.schema.limits import is_unexpected
+from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.schema.loaders import InteractionPageKey
 from crmgraph.schema.pagination import (
     PageInfo,
@@ -45,6 +45,8 @@ class CRMSchema(strawberry.Schema):
     bad cursor) or a query that fails validation is the client's business."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        if MaskUnexpectedErrors in self.extensions:
+            return  # it logs each one itself, with the request id the client was given
         super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
 
 
