@@ -140,9 +140,11 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     if parts is None:
         return None
     prefix, secret = parts
+    # one statement per request: the key, its user, and a row per team of theirs
     rows = await db.fetch(
-        "SELECT k.secret_hash, k.revoked_at, u.id, u.name, u.role FROM api_key k "
-        "JOIN crm_user u ON u.id = k.holder WHERE k.prefix = {}",
+        "SELECT k.secret_hash, k.revoked_at, u.id, u.name, u.role, m.team FROM api_key k "
+        "JOIN crm_user u ON u.id = k.holder LEFT JOIN team_member m ON m.member = u.id "
+        "WHERE k.prefix = {}",
         prefix,
     )
     if not rows or rows[0]["revoked_at"] is not None:
@@ -150,13 +152,12 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     if not hmac.compare_digest(rows[0]["secret_hash"], hash_secret(secret)):
         return None
     row = rows[0]
-    teams = await db.fetch("SELECT team FROM team_member WHERE member = {}", row["id"])
     return Principal(
         user_id=row["id"],
         name=row["name"],
         role=row["role"],
         key_prefix=prefix,
-        team_ids=frozenset(t["team"] for t in teams),
+        team_ids=frozenset(r["team"] for r in rows if r["team"] is not None),
     )
 
 
