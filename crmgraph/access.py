@@ -15,6 +15,7 @@ as absent as a record that does not exist.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,7 @@ class Access:
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
-    @property
+    @functools.cached_property
     def scope(self) -> CustomerScope | None:
         """None when every customer is visible."""
         if self.can(CUSTOMER_READ_ALL):
@@ -73,23 +74,14 @@ class Access:
         )
 
     def denied_fields(self, coordinates: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
-        """(type, field, permission) for every guarded field asked for without
-        the permission guarding it."""
+        """(type, field, permission) for every guarded field asked for (to read
+        or to write) without the permission guarding it."""
         guarded = self.policy.guarded_fields
         return sorted(
-            (type_name, field_name, guarded[(type_name, field_name)])
+            (type_name, field_name, permission)
             for type_name, field_name in coordinates
-            if (type_name, field_name) in guarded and not self.can(guarded[(type_name, field_name)])
-        )
-
-    def denied_attributes(self, kind: str, names: set[str]) -> list[tuple[str, str]]:
-        """(attribute, permission) for each guarded attribute of ``kind`` in
-        ``names`` the caller may not read or write."""
-        guarded = self.policy.guarded_attributes.get(kind, {})
-        return sorted(
-            (name, permission)
-            for name in names
-            if (permission := guarded.get(name)) is not None and not self.can(permission)
+            if (permission := guarded.get((type_name, field_name))) is not None
+            and not self.can(permission)
         )
 
     def readable_change(self, field_path: str) -> bool:
@@ -104,9 +96,8 @@ class Policy:
     """Grants and guarded fields, from what the plugins declare; built once."""
 
     grants: Mapping[str, frozenset[str]]
+    # (GraphQL type, field) -> permission, attributes included
     guarded_fields: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    # kind -> attribute name -> permission
-    guarded_attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # audit trail field names ("employee.salary", "birthday") -> permission
     guarded_change_paths: Mapping[str, str] = field(default_factory=dict)
 
@@ -137,7 +128,6 @@ class Policy:
                     )
                 guarded_fields[(type_name, field_name)] = permission.key
                 change_paths[field_name] = permission.key
-        guarded_attributes: dict[str, dict[str, str]] = {}
         for registered in catalog.types:
             descriptor = registered.descriptor
             for attr in descriptor.attributes:
@@ -149,7 +139,6 @@ class Policy:
                         f"attribute {descriptor.key}.{attr.name} needs permission "
                         f"{attr.permission!r}, which no plugin declares",
                     )
-                guarded_attributes.setdefault(descriptor.key, {})[attr.name] = attr.permission
                 guarded_fields[(descriptor.graphql_name, camel(attr.name))] = attr.permission
                 change_paths[f"{camel(descriptor.key)}.{camel(attr.name)}"] = attr.permission
         for role, keys in (extra_grants or {}).items():
@@ -165,7 +154,6 @@ class Policy:
         return cls(
             grants={role: frozenset(keys) for role, keys in grants.items()},
             guarded_fields=guarded_fields,
-            guarded_attributes=guarded_attributes,
             guarded_change_paths=change_paths,
         )
 

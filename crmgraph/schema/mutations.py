@@ -9,7 +9,7 @@ annotations``: see :mod:`crmgraph.schema.build`.
 import contextlib
 import datetime
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -73,12 +73,22 @@ def decode(errors: Errors, path: str, global_id: Any, type_name: str) -> int | N
         return None
 
 
-def permission_problem(info: Info, permission: str) -> Problem | None:
-    if info.context.access.can(permission):
-        return None
+def forbidden_problem(field: str | None, doing: str, permission: str) -> Problem:
     return Problem(
-        None, f"your role may not do this: it needs the {permission} permission", "FORBIDDEN"
+        field, f"your role may not {doing}: it needs the {permission} permission", "FORBIDDEN"
     )
+
+
+def guarded_input_problems(
+    info: Info, type_name: str, path: str, names: Iterable[str]
+) -> list[Problem]:
+    """FORBIDDEN for each input field (snake_case ``names``) of ``type_name``
+    that is a guarded field the caller may not write; ``path`` prefixes it."""
+    coordinates = {(type_name, v.camel(name)) for name in names}
+    return [
+        forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
+        for _, field_name, permission in info.context.access.denied_fields(coordinates)
+    ]
 
 
 async def live(info: Info, pk: int, field: str = "id") -> dict[str, Any]:
@@ -110,9 +120,8 @@ async def run_write(
     made for the caller (its audit entries name them) and any UserInputError
     rolls it back. The rows the payload shows are read inside that transaction,
     so a payload is the state this write made, never a later writer's."""
-    refused = permission_problem(info, permission)
-    if refused is not None:
-        return None, user_errors([refused])
+    if not info.context.access.can(permission):
+        return None, user_errors([forbidden_problem(None, "do this", permission)])
     if errors:
         return None, user_errors(errors.problems)
     try:
@@ -388,32 +397,25 @@ def build_mutation_type(
         if owner is not None and not await writes.row_exists(db, "crm_user", owner):
             problems.append(Problem("ownerId", "user not found", "NOT_FOUND"))
         elif owner is not None and owner != principal.user_id and not access.can(CUSTOMER_ASSIGN):
-            problems.append(assign_problem("ownerId", "to another user"))
+            problems.append(
+                forbidden_problem("ownerId", "give a customer to another user", CUSTOMER_ASSIGN)
+            )
         if team is not None and not await writes.row_exists(db, "team", team):
             problems.append(Problem("teamId", "team not found", "NOT_FOUND"))
         elif (
             team is not None and team not in principal.team_ids and not access.can(CUSTOMER_ASSIGN)
         ):
-            problems.append(assign_problem("teamId", "to a team you are not in"))
+            problems.append(
+                forbidden_problem(
+                    "teamId", "give a customer to a team you are not in", CUSTOMER_ASSIGN
+                )
+            )
         if problems:
             raise UserInputError(problems)
 
-    def assign_problem(path: str, what: str) -> Problem:
-        return Problem(
-            path,
-            f"your role may not give a customer {what}: it needs the {CUSTOMER_ASSIGN} permission",
-            "FORBIDDEN",
-        )
-
     def guarded_attribute_problems(info: Info, kind: str, attrs: dict[str, Any]) -> list[Problem]:
-        return [
-            Problem(
-                f"{v.camel(kind)}.{v.camel(name)}",
-                f"your role may not write {v.camel(name)}: it needs the {permission} permission",
-                "FORBIDDEN",
-            )
-            for name, permission in info.context.access.denied_attributes(kind, set(attrs))
-        ]
+        graphql_name = catalog.customer_type(kind).graphql_name
+        return guarded_input_problems(info, graphql_name, f"{v.camel(kind)}.", attrs)
 
     async def customer_payload(info: Info, pk: int | None, errors: list[core.UserError]) -> Any:
         if pk is None:
@@ -883,11 +885,10 @@ def build_mutation_type(
             async def work() -> int:
                 db = info.context.db
                 rows = await db.fetch("SELECT * FROM relationship WHERE id = {}", pk)
-                sees = info.context.access.sees
-                parties = await queries.customers_by_ids(
-                    db, [rows[0]["from_customer"], rows[0]["to_customer"]]
-                ) if rows else []  # fmt: skip
-                if not any(sees(party) for party in parties):
+                ends = [rows[0]["from_customer"], rows[0]["to_customer"]] if rows else []
+                parties = await queries.customers_by_ids(db, ends) if ends else []
+                # visible when either party is, as for node(id:)
+                if not any(info.context.access.sees(party) for party in parties):
                     raise UserInputError.single("id", "relationship not found", "NOT_FOUND")
                 await db.fetch("DELETE FROM relationship WHERE id = {}", pk)
                 gone = {
@@ -927,13 +928,7 @@ def build_mutation_type(
             if data["birthday"] is not None and data["birthday"] > writes.now().date():
                 errors.add("birthday", "birthday cannot be in the future", "OUT_OF_RANGE")
             values["birthday"] = data["birthday"]
-        denied = info.context.access.denied_fields({("Contact", v.camel(k)) for k in data})
-        for _, field_name, permission in denied:
-            errors.add(
-                field_name,
-                f"your role may not write {field_name}: it needs the {permission} permission",
-                "FORBIDDEN",
-            )
+        errors.problems.extend(guarded_input_problems(info, "Contact", "", data))
         if "is_primary" in data:
             if data["is_primary"] is None:
                 errors.add("isPrimary", "isPrimary cannot be null", "REQUIRED")
