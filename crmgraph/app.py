@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pluggy
@@ -37,6 +37,8 @@ from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.schema.limits import limit_extensions
 from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
 from crmgraph.settings import Settings
+
+T = TypeVar("T")
 
 
 class CRMGraphQL(GraphQL):
@@ -99,6 +101,19 @@ def build_state(settings: Settings) -> AppState:
     return AppState(
         settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm), events, policy, budget
     )
+
+
+async def with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]]) -> T:
+    """Run ``work`` against a started app state (database pool included) and
+    stop it afterwards: for the CLI and for tests that read or seed a database."""
+    state = build_state(settings)
+    await state.db.start(settings)
+    try:
+        return await work(state)
+    finally:
+        await state.db.stop()
+        if state.budget is not None:
+            await state.budget.close()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

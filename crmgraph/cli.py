@@ -7,7 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from crmgraph import scaffold
 from crmgraph.settings import Settings
@@ -35,16 +35,10 @@ async def _migrate(settings: Settings) -> None:
     await migrate(make_engine(settings), catalog_apps(catalog))
 
 
-async def _with_state(settings: Settings, work: Callable[[AppState], Awaitable[Any]]) -> Any:
-    """Run ``work`` against a started app state (database pool included)."""
-    from crmgraph.app import build_state
+async def _with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]]) -> T:
+    from crmgraph.app import with_state  # imported late: `crmgraph --help` stays fast
 
-    state = build_state(settings)
-    await state.db.start(settings)
-    try:
-        return await work(state)
-    finally:
-        await state.db.stop()
+    return await with_state(settings, work)
 
 
 async def _seed_demo(settings: Settings, customers: int) -> str:

@@ -30,7 +30,7 @@ import httpx
 import pytest
 import uvicorn
 
-from crmgraph.app import build_state, create_app
+from crmgraph.app import AppState, create_app, with_state
 from crmgraph.db.engine import make_engine
 from crmgraph.db.migrate import catalog_apps, migrate
 from crmgraph.registry import Catalog, make_plugin_manager
@@ -232,18 +232,17 @@ async def user_key(settings: Settings, role: str, teams: Sequence[str] = ()) -> 
     """A new user with ``role`` (in ``teams``, created if missing) and a key for them."""
     from crmgraph import auth
 
-    state = build_state(settings)
-    await state.db.start(settings)
-    try:
-        email = f"{role}-{uuid.uuid4().hex[:8]}@test.example"
+    email = f"{role}-{uuid.uuid4().hex[:8]}@test.example"
+
+    async def make(state: AppState) -> str:
         await auth.create_user(state.db, f"Test {role}", email, role)
         for team in teams:
             if not await state.db.fetch("SELECT id FROM team WHERE name = {}", team):
                 await auth.create_team(state.db, team)
             await auth.add_team_member(state.db, team, email)
         return await auth.create_key(state.db, email, "test")
-    finally:
-        await state.db.stop()
+
+    return await with_state(settings, make)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from crmgraph import auth
-from crmgraph.app import build_state
+from crmgraph.app import with_state
 from crmgraph.testing import live_server, settings_for
 
 QUERY = {"query": "{ customers(first: 1) { totalCount } }"}
@@ -24,17 +24,13 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def stored_hashes(database_url: str) -> list[str]:
-    async def read() -> list[str]:
-        settings = settings_for(database_url)
-        state = build_state(settings)
-        await state.db.start(settings)
-        try:
-            rows = await state.db.fetch("SELECT secret_hash FROM api_key")
-            return [r["secret_hash"] for r in rows]
-        finally:
-            await state.db.stop()
-
-    return asyncio.run(read())
+    rows = asyncio.run(
+        with_state(
+            settings_for(database_url),
+            lambda state: state.db.fetch("SELECT secret_hash FROM api_key"),
+        )
+    )
+    return [r["secret_hash"] for r in rows]
 
 
 def test_keys_from_the_cli_authenticate_until_revoked(database_url: str) -> None:

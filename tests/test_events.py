@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from crmgraph.app import build_state
+from crmgraph.app import with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.helpers import CREATE, create_customer
 from tests.plugins_for_tests import event_recorder
@@ -36,16 +36,12 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 
 def event_rows(database_url: str) -> list[dict]:
-    async def read() -> list[dict]:
-        settings = settings_for(database_url)
-        state = build_state(settings)
-        await state.db.start(settings)
-        try:
-            return await state.db.fetch("SELECT * FROM event ORDER BY id")
-        finally:
-            await state.db.stop()
-
-    return asyncio.run(read())
+    return asyncio.run(
+        with_state(
+            settings_for(database_url),
+            lambda state: state.db.fetch("SELECT * FROM event ORDER BY id"),
+        )
+    )
 
 
 def types_received() -> list[str]:

@@ -7,7 +7,7 @@ import asyncio
 import datetime
 import threading
 
-from crmgraph.app import build_state
+from crmgraph.app import with_state
 from crmgraph.db import writes
 from crmgraph.idempotency import ABANDONED_AFTER
 from crmgraph.testing import live_server, settings_for
@@ -82,15 +82,12 @@ def test_expired_and_abandoned_keys_can_be_used_again(database_url: str) -> None
 
 
 async def insert_pending(database_url: str, key: str, at: datetime.datetime) -> None:
-    settings = settings_for(database_url)
-    state = build_state(settings)
-    await state.db.start(settings)
-    try:
-        await state.db.fetch(
+    await with_state(
+        settings_for(database_url),
+        lambda state: state.db.fetch(
             "INSERT INTO idempotency_record (key, request_hash, status, created_at) "
             "VALUES ({}, 'x', 'pending', {})",
             key,
             at,
-        )
-    finally:
-        await state.db.stop()
+        ),
+    )

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from crmgraph import auth
-from crmgraph.app import build_state
+from crmgraph.app import AppState, with_state
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, require_redis, settings_for
 from tests.conftest import fresh_database
@@ -23,18 +23,14 @@ DAY = 86_400
 
 
 def make_keys(database_url: str, count: int) -> list[str]:
-    async def run() -> list[str]:
-        settings = settings_for(database_url)
-        state = build_state(settings)
-        await state.db.start(settings)
-        try:
-            email = f"{uuid.uuid4().hex[:8]}@rate.example"
-            await auth.create_user(state.db, "Rate", email, "agent")
-            return [await auth.create_key(state.db, email, f"k{i}") for i in range(count)]
-        finally:
-            await state.db.stop()
+    """``count`` keys of one new user: the budget is per key, not per user."""
 
-    return asyncio.run(run())
+    async def run(state: AppState) -> list[str]:
+        email = f"{uuid.uuid4().hex[:8]}@rate.example"
+        await auth.create_user(state.db, "Rate", email, "agent")
+        return [await auth.create_key(state.db, email, f"k{i}") for i in range(count)]
+
+    return asyncio.run(with_state(settings_for(database_url), run))
 
 
 def ask(server: LiveServer, key: str) -> tuple[dict[str, Any], dict[str, str]]:
