@@ -99,6 +99,7 @@ class CustomerQuery:
     contact_search: str | None = None
     has_open_need: bool | None = None
     scope: CustomerScope | None = None  # None: every customer is visible
+    ids: tuple[int, ...] = ()  # only these customers
 
 
 def like_pattern(text: str) -> str:
@@ -123,6 +124,8 @@ def customer_where(q: CustomerQuery) -> Where:
         where.add("c.deleted_at IS NULL")
     elif q.deleted == "DELETED":
         where.add("c.deleted_at IS NOT NULL")
+    if q.ids:
+        where.add_in("c.id", q.ids)
     if q.kinds:
         where.add_in("c.kind", q.kinds)
     if q.stages:

@@ -1,0 +1,140 @@
+"""Per-customer facts in SQL: activity, purchases, satisfaction, needs, RFM
+scores and segment, churn signals and score. One chain of CTEs serves the
+knowledge profile, the RFM segments, the churn-risk list and revenue by
+RFM segment, so all of them agree."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from crmgraph.analytics import rules
+from crmgraph.analytics.scope import AnalyticsScope
+from crmgraph.analytics.sql import Sql, rounded
+from crmgraph.db.queries import CUSTOMER_COLUMNS
+
+# the customer columns without their table aliases, as they come out of `scoped`
+CUSTOMER_FIELDS = ", ".join(
+    part.strip().split(" AS ")[-1].split(".")[-1] for part in CUSTOMER_COLUMNS.split(",")
+)
+
+
+def _score(column: str, steps: tuple[tuple[int, int], ...], at_least: bool) -> str:
+    op = ">=" if at_least else "<="
+    cases = " ".join(f"WHEN {column} {op} {limit} THEN {score}" for limit, score in steps)
+    return f"CASE {cases} ELSE 1 END"
+
+
+def _segment_case() -> str:
+    cases = " ".join(f"WHEN {s.condition} THEN '{s.key}'" for s in rules.RFM_SEGMENTS)
+    return f"CASE {cases} END"
+
+
+def facts_ctes(scope: AnalyticsScope) -> Sql:
+    """``WITH scoped, activity, open_needs, facts, scored``: ``scored`` has one
+    row per customer in scope with every fact; select from it."""
+    ts, d = scope.ts(), scope.dialect
+    recent = scope.cutoff(rules.SATISFACTION_WINDOW_DAYS)
+    prior = scope.cutoff(2 * rules.SATISFACTION_WINDOW_DAYS)
+    sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(", ")
+    sql.add(
+        "activity AS (SELECT i.customer AS customer_id, COUNT(*) AS interactions, "
+        "MIN(i.occurred_at) AS first_contact_at, MAX(i.occurred_at) AS last_contact_at, "
+        "COUNT(i.amount) AS purchases, SUM(i.amount) AS purchase_total, "
+        "MAX(CASE WHEN i.amount IS NOT NULL THEN i.occurred_at END) AS last_purchase_at, "
+        "COUNT(i.satisfaction) AS rated, AVG(i.satisfaction * 1.0) AS satisfaction, "
+        f"AVG(CASE WHEN i.occurred_at >= {ts} THEN i.satisfaction * 1.0 END) "
+        "AS satisfaction_recent, "
+        f"AVG(CASE WHEN i.occurred_at >= {ts} AND i.occurred_at < {ts} "
+        "THEN i.satisfaction * 1.0 END) AS satisfaction_prior "
+        "FROM interaction i JOIN scoped s ON s.id = i.customer WHERE ",
+        recent,
+        prior,
+        recent,
+    )
+    sql.extend(scope.period("i.occurred_at")).add(" GROUP BY i.customer), ")
+    sql.add(
+        "open_needs AS (SELECT n.customer AS customer_id, COUNT(*) AS open_needs, "
+        "SUM(CASE WHEN n.due_date < {} THEN 1 ELSE 0 END) AS overdue_needs "
+        "FROM need n JOIN scoped s ON s.id = n.customer "
+        "WHERE n.status IN ('OPEN', 'IN_PROGRESS') GROUP BY n.customer), ",
+        scope.ends_at.date(),
+    )
+    recency_cases = " ".join(
+        f"WHEN a.last_purchase_at >= {ts} THEN {score}" for _, score in rules.RECENCY_DAYS
+    )
+    sql.add(
+        f"facts AS (SELECT s.*, COALESCE(a.interactions, 0) AS interactions, "
+        "a.first_contact_at, a.last_contact_at, COALESCE(a.purchases, 0) AS purchases, "
+        "COALESCE(a.purchase_total, 0) AS purchase_total, a.last_purchase_at, "
+        "COALESCE(a.rated, 0) AS rated, a.satisfaction, a.satisfaction_recent, "
+        "a.satisfaction_prior, COALESCE(o.open_needs, 0) AS open_needs, "
+        "COALESCE(o.overdue_needs, 0) AS overdue_needs, "
+        f"CASE WHEN a.last_purchase_at IS NULL THEN 0 {recency_cases} ELSE 1 END AS r, "
+        f"CASE WHEN COALESCE(a.purchases, 0) = 0 THEN 0 ELSE "
+        f"{_score('a.purchases', rules.FREQUENCY_COUNTS, True)} END AS f, "
+        f"CASE WHEN COALESCE(a.purchases, 0) = 0 THEN 0 ELSE "
+        f"{_score('a.purchase_total', rules.MONETARY_TOTALS, True)} END AS m, "
+        f"CASE WHEN a.last_contact_at IS NULL OR a.last_contact_at < {ts} "
+        "THEN 1 ELSE 0 END AS signal_no_recent_contact, "
+        f"CASE WHEN a.last_purchase_at < {ts} THEN 1 ELSE 0 END AS signal_purchases_lapsed, "
+        f"CASE WHEN a.satisfaction_recent < {rules.LOW_SATISFACTION} "
+        "THEN 1 ELSE 0 END AS signal_low_satisfaction, "
+        "CASE WHEN a.satisfaction_recent <= a.satisfaction_prior - "
+        f"{rules.SATISFACTION_DROP} THEN 1 ELSE 0 END AS signal_falling_satisfaction, "
+        "CASE WHEN COALESCE(o.overdue_needs, 0) > 0 THEN 1 ELSE 0 END AS signal_overdue_needs, "
+        f"{d.days_between(ts, 's.stage_entered_at')} AS days_in_stage, "
+        f"{d.days_between(ts, 'a.last_contact_at')} AS days_since_contact, "
+        f"{d.days_between(ts, 'a.last_purchase_at')} AS days_since_purchase "
+        "FROM scoped s LEFT JOIN activity a ON a.customer_id = s.id "
+        "LEFT JOIN open_needs o ON o.customer_id = s.id), ",
+        *(scope.cutoff(days) for days, _ in rules.RECENCY_DAYS),
+        scope.cutoff(rules.CONTACT_QUIET_DAYS),
+        scope.cutoff(rules.PURCHASE_QUIET_DAYS),
+        scope.ends_at,
+        scope.ends_at,
+        scope.ends_at,
+    )
+    churn = " + ".join(f"signal_{s.code.lower()} * {s.points}" for s in rules.CHURN_SIGNALS)
+    sql.add(
+        f"scored AS (SELECT facts.*, {_segment_case()} AS rfm_segment, "
+        f"CASE WHEN {churn} > 100 THEN 100 ELSE {churn} END AS churn_score FROM facts)"
+    )
+    return sql
+
+
+def _time(value: Any) -> datetime.datetime | None:
+    """SQLite hands back timestamps computed by MIN/MAX as text."""
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    return datetime.datetime.fromisoformat(value)
+
+
+def shape(row: dict[str, Any]) -> dict[str, Any]:
+    """One ``scored`` row in engine-independent Python values."""
+    signals = [s.code for s in rules.CHURN_SIGNALS if row[f"signal_{s.code.lower()}"]]
+    score = int(row["churn_score"])
+    return {
+        **row,
+        "first_contact_at": _time(row["first_contact_at"]),
+        "last_contact_at": _time(row["last_contact_at"]),
+        "last_purchase_at": _time(row["last_purchase_at"]),
+        "purchases": int(row["purchases"]),
+        "purchase_total": round(float(row["purchase_total"]), 2),
+        "interactions": int(row["interactions"]),
+        "rated": int(row["rated"]),
+        "open_needs": int(row["open_needs"]),
+        "overdue_needs": int(row["overdue_needs"]),
+        "satisfaction": rounded(row["satisfaction"]),
+        "satisfaction_recent": rounded(row["satisfaction_recent"]),
+        "satisfaction_prior": rounded(row["satisfaction_prior"]),
+        "days_in_stage": rounded(row["days_in_stage"], 2),
+        "days_since_contact": rounded(row["days_since_contact"], 2),
+        "days_since_purchase": rounded(row["days_since_purchase"], 2),
+        "r": int(row["r"]),
+        "f": int(row["f"]),
+        "m": int(row["m"]),
+        "signals": signals,
+        "churn_score": score,
+        "churn_level": rules.churn_level(score),
+    }

@@ -1,0 +1,63 @@
+"""Which customers and which time an analytics question is about."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, replace
+
+from crmgraph.analytics.sql import Dialect, Sql
+from crmgraph.db import queries
+from crmgraph.db.engine import Database
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class AnalyticsScope:
+    """The customers (the customer filter, including the caller's row scope)
+    and the period ``[starts_at, ends_at)``. ``ends_at`` is also the moment
+    scores are computed as of: recency, churn windows, overdue needs."""
+
+    customers: queries.CustomerQuery
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    dialect: Dialect
+
+    @classmethod
+    def create(
+        cls,
+        db: Database,
+        customers: queries.CustomerQuery,
+        starts_at: datetime.datetime | None = None,
+        ends_at: datetime.datetime | None = None,
+    ) -> AnalyticsScope:
+        now = datetime.datetime.now(datetime.UTC)
+        return cls(customers, starts_at or EPOCH, ends_at or now, Dialect.of(db))
+
+    def without_kinds(self) -> AnalyticsScope:
+        return replace(self, customers=replace(self.customers, kinds=()))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return self.customers.kinds
+
+    def cutoff(self, days: int) -> datetime.datetime:
+        return self.ends_at - datetime.timedelta(days=days)
+
+    def ts(self) -> str:
+        return self.dialect.timestamp
+
+    def scoped_cte(self, name: str = "scoped") -> Sql:
+        """``name AS (...)``: the customers in scope with their current stage,
+        in the columns every customer row has (so rows can become Customer objects)."""
+        where = queries.customer_where(self.customers)
+        return Sql().add(
+            f"{name} AS (SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+            f"WHERE {where.sql()})",
+            *where.args,
+        )
+
+    def period(self, column: str) -> Sql:
+        """``column`` falls in the period."""
+        ts = self.ts()
+        return Sql().add(f"{column} >= {ts} AND {column} < {ts}", self.starts_at, self.ends_at)

@@ -1,0 +1,116 @@
+"""Customer-level answers built on the facts: each customer's knowledge
+profile, RFM segments with their members, and the churn-risk list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from crmgraph.analytics import rules
+from crmgraph.analytics.facts import facts_ctes, shape
+from crmgraph.analytics.scope import AnalyticsScope
+from crmgraph.analytics.sql import Sql
+from crmgraph.db.engine import Database
+from crmgraph.db.queries import Where
+
+
+async def knowledge(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> dict[int, dict]:
+    """Facts, interactions by channel and the next best action of each customer
+    (two statements for any number of customers)."""
+    scope = replace(scope, customers=replace(scope.customers, ids=tuple(ids)))
+    rows = await facts_ctes(scope).add(" SELECT * FROM scored").fetch(db)
+    where = Where()
+    where.add_in("customer", tuple(ids))
+    channel_sql = Sql().add(
+        f"SELECT customer, channel, COUNT(*) AS n FROM interaction WHERE {where.sql()} AND ",
+        *where.args,
+    )
+    channel_sql.extend(scope.period("occurred_at")).add(
+        " GROUP BY customer, channel ORDER BY customer, channel"
+    )
+    by_channel: dict[int, list[tuple[str, int]]] = {}
+    for row in await channel_sql.fetch(db):
+        by_channel.setdefault(row["customer"], []).append((row["channel"], int(row["n"])))
+    found = {}
+    for row in rows:
+        facts = shape(row)
+        facts["by_channel"] = by_channel.get(row["id"], [])
+        facts["action"] = rules.next_best_action(facts, facts["signals"], facts["churn_level"])
+        found[row["id"]] = facts
+    return found
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    key: str
+    description: str
+    customers: int
+    revenue: float
+    purchases: int
+
+
+async def rfm_segments(db: Database, scope: AnalyticsScope) -> list[SegmentSummary]:
+    rows = (
+        await facts_ctes(scope)
+        .add(
+            " SELECT rfm_segment, COUNT(*) AS customers, SUM(purchase_total) AS revenue, "
+            "SUM(purchases) AS purchases FROM scored GROUP BY rfm_segment"
+        )
+        .fetch(db)
+    )
+    found = {row["rfm_segment"]: row for row in rows}
+    summaries = []
+    for segment in rules.RFM_SEGMENTS:
+        row = found.get(segment.key)
+        summaries.append(
+            SegmentSummary(
+                segment.key,
+                segment.description,
+                int(row["customers"]) if row else 0,
+                round(float(row["revenue"] or 0), 2) if row else 0.0,
+                int(row["purchases"] or 0) if row else 0,
+            )
+        )
+    return summaries
+
+
+@dataclass(frozen=True)
+class ScoredPage:
+    rows: list[dict[str, Any]]  # shaped facts, customer columns included
+    has_next: bool
+    total: int
+
+
+async def scored_page(
+    db: Database,
+    scope: AnalyticsScope,
+    condition: Sql,
+    order: str,
+    limit: int,
+    after: tuple[int, int] | None,
+) -> ScoredPage:
+    """One page of scored customers matching ``condition``, in keyset order
+    ``order`` (``"segment"``: by id; ``"churn"``: riskiest first, then by id)."""
+    sql = facts_ctes(scope).add(" SELECT * FROM (SELECT scored.*, COUNT(*) OVER () AS total ")
+    sql.add("FROM scored WHERE ").extend(condition).add(") page")
+    if after is not None:
+        value, pk = after
+        if order == "churn":
+            sql.add(" WHERE (churn_score < {} OR (churn_score = {} AND id > {}))", value, value, pk)
+        else:
+            sql.add(" WHERE id > {}", pk)
+    ordering = "churn_score DESC, id" if order == "churn" else "id"
+    sql.add(f" ORDER BY {ordering} LIMIT {{}}", limit + 1)
+    rows = await sql.fetch(db)
+    total = int(rows[0]["total"]) if rows else 0
+    return ScoredPage([shape(r) for r in rows[:limit]], len(rows) > limit, total)
+
+
+def segment_members(segment: str) -> Sql:
+    return Sql().add("rfm_segment = {}", segment)
+
+
+def churn_candidates(min_score: int) -> Sql:
+    phases = ", ".join(f"'{p}'" for p in rules.CHURN_PHASES)
+    return Sql().add(f"phase IN ({phases}) AND churn_score >= {{}}", min_score)
