@@ -88,6 +88,29 @@ def churn_level(score: int) -> str:
     return "LOW"
 
 
+ACTION_CODES = (
+    "WIN_BACK",
+    "FOLLOW_UP_NEED",
+    "RETENTION_CALL",
+    "SERVICE_RECOVERY",
+    "FOLLOW_UP_LEAD",
+    "PROPOSE_UPSELL",
+    "CHECK_IN",
+    "NONE",
+)
+TREND_STEP = 0.5  # recent average this much above/below the previous window's: UP/DOWN
+
+
+def satisfaction_trend(recent: float | None, prior: float | None) -> str:
+    if recent is None or prior is None:
+        return "UNKNOWN"
+    if recent - prior >= TREND_STEP:
+        return "UP"
+    if prior - recent >= TREND_STEP:
+        return "DOWN"
+    return "FLAT"
+
+
 @dataclass(frozen=True)
 class Action:
     code: str

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import pluggy
 import strawberry
@@ -21,10 +21,13 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from crmgraph.access import AUDIT_READ, forbidden
+from crmgraph.analytics import metrics as analytics_metrics
+from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import queries
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import Catalog, PluginError
+from crmgraph.schema import analytics as analytics_schema
 from crmgraph.schema import core_types as core
 from crmgraph.schema import mutations
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
@@ -377,6 +380,21 @@ def build_schema(
             rows = await info.context.loaders.stage_history.load(self.pk)
             return [core.StageChange.from_row(row) for row in rows]
 
+        @strawberry.field(
+            description="What continuous tracking knows of the customer: activity by channel, "
+            "satisfaction and its trend, purchases, RFM scores, needs, time in stage, churn "
+            "risk with its signals and a next best action. Computed in SQL, batched per page."
+        )
+        async def knowledge(
+            self,
+            info: Info,
+            as_of: Annotated[
+                datetime.datetime | None,
+                strawberry.argument(description="The moment to compute it as of (default: now)."),
+            ] = None,
+        ) -> analytics_schema.CustomerKnowledge:
+            return await analytics_schema.customer_knowledge(info, self.pk, as_of)
+
     @strawberry.type(description="A link between two parties, of a kind declared by a plugin.")
     class Relationship(core.Node):
         pk: strawberry.Private[int]
@@ -649,6 +667,10 @@ def build_schema(
         }
         return converters[type_name](row)
 
+    Analytics, analytics_root = analytics_schema.build_analytics_type(
+        CustomerBase, CustomerFilter, customer_query
+    )
+
     @strawberry.type
     class AuditTrailConnection:
         edges: list[core.AuditEntryEdge]
@@ -768,20 +790,22 @@ def build_schema(
                 for p in catalog.permissions
             ]
 
-        @strawberry.field(description="Metrics contributed by plugins, one SQL statement each.")
+        @strawberry.field(
+            description="Metrics contributed by plugins over every customer the caller sees.",
+            deprecation_reason="Use `analytics { metrics }`, which takes a filter and a period.",
+        )
         async def plugin_metrics(self, info: Info) -> list[MetricValue]:
-            values = []
-            for metric in catalog.metrics:
-                rows = await info.context.db.fetch(metric.sql, *metric.params)
-                value = rows[0]["value"] if rows else None
-                values.append(
-                    MetricValue(
-                        key=metric.key,
-                        description=metric.description,
-                        value=float(value) if value is not None else None,
-                    )
-                )
-            return values
+            db = info.context.db
+            scope = AnalyticsScope.create(db, customer_query(None, info.context.access.scope))
+            found = await analytics_metrics.plugin_metrics(db, scope, catalog.metrics)
+            return [MetricValue(key=m.key, description=m.description, value=m.value) for m in found]
+
+        analytics: Analytics = strawberry.field(  # type: ignore[valid-type]
+            resolver=analytics_root,
+            description="Analytical CRM over the customers the filter selects and the caller "
+            "may see, in a period: funnel, cohorts, satisfaction, revenue, RFM, churn risk, "
+            "needs and plugin metrics.",
+        )
 
         @strawberry.field(description="Teams; agents see the customers of their teams.")
         async def teams(self, info: Info) -> list[core.Team]:

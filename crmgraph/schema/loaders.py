@@ -3,6 +3,7 @@ for all the customers on the page."""
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from crmgraph.analytics import scores
+from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
 
@@ -50,6 +53,22 @@ class Loaders:
         self.relationships = DataLoader(self._relationships)
         self.interactions = DataLoader(self._interaction_pages)
         self.row = DataLoader(self._rows_by_type)
+        self.knowledge = DataLoader(self._knowledge)
+
+    async def _knowledge(
+        self, keys: list[tuple[int, datetime.datetime | None]]
+    ) -> list[dict[str, Any] | None]:
+        """Knowledge profiles keyed by (customer, as of): one batch per moment."""
+        by_moment: dict[datetime.datetime | None, list[int]] = defaultdict(list)
+        for pk, as_of in keys:
+            by_moment[as_of].append(pk)
+        found: dict[tuple[int, datetime.datetime | None], dict[str, Any]] = {}
+        for as_of, ids in by_moment.items():
+            every = queries.CustomerQuery(deleted="ALL")
+            scope = AnalyticsScope.create(self.db, every, ends_at=as_of)
+            for pk, facts in (await scores.knowledge(self.db, scope, ids)).items():
+                found[(pk, as_of)] = facts
+        return [found.get(key) for key in keys]
 
     def _by_customer(self, table: str, order: str):
         async def load(customer_ids: list[int]) -> list[list[dict[str, Any]]]:
