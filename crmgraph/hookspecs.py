@@ -204,12 +204,19 @@ def crmgraph_event_handlers() -> dict[str, Any]:
 def crmgraph_analytics_metrics() -> list[Metric]:
     """Return analytics metrics this plugin contributes (computed in SQL).
 
+    Each statement returns one row with a column ``value``. It runs in the
+    caller's analytics scope and may read ``analytics_customer`` (the customers
+    the filter selects and the caller may see) and ``analytics_period`` (one row:
+    ``starts_at``, ``ends_at``); served as ``analytics { metrics }``.
+
     Example::
 
         @hookimpl
         def crmgraph_analytics_metrics():
-            return [Metric("loyalty_points_total", "Points held by all customers",
-                           sql="SELECT COALESCE(SUM(points), 0) AS value FROM loyalty_account")]
+            return [Metric("loyalty_points_total", "Points held by the customers in scope",
+                           sql="SELECT COALESCE(SUM(a.points), 0) AS value "
+                               "FROM loyalty_account a "
+                               "JOIN analytics_customer c ON c.id = a.customer_id")]
     """
 
 

@@ -614,3 +614,13 @@ def test_same_results_on_sqlite_and_postgres(request: pytest.FixtureRequest, tmp
     assert sqlite_answer["analytics"]["rfm"][0]["customers"] > 0
     assert sqlite_answer["analytics"]["churnRisk"]["totalCount"] > 0
     assert sqlite_answer == postgres_answer
+
+
+def test_empty_period_is_refused(crm: tuple[LiveServer, dict[str, int], str]) -> None:
+    server, _, _ = crm
+    body = server.post(
+        '{ analytics(period: {from: "2026-07-01T00:00:00Z", to: "2026-06-01T00:00:00Z"})'
+        " { needs { total } } }"
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "period.from" in body["errors"][0]["message"]

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from crmgraph.analytics import cohorts, funnel, metrics, needs, revenue, rules, satisfaction, scores
@@ -559,6 +560,11 @@ def build_analytics_type(
         starts_at = utc(period.from_) if period else None
         ends_at = utc(period.to) if period else None
         scope = AnalyticsScope.create(info.context.db, q, starts_at, ends_at)
+        if scope.starts_at >= scope.ends_at:
+            raise GraphQLError(
+                "period.from must be before period.to (or now, when `to` is not given)",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
         return Analytics(scope=scope)
 
     return Analytics, analytics

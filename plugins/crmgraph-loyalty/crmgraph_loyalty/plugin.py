@@ -181,17 +181,27 @@ def crmgraph_event_handlers() -> dict[str, Any]:
 
 @hookimpl
 def crmgraph_analytics_metrics() -> list[Metric]:
+    # `analytics_customer` is the core's: the customers the caller's filter selects and
+    # their role lets them see, so these metrics follow `analytics(filter:)` like the core's
+    in_scope = "FROM loyalty_account a JOIN analytics_customer c ON c.id = a.customer_id"
     return [
         Metric(
             "loyalty_points_total",
-            "Loyalty points held by all customers",
-            sql="SELECT COALESCE(SUM(points), 0) AS value FROM loyalty_account",
+            "Loyalty points held by the customers in scope",
+            sql=f"SELECT COALESCE(SUM(a.points), 0) AS value {in_scope}",
         ),
         Metric(
             "loyalty_gold_accounts",
-            "Loyalty accounts in the GOLD tier",
-            sql="SELECT COUNT(*) AS value FROM loyalty_account WHERE tier = {}",
+            "Loyalty accounts in the GOLD tier among the customers in scope",
+            sql=f"SELECT COUNT(*) AS value {in_scope} WHERE a.tier = {{}}",
             params=("GOLD",),
+        ),
+        Metric(
+            "loyalty_member_share",
+            "Share of the customers in scope that hold a loyalty account",
+            sql="SELECT CASE WHEN COUNT(*) = 0 THEN NULL ELSE "
+            "1.0 * COUNT(a.customer_id) / COUNT(*) END AS value FROM analytics_customer c "
+            "LEFT JOIN loyalty_account a ON a.customer_id = c.id",
         ),
     ]
 

@@ -335,10 +335,22 @@ def test_metric_permission_and_award_event(
 ) -> None:
     client = create(crmgraph_server, kind="CLIENT", name="Eva Estudio")
     award(crmgraph_server, client["id"], 2500, "launch party")
-    data = crmgraph_server.gql("{ pluginMetrics { key value } permissions { key roles } }")
-    metrics = {m["key"]: m["value"] for m in data["pluginMetrics"]}
+    create(crmgraph_server, kind="CLIENT", name="Sin Puntos")
+    data = crmgraph_server.gql(
+        "{ analytics { metrics { key value } } permissions { key roles } "
+        "distributors: analytics(filter: {kinds: [DISTRIBUTOR]}) { metrics { key value } } }"
+    )
+    metrics = {m["key"]: m["value"] for m in data["analytics"]["metrics"]}
     assert metrics["loyalty_points_total"] == 2500
     assert metrics["loyalty_gold_accounts"] == 1
+    assert metrics["loyalty_member_share"] == 0.5  # one of the two clients has an account
+    # the metrics follow the analytics filter: no distributor holds points
+    others = {m["key"]: m["value"] for m in data["distributors"]["metrics"]}
+    assert others == {
+        "loyalty_gold_accounts": 0.0,
+        "loyalty_member_share": None,
+        "loyalty_points_total": 0.0,
+    }
     assert {"key": "loyalty.award_points", "roles": ["admin", "manager"]} in data["permissions"]
     events = sql(
         crmgraph_settings,
