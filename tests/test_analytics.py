@@ -624,3 +624,22 @@ def test_empty_period_is_refused(crm: tuple[LiveServer, dict[str, int], str]) ->
     )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "period.from" in body["errors"][0]["message"]
+
+
+def test_reports_cost_what_they_aggregate(crm: tuple[LiveServer, dict[str, int], str]) -> None:
+    """Each report declares its cost (an aggregate over the scope), so a query asking
+    for many spends the caller's budget accordingly; knowledge costs per customer."""
+    server, _, _ = crm
+    one = server.post("{ analytics { needs { total } } }")["extensions"]["cost"]["requested"]
+    two = server.post("{ analytics { needs { total } cohorts { size } } }")["extensions"]["cost"]
+    # the analytics object (1), needs (1 + its declared 100); cohorts, a plain list,
+    # counts 10 items of one object each plus its declared 100
+    assert one == 1 + 1 + 100
+    assert two["requested"] == one + 10 * 1 + 100
+    knowledge = "{ customers(first: 10) { nodes { knowledge { interactions } } } }"
+    plain = "{ customers(first: 10) { nodes { id } } }"
+    assert (
+        server.post(knowledge)["extensions"]["cost"]["requested"]
+        - server.post(plain)["extensions"]["cost"]["requested"]
+        == 10 * (1 + 5)
+    )

@@ -64,6 +64,12 @@ RevenueSegmentation = _enum(
 )
 
 
+# Cost points (see crmgraph.schema.limits) of one aggregate over the scope's rows, so
+# a query asking for many reports spends the caller's budget accordingly.
+REPORT_COST = 100
+KNOWLEDGE_COST = 5  # per customer: its share of two batched aggregates
+
+
 def money(value: float) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
@@ -431,7 +437,9 @@ def build_analytics_type(
         purchases: int
         revenue: Decimal
 
-        @strawberry.field(description="The segment's customers, by id.")
+        @strawberry.field(
+            description="The segment's customers, by id.", metadata={"cost": REPORT_COST}
+        )
         async def members(
             self, info: Info, first: int | None = 20, after: str | None = None
         ) -> ScoredCustomerConnection:
@@ -449,12 +457,18 @@ def build_analytics_type(
         def period(self) -> Period:
             return Period(from_=self.scope.starts_at, to=self.scope.ends_at)
 
-        @strawberry.field(description="Lifecycle funnel per type and per phase (stage entries).")
+        @strawberry.field(
+            description="Lifecycle funnel per type and per phase (stage entries).",
+            metadata={"cost": REPORT_COST},
+        )
         async def funnel(self, info: Info) -> LifecycleFunnel:
             ctx = info.context
             return funnel_type(await funnel.lifecycle_funnel(ctx.db, ctx.catalog, self.scope))
 
-        @strawberry.field(description="Retention of customers by month of acquisition.")
+        @strawberry.field(
+            description="Retention of customers by month of acquisition.",
+            metadata={"cost": REPORT_COST},
+        )
         async def cohorts(self, info: Info) -> list[Cohort]:
             found = await cohorts.cohort_retention(info.context.db, self.scope)
             return [
@@ -467,7 +481,8 @@ def build_analytics_type(
             ]
 
         @strawberry.field(
-            description="Satisfaction at each moment of truth, overall and over time."
+            description="Satisfaction at each moment of truth, overall and over time.",
+            metadata={"cost": REPORT_COST},
         )
         async def satisfaction(
             self,
@@ -485,7 +500,8 @@ def build_analytics_type(
 
         @strawberry.field(
             description="Purchases in the period by segment, largest first; with `bucket`, "
-            "by calendar period instead, in time order."
+            "by calendar period instead, in time order.",
+            metadata={"cost": REPORT_COST},
         )
         async def revenue(
             self,
@@ -507,7 +523,10 @@ def build_analytics_type(
                 for r in rows
             ]
 
-        @strawberry.field(description="RFM segments, every one listed, with their members.")
+        @strawberry.field(
+            description="RFM segments, every one listed, with their members.",
+            metadata={"cost": REPORT_COST},
+        )
         async def rfm(self, info: Info) -> list[RfmSegmentSummary]:
             return [
                 RfmSegmentSummary(
@@ -522,7 +541,8 @@ def build_analytics_type(
             ]
 
         @strawberry.field(
-            description="Retained and expanding customers at risk of leaving, riskiest first."
+            description="Retained and expanding customers at risk of leaving, riskiest first.",
+            metadata={"cost": REPORT_COST},
         )
         async def churn_risk(
             self,
@@ -534,7 +554,10 @@ def build_analytics_type(
             condition = scores.churn_candidates(min_score)
             return await scored_connection(info, self.scope, condition, "churn", first, after)
 
-        @strawberry.field(description="Needs raised in the period, by category and unit.")
+        @strawberry.field(
+            description="Needs raised in the period, by category and unit.",
+            metadata={"cost": REPORT_COST},
+        )
         async def needs(self, info: Info) -> NeedsReport:
             found = await needs.needs_summary(info.context.db, self.scope)
             return NeedsReport(
@@ -544,7 +567,10 @@ def build_analytics_type(
                 by_category=[NeedGroup(**g.__dict__) for g in found.groups],
             )
 
-        @strawberry.field(description="Metrics contributed by plugins, in this scope and period.")
+        @strawberry.field(
+            description="Metrics contributed by plugins, in this scope and period.",
+            metadata={"cost": REPORT_COST},
+        )
         async def metrics(self, info: Info) -> list[AnalyticsMetric]:
             found = await metrics.plugin_metrics(
                 info.context.db, self.scope, info.context.catalog.metrics

@@ -383,7 +383,8 @@ def build_schema(
         @strawberry.field(
             description="What continuous tracking knows of the customer: activity by channel, "
             "satisfaction and its trend, purchases, RFM scores, needs, time in stage, churn "
-            "risk with its signals and a next best action. Computed in SQL, batched per page."
+            "risk with its signals and a next best action. Computed in SQL, batched per page.",
+            metadata={"cost": analytics_schema.KNOWLEDGE_COST},
         )
         async def knowledge(
             self,

@@ -273,16 +273,17 @@ class _CostWalker:
             return 0
         named = get_named_type(definition.type)
         if is_leaf_type(named):
-            return 0
+            return declared_cost(definition)
         children = tuple(n.selection_set for n in nodes if n.selection_set is not None)
         if is_list_type(get_nullable_type(definition.type)):  # type: ignore[arg-type]
             items = page if page is not None else self.list_size(node, definition)
-            return items * (1 + self.selection_cost(children, named, None))
+            items_cost = items * (1 + self.selection_cost(children, named, None))
+            return declared_cost(definition) + items_cost
         if self.is_connection(named, definition):
             first = self.first(node, definition)
             # the connection object itself, then its page under multiplier `first`
-            return 1 + self.selection_cost(children, named, first)
-        return 1 + self.selection_cost(children, named, None)
+            return 1 + declared_cost(definition) + self.selection_cost(children, named, first)
+        return 1 + declared_cost(definition) + self.selection_cost(children, named, None)
 
     @staticmethod
     def is_connection(named: GraphQLNamedType, definition: GraphQLField) -> bool:
@@ -316,6 +317,14 @@ class _CostWalker:
 
 # ---------------------------------------------------------------------------
 # Validation rules: depth, aliases, introspection
+
+
+def declared_cost(definition: GraphQLField) -> int:
+    """Extra cost a field declares for the work behind it, beyond the objects it
+    returns: ``strawberry.field(metadata={"cost": n})`` (an aggregate over many rows)."""
+    field = (definition.extensions or {}).get("strawberry-definition")
+    metadata = getattr(field, "metadata", None) or {}
+    return int(metadata.get("cost", 0))
 
 
 def limit_error(message: str, code: str, **details: Any) -> GraphQLError:
