@@ -1,9 +1,10 @@
-"""The ``crmgraph`` command: serve, migrate, schema, plugins, demo."""
+"""The ``crmgraph`` command: serve, migrate, schema, plugins, demo, report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from crmgraph import scaffold
 from crmgraph.settings import Settings
 
 if TYPE_CHECKING:
+    from crmgraph.analytics.report import ReportData
     from crmgraph.app import AppState
     from crmgraph.db.engine import Database
 
@@ -229,6 +231,64 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str, end: bool) -> datetime.datetime:
+    """An ISO date (an end date is included: the period runs to the next
+    midnight, UTC) or an ISO date-time (UTC unless it names an offset)."""
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        try:
+            at = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text!r}") from None
+        return at.astimezone(datetime.UTC) if at.tzinfo else at.replace(tzinfo=datetime.UTC)
+    if end:
+        day += datetime.timedelta(days=1)
+    return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
+
+
+def _period_start(text: str) -> datetime.datetime:
+    return _moment(text, end=False)
+
+
+def _period_end(text: str) -> datetime.datetime:
+    return _moment(text, end=True)
+
+
+async def _gather_report(state: AppState, args: argparse.Namespace) -> ReportData:
+    from crmgraph.analytics import report
+
+    scope, owner = await report.scope_for(
+        state.db, state.catalog, args.kind, args.owner, args.starts_at, args.ends_at
+    )
+    return await report.gather(state.db, state.catalog, scope, owner=owner)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crmgraph.analytics import report_html, report_terminal
+    from crmgraph.analytics.report import ReportError
+
+    if args.starts_at and args.ends_at and args.starts_at >= args.ends_at:
+        print("error: --from must come before --to", file=sys.stderr)
+        return 2
+    try:
+        data = asyncio.run(_with_state(_settings(args), lambda state: _gather_report(state, args)))
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report_terminal.render(data, report_terminal.console())
+    if args.html:
+        try:
+            Path(args.html).write_text(report_html.page(data), encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {args.html}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"HTML report written to {args.html}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmgraph", description="A plugin-first CRM GraphQL server.")
     p.add_argument("--database", help="database URL (default: $CRMGRAPH_DATABASE_URL or SQLite)")
@@ -251,6 +311,26 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
     sub.add_parser("plugins", help="list plugins and customer types").set_defaults(func=cmd_plugins)
+    report = sub.add_parser(
+        "report", help="print the lifecycle funnel and satisfaction; optionally an HTML report"
+    )
+    report.add_argument(
+        "--kind", action="append", default=[], help="only this customer type (repeatable)"
+    )
+    report.add_argument("--owner", help="only customers owned by this user (id or e-mail)")
+    report.add_argument(
+        "--from", dest="starts_at", type=_period_start, help="period start (ISO date)"
+    )
+    report.add_argument(
+        "--to",
+        dest="ends_at",
+        type=_period_end,
+        help="period end (ISO date, included; default: now)",
+    )
+    report.add_argument(
+        "--html", metavar="PATH", help="also write a self-contained HTML report with charts"
+    )
+    report.set_defaults(func=cmd_report)
     scaffold.add_parser(sub)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)

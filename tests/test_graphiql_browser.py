@@ -10,60 +10,31 @@ without them the test skips locally and fails in CI (``CI=true``).
 from __future__ import annotations
 
 import base64
-import contextlib
-import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from websockets.sync.client import ClientConnection, connect
 
 from crmgraph import graphiql
+from tests.helpers import DevTools, chromium, poll, require
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CRMGRAPH_CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() == "true"
 CUSTOMER = "Browser Test Co"
 QUERY = "{ customers(first: 5) { edges { node { name } } } }"
-POLL_INTERVAL = 0.1
-
-T = TypeVar("T")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip locally, fail in CI: there the prerequisites are installed by .ci/run."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)")
-    pytest.skip(reason)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def poll(what: str, probe: Callable[[], T | None], attempts: int = 300) -> T:
-    """Call ``probe`` until it returns something truthy, at most ``attempts`` times."""
-    for _ in range(attempts):
-        result = probe()
-        if result:
-            return result
-        time.sleep(POLL_INTERVAL)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -124,106 +95,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         log.close()
 
 
-class DevTools:
-    """A minimal synchronous Chrome DevTools Protocol client for one page target."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    def send(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
-        message_id = next(self.ids)
-        self.ws.send(json.dumps({"id": message_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        while True:
-            message = json.loads(self.ws.recv(timeout=max(deadline - time.monotonic(), 0.01)))
-            if message.get("id") == message_id:
-                if "error" in message:
-                    raise AssertionError(f"{method} failed: {message['error']}")
-                return message.get("result", {})
-            if "method" in message:
-                self.events.append(message)
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise AssertionError(f"page script failed: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def click(self, selector: str) -> None:
-        """A real mouse click in the middle of the element, as a person would."""
-        box = self.evaluate(
-            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-            ".getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()"
-        )
-        for kind in ("mousePressed", "mouseReleased"):
-            self.send(
-                "Input.dispatchMouseEvent",
-                type=kind, x=box["x"], y=box["y"], button="left", clickCount=1,
-            )  # fmt: skip
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[DevTools]:
-    require(
-        shutil.which(CHROMIUM) is not None,
-        f"{CHROMIUM} is missing: apt-get install chromium",
-    )
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
-    log = (tmp_path / "chromium.log").open("w+")
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-extensions",
-         "--disable-dev-shm-usage", "--window-size=1280,900",
-         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "about:blank"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-
-        def debug_port() -> int | None:
-            if process.poll() is not None:
-                log.seek(0)
-                raise AssertionError(f"chromium exited with {process.returncode}:\n{log.read()}")
-            active = profile / "DevToolsActivePort"  # written once it listens
-            lines = active.read_text().split() if active.is_file() else []
-            return int(lines[0]) if lines else None
-
-        port = poll("Chromium's DevTools port", debug_port)
-
-        def page_target() -> str | None:
-            try:
-                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
-            except httpx.TransportError:
-                return None
-            pages = [t for t in targets if t.get("type") == "page"]
-            return pages[0]["webSocketDebuggerUrl"] if pages else None
-
-        with connect(poll("a page target", page_target), max_size=None, open_timeout=30) as ws:
-            devtools = DevTools(ws)
-            devtools.send("Page.enable")
-            devtools.send("Runtime.enable")
-            devtools.send("Network.enable")
-            try:
-                yield devtools
-            finally:
-                # the connection may drop as the browser goes away
-                with contextlib.suppress(Exception):
-                    devtools.send("Browser.close", timeout=10)
-    finally:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-        log.close()
+    with chromium(tmp_path) as devtools:
+        yield devtools
 
 
 def test_graphiql_runs_a_query_in_chromium(
