@@ -50,9 +50,13 @@ class Attribute:
 
 @dataclass(frozen=True)
 class Stage:
+    """A lifecycle stage. A ``detour`` is a stage off the main path (at risk, on
+    leave, suspended): the funnel does not count a move into it as progress."""
+
     key: str
     label: str
     phase: Phase
+    detour: bool = False
 
 
 # A guard looks at a customer about to move and returns the reasons it may not

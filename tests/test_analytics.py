@@ -100,10 +100,15 @@ NEEDS = [
 ]
 
 
-async def seed(state: Any) -> dict[str, int]:
+async def seed(
+    state: Any,
+    history: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = HISTORY,
+    interactions: list[tuple] = INTERACTIONS,
+    needs: list[tuple] = NEEDS,
+) -> dict[str, int]:
     db = state.db
     ids: dict[str, int] = {}
-    for name, (kind, created, moves) in HISTORY.items():
+    for name, (kind, created, moves) in history.items():
         pk = await writes.insert(
             db,
             "customer",
@@ -154,7 +159,7 @@ async def seed(state: Any) -> dict[str, int]:
                 "entered_at": at(last_day),
             },
         )
-    for name, channel, day, satisfaction, outcome, amount in INTERACTIONS:
+    for name, channel, day, satisfaction, outcome, amount in interactions:
         await writes.insert(
             db,
             "interaction",
@@ -170,7 +175,7 @@ async def seed(state: Any) -> dict[str, int]:
                 "created_at": at(day),
             },
         )
-    for name, category, unit, volume, status, due, created in NEEDS:
+    for name, category, unit, volume, status, due, created in needs:
         await writes.insert(
             db,
             "need",
@@ -641,3 +646,51 @@ def test_reports_cost_what_they_aggregate(crm: tuple[LiveServer, dict[str, int],
     with_knowledge = server.post(knowledge)["extensions"]["cost"]["requested"]
     without = server.post(plain)["extensions"]["cost"]["requested"]
     assert with_knowledge - without == 10 * (1 + 5)
+
+
+DETOURS = {
+    "D1": (
+        "client",
+        "01-01",
+        [
+            ("client", "interest", "01-01"),
+            ("client", "engaged", "01-02"),
+            ("client", "negotiating", "01-03"),
+            ("client", "active", "01-04"),
+            ("client", "at_risk", "02-01"),
+            ("client", "active", "03-01"),
+        ],
+    ),
+    "L1": (
+        "prospect",
+        "01-01",
+        [
+            ("prospect", "new", "01-01"),
+            ("prospect", "disqualified", "01-05"),
+            ("prospect", "contacted", "01-10"),
+        ],
+    ),
+}
+
+
+def test_detours_and_reopened_records_are_not_progress(database_url: str) -> None:
+    settings = settings_for(database_url)
+    asyncio.run(with_state(settings, lambda state: seed(state, DETOURS, [], [])))
+    with live_server(settings) as server:
+        funnel = analytics(server, FUNNEL)["funnel"]
+    client = stage_rows(funnel, "client")
+    # active -> at_risk is a detour, not progress; at_risk -> active is a recovery
+    assert (client["active"]["entered"], client["active"]["advanced"]) == (2, 0)
+    assert client["active"]["transitions"] == [{"toStage": "at_risk", "count": 1, "rate": 0.5}]
+    assert (client["at_risk"]["advanced"], client["at_risk"]["droppedOff"]) == (0, 0)
+    assert client["negotiating"]["advanced"] == 1
+    prospect = stage_rows(funnel, "prospect")
+    assert prospect["new"]["droppedOff"] == 1
+    # re-opening a lost lead is shown as a move, not counted as progress
+    assert prospect["disqualified"]["advanced"] == 0
+    assert prospect["disqualified"]["transitions"] == [
+        {"toStage": "contacted", "count": 1, "rate": 1.0}
+    ]
+    phases = {p["phase"]: p for p in funnel["phases"]}
+    assert (phases["ENDED"]["entered"], phases["ENDED"]["advanced"]) == (1, 0)
+    assert (phases["RETENTION"]["entered"], phases["RETENTION"]["advanced"]) == (1, 0)

@@ -4,15 +4,17 @@ Per type and stage, over stage entries in the period:
 - ``entered``: customers who entered the stage;
 - ``current``: customers in the stage at the end of the period;
 - ``advanced``: entries whose next move went to a stage declared later that is
-  not an ENDED stage, or to a conversion (a stage whose transition converts the
-  customer to another type): ``conversion_rate = advanced / entered``;
+  neither an ENDED stage nor a detour (``Stage.detour``: at risk, suspended…), or
+  to a conversion (a stage whose transition converts the customer to another
+  type): ``conversion_rate = advanced / entered``;
 - ``dropped_off``: entries whose next move went to an ENDED stage that is not a
   conversion: ``drop_off_rate = dropped_off / entered``;
 - ``median_days``: median days spent in the stage, over stays that ended;
 - ``transitions``: where entries went next, with counts and rates.
 Per phase (phases compare every type): customers who entered a stage of the
 phase, are in it at the end, later reached a further phase (or converted),
-or later ended without reaching one.
+or later ended without reaching one. ENDED is the last phase: a record
+re-opened from it (a lead re-qualified) shows in ``transitions``, not as progress.
 """
 
 from __future__ import annotations
@@ -93,10 +95,11 @@ def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
             rows.append(
                 f"({literal(descriptor.key)}, {literal(stage.key)}, "
                 f"{literal(stage.phase.value)}, {position}, {rank}, "
-                f"{1 if stage.phase == Phase.ENDED and not converted else 0})"
+                f"{1 if stage.phase == Phase.ENDED and not converted else 0}, "
+                f"{1 if stage.detour else 0})"
             )
     return (
-        "stage_def (kind, stage, phase, position, phase_rank, is_exit) AS (VALUES "
+        "stage_def (kind, stage, phase, position, phase_rank, is_exit, is_detour) AS (VALUES "
         + ", ".join(rows)
         + ")"
     )
@@ -114,7 +117,7 @@ def moves_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
     sql.add(stage_definitions(catalog, kinds) + ", ")
     sql.add(
         "entries AS (SELECT sc.id, sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
-        "d.phase, d.position, d.phase_rank, d.is_exit "
+        "d.phase, d.position, d.phase_rank, d.is_exit, d.is_detour "
         "FROM stage_change sc JOIN scoped s ON s.id = sc.customer "
         "JOIN stage_def d ON d.kind = sc.kind AND d.stage = sc.to_stage "
         f"WHERE sc.at < {ts}), ",
@@ -129,6 +132,7 @@ def moves_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
         f"LEAD(position) OVER ({window}) AS next_position, "
         f"LEAD(phase_rank) OVER ({window}) AS next_rank, "
         f"LEAD(is_exit) OVER ({window}) AS next_is_exit, "
+        f"LEAD(is_detour) OVER ({window}) AS next_is_detour, "
         f"MAX(CASE WHEN is_exit = 1 THEN 0 ELSE phase_rank END) OVER {later} AS best_rank_later, "
         f"MAX(is_exit) OVER {later} AS exits_later "
         "FROM entries)"
@@ -151,12 +155,14 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
     )
     sql.add(
         "phase_entries AS (SELECT customer, phase, "
-        "MAX(CASE WHEN best_rank_later > phase_rank THEN 1 ELSE 0 END) AS advanced, "
+        "MAX(CASE WHEN phase <> 'ENDED' AND best_rank_later > phase_rank THEN 1 ELSE 0 END) "
+        "AS advanced, "
         "MAX(exits_later) AS exits_later FROM chosen GROUP BY customer, phase) "
     )
     sql.add(
         "SELECT 'stage' AS part, kind, stage, NULL AS next_stage, COUNT(*) AS entered, "
-        "SUM(CASE WHEN next_is_exit = 0 AND (next_position > position OR next_rank = {}) "
+        "SUM(CASE WHEN next_is_exit = 0 AND next_is_detour = 0 "
+        "AND (next_position > position OR next_rank = {}) "
         "THEN 1 ELSE 0 END) AS advanced, "
         "SUM(CASE WHEN next_is_exit = 1 THEN 1 ELSE 0 END) AS dropped_off, "
         f"{d.as_float('NULL')} AS days "

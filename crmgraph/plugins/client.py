@@ -47,7 +47,7 @@ CLIENT = CustomerType(
             Stage("active", "Active", Phase.RETENTION),
             Stage("loyal", "Loyal", Phase.EXPANSION),
             Stage("expanding", "Expanding", Phase.EXPANSION),
-            Stage("at_risk", "At risk", Phase.RETENTION),
+            Stage("at_risk", "At risk", Phase.RETENTION, detour=True),
             Stage("churned", "Churned", Phase.ENDED),
         ),
         initial="interest",

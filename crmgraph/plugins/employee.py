@@ -59,7 +59,7 @@ EMPLOYEE = CustomerType(
             Stage("candidate", "Candidate", Phase.ENGAGEMENT),
             Stage("onboarding", "Onboarding", Phase.ACQUISITION),
             Stage("active", "Active", Phase.RETENTION),
-            Stage("on_leave", "On leave", Phase.RETENTION),
+            Stage("on_leave", "On leave", Phase.RETENTION, detour=True),
             Stage("departed", "Departed", Phase.ENDED),
         ),
         initial="candidate",

@@ -52,7 +52,7 @@ SUPPLIER = CustomerType(
             Stage("evaluation", "In evaluation", Phase.ACQUISITION),
             Stage("approved", "Approved", Phase.ACQUISITION),
             Stage("active", "Active", Phase.RETENTION),
-            Stage("suspended", "Suspended", Phase.RETENTION),
+            Stage("suspended", "Suspended", Phase.RETENTION, detour=True),
             Stage("terminated", "Terminated", Phase.ENDED),
         ),
         initial="evaluation",

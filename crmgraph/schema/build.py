@@ -560,6 +560,9 @@ def build_schema(
         key: str
         label: str
         phase: core.Phase
+        detour: bool = strawberry.field(
+            description="Off the main path (at risk, on leave…): not progress in the funnel."
+        )
 
     @strawberry.type
     class TransitionInfo:
@@ -609,7 +612,9 @@ def build_schema(
             plugin=t.plugin,
             initial_stage=t.descriptor.lifecycle.initial,
             stages=[
-                StageInfo(key=s.key, label=s.label, phase=core.Phase(s.phase.value))
+                StageInfo(
+                    key=s.key, label=s.label, phase=core.Phase(s.phase.value), detour=s.detour
+                )
                 for s in t.descriptor.lifecycle.stages
             ],
             transitions=[

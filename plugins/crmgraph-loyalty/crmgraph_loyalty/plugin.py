@@ -74,7 +74,7 @@ DISTRIBUTOR = CustomerType(
             Stage("applicant", "Applicant", Phase.ENGAGEMENT),
             Stage("authorised", "Authorised", Phase.ACQUISITION),
             Stage("active", "Active", Phase.RETENTION),
-            Stage("suspended", "Suspended", Phase.RETENTION),
+            Stage("suspended", "Suspended", Phase.RETENTION, detour=True),
             Stage("terminated", "Terminated", Phase.ENDED),
         ),
         initial="applicant",
