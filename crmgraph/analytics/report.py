@@ -121,3 +121,42 @@ def number(value: float | None, places: int = 1) -> str:
 def key_label(key: str | None) -> str:
     """A grouping key as shown: interactions without an outcome group under None."""
     return "(none)" if key is None else key
+
+
+# The report's tables, as header and cell texts both renderers lay out.
+STAGE_HEADERS = ("Stage", "Phase", "Entered", "Current", "Conversion", "Drop-off", "Median days")
+PHASE_HEADERS = ("Phase", "Entered", "Current", "Advanced", "Dropped off", "Conversion", "Drop-off")
+SATISFACTION_HEADERS = ("Rated", "Average", "Satisfied")
+
+
+def stage_cells(stage: funnel.StageFunnel) -> list[str]:
+    return [
+        stage.label,
+        stage.phase,
+        str(stage.entered),
+        str(stage.current),
+        percent(stage.conversion_rate),
+        percent(stage.drop_off_rate),
+        number(stage.median_days),
+    ]
+
+
+def phase_cells(phase: funnel.PhaseFunnel) -> list[str]:
+    return [
+        phase.phase,
+        str(phase.entered),
+        str(phase.current),
+        str(phase.advanced),
+        str(phase.dropped_off),
+        percent(phase.conversion_rate),
+        percent(phase.drop_off_rate),
+    ]
+
+
+def satisfaction_cells(row: satisfaction.SatisfactionRow) -> list[str]:
+    return [
+        key_label(row.key),
+        str(row.rated),
+        number(row.average, 2),
+        percent(row.satisfied_share),
+    ]

@@ -13,7 +13,17 @@ from html import escape
 
 from crmgraph.analytics.cohorts import Cohort
 from crmgraph.analytics.funnel import KindFunnel, PhaseFunnel
-from crmgraph.analytics.report import ReportData, key_label, number, percent
+from crmgraph.analytics.report import (
+    PHASE_HEADERS,
+    SATISFACTION_HEADERS,
+    STAGE_HEADERS,
+    ReportData,
+    key_label,
+    percent,
+    phase_cells,
+    satisfaction_cells,
+    stage_cells,
+)
 from crmgraph.analytics.report_svg import Bar, Cell, Series, bar_chart, heat_map, line_chart
 from crmgraph.analytics.satisfaction import SatisfactionRow
 
@@ -93,19 +103,8 @@ def kind_section(kind: KindFunnel) -> str:
         bars,
         ("customers who entered the stage", "stage"),
     )
-    rows = [
-        [
-            stage.label,
-            stage.phase,
-            str(stage.entered),
-            str(stage.current),
-            percent(stage.conversion_rate),
-            percent(stage.drop_off_rate),
-            number(stage.median_days),
-        ]
-        for stage in kind.stages
-    ]
-    headers = ["Stage", "Phase", "Entered", "Current", "Conversion", "Drop-off", "Median days"]
+    rows = [stage_cells(stage) for stage in kind.stages]
+    headers = list(STAGE_HEADERS)
     return (
         heading
         + figure(chart, f"{kind.kind}: entries per stage, in lifecycle order, with conversion.")
@@ -132,19 +131,8 @@ def phase_section(phases: list[PhaseFunnel]) -> str:
         bars,
         ("customers who entered the phase", "phase"),
     )
-    headers = ["Phase", "Entered", "Current", "Advanced", "Dropped off", "Conversion", "Drop-off"]
-    rows = [
-        [
-            phase.phase,
-            str(phase.entered),
-            str(phase.current),
-            str(phase.advanced),
-            str(phase.dropped_off),
-            percent(phase.conversion_rate),
-            percent(phase.drop_off_rate),
-        ]
-        for phase in phases
-    ]
+    headers = list(PHASE_HEADERS)
+    rows = [phase_cells(phase) for phase in phases]
     return (
         '<h3 id="funnel-phases">By phase</h3>'
         + figure(chart, "Phases compare the types: entries per phase, and the share that advanced.")
@@ -185,11 +173,8 @@ def satisfaction_chart(rows: list[SatisfactionRow]) -> str:
 
 
 def satisfaction_table(caption: str, grouping: str, rows: list[SatisfactionRow]) -> str:
-    headers = [grouping, "Rated", "Average", "Satisfied (4-5)"]
-    body = [
-        [key_label(r.key), str(r.rated), number(r.average, 2), percent(r.satisfied_share)]
-        for r in rows
-    ]
+    headers = [grouping, *SATISFACTION_HEADERS[:-1], "Satisfied (4-5)"]
+    body = [satisfaction_cells(r) for r in rows]
     return table(caption, headers, body, numeric_from=1)
 
 

@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from crmgraph.analytics.funnel import KindFunnel, PhaseFunnel
-from crmgraph.analytics.report import ReportData, key_label, number, percent
+from crmgraph.analytics.report import (
+    PHASE_HEADERS,
+    SATISFACTION_HEADERS,
+    STAGE_HEADERS,
+    ReportData,
+    phase_cells,
+    satisfaction_cells,
+    stage_cells,
+)
 from crmgraph.analytics.satisfaction import SatisfactionRow
 
 MIN_PIPED_WIDTH = 120  # output to a file or pipe has no terminal width to respect
@@ -48,52 +56,31 @@ def numeric_columns(table: Table, *names: str) -> None:
 
 def kind_table(kind: KindFunnel) -> Table:
     table = Table(title=Text(f"Funnel · {kind.kind}"), title_justify="left")
-    table.add_column("Stage")
-    table.add_column("Phase", no_wrap=True)
-    numeric_columns(table, "Entered", "Current", "Conversion", "Drop-off", "Median days")
+    table.add_column(STAGE_HEADERS[0])
+    table.add_column(STAGE_HEADERS[1], no_wrap=True)
+    numeric_columns(table, *STAGE_HEADERS[2:])
     for stage in kind.stages:
-        table.add_row(
-            Text(stage.label),
-            stage.phase,
-            str(stage.entered),
-            str(stage.current),
-            percent(stage.conversion_rate),
-            percent(stage.drop_off_rate),
-            number(stage.median_days),
-        )
+        label, *rest = stage_cells(stage)
+        table.add_row(Text(label), *rest)
     return table
 
 
 def phase_table(phases: list[PhaseFunnel]) -> Table:
     table = Table(title="Funnel by phase", title_justify="left")
-    table.add_column("Phase", no_wrap=True)
-    numeric_columns(
-        table, "Entered", "Current", "Advanced", "Dropped off", "Conversion", "Drop-off"
-    )
+    table.add_column(PHASE_HEADERS[0], no_wrap=True)
+    numeric_columns(table, *PHASE_HEADERS[1:])
     for phase in phases:
-        table.add_row(
-            phase.phase,
-            str(phase.entered),
-            str(phase.current),
-            str(phase.advanced),
-            str(phase.dropped_off),
-            percent(phase.conversion_rate),
-            percent(phase.drop_off_rate),
-        )
+        table.add_row(*phase_cells(phase))
     return table
 
 
 def satisfaction_table(title: str, grouping: str, rows: list[SatisfactionRow]) -> Table:
     table = Table(title=title, title_justify="left", caption="satisfied: rated 4 or 5")
     table.add_column(grouping)
-    numeric_columns(table, "Rated", "Average", "Satisfied")
+    numeric_columns(table, *SATISFACTION_HEADERS)
     for row in rows:
-        table.add_row(
-            Text(key_label(row.key)),
-            str(row.rated),
-            number(row.average, 2),
-            percent(row.satisfied_share),
-        )
+        key, *rest = satisfaction_cells(row)
+        table.add_row(Text(key), *rest)
     if not rows:
         table.add_row(Text("no rated interactions in the period", style="dim"), "", "", "")
     return table
