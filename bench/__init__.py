@@ -1,0 +1,1 @@
+"""Benchmarks (not tests: pytest's testpaths leave this package out)."""
