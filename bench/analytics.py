@@ -53,7 +53,10 @@ from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.settings import Settings
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/crmgraph_bench_analytics"
-DATA_SET_VERSION = 1  # bump when the generator changes: marked databases are reseeded
+# Every database this benchmark creates carries a comment starting with this;
+# it never drops a database without it unless the database has no tables.
+MARKER = "crmgraph bench analytics"
+DATA_SET_VERSION = 2  # bump when the generator changes: marked databases are reseeded
 HISTORY_DAYS = 730
 
 USERS = 25
@@ -197,7 +200,7 @@ class DataSet:
 
     def marker(self) -> str:
         return (
-            f"crmgraph bench analytics v{DATA_SET_VERSION}: customers={self.customers} "
+            f"{MARKER} v{DATA_SET_VERSION}: customers={self.customers} "
             f"interactions={self.interactions} seed={self.seed}"
         )
 
@@ -252,14 +255,18 @@ def seed_statements(catalog: Catalog, data: DataSet, anchor: datetime.datetime) 
         f"INSERT INTO team_member (team, member) "
         f"SELECT 1 + (g - 1) % {TEAMS}, g FROM generate_series(1, {USERS}) g",
         # every customer: first type, route, creation, owner, team
-        f"CREATE TEMP TABLE bench_customer AS SELECT g AS id, {kind_case} AS kind0, "
+        # (ids in creation order, as the API hands them out)
+        "CREATE TEMP TABLE bench_customer AS SELECT "
+        "(row_number() OVER (ORDER BY created_at, g))::int AS id, kind0, route_no, "
+        "created_at, owner, team FROM ("
+        f"SELECT g, {kind_case} AS kind0, "
         f"floor({u('g', 2)} * {ROUTES_PER_KIND})::int AS route_no, "
         f"{at} - INTERVAL '{HISTORY_DAYS} days' * {u('g', 3)} AS created_at, "
         f"CASE WHEN {u('g', 4)} < {OWNED_SHARE} "
         f"THEN 1 + floor({u('g', 5)} * {USERS})::int END AS owner, "
         f"CASE WHEN {u('g', 6)} < {TEAM_SHARE} "
         f"THEN 1 + floor({u('g', 7)} * {TEAMS})::int END AS team "
-        f"FROM (SELECT g, {u('g', 1)} AS x FROM generate_series(1, {n}) g) s",
+        f"FROM (SELECT g, {u('g', 1)} AS x FROM generate_series(1, {n}) g) s) c",
         "ALTER TABLE bench_customer ADD PRIMARY KEY (id)",
         # the stage history: the route's rows, dated between creation and the anchor
         # (the n-th of k moves falls in the n-th k-th of that span)
@@ -291,7 +298,7 @@ def seed_statements(catalog: Catalog, data: DataSet, anchor: datetime.datetime) 
         "INSERT INTO stage_change (customer, kind, from_stage, to_stage, at, by, reason) "
         "SELECT h.customer, h.kind, h.from_stage, h.to_stage, h.at, c.owner, h.reason "
         "FROM bench_history h JOIN bench_customer c ON c.id = h.customer "
-        "ORDER BY h.customer, h.seq",
+        "ORDER BY h.at, h.customer, h.seq",  # written as they happen
         # interactions: skewed towards some customers (a power of a uniform draw),
         # between the customer's creation and the anchor, inserted in time order
         "INSERT INTO interaction (customer, channel, direction, occurred_at, subject, outcome, "
@@ -368,12 +375,30 @@ async def marker_of(url: str) -> str | None:
     return row["marker"] or ""
 
 
-async def recreate(url: str) -> None:
+async def has_tables(url: str) -> bool:
+    conn = await connect(url)
+    try:
+        return bool(
+            await conn.fetchval("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'")
+        )
+    finally:
+        await conn.close()
+
+
+async def recreate(url: str, marker: str | None) -> None:
+    """Drop (if it exists) and create the database. Refuses to drop one this
+    benchmark did not create, unless it has no tables."""
     name = database_name(url)
+    if marker is not None and not marker.startswith(MARKER) and await has_tables(url):
+        raise SystemExit(
+            f"database {name} exists, has tables and was not created by this benchmark: "
+            "not dropping it; choose another name in --database-url"
+        )
     admin = await connect(url, "postgres")
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'COMMENT ON DATABASE "{name}" IS {quote(MARKER + ": seeding")}')
     finally:
         await admin.close()
 
@@ -425,8 +450,8 @@ async def prepare(url: str, settings: Settings, data: DataSet, reseed: bool) -> 
     marker = await marker_of(url)
     fresh = reseed or marker != data.marker()
     if fresh:
-        print(f"creating {database_name(url)} ({data.marker()})")
-        await recreate(url)
+        await recreate(url, marker)
+        print(f"created {database_name(url)} for {data.marker()}")
     started = time.perf_counter()
     await migrate(make_engine(settings), catalog_apps(catalog))
     print(f"migrations: {time.perf_counter() - started:.1f} s")

@@ -25,6 +25,13 @@ def _score(column: str, steps: tuple[tuple[int, int], ...], at_least: bool) -> s
     return f"CASE {cases} ELSE 1 END"
 
 
+def _average(rating: str) -> str:
+    """``AVG(rating * 1.0)`` (NULL without ratings), computed the way both
+    engines compute that average, sum / count, but summing the integer
+    ratings: PostgreSQL adds integers far faster than numerics."""
+    return f"SUM({rating}) * 1.0 / COUNT({rating})"
+
+
 def _segment_case() -> str:
     cases = " ".join(f"WHEN {s.condition} THEN '{s.key}'" for s in rules.RFM_SEGMENTS)
     return f"CASE {cases} END"
@@ -37,20 +44,22 @@ def facts_ctes(scope: AnalyticsScope) -> Sql:
     recent = scope.cutoff(rules.SATISFACTION_WINDOW_DAYS)
     prior = scope.cutoff(2 * rules.SATISFACTION_WINDOW_DAYS)
     sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(", ")
+    recent_rating = f"CASE WHEN i.occurred_at >= {ts} THEN i.satisfaction END"
+    prior_rating = (
+        f"CASE WHEN i.occurred_at >= {ts} AND i.occurred_at < {ts} THEN i.satisfaction END"
+    )
     sql.add(
         "activity AS (SELECT i.customer AS customer_id, COUNT(*) AS interactions, "
         "MIN(i.occurred_at) AS first_contact_at, MAX(i.occurred_at) AS last_contact_at, "
         "COUNT(i.amount) AS purchases, SUM(i.amount) AS purchase_total, "
         "MAX(CASE WHEN i.amount IS NOT NULL THEN i.occurred_at END) AS last_purchase_at, "
-        "COUNT(i.satisfaction) AS rated, AVG(i.satisfaction * 1.0) AS satisfaction, "
-        f"AVG(CASE WHEN i.occurred_at >= {ts} THEN i.satisfaction * 1.0 END) "
-        "AS satisfaction_recent, "
-        f"AVG(CASE WHEN i.occurred_at >= {ts} AND i.occurred_at < {ts} "
-        "THEN i.satisfaction * 1.0 END) AS satisfaction_prior "
+        "COUNT(i.satisfaction) AS rated, "
+        f"{_average('i.satisfaction')} AS satisfaction, "
+        f"{_average(recent_rating)} AS satisfaction_recent, "
+        f"{_average(prior_rating)} AS satisfaction_prior "
         "FROM interaction i JOIN scoped s ON s.id = i.customer WHERE ",
-        recent,
-        prior,
-        recent,
+        *(recent, recent),
+        *(prior, recent, prior, recent),
     )
     sql.extend(scope.period("i.occurred_at")).add(" GROUP BY i.customer), ")
     sql.add(

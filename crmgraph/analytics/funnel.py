@@ -115,12 +115,18 @@ def moves_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
     # client still counts in the prospect funnel
     sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte()).add(", ")
     sql.add(stage_definitions(catalog, kinds) + ", ")
+    # Entries of known stages: the LEFT JOIN with EXISTS gives the rows of an
+    # inner join with stage_def, but PostgreSQL estimates an inner join on two
+    # columns of a VALUES list at about 1% of the rows, and then plans the
+    # joins and the window's sort for a few thousand entries instead of all.
+    # ``customer_kind`` (the customer's current type) serves phase_current.
     sql.add(
         "entries AS (SELECT sc.id, sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
-        "d.phase, d.position, d.phase_rank, d.is_exit, d.is_detour "
+        "d.phase, d.position, d.phase_rank, d.is_exit, d.is_detour, s.kind AS customer_kind "
         "FROM stage_change sc JOIN scoped s ON s.id = sc.customer "
-        "JOIN stage_def d ON d.kind = sc.kind AND d.stage = sc.to_stage "
-        f"WHERE sc.at < {ts}), ",
+        "LEFT JOIN stage_def d ON d.kind = sc.kind AND d.stage = sc.to_stage "
+        "WHERE EXISTS (SELECT 1 FROM stage_def k WHERE k.kind = sc.kind AND k.stage = sc.to_stage) "
+        f"AND sc.at < {ts}), ",
         scope.ends_at,
     )
     window = "PARTITION BY customer, kind ORDER BY at, id"
@@ -173,12 +179,13 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         f"WHERE left_at IS NULL OR left_at >= {ts} GROUP BY kind, stage "
         "UNION ALL SELECT 'median', kind, stage, NULL, 0, 0, 0, AVG(days) FROM stays "
         "WHERE n IN ((stays + 1) / 2, (stays + 2) / 2) GROUP BY kind, stage "
-        "UNION ALL SELECT 'phase', NULL, phase, NULL, COUNT(DISTINCT customer), "
+        # phase_entries has one row per customer and phase: COUNT(*) counts customers
+        "UNION ALL SELECT 'phase', NULL, phase, NULL, COUNT(*), "
         "SUM(advanced), SUM(CASE WHEN advanced = 0 AND exits_later = 1 THEN 1 ELSE 0 END), NULL "
         "FROM phase_entries GROUP BY phase "
         "UNION ALL SELECT 'phase_current', NULL, m.phase, NULL, COUNT(DISTINCT m.customer), "
-        "0, 0, NULL FROM moves m JOIN scoped s ON s.id = m.customer AND s.kind = m.kind "
-        f"WHERE m.left_at IS NULL OR m.left_at >= {ts} GROUP BY m.phase",
+        "0, 0, NULL FROM moves m WHERE m.kind = m.customer_kind "
+        f"AND (m.left_at IS NULL OR m.left_at >= {ts}) GROUP BY m.phase",
         CONVERTED_RANK,
         scope.ends_at,
         scope.ends_at,

@@ -33,16 +33,24 @@ async def satisfaction(
 ) -> Satisfaction:
     key = GROUPINGS[by]
     period = scope.dialect.bucket("i.occurred_at", bucket)
-    measures = (
-        "COUNT(*) AS rated, AVG(i.satisfaction * 1.0) AS average, "
-        "SUM(CASE WHEN i.satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied"
-    )
+    # One pass over the rated interactions, per key and calendar bucket; the
+    # overall rows add the buckets up. Both engines compute AVG(x) as
+    # SUM(x) / COUNT(x), so the averages are the values of
+    # AVG(i.satisfaction * 1.0), from integer sums (faster than numeric ones).
     rated = Sql().add("WITH ").extend(scope.scoped_cte()).add(", ")
-    rated.add("rated AS (SELECT i.* FROM interaction i JOIN scoped s ON s.id = i.customer ")
-    rated.add("WHERE i.satisfaction IS NOT NULL AND ").extend(scope.period("i.occurred_at"))
     rated.add(
-        f") SELECT {key} AS key, NULL AS period, {measures} FROM rated i GROUP BY {key} "
-        f"UNION ALL SELECT {key}, {period}, {measures} FROM rated i GROUP BY {key}, {period}"
+        f"buckets AS (SELECT {key} AS key, {period} AS period, COUNT(*) AS rated, "
+        "SUM(i.satisfaction) AS total, "
+        "SUM(CASE WHEN i.satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied "
+        "FROM interaction i JOIN scoped s ON s.id = i.customer "
+        "WHERE i.satisfaction IS NOT NULL AND "
+    )
+    rated.extend(scope.period("i.occurred_at")).add(f" GROUP BY {key}, {period}) ")
+    rated.add(
+        "SELECT key, NULL AS period, SUM(rated) AS rated, "
+        "SUM(total) * 1.0 / SUM(rated) AS average, SUM(satisfied) AS satisfied "
+        "FROM buckets GROUP BY key "
+        "UNION ALL SELECT key, period, rated, total * 1.0 / rated, satisfied FROM buckets"
     )
     overall, over_time = [], []
     for row in await rated.fetch(db):

@@ -49,10 +49,16 @@ class AnalyticsScope:
 
     def scoped_cte(self, name: str = "scoped") -> Sql:
         """``name AS (...)``: the customers in scope with their current stage,
-        in the columns every customer row has (so rows can become Customer objects)."""
+        in the columns every customer row has (so rows can become Customer objects).
+
+        Inlined where it is read (``NOT MATERIALIZED`` on PostgreSQL, which
+        otherwise materializes a CTE read twice): each read then filters the
+        base tables with their statistics, where a materialized CTE has none
+        and the planner misjudges every join on it by orders of magnitude."""
         where = queries.customer_where(self.customers)
         return Sql().add(
-            f"{name} AS (SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+            f"{name} AS {self.dialect.not_materialized}"
+            f"(SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
             f"WHERE {where.sql()})",
             *where.args,
         )
