@@ -33,12 +33,14 @@ class Needs:
 
 
 async def needs_summary(db: Database, scope: AnalyticsScope) -> Needs:
+    volume = scope.dialect.as_float("n.volume")
     sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(" ")
     sql.add(
         "SELECT n.category, n.unit, COUNT(*) AS needs, "
         f"SUM(CASE WHEN {OPEN} THEN 1 ELSE 0 END) AS open, "
         f"SUM(CASE WHEN {OPEN} AND n.due_date < {{}} THEN 1 ELSE 0 END) AS overdue, "
-        f"SUM(n.volume) AS volume, SUM(CASE WHEN {OPEN} THEN n.volume END) AS open_volume "
+        # PostgreSQL sums a REAL column in single precision, in parallel workers' order
+        f"SUM({volume}) AS volume, SUM(CASE WHEN {OPEN} THEN {volume} END) AS open_volume "
         "FROM need n JOIN scoped s ON s.id = n.customer WHERE ",
         scope.ends_at.date(),
     )
