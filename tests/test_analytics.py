@@ -503,6 +503,9 @@ def test_customer_knowledge(crm: tuple[LiveServer, dict[str, int], str]) -> None
     # knowledge costs two statements for a whole page, not two per customer
     knowledge = "query($first: Int) { customers(first: $first) { nodes { knowledge { rfm { segment } } } } }"
     assert server.statements(knowledge, {"first": 1}) == server.statements(knowledge, {"first": 6})
+    # without asOf, the whole page is profiled as of one moment
+    moments = server.gql("{ customers(first: 10) { nodes { knowledge { asOf } } } }")
+    assert len({n["knowledge"]["asOf"] for n in moments["customers"]["nodes"]}) == 1
 
 
 def test_needs_and_plugin_metric(crm: tuple[LiveServer, dict[str, int], str]) -> None:

@@ -11,12 +11,6 @@ from typing import Any
 from crmgraph.analytics import rules
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, rounded
-from crmgraph.db.queries import CUSTOMER_COLUMNS
-
-# the customer columns without their table aliases, as they come out of `scoped`
-CUSTOMER_FIELDS = ", ".join(
-    part.strip().split(" AS ")[-1].split(".")[-1] for part in CUSTOMER_COLUMNS.split(",")
-)
 
 
 def _score(column: str, steps: tuple[tuple[int, int], ...], at_least: bool) -> str:

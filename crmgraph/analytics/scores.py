@@ -35,6 +35,7 @@ async def knowledge(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> 
     found = {}
     for row in rows:
         facts = shape(row)
+        facts["as_of"] = scope.ends_at
         facts["by_channel"] = by_channel.get(row["id"], [])
         facts["action"] = rules.next_best_action(facts, facts["signals"], facts["churn_level"])
         found[row["id"]] = facts

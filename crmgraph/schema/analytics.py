@@ -173,10 +173,10 @@ def rfm_scores(facts: dict[str, Any]) -> RfmScores:
     )
 
 
-def knowledge_from_facts(facts: dict[str, Any], as_of: datetime.datetime) -> CustomerKnowledge:
+def knowledge_from_facts(facts: dict[str, Any]) -> CustomerKnowledge:
     action = facts["action"]
     return CustomerKnowledge(
-        as_of=as_of,
+        as_of=facts["as_of"],
         interactions=facts["interactions"],
         interactions_by_channel=[
             ChannelCount(channel=c, interactions=n) for c, n in facts["by_channel"]
@@ -211,9 +211,9 @@ def knowledge_from_facts(facts: dict[str, Any], as_of: datetime.datetime) -> Cus
 async def customer_knowledge(
     info: Info, pk: int, as_of: datetime.datetime | None
 ) -> CustomerKnowledge:
-    moment = utc(as_of) or datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    facts = await info.context.loaders.knowledge.load((pk, moment))
-    return knowledge_from_facts(facts, moment)
+    # no moment given: the loader takes "now" once for the whole batch
+    facts = await info.context.loaders.knowledge.load((pk, utc(as_of)))
+    return knowledge_from_facts(facts)
 
 
 # ---------------------------------------------------------------- reports

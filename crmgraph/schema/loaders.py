@@ -58,7 +58,8 @@ class Loaders:
     async def _knowledge(
         self, keys: list[tuple[int, datetime.datetime | None]]
     ) -> list[dict[str, Any] | None]:
-        """Knowledge profiles keyed by (customer, as of): one batch per moment."""
+        """Knowledge profiles keyed by (customer, as of): one batch per moment; a
+        moment of None is "now", taken once for the whole batch."""
         by_moment: dict[datetime.datetime | None, list[int]] = defaultdict(list)
         for pk, as_of in keys:
             by_moment[as_of].append(pk)
