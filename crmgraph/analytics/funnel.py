@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, literal, rounded
@@ -40,16 +41,22 @@ class StageFlow:
 
 
 @dataclass(frozen=True)
-class StageFunnel:
-    stage: str
-    label: str
-    phase: str
+class Progress:
+    """How a stage's (or a phase's) entries fared, with the rates over ``entered``."""
+
     entered: int
     current: int
     advanced: int
     dropped_off: int
     conversion_rate: float | None
     drop_off_rate: float | None
+
+
+@dataclass(frozen=True)
+class StageFunnel(Progress):
+    stage: str
+    label: str
+    phase: str
     median_days: float | None
     transitions: list[StageFlow]
 
@@ -61,14 +68,8 @@ class KindFunnel:
 
 
 @dataclass(frozen=True)
-class PhaseFunnel:
+class PhaseFunnel(Progress):
     phase: str
-    entered: int
-    current: int
-    advanced: int
-    dropped_off: int
-    conversion_rate: float | None
-    drop_off_rate: float | None
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,21 @@ class Funnel:
 
 def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+def progress(counts: dict[str, Any] | None, current: dict[str, Any] | None) -> dict[str, Any]:
+    """A stage's or a phase's ``Progress`` fields from its counting rows (None: no entries)."""
+    entered = int(counts["entered"]) if counts else 0
+    advanced = int(counts["advanced"] or 0) if counts else 0
+    dropped = int(counts["dropped_off"] or 0) if counts else 0
+    return {
+        "entered": entered,
+        "current": int(current["entered"]) if current else 0,
+        "advanced": advanced,
+        "dropped_off": dropped,
+        "conversion_rate": rate(advanced, entered),
+        "drop_off_rate": rate(dropped, entered),
+    }
 
 
 def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
@@ -205,47 +221,30 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         stages = []
         for stage in descriptor.lifecycle.stages:
             key = (descriptor.key, stage.key)
-            counts = by_part["stage"].get(key)
-            entered = int(counts["entered"]) if counts else 0
-            advanced = int(counts["advanced"]) if counts else 0
-            dropped = int(counts["dropped_off"]) if counts else 0
-            current = by_part["current"].get(key)
+            counts = progress(by_part["stage"].get(key), by_part["current"].get(key))
             median = by_part["median"].get(key)
             stages.append(
                 StageFunnel(
                     stage=stage.key,
                     label=stage.label,
                     phase=stage.phase.value,
-                    entered=entered,
-                    current=int(current["entered"]) if current else 0,
-                    advanced=advanced,
-                    dropped_off=dropped,
-                    conversion_rate=rate(advanced, entered),
-                    drop_off_rate=rate(dropped, entered),
+                    **counts,
                     median_days=rounded(median["days"], 2) if median else None,
                     transitions=[
-                        StageFlow(to, n, rate(n, entered) or 0.0)
+                        StageFlow(to, n, rate(n, counts["entered"]) or 0.0)
                         for to, n in sorted(flows[key], key=lambda f: (-f[1], f[0]))
                     ],
                 )
             )
         kinds.append(KindFunnel(descriptor.key, stages))
-    phases = []
-    for phase in Phase:
-        counts = by_part["phase"].get((None, phase.value))
-        current = by_part["phase_current"].get((None, phase.value))
-        entered = int(counts["entered"]) if counts else 0
-        advanced = int(counts["advanced"] or 0) if counts else 0
-        dropped = int(counts["dropped_off"] or 0) if counts else 0
-        phases.append(
-            PhaseFunnel(
-                phase=phase.value,
-                entered=entered,
-                current=int(current["entered"]) if current else 0,
-                advanced=advanced,
-                dropped_off=dropped,
-                conversion_rate=rate(advanced, entered),
-                drop_off_rate=rate(dropped, entered),
-            )
+    phases = [
+        PhaseFunnel(
+            phase=phase.value,
+            **progress(
+                by_part["phase"].get((None, phase.value)),
+                by_part["phase_current"].get((None, phase.value)),
+            ),
         )
+        for phase in Phase
+    ]
     return Funnel(kinds, phases)
