@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -100,6 +101,22 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate ``process``; kill it if it has not exited within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
 
 
 def poll(what: str, probe: Callable[[], T | None], attempts: int = 300) -> T:
@@ -206,12 +223,7 @@ def chromium(directory: Path) -> Iterator[DevTools]:
                     devtools.send("Browser.close", timeout=10)
     finally:
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=15)  # Browser.close asked it to exit
         except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+            stop(process, 15)
         log.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,18 +22,12 @@ import httpx
 import pytest
 
 from crmgraph import graphiql
-from tests.helpers import DevTools, chromium, poll, require
+from tests.helpers import DevTools, chromium, free_port, poll, require, stop
 
 pytestmark = pytest.mark.browser
 
 CUSTOMER = "Browser Test Co"
 QUERY = "{ customers(first: 5) { edges { node { name } } } }"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -86,12 +79,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         poll("the server's /readyz", ready, attempts=600)
         yield url, key
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop(process, 30)
         log.close()
 
 

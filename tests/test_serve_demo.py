@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import free_port, poll, stop
+
 DEMO_CUSTOMERS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -47,22 +41,19 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             if "GraphiQL at" in line:
                 break
         assert set(keys) == {"admin", "agent", "viewer"}, f"serve --demo printed {keys}"
-        deadline = time.monotonic() + 120
-        while True:  # poll readiness with a deadline; no fixed waits
+
+        def ready() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"server exited: {process.stdout.read()}")  # type: ignore[union-attr]
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
             except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become ready")
-            time.sleep(0.1)
+                return False
+
+        poll("the demo server's /readyz", ready, attempts=1200)
         yield url, keys
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop(process, 30)
 
 
 def test_serve_demo_answers_and_pages(demo_server: tuple[str, dict[str, str]]) -> None:
