@@ -31,8 +31,10 @@ class AnalyticsScope:
         starts_at: datetime.datetime | None = None,
         ends_at: datetime.datetime | None = None,
     ) -> AnalyticsScope:
-        now = datetime.datetime.now(datetime.UTC)
-        return cls(customers, starts_at or EPOCH, ends_at or now, Dialect.of(db))
+        # in UTC: calendar buckets and month numbers are computed in UTC in SQL
+        starts = (starts_at or EPOCH).astimezone(datetime.UTC)
+        ends = (ends_at or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+        return cls(customers, starts, ends, Dialect.of(db))
 
     def without_kinds(self) -> AnalyticsScope:
         return replace(self, customers=replace(self.customers, kinds=()))
