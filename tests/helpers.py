@@ -1,9 +1,10 @@
-"""Small GraphQL helpers shared by the API tests, and headless Chromium for the
-browser tests."""
+"""Small GraphQL helpers shared by the API tests, a writer of customers with a
+chosen history, and headless Chromium for the browser tests."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import itertools
 import json
 import os
@@ -11,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,6 +20,8 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from crmgraph.app import AppState
+from crmgraph.db import writes
 from tests.conftest import LiveServer
 
 CHROMIUM = os.environ.get("CRMGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -101,6 +104,38 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)")
     pytest.skip(reason)
+
+
+async def insert_customer(
+    state: AppState,
+    name: str,
+    created: datetime.datetime,
+    history: Sequence[tuple[str, str, datetime.datetime]],
+    owner: int | None = None,
+) -> int:
+    """A customer as the CRM writes it, at the times given (the API stamps "now"):
+    its row, typed by the last type in ``history`` (kind, stage, entered at), the
+    stage history, and a role per type held, at the last stage entered in it."""
+    db = state.db
+    pk = await writes.insert(db, "customer", {
+        "kind": history[-1][0], "name": name, "owner": owner, "attributes": "{}",
+        "version": 1, "created_at": created, "updated_at": history[-1][2],
+    })  # fmt: skip
+    last: dict[str, tuple[str, datetime.datetime]] = {}
+    for kind, stage, when in history:
+        await writes.insert(db, "stage_change", {
+            "customer": pk, "kind": kind, "to_stage": stage, "at": when,
+            "from_stage": last[kind][0] if kind in last else None,
+        })  # fmt: skip
+        last[kind] = (stage, when)
+    for kind, (stage, when) in last.items():
+        descriptor = state.catalog.customer_type(kind)
+        assert descriptor is not None
+        phase = descriptor.lifecycle.stage(stage).phase.value  # type: ignore[union-attr]
+        await writes.insert(db, "customer_role", {
+            "customer": pk, "kind": kind, "stage": stage, "phase": phase, "entered_at": when,
+        })  # fmt: skip
+    return pk
 
 
 def free_port() -> int:

@@ -25,6 +25,7 @@ from crmgraph.app import with_state
 from crmgraph.db import writes
 from crmgraph.demo import seed_demo
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
+from tests.helpers import insert_customer
 
 AS_OF = "2026-07-01T00:00:00+00:00"
 METRIC_PLUGIN = "tests.plugins_for_tests.period_metric"
@@ -34,10 +35,9 @@ def at(day: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(f"2026-{day}T00:00:00+00:00")
 
 
-HISTORY: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
-    # name: (kind now, created, [(kind, stage, day entered)])
+HISTORY: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    # name: (created, [(kind, stage, day entered)]); its type now is the last one entered
     "P1": (
-        "client",
         "01-10",
         [
             ("prospect", "new", "01-10"),
@@ -48,7 +48,6 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
         ],
     ),
     "P2": (
-        "prospect",
         "01-15",
         [
             ("prospect", "new", "01-15"),
@@ -57,13 +56,11 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
         ],
     ),
     "P3": (
-        "prospect",
         "02-01",
         [("prospect", "new", "02-01"), ("prospect", "contacted", "02-21")],
     ),
-    "P4": ("prospect", "03-01", [("prospect", "new", "03-01")]),
+    "P4": ("03-01", [("prospect", "new", "03-01")]),
     "C1": (
-        "client",
         "01-05",
         [
             ("client", "interest", "01-05"),
@@ -74,7 +71,6 @@ HISTORY: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
         ],
     ),
     "C2": (
-        "client",
         "02-10",
         [("client", "interest", "02-10"), ("client", "engaged", "02-20")],
     ),
@@ -102,63 +98,15 @@ NEEDS = [
 
 async def seed(
     state: Any,
-    history: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = HISTORY,
+    history: dict[str, tuple[str, list[tuple[str, str, str]]]] = HISTORY,
     interactions: list[tuple] = INTERACTIONS,
     needs: list[tuple] = NEEDS,
 ) -> dict[str, int]:
     db = state.db
     ids: dict[str, int] = {}
-    for name, (kind, created, moves) in history.items():
-        pk = await writes.insert(
-            db,
-            "customer",
-            {
-                "kind": kind,
-                "name": name,
-                "attributes": "{}",
-                "version": 1,
-                "created_at": at(created),
-                "updated_at": at(created),
-            },
-        )
-        ids[name] = pk
-        previous: dict[str, str] = {}
-        for move_kind, stage, day in moves:
-            await writes.insert(
-                db,
-                "stage_change",
-                {
-                    "customer": pk,
-                    "kind": move_kind,
-                    "from_stage": previous.get(move_kind),
-                    "to_stage": stage,
-                    "at": at(day),
-                },
-            )
-            previous[move_kind] = stage
-        last_kind, last_stage, last_day = [m for m in moves if m[0] == kind][-1]
-        phase = "RETENTION" if last_stage == "active" else None
-        phase = (
-            phase
-            or {
-                "new": "ENGAGEMENT",
-                "contacted": "ENGAGEMENT",
-                "engaged": "ENGAGEMENT",
-                "disqualified": "ENDED",
-                "churned": "ENDED",
-            }[last_stage]
-        )
-        await writes.insert(
-            db,
-            "customer_role",
-            {
-                "customer": pk,
-                "kind": last_kind,
-                "stage": last_stage,
-                "phase": phase,
-                "entered_at": at(last_day),
-            },
-        )
+    for name, (created, moves) in history.items():
+        entered = [(kind, stage, at(day)) for kind, stage, day in moves]
+        ids[name] = await insert_customer(state, name, at(created), entered)
     for name, channel, day, satisfaction, outcome, amount in interactions:
         await writes.insert(
             db,
@@ -653,7 +601,6 @@ def test_reports_cost_what_they_aggregate(crm: tuple[LiveServer, dict[str, int],
 
 DETOURS = {
     "D1": (
-        "client",
         "01-01",
         [
             ("client", "interest", "01-01"),
@@ -665,7 +612,6 @@ DETOURS = {
         ],
     ),
     "L1": (
-        "prospect",
         "01-01",
         [
             ("prospect", "new", "01-01"),

@@ -52,7 +52,7 @@ from crmgraph.app import AppState, with_state
 from crmgraph.db import writes
 from crmgraph.testing import settings_for
 from tests.conftest import fresh_database
-from tests.helpers import DevTools, chromium, poll
+from tests.helpers import DevTools, chromium, insert_customer, poll
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 PERIOD = ("--from", "2025-01-01", "--to", "2025-03-31")
@@ -95,30 +95,11 @@ INTERACTIONS = [
 async def seed(state: AppState) -> dict[str, int]:
     """The data set above, written as the CRM writes it (customer, its roles and
     stage history, interactions), with the times chosen here. Returns user ids."""
-    db, catalog = state.db, state.catalog
+    db = state.db
     users = {email: await auth.create_user(db, email, email, "agent") for email in (ALICE, BOB)}
     async with db.transaction():
         for name, (owner, created, history) in CUSTOMERS.items():
-            kind = history[-1][0]
-            pk = await writes.insert(db, "customer", {
-                "kind": kind, "name": name, "owner": users[owner], "attributes": "{}",
-                "version": 1, "created_at": created, "updated_at": history[-1][2],
-            })  # fmt: skip
-            last: dict[str, tuple[str, datetime.datetime]] = {}
-            for role_kind, stage, when in history:
-                await writes.insert(db, "stage_change", {
-                    "customer": pk, "kind": role_kind, "to_stage": stage, "at": when,
-                    "from_stage": last[role_kind][0] if role_kind in last else None,
-                })  # fmt: skip
-                last[role_kind] = (stage, when)
-            for role_kind, (stage, when) in last.items():
-                descriptor = catalog.customer_type(role_kind)
-                assert descriptor is not None
-                phase = descriptor.lifecycle.stage(stage).phase.value  # type: ignore[union-attr]
-                await writes.insert(db, "customer_role", {
-                    "customer": pk, "kind": role_kind, "stage": stage, "phase": phase,
-                    "entered_at": when,
-                })  # fmt: skip
+            pk = await insert_customer(state, name, created, history, users[owner])
             for customer, channel, when, rating, outcome in INTERACTIONS:
                 if customer == name:
                     await writes.insert(db, "interaction", {
