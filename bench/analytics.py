@@ -48,6 +48,7 @@ from crmgraph.customer_types import CustomerType, Phase, Transition
 from crmgraph.db import queries
 from crmgraph.db.engine import Database, make_engine, postgres_config
 from crmgraph.db.migrate import catalog_apps, migrate
+from crmgraph.db.stays import RECORD_STAYS
 from crmgraph.demo import NEED_KINDS, NEED_PRIORITIES, NEED_STATUSES, OUTCOMES, USER_ROLES
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.settings import Settings
@@ -299,6 +300,7 @@ def seed_statements(catalog: Catalog, data: DataSet, anchor: datetime.datetime) 
         "SELECT h.customer, h.kind, h.from_stage, h.to_stage, h.at, c.owner, h.reason "
         "FROM bench_history h JOIN bench_customer c ON c.id = h.customer "
         "ORDER BY h.at, h.customer, h.seq",  # written as they happen
+        RECORD_STAYS.format(where=""),  # each stay's end, as transitions write it
         # interactions: skewed towards some customers (a power of a uniform draw),
         # between the customer's creation and the anchor, inserted in time order
         "INSERT INTO interaction (customer, channel, direction, occurred_at, subject, outcome, "

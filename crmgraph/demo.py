@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from crmgraph.customer_types import Attribute, CustomerType, Phase, Transition
+from crmgraph.db import stays
 from crmgraph.db.engine import Database
 from crmgraph.db.writes import dump_json
 from crmgraph.db.writes import now as utc_now
@@ -453,6 +454,7 @@ async def write_plan(db: Database, plan: DemoPlan) -> None:
     await insert_rows(db, "customer_role", roles, returning=False)
     changes = resolve(plan.stage_changes, customer=customer_ids, by=user_ids)
     await insert_rows(db, "stage_change", changes, returning=False)
+    await stays.record_stays(db)
     contact_ids = await insert_rows(db, "contact", resolve(plan.contacts, customer=customer_ids))
     interactions = resolve(plan.interactions, customer=customer_ids, contact=contact_ids)
     await insert_rows(db, "interaction", interactions, returning=False)

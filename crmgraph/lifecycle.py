@@ -19,7 +19,7 @@ from typing import Any
 import pluggy
 
 from crmgraph.customer_types import CustomerType, Transition
-from crmgraph.db import queries, writes
+from crmgraph.db import queries, stays, writes
 from crmgraph.db.engine import Database
 from crmgraph.plugin_calls import call_each, call_guarded, reasons
 from crmgraph.registry import Catalog
@@ -339,6 +339,7 @@ class Lifecycles:
             pk,
             kind,
         )
+        await stays.leave_stage(db, pk, kind, to_stage, at)
         await writes.insert(
             db,
             "stage_change",

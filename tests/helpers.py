@@ -21,7 +21,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from crmgraph.app import AppState
-from crmgraph.db import writes
+from crmgraph.db import stays, writes
 from tests.conftest import LiveServer
 
 CHROMIUM = os.environ.get("CRMGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -128,6 +128,7 @@ async def insert_customer(
             "from_stage": last[kind][0] if kind in last else None,
         })  # fmt: skip
         last[kind] = (stage, when)
+    await stays.record_stays(db, [pk])
     for kind, (stage, when) in last.items():
         descriptor = state.catalog.customer_type(kind)
         assert descriptor is not None

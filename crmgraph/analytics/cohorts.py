@@ -33,7 +33,7 @@ def month_label(number: int) -> str:
 async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
     """Cohorts acquired in the period; offsets run to the period's last month."""
     d, ts = scope.dialect, scope.ts()
-    sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(", ")
+    sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=False)).add(", ")
     sql.add(f"cohort AS (SELECT id, {d.month_number('created_at')} AS m0 FROM scoped WHERE ")
     sql.extend(scope.period("created_at")).add("), ")
     sql.add(

@@ -121,65 +121,80 @@ def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
     )
 
 
-def moves_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
-    """``scoped``, ``stage_def`` and ``moves``: every stage entry before the end
-    of the period with the next move and, looking further ahead, the best
-    phase rank reached later and whether the lifecycle ended later."""
-    kinds = scope.kinds
+def entries_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
+    """``scoped``, ``stage_def`` and ``entries``: every stage entry before the
+    end of the period with its stage's definition, whether it falls in the
+    period (``chosen``) and, if the stay ended before the period's end, when
+    and where to (``left_at``, ``next_*``; recorded by crmgraph.db.stays)."""
     ts = scope.ts()
     # the type filter applies to the history's type: a prospect converted to a
     # client still counts in the prospect funnel
-    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte()).add(", ")
-    sql.add(stage_definitions(catalog, kinds) + ", ")
+    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False)).add(", ")
+    sql.add(stage_definitions(catalog, scope.kinds) + ", ")
     # Entries of known stages: the LEFT JOIN with EXISTS gives the rows of an
     # inner join with stage_def, but PostgreSQL estimates an inner join on two
     # columns of a VALUES list at about 1% of the rows, and then plans the
-    # joins and the window's sort for a few thousand entries instead of all.
+    # joins for a few thousand entries instead of all.
     # ``customer_kind`` (the customer's current type) serves phase_current.
     sql.add(
-        "entries AS (SELECT sc.id, sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
+        "entries AS (SELECT sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
+        f"CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END AS chosen, "
+        f"CASE WHEN sc.left_at < {ts} THEN sc.left_at END AS left_at, "
+        "n.stage AS next_stage, n.position AS next_position, n.phase_rank AS next_rank, "
+        "n.is_exit AS next_is_exit, n.is_detour AS next_is_detour, "
         "d.phase, d.position, d.phase_rank, d.is_exit, d.is_detour, s.kind AS customer_kind "
         "FROM stage_change sc JOIN scoped s ON s.id = sc.customer "
         "LEFT JOIN stage_def d ON d.kind = sc.kind AND d.stage = sc.to_stage "
+        f"LEFT JOIN stage_def n ON sc.left_at < {ts} "
+        "AND n.kind = sc.kind AND n.stage = sc.next_stage "
         "WHERE EXISTS (SELECT 1 FROM stage_def k WHERE k.kind = sc.kind AND k.stage = sc.to_stage) "
-        f"AND sc.at < {ts}), ",
+        f"AND sc.at < {ts})",
+        scope.starts_at,
         scope.ends_at,
-    )
-    window = "PARTITION BY customer, kind ORDER BY at, id"
-    later = f"({window} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
-    sql.add(
-        "moves AS (SELECT entries.*, "
-        f"LEAD(at) OVER ({window}) AS left_at, "
-        f"LEAD(stage) OVER ({window}) AS next_stage, "
-        f"LEAD(position) OVER ({window}) AS next_position, "
-        f"LEAD(phase_rank) OVER ({window}) AS next_rank, "
-        f"LEAD(is_exit) OVER ({window}) AS next_is_exit, "
-        f"LEAD(is_detour) OVER ({window}) AS next_is_detour, "
-        f"MAX(CASE WHEN is_exit = 1 THEN 0 ELSE phase_rank END) OVER {later} AS best_rank_later, "
-        f"MAX(is_exit) OVER {later} AS exits_later "
-        "FROM entries)"
+        scope.ends_at,
+        scope.ends_at,
     )
     return sql
 
 
+def phase_columns() -> tuple[str, str]:
+    """Per customer and type, then per customer: for each phase, whether the
+    customer entered it in the period, later reached a further phase (or
+    converted), and later ended. Aggregates over each type's history, since
+    an entry "later reached" a rank if the last entry of that rank came after
+    the first entry of the phase in the period."""
+    ranks = sorted({*PHASE_RANK.values(), CONVERTED_RANK} - {0})
+    per_kind = [
+        f"MIN(CASE WHEN chosen = 1 AND phase = '{phase}' THEN at END) AS first_{rank}"
+        for phase, rank in PHASE_RANK.items()
+    ]
+    per_kind += [
+        f"MAX(CASE WHEN is_exit = 0 AND phase_rank = {r} THEN at END) AS reached_{r}" for r in ranks
+    ]
+    per_kind.append("MAX(CASE WHEN is_exit = 1 THEN at END) AS exited")
+    per_customer = []
+    for rank in PHASE_RANK.values():
+        first = f"first_{rank}"
+        further = " OR ".join(f"reached_{r} > {first}" for r in ranks if r > rank)
+        advanced = f"CASE WHEN {further} THEN 1 ELSE 0 END" if rank else "0"
+        per_customer += [
+            f"MAX(CASE WHEN {first} IS NOT NULL THEN 1 ELSE 0 END) AS entered_{rank}",
+            f"MAX({advanced}) AS advanced_{rank}",
+            f"MAX(CASE WHEN exited > {first} THEN 1 ELSE 0 END) AS exits_{rank}",
+        ]
+    return ", ".join(per_kind), ", ".join(per_customer)
+
+
 async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope) -> Funnel:
-    d, ts = scope.dialect, scope.ts()
-    in_period = scope.period("at")
+    d = scope.dialect
+    per_kind, per_customer = phase_columns()
     # one statement: per-stage counts, flows, medians and per-phase counts, tagged
-    sql = moves_ctes(catalog, scope).add(", ")
-    sql.add("chosen AS (SELECT * FROM moves WHERE ").extend(in_period).add("), ")
+    sql = entries_ctes(catalog, scope).add(", ")
     sql.add(
-        f"stays AS (SELECT kind, stage, {d.days_between('left_at', 'at')} AS days, "
-        "ROW_NUMBER() OVER (PARTITION BY kind, stage ORDER BY "
-        f"{d.days_between('left_at', 'at')}) AS n, "
-        "COUNT(*) OVER (PARTITION BY kind, stage) AS stays "
-        "FROM chosen WHERE left_at IS NOT NULL), "
-    )
-    sql.add(
-        "phase_entries AS (SELECT customer, phase, "
-        "MAX(CASE WHEN phase <> 'ENDED' AND best_rank_later > phase_rank THEN 1 ELSE 0 END) "
-        "AS advanced, "
-        "MAX(exits_later) AS exits_later FROM chosen GROUP BY customer, phase) "
+        f"stays AS (SELECT kind, stage, {d.days_between('left_at', 'at')} AS days "
+        "FROM entries WHERE chosen = 1 AND left_at IS NOT NULL), "
+        f"kind_phases AS (SELECT customer, {per_kind} FROM entries GROUP BY customer, kind), "
+        f"customer_phases AS (SELECT customer, {per_customer} FROM kind_phases GROUP BY customer) "
     )
     sql.add(
         "SELECT 'stage' AS part, kind, stage, NULL AS next_stage, COUNT(*) AS entered, "
@@ -188,24 +203,26 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         "THEN 1 ELSE 0 END) AS advanced, "
         "SUM(CASE WHEN next_is_exit = 1 THEN 1 ELSE 0 END) AS dropped_off, "
         f"{d.as_float('NULL')} AS days "
-        "FROM chosen GROUP BY kind, stage "
+        "FROM entries WHERE chosen = 1 GROUP BY kind, stage "
         "UNION ALL SELECT 'flow', kind, stage, next_stage, COUNT(*), 0, 0, NULL "
-        "FROM chosen WHERE next_stage IS NOT NULL GROUP BY kind, stage, next_stage "
-        "UNION ALL SELECT 'current', kind, stage, NULL, COUNT(*), 0, 0, NULL FROM moves "
-        f"WHERE left_at IS NULL OR left_at >= {ts} GROUP BY kind, stage "
-        "UNION ALL SELECT 'median', kind, stage, NULL, 0, 0, 0, AVG(days) FROM stays "
-        "WHERE n IN ((stays + 1) / 2, (stays + 2) / 2) GROUP BY kind, stage "
-        # phase_entries has one row per customer and phase: COUNT(*) counts customers
-        "UNION ALL SELECT 'phase', NULL, phase, NULL, COUNT(*), "
-        "SUM(advanced), SUM(CASE WHEN advanced = 0 AND exits_later = 1 THEN 1 ELSE 0 END), NULL "
-        "FROM phase_entries GROUP BY phase "
-        "UNION ALL SELECT 'phase_current', NULL, m.phase, NULL, COUNT(DISTINCT m.customer), "
-        "0, 0, NULL FROM moves m WHERE m.kind = m.customer_kind "
-        f"AND (m.left_at IS NULL OR m.left_at >= {ts}) GROUP BY m.phase",
+        "FROM entries WHERE chosen = 1 AND next_stage IS NOT NULL "
+        "GROUP BY kind, stage, next_stage "
+        "UNION ALL SELECT 'current', kind, stage, NULL, COUNT(*), 0, 0, NULL FROM entries "
+        "WHERE left_at IS NULL GROUP BY kind, stage "
+        "UNION ALL SELECT 'median', kind, stage, NULL, 0, 0, 0, median "
+        f"FROM ({d.medians('stays', 'kind, stage', 'days')}) medians "
+        "UNION ALL SELECT 'phase_current', NULL, phase, NULL, COUNT(DISTINCT customer), "
+        "0, 0, NULL FROM entries WHERE kind = customer_kind AND left_at IS NULL GROUP BY phase",
         CONVERTED_RANK,
-        scope.ends_at,
-        scope.ends_at,
     )
+    for phase, rank in PHASE_RANK.items():
+        # customer_phases has one row per customer: sums count customers
+        sql.add(
+            f" UNION ALL SELECT 'phase', NULL, '{phase}', NULL, "
+            f"COALESCE(SUM(entered_{rank}), 0), SUM(advanced_{rank}), "
+            f"SUM(CASE WHEN advanced_{rank} = 0 AND exits_{rank} = 1 THEN 1 ELSE 0 END), NULL "
+            "FROM customer_phases"
+        )
     rows = await sql.fetch(db)
     by_part: dict[str, dict[tuple, dict]] = defaultdict(dict)
     flows: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)

@@ -34,7 +34,7 @@ class Needs:
 
 async def needs_summary(db: Database, scope: AnalyticsScope) -> Needs:
     volume = scope.dialect.as_float("n.volume")
-    sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(" ")
+    sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=False)).add(" ")
     sql.add(
         "SELECT n.category, n.unit, COUNT(*) AS needs, "
         f"SUM(CASE WHEN {OPEN} THEN 1 ELSE 0 END) AS open, "

@@ -39,7 +39,8 @@ async def revenue(
         sql = facts_ctes(scope).add(" ")
         source = "scored"
     else:
-        sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(" ")
+        stage = by in ("STAGE", "PHASE") and not bucket
+        sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=stage)).add(" ")
         source = "scoped"
     sql.add(
         f"SELECT {segment} AS segment, COUNT(DISTINCT i.customer) AS customers, "

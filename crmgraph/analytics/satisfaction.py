@@ -37,7 +37,7 @@ async def satisfaction(
     # overall rows add the buckets up. Both engines compute AVG(x) as
     # SUM(x) / COUNT(x), so the averages are the values of
     # AVG(i.satisfaction * 1.0), from integer sums (faster than numeric ones).
-    rated = Sql().add("WITH ").extend(scope.scoped_cte()).add(", ")
+    rated = Sql().add("WITH ").extend(scope.scoped_cte(stage=False)).add(", ")
     rated.add(
         f"buckets AS (SELECT {key} AS key, {period} AS period, COUNT(*) AS rated, "
         "SUM(i.satisfaction) AS total, "

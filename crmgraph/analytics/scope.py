@@ -49,19 +49,25 @@ class AnalyticsScope:
     def ts(self) -> str:
         return self.dialect.timestamp
 
-    def scoped_cte(self, name: str = "scoped") -> Sql:
-        """``name AS (...)``: the customers in scope with their current stage,
-        in the columns every customer row has (so rows can become Customer objects).
+    def scoped_cte(self, name: str = "scoped", *, stage: bool = True) -> Sql:
+        """``name AS (...)``: the customers in scope in the columns every
+        customer row has (so rows can become Customer objects), with their
+        current stage unless ``stage=False`` and no filter needs it: the join
+        with ``customer_role`` then goes, and with it the planner's estimate of
+        that two-column join (about a quarter of the rows), which led it to
+        nested loops over a million interactions.
 
         Inlined where it is read (``NOT MATERIALIZED`` on PostgreSQL, which
         otherwise materializes a CTE read twice): each read then filters the
         base tables with their statistics, where a materialized CTE has none
         and the planner misjudges every join on it by orders of magnitude."""
         where = queries.customer_where(self.customers)
+        with_stage = stage or bool(self.customers.stages or self.customers.phases)
+        columns = queries.CUSTOMER_COLUMNS if with_stage else queries.CUSTOMER_OWN_COLUMNS
+        source = queries.CUSTOMER_FROM if with_stage else "customer c"
         return Sql().add(
             f"{name} AS {self.dialect.not_materialized}"
-            f"(SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
-            f"WHERE {where.sql()})",
+            f"(SELECT {columns} FROM {source} WHERE {where.sql()})",
             *where.args,
         )
 

@@ -81,6 +81,23 @@ class Dialect:
             f"+ CAST(date_part('month', {column} AT TIME ZONE 'UTC') AS INTEGER) - 1)"
         )
 
+    def medians(self, source: str, group: str, value: str) -> str:
+        """``SELECT group, median FROM source GROUP BY group``: the median of
+        ``value`` per group (the mean of the two middle values of an even count).
+        PostgreSQL's ordered-set aggregate sorts each group on its own; SQLite
+        has none, so rows are numbered within their group."""
+        if not self.sqlite:
+            return (
+                f"SELECT {group}, percentile_cont(0.5) WITHIN GROUP (ORDER BY {value}) "
+                f"AS median FROM {source} GROUP BY {group}"
+            )
+        return (
+            f"SELECT {group}, AVG(v) AS median FROM (SELECT {group}, {value} AS v, "
+            f"ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {value}) AS n, "
+            f"COUNT(*) OVER (PARTITION BY {group}) AS total FROM {source}) "
+            f"WHERE n IN ((total + 1) / 2, (total + 2) / 2) GROUP BY {group}"
+        )
+
     def as_float(self, expression: str) -> str:
         return f"CAST({expression} AS {'REAL' if self.sqlite else 'DOUBLE PRECISION'})"
 

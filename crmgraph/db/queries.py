@@ -16,10 +16,11 @@ import orjson
 
 from crmgraph.db.engine import Database
 
-CUSTOMER_COLUMNS = (
+CUSTOMER_OWN_COLUMNS = (
     "c.id, c.kind, c.name, c.email, c.phone, c.owner, c.team, c.attributes, c.version, "
-    "c.created_at, c.updated_at, c.deleted_at, r.stage, r.phase, r.entered_at AS stage_entered_at"
+    "c.created_at, c.updated_at, c.deleted_at"
 )
+CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS stage_entered_at"
 CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
 
 # Sort keys a client may order customers by: GraphQL enum value -> column.

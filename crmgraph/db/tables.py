@@ -137,6 +137,10 @@ class StageChange(Table, tablename="stage_change"):
     at = Timestamptz(default=TimestamptzNow())
     by = ForeignKey(references=User, null=True, default=None)
     reason = Text(null=True, default=None)
+    # the end of the stay this change began: set by the next change of the
+    # same type (crmgraph.db.stays), NULL while the customer is in the stage
+    left_at = Timestamptz(null=True, default=None)
+    next_stage = Varchar(length=64, null=True, default=None)
 
 
 class Event(Table, tablename="event"):
