@@ -15,13 +15,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 from crmgraph import graphiql
 from crmgraph.access import Policy
-from crmgraph.auth import ANONYMOUS, Authentication
+from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.body_limit import BodySizeLimit
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
@@ -29,6 +30,7 @@ from crmgraph.db.tables import CORE_TABLES
 from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
+from crmgraph.live import Publisher, Subscribers, make_broker
 from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import SchemaTypes, build_schema
@@ -58,11 +60,33 @@ class CRMGraphQL(GraphQL):
             plugin_manager=self.state.plugin_manager,
             lifecycles=self.state.lifecycles,
             events=self.state.events,
+            live=self.state.subscribers,
             principal=principal,
             access=self.state.policy.access(principal),
             request=request,
             response=response,
         )
+
+    async def on_ws_connect(self, context: Context) -> None:  # type: ignore[override]
+        """Authenticate a WebSocket in its connection_init payload
+        (``{"Authorization": "Bearer <API key>"}``), where browsers can put
+        what they cannot send as a header; a refusal closes it with 4403."""
+        params = context.connection_params or {}
+        token = str(params.get("Authorization") or params.get("authorization") or "")
+        scheme, _, key = token.partition(" ")
+        if token and (scheme.lower() != "bearer" or not key.strip()):
+            raise ConnectionRejectionError({"message": "send Authorization: Bearer <API key>"})
+        if token:
+            principal = await authenticate(self.state.db, key.strip())
+            if principal is None:
+                raise ConnectionRejectionError({"message": "invalid, unknown or revoked API key"})
+        elif self.state.settings.anonymous:
+            principal = ANONYMOUS
+        else:
+            raise ConnectionRejectionError({"message": "authentication required"})
+        context.principal = principal
+        context.access = self.state.policy.access(principal)
+        return None
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
@@ -83,6 +107,8 @@ class AppState:
     events: EventDispatcher
     policy: Policy
     budget: CostBudget | None
+    subscribers: Subscribers
+    publisher: Publisher
 
 
 def build_state(settings: Settings) -> AppState:
@@ -98,8 +124,24 @@ def build_state(settings: Settings) -> AppState:
     schema, types = build_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
     events = EventDispatcher(db, pm, poll_seconds=settings.event_poll_seconds)
+    subscribers = Subscribers()
+    publisher = Publisher(
+        db, make_broker(settings, subscribers), poll_seconds=settings.event_poll_seconds
+    )
+    events.followers.append(publisher.wake)
     return AppState(
-        settings, pm, catalog, db, schema, types, Lifecycles(catalog, pm), events, policy, budget
+        settings,
+        pm,
+        catalog,
+        db,
+        schema,
+        types,
+        Lifecycles(catalog, pm),
+        events,
+        policy,
+        budget,
+        subscribers,
+        publisher,
     )
 
 
@@ -126,9 +168,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
         state.events.start()
+        await state.publisher.start()
         try:
             yield
         finally:
+            await state.publisher.stop()
             await state.events.stop()
             await state.db.stop()
             if state.budget is not None:
@@ -142,7 +186,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.db.ping()
         except Exception as exc:  # any database failure means not ready
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok", "database": state.db.engine.engine_type})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "database": state.db.engine.engine_type,
+                "subscriptions": state.subscribers.count,
+            }
+        )
 
     graphql_app = CRMGraphQL(state.schema, state)
     routes = [
@@ -157,6 +207,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ),
             methods=["GET", "POST"],
         ),
+        # graphql-transport-ws: authenticated by on_ws_connect
+        WebSocketRoute("/graphql", graphql_app),
     ]
     assets = graphiql.assets_dir()
     if settings.graphiql and assets.is_dir():

@@ -58,10 +58,14 @@ class EventDispatcher:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # the other readers of the outbox (live subscriptions, webhooks), woken with it
+        self.followers: list[Callable[[], None]] = []
 
     def wake(self) -> None:
         """Called after a write commits, so its events go out without waiting a poll."""
         self._wake.set()
+        for follower in self.followers:
+            follower()
 
     async def deliver_pending(self) -> int:
         """One pass over undelivered events; returns how many were delivered."""

@@ -154,6 +154,8 @@ class Event(Table, tablename="event"):
     delivered_at = Timestamptz(null=True, default=None)
     attempts = Integer(default=0)
     last_error = Text(null=True, default=None)
+    # claimed by one server process for live subscribers (crmgraph.live)
+    published_at = Timestamptz(null=True, default=None)
 
 
 class AuditEntry(Table, tablename="audit_entry"):

@@ -29,7 +29,7 @@ from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
 from crmgraph.schema import core_types as core
-from crmgraph.schema import mutations
+from crmgraph.schema import mutations, subscriptions
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.schema.loaders import InteractionPageKey
@@ -838,11 +838,18 @@ def build_schema(
     Mutation = mutations.build_mutation_type(
         types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
     )
+    Subscription = subscriptions.build_subscription_type(
+        CustomerKind,
+        CustomerBase,
+        load_customer,
+        decode_ids,
+        sorted({s.key for d in descriptors for s in d.lifecycle.stages}),
+    )
     contributions = plugin_contributions(pm, types)
     schema = CRMSchema(
         query=merge_roots("Query", Query, contributions, "query"),
         mutation=merge_roots("Mutation", Mutation, contributions, "mutation"),
-        subscription=merge_roots("Subscription", None, contributions, "subscription"),
+        subscription=merge_roots("Subscription", Subscription, contributions, "subscription"),
         types=[
             *customer_classes.values(),
             core.User,

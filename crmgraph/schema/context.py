@@ -12,6 +12,7 @@ from crmgraph.auth import Principal
 from crmgraph.db.engine import Database
 from crmgraph.events import EventDispatcher
 from crmgraph.lifecycle import Lifecycles
+from crmgraph.live import Subscribers
 from crmgraph.registry import Catalog
 from crmgraph.schema.loaders import Loaders
 from crmgraph.settings import Settings
@@ -31,8 +32,11 @@ class Context:
     events: EventDispatcher
     principal: Principal
     access: Access
+    live: Subscribers | None = None
     request: Any = None
     response: Any = None
+    # graphql-transport-ws: the connection_init payload (strawberry sets it)
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

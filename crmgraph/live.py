@@ -1,0 +1,281 @@
+"""Live events for GraphQL subscriptions: from the outbox to every subscriber.
+
+Each server process runs a :class:`Publisher` that claims the outbox events no
+process has published yet — one atomic ``UPDATE … RETURNING``, so with several
+workers each event is claimed by exactly one — and hands them to the broker,
+which gives them to the :class:`Subscribers` of every process: directly with
+one process, through a Redis channel with several (``CRMGRAPH_REDIS_URL``;
+each process listens and delivers to its own subscribers, so a subscriber on
+any worker sees each event once, whichever worker wrote or claimed it).
+
+Events reach subscribers after their transaction commits, in id order within
+a claimed batch. Live delivery is for connected clients: a client that
+reconnects does not get what it missed (webhooks and plugin event handlers are
+the paths that retry until delivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from crmgraph.db import queries, writes
+from crmgraph.db.engine import Database
+from crmgraph.extension_points import Event
+from crmgraph.settings import Settings
+
+logger = logging.getLogger("crmgraph.live")
+
+QUEUE_SIZE = 1000  # events a subscriber may fall behind before it is dropped
+SNAPSHOTS_KEPT = 256
+
+
+class SubscriberTooSlow(Exception):
+    """A subscriber's queue filled up: it is dropped rather than let it grow without bound."""
+
+
+class Subscribers:
+    """This process's subscriptions, each with its own queue of events."""
+
+    def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
+        self.queue_size = queue_size
+        self._queues: set[asyncio.Queue[Event | None]] = set()
+        # one read of a customer per event and process, however many subscribe
+        self._snapshots: OrderedDict[int, asyncio.Future[dict[str, Any] | None]] = OrderedDict()
+
+    @property
+    def count(self) -> int:
+        return len(self._queues)
+
+    @contextlib.asynccontextmanager
+    async def subscription(self) -> AsyncIterator[asyncio.Queue[Event | None]]:
+        """A queue receiving every event published from now on; ``None`` in it
+        means the subscriber fell too far behind and was dropped."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(self.queue_size + 1)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    def deliver(self, events: Sequence[Event]) -> None:
+        for queue in list(self._queues):
+            for event in events:
+                if queue.qsize() >= self.queue_size:
+                    self._queues.discard(queue)
+                    queue.put_nowait(None)  # the one slot kept free for this
+                    break
+                queue.put_nowait(event)
+
+    async def customer_of(self, db: Database, event: Event) -> dict[str, Any] | None:
+        """The customer an event is about (with its current stage), read once
+        per event in this process and shared by every subscription checking it."""
+        if event.customer_id is None:
+            return None
+        found = self._snapshots.get(event.id)
+        if found is None:
+            found = asyncio.ensure_future(self._read_customer(db, event.customer_id))
+            self._snapshots[event.id] = found
+            while len(self._snapshots) > SNAPSHOTS_KEPT:
+                self._snapshots.popitem(last=False)
+        return await asyncio.shield(found)
+
+    @staticmethod
+    async def _read_customer(db: Database, pk: int) -> dict[str, Any] | None:
+        rows = await queries.customers_by_ids(db, [pk])
+        return rows[0] if rows else None
+
+
+class Broker(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, events: Sequence[Event]) -> None: ...
+
+
+class LocalBroker:
+    """One process: published events go straight to its subscribers."""
+
+    def __init__(self, subscribers: Subscribers) -> None:
+        self.subscribers = subscribers
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        self.subscribers.deliver(events)
+
+
+def encode_events(events: Sequence[Event]) -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "id": e.id,
+                "type": e.type,
+                "customer": e.customer_id,
+                "payload": e.payload,
+                "created_at": e.created_at.isoformat(),
+            }
+            for e in events
+        ]
+    )
+
+
+def decode_events(data: bytes) -> list[Event]:
+    return [
+        Event(
+            id=item["id"],
+            type=item["type"],
+            customer_id=item["customer"],
+            payload=item["payload"],
+            created_at=datetime.datetime.fromisoformat(item["created_at"]),
+        )
+        for item in orjson.loads(data)
+    ]
+
+
+class RedisBroker:
+    """Several processes: a batch is published once on a Redis channel that
+    every process listens to, each delivering it to its own subscribers."""
+
+    def __init__(self, url: str, subscribers: Subscribers, channel: str) -> None:
+        import redis.asyncio as redis
+
+        self.client = redis.Redis.from_url(url)
+        self.subscribers = subscribers
+        self.channel = channel
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    async def start(self) -> None:
+        pubsub = self.client.pubsub()
+        await pubsub.subscribe(self.channel)
+        self._listener = asyncio.create_task(self._listen(pubsub), name="crmgraph-live-redis")
+
+    async def _listen(self, pubsub: Any) -> None:
+        try:
+            while True:
+                try:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                except (ConnectionError, OSError, TimeoutError):
+                    # Redis away: events published meanwhile are missed by live
+                    # subscribers (they are still in the outbox for the reliable paths)
+                    logger.exception("live events: lost the Redis channel; resubscribing")
+                    await asyncio.sleep(1)
+                    with contextlib.suppress(Exception):
+                        await pubsub.subscribe(self.channel)
+                    continue
+                if message is not None and message.get("type") == "message":
+                    self.subscribers.deliver(decode_events(message["data"]))
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.client.aclose()
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        await self.client.publish(self.channel, encode_events(events))
+
+
+def as_datetime(value: datetime.datetime | str) -> datetime.datetime:
+    """SQLite hands back RETURNING timestamps as the text it stored."""
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def channel_for(database_url: str) -> str:
+    """One channel per database: deployments sharing a Redis do not hear each other."""
+    return "crmgraph:events:" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
+
+
+def make_broker(settings: Settings, subscribers: Subscribers) -> Broker:
+    if not settings.redis_url:
+        return LocalBroker(subscribers)
+    return RedisBroker(settings.redis_url, subscribers, channel_for(settings.database_url))
+
+
+class Publisher:
+    """Claims unpublished outbox events and publishes them, woken after each
+    write commits and otherwise every ``poll_seconds`` (for events written by
+    other processes or tools)."""
+
+    def __init__(
+        self, db: Database, broker: Broker, poll_seconds: float = 1.0, batch: int = 200
+    ) -> None:
+        self.db = db
+        self.broker = broker
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def claim(self) -> list[Event]:
+        """The oldest unpublished events, marked published by this process.
+        ``published_at IS NULL`` is checked again on each row, so when two
+        processes race for the same rows PostgreSQL lets only the first have
+        them (the second re-reads them after the first commits); SQLite
+        serialises writers."""
+        rows = await self.db.fetch(
+            "UPDATE event SET published_at = {} WHERE published_at IS NULL AND id IN "
+            "(SELECT id FROM event WHERE published_at IS NULL ORDER BY id LIMIT {}) "
+            "RETURNING id, type, customer, payload, created_at",
+            writes.now(),
+            self.batch,
+        )
+        return [
+            Event(
+                id=row["id"],
+                type=row["type"],
+                customer_id=row["customer"],
+                payload=queries.load_json(row["payload"]),
+                created_at=as_datetime(row["created_at"]),
+            )
+            for row in sorted(rows, key=lambda r: r["id"])
+        ]
+
+    async def publish_pending(self) -> int:
+        events = await self.claim()
+        if events:
+            await self.broker.publish(events)
+        return len(events)
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if await self.publish_pending() == self.batch:
+                    continue
+            except Exception:  # database or Redis briefly away: next pass
+                logger.exception("live events: publishing failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self._task = asyncio.create_task(self.run(), name="crmgraph-live")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.broker.stop()

@@ -1,0 +1,155 @@
+"""The Subscription root: live customer events over graphql-transport-ws.
+
+A subscriber receives the events of the customers it may see, with the same
+row scope as queries (an agent: their own and their teams' customers), after
+the write commits (crmgraph.live). Filters apply to the customer as it is
+when the event is delivered (its current type, stage and owner).
+"""
+
+import datetime
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from crmgraph.extension_points import Event
+from crmgraph.live import Subscribers
+from crmgraph.schema.ids import encode_id
+from crmgraph.schema.loaders import Loaders
+
+DecodeIds = Callable[[list[strawberry.ID] | None, str, str], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class EventCriteria:
+    """A subscription's filter, decoded and checked once when it starts."""
+
+    types: frozenset[str]
+    kinds: frozenset[str]
+    stages: frozenset[str]
+    owners: frozenset[int]
+    customers: frozenset[int]
+
+    def wants_type(self, event: Event) -> bool:
+        return not self.types or event.type in self.types
+
+    def wants_customer(self, row: dict[str, Any]) -> bool:
+        return (
+            (not self.kinds or row["kind"] in self.kinds)
+            and (not self.stages or row["stage"] in self.stages)
+            and (not self.owners or row["owner"] in self.owners)
+            and (not self.customers or row["id"] in self.customers)
+        )
+
+
+async def matching_events(info: Info, criteria: EventCriteria) -> AsyncGenerator[Event, None]:
+    """Events from now on that pass the filter and concern a customer the caller sees."""
+    subscribers: Subscribers | None = info.context.live
+    if subscribers is None:
+        raise GraphQLError("live events are not available in this process")
+    async with subscribers.subscription() as queue:
+        while True:
+            event = await queue.get()
+            if event is None:
+                raise GraphQLError(
+                    "this subscription fell too far behind and was dropped; subscribe again",
+                    extensions={"code": "SUBSCRIBER_TOO_SLOW"},
+                )
+            if not criteria.wants_type(event):
+                continue
+            row = await subscribers.customer_of(info.context.db, event)
+            if row is None or not info.context.access.sees(row):
+                continue
+            if criteria.wants_customer(row):
+                yield event
+
+
+def build_subscription_type(
+    kind_enum: Any,
+    customer_interface: type,
+    load_customer: Callable[[Info, int], Awaitable[Any]],
+    decode_ids: DecodeIds,
+    stage_keys: Sequence[str],
+) -> type:
+    CustomerBase = customer_interface
+    CustomerKind = kind_enum
+    known_stages = frozenset(stage_keys)
+
+    @strawberry.type(description="A change to a customer, as written in the outbox.")
+    class CustomerEvent:
+        id: strawberry.ID = strawberry.field(
+            description="The event's id in the outbox: increasing, the same in webhooks."
+        )
+        type: str = strawberry.field(
+            description="`customer.created`, `customer.stage_changed`, `interaction.logged`, …"
+        )
+        customer_id: strawberry.ID
+        occurred_at: datetime.datetime
+        payload: JSON = strawberry.field(description="The event's data (its type decides it).")
+        pk: strawberry.Private[int]
+
+        @strawberry.field(description="The customer as it is now (null if no longer visible).")
+        async def customer(self, info: Info) -> CustomerBase | None:  # type: ignore[valid-type]
+            return await load_customer(info, self.pk)
+
+    @strawberry.input(description="Which customer events to receive; all given must match.")
+    class CustomerEventFilter:
+        types: list[str] | None = strawberry.field(
+            default=None, description="Event types, e.g. `customer.stage_changed`."
+        )
+        kinds: list[CustomerKind] | None = None  # type: ignore[valid-type]
+        stages: list[str] | None = None
+        owner_id: strawberry.ID | None = None
+        customer_id: strawberry.ID | None = None
+
+    def criteria(f: "CustomerEventFilter | None") -> EventCriteria:
+        if f is None:
+            return EventCriteria(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
+        unknown = sorted(set(f.stages or ()) - known_stages)
+        if unknown:
+            raise GraphQLError(
+                f"filter.stages: unknown stage(s) {', '.join(map(repr, unknown))}",
+                extensions={"code": "BAD_USER_INPUT"},
+            )
+        owner = [f.owner_id] if f.owner_id is not None else None
+        customer = [f.customer_id] if f.customer_id is not None else None
+        return EventCriteria(
+            types=frozenset(f.types or ()),
+            kinds=frozenset(k.value for k in f.kinds or ()),
+            stages=frozenset(f.stages or ()),
+            owners=frozenset(decode_ids(owner, "User", "filter.ownerId")),
+            customers=frozenset(decode_ids(customer, "Customer", "filter.customerId")),
+        )
+
+    @strawberry.type
+    class Subscription:
+        @strawberry.subscription(
+            description=(
+                "Customer events as they are committed, for the customers you may see "
+                "(graphql-transport-ws on /graphql; authenticate in connection_init with "
+                '`{"Authorization": "Bearer <API key>"}`). Missed events are not replayed.'
+            )
+        )
+        async def customer_events(
+            self, info: Info, filter: CustomerEventFilter | None = None
+        ) -> AsyncGenerator[CustomerEvent, None]:
+            wanted = criteria(filter)
+            async for event in matching_events(info, wanted):
+                # each event is resolved with fresh reads, not what the
+                # connection's earlier events loaded
+                info.context.loaders = Loaders(info.context.db)
+                assert event.customer_id is not None
+                yield CustomerEvent(
+                    id=strawberry.ID(str(event.id)),
+                    type=event.type,
+                    customer_id=strawberry.ID(encode_id("Customer", event.customer_id)),
+                    occurred_at=event.created_at,
+                    payload=event.payload,
+                    pk=event.customer_id,
+                )
+
+    return Subscription
