@@ -1,0 +1,103 @@
+"""The outbox survives a crash: events written while their handler fails are
+still undelivered when the server is killed (SIGKILL, no shutdown), and the
+next server process delivers every one of them, in order per customer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from crmgraph.app import with_state
+from crmgraph.testing import settings_for
+from tests.helpers import free_port, poll, stop
+
+PLUGIN = "tests.plugins_for_tests.event_journal"
+CREATE = """mutation($input: CreateCustomerInput!) {
+  createCustomer(input: $input) { customer { id } userErrors { message } }
+}"""
+
+
+def serve(database_url: str, port: int, journal: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "CRMGRAPH_DATABASE_URL": database_url,
+        "CRMGRAPH_PLUGINS": PLUGIN,
+        "CRMGRAPH_LOAD_ENTRY_POINTS": "0",
+        "CRMGRAPH_ANONYMOUS": "1",
+        "CRMGRAPH_RATE_LIMIT_COST": "0",
+        "CRMGRAPH_EVENT_POLL_SECONDS": "0.2",
+        "CRMGRAPH_TEST_JOURNAL": str(journal),
+    }
+    command = [sys.executable, "-m", "crmgraph", "serve", "--port", str(port)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def events(database_url: str) -> list[dict]:
+    return asyncio.run(
+        with_state(
+            settings_for(database_url, plugins=(PLUGIN,)),
+            lambda state: state.db.fetch(
+                "SELECT id, type, customer, attempts, delivered_at FROM event ORDER BY id"
+            ),
+        )
+    )
+
+
+def all_rows(database_url: str, condition: str) -> list[dict] | None:
+    """The outbox's rows if there are some and each meets ``condition``."""
+    rows = events(database_url)
+    checks = {"tried": lambda r: r["attempts"] >= 1, "delivered": lambda r: r["delivered_at"]}
+    return rows if rows and all(checks[condition](r) for r in rows) else None
+
+
+def test_events_undelivered_when_the_server_is_killed_are_delivered_after_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.txt"
+    failing = tmp_path / "journal.txt.fail"
+    failing.touch()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = serve(database_url, port, journal)
+    try:
+        poll("the first server", lambda: ready(url), attempts=600)
+        for name in ("Ada", "Grace", "Edsger"):
+            body = httpx.post(
+                f"{url}/graphql",
+                json={"query": CREATE, "variables": {"input": {"kind": "CLIENT", "name": name}}},
+                timeout=60,
+            ).json()
+            assert body["data"]["createCustomer"]["userErrors"] == [], body
+        # every event was tried and failed: undelivered, but not forgotten
+        pending = poll("failed delivery attempts", lambda: all_rows(database_url, "tried"))
+        assert [r["type"] for r in pending] == ["customer.created"] * 3
+        assert all(r["delivered_at"] is None for r in pending)
+    finally:
+        first.kill()  # no shutdown: whatever was in flight is cut off
+        first.wait(timeout=30)
+    assert not journal.exists()
+
+    failing.unlink()
+    second = serve(database_url, port, journal)
+    try:
+        poll("the second server", lambda: ready(url), attempts=600)
+        delivered = poll("every event delivered", lambda: all_rows(database_url, "delivered"))
+    finally:
+        stop(second, timeout=30)
+    lines = journal.read_text().splitlines()
+    # at least once: each event is in the journal, in outbox order
+    assert [int(line.split()[0]) for line in lines] == [r["id"] for r in delivered]
+    assert {line.split()[1] for line in lines} == {"customer.created"}
