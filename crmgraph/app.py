@@ -39,6 +39,7 @@ from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.schema.limits import limit_extensions
 from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
 from crmgraph.settings import Settings
+from crmgraph.webhooks import WEBHOOKS_PLUGIN, WebhookDeliverer
 
 T = TypeVar("T")
 
@@ -109,6 +110,8 @@ class AppState:
     budget: CostBudget | None
     subscribers: Subscribers
     publisher: Publisher
+    # None when the webhooks plugin is disabled
+    webhooks: WebhookDeliverer | None = None
 
 
 def build_state(settings: Settings) -> AppState:
@@ -129,6 +132,9 @@ def build_state(settings: Settings) -> AppState:
         db, make_broker(settings, subscribers), poll_seconds=settings.event_poll_seconds
     )
     events.followers.append(publisher.wake)
+    webhooks = WebhookDeliverer(db, settings) if pm.has_plugin(WEBHOOKS_PLUGIN) else None
+    if webhooks is not None:
+        events.followers.append(webhooks.wake)
     return AppState(
         settings,
         pm,
@@ -142,6 +148,7 @@ def build_state(settings: Settings) -> AppState:
         budget,
         subscribers,
         publisher,
+        webhooks,
     )
 
 
@@ -169,9 +176,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await state.db.start(settings)
         state.events.start()
         await state.publisher.start()
+        if state.webhooks is not None:
+            state.webhooks.start()
         try:
             yield
         finally:
+            if state.webhooks is not None:
+                await state.webhooks.stop()
             await state.publisher.stop()
             await state.events.stop()
             await state.db.stop()

@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "crmgraph.plugins.agenda",
     "crmgraph.plugins.competitor",
     "crmgraph.plugins.supplier",
+    "crmgraph.plugins.webhooks",
 )
 
 # Channels every installation has; plugins add more through the hook.

@@ -69,6 +69,14 @@ class Settings:
     # shared state for several workers (rate limit); None keeps it in-process
     redis_url: str | None = None
     idempotency_ttl_hours: float = 24
+    # webhooks (crmgraph.webhooks): attempts per delivery, backoff base and cap
+    # (base * 2**(n-1) after the n-th failed attempt), consecutive failed
+    # deliveries before a webhook is disabled, and each request's time limit
+    webhook_max_attempts: int = 10
+    webhook_backoff_seconds: float = 10.0
+    webhook_backoff_max_seconds: float = 3600.0
+    webhook_disable_after: int = 5
+    webhook_timeout_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -100,6 +108,13 @@ class Settings:
             rate_limit_window_seconds=int(env.get("CRMGRAPH_RATE_LIMIT_WINDOW_SECONDS", "60")),
             redis_url=env.get("CRMGRAPH_REDIS_URL") or None,
             idempotency_ttl_hours=float(env.get("CRMGRAPH_IDEMPOTENCY_TTL_HOURS", "24")),
+            webhook_max_attempts=int(env.get("CRMGRAPH_WEBHOOK_MAX_ATTEMPTS", "10")),
+            webhook_backoff_seconds=float(env.get("CRMGRAPH_WEBHOOK_BACKOFF_SECONDS", "10")),
+            webhook_backoff_max_seconds=float(
+                env.get("CRMGRAPH_WEBHOOK_BACKOFF_MAX_SECONDS", "3600")
+            ),
+            webhook_disable_after=int(env.get("CRMGRAPH_WEBHOOK_DISABLE_AFTER", "5")),
+            webhook_timeout_seconds=float(env.get("CRMGRAPH_WEBHOOK_TIMEOUT_SECONDS", "10")),
         )
 
     def with_database(self, database_url: str) -> Settings:

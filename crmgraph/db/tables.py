@@ -156,6 +156,8 @@ class Event(Table, tablename="event"):
     last_error = Text(null=True, default=None)
     # claimed by one server process for live subscribers (crmgraph.live)
     published_at = Timestamptz(null=True, default=None)
+    # claimed by one server process to fan it out to webhooks (crmgraph.webhooks)
+    webhooks_claimed_at = Timestamptz(null=True, default=None)
 
 
 class AuditEntry(Table, tablename="audit_entry"):
@@ -184,6 +186,57 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 
+class Webhook(Table, tablename="webhook"):
+    """An HTTP endpoint that receives outbox events (crmgraph.webhooks). The
+    secret signs each request, so it is kept as given, not hashed."""
+
+    url = Varchar(length=2000)
+    description = Varchar(length=200, null=True, default=None)
+    event_types = Text(default="[]")  # a JSON list: types, "prefix.*" or "*"
+    secret = Varchar(length=200)
+    active = Boolean(default=True)
+    consecutive_failures = Integer(default=0)
+    disabled_at = Timestamptz(null=True, default=None)
+    disabled_reason = Text(null=True, default=None)
+    created_by = ForeignKey(references=User, null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class WebhookDelivery(Table, tablename="webhook_delivery"):
+    """One event for one webhook, retried until it succeeds or fails for good;
+    ``round_start`` is the attempt count when it was last replayed."""
+
+    webhook = ForeignKey(references=Webhook, index=True)
+    event = ForeignKey(references=Event, index=True)
+    event_type = Varchar(length=100)
+    customer = Integer(null=True, default=None)  # copied from the event: the order key
+    status = Varchar(length=16, default="pending")
+    attempts = Integer(default=0)
+    round_start = Integer(default=0)
+    next_attempt_at = Timestamptz(null=True, default=None)
+    locked_until = Timestamptz(null=True, default=None)
+    claim = Varchar(length=32, null=True, default=None)
+    last_status_code = Integer(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    delivered_at = Timestamptz(null=True, default=None)
+
+
+class WebhookAttempt(Table, tablename="webhook_attempt"):
+    """The delivery log: one row per HTTP request made."""
+
+    delivery = ForeignKey(references=WebhookDelivery, index=True)
+    attempt = Integer()
+    started_at = Timestamptz(default=TimestamptzNow())
+    duration_ms = Integer(default=0)
+    status_code = Integer(null=True, default=None)
+    error = Text(null=True, default=None)
+    response_body = Text(null=True, default=None)
+    next_retry_at = Timestamptz(null=True, default=None)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     ApiKey,
@@ -199,4 +252,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Event,
     AuditEntry,
     IdempotencyRecord,
+    Webhook,
+    WebhookDelivery,
+    WebhookAttempt,
 )

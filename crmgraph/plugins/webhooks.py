@@ -1,0 +1,34 @@
+"""Webhooks, as a built-in plugin: the ``webhook.manage`` permission (admins
+hold it; grant it to other roles with ``CRMGRAPH_GRANTS``) and the GraphQL to
+manage webhooks and read their delivery log. Disabling this plugin
+(``CRMGRAPH_DISABLE_PLUGINS=crmgraph.plugins.webhooks``) removes both and
+stops delivery. The deliverer itself is :mod:`crmgraph.webhooks`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crmgraph.extension_points import GraphQLContribution, Permission
+from crmgraph.hookspecs import hookimpl
+from crmgraph.webhooks import WEBHOOK_MANAGE
+
+if TYPE_CHECKING:
+    from crmgraph.schema.build import SchemaTypes
+
+
+@hookimpl
+def crmgraph_permissions() -> list[Permission]:
+    return [
+        Permission(
+            WEBHOOK_MANAGE,
+            "Create, change, delete and replay webhooks and read their delivery log",
+        )
+    ]
+
+
+@hookimpl
+def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution:
+    # imported here: the schema modules need the core schema, which is being built
+    from crmgraph.schema.webhooks import WebhookMutation, WebhookQuery
+
+    return GraphQLContribution(query=[WebhookQuery], mutation=[WebhookMutation])
