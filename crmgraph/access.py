@@ -36,6 +36,7 @@ CUSTOMER_DELETE = "customer.delete"
 CUSTOMER_ASSIGN = "customer.assign"
 AUDIT_READ = "audit.read"
 CONTACT_READ_PROFILE = "contact.read_profile"
+NOTE_MODERATE = "note.moderate"
 
 
 def forbidden(permission: str, doing: str) -> GraphQLError:

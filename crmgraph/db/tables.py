@@ -186,6 +186,42 @@ class IdempotencyRecord(Table, tablename="idempotency_record"):
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 
+class Note(Table, tablename="note"):
+    """A free-text note on a customer. Mentions of users in its body are kept
+    in ``note_mention`` so other systems can notify them. Deletion is soft so
+    the audit trail's entity still exists."""
+
+    customer = ForeignKey(references=Customer, index=True)
+    author = ForeignKey(references=User, null=True, default=None)
+    body = Text()
+    version = Integer(default=1)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class NoteMention(Table, tablename="note_mention"):
+    note = ForeignKey(references=Note, index=True)
+    mentioned = ForeignKey(references=User, index=True)
+
+
+class Task(Table, tablename="task"):
+    """Work to do for a customer, optionally for one of its needs."""
+
+    customer = ForeignKey(references=Customer, index=True)
+    need = ForeignKey(references=Need, null=True, default=None, index=True)
+    title = Varchar(length=200)
+    description = Text(null=True, default=None)
+    due_at = Timestamptz(null=True, default=None)
+    assignee = ForeignKey(references=User, null=True, default=None, index=True)
+    created_by = ForeignKey(references=User, null=True, default=None)
+    status = Varchar(length=16, default="OPEN", index=True)
+    completed_at = Timestamptz(null=True, default=None)
+    version = Integer(default=1)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 class Webhook(Table, tablename="webhook"):
     """An HTTP endpoint that receives outbox events (crmgraph.webhooks). The
     secret signs each request, so it is kept as given, not hashed."""
@@ -252,6 +288,9 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Event,
     AuditEntry,
     IdempotencyRecord,
+    Note,
+    NoteMention,
+    Task,
     Webhook,
     WebhookDelivery,
     WebhookAttempt,

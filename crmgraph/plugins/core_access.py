@@ -40,6 +40,11 @@ PERMISSIONS = [
         roles=("manager",),
         fields=("Contact.birthday", "Contact.homeAddress"),
     ),
+    Permission(
+        access.NOTE_MODERATE,
+        "Edit and delete notes written by others (authors edit their own)",
+        roles=(),
+    ),
 ]
 
 

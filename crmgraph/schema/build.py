@@ -30,6 +30,7 @@ from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
 from crmgraph.schema import core_types as core
 from crmgraph.schema import mutations, subscriptions
+from crmgraph.schema import teamwork as teamwork_schema
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.schema.loaders import InteractionPageKey
@@ -269,6 +270,8 @@ def build_schema(
             description="The type the customer becomes with this move, if it changes type."
         )
 
+    TimelineConnection, timeline_resolver = teamwork_schema.build_timeline(Interaction)
+
     @strawberry.interface(name="Customer", description="Any party the organisation deals with.")
     class CustomerBase(core.Node):
         pk: strawberry.Private[int]
@@ -395,6 +398,19 @@ def build_schema(
             ] = None,
         ) -> analytics_schema.CustomerKnowledge:
             return await analytics_schema.customer_knowledge(info, self.pk, as_of)
+
+        notes: teamwork_schema.NoteConnection = strawberry.field(
+            resolver=teamwork_schema.customer_notes, description="Notes, newest first."
+        )
+        tasks: teamwork_schema.TaskConnection = strawberry.field(
+            resolver=teamwork_schema.customer_tasks,
+            description="Tasks, newest first; optionally only some statuses.",
+        )
+        timeline: TimelineConnection = strawberry.field(  # type: ignore[valid-type]
+            resolver=timeline_resolver,
+            description="Interactions, notes, tasks, stage changes and (with audit.read) "
+            "audit entries in one list, newest first.",
+        )
 
     @strawberry.type(description="A link between two parties, of a kind declared by a plugin.")
     class Relationship(core.Node):
@@ -670,6 +686,8 @@ def build_schema(
             "Team": core.Team.from_row,
             "Interaction": types.interaction,
             "Relationship": types.relationship,
+            "Note": teamwork_schema.Note.from_row,
+            "Task": teamwork_schema.Task.from_row,
         }
         return converters[type_name](row)
 
@@ -838,6 +856,8 @@ def build_schema(
     Mutation = mutations.build_mutation_type(
         types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
     )
+    Mutation = merge_types("Mutation", (Mutation, teamwork_schema.TeamworkMutation))
+    Query = merge_types("Query", (Query, teamwork_schema.TeamworkQuery))
     Subscription = subscriptions.build_subscription_type(
         CustomerKind,
         CustomerBase,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.types import Info
 
 from crmgraph.customer_types import Phase as PhaseValue
 from crmgraph.db.queries import load_json
-from crmgraph.schema.ids import encode_id
+from crmgraph.schema.ids import decode_id, encode_id
+
+if TYPE_CHECKING:
+    from crmgraph.schema.teamwork import Task
 
 Phase = strawberry.enum(PhaseValue, description="Common lifecycle phase of every customer type.")
 
@@ -184,6 +188,15 @@ class Need(Node):
     due_date: datetime.date | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+
+    @strawberry.field(description="Tasks for this need, oldest first.")
+    async def tasks(
+        self, info: Info
+    ) -> list[Annotated[Task, strawberry.lazy("crmgraph.schema.teamwork")]]:
+        # imported here: crmgraph.schema.teamwork builds on these core types
+        from crmgraph.schema.teamwork import need_tasks
+
+        return await need_tasks(info, decode_id(self.id, "Need")[1])
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Need:

@@ -14,8 +14,10 @@ NODE_TYPES = (
     "Contact",
     "Interaction",
     "Need",
+    "Note",
     "Relationship",
     "StageChange",
+    "Task",
     "Team",
     "User",
 )

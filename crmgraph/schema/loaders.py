@@ -15,13 +15,16 @@ from crmgraph.analytics import scores
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
+from crmgraph.schema.teamwork_loaders import TeamworkLoaders
 
 NODE_TABLES = {
     "Contact": "contact",
     "Interaction": "interaction",
     "Need": "need",
+    "Note": "note",
     "Relationship": "relationship",
     "StageChange": "stage_change",
+    "Task": "task",
     "Team": "team",
     "User": "crm_user",
 }
@@ -54,6 +57,7 @@ class Loaders:
         self.interactions = DataLoader(self._interaction_pages)
         self.row = DataLoader(self._rows_by_type)
         self.knowledge = DataLoader(self._knowledge)
+        self.teamwork = TeamworkLoaders(db)  # notes, tasks, timeline
 
     async def _knowledge(
         self, keys: list[tuple[int, datetime.datetime | None]]

@@ -209,6 +209,21 @@ def build_mutation_type(
         "`expectedVersion` is the version you read; a stale one is refused.",
     )
 
+    @strawberry.input(
+        description="Give a customer to an owner, a team or both; left out stays as it is, "
+        "null clears it."
+    )
+    class AssignCustomerInput:
+        customer_id: strawberry.ID
+        owner_id: strawberry.ID | None = strawberry.UNSET
+        team_id: strawberry.ID | None = strawberry.UNSET
+        reason: str | None = strawberry.field(
+            default=None, description="Why: kept in the audit trail and the event."
+        )
+        expected_version: int | None = strawberry.field(
+            default=None, description="The version you read; a stale one is refused."
+        )
+
     @strawberry.input
     class DeleteCustomerInput:
         id: strawberry.ID
@@ -525,6 +540,74 @@ def build_mutation_type(
                 return pk
 
             result, problems = await run_write(info, errors, work)
+            return await customer_payload(info, result, problems)
+
+        @strawberry.mutation(
+            description="Assign or reassign a customer's owner and team. Without the "
+            "customer.assign permission only to yourself and your own teams. Writes a "
+            "customer.assigned event naming the previous and new owner and team."
+        )
+        async def assign_customer(self, info: Info, input: AssignCustomerInput) -> CustomerPayload:
+            errors = Errors()
+            pk = customer_pk(errors, input.customer_id, "customerId")
+            values = customer_fields(info, errors, input_values(input))
+            if not values:
+                errors.add(None, "give ownerId, teamId or both", "REQUIRED")
+            reason = v.text(errors, "reason", input.reason, max_length=2000)
+
+            async def work() -> int:
+                db = info.context.db
+                current = await live(info, pk, "customerId")
+                if input.expected_version is not None:
+                    writes.check_version(current, input.expected_version)
+                await check_assignment(info, values)
+                changes = writes.field_changes(
+                    camel_keys({k: current[k] for k in values}), camel_keys(values)
+                )
+                if not changes:
+                    return pk  # already so: nothing to record
+                descriptor = catalog.customer_type(current["kind"])
+                attrs = load_json(current["attributes"])
+                write = CustomerWrite(
+                    current["kind"],
+                    descriptor,
+                    values,
+                    descriptor.decode_attributes(attrs),
+                    CustomerSnapshot.from_row(current, descriptor),
+                    Facts(db, pk),
+                )
+                await plugin_validation(info, write)
+                await writes.update_customer(db, pk, current["version"], values, None)
+                after = {**current, **values}
+
+                def ref(row: dict[str, Any], column: str, type_name: str) -> str | None:
+                    return encode_id(type_name, row[column]) if row[column] is not None else None
+
+                await writes.record_change(
+                    db,
+                    "customer.assigned",
+                    ("Customer", pk),
+                    pk,
+                    changes | ({"reason": [None, reason]} if reason else {}),
+                    {
+                        "customerId": input.customer_id,
+                        "kind": current["kind"],
+                        "fields": sorted(changes),
+                        "ownerId": ref(after, "owner", "User"),
+                        "teamId": ref(after, "team", "Team"),
+                        "previousOwnerId": ref(current, "owner", "User"),
+                        "previousTeamId": ref(current, "team", "Team"),
+                        "reason": reason,
+                    },
+                )
+                return pk
+
+            result, problems = await run_write(info, errors, work)
+            if result is not None:
+                row = await written_row(info, "customer", result)
+                if not info.context.access.sees(row):
+                    # given away: the caller may no longer read it
+                    return CustomerPayload(customer=None, user_errors=[])
             return await customer_payload(info, result, problems)
 
         @strawberry.mutation(description="Soft-delete a customer; `restoreCustomer` undoes it.")
