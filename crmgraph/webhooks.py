@@ -189,6 +189,12 @@ class WebhookDeliverer:
     async def fan_out(self) -> int:
         """Claim a batch of new events and write their deliveries; returns how
         many events were claimed."""
+        # a read first: on SQLite the claim's transaction takes the write lock,
+        # which an idle server should not do on every poll
+        if not await self.db.fetch(
+            "SELECT id FROM event WHERE webhooks_claimed_at IS NULL LIMIT 1"
+        ):
+            return 0
         at = writes.now()
         async with self.db.transaction():
             events = await self.db.fetch(
@@ -231,6 +237,11 @@ class WebhookDeliverer:
         with what sending needs (URL, secret, event)."""
         at = writes.now()
         token = secrets.token_hex(16)
+        # a read first, as in fan_out: the lease is a write
+        if not await self.db.fetch(
+            f"SELECT d.id {ELIGIBLE} AND d.next_attempt_at <= {{}} LIMIT 1", True, at, at
+        ):
+            return token, []
         lease = at + datetime.timedelta(
             seconds=self.settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         )
