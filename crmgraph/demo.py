@@ -352,6 +352,13 @@ NEED_KINDS = (
     NeedKind("Transporte de mercancías en campaña", "logistics", "seasonal", "m3", (10, 400)),
     NeedKind("Working capital credit line", "finance", "on_demand", "EUR", (10_000, 500_000)),
 )
+TASK_TITLES = (
+    "Call back",
+    "Send the quote",
+    "Prepare the renewal",
+    "Follow up on the complaint",
+    "Schedule a visit",
+)
 NEED_STATUSES = ("OPEN", "IN_PROGRESS", "MET", "DROPPED")
 NEED_PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
 
@@ -388,6 +395,10 @@ class DemoPlan:
     interactions: list[Row] = field(default_factory=list)
     needs: list[Row] = field(default_factory=list)
     relationships: list[Row] = field(default_factory=list)
+    # team work, so GraphiQL shows notes, mentions, tasks and a full timeline
+    notes: list[Row] = field(default_factory=list)
+    note_mentions: list[Row] = field(default_factory=list)
+    tasks: list[Row] = field(default_factory=list)
 
     def summary(self) -> DemoSummary:
         return DemoSummary(
@@ -461,6 +472,13 @@ async def write_plan(db: Database, plan: DemoPlan) -> None:
     await insert_rows(db, "need", resolve(plan.needs, customer=customer_ids), returning=False)
     links = resolve(plan.relationships, from_customer=customer_ids, to_customer=customer_ids)
     await insert_rows(db, "relationship", links, returning=False)
+    note_ids = await insert_rows(
+        db, "note", resolve(plan.notes, customer=customer_ids, author=user_ids)
+    )
+    mentions = resolve(plan.note_mentions, note=note_ids, mentioned=user_ids)
+    await insert_rows(db, "note_mention", mentions, returning=False)
+    tasks = resolve(plan.tasks, customer=customer_ids, assignee=user_ids, created_by=user_ids)
+    await insert_rows(db, "task", tasks, returning=False)
 
 
 def resolve(rows: list[Row], **ids: Sequence[int]) -> list[Row]:
@@ -592,6 +610,8 @@ class DemoGenerator:
             descriptor = types[index] if index < len(types) else self.rng.choice(types)
             self.add_customer(index, descriptor, may_convert=index >= len(types))
         self.add_relationships()
+        # last, so its random draws leave every earlier row as it was
+        self.add_teamwork()
         return self.out
 
     # -- time -------------------------------------------------------------
@@ -942,6 +962,44 @@ class DemoGenerator:
             "created_at": opened,
             "updated_at": opened if status == "OPEN" else self.moment(opened),
         }
+
+    # -- team work ------------------------------------------------------------
+
+    def add_teamwork(self) -> None:
+        """Notes by the owner (some mentioning a colleague as @e-mail) and tasks
+        assigned to them, on a share of the owned customers."""
+        users = self.out.users
+        for index, customer in enumerate(self.out.customers):
+            owner = customer["owner"]
+            if owner is None:
+                continue
+            created = customer["created_at"]
+            if self.rng.random() < 0.25:
+                at = self.moment(created)
+                body = self.rng.choice(NOTES)
+                colleague = self.rng.choice([o for o in self.owners if o != owner])
+                if self.rng.random() < 0.5:
+                    body = f"{body} @{users[colleague]['email']}"
+                    self.out.note_mentions.append(
+                        {"note": len(self.out.notes), "mentioned": colleague}
+                    )
+                self.out.notes.append({
+                    "customer": index, "author": owner, "body": body, "version": 1,
+                    "created_at": at, "updated_at": at, "deleted_at": None,
+                })  # fmt: skip
+            if self.rng.random() < 0.2:
+                at = self.moment(created)
+                status = self.rng.choices(
+                    ("OPEN", "IN_PROGRESS", "DONE", "CANCELLED"), (4, 2, 3, 1)
+                )[0]
+                done = self.moment(at) if status == "DONE" else None
+                due = at + datetime.timedelta(days=self.rng.randint(1, 30))
+                self.out.tasks.append({
+                    "customer": index, "need": None, "title": self.rng.choice(TASK_TITLES),
+                    "description": None, "due_at": due,
+                    "assignee": owner, "created_by": owner, "status": status, "completed_at": done,
+                    "version": 1, "created_at": at, "updated_at": done or at,
+                })  # fmt: skip
 
     # -- relationships ------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +71,6 @@ class World:
         return self.sql(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
 
     def events(self, event_type: str) -> list[dict[str, Any]]:
-        import json
-
         rows = self.sql("SELECT payload FROM event WHERE type = {} ORDER BY id", event_type)
         return [
             json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]

@@ -503,7 +503,7 @@ async def _editable_note(info: Info, pk: int) -> dict[str, Any]:
     return row
 
 
-async def _check_version(row: dict[str, Any], expected: int | None, what: str) -> None:
+def _check_version(row: dict[str, Any], expected: int | None, what: str) -> None:
     if expected is not None and row["version"] != expected:
         raise UserInputError.single(
             "expectedVersion",
@@ -602,7 +602,7 @@ class TeamworkMutation:
         async def work() -> int:
             db = info.context.db
             row = await _editable_note(info, pk)
-            await _check_version(row, input.expected_version, "note")
+            _check_version(row, input.expected_version, "note")
             mentioned = await _mentioned_users(info, body or "")
             before = {m["mentioned"] for m in await db.fetch(
                 "SELECT mentioned FROM note_mention WHERE note = {}", pk
@@ -749,7 +749,7 @@ class TeamworkMutation:
                 raise UserInputError.single("id", "task not found", "NOT_FOUND")
             current = rows[0]
             await live(info, current["customer"], "id")
-            await _check_version(current, input.expected_version, "task")
+            _check_version(current, input.expected_version, "task")
             await _existing_user(info, values.get("assignee"), "assigneeId")
             changed = dict(values)
             completed = values.get("status") == "DONE" and current["status"] != "DONE"
