@@ -15,7 +15,6 @@ webhooks would feed itself); they do leave audit entries.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime
 import enum
 from typing import Any
@@ -52,7 +51,7 @@ def decode_pk(global_id: str, type_name: str) -> int | None:
     """The pk of one of this module's IDs, or None when it is not one."""
     try:
         decoded = base64.b64decode(str(global_id), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 once decoded
         return None
     found, _, raw = decoded.partition(":")
     if found != type_name or not (raw.isascii() and raw.isdigit()):
