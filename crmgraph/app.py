@@ -174,10 +174,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.migrate_on_start:
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
-        state.events.start()
+        await state.events.start()
         await state.publisher.start()
         if state.webhooks is not None:
-            state.webhooks.start()
+            await state.webhooks.start()
         try:
             yield
         finally:

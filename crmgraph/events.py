@@ -13,8 +13,6 @@ handler twice, so handlers use ``event.id`` to stay idempotent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +20,7 @@ from typing import Any
 
 import pluggy
 
+from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.extension_points import Event
@@ -42,7 +41,10 @@ def collect_handlers(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Hand
     return dict(handlers)
 
 
-class EventDispatcher:
+class EventDispatcher(PollingLoop):
+    task_name = "crmgraph-events"
+    failure_message = "event delivery pass failed"
+
     def __init__(
         self,
         db: Database,
@@ -51,19 +53,17 @@ class EventDispatcher:
         max_attempts: int = 10,
         batch: int = 100,
     ) -> None:
+        super().__init__(poll_seconds, logger)
         self.db = db
         self.handlers = collect_handlers(pm)
-        self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         # the other readers of the outbox (live subscriptions, webhooks), woken with it
         self.followers: list[Callable[[], None]] = []
 
     def wake(self) -> None:
         """Called after a write commits, so its events go out without waiting a poll."""
-        self._wake.set()
+        super().wake()
         for follower in self.followers:
             follower()
 
@@ -113,22 +113,6 @@ class EventDispatcher:
                 lambda handler=handler: await_me_maybe(handler(event)),
             )
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                if await self.deliver_pending() == self.batch:
-                    continue  # more waiting: no pause
-            except Exception:  # the database may be briefly away; try again next pass
-                logger.exception("event delivery pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="crmgraph-events")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def run_pass(self) -> float:
+        full = await self.deliver_pending() == self.batch
+        return 0 if full else self.poll_seconds  # a full batch: more are waiting

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.extension_points import Event
@@ -210,23 +211,21 @@ def make_broker(settings: Settings, subscribers: Subscribers) -> Broker:
     return RedisBroker(settings.redis_url, subscribers, channel_for(settings.database_url))
 
 
-class Publisher:
+class Publisher(PollingLoop):
     """Claims unpublished outbox events and publishes them, woken after each
     write commits and otherwise every ``poll_seconds`` (for events written by
     other processes or tools)."""
 
+    task_name = "crmgraph-live"
+    failure_message = "live events: publishing failed"  # database or Redis briefly away
+
     def __init__(
         self, db: Database, broker: Broker, poll_seconds: float = 1.0, batch: int = 200
     ) -> None:
+        super().__init__(poll_seconds, logger)
         self.db = db
         self.broker = broker
-        self.poll_seconds = poll_seconds
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def claim(self) -> list[Event]:
         """The oldest unpublished events, marked published by this process.
@@ -258,24 +257,14 @@ class Publisher:
             await self.broker.publish(events)
         return len(events)
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                if await self.publish_pending() == self.batch:
-                    continue
-            except Exception:  # database or Redis briefly away: next pass
-                logger.exception("live events: publishing failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+    async def run_pass(self) -> float:
+        full = await self.publish_pending() == self.batch
+        return 0 if full else self.poll_seconds
 
     async def start(self) -> None:
         await self.broker.start()
-        self._task = asyncio.create_task(self.run(), name="crmgraph-live")
+        await super().start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         await self.broker.stop()

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 import orjson
 
+from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.schema.ids import encode_id
@@ -168,23 +169,20 @@ ELIGIBLE = (
 )
 
 
-class WebhookDeliverer:
-    """The background task of one server process (started in the app's lifespan)."""
+class WebhookDeliverer(PollingLoop):
+    """The background task of one server process (started in the app's lifespan),
+    woken after a write commits and after a replay."""
+
+    task_name = "crmgraph-webhooks"
+    failure_message = "webhook delivery pass failed"
 
     def __init__(self, db: Database, settings: Settings, batch: int = 50) -> None:
+        super().__init__(settings.event_poll_seconds, logger)
         self.db = db
         self.settings = settings
-        self.poll_seconds = settings.event_poll_seconds
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._claims: set[str] = set()
-
-    def wake(self) -> None:
-        """Called after a write commits (and after a replay), so deliveries
-        start without waiting for the next poll."""
-        self._wake.set()
 
     async def fan_out(self) -> int:
         """Claim a batch of new events and write their deliveries; returns how
@@ -432,32 +430,21 @@ class WebhookDeliverer:
         """One fan-out and one sending pass: (events claimed, deliveries sent)."""
         return await self.fan_out(), await self.deliver_due()
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            pause = self.poll_seconds
-            try:
-                fanned, sent = await self.run_once()
-                if fanned == self.batch or sent == self.batch:
-                    continue  # more waiting: no pause
-                pause = await self.pause()
-            except Exception:  # the database may be briefly away; try again next pass
-                logger.exception("webhook delivery pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+    async def run_pass(self) -> float:
+        fanned, sent = await self.run_once()
+        if fanned == self.batch or sent == self.batch:
+            return 0  # more waiting: no pause
+        return await self.pause()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         # no proxies from the environment: receivers are addressed directly
         self._client = httpx.AsyncClient(
             timeout=self.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
         )
-        self._task = asyncio.create_task(self.run(), name="crmgraph-webhooks")
+        await super().start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await super().stop()
         # hand back what this process leased but did not finish, so another
         # process (or the next start) sends it now rather than after the lease
         for token in list(self._claims):
