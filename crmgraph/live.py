@@ -195,11 +195,6 @@ class RedisBroker:
         await self.client.publish(self.channel, encode_events(events))
 
 
-def as_datetime(value: datetime.datetime | str) -> datetime.datetime:
-    """SQLite hands back RETURNING timestamps as the text it stored."""
-    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
-
-
 def channel_for(database_url: str) -> str:
     """One channel per database: deployments sharing a Redis do not hear each other."""
     return "crmgraph:events:" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
@@ -246,7 +241,7 @@ class Publisher(PollingLoop):
                 type=row["type"],
                 customer_id=row["customer"],
                 payload=queries.load_json(row["payload"]),
-                created_at=as_datetime(row["created_at"]),
+                created_at=queries.read_timestamp(row["created_at"]),
             )
             for row in sorted(rows, key=lambda r: r["id"])
         ]

@@ -129,15 +129,6 @@ def backoff_seconds(settings: Settings, tries: int) -> float:
     )
 
 
-def as_datetime(value: Any) -> datetime.datetime | None:
-    """A timestamp as read back: SQLite hands out text where it cannot see the
-    column's type (RETURNING, aggregates)."""
-    if value is None or isinstance(value, datetime.datetime):
-        return value
-    parsed = datetime.datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-
-
 def event_types(value: Any) -> list[str]:
     loaded = orjson.loads(value) if isinstance(value, (str, bytes)) else value
     return [str(item) for item in loaded or ()]
@@ -145,7 +136,7 @@ def event_types(value: Any) -> list[str]:
 
 def request_body(row: dict[str, Any]) -> bytes:
     """The JSON a receiver gets: the event, with the customer as its GraphQL ID."""
-    created = as_datetime(row["event_created_at"])
+    created = queries.read_timestamp(row["event_created_at"])
     return orjson.dumps(
         {
             "id": row["event"],
@@ -209,11 +200,11 @@ class WebhookDeliverer(PollingLoop):
             )
             rows: list[tuple[Any, ...]] = []
             for event in sorted(events, key=lambda e: e["id"]):
-                created = as_datetime(event["created_at"])
+                created = queries.read_timestamp(event["created_at"])
                 for hook in hooks:
                     # a webhook receives what happens after it was created, not
                     # older events that were still waiting to be fanned out
-                    hook_created = as_datetime(hook["created_at"])
+                    hook_created = queries.read_timestamp(hook["created_at"])
                     if created and hook_created and created < hook_created:
                         continue
                     if matches(event_types(hook["event_types"]), event["type"]):
@@ -421,7 +412,7 @@ class WebhookDeliverer(PollingLoop):
         at most the poll interval (other processes' writes are seen by polling)."""
         at = writes.now()
         rows = await self.db.fetch(f"SELECT MIN(d.next_attempt_at) AS due {ELIGIBLE}", True, at)
-        due = as_datetime(rows[0]["due"]) if rows else None
+        due = queries.read_timestamp(rows[0]["due"]) if rows else None
         if due is None:
             return self.poll_seconds
         return min(max((due - at).total_seconds(), MIN_PAUSE_SECONDS), self.poll_seconds)

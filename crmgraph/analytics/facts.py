@@ -5,12 +5,12 @@ RFM segment, so all of them agree."""
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from crmgraph.analytics import rules
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, rounded
+from crmgraph.db import queries
 
 
 def _score(column: str, steps: tuple[tuple[int, int], ...], at_least: bool) -> str:
@@ -106,22 +106,15 @@ def facts_ctes(scope: AnalyticsScope) -> Sql:
     return sql
 
 
-def _time(value: Any) -> datetime.datetime | None:
-    """SQLite hands back timestamps computed by MIN/MAX as text."""
-    if value is None or isinstance(value, datetime.datetime):
-        return value
-    return datetime.datetime.fromisoformat(value)
-
-
 def shape(row: dict[str, Any]) -> dict[str, Any]:
     """One ``scored`` row in engine-independent Python values."""
     signals = [s.code for s in rules.CHURN_SIGNALS if row[f"signal_{s.code.lower()}"]]
     score = int(row["churn_score"])
     return {
         **row,
-        "first_contact_at": _time(row["first_contact_at"]),
-        "last_contact_at": _time(row["last_contact_at"]),
-        "last_purchase_at": _time(row["last_purchase_at"]),
+        "first_contact_at": queries.read_timestamp(row["first_contact_at"]),
+        "last_contact_at": queries.read_timestamp(row["last_contact_at"]),
+        "last_purchase_at": queries.read_timestamp(row["last_purchase_at"]),
         "purchases": int(row["purchases"]),
         "purchase_total": round(float(row["purchase_total"]), 2),
         "interactions": int(row["interactions"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -25,6 +25,20 @@ CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind
 
 # Sort keys a client may order customers by: GraphQL enum value -> column.
 CUSTOMER_SORT_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "NAME": "name"}
+
+
+@overload
+def read_timestamp(value: None) -> None: ...
+@overload
+def read_timestamp(value: datetime.datetime | str) -> datetime.datetime: ...
+def read_timestamp(value: datetime.datetime | str | None) -> datetime.datetime | None:
+    """A timestamp as read back. SQLite hands out the ISO text piccolo stored
+    wherever it cannot see a declared column type (RETURNING, MIN/MAX, other
+    expressions); PostgreSQL a datetime."""
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    parsed = datetime.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def load_json(value: Any) -> dict[str, Any]:

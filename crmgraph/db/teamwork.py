@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from crmgraph.db import writes
+from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import CustomerScope, Where
 
@@ -155,18 +155,8 @@ async def my_tasks(
     )
     rows = await db.fetch(sql, *args, *where.args, limit)
     for row in rows:
-        row["due_key"] = as_datetime(row["due_key"])
+        row["due_key"] = queries.read_timestamp(row["due_key"])
     return rows
-
-
-def as_datetime(value: Any) -> datetime.datetime:
-    """A timestamp from an expression column: SQLite hands those back as the
-    ISO text piccolo stored (its converters apply to declared columns only)."""
-    if isinstance(value, str):
-        value = datetime.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return value
 
 
 async def timeline_pages(
@@ -211,5 +201,5 @@ async def timeline_pages(
     )
     rows = await db.fetch(sql, *args, *outer.args, limit)
     for row in rows:
-        row["at"] = as_datetime(row["at"])
+        row["at"] = queries.read_timestamp(row["at"])
     return rows
