@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -153,6 +154,34 @@ def stop(process: subprocess.Popen, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def server_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """``crmgraph serve`` in its own process (with ``env``; output to ``log``),
+    ready to answer; stopped afterwards unless the test already ended it."""
+    port = free_port()
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crmgraph", "serve", "--port", str(port), "--log-level", "warning"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {log.read_text()}")
+            try:
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        poll("the server's /readyz", ready, attempts=600)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            stop(process, 30)
 
 
 def poll(what: str, probe: Callable[[], T | None], attempts: int = 300) -> T:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from crmgraph.app import with_state
 from crmgraph.testing import settings_for
-from tests.helpers import free_port, poll, stop
+from tests.helpers import poll, server_process
 
 PLUGIN = "tests.plugins_for_tests.event_journal"
 CREATE = """mutation($input: CreateCustomerInput!) {
@@ -22,8 +20,8 @@ CREATE = """mutation($input: CreateCustomerInput!) {
 }"""
 
 
-def serve(database_url: str, port: int, journal: Path) -> subprocess.Popen:
-    env = {
+def server_env(database_url: str, journal: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "CRMGRAPH_DATABASE_URL": database_url,
@@ -34,15 +32,6 @@ def serve(database_url: str, port: int, journal: Path) -> subprocess.Popen:
         "CRMGRAPH_EVENT_POLL_SECONDS": "0.2",
         "CRMGRAPH_TEST_JOURNAL": str(journal),
     }
-    command = [sys.executable, "-m", "crmgraph", "serve", "--port", str(port)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def events(database_url: str) -> list[dict]:
@@ -69,11 +58,8 @@ def test_events_undelivered_when_the_server_is_killed_are_delivered_after_restar
     journal = tmp_path / "journal.txt"
     failing = tmp_path / "journal.txt.fail"
     failing.touch()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    first = serve(database_url, port, journal)
-    try:
-        poll("the first server", lambda: ready(url), attempts=600)
+    env, log = server_env(database_url, journal), tmp_path / "server.log"
+    with server_process(env, log) as (first, url):
         for name in ("Ada", "Grace", "Edsger"):
             body = httpx.post(
                 f"{url}/graphql",
@@ -85,18 +71,13 @@ def test_events_undelivered_when_the_server_is_killed_are_delivered_after_restar
         pending = poll("failed delivery attempts", lambda: all_rows(database_url, "tried"))
         assert [r["type"] for r in pending] == ["customer.created"] * 3
         assert all(r["delivered_at"] is None for r in pending)
-    finally:
         first.kill()  # no shutdown: whatever was in flight is cut off
         first.wait(timeout=30)
     assert not journal.exists()
 
     failing.unlink()
-    second = serve(database_url, port, journal)
-    try:
-        poll("the second server", lambda: ready(url), attempts=600)
+    with server_process(env, log):
         delivered = poll("every event delivered", lambda: all_rows(database_url, "delivered"))
-    finally:
-        stop(second, timeout=30)
     lines = journal.read_text().splitlines()
     # at least once: each event is in the journal, in outbox order
     assert [int(line.split()[0]) for line in lines] == [r["id"] for r in delivered]

@@ -8,9 +8,8 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 from crmgraph import auth
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
-from tests.helpers import free_port, poll, require, stop
+from tests.helpers import poll, require, server_process
 
 CREATE = """mutation($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id } userErrors { message } }
@@ -217,8 +216,8 @@ def redis_reachable() -> bool:
         return False
 
 
-def serve(database_url: str, port: int) -> subprocess.Popen:
-    env = {
+def server_env(database_url: str) -> dict[str, str]:
+    return {
         **os.environ,
         "CRMGRAPH_DATABASE_URL": database_url,
         "CRMGRAPH_REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -226,40 +225,25 @@ def serve(database_url: str, port: int) -> subprocess.Popen:
         "CRMGRAPH_ANONYMOUS": "0",
         "CRMGRAPH_RATE_LIMIT_COST": "0",
     }
-    command = [sys.executable, "-m", "crmgraph", "serve", "--port", str(port)]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-
-
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_two_server_processes_sharing_redis_deliver_every_event_once_on_each(
-    database_url: str, keys: dict[str, str]
+    database_url: str, keys: dict[str, str], tmp_path: Path
 ) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("several workers are a PostgreSQL deployment")
     require(redis_reachable(), "Redis on 127.0.0.1:6379")
-    processes = [serve(database_url, port) for port in (free_port(), free_port())]
-    urls = [f"http://127.0.0.1:{p.args[-1]}" for p in processes]
-    try:
-        for url in urls:
-            poll(f"{url}/readyz", lambda url=url: ready(url), attempts=600)
-        with contextlib.ExitStack() as stack:
-            servers = [
-                LiveServer(url, stack.enter_context(httpx.Client(base_url=url, timeout=60)), "")
-                for url in urls
-            ]
-            clients = [stack.enter_context(graphql_ws(url, keys["admin"])) for url in urls]
-            deliver_once(servers, clients, keys["admin"], urls)
-    finally:
-        for process in processes:
-            stop(process, timeout=30)
+    env = server_env(database_url)
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(server_process(env, tmp_path / f"server{n}.log"))[1] for n in (1, 2)
+        ]
+        servers = [
+            LiveServer(url, stack.enter_context(httpx.Client(base_url=url, timeout=60)), "")
+            for url in urls
+        ]
+        clients = [stack.enter_context(graphql_ws(url, keys["admin"])) for url in urls]
+        deliver_once(servers, clients, keys["admin"], urls)
 
 
 def deliver_once(

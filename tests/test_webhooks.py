@@ -10,8 +10,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from crmgraph.app import with_state
 from crmgraph.schema.ids import encode_id
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
-from tests.helpers import CREATE, create_customer, free_port, poll, stop
+from tests.helpers import CREATE, create_customer, poll, server_process
 
 # Fast retries for tests; each test overrides what it exercises.
 FAST: dict[str, Any] = {
@@ -497,33 +495,6 @@ def process_settings(database_url: str, tmp_path: Path) -> dict[str, str]:
         "CRMGRAPH_WEBHOOK_MAX_ATTEMPTS": "1000",
         "CRMGRAPH_WEBHOOK_TIMEOUT_SECONDS": "2",
     }
-
-
-@contextlib.contextmanager
-def server_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """``crmgraph serve`` in its own process, ready to answer."""
-    port = free_port()
-    with log.open("a") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "crmgraph", "serve", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            try:
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        poll("the server's /readyz", ready, attempts=600)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            stop(process, 30)
 
 
 def test_a_server_killed_with_deliveries_outstanding_loses_none(
