@@ -67,6 +67,9 @@ class Customer(Table, tablename="customer"):
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
     updated_at = Timestamptz(default=TimestamptzNow(), index=True)
     deleted_at = Timestamptz(null=True, default=None)
+    # the customer that absorbed this one (crmgraph.dedupe.merge); it is then
+    # also soft-deleted, and its global ID resolves to the end of the chain
+    merged_into = Integer(null=True, default=None)
 
 
 class CustomerRole(Table, tablename="customer_role"):
@@ -273,6 +276,29 @@ class WebhookAttempt(Table, tablename="webhook_attempt"):
     next_retry_at = Timestamptz(null=True, default=None)
 
 
+class CustomerMerge(Table, tablename="customer_merge"):
+    """One merge of ``merged`` into ``survivor`` (crmgraph.dedupe.merge), with
+    what its undo needs: both customers' before-images, the ids of the rows
+    moved per table, the plugins' saved state (all JSON text), and the
+    survivor's version right after the merge."""
+
+    survivor = ForeignKey(references=Customer, index=True)
+    merged = ForeignKey(references=Customer, index=True)
+    merged_by = ForeignKey(references=User, null=True, default=None)
+    merged_at = Timestamptz(default=TimestamptzNow())
+    reason = Text(null=True, default=None)
+    field_choices = Text(default="{}")
+    survivor_before = Text(default="{}")
+    merged_before = Text(default="{}")
+    moved = Text(default="{}")
+    moved_counts = Text(default="{}")
+    plugin_state = Text(default="{}")
+    survivor_version = Integer()
+    audit_mark = Integer(default=0)  # the id of the last audit entry the merge wrote
+    undone_at = Timestamptz(null=True, default=None)
+    undone_by = ForeignKey(references=User, null=True, default=None)
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     ApiKey,
@@ -294,4 +320,5 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Webhook,
     WebhookDelivery,
     WebhookAttempt,
+    CustomerMerge,
 )
