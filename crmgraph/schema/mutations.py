@@ -16,19 +16,16 @@ from typing import Any, Optional
 import strawberry
 from strawberry.types import Info
 
+from crmgraph import input_checks
 from crmgraph import validation as v
 from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE
 from crmgraph.db import queries, writes
 from crmgraph.db.queries import load_json
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
-from crmgraph.plugin_calls import call_each
 from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.validation import Errors, Problem, UserInputError
-
-# Longest future timestamp accepted for an interaction (clock skew between systems).
-FUTURE_TOLERANCE = datetime.timedelta(days=1)
 
 
 def user_errors(problems: list[Problem]) -> list[core.UserError]:
@@ -359,15 +356,7 @@ def build_mutation_type(
         return info.context.settings.default_phone_region
 
     def party_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-        """Name, e-mail and phone, as customers and contacts both have them."""
-        values: dict[str, Any] = {}
-        if "name" in data:
-            values["name"] = v.text(errors, "name", data["name"], max_length=200, required=True)
-        if "email" in data:
-            values["email"] = v.email(errors, "email", data["email"])
-        if "phone" in data:
-            values["phone"] = v.phone(errors, "phone", data["phone"], region(info))
-        return values
+        return input_checks.party_fields(errors, data, region(info))
 
     def customer_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
         """Validate the core customer fields present in ``data``."""
@@ -389,16 +378,7 @@ def build_mutation_type(
 
     async def plugin_validation(info: Info, write: CustomerWrite) -> None:
         """Every plugin's ``crmgraph_validate_customer``, all problems collected."""
-        problems: list[Problem] = []
-        hook_results = await call_each(
-            info.context.plugin_manager, "crmgraph_validate_customer", write=write
-        )
-        for _, result in hook_results:
-            for item in result or ():
-                if isinstance(item, tuple):
-                    problems.append(Problem(item[0], item[1], "INVALID"))
-                else:
-                    problems.append(Problem(v.camel(write.kind), str(item), "INVALID"))
+        problems = await input_checks.plugin_problems(info.context.plugin_manager, write)
         if problems:
             raise UserInputError(problems)
 
@@ -713,24 +693,14 @@ def build_mutation_type(
             customer = customer_pk(errors, input.customer_id, "customerId")
             contact = decode(errors, "contactId", input.contact_id, "Contact")
             at = writes.now()
-            occurred = v.utc(input.occurred_at) or at
-            if occurred > at + FUTURE_TOLERANCE:
-                errors.add("occurredAt", "occurredAt cannot be in the future", "OUT_OF_RANGE")
             values = {
                 "customer": customer,
                 "contact": contact,
                 "channel": input.channel.value,
                 "direction": input.direction.value,
-                "occurred_at": occurred,
-                "subject": v.text(errors, "subject", input.subject, max_length=300, required=True),
-                "notes": v.text(errors, "notes", input.notes, max_length=10_000),
-                "outcome": v.text(errors, "outcome", input.outcome, max_length=64),
-                "satisfaction": input.satisfaction,
-                "amount": v.money(errors, "amount", input.amount),
+                **input_checks.interaction_fields(errors, input_values(input), at),
                 "created_at": at,
             }
-            v.number_range(errors, "satisfaction", input.satisfaction, 1, 5)
-            v.number_range(errors, "amount", values["amount"], 0, None)
 
             async def work() -> int:
                 db = info.context.db
@@ -998,24 +968,8 @@ def build_mutation_type(
             )
 
     def contact_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-        values = party_fields(info, errors, data)
-        if "job_title" in data:
-            values["job_title"] = v.text(errors, "jobTitle", data["job_title"], max_length=200)
-        if "notes" in data:
-            values["notes"] = v.text(errors, "notes", data["notes"], max_length=10_000)
-        if "home_address" in data:
-            values["home_address"] = v.text(
-                errors, "homeAddress", data["home_address"], max_length=1000
-            )
-        if "birthday" in data:
-            if data["birthday"] is not None and data["birthday"] > writes.now().date():
-                errors.add("birthday", "birthday cannot be in the future", "OUT_OF_RANGE")
-            values["birthday"] = data["birthday"]
+        values = input_checks.contact_fields(errors, data, region(info), writes.now().date())
         errors.problems.extend(guarded_input_problems(info, "Contact", "", data))
-        if "is_primary" in data:
-            if data["is_primary"] is None:
-                errors.add("isPrimary", "isPrimary cannot be null", "REQUIRED")
-            values["is_primary"] = bool(data["is_primary"])
         return values
 
     def need_fields(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
