@@ -9,6 +9,9 @@ retried on the next pass (up to ``max_attempts``).
 
 Delivery is at least once: with several workers the same event may reach a
 handler twice, so handlers use ``event.id`` to stay idempotent.
+
+Plugins write events of their own with :func:`emit` (re-exported from
+:mod:`crmgraph.event_types`, where the naming rules are).
 """
 
 from __future__ import annotations
@@ -23,11 +26,17 @@ import pluggy
 from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
+from crmgraph.event_types import EventTypeError, emit
 from crmgraph.extension_points import Event
 from crmgraph.plugin_calls import PluginFailure, await_me_maybe, call_guarded
 from crmgraph.registry import startup_results
 
+__all__ = ["EVENT_MAX_ATTEMPTS", "EventDispatcher", "EventTypeError", "collect_handlers", "emit"]
+
 logger = logging.getLogger("crmgraph.events")
+
+# Deliveries of one event to the handlers before it is given up (and so may be pruned).
+EVENT_MAX_ATTEMPTS = 10
 
 Handler = Callable[[Event], Any]
 
@@ -50,7 +59,7 @@ class EventDispatcher(PollingLoop):
         db: Database,
         pm: pluggy.PluginManager,
         poll_seconds: float = 1.0,
-        max_attempts: int = 10,
+        max_attempts: int = EVENT_MAX_ATTEMPTS,
         batch: int = 100,
     ) -> None:
         super().__init__(poll_seconds, logger)

@@ -21,6 +21,7 @@ import pluggy
 from crmgraph.customer_types import CustomerType, Transition
 from crmgraph.db import queries, stays, writes
 from crmgraph.db.engine import Database
+from crmgraph.event_types import emit
 from crmgraph.plugin_calls import call_each, call_guarded, reasons
 from crmgraph.registry import Catalog
 from crmgraph.schema.ids import encode_id
@@ -172,6 +173,12 @@ class TransitionContext:
     @property
     def db(self) -> Database:
         return self.facts.db
+
+    async def emit(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Write a plugin event about this customer in the move's transaction
+        (from ``crmgraph_after_transition``): it is rolled back if the move is.
+        See :func:`crmgraph.event_types.emit` for the naming rules."""
+        await emit(self.db, event_type, self.customer.pk, payload)
 
 
 @dataclass(frozen=True)

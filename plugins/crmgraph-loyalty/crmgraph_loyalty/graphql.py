@@ -137,6 +137,9 @@ def contribution(types: Any) -> GraphQLContribution:
                     return AwardLoyaltyPointsPayload(account=None, user_errors=errors)
                 row = await ledger.award(db, pk, input.points)
                 await ledger.record_award(db, pk, input.points, reason, row)
+            # committed: hand the event to handlers, subscribers and webhooks now
+            # rather than at their next poll
+            info.context.events.wake()
             return AwardLoyaltyPointsPayload(account=account_from_row(row), user_errors=[])
 
     return GraphQLContribution(query=[LoyaltyQuery], mutation=[LoyaltyMutation])

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 # The permission awardLoyaltyPoints needs (declared through crmgraph_permissions).
 AWARD_POINTS = "loyalty.award_points"
 WELCOME_BONUS = 50
+# The plugin's own events (namespaced "loyalty."; crmgraph reserves its own namespaces).
+POINTS_AWARDED = "loyalty.points_awarded"
+ACCOUNT_OPENED = "loyalty.account_opened"
 LOYAL_THRESHOLD = 100
 MAX_AWARD = 10_000
 
@@ -91,14 +94,16 @@ async def award(db: Fetches, customer_pk: int, amount: int) -> dict[str, Any]:
 async def record_award(
     db: Database, customer_pk: int, amount: int, reason: str, balance: dict[str, Any]
 ) -> None:
-    """The award as an outbox event, committed with it, so event handlers (a
-    notification, a data warehouse) learn of it and the reason is kept."""
-    from crmgraph.db.writes import outbox
+    """The award as a plugin event (``loyalty.points_awarded``), written with
+    ``crmgraph.events.emit`` in the award's transaction, so event handlers (a
+    notification, a data warehouse), subscribers and webhooks learn of it
+    only if it commits, and the reason is kept."""
+    from crmgraph.events import emit
     from crmgraph.schema.ids import encode_id
 
-    await outbox(
+    await emit(
         db,
-        "loyalty.points_awarded",
+        POINTS_AWARDED,
         customer_pk,
         {
             "customerId": encode_id("Customer", customer_pk),

@@ -146,8 +146,13 @@ async def crmgraph_validate_transition(ctx: TransitionContext) -> list[str] | No
 async def crmgraph_after_transition(ctx: TransitionContext) -> None:
     # ctx.db is inside the transition's transaction: if anything later fails the
     # account is not opened either.
-    if ctx.customer.kind == "client" and ctx.to_stage == "active":
-        await ledger.open_account(ctx.db, ctx.customer.pk)
+    if ctx.customer.kind != "client" or ctx.to_stage != "active":
+        return
+    if await ledger.open_account(ctx.db, ctx.customer.pk):
+        # an event of the plugin's own, in the same transaction as the move
+        await ctx.emit(
+            ledger.ACCOUNT_OPENED, {"customerId": ctx.customer.id, "points": ledger.WELCOME_BONUS}
+        )
 
 
 @hookimpl
