@@ -33,6 +33,7 @@ from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
 from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.registry import Catalog, make_plugin_manager
+from crmgraph.retention import Pruner
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
 from crmgraph.schema.extensions import SQLStatementCount
@@ -110,6 +111,7 @@ class AppState:
     budget: CostBudget | None
     subscribers: Subscribers
     publisher: Publisher
+    pruner: Pruner
     # None when the webhooks plugin is disabled
     webhooks: WebhookDeliverer | None = None
 
@@ -148,6 +150,7 @@ def build_state(settings: Settings) -> AppState:
         budget,
         subscribers,
         publisher,
+        Pruner(db, settings),
         webhooks,
     )
 
@@ -178,9 +181,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await state.publisher.start()
         if state.webhooks is not None:
             await state.webhooks.start()
+        await state.pruner.start()
         try:
             yield
         finally:
+            await state.pruner.stop()
             if state.webhooks is not None:
                 await state.webhooks.stop()
             await state.publisher.stop()

@@ -169,6 +169,28 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete what retention allows now (what the server also does in the background)."""
+    from crmgraph import retention
+
+    settings = _settings(args)
+    asyncio.run(_migrate(settings))
+    if args.dry_run:
+        found = asyncio.run(_with_state(settings, lambda state: retention.due(state.db, settings)))
+        verb = "would prune"
+    else:
+        found = asyncio.run(
+            _with_state(settings, lambda state: retention.prune(state.db, settings))
+        )
+        verb = "pruned"
+    print(
+        f"{verb} {found.events} events (older than {settings.event_retention_days:g} days) and "
+        f"{found.deliveries} webhook deliveries with their attempts "
+        f"(finished more than {settings.webhook_log_retention_days:g} days ago)"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     asyncio.run(_migrate(settings))
@@ -306,6 +328,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         func=cmd_migrate
     )
+    prune = sub.add_parser(
+        "prune",
+        help="delete outbox events and webhook deliveries past retention "
+        "($CRMGRAPH_EVENT_RETENTION_DAYS, $CRMGRAPH_WEBHOOK_LOG_RETENTION_DAYS)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what is due")
+    prune.set_defaults(func=cmd_prune)
     demo = sub.add_parser("demo", help="migrate and seed demo data into an empty database")
     demo.add_argument("--customers", type=int, default=3000)
     demo.set_defaults(func=cmd_demo)

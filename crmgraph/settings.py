@@ -77,6 +77,11 @@ class Settings:
     webhook_backoff_max_seconds: float = 3600.0
     webhook_disable_after: int = 5
     webhook_timeout_seconds: float = 10.0
+    # retention (crmgraph.retention): days outbox events and finished webhook
+    # deliveries are kept (0: for ever), and the pause between pruning passes
+    event_retention_days: float = 30.0
+    webhook_log_retention_days: float = 30.0
+    prune_interval_seconds: float = 3600.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -115,6 +120,9 @@ class Settings:
             ),
             webhook_disable_after=int(env.get("CRMGRAPH_WEBHOOK_DISABLE_AFTER", "5")),
             webhook_timeout_seconds=float(env.get("CRMGRAPH_WEBHOOK_TIMEOUT_SECONDS", "10")),
+            event_retention_days=float(env.get("CRMGRAPH_EVENT_RETENTION_DAYS", "30")),
+            webhook_log_retention_days=float(env.get("CRMGRAPH_WEBHOOK_LOG_RETENTION_DAYS", "30")),
+            prune_interval_seconds=float(env.get("CRMGRAPH_PRUNE_INTERVAL_SECONDS", "3600")),
         )
 
     def with_database(self, database_url: str) -> Settings:
