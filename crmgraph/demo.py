@@ -17,24 +17,22 @@ import itertools
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from crmgraph.customer_types import Attribute, CustomerType, Phase, Transition
 from crmgraph.db import stays
+from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
 from crmgraph.db.writes import dump_json
 from crmgraph.db.writes import now as utc_now
+from crmgraph.dedupe.matching import refresh_match_keys
 from crmgraph.registry import Catalog
 
 Row = dict[str, Any]
 Rng = random.Random
-
-# SQLite binds at most 32766 parameters per statement, PostgreSQL 32767.
-MAX_ROWS_PER_INSERT = 500
-MAX_PARAMS_PER_INSERT = 30_000
 
 HISTORY_DAYS = 730
 MAX_TRANSITIONS = 8
@@ -461,6 +459,7 @@ def plan_demo(catalog: Catalog, customers: int, seed: int, now: datetime.datetim
 async def write_plan(db: Database, plan: DemoPlan) -> None:
     user_ids = await insert_rows(db, "crm_user", plan.users)
     customer_ids = await insert_rows(db, "customer", resolve(plan.customers, owner=user_ids))
+    await refresh_match_keys(db, customer_ids)
     roles = resolve(plan.roles, customer=customer_ids)
     await insert_rows(db, "customer_role", roles, returning=False)
     changes = resolve(plan.stage_changes, customer=customer_ids, by=user_ids)
@@ -492,41 +491,6 @@ def resolve_row(row: Row, ids: dict[str, Sequence[int]]) -> Row:
         if row[column] is not None:
             resolved[column] = pks[row[column]]
     return resolved
-
-
-async def insert_rows(
-    db: Database, table: str, rows: list[Row], returning: bool = True
-) -> list[int]:
-    """Multi-row INSERTs in batches; with ``returning``, the new ids in row order."""
-    if not rows:
-        return []
-    columns = tuple(rows[0])
-    size = max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_INSERT // len(columns)))
-    ids: list[int] = []
-    for chunk in batches(rows, size):
-        ids.extend(await insert_batch(db, table, columns, chunk, returning))
-    return ids
-
-
-def batches(rows: list[Row], size: int) -> Iterator[list[Row]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-async def insert_batch(
-    db: Database, table: str, columns: tuple[str, ...], chunk: list[Row], returning: bool
-) -> list[int]:
-    marks = "(" + ", ".join("{}" for _ in columns) + ")"
-    names = ", ".join(f'"{column}"' for column in columns)  # stage_change has a "by" column
-    sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in chunk)}"
-    args = [row[column] for row in chunk for column in columns]
-    if not returning:
-        await db.fetch(sql, *args)
-        return []
-    result = await db.fetch(f"{sql} RETURNING id", *args)
-    # Both engines assign ids in VALUES order within one statement, but neither
-    # promises RETURNING comes back in that order: sort to map rows to ids.
-    return sorted(int(r["id"]) for r in result)
 
 
 def ascii_slug(text: str, separator: str = "-") -> str:

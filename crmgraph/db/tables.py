@@ -72,6 +72,17 @@ class Customer(Table, tablename="customer"):
     merged_into = Integer(null=True, default=None)
 
 
+class CustomerMatchKey(Table, tablename="customer_match_key"):
+    """Blocking keys for duplicate matching (crmgraph.dedupe.matching): a live
+    customer's normal e-mail, phone, tax id and name keys, indexed on
+    (key_type, key_value, customer) so candidates are found without comparing
+    every pair. Rewritten in the transaction of every write that changes them."""
+
+    customer = ForeignKey(references=Customer, index=True)
+    key_type = Varchar(length=16)
+    key_value = Varchar(length=400)
+
+
 class CustomerRole(Table, tablename="customer_role"):
     customer = ForeignKey(references=Customer, index=True)
     kind = Varchar(length=64)
@@ -305,6 +316,7 @@ CORE_TABLES: tuple[type[Table], ...] = (
     Team,
     TeamMember,
     Customer,
+    CustomerMatchKey,
     CustomerRole,
     Contact,
     Interaction,

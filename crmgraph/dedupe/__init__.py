@@ -1,0 +1,2 @@
+"""One record per real party: duplicate matching (``normalize``, ``matching``)
+and merging (``merge``)."""

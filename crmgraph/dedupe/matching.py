@@ -1,0 +1,490 @@
+"""Likely duplicates: which existing customers a party (a *probe*) may be.
+
+How it works. Every live customer has *blocking keys* in
+``customer_match_key (customer, key_type, key_value)``, indexed on
+``(key_type, key_value, customer)``: its normal e-mail (``EMAIL``), E.164
+phone (``PHONE``), normal tax id (``TAX_ID``, from ``attributes["tax_id"]``
+of the types that declare it) and two name keys (``NAME``, see
+:func:`crmgraph.dedupe.normalize.name_keys`). Only customers that share a key
+with the probe are read and scored, so nothing compares every pair. Deleted
+(and so merged) customers have no keys. Contacts' e-mails and phones are not
+evidence: a contact is a person *at* a customer, and the company and the
+person are different parties, so counting them would pair companies with
+their own staff.
+
+Scoring (:func:`score`), 0..1, each piece named in ``reasons``:
+
+- exact identifiers, combined as independent evidence (``1 - Π(1 - w)``):
+  ``TAX_ID_EXACT`` 0.95, ``EMAIL_EXACT`` 0.9, ``PHONE_EXACT`` 0.8;
+- ``NAME_SIMILAR <similarity>`` (rapidfuzz ``token_sort_ratio``, or 0.95 *
+  ``token_set_ratio`` when both names have two words or more, so a dropped
+  middle name still matches) counts from 0.85 with weight 0.6 * similarity,
+  and only alongside other evidence or between customers of the same kind: a
+  name alone is weak;
+- counter-evidence multiplies: ``TAX_ID_DIFFERENT`` * 0.2 (two tax ids are two
+  parties), ``EMAIL_DIFFERENT`` * 0.75, ``PHONE_DIFFERENT`` * 0.8, and a shared
+  e-mail or phone under clearly different names (``NAME_DIFFERENT``, similarity
+  under 0.5: a shared ``info@`` or switchboard) counts only * 0.6.
+
+:data:`LIKELY` (0.5) is the default ``min_score``: the same name and kind with
+nothing else known (0.6) is listed, the same name with a different e-mail and
+phone (0.36) is not. :data:`STRONG` (0.8) needs an exact identifier; a type
+whose duplicate rule is ``block`` refuses a create at that score. Nothing is
+ever merged automatically.
+
+Use (every function takes the :class:`~crmgraph.db.engine.Database` and runs
+in whatever transaction is current, so call them inside the write's
+``db.transaction()`` to have them commit or roll back with it)::
+
+    from crmgraph.dedupe.matching import Probe, find_candidates, refresh_match_keys
+
+    found = await find_candidates(db, Probe(name="Ana Lopez", email="ANA@x.com", kind="client"))
+    for candidate in found:  # best first
+        candidate.customer_id, candidate.score, [str(r) for r in candidate.reasons]
+
+    # after any write that changes customers' name, e-mail, phone, tax id, or
+    # deletes, restores or merges them (one DELETE, one SELECT, a few INSERTs):
+    await refresh_match_keys(db, [survivor_id, merged_id])
+
+    # many probes at once (an importer): one SELECT per 1,000 distinct keys
+    per_probe = await find_candidates_batch(db, probes)   # a list per probe, same order
+    await insert_match_keys(db, {new_id: probe, ...})    # keys of brand-new customers
+    pairs_within(probes)                                  # likely pairs inside the batch
+
+Probes hold raw values; they are normalised here (a phone without ``+`` is
+read in ``region``, normally ``settings.default_phone_region``).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from crmgraph.db.bulk import insert_rows
+from crmgraph.db.engine import Database
+from crmgraph.db.queries import CustomerScope, Where, load_json
+from crmgraph.dedupe.normalize import (
+    comparable_name,
+    name_keys,
+    normalize_email,
+    normalize_phone,
+    normalize_tax_id,
+)
+
+EMAIL, PHONE, TAX_ID, NAME = "EMAIL", "PHONE", "TAX_ID", "NAME"
+KEY_TYPES = (EMAIL, PHONE, TAX_ID, NAME)
+
+LIKELY = 0.5
+STRONG = 0.8
+
+TAX_ID_WEIGHT = 0.95
+EMAIL_WEIGHT = 0.9
+PHONE_WEIGHT = 0.8
+NAME_WEIGHT = 0.6
+NAME_SIMILAR_FROM = 0.85
+NAME_DIFFERENT_BELOW = 0.5
+# how far below NAME_SIMILAR_FROM the weakest word may be (percent): a
+# one-letter typo in a five-letter word (0.8) still passes
+WORD_SLACK = 10
+TAX_ID_DIFFERENT_FACTOR = 0.2
+EMAIL_DIFFERENT_FACTOR = 0.75
+PHONE_DIFFERENT_FACTOR = 0.8
+NAME_DIFFERENT_FACTOR = 0.6
+
+# key values per lookup statement, well under both engines' parameter limits
+KEYS_PER_STATEMENT = 1000
+# candidate pairs read per statement while filling a page of `duplicate_pairs`
+PAIRS_PER_STATEMENT = 500
+
+CANDIDATE_COLUMNS = "c.id, c.kind, c.name, c.email, c.phone, c.attributes, c.owner, c.team"
+
+Visible = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A party to look for, as given (raw values). ``customer_id`` is the
+    probe's own record, if it has one: it is never its own candidate."""
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    tax_id: str | None = None
+    kind: str | None = None
+    customer_id: int | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Probe:
+        """A customer row (``id, kind, name, email, phone, attributes``)."""
+        return cls(
+            name=row.get("name"),
+            email=row.get("email"),
+            phone=row.get("phone"),
+            tax_id=load_json(row.get("attributes")).get("tax_id"),
+            kind=row.get("kind"),
+            customer_id=row.get("id"),
+        )
+
+
+@dataclass(frozen=True)
+class Normal:
+    """A probe's normal forms: what is compared and keyed."""
+
+    name: str
+    email: str | None
+    phone: str | None
+    tax_id: str | None
+    kind: str | None
+    name_keys: tuple[str, ...]
+
+    @classmethod
+    def of(cls, probe: Probe, region: str | None = None) -> Normal:
+        return cls(
+            name=comparable_name(probe.name),
+            email=normalize_email(probe.email),
+            phone=normalize_phone(probe.phone, region),
+            tax_id=normalize_tax_id(probe.tax_id),
+            kind=probe.kind,
+            name_keys=name_keys(probe.name),
+        )
+
+    def blocking_keys(self) -> list[tuple[str, str]]:
+        found = [(t, v) for t, v in ((EMAIL, self.email), (PHONE, self.phone)) if v]
+        if self.tax_id:
+            found.append((TAX_ID, self.tax_id))
+        return found + [(NAME, key) for key in self.name_keys]
+
+
+def match_keys(probe: Probe, region: str | None = None) -> list[tuple[str, str]]:
+    """The (key_type, key_value) blocking keys of a probe."""
+    return Normal.of(probe, region).blocking_keys()
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One piece of evidence: a code and, for a similarity, its value."""
+
+    code: str
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.detail}" if self.detail else self.code
+
+
+@dataclass(frozen=True)
+class Candidate:
+    customer_id: int
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+def name_similarity(a: str, b: str) -> float:
+    """0..1; word order does not matter. Capped by the weakest word: each word
+    of the shorter name must be like some word of the other, so names that
+    share generic words ("Sánchez e Hijos", "Sanz e Hijos") stay apart while
+    a typo in one word ("Lopez", "Lopes") does not."""
+    if not a or not b:
+        return 0.0
+    similarity = fuzz.token_sort_ratio(a, b)
+    if " " in a and " " in b:
+        similarity = max(similarity, 0.95 * fuzz.token_set_ratio(a, b))
+    shorter, longer = sorted((a.split(), b.split()), key=len)
+    weakest = min(max(fuzz.ratio(word, other) for other in longer) for word in shorter)
+    return min(similarity, weakest + WORD_SLACK) / 100
+
+
+def score(a: Normal, b: Normal) -> tuple[float, tuple[Reason, ...]]:
+    """How likely ``a`` and ``b`` are one party, and why (see the module doc)."""
+    reasons: list[Reason] = []
+    penalty = 1.0
+    tax = 0.0
+    if a.tax_id and b.tax_id:
+        if a.tax_id == b.tax_id:
+            tax = TAX_ID_WEIGHT
+            reasons.append(Reason("TAX_ID_EXACT"))
+        else:
+            penalty *= TAX_ID_DIFFERENT_FACTOR
+            reasons.append(Reason("TAX_ID_DIFFERENT"))
+    contact_miss = 1.0
+    for code, weight, factor, left, right in (
+        ("EMAIL", EMAIL_WEIGHT, EMAIL_DIFFERENT_FACTOR, a.email, b.email),
+        ("PHONE", PHONE_WEIGHT, PHONE_DIFFERENT_FACTOR, a.phone, b.phone),
+    ):
+        if left and right:
+            if left == right:
+                contact_miss *= 1 - weight
+                reasons.append(Reason(f"{code}_EXACT"))
+            else:
+                penalty *= factor
+                reasons.append(Reason(f"{code}_DIFFERENT"))
+    contact = 1 - contact_miss
+    similarity = name_similarity(a.name, b.name) if a.name and b.name else None
+    if contact and similarity is not None and similarity < NAME_DIFFERENT_BELOW:
+        contact *= NAME_DIFFERENT_FACTOR
+        reasons.append(Reason("NAME_DIFFERENT", f"{similarity:.2f}"))
+    name = 0.0
+    same_kind = a.kind is not None and a.kind == b.kind
+    if similarity is not None and similarity >= NAME_SIMILAR_FROM and (contact or tax or same_kind):
+        name = NAME_WEIGHT * similarity
+        reasons.append(Reason("NAME_SIMILAR", f"{similarity:.2f}"))
+    positive = 1 - (1 - tax) * (1 - contact) * (1 - name)
+    return round(positive * penalty, 3), tuple(reasons)
+
+
+def _best(
+    probe: Normal,
+    own_id: int | None,
+    rows: Iterable[Mapping[str, Any]],
+    limit: int,
+    min_score: float,
+    visible: Visible | None,
+) -> list[Candidate]:
+    found = []
+    for row in rows:
+        if row["id"] == own_id or (visible is not None and not visible(row)):
+            continue
+        value, reasons = score(probe, Normal.of(Probe.from_row(row)))
+        if value >= min_score:
+            found.append(Candidate(row["id"], value, reasons))
+    found.sort(key=lambda c: (-c.score, c.customer_id))
+    return found[:limit]
+
+
+async def _customers_by_keys(
+    db: Database, keys: set[tuple[str, str]], exclude_ids: Sequence[int]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The live customers holding each key: one statement per
+    :data:`KEYS_PER_STATEMENT` keys, each answered from the key index."""
+    holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), KEYS_PER_STATEMENT):
+        chunk = ordered[start : start + KEYS_PER_STATEMENT]
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for key_type, value in chunk:
+            by_type[key_type].append(value)
+        parts, args = [], []
+        for key_type, values in sorted(by_type.items()):
+            parts.append(
+                f"(k.key_type = {{}} AND k.key_value IN ({', '.join('{}' for _ in values)}))"
+            )
+            args.extend([key_type, *values])
+        where = Where()
+        where.add(f"({' OR '.join(parts)})", *args)
+        where.add("c.deleted_at IS NULL")
+        if exclude_ids:
+            where.add(f"c.id NOT IN ({', '.join('{}' for _ in exclude_ids)})", *exclude_ids)
+        rows = await db.fetch(
+            f"SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} FROM customer_match_key k "
+            f"JOIN customer c ON c.id = k.customer WHERE {where.sql()}",
+            *where.args,
+        )
+        for row in rows:
+            holders[(row.pop("key_type"), row.pop("key_value"))].append(row)
+    return holders
+
+
+async def find_candidates_batch(
+    db: Database,
+    probes: Sequence[Probe],
+    *,
+    exclude_ids: Sequence[int] = (),
+    limit: int = 20,
+    min_score: float = LIKELY,
+    region: str | None = None,
+    visible: Visible | None = None,
+) -> list[list[Candidate]]:
+    """For each probe, in order, its likely duplicates among live customers,
+    best first. ``visible`` (a customer row -> bool) keeps only the customers
+    a caller may see; ``exclude_ids`` are never candidates."""
+    normals = [Normal.of(probe, region) for probe in probes]
+    wanted = {key for normal in normals for key in normal.blocking_keys()}
+    holders = await _customers_by_keys(db, wanted, exclude_ids) if wanted else {}
+    results = []
+    for probe, normal in zip(probes, normals, strict=True):
+        rows = {row["id"]: row for key in normal.blocking_keys() for row in holders.get(key, ())}
+        results.append(_best(normal, probe.customer_id, rows.values(), limit, min_score, visible))
+    return results
+
+
+async def find_candidates(
+    db: Database,
+    probe: Probe,
+    *,
+    exclude_ids: Sequence[int] = (),
+    limit: int = 20,
+    min_score: float = LIKELY,
+    region: str | None = None,
+    visible: Visible | None = None,
+) -> list[Candidate]:
+    """One probe's likely duplicates, best first (one SELECT)."""
+    (found,) = await find_candidates_batch(
+        db,
+        [probe],
+        exclude_ids=exclude_ids,
+        limit=limit,
+        min_score=min_score,
+        region=region,
+        visible=visible,
+    )
+    return found
+
+
+def pairs_within(
+    probes: Sequence[Probe], *, min_score: float = LIKELY, region: str | None = None
+) -> list[tuple[int, int, float, tuple[Reason, ...]]]:
+    """Likely duplicate pairs among the probes themselves, as (index, index,
+    score, reasons) with the first index smaller: blocked on the same keys,
+    in memory, for a batch not yet written."""
+    normals = [Normal.of(probe, region) for probe in probes]
+    blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, normal in enumerate(normals):
+        for key in normal.blocking_keys():
+            blocks[key].append(index)
+    seen: set[tuple[int, int]] = set()
+    found = []
+    for members in blocks.values():
+        for i, j in itertools.combinations(members, 2):
+            if (i, j) in seen:
+                continue
+            seen.add((i, j))
+            value, reasons = score(normals[i], normals[j])
+            if value >= min_score:
+                found.append((i, j, value, reasons))
+    return sorted(found)
+
+
+async def insert_match_keys(
+    db: Database, probes: Mapping[int, Probe], region: str | None = None
+) -> None:
+    """Store the keys of customers that have none yet (just created)."""
+    rows = [
+        {"customer": pk, "key_type": key_type, "key_value": value}
+        for pk, probe in sorted(probes.items())
+        for key_type, value in Normal.of(probe, region).blocking_keys()
+    ]
+    await insert_rows(db, "customer_match_key", rows, returning=False)
+
+
+async def refresh_match_keys(db: Database, customer_ids: Sequence[int]) -> None:
+    """Recompute the keys of these customers from their rows as they are now:
+    deleted (or merged) customers are left with none."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), KEYS_PER_STATEMENT):
+        chunk = ids[start : start + KEYS_PER_STATEMENT]
+        marks = ", ".join("{}" for _ in chunk)
+        await db.fetch(f"DELETE FROM customer_match_key WHERE customer IN ({marks})", *chunk)
+        rows = await db.fetch(
+            f"SELECT c.id, c.kind, c.name, c.email, c.phone, c.attributes FROM customer c "
+            f"WHERE c.id IN ({marks}) AND c.deleted_at IS NULL",
+            *chunk,
+        )
+        await insert_match_keys(db, {row["id"]: Probe.from_row(row) for row in rows})
+
+
+async def rebuild_match_keys(db: Database) -> None:
+    """Every customer's keys from scratch (the migration, the demo seed)."""
+    await db.fetch("DELETE FROM customer_match_key")
+    rows = await db.fetch("SELECT id FROM customer WHERE deleted_at IS NULL ORDER BY id")
+    await refresh_match_keys(db, [row["id"] for row in rows])
+
+
+@dataclass(frozen=True)
+class Pair:
+    left_id: int
+    right_id: int
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class PairPage:
+    pairs: list[Pair]
+    has_more: bool
+    rows: dict[int, dict[str, Any]]  # the customers of the pairs, as read
+    compared: int  # candidate pairs scored to fill the page
+
+
+def _pair_where(
+    after: tuple[int, int] | None, kinds: Sequence[str], scope: CustomerScope | None
+) -> Where:
+    where = Where()
+    where.add("l.deleted_at IS NULL AND r.deleted_at IS NULL")
+    if after is not None:
+        left, right = after
+        where.add("(a.customer > {} OR (a.customer = {} AND b.customer > {}))", left, left, right)
+    if kinds:
+        marks = ", ".join("{}" for _ in kinds)
+        where.add(f"(l.kind IN ({marks}) OR r.kind IN ({marks}))", *kinds, *kinds)
+    if scope is not None:  # a caller sees a pair only when they may see both
+        scope.sql(where, "l")
+        scope.sql(where, "r")
+    return where
+
+
+async def duplicate_pairs(
+    db: Database,
+    *,
+    limit: int,
+    after: tuple[int, int] | None = None,
+    min_score: float = LIKELY,
+    kinds: Sequence[str] = (),
+    scope: CustomerScope | None = None,
+    rows_for: Callable[[Database, list[int]], Any] | None = None,
+) -> PairPage:
+    """Likely duplicate pairs (left id < right id) in (left, right) order after
+    ``after``: pairs of customers that share a blocking key, read in keyset
+    order :data:`PAIRS_PER_STATEMENT` at a time and scored until ``limit``
+    pairs reach ``min_score`` or none are left. ``kinds``: at least one of
+    the two is of these kinds. ``rows_for`` reads the customers' rows (it
+    defaults to the columns scoring needs)."""
+    found: list[Pair] = []
+    rows: dict[int, dict[str, Any]] = {}
+    compared = 0
+    cursor = after
+
+    @functools.cache
+    def normal(pk: int) -> Normal:
+        return Normal.of(Probe.from_row(rows[pk]))
+
+    while True:
+        where = _pair_where(cursor, kinds, scope)
+        batch = await db.fetch(
+            "SELECT DISTINCT a.customer AS left_id, b.customer AS right_id "
+            "FROM customer_match_key a JOIN customer_match_key b "
+            "ON b.key_type = a.key_type AND b.key_value = a.key_value AND b.customer > a.customer "
+            "JOIN customer l ON l.id = a.customer JOIN customer r ON r.id = b.customer "
+            f"WHERE {where.sql()} ORDER BY left_id, right_id LIMIT {{}}",
+            *where.args,
+            PAIRS_PER_STATEMENT,
+        )
+        if not batch:
+            return PairPage(found, False, rows, compared)
+        missing = sorted({p for b in batch for p in (b["left_id"], b["right_id"])} - set(rows))
+        if missing:
+            for row in await (rows_for or _scoring_rows)(db, missing):
+                rows[row["id"]] = row
+        for pair in batch:
+            left, right = pair["left_id"], pair["right_id"]
+            compared += 1
+            value, reasons = score(normal(left), normal(right))
+            if value < min_score:
+                continue
+            if len(found) == limit:
+                return PairPage(found, True, rows, compared)
+            found.append(Pair(left, right, value, reasons))
+        if len(batch) < PAIRS_PER_STATEMENT:
+            return PairPage(found, False, rows, compared)
+        cursor = (batch[-1]["left_id"], batch[-1]["right_id"])
+
+
+async def _scoring_rows(db: Database, ids: list[int]) -> list[dict[str, Any]]:
+    marks = ", ".join("{}" for _ in ids)
+    return await db.fetch(
+        f"SELECT {CANDIDATE_COLUMNS} FROM customer c WHERE c.id IN ({marks})", *ids
+    )

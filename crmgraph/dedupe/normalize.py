@@ -1,0 +1,154 @@
+"""Normal forms of what identifies a party, so two spellings of the same
+e-mail, phone, tax id or name compare equal (or share a blocking key).
+
+- E-mail: lower-cased; for the providers in :data:`DOT_INSENSITIVE_DOMAINS`
+  dots in the local part are dropped, for those in
+  :data:`PLUS_ADDRESSING_DOMAINS` a ``+tag`` is dropped, and
+  :data:`DOMAIN_ALIASES` folds a provider's second domain onto its first
+  (``googlemail.com`` is ``gmail.com``). Other domains keep dots and ``+``: on
+  a company's own server ``ana+sales@`` may be a different mailbox.
+- Phone: E.164 with ``phonenumbers``; a number without ``+`` and country code
+  is read in ``region`` (crmgraph passes ``CRMGRAPH_DEFAULT_PHONE_REGION``,
+  the same setting input validation uses; unset, such a number has no normal
+  form and gives no evidence).
+- Tax id: upper-cased, only letters and digits kept, and an EU VAT country
+  prefix (``ES``, ``DE``, …) dropped when a number follows, so ``ES-B12.345.678``
+  and ``b12345678`` are the same id. Two countries' ids that differ only in
+  the prefix then compare equal: rare, and a merge is never automatic.
+- Name: accents folded, lower-cased, punctuation dropped, and the legal forms
+  and particles in :data:`NAME_NOISE` left out (``Acme, S.L.`` is ``acme``;
+  ``Banco de Santander`` is ``banco santander``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+
+# Providers that deliver ``a.n.a@`` to ``ana@``.
+DOT_INSENSITIVE_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
+
+# Providers that deliver ``ana+anything@`` to ``ana@``.
+PLUS_ADDRESSING_DOMAINS: frozenset[str] = frozenset(
+    {
+        "gmail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "fastmail.com",
+        "fastmail.fm",
+        "protonmail.com",
+        "proton.me",
+        "pm.me",
+        "zoho.com",
+    }
+)
+
+# A provider's other domain -> the one it is compared as.
+DOMAIN_ALIASES: dict[str, str] = {"googlemail.com": "gmail.com"}
+
+# Country prefixes of EU VAT numbers (Greece writes EL), plus XI (Northern Ireland).
+VAT_PREFIXES: frozenset[str] = frozenset(
+    {
+        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU",
+        "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI",
+    }
+)  # fmt: skip
+
+# Words that do not tell two parties apart: legal forms and name particles.
+NAME_NOISE: frozenset[str] = frozenset(
+    {
+        # legal forms (after dots are dropped: "S.L." is "sl")
+        "sl", "slu", "sll", "sa", "sau", "sc", "scp", "cb", "ltd", "limited", "inc",
+        "incorporated", "llc", "llp", "lp", "plc", "corp", "corporation", "co", "company",
+        "cia", "gmbh", "ag", "kg", "bv", "nv", "srl", "spa", "sas", "sarl", "ab", "oy", "as",
+        "coop", "scoop", "sccl",
+        # particles
+        "de", "del", "la", "las", "los", "el", "y", "e", "i", "the", "and", "of", "da", "do",
+        "dos", "das", "di", "du", "van", "von", "der", "den",
+    }
+)  # fmt: skip
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def normalize_email(value: str | None) -> str | None:
+    """The mailbox an address reaches, as one string; None if it is no address."""
+    if not value:
+        return None
+    address = value.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return None
+    domain = DOMAIN_ALIASES.get(domain, domain)
+    if domain in PLUS_ADDRESSING_DOMAINS:
+        local = local.split("+", 1)[0]
+    if domain in DOT_INSENSITIVE_DOMAINS:
+        local = local.replace(".", "")
+    return f"{local}@{domain}" if local else None
+
+
+def normalize_phone(value: str | None, region: str | None = None) -> str | None:
+    """E.164 (``+14155550100``), or None for what cannot be a phone number."""
+    if not value:
+        return None
+    if _E164.fullmatch(value):  # stored phones are validated E.164 already: skip parsing
+        return value
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_tax_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    plain = "".join(ch for ch in value.upper() if ch.isascii() and ch.isalnum())
+    rest = plain[2:]
+    if plain[:2] in VAT_PREFIXES and len(rest) >= 5 and any(ch.isdigit() for ch in rest):
+        plain = rest
+    return plain or None
+
+
+def name_tokens(name: str | None) -> tuple[str, ...]:
+    """The words of a name that tell parties apart, in their order. Noise words
+    are kept when nothing else is left (a company called "The Company")."""
+    if not name:
+        return ()
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    words = _TOKEN.findall(folded.replace(".", "").replace("'", ""))
+    meaningful = tuple(w for w in words if w not in NAME_NOISE)
+    return meaningful or tuple(words)
+
+
+def comparable_name(name: str | None) -> str:
+    return " ".join(name_tokens(name))
+
+
+def name_keys(name: str | None) -> tuple[str, ...]:
+    """Blocking keys: names that may be the same party share at least one.
+
+    The words are sorted, so word order does not matter, and of the first and
+    last word each key keeps one whole and the other's first two letters: a
+    typo anywhere in one word still leaves one key shared ("jon smith" and
+    "john smith" share ``jo|smith``). Typos in both words are missed; keeping
+    two letters rather than one keeps blocks small (every "John S…" in one
+    block would grow with the database). A one-word name keys on its first
+    four letters."""
+    tokens = sorted(name_tokens(name))
+    if not tokens:
+        return ()
+    if len(tokens) == 1:
+        return (f"1:{tokens[0][:4]}",)
+    first, last = tokens[0], tokens[-1]
+    return tuple(sorted({f"2:{first[:2]}|{last}", f"2:{first}|{last[:2]}"}))
