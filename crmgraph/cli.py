@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from crmgraph import scaffold
 from crmgraph.settings import Settings
+from crmgraph.transfer import commands as transfer_commands
 
 if TYPE_CHECKING:
     from crmgraph.analytics.report import ReportData
@@ -361,6 +362,7 @@ def parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=cmd_report)
     scaffold.add_parser(sub)
+    transfer_commands.add_parsers(sub)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
     create_user = users.add_parser("create", help="add a user")

@@ -1,0 +1,65 @@
+"""Which rows of a batch repeat a party already known: a customer in the
+database (earlier batches of the same file included: they are written
+before the next is read) or an earlier row of the same batch.
+
+It asks :mod:`crmgraph.dedupe.matching` (blocking keys, scored evidence)
+with one lookup per batch, and counts a row as a duplicate only from
+:data:`DUPLICATE_SCORE` up: an exact e-mail, phone or tax id, not a similar
+name alone, since an import acts on the answer without anyone looking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from crmgraph.db.engine import Database
+from crmgraph.dedupe import matching
+from crmgraph.dedupe.matching import Probe
+
+DUPLICATE_SCORE = matching.STRONG
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """What a row repeats: an existing customer or an earlier row (its index
+    in the batch); ``reasons`` say why, as the matcher names them."""
+
+    customer_id: int | None
+    row_index: int | None
+    reasons: str
+
+
+async def find_repeats(
+    db: Database,
+    probes: Sequence[Probe],
+    region: str | None,
+    visible: Callable[[Mapping[str, Any]], bool] | None,
+) -> list[Repeat | None]:
+    """For each probe, what it repeats, or None."""
+    existing = await matching.find_candidates_batch(
+        db, probes, limit=1, min_score=DUPLICATE_SCORE, region=region, visible=visible
+    )
+    earlier: dict[int, tuple[int, str]] = {}
+    for first, later, _, reasons in matching.pairs_within(
+        probes, min_score=DUPLICATE_SCORE, region=region
+    ):
+        if later not in earlier:  # pairs come sorted: the first is the earliest
+            earlier[later] = (first, ", ".join(map(str, reasons)))
+    repeats: list[Repeat | None] = []
+    for index, found in enumerate(existing):
+        if found:
+            best = found[0]
+            repeats.append(Repeat(best.customer_id, None, ", ".join(map(str, best.reasons))))
+            continue
+        if index not in earlier:
+            repeats.append(None)
+            continue
+        first, reasons = earlier[index]
+        above = repeats[first]  # already resolved: a repeat of a repeat stands for the first
+        if above is None:
+            repeats.append(Repeat(None, first, reasons))
+        else:
+            repeats.append(Repeat(above.customer_id, above.row_index, reasons))
+    return repeats
