@@ -463,6 +463,32 @@ def test_bad_input_is_reported_as_user_errors(start: Callable[..., LiveServer]) 
     assert server.gql("{ webhooks { id } }")["webhooks"] == []
 
 
+def test_listing_webhooks_costs_the_same_statements_however_many(
+    start: Callable[..., LiveServer], receiver: Receiver
+) -> None:
+    server = start()
+    listing = (
+        "{ webhooks { id deliveries(first: 5) { edges { node { eventType status "
+        "attempts { attempt statusCode } } } pageInfo { hasNextPage } } } }"
+    )
+
+    def logged(count: int) -> bool:
+        hooks = server.gql(listing)["webhooks"]
+        nodes = [edge["node"] for hook in hooks for edge in hook["deliveries"]["edges"]]
+        return len(nodes) == count and all(n["attempts"] for n in nodes)
+
+    create_webhook(server, receiver.url)
+    create_customer(server, name="Counted once")
+    poll("one delivery logged", lambda: logged(1))
+    one = server.statements(listing)
+    for _ in range(2):
+        create_webhook(server, receiver.url)
+    create_customer(server, name="Counted three times")
+    poll("four deliveries logged", lambda: logged(4))
+    # the webhooks, their deliveries and the deliveries' attempts: one statement each
+    assert server.statements(listing) == one == 3
+
+
 def test_two_servers_on_one_database_deliver_each_event_once(
     start: Callable[..., LiveServer], receiver: Receiver
 ) -> None:

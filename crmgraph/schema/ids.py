@@ -11,6 +11,7 @@ import binascii
 
 NODE_TYPES = (
     "Customer",
+    "CustomerMerge",
     "Contact",
     "Interaction",
     "Need",
@@ -37,6 +38,9 @@ def encode_id(type_name: str, pk: int) -> str:
 
 
 def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
+    """``(type, pk)`` of a global ID: of a ``node`` type, or of ``expected``
+    when given (IDs that are not nodes, such as ``Webhook``, are decoded by
+    naming their type)."""
     try:
         type_name, _, raw_pk = base64.b64decode(global_id, validate=True).decode().partition(":")
         pk = int(raw_pk)
@@ -45,7 +49,7 @@ def decode_id(global_id: str, expected: str | None = None) -> tuple[str, int]:
     # only the digits encode_id writes: int() also takes " 1", "1_0", "-1", other
     # scripts' digits and 10**30
     canonical = raw_pk.isascii() and raw_pk.isdigit() and 0 < pk <= MAX_PK
-    if type_name not in NODE_TYPES or not canonical:
+    if (type_name not in NODE_TYPES and type_name != expected) or not canonical:
         raise InvalidId(f"{global_id!r} is not a valid ID")
     if expected is not None and type_name != expected:
         raise InvalidId(f"{global_id!r} is not the ID of a {expected}")

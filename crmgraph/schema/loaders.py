@@ -16,6 +16,7 @@ from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
 from crmgraph.schema.teamwork_loaders import TeamworkLoaders
+from crmgraph.schema.webhook_loaders import WebhookLoaders
 
 NODE_TABLES = {
     "Contact": "contact",
@@ -58,6 +59,7 @@ class Loaders:
         self.row = DataLoader(self._rows_by_type)
         self.knowledge = DataLoader(self._knowledge)
         self.teamwork = TeamworkLoaders(db)  # notes, tasks, timeline
+        self.webhooks = WebhookLoaders(db)  # delivery logs
 
     async def _knowledge(
         self, keys: list[tuple[int, datetime.datetime | None]]

@@ -14,7 +14,6 @@ webhooks would feed itself); they do leave audit entries.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import enum
 from typing import Any
@@ -27,10 +26,11 @@ from strawberry.types import Info
 from crmgraph.access import forbidden
 from crmgraph.db import writes
 from crmgraph.schema import core_types as core
-from crmgraph.schema.ids import MAX_PK, encode_id
-from crmgraph.schema.mutations import given, run_write
+from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.schema.mutations import decode, given, run_write
 from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 from crmgraph.schema.pagination import page_info as make_page_info
+from crmgraph.schema.webhook_loaders import DeliveryPageKey
 from crmgraph.validation import Errors, UserInputError
 from crmgraph.webhooks import (
     EVENT_TYPE_PATTERN,
@@ -45,19 +45,6 @@ from crmgraph.webhooks import (
 MAX_URL_LENGTH = 2000
 MAX_EVENT_TYPES = 50
 SECRET_LENGTHS = (16, 200)
-
-
-def decode_pk(global_id: str, type_name: str) -> int | None:
-    """The pk of one of this module's IDs, or None when it is not one."""
-    try:
-        decoded = base64.b64decode(str(global_id), validate=True).decode()
-    except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8 once decoded
-        return None
-    found, _, raw = decoded.partition(":")
-    if found != type_name or not (raw.isascii() and raw.isdigit()):
-        return None
-    pk = int(raw)
-    return pk if 0 < pk <= MAX_PK else None
 
 
 def require_manage(info: Info) -> None:
@@ -123,10 +110,15 @@ class WebhookDelivery:
     created_at: datetime.datetime
     updated_at: datetime.datetime
     delivered_at: datetime.datetime | None
-    attempts: list[WebhookAttempt] = strawberry.field(description="The log, first attempt first.")
+    pk: strawberry.Private[int]
+
+    @strawberry.field(description="The log, first attempt first.")
+    async def attempts(self, info: Info) -> list[WebhookAttempt]:
+        rows = await info.context.loaders.webhooks.attempts.load(self.pk)
+        return [WebhookAttempt.from_row(row) for row in rows]
 
     @classmethod
-    def from_row(cls, row: dict[str, Any], attempts: list[dict[str, Any]]) -> WebhookDelivery:
+    def from_row(cls, row: dict[str, Any]) -> WebhookDelivery:
         return cls(
             id=strawberry.ID(encode_id("WebhookDelivery", row["id"])),
             event_id=strawberry.ID(str(row["event"])),
@@ -142,21 +134,8 @@ class WebhookDelivery:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             delivered_at=row["delivered_at"],
-            attempts=[WebhookAttempt.from_row(a) for a in attempts],
+            pk=row["id"],
         )
-
-
-async def load_deliveries(info: Info, rows: list[dict[str, Any]]) -> list[WebhookDelivery]:
-    """Deliveries with their attempts, read in one statement for the page."""
-    attempts: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
-    if rows:
-        marks = ", ".join("{}" for _ in rows)
-        for attempt in await info.context.db.fetch(
-            f"SELECT * FROM webhook_attempt WHERE delivery IN ({marks}) ORDER BY attempt, id",
-            *attempts,
-        ):
-            attempts[attempt["delivery"]].append(attempt)
-    return [WebhookDelivery.from_row(row, attempts[row["id"]]) for row in rows]
 
 
 @strawberry.type
@@ -230,19 +209,16 @@ class Webhook:
     ) -> WebhookDeliveryConnection:
         settings = info.context.settings
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
-        sql = "SELECT * FROM webhook_delivery WHERE webhook = {}"
-        args: list[Any] = [self.pk]
-        if status is not None:
-            sql += " AND status = {}"
-            args.append(status.value)
-        if after:
-            sql += " AND id < {}"
-            args.append(decode_cursor(after, "webhook_delivery", timestamp=False)[1])
-        rows = await info.context.db.fetch(sql + " ORDER BY id DESC LIMIT {}", *args, limit + 1)
-        nodes = await load_deliveries(info, rows[:limit])
+        before = decode_cursor(after, "webhook_delivery", timestamp=False)[1] if after else None
+        # every webhook listed loads its page in the same statement
+        key = DeliveryPageKey(self.pk, limit + 1, status.value if status else None, before)
+        rows = await info.context.loaders.webhooks.deliveries.load(key)
         edges = [
-            WebhookDeliveryEdge(cursor=encode_cursor("webhook_delivery", None, row["id"]), node=n)
-            for row, n in zip(rows, nodes, strict=False)
+            WebhookDeliveryEdge(
+                cursor=encode_cursor("webhook_delivery", None, row["id"]),
+                node=WebhookDelivery.from_row(row),
+            )
+            for row in rows[:limit]
         ]
         return WebhookDeliveryConnection(
             edges=edges, page_info=make_page_info(edges, len(rows) > limit, after)
@@ -260,8 +236,11 @@ class WebhookQuery:
     @strawberry.field(description="One webhook by ID (needs webhook.manage).")
     async def webhook(self, info: Info, id: strawberry.ID) -> Webhook | None:
         require_manage(info)
-        pk = decode_pk(id, "Webhook")
-        rows = await info.context.db.fetch("SELECT * FROM webhook WHERE id = {}", pk) if pk else []
+        try:
+            pk = decode_id(id, "Webhook")[1]
+        except InvalidId:
+            return None
+        rows = await info.context.db.fetch("SELECT * FROM webhook WHERE id = {}", pk)
         return Webhook.from_row(rows[0]) if rows else None
 
 
@@ -453,9 +432,7 @@ class WebhookMutation:
     @strawberry.mutation(description="Change a webhook; true for `active` re-enables it.")
     async def update_webhook(self, info: Info, input: UpdateWebhookInput) -> UpdateWebhookPayload:
         errors = Errors()
-        pk = decode_pk(input.id, "Webhook")
-        if pk is None:
-            errors.add("id", f"{input.id!r} is not the ID of a Webhook", "INVALID_ID")
+        pk = decode(errors, "id", input.id, "Webhook")
         values: dict[str, Any] = {}
         if given(input.url):
             if input.url is None:
@@ -507,9 +484,7 @@ class WebhookMutation:
     @strawberry.mutation(description="Delete a webhook with its delivery log.")
     async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
         errors = Errors()
-        pk = decode_pk(input.id, "Webhook")
-        if pk is None:
-            errors.add("id", f"{input.id!r} is not the ID of a Webhook", "INVALID_ID")
+        pk = decode(errors, "id", input.id, "Webhook")
 
         async def work() -> int:
             db = info.context.db
@@ -535,9 +510,7 @@ class WebhookMutation:
         self, info: Info, input: ReplayWebhookDeliveryInput
     ) -> ReplayWebhookDeliveryPayload:
         errors = Errors()
-        pk = decode_pk(input.id, "WebhookDelivery")
-        if pk is None:
-            errors.add("id", f"{input.id!r} is not the ID of a WebhookDelivery", "INVALID_ID")
+        pk = decode(errors, "id", input.id, "WebhookDelivery")
         written: list[dict[str, Any]] = []
 
         async def work() -> int:
@@ -579,5 +552,5 @@ class WebhookMutation:
             return pk  # type: ignore[return-value]
 
         done, problems = await run_write(info, errors, work, WEBHOOK_MANAGE, no_rows)
-        delivery = (await load_deliveries(info, written))[0] if done else None
+        delivery = WebhookDelivery.from_row(written[0]) if done else None
         return ReplayWebhookDeliveryPayload(delivery=delivery, user_errors=problems)
