@@ -99,8 +99,10 @@ def crmgraph_after_transition(ctx: TransitionContext) -> None:
 
     Called inside the transition's transaction after the stage, the
     ``stage_change`` row and the outbox event are written. Use ``ctx.db`` to
-    write; raising rolls the whole move back. Work that talks to the outside
-    world belongs in an event handler instead.
+    write; raising rolls the whole move back. ``await ctx.emit(type, payload)``
+    records an event of the plugin's own about the customer in the same
+    transaction (see ``crmgraph.events.emit`` for the naming rules). Work that
+    talks to the outside world belongs in an event handler instead.
 
     Example::
 
@@ -187,9 +189,10 @@ def crmgraph_event_handlers() -> dict[str, Any]:
     """Return handlers for outbox events, keyed by event type (``"*"`` for all).
 
     Every mutation writes its events (``customer.created``, ``customer.updated``,
-    ``customer.stage_changed``, …) in its own transaction; handlers run after
-    the commit, outside the write transaction, and a failing handler never
-    undoes the write. Each handler receives one
+    ``customer.stage_changed``, …, and plugins' own, written with
+    ``crmgraph.events.emit``) in its own transaction; handlers run after the
+    commit, outside the write transaction, in order per customer, at least
+    once, and a failing handler never undoes the write (it is retried). Each handler receives one
     :class:`~crmgraph.extension_points.Event`.
 
     Example::
