@@ -23,6 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from crmgraph.customer_types import CustomerType, RelationshipKind
+    from crmgraph.dedupe.merge import MergeContext
     from crmgraph.extension_points import (
         CustomerWrite,
         GraphQLContribution,
@@ -239,4 +240,33 @@ def crmgraph_permissions() -> list[Permission]:
         def crmgraph_permissions():
             return [Permission("contact.read_profile", "Personal profiles",
                                roles=("manager",), fields=("Contact.birthday",))]
+    """
+
+
+@hookspec
+def crmgraph_merge_customers(ctx: MergeContext) -> list[str] | None:
+    """Take part in merging two customers, and in undoing a merge.
+
+    Called inside the merge's transaction (``ctx.phase == "merge"``) after the
+    core has checked the request and before it moves the merged customer's
+    rows, and again inside the undo's (``ctx.phase == "undo"``). Return reasons
+    to refuse (every plugin's are reported together as ``MERGE_VETOED``, naming
+    the plugin, and nothing is written); otherwise move your own rows keyed by
+    customer from ``ctx.merged.pk`` to ``ctx.survivor.pk`` with ``ctx.db`` (and
+    back on undo). ``ctx.saved`` is a JSON-able dict kept with the merge and
+    handed back to the undo call; ``ctx.moved`` counts what you moved. Raising
+    rolls the whole merge back with a ``PLUGIN_ERROR`` naming the plugin.
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_merge_customers(ctx):
+            if ctx.is_undo:
+                await ctx.db.fetch("UPDATE wallet SET customer_id = {} WHERE id = {}",
+                                   ctx.merged.pk, ctx.saved["wallet"])
+            elif rows := await ctx.db.fetch("UPDATE wallet SET customer_id = {} "
+                                            "WHERE customer_id = {} RETURNING id",
+                                            ctx.survivor.pk, ctx.merged.pk):
+                ctx.saved["wallet"] = rows[0]["id"]
+                ctx.moved["wallets"] = 1
     """

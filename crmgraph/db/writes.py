@@ -18,6 +18,7 @@ import orjson
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
+from crmgraph.schema.ids import encode_id
 from crmgraph.validation import UserInputError
 
 # Customer columns an update may set, mapped from validated input names.
@@ -70,9 +71,20 @@ async def live_customer(
 ) -> dict[str, Any]:
     """The visible, not deleted customer a write applies to."""
     row = await visible_customer(db, pk, field, sees)
+    merged_refusal(row, field)
     if row["deleted_at"] is not None:
         raise UserInputError.single(field, "customer is deleted; restore it first", "DELETED")
     return row
+
+
+def merged_refusal(row: dict[str, Any], field: str) -> None:
+    """Writes to a merged customer are refused, not redirected: the caller's
+    view of it (its version, its fields) is not the survivor's."""
+    if row.get("merged_into") is not None:
+        survivor = encode_id("Customer", row["merged_into"])
+        raise UserInputError.single(
+            field, f"customer was merged into {survivor}; write to that customer", "MERGED"
+        )
 
 
 async def row_exists(db: Database, table: str, pk: int) -> bool:
@@ -172,6 +184,7 @@ async def set_deleted(
     db: Database, pk: int, deleted: bool, expected_version: int | None, sees: Visible = _everyone
 ) -> dict[str, list[Any]]:
     current = await visible_customer(db, pk, "id", sees)
+    merged_refusal(current, "id")  # undoMerge brings a merged customer back
     if deleted and current["deleted_at"] is not None:
         raise UserInputError.single("id", "customer is already deleted", "DELETED")
     if not deleted and current["deleted_at"] is None:

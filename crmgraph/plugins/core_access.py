@@ -30,6 +30,11 @@ PERMISSIONS = [
         roles=("manager",),
     ),
     Permission(
+        access.CUSTOMER_MERGE,
+        "Merge two customers into one (mergeCustomers) and undo a merge (undoMerge)",
+        roles=("manager",),
+    ),
+    Permission(
         access.AUDIT_READ,
         "Read the audit trail of the customers the caller can see",
         roles=("manager", "agent"),

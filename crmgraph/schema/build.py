@@ -29,6 +29,7 @@ from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
 from crmgraph.schema import core_types as core
+from crmgraph.schema import merge as merge_schema
 from crmgraph.schema import mutations, subscriptions
 from crmgraph.schema import teamwork as teamwork_schema
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
@@ -411,6 +412,10 @@ def build_schema(
             description="Interactions, notes, tasks, stage changes and (with audit.read) "
             "audit entries in one list, newest first.",
         )
+        merges: list[merge_schema.CustomerMerge] = strawberry.field(
+            resolver=merge_schema.customer_merges,
+            description="The customers merged into this one (undone merges too), newest first.",
+        )
 
     @strawberry.type(description="A link between two parties, of a kind declared by a plugin.")
     class Relationship(core.Node):
@@ -435,8 +440,13 @@ def build_schema(
     globals()["Relationship"] = Relationship
 
     async def load_customer(info: Info, pk: int) -> Any:
-        """The customer, or None if it does not exist or the caller may not see it."""
+        """The customer, or None if it does not exist or the caller may not see it.
+        A merged customer's ID stands for the survivor (A into B into C: C)."""
         row = await info.context.loaders.customer.load(pk)
+        for _ in range(merge_schema.merging.MAX_CHAIN):
+            if row is None or row["merged_into"] is None:
+                break
+            row = await info.context.loaders.customer.load(row["merged_into"])
         if row is None or not info.context.access.sees(row):
             return None
         return info.context.types.customer(row)
@@ -675,6 +685,8 @@ def build_schema(
             return None
         if type_name == "Customer":
             return await load_customer(info, pk)
+        if type_name == "CustomerMerge":
+            return await merge_schema.merge_node(info, pk)
         row = await info.context.loaders.row.load((type_name, pk))
         if row is None or not await parent_visible(info, type_name, row):
             return None
@@ -856,7 +868,14 @@ def build_schema(
     Mutation = mutations.build_mutation_type(
         types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
     )
-    Mutation = merge_types("Mutation", (Mutation, teamwork_schema.TeamworkMutation))
+    Mutation = merge_types(
+        "Mutation",
+        (
+            Mutation,
+            teamwork_schema.TeamworkMutation,
+            merge_schema.build_merge_mutation(CustomerBase),
+        ),
+    )
     Query = merge_types("Query", (Query, teamwork_schema.TeamworkQuery))
     Subscription = subscriptions.build_subscription_type(
         CustomerKind,

@@ -20,6 +20,7 @@ from crmgraph.schema.webhook_loaders import WebhookLoaders
 
 NODE_TABLES = {
     "Contact": "contact",
+    "CustomerMerge": "customer_merge",
     "Interaction": "interaction",
     "Need": "need",
     "Note": "note",
@@ -54,6 +55,8 @@ class Loaders:
         self.contacts = DataLoader(self._by_customer("contact", "is_primary DESC, name, id"))
         self.needs = DataLoader(self._by_customer("need", "created_at DESC, id DESC"))
         self.stage_history = DataLoader(self._by_customer("stage_change", "at, id"))
+        # the merges each customer absorbed, newest first (Customer.merges)
+        self.merges = DataLoader(self._by_customer("customer_merge", "id DESC", "survivor"))
         self.relationships = DataLoader(self._relationships)
         self.interactions = DataLoader(self._interaction_pages)
         self.row = DataLoader(self._rows_by_type)
@@ -77,10 +80,10 @@ class Loaders:
                 found[(pk, as_of)] = facts
         return [found.get(key) for key in keys]
 
-    def _by_customer(self, table: str, order: str):
+    def _by_customer(self, table: str, order: str, column: str = "customer"):
         async def load(customer_ids: list[int]) -> list[list[dict[str, Any]]]:
-            rows = await queries.rows_by_column(self.db, table, "customer", customer_ids, order)
-            return _group(rows, "customer", customer_ids)
+            rows = await queries.rows_by_column(self.db, table, column, customer_ids, order)
+            return _group(rows, column, customer_ids)
 
         return load
 

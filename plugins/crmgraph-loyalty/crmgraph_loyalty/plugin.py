@@ -21,9 +21,10 @@ from crmgraph.extension_points import CustomerWrite, Event, GraphQLContribution,
 from crmgraph.hookspecs import hookimpl
 from crmgraph.lifecycle import TransitionContext
 
-from crmgraph_loyalty import ledger
+from crmgraph_loyalty import ledger, merging
 
 if TYPE_CHECKING:
+    from crmgraph.dedupe.merge import MergeContext
     from crmgraph.schema.build import SchemaTypes
 
 logger = logging.getLogger("crmgraph_loyalty")
@@ -153,6 +154,15 @@ async def crmgraph_after_transition(ctx: TransitionContext) -> None:
         await ctx.emit(
             ledger.ACCOUNT_OPENED, {"customerId": ctx.customer.id, "points": ledger.WELCOME_BONUS}
         )
+
+
+@hookimpl
+async def crmgraph_merge_customers(ctx: MergeContext) -> list[str]:
+    # crmgraph moves its own rows; a plugin table keyed by customer is ours to move
+    if ctx.is_undo:
+        return await merging.undo_merge(ctx)
+    await merging.merge_accounts(ctx)
+    return []
 
 
 @hookimpl

@@ -1,0 +1,556 @@
+"""Merging two customers into one, and undoing a merge.
+
+:func:`merge_customers` runs inside the caller's transaction (the GraphQL
+mutation's ``run_write``) and either does everything or, raising
+:class:`~crmgraph.validation.UserInputError` (or a plugin's failure), nothing:
+
+1. validate: both customers exist and the caller may see them, neither is
+   deleted or already merged, they differ, they are of the same kind (convert
+   one first: a merge never changes a survivor's type or lifecycle), the
+   versions the caller read are current, the field choices name real fields;
+2. settle the survivor's fields: for each field (``name``, ``email``,
+   ``phone``, ``owner``, ``team`` and each typed attribute by its camelCase
+   name) ``MERGED`` takes the merged customer's value and ``SURVIVOR`` keeps
+   the survivor's; a field not chosen keeps the survivor's value, or takes the
+   merged customer's when the survivor has none. Changing the owner or team
+   needs ``customer.assign``; plugins' ``crmgraph_validate_customer`` checks
+   the result like any update;
+3. mark the merged customer (``merged_into``, soft-deleted: lists, matching and
+   writes skip it; its global ID resolves to the survivor) and bump both
+   versions (compare-and-set on the versions read, so two merges of the same
+   customer cannot both win);
+4. call every plugin's ``crmgraph_merge_customers`` with a :class:`MergeContext`
+   (phase ``merge``): each may veto with reasons (all collected, reported as
+   ``MERGE_VETOED`` naming the plugin) and may move its own rows;
+5. move the related rows (:mod:`crmgraph.dedupe.merge_rows`), record the merge
+   in ``customer_merge``, write an audit entry for each customer and one
+   ``customer.merged`` outbox event, refresh both customers' match keys.
+
+:func:`undo_merge` reverses it while nothing has been written to the survivor
+since (see :func:`undo_refusals` for the exact rule): both customers' fields
+come back from their before-images, exactly the moved rows move back, plugins
+are called again (phase ``undo``, with what they saved), and it leaves an
+audit entry per customer and a ``customer.unmerged`` event. Versions keep
+increasing: an undo is a new change, not a rewind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from crmgraph.db import queries, writes
+from crmgraph.db.engine import Database
+from crmgraph.dedupe import matching
+from crmgraph.dedupe.merge_rows import MovedRows, all_still_with, move_back, move_to_survivor
+from crmgraph.extension_points import CustomerWrite
+from crmgraph.input_checks import plugin_problems
+from crmgraph.lifecycle import CustomerSnapshot, Facts
+from crmgraph.plugin_calls import call_each, reasons
+from crmgraph.registry import Catalog
+from crmgraph.schema.ids import encode_id
+from crmgraph.validation import Problem, UserInputError, camel
+
+MERGE = "merge"
+UNDO = "undo"
+SURVIVOR = "SURVIVOR"
+MERGED = "MERGED"
+CORE_FIELDS = ("name", "email", "phone", "owner", "team")
+# How many merges deep a global ID is followed (A into B into C ...).
+MAX_CHAIN = 50
+
+
+@dataclass
+class MergeContext:
+    """What ``crmgraph_merge_customers`` receives.
+
+    ``phase`` is ``"merge"`` or ``"undo"``. ``survivor`` and ``merged`` are the
+    two customers as they were before the merge (both phases). ``db`` is inside
+    the merge's (or undo's) transaction: move your rows with it; raising rolls
+    everything back. ``reason`` is the one the merge was given. ``saved`` is a
+    JSON-able dict kept with the merge and handed back, as it was left, to the
+    undo call: key it by your plugin's name.
+    Add what you moved to ``moved`` (``{"loyaltyAccounts": 1}``): it is shown in
+    the merge's ``movedCounts`` and the ``customer.merged`` event."""
+
+    db: Database
+    phase: str
+    merge_id: int
+    survivor: CustomerSnapshot
+    merged: CustomerSnapshot
+    by_user: int | None
+    reason: str | None = None
+    saved: dict[str, Any] = field(default_factory=dict)
+    moved: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_undo(self) -> bool:
+        return self.phase == UNDO
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    survivor: int
+    merged: int
+    field_choices: Mapping[str, str] = field(default_factory=dict)  # field -> SURVIVOR|MERGED
+    expected_survivor_version: int | None = None
+    expected_merged_version: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who merges: the rows they may see, whether they may reassign, their user."""
+
+    sees: Callable[[Mapping[str, Any]], bool]
+    may_assign: bool
+    user_id: int | None
+
+
+# ---------------------------------------------------------------- helpers
+
+
+async def resolve(db: Database, pk: int) -> int:
+    """The customer a (possibly merged) customer id stands for now: the end of
+    its ``merged_into`` chain."""
+    for _ in range(MAX_CHAIN):
+        rows = await db.fetch("SELECT merged_into FROM customer WHERE id = {}", pk)
+        if not rows or rows[0]["merged_into"] is None:
+            return pk
+        pk = rows[0]["merged_into"]
+    return pk
+
+
+def field_names(catalog: Catalog, kind: str) -> dict[str, str]:
+    """Field choice name -> where it lives: ``core`` or ``attr:<name>``."""
+    descriptor = catalog.customer_type(kind)
+    names = {name: "core" for name in CORE_FIELDS}
+    for attr in descriptor.attributes if descriptor else ():
+        names[camel(attr.name)] = f"attr:{attr.name}"
+    return names
+
+
+def _image(row: dict[str, Any]) -> dict[str, Any]:
+    """A customer's before-image, as kept in the merge record."""
+    return {
+        **{column: row[column] for column in CORE_FIELDS},
+        "attributes": queries.load_json(row["attributes"]),
+        "deletedAt": writes.jsonable(row["deleted_at"]),
+        "mergedInto": row.get("merged_into"),
+        "version": row["version"],
+    }
+
+
+def _problems(*found: Problem) -> UserInputError:
+    return UserInputError(list(found))
+
+
+def _check_version(row: dict[str, Any], expected: int | None, path: str) -> None:
+    if expected is not None and row["version"] != expected:
+        raise UserInputError.single(
+            path,
+            f"customer was changed by someone else since version {expected} (it is now at "
+            f"version {row['version']}); reload it and merge again",
+            "VERSION_CONFLICT",
+        )
+
+
+def settle_fields(
+    names: dict[str, str],
+    choices: Mapping[str, str],
+    survivor: dict[str, Any],
+    merged: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The survivor's core values and attributes after the merge."""
+    values = {column: survivor[column] for column in CORE_FIELDS}
+    attributes = queries.load_json(survivor["attributes"])
+    theirs = queries.load_json(merged["attributes"])
+    for name, place in names.items():
+        if place == "core":
+            mine, other = values[name], merged[name]
+        else:
+            mine, other = attributes.get(place[5:]), theirs.get(place[5:])
+        choice = choices.get(name)
+        taken = other if choice == MERGED or (choice is None and mine is None) else mine
+        if place == "core":
+            values[name] = taken
+        elif taken is None:
+            attributes.pop(place[5:], None)
+        else:
+            attributes[place[5:]] = taken
+    return values, attributes
+
+
+def _attribute_changes(kind: str, before: dict[str, Any], after: dict[str, Any]) -> dict:
+    prefix = camel(kind)
+    keys = sorted(set(before) | set(after))
+    return writes.field_changes(
+        {f"{prefix}.{camel(k)}": before.get(k) for k in keys},
+        {f"{prefix}.{camel(k)}": after.get(k) for k in keys},
+    )
+
+
+async def _plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
+    """Every plugin's ``crmgraph_merge_customers``; their vetoes, all at once."""
+    vetoes = [
+        Problem(None, f"plugin {plugin!r} refuses to {ctx.phase}: {reason}", "MERGE_VETOED")
+        for plugin, result in await call_each(pm, "crmgraph_merge_customers", ctx=ctx)
+        for reason in reasons(result)
+    ]
+    if vetoes:
+        raise UserInputError(vetoes)
+
+
+async def _compare_and_set(db: Database, pk: int, version: int, values: dict[str, Any]) -> int:
+    """Update a customer only if it is still at ``version``; the new version."""
+    assignments = "".join(f"{column} = {{}}, " for column in values)
+    rows = await db.fetch(
+        f"UPDATE customer SET {assignments}version = version + 1 "
+        "WHERE id = {} AND version = {} RETURNING version",
+        *values.values(),
+        pk,
+        version,
+    )
+    if not rows:
+        raise UserInputError.single(
+            None, "a customer was changed by someone else meanwhile; try again", "VERSION_CONFLICT"
+        )
+    return int(rows[0]["version"])
+
+
+async def _last_audit_id(db: Database, customers: tuple[int, int], action: str) -> int:
+    """The id of the last audit entry ``action`` wrote for either customer."""
+    rows = await db.fetch(
+        "SELECT MAX(id) AS id FROM audit_entry WHERE customer IN ({}, {}) AND action = {}",
+        *customers,
+        action,
+    )
+    return int(rows[0]["id"] or 0)
+
+
+# ---------------------------------------------------------------- merge
+
+
+async def merge_customers(
+    db: Database,
+    pm: pluggy.PluginManager,
+    catalog: Catalog,
+    request: MergeRequest,
+    caller: Caller,
+) -> int:
+    """Merge ``request.merged`` into ``request.survivor``; the merge's id."""
+    if request.survivor == request.merged:
+        raise UserInputError.single(
+            "mergedId", "a customer cannot be merged into itself", "INVALID"
+        )
+    survivor = await writes.live_customer(db, request.survivor, "survivorId", caller.sees)
+    merged = await writes.live_customer(db, request.merged, "mergedId", caller.sees)
+    if survivor["kind"] != merged["kind"]:
+        raise UserInputError.single(
+            "mergedId",
+            f"only customers of the same kind merge ({survivor['kind'].upper()} and "
+            f"{merged['kind'].upper()}): convert one of them first",
+            "INVALID",
+        )
+    _check_version(survivor, request.expected_survivor_version, "expectedSurvivorVersion")
+    _check_version(merged, request.expected_merged_version, "expectedMergedVersion")
+    kind = survivor["kind"]
+    names = field_names(catalog, kind)
+    unknown = sorted(set(request.field_choices) - set(names))
+    if unknown:
+        raise UserInputError.single(
+            "fieldChoices",
+            f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(names)})",
+            "INVALID_CHOICE",
+        )
+    values, attributes = settle_fields(names, request.field_choices, survivor, merged)
+    changed = {c: values[c] for c in CORE_FIELDS if values[c] != survivor[c]}
+    if ({"owner", "team"} & set(changed)) and not caller.may_assign:
+        raise UserInputError.single(
+            "fieldChoices",
+            "your role may not give the survivor another owner or team: it needs the "
+            "customer.assign permission",
+            "FORBIDDEN",
+        )
+    descriptor = catalog.customer_type(kind)
+    assert descriptor is not None  # both customers' kind is loaded: they were visible
+    before = CustomerSnapshot.from_row(survivor, descriptor)
+    write = CustomerWrite(
+        kind,
+        descriptor,
+        changed,
+        descriptor.decode_attributes(attributes),
+        before,
+        Facts(db, survivor["id"]),
+    )
+    problems = await plugin_problems(pm, write)
+    if problems:
+        raise UserInputError(problems)
+
+    at = writes.now()
+    await _compare_and_set(
+        db,
+        merged["id"],
+        merged["version"],
+        {"merged_into": survivor["id"], "deleted_at": at, "updated_at": at},
+    )
+    survivor_version = await _compare_and_set(
+        db,
+        survivor["id"],
+        survivor["version"],
+        {**changed, "attributes": writes.dump_json(attributes), "updated_at": at},
+    )
+    merge_id = await writes.insert(
+        db,
+        "customer_merge",
+        {
+            "survivor": survivor["id"],
+            "merged": merged["id"],
+            "merged_by": caller.user_id,
+            "merged_at": at,
+            "reason": request.reason,
+            "field_choices": writes.dump_json(dict(request.field_choices)),
+            "survivor_before": writes.dump_json(_image(survivor)),
+            "merged_before": writes.dump_json(_image(merged)),
+            "survivor_version": survivor_version,
+        },
+    )
+    ctx = MergeContext(
+        db,
+        MERGE,
+        merge_id,
+        before,
+        CustomerSnapshot.from_row(merged, descriptor),
+        caller.user_id,
+        request.reason,
+    )
+    await _plugins(pm, ctx)
+    moved = await move_to_survivor(db, survivor["id"], merged["id"], at)
+    counts = {**moved.counts(), **ctx.moved}
+
+    survivor_id, merged_id = (
+        encode_id("Customer", survivor["id"]),
+        encode_id("Customer", merged["id"]),
+    )
+    changes = writes.field_changes(camel_keys(survivor, changed), camel_keys(changed, changed))
+    changes |= _attribute_changes(kind, queries.load_json(survivor["attributes"]), attributes)
+    extra = {"reason": [None, request.reason]} if request.reason else {}
+    await writes.audit(
+        db,
+        "customer.merged",
+        "Customer",
+        survivor["id"],
+        survivor["id"],
+        changes | {"mergedFrom": [None, merged_id], "mergeId": [None, merge_id]} | extra,
+    )
+    await writes.audit(
+        db,
+        "customer.merged",
+        "Customer",
+        merged["id"],
+        merged["id"],
+        {"mergedInto": [None, survivor_id], "deletedAt": [None, at.isoformat()]} | extra,
+    )
+    await writes.outbox(
+        db,
+        "customer.merged",
+        survivor["id"],
+        {
+            "mergeId": encode_id("CustomerMerge", merge_id),
+            "survivorId": survivor_id,
+            "mergedId": merged_id,
+            "kind": kind,
+            "fields": sorted(changes),
+            "movedCounts": counts,
+            "reason": request.reason,
+        },
+    )
+    await matching.refresh_match_keys(db, [survivor["id"], merged["id"]])
+    await writes.update_row(
+        db,
+        "customer_merge",
+        merge_id,
+        {
+            "moved": writes.dump_json(moved.to_json()),
+            "moved_counts": writes.dump_json(counts),
+            "plugin_state": writes.dump_json(ctx.saved),
+            "audit_mark": await _last_audit_id(
+                db, (survivor["id"], merged["id"]), "customer.merged"
+            ),
+        },
+    )
+    return merge_id
+
+
+def camel_keys(row: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
+    """``row``'s values of ``columns``, named as the API names them."""
+    return {camel(column): row[column] for column in columns}
+
+
+# ---------------------------------------------------------------- undo
+
+
+async def undo_refusals(db: Database, merge: dict[str, Any]) -> list[str]:
+    """Why a merge can no longer be undone (empty: it can).
+
+    A merge is undoable while it is not undone yet and nothing has been written
+    to the survivor since: its version is still the one the merge left (every
+    change of the customer itself bumps it), the merged customer is still
+    merged into it, no audit entry naming either customer was written after
+    the merge's own (contacts, interactions, needs, notes, tasks, links made
+    from the survivor), no relationship to or from the survivor was created or
+    deleted since (those naming it as the other party are audited under that
+    party), and every moved row still belongs to the survivor. Plugins may add
+    their own reasons when called for the undo."""
+    if merge["undone_at"] is not None:
+        return ["the merge was already undone"]
+    found = []
+    survivor, merged = merge["survivor"], merge["merged"]
+    rows = await queries.customers_by_ids(db, [survivor, merged])
+    by_id = {row["id"]: row for row in rows}
+    if by_id[survivor]["version"] != merge["survivor_version"]:
+        found.append(
+            f"the survivor was changed since the merge (version {merge['survivor_version']} "
+            f"then, {by_id[survivor]['version']} now)"
+        )
+    if by_id[merged].get("merged_into") != survivor:
+        found.append("the merged customer is no longer merged into the survivor")
+    later = await db.fetch(
+        "SELECT action, entity_type, changes FROM audit_entry WHERE id > {} "
+        "AND (customer IN ({}, {}) OR entity_type = 'Relationship') ORDER BY id",
+        merge["audit_mark"],
+        survivor,
+        merged,
+    )
+    survivor_id = encode_id("Customer", survivor)
+    writes_since = sorted(
+        {
+            row["action"]
+            for row in later
+            if row["entity_type"] != "Relationship"
+            or _names(queries.load_json(row["changes"]), survivor_id)
+        }
+    )
+    if writes_since:
+        found.append(
+            f"the survivor has been written to since the merge ({', '.join(writes_since)})"
+        )
+    moved = MovedRows.from_json(queries.load_json(merge["moved"]))
+    if not writes_since and not await all_still_with(db, moved, survivor):
+        found.append("some rows moved by the merge no longer belong to the survivor")
+    return found
+
+
+def _names(changes: dict[str, Any], customer_id: str) -> bool:
+    """Whether a relationship's audited change has ``customer_id`` at an end."""
+    return any(customer_id in (changes.get(end) or ()) for end in ("fromId", "toId"))
+
+
+async def undo_merge(
+    db: Database,
+    pm: pluggy.PluginManager,
+    catalog: Catalog,
+    merge_id: int,
+    caller: Caller,
+) -> dict[str, Any]:
+    """Undo merge ``merge_id``; the merge's row as it is left."""
+    rows = await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id)
+    if not rows:
+        raise UserInputError.single("mergeId", "merge not found", "NOT_FOUND")
+    merge = rows[0]
+    survivor = await writes.visible_customer(db, merge["survivor"], "mergeId", caller.sees)
+    refused = await undo_refusals(db, merge)
+    if refused:
+        raise UserInputError(
+            [Problem("mergeId", reason, "MERGE_NOT_UNDOABLE") for reason in refused]
+        )
+    merged = (await queries.customers_by_ids(db, [merge["merged"]]))[0]
+    descriptor = catalog.customer_type(survivor["kind"])
+    if descriptor is None:
+        raise UserInputError.single("mergeId", "the customers' type is not loaded", "INVALID")
+    survivor_before = queries.load_json(merge["survivor_before"])
+    merged_before = queries.load_json(merge["merged_before"])
+    ctx = MergeContext(
+        db,
+        UNDO,
+        merge_id,
+        CustomerSnapshot.from_row(
+            {**survivor, **survivor_before, "id": survivor["id"]}, descriptor
+        ),
+        CustomerSnapshot.from_row({**merged, **merged_before, "id": merged["id"]}, descriptor),
+        caller.user_id,
+        merge["reason"],
+        saved=queries.load_json(merge["plugin_state"]),
+    )
+    await _plugins(pm, ctx)
+    await move_back(db, MovedRows.from_json(queries.load_json(merge["moved"])), merged["id"])
+
+    at = writes.now()
+    restored = {c: survivor_before[c] for c in CORE_FIELDS}
+    await _compare_and_set(
+        db,
+        survivor["id"],
+        survivor["version"],
+        {
+            **restored,
+            "attributes": writes.dump_json(survivor_before["attributes"]),
+            "updated_at": at,
+        },
+    )
+    await _compare_and_set(
+        db,
+        merged["id"],
+        merged["version"],
+        {
+            "merged_into": None,
+            "deleted_at": queries.read_timestamp(merged_before["deletedAt"]),
+            "updated_at": at,
+        },
+    )
+    await writes.update_row(
+        db, "customer_merge", merge_id, {"undone_at": at, "undone_by": caller.user_id}
+    )
+    survivor_id, merged_id = (
+        encode_id("Customer", survivor["id"]),
+        encode_id("Customer", merged["id"]),
+    )
+    changes = writes.field_changes(camel_keys(survivor, restored), camel_keys(restored, restored))
+    changes |= _attribute_changes(
+        survivor["kind"], queries.load_json(survivor["attributes"]), survivor_before["attributes"]
+    )
+    await writes.audit(
+        db,
+        "customer.unmerged",
+        "Customer",
+        survivor["id"],
+        survivor["id"],
+        changes | {"mergedFrom": [merged_id, None], "mergeId": [merge_id, None]},
+    )
+    await writes.audit(
+        db,
+        "customer.unmerged",
+        "Customer",
+        merged["id"],
+        merged["id"],
+        {
+            "mergedInto": [survivor_id, None],
+            "deletedAt": [writes.jsonable(merged["deleted_at"]), None],
+        },
+    )
+    await writes.outbox(
+        db,
+        "customer.unmerged",
+        survivor["id"],
+        {
+            "mergeId": encode_id("CustomerMerge", merge_id),
+            "survivorId": survivor_id,
+            "mergedId": merged_id,
+            "kind": survivor["kind"],
+            "fields": sorted(changes),
+        },
+    )
+    await matching.refresh_match_keys(db, [survivor["id"], merged["id"]])
+    return (await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id))[0]

@@ -1,0 +1,290 @@
+"""Merging customers in GraphQL: ``mergeCustomers``, ``undoMerge``,
+``Customer.merges`` and the ``CustomerMerge`` node.
+
+The work is :mod:`crmgraph.dedupe.merge`'s; this module turns input into a
+:class:`~crmgraph.dedupe.merge.MergeRequest`, runs it as one transaction
+through :func:`crmgraph.schema.mutations.run_write` behind the
+``customer.merge`` permission, and shows the result.
+
+No ``from __future__ import annotations``: the payloads are built per schema
+around that schema's ``Customer`` interface, and strawberry must see real
+classes in their annotations (see :mod:`crmgraph.schema.build`).
+"""
+
+import datetime
+import enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_MERGE
+from crmgraph.db import queries
+from crmgraph.dedupe import merge as merging
+from crmgraph.schema import core_types as core
+from crmgraph.schema.ids import encode_id
+from crmgraph.schema.mutations import decode, run_write, written_row
+from crmgraph.validation import Errors
+
+
+@strawberry.enum(description="Whose value a merged field takes.")
+class MergeSource(enum.Enum):
+    SURVIVOR = "SURVIVOR"
+    MERGED = "MERGED"
+
+
+@strawberry.input(description="Which customer's value one field of the survivor takes.")
+class MergeFieldChoice:
+    field: str = strawberry.field(
+        description="`name`, `email`, `phone`, `owner`, `team`, or a typed attribute of the "
+        "customers' kind by its camelCase name (e.g. `segment`)."
+    )
+    source: MergeSource
+
+
+@strawberry.type(description="A field choice a merge was made with.")
+class MergeFieldChoiceRecord:
+    field: str
+    source: MergeSource
+
+
+@strawberry.type(description="How many rows of one kind a merge moved to the survivor.")
+class MovedCount:
+    what: str = strawberry.field(
+        description="`contacts`, `interactions`, `needs`, `notes`, `tasks`, `stageChanges`, "
+        "`relationships`, `relationshipsDropped` (self-links and repeats), or a plugin's name."
+    )
+    count: int
+
+
+@strawberry.type(description="One customer merged into another; `undoMerge` reverses it.")
+class CustomerMerge(core.Node):
+    pk: strawberry.Private[int]
+    by_pk: strawberry.Private[int | None]
+    undone_by_pk: strawberry.Private[int | None]
+    survivor_id: strawberry.ID = strawberry.field(description="The customer that absorbed.")
+    merged_id: strawberry.ID = strawberry.field(
+        description="The customer absorbed: its ID now resolves to the survivor."
+    )
+    merged_at: datetime.datetime
+    reason: str | None
+    field_choices: list[MergeFieldChoiceRecord]
+    moved_counts: list[MovedCount]
+    undone_at: datetime.datetime | None
+
+    @strawberry.field(description="Who merged (null when done without a user).")
+    async def merged_by(self, info: Info) -> core.User | None:
+        return await _user(info, self.by_pk)
+
+    @strawberry.field
+    async def undone_by(self, info: Info) -> core.User | None:
+        return await _user(info, self.undone_by_pk)
+
+    @strawberry.field(
+        description="Why `undoMerge` would be refused now (empty: it would be accepted, "
+        "unless a plugin refuses). Runs the checks: ask for it on one merge at a time."
+    )
+    async def undo_blockers(self, info: Info) -> list[str]:
+        rows = await info.context.db.fetch("SELECT * FROM customer_merge WHERE id = {}", self.pk)
+        return await merging.undo_refusals(info.context.db, rows[0])
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "CustomerMerge":
+        choices = queries.load_json(row["field_choices"])
+        counts = queries.load_json(row["moved_counts"])
+        return cls(
+            id=strawberry.ID(encode_id("CustomerMerge", row["id"])),
+            pk=row["id"],
+            by_pk=row["merged_by"],
+            undone_by_pk=row["undone_by"],
+            survivor_id=strawberry.ID(encode_id("Customer", row["survivor"])),
+            merged_id=strawberry.ID(encode_id("Customer", row["merged"])),
+            merged_at=row["merged_at"],
+            reason=row["reason"],
+            field_choices=[
+                MergeFieldChoiceRecord(field=name, source=MergeSource(source))
+                for name, source in sorted(choices.items())
+            ],
+            moved_counts=[MovedCount(what=k, count=n) for k, n in sorted(counts.items())],
+            undone_at=row["undone_at"],
+        )
+
+
+async def _user(info: Info, pk: int | None) -> core.User | None:
+    row = await info.context.loaders.user.load(pk) if pk is not None else None
+    return core.User.from_row(row) if row else None
+
+
+async def customer_merges(root: Any, info: Info) -> list[CustomerMerge]:
+    """Customer.merges: ``root`` is a customer the caller may see."""
+    rows = await info.context.loaders.merges.load(root.pk)
+    return [CustomerMerge.from_row(row) for row in rows]
+
+
+async def merge_node(info: Info, pk: int) -> CustomerMerge | None:
+    """``node(id:)`` for a merge: visible with its survivor."""
+    row = await info.context.loaders.row.load(("CustomerMerge", pk))
+    if row is None:
+        return None
+    survivor = await info.context.loaders.customer.load(row["survivor"])
+    if survivor is None or not info.context.access.sees(survivor):
+        return None
+    return CustomerMerge.from_row(row)
+
+
+@strawberry.input(
+    description="Merge `mergedId` into `survivorId`. Fields not chosen keep the survivor's "
+    "value, or take the merged customer's where the survivor has none."
+)
+class MergeCustomersInput:
+    survivor_id: strawberry.ID
+    merged_id: strawberry.ID
+    field_choices: list[MergeFieldChoice] | None = strawberry.field(
+        default=None, description="At most one choice per field."
+    )
+    expected_survivor_version: int | None = strawberry.field(
+        default=None, description="The survivor's version you read; a stale one is refused."
+    )
+    expected_merged_version: int | None = strawberry.field(
+        default=None, description="The merged customer's version you read."
+    )
+    reason: str | None = strawberry.field(
+        default=None, description="Why: kept in the merge, the audit trail and the event."
+    )
+
+
+@strawberry.input
+class UndoMergeInput:
+    merge_id: strawberry.ID
+
+
+def _caller(info: Info) -> merging.Caller:
+    access = info.context.access
+    return merging.Caller(access.sees, access.can(CUSTOMER_ASSIGN), access.principal.user_id)
+
+
+def _choices(errors: Errors, choices: list[MergeFieldChoice] | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for index, choice in enumerate(choices or ()):
+        name = choice.field.strip()
+        if name in found:
+            errors.add(f"fieldChoices.{index}.field", f"{name} is chosen twice", "DUPLICATE")
+        found[name] = choice.source.value
+    return found
+
+
+def build_merge_mutation(customer_interface: type) -> type:
+    """The merge mutations, whose payloads show this schema's customers."""
+    CustomerBase = customer_interface
+
+    @strawberry.type
+    class MergeCustomersPayload:
+        customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
+            description="The survivor, as the merge left it."
+        )
+        merge: CustomerMerge | None
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class UndoMergePayload:
+        survivor: CustomerBase | None  # type: ignore[valid-type]
+        merged: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
+            description="The customer the merge absorbed, back on its own."
+        )
+        merge: CustomerMerge | None
+        user_errors: list[core.UserError]
+
+    async def customer(info: Info, pk: int) -> Any:
+        return info.context.types.customer(await written_row(info, "customer", pk))
+
+    @strawberry.type
+    class MergeMutation:
+        @strawberry.mutation(
+            description="Merge two customers of the same kind: every contact, interaction, "
+            "need, relationship, note, task and stage change of `mergedId` moves to "
+            "`survivorId` in one transaction; the merged customer's ID then resolves to "
+            "the survivor. Needs customer.merge. Plugins may refuse (MERGE_VETOED)."
+        )
+        async def merge_customers(
+            self, info: Info, input: MergeCustomersInput
+        ) -> MergeCustomersPayload:
+            errors = Errors()
+            survivor = decode(errors, "survivorId", input.survivor_id, "Customer") or 0
+            merged = decode(errors, "mergedId", input.merged_id, "Customer") or 0
+            choices = _choices(errors, input.field_choices)
+            reason = (input.reason or "").strip() or None
+            if reason is not None and (len(reason) > 2000 or "\x00" in reason):
+                errors.add("reason", "reason must be at most 2000 characters of text", "INVALID")
+            request = merging.MergeRequest(
+                survivor,
+                merged,
+                choices,
+                input.expected_survivor_version,
+                input.expected_merged_version,
+                reason,
+            )
+
+            async def work() -> int:
+                ctx = info.context
+                return await merging.merge_customers(
+                    ctx.db, ctx.plugin_manager, ctx.catalog, request, _caller(info)
+                )
+
+            merge_id, problems = await run_write(
+                info,
+                errors,
+                work,
+                CUSTOMER_MERGE,
+                lambda pk: [("customer", survivor), ("row", ("CustomerMerge", pk))],
+            )
+            if merge_id is None:
+                return MergeCustomersPayload(customer=None, merge=None, user_errors=problems)
+            row = await written_row(info, "row", ("CustomerMerge", merge_id))
+            return MergeCustomersPayload(
+                customer=await customer(info, survivor),
+                merge=CustomerMerge.from_row(row),
+                user_errors=[],
+            )
+
+        @strawberry.mutation(
+            description="Undo a merge while nothing has been written to the survivor since "
+            "(else MERGE_NOT_UNDOABLE with the reasons): both customers get their fields back "
+            "and exactly the moved rows return to the merged customer. Needs customer.merge."
+        )
+        async def undo_merge(self, info: Info, input: UndoMergeInput) -> UndoMergePayload:
+            errors = Errors()
+            pk = decode(errors, "mergeId", input.merge_id, "CustomerMerge") or 0
+            ends: dict[str, int] = {}
+
+            async def work() -> int:
+                ctx = info.context
+                row = await merging.undo_merge(
+                    ctx.db, ctx.plugin_manager, ctx.catalog, pk, _caller(info)
+                )
+                ends.update(survivor=row["survivor"], merged=row["merged"])
+                return pk
+
+            result, problems = await run_write(
+                info,
+                errors,
+                work,
+                CUSTOMER_MERGE,
+                lambda pk: [
+                    ("customer", ends["survivor"]),
+                    ("customer", ends["merged"]),
+                    ("row", ("CustomerMerge", pk)),
+                ],
+            )
+            if result is None:
+                return UndoMergePayload(
+                    survivor=None, merged=None, merge=None, user_errors=problems
+                )
+            row = await written_row(info, "row", ("CustomerMerge", result))
+            return UndoMergePayload(
+                survivor=await customer(info, ends["survivor"]),
+                merged=await customer(info, ends["merged"]),
+                merge=CustomerMerge.from_row(row),
+                user_errors=[],
+            )
+
+    return MergeMutation
