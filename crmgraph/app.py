@@ -27,6 +27,7 @@ from crmgraph.body_limit import BodySizeLimit
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
+from crmgraph.dedupe.rules import check_duplicate_rules
 from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
@@ -120,6 +121,7 @@ def build_state(settings: Settings) -> AppState:
     pm = make_plugin_manager(settings)
     catalog = Catalog.from_plugin_manager(pm)
     policy = Policy.from_catalog(catalog, settings.grants)
+    check_duplicate_rules(catalog, settings.duplicate_rules)
     budget = budget_for(settings)
     extensions = (
         *((SQLStatementCount,) if settings.expose_sql_count else ()),

@@ -124,6 +124,12 @@ class CustomerType:
     relationship_kinds: tuple[str, ...] = field(default_factory=tuple)
     """Keys of the relationship kinds this type takes part in (documentation
     for clients; each must be declared through ``crmgraph_relationship_kinds``)."""
+    duplicate_rule: str = "warn"
+    """What ``createCustomer`` does when the new customer is likely an existing
+    one (crmgraph.dedupe): ``"warn"`` creates it and lists the candidates;
+    ``"block"`` refuses it (code ``DUPLICATE``) while a candidate scores 0.8 or
+    more (an exact e-mail, phone or tax id) unless ``allowDuplicate: true``.
+    ``CRMGRAPH_DUPLICATE_RULES`` overrides it per type."""
 
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)
@@ -144,6 +150,8 @@ class CustomerType:
         return values
 
 
+DUPLICATE_RULES = ("warn", "block")
+
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 GRAPHQL_NAME_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 
@@ -156,6 +164,11 @@ def descriptor_problems(descriptor: CustomerType, reserved_fields: Iterable[str]
         problems.append(f"key {descriptor.key!r} must be snake_case, starting with a letter")
     if not GRAPHQL_NAME_PATTERN.match(descriptor.graphql_name):
         problems.append(f"GraphQL name {descriptor.graphql_name!r} must be PascalCase")
+    if descriptor.duplicate_rule not in DUPLICATE_RULES:
+        problems.append(
+            f"duplicate_rule {descriptor.duplicate_rule!r} must be one of "
+            f"{', '.join(DUPLICATE_RULES)}"
+        )
     reserved = set(reserved_fields)
     seen: set[str] = set()
     for attr in descriptor.attributes:

@@ -25,6 +25,15 @@ def _grants(value: str | None) -> dict[str, tuple[str, ...]]:
     return grants
 
 
+def _pairs(value: str | None) -> dict[str, str]:
+    """``supplier=block,client=warn`` -> {"supplier": "block", "client": "warn"}."""
+    pairs: dict[str, str] = {}
+    for part in _split(value):
+        key, _, rule = part.partition("=")
+        pairs[key.strip()] = rule.strip()
+    return pairs
+
+
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -82,6 +91,8 @@ class Settings:
     event_retention_days: float = 30.0
     webhook_log_retention_days: float = 30.0
     prune_interval_seconds: float = 3600.0
+    # customer type -> duplicate rule ("warn" or "block"), over what its plugin declares
+    duplicate_rules: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -120,6 +131,7 @@ class Settings:
             ),
             webhook_disable_after=int(env.get("CRMGRAPH_WEBHOOK_DISABLE_AFTER", "5")),
             webhook_timeout_seconds=float(env.get("CRMGRAPH_WEBHOOK_TIMEOUT_SECONDS", "10")),
+            duplicate_rules=_pairs(env.get("CRMGRAPH_DUPLICATE_RULES")),
             event_retention_days=float(env.get("CRMGRAPH_EVENT_RETENTION_DAYS", "30")),
             webhook_log_retention_days=float(env.get("CRMGRAPH_WEBHOOK_LOG_RETENTION_DAYS", "30")),
             prune_interval_seconds=float(env.get("CRMGRAPH_PRUNE_INTERVAL_SECONDS", "3600")),

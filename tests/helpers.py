@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from crmgraph.app import AppState
 from crmgraph.db import stays, writes
+from crmgraph.dedupe import matching
 from tests.conftest import LiveServer
 
 CHROMIUM = os.environ.get("CRMGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -130,6 +131,7 @@ async def insert_customer(
         })  # fmt: skip
         last[kind] = (stage, when)
     await stays.record_stays(db, [pk])
+    await matching.refresh_match_keys(db, [pk])  # as every customer write keeps them
     for kind, (stage, when) in last.items():
         descriptor = state.catalog.customer_type(kind)
         assert descriptor is not None

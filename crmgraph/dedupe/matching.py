@@ -18,9 +18,10 @@ Scoring (:func:`score`), 0..1, each piece named in ``reasons``:
   ``TAX_ID_EXACT`` 0.95, ``EMAIL_EXACT`` 0.9, ``PHONE_EXACT`` 0.8;
 - ``NAME_SIMILAR <similarity>`` (rapidfuzz ``token_sort_ratio``, or 0.95 *
   ``token_set_ratio`` when both names have two words or more, so a dropped
-  middle name still matches) counts from 0.85 with weight 0.6 * similarity,
+  middle name still matches) counts from 0.85 with weight 0.6 * similarity²,
   and only alongside other evidence or between customers of the same kind: a
-  name alone is weak;
+  name alone is weak, and a name alone with a typo in a short word (0.9: 0.49)
+  is not listed;
 - counter-evidence multiplies: ``TAX_ID_DIFFERENT`` * 0.2 (two tax ids are two
   parties), ``EMAIL_DIFFERENT`` * 0.75, ``PHONE_DIFFERENT`` * 0.8, and a shared
   e-mail or phone under clearly different names (``NAME_DIFFERENT``, similarity
@@ -61,7 +62,7 @@ import functools
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -179,9 +180,14 @@ class Reason:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A likely duplicate. ``row`` is the customer as read (``id, kind, name,
+    email, phone, attributes, owner, team``), to show or to check visibility
+    without reading it again."""
+
     customer_id: int
     score: float
     reasons: tuple[Reason, ...]
+    row: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def name_similarity(a: str, b: str) -> float:
@@ -231,7 +237,9 @@ def score(a: Normal, b: Normal) -> tuple[float, tuple[Reason, ...]]:
     name = 0.0
     same_kind = a.kind is not None and a.kind == b.kind
     if similarity is not None and similarity >= NAME_SIMILAR_FROM and (contact or tax or same_kind):
-        name = NAME_WEIGHT * similarity
+        # squared: a one-letter difference between short names ("Maria", "Marta")
+        # is as likely another person as a typo, so alone it stays under LIKELY
+        name = NAME_WEIGHT * similarity**2
         reasons.append(Reason("NAME_SIMILAR", f"{similarity:.2f}"))
     positive = 1 - (1 - tax) * (1 - contact) * (1 - name)
     return round(positive * penalty, 3), tuple(reasons)
@@ -251,7 +259,7 @@ def _best(
             continue
         value, reasons = score(probe, Normal.of(Probe.from_row(row)))
         if value >= min_score:
-            found.append(Candidate(row["id"], value, reasons))
+            found.append(Candidate(row["id"], value, reasons, row))
     found.sort(key=lambda c: (-c.score, c.customer_id))
     return found[:limit]
 

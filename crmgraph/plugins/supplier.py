@@ -41,6 +41,8 @@ SUPPLIER = CustomerType(
     graphql_name="Supplier",
     description="A party the organisation buys from.",
     relationship_kinds=("supplies",),
+    # two suppliers with one tax id would be paid twice: refuse, unless told otherwise
+    duplicate_rule="block",
     attributes=(
         Attribute("rating", int, "Evaluation score, 1 (poor) to 5.", min_value=1, max_value=5),
         Attribute("tax_id", str, "Tax identification number.", max_length=32),

@@ -29,6 +29,7 @@ from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
 from crmgraph.schema import core_types as core
+from crmgraph.schema import duplicates as duplicates_schema
 from crmgraph.schema import merge as merge_schema
 from crmgraph.schema import mutations, subscriptions
 from crmgraph.schema import teamwork as teamwork_schema
@@ -865,8 +866,15 @@ def build_schema(
             rows = await info.context.db.fetch("SELECT * FROM crm_user ORDER BY name, id")
             return [core.User.from_row(row) for row in rows]
 
+    duplicate_types = duplicates_schema.build_duplicates(CustomerBase, CustomerKind, load_customer)
     Mutation = mutations.build_mutation_type(
-        types, CustomerBase, Interaction, InteractionChannel, attribute_inputs, load_customer
+        types,
+        CustomerBase,
+        Interaction,
+        InteractionChannel,
+        attribute_inputs,
+        load_customer,
+        duplicate_types.candidate,
     )
     Mutation = merge_types(
         "Mutation",
@@ -876,7 +884,7 @@ def build_schema(
             merge_schema.build_merge_mutation(CustomerBase),
         ),
     )
-    Query = merge_types("Query", (Query, teamwork_schema.TeamworkQuery))
+    Query = merge_types("Query", (Query, teamwork_schema.TeamworkQuery, duplicate_types.query))
     Subscription = subscriptions.build_subscription_type(
         CustomerKind,
         CustomerBase,

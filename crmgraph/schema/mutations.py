@@ -21,11 +21,16 @@ from crmgraph import validation as v
 from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE
 from crmgraph.db import queries, writes
 from crmgraph.db.queries import load_json
+from crmgraph.dedupe import matching
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
 from crmgraph.schema import core_types as core
+from crmgraph.schema.duplicates import candidate_objects, screen_new_customer
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.validation import Errors, Problem, UserInputError
+
+# customer columns its match keys are computed from (with the tax_id attribute)
+MATCHED_FIELDS = frozenset({"name", "email", "phone"})
 
 
 def user_errors(problems: list[Problem]) -> list[core.UserError]:
@@ -153,6 +158,7 @@ def build_mutation_type(
     channel_enum: Any,
     attribute_inputs: dict[str, type],
     load_customer: Callable[[Info, int], Awaitable[Any]],
+    duplicate_candidate: type,
 ) -> type:
     catalog = types.catalog
     kind_enum = types.kind_enum
@@ -170,12 +176,18 @@ def build_mutation_type(
             "phone": Optional[str],  # noqa: UP045
             "owner_id": Optional[strawberry.ID],  # noqa: UP045
             "team_id": Optional[strawberry.ID],  # noqa: UP045
+            "allow_duplicate": bool,
             **attribute_annotations(),
         },
         "email": None,
         "phone": None,
         "owner_id": None,
         "team_id": None,
+        "allow_duplicate": strawberry.field(
+            default=False,
+            description="Create it even if its type's duplicate rule is `block` and it is "
+            "likely an existing customer (listed in the payload's `duplicates`).",
+        ),
         **{key: strawberry.UNSET for key in attribute_inputs},
     }
     CreateCustomerInput = strawberry.input(
@@ -338,6 +350,16 @@ def build_mutation_type(
         user_errors: list[core.UserError]
 
     @strawberry.type
+    class CreateCustomerPayload:
+        customer: CustomerBase | None  # type: ignore[valid-type]
+        user_errors: list[core.UserError]
+        duplicates: list[duplicate_candidate] = strawberry.field(  # type: ignore[valid-type]
+            description="Existing customers the new one is likely to be, most likely first "
+            "(those the caller may see): a warning when it was created, the reason when its "
+            "type's `block` rule refused it (userErrors code DUPLICATE)."
+        )
+
+    @strawberry.type
     class ContactPayload:
         contact: core.Contact | None
         user_errors: list[core.UserError]
@@ -424,8 +446,17 @@ def build_mutation_type(
 
     @strawberry.type
     class Mutation:
-        @strawberry.mutation(description="Create a customer of any kind, in its initial stage.")
-        async def create_customer(self, info: Info, input: CreateCustomerInput) -> CustomerPayload:  # type: ignore[valid-type]
+        @strawberry.mutation(
+            description="Create a customer of any kind, in its initial stage. Likely "
+            "duplicates of it are listed in `duplicates`; a type whose duplicate rule is "
+            "`block` refuses it while one has an exact e-mail, phone or tax id, unless "
+            "`allowDuplicate: true`."
+        )
+        async def create_customer(
+            self,
+            info: Info,
+            input: CreateCustomerInput,  # type: ignore[valid-type]
+        ) -> CreateCustomerPayload:
             errors = Errors()
             data = input_values(input)
             data.setdefault("name", None)
@@ -440,13 +471,21 @@ def build_mutation_type(
                 # a caller who sees only their own customers owns what they create
                 values["owner"] = info.context.principal.user_id
 
+            duplicates: list[matching.Candidate] = []
+
             async def work() -> int:
                 db = info.context.db
                 await check_assignment(info, values)
                 typed = descriptor.decode_attributes(attrs)
                 write = CustomerWrite(kind, descriptor, values, typed, existing=None, facts=None)
                 await plugin_validation(info, write)
+                probe = await screen_new_customer(
+                    info, descriptor, values, attrs, input.allow_duplicate, duplicates
+                )
                 pk = await writes.create_customer(db, descriptor, values, attrs)
+                await matching.insert_match_keys(
+                    db, {pk: probe}, info.context.settings.default_phone_region
+                )
                 await writes.record_change(
                     db,
                     "customer.created",
@@ -460,7 +499,12 @@ def build_mutation_type(
                 return pk
 
             pk, problems = await run_write(info, errors, work)
-            return await customer_payload(info, pk, problems)
+            payload = await customer_payload(info, pk, problems)
+            return CreateCustomerPayload(
+                customer=payload.customer,
+                user_errors=payload.user_errors,
+                duplicates=candidate_objects(duplicate_candidate, duplicates),
+            )
 
         @strawberry.mutation(
             description="Change a customer; refused if `expectedVersion` is stale."
@@ -499,6 +543,8 @@ def build_mutation_type(
                 write = CustomerWrite(kind, descriptor, values, typed, existing, Facts(db, pk))
                 await plugin_validation(info, write)
                 await writes.update_customer(db, pk, input.expected_version, values, attrs)
+                if MATCHED_FIELDS & values.keys() or (attrs is not None and "tax_id" in sent):
+                    await matching.refresh_match_keys(db, [pk])
                 changes = writes.field_changes(
                     camel_keys({k: current[k] for k in values}), camel_keys(values)
                 )
@@ -600,6 +646,7 @@ def build_mutation_type(
                 changes = await writes.set_deleted(
                     db, pk, True, input.expected_version, info.context.access.sees
                 )
+                await matching.refresh_match_keys(db, [pk])  # a deleted customer has none
                 await writes.record_change(
                     db, "customer.deleted", ("Customer", pk), pk, changes, {"customerId": input.id}
                 )
@@ -618,6 +665,7 @@ def build_mutation_type(
             async def work() -> int:
                 db = info.context.db
                 changes = await writes.set_deleted(db, pk, False, None, info.context.access.sees)
+                await matching.refresh_match_keys(db, [pk])
                 await writes.record_change(
                     db, "customer.restored", ("Customer", pk), pk, changes, {"customerId": input.id}
                 )

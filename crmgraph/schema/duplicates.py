@@ -1,0 +1,311 @@
+"""Duplicate customers in GraphQL: ``duplicateCandidates(customerId)`` (who a
+customer may be) and ``duplicates`` (likely pairs across the database), both
+read through the blocking keys of :mod:`crmgraph.dedupe.matching`.
+
+Row scope as for ``customers``: a candidate is listed only if the caller may
+see it, and a pair only if they may see both customers (the scope is part of
+the pairs' SQL, so pages are full). Nothing here merges: ``mergeCustomers``
+does, when a person decides.
+
+No ``from __future__ import annotations``: the candidate and pair types are
+built per schema around that schema's ``Customer`` interface (see
+:mod:`crmgraph.schema.build`).
+"""
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from crmgraph.customer_types import CustomerType
+from crmgraph.db import queries
+from crmgraph.dedupe import matching
+from crmgraph.dedupe.rules import BLOCK, duplicate_rule
+from crmgraph.schema.ids import MAX_PK, InvalidId, decode_id, encode_id
+from crmgraph.schema.pagination import (
+    PageInfo,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+    page_info,
+)
+from crmgraph.validation import Problem, UserInputError
+
+LoadCustomer = Callable[[Info, int], Awaitable[Any]]
+
+PAIR_CURSOR = "duplicates"
+
+
+@strawberry.enum(description="A piece of evidence that two customers are one party.")
+class DuplicateReasonCode(enum.Enum):
+    TAX_ID_EXACT = "TAX_ID_EXACT"
+    EMAIL_EXACT = "EMAIL_EXACT"
+    PHONE_EXACT = "PHONE_EXACT"
+    NAME_SIMILAR = "NAME_SIMILAR"
+    TAX_ID_DIFFERENT = "TAX_ID_DIFFERENT"
+    EMAIL_DIFFERENT = "EMAIL_DIFFERENT"
+    PHONE_DIFFERENT = "PHONE_DIFFERENT"
+    NAME_DIFFERENT = "NAME_DIFFERENT"
+
+
+@strawberry.type(description="Why a pair scored as it did; counter-evidence is listed too.")
+class DuplicateReason:
+    code: DuplicateReasonCode
+    detail: str | None = strawberry.field(
+        description="For NAME_SIMILAR and NAME_DIFFERENT: the names' similarity, 0 to 1."
+    )
+
+    @classmethod
+    def of(cls, reasons: Sequence[matching.Reason]) -> list["DuplicateReason"]:
+        return [cls(code=DuplicateReasonCode(r.code), detail=r.detail) for r in reasons]
+
+
+@dataclass(frozen=True)
+class DuplicateTypes:
+    """The types built around one schema's Customer interface, and the root
+    fields to merge into Query."""
+
+    candidate: type
+    query: type
+
+    def candidates(self, found: Sequence[matching.Candidate]) -> list[Any]:
+        return candidate_objects(self.candidate, found)
+
+
+def candidate_objects(cls: type, found: Sequence[matching.Candidate]) -> list[Any]:
+    return [
+        cls(customer_pk=c.customer_id, score=c.score, reasons=DuplicateReason.of(c.reasons))
+        for c in found
+    ]
+
+
+# likely duplicates a createCustomer payload lists at the most
+DUPLICATES_SHOWN = 10
+
+
+async def screen_new_customer(
+    info: Info,
+    descriptor: CustomerType,
+    values: Mapping[str, Any],
+    attributes: Mapping[str, Any],
+    allow_duplicate: bool,
+    shown: list[matching.Candidate],
+) -> matching.Probe:
+    """Inside createCustomer's transaction, before the insert: find who the new
+    customer may already be, list those the caller may see in ``shown``, and
+    under the type's ``block`` rule refuse the create (code DUPLICATE) while a
+    candidate is STRONG, unless ``allow_duplicate``. Returns the probe, whose
+    keys the new customer gets. One statement."""
+    settings = info.context.settings
+    probe = matching.Probe(
+        name=values.get("name"),
+        email=values.get("email"),
+        phone=values.get("phone"),
+        tax_id=attributes.get("tax_id"),
+        kind=descriptor.key,
+    )
+    found = await matching.find_candidates(
+        info.context.db, probe, limit=DUPLICATES_SHOWN, region=settings.default_phone_region
+    )
+    sees = info.context.access.sees
+    shown.extend(c for c in found if sees(c.row))
+    strong = [c for c in found if c.score >= matching.STRONG]
+    rule = duplicate_rule(descriptor, settings.duplicate_rules)
+    if rule == BLOCK and strong and not allow_duplicate:
+        raise UserInputError([Problem(None, blocked_message(strong, sees), "DUPLICATE")])
+    return probe
+
+
+def blocked_message(strong: Sequence[matching.Candidate], sees: matching.Visible) -> str:
+    """Names the blocking customers the caller may see; the others are only
+    counted: the database must stay unique even across owners."""
+    named = [
+        f"{encode_id('Customer', c.customer_id)} (score {c.score:.2f}: "
+        f"{', '.join(str(r) for r in c.reasons)})"
+        for c in strong
+        if sees(c.row)
+    ]
+    hidden = len(strong) - len(named)
+    parts = named + ([f"{hidden} customer(s) you may not see"] if hidden else [])
+    return (
+        f"likely the same party as an existing customer: {'; '.join(parts)}. "
+        "Send allowDuplicate: true to create it anyway"
+    )
+
+
+def check_min_score(min_score: float | None) -> float:
+    if min_score is None:
+        return matching.LIKELY
+    if not 0 <= min_score <= 1:
+        raise GraphQLError(
+            f"`minScore` must be between 0 and 1, got {min_score}",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    return min_score
+
+
+def decode_pair_cursor(after: str) -> tuple[int, int]:
+    """A pair's cursor holds (left id, right id): its place in the list's order."""
+    left, right = decode_cursor(after, PAIR_CURSOR, timestamp=False)
+    # ids past the integer column's range would fail in the driver, not here
+    if not all(type(pk) is int and 0 <= pk <= MAX_PK for pk in (left, right)):
+        raise GraphQLError(
+            f"`after` is not a cursor of this list ({PAIR_CURSOR})",
+            extensions={"code": "INVALID_CURSOR"},
+        )
+    return left, right
+
+
+def build_duplicates(
+    customer_interface: type, kind_enum: type[enum.Enum], load_customer: LoadCustomer
+) -> DuplicateTypes:
+    CustomerBase = customer_interface
+
+    async def visible_customer(info: Info, pk: int) -> Any:
+        customer = await load_customer(info, pk)
+        if customer is None:  # it changed hands since it was matched, in this request
+            raise GraphQLError("customer not found", extensions={"code": "NOT_FOUND"})
+        return customer
+
+    @strawberry.type(description="An existing customer that may be the same party.")
+    class DuplicateCandidate:
+        customer_pk: strawberry.Private[int]
+        score: float = strawberry.field(
+            description="How likely it is the same party, 0 to 1 (0.8 and more: an exact "
+            "e-mail, phone or tax id)."
+        )
+        reasons: list[DuplicateReason]
+
+        @strawberry.field
+        async def customer(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
+            return await visible_customer(info, self.customer_pk)
+
+    @strawberry.type(description="Two customers that may be one party (left's ID is lower).")
+    class DuplicatePair:
+        left_pk: strawberry.Private[int]
+        right_pk: strawberry.Private[int]
+        score: float
+        reasons: list[DuplicateReason]
+
+        @strawberry.field
+        async def left(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
+            return await visible_customer(info, self.left_pk)
+
+        @strawberry.field
+        async def right(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
+            return await visible_customer(info, self.right_pk)
+
+    @strawberry.type
+    class DuplicatePairEdge:
+        cursor: str
+        node: DuplicatePair
+
+    @strawberry.type
+    class DuplicatePairConnection:
+        edges: list[DuplicatePairEdge]
+        page_info: PageInfo
+
+        @strawberry.field
+        def nodes(self) -> list[DuplicatePair]:
+            return [edge.node for edge in self.edges]
+
+    async def resolve_candidates(
+        info: Info,
+        customer_id: strawberry.ID,
+        first: int | None = 10,
+        min_score: Annotated[
+            float | None,
+            strawberry.argument(description="Lowest score listed (default 0.5)."),
+        ] = None,
+    ) -> list[DuplicateCandidate]:
+        settings = info.context.settings
+        limit = check_first(first, settings.default_page_size, settings.max_page_size)
+        threshold = check_min_score(min_score)
+        try:
+            _, pk = decode_id(customer_id, "Customer")
+        except InvalidId as exc:
+            raise GraphQLError(f"customerId: {exc}", extensions={"code": "INVALID_ID"}) from None
+        customer = await load_customer(info, pk)
+        if customer is None:
+            return []
+        row = await info.context.loaders.customer.load(customer.pk)
+        found = await matching.find_candidates(
+            info.context.db,
+            matching.Probe.from_row(row),
+            limit=limit,
+            min_score=threshold,
+            region=settings.default_phone_region,
+            visible=info.context.access.sees,
+        )
+        return candidate_objects(DuplicateCandidate, found)
+
+    async def resolve_pairs(
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        min_score: Annotated[
+            float | None,
+            strawberry.argument(description="Lowest score listed (default 0.5)."),
+        ] = None,
+        kind: Annotated[
+            kind_enum | None,  # type: ignore[valid-type]
+            strawberry.argument(description="Only pairs with at least one customer of this kind."),
+        ] = None,
+    ) -> DuplicatePairConnection:
+        settings = info.context.settings
+        limit = check_first(first, settings.default_page_size, settings.max_page_size)
+        threshold = check_min_score(min_score)
+        loader = info.context.loaders.customer
+
+        async def rows_for(db: Any, ids: list[int]) -> list[dict[str, Any]]:
+            rows = await queries.customers_by_ids(db, ids)
+            for row in rows:  # the pairs' customers are then resolved without another query
+                loader.prime(row["id"], row)
+            return rows
+
+        page = await matching.duplicate_pairs(
+            info.context.db,
+            limit=limit,
+            after=decode_pair_cursor(after) if after else None,
+            min_score=threshold,
+            kinds=(kind.value,) if kind is not None else (),
+            scope=info.context.access.scope,
+            rows_for=rows_for,
+        )
+        edges = [
+            DuplicatePairEdge(
+                cursor=encode_cursor(PAIR_CURSOR, pair.left_id, pair.right_id),
+                node=DuplicatePair(
+                    left_pk=pair.left_id,
+                    right_pk=pair.right_id,
+                    score=pair.score,
+                    reasons=DuplicateReason.of(pair.reasons),
+                ),
+            )
+            for pair in page.pairs
+        ]
+        return DuplicatePairConnection(
+            edges=edges, page_info=page_info(edges, page.has_more, after)
+        )
+
+    @strawberry.type
+    class DuplicatesQuery:
+        duplicate_candidates: list[DuplicateCandidate] = strawberry.field(
+            resolver=resolve_candidates,
+            description="Existing customers that may be the same party as this one, most "
+            "likely first: those sharing an e-mail, phone, tax id or name key with it, scored "
+            "with their reasons. Empty for a customer the caller may not see.",
+        )
+        duplicates: DuplicatePairConnection = strawberry.field(
+            resolver=resolve_pairs,
+            description="Pairs of customers that may be one party, in the order of their IDs "
+            "(a stable cursor), each scored with its reasons. Only pairs that share a blocking "
+            "key are compared, and only pairs whose two customers the caller may see are "
+            "listed. Nothing is merged automatically.",
+        )
+
+    return DuplicateTypes(candidate=DuplicateCandidate, query=DuplicatesQuery)
