@@ -148,7 +148,7 @@ async def run_import(
                 add(outcome)
                 summary.committed_through = rows[-1].number
     except Exception as exc:  # any failure ends the import; what it wrote is rolled back
-        summary.failure = str(exc) or type(exc).__name__
+        summary.failure = f"{type(exc).__name__}: {exc}"
     finally:
         rejections.close()
         summary.seconds = time.perf_counter() - started
