@@ -49,7 +49,7 @@ def test_sdl_has_the_core_api() -> None:
         "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null, "
         "orderBy: CustomerOrder = null): CustomerConnection!",
         "node(id: ID!): Node",
-        "createCustomer(input: CreateCustomerInput!): CustomerPayload!",
+        "createCustomer(input: CreateCustomerInput!): CreateCustomerPayload!",
         "logInteraction(input: LogInteractionInput!): InteractionPayload!",
         "type UserError",
     ):
