@@ -40,6 +40,7 @@ SNAPSHOT_TABLES = (
     "note_mention",
     "task",
     "loyalty_account",
+    "customer_match_key",  # rebuilt (new ids) by the merge and the undo: compared by value
 )
 # An undo is a new change: these move on, everything else comes back.
 ADVANCING = {"customer": ("version", "updated_at")}
@@ -100,6 +101,11 @@ class World:
         for table in SNAPSHOT_TABLES:
             rows = self.sql(f"SELECT * FROM {table} ORDER BY id")
             found[table] = [{k: plain(v) for k, v in row.items()} for row in rows]
+        keys = found["customer_match_key"]
+        found["customer_match_key"] = sorted(
+            ({k: v for k, v in row.items() if k != "id"} for row in keys),
+            key=lambda row: (row["customer"], row["key_type"], row["key_value"]),
+        )
         return found
 
     def events(self, event_type: str) -> list[dict[str, Any]]:
@@ -225,6 +231,7 @@ def test_merge_moves_every_related_record_and_undo_restores_both(world: World) -
         for table in ("contact", "interaction", "need", "note", "task", "stage_change")
     }
     assert all(merged_rows.values()), merged_rows  # one of everything to move
+    assert any(k["customer"] == pk(m) for k in before["customer_match_key"])
 
     payload = world.ok(
         "mergeCustomers",
@@ -274,6 +281,13 @@ def test_merge_moves_every_related_record_and_undo_restores_both(world: World) -
     assert world.sql("SELECT stage FROM customer_role WHERE customer = {}", pk(m)) == [
         {"stage": "negotiating"}
     ]
+    # matching skips it: no blocking keys; the survivor's follow its new fields
+    assert world.sql("SELECT key_type FROM customer_match_key WHERE customer = {}", pk(m)) == []
+    survivor_keys = world.sql(
+        "SELECT key_value FROM customer_match_key WHERE customer = {} AND key_type = 'EMAIL'",
+        pk(s),
+    )
+    assert [k["key_value"] for k in survivor_keys] == ["sales@acme.example"]
     # the partner plugin moved its rows: one account, the points of both
     assert world.sql("SELECT customer_id, points FROM loyalty_account ORDER BY id") == [
         {"customer_id": pk(s), "points": 110}

@@ -158,16 +158,26 @@ async def update_customer(
     if attributes is not None:
         values["attributes"] = dump_json(attributes)
     values["updated_at"] = now()
-    assignments = ", ".join(f"{column} = {{}}" for column in values)
+    if await compare_and_set(db, pk, expected_version, values) is None:
+        raise version_conflict(None, expected_version)
+
+
+async def compare_and_set(
+    db: Database, pk: int, expected_version: int, values: dict[str, Any], live_only: bool = True
+) -> int | None:
+    """Set ``values`` on a customer and bump its version, only if it is still
+    at ``expected_version`` (and, with ``live_only``, not deleted); the new
+    version, or None when it was not (someone else wrote first)."""
+    assignments = "".join(f"{column} = {{}}, " for column in values)
+    alive = " AND deleted_at IS NULL" if live_only else ""
     rows = await db.fetch(
-        f"UPDATE customer SET {assignments}, version = version + 1 "
-        "WHERE id = {} AND version = {} AND deleted_at IS NULL RETURNING version",
+        f"UPDATE customer SET {assignments}version = version + 1 "
+        f"WHERE id = {{}} AND version = {{}}{alive} RETURNING version",
         *values.values(),
         pk,
         expected_version,
     )
-    if not rows:
-        raise version_conflict(None, expected_version)
+    return int(rows[0]["version"]) if rows else None
 
 
 def version_conflict(current: int | None, expected: int) -> UserInputError:

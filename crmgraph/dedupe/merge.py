@@ -205,20 +205,14 @@ async def _plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
 
 
 async def _compare_and_set(db: Database, pk: int, version: int, values: dict[str, Any]) -> int:
-    """Update a customer only if it is still at ``version``; the new version."""
-    assignments = "".join(f"{column} = {{}}, " for column in values)
-    rows = await db.fetch(
-        f"UPDATE customer SET {assignments}version = version + 1 "
-        "WHERE id = {} AND version = {} RETURNING version",
-        *values.values(),
-        pk,
-        version,
-    )
-    if not rows:
+    """Update a customer, deleted or not, only if it is still at ``version``
+    (what this merge read); the new version."""
+    found = await writes.compare_and_set(db, pk, version, values, live_only=False)
+    if found is None:
         raise UserInputError.single(
             None, "a customer was changed by someone else meanwhile; try again", "VERSION_CONFLICT"
         )
-    return int(rows[0]["version"])
+    return found
 
 
 async def _last_audit_id(db: Database, customers: tuple[int, int], action: str) -> int:
