@@ -647,7 +647,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reseed", action="store_true", help="drop and seed the database again")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per query (default 5)")
-    parser.add_argument("--only", default="", help="only the queries whose name contains this")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="only the queries whose name contains one of these (comma-separated)",
+    )
     parser.add_argument("--plans", action="store_true", help="EXPLAIN (ANALYZE, BUFFERS) each")
     parser.add_argument("--no-timing", action="store_true", help="only seed (and --plans)")
     return parser.parse_args(argv)
@@ -668,7 +672,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "SELECT id FROM customer WHERE deleted_at IS NULL AND id % 4999 = 1 "
             "ORDER BY id LIMIT 20"
         )
-        chosen = [c for c in cases(state, [r["id"] for r in rows]) if args.only in c.name]
+        chosen = [
+            c
+            for c in cases(state, [r["id"] for r in rows])
+            if any(p in c.name for p in args.only.split(","))
+        ]
         if not args.no_timing:
             base, results = await measure(state, chosen, args.runs)
             report(base, results, args.runs)

@@ -10,7 +10,7 @@ from typing import Any
 from crmgraph.analytics import rules
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, rounded
-from crmgraph.db import queries
+from crmgraph.db import activity, queries
 
 
 def _score(column: str, steps: tuple[tuple[int, int], ...], at_least: bool) -> str:
@@ -31,35 +31,83 @@ def _segment_case() -> str:
     return f"CASE {cases} END"
 
 
-def facts_ctes(scope: AnalyticsScope) -> Sql:
-    """``WITH scoped, activity, open_needs, facts, scored``: ``scored`` has one
-    row per customer in scope with every fact; select from it."""
-    ts, d = scope.ts(), scope.dialect
+# typed, so the branches of a UNION agree on PostgreSQL
+NO_VALUE = "CAST(NULL AS NUMERIC)"
+
+
+def _activity_cte(scope: AnalyticsScope, trend: bool) -> Sql:
+    """``activity``: one row per customer in scope with interactions in the
+    period. When the period holds every interaction, the lifetime totals of
+    ``customer_activity`` (crmgraph.db.activity) are those of the period and
+    100,000 rollup rows replace a million interactions; only the satisfaction
+    trend still reads interactions, those of its two windows. Otherwise the
+    interactions in the period are aggregated. Both are branches of one
+    UNION ALL gated by the same test, so exactly one contributes rows and the
+    answer is exact either way; PostgreSQL runs only the branch whose
+    one-time filter holds."""
+    ts = scope.ts()
     recent = scope.cutoff(rules.SATISFACTION_WINDOW_DAYS)
     prior = scope.cutoff(2 * rules.SATISFACTION_WINDOW_DAYS)
-    sql = Sql().add("WITH ").extend(scope.scoped_cte()).add(", ")
     recent_rating = f"CASE WHEN i.occurred_at >= {ts} THEN i.satisfaction END"
     prior_rating = (
         f"CASE WHEN i.occurred_at >= {ts} AND i.occurred_at < {ts} THEN i.satisfaction END"
     )
-    sql.add(
-        "activity AS (SELECT i.customer AS customer_id, COUNT(*) AS interactions, "
-        "MIN(i.occurred_at) AS first_contact_at, MAX(i.occurred_at) AS last_contact_at, "
-        "COUNT(i.amount) AS purchases, SUM(i.amount) AS purchase_total, "
-        "MAX(CASE WHEN i.amount IS NOT NULL THEN i.occurred_at END) AS last_purchase_at, "
-        "COUNT(i.satisfaction) AS rated, "
-        f"{_average('i.satisfaction')} AS satisfaction, "
+    trend_columns = (
         f"{_average(recent_rating)} AS satisfaction_recent, "
         f"{_average(prior_rating)} AS satisfaction_prior "
-        "FROM interaction i JOIN scoped s ON s.id = i.customer WHERE ",
-        *(recent, recent),
-        *(prior, recent, prior, recent),
     )
-    sql.extend(scope.period("i.occurred_at")).add(" GROUP BY i.customer), ")
+    trend_args = (recent, recent, prior, recent, prior, recent)
+    covers = activity.covers_every_interaction(ts)
+    sql = Sql().add("activity AS (SELECT a.customer_id, a.interactions, a.first_contact_at, ")
+    sql.add(
+        "a.last_contact_at, a.purchases, a.purchase_cents / 100.0 AS purchase_total, "
+        "a.last_purchase_at, a.rated, "
+        "CASE WHEN a.rated > 0 THEN a.rating_sum * 1.0 / a.rated END AS satisfaction, "
+    )
+    if trend:
+        sql.add("w.satisfaction_recent, w.satisfaction_prior ")
+    else:
+        sql.add(f"{NO_VALUE} AS satisfaction_recent, {NO_VALUE} AS satisfaction_prior ")
+    sql.add("FROM customer_activity a JOIN scoped_ids s ON s.id = a.customer_id ")
+    if trend:
+        sql.add(
+            f"LEFT JOIN (SELECT i.customer, {trend_columns}FROM interaction i "
+            "JOIN scoped_ids s ON s.id = i.customer WHERE i.satisfaction IS NOT NULL AND ",
+            *trend_args,
+        )
+        sql.add(f"i.occurred_at >= {ts} AND i.occurred_at < {ts} GROUP BY i.customer) w ", prior)
+        sql.args.append(scope.ends_at)
+        sql.add("ON w.customer = a.customer_id ")
+    sql.add(f"WHERE {covers} ", scope.starts_at, scope.ends_at)
+    sql.add(
+        "UNION ALL SELECT i.customer, COUNT(*), MIN(i.occurred_at), MAX(i.occurred_at), "
+        "COUNT(i.amount), SUM(i.amount), "
+        "MAX(CASE WHEN i.amount IS NOT NULL THEN i.occurred_at END), COUNT(i.satisfaction), "
+        f"{_average('i.satisfaction')}, "
+    )
+    if trend:
+        sql.add(trend_columns, *trend_args)
+    else:
+        sql.add(f"{NO_VALUE}, {NO_VALUE} ")
+    sql.add(f"FROM interaction i JOIN scoped_ids s ON s.id = i.customer WHERE NOT ({covers}) AND ")
+    sql.args.extend((scope.starts_at, scope.ends_at))
+    return sql.extend(scope.period("i.occurred_at")).add(" GROUP BY i.customer)")
+
+
+def facts_ctes(scope: AnalyticsScope, *, detail: bool = True) -> Sql:
+    """``WITH scoped, scoped_ids, activity, open_needs, facts, scored``: ``scored`` has one
+    row per customer in scope with every fact; select from it. Without
+    ``detail`` (enough for RFM scores and segments) the satisfaction trend,
+    the churn signals built on it and the days in stage are NULL, and the
+    customers' roles are not read."""
+    ts, d = scope.ts(), scope.dialect
+    sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=detail)).add(", ")
+    sql.extend(scope.ids_cte()).add(", ")
+    sql.extend(_activity_cte(scope, trend=detail)).add(", ")
     sql.add(
         "open_needs AS (SELECT n.customer AS customer_id, COUNT(*) AS open_needs, "
         "SUM(CASE WHEN n.due_date < {} THEN 1 ELSE 0 END) AS overdue_needs "
-        "FROM need n JOIN scoped s ON s.id = n.customer "
+        "FROM need n JOIN scoped_ids s ON s.id = n.customer "
         "WHERE n.status IN ('OPEN', 'IN_PROGRESS') GROUP BY n.customer), ",
         scope.ends_at.date(),
     )
@@ -86,7 +134,7 @@ def facts_ctes(scope: AnalyticsScope) -> Sql:
         "CASE WHEN a.satisfaction_recent <= a.satisfaction_prior - "
         f"{rules.SATISFACTION_DROP} THEN 1 ELSE 0 END AS signal_falling_satisfaction, "
         "CASE WHEN COALESCE(o.overdue_needs, 0) > 0 THEN 1 ELSE 0 END AS signal_overdue_needs, "
-        f"{d.days_between(ts, 's.stage_entered_at')} AS days_in_stage, "
+        f"{d.days_between(ts, 's.stage_entered_at') if detail else 'NULL'} AS days_in_stage, "
         f"{d.days_between(ts, 'a.last_contact_at')} AS days_since_contact, "
         f"{d.days_between(ts, 'a.last_purchase_at')} AS days_since_purchase "
         "FROM scoped s LEFT JOIN activity a ON a.customer_id = s.id "
@@ -94,9 +142,7 @@ def facts_ctes(scope: AnalyticsScope) -> Sql:
         *(scope.cutoff(days) for days, _ in rules.RECENCY_DAYS),
         scope.cutoff(rules.CONTACT_QUIET_DAYS),
         scope.cutoff(rules.PURCHASE_QUIET_DAYS),
-        scope.ends_at,
-        scope.ends_at,
-        scope.ends_at,
+        *(scope.ends_at,) * (3 if detail else 2),
     )
     churn = " + ".join(f"signal_{s.code.lower()} * {s.points}" for s in rules.CHURN_SIGNALS)
     sql.add(

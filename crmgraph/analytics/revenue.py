@@ -16,7 +16,7 @@ SEGMENTS = {
     "OWNER": "s.owner",
     "TEAM": "s.team",
     "CHANNEL": "i.channel",
-    "RFM_SEGMENT": "s.rfm_segment",
+    "RFM_SEGMENT": "",  # from the facts: see below
 }
 
 
@@ -34,21 +34,23 @@ async def revenue(
 ) -> list[RevenueRow]:
     """By segment; with ``bucket`` (DAY, MONTH, YEAR) the segment is the
     calendar period instead."""
-    segment = scope.dialect.bucket("i.occurred_at", bucket) if bucket else SEGMENTS[by]
     if by == "RFM_SEGMENT" and not bucket:
-        sql = facts_ctes(scope).add(" ")
-        source = "scored"
+        # each customer's purchases in the period are among its facts already
+        sql = facts_ctes(scope, detail=False).add(
+            " SELECT rfm_segment AS segment, COUNT(*) AS customers, SUM(purchases) AS purchases, "
+            "SUM(purchase_total) AS revenue FROM scored WHERE purchases > 0 GROUP BY rfm_segment"
+        )
     else:
+        segment = scope.dialect.bucket("i.occurred_at", bucket) if bucket else SEGMENTS[by]
         stage = by in ("STAGE", "PHASE") and not bucket
         sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=stage)).add(" ")
-        source = "scoped"
-    sql.add(
-        f"SELECT {segment} AS segment, COUNT(DISTINCT i.customer) AS customers, "
-        "COUNT(*) AS purchases, SUM(i.amount) AS revenue "
-        f"FROM interaction i JOIN {source} s ON s.id = i.customer "
-        "WHERE i.amount IS NOT NULL AND "
-    )
-    sql.extend(scope.period("i.occurred_at")).add(f" GROUP BY {segment}")
+        sql.add(
+            f"SELECT {segment} AS segment, COUNT(DISTINCT i.customer) AS customers, "
+            "COUNT(*) AS purchases, SUM(i.amount) AS revenue "
+            "FROM interaction i JOIN scoped s ON s.id = i.customer "
+            "WHERE i.amount IS NOT NULL AND "
+        )
+        sql.extend(scope.period("i.occurred_at")).add(f" GROUP BY {segment}")
     rows = []
     for row in await sql.fetch(db):
         total, purchases = round(float(row["revenue"] or 0), 2), int(row["purchases"])

@@ -18,8 +18,7 @@ from crmgraph.db.queries import Where
 async def knowledge(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> dict[int, dict]:
     """Facts, interactions by channel and the next best action of each customer
     (two statements for any number of customers)."""
-    scope = replace(scope, customers=replace(scope.customers, ids=tuple(ids)))
-    rows = await facts_ctes(scope).add(" SELECT * FROM scored").fetch(db)
+    rows = (await _facts_of(db, scope, ids)).values()
     where = Where()
     where.add_in("customer", tuple(ids))
     channel_sql = Sql().add(
@@ -53,7 +52,7 @@ class SegmentSummary:
 
 async def rfm_segments(db: Database, scope: AnalyticsScope) -> list[SegmentSummary]:
     rows = (
-        await facts_ctes(scope)
+        await facts_ctes(scope, detail=False)
         .add(
             " SELECT rfm_segment, COUNT(*) AS customers, SUM(purchase_total) AS revenue, "
             "SUM(purchases) AS purchases FROM scored GROUP BY rfm_segment"
@@ -92,8 +91,15 @@ async def scored_page(
     after: tuple[int, int] | None,
 ) -> ScoredPage:
     """One page of scored customers matching ``condition``, in keyset order
-    ``order`` (``"segment"``: by id; ``"churn"``: riskiest first, then by id)."""
-    sql = facts_ctes(scope).add(" SELECT * FROM (SELECT scored.*, COUNT(*) OVER () AS total ")
+    ``order`` (``"segment"``: by id; ``"churn"``: riskiest first, then by id).
+
+    In id order the page is chosen on the facts without detail (a condition
+    on RFM scores needs no satisfaction trend, which would be computed for
+    every customer in scope), then only the page's customers get every fact."""
+    detail = order == "churn"
+    sql = facts_ctes(scope, detail=detail).add(
+        f" SELECT * FROM (SELECT {'scored.*' if detail else 'id'}, COUNT(*) OVER () AS total "
+    )
     sql.add("FROM scored WHERE ").extend(condition).add(") page")
     if after is not None:
         value, pk = after
@@ -105,7 +111,21 @@ async def scored_page(
     sql.add(f" ORDER BY {ordering} LIMIT {{}}", limit + 1)
     rows = await sql.fetch(db)
     total = int(rows[0]["total"]) if rows else 0
-    return ScoredPage([shape(r) for r in rows[:limit]], len(rows) > limit, total)
+    page = rows[:limit]
+    if detail:
+        shaped = [shape(r) for r in page]
+    else:
+        found = await _facts_of(db, scope, [r["id"] for r in page])
+        shaped = [shape(found[r["id"]]) for r in page]
+    return ScoredPage(shaped, len(rows) > limit, total)
+
+
+async def _facts_of(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> dict[int, dict]:
+    """Every fact of the customers ``ids`` (within ``scope``), by id."""
+    if not ids:
+        return {}
+    scope = replace(scope, customers=replace(scope.customers, ids=tuple(ids)))
+    return {r["id"]: r for r in await facts_ctes(scope).add(" SELECT * FROM scored").fetch(db)}
 
 
 def segment_members(segment: str) -> Sql:
