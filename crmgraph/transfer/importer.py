@@ -118,13 +118,18 @@ async def run_import(
 
     async def one_batch(rows: list[SourceRow]) -> BatchOutcome:
         summary.read += len(rows)
+        found: list[Rejection] = []
         usable = []
         for row in rows:
             if row.problem is not None:
-                reject(Rejection(row.number, row.values, (Problem(None, row.problem, "INVALID"),)))
+                found.append(
+                    Rejection(row.number, row.values, (Problem(None, row.problem, "INVALID"),))
+                )
             else:
                 usable.append(row)
-        outcome = await entity.run_batch(usable, reject)
+        outcome = await entity.run_batch(usable, found.append)
+        for rejection in sorted(found, key=lambda r: r.row):  # in file order
+            reject(rejection)
         if progress is not None:
             progress(summary.read)
         return outcome
