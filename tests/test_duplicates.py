@@ -571,3 +571,18 @@ def test_a_page_of_pairs_costs_a_fixed_number_of_statements(server: LiveServer) 
     ten = server.statements(PAIRS, {"first": 10})
     # the pairs (one statement a chunk of 500 candidate pairs) and their customers
     assert one == ten == 2
+
+
+def test_create_costs_the_same_statements_with_or_without_duplicates(server: LiveServer) -> None:
+    create = """mutation($input: CreateCustomerInput!) { createCustomer(input: $input) {
+      customer { id } userErrors { code } duplicates { score customer { id name } } } }"""
+    alone = server.statements(create, {"input": {"kind": "CLIENT", "name": "Unique Person"}})
+    for i in range(5):
+        twin = {"kind": "CLIENT", "name": f"Twin {i}", "email": "twin@same.example"}
+        server.gql(create, {"input": twin})
+    crowded = {"kind": "CLIENT", "name": "Twin 9", "email": "TWIN@same.example"}
+    listed = server.post(create, {"input": crowded})
+    assert len(listed["data"]["createCustomer"]["duplicates"]) == 5
+    # one more statement loads the listed customers, however many they are
+    assert listed["extensions"]["sqlStatements"] == alone + 1
+    print(f"\ncreateCustomer: {alone} statements, {alone + 1} when it lists duplicates")
