@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import orjson
 import pluggy
 import strawberry
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -50,8 +51,25 @@ class CRMGraphQL(GraphQL):
     """Strawberry's ASGI view with our context, orjson and a local GraphiQL."""
 
     def __init__(self, schema: strawberry.Schema, state: AppState) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if state.settings.graphiql else None)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if state.settings.graphiql else None,
+            multipart_uploads_enabled=True,  # importCustomers; see parse_multipart
+        )
         self.state = state
+
+    async def parse_multipart(self, request: Any) -> dict[str, str]:
+        """A browser sends a multipart form to any site without asking (a
+        "simple" request), so one carrying neither credentials nor a header
+        only scripts can set could be a cross-site forgery: it is refused."""
+        headers = request.headers
+        if not headers.get("authorization") and not headers.get("apollo-require-preflight"):
+            raise HTTPException(
+                400,
+                "a multipart request needs an Authorization header or a non-empty "
+                "Apollo-Require-Preflight header",
+            )
+        return await super().parse_multipart(request)
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
@@ -235,7 +253,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         # outermost, so an oversized body is refused before anything reads it
-        middleware=[Middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(
+                BodySizeLimit,
+                max_body_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.import_max_bytes,
+            )
+        ],
     )
     app.state.crm = state
     return app

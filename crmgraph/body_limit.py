@@ -11,7 +11,8 @@ and a GraphQL-shaped error body:
 The body is read here before the application runs (bodies are small: a
 request is at most the limit), so the application never sees a partial body
 and the refusal can always be sent before any response has started.
-WebSocket and lifespan traffic pass straight through.
+WebSocket and lifespan traffic pass straight through. A multipart request
+(a file upload) has its own, larger limit.
 """
 
 from __future__ import annotations
@@ -40,21 +41,35 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+def is_multipart(scope: Scope) -> bool:
+    return any(
+        name == b"content-type" and value.lower().startswith(b"multipart/form-data")
+        for name, value in scope.get("headers", ())
+    )
+
+
 class BodySizeLimit:
     """Wrap an ASGI app: ``Middleware(BodySizeLimit, max_body_bytes=N)`` in
     Starlette, or ``BodySizeLimit(app, N)``. A limit of 0 (or less) switches it off."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.max_body_bytes <= 0:
             await self.app(scope, receive, send)
             return
+        limit = self.max_upload_bytes if is_multipart(scope) else self.max_body_bytes
         declared = declared_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self.refuse(send)
+        if declared is not None and declared > limit:
+            await self.refuse(send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -64,8 +79,8 @@ class BodySizeLimit:
                 return  # the client left; there is no one to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self.refuse(send)
+            if size > limit:
+                await self.refuse(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -86,13 +101,13 @@ class BodySizeLimit:
 
         return replayed
 
-    async def refuse(self, send: Send) -> None:
+    async def refuse(self, send: Send, limit: int) -> None:
         body = orjson.dumps(
             {
                 "errors": [
                     {
                         "message": "request body too large",
-                        "extensions": {"code": "BODY_TOO_LARGE", "limit": self.max_body_bytes},
+                        "extensions": {"code": "BODY_TOO_LARGE", "limit": limit},
                     }
                 ]
             }

@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "crmgraph.plugins.competitor",
     "crmgraph.plugins.supplier",
     "crmgraph.plugins.webhooks",
+    "crmgraph.plugins.imports",
 )
 
 # Channels every installation has; plugins add more through the hook.

@@ -66,6 +66,8 @@ class Settings:
     max_query_tokens: int = 5000
     max_query_cost: int = 25_000
     max_body_bytes: int = 1024 * 1024
+    # a multipart request (a file for importCustomers) may be this large
+    import_max_bytes: int = 50 * 1024 * 1024
     introspection: bool = True
     mask_errors: bool = True
     anonymous: bool = False
@@ -115,6 +117,7 @@ class Settings:
             max_query_tokens=int(env.get("CRMGRAPH_MAX_QUERY_TOKENS", "5000")),
             max_query_cost=int(env.get("CRMGRAPH_MAX_QUERY_COST", "25000")),
             max_body_bytes=int(env.get("CRMGRAPH_MAX_BODY_BYTES", str(1024 * 1024))),
+            import_max_bytes=int(env.get("CRMGRAPH_IMPORT_MAX_BYTES", str(50 * 1024 * 1024))),
             introspection=_flag(env.get("CRMGRAPH_INTROSPECTION"), True),
             mask_errors=_flag(env.get("CRMGRAPH_MASK_ERRORS"), True),
             anonymous=_flag(env.get("CRMGRAPH_ANONYMOUS"), False),

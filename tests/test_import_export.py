@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from crmgraph.app import AppState, with_state
 from crmgraph.settings import Settings
-from crmgraph.testing import settings_for
+from crmgraph.testing import live_server, settings_for, user_key
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.export import export
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
@@ -350,3 +351,75 @@ def test_command_line(database_url: str, tmp_path: Path) -> None:
 
     bad = crmgraph_cli(database_url, "import", "customers", str(source), "--map", "Nombre=name")
     assert bad.returncode == 2 and "no column gives kind" in bad.stderr
+
+
+UPLOAD = """mutation($input: ImportCustomersInput!) {
+  importCustomers(input: $input) {
+    summary { read created rejected skippedDuplicates failure }
+    rejectedRows { row values { column value } reasons { field code } }
+    userErrors { field message code }
+  }
+}"""
+
+
+def upload(url: str, data: bytes, headers: dict[str, str], **fields: Any) -> httpx.Response:
+    """A GraphQL multipart request (the spec's operations, map and file parts)."""
+    operations = {"query": UPLOAD, "variables": {"input": {"file": None, **fields}}}
+    return httpx.post(
+        f"{url}/graphql",
+        data={
+            "operations": json.dumps(operations),
+            "map": json.dumps({"0": ["variables.input.file"]}),
+        },
+        files={"0": ("people.csv", data, "text/csv")},
+        headers=headers,
+        timeout=120,
+    )
+
+
+def test_graphql_multipart_upload(database_url: str) -> None:
+    config = settings(database_url, import_max_bytes=4096)
+    manager = asyncio.run(user_key(config, "manager"))
+    agent = asyncio.run(user_key(config, "agent"))
+    data = csv_bytes(
+        [["Nombre", "email", "kind"], ["Ana", "ana@example.com", "prospect"],
+         ["Luis", "luis@", "prospect"], ["Ana again", "ANA@example.com", ""]]
+    )  # fmt: skip
+    mapping = [{"column": "Nombre", "field": "name"}]
+    with live_server(config) as server:
+        # a plain form post could come from any web page: refused
+        forged = upload(server.url, data, {}, mapping=mapping, kind="PROSPECT")
+        assert forged.status_code == 400 and "Apollo-Require-Preflight" in forged.text
+
+        as_agent = upload(server.url, data, {"Authorization": f"Bearer {agent}"}, mapping=mapping)
+        assert as_agent.status_code == 200, as_agent.text
+        refused = as_agent.json()["data"]["importCustomers"]
+        assert refused["summary"] is None
+        assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
+        assert "customer.import" in refused["userErrors"][0]["message"]
+
+        done = upload(
+            server.url, data, {"Authorization": f"Bearer {manager}"},
+            mapping=mapping, kind="PROSPECT", onDuplicate="SKIP", commit="BATCH",
+        )  # fmt: skip
+        assert done.status_code == 200, done.text
+        payload = done.json()["data"]["importCustomers"]
+        assert payload["userErrors"] == []
+        assert payload["summary"] == {
+            "read": 3, "created": 1, "rejected": 1, "skippedDuplicates": 1, "failure": None
+        }  # fmt: skip
+        (row,) = payload["rejectedRows"]
+        assert row["row"] == 3 and row["reasons"] == [{"field": "email", "code": "INVALID_EMAIL"}]
+        assert {"column": "email", "value": "luis@"} in row["values"]
+
+        bad_map = upload(
+            server.url, data, {"Apollo-Require-Preflight": "true"},
+            mapping=[{"column": "Nope", "field": "name"}],
+        )  # fmt: skip
+        assert bad_map.json()["data"]["importCustomers"]["userErrors"][0]["field"] == "file"
+
+        too_big = upload(server.url, data * 100, {"Apollo-Require-Preflight": "true"})
+        assert too_big.status_code == 413
+
+        names = server.gql("{ customers { nodes { name } } }")["customers"]["nodes"]
+        assert [n["name"] for n in names] == ["Ana"]  # the agent's attempt wrote nothing

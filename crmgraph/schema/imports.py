@@ -1,0 +1,206 @@
+"""GraphQL for imports: ``importCustomers`` takes a CSV file sent as a GraphQL
+multipart request (the ``Upload`` scalar) and runs the same importer as
+``crmgraph import customers`` (:mod:`crmgraph.transfer`), acting as the
+caller: their row scope, their right to assign and to write guarded
+attributes. It needs the ``customer.import`` permission; the file's size is
+capped by ``CRMGRAPH_IMPORT_MAX_BYTES`` (the whole request's body, see
+:mod:`crmgraph.body_limit`).
+
+The payload carries the summary, the first :data:`REJECTED_SHOWN` rejected
+rows with every reason, and ``userErrors`` for a request that cannot run at
+all (a bad mapping, a file that is not CSV). A failure while importing (a
+plugin that raises, a database error) is ``summary.failure``: with
+``commit: ALL`` nothing was written; with ``BATCH`` the batches up to
+``summary.committedThrough`` were kept.
+
+Contributed by the built-in plugin :mod:`crmgraph.plugins.imports` through
+``crmgraph_graphql``. No ``from __future__ import annotations``: the input's
+``kind`` is the schema's own ``CustomerKind`` enum.
+"""
+
+import enum
+from typing import Any
+
+import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.types import Info
+
+from crmgraph.plugins.imports import CUSTOMER_IMPORT
+from crmgraph.schema import core_types as core
+from crmgraph.schema.mutations import forbidden_problem, user_errors
+from crmgraph.transfer.customers import CustomerImport
+from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
+from crmgraph.transfer.mapping import MappingError
+from crmgraph.transfer.modes import DEFAULT_BATCH_SIZE
+from crmgraph.transfer.report import ImportSummary as Summary
+from crmgraph.transfer.report import Rejection
+from crmgraph.transfer.source import CsvSource, SourceError, text_stream
+from crmgraph.validation import Problem
+
+REJECTED_SHOWN = 100
+MAX_BATCH_SIZE = 10_000
+
+
+@strawberry.enum(description="ALL: one transaction for the file; BATCH: one per batch.")
+class ImportCommit(enum.Enum):
+    ALL = "all"
+    BATCH = "batch"
+
+
+@strawberry.enum(description="What to do with a row that repeats a known party.")
+class OnDuplicate(enum.Enum):
+    SKIP = "skip"
+    MERGE = "merge"
+    CREATE = "create"
+
+
+@strawberry.input(description="Feed `field` from the file's `column`; field `-` ignores it.")
+class ColumnMappingInput:
+    column: str
+    field: str
+
+
+@strawberry.type(description="One cell of a rejected row, as it was in the file.")
+class ImportCell:
+    column: str
+    value: str
+
+
+@strawberry.type(description="A row that was not imported, with every reason.")
+class RejectedRow:
+    row: int = strawberry.field(description="Its row in the file; the header is row 1.")
+    values: list[ImportCell]
+    reasons: list[core.UserError]
+
+    @classmethod
+    def of(cls, rejection: Rejection, header: list[str]) -> "RejectedRow":
+        return cls(
+            row=rejection.row,
+            values=[ImportCell(column=h, value=rejection.values.get(h, "")) for h in header],
+            reasons=user_errors(list(rejection.problems)),
+        )
+
+
+@strawberry.type(description="What an import did.")
+class ImportSummary:
+    read: int
+    created: int
+    merged: int
+    skipped_duplicates: int
+    rejected: int
+    seconds: float
+    rows_per_second: float
+    ignored_columns: list[str]
+    committed_through: int | None = strawberry.field(
+        description="BATCH: the last row of the last committed batch; send it back as "
+        "`resumeAfter` to carry on after a failure."
+    )
+    failure: str | None = strawberry.field(
+        description="Why the import stopped, if it did (a plugin's error names the plugin)."
+    )
+
+    @classmethod
+    def of(cls, summary: Summary) -> "ImportSummary":
+        return cls(
+            read=summary.read,
+            created=summary.created,
+            merged=summary.merged,
+            skipped_duplicates=summary.skipped_duplicates,
+            rejected=summary.rejected,
+            seconds=round(summary.seconds, 3),
+            rows_per_second=round(summary.rows_per_second, 1),
+            ignored_columns=summary.ignored_columns,
+            committed_through=summary.committed_through,
+            failure=summary.failure,
+        )
+
+
+@strawberry.type
+class ImportCustomersPayload:
+    summary: ImportSummary | None
+    rejected_rows: list[RejectedRow] = strawberry.field(
+        description=f"The first {REJECTED_SHOWN} rejected rows (`summary.rejected` counts all)."
+    )
+    user_errors: list[core.UserError]
+
+
+def refused(problem: Problem) -> ImportCustomersPayload:
+    return ImportCustomersPayload(
+        summary=None, rejected_rows=[], user_errors=user_errors([problem])
+    )
+
+
+def build_import_mutation(kind_enum: Any) -> type:
+    @strawberry.input(description="A customers CSV file and how to read it.")
+    class ImportCustomersInput:
+        file: Upload = strawberry.field(description="The CSV file (UTF-8 unless `encoding`).")
+        mapping: list[ColumnMappingInput] = strawberry.field(default_factory=list)
+        kind: kind_enum | None = strawberry.field(  # type: ignore[valid-type]
+            default=None, description="The kind of rows whose kind cell is empty."
+        )
+        on_duplicate: OnDuplicate = OnDuplicate.SKIP
+        commit: ImportCommit = ImportCommit.ALL
+        batch_size: int = DEFAULT_BATCH_SIZE
+        resume_after: int = strawberry.field(
+            default=1, description="Skip rows up to this one (the header is row 1)."
+        )
+        delimiter: str | None = strawberry.field(
+            default=None, description="Default: sniffed among , ; tab |."
+        )
+        encoding: str = "utf-8"
+
+    @strawberry.type
+    class ImportMutation:
+        @strawberry.mutation(
+            description="Import customers from a CSV file sent as a GraphQL multipart request "
+            "(send a non-empty `Apollo-Require-Preflight` header, or an Authorization header). "
+            "Needs the customer.import permission."
+        )
+        async def import_customers(
+            self, info: Info, input: ImportCustomersInput
+        ) -> ImportCustomersPayload:
+            access = info.context.access
+            if not access.can(CUSTOMER_IMPORT):
+                return refused(forbidden_problem(None, "import customers", CUSTOMER_IMPORT))
+            if not 1 <= input.batch_size <= MAX_BATCH_SIZE:
+                return refused(
+                    Problem("batchSize", f"batchSize is 1 to {MAX_BATCH_SIZE}", "OUT_OF_RANGE")
+                )
+            if input.delimiter is not None and len(input.delimiter) != 1:
+                return refused(Problem("delimiter", "delimiter is one character", "INVALID"))
+            options = ImportOptions(
+                commit=input.commit.value,
+                batch_size=input.batch_size,
+                on_duplicate=input.on_duplicate.value,
+                kind=input.kind.value if input.kind is not None else None,
+                resume_after=input.resume_after,
+                mapping={m.column.strip(): m.field.strip() for m in input.mapping},
+            )
+            ctx = ImportContext(
+                db=info.context.db,
+                catalog=info.context.catalog,
+                plugin_manager=info.context.plugin_manager,
+                phone_region=info.context.settings.default_phone_region,
+                actor=info.context.principal.user_id,
+                access=access,
+            )
+            try:
+                source = CsvSource(text_stream(input.file.file, input.encoding), input.delimiter)
+                summary, rejections = await run_import(
+                    info.context.db,
+                    CustomerImport(ctx, options),
+                    source,
+                    options,
+                    keep_rejections=REJECTED_SHOWN,
+                )
+            except (MappingError, SourceError, LookupError) as exc:
+                return refused(Problem("file", str(exc), "INVALID"))
+            if summary.written:
+                info.context.events.wake()
+            return ImportCustomersPayload(
+                summary=ImportSummary.of(summary),
+                rejected_rows=[RejectedRow.of(r, rejections.header) for r in rejections.first],
+                user_errors=[],
+            )
+
+    return ImportMutation
