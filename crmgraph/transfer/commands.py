@@ -13,15 +13,21 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crmgraph.transfer.modes import COMMIT_MODES, DEFAULT_BATCH_SIZE, DUPLICATE_MODES, ENTITIES
+from crmgraph.transfer.modes import (
+    COMMIT_MODES,
+    DEFAULT_BATCH_SIZE,
+    DUPLICATE_MODES,
+    ENTITIES,
+    IMPORTABLE,
+)
 
 if TYPE_CHECKING:
     from crmgraph.app import AppState
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    imp = sub.add_parser("import", help="import customers, contacts or interactions from CSV")
-    imp.add_argument("entity", choices=ENTITIES)
+    imp = sub.add_parser("import", help="import customers from CSV")
+    imp.add_argument("entity", choices=IMPORTABLE)
     imp.add_argument("file", type=Path, help="a CSV file (UTF-8 unless --encoding)")
     imp.add_argument(
         "--map",
