@@ -26,12 +26,8 @@ mutation's ``run_write``) and either does everything or, raising
    in ``customer_merge``, write an audit entry for each customer and one
    ``customer.merged`` outbox event, refresh both customers' match keys.
 
-:func:`undo_merge` reverses it while nothing has been written to the survivor
-since (see :func:`undo_refusals` for the exact rule): both customers' fields
-come back from their before-images, exactly the moved rows move back, plugins
-are called again (phase ``undo``, with what they saved), and it leaves an
-audit entry per customer and a ``customer.unmerged`` event. Versions keep
-increasing: an undo is a new change, not a rewind.
+:func:`crmgraph.dedupe.unmerge.undo_merge` reverses it; the two share this
+module's context, hook call and traces (:func:`record`).
 """
 
 from __future__ import annotations
@@ -45,7 +41,7 @@ import pluggy
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
-from crmgraph.dedupe.merge_rows import MovedRows, all_still_with, move_back, move_to_survivor
+from crmgraph.dedupe.merge_rows import move_to_survivor
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.input_checks import plugin_problems
 from crmgraph.lifecycle import CustomerSnapshot, Facts
@@ -113,17 +109,6 @@ class Caller:
 # ---------------------------------------------------------------- helpers
 
 
-async def resolve(db: Database, pk: int) -> int:
-    """The customer a (possibly merged) customer id stands for now: the end of
-    its ``merged_into`` chain."""
-    for _ in range(MAX_CHAIN):
-        rows = await db.fetch("SELECT merged_into FROM customer WHERE id = {}", pk)
-        if not rows or rows[0]["merged_into"] is None:
-            return pk
-        pk = rows[0]["merged_into"]
-    return pk
-
-
 def field_names(catalog: Catalog, kind: str) -> dict[str, str]:
     """Field choice name -> where it lives: ``core`` or ``attr:<name>``."""
     descriptor = catalog.customer_type(kind)
@@ -142,10 +127,6 @@ def _image(row: dict[str, Any]) -> dict[str, Any]:
         "mergedInto": row.get("merged_into"),
         "version": row["version"],
     }
-
-
-def _problems(*found: Problem) -> UserInputError:
-    return UserInputError(list(found))
 
 
 def _check_version(row: dict[str, Any], expected: int | None, path: str) -> None:
@@ -184,16 +165,51 @@ def settle_fields(
     return values, attributes
 
 
-def _attribute_changes(kind: str, before: dict[str, Any], after: dict[str, Any]) -> dict:
-    prefix = camel(kind)
-    keys = sorted(set(before) | set(after))
-    return writes.field_changes(
-        {f"{prefix}.{camel(k)}": before.get(k) for k in keys},
-        {f"{prefix}.{camel(k)}": after.get(k) for k in keys},
+def audited_changes(
+    kind: str, row: dict[str, Any], changed: dict[str, Any], attributes: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` of a customer whose core fields become ``changed``
+    and whose attributes become ``attributes``, named as the API names them."""
+    before = {camel(column): row[column] for column in changed}
+    changes = writes.field_changes(before, {camel(c): value for c, value in changed.items()})
+    prefix, old = camel(kind), queries.load_json(row["attributes"])
+    keys = sorted(set(old) | set(attributes))
+    return changes | writes.field_changes(
+        {f"{prefix}.{camel(k)}": old.get(k) for k in keys},
+        {f"{prefix}.{camel(k)}": attributes.get(k) for k in keys},
     )
 
 
-async def _plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
+async def record(
+    db: Database,
+    action: str,
+    parties: tuple[dict[str, Any], dict[str, Any], int],
+    survivor_changes: dict[str, list[Any]],
+    merged_changes: dict[str, list[Any]],
+    payload: dict[str, Any],
+) -> None:
+    """The traces of a merge or an undo (``parties``: the survivor's and the
+    merged customer's rows, the merge's id): an audit entry on each customer,
+    one ``action`` event on the survivor, both customers' match keys anew."""
+    survivor, merged, merge_id = parties
+    await writes.audit(db, action, "Customer", survivor["id"], survivor["id"], survivor_changes)
+    await writes.audit(db, action, "Customer", merged["id"], merged["id"], merged_changes)
+    await writes.outbox(
+        db,
+        action,
+        survivor["id"],
+        {
+            "mergeId": encode_id("CustomerMerge", merge_id),
+            "survivorId": encode_id("Customer", survivor["id"]),
+            "mergedId": encode_id("Customer", merged["id"]),
+            "kind": survivor["kind"],
+            **payload,
+        },
+    )
+    await matching.refresh_match_keys(db, [survivor["id"], merged["id"]])
+
+
+async def call_plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
     """Every plugin's ``crmgraph_merge_customers``; their vetoes, all at once."""
     vetoes = [
         Problem(None, f"plugin {plugin!r} refuses to {ctx.phase}: {reason}", "MERGE_VETOED")
@@ -204,7 +220,7 @@ async def _plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
         raise UserInputError(vetoes)
 
 
-async def _compare_and_set(db: Database, pk: int, version: int, values: dict[str, Any]) -> int:
+async def compare_and_set(db: Database, pk: int, version: int, values: dict[str, Any]) -> int:
     """Update a customer, deleted or not, only if it is still at ``version``
     (what this merge read); the new version."""
     found = await writes.compare_and_set(db, pk, version, values, live_only=False)
@@ -285,13 +301,13 @@ async def merge_customers(
         raise UserInputError(problems)
 
     at = writes.now()
-    await _compare_and_set(
+    await compare_and_set(
         db,
         merged["id"],
         merged["version"],
         {"merged_into": survivor["id"], "deleted_at": at, "updated_at": at},
     )
-    survivor_version = await _compare_and_set(
+    survivor_version = await compare_and_set(
         db,
         survivor["id"],
         survivor["version"],
@@ -321,48 +337,25 @@ async def merge_customers(
         caller.user_id,
         request.reason,
     )
-    await _plugins(pm, ctx)
+    await call_plugins(pm, ctx)
     moved = await move_to_survivor(db, survivor["id"], merged["id"], at)
     counts = {**moved.counts(), **ctx.moved}
 
-    survivor_id, merged_id = (
-        encode_id("Customer", survivor["id"]),
-        encode_id("Customer", merged["id"]),
-    )
-    changes = writes.field_changes(camel_keys(survivor, changed), camel_keys(changed, changed))
-    changes |= _attribute_changes(kind, queries.load_json(survivor["attributes"]), attributes)
+    changes = audited_changes(kind, survivor, changed, attributes)
     extra = {"reason": [None, request.reason]} if request.reason else {}
-    await writes.audit(
+    merged_id = encode_id("Customer", merged["id"])
+    await record(
         db,
         "customer.merged",
-        "Customer",
-        survivor["id"],
-        survivor["id"],
+        (survivor, merged, merge_id),
         changes | {"mergedFrom": [None, merged_id], "mergeId": [None, merge_id]} | extra,
-    )
-    await writes.audit(
-        db,
-        "customer.merged",
-        "Customer",
-        merged["id"],
-        merged["id"],
-        {"mergedInto": [None, survivor_id], "deletedAt": [None, at.isoformat()]} | extra,
-    )
-    await writes.outbox(
-        db,
-        "customer.merged",
-        survivor["id"],
         {
-            "mergeId": encode_id("CustomerMerge", merge_id),
-            "survivorId": survivor_id,
-            "mergedId": merged_id,
-            "kind": kind,
-            "fields": sorted(changes),
-            "movedCounts": counts,
-            "reason": request.reason,
-        },
+            "mergedInto": [None, encode_id("Customer", survivor["id"])],
+            "deletedAt": [None, at.isoformat()],
+        }
+        | extra,
+        {"fields": sorted(changes), "movedCounts": counts, "reason": request.reason},
     )
-    await matching.refresh_match_keys(db, [survivor["id"], merged["id"]])
     await writes.update_row(
         db,
         "customer_merge",
@@ -377,174 +370,3 @@ async def merge_customers(
         },
     )
     return merge_id
-
-
-def camel_keys(row: Mapping[str, Any], columns: Mapping[str, Any]) -> dict[str, Any]:
-    """``row``'s values of ``columns``, named as the API names them."""
-    return {camel(column): row[column] for column in columns}
-
-
-# ---------------------------------------------------------------- undo
-
-
-async def undo_refusals(db: Database, merge: dict[str, Any]) -> list[str]:
-    """Why a merge can no longer be undone (empty: it can).
-
-    A merge is undoable while it is not undone yet and nothing has been written
-    to the survivor since: its version is still the one the merge left (every
-    change of the customer itself bumps it), the merged customer is still
-    merged into it, no audit entry naming either customer was written after
-    the merge's own (contacts, interactions, needs, notes, tasks, links made
-    from the survivor), no relationship to or from the survivor was created or
-    deleted since (those naming it as the other party are audited under that
-    party), and every moved row still belongs to the survivor. Plugins may add
-    their own reasons when called for the undo."""
-    if merge["undone_at"] is not None:
-        return ["the merge was already undone"]
-    found = []
-    survivor, merged = merge["survivor"], merge["merged"]
-    rows = await queries.customers_by_ids(db, [survivor, merged])
-    by_id = {row["id"]: row for row in rows}
-    if by_id[survivor]["version"] != merge["survivor_version"]:
-        found.append(
-            f"the survivor was changed since the merge (version {merge['survivor_version']} "
-            f"then, {by_id[survivor]['version']} now)"
-        )
-    if by_id[merged].get("merged_into") != survivor:
-        found.append("the merged customer is no longer merged into the survivor")
-    later = await db.fetch(
-        "SELECT action, entity_type, changes FROM audit_entry WHERE id > {} "
-        "AND (customer IN ({}, {}) OR entity_type = 'Relationship') ORDER BY id",
-        merge["audit_mark"],
-        survivor,
-        merged,
-    )
-    survivor_id = encode_id("Customer", survivor)
-    writes_since = sorted(
-        {
-            row["action"]
-            for row in later
-            if row["entity_type"] != "Relationship"
-            or _names(queries.load_json(row["changes"]), survivor_id)
-        }
-    )
-    if writes_since:
-        found.append(
-            f"the survivor has been written to since the merge ({', '.join(writes_since)})"
-        )
-    moved = MovedRows.from_json(queries.load_json(merge["moved"]))
-    if not writes_since and not await all_still_with(db, moved, survivor):
-        found.append("some rows moved by the merge no longer belong to the survivor")
-    return found
-
-
-def _names(changes: dict[str, Any], customer_id: str) -> bool:
-    """Whether a relationship's audited change has ``customer_id`` at an end."""
-    return any(customer_id in (changes.get(end) or ()) for end in ("fromId", "toId"))
-
-
-async def undo_merge(
-    db: Database,
-    pm: pluggy.PluginManager,
-    catalog: Catalog,
-    merge_id: int,
-    caller: Caller,
-) -> dict[str, Any]:
-    """Undo merge ``merge_id``; the merge's row as it is left."""
-    rows = await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id)
-    if not rows:
-        raise UserInputError.single("mergeId", "merge not found", "NOT_FOUND")
-    merge = rows[0]
-    survivor = await writes.visible_customer(db, merge["survivor"], "mergeId", caller.sees)
-    refused = await undo_refusals(db, merge)
-    if refused:
-        raise UserInputError(
-            [Problem("mergeId", reason, "MERGE_NOT_UNDOABLE") for reason in refused]
-        )
-    merged = (await queries.customers_by_ids(db, [merge["merged"]]))[0]
-    descriptor = catalog.customer_type(survivor["kind"])
-    if descriptor is None:
-        raise UserInputError.single("mergeId", "the customers' type is not loaded", "INVALID")
-    survivor_before = queries.load_json(merge["survivor_before"])
-    merged_before = queries.load_json(merge["merged_before"])
-    ctx = MergeContext(
-        db,
-        UNDO,
-        merge_id,
-        CustomerSnapshot.from_row(
-            {**survivor, **survivor_before, "id": survivor["id"]}, descriptor
-        ),
-        CustomerSnapshot.from_row({**merged, **merged_before, "id": merged["id"]}, descriptor),
-        caller.user_id,
-        merge["reason"],
-        saved=queries.load_json(merge["plugin_state"]),
-    )
-    await _plugins(pm, ctx)
-    await move_back(db, MovedRows.from_json(queries.load_json(merge["moved"])), merged["id"])
-
-    at = writes.now()
-    restored = {c: survivor_before[c] for c in CORE_FIELDS}
-    await _compare_and_set(
-        db,
-        survivor["id"],
-        survivor["version"],
-        {
-            **restored,
-            "attributes": writes.dump_json(survivor_before["attributes"]),
-            "updated_at": at,
-        },
-    )
-    await _compare_and_set(
-        db,
-        merged["id"],
-        merged["version"],
-        {
-            "merged_into": None,
-            "deleted_at": queries.read_timestamp(merged_before["deletedAt"]),
-            "updated_at": at,
-        },
-    )
-    await writes.update_row(
-        db, "customer_merge", merge_id, {"undone_at": at, "undone_by": caller.user_id}
-    )
-    survivor_id, merged_id = (
-        encode_id("Customer", survivor["id"]),
-        encode_id("Customer", merged["id"]),
-    )
-    changes = writes.field_changes(camel_keys(survivor, restored), camel_keys(restored, restored))
-    changes |= _attribute_changes(
-        survivor["kind"], queries.load_json(survivor["attributes"]), survivor_before["attributes"]
-    )
-    await writes.audit(
-        db,
-        "customer.unmerged",
-        "Customer",
-        survivor["id"],
-        survivor["id"],
-        changes | {"mergedFrom": [merged_id, None], "mergeId": [merge_id, None]},
-    )
-    await writes.audit(
-        db,
-        "customer.unmerged",
-        "Customer",
-        merged["id"],
-        merged["id"],
-        {
-            "mergedInto": [survivor_id, None],
-            "deletedAt": [writes.jsonable(merged["deleted_at"]), None],
-        },
-    )
-    await writes.outbox(
-        db,
-        "customer.unmerged",
-        survivor["id"],
-        {
-            "mergeId": encode_id("CustomerMerge", merge_id),
-            "survivorId": survivor_id,
-            "mergedId": merged_id,
-            "kind": survivor["kind"],
-            "fields": sorted(changes),
-        },
-    )
-    await matching.refresh_match_keys(db, [survivor["id"], merged["id"]])
-    return (await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id))[0]

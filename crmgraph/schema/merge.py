@@ -21,6 +21,7 @@ from strawberry.types import Info
 from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_MERGE
 from crmgraph.db import queries
 from crmgraph.dedupe import merge as merging
+from crmgraph.dedupe import unmerge
 from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.mutations import decode, run_write, written_row
@@ -86,7 +87,7 @@ class CustomerMerge(core.Node):
     )
     async def undo_blockers(self, info: Info) -> list[str]:
         rows = await info.context.db.fetch("SELECT * FROM customer_merge WHERE id = {}", self.pk)
-        return await merging.undo_refusals(info.context.db, rows[0])
+        return await unmerge.undo_refusals(info.context.db, rows[0])
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "CustomerMerge":
@@ -258,7 +259,7 @@ def build_merge_mutation(customer_interface: type) -> type:
 
             async def work() -> int:
                 ctx = info.context
-                row = await merging.undo_merge(
+                row = await unmerge.undo_merge(
                     ctx.db, ctx.plugin_manager, ctx.catalog, pk, _caller(info)
                 )
                 ends.update(survivor=row["survivor"], merged=row["merged"])

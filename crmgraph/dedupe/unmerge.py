@@ -1,0 +1,171 @@
+"""Undoing a merge (:mod:`crmgraph.dedupe.merge`), in the caller's transaction.
+
+:func:`undo_merge` reverses a merge while nothing has been written to the
+survivor since (:func:`undo_refusals` says exactly what counts): both
+customers get their fields back from the before-images the merge kept,
+exactly the moved rows move back (:func:`crmgraph.dedupe.merge_rows.move_back`),
+plugins are called again (phase ``undo``, with what they saved, and may
+refuse), and it leaves an audit entry per customer and a
+``customer.unmerged`` event. Versions keep increasing: an undo is a new
+change, not a rewind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+from crmgraph.db import queries, writes
+from crmgraph.db.engine import Database
+from crmgraph.dedupe.merge import (
+    CORE_FIELDS,
+    UNDO,
+    Caller,
+    MergeContext,
+    audited_changes,
+    call_plugins,
+    compare_and_set,
+    record,
+)
+from crmgraph.dedupe.merge_rows import MovedRows, all_still_with, move_back
+from crmgraph.lifecycle import CustomerSnapshot
+from crmgraph.registry import Catalog
+from crmgraph.schema.ids import encode_id
+from crmgraph.validation import Problem, UserInputError
+
+
+async def undo_refusals(db: Database, merge: dict[str, Any]) -> list[str]:
+    """Why a merge can no longer be undone (empty: it can).
+
+    A merge is undoable while it is not undone yet and nothing has been written
+    to the survivor since: its version is still the one the merge left (every
+    change of the customer itself bumps it), the merged customer is still
+    merged into it, no audit entry naming either customer was written after
+    the merge's own (contacts, interactions, needs, notes, tasks, links made
+    from the survivor), no relationship to or from the survivor was created or
+    deleted since (those naming it as the other party are audited under that
+    party), and every moved row still belongs to the survivor. Plugins may add
+    their own reasons when called for the undo."""
+    if merge["undone_at"] is not None:
+        return ["the merge was already undone"]
+    found = []
+    survivor, merged = merge["survivor"], merge["merged"]
+    rows = await queries.customers_by_ids(db, [survivor, merged])
+    by_id = {row["id"]: row for row in rows}
+    if by_id[survivor]["version"] != merge["survivor_version"]:
+        found.append(
+            f"the survivor was changed since the merge (version {merge['survivor_version']} "
+            f"then, {by_id[survivor]['version']} now)"
+        )
+    if by_id[merged].get("merged_into") != survivor:
+        found.append("the merged customer is no longer merged into the survivor")
+    later = await db.fetch(
+        "SELECT action, entity_type, changes FROM audit_entry WHERE id > {} "
+        "AND (customer IN ({}, {}) OR entity_type = 'Relationship') ORDER BY id",
+        merge["audit_mark"],
+        survivor,
+        merged,
+    )
+    survivor_id = encode_id("Customer", survivor)
+    writes_since = sorted(
+        {
+            row["action"]
+            for row in later
+            if row["entity_type"] != "Relationship"
+            or _names(queries.load_json(row["changes"]), survivor_id)
+        }
+    )
+    if writes_since:
+        found.append(
+            f"the survivor has been written to since the merge ({', '.join(writes_since)})"
+        )
+    moved = MovedRows.from_json(queries.load_json(merge["moved"]))
+    if not writes_since and not await all_still_with(db, moved, survivor):
+        found.append("some rows moved by the merge no longer belong to the survivor")
+    return found
+
+
+def _names(changes: dict[str, Any], customer_id: str) -> bool:
+    """Whether a relationship's audited change has ``customer_id`` at an end."""
+    return any(customer_id in (changes.get(end) or ()) for end in ("fromId", "toId"))
+
+
+async def undo_merge(
+    db: Database,
+    pm: pluggy.PluginManager,
+    catalog: Catalog,
+    merge_id: int,
+    caller: Caller,
+) -> dict[str, Any]:
+    """Undo merge ``merge_id``; the merge's row as it is left."""
+    rows = await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id)
+    if not rows:
+        raise UserInputError.single("mergeId", "merge not found", "NOT_FOUND")
+    merge = rows[0]
+    survivor = await writes.visible_customer(db, merge["survivor"], "mergeId", caller.sees)
+    refused = await undo_refusals(db, merge)
+    if refused:
+        raise UserInputError(
+            [Problem("mergeId", reason, "MERGE_NOT_UNDOABLE") for reason in refused]
+        )
+    merged = (await queries.customers_by_ids(db, [merge["merged"]]))[0]
+    descriptor = catalog.customer_type(survivor["kind"])
+    if descriptor is None:
+        raise UserInputError.single("mergeId", "the customers' type is not loaded", "INVALID")
+    survivor_before = queries.load_json(merge["survivor_before"])
+    merged_before = queries.load_json(merge["merged_before"])
+    ctx = MergeContext(
+        db,
+        UNDO,
+        merge_id,
+        CustomerSnapshot.from_row(
+            {**survivor, **survivor_before, "id": survivor["id"]}, descriptor
+        ),
+        CustomerSnapshot.from_row({**merged, **merged_before, "id": merged["id"]}, descriptor),
+        caller.user_id,
+        merge["reason"],
+        saved=queries.load_json(merge["plugin_state"]),
+    )
+    await call_plugins(pm, ctx)
+    await move_back(db, MovedRows.from_json(queries.load_json(merge["moved"])), merged["id"])
+
+    at = writes.now()
+    restored = {c: survivor_before[c] for c in CORE_FIELDS}
+    await compare_and_set(
+        db,
+        survivor["id"],
+        survivor["version"],
+        {
+            **restored,
+            "attributes": writes.dump_json(survivor_before["attributes"]),
+            "updated_at": at,
+        },
+    )
+    await compare_and_set(
+        db,
+        merged["id"],
+        merged["version"],
+        {
+            "merged_into": None,
+            "deleted_at": queries.read_timestamp(merged_before["deletedAt"]),
+            "updated_at": at,
+        },
+    )
+    await writes.update_row(
+        db, "customer_merge", merge_id, {"undone_at": at, "undone_by": caller.user_id}
+    )
+    changes = audited_changes(survivor["kind"], survivor, restored, survivor_before["attributes"])
+    await record(
+        db,
+        "customer.unmerged",
+        (survivor, merged, merge_id),
+        changes
+        | {"mergedFrom": [encode_id("Customer", merged["id"]), None], "mergeId": [merge_id, None]},
+        {
+            "mergedInto": [encode_id("Customer", survivor["id"]), None],
+            "deletedAt": [writes.jsonable(merged["deleted_at"]), None],
+        },
+        {"fields": sorted(changes)},
+    )
+    return (await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id))[0]
