@@ -1,10 +1,7 @@
 """``customer_activity``: each customer's lifetime interaction totals, kept by
-database triggers on ``interaction`` (crmgraph.db.activity holds the SQL).
-
-Triggers rather than application code because interactions are written by
-many paths (mutations, merges, imports, the demo and bench seeds, plugins with
-their own SQL) and a rollup that one of them forgets is silently wrong. The
-existing history is counted here once."""
+database triggers on ``interaction`` (crmgraph.db.activity holds the SQL and
+says why triggers), and ``ix_interaction_occurred``. The existing history is
+counted here once."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
@@ -21,13 +18,15 @@ async def forwards() -> MigrationManager:
 
     async def create() -> None:
         engine = engine_finder()
-        for statement in activity.create_statements(engine.engine_type):
+        await engine.run_ddl(activity.OCCURRED_INDEX)
+        for statement in activity.ACTIVITY.create_statements(engine.engine_type):
             await engine.run_ddl(statement)
 
     async def drop() -> None:
         engine = engine_finder()
-        for statement in activity.drop_statements(engine.engine_type):
+        for statement in activity.ACTIVITY.drop_statements(engine.engine_type):
             await engine.run_ddl(statement)
+        await engine.run_ddl("DROP INDEX ix_interaction_occurred")
 
     manager.add_raw(create)
     manager.add_raw_backwards(drop)
