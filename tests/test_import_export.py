@@ -418,6 +418,9 @@ def test_graphql_multipart_upload(database_url: str) -> None:
         )  # fmt: skip
         assert bad_map.json()["data"]["importCustomers"]["userErrors"][0]["field"] == "file"
 
+        as_json = server.post(UPLOAD, {"input": {"file": "name,kind\nAna,client"}})
+        assert as_json["data"]["importCustomers"]["userErrors"][0]["field"] == "file"
+
         too_big = upload(server.url, data * 100, {"Apollo-Require-Preflight": "true"})
         assert too_big.status_code == 413
 

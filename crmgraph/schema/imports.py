@@ -22,6 +22,7 @@ import enum
 from typing import Any
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
@@ -162,6 +163,10 @@ def build_import_mutation(kind_enum: Any) -> type:
             access = info.context.access
             if not access.can(CUSTOMER_IMPORT):
                 return refused(forbidden_problem(None, "import customers", CUSTOMER_IMPORT))
+            if not isinstance(input.file, UploadFile):  # a JSON request sent a value instead
+                return refused(
+                    Problem("file", "send the file as a GraphQL multipart request", "INVALID")
+                )
             if not 1 <= input.batch_size <= MAX_BATCH_SIZE:
                 return refused(
                     Problem("batchSize", f"batchSize is 1 to {MAX_BATCH_SIZE}", "OUT_OF_RANGE")
