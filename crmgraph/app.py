@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,8 +18,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from crmgraph import graphiql
 from crmgraph.access import Policy
@@ -47,8 +49,23 @@ from crmgraph.webhooks import WEBHOOKS_PLUGIN, WebhookDeliverer
 T = TypeVar("T")
 
 
+class TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages go in text frames: strawberry sends the
+    bytes orjson makes as binary frames, which browsers' graphql-ws client
+    cannot read (it closes the connection right after connection_ack)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        encoded = self.view.encode_json(message)
+        try:
+            await self.ws.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class CRMGraphQL(GraphQL):
     """Strawberry's ASGI view with our context, orjson and a local GraphiQL."""
+
+    websocket_adapter_class = TextFrames  # type: ignore[assignment]
 
     def __init__(self, schema: strawberry.Schema, state: AppState) -> None:
         super().__init__(

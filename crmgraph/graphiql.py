@@ -1,8 +1,10 @@
 """GraphiQL served by crmgraph itself, so it works with no internet.
 
-The assets (GraphiQL 3 and React 18 UMD builds) are installed from the npm
-registry by ``scripts/install-graphiql`` into ``crmgraph/static/vendor`` (or
-``CRMGRAPH_GRAPHIQL_ASSETS``); they are not committed.
+The assets (GraphiQL 3 and React 18 UMD builds, and graphql-ws's browser
+build) are installed from the npm registry by ``scripts/install-graphiql`` into
+``crmgraph/static/vendor`` (or ``CRMGRAPH_GRAPHIQL_ASSETS``); they are not
+committed. GraphiQL's own fetcher speaks only HTTP, so the page brings one
+that runs subscriptions over graphql-transport-ws (:data:`FETCHER`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ ASSET_FILES = (
     "react-dom.production.min.js",
     "graphiql.min.js",
     "graphiql.min.css",
+    "graphql-ws.min.js",
 )
 
 
@@ -32,6 +35,74 @@ def missing_assets(directory: Path | None = None) -> list[str]:
     return [name for name in ASSET_FILES if not (directory / name).is_file()]
 
 
+# Queries and mutations over HTTP (GraphiQL's fetcher), subscriptions over
+# graphql-ws on the same path. A WebSocket cannot carry the Authorization
+# header from GraphiQL's headers editor, so it goes in the connection_init
+# payload, where the server authenticates WebSockets; one client per distinct
+# header value, so editing the key takes effect on the next subscription.
+FETCHER = r"""
+const httpFetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+const wsUrl = scheme + location.host + location.pathname;
+const wsClients = new Map();
+function wsClient(authorization) {
+  if (!wsClients.has(authorization)) {
+    wsClients.set(authorization, graphqlWs.createClient({
+      url: wsUrl,
+      lazy: true,
+      connectionParams: authorization ? { Authorization: authorization } : {},
+    }));
+  }
+  return wsClients.get(authorization);
+}
+function header(headers, name) {
+  for (const [key, value] of Object.entries(headers || {})) {
+    if (key.toLowerCase() === name) return String(value);
+  }
+  return "";
+}
+// Read from the text sent, not from GraphiQL's documentAST: GraphiQL parses
+// the editor after a short pause, so a run right after typing would see the
+// previous document and send a subscription over HTTP.
+function isSubscription(params) {
+  const text = (params.query || "").replace(/"{3}[\s\S]*?"{3}|"(?:\\.|[^"\\\n])*"|#[^\n]*/g, " ");
+  const tokens = text.match(/[{}()]|[_A-Za-z][_0-9A-Za-z]*/g) || [];
+  const keywords = ["query", "mutation", "subscription"];
+  const operations = [];
+  let depth = 0;
+  let inDefinition = false;
+  tokens.forEach((token, i) => {
+    if (token === "{" || token === "(") {
+      if (depth === 0 && token === "{") {
+        if (!inDefinition) operations.push({ type: "query", name: null });  // { ... } shorthand
+        inDefinition = false;
+      }
+      depth += 1;
+    } else if (token === "}" || token === ")") {
+      depth -= 1;
+    } else if (depth === 0 && !inDefinition) {
+      inDefinition = true;
+      if (keywords.includes(token)) {
+        const next = tokens[i + 1] || "";
+        operations.push({ type: token, name: /^[_A-Za-z]/.test(next) ? next : null });
+      }
+    }
+  });
+  const chosen = params.operationName
+    ? operations.find((operation) => operation.name === params.operationName)
+    : operations[0];
+  return !!chosen && chosen.type === "subscription";
+}
+function fetcher(params, opts) {
+  if (!isSubscription(params)) return httpFetcher(params, opts);
+  return wsClient(header(opts && opts.headers, "authorization")).iterate({
+    query: params.query,
+    variables: params.variables,
+    operationName: params.operationName,
+  });
+}
+"""
+
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -45,8 +116,8 @@ PAGE = """<!doctype html>
 <script src="{prefix}/react.production.min.js"></script>
 <script src="{prefix}/react-dom.production.min.js"></script>
 <script src="{prefix}/graphiql.min.js"></script>
-<script>
-  const fetcher = GraphiQL.createFetcher({{ url: window.location.pathname }});
+<script src="{prefix}/graphql-ws.min.js"></script>
+<script>{fetcher}
   const defaultQuery = `# Welcome to crmgraph. Press the play button (Ctrl-Enter) to run.
 {{
   customers(first: 5) {{
@@ -83,4 +154,4 @@ def page(prefix: str = "/graphiql-assets", token: str | None = None) -> str:
         return MISSING_PAGE.format(missing=", ".join(missing))
     headers = orjson.dumps({"Authorization": f"Bearer {token}"}).decode() if token else ""
     # a JS string literal holding the JSON text GraphiQL expects for its headers editor
-    return PAGE.format(prefix=prefix, headers=orjson.dumps(headers).decode())
+    return PAGE.format(prefix=prefix, headers=orjson.dumps(headers).decode(), fetcher=FETCHER)

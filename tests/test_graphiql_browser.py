@@ -1,7 +1,9 @@
 """GraphiQL as a person sees it: a real server process, Debian's headless Chromium
 driven over the DevTools protocol (plain websockets, no browser downloads), a query
 typed into the editor and run with the play button, and the answer read back from
-the result pane. The page must load everything from the crmgraph server itself.
+the result pane; and a subscription run the same way, over graphql-ws, receiving
+an event written by a mutation the test sends over HTTP. The page must load
+everything from the crmgraph server itself.
 
 Needs /usr/bin/chromium and the GraphiQL assets (``scripts/install-graphiql``):
 without them the test skips locally and fails in CI (``CI=true``).
@@ -16,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.browser
 
 CUSTOMER = "Browser Test Co"
 QUERY = "{ customers(first: 5) { edges { node { name } } } }"
+SUBSCRIPTION = "subscription { customerEvents { type payload customer { name } } }"
 
 
 @pytest.fixture
@@ -89,6 +93,56 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
         yield devtools
 
 
+def render(browser: DevTools, server: str) -> None:
+    browser.send("Page.navigate", url=f"{server}/graphql")
+    # GraphiQL has rendered its editors (and fetched the schema) once the play button
+    # and the query editor's CodeMirror exist.
+    poll(
+        "GraphiQL to render",
+        lambda: browser.evaluate(
+            "!!document.querySelector('.graphiql-execute-button')"
+            " && !!document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror"
+        ),
+    )
+
+
+def type_and_run(browser: DevTools, text: str) -> None:
+    """Type ``text`` into the query editor as a person would (focus, select
+    all, insert) and press the play button."""
+    browser.evaluate(
+        "(() => { const cm = document.querySelector('.graphiql-query-editor .CodeMirror')"
+        ".CodeMirror; cm.focus(); cm.execCommand('selectAll'); })()"
+    )
+    browser.send("Input.insertText", text=text)
+    poll(
+        "the editor to hold the text",
+        lambda: (
+            browser.evaluate(
+                "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue()"
+            )
+            == text
+        ),
+    )
+    browser.click(".graphiql-execute-button")
+
+
+def response_containing(browser: DevTools, text: str) -> dict[str, Any]:
+    """The result pane's JSON, once it shows ``text``."""
+
+    def probe() -> str | None:
+        shown = browser.evaluate(
+            "(() => { const el = document.querySelector('.graphiql-response .CodeMirror');"
+            " return el && el.CodeMirror ? el.CodeMirror.getValue() : ''; })()"
+        )
+        return shown if shown and text in shown else None
+
+    return json.loads(poll(f"{text!r} in the result pane", probe))
+
+
+def uncaught(browser: DevTools) -> list[dict[str, Any]]:
+    return [e["params"] for e in browser.events if e["method"] == "Runtime.exceptionThrown"]
+
+
 def test_graphiql_runs_a_query_in_chromium(
     graphiql_assets: None, server: tuple[str, str], browser: DevTools, tmp_path: Path
 ) -> None:
@@ -107,45 +161,10 @@ def test_graphiql_runs_a_query_in_chromium(
     assert created["data"]["createCustomer"]["userErrors"] == []
     assert created["data"]["createCustomer"]["customer"]["name"] == CUSTOMER
 
-    browser.send("Page.navigate", url=f"{server}/graphql")
-
-    # GraphiQL has rendered its editors (and fetched the schema) once the play button
-    # and the query editor's CodeMirror exist.
-    poll(
-        "GraphiQL to render",
-        lambda: browser.evaluate(
-            "!!document.querySelector('.graphiql-execute-button')"
-            " && !!document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror"
-        ),
-    )
+    render(browser, server)
     assert browser.evaluate("document.title") == "crmgraph · GraphiQL"
-
-    # Type the query into the editor: focus it, select all, and insert the text.
-    browser.evaluate(
-        "(() => { const cm = document.querySelector('.graphiql-query-editor .CodeMirror')"
-        ".CodeMirror; cm.focus(); cm.execCommand('selectAll'); })()"
-    )
-    browser.send("Input.insertText", text=QUERY)
-    poll(
-        "the editor to hold the query",
-        lambda: (
-            browser.evaluate(
-                "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue()"
-            )
-            == QUERY
-        ),
-    )
-
-    browser.click(".graphiql-execute-button")
-
-    def response_text() -> str | None:
-        text = browser.evaluate(
-            "(() => { const el = document.querySelector('.graphiql-response .CodeMirror');"
-            " return el && el.CodeMirror ? el.CodeMirror.getValue() : ''; })()"
-        )
-        return text if text and CUSTOMER in text else None
-
-    result = json.loads(poll(f"{CUSTOMER!r} in the result pane", response_text))
+    type_and_run(browser, QUERY)
+    result = response_containing(browser, CUSTOMER)
     names = [edge["node"]["name"] for edge in result["data"]["customers"]["edges"]]
     assert names == [CUSTOMER]
     # ... and it is really on screen, not only in the editor's model.
@@ -172,5 +191,43 @@ def test_graphiql_runs_a_query_in_chromium(
     foreign = sorted({u for u in urls if urlsplit(u).hostname != "127.0.0.1"})
     assert foreign == [], f"the page reached beyond the crmgraph server: {foreign}"
 
-    errors = [e["params"] for e in browser.events if e["method"] == "Runtime.exceptionThrown"]
-    assert errors == [], f"uncaught exceptions in the page: {errors}"
+    assert uncaught(browser) == [], f"uncaught exceptions in the page: {uncaught(browser)}"
+
+
+def test_graphiql_runs_a_subscription_over_graphql_ws(
+    graphiql_assets: None, server: tuple[str, str], browser: DevTools
+) -> None:
+    server, key = server
+    render(browser, server)
+    type_and_run(browser, SUBSCRIPTION)
+    # the page opened a WebSocket to the server and authenticated with the key
+    # from GraphiQL's headers editor: the server counts the open subscription
+    poll(
+        "the subscription to be open on the server",
+        lambda: httpx.get(f"{server}/readyz", timeout=5).json()["subscriptions"] == 1,
+    )
+    name = "Subscribed Co"
+    created = httpx.post(
+        f"{server}/graphql",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "query": f'mutation {{ createCustomer(input: {{kind: CLIENT, name: "{name}"}})'
+            " { customer { id } userErrors { message } } }"
+        },
+        timeout=30,
+    ).json()
+    assert created["data"]["createCustomer"]["userErrors"] == [], created
+    customer_id = created["data"]["createCustomer"]["customer"]["id"]
+
+    event = response_containing(browser, name)["data"]["customerEvents"]
+    assert event["type"] == "customer.created"
+    assert event["payload"]["customerId"] == customer_id
+    assert event["customer"] == {"name": name}
+    assert name in browser.evaluate("document.querySelector('.graphiql-response').innerText")
+    # one WebSocket, to the crmgraph server itself (events the browser sent while
+    # the test polled are read with the answers to its later commands)
+    sockets = [
+        e["params"]["url"] for e in browser.events if e["method"] == "Network.webSocketCreated"
+    ]
+    assert sockets == [server.replace("http://", "ws://") + "/graphql"]
+    assert uncaught(browser) == [], f"uncaught exceptions in the page: {uncaught(browser)}"
