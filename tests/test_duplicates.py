@@ -16,6 +16,7 @@ import pytest
 
 from crmgraph.app import AppState, build_state, with_state
 from crmgraph.customer_types import Lifecycle, Phase, Stage, descriptor_problems
+from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.db.migrate import plugin_tables
 from crmgraph.dedupe import matching
@@ -586,3 +587,50 @@ def test_create_costs_the_same_statements_with_or_without_duplicates(server: Liv
     # one more statement loads the listed customers, however many they are
     assert listed["extensions"]["sqlStatements"] == alone + 1
     print(f"\ncreateCustomer: {alone} statements, {alone + 1} when it lists duplicates")
+
+
+def test_two_creates_of_one_party_cannot_miss_each_other(database_url: str) -> None:
+    """Under a block rule the check and the insert are one critical section per
+    identifier: the second writer waits for the first's commit, then sees it."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite runs one write transaction at a time: nothing to interleave")
+
+    async def run(state: AppState) -> None:
+        db = state.db
+        probe = Probe(name="Ferros SA", tax_id="B33333333", kind="supplier")
+        inside, release = asyncio.Event(), asyncio.Event()
+        made: list[int] = []
+
+        async def first() -> None:
+            async with db.transaction():
+                await matching.lock_identifiers(db, probe)
+                assert await matching.find_candidates(db, probe) == []
+                made.append(await writes.insert(db, "customer", {
+                    "kind": "supplier", "name": "Ferros SA", "version": 1,
+                    "attributes": '{"tax_id": "B33333333"}',
+                }))  # fmt: skip
+                await matching.insert_match_keys(db, {made[0]: probe})
+                inside.set()
+                await release.wait()
+
+        async def second() -> list[matching.Candidate]:
+            await inside.wait()
+            async with db.transaction():
+                await matching.lock_identifiers(db, probe)
+                return await matching.find_candidates(db, probe)
+
+        writer, checker = asyncio.create_task(first()), asyncio.create_task(second())
+        waiting = "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        try:
+            await inside.wait()
+            for _ in range(600):  # until the second writer is queued on the first one's lock
+                if checker.done() or (await db.fetch(waiting))[0]["n"] == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert not checker.done(), "the second writer did not wait for the first"
+        finally:
+            release.set()
+            await writer
+        assert [c.customer_id for c in await checker] == made
+
+    asyncio.run(with_state(settings_for(database_url), run))

@@ -367,6 +367,23 @@ def pairs_within(
     return sorted(found)
 
 
+async def lock_identifiers(db: Database, probe: Probe, region: str | None = None) -> None:
+    """Hold, until the transaction ends, a lock per exact identifier of the
+    probe (e-mail, phone, tax id), so two writers checking the same party
+    cannot both miss each other: the second waits for the first's commit and
+    then finds its keys. PostgreSQL only (transaction-level advisory locks,
+    taken in sorted order so writers cannot deadlock); SQLite already runs one
+    write transaction at a time."""
+    if db.is_sqlite:
+        return
+    identifiers = sorted(k for k in Normal.of(probe, region).blocking_keys() if k[0] != NAME)
+    for key_type, value in identifiers:
+        await db.fetch(
+            "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext({}))) AS held",
+            f"{key_type}:{value}",
+        )
+
+
 async def insert_match_keys(
     db: Database, probes: Mapping[int, Probe], region: str | None = None
 ) -> None:

@@ -99,7 +99,8 @@ async def screen_new_customer(
     customer may already be, list those the caller may see in ``shown``, and
     under the type's ``block`` rule refuse the create (code DUPLICATE) while a
     candidate is STRONG, unless ``allow_duplicate``. Returns the probe, whose
-    keys the new customer gets. One statement."""
+    keys the new customer gets. One statement (under ``block`` on PostgreSQL,
+    one more per e-mail, phone and tax id: their locks)."""
     settings = info.context.settings
     probe = matching.Probe(
         name=values.get("name"),
@@ -108,14 +109,17 @@ async def screen_new_customer(
         tax_id=attributes.get("tax_id"),
         kind=descriptor.key,
     )
+    region = settings.default_phone_region
+    blocking = duplicate_rule(descriptor, settings.duplicate_rules) == BLOCK and not allow_duplicate
+    if blocking:  # a concurrent create of the same party waits for this one
+        await matching.lock_identifiers(info.context.db, probe, region)
     found = await matching.find_candidates(
-        info.context.db, probe, limit=DUPLICATES_SHOWN, region=settings.default_phone_region
+        info.context.db, probe, limit=DUPLICATES_SHOWN, region=region
     )
     sees = info.context.access.sees
     shown.extend(c for c in found if sees(c.row))
     strong = [c for c in found if c.score >= matching.STRONG]
-    rule = duplicate_rule(descriptor, settings.duplicate_rules)
-    if rule == BLOCK and strong and not allow_duplicate:
+    if blocking and strong:
         raise UserInputError([Problem(None, blocked_message(strong, sees), "DUPLICATE")])
     return probe
 
