@@ -143,23 +143,28 @@ def uncaught(browser: DevTools) -> list[dict[str, Any]]:
     return [e["params"] for e in browser.events if e["method"] == "Runtime.exceptionThrown"]
 
 
-def test_graphiql_runs_a_query_in_chromium(
-    graphiql_assets: None, server: tuple[str, str], browser: DevTools, tmp_path: Path
-) -> None:
-    server, key = server
-    assert httpx.post(f"{server}/graphql", json={"query": "{ __typename }"}).status_code == 401
+def create_over_http(server: str, key: str, name: str) -> dict[str, Any]:
+    """A client created by the test itself, over HTTP with the admin's key."""
     created = httpx.post(
         f"{server}/graphql",
         headers={"Authorization": f"Bearer {key}"},
         json={
-            "query": f'mutation {{ createCustomer(input: {{kind: CLIENT, name: "{CUSTOMER}"}})'
+            "query": f'mutation {{ createCustomer(input: {{kind: CLIENT, name: "{name}"}})'
             " { customer { id name } userErrors { message } } }"
         },
         timeout=30,
     ).json()
     assert "errors" not in created, created
-    assert created["data"]["createCustomer"]["userErrors"] == []
-    assert created["data"]["createCustomer"]["customer"]["name"] == CUSTOMER
+    assert created["data"]["createCustomer"]["userErrors"] == [], created
+    return created["data"]["createCustomer"]["customer"]
+
+
+def test_graphiql_runs_a_query_in_chromium(
+    graphiql_assets: None, server: tuple[str, str], browser: DevTools, tmp_path: Path
+) -> None:
+    server, key = server
+    assert httpx.post(f"{server}/graphql", json={"query": "{ __typename }"}).status_code == 401
+    assert create_over_http(server, key, CUSTOMER)["name"] == CUSTOMER
 
     render(browser, server)
     assert browser.evaluate("document.title") == "crmgraph · GraphiQL"
@@ -207,17 +212,7 @@ def test_graphiql_runs_a_subscription_over_graphql_ws(
         lambda: httpx.get(f"{server}/readyz", timeout=5).json()["subscriptions"] == 1,
     )
     name = "Subscribed Co"
-    created = httpx.post(
-        f"{server}/graphql",
-        headers={"Authorization": f"Bearer {key}"},
-        json={
-            "query": f'mutation {{ createCustomer(input: {{kind: CLIENT, name: "{name}"}})'
-            " { customer { id } userErrors { message } } }"
-        },
-        timeout=30,
-    ).json()
-    assert created["data"]["createCustomer"]["userErrors"] == [], created
-    customer_id = created["data"]["createCustomer"]["customer"]["id"]
+    customer_id = create_over_http(server, key, name)["id"]
 
     event = response_containing(browser, name)["data"]["customerEvents"]
     assert event["type"] == "customer.created"

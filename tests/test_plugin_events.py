@@ -18,6 +18,7 @@ from crmgraph.app import AppState, with_state
 from crmgraph.events import EventTypeError, emit
 from crmgraph.settings import Settings
 from crmgraph.testing import IN_CI, LiveServer, live_server, migrate_for, settings_for
+from tests import test_webhooks
 from tests.helpers import create_customer, log_interaction, poll
 from tests.plugins_for_tests import loyalty_listener
 from tests.test_subscriptions import graphql_ws, subscriptions_open
@@ -26,6 +27,8 @@ from tests.test_webhooks import Receiver, create_webhook
 LOYALTY = "crmgraph_loyalty.plugin"
 LISTENER = "tests.plugins_for_tests.loyalty_listener"
 FAST = {"event_poll_seconds": 0.05, "webhook_backoff_seconds": 0.05}
+
+receiver = test_webhooks.receiver  # the webhook tests' loopback receiver, as a fixture here
 
 AWARD = """mutation($input: AwardLoyaltyPointsInput!) {
   awardLoyaltyPoints(input: $input) { account { points tier } userErrors { field message } }
@@ -56,15 +59,6 @@ def settings(database_url: str) -> Settings:
 def server(settings: Settings) -> Iterator[LiveServer]:
     with live_server(settings) as running:
         yield running
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def sql(settings: Settings, statement: str, *args: Any) -> list[dict[str, Any]]:
