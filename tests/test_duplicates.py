@@ -570,8 +570,8 @@ def test_a_page_of_pairs_costs_a_fixed_number_of_statements(server: LiveServer) 
     mutate_in_batches(server, parts)
     one = server.statements(PAIRS, {"first": 1})
     ten = server.statements(PAIRS, {"first": 10})
-    # the pairs (one statement a chunk of 500 candidate pairs) and their customers
-    assert one == ten == 2
+    # the highest keyed id, the pairs of one window of ids, and their customers
+    assert one == ten == 3
 
 
 def test_create_costs_the_same_statements_with_or_without_duplicates(server: LiveServer) -> None:

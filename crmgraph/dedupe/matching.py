@@ -100,8 +100,9 @@ NAME_DIFFERENT_FACTOR = 0.6
 
 # key values per lookup statement, well under both engines' parameter limits
 KEYS_PER_STATEMENT = 1000
-# candidate pairs read per statement while filling a page of `duplicate_pairs`
-PAIRS_PER_STATEMENT = 500
+# customer ids whose pairs `duplicate_pairs` reads per statement, at first and at most
+PAIR_WINDOW = 2_000
+MAX_PAIR_WINDOW = 64_000
 
 CANDIDATE_COLUMNS = "c.id, c.kind, c.name, c.email, c.phone, c.attributes, c.owner, c.team"
 
@@ -463,37 +464,41 @@ async def duplicate_pairs(
     rows_for: Callable[[Database, list[int]], Any] | None = None,
 ) -> PairPage:
     """Likely duplicate pairs (left id < right id) in (left, right) order after
-    ``after``: pairs of customers that share a blocking key, read in keyset
-    order :data:`PAIRS_PER_STATEMENT` at a time and scored until ``limit``
-    pairs reach ``min_score`` or none are left. ``kinds``: at least one of
-    the two is of these kinds. ``rows_for`` reads the customers' rows (it
-    defaults to the columns scoring needs)."""
+    ``after``: pairs of customers that share a blocking key, scored until
+    ``limit`` pairs reach ``min_score`` or none are left. ``kinds``: at least
+    one of the two is of these kinds. ``rows_for`` reads the customers' rows
+    (it defaults to the columns scoring needs).
+
+    The pairs are read in windows of left ids (:data:`PAIR_WINDOW`, doubled
+    after a window that filled less than the page): each statement reads only
+    the window's keys by the customer index and finds their partners by the
+    key index, instead of joining the whole key table for every page."""
     found: list[Pair] = []
     rows: dict[int, dict[str, Any]] = {}
     compared = 0
-    cursor = after
 
     @functools.cache
     def normal(pk: int) -> Normal:
         return Normal.of(Probe.from_row(rows[pk]))
 
-    while True:
-        where = _pair_where(cursor, kinds, scope)
+    highest = (await db.fetch("SELECT MAX(customer) AS top FROM customer_match_key"))[0]["top"]
+    start, window = (after[0] if after else 0), PAIR_WINDOW
+    while highest is not None and start <= highest:
+        where = _pair_where(after, kinds, scope)
+        where.add("a.customer >= {} AND a.customer < {}", start, start + window)
         batch = await db.fetch(
             "SELECT DISTINCT a.customer AS left_id, b.customer AS right_id "
             "FROM customer_match_key a JOIN customer_match_key b "
             "ON b.key_type = a.key_type AND b.key_value = a.key_value AND b.customer > a.customer "
             "JOIN customer l ON l.id = a.customer JOIN customer r ON r.id = b.customer "
-            f"WHERE {where.sql()} ORDER BY left_id, right_id LIMIT {{}}",
+            f"WHERE {where.sql()} ORDER BY left_id, right_id",
             *where.args,
-            PAIRS_PER_STATEMENT,
         )
-        if not batch:
-            return PairPage(found, False, rows, compared)
         missing = sorted({p for b in batch for p in (b["left_id"], b["right_id"])} - set(rows))
         if missing:
             for row in await (rows_for or _scoring_rows)(db, missing):
                 rows[row["id"]] = row
+        before = len(found)
         for pair in batch:
             left, right = pair["left_id"], pair["right_id"]
             compared += 1
@@ -503,9 +508,10 @@ async def duplicate_pairs(
             if len(found) == limit:
                 return PairPage(found, True, rows, compared)
             found.append(Pair(left, right, value, reasons))
-        if len(batch) < PAIRS_PER_STATEMENT:
-            return PairPage(found, False, rows, compared)
-        cursor = (batch[-1]["left_id"], batch[-1]["right_id"])
+        start += window
+        if len(found) - before < limit:
+            window = min(window * 2, MAX_PAIR_WINDOW)
+    return PairPage(found, False, rows, compared)
 
 
 async def _scoring_rows(db: Database, ids: list[int]) -> list[dict[str, Any]]:
