@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, replace
 
+from crmgraph.analytics.rules import CHURN_PHASES
 from crmgraph.analytics.sql import Dialect, Sql
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
@@ -72,17 +73,36 @@ class AnalyticsScope:
         )
 
     def ids_cte(self, name: str = "scoped_ids") -> Sql:
-        """``name AS (SELECT id ...)``: the customers in scope, or more of
-        them when the scope filters by stage or phase, for inner reads that
-        are joined with ``scoped`` again later. A filter on ``customer`` alone
-        is estimated well, where the join with ``customer_role`` is estimated
-        at a quarter of its rows and leads PostgreSQL to nested loops."""
+        """``name AS (SELECT id ...)``: the customers in scope, for inner reads
+        that are joined with ``scoped`` again later. A stage or phase filter
+        is a semi-join on ``customer_role`` rather than the join ``scoped``
+        makes: PostgreSQL estimates a filter on ``customer`` with an EXISTS
+        well, where it puts the two-column join at a quarter of its rows and
+        chooses nested loops."""
         where = queries.customer_where(replace(self.customers, stages=(), phases=()))
+        roles = queries.Where()
+        if self.customers.stages:
+            roles.add_in("r.stage", self.customers.stages)
+        if self.customers.phases:
+            roles.add_in("r.phase", self.customers.phases)
+        if roles.clauses:
+            where.add(
+                "EXISTS (SELECT 1 FROM customer_role r WHERE r.customer = c.id "
+                f"AND r.kind = c.kind AND {roles.sql()})",
+                *roles.args,
+            )
         return Sql().add(
             f"{name} AS {self.dialect.not_materialized}"
             f"(SELECT c.id FROM customer c WHERE {where.sql()})",
             *where.args,
         )
+
+    def churn_candidates(self) -> AnalyticsScope:
+        """The scope narrowed to the phases the churn list covers, unless it
+        already names phases (the list's condition keeps its own filter)."""
+        if self.customers.phases:
+            return self
+        return replace(self, customers=replace(self.customers, phases=CHURN_PHASES))
 
     def period(self, column: str) -> Sql:
         """``column`` falls in the period."""

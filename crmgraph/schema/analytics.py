@@ -552,7 +552,8 @@ def build_analytics_type(
             min_score: int = 30,
         ) -> ScoredCustomerConnection:
             condition = scores.churn_candidates(min_score)
-            return await scored_connection(info, self.scope, condition, "churn", first, after)
+            scope = self.scope.churn_candidates()
+            return await scored_connection(info, scope, condition, "churn", first, after)
 
         @strawberry.field(
             description="Needs raised in the period, by category and unit.",
