@@ -163,6 +163,16 @@ class Normal:
         return found + [(NAME, key) for key in self.name_keys]
 
 
+def keys_that_can_reach(normal: Normal, min_score: float) -> list[tuple[str, str]]:
+    """The blocking keys through which a candidate can score ``min_score``: a
+    similar name alone weighs at most :data:`NAME_WEIGHT`, so above it only a
+    shared e-mail, phone or tax id can get there and the name keys, whose
+    blocks grow with the table, are not looked up (an import asks at
+    :data:`STRONG`)."""
+    keys = normal.blocking_keys()
+    return [k for k in keys if k[0] != NAME] if min_score > NAME_WEIGHT else keys
+
+
 def match_keys(probe: Probe, region: str | None = None) -> list[tuple[str, str]]:
     """The (key_type, key_value) blocking keys of a probe."""
     return Normal.of(probe, region).blocking_keys()
@@ -312,11 +322,12 @@ async def find_candidates_batch(
     best first. ``visible`` (a customer row -> bool) keeps only the customers
     a caller may see; ``exclude_ids`` are never candidates."""
     normals = [Normal.of(probe, region) for probe in probes]
-    wanted = {key for normal in normals for key in normal.blocking_keys()}
+    keys = [keys_that_can_reach(normal, min_score) for normal in normals]
+    wanted = {key for some in keys for key in some}
     holders = await _customers_by_keys(db, wanted, exclude_ids) if wanted else {}
     results = []
-    for probe, normal in zip(probes, normals, strict=True):
-        rows = {row["id"]: row for key in normal.blocking_keys() for row in holders.get(key, ())}
+    for probe, normal, own in zip(probes, normals, keys, strict=True):
+        rows = {row["id"]: row for key in own for row in holders.get(key, ())}
         results.append(_best(normal, probe.customer_id, rows.values(), limit, min_score, visible))
     return results
 
@@ -353,7 +364,7 @@ def pairs_within(
     normals = [Normal.of(probe, region) for probe in probes]
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, normal in enumerate(normals):
-        for key in normal.blocking_keys():
+        for key in keys_that_can_reach(normal, min_score):
             blocks[key].append(index)
     seen: set[tuple[int, int]] = set()
     found = []
