@@ -517,7 +517,7 @@ def cases(state: AppState, ids: Sequence[int]) -> list[Case]:
             (
                 "churn page (20)",
                 lambda db: scores.scored_page(
-                    db, scope.churn_candidates(), scores.churn_candidates(30), "churn", 20, None
+                    db, *scores.churn_candidates(scope, 30), "churn", 20, None
                 ),
             ),
             (

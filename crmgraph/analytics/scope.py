@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, replace
 
-from crmgraph.analytics.rules import CHURN_PHASES
 from crmgraph.analytics.sql import Dialect, Sql
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
@@ -96,13 +95,6 @@ class AnalyticsScope:
             f"(SELECT c.id FROM customer c WHERE {where.sql()})",
             *where.args,
         )
-
-    def churn_candidates(self) -> AnalyticsScope:
-        """The scope narrowed to the phases the churn list covers, unless it
-        already names phases (the list's condition keeps its own filter)."""
-        if self.customers.phases:
-            return self
-        return replace(self, customers=replace(self.customers, phases=CHURN_PHASES))
 
     def period(self, column: str) -> Sql:
         """``column`` falls in the period."""

@@ -132,6 +132,13 @@ def segment_members(segment: str) -> Sql:
     return Sql().add("rfm_segment = {}", segment)
 
 
-def churn_candidates(min_score: int) -> Sql:
+def churn_candidates(scope: AnalyticsScope, min_score: int) -> tuple[AnalyticsScope, Sql]:
+    """The churn list's scope and condition. The scope is narrowed to the
+    phases the list covers (unless it names phases itself), so the facts are
+    computed for those customers only; the condition keeps its own phase
+    filter for a scope that named others."""
+    if not scope.customers.phases:
+        phases_only = replace(scope.customers, phases=rules.CHURN_PHASES)
+        scope = replace(scope, customers=phases_only)
     phases = ", ".join(f"'{p}'" for p in rules.CHURN_PHASES)
-    return Sql().add(f"phase IN ({phases}) AND churn_score >= {{}}", min_score)
+    return scope, Sql().add(f"phase IN ({phases}) AND churn_score >= {{}}", min_score)

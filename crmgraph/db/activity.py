@@ -121,11 +121,15 @@ def _merge(table: str, column: Column) -> str:
     return f"CASE WHEN {new} IS NULL OR {stored} {keep} {new} THEN {stored} ELSE {new} END"
 
 
+def _block(body: list[str]) -> str:
+    """Statements as the body of a trigger or a plpgsql function."""
+    return "".join(f"    {s};\n" for s in body)
+
+
 def _function(name: str, body: list[str]) -> str:
-    statements = "".join(f"    {s};\n" for s in body)
     return (
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n{statements}    RETURN NULL;\nEND $$"
+        f"BEGIN\n{_block(body)}    RETURN NULL;\nEND $$"
     )
 
 
@@ -162,9 +166,8 @@ def _sqlite_triggers(rollup: Rollup) -> list[str]:
     new_row = "(SELECT " + ", ".join(f"NEW.{c} AS {c}" for c in WATCHED) + ") new_rows"
 
     def trigger(event: str, body: list[str]) -> str:
-        statements = "".join(f"    {s};\n" for s in body)
         name = event.split()[0].lower()
-        return f"CREATE TRIGGER {t}_{name} AFTER {event} ON interaction BEGIN\n{statements}END"
+        return f"CREATE TRIGGER {t}_{name} AFTER {event} ON interaction BEGIN\n{_block(body)}END"
 
     return [
         trigger("INSERT", [rollup.add(new_row)]),

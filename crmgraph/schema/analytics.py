@@ -551,8 +551,7 @@ def build_analytics_type(
             after: str | None = None,
             min_score: int = 30,
         ) -> ScoredCustomerConnection:
-            condition = scores.churn_candidates(min_score)
-            scope = self.scope.churn_candidates()
+            scope, condition = scores.churn_candidates(self.scope, min_score)
             return await scored_connection(info, scope, condition, "churn", first, after)
 
         @strawberry.field(
