@@ -88,6 +88,12 @@ class Lifecycle:
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)
 
+    @property
+    def initial_phase(self) -> str:
+        """The phase of the stage a new customer starts in (checked at start-up
+        to be one of the stages)."""
+        return self.stage(self.initial).phase.value  # type: ignore[union-attr]
+
     def transition(self, from_stage: str, to_stage: str) -> Transition | None:
         return next(
             (t for t in self.transitions if t.from_stage == from_stage and t.to_stage == to_stage),

@@ -99,8 +99,7 @@ async def create_customer(
     by_user: int | None = None,
 ) -> int:
     at = now()
-    stage = descriptor.lifecycle.initial
-    phase = descriptor.lifecycle.stage(stage).phase.value  # type: ignore[union-attr]
+    stage, phase = descriptor.lifecycle.initial, descriptor.lifecycle.initial_phase
     pk = await insert(
         db,
         "customer",

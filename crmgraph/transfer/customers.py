@@ -79,12 +79,6 @@ class Draft:
         return {**self.values, "attributes": self.attributes}
 
 
-def initial_stage(descriptor: CustomerType) -> tuple[str, str]:
-    """The stage a new customer of this type starts in, and its phase."""
-    stage = descriptor.lifecycle.initial
-    return stage, descriptor.lifecycle.stage(stage).phase.value  # type: ignore[union-attr]
-
-
 class CustomerImport:
     name = "customers"
 
@@ -284,13 +278,12 @@ class CustomerImport:
             ],
         )
         pairs = list(zip(ids, drafts, strict=True))
-        stages = {d.kind: initial_stage(d.descriptor) for d in drafts}
         await insert_rows(
             db,
             "customer_role",
             [
-                {"customer": pk, "kind": d.kind, "stage": stages[d.kind][0],
-                 "phase": stages[d.kind][1], "entered_at": at}
+                {"customer": pk, "kind": d.kind, "stage": d.descriptor.lifecycle.initial,
+                 "phase": d.descriptor.lifecycle.initial_phase, "entered_at": at}
                 for pk, d in pairs
             ],
             returning=False,
@@ -299,7 +292,8 @@ class CustomerImport:
             db,
             "stage_change",
             [
-                {"customer": pk, "kind": d.kind, "from_stage": None, "to_stage": stages[d.kind][0],
+                {"customer": pk, "kind": d.kind, "from_stage": None,
+                 "to_stage": d.descriptor.lifecycle.initial,
                  "at": at, "by": actor, "reason": "imported"}
                 for pk, d in pairs
             ],
