@@ -264,3 +264,17 @@ def deliver_once(
     # then one more: a duplicate of an earlier event would come before it
     last = create(servers[1], key, "Last")
     assert [client.next_event()["customerId"] for client in clients] == [last, last]
+
+
+def test_a_subscription_over_plain_http_is_told_to_use_a_websocket(
+    secured: LiveServer, keys: dict[str, str]
+) -> None:
+    response = secured.http.post(
+        f"{secured.url}/graphql",
+        json={"query": EVENTS},
+        headers={"Authorization": f"Bearer {keys['admin']}"},
+    )
+    assert response.status_code == 400
+    assert "open a WebSocket to /graphql" in response.text
+    # A query on the same path is still served.
+    assert secured.gql("{ __typename }", key=keys["admin"]) == {"__typename": "Query"}

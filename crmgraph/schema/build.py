@@ -17,8 +17,10 @@ import pluggy
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.tools import merge_types
 from strawberry.types import Info
+from strawberry.types.graphql import OperationType
 
 from crmgraph.access import AUDIT_READ, forbidden
 from crmgraph.analytics import metrics as analytics_metrics
@@ -46,9 +48,37 @@ from crmgraph.schema.pagination import (
 from crmgraph.validation import camel, utc
 
 
+class SubscriptionOverHTTP(InvalidOperationTypeError):
+    """A subscription sent as a plain HTTP request, which can carry one answer,
+    not a stream: the client is told where subscriptions are served."""
+
+    def __init__(self) -> None:
+        super().__init__(OperationType.SUBSCRIPTION)
+
+    def as_http_error_reason(self, method: str) -> str:
+        return (
+            f"subscriptions are not served over HTTP {method}: open a WebSocket to "
+            "/graphql with the graphql-transport-ws protocol"
+        )
+
+
 class CRMSchema(strawberry.Schema):
     """Logs only real faults: a GraphQLError raised on purpose (bad page size,
     bad cursor) or a query that fails validation is the client's business."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        # Strawberry's HTTP view lets a subscription through POST, where its
+        # resolver, an async generator, can only end as a masked internal error.
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None and OperationType.SUBSCRIPTION in allowed:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+            try:
+                return await super().execute(*args, **kwargs)
+            except InvalidOperationTypeError as exc:
+                if exc.operation_type is OperationType.SUBSCRIPTION:
+                    raise SubscriptionOverHTTP() from exc
+                raise
+        return await super().execute(*args, **kwargs)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         if MaskUnexpectedErrors in self.extensions:
