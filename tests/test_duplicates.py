@@ -244,20 +244,28 @@ class DataSet:
         return len(self.inputs) - 1
 
 
-def labelled(seed: int = 7) -> DataSet:
+def labelled(seed: int = 7, block: int = 0) -> DataSet:
     """150 people and 12 companies; 40 of them entered again with another
     spelling (true duplicates, 5 of each variant); 25 namesakes, look-alike
-    companies and same-named parties of another kind (not duplicates)."""
+    companies and same-named parties of another kind (not duplicates).
+
+    ``block`` (0 to 999) gives the e-mails, phones and tax ids a range of
+    their own, so that sets of different blocks (the benchmark stacks them,
+    bench/duplicates.py) share only names: block 0 is the set the tests use."""
     rng = random.Random(seed)
     data = DataSet()
+    tag = f"b{block}x" if block else ""  # an e-mail prefix that survives every variant
+    # area codes 500-999 and a subscriber offset per 500 blocks; block 0 keeps 415 and 212
+    area, namesake_area = ("415", "212") if not block else (f"{500 + block % 500}",) * 2
+    line = 4000 * (block // 500)
     names = rng.sample([(f, last) for f in FIRST for last in LAST], 175)
     people = []
     for i, (first, last) in enumerate(names[:150]):
         domain = rng.choice(DOMAINS)
         person = {
             "name": f"{first.title()} {last.title()}",
-            "email": f"{first}.{last}{i}@{domain}" if rng.random() < 0.9 else None,
-            "phone": f"+1415{300 + i:03d}{2000 + i:04d}" if rng.random() < 0.8 else None,
+            "email": f"{tag}{first}.{last}{i}@{domain}" if rng.random() < 0.9 else None,
+            "phone": f"+1{area}{300 + i:03d}{line + 2000 + i:04d}" if rng.random() < 0.8 else None,
         }
         people.append((data.add(**person), person, first, last))
     companies = []
@@ -265,8 +273,8 @@ def labelled(seed: int = 7) -> DataSet:
         name = f"{rng.choice(LAST).title()} {rng.choice(['Foods', 'Metals', 'Print'])} {i}"
         company = {
             "name": f"{name} S.L.",
-            "email": f"info{i}@company{i}.example",
-            "client": {"taxId": f"ES-B{10_000_000 + i * 7919}"},
+            "email": f"{tag}info{i}@company{i}.example",
+            "client": {"taxId": f"ES-B{10_000_000 + block * 80_000 + i * 7919}"},
         }
         companies.append((data.add(**company), company))
 
@@ -312,11 +320,11 @@ def labelled(seed: int = 7) -> DataSet:
     # not duplicates: namesakes with their own e-mail and phone,
     for i, (first, _last) in enumerate(names[150:160]):
         _, person, _, _ = people[i]
-        data.add(name=person["name"], email=f"{first}{i}@elsewhere.example",
-                 phone=f"+1212{400 + i:03d}{3000 + i:04d}")  # fmt: skip
+        data.add(name=person["name"], email=f"{tag}{first}{i}@elsewhere.example",
+                 phone=f"+1{namesake_area}{400 + i:03d}{line + 3000 + i:04d}")  # fmt: skip
     # a company's look-alike with another tax id, the same name under another kind,
     for i, (_, company) in enumerate(companies[5:12]):
-        data.add(name=company["name"], client={"taxId": f"ES-B{90_000_000 + i}"})
+        data.add(name=company["name"], client={"taxId": f"ES-B{90_000_000 + block * 10 + i}"})
     for _, person, _, _ in people[20:28]:
         data.add(kind="PROSPECT", name=person["name"])
     return data
