@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -71,9 +71,29 @@ async def live_customer(
 ) -> dict[str, Any]:
     """The visible, not deleted customer a write applies to."""
     row = await visible_customer(db, pk, field, sees)
+    check_live(row, field)
+    return row
+
+
+def check_live(row: dict[str, Any], field: str) -> None:
+    """Refuse a write to a merged or deleted customer (its row in hand)."""
     merged_refusal(row, field)
     if row["deleted_at"] is not None:
         raise UserInputError.single(field, "customer is deleted; restore it first", "DELETED")
+
+
+async def survivor(
+    row: dict[str, Any] | None, load: Callable[[int], Awaitable[dict[str, Any] | None]]
+) -> dict[str, Any] | None:
+    """The customer ``row`` stands for: itself, or the one its merges lead to
+    (A into B into C: C); None when there is none. ``load`` reads a customer
+    row by id (a DataLoader's ``load``, or a batch's cache)."""
+    from crmgraph.dedupe.merge import MAX_CHAIN  # it imports this module
+
+    for _ in range(MAX_CHAIN):
+        if row is None or row["merged_into"] is None:
+            break
+        row = await load(row["merged_into"])
     return row
 
 
@@ -224,6 +244,26 @@ async def clear_primary_contact(db: Database, customer_pk: int, except_pk: int |
         customer_pk,
         except_pk or 0,
     )
+
+
+def contact_added_payload(customer_pk: int, contact_pk: int) -> dict[str, Any]:
+    """The ``contact.added`` event's payload (addContact, imports)."""
+    return {
+        "customerId": encode_id("Customer", customer_pk),
+        "contactId": encode_id("Contact", contact_pk),
+    }
+
+
+def interaction_logged_payload(
+    customer_pk: int, interaction_pk: int, values: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``interaction.logged`` event's payload (logInteraction, imports)."""
+    return {
+        "customerId": encode_id("Customer", customer_pk),
+        "interactionId": encode_id("Interaction", interaction_pk),
+        "channel": values["channel"],
+        "amount": str(values["amount"] or "") or None,
+    }
 
 
 async def outbox(db: Database, event_type: str, customer_pk: int | None, payload: dict) -> None:

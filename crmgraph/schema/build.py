@@ -26,7 +26,7 @@ from crmgraph.access import AUDIT_READ, forbidden
 from crmgraph.analytics import metrics as analytics_metrics
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.customer_types import Attribute, CustomerType
-from crmgraph.db import queries
+from crmgraph.db import queries, writes
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
@@ -473,11 +473,8 @@ def build_schema(
     async def load_customer(info: Info, pk: int) -> Any:
         """The customer, or None if it does not exist or the caller may not see it.
         A merged customer's ID stands for the survivor (A into B into C: C)."""
-        row = await info.context.loaders.customer.load(pk)
-        for _ in range(merge_schema.merging.MAX_CHAIN):
-            if row is None or row["merged_into"] is None:
-                break
-            row = await info.context.loaders.customer.load(row["merged_into"])
+        load = info.context.loaders.customer.load
+        row = await writes.survivor(await load(pk), load)
         if row is None or not info.context.access.sees(row):
             return None
         return info.context.types.customer(row)

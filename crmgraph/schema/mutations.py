@@ -18,7 +18,7 @@ from strawberry.types import Info
 
 from crmgraph import input_checks
 from crmgraph import validation as v
-from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE
+from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE, Access
 from crmgraph.db import queries, writes
 from crmgraph.db.queries import load_json
 from crmgraph.dedupe import matching
@@ -86,10 +86,17 @@ def guarded_input_problems(
 ) -> list[Problem]:
     """FORBIDDEN for each input field (snake_case ``names``) of ``type_name``
     that is a guarded field the caller may not write; ``path`` prefixes it."""
+    return guarded_problems(info.context.access, type_name, path, names)
+
+
+def guarded_problems(
+    access: Access, type_name: str, path: str, names: Iterable[str]
+) -> list[Problem]:
+    """:func:`guarded_input_problems` for a caller's ``access`` (importers)."""
     coordinates = {(type_name, v.camel(name)) for name in names}
     return [
         forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
-        for _, field_name, permission in info.context.access.denied_fields(coordinates)
+        for _, field_name, permission in access.denied_fields(coordinates)
     ]
 
 
@@ -697,7 +704,7 @@ def build_mutation_type(
                     ("Contact", pk),
                     customer,
                     writes.field_changes(None, camel_keys(values)),
-                    {"customerId": input.customer_id, "contactId": encode_id("Contact", pk)},
+                    writes.contact_added_payload(customer, pk),
                 )
                 return pk
 
@@ -769,12 +776,7 @@ def build_mutation_type(
                     ("Interaction", pk),
                     customer,
                     writes.field_changes(None, camel_keys(logged)),
-                    {
-                        "customerId": input.customer_id,
-                        "interactionId": encode_id("Interaction", pk),
-                        "channel": values["channel"],
-                        "amount": str(values["amount"] or "") or None,
-                    },
+                    writes.interaction_logged_payload(customer, pk, values),
                 )
                 return pk
 

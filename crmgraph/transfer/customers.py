@@ -42,7 +42,12 @@ from crmgraph.dedupe.merge import field_names, settle_fields
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.lifecycle import CustomerSnapshot, Facts
 from crmgraph.schema.ids import encode_id
-from crmgraph.schema.mutations import attribute_fields, camel_keys, forbidden_problem
+from crmgraph.schema.mutations import (
+    attribute_fields,
+    camel_keys,
+    forbidden_problem,
+    guarded_problems,
+)
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.duplicates import find_repeats
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
@@ -50,6 +55,7 @@ from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ATTRIBUTE_PREFIX, ColumnMap, Fields, MappingError
 from crmgraph.transfer.report import Rejection
 from crmgraph.transfer.source import SourceRow
+from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors, Problem
 
 CORE_FIELDS = ("name", "email", "phone", "kind", "owner", "team")
@@ -170,15 +176,12 @@ class CustomerImport:
                 sent[name] = value
         if descriptor is None:
             return {}
-        access = self.ctx.access
-        if access is not None:
-            wanted = {(descriptor.graphql_name, v.camel(name)) for name in sent}
-            for _, field_name, permission in access.denied_fields(wanted):
-                errors.problems.append(
-                    forbidden_problem(
-                        f"{v.camel(kind)}.{field_name}", f"write {field_name}", permission
-                    )
+        if self.ctx.access is not None:
+            errors.problems.extend(
+                guarded_problems(
+                    self.ctx.access, descriptor.graphql_name, f"{v.camel(kind)}.", sent
                 )
+            )
         return v.attributes(errors, v.camel(kind), descriptor, sent)
 
     async def plugin_check(self, draft: Draft) -> list[Problem]:
@@ -330,38 +333,11 @@ class CustomerImport:
         at: Any,
     ) -> None:
         """An audit entry and an outbox event per customer: (pk, changes, payload)."""
-        db, actor = self.ctx.db, self.ctx.actor
-        await insert_rows(
-            db,
-            "audit_entry",
-            [
-                {"at": at, "by": actor, "action": action, "entity_type": "Customer",
-                 "entity_id": pk, "customer": pk, "changes": writes.dump_json(changes)}
-                for pk, changes, _ in entries
-            ],
-            returning=False,
-        )  # fmt: skip
-        await insert_rows(
-            db,
-            "event",
-            [
-                {
-                    "type": action,
-                    "customer": pk,
-                    "payload": writes.dump_json(
-                        {
-                            "customerId": encode_id("Customer", pk),
-                            **payload,
-                            "source": "import",
-                            "at": at.isoformat(),
-                        }
-                    ),
-                    "created_at": at,
-                }
-                for pk, _, payload in entries
-            ],
-            returning=False,
-        )
+        traces = [
+            Trace(pk, pk, changes, {"customerId": encode_id("Customer", pk), **payload})
+            for pk, changes, payload in entries
+        ]
+        await record(self.ctx.db, self.ctx.actor, action, "Customer", traces, at)
 
     async def merge(self, into: dict[int, list[Draft]], reject: Reject) -> int:
         """Fold rows into the existing customers they repeat; how many rows."""

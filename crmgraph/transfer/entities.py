@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from crmgraph.transfer.contacts import ContactImport
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.importer import Entity, ImportContext, ImportOptions
+from crmgraph.transfer.interactions import InteractionImport
+
+IMPORTERS: dict[str, type[Entity]] = {
+    "customers": CustomerImport,
+    "contacts": ContactImport,
+    "interactions": InteractionImport,
+}
 
 
 def entity_for(name: str, ctx: ImportContext, options: ImportOptions) -> Entity:
-    if name == "customers":
-        return CustomerImport(ctx, options)
-    raise ValueError(f"cannot import {name!r}")
+    if name not in IMPORTERS:
+        raise ValueError(f"cannot import {name!r}")
+    return IMPORTERS[name](ctx, options)  # type: ignore[call-arg]

@@ -10,7 +10,9 @@ nested ``attributes`` object in JSON Lines. ``owner`` is the owner's e-mail
 and ``team`` the team's name, as the importer reads them, so an export
 imports back cleanly. Contacts and interactions name their customer by
 global ID (``customer``) and by the keys that survive a move to another
-database (``customer.email``, ``customer.tax_id``).
+database (``customer.email``, ``customer.tax_id``); interactions name their
+contact the same way (``contact``, ``contact.email``). These are the columns
+the importer finds them by (:mod:`.refs`), so an export imports back.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ CUSTOMER_SQL = (
     "WHERE c.deleted_at IS NULL AND c.id > {} AND {} ORDER BY c.id LIMIT {}"
 )
 CHILD_SQL = (
-    "SELECT x.*, c.email AS customer_email, c.attributes AS customer_attributes "
-    "FROM {table} x JOIN customer c ON c.id = x.customer "
+    "SELECT x.*, c.email AS customer_email, c.attributes AS customer_attributes{columns} "
+    "FROM {table} x JOIN customer c ON c.id = x.customer{joins} "
     "WHERE c.deleted_at IS NULL AND x.id > {{}} AND {{}} ORDER BY x.id LIMIT {{}}"
 )
 CONTACT_COLUMNS = (
@@ -86,6 +88,7 @@ def child_record(type_name: str, columns: Sequence[str]) -> Callable[[dict[str, 
         }
         if "contact" in row:
             out["contact"] = encode_id("Contact", row["contact"]) if row["contact"] else None
+            out["contact.email"] = row["contact_email"]
         out |= {column: row[column] for column in columns}
         if "occurred_at" in out:
             out["occurred_at"] = read_timestamp(out["occurred_at"])
@@ -111,11 +114,16 @@ def spec_for(entity: str, catalog: Catalog, kind: str | None) -> Spec:
     if entity == "contacts":
         header = [*reference, *CONTACT_COLUMNS, "created_at"]
         record = child_record("Contact", CONTACT_COLUMNS)
-        return Spec(CHILD_SQL.format(table="contact"), record, header)
+        return Spec(CHILD_SQL.format(table="contact", columns="", joins=""), record, header)
     if entity == "interactions":
-        header = [*reference, "contact", *INTERACTION_COLUMNS, "created_at"]
+        header = [*reference, "contact", "contact.email", *INTERACTION_COLUMNS, "created_at"]
         record = child_record("Interaction", INTERACTION_COLUMNS)
-        return Spec(CHILD_SQL.format(table="interaction"), record, header)
+        sql = CHILD_SQL.format(
+            table="interaction",
+            columns=", k.email AS contact_email",
+            joins=" LEFT JOIN contact k ON k.id = x.contact",
+        )
+        return Spec(sql, record, header)
     raise ValueError(f"cannot export {entity!r}")
 
 

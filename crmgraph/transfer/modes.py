@@ -5,4 +5,4 @@ COMMIT_MODES = ("all", "batch")
 DUPLICATE_MODES = ("skip", "merge", "create")
 DEFAULT_BATCH_SIZE = 1000
 ENTITIES = ("customers", "contacts", "interactions")
-IMPORTABLE = ("customers",)  # contacts and interactions: export only, for now
+IMPORTABLE = ENTITIES

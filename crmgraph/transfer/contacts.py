@@ -1,0 +1,107 @@
+"""Importing contacts: ``addContact``'s rules for every row
+(:func:`crmgraph.input_checks.contact_fields`, the guarded profile fields for
+the caller), its customer found by :mod:`.refs`.
+
+A contact repeats another when both are at the same customer with the same
+e-mail, compared normalised; a contact without an e-mail repeats nothing. A
+row marked ``is_primary`` becomes its customer's primary contact, as
+``addContact`` makes it: the customer's other contacts stop being primary
+(the last such row of the file wins).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from crmgraph import input_checks
+from crmgraph.db import queries, writes
+from crmgraph.db.bulk import insert_rows
+from crmgraph.dedupe.normalize import normalize_email
+from crmgraph.schema.mutations import camel_keys, guarded_problems
+from crmgraph.transfer.coerce import typed
+from crmgraph.transfer.related import Draft, RelatedImport, given
+from crmgraph.transfer.traces import Trace, record
+from crmgraph.validation import Errors, camel
+
+COLUMNS: dict[str, type] = {
+    "name": str,
+    "email": str,
+    "phone": str,
+    "job_title": str,
+    "is_primary": bool,
+    "notes": str,
+    "birthday": datetime.date,
+    "home_address": str,
+}
+
+
+class ContactImport(RelatedImport):
+    name = "contacts"
+    what = "contact"
+    own_fields = tuple(COLUMNS)
+    required = ("name",)
+
+    def check(self, errors: Errors, cells: dict[str, str]) -> dict[str, Any]:
+        data = {
+            name: typed(errors, camel(name), kind, cells.get(name))
+            for name, kind in COLUMNS.items()
+        }
+        data["is_primary"] = bool(data["is_primary"])  # an empty cell: addContact's default
+        today = writes.now().date()
+        values = input_checks.contact_fields(errors, data, self.ctx.phone_region, today)
+        if self.ctx.access is not None:
+            errors.problems.extend(
+                guarded_problems(self.ctx.access, "Contact", "", given(cells, COLUMNS))
+            )
+        return values
+
+    def duplicate_key(self, draft: Draft) -> Hashable | None:
+        email = normalize_email(draft.values["email"])
+        return (draft.customer, email) if email else None
+
+    async def existing_keys(self, drafts: Sequence[Draft]) -> set[Hashable]:
+        where = queries.Where()
+        where.add_in("customer", sorted({d.customer for d in drafts}))
+        rows = await self.ctx.db.fetch(
+            f"SELECT customer, email FROM contact WHERE {where.sql()} AND email IS NOT NULL",
+            *where.args,
+        )
+        return {(row["customer"], normalize_email(row["email"])) for row in rows}
+
+    async def write(self, drafts: Sequence[Draft]) -> None:
+        db, at = self.ctx.db, writes.now()
+        ids = await insert_rows(
+            db,
+            "contact",
+            [
+                {"customer": d.customer, **d.values, "created_at": at, "updated_at": at}
+                for d in drafts
+            ],
+        )
+        primary = {
+            d.customer: pk for pk, d in zip(ids, drafts, strict=True) if d.values["is_primary"]
+        }
+        if primary:
+            where = queries.Where()
+            where.add_in("customer", sorted(primary))
+            where.add("is_primary = {}", True)
+            keep = queries.Where()
+            keep.add_in("id", sorted(primary.values()))
+            await db.fetch(
+                f"UPDATE contact SET is_primary = {{}} WHERE {where.sql()} AND NOT ({keep.sql()})",
+                False,
+                *where.args,
+                *keep.args,
+            )
+        traces = [
+            Trace(
+                pk,
+                d.customer,
+                writes.field_changes(None, camel_keys(d.values)),
+                writes.contact_added_payload(d.customer, pk),
+            )
+            for pk, d in zip(ids, drafts, strict=True)
+        ]
+        await record(db, self.ctx.actor, "contact.added", "Contact", traces, at)
