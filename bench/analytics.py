@@ -198,10 +198,12 @@ class DataSet:
     customers: int
     interactions: int
     seed: int
+    # names the benchmark owning the database (bench.graphql_load reuses this generator)
+    label: str = MARKER
 
     def marker(self) -> str:
         return (
-            f"{MARKER} v{DATA_SET_VERSION}: customers={self.customers} "
+            f"{self.label} v{DATA_SET_VERSION}: customers={self.customers} "
             f"interactions={self.interactions} seed={self.seed}"
         )
 
@@ -387,11 +389,11 @@ async def has_tables(url: str) -> bool:
         await conn.close()
 
 
-async def recreate(url: str, marker: str | None) -> None:
+async def recreate(url: str, marker: str | None, label: str = MARKER) -> None:
     """Drop (if it exists) and create the database. Refuses to drop one this
-    benchmark did not create, unless it has no tables."""
+    benchmark (``label``) did not create, unless it has no tables."""
     name = database_name(url)
-    if marker is not None and not marker.startswith(MARKER) and await has_tables(url):
+    if marker is not None and not marker.startswith(label) and await has_tables(url):
         raise SystemExit(
             f"database {name} exists, has tables and was not created by this benchmark: "
             "not dropping it; choose another name in --database-url"
@@ -400,12 +402,14 @@ async def recreate(url: str, marker: str | None) -> None:
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.execute(f'COMMENT ON DATABASE "{name}" IS {quote(MARKER + ": seeding")}')
+        await admin.execute(f'COMMENT ON DATABASE "{name}" IS {quote(label + ": seeding")}')
     finally:
         await admin.close()
 
 
-async def seed(url: str, catalog: Catalog, data: DataSet) -> None:
+async def seed(url: str, catalog: Catalog, data: DataSet, extra: Sequence[str] = ()) -> None:
+    """Seed the data set, then run ``extra`` statements in the same transaction
+    (``pg_temp.u`` is available to them)."""
     anchor = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     steps, routes = route_records(catalog, data.seed)
     conn = await connect(url)
@@ -425,7 +429,7 @@ async def seed(url: str, catalog: Catalog, data: DataSet) -> None:
         await conn.copy_records_to_table("bench_route", records=steps)
         await conn.copy_records_to_table("bench_route_info", records=routes)
         async with conn.transaction():
-            for statement in seed_statements(catalog, data, anchor):
+            for statement in [*seed_statements(catalog, data, anchor), *extra]:
                 started = time.perf_counter()
                 status = await conn.execute(statement)
                 label = " ".join(statement.split()[:3])
@@ -447,19 +451,21 @@ async def seed(url: str, catalog: Catalog, data: DataSet) -> None:
         await conn.close()
 
 
-async def prepare(url: str, settings: Settings, data: DataSet, reseed: bool) -> None:
+async def prepare(
+    url: str, settings: Settings, data: DataSet, reseed: bool, extra: Sequence[str] = ()
+) -> None:
     catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
     marker = await marker_of(url)
     fresh = reseed or marker != data.marker()
     if fresh:
-        await recreate(url, marker)
+        await recreate(url, marker, data.label)
         print(f"created {database_name(url)} for {data.marker()}")
     started = time.perf_counter()
     await migrate(make_engine(settings), catalog_apps(catalog))
     print(f"migrations: {time.perf_counter() - started:.1f} s")
     if fresh:
         started = time.perf_counter()
-        await seed(url, catalog, data)
+        await seed(url, catalog, data, extra)
         print(f"seeded in {time.perf_counter() - started:.1f} s")
     else:
         print(f"reusing {database_name(url)} ({marker}); --reseed to start over")

@@ -1,0 +1,335 @@
+"""Benchmark: GraphQL load on crmgraph against PostGraphile 5, same database.
+
+    .venv/bin/python -m bench.graphql_load
+
+1. Seeds (or reuses) a PostgreSQL database, ``crmgraph_bench_load``: 10,000
+   customers with 100,000 interactions, contacts and needs, through crmgraph's
+   migrations (bench.analytics' generator, bench.load_data).
+2. Starts crmgraph (``crmgraph serve``, one uvicorn worker, production
+   settings) and PostGraphile 5 (Amber preset, Node 22, installed by npm into
+   ``bench/.cache/postgraphile``) on free loopback ports, each polled until
+   ready, and checks that both answer every scenario with the same data.
+3. Loads each scenario with ``wrk`` (``--connections`` keep-alive connections,
+   ``--duration`` seconds), interleaving the servers for ``--rounds`` rounds
+   because the machine is shared: req/s, p50, p99 and the median over rounds of
+   the ratio crmgraph / PostGraphile.
+4. Counts SQL statements per request without the clock: each server is
+   started again behind a proxy in front of PostgreSQL that counts the Query
+   and Execute messages of the wire protocol (bench.pg_wire_count), and sends
+   ``--count-requests`` requests one at a time after a warm-up.
+
+``--sqlite`` runs crmgraph alone on a SQLite copy of the same rows (statements
+counted by crmgraph's own counter, ``CRMGRAPH_EXPOSE_SQL_COUNT``, in a separate
+start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench import analytics, load_data
+from bench.load_queries import CRMGRAPH, POSTGRAPHILE, Scenario, common_shape, scenarios
+from bench.load_servers import (
+    Server,
+    ensure_peer,
+    running,
+    start_crmgraph,
+    start_postgraphile,
+    stop,
+)
+from bench.load_wrk import Load, run_wrk, wrk_binary
+from bench.pg_wire_count import CountingProxy
+from crmgraph.db.engine import postgres_config
+from crmgraph.settings import Settings
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/crmgraph_bench_load"
+CACHE = Path(__file__).resolve().parent / ".cache"
+WARM_UP_SECONDS = 2
+COUNT_WARM_UP = 3
+# the counting start of crmgraph: background pollers (outbox, live, webhooks)
+# wait this long, so that every statement counted belongs to a request
+QUIET_POLL_SECONDS = "86400"
+
+
+@dataclass
+class Results:
+    loads: dict[tuple[str, str], list[Load]] = field(default_factory=dict)  # (scenario, server)
+    statements: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, scenario: str, server: str, load: Load) -> None:
+        self.loads.setdefault((scenario, server), []).append(load)
+
+
+async def post(client: httpx.AsyncClient, server: Server, body: bytes) -> dict:
+    response = await client.post(
+        server.url, content=body, headers={**server.headers, "content-type": "application/json"}
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+async def check_answers(servers: list[Server], chosen: list[Scenario]) -> None:
+    """Every server answers every scenario without errors, and with the same
+    data as the first server; refuses to time anything otherwise."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        for scenario in chosen:
+            shapes = [
+                common_shape(s.kind, await post(client, s, scenario.body(s.kind))) for s in servers
+            ]
+            if any(shape != shapes[0] for shape in shapes[1:]):
+                raise SystemExit(
+                    f"{scenario.name}: the servers disagree\n"
+                    + "\n".join(
+                        f"{s.kind}: {shape}" for s, shape in zip(servers, shapes, strict=True)
+                    )
+                )
+            if isinstance(shapes[0], list) and not shapes[0]:
+                raise SystemExit(f"{scenario.name}: empty answer; is the database seeded?")
+            print(f"  {scenario.name}: same data on {', '.join(s.kind for s in servers)}")
+
+
+async def time_load(
+    servers: list[Server], chosen: list[Scenario], args: argparse.Namespace, results: Results
+) -> None:
+    for scenario in chosen:  # warm-up: plans, caches, JIT, pools
+        for server in servers:
+            await run_wrk(
+                server.url,
+                scenario.body(server.kind),
+                server.headers,
+                WARM_UP_SECONDS,
+                args.connections,
+            )
+    for number in range(1, args.rounds + 1):
+        for scenario in chosen:
+            for server in servers:
+                load = await run_wrk(
+                    server.url,
+                    scenario.body(server.kind),
+                    server.headers,
+                    args.duration,
+                    args.connections,
+                )
+                results.add(scenario.name, server.kind, load)
+                problems = ""
+                if load.bad_status or load.socket_errors:
+                    problems = f"  ({load.bad_status} non-2xx, {load.socket_errors} socket errors)"
+                print(
+                    f"  round {number} {scenario.name:9} {server.kind:12} {load.rps:8.1f} req/s "
+                    f"p50 {load.p50_ms:7.2f} ms p99 {load.p99_ms:7.2f} ms{problems}",
+                    file=sys.stderr,
+                )
+
+
+async def count_statements(
+    server: Server, chosen: list[Scenario], proxy: CountingProxy | None, n: int
+) -> dict[str, str]:
+    """Statements per request, over ``n`` requests sent one at a time: from the
+    proxy's wire counts, or (SQLite) from crmgraph's ``sqlStatements``."""
+    counts = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for scenario in chosen:
+            body = scenario.body(server.kind)
+            for _ in range(COUNT_WARM_UP):
+                await post(client, server, body)
+            if proxy is None:
+                seen = [
+                    (await post(client, server, body)).get("extensions", {}).get("sqlStatements")
+                    for _ in range(n)
+                ]
+                if any(s is None for s in seen):
+                    raise RuntimeError("crmgraph did not report extensions.sqlStatements")
+                counts[scenario.name] = f"{sum(seen) / n:g}"
+                continue
+            proxy.counter.reset()
+            for _ in range(n):
+                await post(client, server, body)
+            c = proxy.counter
+            total = f"{c.statements / n:g}"
+            counts[scenario.name] = (
+                f"{total} ({c.executes / n:g} E + {c.queries / n:g} Q)" if c.queries else total
+            )
+    return counts
+
+
+async def counting_pass(
+    args: argparse.Namespace,
+    chosen: list[Scenario],
+    database_url: str,
+    api_key: str,
+    node: Path | None,
+    results: Results,
+) -> None:
+    if database_url.startswith("sqlite:"):
+        server = await start_crmgraph(database_url, api_key, {"CRMGRAPH_EXPOSE_SQL_COUNT": "1"})
+        async with running(server):
+            counts = await count_statements(server, chosen, None, args.count_requests)
+        results.statements.update({(name, CRMGRAPH): v for name, v in counts.items()})
+        return
+    config = postgres_config(database_url)
+    for kind in (CRMGRAPH, *((POSTGRAPHILE,) if node else ())):
+        proxy = CountingProxy(config["host"], config["port"])
+        port = await proxy.start()
+        proxied = database_url.replace(f"{config['host']}:{config['port']}", f"127.0.0.1:{port}")
+        if proxied == database_url:
+            raise SystemExit("give --database-url with an explicit host:port")
+        try:
+            if kind == CRMGRAPH:
+                env = {
+                    "CRMGRAPH_EVENT_POLL_SECONDS": QUIET_POLL_SECONDS,
+                    "CRMGRAPH_PRUNE_INTERVAL_SECONDS": QUIET_POLL_SECONDS,
+                }
+                server = await start_crmgraph(proxied, api_key, env)
+            else:
+                assert node is not None
+                server = await start_postgraphile(args.peer_cache, node, proxied)
+            async with running(server):
+                counts = await count_statements(server, chosen, proxy, args.count_requests)
+        finally:
+            await proxy.stop()
+        results.statements.update({(name, kind): v for name, v in counts.items()})
+
+
+def report(
+    results: Results, chosen: list[Scenario], servers: list[str], args: argparse.Namespace
+) -> None:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    peer = POSTGRAPHILE in servers
+    print(
+        f"\n{args.rounds} rounds of {args.duration:g} s per scenario and server, "
+        f"{args.connections} connections, wrk on loopback; medians over rounds\n"
+    )
+    header = ["scenario", "crmgraph req/s", "crmgraph p50 / p99 ms", "crmgraph SQL/req"]
+    if peer:
+        header[2:2] = ["PostGraphile req/s", "ratio"]
+        header[5:5] = ["PostGraphile p50 / p99 ms"]
+        header.append("PostGraphile SQL/req")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+    for scenario in chosen:
+        crm = results.loads[(scenario.name, CRMGRAPH)]
+        row = [
+            scenario.name,
+            f"{median([x.rps for x in crm]):.0f}",
+            f"{median([x.p50_ms for x in crm]):.1f} / {median([x.p99_ms for x in crm]):.1f}",
+            results.statements.get((scenario.name, CRMGRAPH), "-"),
+        ]
+        if peer:
+            pg = results.loads[(scenario.name, POSTGRAPHILE)]
+            ratios = [a.rps / b.rps for a, b in zip(crm, pg, strict=True)]
+            row[2:2] = [f"{median([x.rps for x in pg]):.0f}", f"{median(ratios):.2f}"]
+            row[5:5] = [
+                f"{median([x.p50_ms for x in pg]):.1f} / {median([x.p99_ms for x in pg]):.1f}"
+            ]
+            row.append(results.statements.get((scenario.name, POSTGRAPHILE), "-"))
+        print("| " + " | ".join(row) + " |")
+    print("\nscenarios:")
+    for scenario in chosen:
+        print(f"  {scenario.name}: {scenario.description}")
+    if peer:
+        print(
+            "ratio: crmgraph req/s / PostGraphile req/s in the same round, median over rounds; "
+            "SQL/req: Execute (E) and simple Query (Q) messages on the wire"
+        )
+
+
+async def timeline_customer(source_url: str) -> int:
+    conn = await analytics.connect(source_url)
+    try:
+        found = await conn.fetchval(
+            "SELECT i.customer FROM interaction i JOIN customer c ON c.id = i.customer "
+            "WHERE c.deleted_at IS NULL GROUP BY i.customer HAVING COUNT(*) >= 30 "
+            "ORDER BY i.customer LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    if found is None:
+        raise SystemExit("no customer with 30 interactions: reseed with --reseed")
+    return int(found)
+
+
+async def bench(args: argparse.Namespace) -> None:
+    source_url = args.database_url
+    settings = Settings.from_env().with_database(source_url)
+    await load_data.prepare_postgres(source_url, settings, args.reseed)
+    database_url = source_url
+    if args.sqlite:
+        await load_data.prepare_sqlite(args.sqlite_path, source_url, settings)
+        database_url = f"sqlite:///{args.sqlite_path}"
+    api_key = await load_data.admin_key(settings.with_database(database_url))
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    chosen = [
+        s for s in scenarios(await timeline_customer(source_url)) if not only or s.name in only
+    ]
+    if not chosen:
+        raise SystemExit(f"--only {args.only!r} matches no scenario")
+    node = ensure_peer(args.peer_cache) if args.peer == POSTGRAPHILE else None
+    wrk_binary()
+
+    results = Results()
+    servers: list[Server] = []
+    try:
+        servers.append(await start_crmgraph(database_url, api_key))
+        if node is not None:
+            servers.append(await start_postgraphile(args.peer_cache, node, database_url))
+            print(f"peer: {servers[-1].version}")
+        print("checking answers")
+        await check_answers(servers, chosen)
+        print("timing (progress on stderr)")
+        await time_load(servers, chosen, args, results)
+    finally:
+        for server in servers:
+            await stop(server)
+    print("counting statements")
+    await counting_pass(args, chosen, database_url, api_key, node, results)
+    report(results, chosen, [s.kind for s in servers], args)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.graphql_load", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--database-url", default=DEFAULT_URL, help=f"default {DEFAULT_URL}")
+    parser.add_argument("--reseed", action="store_true", help="drop and seed the database again")
+    parser.add_argument(
+        "--sqlite",
+        action="store_true",
+        help="crmgraph alone on a SQLite copy of the PostgreSQL data set (no peer)",
+    )
+    parser.add_argument("--sqlite-path", type=Path, default=CACHE / "graphql_load.sqlite")
+    parser.add_argument("--peer", choices=("none", POSTGRAPHILE), default=POSTGRAPHILE)
+    parser.add_argument("--peer-cache", type=Path, default=CACHE / "postgraphile")
+    parser.add_argument("--only", default="", help="scenarios, comma-separated")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per load (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument(
+        "--count-requests", type=int, default=20, help="requests per statement count (20)"
+    )
+    args = parser.parse_args(argv)
+    if args.sqlite:
+        args.peer = "none"
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.database_url.startswith(("postgres://", "postgresql://")):
+        print("--database-url must be PostgreSQL (the source of --sqlite too)", file=sys.stderr)
+        return 2
+    asyncio.run(bench(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

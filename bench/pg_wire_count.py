@@ -1,0 +1,128 @@
+"""A TCP proxy on loopback in front of PostgreSQL that counts the statements
+its clients send: simple-protocol Query ('Q') and extended-protocol Execute
+('E') messages of the frontend/backend protocol, whatever the driver.
+
+It reads the client's side of the stream only as far as the message framing
+(a type byte and a length), forwards every byte unchanged, and answers an
+SSLRequest or GSSENCRequest itself with 'N' (no encryption), so drivers that
+try TLS first fall back to plain text it can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+SSL_REQUEST = 80877103
+GSSENC_REQUEST = 80877104
+QUERY, EXECUTE = b"Q", b"E"
+
+
+@dataclass
+class WireCounter:
+    """Message types seen from every client since the last ``reset``."""
+
+    messages: Counter[bytes] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        self.messages.clear()
+
+    @property
+    def queries(self) -> int:
+        return self.messages[QUERY]
+
+    @property
+    def executes(self) -> int:
+        return self.messages[EXECUTE]
+
+    @property
+    def statements(self) -> int:
+        return self.queries + self.executes
+
+
+@dataclass
+class CountingProxy:
+    upstream_host: str
+    upstream_port: int
+    counter: WireCounter = field(default_factory=WireCounter)
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            server_r, server_w = await asyncio.open_connection(
+                self.upstream_host, self.upstream_port
+            )
+        except OSError:
+            client_w.close()
+            self._tasks.discard(task)
+            return
+        back = asyncio.create_task(pipe(server_r, client_w))
+        self._tasks.add(back)
+        try:
+            await self._client_to_server(client_r, client_w, server_w)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            server_w.close()
+            back.cancel()
+            await asyncio.gather(back, return_exceptions=True)
+            client_w.close()
+            self._tasks.discard(back)
+            self._tasks.discard(task)
+
+    async def _client_to_server(
+        self,
+        client_r: asyncio.StreamReader,
+        client_w: asyncio.StreamWriter,
+        server_w: asyncio.StreamWriter,
+    ) -> None:
+        # start-up phase: untyped messages (length, code, ...)
+        while True:
+            head = await client_r.readexactly(8)
+            length, code = struct.unpack("!II", head)
+            rest = await client_r.readexactly(length - 8)
+            if code in (SSL_REQUEST, GSSENC_REQUEST):
+                client_w.write(b"N")
+                await client_w.drain()
+                continue
+            server_w.write(head + rest)
+            await server_w.drain()
+            break
+        # typed messages: a type byte, then a length that counts itself
+        while True:
+            head = await client_r.readexactly(5)
+            kind, length = head[:1], struct.unpack("!I", head[1:])[0]
+            body = await client_r.readexactly(length - 4)
+            self.counter.messages[kind] += 1
+            server_w.write(head + body)
+            await server_w.drain()
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
