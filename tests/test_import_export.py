@@ -362,9 +362,11 @@ UPLOAD = """mutation($input: ImportCustomersInput!) {
 }"""
 
 
-def upload(url: str, data: bytes, headers: dict[str, str], **fields: Any) -> httpx.Response:
+def upload(
+    url: str, data: bytes, headers: dict[str, str], query: str = UPLOAD, **fields: Any
+) -> httpx.Response:
     """A GraphQL multipart request (the spec's operations, map and file parts)."""
-    operations = {"query": UPLOAD, "variables": {"input": {"file": None, **fields}}}
+    operations = {"query": query, "variables": {"input": {"file": None, **fields}}}
     return httpx.post(
         f"{url}/graphql",
         data={

@@ -16,14 +16,18 @@ import pytest
 
 from crmgraph.access import Access
 from crmgraph.app import AppState
-from crmgraph.schema.ids import encode_id
+from crmgraph.auth import Principal, create_user
+from crmgraph.db import writes
+from crmgraph.dedupe.merge import Caller, MergeRequest, merge_customers
+from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.transfer.entities import entity_for
 from crmgraph.transfer.export import export
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
+from crmgraph.transfer.mapping import MappingError
 from crmgraph.transfer.report import ImportSummary, Rejections
 from crmgraph.transfer.source import CsvSource, text_stream
 from tests.conftest import fresh_database
-from tests.test_import_export import csv_bytes, run
+from tests.test_import_export import count, csv_bytes, run
 
 CUSTOMERS = csv_bytes(
     [
@@ -171,3 +175,251 @@ def test_round_trip_into_another_database(
     assert stable(interactions_there) == stable(interactions_csv)
     # a second run finds every row already there
     assert [(s.created, s.skipped_duplicates) for s in again] == [(0, 3), (0, 3)]
+
+
+AGENT = "agent@test.example"
+PARTIES = csv_bytes(
+    [
+        ["name", "email", "kind", "tax_id", "owner"],
+        ["Acme SL", "info@acme.example", "client", "B11111111", AGENT],
+        ["Twin One", "twin@example.com", "prospect", "", AGENT],
+        ["Twin Two", "TWIN@example.com", "prospect", "", AGENT],
+        ["Gone", "gone@example.com", "prospect", "", AGENT],
+        ["Away", "away@example.com", "client", "", AGENT],
+        ["Keeper", "keeper@example.com", "client", "B33333333", AGENT],
+        ["Hidden", "hidden@example.com", "prospect", "", ""],
+    ]
+)
+
+
+async def parties(state: AppState) -> tuple[dict[str, str], Access]:
+    """The customers above, as an agent who owns all but Hidden sees them:
+    Gone deleted, Away merged into Keeper."""
+    agent = await create_user(state.db, "Agent", AGENT, "agent")
+    await do_import(state, "customers", PARTIES, on_duplicate="create")
+    ids = await ids_by_name(state)
+    pks = {name: decode_id(gid)[1] for name, gid in ids.items()}
+    async with state.db.transaction():
+        await writes.set_deleted(state.db, pks["Gone"], True, None)
+        await merge_customers(
+            state.db, state.plugin_manager, state.catalog,
+            MergeRequest(survivor=pks["Keeper"], merged=pks["Away"]),
+            Caller(sees=lambda row: True, may_assign=True, user_id=None),
+        )  # fmt: skip
+    return ids, state.policy.access(Principal(agent, "Agent", "agent"))
+
+
+def reasons(rejected: Rejections) -> dict[int, list[tuple[str | None, str]]]:
+    return {r.row: sorted((p.field or "", p.code) for p in r.problems) for r in rejected.first}
+
+
+def test_every_reason_a_contact_is_rejected(database_url: str, tmp_path: Path) -> None:
+    async def work(state: AppState) -> dict[str, Any]:
+        ids, agent = await parties(state)
+        header = ["customer", "customer.email", "customer.tax_id", "name", "email", "birthday"]
+        rows = [
+            header,
+            ["", "info@acme.example", "", "Ok Person", "ok@acme.example", ""],  # 2
+            ["", "twin@example.com", "", "Which twin", "", ""],  # 3: two customers have it
+            [ids["Twin One"], "twin@example.com", "", "Picked", "", ""],  # 4: the ID picks
+            [ids["Gone"], "", "", "Too late", "", ""],  # 5
+            ["", "away@example.com", "", "Via merged", "", ""],  # 6: to Keeper
+            [ids["Away"], "", "", "Via merged ID", "", ""],  # 7: to Keeper
+            ["", "hidden@example.com", "", "Hidden by e-mail", "", ""],  # 8
+            [ids["Hidden"], "", "", "Hidden by ID", "", ""],  # 9
+            ["", "nobody@example.com", "", "Nobody", "", ""],  # 10
+            ["", "info@acme.example", "B33333333", "Two keys", "", ""],  # 11: Acme, Keeper
+            ["Q3VzdG9tZXI6eA==", "", "", "Bad ID", "", ""],  # 12
+            ["", "", "", "No customer", "", ""],  # 13
+            ["", "INFO@acme.example", "", "", "bad-email", "2999-01-01"],  # 14
+            ["", "info@acme.example", "", "Again", "OK@acme.example", ""],  # 15: repeats 2
+        ]
+        rejects = tmp_path / "contacts.rejected.csv"
+        summary, rejected = await do_import(
+            state, "contacts", csv_bytes(rows), rejects, access=agent, batch_size=4
+        )
+        written = await state.db.fetch(
+            "SELECT k.name, c.name AS customer FROM contact k "
+            "JOIN customer c ON c.id = k.customer ORDER BY k.id"
+        )
+        return {
+            "summary": summary,
+            "reasons": reasons(rejected),
+            "messages": {r.row: [p.message for p in r.problems] for r in rejected.first},
+            "written": [(r["name"], r["customer"]) for r in written],
+            "report": list(csv.reader(rejects.open(encoding="utf-8"))),
+            "ids": ids,
+        }
+
+    found = run(database_url, work)
+    summary = found["summary"]
+    assert (summary.read, summary.created, summary.skipped_duplicates) == (14, 4, 1)
+    assert summary.rejected == 9
+    assert found["written"] == [
+        ("Ok Person", "Acme SL"), ("Picked", "Twin One"),
+        ("Via merged", "Keeper"), ("Via merged ID", "Keeper"),
+    ]  # fmt: skip
+    assert found["reasons"] == {
+        3: [("customer.email", "AMBIGUOUS")],
+        5: [("customer", "DELETED")],
+        8: [("customer.email", "NOT_FOUND")],
+        9: [("customer", "NOT_FOUND")],  # not visible: as if it did not exist
+        10: [("customer.email", "NOT_FOUND")],
+        11: [("customer.email", "NOT_FOUND")],
+        12: [("customer", "INVALID_ID")],
+        13: [("", "REQUIRED")],
+        14: [("birthday", "FORBIDDEN"), ("birthday", "OUT_OF_RANGE"),
+             ("email", "INVALID_EMAIL"), ("name", "REQUIRED")],
+    }  # fmt: skip
+    messages = found["messages"]
+    ids = found["ids"]
+    assert ids["Twin One"] in messages[3][0] and ids["Twin Two"] in messages[3][0]
+    assert messages[11] == ["no customer has e-mail 'info@acme.example' and tax id 'B33333333'"]
+    assert ids["Hidden"] not in " ".join(messages[8] + messages[9])
+    report = found["report"]
+    assert report[0] == ["row", "customer", "customer.email", "customer.tax_id", "name",
+                         "email", "birthday", "reasons"]  # fmt: skip
+    assert [r[0] for r in report[1:]] == ["3", "5", "8", "9", "10", "11", "12", "13", "14"]
+    assert report[-1][-1].count("[") == 4
+
+
+def test_every_reason_an_interaction_is_rejected(database_url: str) -> None:
+    async def work(state: AppState) -> dict[str, Any]:
+        ids, _ = await parties(state)
+        contacts = csv_bytes(
+            [["customer", "name", "email"], [ids["Acme SL"], "Ana", "ana@acme.example"],
+             [ids["Twin One"], "Tom", "tom@example.com"]]
+        )  # fmt: skip
+        await do_import(state, "contacts", contacts)
+        tom = await state.db.fetch("SELECT id FROM contact WHERE name = 'Tom'")
+        acme, twin_contact = ids["Acme SL"], encode_id("Contact", tom[0]["id"])
+        header = ["customer", "contact", "contact.email", "channel", "direction",
+                  "occurred_at", "subject", "satisfaction", "amount"]  # fmt: skip
+        rows = [
+            header,
+            [acme, "", "ANA@acme.example", "email", "inbound", "2025-01-02T03:04:05Z", "Hi", "3",
+             "10"],  # 2
+            [acme, "", "nobody@acme.example", "EMAIL", "INBOUND", "", "Who", "", ""],  # 3
+            [acme, twin_contact, "", "EMAIL", "INBOUND", "", "Wrong contact", "", ""],  # 4
+            [acme, "", "", "FAX", "SIDEWAYS", "yesterday", "", "9", "-5"],  # 5
+            [acme, "", "", "EMAIL", "INBOUND", "2999-01-01", "Future", "", ""],  # 6
+            [acme, "", "ana@acme.example", "EMAIL", "INBOUND", "2025-01-02T04:04:05+01:00",
+             "Hi", "", ""],  # 7: repeats 2 (the same time, written another way)
+            [acme, "", "", "EMAIL", "OUTBOUND", "2025-01-02T03:04:05Z", "Hi", "", ""],  # 8
+        ]  # fmt: skip
+        summary, rejected = await do_import(state, "interactions", csv_bytes(rows))
+        written = await state.db.fetch(
+            "SELECT i.subject, i.direction, k.name FROM interaction i "
+            "LEFT JOIN contact k ON k.id = i.contact ORDER BY i.id"
+        )
+        return {
+            "summary": summary,
+            "reasons": reasons(rejected),
+            "written": [(r["subject"], r["direction"], r["name"]) for r in written],
+        }
+
+    found = run(database_url, work)
+    summary = found["summary"]
+    assert (summary.created, summary.skipped_duplicates, summary.rejected) == (2, 1, 4)
+    assert found["written"] == [("Hi", "INBOUND", "Ana"), ("Hi", "OUTBOUND", None)]
+    assert found["reasons"] == {
+        3: [("contact.email", "NOT_FOUND")],
+        4: [("contact", "INVALID")],  # as logInteraction: the contact is another customer's
+        5: [("amount", "OUT_OF_RANGE"), ("channel", "INVALID_CHOICE"),
+            ("direction", "INVALID_CHOICE"), ("occurredAt", "INVALID"),
+            ("satisfaction", "OUT_OF_RANGE"), ("subject", "REQUIRED")],
+        6: [("occurredAt", "OUT_OF_RANGE")],
+    }  # fmt: skip
+
+
+def test_refused_before_reading(database_url: str) -> None:
+    async def work(state: AppState) -> list[str]:
+        messages = []
+        for entity, data, options in (
+            ("contacts", csv_bytes([["customer.email", "name"]]), {"on_duplicate": "merge"}),
+            ("contacts", csv_bytes([["name", "email"]]), {}),
+            ("interactions", csv_bytes([["customer", "channel", "subject"]]), {}),
+        ):
+            with pytest.raises(MappingError) as refused:
+                await do_import(state, entity, data, **options)
+            messages.append(str(refused.value))
+        return messages
+
+    merge, no_customer, no_direction = run(database_url, work)
+    assert "merge is for customers" in merge
+    assert "no column names the customer" in no_customer
+    assert "no column gives direction" in no_direction
+
+
+def exploding(database_url: str) -> list[str]:
+    """A trigger that makes the database refuse an interaction titled
+    'Explode': a failure no row check foresees."""
+    if database_url.startswith("sqlite"):
+        return [
+            "CREATE TRIGGER explode BEFORE INSERT ON interaction WHEN NEW.subject = 'Explode' "
+            "BEGIN SELECT RAISE(ABORT, 'interaction exploded'); END"
+        ]
+    return [
+        "CREATE FUNCTION explode() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.subject = 'Explode' THEN RAISE EXCEPTION 'interaction exploded'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER explode BEFORE INSERT ON interaction FOR EACH ROW "
+        "EXECUTE FUNCTION explode()",
+    ]
+
+
+def logged(count_: int, explode_at: int | None = None, bad_at: int | None = None) -> bytes:
+    rows = [["customer.email", "channel", "direction", "occurred_at", "subject"]]
+    for i in range(count_):
+        subject = "Explode" if i == explode_at else f"Call {i}"
+        channel = "FAX" if i == bad_at else "PHONE"
+        at = f"2025-01-01T00:00:{i:02d}Z"
+        rows.append(["info@acme.example", channel, "OUTBOUND", at, subject])
+    return csv_bytes(rows)
+
+
+async def subjects(state: AppState) -> list[str]:
+    rows = await state.db.fetch("SELECT subject FROM interaction ORDER BY id")
+    return [r["subject"] for r in rows]
+
+
+def test_all_or_nothing_and_per_batch_on_a_database_failure(database_url: str) -> None:
+    async def work(state: AppState) -> dict[str, Any]:
+        await do_import(state, "customers", CUSTOMERS)
+        for statement in exploding(database_url):
+            await state.db.fetch(statement)
+        everything, rejected = await do_import(
+            state, "interactions", logged(7, explode_at=5, bad_at=1), batch_size=2
+        )
+        after_all = (
+            await count(state, "interaction"),
+            await count(state, "event WHERE type = 'interaction.logged'"),
+        )
+        failed, _ = await do_import(
+            state, "interactions", logged(7, explode_at=5, bad_at=1), commit="batch", batch_size=2
+        )
+        kept = await subjects(state)
+        resumed, _ = await do_import(
+            state, "interactions", logged(7, bad_at=1), commit="batch", batch_size=2,
+            resume_after=failed.committed_through,
+        )  # fmt: skip
+        final = await subjects(state)
+        return {
+            "all": everything, "all_rejected": [r.row for r in rejected.first],
+            "after_all": after_all, "failed": failed, "kept": kept,
+            "resumed": resumed, "final": final,
+            "audit": await count(state, "audit_entry WHERE action = 'interaction.logged'"),
+        }  # fmt: skip
+
+    found = run(database_url, work)
+    everything = found["all"]
+    assert "interaction exploded" in everything.failure
+    assert everything.created == 0 and found["after_all"] == (0, 0)  # nothing written
+    assert found["all_rejected"] == [3]  # the bad row is still reported
+    failed = found["failed"]
+    assert failed.committed_through == 5 and failed.created == 3  # rows 2-5, row 3 rejected
+    assert found["kept"] == ["Call 0", "Call 2", "Call 3"]
+    resumed = found["resumed"]
+    assert (resumed.read, resumed.created, resumed.failure) == (3, 3, None)
+    assert found["final"] == ["Call 0", "Call 2", "Call 3", "Call 4", "Call 5", "Call 6"]
+    assert found["audit"] == 6  # one per interaction written, none for the rolled back

@@ -1,6 +1,7 @@
 """Imports over GraphQL, as a built-in plugin: the ``customer.import``
 permission (managers hold it, admins hold everything) and the
-``importCustomers`` mutation (:mod:`crmgraph.schema.imports`). The command
+``importCustomers``, ``importContacts`` and ``importInteractions`` mutations
+(:mod:`crmgraph.schema.imports`). The command
 line's ``crmgraph import`` does not need it."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def crmgraph_permissions() -> list[Permission]:
     return [
         Permission(
             CUSTOMER_IMPORT,
-            "Import customers from a file (importCustomers), with the caller's own rights",
+            "Import customers, contacts and interactions from files (importCustomers, "
+            "importContacts, importInteractions), with the caller's own rights",
             roles=("manager",),
         )
     ]

@@ -1,10 +1,12 @@
-"""GraphQL for imports: ``importCustomers`` takes a CSV file sent as a GraphQL
-multipart request (the ``Upload`` scalar) and runs the same importer as
-``crmgraph import customers`` (:mod:`crmgraph.transfer`), acting as the
-caller: their row scope, their right to assign and to write guarded
-attributes. It needs the ``customer.import`` permission; the file's size is
-capped by ``CRMGRAPH_IMPORT_MAX_BYTES`` (the whole request's body, see
-:mod:`crmgraph.body_limit`).
+"""GraphQL for imports: ``importCustomers``, ``importContacts`` and
+``importInteractions`` take a CSV file sent as a GraphQL multipart request
+(the ``Upload`` scalar) and run the same importer as ``crmgraph import
+customers|contacts|interactions`` (:mod:`crmgraph.transfer`), acting as the
+caller: their row scope, their right to assign and to write guarded fields.
+Contacts and interactions take ``OnDuplicateRecord`` (no ``MERGE``: see
+:mod:`crmgraph.transfer.related`). Each needs the ``customer.import``
+permission; the file's size is capped by ``CRMGRAPH_IMPORT_MAX_BYTES`` (the
+whole request's body, see :mod:`crmgraph.body_limit`).
 
 The payload carries the summary, the first :data:`REJECTED_SHOWN` rejected
 rows with every reason, and ``userErrors`` for a request that cannot run at
@@ -29,7 +31,7 @@ from strawberry.types import Info
 from crmgraph.plugins.imports import CUSTOMER_IMPORT
 from crmgraph.schema import core_types as core
 from crmgraph.schema.mutations import forbidden_problem, user_errors
-from crmgraph.transfer.customers import CustomerImport
+from crmgraph.transfer.entities import entity_for
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
 from crmgraph.transfer.mapping import MappingError
 from crmgraph.transfer.modes import DEFAULT_BATCH_SIZE
@@ -117,7 +119,7 @@ class ImportSummary:
 
 
 @strawberry.type
-class ImportCustomersPayload:
+class ImportPayload:
     summary: ImportSummary | None
     rejected_rows: list[RejectedRow] = strawberry.field(
         description=f"The first {REJECTED_SHOWN} rejected rows (`summary.rejected` counts all)."
@@ -125,10 +127,104 @@ class ImportCustomersPayload:
     user_errors: list[core.UserError]
 
 
-def refused(problem: Problem) -> ImportCustomersPayload:
-    return ImportCustomersPayload(
-        summary=None, rejected_rows=[], user_errors=user_errors([problem])
+def refused(problem: Problem) -> ImportPayload:
+    return ImportPayload(summary=None, rejected_rows=[], user_errors=user_errors([problem]))
+
+
+@strawberry.enum(
+    description="What to do with a contact or interaction that repeats one already recorded."
+)
+class OnDuplicateRecord(enum.Enum):
+    SKIP = "skip"
+    CREATE = "create"
+
+
+def related_input(name: str, what: str) -> type:
+    """The input of importContacts / importInteractions (the same fields)."""
+    namespace: dict[str, Any] = {
+        "__annotations__": {
+            "file": Upload,
+            "mapping": list[ColumnMappingInput],
+            "on_duplicate": OnDuplicateRecord,
+            "commit": ImportCommit,
+            "batch_size": int,
+            "resume_after": int,
+            "delimiter": str | None,
+            "encoding": str,
+        },
+        "file": strawberry.field(description="The CSV file (UTF-8 unless `encoding`)."),
+        "mapping": strawberry.field(default_factory=list),
+        "on_duplicate": OnDuplicateRecord.SKIP,
+        "commit": ImportCommit.ALL,
+        "batch_size": DEFAULT_BATCH_SIZE,
+        "resume_after": strawberry.field(
+            default=1, description="Skip rows up to this one (the header is row 1)."
+        ),
+        "delimiter": strawberry.field(
+            default=None, description="Default: sniffed among , ; tab |."
+        ),
+        "encoding": "utf-8",
+    }
+    cls = type(name, (), namespace)
+    return strawberry.input(cls, description=f"A CSV file of {what} and how to read it.")
+
+
+ImportContactsInput = related_input("ImportContactsInput", "contacts")
+ImportInteractionsInput = related_input("ImportInteractionsInput", "interactions")
+
+
+async def run_upload(info: Info, entity: str, input: Any) -> ImportPayload:
+    """Check the request, then import ``input.file`` as ``entity`` for the caller."""
+    access = info.context.access
+    if not access.can(CUSTOMER_IMPORT):
+        return refused(forbidden_problem(None, f"import {entity}", CUSTOMER_IMPORT))
+    if not isinstance(input.file, UploadFile):  # a JSON request sent a value instead
+        return refused(Problem("file", "send the file as a GraphQL multipart request", "INVALID"))
+    if not 1 <= input.batch_size <= MAX_BATCH_SIZE:
+        return refused(Problem("batchSize", f"batchSize is 1 to {MAX_BATCH_SIZE}", "OUT_OF_RANGE"))
+    if input.delimiter is not None and len(input.delimiter) != 1:
+        return refused(Problem("delimiter", "delimiter is one character", "INVALID"))
+    kind = getattr(input, "kind", None)
+    options = ImportOptions(
+        commit=input.commit.value,
+        batch_size=input.batch_size,
+        on_duplicate=input.on_duplicate.value,
+        kind=kind.value if kind is not None else None,
+        resume_after=input.resume_after,
+        mapping={m.column.strip(): m.field.strip() for m in input.mapping},
     )
+    ctx = ImportContext(
+        db=info.context.db,
+        catalog=info.context.catalog,
+        plugin_manager=info.context.plugin_manager,
+        phone_region=info.context.settings.default_phone_region,
+        actor=info.context.principal.user_id,
+        access=access,
+    )
+    try:
+        source = CsvSource(text_stream(input.file.file, input.encoding), input.delimiter)
+        summary, rejections = await run_import(
+            info.context.db,
+            entity_for(entity, ctx, options),
+            source,
+            options,
+            keep_rejections=REJECTED_SHOWN,
+        )
+    except (MappingError, SourceError, LookupError) as exc:
+        return refused(Problem("file", str(exc), "INVALID"))
+    if summary.written:
+        info.context.events.wake()
+    return ImportPayload(
+        summary=ImportSummary.of(summary),
+        rejected_rows=[RejectedRow.of(r, rejections.header) for r in rejections.first],
+        user_errors=[],
+    )
+
+
+UPLOAD_NOTE = (
+    "The file is sent as a GraphQL multipart request (send a non-empty `Apollo-Require-Preflight` "
+    "header, or an Authorization header). Needs the customer.import permission."
+)
 
 
 def build_import_mutation(kind_enum: Any) -> type:
@@ -152,60 +248,30 @@ def build_import_mutation(kind_enum: Any) -> type:
 
     @strawberry.type
     class ImportMutation:
+        @strawberry.mutation(description=f"Import customers from a CSV file. {UPLOAD_NOTE}")
+        async def import_customers(self, info: Info, input: ImportCustomersInput) -> ImportPayload:
+            return await run_upload(info, "customers", input)
+
         @strawberry.mutation(
-            description="Import customers from a CSV file sent as a GraphQL multipart request "
-            "(send a non-empty `Apollo-Require-Preflight` header, or an Authorization header). "
-            "Needs the customer.import permission."
+            description="Import contacts from a CSV file; each row names its customer by "
+            f"`customer` (ID), `customer.email` or `customer.tax_id`. {UPLOAD_NOTE}"
         )
-        async def import_customers(
-            self, info: Info, input: ImportCustomersInput
-        ) -> ImportCustomersPayload:
-            access = info.context.access
-            if not access.can(CUSTOMER_IMPORT):
-                return refused(forbidden_problem(None, "import customers", CUSTOMER_IMPORT))
-            if not isinstance(input.file, UploadFile):  # a JSON request sent a value instead
-                return refused(
-                    Problem("file", "send the file as a GraphQL multipart request", "INVALID")
-                )
-            if not 1 <= input.batch_size <= MAX_BATCH_SIZE:
-                return refused(
-                    Problem("batchSize", f"batchSize is 1 to {MAX_BATCH_SIZE}", "OUT_OF_RANGE")
-                )
-            if input.delimiter is not None and len(input.delimiter) != 1:
-                return refused(Problem("delimiter", "delimiter is one character", "INVALID"))
-            options = ImportOptions(
-                commit=input.commit.value,
-                batch_size=input.batch_size,
-                on_duplicate=input.on_duplicate.value,
-                kind=input.kind.value if input.kind is not None else None,
-                resume_after=input.resume_after,
-                mapping={m.column.strip(): m.field.strip() for m in input.mapping},
-            )
-            ctx = ImportContext(
-                db=info.context.db,
-                catalog=info.context.catalog,
-                plugin_manager=info.context.plugin_manager,
-                phone_region=info.context.settings.default_phone_region,
-                actor=info.context.principal.user_id,
-                access=access,
-            )
-            try:
-                source = CsvSource(text_stream(input.file.file, input.encoding), input.delimiter)
-                summary, rejections = await run_import(
-                    info.context.db,
-                    CustomerImport(ctx, options),
-                    source,
-                    options,
-                    keep_rejections=REJECTED_SHOWN,
-                )
-            except (MappingError, SourceError, LookupError) as exc:
-                return refused(Problem("file", str(exc), "INVALID"))
-            if summary.written:
-                info.context.events.wake()
-            return ImportCustomersPayload(
-                summary=ImportSummary.of(summary),
-                rejected_rows=[RejectedRow.of(r, rejections.header) for r in rejections.first],
-                user_errors=[],
-            )
+        async def import_contacts(
+            self,
+            info: Info,
+            input: ImportContactsInput,  # type: ignore[valid-type]
+        ) -> ImportPayload:
+            return await run_upload(info, "contacts", input)
+
+        @strawberry.mutation(
+            description="Import interactions from a CSV file; each row names its customer as "
+            f"contacts do, and may name a contact (`contact`, `contact.email`). {UPLOAD_NOTE}"
+        )
+        async def import_interactions(
+            self,
+            info: Info,
+            input: ImportInteractionsInput,  # type: ignore[valid-type]
+        ) -> ImportPayload:
+            return await run_upload(info, "interactions", input)
 
     return ImportMutation
