@@ -27,6 +27,7 @@ from crmgraph import graphiql
 from crmgraph.access import Policy
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.body_limit import BodySizeLimit
+from crmgraph.compiled.extension import CompiledReads, CompiledReadsExtension
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
@@ -162,6 +163,12 @@ def build_state(settings: Settings) -> AppState:
         *((SQLStatementCount,) if settings.expose_sql_count else ()),
         functools.partial(FieldPermissions, CoordinateCache()),
         *limit_extensions(settings, budget),
+        # last: it answers only what every extension before it let through
+        *(
+            (functools.partial(CompiledReadsExtension, CompiledReads()),)
+            if settings.compiled_reads
+            else ()
+        ),
     )
     schema, types = build_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))

@@ -194,6 +194,18 @@ def customer_where(q: CustomerQuery) -> Where:
     return where
 
 
+def after_key(
+    where: Where, column: str, pk_column: str, descending: bool, after: tuple[Any, int]
+) -> None:
+    """Keyset pagination: only rows after ``after`` (sort value, id) in the
+    order (``column``, ``pk_column``), both ascending or both descending."""
+    op = "<" if descending else ">"
+    value, pk = after
+    where.add(
+        f"({column} {op} {{}} OR ({column} = {{}} AND {pk_column} {op} {{}}))", value, value, pk
+    )
+
+
 async def list_customers(
     db: Database,
     q: CustomerQuery,
@@ -208,11 +220,7 @@ async def list_customers(
     column = CUSTOMER_SORT_COLUMNS[sort]
     where = customer_where(q)
     if after is not None:
-        op = "<" if descending else ">"
-        value, pk = after
-        where.add(
-            f"(c.{column} {op} {{}} OR (c.{column} = {{}} AND c.id {op} {{}}))", value, value, pk
-        )
+        after_key(where, f"c.{column}", "c.id", descending, after)
     direction = "DESC" if descending else "ASC"
     sql = (
         f"SELECT {CUSTOMER_COLUMNS} FROM {CUSTOMER_FROM} WHERE {where.sql()} "
@@ -271,8 +279,7 @@ async def interaction_pages(
     where.add_in("i.customer", customer_ids)
     interaction_conditions(where, match, "i")
     if before is not None:
-        at, pk = before
-        where.add("(i.occurred_at < {} OR (i.occurred_at = {} AND i.id < {}))", at, at, pk)
+        after_key(where, "i.occurred_at", "i.id", True, before)
     sql = (
         "SELECT * FROM (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY i.customer "
         "ORDER BY i.occurred_at DESC, i.id DESC) AS rank_in_customer "

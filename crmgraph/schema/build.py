@@ -148,6 +148,10 @@ class SchemaTypes:
     interaction_cls: type
     relationship_cls: type
     customer_interface: type
+    # CustomerFilter -> CustomerQuery and InteractionFilter -> InteractionMatch,
+    # shared with the compiled read path so both read a filter the same way
+    customer_query: Callable[..., queries.CustomerQuery] | None = None
+    interaction_match: Callable[..., queries.InteractionMatch] | None = None
 
     def customer(self, row: dict[str, Any]) -> Any:
         """The concrete type's instance, or None for a kind no loaded plugin
@@ -608,6 +612,9 @@ def build_schema(
             contact_search=f.contact_search.strip() if f.contact_search else None,
             has_open_need=f.has_open_need,
         )
+
+    types.customer_query = customer_query
+    types.interaction_match = interaction_match
 
     @strawberry.type
     class StageInfo:

@@ -32,6 +32,11 @@ NODE_TABLES = {
 }
 
 
+# How the lists below a customer are ordered (the compiled read path orders the same way)
+CONTACT_ORDER = "is_primary DESC, name, id"
+NEED_ORDER = "created_at DESC, id DESC"
+
+
 @dataclass(frozen=True)
 class InteractionPageKey:
     customer_id: int
@@ -52,8 +57,8 @@ class Loaders:
         self.db = db
         self.customer = DataLoader(self._customers)
         self.user = DataLoader(self._users)
-        self.contacts = DataLoader(self._by_customer("contact", "is_primary DESC, name, id"))
-        self.needs = DataLoader(self._by_customer("need", "created_at DESC, id DESC"))
+        self.contacts = DataLoader(self._by_customer("contact", CONTACT_ORDER))
+        self.needs = DataLoader(self._by_customer("need", NEED_ORDER))
         self.stage_history = DataLoader(self._by_customer("stage_change", "at, id"))
         # the merges each customer absorbed, newest first (Customer.merges)
         self.merges = DataLoader(self._by_customer("customer_merge", "id DESC", "survivor"))

@@ -1,0 +1,70 @@
+"""The plan cache: query document (and operation name) -> plan, bounded (LRU).
+
+A plan depends on the document and on the values of the variables that
+``@skip``/``@include`` read, nothing else: the caller's row scope and every
+argument are bound when the plan is rendered, never written into it. A
+document that cannot be compiled is remembered too (as None), so it costs
+one look-up, not a new attempt, per request.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from threading import Lock
+
+from crmgraph.compiled.plan import Plan
+
+# plans kept per document for different @skip/@include variable values
+PLANS_PER_DOCUMENT = 16
+
+
+@dataclass
+class DocumentPlans:
+    directive_variables: tuple[str, ...]
+    plans: OrderedDict[Hashable, Plan | None] = field(default_factory=OrderedDict)
+
+
+class PlanCache:
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._documents: OrderedDict[tuple[str, str | None], DocumentPlans] = OrderedDict()
+        self._lock = Lock()
+
+    def document(
+        self, key: tuple[str, str | None], make: Callable[[], DocumentPlans]
+    ) -> DocumentPlans:
+        with self._lock:
+            found = self._documents.get(key)
+            if found is not None:
+                self._documents.move_to_end(key)
+                return found
+        made = make()
+        with self._lock:
+            self._documents[key] = made
+            if len(self._documents) > self.size:
+                self._documents.popitem(last=False)
+        return made
+
+    def plan(
+        self, document: DocumentPlans, values: Hashable, make: Callable[[], Plan | None]
+    ) -> Plan | None:
+        with self._lock:
+            if values in document.plans:
+                document.plans.move_to_end(values)
+                return document.plans[values]
+        made = make()
+        with self._lock:
+            document.plans[values] = made
+            if len(document.plans) > PLANS_PER_DOCUMENT:
+                document.plans.popitem(last=False)
+        return made
+
+    def forget(self, document: DocumentPlans, values: Hashable) -> None:
+        """A plan that failed to run is not tried again."""
+        with self._lock:
+            document.plans[values] = None
+
+    def __len__(self) -> int:
+        return len(self._documents)

@@ -1,0 +1,267 @@
+"""How each value and JSON structure is written in PostgreSQL and SQLite so
+that the database prints exactly what the resolver path prints: ISO
+timestamps as Python's ``isoformat()``, amounts with two decimals, global IDs
+and cursors in base64, booleans as JSON booleans.
+
+Every value expression here gives, as a ``json_build_object``/``json_object``
+argument, the JSON the resolver path would send for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from crmgraph.compiled.base64_sql import sqlite_base64
+
+# Longest decimal text of a primary key (SERIAL: int32)
+MAX_PK_DIGITS = 10
+# Longest ISO timestamp printed: 2024-01-02T03:04:05.123456+00:00
+ISO_LENGTH = 32
+
+
+class NotCompilable(Exception):
+    """This request is answered by the resolver path instead (the reason says why)."""
+
+
+class Dialect:
+    name: str
+    # the most key/value pairs one JSON object call takes (function argument limits)
+    max_object_pairs: int
+
+    def placeholder(self, index: int) -> str:
+        raise NotImplementedError
+
+    def literal(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def literals(self, values: Sequence[str]) -> str:
+        return ", ".join(self.literal(v) for v in values)
+
+    def case(self, column: str, mapping: Sequence[tuple[str, str]], default: str) -> str:
+        """``column``'s value mapped through ``mapping`` (stored -> printed)."""
+        if not mapping:
+            return default
+        whens = " ".join(f"WHEN {self.literal(k)} THEN {self.literal(v)}" for k, v in mapping)
+        return f"CASE {column} {whens} ELSE {default} END"
+
+    # -- JSON structure ---------------------------------------------------
+    def json_object(self, pairs: Sequence[tuple[str, str]]) -> str:
+        raise NotImplementedError
+
+    def embed(self, subquery: str) -> str:
+        """A scalar subquery returning JSON, as a value of an enclosing object."""
+        raise NotImplementedError
+
+    def embed_column(self, column: str) -> str:
+        """A JSON value selected by a subquery, as a value of an object."""
+        raise NotImplementedError
+
+    def json_array(self, element: str, order: str, where: str | None = None) -> str:
+        """Aggregate: the JSON array of ``element`` over the rows, in ``order``
+        (rows already come in that order for SQLite), ``[]`` for none."""
+        raise NotImplementedError
+
+    def last_text(self, value: str, order: str, where: str) -> str:
+        """Aggregate: ``value`` of the last row in ``order`` among those ``where``."""
+        raise NotImplementedError
+
+    def boolean(self, condition: str) -> str:
+        raise NotImplementedError
+
+    # -- values ---------------------------------------------------------
+    def timestamp(self, column: str) -> str:
+        raise NotImplementedError
+
+    def date(self, column: str) -> str:
+        raise NotImplementedError
+
+    def flag(self, column: str) -> str:
+        """A boolean column."""
+        return self.boolean(column)
+
+    def money(self, column: str) -> str:
+        """A NUMERIC(14, 2) column, as the resolver's Decimal quantized to cents."""
+        raise NotImplementedError
+
+    def floating(self, column: str) -> str:
+        raise NotImplementedError
+
+    def base64(self, prefix: str, dynamic: str, max_length: int, urlsafe: bool = False) -> str:
+        raise NotImplementedError
+
+    def global_id(self, type_name: str, column: str) -> str:
+        return self.base64(f"{type_name}:", column, MAX_PK_DIGITS)
+
+    def nullable_id(self, type_name: str, column: str) -> str:
+        return f"CASE WHEN {column} IS NULL THEN NULL ELSE {self.global_id(type_name, column)} END"
+
+    def cursor(self, scope: str, value_json: str | None, pk: str, value_length: int) -> str:
+        """``encode_cursor(scope, value, pk)``: base64url of ``["scope",value,pk]``;
+        ``value_json`` is SQL for the value's JSON text, ``value_length`` its
+        longest length (ASCII)."""
+        prefix = f'["{scope}",'
+        value = "'null'" if value_json is None else value_json
+        dynamic = f"{value} || ',' || {pk} || ']'"
+        length = (4 if value_json is None else value_length) + 1 + MAX_PK_DIGITS + 1
+        return self.base64(prefix, dynamic, length, urlsafe=True)
+
+    def timestamp_json(self, column: str) -> str:
+        return f"'\"' || {self.timestamp(column)} || '\"'"
+
+    def text_json(self, column: str) -> str:
+        """A text column as JSON text (for a cursor over names)."""
+        raise NotImplementedError
+
+    # -- attributes (the customer's JSON column) --------------------------
+    def attribute(self, column: str, name: str) -> str:
+        """The stored JSON value, as it is (strings, numbers, booleans, dates)."""
+        raise NotImplementedError
+
+    def attribute_decimal(self, column: str, name: str) -> str:
+        """A Decimal attribute: ``str(Decimal(str(raw)))``, a JSON string."""
+        raise NotImplementedError
+
+
+class Postgres(Dialect):
+    name = "postgres"
+    max_object_pairs = 50  # json_build_object: at most 100 arguments
+
+    def placeholder(self, index: int) -> str:
+        return f"${index}"
+
+    def json_object(self, pairs: Sequence[tuple[str, str]]) -> str:
+        return f"json_build_object({', '.join(f'{self.literal(k)}, {v}' for k, v in pairs)})"
+
+    def embed(self, subquery: str) -> str:
+        return f"({subquery})"
+
+    def embed_column(self, column: str) -> str:
+        return column
+
+    def json_array(self, element: str, order: str, where: str | None = None) -> str:
+        where_sql = f" FILTER (WHERE {where})" if where else ""
+        return f"COALESCE(json_agg({element} ORDER BY {order}){where_sql}, '[]'::json)"
+
+    def last_text(self, value: str, order: str, where: str) -> str:
+        return f"(array_agg({value} ORDER BY {order} DESC) FILTER (WHERE {where}))[1]"
+
+    def boolean(self, condition: str) -> str:
+        return f"({condition})"
+
+    def timestamp(self, column: str) -> str:
+        # to_json drops trailing zeros of the fraction; isoformat prints six
+        # digits, or none for a whole second
+        return (
+            f"replace(to_char({column} AT TIME ZONE 'UTC', "
+            f"'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', '') || '+00:00'"
+        )
+
+    def date(self, column: str) -> str:
+        return f"to_char({column}, 'YYYY-MM-DD')"
+
+    def money(self, column: str) -> str:
+        return f"({column})::text"
+
+    def floating(self, column: str) -> str:
+        # REAL columns come back to Python widened to a double; a whole number
+        # prints as 21.0 there, as 21 in PostgreSQL
+        wide = f"({column})::float8"
+        return (
+            f"CASE WHEN {wide} = trunc({wide}) AND abs({wide}) < 1e16 "
+            f"THEN ({wide}::text || '.0')::json ELSE to_json({wide}) END"
+        )
+
+    def base64(self, prefix: str, dynamic: str, max_length: int, urlsafe: bool = False) -> str:
+        encoded = f"encode(convert_to({self.literal(prefix)} || {dynamic}, 'UTF8'), 'base64')"
+        # base64 output breaks lines every 76 characters
+        if urlsafe:
+            return f"translate({encoded}, E'+/\\n', '-_')"
+        return f"translate({encoded}, E'\\n', '')"
+
+    def text_json(self, column: str) -> str:
+        return f"to_json({column})::text"
+
+    def attribute(self, column: str, name: str) -> str:
+        return f"({column} -> {self.literal(name)})"
+
+    def attribute_decimal(self, column: str, name: str) -> str:
+        raw = self.attribute(column, name)
+        return (
+            f"CASE json_typeof({raw}) WHEN 'string' THEN {raw} "
+            f"WHEN 'number' THEN to_json({raw}::text) ELSE NULL END"
+        )
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    max_object_pairs = 60  # json_object: at most 127 arguments
+
+    def placeholder(self, index: int) -> str:
+        return "{}"  # piccolo's QueryString, through Database.fetch
+
+    def literal(self, text: str) -> str:
+        # QueryString reads {} as a placeholder: double literal braces
+        return super().literal(text).replace("{", "{{").replace("}", "}}")
+
+    def json_object(self, pairs: Sequence[tuple[str, str]]) -> str:
+        return f"json_object({', '.join(f'{self.literal(k)}, {v}' for k, v in pairs)})"
+
+    def embed(self, subquery: str) -> str:
+        # a subquery's value loses its JSON subtype: json() gives it back
+        return f"json(({subquery}))"
+
+    def embed_column(self, column: str) -> str:
+        return f"json({column})"
+
+    def json_array(self, element: str, order: str, where: str | None = None) -> str:
+        where_sql = f" FILTER (WHERE {where})" if where else ""
+        return f"json_group_array(json({element})){where_sql}"
+
+    def last_text(self, value: str, order: str, where: str) -> str:
+        return f"(json_group_array({value}) FILTER (WHERE {where}) ->> '$[#-1]')"
+
+    def boolean(self, condition: str) -> str:
+        return f"json(CASE WHEN {condition} THEN 'true' ELSE 'false' END)"
+
+    def timestamp(self, column: str) -> str:
+        # piccolo stores str(datetime in UTC): "2024-01-02 03:04:05.123456+00:00"
+        return (
+            f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} LIKE '%+00:00' "
+            f"THEN replace({column}, ' ', 'T') ELSE replace({column}, ' ', 'T') || '+00:00' END"
+        )
+
+    def date(self, column: str) -> str:
+        return column
+
+    def money(self, column: str) -> str:
+        return f"CASE WHEN {column} IS NULL THEN NULL ELSE printf('%.2f', {column}) END"
+
+    def floating(self, column: str) -> str:
+        # Python prints the shortest text that reads back as the same double
+        tries = [f"printf('%!.{digits}g', {column})" for digits in (15, 16, 17)]
+        return (
+            f"CASE WHEN {column} IS NULL THEN NULL "
+            f"WHEN CAST({tries[0]} AS REAL) = {column} THEN json({tries[0]}) "
+            f"WHEN CAST({tries[1]} AS REAL) = {column} THEN json({tries[1]}) "
+            f"ELSE json({tries[2]}) END"
+        )
+
+    def base64(self, prefix: str, dynamic: str, max_length: int, urlsafe: bool = False) -> str:
+        return (
+            sqlite_base64(prefix, dynamic, max_length, urlsafe)
+            .replace("{", "{{")
+            .replace("}", "}}")
+        )
+
+    def text_json(self, column: str) -> str:
+        raise NotCompilable("a cursor over names (non-ASCII base64) on SQLite")
+
+    def attribute(self, column: str, name: str) -> str:
+        return f"json({column} -> {self.literal('$.' + name)})"
+
+    def attribute_decimal(self, column: str, name: str) -> str:
+        return f"CAST({column} ->> {self.literal('$.' + name)} AS TEXT)"
+
+
+def dialect_for(engine_type: str) -> Dialect:
+    return Postgres() if engine_type == "postgres" else SQLite()

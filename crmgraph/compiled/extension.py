@@ -1,0 +1,138 @@
+"""The schema extension that answers a compilable query with one statement.
+
+It runs last in ``on_execute``: parsing, validation (limits included), field
+permissions and the query cost have had their say, and an operation any of
+them refused already has its result, so it is left alone. Otherwise, for an
+HTTP query whose plan compiles, the statement runs through the app's engine
+(counted like any other) and its JSON text becomes ``data`` as an
+``orjson.Fragment``: the view's ``orjson.dumps`` copies those bytes into the
+response without reading them. Any other operation, and any request whose
+arguments a resolver would refuse, executes as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Hashable
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import OperationType
+from graphql.execution.values import VariableValues, get_variable_values
+from graphql.utilities import get_operation_ast
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from crmgraph.compiled.cache import DocumentPlans, PlanCache
+from crmgraph.compiled.dialect import Dialect, NotCompilable, dialect_for
+from crmgraph.compiled.fields import FieldTable
+from crmgraph.compiled.plan import Plan, Planner, directive_variables
+from crmgraph.compiled.render import render
+from crmgraph.db.engine import Database, current_counter
+
+logger = logging.getLogger("crmgraph.compiled")
+
+
+class CompiledReads:
+    """Shared by every request of an app: the plan cache and the field table."""
+
+    def __init__(self, cache_size: int = 1000) -> None:
+        self.cache = PlanCache(cache_size)
+        self._table: FieldTable | None = None
+        self._dialect: Dialect | None = None
+
+    async def answer(self, context: ExecutionContext) -> orjson.Fragment | None:
+        """The response's ``data`` as JSON text, or None for the resolver path."""
+        app_context = context.context
+        request = getattr(app_context, "request", None)
+        if request is None or getattr(request, "scope", {}).get("type") != "http":
+            return None  # WebSocket operations and direct schema.execute() calls
+        document = context.graphql_document
+        if document is None:
+            return None
+        operation = get_operation_ast(document, context.operation_name)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return None
+        schema = context.schema._schema
+        entry = self.cache.document(
+            (context.query or "", context.operation_name),
+            lambda: DocumentPlans(tuple(sorted(directive_variables(operation, document)))),
+        )
+        raw_variables = context.variables or {}
+        values: Hashable = tuple(
+            repr(raw_variables.get(name)) for name in entry.directive_variables
+        )
+        db: Database = app_context.db
+        if self._table is None:
+            self._table = FieldTable.from_catalog(app_context.catalog)
+            self._dialect = dialect_for(db.engine.engine_type)
+        table, dialect = self._table, self._dialect
+        assert dialect is not None
+
+        def make() -> Plan | None:
+            try:
+                return Planner(schema, document, operation, raw_variables, table).plan()
+            except NotCompilable as reason:
+                logger.debug("not compiled: %s", reason)
+                return None
+
+        plan = self.cache.plan(entry, values, make)
+        if plan is None:
+            return None
+        variables = get_variable_values(schema, operation.variable_definitions or (), raw_variables)
+        if not isinstance(variables, VariableValues):
+            return None  # execution reports the variables' errors
+        try:
+            sql, args = render(
+                plan,
+                dialect,
+                context.schema,
+                variables,
+                app_context.types,
+                app_context.access.scope,
+                app_context.settings,
+            )
+        except NotCompilable as reason:
+            logger.debug("not compiled for these arguments: %s", reason)
+            return None
+        try:
+            text = await fetch_json(db, dialect, sql, args)
+        except Exception:
+            logger.exception("compiled query failed; answering it with resolvers from now on")
+            self.cache.forget(entry, values)
+            return None
+        return orjson.Fragment(text)
+
+
+async def fetch_json(db: Database, dialect: Dialect, sql: str, args: list[Any]) -> str:
+    """Run the statement; PostgreSQL straight on the engine's asyncpg pool
+    (the statement is written with $n placeholders), SQLite through
+    ``Database.fetch``. Either way the request's statement counter counts it."""
+    if dialect.name == "postgres":
+        engine: Any = db.engine
+        if engine.pool is None or engine.current_transaction.get() is not None:
+            raise NotCompilable("no pool, or inside a transaction")
+        counter = current_counter.get()
+        if counter is not None:
+            counter.record(sql)
+        async with engine.pool.acquire() as connection:
+            return await connection.fetchval(sql, *args)
+    rows = await db.fetch(sql, *args)
+    return rows[0]["data"]
+
+
+class CompiledReadsExtension(SchemaExtension):
+    """Give strawberry ``functools.partial(CompiledReadsExtension, compiled)``,
+    last among the extensions."""
+
+    def __init__(self, compiled: CompiledReads) -> None:
+        self.compiled = compiled
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        if context.result is None:
+            data = await self.compiled.answer(context)
+            if data is not None:
+                context.result = GraphQLExecutionResult(data=data, errors=None)  # type: ignore[arg-type]
+        yield

@@ -1,0 +1,311 @@
+"""A query operation turned into a tree of what to read, or refused.
+
+Fields are collected as execution collects them (fragments and inline
+fragments expanded in place, fields with one response key merged,
+``@skip``/``@include`` applied), per concrete customer type, by the same
+walker the query cost uses. A plan does not depend on the caller or on
+argument values (those are bound when the plan is rendered), only on the
+document and on the values of the variables ``@skip``/``@include`` read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+)
+
+from crmgraph.compiled.dialect import NotCompilable
+from crmgraph.compiled.fields import CONTACT, NEED, TEAM, USER, FieldTable, Scalar, mapped
+from crmgraph.schema.limits import QueryLimits, _CostWalker
+from crmgraph.schema.loaders import CONTACT_ORDER, NEED_ORDER
+
+# the most keys one object may have (PostgreSQL's json_build_object: 100 arguments)
+MAX_KEYS = 50
+
+
+@dataclass(frozen=True)
+class Arguments:
+    """A field's arguments, read per request (they may come from variables)."""
+
+    definition: GraphQLField
+    node: FieldNode
+
+
+@dataclass
+class Value:
+    scalar: Scalar
+
+
+@dataclass
+class Const:
+    text: str
+
+
+@dataclass
+class Variant:
+    kinds: tuple[str, ...] | None  # customer kinds it is for; None: any row
+    fields: list[tuple[str, Any]]
+
+
+@dataclass
+class ObjectPlan:
+    variants: list[Variant]
+
+
+@dataclass
+class Single:
+    """A to-one relation: ``table.id = parent.column`` (owner, team)."""
+
+    table: str
+    column: str
+    object: ObjectPlan
+
+
+@dataclass
+class ListOf:
+    """Rows of ``table`` whose ``customer`` is the parent customer, in ``order``."""
+
+    table: str
+    order: str
+    object: ObjectPlan
+    arguments: Arguments | None = None
+
+
+@dataclass
+class Edges:
+    parts: list[tuple[str, Any]]  # Const | "cursor" | ("node", index)
+
+
+@dataclass
+class Nodes:
+    index: int
+
+
+@dataclass
+class PageInfoPlan:
+    parts: list[tuple[str, str]]  # key -> field name (or __typename)
+
+
+@dataclass
+class Connection:
+    """``customers`` (root) or ``interactions`` (below a customer)."""
+
+    name: str
+    arguments: Arguments
+    parts: list[tuple[str, Any]]  # Const | Edges | Nodes | PageInfoPlan | "totalCount"
+    nodes: list[ObjectPlan] = field(default_factory=list)  # one per edges/nodes selection
+
+    @property
+    def needs_cursor(self) -> bool:
+        for _, part in self.parts:
+            if isinstance(part, Edges) and any(p == "cursor" for _, p in part.parts):
+                return True
+            if isinstance(part, PageInfoPlan) and any(
+                name in ("startCursor", "endCursor") for _, name in part.parts
+            ):
+                return True
+        return False
+
+
+@dataclass
+class Plan:
+    fields: list[tuple[str, Any]]  # Const | Connection
+
+
+def directive_variables(operation: OperationDefinitionNode, document: DocumentNode) -> set[str]:
+    """Variables read by ``@skip``/``@include`` anywhere in the document."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        for directive in getattr(node, "directives", None) or ():
+            if directive.name.value in ("skip", "include"):
+                for argument in directive.arguments:
+                    name = getattr(argument.value, "name", None)
+                    if name is not None and argument.value.kind == "variable":
+                        found.add(name.value)
+        selection_set = getattr(node, "selection_set", None)
+        for selection in selection_set.selections if selection_set else ():
+            walk(selection)
+
+    for definition in document.definitions:
+        walk(definition)
+    return found
+
+
+class Planner:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+        table: FieldTable,
+    ) -> None:
+        self.schema = schema
+        self.table = table
+        self.walker = _CostWalker(schema, document, operation, variables, QueryLimits())
+        self.operation = operation
+
+    def type(self, name: str) -> GraphQLObjectType:
+        found = self.schema.get_type(name)
+        assert isinstance(found, GraphQLObjectType), name
+        return found
+
+    def collect(
+        self, nodes: list[FieldNode], parent: GraphQLObjectType
+    ) -> dict[str, list[FieldNode]]:
+        sets = tuple(n.selection_set for n in nodes if n.selection_set is not None)
+        fields = self.walker.collect(sets, parent)
+        if len(fields) > MAX_KEYS:
+            raise NotCompilable(f"more than {MAX_KEYS} fields in one {parent.name}")
+        return fields
+
+    def plan(self) -> Plan:
+        if self.operation.operation is not OperationType.QUERY:
+            raise NotCompilable("not a query")
+        query = self.schema.query_type
+        assert query is not None
+        fields = self.walker.collect((self.operation.selection_set,), query)
+        planned: list[tuple[str, Any]] = []
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                planned.append((key, Const(query.name)))
+            elif name == "customers":
+                planned.append((key, self.connection(nodes, query.fields[name], "Customer")))
+            else:
+                raise NotCompilable(f"Query.{name}")
+        return Plan(planned)
+
+    def connection(
+        self, nodes: list[FieldNode], definition: GraphQLField, node_type: str
+    ) -> Connection:
+        conn_type = self.type(f"{node_type}Connection")
+        connection = Connection(node_type, Arguments(definition, nodes[0]), [])
+        for key, children in self.collect(nodes, conn_type).items():
+            name = children[0].name.value
+            if name == "__typename":
+                connection.parts.append((key, Const(conn_type.name)))
+            elif name == "totalCount" and node_type == "Customer":
+                connection.parts.append((key, "totalCount"))
+            elif name == "edges":
+                connection.parts.append((key, self.edges(children, node_type, connection)))
+            elif name == "nodes":
+                connection.nodes.append(self.node_object(children, node_type))
+                connection.parts.append((key, Nodes(len(connection.nodes) - 1)))
+            elif name == "pageInfo":
+                connection.parts.append((key, self.page_info(children)))
+            else:
+                raise NotCompilable(f"{conn_type.name}.{name}")
+        return connection
+
+    def edges(self, nodes: list[FieldNode], node_type: str, connection: Connection) -> Edges:
+        edge_type = self.type(f"{node_type}Edge")
+        edges = Edges([])
+        for key, children in self.collect(nodes, edge_type).items():
+            name = children[0].name.value
+            if name == "__typename":
+                edges.parts.append((key, Const(edge_type.name)))
+            elif name == "cursor":
+                edges.parts.append((key, "cursor"))
+            elif name == "node":
+                connection.nodes.append(self.node_object(children, node_type))
+                edges.parts.append((key, ("node", len(connection.nodes) - 1)))
+            else:
+                raise NotCompilable(f"{edge_type.name}.{name}")
+        return edges
+
+    def page_info(self, nodes: list[FieldNode]) -> PageInfoPlan:
+        info = PageInfoPlan([])
+        for key, children in self.collect(nodes, self.type("PageInfo")).items():
+            info.parts.append((key, children[0].name.value))
+        return info
+
+    def node_object(self, nodes: list[FieldNode], node_type: str) -> ObjectPlan:
+        if node_type == "Customer":
+            return self.customer(nodes)
+        return self.simple(nodes, self.type(node_type), self.table.interaction)
+
+    def simple(
+        self, nodes: list[FieldNode], parent: GraphQLObjectType, scalars: dict[str, Scalar]
+    ) -> ObjectPlan:
+        fields: list[tuple[str, Any]] = []
+        for key, children in self.collect(nodes, parent).items():
+            name = children[0].name.value
+            if name == "__typename":
+                fields.append((key, Const(parent.name)))
+            elif name in scalars:
+                fields.append((key, Value(scalars[name])))
+            else:
+                raise NotCompilable(f"{parent.name}.{name}")
+        return ObjectPlan([Variant(None, fields)])
+
+    def customer(self, nodes: list[FieldNode]) -> ObjectPlan:
+        """One variant per group of concrete types that select the same fields."""
+        groups: dict[tuple, tuple[list[str], str]] = {}
+        for type_name, (kind, attributes) in self.table.concrete.items():
+            fields = self.collect(nodes, self.type(type_name))
+            signature = tuple(
+                (
+                    key,
+                    tuple(id(n) for n in found),
+                    type_name if found[0].name.value in attributes else None,
+                )
+                for key, found in fields.items()
+            )
+            groups.setdefault(signature, ([], type_name))[0].append(kind)
+        variants = []
+        for kinds, type_name in groups.values():
+            concrete = self.type(type_name)
+            variants.append(Variant(tuple(kinds), self.customer_fields(nodes, concrete)))
+        return ObjectPlan(variants)
+
+    def customer_fields(
+        self, nodes: list[FieldNode], concrete: GraphQLObjectType
+    ) -> list[tuple[str, Any]]:
+        _, attributes = self.table.concrete[concrete.name]
+        typenames = [(kind, name) for name, (kind, _) in self.table.concrete.items()]
+        planned: list[tuple[str, Any]] = []
+        for key, children in self.collect(nodes, concrete).items():
+            name = children[0].name.value
+            definition = concrete.fields.get(name)
+            if name == "__typename":
+                planned.append((key, Value(mapped(lambda a: f"{a}.kind", typenames, ""))))
+            elif name in self.table.customer:
+                planned.append((key, Value(self.table.customer[name])))
+            elif name in attributes:
+                planned.append((key, Value(attributes[name])))
+            elif name == "owner":
+                planned.append(
+                    (
+                        key,
+                        Single("crm_user", "owner", self.simple(children, self.type("User"), USER)),
+                    )
+                )
+            elif name == "team":
+                planned.append(
+                    (key, Single("team", "team", self.simple(children, self.type("Team"), TEAM)))
+                )
+            elif name == "contacts":
+                contact = self.simple(children, self.type("Contact"), CONTACT)
+                planned.append((key, ListOf("contact", CONTACT_ORDER, contact)))
+            elif name == "needs" and definition is not None:
+                need = self.simple(children, self.type("Need"), NEED)
+                planned.append(
+                    (key, ListOf("need", NEED_ORDER, need, Arguments(definition, children[0])))
+                )
+            elif name == "interactions" and definition is not None:
+                planned.append((key, self.connection(children, definition, "Interaction")))
+            else:
+                raise NotCompilable(f"{concrete.name}.{name}")
+        return planned

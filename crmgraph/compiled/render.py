@@ -1,0 +1,328 @@
+"""A plan and one request's arguments turned into one SQL statement and its
+bound values.
+
+Arguments are read the way the resolvers read them, with the same helpers:
+strawberry converts them, ``check_first`` and ``decode_cursor`` check them,
+``SchemaTypes.customer_query``/``interaction_match`` turn filters into the
+queries of :mod:`crmgraph.db.queries`, whose ``customer_where`` and
+``interaction_conditions`` write the SQL. Whatever a resolver would answer
+with an error (a bad page size, cursor or ID) is not compiled: the resolver
+path answers it, with its own error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSchema
+from graphql.execution.values import VariableValues, get_argument_values
+from strawberry.types.arguments import convert_arguments
+
+from crmgraph.compiled.dialect import ISO_LENGTH, Dialect, NotCompilable
+from crmgraph.compiled.plan import (
+    Arguments,
+    Connection,
+    Const,
+    Edges,
+    ListOf,
+    Nodes,
+    ObjectPlan,
+    PageInfoPlan,
+    Plan,
+    Single,
+    Value,
+)
+from crmgraph.db import queries
+from crmgraph.schema.core_types import SortDirection
+from crmgraph.schema.pagination import check_first, decode_cursor
+
+MARKER = re.compile("\x01(\\d+)\x02")
+
+
+class Render:
+    """One request's rendering: bound values and unique table aliases."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        schema: Any,
+        variables: VariableValues,
+        types: Any,
+        scope: queries.CustomerScope | None,
+        settings: Any,
+    ) -> None:
+        self.d = dialect
+        self.schema = schema
+        self.variables = variables
+        self.types = types
+        self.scope = scope
+        self.settings = settings
+        self.values: list[Any] = []
+        self.aliases = 0
+
+    # -- bound values, placed by marker so the text can be assembled in any order
+    def bind(self, value: Any) -> str:
+        self.values.append(value)
+        return f"\x01{len(self.values) - 1}\x02"
+
+    def where(self, where: queries.Where) -> str:
+        parts = where.sql().split("{}")
+        assert len(parts) == len(where.args) + 1
+        out = [parts[0]]
+        for value, part in zip(where.args, parts[1:], strict=True):
+            out.append(self.bind(value))
+            out.append(part)
+        return "".join(out)
+
+    def alias(self, prefix: str) -> str:
+        self.aliases += 1
+        return f"{prefix}{self.aliases}"
+
+    def finish(self, sql: str) -> tuple[str, list[Any]]:
+        if "\x01" in "".join(str(v) for v in self.values if isinstance(v, str)):
+            raise NotCompilable("a bound value holds a marker character")
+        ordered: list[Any] = []
+
+        def place(match: re.Match[str]) -> str:
+            ordered.append(self.values[int(match.group(1))])
+            return self.d.placeholder(len(ordered))
+
+        return MARKER.sub(place, sql), ordered
+
+    # -- arguments
+    def arguments(self, arguments: Arguments) -> dict[str, Any]:
+        raw = get_argument_values(arguments.definition, arguments.node, self.variables)
+        strawberry_field = arguments.definition.extensions["strawberry-definition"]
+        return convert_arguments(
+            raw,
+            strawberry_field.arguments,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
+        )
+
+    def page_size(self, first: int | None, default: int) -> int:
+        try:
+            return check_first(first, default, self.settings.max_page_size)
+        except GraphQLError as error:
+            raise NotCompilable(error.message) from None
+
+    def cursor(self, after: str, scope: str, timestamp: bool) -> tuple[Any, int]:
+        try:
+            return decode_cursor(after, scope, timestamp=timestamp)
+        except GraphQLError as error:
+            raise NotCompilable(error.message) from None
+
+    # -- the statement
+    def plan(self, plan: Plan) -> str:
+        pairs = []
+        for key, part in plan.fields:
+            if isinstance(part, Const):
+                pairs.append((key, self.d.literal(part.text)))
+            else:
+                pairs.append((key, self.d.embed(self.customers(part))))
+        return f"SELECT {self.d.json_object(pairs)} AS data"
+
+    def object(self, plan: ObjectPlan, alias: str) -> str:
+        if len(plan.variants) == 1:
+            return self.fields(plan.variants[0].fields, alias)
+        whens = []
+        for variant in plan.variants:
+            kinds = self.d.literals(variant.kinds or ())
+            whens.append(
+                f"WHEN {alias}.kind IN ({kinds}) THEN {self.fields(variant.fields, alias)}"
+            )
+        return f"CASE {' '.join(whens)} END"
+
+    def fields(self, fields: list[tuple[str, Any]], alias: str) -> str:
+        return self.d.json_object([(key, self.field(part, alias)) for key, part in fields])
+
+    def field(self, part: Any, alias: str) -> str:
+        d = self.d
+        if isinstance(part, Const):
+            return d.literal(part.text)
+        if isinstance(part, Value):
+            return part.scalar(d, alias)
+        if isinstance(part, Single):
+            inner = self.alias("s")
+            obj = self.object(part.object, inner)
+            return d.embed(
+                f"SELECT {obj} FROM {part.table} {inner} WHERE {inner}.id = {alias}.{part.column}"
+            )
+        if isinstance(part, ListOf):
+            return d.embed(self.list_of(part, alias))
+        if isinstance(part, Connection):
+            return d.embed(self.interactions(part, alias))
+        raise AssertionError(part)
+
+    def list_of(self, part: ListOf, parent: str) -> str:
+        inner = self.alias("l")
+        element = self.object(part.object, inner)
+        where = queries.Where()
+        where.add(f"customer = {parent}.id")
+        if part.arguments is not None:  # needs(status:)
+            status = self.arguments(part.arguments).get("status")
+            if status:
+                where.add_in("status", sorted({s.value for s in status}))
+        rows = f"SELECT * FROM {part.table} WHERE {self.where(where)} ORDER BY {part.order}"
+        return f"SELECT {self.d.json_array(element, part.order)} FROM ({rows}) {inner}"
+
+    def interactions(self, part: Connection, parent: str) -> str:
+        args = self.arguments(part.arguments)
+        limit = self.page_size(args.get("first"), self.settings.default_page_size)
+        after = args.get("after")
+        inner = self.alias("i")
+        where = queries.Where()
+        where.add(f"{inner}.customer = {parent}.id")
+        queries.interaction_conditions(
+            where, self.types.interaction_match(args.get("filter")), inner
+        )
+        if after:
+            before = self.cursor(after, "interaction", timestamp=True)
+            queries.after_key(where, f"{inner}.occurred_at", f"{inner}.id", True, before)
+        order = "occurred_at DESC, id DESC"
+        rows = (
+            f"SELECT * FROM interaction {inner} WHERE {self.where(where)} "
+            f"ORDER BY {inner}.occurred_at DESC, {inner}.id DESC LIMIT {limit + 1}"
+        )
+        row = self.alias("ir")
+        return self.connection(
+            part,
+            rows,
+            row,
+            order,
+            lambda a: self.d.cursor(
+                "interaction", self.d.timestamp_json(f"{a}.occurred_at"), f"{a}.id", ISO_LENGTH + 2
+            ),
+            limit,
+            after is not None,
+            None,
+        )
+
+    def customers(self, part: Connection) -> str:
+        args = self.arguments(part.arguments)
+        limit = self.page_size(args.get("first"), self.settings.default_page_size)
+        order = args.get("order_by")
+        sort = order.field.value if order is not None else "CREATED_AT"
+        descending = order is None or order.direction == SortDirection.DESC
+        column = queries.CUSTOMER_SORT_COLUMNS[sort]
+        scope = f"customers:{sort}"
+        after = args.get("after")
+        try:
+            q = self.types.customer_query(args.get("filter"), self.scope)
+        except GraphQLError as error:
+            raise NotCompilable(error.message) from None
+        where = queries.customer_where(q)
+        total = None
+        if any(p == "totalCount" for _, p in part.parts):
+            total = f"(SELECT COUNT(*) FROM {queries.CUSTOMER_FROM} WHERE {self.where(where)})"
+        if after:
+            cursor = self.cursor(after, scope, timestamp=column != "name")
+            queries.after_key(where, f"c.{column}", "c.id", descending, cursor)
+        direction = "DESC" if descending else "ASC"
+        rows = (
+            f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+            f"WHERE {self.where(where)} ORDER BY c.{column} {direction}, c.id {direction} "
+            f"LIMIT {limit + 1}"
+        )
+
+        def cursor_of(a: str) -> str:
+            if column == "name":
+                value = self.d.text_json(f"{a}.name")
+            else:
+                value = self.d.timestamp_json(f"{a}.{column}")
+            return self.d.cursor(scope, value, f"{a}.id", ISO_LENGTH + 2)
+
+        return self.connection(
+            part,
+            rows,
+            self.alias("c"),
+            f"{column} {direction}, id {direction}",
+            cursor_of,
+            limit,
+            after is not None,
+            total,
+        )
+
+    def connection(
+        self,
+        part: Connection,
+        rows: str,
+        row: str,
+        order: str,
+        cursor_of: Any,
+        limit: int,
+        after_given: bool,
+        total: str | None,
+    ) -> str:
+        """The connection object over ``rows`` (the page and one more row,
+        ordered): edges, nodes and pageInfo built from the first ``limit``."""
+        d = self.d
+        page = self.alias("e")
+        columns = [f"{self.object(node, row)} AS node{i}" for i, node in enumerate(part.nodes)]
+        if part.needs_cursor:
+            columns.append(f"{cursor_of(row)} AS cur")
+        qualified = ", ".join(f"{row}.{term.strip()}" for term in order.split(","))
+        columns.append(f"row_number() OVER (ORDER BY {qualified}) AS rn")
+        in_page = f"{page}.rn <= {limit}"
+        pairs = []
+        for key, item in part.parts:
+            if isinstance(item, Const):
+                pairs.append((key, d.literal(item.text)))
+            elif item == "totalCount":
+                assert total is not None
+                pairs.append((key, total))
+            elif isinstance(item, Nodes):
+                node = d.embed_column(f"{page}.node{item.index}")
+                pairs.append((key, d.json_array(node, f"{page}.rn", in_page)))
+            elif isinstance(item, Edges):
+                edge = []
+                for edge_key, edge_part in item.parts:
+                    if isinstance(edge_part, Const):
+                        edge.append((edge_key, d.literal(edge_part.text)))
+                    elif edge_part == "cursor":
+                        edge.append((edge_key, f"{page}.cur"))
+                    else:
+                        edge.append((edge_key, d.embed_column(f"{page}.node{edge_part[1]}")))
+                pairs.append((key, d.json_array(d.json_object(edge), f"{page}.rn", in_page)))
+            elif isinstance(item, PageInfoPlan):
+                pairs.append((key, self.page_info(item, page, limit, after_given)))
+        return (
+            f"SELECT {d.json_object(pairs)} FROM "
+            f"(SELECT {', '.join(columns)} FROM ({rows}) {row} ORDER BY rn) {page}"
+        )
+
+    def page_info(self, item: PageInfoPlan, page: str, limit: int, after_given: bool) -> str:
+        d = self.d
+        pairs = []
+        for key, name in item.parts:
+            if name == "__typename":
+                pairs.append((key, d.literal("PageInfo")))
+            elif name == "hasNextPage":
+                pairs.append((key, d.boolean(f"count(*) > {limit}")))
+            elif name == "hasPreviousPage":
+                pairs.append((key, d.boolean("1 = 1" if after_given else "1 = 0")))
+            elif name == "startCursor":
+                first = f"{page}.rn = 1 AND {page}.rn <= {limit}"
+                pairs.append((key, f"max(CASE WHEN {first} THEN {page}.cur END)"))
+            elif name == "endCursor":
+                pairs.append(
+                    (key, d.last_text(f"{page}.cur", f"{page}.rn", f"{page}.rn <= {limit}"))
+                )
+            else:
+                raise NotCompilable(f"PageInfo.{name}")
+        return d.json_object(pairs)
+
+
+def render(
+    plan: Plan,
+    dialect: Dialect,
+    schema: GraphQLSchema,
+    variables: VariableValues,
+    types: Any,
+    scope: queries.CustomerScope | None,
+    settings: Any,
+) -> tuple[str, list[Any]]:
+    """The statement for ``plan`` with this request's arguments and caller."""
+    renderer = Render(dialect, schema, variables, types, scope, settings)
+    return renderer.finish(renderer.plan(plan))
