@@ -6,6 +6,7 @@ failure, the command line, and the GraphQL uploads with their permission."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -15,11 +16,12 @@ from typing import Any
 import pytest
 
 from crmgraph.access import Access
-from crmgraph.app import AppState
+from crmgraph.app import AppState, with_state
 from crmgraph.auth import Principal, create_user
 from crmgraph.db import writes
 from crmgraph.dedupe.merge import Caller, MergeRequest, merge_customers
 from crmgraph.schema.ids import decode_id, encode_id
+from crmgraph.testing import live_server, user_key
 from crmgraph.transfer.entities import entity_for
 from crmgraph.transfer.export import export
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
@@ -27,7 +29,7 @@ from crmgraph.transfer.mapping import MappingError
 from crmgraph.transfer.report import ImportSummary, Rejections
 from crmgraph.transfer.source import CsvSource, text_stream
 from tests.conftest import fresh_database
-from tests.test_import_export import count, csv_bytes, run
+from tests.test_import_export import count, crmgraph_cli, csv_bytes, run, settings, upload
 
 CUSTOMERS = csv_bytes(
     [
@@ -423,3 +425,93 @@ def test_all_or_nothing_and_per_batch_on_a_database_failure(database_url: str) -
     assert (resumed.read, resumed.created, resumed.failure) == (3, 3, None)
     assert found["final"] == ["Call 0", "Call 2", "Call 3", "Call 4", "Call 5", "Call 6"]
     assert found["audit"] == 6  # one per interaction written, none for the rolled back
+
+
+def test_command_line(database_url: str, tmp_path: Path) -> None:
+    customers, contacts = tmp_path / "customers.csv", tmp_path / "contacts.csv"
+    customers.write_bytes(CUSTOMERS)
+    contacts.write_bytes(csv_bytes([*CONTACTS, ["nobody@example.com", "Lost", "", "", "", "", ""]]))
+    done = crmgraph_cli(database_url, "import", "customers", str(customers), "--quiet")
+    assert done.returncode == 0, done.stderr
+    done = crmgraph_cli(
+        database_url,
+        "import",
+        "contacts",
+        str(contacts),
+        "--quiet",
+        "--map",
+        "Customer=customer.email",
+    )
+    assert done.returncode == 0, done.stderr
+    assert (
+        "contacts: read 4, created 3, merged 0, skipped as duplicate 0, rejected 1" in done.stdout
+    )
+    report = list(csv.reader((tmp_path / "contacts.csv.rejected.csv").open()))
+    assert report[1][0] == "5" and "[NOT_FOUND]" in report[1][-1]
+
+    out = tmp_path / "interactions.jsonl"
+    exported_ = crmgraph_cli(
+        database_url, "export", "contacts", "--format", "jsonl", "--output", str(out)
+    )
+    assert exported_.returncode == 0, exported_.stderr
+    assert [json.loads(line)["name"] for line in out.read_text().splitlines()] == [
+        "Ana Buyer", "Bea Boss", "Carl"]  # fmt: skip
+
+    merge = crmgraph_cli(
+        database_url, "import", "contacts", str(contacts), "--on-duplicate", "merge"
+    )
+    assert merge.returncode == 2 and "merge is for customers" in merge.stderr
+
+
+IMPORT_INTERACTIONS = """mutation($input: ImportInteractionsInput!) {
+  importInteractions(input: $input) {
+    summary { read created rejected skippedDuplicates failure }
+    rejectedRows { row reasons { field code } }
+    userErrors { field message code }
+  }
+}"""
+IMPORT_CONTACTS = IMPORT_INTERACTIONS.replace("Interactions", "Contacts")
+
+
+def test_graphql_uploads(database_url: str) -> None:
+    config = settings(database_url, default_phone_region="ES")
+    asyncio.run(with_state(config, lambda state: do_import(state, "customers", CUSTOMERS)))
+    manager = {"Authorization": f"Bearer {asyncio.run(user_key(config, 'manager'))}"}
+    agent = {"Authorization": f"Bearer {asyncio.run(user_key(config, 'agent'))}"}
+    contacts = csv_bytes([*CONTACTS, ["nobody@example.com", "Lost", "", "", "", "", ""]])
+    mapping = [{"column": "Customer", "field": "customer.email"}]
+    with live_server(config) as server:
+        refused = upload(server.url, contacts, agent, IMPORT_CONTACTS, mapping=mapping)
+        payload = refused.json()["data"]["importContacts"]
+        assert payload["summary"] is None
+        assert [e["code"] for e in payload["userErrors"]] == ["FORBIDDEN"]
+        assert "customer.import" in payload["userErrors"][0]["message"]
+
+        done = upload(server.url, contacts, manager, IMPORT_CONTACTS, mapping=mapping)
+        payload = done.json()["data"]["importContacts"]
+        assert payload["userErrors"] == []
+        assert payload["summary"] == {
+            "read": 4, "created": 3, "rejected": 1, "skippedDuplicates": 0, "failure": None
+        }  # fmt: skip
+        assert payload["rejectedRows"] == [
+            {"row": 5, "reasons": [{"field": "customer.email", "code": "NOT_FOUND"}]}
+        ]
+
+        ids = asyncio.run(with_state(config, ids_by_name))
+        data = interactions_for(ids)
+        done = upload(server.url, data, manager, IMPORT_INTERACTIONS, commit="BATCH", batchSize=2)
+        payload = done.json()["data"]["importInteractions"]
+        assert payload["summary"]["created"] == 3, payload
+        again = upload(server.url, data, manager, IMPORT_INTERACTIONS, onDuplicate="SKIP")
+        assert again.json()["data"]["importInteractions"]["summary"]["skippedDuplicates"] == 3
+
+        merge = upload(server.url, data, manager, IMPORT_INTERACTIONS, onDuplicate="MERGE")
+        assert "MERGE" in merge.json()["errors"][0]["message"]  # not in OnDuplicateRecord
+
+        node = server.gql(
+            "query($id: ID!) { customer(id: $id) { contacts { id name } "
+            "interactions { nodes { subject contactId } } } }",
+            {"id": ids["Acme SL"]},
+        )["customer"]
+        ana = next(c["id"] for c in node["contacts"] if c["name"] == "Ana Buyer")
+        assert node["interactions"]["nodes"] == [{"subject": "Order", "contactId": ana}]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    imp = sub.add_parser("import", help="import customers from CSV")
+    imp = sub.add_parser("import", help="import customers, contacts or interactions from CSV")
     imp.add_argument("entity", choices=IMPORTABLE)
     imp.add_argument("file", type=Path, help="a CSV file (UTF-8 unless --encoding)")
     imp.add_argument(
@@ -38,7 +38,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("--mapping-file", type=Path, help="COLUMN=FIELD lines or a JSON object")
     imp.add_argument("--kind", help="customers: the kind of rows that give none")
-    imp.add_argument("--on-duplicate", choices=DUPLICATE_MODES, default="skip")
+    imp.add_argument(
+        "--on-duplicate",
+        choices=DUPLICATE_MODES,
+        default="skip",
+        help="merge: customers only",
+    )
     imp.add_argument("--commit", choices=COMMIT_MODES, default="all")
     imp.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     imp.add_argument(
