@@ -38,6 +38,8 @@ CUSTOMER_MERGE = "customer.merge"
 AUDIT_READ = "audit.read"
 CONTACT_READ_PROFILE = "contact.read_profile"
 NOTE_MODERATE = "note.moderate"
+PRIVACY_EXPORT = "privacy.export"
+PRIVACY_ERASE = "privacy.erase"
 
 
 def forbidden(permission: str, doing: str) -> GraphQLError:

@@ -27,6 +27,7 @@ MAX_EVENT_TYPE_LENGTH = 100  # the event.type column
 RESERVED_NAMESPACES = frozenset(
     {
         "audit",
+        "consent",
         "contact",
         "crmgraph",
         "customer",

@@ -23,6 +23,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from crmgraph.customer_types import CustomerType, RelationshipKind
+    from crmgraph.db.engine import Database
     from crmgraph.dedupe.merge import MergeContext
     from crmgraph.extension_points import (
         CustomerWrite,
@@ -269,4 +270,57 @@ def crmgraph_merge_customers(ctx: MergeContext) -> list[str] | None:
                                             ctx.survivor.pk, ctx.merged.pk):
                 ctx.saved["wallet"] = rows[0]["id"]
                 ctx.moved["wallets"] = 1
+    """
+
+
+@hookspec
+def crmgraph_personal_data_export(
+    db: Database, customer_pk: int, customer_pks: tuple[int, ...]
+) -> Any:
+    """Return this plugin's part of a person's data export (the right of access).
+
+    Called by ``personalDataExport`` and ``crmgraph privacy export`` inside one
+    read transaction. ``customer_pk`` is the customer asked about;
+    ``customer_pks`` is it and every customer merged into it (the same party):
+    look your rows up by all of them. Return a JSON-able value (a dict or a
+    list; dates as ISO strings), shown under ``plugins.<your plugin>`` in the
+    document, or ``None`` when you hold nothing about the party. Include every
+    row of yours about the person; raising fails the export with a
+    ``PLUGIN_ERROR`` naming the plugin.
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_personal_data_export(db, customer_pks):
+            rows = await db.fetch("SELECT points, tier FROM loyalty_account "
+                                  f"WHERE customer_id IN ({', '.join('{}' for _ in customer_pks)})",
+                                  *customer_pks)
+            return {"accounts": rows} if rows else None
+    """
+
+
+@hookspec
+def crmgraph_erase_personal_data(
+    db: Database, customer_pk: int, customer_pks: tuple[int, ...], reason: str
+) -> dict[str, int] | None:
+    """Erase what this plugin holds about a person (the right to erasure).
+
+    Called inside the erasure's transaction (``erasePersonalData``, ``crmgraph
+    privacy erase``), before the core anonymises its own tables, so the
+    party's values are still there to find your rows by. Anonymise every
+    personal value in your tables for ``customer_pks`` (the customer and those
+    merged into it) with ``db``; keep the non-personal facts your metrics
+    count (points, amounts, dates) so totals do not change. Return counts of
+    what you anonymised (``{"accounts": 1}``), recorded with the erasure as
+    ``<plugin>.<what>``. Raising aborts the whole erasure: the caller gets a
+    ``PLUGIN_ERROR`` user error naming the plugin and nothing is erased.
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_erase_personal_data(db, customer_pks):
+            rows = await db.fetch("UPDATE wallet SET holder_name = NULL "
+                                  f"WHERE customer_id IN ({', '.join('{}' for _ in customer_pks)}) "
+                                  "RETURNING id", *customer_pks)
+            return {"wallets": len(rows)}
     """

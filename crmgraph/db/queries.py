@@ -18,7 +18,7 @@ from crmgraph.db.engine import Database
 
 CUSTOMER_OWN_COLUMNS = (
     "c.id, c.kind, c.name, c.email, c.phone, c.owner, c.team, c.attributes, c.version, "
-    "c.created_at, c.updated_at, c.deleted_at, c.merged_into"
+    "c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.erased_at"
 )
 CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS stage_entered_at"
 CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"

@@ -70,6 +70,9 @@ class Customer(Table, tablename="customer"):
     # the customer that absorbed this one (crmgraph.dedupe.merge); it is then
     # also soft-deleted, and its global ID resolves to the end of the chain
     merged_into = Integer(null=True, default=None)
+    # set when its personal data was erased (crmgraph.privacy.erasure): the
+    # record stays, anonymous, so its facts still count; writes are refused
+    erased_at = Timestamptz(null=True, default=None)
 
 
 class CustomerMatchKey(Table, tablename="customer_match_key"):
@@ -118,6 +121,8 @@ class Interaction(Table, tablename="interaction"):
     satisfaction = Integer(null=True, default=None)
     amount = Numeric(digits=(14, 2), null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
+    # MARKETING or SERVICE (crmgraph.privacy.consent); NULL: not stated, not marketing
+    purpose = Varchar(length=16, null=True, default=None)
 
 
 class Need(Table, tablename="need"):
@@ -310,6 +315,37 @@ class CustomerMerge(Table, tablename="customer_merge"):
     undone_by = ForeignKey(references=User, null=True, default=None)
 
 
+class ConsentChange(Table, tablename="consent_change"):
+    """One grant or withdrawal of consent to be contacted on a channel for a
+    purpose (crmgraph.privacy.consent), by a customer or one of its contacts.
+    Never updated: the latest row per (customer, contact, channel, purpose) is
+    the consent in force, the rest its history."""
+
+    customer = ForeignKey(references=Customer, index=True)
+    contact = ForeignKey(references=Contact, null=True, default=None)
+    channel = Varchar(length=32)
+    purpose = Varchar(length=16)
+    granted = Boolean()
+    source = Varchar(length=32)
+    evidence = Text(null=True, default=None)
+    at = Timestamptz(default=TimestamptzNow())
+    recorded_by = ForeignKey(references=User, null=True, default=None)
+
+
+class CustomerErasure(Table, tablename="customer_erasure"):
+    """That a customer's personal data was erased (crmgraph.privacy.erasure):
+    who, when, why, and how many rows each table had anonymised; never the
+    values. ``customers`` lists every record erased with it (JSON text: the
+    customer and those merged into it)."""
+
+    customer = ForeignKey(references=Customer, index=True)
+    erased_by = ForeignKey(references=User, null=True, default=None)
+    erased_at = Timestamptz(default=TimestamptzNow())
+    reason = Text()
+    customers = Text(default="[]")
+    counts = Text(default="{}")
+
+
 CORE_TABLES: tuple[type[Table], ...] = (
     User,
     ApiKey,
@@ -333,4 +369,6 @@ CORE_TABLES: tuple[type[Table], ...] = (
     WebhookDelivery,
     WebhookAttempt,
     CustomerMerge,
+    ConsentChange,
+    CustomerErasure,
 )

@@ -76,8 +76,9 @@ async def live_customer(
 
 
 def check_live(row: dict[str, Any], field: str) -> None:
-    """Refuse a write to a merged or deleted customer (its row in hand)."""
+    """Refuse a write to a merged, erased or deleted customer (its row in hand)."""
     merged_refusal(row, field)
+    erased_refusal(row, field)
     if row["deleted_at"] is not None:
         raise UserInputError.single(field, "customer is deleted; restore it first", "DELETED")
 
@@ -104,6 +105,18 @@ def merged_refusal(row: dict[str, Any], field: str) -> None:
         survivor = encode_id("Customer", row["merged_into"])
         raise UserInputError.single(
             field, f"customer was merged into {survivor}; write to that customer", "MERGED"
+        )
+
+
+def erased_refusal(row: dict[str, Any], field: str) -> None:
+    """An erased customer (crmgraph.privacy.erasure) stays only as the
+    anonymous carrier of its facts: nothing about a person may be written to
+    it again, so no write applies to it."""
+    if row.get("erased_at") is not None:
+        raise UserInputError.single(
+            field,
+            "this customer's personal data was erased; nothing more can be recorded about it",
+            "ERASED",
         )
 
 

@@ -3,7 +3,9 @@
 Defaults: managers do everything but hold no plugin-specific rights unless a
 plugin grants them; agents work on their own and their teams' customers;
 viewers read every customer and change nothing. ``admin`` holds every
-permission without being listed.
+permission without being listed. Exporting a person's data is for managers;
+erasing it, which cannot be undone, for admins only (grant it to others with
+``CRMGRAPH_GRANTS``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ PERMISSIONS = [
     Permission(
         access.NOTE_MODERATE,
         "Edit and delete notes written by others (authors edit their own)",
+        roles=(),
+    ),
+    Permission(
+        access.PRIVACY_EXPORT,
+        "Export every record about a person or company (personalDataExport): the right of "
+        "access",
+        roles=("manager",),
+    ),
+    Permission(
+        access.PRIVACY_ERASE,
+        "Erase a customer's personal data for good (erasePersonalData): the right to erasure",
         roles=(),
     ),
 ]

@@ -30,10 +30,11 @@ from crmgraph.db import queries, writes
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
+from crmgraph.schema import consent_types, mutations, subscriptions
 from crmgraph.schema import core_types as core
 from crmgraph.schema import duplicates as duplicates_schema
 from crmgraph.schema import merge as merge_schema
-from crmgraph.schema import mutations, subscriptions
+from crmgraph.schema import privacy as privacy_schema
 from crmgraph.schema import teamwork as teamwork_schema
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
@@ -187,6 +188,7 @@ class SchemaTypes:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             deleted_at=row["deleted_at"],
+            erased_at=row.get("erased_at"),
         )
         return obj
 
@@ -212,6 +214,7 @@ class SchemaTypes:
             if row["amount"] is not None
             else None,
             created_at=row["created_at"],
+            purpose=consent_types.Purpose(row["purpose"]) if row.get("purpose") else None,
         )
         return obj
 
@@ -263,6 +266,9 @@ def build_schema(
         satisfaction: int | None = strawberry.field(description="Customer rating, 1 (bad) to 5.")
         amount: Decimal | None = strawberry.field(description="Purchase amount, when it is one.")
         created_at: datetime.datetime
+        purpose: consent_types.Purpose | None = strawberry.field(  # type: ignore[valid-type]
+            description="MARKETING or SERVICE; null: not stated (not marketing)."
+        )
 
     @strawberry.type
     class InteractionEdge:
@@ -307,6 +313,7 @@ def build_schema(
         )
 
     TimelineConnection, timeline_resolver = teamwork_schema.build_timeline(Interaction)
+    consent_schema = consent_types.build_consent_types(InteractionChannel)
 
     @strawberry.interface(name="Customer", description="Any party the organisation deals with.")
     class CustomerBase(core.Node):
@@ -450,6 +457,20 @@ def build_schema(
         merges: list[merge_schema.CustomerMerge] = strawberry.field(
             resolver=merge_schema.customer_merges,
             description="The customers merged into this one (undone merges too), newest first.",
+        )
+        erased_at: datetime.datetime | None = strawberry.field(
+            default=None,
+            description="Set when its personal data was erased (erasePersonalData): the "
+            "record stays, anonymous, for its facts; nothing more can be written to it.",
+        )
+        consents: list[consent_schema.consent] = strawberry.field(  # type: ignore[valid-type]
+            resolver=consent_schema.consents,
+            description="The consents in force: the newest statement per contact (null: the "
+            "customer itself), channel and purpose.",
+        )
+        consent_history: list[consent_schema.consent] = strawberry.field(  # type: ignore[valid-type]
+            resolver=consent_schema.history,
+            description="Every grant and withdrawal of consent, newest first.",
         )
 
     @strawberry.type(description="A link between two parties, of a kind declared by a plugin.")
@@ -900,6 +921,9 @@ def build_schema(
             rows = await info.context.db.fetch("SELECT * FROM crm_user ORDER BY name, id")
             return [core.User.from_row(row) for row in rows]
 
+    PrivacyQuery, PrivacyMutation = privacy_schema.build_privacy(
+        CustomerBase, InteractionChannel, consent_schema
+    )
     duplicate_types = duplicates_schema.build_duplicates(CustomerBase, CustomerKind, load_customer)
     Mutation = mutations.build_mutation_type(
         types,
@@ -916,9 +940,12 @@ def build_schema(
             Mutation,
             teamwork_schema.TeamworkMutation,
             merge_schema.build_merge_mutation(CustomerBase),
+            PrivacyMutation,
         ),
     )
-    Query = merge_types("Query", (Query, teamwork_schema.TeamworkQuery, duplicate_types.query))
+    Query = merge_types(
+        "Query", (Query, teamwork_schema.TeamworkQuery, duplicate_types.query, PrivacyQuery)
+    )
     Subscription = subscriptions.build_subscription_type(
         CustomerKind,
         CustomerBase,

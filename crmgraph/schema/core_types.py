@@ -76,6 +76,9 @@ class UserErrorCode(Enum):
     MERGED = "MERGED"
     MERGE_VETOED = "MERGE_VETOED"
     MERGE_NOT_UNDOABLE = "MERGE_NOT_UNDOABLE"
+    ERASED = "ERASED"
+    NO_CONSENT = "NO_CONSENT"
+    PLUGIN_ERROR = "PLUGIN_ERROR"
 
 
 @strawberry.type(

@@ -62,6 +62,8 @@ class Loaders:
         self.stage_history = DataLoader(self._by_customer("stage_change", "at, id"))
         # the merges each customer absorbed, newest first (Customer.merges)
         self.merges = DataLoader(self._by_customer("customer_merge", "id DESC", "survivor"))
+        # every consent statement of each customer, oldest first (Customer.consents)
+        self.consents = DataLoader(self._by_customer("consent_change", "id"))
         self.relationships = DataLoader(self._relationships)
         self.interactions = DataLoader(self._interaction_pages)
         self.row = DataLoader(self._rows_by_type)

@@ -24,7 +24,9 @@ from crmgraph.db.queries import load_json
 from crmgraph.dedupe import matching
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
+from crmgraph.privacy.consent import MARKETING, OUTBOUND, marketing_refusal
 from crmgraph.schema import core_types as core
+from crmgraph.schema.consent_types import Purpose
 from crmgraph.schema.duplicates import candidate_objects, screen_new_customer
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.validation import Errors, Problem, UserInputError
@@ -291,6 +293,11 @@ def build_mutation_type(
         outcome: str | None = None
         satisfaction: int | None = strawberry.field(default=None, description="1 (bad) to 5.")
         amount: Decimal | None = strawberry.field(default=None, description="For a purchase.")
+        purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
+            default=None,
+            description="MARKETING needs the customer's (or the contact's) consent on the "
+            "channel when OUTBOUND (else NO_CONSENT); null: not stated, not marketing.",
+        )
 
     @strawberry.input
     class RecordNeedInput:
@@ -755,6 +762,7 @@ def build_mutation_type(
                 "direction": input.direction.value,
                 **input_checks.interaction_fields(errors, input_values(input), at),
                 "created_at": at,
+                "purpose": input.purpose.value if input.purpose else None,
             }
 
             async def work() -> int:
@@ -766,6 +774,10 @@ def build_mutation_type(
                         raise UserInputError.single(
                             "contactId", "contact belongs to another customer", "INVALID"
                         )
+                if (values["direction"], values["purpose"]) == (OUTBOUND, MARKETING):
+                    refusal = await marketing_refusal(db, customer, contact, values["channel"])
+                    if refusal is not None:
+                        raise UserInputError([refusal])
                 pk = await writes.insert(db, "interaction", values)
                 logged = {
                     k: val for k, val in values.items() if k not in ("customer", "created_at")

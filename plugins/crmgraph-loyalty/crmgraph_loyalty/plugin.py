@@ -21,9 +21,10 @@ from crmgraph.extension_points import CustomerWrite, Event, GraphQLContribution,
 from crmgraph.hookspecs import hookimpl
 from crmgraph.lifecycle import TransitionContext
 
-from crmgraph_loyalty import ledger, merging
+from crmgraph_loyalty import ledger, merging, privacy
 
 if TYPE_CHECKING:
+    from crmgraph.db.engine import Database
     from crmgraph.dedupe.merge import MergeContext
     from crmgraph.schema.build import SchemaTypes
 
@@ -163,6 +164,22 @@ async def crmgraph_merge_customers(ctx: MergeContext) -> list[str]:
         return await merging.undo_merge(ctx)
     await merging.merge_accounts(ctx)
     return []
+
+
+@hookimpl
+async def crmgraph_personal_data_export(
+    db: Database, customer_pks: tuple[int, ...]
+) -> dict[str, Any] | None:
+    # the party's accounts, under plugins.loyalty in the export document
+    return await privacy.export_section(db, customer_pks)
+
+
+@hookimpl
+async def crmgraph_erase_personal_data(
+    db: Database, customer_pks: tuple[int, ...]
+) -> dict[str, int]:
+    # in the erasure's transaction; raising here would abort the whole erasure
+    return await privacy.erase(db, customer_pks)
 
 
 @hookimpl

@@ -1,0 +1,99 @@
+"""Consent in GraphQL: the ``Purpose`` and ``ConsentSource`` enums, the
+``Consent`` type (built per schema around its ``InteractionChannel`` enum) and
+the ``Customer.consents`` / ``Customer.consentHistory`` resolvers. The rules
+are :mod:`crmgraph.privacy.consent`'s.
+
+No ``from __future__ import annotations``: strawberry must see real classes.
+"""
+
+import datetime
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from crmgraph.privacy import consent
+from crmgraph.schema import core_types as core
+from crmgraph.schema.ids import encode_id
+
+Purpose = strawberry.enum(
+    enum.Enum("Purpose", {p: p for p in consent.PURPOSES}),  # type: ignore[misc]
+    description="Why the organisation contacts someone. Outbound MARKETING needs consent on "
+    "the channel; an interaction without a purpose is not marketing.",
+)
+ConsentSource = strawberry.enum(
+    enum.Enum("ConsentSource", {s: s for s in consent.SOURCES}),  # type: ignore[misc]
+    description="How a consent was given or withdrawn.",
+)
+
+
+@dataclass(frozen=True)
+class ConsentTypes:
+    consent: type
+    consents: Any  # resolver of Customer.consents
+    history: Any  # resolver of Customer.consentHistory
+
+    def from_row(self, row: dict[str, Any]) -> Any:
+        return self.consent.from_row(row)  # type: ignore[attr-defined]
+
+
+def build_consent_types(channel_enum: Any) -> ConsentTypes:
+    @strawberry.type(
+        description="A grant or withdrawal of consent to be contacted on a channel for a "
+        "purpose, by a customer or one of its contacts."
+    )
+    class Consent:
+        id: strawberry.ID
+        recorded_by_pk: strawberry.Private[int | None]
+        customer_id: strawberry.ID
+        contact_id: strawberry.ID | None = strawberry.field(
+            description="The contact who stated it; null: the customer itself."
+        )
+        channel: channel_enum  # type: ignore[valid-type]
+        purpose: Purpose  # type: ignore[valid-type]
+        granted: bool = strawberry.field(description="False: withdrawn (or refused).")
+        source: ConsentSource  # type: ignore[valid-type]
+        evidence: str | None = strawberry.field(
+            description="Where the statement can be checked (a form id, a letter's reference)."
+        )
+        at: datetime.datetime = strawberry.field(description="When it was given or withdrawn.")
+
+        @strawberry.field(description="Who recorded it (null: the command line or an import).")
+        async def recorded_by(self, info: Info) -> core.User | None:
+            if self.recorded_by_pk is None:
+                return None
+            row = await info.context.loaders.user.load(self.recorded_by_pk)
+            return core.User.from_row(row) if row else None
+
+        @classmethod
+        def from_row(cls, row: dict[str, Any]) -> "Consent":
+            try:
+                channel = channel_enum(row["channel"])
+            except ValueError:  # a channel whose plugin was removed
+                channel = channel_enum("OTHER")
+            obj = cls.__new__(cls)
+            obj.__dict__.update(
+                id=encode_id("ConsentChange", row["id"]),
+                recorded_by_pk=row["recorded_by"],
+                customer_id=encode_id("Customer", row["customer"]),
+                contact_id=encode_id("Contact", row["contact"]) if row["contact"] else None,
+                channel=channel,
+                purpose=Purpose(row["purpose"]),
+                granted=bool(row["granted"]),
+                source=ConsentSource(row["source"]),
+                evidence=row["evidence"],
+                at=row["at"],
+            )
+            return obj
+
+    async def consents(root: Any, info: Info) -> list[Consent]:
+        rows = await info.context.loaders.consents.load(root.pk)
+        return [Consent.from_row(row) for row in consent.in_force(rows)]
+
+    async def consent_history(root: Any, info: Info) -> list[Consent]:
+        rows = await info.context.loaders.consents.load(root.pk)
+        return [Consent.from_row(row) for row in sorted(rows, key=lambda r: -r["id"])]
+
+    return ConsentTypes(Consent, consents, consent_history)

@@ -1,0 +1,255 @@
+"""Personal data rights in GraphQL: ``personalDataExport`` (access),
+``erasePersonalData`` (erasure) and ``recordConsent``.
+
+The work is :mod:`crmgraph.privacy`'s; this module checks the caller's
+permission and row scope, runs writes as one transaction through
+:func:`crmgraph.schema.mutations.run_write`, and shows the result.
+
+No ``from __future__ import annotations``: the payloads are built per schema
+around its ``Customer`` interface (see :mod:`crmgraph.schema.build`).
+"""
+
+import datetime
+from typing import Any
+
+import orjson
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from crmgraph import validation as v
+from crmgraph.access import CUSTOMER_WRITE, PRIVACY_ERASE, PRIVACY_EXPORT, forbidden
+from crmgraph.db import queries, writes
+from crmgraph.privacy import consent, erasure, export
+from crmgraph.schema import core_types as core
+from crmgraph.schema.consent_types import ConsentSource, ConsentTypes, Purpose
+from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.schema.mutations import decode, live, run_write, written_row
+from crmgraph.validation import Errors, UserInputError
+
+
+@strawberry.type(description="Every record about a party, as one JSON document.")
+class PersonalDataExport:
+    customer_id: strawberry.ID = strawberry.field(
+        description="The customer exported (a merged customer's ID stands for its survivor)."
+    )
+    generated_at: datetime.datetime
+    document: JSON = strawberry.field(
+        description="`customers` (the party's record first, then those merged into it), "
+        "`roles`, `contacts`, `interactions`, `needs`, `relationships`, `notes`, "
+        "`noteMentions`, `tasks`, `stageHistory`, `consents`, `auditTrail`, `events`, "
+        "`matchKeys`, `merges`, `erasures`, and `plugins` (one section per plugin)."
+    )
+
+
+@strawberry.type(description="How many rows of one table an erasure anonymised.")
+class ErasedCount:
+    what: str = strawberry.field(
+        description="A core table (`contact`, `audit_entry`, …) or `<plugin>.<what>`."
+    )
+    count: int
+
+
+@strawberry.type(description="That a customer's personal data was erased: never the values.")
+class PersonalDataErasure:
+    id: strawberry.ID
+    customer_id: strawberry.ID
+    erased_customer_ids: list[strawberry.ID] = strawberry.field(
+        description="The customer and every customer merged into it."
+    )
+    erased_at: datetime.datetime
+    reason: str
+    counts: list[ErasedCount]
+    erased_by_pk: strawberry.Private[int | None]
+
+    @strawberry.field(description="Who erased it (null: the command line).")
+    async def erased_by(self, info: Info) -> core.User | None:
+        if self.erased_by_pk is None:
+            return None
+        row = await info.context.loaders.user.load(self.erased_by_pk)
+        return core.User.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "PersonalDataErasure":
+        counts = queries.load_json(row["counts"])
+        return cls(
+            id=strawberry.ID(encode_id("PersonalDataErasure", row["id"])),
+            customer_id=strawberry.ID(encode_id("Customer", row["customer"])),
+            erased_customer_ids=[
+                strawberry.ID(encode_id("Customer", pk)) for pk in orjson.loads(row["customers"])
+            ],
+            erased_at=queries.read_timestamp(row["erased_at"]),
+            reason=row["reason"],
+            counts=[ErasedCount(what=k, count=n) for k, n in sorted(counts.items())],
+            erased_by_pk=row["erased_by"],
+        )
+
+
+@strawberry.input(
+    description="Erase a customer's personal data, and that of every customer merged into it."
+)
+class ErasePersonalDataInput:
+    customer_id: strawberry.ID
+    reason: str = strawberry.field(
+        description="Why (the request's reference): kept with the erasure, in the audit trail "
+        "and the event."
+    )
+
+
+def build_privacy(customer_interface: type, channel_enum: Any, consents: ConsentTypes) -> tuple:
+    """(Query, Mutation) of personal data rights, for this schema's customers."""
+    CustomerBase = customer_interface
+    Consent = consents.consent
+
+    @strawberry.input(description="A grant or withdrawal of consent; the newest one counts.")
+    class RecordConsentInput:
+        customer_id: strawberry.ID
+        contact_id: strawberry.ID | None = strawberry.field(
+            default=None, description="When a contact of the customer states it for themself."
+        )
+        channel: channel_enum  # type: ignore[valid-type]
+        purpose: Purpose  # type: ignore[valid-type]
+        granted: bool = strawberry.field(description="False withdraws it.")
+        source: ConsentSource  # type: ignore[valid-type]
+        evidence: str | None = strawberry.field(
+            default=None, description="Where it can be checked (a form id, a letter's reference)."
+        )
+        at: datetime.datetime | None = strawberry.field(
+            default=None, description="When it was stated (default: now; not in the future)."
+        )
+
+    @strawberry.type
+    class RecordConsentPayload:
+        consent: Consent | None  # type: ignore[valid-type]
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class ErasePersonalDataPayload:
+        customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
+            description="The customer as the erasure left it."
+        )
+        erasure: PersonalDataErasure | None
+        user_errors: list[core.UserError]
+
+    @strawberry.type
+    class PrivacyQuery:
+        @strawberry.field(
+            description="Every record about a person or company in one JSON document (the "
+            "right of access). Needs privacy.export; null for a customer the caller may not see."
+        )
+        async def personal_data_export(
+            self, info: Info, customer_id: strawberry.ID
+        ) -> PersonalDataExport | None:
+            ctx = info.context
+            if not ctx.access.can(PRIVACY_EXPORT):
+                raise forbidden(PRIVACY_EXPORT, "export personal data")
+            try:
+                _, pk = decode_id(str(customer_id), "Customer")
+            except InvalidId:
+                return None
+            load = ctx.loaders.customer.load
+            row = await writes.survivor(await load(pk), load)
+            if row is None or not ctx.access.sees(row):
+                return None
+            document = await export.export_document(ctx.db, ctx.plugin_manager, row["id"])
+            return PersonalDataExport(
+                customer_id=strawberry.ID(document["customerId"]),
+                generated_at=datetime.datetime.fromisoformat(document["generatedAt"]),
+                document=document,
+            )
+
+    @strawberry.type
+    class PrivacyMutation:
+        @strawberry.mutation(
+            description="Erase a customer's personal data for good, in one transaction: names, "
+            "e-mails, phones, profiles, attributes and free text everywhere (plugins' tables "
+            "too), keeping the facts analytics count. Records who, when and why, emits "
+            "customer.erased, and refuses later writes (ERASED). Needs privacy.erase."
+        )
+        async def erase_personal_data(
+            self, info: Info, input: ErasePersonalDataInput
+        ) -> ErasePersonalDataPayload:
+            errors = Errors()
+            pk = decode(errors, "customerId", input.customer_id, "Customer") or 0
+            reason = v.text(errors, "reason", input.reason, max_length=2000, required=True)
+
+            async def work() -> int:
+                ctx = info.context
+                done = await erasure.erase_personal_data(
+                    ctx.db,
+                    ctx.plugin_manager,
+                    pk,
+                    reason or "",
+                    ctx.access.sees,
+                    ctx.principal.user_id,
+                )
+                return done.id
+
+            erasure_id, problems = await run_write(
+                info,
+                errors,
+                work,
+                PRIVACY_ERASE,
+                lambda _: [("customer", pk)],
+            )
+            if erasure_id is None:
+                return ErasePersonalDataPayload(customer=None, erasure=None, user_errors=problems)
+            rows = await info.context.db.fetch(
+                "SELECT * FROM customer_erasure WHERE id = {}", erasure_id
+            )
+            return ErasePersonalDataPayload(
+                customer=info.context.types.customer(await written_row(info, "customer", pk)),
+                erasure=PersonalDataErasure.from_row(rows[0]),
+                user_errors=[],
+            )
+
+        @strawberry.mutation(
+            description="Record that a customer (or one of its contacts) grants or withdraws "
+            "consent to be contacted on a channel for a purpose. History is kept "
+            "(Customer.consentHistory). Needs customer.write."
+        )
+        async def record_consent(
+            self, info: Info, input: RecordConsentInput
+        ) -> RecordConsentPayload:
+            errors = Errors()
+            customer = decode(errors, "customerId", input.customer_id, "Customer") or 0
+            contact = decode(errors, "contactId", input.contact_id, "Contact")
+            evidence = v.text(errors, "evidence", input.evidence, max_length=500)
+            now = writes.now()
+            at = v.utc(input.at) or now
+            if at > now + datetime.timedelta(minutes=5):
+                errors.add("at", "a consent cannot be stated in the future", "OUT_OF_RANGE")
+
+            async def work() -> int:
+                db = info.context.db
+                await live(info, customer, "customerId")
+                if contact is not None:
+                    row = await writes.contact_row(db, contact)
+                    if row["customer"] != customer:
+                        raise UserInputError.single(
+                            "contactId", "contact belongs to another customer", "INVALID"
+                        )
+                return await consent.record(
+                    db,
+                    consent.ConsentStatement(
+                        customer,
+                        contact,
+                        input.channel.value,
+                        input.purpose.value,
+                        input.granted,
+                        input.source.value,
+                        evidence,
+                        at,
+                    ),
+                )
+
+            pk, problems = await run_write(
+                info, errors, work, CUSTOMER_WRITE, lambda _: [("consents", customer)]
+            )
+            if pk is None:
+                return RecordConsentPayload(consent=None, user_errors=problems)
+            rows = await written_row(info, "consents", customer)
+            row = next(r for r in rows if r["id"] == pk)
+            return RecordConsentPayload(consent=consents.from_row(row), user_errors=[])
+
+    return PrivacyQuery, PrivacyMutation
