@@ -269,7 +269,7 @@ def test_every_reason_a_contact_is_rejected(database_url: str, tmp_path: Path) -
         10: [("customer.email", "NOT_FOUND")],
         11: [("customer.email", "NOT_FOUND")],
         12: [("customer", "INVALID_ID")],
-        13: [("", "REQUIRED")],
+        13: [("customer", "REQUIRED")],
         14: [("birthday", "FORBIDDEN"), ("birthday", "OUT_OF_RANGE"),
              ("email", "INVALID_EMAIL"), ("name", "REQUIRED")],
     }  # fmt: skip

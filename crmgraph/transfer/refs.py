@@ -198,7 +198,9 @@ class CustomerFinder:
                 by_keys.append((path, value, {pk for pk in fits if pk is not None}))
             chosen = choose(row_errors, "customer", by_id, by_keys, _customer_label)
             if chosen is None and not row_errors:
-                row_errors.add(None, "no column names the customer", "REQUIRED")
+                row_errors.add(
+                    CUSTOMER, "the row names no customer (its ID, e-mail or tax id)", "REQUIRED"
+                )
             if chosen is not None:
                 try:
                     writes.check_live(rows[chosen], by_keys[0][0] if by_keys else CUSTOMER)
