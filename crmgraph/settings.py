@@ -51,6 +51,8 @@ class Settings:
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     pool_min_size: int = 1
     pool_max_size: int = 10
+    # reset session state (RESET ALL, ...) on every release to the pool
+    pool_reset_session: bool = False
     plugins: tuple[str, ...] = ()
     disabled_plugins: tuple[str, ...] = ()
     load_entry_points: bool = True
@@ -107,6 +109,7 @@ class Settings:
             database_url=env.get("CRMGRAPH_DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
             pool_min_size=int(env.get("CRMGRAPH_POOL_MIN_SIZE", "1")),
             pool_max_size=int(env.get("CRMGRAPH_POOL_MAX_SIZE", "10")),
+            pool_reset_session=_flag(env.get("CRMGRAPH_POOL_RESET_SESSION"), False),
             plugins=_split(env.get("CRMGRAPH_PLUGINS")),
             disabled_plugins=_split(env.get("CRMGRAPH_DISABLE_PLUGINS")),
             load_entry_points=_flag(env.get("CRMGRAPH_LOAD_ENTRY_POINTS"), True),

@@ -84,6 +84,14 @@ def make_engine(settings: Settings) -> Engine:
     raise ValueError(f"unsupported CRMGRAPH_DATABASE_URL: {settings.database_url!r}")
 
 
+async def keep_session(connection: Any) -> None:
+    """asyncpg's pool, on each release, rolls back an open transaction and then
+    sends a reset query (advisory locks, cursors, LISTEN, settings): a second
+    round trip for every statement piccolo runs in the pool. crmgraph keeps no
+    session state outside transactions, so the query is skipped; the rollback
+    stays. ``CRMGRAPH_POOL_RESET_SESSION`` restores it for a plugin that does."""
+
+
 def enable_wal(path: str) -> None:
     """WAL is a property of the file: set once, every later connection uses it."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +121,9 @@ class Database:
             enable_wal(self.engine.path)
         if isinstance(self.engine, PostgresEngine):
             await self.engine.start_connection_pool(
-                min_size=settings.pool_min_size, max_size=settings.pool_max_size
+                min_size=settings.pool_min_size,
+                max_size=settings.pool_max_size,
+                **({} if settings.pool_reset_session else {"reset": keep_session}),
             )
 
     async def stop(self) -> None:
