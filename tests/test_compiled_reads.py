@@ -1,0 +1,491 @@
+"""The compiled read path against the resolver path, on both engines.
+
+One database per engine is seeded (demo data, plus values that are hard to
+print exactly: whole-second timestamps, REAL volumes, quotes and accents in
+names, soft-deleted customers, customers of an agent and of their team) and
+two real servers run on it, one with compiled reads and one without. Every
+query of a hand-written corpus and a few hundred generated ones (fixed seed)
+is sent to both, as every role: the answers must be the same JSON (data,
+errors and extensions but the statement count), and the compiled server must
+have answered with one statement whenever the query is compilable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmgraph.app import AppState, with_state
+from crmgraph.auth import ROLES
+from crmgraph.demo import seed_demo
+from crmgraph.testing import LiveServer, live_server, settings_for, user_key
+from tests.conftest import fresh_database
+
+NOW = datetime.datetime(2025, 6, 1, 12, 0, tzinfo=datetime.UTC)
+TEAM = "compiled-team"
+
+
+@dataclass
+class Pair:
+    """Two servers on one database: compiled reads on and off."""
+
+    engine: str
+    compiled: LiveServer
+    resolved: LiveServer
+    keys: dict[str, str]
+
+    def both(
+        self, query: str, variables: dict[str, Any] | None = None, role: str = "admin"
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        key = self.keys[role]
+        return (
+            self.compiled.post(query, variables, key=key),
+            self.resolved.post(query, variables, key=key),
+        )
+
+    def same(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        role: str = "admin",
+        compiles: bool = True,
+    ) -> dict[str, Any]:
+        """Both servers' answers, which must be equal; the compiled one in one
+        statement when ``compiles`` and the query succeeded."""
+        compiled, resolved = self.both(query, variables, role)
+        context = f"{self.engine} as {role}: {query} {variables}"
+        assert without_count(compiled) == without_count(resolved), context
+        if compiles and not compiled.get("errors"):
+            assert compiled["extensions"]["sqlStatements"] == 1, context
+        return compiled
+
+
+def without_count(body: dict[str, Any]) -> dict[str, Any]:
+    extensions = {k: v for k, v in body.get("extensions", {}).items() if k != "sqlStatements"}
+    return {**body, "extensions": extensions}
+
+
+async def seed(state: AppState) -> None:
+    db = state.db
+    await seed_demo(db, state.catalog, customers=45, seed=11, now=NOW)
+    agent = (await db.fetch("SELECT id FROM crm_user WHERE email LIKE 'agent-%'"))[0]["id"]
+    team = (await db.fetch("SELECT id FROM team WHERE name = {}", TEAM))[0]["id"]
+    ids = [r["id"] for r in await db.fetch("SELECT id FROM customer ORDER BY id")]
+    for pk in ids[::5]:
+        await db.fetch("UPDATE customer SET owner = {} WHERE id = {}", agent, pk)
+    for pk in ids[1::4]:
+        await db.fetch("UPDATE customer SET team = {} WHERE id = {}", team, pk)
+    for pk in ids[2::7]:
+        await db.fetch("UPDATE customer SET deleted_at = updated_at WHERE id = {}", pk)
+    whole = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    await db.fetch("UPDATE interaction SET occurred_at = {} WHERE id % 9 = 0", whole)
+    await db.fetch("UPDATE customer SET created_at = {} WHERE id = {}", whole, ids[3])
+    names = ['Ñandú "Quote" \\ back/slash — ü', "O'Brien & Søn", "Zoë 東京"]
+    for pk, name in zip(ids[4::10], names, strict=False):
+        await db.fetch("UPDATE customer SET name = {} WHERE id = {}", name, pk)
+    for value, need in zip((0.1, 1e-7, 123456.789, 2.5), (1, 2, 3, 4), strict=True):
+        await db.fetch("UPDATE need SET volume = {} WHERE id = {}", value, need)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    path: Path = tmp_path_factory.mktemp("compiled") / "crm.sqlite"
+    with fresh_database(request.param, request, path) as url:
+        settings = settings_for(url)
+        keys = {
+            role: asyncio.run(user_key(settings, role, (TEAM,) if role == "agent" else ()))
+            for role in ROLES
+        }
+        asyncio.run(with_state(settings, seed))
+        with (
+            live_server(settings_for(url, compiled_reads=True)) as compiled,
+            live_server(settings_for(url, compiled_reads=False)) as resolved,
+        ):
+            yield Pair(request.param, compiled, resolved, keys)
+
+
+# ---------------------------------------------------------------------------
+# The hand-written corpus
+
+CUSTOMER_FIELDS = (
+    "__typename id kind name email phone stage stageLabel phase stageEnteredAt version "
+    "createdAt updatedAt deletedAt"
+)
+EVERY_TYPE = """
+  ... on Client { segment industry taxId website annualRevenue preferredLanguage }
+  ... on Prospect { source estimatedValue interest }
+  ... on Supplier { rating taxId category paymentTermsDays }
+  ... on Employee { jobTitle department hireDate }
+  ... on Competitor { marketShare strengths weaknesses agreementSignedOn }
+  ... on Guarantor { guaranteedAmount guaranteeType documentId }
+  ... on Beneficiary { sharePercent relationToHolder }
+  ... on AgendaContact { category birthday notesShort }
+"""
+RELATIONS = """
+  owner { __typename id name email role createdAt }
+  team { __typename id name }
+  contacts { __typename id customerId name email phone jobTitle isPrimary notes createdAt updatedAt }
+  needs { __typename id customerId title description category consumptionType volume unit
+          priority status dueDate createdAt updatedAt }
+  interactions(first: 4) {
+    __typename totalCount: __typename
+    edges { __typename cursor node { __typename id customerId contactId channel direction
+            occurredAt subject notes outcome satisfaction amount createdAt } }
+    nodes { id }
+    pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+  }
+"""
+
+CORPUS: list[tuple[str, dict[str, Any]]] = [
+    ("{ __typename }", {}),
+    (
+        "query($first: Int) { customers(first: $first) { edges { node { id name email "
+        "interactions(first: 5) { edges { node { id subject occurredAt channel } } } } } } }",
+        {"first": 50},
+    ),
+    (
+        f"{{ customers(first: 30) {{ totalCount edges {{ cursor node {{ {CUSTOMER_FIELDS} "
+        f"{EVERY_TYPE} {RELATIONS} }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor "
+        "endCursor } } }",
+        {},
+    ),
+    (
+        "query($f: CustomerFilter, $o: CustomerOrder) { customers(first: 15, filter: $f, "
+        "orderBy: $o) { totalCount nodes { id name createdAt updatedAt } "
+        "pageInfo { endCursor hasNextPage } } }",
+        {"f": {"deleted": "ALL"}, "o": {"field": "UPDATED_AT", "direction": "ASC"}},
+    ),
+    (
+        "fragment Who on Customer { id name ...Where } fragment Where on Customer { stage phase } "
+        "fragment Money on Client { annualRevenue segment } "
+        "query { a: customers(first: 5) { edges { node { ...Who ...Money alias: name } } } "
+        "b: customers(first: 3, orderBy: {field: NAME, direction: ASC}) { nodes { ...Who } } }",
+        {},
+    ),
+    (
+        "query($yes: Boolean!, $no: Boolean!) { customers(first: 8) { edges { node { "
+        "id name @include(if: $yes) email @skip(if: $yes) phone @include(if: $no) "
+        "contacts @skip(if: $no) { name } ... on Client @include(if: $yes) { segment } } } } }",
+        {"yes": True, "no": False},
+    ),
+    (
+        '{ customers(filter: {search: "zzz-nobody"}) { totalCount edges { cursor node { id } } '
+        "nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }",
+        {},
+    ),
+    (
+        "{ customers(first: 0) { totalCount edges { node { id } } "
+        "pageInfo { hasNextPage startCursor endCursor } } }",
+        {},
+    ),
+    (
+        "query($f: CustomerFilter) { customers(first: 40, filter: $f) { totalCount "
+        "nodes { id name deletedAt } } }",
+        {"f": {"deleted": "DELETED"}},
+    ),
+    (
+        "query($f: CustomerFilter) { customers(first: 40, filter: $f) { totalCount nodes { id } } }",
+        {"f": {"kinds": ["CLIENT", "PROSPECT"], "phases": ["ACQUISITION", "RETENTION"]}},
+    ),
+    (
+        "query($f: CustomerFilter) { customers(first: 40, filter: $f) { totalCount nodes { id } } }",
+        {"f": {"hasInteraction": {"channels": ["EMAIL", "PHONE"], "directions": ["INBOUND"]}}},
+    ),
+    (
+        "query($f: CustomerFilter) { customers(first: 40, filter: $f) { totalCount nodes { id } } }",
+        {"f": {"hasOpenNeed": True, "contactSearch": "a", "search": "e"}},
+    ),
+    (
+        "query($f: CustomerFilter) { customers(first: 40, filter: $f) { totalCount nodes { id } } }",
+        {"f": {"hasOpenNeed": False, "createdAfter": "2024-06-01T00:00:00+00:00"}},
+    ),
+    (
+        "query($s: [NeedStatus!], $i: InteractionFilter) { customers(first: 20) { nodes { id "
+        "needs(status: $s) { title status } interactions(first: 2, filter: $i) "
+        "{ pageInfo { hasNextPage endCursor } nodes { channel amount } } } } }",
+        {"s": ["OPEN", "MET"], "i": {"channels": ["EMAIL"], "since": "2024-01-01T00:00:00Z"}},
+    ),
+    # guarded fields: refused for roles without the permission, on both paths alike
+    (
+        "{ customers(first: 20) { nodes { id ... on Employee { salary bonusTarget } "
+        "contacts { birthday homeAddress } } } }",
+        {},
+    ),
+    # arguments a resolver refuses: the resolver path answers, with its error
+    ("{ customers(first: 1000) { nodes { id } } }", {}),
+    ('{ customers(after: "not-a-cursor") { nodes { id } } }', {}),
+    ('{ customers(filter: {ownerIds: ["bad"]}) { nodes { id } } }', {}),
+    ("{ customers(first: 3) { nodes { id interactions(first: -1) { nodes { id } } } } }", {}),
+]
+
+
+def compiles(query: str, variables: dict[str, Any], engine: str) -> bool:
+    """Whether the compiled server answers this corpus entry in one statement."""
+    # a cursor over names is base64 of any UTF-8: not written in SQLite SQL
+    names = "NAME" in query or "NAME" in str(variables)
+    return not (engine == "sqlite" and names and "ursor" in query)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_corpus_gives_the_same_json_as_resolvers(pair: Pair, role: str) -> None:
+    for query, variables in CORPUS:
+        pair.same(query, variables, role, compiles(query, variables, pair.engine))
+
+
+def test_pages_walked_with_cursors_are_the_same(pair: Pair) -> None:
+    query = (
+        "query($after: String, $o: CustomerOrder) { customers(first: 7, after: $after, "
+        "orderBy: $o, filter: {deleted: ALL}) { edges { cursor node { id name "
+        "interactions(first: 2) { pageInfo { endCursor hasNextPage } nodes { id } } } } "
+        "pageInfo { hasNextPage hasPreviousPage endCursor } } }"
+    )
+    for field in ("CREATED_AT", "UPDATED_AT", "NAME"):
+        for direction in ("ASC", "DESC"):
+            order = {"field": field, "direction": direction}
+            after, seen = None, 0
+            while True:
+                variables = {"after": after, "o": order}
+                body = pair.same(
+                    query, variables, "agent", pair.engine == "postgres" or field != "NAME"
+                )
+                page = body["data"]["customers"]
+                seen += len(page["edges"])
+                if not page["pageInfo"]["hasNextPage"]:
+                    break
+                after = page["pageInfo"]["endCursor"]
+            assert seen > 0
+    # a customer's interactions, page after page from the compiled cursors
+    nested = (
+        "query($after: String) { customers(first: 50) { nodes { id "
+        "interactions(first: 2, after: $after) { edges { cursor node { id occurredAt } } "
+        "pageInfo { hasNextPage endCursor } } } } }"
+    )
+    after = None
+    for _ in range(4):
+        body = pair.same(nested, {"after": after})
+        busiest = max(
+            body["data"]["customers"]["nodes"], key=lambda n: len(n["interactions"]["edges"])
+        )
+        after = busiest["interactions"]["pageInfo"]["endCursor"]
+        if after is None:
+            break
+
+
+# ---------------------------------------------------------------------------
+# Generated queries
+
+
+class Generator:
+    """Random valid selections over the compilable fields (a fixed seed)."""
+
+    USER = ("id", "name", "email", "role", "createdAt", "__typename")
+    CONTACT = [
+        "id",
+        "customerId",
+        "name",
+        "email",
+        "phone",
+        "jobTitle",
+        "isPrimary",
+        "notes",
+        "createdAt",
+        "updatedAt",
+        "__typename",
+        "birthday",
+    ]
+    NEED = [
+        "id",
+        "customerId",
+        "title",
+        "description",
+        "category",
+        "consumptionType",
+        "volume",
+        "unit",
+        "priority",
+        "status",
+        "dueDate",
+        "createdAt",
+        "updatedAt",
+        "__typename",
+    ]
+    INTERACTION = [
+        "id",
+        "customerId",
+        "contactId",
+        "channel",
+        "direction",
+        "occurredAt",
+        "subject",
+        "notes",
+        "outcome",
+        "satisfaction",
+        "amount",
+        "createdAt",
+        "__typename",
+    ]
+    TYPES = {
+        "Client": "segment industry taxId website annualRevenue preferredLanguage",
+        "Prospect": "source estimatedValue interest",
+        "Supplier": "rating taxId category paymentTermsDays",
+        "Beneficiary": "sharePercent relationToHolder",
+        "Employee": "jobTitle department hireDate salary",
+        "Competitor": "marketShare strengths agreementSignedOn",
+        "AgendaContact": "category birthday notesShort",
+        "Guarantor": "guaranteedAmount guaranteeType documentId",
+    }
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.aliases = 0
+
+    def pick(self, names: list[str] | tuple[str, ...], low: int = 1) -> list[str]:
+        count = self.rng.randint(low, min(len(names), 6))
+        return self.rng.sample(list(names), count)
+
+    def name(self, field: str) -> str:
+        if self.rng.random() < 0.1:
+            self.aliases += 1
+            return f"x{self.aliases}: {field}"
+        return field
+
+    def scalars(self, names: list[str] | tuple[str, ...]) -> str:
+        return " ".join(self.name(n) for n in self.pick(names))
+
+    def interactions(self) -> str:
+        args = [f"first: {self.rng.randint(0, 5)}"]
+        if self.rng.random() < 0.3:
+            channel = self.rng.choice(["EMAIL", "PHONE", "MEETING"])
+            args.append(f"filter: {{channels: [{channel}]}}")
+        parts = []
+        if self.rng.random() < 0.7:
+            cursor = "cursor " if self.rng.random() < 0.5 else ""
+            parts.append(f"edges {{ {cursor}node {{ {self.scalars(self.INTERACTION)} }} }}")
+        if self.rng.random() < 0.3:
+            parts.append(f"nodes {{ {self.scalars(self.INTERACTION)} }}")
+        if self.rng.random() < 0.5 or not parts:
+            info = ["hasNextPage", "hasPreviousPage", "startCursor", "endCursor"]
+            parts.append(f"pageInfo {{ {' '.join(self.pick(info))} }}")
+        return f"interactions({', '.join(args)}) {{ {' '.join(parts)} }}"
+
+    def customer(self, depth: int = 0) -> str:
+        base = CUSTOMER_FIELDS.split()
+        parts = [self.scalars(base)]
+        for type_name in self.rng.sample(list(self.TYPES), self.rng.randint(0, 3)):
+            parts.append(f"... on {type_name} {{ {self.scalars(self.TYPES[type_name].split())} }}")
+        relations = {
+            "owner": lambda: f"owner {{ {self.scalars(self.USER)} }}",
+            "team": lambda: "team { id name }",
+            "contacts": lambda: f"contacts {{ {self.scalars(self.CONTACT)} }}",
+            "needs": lambda: f"needs {{ {self.scalars(self.NEED)} }}",
+            "interactions": self.interactions,
+        }
+        for relation in self.rng.sample(list(relations), self.rng.randint(0, 3)):
+            parts.append(relations[relation]())
+        if self.rng.random() < 0.2:
+            parts.append("... on Customer @include(if: $flag) { id createdAt }")
+        return " ".join(parts)
+
+    def filter(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "kinds": [self.rng.choice(["CLIENT", "PROSPECT", "EMPLOYEE", "SUPPLIER"])],
+            "phases": [self.rng.choice(["ENGAGEMENT", "ACQUISITION", "RETENTION"])],
+            "search": self.rng.choice(["a", "e", "Ñ", "o'b", "%", "_"]),
+            "deleted": self.rng.choice(["ACTIVE", "DELETED", "ALL"]),
+            "hasOpenNeed": self.rng.choice([True, False]),
+            "hasInteraction": {"channels": [self.rng.choice(["EMAIL", "PHONE"])]},
+            "contactSearch": self.rng.choice(["a", "z"]),
+        }
+        keys = self.rng.sample(list(options), self.rng.randint(0, 2))
+        return {k: options[k] for k in keys}
+
+    def query(self) -> tuple[str, dict[str, Any], bool]:
+        """A query, its variables, and whether it needs a cursor over names."""
+        order = {
+            "field": self.rng.choice(["CREATED_AT", "UPDATED_AT", "NAME"]),
+            "direction": self.rng.choice(["ASC", "DESC"]),
+        }
+        parts = []
+        if self.rng.random() < 0.3:
+            parts.append("totalCount")
+        cursor = self.rng.random() < 0.4
+        if self.rng.random() < 0.8:
+            parts.append(f"edges {{ {'cursor ' if cursor else ''}node {{ {self.customer()} }} }}")
+        else:
+            parts.append(f"nodes {{ {self.customer()} }}")
+        if self.rng.random() < 0.4:
+            parts.append("pageInfo { hasNextPage endCursor }")
+            cursor = True
+        variables = {
+            "first": self.rng.randint(0, 25),
+            "f": self.filter(),
+            "o": order,
+            "flag": self.rng.random() < 0.5,
+        }
+        query = (
+            "query($first: Int, $f: CustomerFilter, $o: CustomerOrder, $flag: Boolean!) { "
+            f"customers(first: $first, filter: $f, orderBy: $o) {{ {' '.join(parts)} }} }}"
+        )
+        return query, variables, cursor and order["field"] == "NAME"
+
+
+GENERATED = 240
+
+
+def test_generated_queries_give_the_same_json_as_resolvers(pair: Pair) -> None:
+    generator = Generator(seed=2024)
+    for i in range(GENERATED):
+        query, variables, name_cursor = generator.query()
+        role = ROLES[i % len(ROLES)]
+        pair.same(query, variables, role, compiles=not (pair.engine == "sqlite" and name_cursor))
+
+
+# ---------------------------------------------------------------------------
+# Statements, fallback, limits
+
+
+def test_a_compiled_query_is_one_statement_whatever_the_page_size(pair: Pair) -> None:
+    query = (
+        "query($first: Int) { customers(first: $first, filter: {deleted: ALL}) { totalCount "
+        "edges { node { id owner { name } team { name } contacts { name } needs { title } "
+        "interactions(first: 5) { nodes { subject } } } } } }"
+    )
+    for first in (1, 10, 50):
+        body = pair.same(query, {"first": first})
+        assert len(body["data"]["customers"]["edges"]) == min(first, 45)
+        assert body["extensions"]["sqlStatements"] == 1
+
+
+def test_fields_computed_in_python_fall_back_to_resolvers(pair: Pair) -> None:
+    # allowedTransitions runs the plugins' lifecycle guards in Python;
+    # stageHistory and relationships are not in the compilable set
+    query = (
+        "{ customers(first: 10) { nodes { id name allowedTransitions { toStage allowed reasons } "
+        "stageHistory { toStage } } } }"
+    )
+    body = pair.same(query, compiles=False)
+    assert body["extensions"]["sqlStatements"] > 1
+    assert body["data"]["customers"]["nodes"]
+
+
+def test_limits_still_refuse(pair: Pair) -> None:
+    deep = "{ customers { nodes { interactions { nodes { id } } } } }"
+    costly = "customers(first: 100) { nodes { interactions(first: 100) { nodes { id } } } }"
+    too_costly = "{ " + " ".join(f"c{i}: {costly}" for i in range(3)) + " }"
+    aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(40)) + " }"
+    for query in (too_costly, aliases):
+        compiled, resolved = pair.both(query)
+        assert compiled == resolved
+        assert compiled["errors"] and compiled["data"] is None
+    compiled, resolved = pair.both(deep)
+    assert without_count(compiled) == without_count(resolved)
+    assert compiled["extensions"]["cost"] == resolved["extensions"]["cost"]
