@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from crmgraph import scaffold
+from crmgraph.privacy import commands as privacy_commands
 from crmgraph.settings import Settings
 from crmgraph.transfer import commands as transfer_commands
 
@@ -363,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
     scaffold.add_parser(sub)
     transfer_commands.add_parsers(sub)
+    privacy_commands.add_parsers(sub)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
     create_user = users.add_parser("create", help="add a user")

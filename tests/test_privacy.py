@@ -4,7 +4,7 @@ exported (every piece present) and erased, after which a scan of every
 column of every table (found by introspecting the database) finds none of
 its values while the analytics totals are unchanged; later writes are
 refused (ERASED) and it is no longer offered as a duplicate; permissions;
-a plugin that raises aborts the erasure with nothing changed."""
+a plugin that raises aborts the erasure with nothing changed; the command line."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import datetime
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -425,7 +426,9 @@ def test_export_then_erase_leaves_no_personal_value_and_the_same_totals(world: W
     assert erasure["erasedCustomerIds"] == [c, ids["other"]]
     counted = {row["what"]: row["count"] for row in erasure["counts"]}
     assert counted["customer"] == 2 and counted["contact"] == 1 and counted["interaction"] == 2
-    assert counted["crmgraph_loyalty.plugin.accountsKept"] == 1 and counted["idempotency_record"] == 1
+    assert (
+        counted["crmgraph_loyalty.plugin.accountsKept"] == 1 and counted["idempotency_record"] == 1
+    )
 
     assert hits(world) == []
     assert totals(world, ends) == before
@@ -543,3 +546,29 @@ def test_a_plugin_that_raises_aborts_the_erasure_with_nothing_erased(world: Worl
     assert world.sql("SELECT id FROM customer_erasure") == []
     # and the server keeps serving: the same erasure for another reason goes through
     assert world.erase(c, "request #8")["userErrors"] == []
+
+
+def test_the_command_line_exports_and_erases(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from crmgraph.cli import main
+
+    monkeypatch.setenv("CRMGRAPH_LOAD_ENTRY_POINTS", "0")
+    monkeypatch.setenv("CRMGRAPH_PLUGINS", ",".join(PLUGINS))
+    c = world.create("Gil Thorne", email="gil.thorne@personal.example")
+    url = world.settings.database_url
+    out = tmp_path / "gil.json"
+    assert main(["--database", url, "privacy", "export", c, "--output", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["customers"][0]["email"] == "gil.thorne@personal.example"
+    assert main(["--database", url, "privacy", "export", "999999"]) == 2
+
+    by = "admin@privacy.example"
+    assert main(["--database", url, "privacy", "erase", str(pk(c)), "--reason", "letter 12",
+                 "--by", by]) == 0  # fmt: skip
+    assert "erased customer" in capsys.readouterr().out
+    (record,) = world.sql("SELECT erased_by, reason FROM customer_erasure")
+    assert (record["erased_by"], record["reason"]) == (pk(world.users["admin"]), "letter 12")
+    assert main(["--database", url, "privacy", "erase", c, "--reason", "again"]) == 1
+    assert "already erased" in capsys.readouterr().err
+    assert world.sql("SELECT email FROM customer WHERE id = {}", pk(c)) == [{"email": None}]
