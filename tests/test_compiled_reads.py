@@ -25,6 +25,7 @@ import pytest
 from crmgraph.app import AppState, with_state
 from crmgraph.auth import ROLES
 from crmgraph.demo import seed_demo
+from crmgraph.schema.ids import encode_id
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
 from tests.conftest import fresh_database
 
@@ -90,6 +91,13 @@ async def seed(state: AppState) -> None:
     names = ['Ñandú "Quote" \\ back/slash — ü', "O'Brien & Søn", "Zoë 東京"]
     for pk, name in zip(ids[4::10], names, strict=False):
         await db.fetch("UPDATE customer SET name = {} WHERE id = {}", name, pk)
+    # merges: 6 into 7 into 8 (an ID stands for the end of its chain); 9 into nothing
+    for merged, survivor in ((ids[6], ids[7]), (ids[7], ids[8]), (ids[9], 999_999)):
+        await db.fetch(
+            "UPDATE customer SET merged_into = {}, deleted_at = updated_at WHERE id = {}",
+            survivor,
+            merged,
+        )
     for value, need in zip((0.1, 1e-7, 123456.789, 2.5), (1, 2, 3, 4), strict=True):
         await db.fetch("UPDATE need SET volume = {} WHERE id = {}", value, need)
 
@@ -214,6 +222,16 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         "{ pageInfo { hasNextPage endCursor } nodes { channel amount } } } } }",
         {"s": ["OPEN", "MET"], "i": {"channels": ["EMAIL"], "since": "2024-01-01T00:00:00Z"}},
     ),
+    *(
+        (
+            "query($id: ID!) { customer(id: $id) { __typename id name deletedAt "
+            f"{EVERY_TYPE} {RELATIONS} }} again: customer(id: $id) {{ id }} }}",
+            {"id": encode_id(type_name, pk)},
+        )
+        for type_name, pk in [("Customer", n) for n in (1, 2, 4, 5, 6, 7, 8, 9, 10, 46, 999)]
+        + [("User", 1), ("Contact", 1)]
+    ),
+    ('{ customer(id: "not base64!") { id } }', {}),
     # guarded fields: refused for roles without the permission, on both paths alike
     (
         "{ customers(first: 20) { nodes { id ... on Employee { salary bonusTarget } "

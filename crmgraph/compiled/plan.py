@@ -118,8 +118,16 @@ class Connection:
 
 
 @dataclass
+class CustomerById:
+    """``customer(id:)``: a merged customer's ID stands for the survivor."""
+
+    arguments: Arguments
+    object: ObjectPlan
+
+
+@dataclass
 class Plan:
-    fields: list[tuple[str, Any]]  # Const | Connection
+    fields: list[tuple[str, Any]]  # Const | Connection | CustomerById
 
 
 def directive_variables(operation: OperationDefinitionNode, document: DocumentNode) -> set[str]:
@@ -183,6 +191,9 @@ class Planner:
                 planned.append((key, Const(query.name)))
             elif name == "customers":
                 planned.append((key, self.connection(nodes, query.fields[name], "Customer")))
+            elif name == "customer":
+                arguments = Arguments(query.fields[name], nodes[0])
+                planned.append((key, CustomerById(arguments, self.customer(nodes))))
             else:
                 raise NotCompilable(f"Query.{name}")
         return Plan(planned)

@@ -24,6 +24,7 @@ from crmgraph.compiled.plan import (
     Arguments,
     Connection,
     Const,
+    CustomerById,
     Edges,
     ListOf,
     Nodes,
@@ -34,7 +35,9 @@ from crmgraph.compiled.plan import (
     Value,
 )
 from crmgraph.db import queries
+from crmgraph.dedupe.merge import MAX_CHAIN
 from crmgraph.schema.core_types import SortDirection
+from crmgraph.schema.ids import InvalidId, decode_id
 from crmgraph.schema.pagination import check_first, decode_cursor
 
 MARKER = re.compile("\x01(\\d+)\x02")
@@ -119,6 +122,8 @@ class Render:
         for key, part in plan.fields:
             if isinstance(part, Const):
                 pairs.append((key, self.d.literal(part.text)))
+            elif isinstance(part, CustomerById):
+                pairs.append((key, self.customer_by_id(part)))
             else:
                 pairs.append((key, self.d.embed(self.customers(part))))
         return f"SELECT {self.d.json_object(pairs)} AS data"
@@ -198,6 +203,33 @@ class Render:
             after is not None,
             None,
         )
+
+    def customer_by_id(self, part: CustomerById) -> str:
+        """``load_customer``: follow ``merged_into`` (at most MAX_CHAIN steps) to
+        a customer of a loaded type that the caller may see, else null."""
+        try:
+            _, pk = decode_id(self.arguments(part.arguments)["id"], "Customer")
+        except InvalidId:
+            return "NULL"
+        start = self.bind(pk)
+        chain = (
+            f"WITH RECURSIVE chain(id, merged_into, depth) AS ("
+            f"SELECT c.id, c.merged_into, 0 FROM {queries.CUSTOMER_FROM} WHERE c.id = {start} "
+            f"UNION ALL SELECT c.id, c.merged_into, chain.depth + 1 FROM {queries.CUSTOMER_FROM} "
+            f"JOIN chain ON c.id = chain.merged_into WHERE chain.depth < {MAX_CHAIN}) "
+            f"SELECT id FROM chain WHERE merged_into IS NULL OR depth = {MAX_CHAIN} "
+            "ORDER BY depth LIMIT 1"
+        )
+        where = queries.Where()
+        where.add_in("c.kind", [kind for v in part.object.variants for kind in v.kinds or ()])
+        if self.scope is not None:
+            self.scope.sql(where)
+        row = self.alias("c")
+        rows = (
+            f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+            f"WHERE c.id = ({chain}) AND {self.where(where)}"
+        )
+        return self.d.embed(f"SELECT {self.object(part.object, row)} FROM ({rows}) {row}")
 
     def customers(self, part: Connection) -> str:
         args = self.arguments(part.arguments)
