@@ -57,6 +57,7 @@ COUNT_WARM_UP = 3
 # the counting start of crmgraph: background pollers (outbox, live, webhooks)
 # wait this long, so that every statement counted belongs to a request
 QUIET_POLL_SECONDS = "86400"
+VARIANT = "crmgraph-b"
 
 
 @dataclass
@@ -88,12 +89,12 @@ async def check_answers(servers: list[Server], chosen: list[Scenario]) -> None:
                 raise SystemExit(
                     f"{scenario.name}: the servers disagree\n"
                     + "\n".join(
-                        f"{s.kind}: {shape}" for s, shape in zip(servers, shapes, strict=True)
+                        f"{s.name}: {shape}" for s, shape in zip(servers, shapes, strict=True)
                     )
                 )
             if isinstance(shapes[0], list) and not shapes[0]:
                 raise SystemExit(f"{scenario.name}: empty answer; is the database seeded?")
-            print(f"  {scenario.name}: same data on {', '.join(s.kind for s in servers)}")
+            print(f"  {scenario.name}: same data on {', '.join(s.name for s in servers)}")
 
 
 async def time_load(
@@ -118,12 +119,12 @@ async def time_load(
                     args.duration,
                     args.connections,
                 )
-                results.add(scenario.name, server.kind, load)
+                results.add(scenario.name, server.name, load)
                 problems = ""
                 if load.bad_status or load.socket_errors:
                     problems = f"  ({load.bad_status} non-2xx, {load.socket_errors} socket errors)"
                 print(
-                    f"  round {number} {scenario.name:9} {server.kind:12} {load.rps:8.1f} req/s "
+                    f"  round {number} {scenario.name:9} {server.name:12} {load.rps:8.1f} req/s "
                     f"p50 {load.p50_ms:7.2f} ms p99 {load.p99_ms:7.2f} ms{problems}",
                     file=sys.stderr,
                 )
@@ -160,6 +161,14 @@ async def count_statements(
     return counts
 
 
+def variants(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """crmgraph's starts by name: the default, and the --compare-env one."""
+    found = {CRMGRAPH: {}}
+    if args.compare_env:
+        found[VARIANT] = dict(pair.split("=", 1) for pair in args.compare_env)
+    return found
+
+
 async def counting_pass(
     args: argparse.Namespace,
     chosen: list[Scenario],
@@ -168,79 +177,84 @@ async def counting_pass(
     node: Path | None,
     results: Results,
 ) -> None:
+    starts = variants(args)
     if database_url.startswith("sqlite:"):
-        server = await start_crmgraph(database_url, api_key, {"CRMGRAPH_EXPOSE_SQL_COUNT": "1"})
-        async with running(server):
-            counts = await count_statements(server, chosen, None, args.count_requests)
-        results.statements.update({(name, CRMGRAPH): v for name, v in counts.items()})
+        for label, env in starts.items():
+            env = {**env, "CRMGRAPH_EXPOSE_SQL_COUNT": "1"}
+            server = await start_crmgraph(database_url, api_key, env, label)
+            async with running(server):
+                counts = await count_statements(server, chosen, None, args.count_requests)
+            results.statements.update({(name, label): v for name, v in counts.items()})
         return
     config = postgres_config(database_url)
-    for kind in (CRMGRAPH, *((POSTGRAPHILE,) if node else ())):
+    for label in (*starts, *((POSTGRAPHILE,) if node else ())):
         proxy = CountingProxy(config["host"], config["port"])
         port = await proxy.start()
         proxied = database_url.replace(f"{config['host']}:{config['port']}", f"127.0.0.1:{port}")
         if proxied == database_url:
             raise SystemExit("give --database-url with an explicit host:port")
         try:
-            if kind == CRMGRAPH:
+            if label == POSTGRAPHILE:
+                assert node is not None
+                server = await start_postgraphile(args.peer_cache, node, proxied)
+            else:
                 env = {
+                    **starts[label],
                     "CRMGRAPH_EVENT_POLL_SECONDS": QUIET_POLL_SECONDS,
                     "CRMGRAPH_PRUNE_INTERVAL_SECONDS": QUIET_POLL_SECONDS,
                 }
-                server = await start_crmgraph(proxied, api_key, env)
-            else:
-                assert node is not None
-                server = await start_postgraphile(args.peer_cache, node, proxied)
+                server = await start_crmgraph(proxied, api_key, env, label)
             async with running(server):
                 counts = await count_statements(server, chosen, proxy, args.count_requests)
         finally:
             await proxy.stop()
-        results.statements.update({(name, kind): v for name, v in counts.items()})
+        results.statements.update({(name, label): v for name, v in counts.items()})
 
 
 def report(
     results: Results, chosen: list[Scenario], servers: list[str], args: argparse.Namespace
 ) -> None:
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
-    peer = POSTGRAPHILE in servers
+    """One row per scenario: each server's req/s, the ratio of crmgraph's to
+    every other server's (median of the rounds' ratios), latencies, SQL/req."""
+    names = {CRMGRAPH: "crmgraph", POSTGRAPHILE: "PostGraphile"}
+    # every crmgraph against the peer, and the default crmgraph against the variant
+    pairs = [(s, POSTGRAPHILE) for s in servers if s != POSTGRAPHILE and POSTGRAPHILE in servers]
+    if VARIANT in servers:
+        pairs.append((CRMGRAPH, VARIANT))
     print(
         f"\n{args.rounds} rounds of {args.duration:g} s per scenario and server, "
         f"{args.connections} connections, wrk on loopback; medians over rounds\n"
     )
-    header = ["scenario", "crmgraph req/s", "crmgraph p50 / p99 ms", "crmgraph SQL/req"]
-    if peer:
-        header[2:2] = ["PostGraphile req/s", "ratio"]
-        header[5:5] = ["PostGraphile p50 / p99 ms"]
-        header.append("PostGraphile SQL/req")
+    header = ["scenario"]
+    header += [f"{names.get(s, s)} req/s" for s in servers]
+    header += [f"ratio {names.get(a, a)} / {names.get(b, b)}" for a, b in pairs]
+    header += [f"{names.get(s, s)} p50 / p99 ms" for s in servers]
+    header += [f"{names.get(s, s)} SQL/req" for s in servers]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
     for scenario in chosen:
-        crm = results.loads[(scenario.name, CRMGRAPH)]
-        row = [
-            scenario.name,
-            f"{median([x.rps for x in crm]):.0f}",
-            f"{median([x.p50_ms for x in crm]):.1f} / {median([x.p99_ms for x in crm]):.1f}",
-            results.statements.get((scenario.name, CRMGRAPH), "-"),
-        ]
-        if peer:
-            pg = results.loads[(scenario.name, POSTGRAPHILE)]
-            ratios = [a.rps / b.rps for a, b in zip(crm, pg, strict=True)]
-            row[2:2] = [f"{median([x.rps for x in pg]):.0f}", f"{median(ratios):.2f}"]
-            row[5:5] = [
-                f"{median([x.p50_ms for x in pg]):.1f} / {median([x.p99_ms for x in pg]):.1f}"
-            ]
-            row.append(results.statements.get((scenario.name, POSTGRAPHILE), "-"))
+        loads = {s: results.loads[(scenario.name, s)] for s in servers}
+        row = [scenario.name]
+        row += [f"{statistics.median(x.rps for x in loads[s]):.0f}" for s in servers]
+        for a, b in pairs:
+            rounds = zip(loads[a], loads[b], strict=True)
+            row.append(f"{statistics.median(x.rps / y.rps for x, y in rounds):.2f}")
+        for s in servers:
+            p50 = statistics.median(x.p50_ms for x in loads[s])
+            p99 = statistics.median(x.p99_ms for x in loads[s])
+            row.append(f"{p50:.1f} / {p99:.1f}")
+        row += [results.statements.get((scenario.name, s), "-") for s in servers]
         print("| " + " | ".join(row) + " |")
     print("\nscenarios:")
     for scenario in chosen:
         print(f"  {scenario.name}: {scenario.description}")
-    if peer:
-        print(
-            "ratio: crmgraph req/s / PostGraphile req/s in the same round, median over rounds; "
-            "SQL/req: Execute (E) and simple Query (Q) messages on the wire"
-        )
+    print(
+        "ratio: req/s / the other server's req/s in the same round, median over rounds; "
+        "SQL/req: Execute (E) and simple Query (Q) messages on the wire"
+        + (" (crmgraph's sqlStatements on SQLite)" if args.sqlite else "")
+    )
+    if args.compare_env:
+        print(f"{VARIANT}: crmgraph started with {' '.join(args.compare_env)}")
 
 
 async def timeline_customer(source_url: str) -> int:
@@ -280,6 +294,9 @@ async def bench(args: argparse.Namespace) -> None:
     servers: list[Server] = []
     try:
         servers.append(await start_crmgraph(database_url, api_key))
+        if VARIANT in variants(args):
+            env = variants(args)[VARIANT]
+            servers.append(await start_crmgraph(database_url, api_key, env, VARIANT))
         if node is not None:
             servers.append(await start_postgraphile(args.peer_cache, node, database_url))
             print(f"peer: {servers[-1].version}")
@@ -292,7 +309,7 @@ async def bench(args: argparse.Namespace) -> None:
             await stop(server)
     print("counting statements")
     await counting_pass(args, chosen, database_url, api_key, node, results)
-    report(results, chosen, [s.kind for s in servers], args)
+    report(results, chosen, [s.name for s in servers], args)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -316,7 +333,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--count-requests", type=int, default=20, help="requests per statement count (20)"
     )
+    parser.add_argument(
+        "--compare-env",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"also time a second crmgraph ({VARIANT}) started with these environment "
+        "variables, interleaved with the first (to measure a setting or a change)",
+    )
     args = parser.parse_args(argv)
+    if any("=" not in pair for pair in args.compare_env):
+        parser.error("--compare-env takes NAME=VALUE pairs")
     if args.sqlite:
         args.peer = "none"
     return args

@@ -38,6 +38,11 @@ class Server:
     process: asyncio.subprocess.Process
     headers: dict[str, str] = field(default_factory=dict)
     version: str = ""
+    label: str = ""  # names a variant (a second crmgraph with other settings)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.kind
 
 
 def free_port() -> int:
@@ -88,7 +93,7 @@ async def running(server: Server) -> AsyncIterator[Server]:
 
 
 async def start_crmgraph(
-    database_url: str, api_key: str, env: Mapping[str, str] | None = None
+    database_url: str, api_key: str, env: Mapping[str, str] | None = None, label: str = ""
 ) -> Server:
     """``crmgraph serve`` with one worker and the production defaults, except
     a rate-limit budget no run can spend (the limiter still runs on every
@@ -116,7 +121,8 @@ async def start_crmgraph(
         stdin=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    server = Server(CRMGRAPH, f"{base}/graphql", process, {"Authorization": f"Bearer {api_key}"})
+    headers = {"Authorization": f"Bearer {api_key}"}
+    server = Server(CRMGRAPH, f"{base}/graphql", process, headers, label=label)
     try:
         await wait_ready(server, f"{base}/readyz", None)
     except BaseException:
