@@ -308,7 +308,11 @@ def test_every_reason_an_interaction_is_rejected(database_url: str) -> None:
             [acme, "", "ana@acme.example", "EMAIL", "INBOUND", "2025-01-02T04:04:05+01:00",
              "Hi", "", ""],  # 7: repeats 2 (the same time, written another way)
             [acme, "", "", "EMAIL", "OUTBOUND", "2025-01-02T03:04:05Z", "Hi", "", ""],  # 8
+            [acme, "", "", "EMAIL", "OUTBOUND", "2025-01-03", "Promo", "", "", "marketing"],  # 9
+            [acme, "", "", "EMAIL", "OUTBOUND", "2025-01-03", "Promo", "", "", "spam"],  # 10
         ]  # fmt: skip
+        rows = [[*row, *([] if len(row) > 9 else [""])] for row in rows]
+        rows[0][-1] = "purpose"
         summary, rejected = await do_import(state, "interactions", csv_bytes(rows))
         written = await state.db.fetch(
             "SELECT i.subject, i.direction, k.name FROM interaction i "
@@ -322,7 +326,7 @@ def test_every_reason_an_interaction_is_rejected(database_url: str) -> None:
 
     found = run(database_url, work)
     summary = found["summary"]
-    assert (summary.created, summary.skipped_duplicates, summary.rejected) == (2, 1, 4)
+    assert (summary.created, summary.skipped_duplicates, summary.rejected) == (2, 1, 6)
     assert found["written"] == [("Hi", "INBOUND", "Ana"), ("Hi", "OUTBOUND", None)]
     assert found["reasons"] == {
         3: [("contact.email", "NOT_FOUND")],
@@ -331,6 +335,8 @@ def test_every_reason_an_interaction_is_rejected(database_url: str) -> None:
             ("direction", "INVALID_CHOICE"), ("occurredAt", "INVALID"),
             ("satisfaction", "OUT_OF_RANGE"), ("subject", "REQUIRED")],
         6: [("occurredAt", "OUT_OF_RANGE")],
+        9: [("purpose", "NO_CONSENT")],  # as logInteraction: outbound marketing needs consent
+        10: [("purpose", "INVALID_CHOICE")],
     }  # fmt: skip
 
 

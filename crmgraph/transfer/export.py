@@ -49,7 +49,8 @@ CONTACT_COLUMNS = (
     "name", "email", "phone", "job_title", "is_primary", "notes", "birthday", "home_address",
 )  # fmt: skip
 INTERACTION_COLUMNS = (
-    "channel", "direction", "occurred_at", "subject", "notes", "outcome", "satisfaction", "amount",
+    "channel", "direction", "purpose", "occurred_at", "subject", "notes", "outcome",
+    "satisfaction", "amount",
 )  # fmt: skip
 
 

@@ -1,7 +1,9 @@
 """Importing interactions: ``logInteraction``'s rules for every row
 (:func:`crmgraph.input_checks.interaction_fields`; the channel one of the
 ``InteractionChannel`` values, plugins' channels included; the direction
-``INBOUND`` or ``OUTBOUND``), its customer found by :mod:`.refs` and its
+``INBOUND`` or ``OUTBOUND``; ``purpose`` empty or ``MARKETING`` / ``SERVICE``,
+and an outbound marketing one only with consent, one statement per such row:
+:func:`crmgraph.privacy.consent.marketing_refusal`), its customer found by :mod:`.refs` and its
 contact, when the row names one (``contact``, ``contact.email``), among that
 customer's contacts.
 
@@ -21,6 +23,7 @@ from typing import Any
 from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
+from crmgraph.privacy.consent import MARKETING, OUTBOUND, PURPOSES, marketing_refusal
 from crmgraph.schema.core_types import InteractionDirection
 from crmgraph.schema.mutations import camel_keys
 from crmgraph.transfer.coerce import cell, typed
@@ -30,6 +33,7 @@ from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors, camel
 
 DIRECTIONS = tuple(d.value for d in InteractionDirection)
+PAIRS_PER_STATEMENT = 500
 TYPED: dict[str, type] = {
     "occurred_at": datetime.datetime,
     "subject": str,
@@ -43,7 +47,7 @@ TYPED: dict[str, type] = {
 class InteractionImport(RelatedImport):
     name = "interactions"
     what = "interaction"
-    own_fields = ("channel", "direction", *TYPED, *CONTACT_FIELDS)
+    own_fields = ("channel", "direction", "purpose", *TYPED, *CONTACT_FIELDS)
     required = ("channel", "direction", "subject")
 
     def check(self, errors: Errors, cells: dict[str, str]) -> dict[str, Any]:
@@ -56,6 +60,8 @@ class InteractionImport(RelatedImport):
             name: typed(errors, camel(name), kind, cells.get(name)) for name, kind in TYPED.items()
         }
         values |= input_checks.interaction_fields(errors, data, writes.now())
+        purpose = cell(cells.get("purpose"))  # not stated: not marketing, as logInteraction
+        values["purpose"] = self.choice(errors, "purpose", cells, PURPOSES) if purpose else None
         return values
 
     @staticmethod
@@ -83,27 +89,39 @@ class InteractionImport(RelatedImport):
                 draft.errors.problems.extend(contact)
             else:
                 draft.values["contact"] = contact
+        for draft in drafts:  # as logInteraction: outbound marketing needs consent
+            v = draft.values
+            if (v["direction"], v["purpose"]) == (OUTBOUND, MARKETING) and v["channel"]:
+                refusal = await marketing_refusal(
+                    self.ctx.db, draft.customer, v["contact"], v["channel"]
+                )
+                if refusal is not None:
+                    draft.errors.problems.append(refusal)
 
     def duplicate_key(self, draft: Draft) -> Hashable | None:
         v = draft.values
         return (draft.customer, v["occurred_at"], v["channel"], v["direction"], v["subject"])
 
     async def existing_keys(self, drafts: Sequence[Draft]) -> set[Hashable]:
-        where = queries.Where()
-        where.add_in("customer", sorted({d.customer for d in drafts}))
-        times = [d.values["occurred_at"] for d in drafts]
-        where.add("occurred_at >= {}", min(times))
-        where.add("occurred_at <= {}", max(times))
-        rows = await self.ctx.db.fetch(
-            "SELECT customer, occurred_at, channel, direction, subject FROM interaction "
-            f"WHERE {where.sql()}",
-            *where.args,
-        )
-        return {
-            (r["customer"], queries.read_timestamp(r["occurred_at"]), r["channel"],
-             r["direction"], r["subject"])
-            for r in rows
-        }  # fmt: skip
+        """Read by exact (customer, occurred_at) pairs, each answered from the
+        (customer, occurred_at) index: a time range would span the table as
+        soon as a batch repeats an old row."""
+        pairs = sorted({(d.customer, d.values["occurred_at"]) for d in drafts})
+        found: set[Hashable] = set()
+        for start in range(0, len(pairs), PAIRS_PER_STATEMENT):
+            chunk = pairs[start : start + PAIRS_PER_STATEMENT]
+            where = " OR ".join("(customer = {} AND occurred_at = {})" for _ in chunk)
+            rows = await self.ctx.db.fetch(
+                "SELECT customer, occurred_at, channel, direction, subject FROM interaction "
+                f"WHERE {where}",
+                *(value for pair in chunk for value in pair),
+            )
+            found |= {
+                (r["customer"], queries.read_timestamp(r["occurred_at"]), r["channel"],
+                 r["direction"], r["subject"])
+                for r in rows
+            }  # fmt: skip
+        return found
 
     async def write(self, drafts: Sequence[Draft]) -> None:
         db, at = self.ctx.db, writes.now()
