@@ -1,7 +1,8 @@
-"""The ``customer_activity`` rollup (crmgraph.db.activity) stays equal to the
-interactions it sums through every kind of write, on both engines, and the
-analytics facts are the same whether they come from the rollup (the period
-holds every interaction) or from the interactions themselves."""
+"""The rollups of crmgraph.db.activity (``customer_activity``, ``customer_month``)
+stay equal to the interactions they count through every kind of write, on both
+engines, and the analytics facts are the same whether they come from the
+rollup (the period holds every interaction) or from the interactions
+themselves."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def day(n: int) -> datetime.datetime:
     return T0 + datetime.timedelta(days=n)
 
 
-ROLLUPS = (activity.ACTIVITY,)
+ROLLUPS = (activity.ACTIVITY, activity.MONTHS)
 
 
 async def rollup(state: AppState, kind: activity.Rollup = activity.ACTIVITY) -> list[tuple]:
@@ -34,7 +35,7 @@ async def rollup(state: AppState, kind: activity.Rollup = activity.ACTIVITY) -> 
 
 
 async def recounted(state: AppState, kind: activity.Rollup) -> list[tuple]:
-    rows = await state.db.fetch(kind.totals_select("interaction"))
+    rows = await state.db.fetch(kind.totals_select("interaction", sqlite=state.db.is_sqlite))
     return [tuple(str(v) for v in r.values()) for r in rows]
 
 

@@ -4,6 +4,7 @@ one interaction in it."""
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -31,18 +32,52 @@ def month_label(number: int) -> str:
 
 
 async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
-    """Cohorts acquired in the period; offsets run to the period's last month."""
+    """Cohorts acquired in the period; offsets run to the period's last month.
+
+    The months in which each customer was active come from ``customer_month``
+    (crmgraph.db.activity) up to the month the period ends in; for that month
+    itself, which the period may end inside, from the interactions before the
+    end. So the answer is exact for any end, and a million interactions become
+    some 650,000 (customer, month) rows. The two are separate branches joined
+    with the cohort each (a UNION of them would be joined as a whole), so a
+    small cohort reads its customers' rows by key."""
     d, ts = scope.dialect, scope.ts()
+    end = scope.ends_at
+    last_month = end.year * 12 + end.month - 1
+    month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = (month_start + datetime.timedelta(days=31)).replace(day=1)
     sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=False)).add(", ")
-    sql.add(f"cohort AS (SELECT id, {d.month_number('created_at')} AS m0 FROM scoped WHERE ")
-    sql.extend(scope.period("created_at")).add("), ")
+    # Each read computes the cohort month once per customer (inlined, it was
+    # computed again for every (customer, month) row), and PostgreSQL knows
+    # the customers' statistics (it has none for a materialized CTE, then
+    # hashes the 650,000 rollup rows instead of the customers).
     sql.add(
-        f"active AS (SELECT DISTINCT i.customer, {d.month_number('i.occurred_at')} AS m "
-        f"FROM interaction i JOIN cohort c ON c.id = i.customer WHERE i.occurred_at < {ts}) "
+        f"cohort AS {d.not_materialized}(SELECT id, {d.month_number('created_at')} AS m0 "
+        "FROM scoped WHERE "
+    )
+    sql.extend(scope.period("created_at")).add(f"{d.fence}), ")
+    # The period's last month is in the rollup unless it holds interactions
+    # after the period's end (dated later than now, or a period ending in the
+    # past): then that month is read from the interactions before the end.
+    # Exactly one of the two branches reads it, the other's test is false.
+    sql.add(
+        f"later AS (SELECT COUNT(*) AS n FROM (SELECT 1 FROM interaction "
+        f"WHERE occurred_at >= {ts} AND occurred_at < {ts} LIMIT 1) x) "
         "SELECT m0, -1 AS month_offset, COUNT(*) AS customers FROM cohort GROUP BY m0 "
-        "UNION ALL SELECT c.m0, a.m - c.m0, COUNT(*) FROM cohort c "
-        "JOIN active a ON a.customer = c.id AND a.m >= c.m0 GROUP BY c.m0, a.m - c.m0",
-        scope.ends_at,
+        "UNION ALL SELECT c.m0, a.month - c.m0, COUNT(*) FROM cohort c "
+        "JOIN customer_month a ON a.customer_id = c.id AND a.month >= c.m0 "
+        "AND a.month < {} + 1 - (SELECT n FROM later) GROUP BY c.m0, a.month - c.m0 "
+        "UNION ALL SELECT m0, {} - m0, COUNT(*) FROM cohort c "
+        "WHERE (SELECT n FROM later) = 1 AND m0 <= {} AND EXISTS "
+        "(SELECT 1 FROM interaction i WHERE i.customer = c.id "
+        f"AND i.occurred_at >= {ts} AND i.occurred_at < {ts}) GROUP BY m0",
+        end,
+        next_month,
+        last_month,
+        last_month,
+        last_month,
+        month_start,
+        end,
     )
     sizes: dict[int, int] = {}
     active: dict[int, dict[int, int]] = defaultdict(dict)

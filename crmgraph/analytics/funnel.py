@@ -98,8 +98,9 @@ def progress(counts: dict[str, Any] | None, current: dict[str, Any] | None) -> d
 
 
 def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
-    """``stage_def`` as a VALUES list: each stage's order, phase rank, whether
-    it ends the lifecycle and whether reaching it is a conversion."""
+    """``stage_def`` as a VALUES list: each stage's phase (also as its number,
+    ``PHASE_RANK``, cheaper to compare), order, phase rank, whether it ends
+    the lifecycle and whether reaching it is a conversion."""
     rows = []
     for descriptor in catalog.customer_types:
         if kinds and descriptor.key not in kinds:
@@ -110,51 +111,58 @@ def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
             rank = CONVERTED_RANK if converted else PHASE_RANK[stage.phase.value]
             rows.append(
                 f"({literal(descriptor.key)}, {literal(stage.key)}, "
-                f"{literal(stage.phase.value)}, {position}, {rank}, "
+                f"{literal(stage.phase.value)}, {PHASE_RANK[stage.phase.value]}, "
+                f"{position}, {rank}, "
                 f"{1 if stage.phase == Phase.ENDED and not converted else 0}, "
                 f"{1 if stage.detour else 0})"
             )
     return (
-        "stage_def (kind, stage, phase, position, phase_rank, is_exit, is_detour) AS (VALUES "
-        + ", ".join(rows)
-        + ")"
+        "stage_def (kind, stage, phase, phase_no, position, phase_rank, is_exit, is_detour) "
+        "AS (VALUES " + ", ".join(rows) + ")"
     )
 
 
 def entries_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
-    """``scoped``, ``stage_def`` and ``entries``: every stage entry before the
-    end of the period with its stage's definition, whether it falls in the
-    period (``chosen``) and, if the stay ended before the period's end, when
-    and where to (``left_at``, ``next_*``; recorded by crmgraph.db.stays)."""
-    ts = scope.ts()
+    """``scoped``, ``stage_def`` and ``entries``: every entry into a known
+    stage before the end of the period, with its stage's phase, whether it
+    falls in the period (``chosen``) and, if the stay ended before the
+    period's end, when and where to (``left_at``, ``next_stage``; recorded
+    by crmgraph.db.stays).
+
+    ``entries`` is materialized, narrow and read by every part of the funnel:
+    the history is scanned and joined with the customers once. Only the
+    phases are joined row by row; the other attributes of a stage (its order,
+    whether it ends or detours) are joined after grouping, to a few hundred
+    ``moves``."""
+    ts, d = scope.ts(), scope.dialect
     # the type filter applies to the history's type: a prospect converted to a
     # client still counts in the prospect funnel
     sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False)).add(", ")
     sql.add(stage_definitions(catalog, scope.kinds) + ", ")
-    # Entries of known stages: the LEFT JOIN with EXISTS gives the rows of an
-    # inner join with stage_def, but PostgreSQL estimates an inner join on two
-    # columns of a VALUES list at about 1% of the rows, and then plans the
-    # joins for a few thousand entries instead of all.
+    # A LEFT JOIN with stage_def: PostgreSQL estimates an inner join on two
+    # columns of a VALUES list at about 1% of the rows, and then looks each
+    # customer up by index, 300,000 times. An entry of a stage no type
+    # declares (its plugin was removed) has no phase, rank or exit flag, so
+    # it counts nowhere: moves join the stages' definitions again, and only
+    # the declared stages' medians and phases are read from the result.
     # ``customer_kind`` (the customer's current type) serves phase_current.
     sql.add(
-        "entries AS (SELECT sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
+        f"entries AS {d.materialized}(SELECT sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
         f"CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END AS chosen, "
         f"CASE WHEN sc.left_at < {ts} THEN sc.left_at END AS left_at, "
-        "n.stage AS next_stage, n.position AS next_position, n.phase_rank AS next_rank, "
-        "n.is_exit AS next_is_exit, n.is_detour AS next_is_detour, "
-        "d.phase, d.position, d.phase_rank, d.is_exit, d.is_detour, s.kind AS customer_kind "
+        f"CASE WHEN sc.left_at < {ts} THEN sc.next_stage END AS next_stage, "
+        "k.phase, k.phase_no, k.phase_rank, k.is_exit, s.kind AS customer_kind "
         "FROM stage_change sc JOIN scoped s ON s.id = sc.customer "
-        "LEFT JOIN stage_def d ON d.kind = sc.kind AND d.stage = sc.to_stage "
-        f"LEFT JOIN stage_def n ON sc.left_at < {ts} "
-        "AND n.kind = sc.kind AND n.stage = sc.next_stage "
-        "WHERE EXISTS (SELECT 1 FROM stage_def k WHERE k.kind = sc.kind AND k.stage = sc.to_stage) "
-        f"AND sc.at < {ts})",
+        "LEFT JOIN stage_def k ON k.kind = sc.kind AND k.stage = sc.to_stage "
+        f"WHERE sc.at < {ts}",
         scope.starts_at,
         scope.ends_at,
         scope.ends_at,
         scope.ends_at,
     )
-    return sql
+    if scope.kinds:
+        sql.add(" AND sc.kind IN (" + ", ".join(literal(k) for k in scope.kinds) + ")")
+    return sql.add(")")
 
 
 def phase_columns() -> tuple[str, str]:
@@ -165,8 +173,8 @@ def phase_columns() -> tuple[str, str]:
     the first entry of the phase in the period."""
     ranks = sorted({*PHASE_RANK.values(), CONVERTED_RANK} - {0})
     per_kind = [
-        f"MIN(CASE WHEN chosen = 1 AND phase = '{phase}' THEN at END) AS first_{rank}"
-        for phase, rank in PHASE_RANK.items()
+        f"MIN(CASE WHEN chosen = 1 AND phase_no = {rank} THEN at END) AS first_{rank}"
+        for rank in PHASE_RANK.values()
     ]
     per_kind += [
         f"MAX(CASE WHEN is_exit = 0 AND phase_rank = {r} THEN at END) AS reached_{r}" for r in ranks
@@ -191,29 +199,37 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
     # one statement: per-stage counts, flows, medians and per-phase counts, tagged
     sql = entries_ctes(catalog, scope).add(", ")
     sql.add(
+        # entries by stage, where they went and whether still open: the stage
+        # counts, flows and current counts all come from these few rows
+        "moves AS (SELECT kind, stage, chosen, next_stage, "
+        "CASE WHEN left_at IS NULL THEN 1 ELSE 0 END AS open, COUNT(*) AS n "
+        "FROM entries GROUP BY kind, stage, chosen, next_stage, "
+        "CASE WHEN left_at IS NULL THEN 1 ELSE 0 END), "
+        "chosen_moves AS (SELECT m.kind, m.stage, n.stage AS next_stage, m.n, "
+        "CASE WHEN n.is_exit = 0 AND n.is_detour = 0 "
+        "AND (n.position > p.position OR n.phase_rank = {}) THEN m.n ELSE 0 END AS advanced, "
+        "CASE WHEN n.is_exit = 1 THEN m.n ELSE 0 END AS dropped_off "
+        "FROM moves m JOIN stage_def p ON p.kind = m.kind AND p.stage = m.stage "
+        "LEFT JOIN stage_def n ON n.kind = m.kind AND n.stage = m.next_stage "
+        "WHERE m.chosen = 1), "
         f"stays AS (SELECT kind, stage, {d.days_between('left_at', 'at')} AS days "
         "FROM entries WHERE chosen = 1 AND left_at IS NOT NULL), "
         f"kind_phases AS (SELECT customer, {per_kind} FROM entries GROUP BY customer, kind), "
-        f"customer_phases AS (SELECT customer, {per_customer} FROM kind_phases GROUP BY customer) "
+        f"customer_phases AS (SELECT customer, {per_customer} FROM kind_phases GROUP BY customer) ",
+        CONVERTED_RANK,
     )
     sql.add(
-        "SELECT 'stage' AS part, kind, stage, NULL AS next_stage, COUNT(*) AS entered, "
-        "SUM(CASE WHEN next_is_exit = 0 AND next_is_detour = 0 "
-        "AND (next_position > position OR next_rank = {}) "
-        "THEN 1 ELSE 0 END) AS advanced, "
-        "SUM(CASE WHEN next_is_exit = 1 THEN 1 ELSE 0 END) AS dropped_off, "
-        f"{d.as_float('NULL')} AS days "
-        "FROM entries WHERE chosen = 1 GROUP BY kind, stage "
-        "UNION ALL SELECT 'flow', kind, stage, next_stage, COUNT(*), 0, 0, NULL "
-        "FROM entries WHERE chosen = 1 AND next_stage IS NOT NULL "
-        "GROUP BY kind, stage, next_stage "
-        "UNION ALL SELECT 'current', kind, stage, NULL, COUNT(*), 0, 0, NULL FROM entries "
-        "WHERE left_at IS NULL GROUP BY kind, stage "
+        "SELECT 'stage' AS part, kind, stage, NULL AS next_stage, SUM(n) AS entered, "
+        "SUM(advanced) AS advanced, SUM(dropped_off) AS dropped_off, "
+        f"{d.as_float('NULL')} AS days FROM chosen_moves GROUP BY kind, stage "
+        "UNION ALL SELECT 'flow', kind, stage, next_stage, SUM(n), 0, 0, NULL "
+        "FROM chosen_moves WHERE next_stage IS NOT NULL GROUP BY kind, stage, next_stage "
+        "UNION ALL SELECT 'current', kind, stage, NULL, SUM(n), 0, 0, NULL FROM moves "
+        "WHERE open = 1 GROUP BY kind, stage "
         "UNION ALL SELECT 'median', kind, stage, NULL, 0, 0, 0, median "
         f"FROM ({d.medians('stays', 'kind, stage', 'days')}) medians "
         "UNION ALL SELECT 'phase_current', NULL, phase, NULL, COUNT(DISTINCT customer), "
-        "0, 0, NULL FROM entries WHERE kind = customer_kind AND left_at IS NULL GROUP BY phase",
-        CONVERTED_RANK,
+        "0, 0, NULL FROM entries WHERE kind = customer_kind AND left_at IS NULL GROUP BY phase"
     )
     for phase, rank in PHASE_RANK.items():
         # customer_phases has one row per customer: sums count customers
