@@ -86,7 +86,7 @@ async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
         if offset < 0:
             sizes[m0] = n
         else:
-            active[m0][offset] = n
+            active[m0][offset] = active[m0].get(offset, 0) + n
     last = scope.ends_at.year * 12 + scope.ends_at.month - 1
     if scope.ends_at == scope.ends_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
         last -= 1  # the period ends at a month's first instant: that month is not in it
