@@ -190,6 +190,17 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         "nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }",
         {},
     ),
+    ('{ customers(filter: {search: "zzz-nobody"}) { totalCount } }', {}),
+    ("{ customers { totalCount __typename } none: customers(first: 0) { __typename } }", {}),
+    (
+        "query($d: DeletedState!) { customers(filter: {deleted: $d}) { totalCount } "
+        "customer(id: 1) { id } }",
+        {"d": "ALL"},
+    ),
+    (
+        "{ customers(first: 3) { nodes { interactions(first: 2) { __typename } } } }",
+        {},
+    ),
     (
         "{ customers(first: 0) { totalCount edges { node { id } } "
         "pageInfo { hasNextPage startCursor endCursor } } }",

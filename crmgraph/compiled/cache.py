@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from threading import Lock
+from typing import Any
 
 from crmgraph.compiled.plan import Plan
 
@@ -68,3 +69,29 @@ class PlanCache:
 
     def __len__(self) -> int:
         return len(self._documents)
+
+
+class StatementCache:
+    """(plan, caller's row scope, the request's variables) -> the rendered
+    statement and its values, bounded (LRU): the same request again costs a
+    look-up instead of rendering (most clients send a few documents with a few
+    variable values)."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, tuple[Plan, str, list[Any]]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: Hashable, plan: Plan) -> tuple[str, list[Any]] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] is not plan:  # a plan forgotten and made again
+                return None
+            self._items.move_to_end(key)
+            return found[1], found[2]
+
+    def put(self, key: Hashable, plan: Plan, sql: str, args: list[Any]) -> None:
+        with self._lock:
+            self._items[key] = (plan, sql, args)
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)

@@ -24,7 +24,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from crmgraph.compiled.cache import DocumentPlans, PlanCache
+from crmgraph.compiled.cache import DocumentPlans, PlanCache, StatementCache
 from crmgraph.compiled.dialect import Dialect, NotCompilable, dialect_for
 from crmgraph.compiled.fields import FieldTable
 from crmgraph.compiled.plan import Plan, Planner, directive_variables
@@ -39,6 +39,7 @@ class CompiledReads:
 
     def __init__(self, cache_size: int = 1000) -> None:
         self.cache = PlanCache(cache_size)
+        self.statements = StatementCache(cache_size)
         self._table: FieldTable | None = None
         self._dialect: Dialect | None = None
 
@@ -80,22 +81,34 @@ class CompiledReads:
         plan = self.cache.plan(entry, values, make)
         if plan is None:
             return None
-        variables = get_variable_values(schema, operation.variable_definitions or (), raw_variables)
-        if not isinstance(variables, VariableValues):
-            return None  # execution reports the variables' errors
+        scope = app_context.access.scope
         try:
-            sql, args = render(
-                plan,
-                dialect,
-                context.schema,
-                variables,
-                app_context.types,
-                app_context.access.scope,
-                app_context.settings,
-            )
-        except NotCompilable as reason:
-            logger.debug("not compiled for these arguments: %s", reason)
+            key = (id(plan), scope, orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS))
+        except TypeError:
             return None
+        rendered = self.statements.get(key, plan)
+        if rendered is None:
+            variables = get_variable_values(
+                schema, operation.variable_definitions or (), raw_variables
+            )
+            if not isinstance(variables, VariableValues):
+                return None  # execution reports the variables' errors
+            try:
+                sql, args = render(
+                    plan,
+                    dialect,
+                    context.schema,
+                    variables,
+                    app_context.types,
+                    scope,
+                    app_context.settings,
+                )
+            except NotCompilable as reason:
+                logger.debug("not compiled for these arguments: %s", reason)
+                return None
+            self.statements.put(key, plan, sql, args)
+        else:
+            sql, args = rendered
         try:
             text = await fetch_json(db, dialect, sql, args)
         except Exception:

@@ -319,6 +319,10 @@ class Render:
                 pairs.append((key, d.json_array(d.json_object(edge), f"{page}.rn", in_page)))
             elif isinstance(item, PageInfoPlan):
                 pairs.append((key, self.page_info(item, page, limit, after_given)))
+        if not any(isinstance(item, (Nodes, Edges, PageInfoPlan)) for _, item in part.parts):
+            # nothing from the page's rows (totalCount, __typename): no aggregate, and
+            # no FROM, which would give a row per page row (and none for an empty page)
+            return f"SELECT {d.json_object(pairs)}"
         return (
             f"SELECT {d.json_object(pairs)} FROM "
             f"(SELECT {', '.join(columns)} FROM ({rows}) {row} ORDER BY rn) {page}"
