@@ -129,8 +129,7 @@ async def timed(name: str, runs: int, work: Callable[[int], Awaitable[Any]]) -> 
 
 
 def cursor_after(page: matching.PairPage) -> Any:
-    last = page.pairs[-1]
-    return (last.left_id, last.right_id)
+    return page.pairs[-1].position
 
 
 async def measure(state: AppState, users: list[int], ids: list[int], runs: int) -> list[Timing]:

@@ -58,9 +58,8 @@ read in ``region``, normally ``settings.default_phone_region``).
 
 from __future__ import annotations
 
-import functools
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,9 +99,12 @@ NAME_DIFFERENT_FACTOR = 0.6
 
 # key values per lookup statement, well under both engines' parameter limits
 KEYS_PER_STATEMENT = 1000
-# customer ids whose pairs `duplicate_pairs` reads per statement, at first and at most
-PAIR_WINDOW = 2_000
-MAX_PAIR_WINDOW = 64_000
+# A name key held by more live customers than this is no block: it is not
+# looked up, so it pairs nobody. Such a name (every "Maria Garcia" of a big
+# database) identifies nobody: its pairs with nothing but the name are mostly
+# namesakes, and reading it would cost every write and lookup in proportion to
+# the table. Identifier keys (e-mail, phone, tax id) are always blocks.
+NAME_BLOCK_LIMIT = 100
 
 CANDIDATE_COLUMNS = "c.id, c.kind, c.name, c.email, c.phone, c.attributes, c.owner, c.team"
 
@@ -211,7 +213,8 @@ def name_similarity(a: str, b: str) -> float:
     similarity = fuzz.token_sort_ratio(a, b)
     if " " in a and " " in b:
         similarity = max(similarity, 0.95 * fuzz.token_set_ratio(a, b))
-    shorter, longer = sorted((a.split(), b.split()), key=len)
+    # ordered by length, then by the words, so that score(a, b) == score(b, a)
+    shorter, longer = sorted((a.split(), b.split()), key=lambda words: (len(words), words))
     weakest = min(max(fuzz.ratio(word, other) for other in longer) for word in shorter)
     return min(similarity, weakest + WORD_SLACK) / 100
 
@@ -256,6 +259,17 @@ def score(a: Normal, b: Normal) -> tuple[float, tuple[Reason, ...]]:
     return round(positive * penalty, 3), tuple(reasons)
 
 
+class RowNormals(dict[int, Normal]):
+    """Customer rows' normal forms, each computed once (a row is read as the
+    candidate of many probes)."""
+
+    def of(self, row: Mapping[str, Any]) -> Normal:
+        found = self.get(row["id"])
+        if found is None:
+            found = self[row["id"]] = Normal.of(Probe.from_row(row))
+        return found
+
+
 def _best(
     probe: Normal,
     own_id: int | None,
@@ -263,12 +277,13 @@ def _best(
     limit: int,
     min_score: float,
     visible: Visible | None,
+    normals: RowNormals,
 ) -> list[Candidate]:
     found = []
     for row in rows:
         if row["id"] == own_id or (visible is not None and not visible(row)):
             continue
-        value, reasons = score(probe, Normal.of(Probe.from_row(row)))
+        value, reasons = score(probe, normals.of(row))
         if value >= min_score:
             found.append(Candidate(row["id"], value, reasons, row))
     found.sort(key=lambda c: (-c.score, c.customer_id))
@@ -278,8 +293,10 @@ def _best(
 async def _customers_by_keys(
     db: Database, keys: set[tuple[str, str]], exclude_ids: Sequence[int]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The live customers holding each key: one statement per
-    :data:`KEYS_PER_STATEMENT` keys, each answered from the key index."""
+    """The live customers holding each key, name keys over
+    :data:`NAME_BLOCK_LIMIT` left out: one statement per
+    :data:`KEYS_PER_STATEMENT` keys, each answered from the key index (a
+    crowded name block's entries are counted there, its customers never read)."""
     holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     ordered = sorted(keys)
     for start in range(0, len(ordered), KEYS_PER_STATEMENT):
@@ -298,9 +315,21 @@ async def _customers_by_keys(
         where.add("c.deleted_at IS NULL")
         if exclude_ids:
             where.add(f"c.id NOT IN ({', '.join('{}' for _ in exclude_ids)})", *exclude_ids)
+        crowded, crowded_args = "", []
+        if names := by_type.get(NAME):
+            crowded = (
+                "WITH crowded AS (SELECT key_value FROM customer_match_key "
+                f"WHERE key_type = {{}} AND key_value IN ({', '.join('{}' for _ in names)}) "
+                "GROUP BY key_value HAVING COUNT(*) > {}) "
+            )
+            crowded_args = [NAME, *names, NAME_BLOCK_LIMIT]
+            where.add(
+                "NOT (k.key_type = {} AND k.key_value IN (SELECT key_value FROM crowded))", NAME
+            )
         rows = await db.fetch(
-            f"SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} FROM customer_match_key k "
-            f"JOIN customer c ON c.id = k.customer WHERE {where.sql()}",
+            f"{crowded}SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} "
+            f"FROM customer_match_key k JOIN customer c ON c.id = k.customer WHERE {where.sql()}",
+            *crowded_args,
             *where.args,
         )
         for row in rows:
@@ -325,10 +354,13 @@ async def find_candidates_batch(
     keys = [keys_that_can_reach(normal, min_score) for normal in normals]
     wanted = {key for some in keys for key in some}
     holders = await _customers_by_keys(db, wanted, exclude_ids) if wanted else {}
+    row_normals = RowNormals()
     results = []
     for probe, normal, own in zip(probes, normals, keys, strict=True):
         rows = {row["id"]: row for key in own for row in holders.get(key, ())}
-        results.append(_best(normal, probe.customer_id, rows.values(), limit, min_score, visible))
+        results.append(
+            _best(normal, probe.customer_id, rows.values(), limit, min_score, visible, row_normals)
+        )
     return results
 
 
@@ -360,7 +392,8 @@ def pairs_within(
 ) -> list[tuple[int, int, float, tuple[Reason, ...]]]:
     """Likely duplicate pairs among the probes themselves, as (index, index,
     score, reasons) with the first index smaller: blocked on the same keys,
-    in memory, for a batch not yet written."""
+    in memory (name blocks over :data:`NAME_BLOCK_LIMIT` left out, as in the
+    database), for a batch not yet written or to recompute the stored pairs."""
     normals = [Normal.of(probe, region) for probe in probes]
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, normal in enumerate(normals):
@@ -368,7 +401,9 @@ def pairs_within(
             blocks[key].append(index)
     seen: set[tuple[int, int]] = set()
     found = []
-    for members in blocks.values():
+    for (key_type, _), members in blocks.items():
+        if key_type == NAME and len(members) > NAME_BLOCK_LIMIT:
+            continue
         for i, j in itertools.combinations(members, 2):
             if (i, j) in seen:
                 continue
@@ -383,52 +418,239 @@ async def lock_identifiers(db: Database, probe: Probe, region: str | None = None
     """Hold, until the transaction ends, a lock per exact identifier of the
     probe (e-mail, phone, tax id), so two writers checking the same party
     cannot both miss each other: the second waits for the first's commit and
-    then finds its keys. PostgreSQL only (transaction-level advisory locks,
-    taken in sorted order so writers cannot deadlock); SQLite already runs one
-    write transaction at a time."""
+    then finds its keys. PostgreSQL only; SQLite already runs one write
+    transaction at a time."""
+    keys = [k for k in Normal.of(probe, region).blocking_keys() if k[0] != NAME]
+    await _lock_keys(db, keys)
+
+
+# more keys than this are locked by one lock on all pair maintenance (an import
+# batch, a seed): PostgreSQL's lock table holds a few thousand locks in all
+KEYS_LOCKED_ONE_BY_ONE = 64
+PAIRS_LOCK = "duplicate_pair"
+
+
+async def _lock_keys(db: Database, keys: Iterable[tuple[str, str]]) -> None:
+    """Transaction-level advisory locks on PostgreSQL: a lock per key, taken
+    in sorted order (so writers cannot deadlock) under a shared lock on
+    :data:`PAIRS_LOCK`; or, for more than :data:`KEYS_LOCKED_ONE_BY_ONE`
+    keys, that lock alone, exclusive. A transaction holding them has no
+    concurrent writer of the same keys, which would otherwise each miss the
+    other's uncommitted keys and so their pair."""
     if db.is_sqlite:
         return
-    identifiers = sorted(k for k in Normal.of(probe, region).blocking_keys() if k[0] != NAME)
-    for key_type, value in identifiers:
+    names = sorted({f"{key_type}:{value}" for key_type, value in keys})
+    if not names:
+        return
+    if len(names) > KEYS_LOCKED_ONE_BY_ONE:
+        await _lock_all_pairs(db)
+        return
+    marks = ", ".join("({})" for _ in names)
+    await db.fetch(
+        "SELECT COUNT(pg_advisory_xact_lock_shared(hashtext({}))) "
+        f"+ COUNT(pg_advisory_xact_lock(hashtext(k.v))) AS held FROM (VALUES {marks}) AS k(v)",
+        PAIRS_LOCK,
+        *names,
+    )
+
+
+async def _lock_all_pairs(db: Database) -> None:
+    if not db.is_sqlite:
         await db.fetch(
-            "SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(hashtext({}))) AS held",
-            f"{key_type}:{value}",
+            "SELECT 1 AS held FROM (SELECT pg_advisory_xact_lock(hashtext({}))) AS l", PAIRS_LOCK
         )
+
+
+def _chunks(values: Sequence[Any], size: int = KEYS_PER_STATEMENT) -> Iterable[Sequence[Any]]:
+    return (values[start : start + size] for start in range(0, len(values), size))
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("{}" for _ in values)
 
 
 async def insert_match_keys(
     db: Database, probes: Mapping[int, Probe], region: str | None = None
 ) -> None:
-    """Store the keys of customers that have none yet (just created)."""
-    rows = [
-        {"customer": pk, "key_type": key_type, "key_value": value}
-        for pk, probe in sorted(probes.items())
-        for key_type, value in Normal.of(probe, region).blocking_keys()
-    ]
-    await insert_rows(db, "customer_match_key", rows, returning=False)
+    """Store the keys of customers that have none yet (just created), and
+    their likely duplicate pairs."""
+    normals = {pk: Normal.of(probe, region) for pk, probe in sorted(probes.items())}
+    added = await _write_keys(db, normals)
+    await _refresh_pairs(db, list(normals), normals, Counter(), added, fresh=True)
 
 
 async def refresh_match_keys(db: Database, customer_ids: Sequence[int]) -> None:
-    """Recompute the keys of these customers from their rows as they are now:
-    deleted (or merged) customers are left with none."""
+    """Recompute the keys of these customers from their rows as they are now,
+    and their likely duplicate pairs: deleted (or merged) customers are left
+    with none. Every write that changes a customer's name, e-mail, phone, tax
+    id or deletes, restores or merges it calls this in its transaction."""
     ids = sorted(set(customer_ids))
-    for start in range(0, len(ids), KEYS_PER_STATEMENT):
-        chunk = ids[start : start + KEYS_PER_STATEMENT]
-        marks = ", ".join("{}" for _ in chunk)
-        await db.fetch(f"DELETE FROM customer_match_key WHERE customer IN ({marks})", *chunk)
-        rows = await db.fetch(
-            f"SELECT c.id, c.kind, c.name, c.email, c.phone, c.attributes FROM customer c "
-            f"WHERE c.id IN ({marks}) AND c.deleted_at IS NULL",
+    removed: Counter[tuple[str, str]] = Counter()
+    for chunk in _chunks(ids):
+        gone = await db.fetch(
+            f"DELETE FROM customer_match_key WHERE customer IN ({_marks(chunk)}) "
+            "RETURNING key_type, key_value",
             *chunk,
         )
-        await insert_match_keys(db, {row["id"]: Probe.from_row(row) for row in rows})
+        removed.update((row["key_type"], row["key_value"]) for row in gone)
+    normals = await _live_normals(db, ids)
+    added = await _write_keys(db, normals)
+    await _refresh_pairs(db, ids, normals, removed, added, fresh=False)
 
 
 async def rebuild_match_keys(db: Database) -> None:
-    """Every customer's keys from scratch (the migration, the demo seed)."""
+    """Every customer's keys from scratch (migration 0014; the pairs are
+    rebuilt by :func:`rebuild_duplicate_pairs`)."""
     await db.fetch("DELETE FROM customer_match_key")
     rows = await db.fetch("SELECT id FROM customer WHERE deleted_at IS NULL ORDER BY id")
-    await refresh_match_keys(db, [row["id"] for row in rows])
+    await _write_keys(db, await _live_normals(db, [row["id"] for row in rows]))
+
+
+async def rebuild_duplicate_pairs(db: Database) -> None:
+    """Every likely pair from scratch, through the stored keys (migration 0020)."""
+    await _lock_all_pairs(db)
+    await db.fetch("DELETE FROM duplicate_pair")
+    rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
+    normals = await _live_normals(db, [row["customer"] for row in rows])
+    await _store_pairs(db, normals, set(normals))
+
+
+async def _live_normals(db: Database, ids: Sequence[int]) -> dict[int, Normal]:
+    normals: dict[int, Normal] = {}
+    for chunk in _chunks(ids):
+        rows = await db.fetch(
+            f"SELECT c.id, c.kind, c.name, c.email, c.phone, c.attributes FROM customer c "
+            f"WHERE c.id IN ({_marks(chunk)}) AND c.deleted_at IS NULL",
+            *chunk,
+        )
+        normals.update((row["id"], Normal.of(Probe.from_row(row))) for row in rows)
+    return normals
+
+
+async def _write_keys(db: Database, normals: Mapping[int, Normal]) -> Counter[tuple[str, str]]:
+    rows = [
+        {"customer": pk, "key_type": key_type, "key_value": value}
+        for pk, normal in sorted(normals.items())
+        for key_type, value in normal.blocking_keys()
+    ]
+    await insert_rows(db, "customer_match_key", rows, returning=False)
+    return Counter((row["key_type"], row["key_value"]) for row in rows)
+
+
+# -- stored pairs -------------------------------------------------------------------
+#
+# ``duplicate_pair (customer_a < customer_b, score, reasons)`` holds every pair
+# of live customers that share a block and score LIKELY or more, scored as
+# ``score`` scores them: what ``duplicates`` pages through, by its index on
+# (score, customer_a, customer_b). The writes above keep it: a customer whose
+# keys are rewritten has its pairs recomputed through its blocks; and when a
+# name block crosses NAME_BLOCK_LIMIT (grows over it or shrinks back), every
+# member's pairs are recomputed too, so the table is always what a computation
+# from scratch gives (tests/test_duplicates.py checks it after writes of every kind).
+
+
+async def _refresh_pairs(
+    db: Database,
+    ids: Sequence[int],
+    normals: Mapping[int, Normal],
+    removed: Counter[tuple[str, str]],
+    added: Counter[tuple[str, str]],
+    *,
+    fresh: bool,
+) -> None:
+    """Recompute the pairs of ``ids`` (whose keys went from ``removed`` to
+    ``added``; ``normals`` holds the live ones) and of the members of name
+    blocks that crossed the limit. ``fresh``: ``ids`` are new customers, with
+    no pairs stored yet."""
+    await _lock_keys(db, list(removed + added))
+    crossed = await _crossed_members(db, removed, added)
+    others = sorted(crossed - set(ids))
+    subjects = dict(normals)
+    if others:
+        other_normals = await _live_normals(db, others)
+        await _lock_keys(db, [k for n in other_normals.values() for k in n.blocking_keys()])
+        subjects.update(other_normals)
+    stale = others if fresh else sorted({*ids, *others})
+    for chunk in _chunks(stale):
+        marks = _marks(chunk)
+        await db.fetch(
+            f"DELETE FROM duplicate_pair WHERE customer_a IN ({marks}) OR customer_b IN ({marks})",
+            *chunk,
+            *chunk,
+        )
+    await _store_pairs(db, subjects, {*ids, *others})
+
+
+async def _crossed_members(
+    db: Database, removed: Counter[tuple[str, str]], added: Counter[tuple[str, str]]
+) -> set[int]:
+    """The holders of the name keys whose block went over or back under
+    :data:`NAME_BLOCK_LIMIT` with this change."""
+    changed = sorted(
+        value
+        for key_type, value in set(removed) | set(added)
+        if key_type == NAME and removed[(key_type, value)] != added[(key_type, value)]
+    )
+    crossed = []
+    for chunk in _chunks(changed):
+        rows = await db.fetch(
+            "SELECT key_value, COUNT(*) AS n FROM customer_match_key WHERE key_type = {} "
+            f"AND key_value IN ({_marks(chunk)}) GROUP BY key_value",
+            NAME,
+            *chunk,
+        )
+        after = {row["key_value"]: int(row["n"]) for row in rows}
+        for value in chunk:
+            now = after.get(value, 0)
+            before = now - added[(NAME, value)] + removed[(NAME, value)]
+            if (now > NAME_BLOCK_LIMIT) != (before > NAME_BLOCK_LIMIT):
+                crossed.append(value)
+    members: set[int] = set()
+    for chunk in _chunks(crossed):
+        rows = await db.fetch(
+            "SELECT DISTINCT customer FROM customer_match_key WHERE key_type = {} "
+            f"AND key_value IN ({_marks(chunk)})",
+            NAME,
+            *chunk,
+        )
+        members.update(row["customer"] for row in rows)
+    return members
+
+
+async def _store_pairs(db: Database, normals: Mapping[int, Normal], subjects: set[int]) -> None:
+    """Insert the likely pairs of the customers in ``normals`` (their pairs
+    must not be stored already) through their blocks; a pair of two
+    ``subjects`` is scored once, from its lower id."""
+    ordered = sorted(normals)
+    known = RowNormals(normals)
+    found = []
+    for chunk in _chunks(ordered):
+        wanted = {key for pk in chunk for key in normals[pk].blocking_keys()}
+        holders = await _customers_by_keys(db, wanted, ())
+        for pk in chunk:
+            normal = normals[pk]
+            partners = {
+                row["id"]: row for key in normal.blocking_keys() for row in holders.get(key, ())
+            }
+            for other, row in partners.items():
+                if other == pk or (other in subjects and other < pk):
+                    continue
+                value, reasons = score(normal, known.of(row))
+                if value >= LIKELY:
+                    left, right = sorted((pk, other))
+                    found.append(
+                        {
+                            "customer_a": left,
+                            "customer_b": right,
+                            "score": value,
+                            "reasons": ", ".join(str(r) for r in reasons),
+                        }
+                    )
+    await insert_rows(db, "duplicate_pair", found, returning=False)
+
+
+def _reasons(text: str) -> tuple[Reason, ...]:
+    return tuple(Reason(*part.split(" ", 1)) for part in text.split(", ") if part)
 
 
 @dataclass(frozen=True)
@@ -438,95 +660,67 @@ class Pair:
     score: float
     reasons: tuple[Reason, ...]
 
+    @property
+    def position(self) -> tuple[float, int, int]:
+        """Its place in the list's order, the cursor to read on after it."""
+        return (self.score, self.left_id, self.right_id)
+
 
 @dataclass(frozen=True)
 class PairPage:
     pairs: list[Pair]
     has_more: bool
     rows: dict[int, dict[str, Any]]  # the customers of the pairs, as read
-    compared: int  # candidate pairs scored to fill the page
-
-
-def _pair_where(
-    after: tuple[int, int] | None, kinds: Sequence[str], scope: CustomerScope | None
-) -> Where:
-    where = Where()
-    where.add("l.deleted_at IS NULL AND r.deleted_at IS NULL")
-    if after is not None:
-        left, right = after
-        where.add("(a.customer > {} OR (a.customer = {} AND b.customer > {}))", left, left, right)
-    if kinds:
-        marks = ", ".join("{}" for _ in kinds)
-        where.add(f"(l.kind IN ({marks}) OR r.kind IN ({marks}))", *kinds, *kinds)
-    if scope is not None:  # a caller sees a pair only when they may see both
-        scope.sql(where, "l")
-        scope.sql(where, "r")
-    return where
 
 
 async def duplicate_pairs(
     db: Database,
     *,
     limit: int,
-    after: tuple[int, int] | None = None,
+    after: tuple[float, int, int] | None = None,
     min_score: float = LIKELY,
     kinds: Sequence[str] = (),
     scope: CustomerScope | None = None,
     rows_for: Callable[[Database, list[int]], Any] | None = None,
 ) -> PairPage:
-    """Likely duplicate pairs (left id < right id) in (left, right) order after
-    ``after``: pairs of customers that share a blocking key, scored until
-    ``limit`` pairs reach ``min_score`` or none are left. ``kinds``: at least
-    one of the two is of these kinds. ``rows_for`` reads the customers' rows
-    (it defaults to the columns scoring needs).
-
-    The pairs are read in windows of left ids (:data:`PAIR_WINDOW`, doubled
-    after a window that filled less than the page): each statement reads only
-    the window's keys by the customer index and finds their partners by the
-    key index, instead of joining the whole key table for every page."""
-    found: list[Pair] = []
-    rows: dict[int, dict[str, Any]] = {}
-    compared = 0
-
-    @functools.cache
-    def normal(pk: int) -> Normal:
-        return Normal.of(Probe.from_row(rows[pk]))
-
-    highest = (await db.fetch("SELECT MAX(customer) AS top FROM customer_match_key"))[0]["top"]
-    start, window = (after[0] if after else 0), PAIR_WINDOW
-    while highest is not None and start <= highest:
-        where = _pair_where(after, kinds, scope)
-        where.add("a.customer >= {} AND a.customer < {}", start, start + window)
-        batch = await db.fetch(
-            "SELECT DISTINCT a.customer AS left_id, b.customer AS right_id "
-            "FROM customer_match_key a JOIN customer_match_key b "
-            "ON b.key_type = a.key_type AND b.key_value = a.key_value AND b.customer > a.customer "
-            "JOIN customer l ON l.id = a.customer JOIN customer r ON r.id = b.customer "
-            f"WHERE {where.sql()} ORDER BY left_id, right_id",
-            *where.args,
-        )
-        missing = sorted({p for b in batch for p in (b["left_id"], b["right_id"])} - set(rows))
-        if missing:
-            for row in await (rows_for or _scoring_rows)(db, missing):
-                rows[row["id"]] = row
-        before = len(found)
-        for pair in batch:
-            left, right = pair["left_id"], pair["right_id"]
-            compared += 1
-            value, reasons = score(normal(left), normal(right))
-            if value < min_score:
-                continue
-            if len(found) == limit:
-                return PairPage(found, True, rows, compared)
-            found.append(Pair(left, right, value, reasons))
-        start += window
-        if len(found) - before < limit:
-            window = min(window * 2, MAX_PAIR_WINDOW)
-    return PairPage(found, False, rows, compared)
+    """Stored likely duplicate pairs (left id < right id), best first, then
+    by ids from the highest, after the pair at ``after`` (a :attr:`Pair.position`):
+    one keyset read of ``duplicate_pair``'s score index, and one of the
+    pairs' customers (``rows_for``, by default the columns scoring needs).
+    ``min_score`` is :data:`LIKELY` or more: weaker pairs are not stored.
+    ``kinds``: at least one of the two is of these kinds; ``scope``: the
+    caller sees both."""
+    if min_score < LIKELY:
+        raise ValueError(f"pairs under {LIKELY} are not stored (min_score {min_score})")
+    where = Where()
+    where.add("p.score >= {}", min_score)
+    if after is not None:
+        where.add("(p.score, p.customer_a, p.customer_b) < ({}, {}, {})", *after)
+    joins = ""
+    if kinds or scope is not None:
+        joins = " JOIN customer l ON l.id = p.customer_a JOIN customer r ON r.id = p.customer_b"
+    if kinds:
+        where.add(f"(l.kind IN ({_marks(kinds)}) OR r.kind IN ({_marks(kinds)}))", *kinds, *kinds)
+    if scope is not None:  # a caller sees a pair only when they may see both
+        scope.sql(where, "l")
+        scope.sql(where, "r")
+    found = await db.fetch(
+        "SELECT p.customer_a, p.customer_b, p.score, p.reasons "
+        f"FROM duplicate_pair p{joins} WHERE {where.sql()} "
+        "ORDER BY p.score DESC, p.customer_a DESC, p.customer_b DESC LIMIT {}",
+        *where.args,
+        limit + 1,
+    )
+    pairs = [
+        Pair(row["customer_a"], row["customer_b"], float(row["score"]), _reasons(row["reasons"]))
+        for row in found[:limit]
+    ]
+    ids = sorted({pk for pair in pairs for pk in (pair.left_id, pair.right_id)})
+    rows = {row["id"]: row for row in await (rows_for or _scoring_rows)(db, ids)} if ids else {}
+    return PairPage(pairs, len(found) > limit, rows)
 
 
 async def _scoring_rows(db: Database, ids: list[int]) -> list[dict[str, Any]]:
-    marks = ", ".join("{}" for _ in ids)
     return await db.fetch(
-        f"SELECT {CANDIDATE_COLUMNS} FROM customer c WHERE c.id IN ({marks})", *ids
+        f"SELECT {CANDIDATE_COLUMNS} FROM customer c WHERE c.id IN ({_marks(ids)})", *ids
     )

@@ -141,27 +141,38 @@ def blocked_message(strong: Sequence[matching.Candidate], sees: matching.Visible
     )
 
 
-def check_min_score(min_score: float | None) -> float:
+def check_min_score(min_score: float | None, lowest: float = 0) -> float:
     if min_score is None:
         return matching.LIKELY
-    if not 0 <= min_score <= 1:
+    if not lowest <= min_score <= 1:
         raise GraphQLError(
-            f"`minScore` must be between 0 and 1, got {min_score}",
+            f"`minScore` must be between {lowest} and 1, got {min_score}",
             extensions={"code": "BAD_USER_INPUT"},
         )
     return min_score
 
 
-def decode_pair_cursor(after: str) -> tuple[int, int]:
-    """A pair's cursor holds (left id, right id): its place in the list's order."""
-    left, right = decode_cursor(after, PAIR_CURSOR, timestamp=False)
+def encode_pair_cursor(pair: matching.Pair) -> str:
+    score, left, right = pair.position
+    return encode_cursor(PAIR_CURSOR, [score, left], right)
+
+
+def decode_pair_cursor(after: str) -> tuple[float, int, int]:
+    """A pair's cursor holds (score, left id, right id): its place in the list's order."""
+    value, right = decode_cursor(after, PAIR_CURSOR, timestamp=False)
+    position = value if isinstance(value, list) and len(value) == 2 else [None, None]
+    score, left = position
     # ids past the integer column's range would fail in the driver, not here
-    if not all(type(pk) is int and 0 <= pk <= MAX_PK for pk in (left, right)):
+    if not (
+        type(score) in (int, float)
+        and 0 <= score <= 1
+        and all(type(pk) is int and 0 <= pk <= MAX_PK for pk in (left, right))
+    ):
         raise GraphQLError(
             f"`after` is not a cursor of this list ({PAIR_CURSOR})",
             extensions={"code": "INVALID_CURSOR"},
         )
-    return left, right
+    return float(score), left, right
 
 
 def build_duplicates(
@@ -253,7 +264,10 @@ def build_duplicates(
         after: str | None = None,
         min_score: Annotated[
             float | None,
-            strawberry.argument(description="Lowest score listed (default 0.5)."),
+            strawberry.argument(
+                description="Lowest score listed, 0.5 (the default) or more: weaker pairs "
+                "are not kept."
+            ),
         ] = None,
         kind: Annotated[
             kind_enum | None,  # type: ignore[valid-type]
@@ -262,7 +276,7 @@ def build_duplicates(
     ) -> DuplicatePairConnection:
         settings = info.context.settings
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
-        threshold = check_min_score(min_score)
+        threshold = check_min_score(min_score, lowest=matching.LIKELY)
         loader = info.context.loaders.customer
 
         async def rows_for(db: Any, ids: list[int]) -> list[dict[str, Any]]:
@@ -282,7 +296,7 @@ def build_duplicates(
         )
         edges = [
             DuplicatePairEdge(
-                cursor=encode_cursor(PAIR_CURSOR, pair.left_id, pair.right_id),
+                cursor=encode_pair_cursor(pair),
                 node=DuplicatePair(
                     left_pk=pair.left_id,
                     right_pk=pair.right_id,
@@ -306,10 +320,11 @@ def build_duplicates(
         )
         duplicates: DuplicatePairConnection = strawberry.field(
             resolver=resolve_pairs,
-            description="Pairs of customers that may be one party, in the order of their IDs "
-            "(a stable cursor), each scored with its reasons. Only pairs that share a blocking "
-            "key are compared, and only pairs whose two customers the caller may see are "
-            "listed. Nothing is merged automatically.",
+            description="Pairs of customers that may be one party, most likely first (then "
+            "by their IDs, highest first), each scored with its reasons. The pairs are kept up "
+            "to date by every customer write, so a page is an indexed read; only customers "
+            "that share a blocking key are compared, and only pairs whose two customers the "
+            "caller may see are listed. Nothing is merged automatically.",
         )
 
     return DuplicateTypes(candidate=DuplicateCandidate, query=DuplicatesQuery)
