@@ -6,11 +6,18 @@ How it works. Every live customer has *blocking keys* in
 phone (``PHONE``), normal tax id (``TAX_ID``, from ``attributes["tax_id"]``
 of the types that declare it) and two name keys (``NAME``, see
 :func:`crmgraph.dedupe.normalize.name_keys`). Only customers that share a key
-with the probe are read and scored, so nothing compares every pair. Deleted
-(and so merged) customers have no keys. Contacts' e-mails and phones are not
-evidence: a contact is a person *at* a customer, and the company and the
-person are different parties, so counting them would pair companies with
-their own staff.
+with the probe are read and scored, so nothing compares every pair; a name key
+held by more than :data:`NAME_BLOCK_LIMIT` customers is no block at all (a
+name that common identifies nobody). Deleted (and so merged) customers have
+no keys.
+
+Every likely pair (:data:`LIKELY` or more) is stored in ``duplicate_pair``
+and rewritten with the keys, in the same transaction, so ``duplicates`` reads
+a page by an index (:func:`duplicate_pairs`); see "stored pairs" below.
+
+Contacts' e-mails and phones are not evidence: a contact is a person *at* a
+customer, and the company and the person are different parties, so counting
+them would pair companies with their own staff.
 
 Scoring (:func:`score`), 0..1, each piece named in ``reasons``:
 
@@ -44,12 +51,12 @@ in whatever transaction is current, so call them inside the write's
         candidate.customer_id, candidate.score, [str(r) for r in candidate.reasons]
 
     # after any write that changes customers' name, e-mail, phone, tax id, or
-    # deletes, restores or merges them (one DELETE, one SELECT, a few INSERTs):
+    # deletes, restores or merges them: their keys and their stored pairs
     await refresh_match_keys(db, [survivor_id, merged_id])
 
     # many probes at once (an importer): one SELECT per 1,000 distinct keys
     per_probe = await find_candidates_batch(db, probes)   # a list per probe, same order
-    await insert_match_keys(db, {new_id: probe, ...})    # keys of brand-new customers
+    await insert_match_keys(db, {new_id: probe, ...})    # keys and pairs of new customers
     pairs_within(probes)                                  # likely pairs inside the batch
 
 Probes hold raw values; they are normalised here (a phone without ``+`` is

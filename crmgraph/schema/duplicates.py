@@ -100,7 +100,7 @@ async def screen_new_customer(
     under the type's ``block`` rule refuse the create (code DUPLICATE) while a
     candidate is STRONG, unless ``allow_duplicate``. Returns the probe, whose
     keys the new customer gets. One statement (under ``block`` on PostgreSQL,
-    one more per e-mail, phone and tax id: their locks)."""
+    one more: the locks of its e-mail, phone and tax id)."""
     settings = info.context.settings
     probe = matching.Probe(
         name=values.get("name"),
