@@ -113,7 +113,9 @@ def test_history_is_kept_and_the_newest_statement_is_in_force(server: LiveServer
     c = create_customer(server, name="Ivo Lang")["id"]
     record(server, c, True)
     record(server, c, False, source="PHONE")
-    record(server, c, True, channel="LETTER", purpose="SERVICE", source="PAPER", evidence="letter 3")
+    record(
+        server, c, True, channel="LETTER", purpose="SERVICE", source="PAPER", evidence="letter 3"
+    )
     found = server.gql(CONSENTS, {"id": c})["customer"]
     assert found["consents"] == [
         {"contactId": None, "channel": "EMAIL", "purpose": "MARKETING", "granted": False},

@@ -54,8 +54,7 @@ PERMISSIONS = [
     ),
     Permission(
         access.PRIVACY_EXPORT,
-        "Export every record about a person or company (personalDataExport): the right of "
-        "access",
+        "Export every record about a person or company (personalDataExport): the right of access",
         roles=("manager",),
     ),
     Permission(

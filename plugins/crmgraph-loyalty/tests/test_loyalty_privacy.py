@@ -49,7 +49,7 @@ def test_accounts_are_exported_and_kept_through_an_erasure(
     before = metrics(crmgraph_server)
 
     erased = crmgraph_server.gql(
-        "mutation($id: ID!) { erasePersonalData(input: {customerId: $id, reason: \"r-1\"}) "
+        'mutation($id: ID!) { erasePersonalData(input: {customerId: $id, reason: "r-1"}) '
         "{ erasure { counts { what count } } userErrors { code } } }",
         {"id": client},
     )["erasePersonalData"]
