@@ -27,7 +27,7 @@ from strawberry.types import ExecutionContext
 from crmgraph.compiled.cache import DocumentPlans, PlanCache, StatementCache
 from crmgraph.compiled.dialect import Dialect, NotCompilable, dialect_for
 from crmgraph.compiled.fields import FieldTable
-from crmgraph.compiled.plan import Plan, Planner, directive_variables
+from crmgraph.compiled.plan import Const, Plan, Planner, directive_variables
 from crmgraph.compiled.render import render
 from crmgraph.db.engine import Database, current_counter
 
@@ -81,6 +81,8 @@ class CompiledReads:
         plan = self.cache.plan(entry, values, make)
         if plan is None:
             return None
+        if all(isinstance(part, Const) for _, part in plan.fields):  # { __typename }: no SQL
+            return orjson.Fragment(orjson.dumps({key: part.text for key, part in plan.fields}))
         scope = app_context.access.scope
         try:
             key = (id(plan), scope, orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS))
