@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -37,7 +38,9 @@ class Context:
     response: Any = None
     # graphql-transport-ws: the connection_init payload (strawberry sets it)
     connection_params: dict[str, Any] | None = None
-    loaders: Loaders = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self.db)
+    @functools.cached_property
+    def loaders(self) -> Loaders:
+        """Made on first use, so that a request loading nothing through them
+        (a compiled read, ``{ __typename }``) builds none of the DataLoaders."""
+        return Loaders(self.db)
