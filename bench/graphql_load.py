@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -63,10 +64,22 @@ VARIANT = "crmgraph-b"
 @dataclass
 class Results:
     loads: dict[tuple[str, str], list[Load]] = field(default_factory=dict)  # (scenario, server)
+    # CPU time the server process spent per request during each load, in ms
+    cpu_ms: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     statements: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def add(self, scenario: str, server: str, load: Load) -> None:
+    def add(self, scenario: str, server: str, load: Load, cpu_seconds: float) -> None:
         self.loads.setdefault((scenario, server), []).append(load)
+        per_request = cpu_seconds * 1000 / max(1, load.requests)
+        self.cpu_ms.setdefault((scenario, server), []).append(per_request)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): on a shared
+    machine, CPU per request moves far less with the neighbours' load than
+    requests per second do. The database's own CPU is not in it."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def post(client: httpx.AsyncClient, server: Server, body: bytes) -> dict:
@@ -111,7 +124,9 @@ async def time_load(
             )
     for number in range(1, args.rounds + 1):
         for scenario in chosen:
-            for server in servers:
+            # every other round in reverse order: neither server always goes first
+            for server in servers if number % 2 else servers[::-1]:
+                before = cpu_seconds(server.process.pid)
                 load = await run_wrk(
                     server.url,
                     scenario.body(server.kind),
@@ -119,7 +134,9 @@ async def time_load(
                     args.duration,
                     args.connections,
                 )
-                results.add(scenario.name, server.name, load)
+                results.add(
+                    scenario.name, server.name, load, cpu_seconds(server.process.pid) - before
+                )
                 problems = ""
                 if load.bad_status or load.socket_errors:
                     problems = f"  ({load.bad_status} non-2xx, {load.socket_errors} socket errors)"
@@ -229,6 +246,7 @@ def report(
     header += [f"{names.get(s, s)} req/s" for s in servers]
     header += [f"ratio {names.get(a, a)} / {names.get(b, b)}" for a, b in pairs]
     header += [f"{names.get(s, s)} p50 / p99 ms" for s in servers]
+    header += [f"{names.get(s, s)} CPU ms/req" for s in servers]
     header += [f"{names.get(s, s)} SQL/req" for s in servers]
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
@@ -243,6 +261,7 @@ def report(
             p50 = statistics.median(x.p50_ms for x in loads[s])
             p99 = statistics.median(x.p99_ms for x in loads[s])
             row.append(f"{p50:.1f} / {p99:.1f}")
+        row += [f"{statistics.median(results.cpu_ms[(scenario.name, s)]):.2f}" for s in servers]
         row += [results.statements.get((scenario.name, s), "-") for s in servers]
         print("| " + " | ".join(row) + " |")
     print("\nscenarios:")
@@ -250,7 +269,8 @@ def report(
         print(f"  {scenario.name}: {scenario.description}")
     print(
         "ratio: req/s / the other server's req/s in the same round, median over rounds; "
-        "SQL/req: Execute (E) and simple Query (Q) messages on the wire"
+        "CPU ms/req: the server process's user+system time over requests served (not the "
+        "database's); SQL/req: Execute (E) and simple Query (Q) messages on the wire"
         + (" (crmgraph's sqlStatements on SQLite)" if args.sqlite else "")
     )
     if args.compare_env:
