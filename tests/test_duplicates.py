@@ -165,6 +165,32 @@ def test_strong_matches_skip_name_blocks_and_lose_nothing() -> None:
     }  # fmt: skip
 
 
+def test_scores_are_symmetric_and_the_floor_only_skips_what_cannot_reach_it() -> None:
+    normals = [
+        Normal.of(
+            Probe(
+                name=row.get("name"),
+                email=row.get("email"),
+                phone=row.get("phone"),
+                tax_id=(row.get("client") or {}).get("taxId"),
+                kind=row["kind"].lower(),
+            ),
+            "US",
+        )
+        for row in labelled().inputs
+    ]
+    skipped = 0
+    for i, a in enumerate(normals):
+        for b in normals[i + 1 :]:
+            full = score(a, b)
+            assert score(b, a) == full
+            floored = score(a, b, matching.LIKELY)
+            if floored != full:
+                assert floored == (0.0, ()) and full[0] < matching.LIKELY
+                skipped += 1
+    assert skipped > 1000  # namesakes with other e-mails or phones: names never compared
+
+
 def test_a_duplicate_rule_must_be_warn_or_block() -> None:
     lifecycle = Lifecycle(stages=(Stage("a", "A", Phase.ENGAGEMENT),), initial="a")
     bad = dataclasses.replace(CLIENT, duplicate_rule="merge", lifecycle=lifecycle)

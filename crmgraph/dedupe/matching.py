@@ -226,8 +226,11 @@ def name_similarity(a: str, b: str) -> float:
     return min(similarity, weakest + WORD_SLACK) / 100
 
 
-def score(a: Normal, b: Normal) -> tuple[float, tuple[Reason, ...]]:
-    """How likely ``a`` and ``b`` are one party, and why (see the module doc)."""
+def score(a: Normal, b: Normal, floor: float = 0.0) -> tuple[float, tuple[Reason, ...]]:
+    """How likely ``a`` and ``b`` are one party, and why (see the module doc).
+    A pair that cannot reach ``floor`` whatever its names comes back as
+    ``(0.0, ())`` without comparing them, the costly part: most pairs of
+    namesakes differ in an e-mail or a phone."""
     reasons: list[Reason] = []
     penalty = 1.0
     tax = 0.0
@@ -251,12 +254,15 @@ def score(a: Normal, b: Normal) -> tuple[float, tuple[Reason, ...]]:
                 penalty *= factor
                 reasons.append(Reason(f"{code}_DIFFERENT"))
     contact = 1 - contact_miss
+    same_kind = a.kind is not None and a.kind == b.kind
+    best_name = NAME_WEIGHT if contact or tax or same_kind else 0.0
+    if floor and round((1 - (1 - tax) * (1 - contact) * (1 - best_name)) * penalty, 3) < floor:
+        return 0.0, ()
     similarity = name_similarity(a.name, b.name) if a.name and b.name else None
     if contact and similarity is not None and similarity < NAME_DIFFERENT_BELOW:
         contact *= NAME_DIFFERENT_FACTOR
         reasons.append(Reason("NAME_DIFFERENT", f"{similarity:.2f}"))
     name = 0.0
-    same_kind = a.kind is not None and a.kind == b.kind
     if similarity is not None and similarity >= NAME_SIMILAR_FROM and (contact or tax or same_kind):
         # squared: a one-letter difference between short names ("Maria", "Marta")
         # is as likely another person as a typo, so alone it stays under LIKELY
@@ -290,7 +296,7 @@ def _best(
     for row in rows:
         if row["id"] == own_id or (visible is not None and not visible(row)):
             continue
-        value, reasons = score(probe, normals.of(row))
+        value, reasons = score(probe, normals.of(row), min_score)
         if value >= min_score:
             found.append(Candidate(row["id"], value, reasons, row))
     found.sort(key=lambda c: (-c.score, c.customer_id))
@@ -415,7 +421,7 @@ def pairs_within(
             if (i, j) in seen:
                 continue
             seen.add((i, j))
-            value, reasons = score(normals[i], normals[j])
+            value, reasons = score(normals[i], normals[j], min_score)
             if value >= min_score:
                 found.append((i, j, value, reasons))
     return sorted(found)
@@ -642,7 +648,7 @@ async def _store_pairs(db: Database, normals: Mapping[int, Normal], subjects: se
             for other, row in partners.items():
                 if other == pk or (other in subjects and other < pk):
                     continue
-                value, reasons = score(normal, known.of(row))
+                value, reasons = score(normal, known.of(row), LIKELY)
                 if value >= LIKELY:
                     left, right = sorted((pk, other))
                     found.append(
