@@ -22,6 +22,7 @@ e-mail, phone, tax id or name compare equal (or share a blocking key).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -120,9 +121,11 @@ def normalize_tax_id(value: str | None) -> str | None:
     return plain or None
 
 
+@functools.lru_cache(maxsize=65_536)
 def name_tokens(name: str | None) -> tuple[str, ...]:
     """The words of a name that tell parties apart, in their order. Noise words
-    are kept when nothing else is left (a company called "The Company")."""
+    are kept when nothing else is left (a company called "The Company").
+    Cached: names repeat, and every candidate read is normalised."""
     if not name:
         return ()
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
