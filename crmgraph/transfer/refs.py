@@ -194,8 +194,8 @@ class CustomerFinder:
                 by_id = (CUSTOMER, await standing_for(pk))
             by_keys = []
             for path, value, key in ref.match_keys():
-                fits = {await standing_for(h) for h in sorted(holders[key])}
-                by_keys.append((path, value, {pk for pk in fits if pk is not None}))
+                fits = {await standing_for(holder) for holder in sorted(holders[key])}
+                by_keys.append((path, value, {found for found in fits if found is not None}))
             chosen = choose(row_errors, "customer", by_id, by_keys, _customer_label)
             if chosen is None and not row_errors:
                 row_errors.add(
