@@ -26,6 +26,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from crmgraph import graphiql
 from crmgraph.access import Policy
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
+from crmgraph.auth_changes import listener_for
 from crmgraph.body_limit import BodySizeLimit
 from crmgraph.compiled.extension import CompiledReads, CompiledReadsExtension
 from crmgraph.db.engine import Database, make_engine
@@ -36,6 +37,7 @@ from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
+from crmgraph.principal_cache import PrincipalCache, make_cache
 from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.retention import Pruner
@@ -151,6 +153,8 @@ class AppState:
     pruner: Pruner
     # None when the webhooks plugin is disabled
     webhooks: WebhookDeliverer | None = None
+    # None when CRMGRAPH_API_KEY_CACHE_SECONDS is 0
+    principals: PrincipalCache | None = None
 
 
 def build_state(settings: Settings) -> AppState:
@@ -196,6 +200,7 @@ def build_state(settings: Settings) -> AppState:
         publisher,
         Pruner(db, settings),
         webhooks,
+        make_cache(settings.api_key_cache_seconds),
     )
 
 
@@ -215,12 +220,15 @@ async def with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     state = build_state(settings)
+    auth_listener = listener_for(settings) if state.principals is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
+        if auth_listener is not None:
+            await auth_listener.start()
         await state.events.start()
         await state.publisher.start()
         if state.webhooks is not None:
@@ -234,6 +242,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await state.webhooks.stop()
             await state.publisher.stop()
             await state.events.stop()
+            if auth_listener is not None:
+                await auth_listener.stop()
             await state.db.stop()
             if state.budget is not None:
                 await state.budget.close()
@@ -264,6 +274,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 IdempotentRequests(graphql_app, state.db, settings.idempotency_ttl_hours),
                 state.db,
                 settings.anonymous,
+                state.principals,
             ),
             methods=["GET", "POST"],
         ),

@@ -2,8 +2,9 @@
 
 A key reads ``crm_<prefix>_<secret>``. The prefix is stored in clear to find
 the row; only a SHA-256 of the secret is stored (keys are 256-bit random, so
-a fast hash is enough and a slow one would cost every request). A revoked
-key is refused from the next request on: there is no cache to expire.
+a fast hash is enough and a slow one would cost every request). A key's
+principal may be cached for a few seconds (:mod:`crmgraph.principal_cache`,
+which says how long a revocation takes to reach a server).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from crmgraph import principal_cache
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
+from crmgraph.principal_cache import PrincipalCache
 
 KEY_SCHEME = "crm"
 ROLES = ("admin", "manager", "agent", "viewer")
@@ -88,6 +91,7 @@ async def add_team_member(db: Database, team: str, email: str) -> None:
         "SELECT id FROM team_member WHERE team = {} AND member = {}", team_pk, user_pk
     ):
         await writes.insert(db, "team_member", {"team": team_pk, "member": user_pk})
+        principal_cache.forget()  # the member's cached principals carry their old teams
 
 
 async def list_teams(db: Database) -> list[dict[str, Any]]:
@@ -131,15 +135,25 @@ async def revoke_key(db: Database, prefix: str) -> bool:
         writes.now(),
         prefix,
     )
+    principal_cache.forget(prefix)
     return bool(rows)
 
 
-async def authenticate(db: Database, token: str) -> Principal | None:
+async def authenticate(
+    db: Database, token: str, cache: PrincipalCache | None = None
+) -> Principal | None:
     """The key's user, or None for a malformed, unknown or revoked key."""
     parts = split_key(token)
     if parts is None:
         return None
     prefix, secret = parts
+    digest = hash_secret(secret)
+    generation = 0
+    if cache is not None:
+        cached = cache.get(prefix, digest)
+        if cached is not None:
+            return cached
+        generation = cache.generation
     # one statement per request: the key, its user, and a row per team of theirs
     rows = await db.fetch(
         "SELECT k.secret_hash, k.revoked_at, u.id, u.name, u.role, m.team FROM api_key k "
@@ -149,16 +163,19 @@ async def authenticate(db: Database, token: str) -> Principal | None:
     )
     if not rows or rows[0]["revoked_at"] is not None:
         return None
-    if not hmac.compare_digest(rows[0]["secret_hash"], hash_secret(secret)):
+    if not hmac.compare_digest(rows[0]["secret_hash"], digest):
         return None
     row = rows[0]
-    return Principal(
+    principal = Principal(
         user_id=row["id"],
         name=row["name"],
         role=row["role"],
         key_prefix=prefix,
         team_ids=frozenset(r["team"] for r in rows if r["team"] is not None),
     )
+    if cache is not None:
+        cache.put(prefix, digest, principal, generation)
+    return principal
 
 
 def unauthorized_body(message: str) -> bytes:
@@ -172,10 +189,17 @@ class Authentication:
     ``scope["state"]["principal"]`` or answers 401 with no data. The GraphiQL
     page itself (a browser's GET for HTML) needs no key; its requests do."""
 
-    def __init__(self, app: ASGIApp, db: Database, allow_anonymous: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        db: Database,
+        allow_anonymous: bool,
+        cache: PrincipalCache | None = None,
+    ) -> None:
         self.app = app
         self.db = db
         self.allow_anonymous = allow_anonymous
+        self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # WebSocket auth belongs to connection_init (subscriptions)
@@ -190,7 +214,7 @@ class Authentication:
         if authorization:
             scheme, _, token = authorization.partition(" ")
             valid = scheme.lower() == "bearer" and token.strip()
-            principal = await authenticate(self.db, token.strip()) if valid else None
+            principal = await authenticate(self.db, token.strip(), self.cache) if valid else None
             message = "invalid, unknown or revoked API key"
         else:
             principal = ANONYMOUS if self.allow_anonymous else None

@@ -121,7 +121,7 @@ def cmd_teams_create(args: argparse.Namespace) -> int:
 
 
 def cmd_teams_add(args: argparse.Namespace) -> int:
-    from crmgraph import auth
+    from crmgraph import auth, auth_changes
 
     async def add(db: Database) -> bool:
         await auth.add_team_member(db, args.team, args.email)
@@ -129,6 +129,7 @@ def cmd_teams_add(args: argparse.Namespace) -> int:
 
     if _auth_command(args, add) is None:
         return 2
+    asyncio.run(auth_changes.announce(_settings(args), None))  # servers' cached teams
     print(f"{args.email} is in team {args.team}")
     return 0
 
@@ -152,14 +153,14 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from crmgraph import auth
+    from crmgraph import auth, auth_changes
 
     prefix = auth.split_key(args.key)[0] if auth.split_key(args.key) else args.key
-    if not asyncio.run(
-        _with_state(_settings(args), lambda state: auth.revoke_key(state.db, prefix))
-    ):
+    settings = _settings(args)
+    if not asyncio.run(_with_state(settings, lambda state: auth.revoke_key(state.db, prefix))):
         print(f"error: no active key with prefix {prefix}", file=sys.stderr)
         return 2
+    asyncio.run(auth_changes.announce(settings, prefix))  # servers' cached principals
     print(f"revoked {prefix}")
     return 0
 

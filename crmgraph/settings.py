@@ -76,6 +76,9 @@ class Settings:
     introspection: bool = True
     mask_errors: bool = True
     anonymous: bool = False
+    # seconds an API key's principal is reused without a lookup; 0: every request
+    # looks it up (crmgraph.principal_cache: how long a revocation takes to apply)
+    api_key_cache_seconds: float = 5.0
     graphiql_token: str | None = None
     # role -> permissions granted on top of what the plugins declare
     grants: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -128,6 +131,7 @@ class Settings:
             introspection=_flag(env.get("CRMGRAPH_INTROSPECTION"), True),
             mask_errors=_flag(env.get("CRMGRAPH_MASK_ERRORS"), True),
             anonymous=_flag(env.get("CRMGRAPH_ANONYMOUS"), False),
+            api_key_cache_seconds=float(env.get("CRMGRAPH_API_KEY_CACHE_SECONDS", "5")),
             graphiql_token=env.get("CRMGRAPH_GRAPHIQL_TOKEN") or None,
             grants=_grants(env.get("CRMGRAPH_GRANTS")),
             rate_limit_cost=int(env.get("CRMGRAPH_RATE_LIMIT_COST", "200000")),
