@@ -112,6 +112,11 @@ class Dialect:
         """A text column as JSON text (for a cursor over names)."""
         raise NotImplementedError
 
+    def row_value(self, column: str, name: str) -> str:
+        """A customer row's column as JSON a Python reader turns back into the
+        value the driver gives (timestamps as ISO text, ``attributes`` as text)."""
+        return column
+
     # -- attributes (the customer's JSON column) --------------------------
     def attribute(self, column: str, name: str) -> str:
         """The stored JSON value, as it is (strings, numbers, booleans, dates)."""
@@ -180,6 +185,9 @@ class Postgres(Dialect):
 
     def text_json(self, column: str) -> str:
         return f"to_json({column})::text"
+
+    def row_value(self, column: str, name: str) -> str:
+        return f"{column}::text" if name == "attributes" else column
 
     def attribute(self, column: str, name: str) -> str:
         return f"({column} -> {self.literal(name)})"

@@ -6,7 +6,9 @@ them refused already has its result, so it is left alone. Otherwise, for an
 HTTP query whose plan compiles, the statement runs through the app's engine
 (counted like any other) and its JSON text becomes ``data`` as an
 ``orjson.Fragment``: the view's ``orjson.dumps`` copies those bytes into the
-response without reading them. Any other operation, and any request whose
+response without reading them. When the selection also holds fields computed
+in Python, the executor completes the statement's answer with their resolvers
+(:mod:`crmgraph.compiled.hybrid`). Any other operation, and any request whose
 arguments a resolver would refuse, executes as usual.
 """
 
@@ -24,6 +26,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from crmgraph.compiled import hybrid
 from crmgraph.compiled.cache import DocumentPlans, PlanCache, StatementCache
 from crmgraph.compiled.dialect import Dialect, NotCompilable, dialect_for
 from crmgraph.compiled.fields import FieldTable
@@ -43,8 +46,10 @@ class CompiledReads:
         self._table: FieldTable | None = None
         self._dialect: Dialect | None = None
 
-    async def answer(self, context: ExecutionContext) -> orjson.Fragment | None:
-        """The response's ``data`` as JSON text, or None for the resolver path."""
+    async def answer(self, context: ExecutionContext) -> GraphQLExecutionResult | None:
+        """The operation's result, or None for the resolver path: ``data`` as
+        the statement's JSON text, or, when the selection holds fields computed
+        in Python, the executor's result over the statement's answer."""
         app_context = context.context
         request = getattr(app_context, "request", None)
         if request is None or getattr(request, "scope", {}).get("type") != "http":
@@ -82,7 +87,8 @@ class CompiledReads:
         if plan is None:
             return None
         if all(isinstance(part, Const) for _, part in plan.fields):  # { __typename }: no SQL
-            return orjson.Fragment(orjson.dumps({key: part.text for key, part in plan.fields}))
+            data = orjson.dumps({key: part.text for key, part in plan.fields})
+            return fragment_result(orjson.Fragment(data))
         scope = app_context.access.scope
         try:
             key = (id(plan), scope, orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS))
@@ -117,7 +123,14 @@ class CompiledReads:
             logger.exception("compiled query failed; answering it with resolvers from now on")
             self.cache.forget(entry, values)
             return None
-        return orjson.Fragment(text)
+        if plan.partial:
+            return await hybrid.execute(context, plan, orjson.loads(text))
+        return fragment_result(orjson.Fragment(text))
+
+
+def fragment_result(data: orjson.Fragment) -> GraphQLExecutionResult:
+    # the view's orjson.dumps copies a Fragment's bytes without reading them
+    return GraphQLExecutionResult(data=data, errors=None)  # type: ignore[arg-type]
 
 
 async def fetch_json(db: Database, dialect: Dialect, sql: str, args: list[Any]) -> str:
@@ -147,7 +160,7 @@ class CompiledReadsExtension(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         if context.result is None:
-            data = await self.compiled.answer(context)
-            if data is not None:
-                context.result = GraphQLExecutionResult(data=data, errors=None)  # type: ignore[arg-type]
+            result = await self.compiled.answer(context)
+            if result is not None:
+                context.result = result
         yield

@@ -25,12 +25,22 @@ from graphql import (
 )
 
 from crmgraph.compiled.dialect import NotCompilable
-from crmgraph.compiled.fields import CONTACT, NEED, TEAM, USER, FieldTable, Scalar, mapped
+from crmgraph.compiled.fields import (
+    CONTACT,
+    NEED,
+    STAGE_CHANGE,
+    TEAM,
+    USER,
+    FieldTable,
+    Scalar,
+    mapped,
+)
 from crmgraph.schema.limits import QueryLimits, _CostWalker
-from crmgraph.schema.loaders import CONTACT_ORDER, NEED_ORDER
+from crmgraph.schema.loaders import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
 
-# the most keys one object may have (PostgreSQL's json_build_object: 100 arguments)
-MAX_KEYS = 50
+# the most keys one object may have (PostgreSQL's json_build_object: 100 arguments,
+# one pair kept for the row sent with an object the executor completes)
+MAX_KEYS = 49
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,13 @@ class Value:
 
 
 @dataclass
+class Fallback:
+    """A field computed in Python (a resolver or a plugin): not in the
+    statement; graphql-core's executor resolves it, with the object the
+    resolver path would have built as its parent (see :mod:`crmgraph.compiled.hybrid`)."""
+
+
+@dataclass
 class Const:
     text: str
 
@@ -60,6 +77,11 @@ class Variant:
 @dataclass
 class ObjectPlan:
     variants: list[Variant]
+
+    @property
+    def partial(self) -> bool:
+        """Whether some object of this plan needs the executor (a fallback below it)."""
+        return any(partial(part) for v in self.variants for _, part in v.fields)
 
 
 @dataclass
@@ -127,7 +149,22 @@ class CustomerById:
 
 @dataclass
 class Plan:
-    fields: list[tuple[str, Any]]  # Const | Connection | CustomerById
+    fields: list[tuple[str, Any]]  # Const | Connection | CustomerById | Fallback
+
+    @property
+    def partial(self) -> bool:
+        return any(partial(part) for _, part in self.fields)
+
+
+def partial(part: Any) -> bool:
+    """Whether ``part`` holds a :class:`Fallback` anywhere below it."""
+    if isinstance(part, Fallback):
+        return True
+    if isinstance(part, Connection):
+        return any(node.partial for node in part.nodes)
+    if isinstance(part, (CustomerById, Single, ListOf)):
+        return part.object.partial
+    return False
 
 
 def directive_variables(operation: OperationDefinitionNode, document: DocumentNode) -> set[str]:
@@ -195,7 +232,11 @@ class Planner:
                 arguments = Arguments(query.fields[name], nodes[0])
                 planned.append((key, CustomerById(arguments, self.customer(nodes))))
             else:
-                raise NotCompilable(f"Query.{name}")
+                planned.append((key, Fallback()))
+        if all(isinstance(part, (Const, Fallback)) for _, part in planned) and any(
+            isinstance(part, Fallback) for _, part in planned
+        ):
+            raise NotCompilable("nothing to read in SQL")
         return Plan(planned)
 
     def connection(
@@ -317,6 +358,11 @@ class Planner:
                 )
             elif name == "interactions" and definition is not None:
                 planned.append((key, self.connection(children, definition, "Interaction")))
+            elif name == "stageHistory":
+                change = self.simple(children, self.type("StageChange"), STAGE_CHANGE)
+                planned.append((key, ListOf("stage_change", STAGE_HISTORY_ORDER, change)))
+            elif definition is not None:
+                planned.append((key, Fallback()))
             else:
                 raise NotCompilable(f"{concrete.name}.{name}")
         return planned

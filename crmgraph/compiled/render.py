@@ -20,12 +20,14 @@ from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
 from crmgraph.compiled.dialect import ISO_LENGTH, Dialect, NotCompilable
+from crmgraph.compiled.fields import ROW_KEY, customer_row
 from crmgraph.compiled.plan import (
     Arguments,
     Connection,
     Const,
     CustomerById,
     Edges,
+    Fallback,
     ListOf,
     Nodes,
     ObjectPlan,
@@ -120,6 +122,8 @@ class Render:
     def plan(self, plan: Plan) -> str:
         pairs = []
         for key, part in plan.fields:
+            if isinstance(part, Fallback):
+                continue  # the executor resolves it
             if isinstance(part, Const):
                 pairs.append((key, self.d.literal(part.text)))
             elif isinstance(part, CustomerById):
@@ -129,18 +133,26 @@ class Render:
         return f"SELECT {self.d.json_object(pairs)} AS data"
 
     def object(self, plan: ObjectPlan, alias: str) -> str:
+        # the executor completes every object of a partial plan: each carries
+        # its row, which gives the resolvers their parent and the type its name
+        row = plan.partial
         if len(plan.variants) == 1:
-            return self.fields(plan.variants[0].fields, alias)
+            return self.fields(plan.variants[0].fields, alias, row)
         whens = []
         for variant in plan.variants:
             kinds = self.d.literals(variant.kinds or ())
             whens.append(
-                f"WHEN {alias}.kind IN ({kinds}) THEN {self.fields(variant.fields, alias)}"
+                f"WHEN {alias}.kind IN ({kinds}) THEN {self.fields(variant.fields, alias, row)}"
             )
         return f"CASE {' '.join(whens)} END"
 
-    def fields(self, fields: list[tuple[str, Any]], alias: str) -> str:
-        return self.d.json_object([(key, self.field(part, alias)) for key, part in fields])
+    def fields(self, fields: list[tuple[str, Any]], alias: str, row: bool = False) -> str:
+        pairs = [
+            (key, self.field(part, alias)) for key, part in fields if type(part) is not Fallback
+        ]
+        if row:
+            pairs.append((ROW_KEY, customer_row(self.d, alias)))
+        return self.d.json_object(pairs)
 
     def field(self, part: Any, alias: str) -> str:
         d = self.d

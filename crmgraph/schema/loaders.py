@@ -35,6 +35,7 @@ NODE_TABLES = {
 # How the lists below a customer are ordered (the compiled read path orders the same way)
 CONTACT_ORDER = "is_primary DESC, name, id"
 NEED_ORDER = "created_at DESC, id DESC"
+STAGE_HISTORY_ORDER = "at, id"
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Loaders:
         self.user = DataLoader(self._users)
         self.contacts = DataLoader(self._by_customer("contact", CONTACT_ORDER))
         self.needs = DataLoader(self._by_customer("need", NEED_ORDER))
-        self.stage_history = DataLoader(self._by_customer("stage_change", "at, id"))
+        self.stage_history = DataLoader(self._by_customer("stage_change", STAGE_HISTORY_ORDER))
         # the merges each customer absorbed, newest first (Customer.merges)
         self.merges = DataLoader(self._by_customer("customer_merge", "id DESC", "survivor"))
         # every consent statement of each customer, oldest first (Customer.consents)
