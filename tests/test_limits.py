@@ -30,6 +30,7 @@ from crmgraph.hookspecs import hookimpl
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import build_schema
 from crmgraph.schema.limits import (
+    CostCache,
     QueryCost,
     QueryLimits,
     limit_extensions,
@@ -240,7 +241,7 @@ def test_limit_extensions_follow_settings() -> None:
         default_page_size: int = 20
 
     assert QueryLimits.from_settings(Old()) == QueryLimits()
-    assert len(limit_extensions(Old())) == 3  # tokens, limits, masking
+    assert len(limit_extensions(Old())) == 2  # limits (tokens included), masking
     lean = dataclasses.make_dataclass(
         "Lean", [("max_query_tokens", int, 0), ("mask_errors", bool, False)]
     )()
@@ -333,6 +334,53 @@ def test_a_normal_query_reports_its_cost(production: LiveServer) -> None:
     assert "errors" not in body
     assert body["data"]["customers"]["edges"] == []
     assert body["extensions"]["cost"] == {"requested": 82, "limit": DEFAULTS.max_cost}
+
+
+def test_costs_are_cached_per_document_operation_and_variables(
+    production: LiveServer, schema: GraphQLSchema
+) -> None:
+    """A repeated request reuses its cost; what changes the cost (variables,
+    the operation chosen) is part of the key, so each still gets its own."""
+    two = "query A { customers(first: 2) { nodes { id } } } query B { users { id } }"
+    expected = {n: cost(schema, CUBE, {"n": n}).requested for n in (1, 2, 3)}
+    assert len(set(expected.values())) == 3 and expected[3] > DEFAULTS.max_cost > expected[2]
+    for _ in range(2):
+        for n in (1, 2):
+            body = production.post(CUBE, {"n": n})
+            assert "errors" not in body
+            assert body["extensions"]["cost"]["requested"] == expected[n]
+        refused(production, CUBE, "QUERY_TOO_EXPENSIVE", {"n": 3})
+        for operation in ("A", "B"):
+            body = production.http.post(
+                "/graphql", json={"query": two, "operationName": operation}
+            ).json()
+            assert "errors" not in body
+            document = parse(two)
+            wanted = query_cost(schema, document, None, operation, QueryLimits())
+            assert wanted is not None
+            assert body["extensions"]["cost"]["requested"] == wanted.requested
+
+
+def test_cost_cache_computes_once_per_key_and_is_bounded() -> None:
+    cache = CostCache(size=2)
+    computed: list[int] = []
+
+    def compute(n: int) -> QueryCost:
+        computed.append(n)
+        return QueryCost(n)
+
+    keys = [CostCache.key("{ a }", None, {"n": n}) for n in range(3)]
+    assert CostCache.key("{ a }", None, {"a": 1, "b": 2}) == CostCache.key(
+        "{ a }", None, {"b": 2, "a": 1}
+    )
+    assert CostCache.key("{ a }", None, {"file": object()}) is None  # an upload: not cached
+    for _ in range(2):
+        assert cache.get(keys[0], lambda: compute(0)) == QueryCost(0)
+    assert computed == [0]
+    cache.get(keys[1], lambda: compute(1))
+    cache.get(keys[2], lambda: compute(2))  # pushes out keys[0], the least recently used
+    cache.get(keys[0], lambda: compute(0))
+    assert computed == [0, 1, 2, 0]
 
 
 def test_the_cost_limit_is_a_setting(database_url: str) -> None:

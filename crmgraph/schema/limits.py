@@ -18,11 +18,14 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -54,7 +57,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.exceptions import MissingQueryError
-from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import count_fields_with_alias
 from strawberry.extensions.query_depth_limiter import (
     create_validator as create_depth_validator,
@@ -140,6 +143,41 @@ def query_cost(
         for key, nodes in walker.collect((operation.selection_set,), root).items()
     }
     return QueryCost(requested=sum(by_field.values()), by_field=by_field)
+
+
+class CostCache:
+    """Costs of the operations served, by query text, operation name and
+    variables: a function of those three for one schema and one QueryLimits,
+    so a repeated request (the common case) skips the walk. Bounded, least
+    recently used out first; shared by every request of an app."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, QueryCost | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(
+        query: str, operation_name: str | None, variables: Mapping[str, Any] | None
+    ) -> Hashable | None:
+        """None for variables that do not serialise (an upload): not cached."""
+        try:
+            encoded = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        return (query, operation_name, encoded)
+
+    def get(self, key: Hashable, compute: Callable[[], QueryCost | None]) -> QueryCost | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        cost = compute()
+        with self._lock:
+            self._items[key] = cost
+            if len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return cost
 
 
 class _CostWalker:
@@ -459,17 +497,28 @@ class QueryLimitsExtension(SchemaExtension):
     """Adds the validation rules, refuses an operation whose cost is above the
     limit before it executes, and reports the cost in ``extensions.cost``.
 
+    It also sets the parser's token limit (what strawberry's MaxTokensLimiter
+    does, without a second extension's per-request hooks).
+
     Give strawberry a factory (``functools.partial(QueryLimitsExtension, limits)``):
     it builds one instance per request."""
 
-    def __init__(self, limits: QueryLimits | None = None, budget: CostBudget | None = None) -> None:
+    def __init__(
+        self,
+        limits: QueryLimits | None = None,
+        budget: CostBudget | None = None,
+        costs: CostCache | None = None,
+    ) -> None:
         self.limits = limits or QueryLimits()
         self.budget = budget
+        self.costs = costs
         self.cost: QueryCost | None = None
         self.charge: Charge | None = None
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
+        if self.limits.max_tokens > 0:
+            context.parse_options["max_tokens"] = self.limits.max_tokens
         context.validation_rules = (*context.validation_rules, *validation_rules(self.limits))
         try:
             yield
@@ -495,13 +544,21 @@ class QueryLimitsExtension(SchemaExtension):
         if context.result is not None:  # already refused (permissions): costs nothing
             yield
             return
-        self.cost = query_cost(
-            context.schema._schema,
-            context.graphql_document,
-            context.variables,
-            context.operation_name,
-            self.limits,
-        )
+        document = context.graphql_document
+
+        def compute() -> QueryCost | None:
+            return query_cost(
+                context.schema._schema,
+                document,
+                context.variables,
+                context.operation_name,
+                self.limits,
+            )
+
+        costs, key = self.costs, None
+        if costs is not None and context.query is not None:
+            key = costs.key(context.query, context.operation_name, context.variables)
+        self.cost = compute() if costs is None or key is None else costs.get(key, compute)
         error = self.refusal()
         if error is None and self.cost is not None and self.budget is not None:
             error = await self.spend(self.budget, self.cost.requested)
@@ -583,7 +640,11 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_ERROR_MESSAGE)
-        self.request_id = uuid.uuid4().hex
+
+    @functools.cached_property
+    def request_id(self) -> str:
+        """Made when an error is masked: most requests have none to mask."""
+        return uuid.uuid4().hex
 
     def on_operation(self) -> Iterator[None]:
         try:
@@ -621,10 +682,9 @@ def limit_extensions(
 ) -> list[Callable[[], SchemaExtension]]:
     """The extension factories to add to ``build_schema``'s extensions."""
     limits = QueryLimits.from_settings(settings)
-    found: list[Callable[[], SchemaExtension]] = []
-    if limits.max_tokens > 0:
-        found.append(functools.partial(MaxTokensLimiter, max_token_count=limits.max_tokens))
-    found.append(functools.partial(QueryLimitsExtension, limits, budget))
+    found: list[Callable[[], SchemaExtension]] = [
+        functools.partial(QueryLimitsExtension, limits, budget, CostCache())
+    ]
     if getattr(settings, "mask_errors", True):
         found.append(MaskUnexpectedErrors)
     return found
