@@ -25,9 +25,6 @@ def day(n: int) -> datetime.datetime:
     return T0 + datetime.timedelta(days=n)
 
 
-ROLLUPS = (activity.ACTIVITY, activity.MONTHS)
-
-
 async def rollup(state: AppState, kind: activity.Rollup = activity.ACTIVITY) -> list[tuple]:
     keys = ", ".join(k.name for k in kind.keys)
     rows = await state.db.fetch(f"SELECT {kind.columns} FROM {kind.table} ORDER BY {keys}")
@@ -40,7 +37,7 @@ async def recounted(state: AppState, kind: activity.Rollup) -> list[tuple]:
 
 
 async def assert_rollup_exact(state: AppState, step: str) -> None:
-    for kind in ROLLUPS:
+    for kind in activity.ROLLUPS:
         kept, counted = await rollup(state, kind), await recounted(state, kind)
         assert kept == counted, f"after {step}: {kind.table} {kept} != interactions {counted}"
 

@@ -18,10 +18,19 @@ BUCKET_FORMATS = {
 }
 
 
-# PostgreSQL settings for the analytics statements (see the README's analytics
-# benchmark): memory enough for their sorts and hash tables to stay in memory,
-# and no JIT compilation, which cost more than it saved on every one measured.
+# PostgreSQL settings for the analytics statements (measured in the README's
+# analytics benchmark):
+# - a custom plan for every execution: asyncpg prepares each statement, and
+#   after five executions PostgreSQL may switch to a generic plan, which cannot
+#   see which branch of a gated UNION ALL (the rollup or the interactions)
+#   answers, nor how many customers a filter leaves; the churn list's went from
+#   0.3 s to 10 s that way;
+# - memory for the sorts and hash tables of 100,000 customers' rows;
+# - no JIT compilation (it cost up to half a second, never saved as much);
+# - random_page_cost for data in memory, so that a small cohort reads its
+#   customers' rollup rows by key instead of hashing all of them.
 POSTGRES_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("plan_cache_mode", "force_custom_plan"),
     ("work_mem", "64MB"),
     ("jit", "off"),
     ("random_page_cost", "1.1"),

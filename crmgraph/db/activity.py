@@ -102,6 +102,11 @@ class Rollup:
             f"INSERT INTO {self.table} ({self.columns}) {totals}",
         ]
 
+    def backfill(self, *, sqlite: bool) -> str:
+        """Counts every interaction into the (empty) rollup."""
+        totals = self.totals_select("interaction", sqlite=sqlite)
+        return f"INSERT INTO {self.table} ({self.columns}) {totals}"
+
     def create_table(self) -> str:
         columns = [f"{c.name} {c.sql_type}" for c in (*self.keys, *self.values)]
         keys = ", ".join(k.name for k in self.keys)
@@ -112,8 +117,7 @@ class Rollup:
         sqlite = engine_type != "postgres"
         statements = [self.create_table()]
         statements += _sqlite_triggers(self) if sqlite else _postgres_triggers(self)
-        backfill = self.totals_select("interaction", sqlite=sqlite)
-        statements.append(f"INSERT INTO {self.table} ({self.columns}) {backfill}")
+        statements.append(self.backfill(sqlite=sqlite))
         # statistics now, not when autovacuum comes by: the planner's first
         # guess for a table filled in its creating transaction is far off
         return [*statements, f"ANALYZE {self.table}"]
@@ -240,6 +244,9 @@ MONTHS = Rollup(
     values=(Column("interactions", "BIGINT NOT NULL", "COUNT(*)"),),
     watched=("customer", "occurred_at"),
 )
+
+# Every rollup of ``interaction``, for whatever writes rows with the triggers off.
+ROLLUPS = (ACTIVITY, MONTHS)
 
 # Serves the period test (MIN/MAX of occurred_at) and the recent-satisfaction
 # windows, which read the latest interactions across all customers.
