@@ -49,7 +49,7 @@ class Scenario:
 
 
 def scenarios(timeline_customer: int) -> list[Scenario]:
-    """The four scenarios; ``timeline_customer`` is the id of a customer with
+    """The scenarios; ``timeline_customer`` is the id of a customer with
     at least TIMELINE_INTERACTIONS interactions."""
     gid = base64.b64encode(f"Customer:{timeline_customer}".encode()).decode()
     return [
@@ -63,6 +63,30 @@ def scenarios(timeline_customer: int) -> list[Scenario]:
                     "createdAt contacts { name jobTitle } "
                     f"interactions(first: {NESTED_INTERACTIONS}) {{ nodes {{ id channel "
                     "occurredAt subject } } } } }"
+                ),
+                POSTGRAPHILE: (
+                    f"{{ allCustomers(first: {NESTED_CUSTOMERS}, filter: {{{PG_ACTIVE}}}, "
+                    f"orderBy: {PG_CUSTOMER_ORDER}) {{ nodes {{ id name email kind createdAt "
+                    f"contactsByCustomer(orderBy: {PG_CONTACT_ORDER}) "
+                    "{ nodes { name jobTitle } } "
+                    f"interactionsByCustomer(first: {NESTED_INTERACTIONS}, "
+                    f"orderBy: {PG_INTERACTION_ORDER}) "
+                    "{ nodes { id channel occurredAt subject } } "
+                    "} } }"
+                ),
+            },
+        ),
+        Scenario(
+            "mixed",
+            "nested, plus each customer's consents (computed in Python: crmgraph's "
+            "compiled statement, then the executor for that field; PostGraphile has no "
+            "such field and answers nested)",
+            {
+                CRMGRAPH: (
+                    f"{{ customers(first: {NESTED_CUSTOMERS}) {{ nodes {{ id name email kind "
+                    "createdAt contacts { name jobTitle } "
+                    f"interactions(first: {NESTED_INTERACTIONS}) {{ nodes {{ id channel "
+                    "occurredAt subject } } consents { channel purpose granted } } } }"
                 ),
                 POSTGRAPHILE: (
                     f"{{ allCustomers(first: {NESTED_CUSTOMERS}, filter: {{{PG_ACTIVE}}}, "
