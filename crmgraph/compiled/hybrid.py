@@ -152,17 +152,24 @@ class Shaper:
             kind: cls.__strawberry_definition__.name
             for kind, cls in self.types.customer_classes.items()
         }
+        # per field list of the plan: its final keys (the plan is walked once
+        # per object of a page otherwise)
+        self._done: dict[int, frozenset[str]] = {}
 
     def root(self, plan: Plan, data: dict[str, Any], root_value: Any) -> Partial:
         return Partial(self.shape(plan.fields, data), self.done(plan.fields), root_value)
 
-    @staticmethod
-    def done(fields: list[tuple[str, Any]]) -> frozenset[str]:
-        return frozenset(key for key, part in fields if not partial(part))
+    def done(self, fields: list[tuple[str, Any]]) -> frozenset[str]:
+        found = self._done.get(id(fields))
+        if found is None:
+            found = frozenset(key for key, part in fields if not partial(part))
+            self._done[id(fields)] = found
+        return found
 
     def shape(self, fields: list[tuple[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
+        done = self.done(fields)
         for key, part in fields:
-            if key not in data or not partial(part):
+            if key in done or key not in data:
                 continue
             value = data[key]
             if isinstance(part, Connection):
