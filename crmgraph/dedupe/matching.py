@@ -303,42 +303,51 @@ def _best(
     return found[:limit]
 
 
-async def _customers_by_keys(
+# A live customer, the only kind that has keys and pairs: neither deleted (nor
+# so merged) nor erased (erasure leaves a placeholder name that must pair
+# nobody). Migrations before erased_at (0022) rebuild with NOT_DELETED.
+NOT_DELETED = "c.deleted_at IS NULL"
+LIVE = f"{NOT_DELETED} AND c.erased_at IS NULL"
+
+
+def _block_condition(keys: Sequence[tuple[str, str]]) -> tuple[str, list[Any], Where]:
+    """The condition on ``customer_match_key k`` of rows holding one of
+    ``keys`` that is a block, and the ``crowded`` CTE (with its arguments)
+    that it reads: the name keys over :data:`NAME_BLOCK_LIMIT`, counted on the
+    key index (a crowded block's customers are never read)."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for key_type, value in keys:
+        by_type[key_type].append(value)
+    parts, args = [], []
+    for key_type, values in sorted(by_type.items()):
+        parts.append(f"(k.key_type = {{}} AND k.key_value IN ({_marks(values)}))")
+        args.extend([key_type, *values])
+    where = Where()
+    where.add(f"({' OR '.join(parts)})", *args)
+    crowded, crowded_args = "", []
+    if names := by_type.get(NAME):
+        crowded = (
+            "WITH crowded AS (SELECT key_value FROM customer_match_key "
+            f"WHERE key_type = {{}} AND key_value IN ({_marks(names)}) "
+            "GROUP BY key_value HAVING COUNT(*) > {}) "
+        )
+        crowded_args = [NAME, *names, NAME_BLOCK_LIMIT]
+        where.add("NOT (k.key_type = {} AND k.key_value IN (SELECT key_value FROM crowded))", NAME)
+    return crowded, crowded_args, where
+
+
+async def customers_by_keys(
     db: Database, keys: set[tuple[str, str]], exclude_ids: Sequence[int]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The live customers holding each key, name keys over
-    :data:`NAME_BLOCK_LIMIT` left out: one statement per
-    :data:`KEYS_PER_STATEMENT` keys, each answered from the key index (a
-    crowded name block's entries are counted there, its customers never read)."""
+    """The live customers holding each key (rows of :data:`CANDIDATE_COLUMNS`),
+    name keys over :data:`NAME_BLOCK_LIMIT` left out: one statement per
+    :data:`KEYS_PER_STATEMENT` keys, each answered from the key index."""
     holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), KEYS_PER_STATEMENT):
-        chunk = ordered[start : start + KEYS_PER_STATEMENT]
-        by_type: dict[str, list[str]] = defaultdict(list)
-        for key_type, value in chunk:
-            by_type[key_type].append(value)
-        parts, args = [], []
-        for key_type, values in sorted(by_type.items()):
-            parts.append(
-                f"(k.key_type = {{}} AND k.key_value IN ({', '.join('{}' for _ in values)}))"
-            )
-            args.extend([key_type, *values])
-        where = Where()
-        where.add(f"({' OR '.join(parts)})", *args)
-        where.add("c.deleted_at IS NULL")
+    for chunk in _chunks(sorted(keys)):
+        crowded, crowded_args, where = _block_condition(chunk)
+        where.add(LIVE)
         if exclude_ids:
-            where.add(f"c.id NOT IN ({', '.join('{}' for _ in exclude_ids)})", *exclude_ids)
-        crowded, crowded_args = "", []
-        if names := by_type.get(NAME):
-            crowded = (
-                "WITH crowded AS (SELECT key_value FROM customer_match_key "
-                f"WHERE key_type = {{}} AND key_value IN ({', '.join('{}' for _ in names)}) "
-                "GROUP BY key_value HAVING COUNT(*) > {}) "
-            )
-            crowded_args = [NAME, *names, NAME_BLOCK_LIMIT]
-            where.add(
-                "NOT (k.key_type = {} AND k.key_value IN (SELECT key_value FROM crowded))", NAME
-            )
+            where.add(f"c.id NOT IN ({_marks(exclude_ids)})", *exclude_ids)
         rows = await db.fetch(
             f"{crowded}SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} "
             f"FROM customer_match_key k JOIN customer c ON c.id = k.customer WHERE {where.sql()}",
@@ -366,7 +375,7 @@ async def find_candidates_batch(
     normals = [Normal.of(probe, region) for probe in probes]
     keys = [keys_that_can_reach(normal, min_score) for normal in normals]
     wanted = {key for some in keys for key in some}
-    holders = await _customers_by_keys(db, wanted, exclude_ids) if wanted else {}
+    holders = await customers_by_keys(db, wanted, exclude_ids) if wanted else {}
     row_normals = RowNormals()
     results = []
     for probe, normal, own in zip(probes, normals, keys, strict=True):
@@ -511,30 +520,32 @@ async def refresh_match_keys(db: Database, customer_ids: Sequence[int]) -> None:
     await _refresh_pairs(db, ids, normals, removed, added, fresh=False)
 
 
-async def rebuild_match_keys(db: Database) -> None:
+async def rebuild_match_keys(db: Database, *, live: str = LIVE) -> None:
     """Every customer's keys from scratch (migration 0014; the pairs are
-    rebuilt by :func:`rebuild_duplicate_pairs`)."""
+    rebuilt by :func:`rebuild_duplicate_pairs`). ``live``: the condition on
+    ``customer c`` of who has keys (:data:`NOT_DELETED` before migration 0022)."""
     await db.fetch("DELETE FROM customer_match_key")
-    rows = await db.fetch("SELECT id FROM customer WHERE deleted_at IS NULL ORDER BY id")
-    await _write_keys(db, await _live_normals(db, [row["id"] for row in rows]))
+    rows = await db.fetch(f"SELECT c.id FROM customer c WHERE {live} ORDER BY c.id")
+    await _write_keys(db, await _live_normals(db, [row["id"] for row in rows], live))
 
 
-async def rebuild_duplicate_pairs(db: Database) -> None:
-    """Every likely pair from scratch, through the stored keys (migration 0020)."""
+async def rebuild_duplicate_pairs(db: Database, *, live: str = LIVE) -> None:
+    """Every likely pair from scratch, through the stored keys (migration 0020;
+    ``live`` as for :func:`rebuild_match_keys`)."""
     await _lock_all_pairs(db)
     await _fresh_statistics(db)
     await db.fetch("DELETE FROM duplicate_pair")
     rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
-    normals = await _live_normals(db, [row["customer"] for row in rows])
-    await _store_pairs(db, normals, set(normals))
+    normals = await _live_normals(db, [row["customer"] for row in rows], live)
+    await _store_pairs(db, normals, set(normals), live)
 
 
-async def _live_normals(db: Database, ids: Sequence[int]) -> dict[int, Normal]:
+async def _live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> dict[int, Normal]:
     normals: dict[int, Normal] = {}
     for chunk in _chunks(ids):
         rows = await db.fetch(
             f"SELECT c.id, c.kind, c.name, c.email, c.phone, c.attributes FROM customer c "
-            f"WHERE c.id IN ({_marks(chunk)}) AND c.deleted_at IS NULL",
+            f"WHERE c.id IN ({_marks(chunk)}) AND {live}",
             *chunk,
         )
         normals.update((row["id"], Normal.of(Probe.from_row(row))) for row in rows)
@@ -652,25 +663,28 @@ async def _crossed_members(
     return members
 
 
-async def _store_pairs(db: Database, normals: Mapping[int, Normal], subjects: set[int]) -> None:
+async def _store_pairs(
+    db: Database, normals: Mapping[int, Normal], subjects: set[int], live: str = LIVE
+) -> None:
     """Insert the likely pairs of the customers in ``normals`` (their pairs
-    must not be stored already) through their blocks; a pair of two
-    ``subjects`` is scored once, from its lower id."""
-    ordered = sorted(normals)
-    known = RowNormals(normals)
+    must not be stored already) through their blocks, set-based: per
+    :data:`KEYS_PER_STATEMENT` keys, one statement reads every block member
+    with its stored keys (:func:`block_members`), each pair is scored once in
+    Python (from its lower id when both are ``subjects``), and one multi-row
+    INSERT stores them."""
     found = []
+    ordered = sorted(normals)
+    known: dict[int, Normal] = dict(normals)
     for chunk in _chunks(ordered):
         wanted = {key for pk in chunk for key in normals[pk].blocking_keys()}
-        holders = await _customers_by_keys(db, wanted, ())
+        holders = await block_members(db, wanted, known, live)
         for pk in chunk:
             normal = normals[pk]
-            partners = {
-                row["id"]: row for key in normal.blocking_keys() for row in holders.get(key, ())
-            }
-            for other, row in partners.items():
+            partners = {other for key in normal.blocking_keys() for other in holders.get(key, ())}
+            for other in sorted(partners):
                 if other == pk or (other in subjects and other < pk):
                     continue
-                value, reasons = score(normal, known.of(row), LIKELY)
+                value, reasons = score(normal, known[other], LIKELY)
                 if value >= LIKELY:
                     left, right = sorted((pk, other))
                     found.append(
@@ -682,6 +696,58 @@ async def _store_pairs(db: Database, normals: Mapping[int, Normal], subjects: se
                         }
                     )
     await insert_rows(db, "duplicate_pair", found, returning=False)
+
+
+async def block_members(
+    db: Database, keys: set[tuple[str, str]], known: dict[int, Normal], live: str = LIVE
+) -> dict[tuple[str, str], list[int]]:
+    """The ids of the live customers holding each key (crowded name keys left
+    out), one statement per :data:`KEYS_PER_STATEMENT` keys; the normal form
+    of each member not in ``known`` is added to it, built from its stored keys
+    (already normal: no e-mail or phone is parsed again) and its kind and name."""
+    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    ordered = sorted(keys)
+    for chunk in _chunks(ordered):
+        crowded, crowded_args, blocks = _block_condition(chunk)
+        crowded_flag, flag_args = "(1 = 0)", []
+        if crowded:
+            crowded_flag = "(m.key_type = {} AND m.key_value IN (SELECT key_value FROM crowded))"
+            flag_args = [NAME]
+        rows = await db.fetch(
+            f"{crowded}SELECT m.customer, m.key_type, m.key_value, {crowded_flag} AS crowded, "
+            "c.kind, c.name FROM customer_match_key m JOIN customer c ON c.id = m.customer "
+            "WHERE m.customer IN (SELECT k.customer FROM customer_match_key k "
+            f"WHERE {blocks.sql()}) AND {live}",
+            *crowded_args,
+            *flag_args,
+            *blocks.args,
+        )
+        wanted = set(chunk)
+        found: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            pk, key = row["customer"], (row["key_type"], row["key_value"])
+            if key in wanted and not row["crowded"]:
+                holders[key].append(pk)
+            if pk not in known:
+                found.setdefault(pk, {"kind": row["kind"], "name": row["name"], "keys": []})
+                found[pk]["keys"].append(key)
+        for pk, member in found.items():
+            known[pk] = _normal_from_keys(member["kind"], member["name"], member["keys"])
+    return holders
+
+
+def _normal_from_keys(kind: str | None, name: str | None, keys: list[tuple[str, str]]) -> Normal:
+    """A customer's normal form from its stored keys: what :meth:`Normal.of`
+    gives for its row (the keys were written from it), without parsing again."""
+    values = dict(keys)
+    return Normal(
+        name=comparable_name(name),
+        email=values.get(EMAIL),
+        phone=values.get(PHONE),
+        tax_id=values.get(TAX_ID),
+        kind=kind,
+        name_keys=tuple(sorted(value for key_type, value in keys if key_type == NAME)),
+    )
 
 
 def _reasons(text: str) -> tuple[Reason, ...]:

@@ -162,7 +162,7 @@ class CustomerFinder:
             for e, ref in zip(errors, refs, strict=True)
         ]
         wanted = {key for ref in refs for _, _, key in ref.match_keys()}
-        live = await matching._customers_by_keys(self.db, wanted, ()) if wanted else {}
+        live = await matching.customers_by_keys(self.db, wanted, ()) if wanted else {}
         holders = {
             key: {row["id"] for row in live.get(key, ())} | self.merged.get(key, set())
             for key in wanted

@@ -10,7 +10,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
 from crmgraph.db.engine import Database
-from crmgraph.dedupe.matching import rebuild_match_keys
+from crmgraph.dedupe.matching import NOT_DELETED, rebuild_match_keys
 
 ID = "2026-11-23T20:00:00:000000"
 VERSION = "1.38.0"
@@ -42,7 +42,8 @@ async def forwards() -> MigrationManager:
         await engine.run_ddl(TABLE.format(pk=PRIMARY_KEYS[engine.engine_type]))
         for statement in INDEXES:
             await engine.run_ddl(statement)
-        await rebuild_match_keys(Database(engine, ()))
+        # customer.erased_at comes with migration 0022
+        await rebuild_match_keys(Database(engine, ()), live=NOT_DELETED)
 
     async def drop() -> None:
         await engine_finder().run_ddl("DROP TABLE IF EXISTS customer_match_key")

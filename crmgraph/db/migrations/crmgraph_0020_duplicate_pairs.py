@@ -11,7 +11,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
 from crmgraph.db.engine import Database
-from crmgraph.dedupe.matching import rebuild_duplicate_pairs
+from crmgraph.dedupe.matching import NOT_DELETED, rebuild_duplicate_pairs
 
 ID = "2026-11-24T10:00:00:000000"
 VERSION = "1.38.0"
@@ -44,7 +44,8 @@ async def forwards() -> MigrationManager:
         await engine.run_ddl(TABLE.format(float=FLOAT[engine.engine_type]))
         for statement in INDEXES:
             await engine.run_ddl(statement)
-        await rebuild_duplicate_pairs(Database(engine, ()))
+        # customer.erased_at comes with migration 0022
+        await rebuild_duplicate_pairs(Database(engine, ()), live=NOT_DELETED)
 
     async def drop() -> None:
         await engine_finder().run_ddl("DROP TABLE IF EXISTS duplicate_pair")
