@@ -250,6 +250,15 @@ async def contact_row(db: Database, pk: int) -> dict[str, Any]:
     return rows[0]
 
 
+async def contact_of(db: Database, contact_pk: int, customer_pk: int) -> dict[str, Any]:
+    """The contact row an input names alongside a customer, refused when it is
+    another customer's contact."""
+    row = await contact_row(db, contact_pk)
+    if row["customer"] != customer_pk:
+        raise UserInputError.single("contactId", "contact belongs to another customer", "INVALID")
+    return row
+
+
 async def clear_primary_contact(db: Database, customer_pk: int, except_pk: int | None) -> None:
     await db.fetch(
         "UPDATE contact SET is_primary = {} WHERE customer = {} AND id <> {}",

@@ -769,11 +769,7 @@ def build_mutation_type(
                 db = info.context.db
                 await live(info, customer, "customerId")
                 if contact is not None:
-                    row = await writes.contact_row(db, contact)
-                    if row["customer"] != customer:
-                        raise UserInputError.single(
-                            "contactId", "contact belongs to another customer", "INVALID"
-                        )
+                    await writes.contact_of(db, contact, customer)
                 if (values["direction"], values["purpose"]) == (OUTBOUND, MARKETING):
                     refusal = await marketing_refusal(db, customer, contact, values["channel"])
                     if refusal is not None:

@@ -25,7 +25,7 @@ from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import ConsentSource, ConsentTypes, Purpose
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.mutations import decode, live, run_write, written_row
-from crmgraph.validation import Errors, UserInputError
+from crmgraph.validation import Errors
 
 
 @strawberry.type(description="Every record about a party, as one JSON document.")
@@ -224,11 +224,7 @@ def build_privacy(customer_interface: type, channel_enum: Any, consents: Consent
                 db = info.context.db
                 await live(info, customer, "customerId")
                 if contact is not None:
-                    row = await writes.contact_row(db, contact)
-                    if row["customer"] != customer:
-                        raise UserInputError.single(
-                            "contactId", "contact belongs to another customer", "INVALID"
-                        )
+                    await writes.contact_of(db, contact, customer)
                 return await consent.record(
                     db,
                     consent.ConsentStatement(
