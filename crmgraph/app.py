@@ -118,7 +118,7 @@ class CRMGraphQL(GraphQL):
         if token and (scheme.lower() != "bearer" or not key.strip()):
             raise ConnectionRejectionError({"message": "send Authorization: Bearer <API key>"})
         if token:
-            principal = await authenticate(self.state.db, key.strip())
+            principal = await authenticate(self.state.db, key.strip(), self.state.principals)
             if principal is None:
                 raise ConnectionRejectionError({"message": "invalid, unknown or revoked API key"})
         elif self.state.settings.anonymous:
