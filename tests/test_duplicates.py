@@ -792,3 +792,141 @@ def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
     asyncio.run(with_state(settings, import_rows))
     pairs = check("an import")
     assert len(pairs) >= 3
+
+
+# -- dismissals ---------------------------------------------------------------------
+
+DISMISS = """mutation($input: DismissDuplicateInput!) { dismissDuplicate(input: $input) {
+  dismissal { leftId rightId reason dismissedAt } userErrors { field code } } }"""
+RESTORE_PAIR = """mutation($input: RestoreDuplicateInput!) { restoreDuplicate(input: $input) {
+  restored userErrors { field code } } }"""
+UNDO_MERGE = """mutation($id: ID!) { undoMerge(input: {mergeId: $id}) { userErrors { code } } }"""
+MERGE_ID = """mutation($input: MergeCustomersInput!) { mergeCustomers(input: $input) {
+  merge { id } userErrors { code } } }"""
+
+
+def test_a_dismissed_pair_is_not_listed_until_restored(database_url: str) -> None:
+    """dismissDuplicate: the pair leaves duplicates and duplicateCandidates,
+    stays out after writes to either customer, is audited on both with who and
+    why, needs customer.merge, refuses what it cannot do; restoreDuplicate
+    lists it again. A merge does not carry a dismissal to the survivor, and its
+    undo brings the pair back dismissed."""
+    keys, users, _ = setup_users(database_url)
+    from crmgraph.schema.ids import encode_id
+
+    with live_server(settings_for(database_url, anonymous=False)) as server:
+        admin, agent = Caller(server, keys["admin"]), Caller(server, keys["agent"])
+
+        def create(**fields: Any) -> str:
+            made = admin.data(CREATE, {"input": {"kind": "CLIENT", **fields}})["createCustomer"]
+            assert made["userErrors"] == []
+            return made["customer"]["id"]
+
+        def pairs() -> set[frozenset[str]]:
+            return {frozenset((p["left"]["id"], p["right"]["id"])) for p in all_pairs(admin.data)}
+
+        def candidates(gid: str) -> list[str]:
+            found = admin.data(CANDIDATES, {"id": gid})["duplicateCandidates"]
+            return [c["customer"]["id"] for c in found]
+
+        def codes(query: str, **fields: Any) -> list[str]:
+            key = "dismissDuplicate" if query is DISMISS else "restoreDuplicate"
+            return [e["code"] for e in admin.data(query, {"input": fields})[key]["userErrors"]]
+
+        ana = create(name="Ana Vidal", email="ana@vidal.example")
+        twin = create(name="Ana Vidal Ruiz", email="ANA@vidal.example")
+        assert pairs() == {frozenset((ana, twin))}
+
+        refused = agent.data(DISMISS, {"input": {"customerId": ana, "otherId": twin}})
+        assert [e["code"] for e in refused["dismissDuplicate"]["userErrors"]] == ["FORBIDDEN"]
+        assert pairs() == {frozenset((ana, twin))}
+
+        done = admin.data(DISMISS, {"input": {"customerId": twin, "otherId": ana,
+                                              "reason": "  sisters sharing a mailbox "}})  # fmt: skip
+        dismissal = done["dismissDuplicate"]["dismissal"]
+        assert done["dismissDuplicate"]["userErrors"] == []
+        assert {dismissal["leftId"], dismissal["rightId"]} == {ana, twin}
+        assert dismissal["reason"] == "sisters sharing a mailbox"
+        assert pairs() == set()
+        assert candidates(ana) == [] and candidates(twin) == []
+
+        # a key refresh of either customer rewrites its pairs, not the dismissal
+        changed = admin.data(UPDATE, {"input": {"id": twin, "expectedVersion": 1,
+                                                "phone": "+14155550111"}})  # fmt: skip
+        assert changed["updateCustomer"]["userErrors"] == []
+        assert pairs() == set() and candidates(ana) == []
+
+        assert codes(DISMISS, customerId=ana, otherId=twin) == ["ALREADY_DISMISSED"]
+        assert codes(DISMISS, customerId=ana, otherId=ana) == ["SAME_CUSTOMER"]
+        missing = encode_id("Customer", 999_999)
+        assert codes(DISMISS, customerId=ana, otherId=missing) == ["NOT_FOUND"]
+        assert codes(RESTORE_PAIR, customerId=ana, otherId=missing) == ["NOT_FOUND"]
+
+        async def audit(state: AppState) -> list[dict[str, Any]]:
+            return await state.db.fetch(
+                "SELECT action, entity_id, by, changes FROM audit_entry "
+                "WHERE action LIKE 'duplicate.%' ORDER BY id"
+            )
+
+        entries = asyncio.run(with_state(settings_for(database_url), audit))
+        assert sorted(e["entity_id"] for e in entries) == sorted(
+            decode_id(gid, "Customer")[1] for gid in (ana, twin)
+        )
+        assert {(e["action"], e["by"]) for e in entries} == {
+            ("duplicate.dismissed", users["admin"])
+        }
+        assert all("sisters sharing a mailbox" in e["changes"] for e in entries)
+
+        restored = admin.data(RESTORE_PAIR, {"input": {"customerId": ana, "otherId": twin}})
+        assert restored["restoreDuplicate"] == {"restored": True, "userErrors": []}
+        assert pairs() == {frozenset((ana, twin))}
+        assert candidates(ana) == [twin]
+        assert codes(RESTORE_PAIR, customerId=ana, otherId=twin) == ["NOT_DISMISSED"]
+        entries = asyncio.run(with_state(settings_for(database_url), audit))
+        assert [e["action"] for e in entries].count("duplicate.restored") == 2
+
+        # a merge: the survivor does not inherit the dismissal; the undo restores it
+        assert codes(DISMISS, customerId=ana, otherId=twin) == []
+        third = create(name="Ana Vidal", email="ana@vidal.example")
+        assert pairs() == {frozenset((ana, third)), frozenset((twin, third))}
+        merged = admin.data(MERGE_ID, {"input": {"survivorId": third, "mergedId": twin}})
+        assert merged["mergeCustomers"]["userErrors"] == []
+        assert pairs() == {frozenset((ana, third))}
+        assert codes(DISMISS, customerId=ana, otherId=twin) == ["MERGED"]
+        undone = admin.data(UNDO_MERGE, {"id": merged["mergeCustomers"]["merge"]["id"]})
+        assert undone["undoMerge"]["userErrors"] == []
+        assert pairs() == {frozenset((ana, third)), frozenset((twin, third))}
+
+
+def test_erased_customers_take_no_part_in_matching(database_url: str) -> None:
+    """An erased customer keeps a placeholder name: it has no keys and no pairs,
+    and is no candidate, even when its keys are refreshed again."""
+    settings = settings_for(database_url)
+    with live_server(settings) as server:
+        first = server.gql(CREATE, {"input": {"kind": "CLIENT", "name": "Eva Soler",
+                                              "email": "eva@soler.example"}})  # fmt: skip
+        second = server.gql(CREATE, {"input": {"kind": "CLIENT", "name": "Eva Soler",
+                                               "email": "EVA@soler.example"}})  # fmt: skip
+        ids = [decode_id(m["createCustomer"]["customer"]["id"], "Customer")[1]
+               for m in (first, second)]  # fmt: skip
+        assert len(all_pairs(server.gql)) == 1
+
+    async def erase_and_refresh(state: AppState) -> tuple[list[Any], list[Any], list[Any]]:
+        db = state.db
+        async with db.transaction():
+            # as erasure leaves a customer: its name a placeholder, identifiers gone
+            for pk in ids:
+                await db.fetch(
+                    "UPDATE customer SET name = {}, email = NULL, erased_at = {} WHERE id = {}",
+                    "Erased customer",
+                    writes.now(),
+                    pk,
+                )
+            await matching.refresh_match_keys(db, ids)
+        keys = await db.fetch("SELECT * FROM customer_match_key")
+        pairs = await db.fetch("SELECT * FROM duplicate_pair")
+        found = await matching.find_candidates(db, Probe(name="Erased customer", kind="client"))
+        return keys, pairs, found
+
+    keys, pairs, found = asyncio.run(with_state(settings, erase_and_refresh))
+    assert (keys, pairs, found) == ([], [], [])

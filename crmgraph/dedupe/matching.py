@@ -790,13 +790,18 @@ async def duplicate_pairs(
     pairs' customers (``rows_for``, by default the columns scoring needs).
     ``min_score`` is :data:`LIKELY` or more: weaker pairs are not stored.
     ``kinds``: at least one of the two is of these kinds; ``scope``: the
-    caller sees both."""
+    caller sees both. Dismissed pairs are left out."""
     if min_score < LIKELY:
         raise ValueError(f"pairs under {LIKELY} are not stored (min_score {min_score})")
     where = Where()
     where.add("p.score >= {}", min_score)
     if after is not None:
         where.add("(p.score, p.customer_a, p.customer_b) < ({}, {}, {})", *after)
+    # a pair someone reviewed and found to be two parties (crmgraph.dedupe.dismissals)
+    where.add(
+        "NOT EXISTS (SELECT 1 FROM duplicate_dismissal d "
+        "WHERE d.customer_a = p.customer_a AND d.customer_b = p.customer_b)"
+    )
     joins = ""
     if kinds or scope is not None:
         joins = " JOIN customer l ON l.id = p.customer_a JOIN customer r ON r.id = p.customer_b"

@@ -33,7 +33,8 @@ PERMISSIONS = [
     ),
     Permission(
         access.CUSTOMER_MERGE,
-        "Merge two customers into one (mergeCustomers) and undo a merge (undoMerge)",
+        "Merge two customers into one (mergeCustomers), undo a merge (undoMerge), and dismiss "
+        "or restore a likely duplicate pair (dismissDuplicate, restoreDuplicate)",
         roles=("manager",),
     ),
     Permission(

@@ -32,6 +32,7 @@ from crmgraph.registry import Catalog, PluginError
 from crmgraph.schema import analytics as analytics_schema
 from crmgraph.schema import consent_types, mutations, subscriptions
 from crmgraph.schema import core_types as core
+from crmgraph.schema import dismissals as dismissals_schema
 from crmgraph.schema import duplicates as duplicates_schema
 from crmgraph.schema import merge as merge_schema
 from crmgraph.schema import privacy as privacy_schema
@@ -940,6 +941,7 @@ def build_schema(
             Mutation,
             teamwork_schema.TeamworkMutation,
             merge_schema.build_merge_mutation(CustomerBase),
+            dismissals_schema.DismissalMutation,
             PrivacyMutation,
         ),
     )

@@ -23,7 +23,7 @@ from strawberry.types import Info
 
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries
-from crmgraph.dedupe import matching
+from crmgraph.dedupe import dismissals, matching
 from crmgraph.dedupe.rules import BLOCK, duplicate_rule
 from crmgraph.schema.ids import MAX_PK, InvalidId, decode_id, encode_id
 from crmgraph.schema.pagination import (
@@ -248,9 +248,11 @@ def build_duplicates(
         if customer is None:
             return []
         row = await info.context.loaders.customer.load(customer.pk)
+        dismissed = await dismissals.dismissed_with(info.context.db, [customer.pk])
         found = await matching.find_candidates(
             info.context.db,
             matching.Probe.from_row(row),
+            exclude_ids=sorted(dismissed),
             limit=limit,
             min_score=threshold,
             region=settings.default_phone_region,
@@ -316,7 +318,8 @@ def build_duplicates(
             resolver=resolve_candidates,
             description="Existing customers that may be the same party as this one, most "
             "likely first: those sharing an e-mail, phone, tax id or name key with it, scored "
-            "with their reasons. Empty for a customer the caller may not see.",
+            "with their reasons, less those dismissed with it (`dismissDuplicate`). Empty for "
+            "a customer the caller may not see.",
         )
         duplicates: DuplicatePairConnection = strawberry.field(
             resolver=resolve_pairs,
@@ -324,7 +327,8 @@ def build_duplicates(
             "by their IDs, highest first), each scored with its reasons. The pairs are kept up "
             "to date by every customer write, so a page is an indexed read; only customers "
             "that share a blocking key are compared, and only pairs whose two customers the "
-            "caller may see are listed. Nothing is merged automatically.",
+            "caller may see are listed; dismissed pairs (`dismissDuplicate`) are not. Nothing "
+            "is merged automatically.",
         )
 
     return DuplicateTypes(candidate=DuplicateCandidate, query=DuplicatesQuery)
