@@ -193,6 +193,18 @@ def phase_columns() -> tuple[str, str]:
     return ", ".join(per_kind), ", ".join(per_customer)
 
 
+def phase_totals() -> str:
+    """Per phase, over ``customer_phases``: customers who entered it, advanced,
+    and dropped off (ended without advancing)."""
+    return ", ".join(
+        f"COALESCE(SUM(entered_{rank}), 0) AS entered_{rank}, "
+        f"SUM(advanced_{rank}) AS advanced_{rank}, "
+        f"SUM(CASE WHEN advanced_{rank} = 0 AND exits_{rank} = 1 THEN 1 ELSE 0 END) "
+        f"AS dropped_off_{rank}"
+        for rank in PHASE_RANK.values()
+    )
+
+
 async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope) -> Funnel:
     d = scope.dialect
     per_kind, per_customer = phase_columns()
@@ -215,7 +227,9 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         f"stays AS (SELECT kind, stage, {d.days_between('left_at', 'at')} AS days "
         "FROM entries WHERE chosen = 1 AND left_at IS NOT NULL), "
         f"kind_phases AS (SELECT customer, {per_kind} FROM entries GROUP BY customer, kind), "
-        f"customer_phases AS (SELECT customer, {per_customer} FROM kind_phases GROUP BY customer) ",
+        f"customer_phases AS (SELECT customer, {per_customer} FROM kind_phases GROUP BY customer), "
+        # one row per customer: sums count customers (every phase in one pass)
+        f"phase_totals AS (SELECT {phase_totals()} FROM customer_phases) ",
         CONVERTED_RANK,
     )
     sql.add(
@@ -232,12 +246,9 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         "0, 0, NULL FROM entries WHERE kind = customer_kind AND left_at IS NULL GROUP BY phase"
     )
     for phase, rank in PHASE_RANK.items():
-        # customer_phases has one row per customer: sums count customers
         sql.add(
-            f" UNION ALL SELECT 'phase', NULL, '{phase}', NULL, "
-            f"COALESCE(SUM(entered_{rank}), 0), SUM(advanced_{rank}), "
-            f"SUM(CASE WHEN advanced_{rank} = 0 AND exits_{rank} = 1 THEN 1 ELSE 0 END), NULL "
-            "FROM customer_phases"
+            f" UNION ALL SELECT 'phase', NULL, '{phase}', NULL, entered_{rank}, "
+            f"advanced_{rank}, dropped_off_{rank}, NULL FROM phase_totals"
         )
     rows = await sql.fetch(db)
     by_part: dict[str, dict[tuple, dict]] = defaultdict(dict)
