@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from graphql import (
@@ -78,7 +79,7 @@ class Variant:
 class ObjectPlan:
     variants: list[Variant]
 
-    @property
+    @cached_property  # read per object of a page; a plan is not changed once made
     def partial(self) -> bool:
         """Whether some object of this plan needs the executor (a fallback below it)."""
         return any(partial(part) for v in self.variants for _, part in v.fields)
@@ -151,7 +152,7 @@ class CustomerById:
 class Plan:
     fields: list[tuple[str, Any]]  # Const | Connection | CustomerById | Fallback
 
-    @property
+    @cached_property  # read per request; a plan is not changed once made
     def partial(self) -> bool:
         return any(partial(part) for _, part in self.fields)
 
