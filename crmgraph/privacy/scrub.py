@@ -7,8 +7,9 @@ to which fields, and the non-personal facts: stages, amounts, channels,
 dates, ids). A value is kept only under a name known to hold no personal
 data (:data:`NON_PERSONAL`, or a reference holding global IDs); anything
 else, a plugin's fields and every typed attribute included, becomes
-:data:`~crmgraph.privacy.ERASED`: what is not known to be harmless is erased. Stored copies that quote a
-value verbatim are deleted (:func:`delete_mentioning`).
+:data:`~crmgraph.privacy.ERASED`: what is not known to be harmless is
+erased. Stored copies that quote a value verbatim are deleted
+(:func:`delete_mentioning`).
 """
 
 from __future__ import annotations
