@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -234,6 +235,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if state.webhooks is not None:
             await state.webhooks.start()
         await state.pruner.start()
+        # what start-up built (schema, plugins, pools) lives as long as the
+        # process: out of the collector's sight, a request's garbage no longer
+        # makes it walk all of that (~1 ms of a 7 ms mixed read, in process)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
