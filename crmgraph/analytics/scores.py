@@ -18,7 +18,7 @@ from crmgraph.db.queries import Where
 async def knowledge(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> dict[int, dict]:
     """Facts, interactions by channel and the next best action of each customer
     (two statements for any number of customers)."""
-    rows = (await _facts_of(db, scope, ids)).values()
+    rows = (await _facts_of(db, scope, ids, tuned=False)).values()
     where = Where()
     where.add_in("customer", tuple(ids))
     channel_sql = Sql().add(
@@ -29,7 +29,7 @@ async def knowledge(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> 
         " GROUP BY customer, channel ORDER BY customer, channel"
     )
     by_channel: dict[int, list[tuple[str, int]]] = {}
-    for row in await channel_sql.fetch(db):
+    for row in await channel_sql.fetch(db, tuned=False):
         by_channel.setdefault(row["customer"], []).append((row["channel"], int(row["n"])))
     found = {}
     for row in rows:
@@ -120,12 +120,15 @@ async def scored_page(
     return ScoredPage(shaped, len(rows) > limit, total)
 
 
-async def _facts_of(db: Database, scope: AnalyticsScope, ids: Sequence[int]) -> dict[int, dict]:
+async def _facts_of(
+    db: Database, scope: AnalyticsScope, ids: Sequence[int], *, tuned: bool = True
+) -> dict[int, dict]:
     """Every fact of the customers ``ids`` (within ``scope``), by id."""
     if not ids:
         return {}
     scope = replace(scope, customers=replace(scope.customers, ids=tuple(ids)))
-    return {r["id"]: r for r in await facts_ctes(scope).add(" SELECT * FROM scored").fetch(db)}
+    rows = await facts_ctes(scope).add(" SELECT * FROM scored").fetch(db, tuned=tuned)
+    return {r["id"]: r for r in rows}
 
 
 def segment_members(segment: str) -> Sql:

@@ -52,10 +52,13 @@ class Sql:
     def extend(self, other: Sql) -> Sql:
         return self.add(other.text, *other.args)
 
-    async def fetch(self, db: Database) -> list[dict[str, Any]]:
-        if db.is_sqlite or not POSTGRES_SETTINGS:
+    async def fetch(self, db: Database, *, tuned: bool = True) -> list[dict[str, Any]]:
+        """Run the statement; on PostgreSQL with ``POSTGRES_SETTINGS`` unless
+        not ``tuned``: a read of a few customers' rows (knowledge) is not worth
+        the three statements more that setting them for one statement costs."""
+        if db.is_sqlite or not tuned or not POSTGRES_SETTINGS:
             return await db.fetch(self.text, *self.args)
-        # settings for this statement only: SET LOCAL lasts until the
+        # for this statement only: set_config(..., true) lasts until the
         # transaction ends (a caller's transaction, when there is one)
         settings = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in POSTGRES_SETTINGS)
         async with db.transaction():
