@@ -613,6 +613,7 @@ SCAN = re.compile(
     r" (?:using|on) (?P<index>\w+)(?: on (?P<table>\w+))?"
 )
 SEQ = re.compile(r"Seq Scan on (?P<table>\w+)")
+SETTINGS = "set_config("
 
 
 def plan_summary(lines: list[str]) -> str:
@@ -633,10 +634,17 @@ async def explain(state: AppState, chosen: list[Case]) -> None:
     for case in chosen:
         recorder.statements.clear()
         await case.call(recorder)
-        for number, (sql, args) in enumerate(recorder.statements, 1):
-            rows = await db.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+        # the statements that set the analytics settings (crmgraph.analytics.sql)
+        # are not explained but run again before each EXPLAIN, in its transaction
+        settings = [s for s in recorder.statements if SETTINGS in s[0]][:1]
+        statements = [s for s in recorder.statements if SETTINGS not in s[0]]
+        for number, (sql, args) in enumerate(statements, 1):
+            async with db.transaction():
+                for setting, setting_args in settings:
+                    await db.fetch(setting, *setting_args)
+                rows = await db.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
             lines = [row["QUERY PLAN"] for row in rows]
-            name = case.name if len(recorder.statements) == 1 else f"{case.name} #{number}"
+            name = case.name if len(statements) == 1 else f"{case.name} #{number}"
             print(f"\n=== {name}\n{sql}\n-- args: {args!r}\n")
             print("\n".join(lines))
             summaries.append(f"{name}: {plan_summary(lines)}")
