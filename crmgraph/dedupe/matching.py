@@ -310,20 +310,29 @@ NOT_DELETED = "c.deleted_at IS NULL"
 LIVE = f"{NOT_DELETED} AND c.erased_at IS NULL"
 
 
-def _block_condition(keys: Sequence[tuple[str, str]]) -> tuple[str, list[Any], Where]:
+def _block_condition(
+    keys: Sequence[tuple[str, str]], name_parts: Sequence[tuple[str, list[Any]]] | None = None
+) -> tuple[str, list[Any], Where]:
     """The condition on ``customer_match_key k`` of rows holding one of
     ``keys`` that is a block, and the ``crowded`` CTE (with its arguments)
     that it reads: the name keys over :data:`NAME_BLOCK_LIMIT`, counted on the
-    key index (a crowded block's customers are never read)."""
+    key index (a crowded block's customers are never read). ``name_parts``,
+    when given, replace the plain condition on the name keys (SQL on ``k`` with
+    its arguments, see :func:`_name_only_parts`); the crowded ones stay out."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for key_type, value in keys:
         by_type[key_type].append(value)
     parts, args = [], []
     for key_type, values in sorted(by_type.items()):
+        if key_type == NAME and name_parts is not None:
+            continue
         parts.append(f"(k.key_type = {{}} AND k.key_value IN ({_marks(values)}))")
         args.extend([key_type, *values])
+    for sql, part_args in name_parts or ():
+        parts.append(sql)
+        args.extend(part_args)
     where = Where()
-    where.add(f"({' OR '.join(parts)})", *args)
+    where.add(f"({' OR '.join(parts) or '1 = 0'})", *args)
     crowded, crowded_args = "", []
     if names := by_type.get(NAME):
         crowded = (
@@ -676,8 +685,7 @@ async def _store_pairs(
     ordered = sorted(normals)
     known: dict[int, Normal] = dict(normals)
     for chunk in _chunks(ordered):
-        wanted = {key for pk in chunk for key in normals[pk].blocking_keys()}
-        holders = await block_members(db, wanted, known, live)
+        holders = await block_members(db, [normals[pk] for pk in chunk], known, live)
         for pk in chunk:
             normal = normals[pk]
             partners = {other for key in normal.blocking_keys() for other in holders.get(key, ())}
@@ -698,17 +706,79 @@ async def _store_pairs(
     await insert_rows(db, "duplicate_pair", found, returning=False)
 
 
+# The identifiers in which a pair sharing nothing but a name block cannot
+# differ and still score LIKELY: the name weighs at most NAME_WEIGHT, and each
+# of these differences multiplies it under LIKELY (an e-mail 0.45, a phone
+# 0.48, a tax id 0.12).
+NAME_ONLY_CONFLICTS = tuple(
+    key_type
+    for key_type, factor in (
+        (EMAIL, EMAIL_DIFFERENT_FACTOR),
+        (PHONE, PHONE_DIFFERENT_FACTOR),
+        (TAX_ID, TAX_ID_DIFFERENT_FACTOR),
+    )
+    if round(NAME_WEIGHT * factor, 3) < LIKELY
+)
+
+
+def _name_only_parts(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]:
+    """SQL on ``customer_match_key k`` for the holders of the probes' name keys
+    that can pair with them through the name alone (see :func:`score`): of the
+    same kind, and holding none of the :data:`NAME_ONLY_CONFLICTS` the probe
+    has (one holding the same value is found through that identifier's
+    block). The condition is symmetric, so a pair of two probes is found from
+    either side. Every member of a big name block is a namesake, and most
+    differ in an e-mail or a phone: reading them all with their keys made an
+    import slow down as its name blocks filled up towards the limit."""
+    groups: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+    for normal in probes:
+        if normal.kind is None or not normal.name_keys:
+            continue  # a name alone pairs only customers of one kind
+        held = {key_type for key_type, _ in normal.blocking_keys()}
+        conflicts = tuple(t for t in NAME_ONLY_CONFLICTS if t in held)
+        groups[(normal.kind, conflicts)].update(normal.name_keys)
+    parts = []
+    for (kind, conflicts), values in sorted(groups.items()):
+        ordered = sorted(values)
+        sql = (
+            f"(k.key_type = {{}} AND k.key_value IN ({_marks(ordered)}) AND "
+            "(SELECT n.kind FROM customer n WHERE n.id = k.customer) = {}"
+        )
+        args: list[Any] = [NAME, *ordered, kind]
+        if conflicts:
+            sql += (
+                " AND NOT EXISTS (SELECT 1 FROM customer_match_key x WHERE x.customer = k.customer "
+                f"AND x.key_type IN ({_marks(conflicts)}))"
+            )
+            args.extend(conflicts)
+        parts.append((sql + ")", args))
+    return parts
+
+
 async def block_members(
-    db: Database, keys: set[tuple[str, str]], known: dict[int, Normal], live: str = LIVE
+    db: Database, probes: Sequence[Normal], known: dict[int, Normal], live: str = LIVE
 ) -> dict[tuple[str, str], list[int]]:
-    """The ids of the live customers holding each key (crowded name keys left
-    out), one statement per :data:`KEYS_PER_STATEMENT` keys; the normal form
-    of each member not in ``known`` is added to it, built from its stored keys
+    """The ids of the live customers holding each of the probes' keys that can
+    pair with a probe holding it (crowded name keys left out; of a name key,
+    only the holders :func:`_name_only_parts` keeps, and maybe more), one
+    statement per :data:`KEYS_PER_STATEMENT` keys; the normal form of each
+    member not in ``known`` is added to it, built from its stored keys
     (already normal: no e-mail or phone is parsed again) and its kind and name."""
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
-    ordered = sorted(keys)
-    for chunk in _chunks(ordered):
-        crowded, crowded_args, blocks = _block_condition(chunk)
+    probe_chunks: list[list[Normal]] = [[]]
+    size = 0
+    for normal in probes:
+        keys = len(normal.blocking_keys())
+        if size + keys > KEYS_PER_STATEMENT and probe_chunks[-1]:
+            probe_chunks.append([])
+            size = 0
+        probe_chunks[-1].append(normal)
+        size += keys
+    for chunk_probes in probe_chunks:
+        chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
+        if not chunk:
+            continue
+        crowded, crowded_args, blocks = _block_condition(chunk, _name_only_parts(chunk_probes))
         crowded_flag, flag_args = "(1 = 0)", []
         if crowded:
             crowded_flag = "(m.key_type = {} AND m.key_value IN (SELECT key_value FROM crowded))"
