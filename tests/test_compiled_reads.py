@@ -617,9 +617,8 @@ def test_fields_computed_in_python_cost_their_batches_whatever_the_page_size(
         counts.add(compiled["extensions"]["sqlStatements"])
         assert compiled["extensions"]["sqlStatements"] < resolved["extensions"]["sqlStatements"]
     # one batch each; knowledge's is two statements (the facts, then the
-    # channels), on PostgreSQL each after its set_config (analytics settings)
-    knowledge = 4 if pair.engine == "postgres" else 2
-    assert counts == {1 + len(python) - 1 + knowledge}, counts
+    # channels; no analytics settings for it since 2b68b95)
+    assert counts == {1 + len(python) - 1 + 2}, counts
 
 
 def test_a_plugin_root_field_beside_a_compiled_list(pair: Pair) -> None:

@@ -203,6 +203,30 @@ def test_connections_without_a_valid_key_are_closed(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
 
+def test_connection_init_uses_the_principal_cache(database_url: str, keys: dict[str, str]) -> None:
+    """A key that authenticated over HTTP is found in the app's principal cache
+    by connection_init too: revoked behind the process's back (no forget), it
+    is still served until its entry expires, as HTTP serves it."""
+    settings = settings_for(database_url, anonymous=False, api_key_cache_seconds=3600)
+    with live_server(settings) as server:
+        assert server.gql("{ __typename }", key=keys["ana"]) == {"__typename": "Query"}
+
+        async def revoke(state: AppState) -> None:
+            prefix = auth.split_key(keys["ana"])[0]  # type: ignore[index]
+            await state.db.fetch(
+                "UPDATE api_key SET revoked_at = {} WHERE prefix = {}", auth.writes.now(), prefix
+            )
+
+        asyncio.run(with_state(settings_for(database_url), revoke))
+        with graphql_ws(server.url, keys["ana"]) as client:
+            client.acknowledged()
+    # a fresh process has no cache: the key is refused
+    with live_server(settings) as server, graphql_ws(server.url, keys["ana"]) as client:
+        with pytest.raises(ConnectionClosed) as closed:
+            client.receive()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
 # ---------------------------------------------------------------------------
 # several workers
 
