@@ -3,6 +3,7 @@ chosen history, and headless Chromium for the browser tests."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import itertools
@@ -13,17 +14,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from crmgraph.app import AppState
+from crmgraph import auth
+from crmgraph.app import AppState, with_state
 from crmgraph.db import stays, writes
 from crmgraph.dedupe import matching
+from crmgraph.schema.ids import decode_id, encode_id
+from crmgraph.settings import Settings
+from crmgraph.testing import live_server, migrate_for, settings_for
 from tests.conftest import LiveServer
 
 CHROMIUM = os.environ.get("CRMGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -294,3 +300,83 @@ def chromium(directory: Path) -> Iterator[DevTools]:
         except subprocess.TimeoutExpired:
             stop(process, 15)
         log.close()
+
+
+def pk(gid: str) -> int:
+    """The primary key inside a Relay global ID."""
+    return decode_id(gid)[1]
+
+
+def codes(payload: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """A mutation payload's userErrors as (field, code) pairs."""
+    return [(e["field"], e["code"]) for e in payload["userErrors"]]
+
+
+@dataclass
+class RoleWorld:
+    """A live server with one user and API key per role, and its database:
+    for tests that act as each role through GraphQL and check rows in SQL."""
+
+    server: LiveServer
+    settings: Settings
+    keys: dict[str, str]  # role -> API key
+    users: dict[str, str]  # role -> User global ID
+
+    @classmethod
+    @contextlib.contextmanager
+    def serving(
+        cls, database_url: str, plugins: Sequence[str], roles: Sequence[str], domain: str
+    ) -> Iterator[Self]:
+        settings = settings_for(database_url, anonymous=False, plugins=plugins)
+        asyncio.run(migrate_for(settings))  # plugins' own tables
+
+        async def people(state: AppState) -> tuple[dict[str, str], dict[str, str]]:
+            keys, users = {}, {}
+            for role in roles:
+                email = f"{role}@{domain}"
+                user = await auth.create_user(state.db, role.title(), email, role)
+                users[role] = encode_id("User", user)
+                keys[role] = await auth.create_key(state.db, email, "test")
+            return keys, users
+
+        keys, users = asyncio.run(with_state(settings, people))
+        with live_server(settings) as server:
+            yield cls(server, settings, keys, users)
+
+    def post(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
+        return self.server.post(query, variables, key=self.keys[role])
+
+    def data(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
+        body = self.post(query, variables, role)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    def mutate(self, name: str, values: dict[str, Any], out: str = "", role: str = "admin") -> Any:
+        input_type = name[0].upper() + name[1:] + "Input"
+        query = (
+            f"mutation($input: {input_type}!) {{ {name}(input: $input) "
+            f"{{ {out} userErrors {{ field message code }} }} }}"
+        )
+        return self.data(query, {"input": values}, role)[name]
+
+    def ok(self, name: str, values: dict[str, Any], out: str = "", role: str = "admin") -> Any:
+        payload = self.mutate(name, values, out, role)
+        assert payload["userErrors"] == [], payload["userErrors"]
+        return payload
+
+    def run(self, work: Callable[[AppState], Awaitable[T]]) -> T:
+        return asyncio.run(with_state(self.settings, work))
+
+    def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        async def fetch(state: AppState) -> list[dict[str, Any]]:
+            return await state.db.fetch(query, *args)
+
+        return self.run(fetch)
+
+    def create(self, name: str, **fields: Any) -> str:
+        out = "customer { id }"
+        made = self.ok("createCustomer", {"kind": "CLIENT", "name": name, **fields}, out)
+        return made["customer"]["id"]
+
+    def version(self, gid: str) -> int:
+        return self.sql("SELECT version FROM customer WHERE id = {}", pk(gid))[0]["version"]

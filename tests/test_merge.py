@@ -8,21 +8,16 @@ permissions and version conflicts are refused in userErrors."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import decimal
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from crmgraph import auth
-from crmgraph.app import AppState, with_state
-from crmgraph.schema.ids import decode_id, encode_id
-from crmgraph.settings import Settings
-from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for
+from crmgraph.schema.ids import encode_id
+from tests.helpers import RoleWorld, codes, pk
 
 PLUGINS = ("crmgraph_loyalty.plugin", "tests.plugins_for_tests.merge_guard")
 ROLES = ("admin", "manager", "agent")
@@ -61,40 +56,7 @@ CUSTOMER = """
 MERGE_OUT = "customer { id version name email } merge { id movedCounts { what count } }"
 
 
-@dataclass
-class World:
-    server: LiveServer
-    settings: Settings
-    keys: dict[str, str]
-    users: dict[str, str]  # role -> User global ID
-
-    def post(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
-        return self.server.post(query, variables, key=self.keys[role])
-
-    def data(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
-        body = self.post(query, variables, role)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
-
-    def mutate(self, name: str, values: dict[str, Any], out: str = "", role: str = "admin") -> Any:
-        input_type = name[0].upper() + name[1:] + "Input"
-        query = (
-            f"mutation($input: {input_type}!) {{ {name}(input: $input) "
-            f"{{ {out} userErrors {{ field message code }} }} }}"
-        )
-        return self.data(query, {"input": values}, role)[name]
-
-    def ok(self, name: str, values: dict[str, Any], out: str = "", role: str = "admin") -> Any:
-        payload = self.mutate(name, values, out, role)
-        assert payload["userErrors"] == [], payload["userErrors"]
-        return payload
-
-    def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        async def run(state: AppState) -> list[dict[str, Any]]:
-            return await state.db.fetch(query, *args)
-
-        return asyncio.run(with_state(self.settings, run))
-
+class World(RoleWorld):
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Every row of every customer table, as comparable plain values."""
         found = {}
@@ -116,14 +78,6 @@ class World:
         query = f"query($id: ID!) {{ customer(id: $id) {{ {CUSTOMER} }} }}"
         return self.data(query, {"id": gid}, role)["customer"]
 
-    def create(self, name: str, **fields: Any) -> str:
-        out = "customer { id }"
-        made = self.ok("createCustomer", {"kind": "CLIENT", "name": name, **fields}, out)
-        return made["customer"]["id"]
-
-    def version(self, gid: str) -> int:
-        return self.sql("SELECT version FROM customer WHERE id = {}", pk(gid))[0]["version"]
-
 
 def plain(value: Any) -> Any:
     if isinstance(value, (datetime.datetime, datetime.date)):
@@ -139,14 +93,6 @@ def loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def pk(gid: str) -> int:
-    return decode_id(gid)[1]
-
-
-def codes(payload: dict[str, Any]) -> list[tuple[str | None, str]]:
-    return [(e["field"], e["code"]) for e in payload["userErrors"]]
-
-
 def without_advancing(snapshot: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         table: [{k: v for k, v in row.items() if k not in ADVANCING.get(table, ())} for row in rows]
@@ -156,22 +102,8 @@ def without_advancing(snapshot: dict[str, list[dict[str, Any]]]) -> dict[str, An
 
 @pytest.fixture
 def world(database_url: str) -> Iterator[World]:
-    settings = settings_for(database_url, anonymous=False, plugins=PLUGINS)
-    asyncio.run(migrate_for(settings))  # the loyalty plugin's own table
-
-    async def people(state: AppState) -> tuple[dict[str, str], dict[str, str]]:
-        keys, users = {}, {}
-        for role in ROLES:
-            email = f"{role}@merge.example"
-            users[role] = encode_id(
-                "User", await auth.create_user(state.db, role.title(), email, role)
-            )
-            keys[role] = await auth.create_key(state.db, email, "test")
-        return keys, users
-
-    keys, users = asyncio.run(with_state(settings, people))
-    with live_server(settings) as server:
-        yield World(server, settings, keys, users)
+    with World.serving(database_url, PLUGINS, ROLES, "merge.example") as world:
+        yield world
 
 
 def award(world: World, gid: str, points: int) -> None:

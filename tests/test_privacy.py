@@ -8,26 +8,21 @@ a plugin that raises aborts the erasure with nothing changed; the command line."
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from crmgraph import auth
 from crmgraph.analytics import cohorts, funnel, needs, revenue, satisfaction
 from crmgraph.analytics.metrics import plugin_metrics
 from crmgraph.analytics.report import scope_for
-from crmgraph.app import AppState, with_state
+from crmgraph.app import AppState
 from crmgraph.privacy import ERASED_NAME
-from crmgraph.schema.ids import decode_id, encode_id
-from crmgraph.settings import Settings
-from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for
+from tests.helpers import RoleWorld, codes, pk
 
 PLUGINS = ("crmgraph_loyalty.plugin", "tests.plugins_for_tests.privacy_guard")
 ROLES = ("admin", "manager", "agent", "viewer")
@@ -66,52 +61,7 @@ NEEDLES = sorted({*PERSONAL.values(), "Zoltan", "Quibble", "Fernwhistle", "Bramb
 AMOUNT = "120.00"
 
 
-@dataclass
-class World:
-    server: LiveServer
-    settings: Settings
-    keys: dict[str, str]
-    users: dict[str, str]  # role -> User global ID
-
-    def post(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
-        return self.server.post(query, variables, key=self.keys[role])
-
-    def data(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
-        body = self.post(query, variables, role)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
-
-    def mutate(self, name: str, values: dict[str, Any], out: str = "", role: str = "admin") -> Any:
-        input_type = name[0].upper() + name[1:] + "Input"
-        query = (
-            f"mutation($input: {input_type}!) {{ {name}(input: $input) "
-            f"{{ {out} userErrors {{ field message code }} }} }}"
-        )
-        return self.data(query, {"input": values}, role)[name]
-
-    def ok(self, name: str, values: dict[str, Any], out: str = "", role: str = "admin") -> Any:
-        payload = self.mutate(name, values, out, role)
-        assert payload["userErrors"] == [], payload["userErrors"]
-        return payload
-
-    def run(self, work: Any) -> Any:
-        return asyncio.run(with_state(self.settings, work))
-
-    def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        async def run(state: AppState) -> list[dict[str, Any]]:
-            return await state.db.fetch(query, *args)
-
-        return self.run(run)
-
-    def create(self, name: str, **fields: Any) -> str:
-        made = self.ok(
-            "createCustomer", {"kind": "CLIENT", "name": name, **fields}, "customer { id }"
-        )
-        return made["customer"]["id"]
-
-    def version(self, gid: str) -> int:
-        return self.sql("SELECT version FROM customer WHERE id = {}", pk(gid))[0]["version"]
-
+class World(RoleWorld):
     def export(self, gid: str, role: str = "admin") -> dict[str, Any] | None:
         found = self.data(
             "query($id: ID!) { personalDataExport(customerId: $id) { customerId document } }",
@@ -125,32 +75,10 @@ class World:
         return self.mutate("erasePersonalData", {"customerId": gid, "reason": reason}, out, role)
 
 
-def pk(gid: str) -> int:
-    return decode_id(gid)[1]
-
-
-def codes(payload: dict[str, Any]) -> list[tuple[str | None, str]]:
-    return [(e["field"], e["code"]) for e in payload["userErrors"]]
-
-
 @pytest.fixture
 def world(database_url: str) -> Iterator[World]:
-    settings = settings_for(database_url, anonymous=False, plugins=PLUGINS)
-    asyncio.run(migrate_for(settings))  # the loyalty plugin's own table
-
-    async def people(state: AppState) -> tuple[dict[str, str], dict[str, str]]:
-        keys, users = {}, {}
-        for role in ROLES:
-            email = f"{role}@privacy.example"
-            users[role] = encode_id(
-                "User", await auth.create_user(state.db, role.title(), email, role)
-            )
-            keys[role] = await auth.create_key(state.db, email, "test")
-        return keys, users
-
-    keys, users = asyncio.run(with_state(settings, people))
-    with live_server(settings) as server:
-        yield World(server, settings, keys, users)
+    with World.serving(database_url, PLUGINS, ROLES, "privacy.example") as world:
+        yield world
 
 
 def populate(world: World) -> dict[str, str]:
