@@ -142,10 +142,13 @@ class Connection:
 
 @dataclass
 class CustomerById:
-    """``customer(id:)``: a merged customer's ID stands for the survivor."""
+    """``customer(id:)``, or ``node(id:)`` when ``node``: a merged customer's ID
+    stands for the survivor. ``node`` with the ID of another type is not
+    compiled (see :meth:`crmgraph.compiled.render.Render.customer_by_id`)."""
 
     arguments: Arguments
     object: ObjectPlan
+    node: bool = False
 
 
 @dataclass
@@ -229,9 +232,10 @@ class Planner:
                 planned.append((key, Const(query.name)))
             elif name == "customers":
                 planned.append((key, self.connection(nodes, query.fields[name], "Customer")))
-            elif name == "customer":
+            elif name in ("customer", "node"):
                 arguments = Arguments(query.fields[name], nodes[0])
-                planned.append((key, CustomerById(arguments, self.customer(nodes))))
+                by_id = CustomerById(arguments, self.customer(nodes), node=name == "node")
+                planned.append((key, by_id))
             else:
                 planned.append((key, Fallback()))
         if all(isinstance(part, (Const, Fallback)) for _, part in planned) and any(

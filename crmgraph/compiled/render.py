@@ -218,11 +218,17 @@ class Render:
 
     def customer_by_id(self, part: CustomerById) -> str:
         """``load_customer``: follow ``merged_into`` (at most MAX_CHAIN steps) to
-        a customer of a loaded type that the caller may see, else null."""
+        a customer of a loaded type that the caller may see, else null. For
+        ``node(id:)``, the ID of another type is the resolvers' (their loaders
+        and visibility rules per type are not written in SQL)."""
         try:
-            _, pk = decode_id(self.arguments(part.arguments)["id"], "Customer")
+            type_name, pk = decode_id(
+                self.arguments(part.arguments)["id"], None if part.node else "Customer"
+            )
         except InvalidId:
             return "NULL"
+        if type_name != "Customer":
+            raise NotCompilable(f"node(id:) of a {type_name}")
         start = self.bind(pk)
         chain = (
             f"WITH RECURSIVE chain(id, merged_into, depth) AS ("
