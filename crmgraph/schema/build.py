@@ -37,6 +37,7 @@ from crmgraph.schema import duplicates as duplicates_schema
 from crmgraph.schema import merge as merge_schema
 from crmgraph.schema import privacy as privacy_schema
 from crmgraph.schema import teamwork as teamwork_schema
+from crmgraph.schema.extensions import CachedHooksRunner
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.schema.loaders import InteractionPageKey
@@ -81,6 +82,11 @@ class CRMSchema(strawberry.Schema):
                     raise SubscriptionOverHTTP() from exc
                 raise
         return await super().execute(*args, **kwargs)
+
+    def create_extensions_runner(
+        self, execution_context: Any, extensions: list[Any]
+    ) -> CachedHooksRunner:
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         if MaskUnexpectedErrors in self.extensions:
