@@ -21,6 +21,7 @@ import pluggy
 from crmgraph.customer_types import CustomerType, Transition
 from crmgraph.db import queries, stays, writes
 from crmgraph.db.engine import Database
+from crmgraph.dedupe import matching
 from crmgraph.event_types import emit
 from crmgraph.plugin_calls import call_each, call_guarded, reasons
 from crmgraph.registry import Catalog
@@ -303,6 +304,8 @@ class Lifecycles:
         changes = {"stage": [ctx.from_stage, ctx.to_stage]}
         if transition.convert_to:
             changes["kind"] = [customer.kind, new_kind]
+            # a name-only pair needs one kind, and stored pairs carry their kinds
+            await matching.refresh_match_keys(db, [customer.pk])
         await writes.record_change(
             db,
             "customer.stage_changed",

@@ -36,6 +36,7 @@ from crmgraph.testing import LiveServer, live_server, settings_for
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
 from crmgraph.transfer.source import CsvSource, text_stream
+from tests.helpers import log_interaction
 from tests.test_roles import Caller, setup_users
 from tests.test_statement_counts import mutate_in_batches
 
@@ -47,7 +48,8 @@ CREATE = """mutation($input: CreateCustomerInput!) { createCustomer(input: $inpu
 
 PAIRS = """query($first: Int, $after: String, $min: Float, $kind: CustomerKind) {
   duplicates(first: $first, after: $after, minScore: $min, kind: $kind) {
-    edges { cursor node { score reasons { code detail } left { id name } right { id name } } }
+    edges { cursor node { score reasons { code detail } left { id name __typename }
+      right { id name __typename } } }
     pageInfo { hasNextPage endCursor }
 } }"""
 
@@ -440,6 +442,10 @@ def test_duplicates_finds_the_known_duplicates_with_high_precision_and_recall(
     assert strict < found
     prospects = all_pairs(us_server.gql, first=50, kind="PROSPECT")
     assert prospects == []  # same-named prospects and clients: a name across kinds is no evidence
+    kinds = {p[side]["__typename"] for p in pairs for side in ("left", "right")}
+    for kind in sorted(kinds):  # read by the kinds stored with the pairs, in the same order
+        touching = [p for p in pairs if kind in (p["left"]["__typename"], p["right"]["__typename"])]
+        assert all_pairs(us_server.gql, first=3, kind=kind.upper()) == touching, kind
 
 
 def test_candidates_of_one_customer_come_with_their_reasons(us_server: LiveServer) -> None:
@@ -699,28 +705,39 @@ def test_two_creates_of_one_party_cannot_miss_each_other(database_url: str) -> N
 
 UPDATE = """mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) {
   customer { version } userErrors { code } } }"""
+MOVE = """mutation($input: TransitionCustomerInput!) { transitionCustomer(input: $input) {
+  customer { version } userErrors { code message } } }"""
 DELETE = "mutation($id: ID!) { deleteCustomer(input: {id: $id}) { userErrors { code } } }"
 RESTORE = "mutation($id: ID!) { restoreCustomer(input: {id: $id}) { userErrors { code } } }"
 MERGE = """mutation($input: MergeCustomersInput!) { mergeCustomers(input: $input) {
   userErrors { code message } } }"""
 
 
-async def stored_and_recomputed(
-    db: Database,
-) -> tuple[dict[tuple[int, int], tuple[float, str]], dict[tuple[int, int], tuple[float, str]]]:
-    """The pairs in ``duplicate_pair``, and the pairs computed from scratch in
-    memory (``pairs_within`` over every live customer: the same blocks, limit
-    and scores, none of the maintenance)."""
+StoredPairs = dict[tuple[int, int], tuple[float, str, str, str]]
+
+
+async def stored_and_recomputed(db: Database) -> tuple[StoredPairs, StoredPairs]:
+    """The pairs in ``duplicate_pair`` with their kinds, and the pairs computed
+    from scratch in memory (``pairs_within`` over every live customer: the
+    same blocks, limit and scores, none of the maintenance) with their
+    customers' kinds now."""
     stored = {
-        (row["customer_a"], row["customer_b"]): (float(row["score"]), row["reasons"])
+        (row["customer_a"], row["customer_b"]): (
+            float(row["score"]), row["reasons"], row["kind_a"], row["kind_b"]
+        )
         for row in await db.fetch("SELECT * FROM duplicate_pair")
-    }
+    }  # fmt: skip
     rows = await db.fetch(
         "SELECT id, kind, name, email, phone, attributes FROM customer "
         "WHERE deleted_at IS NULL ORDER BY id"
     )
     recomputed = {
-        (rows[i]["id"], rows[j]["id"]): (value, ", ".join(str(r) for r in reasons))
+        (rows[i]["id"], rows[j]["id"]): (
+            value,
+            ", ".join(str(r) for r in reasons),
+            rows[i]["kind"],
+            rows[j]["kind"],
+        )
         for i, j, value, reasons in matching.pairs_within([Probe.from_row(r) for r in rows])
     }
     return stored, recomputed
@@ -735,7 +752,7 @@ def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
     monkeypatch.setattr(matching, "NAME_BLOCK_LIMIT", 3)
     settings = settings_for(database_url)
 
-    def check(step: str) -> dict[tuple[int, int], tuple[float, str]]:
+    def check(step: str) -> StoredPairs:
         stored, recomputed = asyncio.run(
             with_state(settings, lambda state: stored_and_recomputed(state.db))
         )
@@ -777,6 +794,21 @@ def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
         merged = server.gql(MERGE, {"input": {"survivorId": twin, "mergedId": mailed}})
         assert merged["mergeCustomers"]["userErrors"] == []
         check("a merge")
+
+        # a name alone pairs customers of one kind: a conversion makes the pair
+        client = create(name="Carla Mendez")
+        lead = server.gql(CREATE, {"input": {"kind": "PROSPECT", "name": "Carla Mendez"}})
+        prospect = lead["createCustomer"]["customer"]["id"]
+        assert (pk(client), pk(prospect)) not in check("a prospect namesake of a client")
+        version = 1
+        for stage, amount in (("contacted", None), ("qualified", None), ("converted", "9.90")):
+            log_interaction(server, prospect, **({"amount": amount} if amount else {}))
+            moved = server.gql(MOVE, {"input": {"id": prospect, "toStage": stage,
+                                                "expectedVersion": version}})  # fmt: skip
+            assert moved["transitionCustomer"]["userErrors"] == [], stage
+            version = moved["transitionCustomer"]["customer"]["version"]
+        pairs = check("a conversion into a client")
+        assert pairs[(pk(client), pk(prospect))][2:] == ("client", "client")
 
     async def import_rows(state: AppState) -> None:
         options = ImportOptions(on_duplicate="create", kind="client")

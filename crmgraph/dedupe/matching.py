@@ -538,15 +538,16 @@ async def rebuild_match_keys(db: Database, *, live: str = LIVE) -> None:
     await _write_keys(db, await _live_normals(db, [row["id"] for row in rows], live))
 
 
-async def rebuild_duplicate_pairs(db: Database, *, live: str = LIVE) -> None:
+async def rebuild_duplicate_pairs(db: Database, *, live: str = LIVE, kinds: bool = True) -> None:
     """Every likely pair from scratch, through the stored keys (migration 0020;
-    ``live`` as for :func:`rebuild_match_keys`)."""
+    ``live`` as for :func:`rebuild_match_keys`, ``kinds=False`` before the
+    pairs' kind columns of migration 0024)."""
     await _lock_all_pairs(db)
     await _fresh_statistics(db)
     await db.fetch("DELETE FROM duplicate_pair")
     rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
     normals = await _live_normals(db, [row["customer"] for row in rows], live)
-    await _store_pairs(db, normals, set(normals), live)
+    await _store_pairs(db, normals, set(normals), live, kinds=kinds)
 
 
 async def _live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> dict[int, Normal]:
@@ -573,7 +574,7 @@ async def _write_keys(db: Database, normals: Mapping[int, Normal]) -> Counter[tu
 
 # -- stored pairs -------------------------------------------------------------------
 #
-# ``duplicate_pair (customer_a < customer_b, score, reasons)`` holds every pair
+# ``duplicate_pair (customer_a < customer_b, score, reasons, kind_a, kind_b)`` holds every pair
 # of live customers that share a block and score LIKELY or more, scored as
 # ``score`` scores them: what ``duplicates`` pages through, by its index on
 # (score, customer_a, customer_b). The writes above keep it: a customer whose
@@ -673,14 +674,20 @@ async def _crossed_members(
 
 
 async def _store_pairs(
-    db: Database, normals: Mapping[int, Normal], subjects: set[int], live: str = LIVE
+    db: Database,
+    normals: Mapping[int, Normal],
+    subjects: set[int],
+    live: str = LIVE,
+    *,
+    kinds: bool = True,
 ) -> None:
     """Insert the likely pairs of the customers in ``normals`` (their pairs
     must not be stored already) through their blocks, set-based: per
     :data:`KEYS_PER_STATEMENT` keys, one statement reads every block member
     with its stored keys (:func:`block_members`), each pair is scored once in
     Python (from its lower id when both are ``subjects``), and one multi-row
-    INSERT stores them."""
+    INSERT stores them, with the two customers' kinds (``kinds=False``: the
+    table before migration 0024, which has no such columns)."""
     found = []
     ordered = sorted(normals)
     known: dict[int, Normal] = dict(normals)
@@ -695,14 +702,15 @@ async def _store_pairs(
                 value, reasons = score(normal, known[other], LIKELY)
                 if value >= LIKELY:
                     left, right = sorted((pk, other))
-                    found.append(
-                        {
-                            "customer_a": left,
-                            "customer_b": right,
-                            "score": value,
-                            "reasons": ", ".join(str(r) for r in reasons),
-                        }
-                    )
+                    pair = {
+                        "customer_a": left,
+                        "customer_b": right,
+                        "score": value,
+                        "reasons": ", ".join(str(r) for r in reasons),
+                    }
+                    if kinds:
+                        pair.update(kind_a=known[left].kind, kind_b=known[right].kind)
+                    found.append(pair)
     await insert_rows(db, "duplicate_pair", found, returning=False)
 
 
@@ -873,20 +881,18 @@ async def duplicate_pairs(
         "WHERE d.customer_a = p.customer_a AND d.customer_b = p.customer_b)"
     )
     joins = ""
-    if kinds or scope is not None:
-        joins = " JOIN customer l ON l.id = p.customer_a JOIN customer r ON r.id = p.customer_b"
-    if kinds:
-        where.add(f"(l.kind IN ({_marks(kinds)}) OR r.kind IN ({_marks(kinds)}))", *kinds, *kinds)
     if scope is not None:  # a caller sees a pair only when they may see both
+        joins = " JOIN customer l ON l.id = p.customer_a JOIN customer r ON r.id = p.customer_b"
         scope.sql(where, "l")
         scope.sql(where, "r")
-    found = await db.fetch(
-        "SELECT p.customer_a, p.customer_b, p.score, p.reasons "
-        f"FROM duplicate_pair p{joins} WHERE {where.sql()} "
-        "ORDER BY p.score DESC, p.customer_a DESC, p.customer_b DESC LIMIT {}",
-        *where.args,
-        limit + 1,
-    )
+    select = f"SELECT p.customer_a, p.customer_b, p.score, p.reasons FROM duplicate_pair p{joins}"
+    order = "ORDER BY {0}score DESC, {0}customer_a DESC, {0}customer_b DESC LIMIT {{}}"
+    if not kinds:
+        sql = f"{select} WHERE {where.sql()} {order.format('p.')}"
+        args = [*where.args, limit + 1]
+    else:
+        sql, args = _kind_branches(select, where, order, kinds, limit + 1)
+    found = await db.fetch(sql, *args)
     pairs = [
         Pair(row["customer_a"], row["customer_b"], float(row["score"]), _reasons(row["reasons"]))
         for row in found[:limit]
@@ -894,6 +900,31 @@ async def duplicate_pairs(
     ids = sorted({pk for pair in pairs for pk in (pair.left_id, pair.right_id)})
     rows = {row["id"]: row for row in await (rows_for or _scoring_rows)(db, ids)} if ids else {}
     return PairPage(pairs, len(found) > limit, rows)
+
+
+def _kind_branches(
+    select: str, where: Where, order: str, kinds: Sequence[str], limit: int
+) -> tuple[str, list[Any]]:
+    """The pairs with a customer of ``kinds``, as one ordered and limited
+    branch per kind and side, each a backward read of that side's kind index
+    (migration 0024) that stops after ``limit`` rows, merged in the list's
+    order: an OR over the two sides would read every pair of the kind, or
+    every pair, to sort them. A pair with both customers of ``kinds`` comes
+    from its left side only."""
+    branches, args = [], []
+    for side in ("a", "b"):
+        for kind in kinds:
+            condition = f"p.kind_{side} = {{}}"
+            args.append(kind)
+            if side == "b":
+                condition += f" AND p.kind_a NOT IN ({_marks(kinds)})"
+                args.extend(kinds)
+            branches.append(
+                f"SELECT * FROM ({select} WHERE {condition} AND {where.sql()} "
+                f"{order.format('p.')}) AS side_{len(branches)}"
+            )
+            args.extend([*where.args, limit])
+    return f"{' UNION ALL '.join(branches)} {order.format('')}", [*args, limit]
 
 
 async def _scoring_rows(db: Database, ids: list[int]) -> list[dict[str, Any]]:

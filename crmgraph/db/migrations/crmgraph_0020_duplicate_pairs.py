@@ -45,7 +45,8 @@ async def forwards() -> MigrationManager:
         for statement in INDEXES:
             await engine.run_ddl(statement)
         # customer.erased_at comes with migration 0022
-        await rebuild_duplicate_pairs(Database(engine, ()), live=NOT_DELETED)
+        # the pairs' kinds come with migration 0024
+        await rebuild_duplicate_pairs(Database(engine, ()), live=NOT_DELETED, kinds=False)
 
     async def drop() -> None:
         await engine_finder().run_ddl("DROP TABLE IF EXISTS duplicate_pair")
