@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from crmgraph.compiled.dialect import Dialect
 from crmgraph.customer_types import CustomerType
+from crmgraph.db import queries
 from crmgraph.registry import Catalog
 from crmgraph.validation import camel
 
@@ -170,25 +171,7 @@ def attribute_fields(descriptor: CustomerType) -> dict[str, Scalar]:
 # sent along with an object whose selection has fields the executor resolves
 # (crmgraph.compiled.hybrid), under a key no GraphQL response key can take.
 ROW_KEY = "@row"
-ROW_COLUMNS = (
-    "id",
-    "kind",
-    "name",
-    "email",
-    "phone",
-    "owner",
-    "team",
-    "attributes",
-    "version",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "merged_into",
-    "erased_at",
-    "stage",
-    "phase",
-    "stage_entered_at",
-)
+ROW_COLUMNS = queries.CUSTOMER_FIELDS
 ROW_TIMESTAMPS = ("created_at", "updated_at", "deleted_at", "erased_at", "stage_entered_at")
 
 

@@ -16,10 +16,27 @@ import orjson
 
 from crmgraph.db.engine import Database
 
-CUSTOMER_OWN_COLUMNS = (
-    "c.id, c.kind, c.name, c.email, c.phone, c.owner, c.team, c.attributes, c.version, "
-    "c.created_at, c.updated_at, c.deleted_at, c.merged_into, c.erased_at"
+# The customer row every reader hands to SchemaTypes.customer: the resolvers'
+# queries select it, the compiled reads (crmgraph.compiled.fields) build it in JSON.
+CUSTOMER_OWN_FIELDS = (
+    "id",
+    "kind",
+    "name",
+    "email",
+    "phone",
+    "owner",
+    "team",
+    "attributes",
+    "version",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "merged_into",
+    "erased_at",
 )
+CUSTOMER_STAGE_FIELDS = ("stage", "phase", "stage_entered_at")  # from customer_role
+CUSTOMER_FIELDS = CUSTOMER_OWN_FIELDS + CUSTOMER_STAGE_FIELDS
+CUSTOMER_OWN_COLUMNS = ", ".join(f"c.{name}" for name in CUSTOMER_OWN_FIELDS)
 CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS stage_entered_at"
 CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
 
