@@ -52,28 +52,34 @@ def scenarios(timeline_customer: int) -> list[Scenario]:
     """The scenarios; ``timeline_customer`` is the id of a customer with
     at least TIMELINE_INTERACTIONS interactions."""
     gid = base64.b64encode(f"Customer:{timeline_customer}".encode()).decode()
+
+    def nested_crmgraph(extra: str) -> str:
+        """The nested list, with ``extra`` fields selected on each customer."""
+        return (
+            f"{{ customers(first: {NESTED_CUSTOMERS}) {{ nodes {{ id name email kind "
+            "createdAt contacts { name jobTitle } "
+            f"interactions(first: {NESTED_INTERACTIONS}) {{ nodes {{ id channel "
+            f"occurredAt subject }} }} {extra}}} }} }}"
+        )
+
+    nested_postgraphile = (
+        f"{{ allCustomers(first: {NESTED_CUSTOMERS}, filter: {{{PG_ACTIVE}}}, "
+        f"orderBy: {PG_CUSTOMER_ORDER}) {{ nodes {{ id name email kind createdAt "
+        f"contactsByCustomer(orderBy: {PG_CONTACT_ORDER}) "
+        "{ nodes { name jobTitle } } "
+        f"interactionsByCustomer(first: {NESTED_INTERACTIONS}, "
+        f"orderBy: {PG_INTERACTION_ORDER}) "
+        "{ nodes { id channel occurredAt subject } } "
+        "} } }"
+    )
     return [
         Scenario(
             "nested",
             f"{NESTED_CUSTOMERS} customers, their contacts, "
             f"{NESTED_INTERACTIONS} interactions each",
             {
-                CRMGRAPH: (
-                    f"{{ customers(first: {NESTED_CUSTOMERS}) {{ nodes {{ id name email kind "
-                    "createdAt contacts { name jobTitle } "
-                    f"interactions(first: {NESTED_INTERACTIONS}) {{ nodes {{ id channel "
-                    "occurredAt subject } } } } }"
-                ),
-                POSTGRAPHILE: (
-                    f"{{ allCustomers(first: {NESTED_CUSTOMERS}, filter: {{{PG_ACTIVE}}}, "
-                    f"orderBy: {PG_CUSTOMER_ORDER}) {{ nodes {{ id name email kind createdAt "
-                    f"contactsByCustomer(orderBy: {PG_CONTACT_ORDER}) "
-                    "{ nodes { name jobTitle } } "
-                    f"interactionsByCustomer(first: {NESTED_INTERACTIONS}, "
-                    f"orderBy: {PG_INTERACTION_ORDER}) "
-                    "{ nodes { id channel occurredAt subject } } "
-                    "} } }"
-                ),
+                CRMGRAPH: nested_crmgraph(""),
+                POSTGRAPHILE: nested_postgraphile,
             },
         ),
         Scenario(
@@ -82,22 +88,8 @@ def scenarios(timeline_customer: int) -> list[Scenario]:
             "compiled statement, then the executor for that field; PostGraphile has no "
             "such field and answers nested)",
             {
-                CRMGRAPH: (
-                    f"{{ customers(first: {NESTED_CUSTOMERS}) {{ nodes {{ id name email kind "
-                    "createdAt contacts { name jobTitle } "
-                    f"interactions(first: {NESTED_INTERACTIONS}) {{ nodes {{ id channel "
-                    "occurredAt subject } } consents { channel purpose granted } } } }"
-                ),
-                POSTGRAPHILE: (
-                    f"{{ allCustomers(first: {NESTED_CUSTOMERS}, filter: {{{PG_ACTIVE}}}, "
-                    f"orderBy: {PG_CUSTOMER_ORDER}) {{ nodes {{ id name email kind createdAt "
-                    f"contactsByCustomer(orderBy: {PG_CONTACT_ORDER}) "
-                    "{ nodes { name jobTitle } } "
-                    f"interactionsByCustomer(first: {NESTED_INTERACTIONS}, "
-                    f"orderBy: {PG_INTERACTION_ORDER}) "
-                    "{ nodes { id channel occurredAt subject } } "
-                    "} } }"
-                ),
+                CRMGRAPH: nested_crmgraph("consents { channel purpose granted } "),
+                POSTGRAPHILE: nested_postgraphile,
             },
         ),
         Scenario(
