@@ -29,6 +29,7 @@ from crmgraph.access import Policy
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.auth_changes import listener_for
 from crmgraph.body_limit import BodySizeLimit
+from crmgraph.compiled.direct import Checks, DirectReads
 from crmgraph.compiled.extension import CompiledReads, CompiledReadsExtension
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
@@ -45,7 +46,7 @@ from crmgraph.retention import Pruner
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
 from crmgraph.schema.extensions import SQLStatementCount
-from crmgraph.schema.limits import limit_extensions
+from crmgraph.schema.limits import CostCache, QueryLimits, limit_extensions
 from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
 from crmgraph.settings import Settings
 from crmgraph.webhooks import WEBHOOKS_PLUGIN, WebhookDeliverer
@@ -156,6 +157,9 @@ class AppState:
     webhooks: WebhookDeliverer | None = None
     # None when CRMGRAPH_API_KEY_CACHE_SECONDS is 0
     principals: PrincipalCache | None = None
+    # None when CRMGRAPH_COMPILED_READS is 0
+    compiled: CompiledReads | None = None
+    checks: Checks | None = None
 
 
 def build_state(settings: Settings) -> AppState:
@@ -164,16 +168,14 @@ def build_state(settings: Settings) -> AppState:
     policy = Policy.from_catalog(catalog, settings.grants)
     check_duplicate_rules(catalog, settings.duplicate_rules)
     budget = budget_for(settings)
+    costs = CostCache()
+    compiled = CompiledReads() if settings.compiled_reads else None
     extensions = (
         *((SQLStatementCount,) if settings.expose_sql_count else ()),
         functools.partial(FieldPermissions, CoordinateCache()),
-        *limit_extensions(settings, budget),
+        *limit_extensions(settings, budget, costs),
         # last: it answers only what every extension before it let through
-        *(
-            (functools.partial(CompiledReadsExtension, CompiledReads()),)
-            if settings.compiled_reads
-            else ()
-        ),
+        *((functools.partial(CompiledReadsExtension, compiled),) if compiled else ()),
     )
     schema, types = build_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
@@ -202,6 +204,8 @@ def build_state(settings: Settings) -> AppState:
         Pruner(db, settings),
         webhooks,
         make_cache(settings.api_key_cache_seconds),
+        compiled,
+        Checks(policy, QueryLimits.from_settings(settings), costs, budget),
     )
 
 
@@ -271,13 +275,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
 
     graphql_app = CRMGraphQL(state.schema, state)
+    http_app: Any = graphql_app
+    if state.compiled is not None and state.checks is not None and settings.direct_reads:
+        http_app = DirectReads(
+            graphql_app, state.compiled, state.checks, state.db, settings.expose_sql_count
+        )
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route(
             "/graphql",
             Authentication(
-                IdempotentRequests(graphql_app, state.db, settings.idempotency_ttl_hours),
+                IdempotentRequests(http_app, state.db, settings.idempotency_ttl_hours),
                 state.db,
                 settings.anonymous,
                 state.principals,

@@ -65,6 +65,9 @@ class Settings:
     # answer queries over data columns and connections with one SQL statement
     # that builds the JSON in the database (crmgraph.compiled)
     compiled_reads: bool = True
+    # answer a compiled query the full path has answered before straight from
+    # the HTTP request, with the same checks (crmgraph.compiled.direct)
+    direct_reads: bool = True
     event_poll_seconds: float = 1.0
     max_query_depth: int = 12
     max_query_aliases: int = 30
@@ -121,6 +124,7 @@ class Settings:
             migrate_on_start=_flag(env.get("CRMGRAPH_MIGRATE_ON_START"), True),
             expose_sql_count=_flag(env.get("CRMGRAPH_EXPOSE_SQL_COUNT"), False),
             compiled_reads=_flag(env.get("CRMGRAPH_COMPILED_READS"), True),
+            direct_reads=_flag(env.get("CRMGRAPH_DIRECT_READS"), True),
             event_poll_seconds=float(env.get("CRMGRAPH_EVENT_POLL_SECONDS", "1.0")),
             max_query_depth=int(env.get("CRMGRAPH_MAX_QUERY_DEPTH", "12")),
             max_query_aliases=int(env.get("CRMGRAPH_MAX_QUERY_ALIASES", "30")),

@@ -25,6 +25,11 @@ PLANS_PER_DOCUMENT = 16
 class DocumentPlans:
     directive_variables: tuple[str, ...]
     plans: OrderedDict[Hashable, Plan | None] = field(default_factory=OrderedDict)
+    # Set once the whole request path (parsing, validation, limits, field
+    # permissions, cost) has let the document through and one statement
+    # answered it: the (type, field) pairs it selects, which field permissions
+    # check for each caller. Until then the direct path leaves it alone.
+    answered: frozenset[tuple[str, str]] | None = None
 
 
 class PlanCache:
@@ -47,6 +52,20 @@ class PlanCache:
             if len(self._documents) > self.size:
                 self._documents.popitem(last=False)
         return made
+
+    def peek(self, key: tuple[str, str | None]) -> DocumentPlans | None:
+        """The document's plans if kept; never makes them."""
+        with self._lock:
+            found = self._documents.get(key)
+            if found is not None:
+                self._documents.move_to_end(key)
+            return found
+
+    @staticmethod
+    def peek_plan(document: DocumentPlans, values: Hashable) -> Plan | None:
+        """The plan kept for these directive values, None if none is (or it
+        does not compile); never plans."""
+        return document.plans.get(values)
 
     def plan(
         self, document: DocumentPlans, values: Hashable, make: Callable[[], Plan | None]

@@ -15,12 +15,12 @@ arguments a resolver would refuse, executes as usual.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Mapping
 from typing import Any
 
 import orjson
+from graphql import DocumentNode, GraphQLSchema, OperationType
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import OperationType
 from graphql.execution.values import VariableValues, get_variable_values
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
@@ -33,6 +33,8 @@ from crmgraph.compiled.fields import FieldTable
 from crmgraph.compiled.plan import Const, Plan, Planner, directive_variables
 from crmgraph.compiled.render import render
 from crmgraph.db.engine import Database, current_counter
+from crmgraph.db.queries import CustomerScope
+from crmgraph.schema.permissions import field_coordinates
 
 logger = logging.getLogger("crmgraph.compiled")
 
@@ -45,6 +47,12 @@ class CompiledReads:
         self.statements = StatementCache(cache_size)
         self._table: FieldTable | None = None
         self._dialect: Dialect | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        """The database's dialect, known once a first query was planned."""
+        assert self._dialect is not None
+        return self._dialect
 
     async def answer(self, context: ExecutionContext) -> GraphQLExecutionResult | None:
         """The operation's result, or None for the resolver path: ``data`` as
@@ -66,9 +74,7 @@ class CompiledReads:
             lambda: DocumentPlans(tuple(sorted(directive_variables(operation, document)))),
         )
         raw_variables = context.variables or {}
-        values: Hashable = tuple(
-            repr(raw_variables.get(name)) for name in entry.directive_variables
-        )
+        values = directive_values(entry, raw_variables)
         db: Database = app_context.db
         if self._table is None:
             self._table = FieldTable.from_catalog(app_context.catalog)
@@ -86,13 +92,13 @@ class CompiledReads:
         plan = self.cache.plan(entry, values, make)
         if plan is None:
             return None
-        if all(isinstance(part, Const) for _, part in plan.fields):  # { __typename }: no SQL
-            data = orjson.dumps({key: part.text for key, part in plan.fields})
-            return fragment_result(orjson.Fragment(data))
+        constant = constant_data(plan)
+        if constant is not None:  # { __typename }: no SQL
+            self.answered(entry, schema, document)
+            return fragment_result(orjson.Fragment(constant))
         scope = app_context.access.scope
-        try:
-            key = (id(plan), scope, orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS))
-        except TypeError:
+        key = statement_key(plan, scope, raw_variables)
+        if key is None:
             return None
         rendered = self.statements.get(key, plan)
         if rendered is None:
@@ -125,7 +131,39 @@ class CompiledReads:
             return None
         if plan.partial:
             return await hybrid.execute(context, plan, orjson.loads(text))
+        self.answered(entry, schema, document)
         return fragment_result(orjson.Fragment(text))
+
+    @staticmethod
+    def answered(entry: DocumentPlans, schema: GraphQLSchema, document: DocumentNode) -> None:
+        """Note that the document went through every check and one statement
+        answered it: from now on the direct path may answer it."""
+        if entry.answered is None:
+            entry.answered = field_coordinates(schema, document)
+
+
+def directive_values(entry: DocumentPlans, raw_variables: Mapping[str, Any]) -> Hashable:
+    """What picks the document's plan: the values of the variables that
+    ``@skip``/``@include`` read."""
+    return tuple(repr(raw_variables.get(name)) for name in entry.directive_variables)
+
+
+def statement_key(
+    plan: Plan, scope: CustomerScope | None, raw_variables: Mapping[str, Any]
+) -> Hashable | None:
+    """What the rendered statement depends on; None for variables that do
+    not serialise (an upload): not cached."""
+    try:
+        return (id(plan), scope, orjson.dumps(raw_variables, option=orjson.OPT_SORT_KEYS))
+    except TypeError:
+        return None
+
+
+def constant_data(plan: Plan) -> bytes | None:
+    """The answer's JSON when no field reads the database (``{ __typename }``)."""
+    if all(isinstance(part, Const) for _, part in plan.fields):
+        return orjson.dumps({key: part.text for key, part in plan.fields})
+    return None
 
 
 def fragment_result(data: orjson.Fragment) -> GraphQLExecutionResult:

@@ -15,6 +15,7 @@ they are to the limit before they hit it.
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import re
@@ -145,6 +146,13 @@ def query_cost(
     return QueryCost(requested=sum(by_field.values()), by_field=by_field)
 
 
+class Missing(enum.Enum):
+    MISSING = "missing"
+
+
+MISSING = Missing.MISSING
+
+
 class CostCache:
     """Costs of the operations served, by query text, operation name and
     variables: a function of those three for one schema and one QueryLimits,
@@ -166,6 +174,14 @@ class CostCache:
         except TypeError:
             return None
         return (query, operation_name, encoded)
+
+    def peek(self, key: Hashable) -> QueryCost | Missing | None:
+        """The cost kept for ``key``, or MISSING: never computes it."""
+        with self._lock:
+            if key not in self._items:
+                return MISSING
+            self._items.move_to_end(key)
+            return self._items[key]
 
     def get(self, key: Hashable, compute: Callable[[], QueryCost | None]) -> QueryCost | None:
         with self._lock:
@@ -570,17 +586,7 @@ class QueryLimitsExtension(SchemaExtension):
         yield
 
     def refusal(self) -> GraphQLError | None:
-        limit = self.limits.max_cost
-        if self.cost is None or limit <= 0 or self.cost.requested <= limit:
-            return None
-        return limit_error(
-            f"Query would cost {self.cost.requested}, above the limit of {limit}: "
-            "ask for smaller pages (`first`) or fewer nested lists.",
-            "QUERY_TOO_EXPENSIVE",
-            cost=self.cost.requested,
-            limit=limit,
-            byField=self.cost.by_field,
-        )
+        return cost_refusal(self.cost, self.limits)
 
     async def spend(self, budget: CostBudget, cost: int) -> GraphQLError | None:
         """Charge the caller's key; a refusal says when to come back (also in
@@ -607,17 +613,40 @@ class QueryLimitsExtension(SchemaExtension):
         )
 
     def get_results(self) -> dict[str, Any]:
-        if self.cost is None:
-            return {}
-        limit = self.limits.max_cost if self.limits.max_cost > 0 else None
-        cost: dict[str, Any] = {"requested": self.cost.requested, "limit": limit}
-        if self.charge is not None:
-            cost["rateLimit"] = {
-                "limit": self.charge.limit,
-                "remaining": self.charge.remaining,
-                "resetInSeconds": self.charge.retry_after,
-            }
-        return {"cost": cost}
+        return cost_results(self.cost, self.limits, self.charge)
+
+
+def cost_refusal(cost: QueryCost | None, limits: QueryLimits) -> GraphQLError | None:
+    """The error refusing an operation that costs more than the limit, if it does."""
+    limit = limits.max_cost
+    if cost is None or limit <= 0 or cost.requested <= limit:
+        return None
+    return limit_error(
+        f"Query would cost {cost.requested}, above the limit of {limit}: "
+        "ask for smaller pages (`first`) or fewer nested lists.",
+        "QUERY_TOO_EXPENSIVE",
+        cost=cost.requested,
+        limit=limit,
+        byField=cost.by_field,
+    )
+
+
+def cost_results(
+    cost: QueryCost | None, limits: QueryLimits, charge: Charge | None
+) -> dict[str, Any]:
+    """``extensions.cost`` of an answer: what it cost, the limit, and what is
+    left of the caller's rate-limit budget."""
+    if cost is None:
+        return {}
+    limit = limits.max_cost if limits.max_cost > 0 else None
+    found: dict[str, Any] = {"requested": cost.requested, "limit": limit}
+    if charge is not None:
+        found["rateLimit"] = {
+            "limit": charge.limit,
+            "remaining": charge.remaining,
+            "resetInSeconds": charge.retry_after,
+        }
+    return {"cost": found}
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -678,12 +707,13 @@ class MaskUnexpectedErrors(MaskErrors):
 
 
 def limit_extensions(
-    settings: Any, budget: CostBudget | None = None
+    settings: Any, budget: CostBudget | None = None, costs: CostCache | None = None
 ) -> list[Callable[[], SchemaExtension]]:
-    """The extension factories to add to ``build_schema``'s extensions."""
+    """The extension factories to add to ``build_schema``'s extensions;
+    ``costs``: the app's cost cache, when something else reads it too."""
     limits = QueryLimits.from_settings(settings)
     found: list[Callable[[], SchemaExtension]] = [
-        functools.partial(QueryLimitsExtension, limits, budget, CostCache())
+        functools.partial(QueryLimitsExtension, limits, budget, costs or CostCache())
     ]
     if getattr(settings, "mask_errors", True):
         found.append(MaskUnexpectedErrors)
