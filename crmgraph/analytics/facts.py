@@ -94,6 +94,24 @@ def _activity_cte(scope: AnalyticsScope, trend: bool) -> Sql:
     return sql.extend(scope.period("i.occurred_at")).add(" GROUP BY i.customer)")
 
 
+def _scope_ctes(scope: AnalyticsScope, detail: bool) -> Sql:
+    """``scoped`` and ``scoped_ids``. ``scoped_ids`` is read by the activity,
+    the satisfaction trend and the open needs, and ``scoped`` by the facts: a
+    scope that filters customers (a type, phases, an owner, ids...) is
+    computed once and MATERIALIZED for all four reads, where inlined each
+    read joined the customers with their roles again (about 40 ms each for
+    the 28,600 customers retained or expanding out of 100,000, the churn
+    list's candidates). Every customer is a scan of ``customer``, cheaper to
+    repeat than to store, and inlined its reads keep the table's statistics."""
+    if scope.customers == queries.CustomerQuery(deleted=scope.customers.deleted):
+        return scope.scoped_cte(stage=detail).add(", ").extend(scope.ids_cte())
+    rows = scope.scoped_cte("scope_rows", stage=detail)
+    return rows.add(
+        f", scoped AS {scope.dialect.materialized}(SELECT * FROM scope_rows), "
+        f"scoped_ids AS {scope.dialect.not_materialized}(SELECT id FROM scoped)"
+    )
+
+
 def facts_ctes(scope: AnalyticsScope, *, detail: bool = True) -> Sql:
     """``WITH scoped, scoped_ids, activity, open_needs, facts, scored``: ``scored`` has one
     row per customer in scope with every fact; select from it. Without
@@ -101,8 +119,7 @@ def facts_ctes(scope: AnalyticsScope, *, detail: bool = True) -> Sql:
     the churn signals built on it and the days in stage are NULL, and the
     customers' roles are not read."""
     ts, d = scope.ts(), scope.dialect
-    sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=detail)).add(", ")
-    sql.extend(scope.ids_cte()).add(", ")
+    sql = Sql().add("WITH ").extend(_scope_ctes(scope, detail)).add(", ")
     sql.extend(_activity_cte(scope, trend=detail)).add(", ")
     sql.add(
         "open_needs AS (SELECT n.customer AS customer_id, COUNT(*) AS open_needs, "

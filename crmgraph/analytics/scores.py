@@ -93,30 +93,33 @@ async def scored_page(
     """One page of scored customers matching ``condition``, in keyset order
     ``order`` (``"segment"``: by id; ``"churn"``: riskiest first, then by id).
 
-    In id order the page is chosen on the facts without detail (a condition
-    on RFM scores needs no satisfaction trend, which would be computed for
-    every customer in scope), then only the page's customers get every fact."""
-    detail = order == "churn"
-    sql = facts_ctes(scope, detail=detail).add(
-        f" SELECT * FROM (SELECT {'scored.*' if detail else 'id'}, COUNT(*) OVER () AS total "
+    The page and the total are chosen on the ranking columns alone (id and,
+    in churn order, the churn score), then only the page's customers get
+    every fact: the columns the ranking does not read are not computed for
+    the other customers (PostgreSQL drops unused outputs of the inlined
+    CTEs), nor carried through the count and the sort. In id order the facts
+    are read without detail: a condition on RFM scores needs no satisfaction
+    trend, which would be computed for every customer in scope."""
+    churn = order == "churn"
+    ranking = "id, churn_score" if churn else "id"
+    sql = facts_ctes(scope, detail=churn).add(
+        f" SELECT * FROM (SELECT {ranking}, COUNT(*) OVER () AS total "
     )
     sql.add("FROM scored WHERE ").extend(condition).add(") page")
     if after is not None:
         value, pk = after
-        if order == "churn":
+        if churn:
             sql.add(" WHERE (churn_score < {} OR (churn_score = {} AND id > {}))", value, value, pk)
         else:
             sql.add(" WHERE id > {}", pk)
-    ordering = "churn_score DESC, id" if order == "churn" else "id"
+    ordering = "churn_score DESC, id" if churn else "id"
     sql.add(f" ORDER BY {ordering} LIMIT {{}}", limit + 1)
     rows = await sql.fetch(db)
     total = int(rows[0]["total"]) if rows else 0
     page = rows[:limit]
-    if detail:
-        shaped = [shape(r) for r in page]
-    else:
-        found = await _facts_of(db, scope, [r["id"] for r in page])
-        shaped = [shape(found[r["id"]]) for r in page]
+    found = await _facts_of(db, scope, [r["id"] for r in page])
+    # a customer deleted since the ranking statement is left out of its page
+    shaped = [shape(found[r["id"]]) for r in page if r["id"] in found]
     return ScoredPage(shaped, len(rows) > limit, total)
 
 
