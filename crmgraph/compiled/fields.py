@@ -1,7 +1,7 @@
 """The compilable set: every field read straight from a column, per GraphQL
 type, and how the database prints it (see :mod:`crmgraph.compiled.dialect`).
 
-Relations (owner, team, contacts, needs, interactions) and connections are
+Relations (owner, team, contacts, needs, interactions, consents) and connections are
 planned in :mod:`crmgraph.compiled.plan`; every other field (computed in
 Python by a resolver or a plugin) is absent here, and a query selecting it is
 answered by the resolver path.
@@ -104,18 +104,24 @@ STAGE_CHANGE: dict[str, Scalar] = {
 }
 
 
-def interaction_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
-    def channel(d: Dialect, a: str) -> str:
-        # a channel whose plugin was removed reads as OTHER (SchemaTypes.interaction)
+def channel(channels: tuple[str, ...]) -> Scalar:
+    """An ``InteractionChannel``: one whose plugin was removed reads as OTHER
+    (SchemaTypes.interaction, Consent.from_row)."""
+
+    def value(d: Dialect, a: str) -> str:
         return (
             f"CASE WHEN {a}.channel IN ({d.literals(channels)}) THEN {a}.channel ELSE 'OTHER' END"
         )
 
+    return value
+
+
+def interaction_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
     return {
         "id": global_id("Interaction"),
         "customerId": global_id("Customer", "customer"),
         "contactId": nullable_id("Contact", "contact"),
-        "channel": channel,
+        "channel": channel(channels),
         "direction": column("direction"),
         "occurredAt": timestamp("occurred_at"),
         "subject": column("subject"),
@@ -126,6 +132,22 @@ def interaction_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
         "createdAt": timestamp("created_at"),
         # SchemaTypes.interaction reads an empty purpose as unstated
         "purpose": lambda d, a: f"NULLIF({a}.purpose, '')",
+    }
+
+
+def consent_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
+    """``Consent`` (crmgraph.schema.consent_types) over a ``consent_change`` row;
+    ``recordedBy`` is a relation (plan)."""
+    return {
+        "id": global_id("ConsentChange"),
+        "customerId": global_id("Customer", "customer"),
+        "contactId": nullable_id("Contact", "contact"),
+        "channel": channel(channels),
+        "purpose": column("purpose"),
+        "granted": lambda d, a: d.flag(f"{a}.granted"),
+        "source": column("source"),
+        "evidence": column("evidence"),
+        "at": timestamp("at"),
     }
 
 
@@ -187,6 +209,7 @@ class FieldTable:
     # concrete GraphQL type name -> (kind key, its attribute fields)
     concrete: dict[str, tuple[str, dict[str, Scalar]]]
     interaction: dict[str, Scalar]
+    consent: dict[str, Scalar]
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> FieldTable:
@@ -194,4 +217,5 @@ class FieldTable:
             customer=customer_fields(catalog),
             concrete={d.graphql_name: (d.key, attribute_fields(d)) for d in catalog.customer_types},
             interaction=interaction_fields(catalog.channels),
+            consent=consent_fields(catalog.channels),
         )

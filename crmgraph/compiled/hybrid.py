@@ -45,6 +45,7 @@ from crmgraph.compiled.fields import ROW_KEY, ROW_TIMESTAMPS
 from crmgraph.compiled.plan import (
     Connection,
     CustomerById,
+    CustomersByIds,
     Edges,
     Fallback,
     Nodes,
@@ -143,6 +144,12 @@ class Splicer:
                 self.connection(part, field_type, details, value, here)
             elif isinstance(part, CustomerById) and value is not None:
                 self.customer(part.object, field_type, details, value, here)
+            elif isinstance(part, CustomersByIds):
+                item_type = get_nullable_type(field_type).of_type
+                for index, node in enumerate(value):
+                    if node is not None:
+                        at = Position(value, index, item_type, Path(here.path, index, None), here)
+                        self.customer(part.object, item_type, details, node, at)
         if fallback:
             missing = {key: grouped[key] for key in fallback}
             self.open.append(Open(data, parent_type, source, path, position, missing, grouped))

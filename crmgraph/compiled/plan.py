@@ -23,6 +23,7 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    get_named_type,
 )
 
 from crmgraph.compiled.dialect import NotCompilable
@@ -96,12 +97,14 @@ class Single:
 
 @dataclass
 class ListOf:
-    """Rows of ``table`` whose ``customer`` is the parent customer, in ``order``."""
+    """Rows of ``table`` whose ``customer`` is the parent customer, in ``order``;
+    with ``latest_per``, only the newest row (highest id) per those columns."""
 
     table: str
     order: str
     object: ObjectPlan
     arguments: Arguments | None = None
+    latest_per: str | None = None
 
 
 @dataclass
@@ -152,8 +155,18 @@ class CustomerById:
 
 
 @dataclass
+class CustomersByIds:
+    """``nodes(ids:)`` when every ID is a customer's (or invalid: null), in the
+    order asked; another type's ID is not compiled for that request (see
+    :meth:`crmgraph.compiled.render.Render.customers_by_ids`)."""
+
+    arguments: Arguments
+    object: ObjectPlan
+
+
+@dataclass
 class Plan:
-    fields: list[tuple[str, Any]]  # Const | Connection | CustomerById | Fallback
+    fields: list[tuple[str, Any]]  # Const | Connection | CustomerById | CustomersByIds | Fallback
 
     @cached_property  # read per request; a plan is not changed once made
     def partial(self) -> bool:
@@ -166,7 +179,7 @@ def partial(part: Any) -> bool:
         return True
     if isinstance(part, Connection):
         return any(node.partial for node in part.nodes)
-    if isinstance(part, (CustomerById, Single, ListOf)):
+    if isinstance(part, (CustomerById, CustomersByIds, Single, ListOf)):
         return part.object.partial
     return False
 
@@ -236,6 +249,9 @@ class Planner:
                 arguments = Arguments(query.fields[name], nodes[0])
                 by_id = CustomerById(arguments, self.customer(nodes), node=name == "node")
                 planned.append((key, by_id))
+            elif name == "nodes":
+                arguments = Arguments(query.fields[name], nodes[0])
+                planned.append((key, CustomersByIds(arguments, self.customer(nodes))))
             else:
                 planned.append((key, Fallback()))
         if all(isinstance(part, (Const, Fallback)) for _, part in planned) and any(
@@ -294,8 +310,14 @@ class Planner:
         return self.simple(nodes, self.type(node_type), self.table.interaction)
 
     def simple(
-        self, nodes: list[FieldNode], parent: GraphQLObjectType, scalars: dict[str, Scalar]
+        self,
+        nodes: list[FieldNode],
+        parent: GraphQLObjectType,
+        scalars: dict[str, Scalar],
+        relations: Mapping[str, tuple[str, str, dict[str, Scalar]]] | None = None,
     ) -> ObjectPlan:
+        """An object of one type: its columns, and ``relations`` (field ->
+        table, column holding its id, the related type's columns)."""
         fields: list[tuple[str, Any]] = []
         for key, children in self.collect(nodes, parent).items():
             name = children[0].name.value
@@ -303,9 +325,18 @@ class Planner:
                 fields.append((key, Const(parent.name)))
             elif name in scalars:
                 fields.append((key, Value(scalars[name])))
+            elif relations and name in relations:
+                table, column, columns = relations[name]
+                related = get_named_type(parent.fields[name].type)
+                assert isinstance(related, GraphQLObjectType)
+                fields.append((key, Single(table, column, self.simple(children, related, columns))))
             else:
                 raise NotCompilable(f"{parent.name}.{name}")
         return ObjectPlan([Variant(None, fields)])
+
+    def consents(self, nodes: list[FieldNode]) -> ObjectPlan:
+        recorded_by = {"recordedBy": ("crm_user", "recorded_by", USER)}
+        return self.simple(nodes, self.type("Consent"), self.table.consent, recorded_by)
 
     def customer(self, nodes: list[FieldNode]) -> ObjectPlan:
         """One variant per group of concrete types that select the same fields."""
@@ -363,6 +394,14 @@ class Planner:
                 )
             elif name == "interactions" and definition is not None:
                 planned.append((key, self.connection(children, definition, "Interaction")))
+            elif name == "consents":
+                # the statements in force (privacy.consent.in_force), in id order
+                consents = self.consents(children)
+                newest = "contact, channel, purpose"
+                planned.append((key, ListOf("consent_change", "id", consents, latest_per=newest)))
+            elif name == "consentHistory":
+                consents = self.consents(children)
+                planned.append((key, ListOf("consent_change", "id DESC", consents)))
             elif name == "stageHistory":
                 change = self.simple(children, self.type("StageChange"), STAGE_CHANGE)
                 planned.append((key, ListOf("stage_change", STAGE_HISTORY_ORDER, change)))

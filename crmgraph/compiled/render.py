@@ -19,13 +19,14 @@ from graphql import GraphQLError, GraphQLSchema
 from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types.arguments import convert_arguments
 
-from crmgraph.compiled.dialect import ISO_LENGTH, Dialect, NotCompilable
+from crmgraph.compiled.dialect import Dialect, NotCompilable
 from crmgraph.compiled.fields import ROW_KEY, customer_row
 from crmgraph.compiled.plan import (
     Arguments,
     Connection,
     Const,
     CustomerById,
+    CustomersByIds,
     Edges,
     Fallback,
     ListOf,
@@ -43,6 +44,22 @@ from crmgraph.schema.ids import InvalidId, decode_id
 from crmgraph.schema.pagination import check_first, decode_cursor
 
 MARKER = re.compile("\x01(\\d+)\x02")
+# a row of the merge chain that stands for the chain's first customer
+SURVIVOR = f"(chain.merged_into IS NULL OR chain.depth = {MAX_CHAIN})"
+
+
+def merge_chain(start: str, customers: str) -> str:
+    """The recursive CTE ``chain(n, id, merged_into, depth)``: from each
+    customer picked by ``customers`` (a clause after ``FROM customer c ...``;
+    ``start``: its number), ``merged_into`` followed at most ``MAX_CHAIN``
+    steps, as ``writes.survivor`` follows it for ``load_customer``."""
+    return (
+        f"chain(n, id, merged_into, depth) AS ("
+        f"SELECT {start}, c.id, c.merged_into, 0 FROM {queries.CUSTOMER_FROM} {customers} "
+        f"UNION ALL SELECT chain.n, c.id, c.merged_into, chain.depth + 1 "
+        f"FROM {queries.CUSTOMER_FROM} JOIN chain ON c.id = chain.merged_into "
+        f"WHERE chain.depth < {MAX_CHAIN})"
+    )
 
 
 class Render:
@@ -128,6 +145,8 @@ class Render:
                 pairs.append((key, self.d.literal(part.text)))
             elif isinstance(part, CustomerById):
                 pairs.append((key, self.customer_by_id(part)))
+            elif isinstance(part, CustomersByIds):
+                pairs.append((key, self.customers_by_ids(part)))
             else:
                 pairs.append((key, self.d.embed(self.customers(part))))
         return f"SELECT {self.d.json_object(pairs)} AS data"
@@ -181,7 +200,14 @@ class Render:
             status = self.arguments(part.arguments).get("status")
             if status:
                 where.add_in("status", sorted({s.value for s in status}))
-        rows = f"SELECT * FROM {part.table} WHERE {self.where(where)} ORDER BY {part.order}"
+        if part.latest_per is None:
+            rows = f"SELECT * FROM {part.table} WHERE {self.where(where)} ORDER BY {part.order}"
+        else:
+            newest = f"row_number() OVER (PARTITION BY {part.latest_per} ORDER BY id DESC)"
+            rows = (
+                f"SELECT * FROM (SELECT *, {newest} AS newest_rank FROM {part.table} "
+                f"WHERE {self.where(where)}) t WHERE newest_rank = 1 ORDER BY {part.order}"
+            )
         return f"SELECT {self.d.json_array(element, part.order)} FROM ({rows}) {inner}"
 
     def interactions(self, part: Connection, parent: str) -> str:
@@ -209,7 +235,7 @@ class Render:
             row,
             order,
             lambda a: self.d.cursor(
-                "interaction", self.d.timestamp_json(f"{a}.occurred_at"), f"{a}.id", ISO_LENGTH + 2
+                "interaction", self.d.timestamp_json(f"{a}.occurred_at"), f"{a}.id"
             ),
             limit,
             after is not None,
@@ -221,33 +247,72 @@ class Render:
         a customer of a loaded type that the caller may see, else null. For
         ``node(id:)``, the ID of another type is the resolvers' (their loaders
         and visibility rules per type are not written in SQL)."""
-        try:
-            type_name, pk = decode_id(
-                self.arguments(part.arguments)["id"], None if part.node else "Customer"
-            )
-        except InvalidId:
+        pk = self.customer_pk(self.arguments(part.arguments)["id"], part.node)
+        if pk is None:
             return "NULL"
-        if type_name != "Customer":
-            raise NotCompilable(f"node(id:) of a {type_name}")
-        start = self.bind(pk)
         chain = (
-            f"WITH RECURSIVE chain(id, merged_into, depth) AS ("
-            f"SELECT c.id, c.merged_into, 0 FROM {queries.CUSTOMER_FROM} WHERE c.id = {start} "
-            f"UNION ALL SELECT c.id, c.merged_into, chain.depth + 1 FROM {queries.CUSTOMER_FROM} "
-            f"JOIN chain ON c.id = chain.merged_into WHERE chain.depth < {MAX_CHAIN}) "
-            f"SELECT id FROM chain WHERE merged_into IS NULL OR depth = {MAX_CHAIN} "
-            "ORDER BY depth LIMIT 1"
+            f"WITH RECURSIVE {merge_chain('0', f'WHERE c.id = {self.bind(pk)}')} "
+            f"SELECT id FROM chain WHERE {SURVIVOR} ORDER BY depth LIMIT 1"
         )
-        where = queries.Where()
-        where.add_in("c.kind", [kind for v in part.object.variants for kind in v.kinds or ()])
-        if self.scope is not None:
-            self.scope.sql(where)
         row = self.alias("c")
         rows = (
             f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
-            f"WHERE c.id = ({chain}) AND {self.where(where)}"
+            f"WHERE c.id = ({chain}) AND {self.visible(part.object)}"
         )
         return self.d.embed(f"SELECT {self.object(part.object, row)} FROM ({rows}) {row}")
+
+    def customer_pk(self, global_id: str, node: bool) -> int | None:
+        """The customer's pk of an ID given to ``customer(id:)`` (``node``:
+        ``node(id:)``/``nodes(ids:)``), None for an invalid ID (null)."""
+        try:
+            type_name, pk = decode_id(global_id, None if node else "Customer")
+        except InvalidId:
+            return None
+        if type_name != "Customer":
+            raise NotCompilable(f"node(id:) of a {type_name}")
+        return pk
+
+    def visible(self, plan: ObjectPlan) -> str:
+        """The condition on a customer row (alias ``c``) that the caller may see
+        it, as one of the types ``plan`` has variants for."""
+        where = queries.Where()
+        where.add_in("c.kind", [kind for v in plan.variants for kind in v.kinds or ()])
+        if self.scope is not None:
+            self.scope.sql(where)
+        return self.where(where)
+
+    def customers_by_ids(self, part: CustomersByIds) -> str:
+        """``nodes(ids:)``: each ID as ``node(id:)`` answers it, in the order
+        asked, all in one set (the IDs numbered, their merge chains followed
+        together); more IDs than a page holds is the resolver's error."""
+        ids = self.arguments(part.arguments)["ids"]
+        if len(ids) > self.settings.max_page_size:
+            raise NotCompilable("TOO_MANY_IDS")
+        if not ids:
+            return self.d.empty_array()
+        pks = [self.customer_pk(global_id, True) for global_id in ids]
+        numbered = ", ".join(f"({n}, CAST({self.bind(pk)} AS BIGINT))" for n, pk in enumerate(pks))
+        row, seen, page = self.alias("c"), self.alias("v"), self.alias("n")
+        rows = (
+            f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+            f"WHERE {self.visible(part.object)}"
+        )
+        # the survivors the caller sees, joined from the chain (a few rows), not
+        # left-joined from every customer (SQLite would build that set first)
+        visible = (
+            f"SELECT chain.n, {self.object(part.object, row)} AS node FROM chain "
+            f"JOIN ({rows}) {row} ON {row}.id = chain.id WHERE {SURVIVOR}"
+        )
+        found = (
+            f"SELECT ids.n, {seen}.node FROM ids LEFT JOIN ({visible}) {seen} "
+            f"ON {seen}.n = ids.n ORDER BY ids.n"
+        )
+        chain = merge_chain("ids.n", "JOIN ids ON c.id = ids.pk")
+        element = self.d.embed_column(f"{page}.node")
+        return self.d.embed(
+            f"WITH RECURSIVE ids(n, pk) AS (VALUES {numbered}), {chain} "
+            f"SELECT {self.d.json_array(element, f'{page}.n')} FROM ({found}) {page}"
+        )
 
     def customers(self, part: Connection) -> str:
         args = self.arguments(part.arguments)
@@ -281,7 +346,7 @@ class Render:
                 value = self.d.text_json(f"{a}.name")
             else:
                 value = self.d.timestamp_json(f"{a}.{column}")
-            return self.d.cursor(scope, value, f"{a}.id", ISO_LENGTH + 2)
+            return self.d.cursor(scope, value, f"{a}.id")
 
         return self.connection(
             part,

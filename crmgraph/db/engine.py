@@ -6,6 +6,7 @@ can switch databases (tests run the same suite on SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Iterable
@@ -49,6 +50,27 @@ def _count(querystring: QueryString | str) -> None:
         counter.record(str(querystring))
 
 
+# base64 of a text's UTF-8 (SQLite has none; PostgreSQL: encode(convert_to(...)));
+# the second argument, when true, asks for the URL-safe alphabet
+SQLITE_BASE64 = "crmgraph_base64"
+
+
+def utf8_base64(text: str | None, urlsafe: int) -> str | None:
+    if text is None:
+        return None
+    data = text.encode()
+    return (base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)).decode()
+
+
+class FunctionsConnection(sqlite3.Connection):
+    """A SQLite connection with crmgraph's SQL functions (every connection
+    piccolo opens is made by this factory)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.create_function(SQLITE_BASE64, 2, utf8_base64, deterministic=True)
+
+
 class CountingSQLiteEngine(SQLiteEngine):
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         _count(querystring)
@@ -77,7 +99,9 @@ def postgres_config(url: str) -> dict[str, Any]:
 def make_engine(settings: Settings) -> Engine:
     if settings.is_sqlite:
         return CountingSQLiteEngine(
-            path=str(settings.sqlite_path), timeout=SQLITE_BUSY_TIMEOUT_SECONDS
+            path=str(settings.sqlite_path),
+            timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+            factory=FunctionsConnection,
         )
     if settings.database_url.startswith(("postgres://", "postgresql://")):
         return CountingPostgresEngine(config=postgres_config(settings.database_url))
