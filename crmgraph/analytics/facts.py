@@ -140,7 +140,7 @@ def facts_ctes(scope: AnalyticsScope, *, detail: bool = True) -> Sql:
         "open_needs AS (SELECT n.customer AS customer_id, COUNT(*) AS open_needs, "
         "SUM(CASE WHEN n.due_date < {} THEN 1 ELSE 0 END) AS overdue_needs "
         f"FROM need n {_in_scope(scope, 'n.customer')}"
-        "WHERE n.status IN ('OPEN', 'IN_PROGRESS') GROUP BY n.customer), ",
+        f"WHERE n.{activity.OPEN_NEED} GROUP BY n.customer), ",
         scope.ends_at.date(),
     )
     recency_cases = " ".join(

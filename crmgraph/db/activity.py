@@ -256,6 +256,15 @@ OCCURRED_INDEX = (
 )
 
 
+# Open needs (the need statuses still to be met), and an index over them alone:
+# the facts count each customer's open and overdue needs from it (an index-only
+# scan of about half the needs, where ``need_status`` read every open row).
+OPEN_NEED = "status IN ('OPEN', 'IN_PROGRESS')"
+OPEN_NEEDS_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS ix_need_open ON need (customer, due_date) WHERE {OPEN_NEED}"
+)
+
+
 def covers_every_interaction(ts: str) -> str:
     """A condition with two placeholders (the period's start and end, as ``ts``
     casts): true when the period holds every interaction, so lifetime totals
