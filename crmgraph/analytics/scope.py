@@ -96,6 +96,17 @@ class AnalyticsScope:
             *where.args,
         )
 
+    def left_out(self) -> queries.CustomerQuery | None:
+        """The customers outside a scope of every active customer (the deleted
+        ones), None for any other scope. A report over the interactions of
+        every active customer can then count all interactions and subtract
+        those few customers' (a partition: each customer is in or out)
+        instead of joining each of a million interactions with its customer,
+        which was most of the time of such a report."""
+        if self.customers != queries.CustomerQuery():
+            return None
+        return queries.CustomerQuery(deleted="DELETED")
+
     def period(self, column: str) -> Sql:
         """``column`` falls in the period."""
         ts = self.ts()

@@ -37,6 +37,15 @@ POSTGRES_SETTINGS: tuple[tuple[str, str], ...] = (
 )
 
 
+def utc_day(column: str, sqlite: bool) -> str:
+    """The calendar day (UTC) of a timestamp (``Dialect.day``); the PostgreSQL
+    spelling is also the expression of the planner statistics that migration
+    0027 declares, which must match it to tell the planner how many groups."""
+    if sqlite:
+        return f"date({column})"
+    return f"CAST({column} AT TIME ZONE 'UTC' AS DATE)"
+
+
 @dataclass
 class Sql:
     """SQL text with piccolo ``{}`` placeholders and their values, appended in order."""
@@ -108,6 +117,20 @@ class Dialect:
         if self.sqlite:
             return f"strftime('{sqlite_format}', {column})"
         return f"to_char({column} AT TIME ZONE 'UTC', '{pg_format}')"
+
+    def day(self, column: str) -> str:
+        """The calendar day (UTC) of a timestamp, cheap to group by: a date on
+        PostgreSQL (``to_char`` on every row cost more than the grouping), the
+        ``YYYY-MM-DD`` text on SQLite. ``day_bucket`` turns it into a bucket."""
+        return utc_day(column, self.sqlite)
+
+    def day_bucket(self, day: str, unit: str) -> str:
+        """The calendar bucket of a ``day`` value, the same text as ``bucket``
+        gives for any timestamp of that day."""
+        sqlite_format, pg_format = BUCKET_FORMATS[unit]
+        if self.sqlite:
+            return f"strftime('{sqlite_format}', {day})"
+        return f"to_char(CAST({day} AS TIMESTAMP), '{pg_format}')"
 
     def month_number(self, column: str) -> str:
         """Months since year 0 (UTC), so month differences are subtractions."""
