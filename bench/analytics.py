@@ -200,10 +200,14 @@ class DataSet:
     seed: int
     # names the benchmark owning the database (bench.graphql_load reuses this generator)
     label: str = MARKER
+    # what a reusing benchmark seeds besides (its ``extra`` statements), so
+    # that changing them reseeds its databases
+    variant: str = ""
 
     def marker(self) -> str:
+        variant = f"+{self.variant}" if self.variant else ""
         return (
-            f"{self.label} v{DATA_SET_VERSION}: customers={self.customers} "
+            f"{self.label} v{DATA_SET_VERSION}{variant}: customers={self.customers} "
             f"interactions={self.interactions} seed={self.seed}"
         )
 

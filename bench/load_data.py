@@ -1,5 +1,6 @@
 """The data set of the GraphQL load benchmark: bench.analytics' generator at
-10,000 customers and 100,000 interactions, plus contacts, on PostgreSQL; a
+10,000 customers and 100,000 interactions, plus contacts and consent
+statements, on PostgreSQL; a
 SQLite copy of the same rows for ``--sqlite``; an admin API key per run."""
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ ADMIN_EMAIL = "bench-load-admin@crmgraph.example"
 JOB_TITLES = ("Owner", "Buyer", "Finance", "Engineer", "Assistant")
 
 
+# the rows seeded besides bench.analytics' (changing them reseeds the databases)
+EXTRA_ROWS = "contacts,consents"
+
+
 def data_set(customers: int = CUSTOMERS, interactions: int = INTERACTIONS) -> analytics.DataSet:
-    return analytics.DataSet(customers, interactions, SEED, label=MARKER)
+    return analytics.DataSet(customers, interactions, SEED, label=MARKER, variant=EXTRA_ROWS)
 
 
 def contact_statements(data: analytics.DataSet) -> list[str]:
@@ -47,9 +52,40 @@ def contact_statements(data: analytics.DataSet) -> list[str]:
     ]
 
 
+# (channel, purpose, granted, days after the customer's creation): a customer
+# holds the first 0 to 4 of these statements, so some have withdrawn the
+# marketing e-mails they first agreed to
+CONSENT_STEPS = (
+    ("EMAIL", "MARKETING", True, 1),
+    ("SMS", "SERVICE", True, 2),
+    ("EMAIL", "MARKETING", False, 40),
+    ("PHONE", "MARKETING", True, 60),
+)
+
+
+def consent_statements(data: analytics.DataSet) -> list[str]:
+    """Consent statements for the ``mixed`` scenario's ``consents`` field (as
+    recorded through a web form: no contact, no recording user)."""
+    salt = data.seed * 1000 + 70
+    steps = ", ".join(
+        f"({k}, {analytics.quote(channel)}, {analytics.quote(purpose)}, {granted}, {days})"
+        for k, (channel, purpose, granted, days) in enumerate(CONSENT_STEPS, 1)
+    )
+    return [
+        "INSERT INTO consent_change (customer, contact, channel, purpose, granted, source, "
+        "evidence, at, recorded_by) "
+        "SELECT c.id, NULL, s.channel, s.purpose, s.granted, 'WEB_FORM', NULL, "
+        "c.created_at + s.days * interval '1 day', NULL "
+        f"FROM customer c JOIN (VALUES {steps}) s (k, channel, purpose, granted, days) "
+        f"ON s.k <= floor(pg_temp.u(c.id, {salt}) * {len(CONSENT_STEPS) + 1})::int "
+        "ORDER BY c.id, s.k"
+    ]
+
+
 async def prepare_postgres(url: str, settings: Settings, reseed: bool) -> None:
     data = data_set()
-    await analytics.prepare(url, settings, data, reseed, contact_statements(data))
+    extra = [*contact_statements(data), *consent_statements(data)]
+    await analytics.prepare(url, settings, data, reseed, extra)
 
 
 async def admin_key(settings: Settings) -> str:
