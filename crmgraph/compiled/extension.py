@@ -173,8 +173,9 @@ def fragment_result(data: orjson.Fragment) -> GraphQLExecutionResult:
 
 async def fetch_json(db: Database, dialect: Dialect, sql: str, args: list[Any]) -> str:
     """Run the statement; PostgreSQL straight on the engine's asyncpg pool
-    (the statement is written with $n placeholders), SQLite through
-    ``Database.fetch``. Either way the request's statement counter counts it."""
+    (the statement is written with $n placeholders), SQLite on a kept
+    connection (``Database.read_value``). Either way the request's statement
+    counter counts it."""
     if dialect.name == "postgres":
         engine: Any = db.engine
         if engine.pool is None or engine.current_transaction.get() is not None:
@@ -184,8 +185,7 @@ async def fetch_json(db: Database, dialect: Dialect, sql: str, args: list[Any]) 
             counter.record(sql)
         async with engine.pool.acquire() as connection:
             return await connection.fetchval(sql, *args)
-    rows = await db.fetch(sql, *args)
-    return rows[0]["data"]
+    return await db.read_value(sql, *args)
 
 
 class CompiledReadsExtension(SchemaExtension):

@@ -1,0 +1,50 @@
+"""The SQLite connections kept for read-only statements (db.engine.SQLiteReaders)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crmgraph.app import AppState, with_state
+from crmgraph.db.engine import StatementCounter, current_counter
+from crmgraph.testing import migrate_for, settings_for
+
+
+def test_kept_connections_see_each_commit_refuse_writes_and_close(tmp_path: Path) -> None:
+    settings = settings_for(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    asyncio.run(migrate_for(settings))
+    count = "SELECT COUNT(*) AS n FROM team"
+
+    async def work(state: AppState) -> None:
+        db, readers = state.db, state.db.readers
+        assert readers is not None
+        counter = StatementCounter()
+        token = current_counter.set(counter)
+        try:
+            assert await db.read_value(count) == 0
+            kept = list(readers._idle)
+            assert len(kept) == 1
+            async with db.transaction():
+                await db.fetch("INSERT INTO team (name) VALUES ({})", "North")
+                # inside a transaction: its own connection, which sees the row
+                assert await db.read_value(count) == 1
+            assert await db.read_value(count) == 1  # committed: seen on the kept one
+            assert readers._idle == kept
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await readers.fetch_value("DELETE FROM team")
+            assert readers._idle == []  # a connection that failed is closed, not kept
+            # concurrent reads open more connections, and keep at most `size`
+            values = await asyncio.gather(*(db.read_value(count) for _ in range(10)))
+            assert values == [1] * 10
+            assert 1 <= len(readers._idle) <= readers.size
+        finally:
+            current_counter.reset(token)
+        assert counter.count == 15  # every statement counted, on either connection
+        await db.stop()
+        assert db.readers is None and readers._idle == []
+        await db.start(settings)  # with_state stops it again
+
+    asyncio.run(with_state(settings, work))
