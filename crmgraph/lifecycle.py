@@ -291,6 +291,9 @@ class Lifecycles:
             await self._enter_stage(
                 db, customer.pk, new_kind, previous, stage, at, ctx, reason=converted
             )
+        # the new entries' phase columns, and those of the earlier ones they
+        # advance or end (a conversion also makes the customer's history irregular)
+        await stays.record_phases(db, [customer.pk])
         rows = await db.fetch(
             "UPDATE customer SET kind = {}, version = version + 1, updated_at = {} "
             "WHERE id = {} AND version = {} AND deleted_at IS NULL RETURNING version",

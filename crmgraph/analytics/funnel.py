@@ -26,6 +26,7 @@ from typing import Any
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, literal, rounded
 from crmgraph.customer_types import Phase
+from crmgraph.db import stays
 from crmgraph.db.engine import Database
 from crmgraph.registry import Catalog
 
@@ -97,10 +98,40 @@ def progress(counts: dict[str, Any] | None, current: dict[str, Any] | None) -> d
     }
 
 
+def stage_phases(catalog: Catalog) -> set[tuple]:
+    """Every declared stage as ``stays.STAGE_PHASE_COLUMNS``: its type, key,
+    phase number, phase rank, whether it ends the lifecycle, and the version of
+    the columns' derivation."""
+    rows = set()
+    for descriptor in catalog.customer_types:
+        conversions = {t.to_stage for t in descriptor.lifecycle.transitions if t.convert_to}
+        for stage in descriptor.lifecycle.stages:
+            converted = stage.key in conversions
+            phase_no = PHASE_RANK[stage.phase.value]
+            rank = CONVERTED_RANK if converted else phase_no
+            is_exit = 1 if stage.phase == Phase.ENDED and not converted else 0
+            rows.add((descriptor.key, stage.key, phase_no, rank, is_exit, stays.DERIVATION))
+    return rows
+
+
+async def current_stage_phases(db: Database, catalog: Catalog) -> None:
+    """Make the stored phase columns those of ``catalog``: recompute them all
+    (once, in a transaction) if ``stage_phase`` holds other stages, as after
+    a plugin changed the catalog or on a database that never had a funnel."""
+    wanted = stage_phases(catalog)
+    if await stays.stored_stage_phases(db) == wanted:
+        return
+    async with db.transaction():
+        if not db.is_sqlite:  # one recomputation at a time; the others find it done
+            await db.fetch("LOCK TABLE stage_phase IN EXCLUSIVE MODE")
+        if await stays.stored_stage_phases(db) != wanted:
+            await stays.store_stage_phases(db, wanted)
+
+
 def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
     """``stage_def`` as a VALUES list: each stage's phase (also as its number,
-    ``PHASE_RANK``, cheaper to compare), order, phase rank, whether it ends
-    the lifecycle and whether reaching it is a conversion."""
+    ``PHASE_RANK``), order, whether it ends the lifecycle and whether reaching
+    it is a conversion (``phase_rank``) or a detour. Joined to grouped rows."""
     rows = []
     for descriptor in catalog.customer_types:
         if kinds and descriptor.key not in kinds:
@@ -122,115 +153,140 @@ def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
     )
 
 
-def entries_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
-    """``scoped``, ``stage_def`` and ``entries``: every entry into a known
-    stage before the end of the period, with its stage's phase, whether it
-    falls in the period (``chosen``) and, if the stay ended before the
-    period's end, when and where to (``left_at``, ``next_stage``; recorded
-    by crmgraph.db.stays).
-
-    ``entries`` is materialized, narrow and read by every part of the funnel:
-    the history is scanned and joined with the customers once. Only the
-    phases are joined row by row; the other attributes of a stage (its order,
-    whether it ends or detours) are joined after grouping, to a few hundred
-    ``moves``."""
-    ts, d = scope.ts(), scope.dialect
-    # the type filter applies to the history's type: a prospect converted to a
-    # client still counts in the prospect funnel
-    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False)).add(", ")
-    sql.add(stage_definitions(catalog, scope.kinds) + ", ")
-    # A LEFT JOIN with stage_def: PostgreSQL estimates an inner join on two
-    # columns of a VALUES list at about 1% of the rows, and then looks each
-    # customer up by index, 300,000 times. An entry of a stage no type
-    # declares (its plugin was removed) has no phase, rank or exit flag, so
-    # it counts nowhere: moves join the stages' definitions again, and only
-    # the declared stages' medians and phases are read from the result.
-    # ``customer_kind`` (the customer's current type) serves phase_current.
-    sql.add(
-        f"entries AS {d.materialized}(SELECT sc.customer, sc.kind, sc.to_stage AS stage, sc.at, "
-        f"CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END AS chosen, "
-        f"CASE WHEN sc.left_at < {ts} THEN sc.left_at END AS left_at, "
-        f"CASE WHEN sc.left_at < {ts} THEN sc.next_stage END AS next_stage, "
-        "k.phase, k.phase_no, k.phase_rank, k.is_exit, s.kind AS customer_kind "
-        "FROM stage_change sc JOIN scoped s ON s.id = sc.customer "
-        "LEFT JOIN stage_def k ON k.kind = sc.kind AND k.stage = sc.to_stage "
-        f"WHERE sc.at < {ts}",
-        scope.starts_at,
-        scope.ends_at,
-        scope.ends_at,
+def entries_from(scope: AnalyticsScope, join: str = "", where: str = "") -> Sql:
+    """``FROM ... WHERE ...``: every entry into a stage before the end of the
+    period (``sc``) of a customer in scope (``s``), of the types asked for: the
+    type filter applies to the history's type, so a prospect converted to a
+    client still counts in the prospect funnel. ``join`` and ``where`` add to it."""
+    sql = Sql().add(
+        f"FROM stage_change sc JOIN scoped s ON s.id = sc.customer{join} "
+        f"WHERE {where}sc.at < {scope.ts()}",
         scope.ends_at,
     )
     if scope.kinds:
         sql.add(" AND sc.kind IN (" + ", ".join(literal(k) for k in scope.kinds) + ")")
-    return sql.add(")")
+    return sql
 
 
-def phase_columns() -> tuple[str, str]:
-    """Per customer and type, then per customer: for each phase, whether the
-    customer entered it in the period, later reached a further phase (or
-    converted), and later ended. Aggregates over each type's history, since
-    an entry "later reached" a rank if the last entry of that rank came after
-    the first entry of the phase in the period."""
-    ranks = sorted({*PHASE_RANK.values(), CONVERTED_RANK} - {0})
-    per_kind = [
-        f"MIN(CASE WHEN chosen = 1 AND phase_no = {rank} THEN at END) AS first_{rank}"
-        for rank in PHASE_RANK.values()
-    ]
-    per_kind += [
-        f"MAX(CASE WHEN is_exit = 0 AND phase_rank = {r} THEN at END) AS reached_{r}" for r in ranks
-    ]
-    per_kind.append("MAX(CASE WHEN is_exit = 1 THEN at END) AS exited")
-    per_customer = []
-    for rank in PHASE_RANK.values():
-        first = f"first_{rank}"
-        further = " OR ".join(f"reached_{r} > {first}" for r in ranks if r > rank)
-        advanced = f"CASE WHEN {further} THEN 1 ELSE 0 END" if rank else "0"
-        per_customer += [
-            f"MAX(CASE WHEN {first} IS NOT NULL THEN 1 ELSE 0 END) AS entered_{rank}",
-            f"MAX({advanced}) AS advanced_{rank}",
-            f"MAX(CASE WHEN exited > {first} THEN 1 ELSE 0 END) AS exits_{rank}",
-        ]
-    return ", ".join(per_kind), ", ".join(per_customer)
-
-
-def phase_totals() -> str:
-    """Per phase, over ``customer_phases``: customers who entered it, advanced,
-    and dropped off (ended without advancing)."""
-    return ", ".join(
-        f"COALESCE(SUM(entered_{rank}), 0) AS entered_{rank}, "
-        f"SUM(advanced_{rank}) AS advanced_{rank}, "
-        f"SUM(CASE WHEN advanced_{rank} = 0 AND exits_{rank} = 1 THEN 1 ELSE 0 END) "
-        f"AS dropped_off_{rank}"
-        for rank in PHASE_RANK.values()
+def entry_flags(scope: AnalyticsScope) -> Sql:
+    """Per entry (``sc``): ``chosen`` (in the period), ``open`` (the stay had
+    not ended by the period's end), ``own`` (of the customer's current type),
+    ``first`` (its type's first entry into the phase in the period: the one a
+    customer's phase counts read), ``advanced`` and ``exited`` (by the period's
+    end, after it: ``stays.PHASE_COLUMNS``)."""
+    ts = scope.ts()
+    return Sql().add(
+        f"CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END AS chosen, "
+        f"CASE WHEN sc.left_at < {ts} THEN 0 ELSE 1 END AS open, "
+        "CASE WHEN sc.kind = s.kind THEN 1 ELSE 0 END AS own, "
+        f"CASE WHEN sc.at >= {ts} AND (sc.phase_prev_at IS NULL OR sc.phase_prev_at < {ts}) "
+        "THEN 1 ELSE 0 END AS first, "
+        f"CASE WHEN sc.advanced_at < {ts} THEN 1 ELSE 0 END AS advanced, "
+        f"CASE WHEN sc.exited_at < {ts} THEN 1 ELSE 0 END AS exited",
+        scope.starts_at,
+        scope.ends_at,
+        scope.starts_at,
+        scope.starts_at,
+        scope.ends_at,
+        scope.ends_at,
     )
+
+
+def entries_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
+    """``scoped``, ``stage_def`` and ``moves``: the entries grouped by stage,
+    whether chosen, where they went by the period's end and whether still
+    open, with the phase counts of the entries not ``irregular``
+    (``stays.PHASE_COLUMNS``) summed over those that count (``first``) and,
+    on PostgreSQL, the chosen stays' lengths for the medians. The history is
+    read once, and only the grouped rows meet the stages' definitions."""
+    ts, d = scope.ts(), scope.dialect
+    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False)).add(", ")
+    sql.add(stage_definitions(catalog, scope.kinds) + ", ")
+    # each chosen stay's length in days (a double: EXTRACT's numeric result
+    # cost ~90 ms more over 207,000 stays), for the medians
+    lengths = (
+        ""
+        if d.sqlite
+        else ", array_agg(date_part('epoch', left_at - at) / 86400.0) "
+        "FILTER (WHERE chosen = 1 AND open = 0) AS stays"
+    )
+    # grouped by plain columns and two booleans, which PostgreSQL estimates
+    # (with the statistics of migration 0025) at a few hundred groups: computed
+    # keys counted as 200 values each made it sort 150,000 rows to group them
+    sql.add(
+        f"moves AS {d.materialized}(SELECT kind, stage, went, chosen_key AS chosen, closed, "
+        "COUNT(*) AS n, SUM(own * open * regular) AS current_own, "
+        "SUM(first * regular) AS first_entries, SUM(first * regular * advanced) AS advanced, "
+        "SUM(first * regular * exited * (1 - advanced)) AS dropped_off"
+        f"{lengths} FROM (SELECT sc.kind, sc.to_stage AS stage, sc.next_stage AS went, "
+        f"sc.left_at, sc.at, sc.at >= {ts} AS chosen_key, "
+        f"COALESCE(sc.left_at < {ts}, FALSE) AS closed, 1 - sc.irregular AS regular, ",
+        scope.starts_at,
+        scope.ends_at,
+    )
+    sql.extend(entry_flags(scope)).add(" ").extend(entries_from(scope))
+    return sql.add(") sc GROUP BY kind, stage, went, chosen_key, closed)")
+
+
+def irregular_phases(scope: AnalyticsScope) -> Sql:
+    """``irregular_phases``: per customer counted one by one (history in more
+    than one type, or merged) and phase, whether it entered the phase in the
+    period, advanced, ended, and is in it at the period's end in its current
+    type."""
+    sql = Sql().add(
+        "irregular_phases AS (SELECT customer, phase, MAX(first) AS entered, "
+        "MAX(first * advanced) AS advanced, MAX(first * exited) AS exited, "
+        "MAX(own * open) AS current_own FROM (SELECT sc.customer, k.phase, "
+    )
+    # a LEFT JOIN: an inner join on two columns of a VALUES list is estimated
+    # at about 1% of the rows, and the planner then loops over the customers
+    stage = " LEFT JOIN stage_def k ON k.kind = sc.kind AND k.stage = sc.to_stage"
+    sql.extend(entry_flags(scope)).add(" ").extend(
+        entries_from(scope, stage, "sc.irregular = 1 AND ")
+    )
+    return sql.add(") sc WHERE phase IS NOT NULL GROUP BY customer, phase)")
 
 
 async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope) -> Funnel:
     d = scope.dialect
-    per_kind, per_customer = phase_columns()
+    await current_stage_phases(db, catalog)
     # one statement: per-stage counts, flows, medians and per-phase counts, tagged
-    sql = entries_ctes(catalog, scope).add(", ")
+    sql = entries_ctes(catalog, scope).add(", ").extend(irregular_phases(scope)).add(", ")
     sql.add(
-        # entries by stage, where they went and whether still open: the stage
-        # counts, flows and current counts all come from these few rows
-        "moves AS (SELECT kind, stage, chosen, next_stage, "
-        "CASE WHEN left_at IS NULL THEN 1 ELSE 0 END AS open, COUNT(*) AS n "
-        "FROM entries GROUP BY kind, stage, chosen, next_stage, "
-        "CASE WHEN left_at IS NULL THEN 1 ELSE 0 END), "
         "chosen_moves AS (SELECT m.kind, m.stage, n.stage AS next_stage, m.n, "
         "CASE WHEN n.is_exit = 0 AND n.is_detour = 0 "
         "AND (n.position > p.position OR n.phase_rank = {}) THEN m.n ELSE 0 END AS advanced, "
         "CASE WHEN n.is_exit = 1 THEN m.n ELSE 0 END AS dropped_off "
         "FROM moves m JOIN stage_def p ON p.kind = m.kind AND p.stage = m.stage "
-        "LEFT JOIN stage_def n ON n.kind = m.kind AND n.stage = m.next_stage "
-        "WHERE m.chosen = 1), "
-        f"stays AS (SELECT kind, stage, {d.days_between('left_at', 'at')} AS days "
-        "FROM entries WHERE chosen = 1 AND left_at IS NOT NULL), "
-        f"kind_phases AS (SELECT customer, {per_kind} FROM entries GROUP BY customer, kind), "
-        f"customer_phases AS (SELECT customer, {per_customer} FROM kind_phases GROUP BY customer), "
-        # one row per customer: sums count customers (every phase in one pass)
-        f"phase_totals AS (SELECT {phase_totals()} FROM customer_phases) ",
+        "LEFT JOIN stage_def n ON n.kind = m.kind AND n.stage = m.went AND m.closed "
+        "WHERE m.chosen), ",
         CONVERTED_RANK,
+    )
+    if d.sqlite:
+        sql.add(
+            f"stays AS (SELECT sc.kind, sc.to_stage AS stage, "
+            f"{d.days_between('sc.left_at', 'sc.at')} AS days "
+        )
+        sql.extend(entries_from(scope)).add(
+            f" AND sc.at >= {scope.ts()} AND sc.left_at < {scope.ts()}), ",
+            scope.starts_at,
+            scope.ends_at,
+        )
+        medians = d.medians("stays", "kind, stage", "days")
+    else:
+        # each stage's lengths, gathered from its few groups, sorted once
+        medians = (
+            "SELECT kind, stage, (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) "
+            "FROM moves l, unnest(l.stays) v WHERE l.kind = m.kind AND l.stage = m.stage) "
+            "AS median FROM moves m WHERE chosen AND closed GROUP BY kind, stage"
+        )
+    sql.add(
+        # regular customers' entries that count, by stage; then the others, one by one
+        "phase_counts AS (SELECT k.phase, m.first_entries AS entered, m.advanced, "
+        "m.dropped_off, m.current_own FROM moves m JOIN stage_def k "
+        "ON k.kind = m.kind AND k.stage = m.stage "
+        "UNION ALL SELECT phase, entered, advanced, exited * (1 - advanced), current_own "
+        "FROM irregular_phases) "
     )
     sql.add(
         "SELECT 'stage' AS part, kind, stage, NULL AS next_stage, SUM(n) AS entered, "
@@ -239,17 +295,14 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         "UNION ALL SELECT 'flow', kind, stage, next_stage, SUM(n), 0, 0, NULL "
         "FROM chosen_moves WHERE next_stage IS NOT NULL GROUP BY kind, stage, next_stage "
         "UNION ALL SELECT 'current', kind, stage, NULL, SUM(n), 0, 0, NULL FROM moves "
-        "WHERE open = 1 GROUP BY kind, stage "
+        "WHERE NOT closed GROUP BY kind, stage "
         "UNION ALL SELECT 'median', kind, stage, NULL, 0, 0, 0, median "
-        f"FROM ({d.medians('stays', 'kind, stage', 'days')}) medians "
-        "UNION ALL SELECT 'phase_current', NULL, phase, NULL, COUNT(DISTINCT customer), "
-        "0, 0, NULL FROM entries WHERE kind = customer_kind AND left_at IS NULL GROUP BY phase"
+        f"FROM ({medians}) medians "
+        "UNION ALL SELECT 'phase', NULL, phase, NULL, SUM(entered), SUM(advanced), "
+        "SUM(dropped_off), NULL FROM phase_counts GROUP BY phase "
+        "UNION ALL SELECT 'phase_current', NULL, phase, NULL, SUM(current_own), 0, 0, NULL "
+        "FROM phase_counts GROUP BY phase"
     )
-    for phase, rank in PHASE_RANK.items():
-        sql.add(
-            f" UNION ALL SELECT 'phase', NULL, '{phase}', NULL, entered_{rank}, "
-            f"advanced_{rank}, dropped_off_{rank}, NULL FROM phase_totals"
-        )
     rows = await sql.fetch(db)
     by_part: dict[str, dict[tuple, dict]] = defaultdict(dict)
     flows: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)

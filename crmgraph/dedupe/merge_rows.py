@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmgraph.db import queries, writes
+from crmgraph.db import queries, stays, writes
 from crmgraph.db.engine import Database
 
 # table -> its name in movedCounts
@@ -120,6 +120,7 @@ async def move_to_survivor(
             f"UPDATE {table} SET customer = {{}} WHERE customer = {{}}", survivor, merged
         )
     await _move_relationships(db, survivor, merged, moved)
+    await stays.record_phases(db, [survivor])  # the funnel's columns, over both histories
     return moved
 
 
@@ -175,6 +176,15 @@ async def all_still_with(db: Database, moved: MovedRows, survivor: int) -> bool:
 
 async def move_back(db: Database, moved: MovedRows, merged: int) -> None:
     """Undo :func:`move_to_survivor`: the same rows, back as they were."""
+    # the survivor, whose history loses the moved entries (all still with it)
+    history = moved.rows.get("stage_change") or []
+    survivors = (
+        await _ids(
+            db, "customer", "id IN (SELECT customer FROM stage_change WHERE id = {})", *history[:1]
+        )
+        if history
+        else []
+    )
     for table, ids in moved.rows.items():
         await _set_column(db, table, "customer", merged, ids)
     for end, ids in moved.relationship_ends.items():
@@ -183,6 +193,7 @@ async def move_back(db: Database, moved: MovedRows, merged: int) -> None:
         await _restore_relationship(db, row)
     await _set_column(db, "contact", "is_primary", True, moved.unprimaried_contacts)
     await _set_column(db, "stage_change", "left_at", None, moved.closed_stays)
+    await stays.record_phases(db, [merged, *survivors])  # each history's funnel columns again
 
 
 async def _restore_relationship(db: Database, row: dict[str, Any]) -> None:
