@@ -13,6 +13,7 @@ have answered with one statement whenever the query is compilable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import random
 from collections.abc import Iterator
@@ -153,10 +154,12 @@ async def seed(state: AppState) -> None:
     await db.fetch("UPDATE interaction SET purpose = 'SERVICE' WHERE id % 4 = 1")
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def pair(
+@contextlib.contextmanager
+def seeded_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Pair]:
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A database of ``request.param``'s engine with PLUGINS' tables and
+    ``seed``'s rows, and an API key per role: (URL, keys)."""
     path: Path = tmp_path_factory.mktemp("compiled") / "crm.sqlite"
     with fresh_database(request.param, request, path) as url:
         settings = settings_for(url, plugins=PLUGINS)
@@ -166,11 +169,19 @@ def pair(
             for role in ROLES
         }
         asyncio.run(with_state(settings, seed))
-        with (
-            live_server(settings_for(url, plugins=PLUGINS, compiled_reads=True)) as compiled,
-            live_server(settings_for(url, plugins=PLUGINS, compiled_reads=False)) as resolved,
-        ):
-            yield Pair(request.param, compiled, resolved, keys)
+        yield url, keys
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    with (
+        seeded_database(request, tmp_path_factory) as (url, keys),
+        live_server(settings_for(url, plugins=PLUGINS, compiled_reads=True)) as compiled,
+        live_server(settings_for(url, plugins=PLUGINS, compiled_reads=False)) as resolved,
+    ):
+        yield Pair(request.param, compiled, resolved, keys)
 
 
 # ---------------------------------------------------------------------------

@@ -21,12 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-from crmgraph.app import with_state
 from crmgraph.auth import ROLES
 from crmgraph.compiled.direct import ANSWERED_HEADER
-from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for, user_key
+from crmgraph.testing import LiveServer, live_server, settings_for, user_key
 from tests.conftest import fresh_database
-from tests.test_compiled_reads import CORPUS, MIXED, PLUGINS, TEAM, compiles, seed
+from tests.test_compiled_reads import CORPUS, MIXED, PLUGINS, compiles, seeded_database
 
 # a budget no test spends: the limiter runs and reports what is left; windows
 # are aligned on the clock, and a day makes one starting between the two
@@ -105,17 +104,12 @@ def start(url: str, **overrides: Any) -> Any:
 def servers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Servers]:
-    path: Path = tmp_path_factory.mktemp("direct") / "crm.sqlite"
-    with fresh_database(request.param, request, path) as url:
-        settings = settings_for(url, plugins=PLUGINS)
-        asyncio.run(migrate_for(settings))
-        keys = {
-            role: asyncio.run(user_key(settings, role, (TEAM,) if role == "agent" else ()))
-            for role in ROLES
-        }
-        asyncio.run(with_state(settings, seed))
-        with start(url) as direct, start(url, direct_reads=False) as view:
-            yield Servers(request.param, direct, view, keys)
+    with (
+        seeded_database(request, tmp_path_factory) as (url, keys),
+        start(url) as direct,
+        start(url, direct_reads=False) as view,
+    ):
+        yield Servers(request.param, direct, view, keys)
 
 
 @pytest.mark.parametrize("role", ROLES)
