@@ -84,9 +84,8 @@ def scenarios(timeline_customer: int) -> list[Scenario]:
         ),
         Scenario(
             "mixed",
-            "nested, plus each customer's consents (computed in Python: crmgraph's "
-            "compiled statement, then the executor for that field; PostGraphile has no "
-            "such field and answers nested)",
+            "nested, plus each customer's consents in force (0 to 3 each; PostGraphile "
+            "has no such field and answers nested)",
             {
                 CRMGRAPH: nested_crmgraph("consents { channel purpose granted } "),
                 POSTGRAPHILE: nested_postgraphile,
