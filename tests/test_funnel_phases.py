@@ -173,7 +173,10 @@ def test_writes_keep_the_columns_and_a_new_catalog_recomputes_them(database_url:
                 assert moved["userErrors"] == [], (kind, to, moved)
                 version = moved["customer"]["version"]
 
-        walk("CLIENT", ["engaged", "negotiating", "active", "at_risk", "active", "at_risk", "churned"])
+        walk(
+            "CLIENT",
+            ["engaged", "negotiating", "active", "at_risk", "active", "at_risk", "churned"],
+        )
         walk("PROSPECT", ["contacted", "qualified", "converted"])
         walk("PROSPECT", ["contacted", "disqualified", "contacted"])
 
