@@ -26,6 +26,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 
 from crmgraph import graphiql
 from crmgraph.access import Policy
+from crmgraph.analytics.funnel import current_stage_phases
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.auth_changes import listener_for
 from crmgraph.body_limit import BodySizeLimit
@@ -232,6 +233,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.migrate_on_start:
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
+        # the funnel's stored phase columns follow the catalog the plugins
+        # declare: recomputed here after a change (or an upgrade), not in
+        # the first funnel request (seconds on a large history)
+        await current_stage_phases(state.db, state.catalog)
         if auth_listener is not None:
             await auth_listener.start()
         await state.events.start()
