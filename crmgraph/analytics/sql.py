@@ -16,6 +16,8 @@ BUCKET_FORMATS = {
     "MONTH": ("%Y-%m", "YYYY-MM"),
     "YEAR": ("%Y", "YYYY"),
 }
+# strftime patterns of the first day of each bucket (SQLite; PostgreSQL uses date_trunc)
+BUCKET_STARTS = {"DAY": "%Y-%m-%d", "MONTH": "%Y-%m-01", "YEAR": "%Y-01-01"}
 
 
 # PostgreSQL settings for the analytics statements (measured in the README's
@@ -123,6 +125,14 @@ class Dialect:
         PostgreSQL (``to_char`` on every row cost more than the grouping), the
         ``YYYY-MM-DD`` text on SQLite. ``day_bucket`` turns it into a bucket."""
         return utc_day(column, self.sqlite)
+
+    def bucket_start(self, column: str, unit: str) -> str:
+        """The first day (UTC) of the calendar bucket of a timestamp, cheap to
+        group by (``to_char`` on every row cost more than the grouping);
+        ``day_bucket`` turns it into the bucket's text."""
+        if self.sqlite:
+            return f"strftime('{BUCKET_STARTS[unit]}', {column})"
+        return f"date_trunc('{unit.lower()}', {column} AT TIME ZONE 'UTC')"
 
     def day_bucket(self, day: str, unit: str) -> str:
         """The calendar bucket of a ``day`` value, the same text as ``bucket``
