@@ -91,6 +91,14 @@ def test_nested_list_costs_a_fixed_number_of_statements(server: LiveServer) -> N
 def test_node_lookups_batch(server: LiveServer) -> None:
     ids = seed(server, 10)
     query = (
-        "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Customer { name contacts { name } } } }"
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Customer { name contacts { name } } "
+        "... on Contact { name } } }"
     )
-    assert server.statements(query, {"ids": ids[:1]}) == server.statements(query, {"ids": ids}) == 2
+    # customers' IDs only: compiled, one statement
+    assert server.statements(query, {"ids": ids[:1]}) == server.statements(query, {"ids": ids}) == 1
+    # with another type's ID the resolvers answer: a batch per type and relation
+    contact = server.gql(
+        "query($id: ID!) { customer(id: $id) { contacts { id } } }", {"id": ids[0]}
+    )["customer"]["contacts"][0]["id"]
+    one, ten = ({"ids": [*some, contact]} for some in (ids[:1], ids))
+    assert server.statements(query, one) == server.statements(query, ten) == 3
