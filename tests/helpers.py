@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from crmgraph import auth
 from crmgraph.app import AppState, with_state
-from crmgraph.db import stays, writes
+from crmgraph.db import queries, stays, writes
 from crmgraph.dedupe import matching
 from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.settings import Settings
@@ -380,3 +380,19 @@ class RoleWorld:
 
     def version(self, gid: str) -> int:
         return self.sql("SELECT version FROM customer WHERE id = {}", pk(gid))[0]["version"]
+
+
+# ---------------------------------------------------------------------------
+# Analytics reports counted again in Python
+
+# the calendar buckets' labels, as strftime formats
+BUCKET_FORMATS = {"DAY": "%Y-%m-%d", "MONTH": "%Y-%m", "YEAR": "%Y"}
+
+
+def in_scope(customer: dict[str, Any], q: queries.CustomerQuery) -> bool:
+    """Whether a customer row is among ``q``'s customers (deleted state, types, owners)."""
+    if (customer["deleted_at"] is None) != (q.deleted == "ACTIVE") and q.deleted != "ALL":
+        return False
+    if q.kinds and customer["kind"] not in q.kinds:
+        return False
+    return not (q.owner_ids and customer["owner"] not in q.owner_ids)

@@ -24,19 +24,12 @@ from crmgraph.db.queries import read_timestamp
 from crmgraph.demo import seed_demo
 from crmgraph.extension_points import Metric
 from crmgraph.testing import settings_for
+from tests.helpers import BUCKET_FORMATS as FORMATS
+from tests.helpers import in_scope
 
 NOW = datetime.datetime(2026, 11, 18, 15, 30, tzinfo=datetime.UTC)
-FORMATS = {"DAY": "%Y-%m-%d", "MONTH": "%Y-%m", "YEAR": "%Y"}
 
 Row = tuple[str | None, int, int, float, float]
-
-
-def in_scope(customer: dict[str, Any], q: queries.CustomerQuery) -> bool:
-    if (customer["deleted_at"] is None) != (q.deleted == "ACTIVE") and q.deleted != "ALL":
-        return False
-    if q.kinds and customer["kind"] not in q.kinds:
-        return False
-    return not (q.owner_ids and customer["owner"] not in q.owner_ids)
 
 
 def expected(
