@@ -9,13 +9,12 @@ one look-up, not a new attempt, per request.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from threading import Lock
 from typing import Any
 
 from crmgraph.compiled.plan import Plan
+from crmgraph.lru import LRU, MISSING
 
 # plans kept per document for different @skip/@include variable values
 PLANS_PER_DOCUMENT = 16
@@ -24,7 +23,7 @@ PLANS_PER_DOCUMENT = 16
 @dataclass
 class DocumentPlans:
     directive_variables: tuple[str, ...]
-    plans: OrderedDict[Hashable, Plan | None] = field(default_factory=OrderedDict)
+    plans: LRU[Hashable, Plan | None] = field(default_factory=lambda: LRU(PLANS_PER_DOCUMENT))
     # Set once the whole request path (parsing, validation, limits, field
     # permissions, cost) has let the document through and one statement
     # answered it: the (type, field) pairs it selects, which field permissions
@@ -34,57 +33,35 @@ class DocumentPlans:
 
 class PlanCache:
     def __init__(self, size: int = 1000) -> None:
-        self.size = size
-        self._documents: OrderedDict[tuple[str, str | None], DocumentPlans] = OrderedDict()
-        self._lock = Lock()
+        self._documents: LRU[tuple[str, str | None], DocumentPlans] = LRU(size)
 
     def document(
         self, key: tuple[str, str | None], make: Callable[[], DocumentPlans]
     ) -> DocumentPlans:
-        with self._lock:
-            found = self._documents.get(key)
-            if found is not None:
-                self._documents.move_to_end(key)
-                return found
-        made = make()
-        with self._lock:
-            self._documents[key] = made
-            if len(self._documents) > self.size:
-                self._documents.popitem(last=False)
-        return made
+        return self._documents.get_or_make(key, make)
 
     def peek(self, key: tuple[str, str | None]) -> DocumentPlans | None:
         """The document's plans if kept; never makes them."""
-        with self._lock:
-            found = self._documents.get(key)
-            if found is not None:
-                self._documents.move_to_end(key)
-            return found
+        found = self._documents.lookup(key)
+        return None if found is MISSING else found
 
     @staticmethod
     def peek_plan(document: DocumentPlans, values: Hashable) -> Plan | None:
         """The plan kept for these directive values, None if none is (or it
         does not compile); never plans."""
-        return document.plans.get(values)
+        found = document.plans.lookup(values)
+        return None if found is MISSING else found
 
+    @staticmethod
     def plan(
-        self, document: DocumentPlans, values: Hashable, make: Callable[[], Plan | None]
+        document: DocumentPlans, values: Hashable, make: Callable[[], Plan | None]
     ) -> Plan | None:
-        with self._lock:
-            if values in document.plans:
-                document.plans.move_to_end(values)
-                return document.plans[values]
-        made = make()
-        with self._lock:
-            document.plans[values] = made
-            if len(document.plans) > PLANS_PER_DOCUMENT:
-                document.plans.popitem(last=False)
-        return made
+        return document.plans.get_or_make(values, make)
 
-    def forget(self, document: DocumentPlans, values: Hashable) -> None:
+    @staticmethod
+    def forget(document: DocumentPlans, values: Hashable) -> None:
         """A plan that failed to run is not tried again."""
-        with self._lock:
-            document.plans[values] = None
+        document.plans.put(values, None)
 
     def __len__(self) -> int:
         return len(self._documents)
@@ -97,20 +74,13 @@ class StatementCache:
     variable values)."""
 
     def __init__(self, size: int = 1000) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, tuple[Plan, str, list[Any]]] = OrderedDict()
-        self._lock = Lock()
+        self._items: LRU[Hashable, tuple[Plan, str, list[Any]]] = LRU(size)
 
     def get(self, key: Hashable, plan: Plan) -> tuple[str, list[Any]] | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None or found[0] is not plan:  # a plan forgotten and made again
-                return None
-            self._items.move_to_end(key)
-            return found[1], found[2]
+        found = self._items.lookup(key)
+        if found is MISSING or found[0] is not plan:  # a plan forgotten and made again
+            return None
+        return found[1], found[2]
 
     def put(self, key: Hashable, plan: Plan, sql: str, args: list[Any]) -> None:
-        with self._lock:
-            self._items[key] = (plan, sql, args)
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
+        self._items.put(key, (plan, sql, args))

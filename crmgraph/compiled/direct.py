@@ -43,8 +43,9 @@ from crmgraph.compiled.extension import (
     statement_key,
 )
 from crmgraph.db.engine import Database, StatementCounter, current_counter
+from crmgraph.lru import MISSING
 from crmgraph.rate_limit import Charge, CostBudget
-from crmgraph.schema.limits import MISSING, CostCache, QueryLimits, cost_refusal, cost_results
+from crmgraph.schema.limits import CostCache, QueryLimits, cost_refusal, cost_results
 
 logger = logging.getLogger("crmgraph.compiled")
 

@@ -15,13 +15,10 @@ they are to the limit before they hit it.
 
 from __future__ import annotations
 
-import enum
 import functools
 import logging
 import re
-import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +62,7 @@ from strawberry.extensions.query_depth_limiter import (
 )
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from crmgraph.lru import LRU, Missing
 from crmgraph.rate_limit import Charge, CostBudget
 
 logger = logging.getLogger("crmgraph.errors")
@@ -146,13 +144,6 @@ def query_cost(
     return QueryCost(requested=sum(by_field.values()), by_field=by_field)
 
 
-class Missing(enum.Enum):
-    MISSING = "missing"
-
-
-MISSING = Missing.MISSING
-
-
 class CostCache:
     """Costs of the operations served, by query text, operation name and
     variables: a function of those three for one schema and one QueryLimits,
@@ -160,9 +151,7 @@ class CostCache:
     recently used out first; shared by every request of an app."""
 
     def __init__(self, size: int = 1000) -> None:
-        self.size = size
-        self._items: OrderedDict[Hashable, QueryCost | None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LRU[Hashable, QueryCost | None] = LRU(size)
 
     @staticmethod
     def key(
@@ -177,23 +166,10 @@ class CostCache:
 
     def peek(self, key: Hashable) -> QueryCost | Missing | None:
         """The cost kept for ``key``, or MISSING: never computes it."""
-        with self._lock:
-            if key not in self._items:
-                return MISSING
-            self._items.move_to_end(key)
-            return self._items[key]
+        return self._items.lookup(key)
 
     def get(self, key: Hashable, compute: Callable[[], QueryCost | None]) -> QueryCost | None:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        cost = compute()
-        with self._lock:
-            self._items[key] = cost
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return cost
+        return self._items.get_or_make(key, compute)
 
 
 class _CostWalker:

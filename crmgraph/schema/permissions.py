@@ -9,9 +9,7 @@ query text and kept.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
-from threading import Lock
 
 from graphql import (
     DocumentNode,
@@ -26,6 +24,8 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
+
+from crmgraph.lru import LRU
 
 Coordinates = frozenset[tuple[str, str]]
 
@@ -49,21 +49,10 @@ class CoordinateCache:
     """Query text -> coordinates, bounded, shared by every request of an app."""
 
     def __init__(self, size: int = 1000) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Coordinates] = OrderedDict()
-        self._lock = Lock()
+        self._items: LRU[str, Coordinates] = LRU(size)
 
     def get(self, query: str, schema: GraphQLSchema, document: DocumentNode) -> Coordinates:
-        with self._lock:
-            if query in self._items:
-                self._items.move_to_end(query)
-                return self._items[query]
-        coordinates = field_coordinates(schema, document)
-        with self._lock:
-            self._items[query] = coordinates
-            if len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return coordinates
+        return self._items.get_or_make(query, lambda: field_coordinates(schema, document))
 
 
 def forbidden_error(denied: list[tuple[str, str, str]]) -> GraphQLError:
