@@ -27,6 +27,7 @@ from crmgraph import auth
 from crmgraph.app import AppState, with_state
 from crmgraph.db import queries, stays, writes
 from crmgraph.dedupe import matching
+from crmgraph.demo import seed_demo
 from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.settings import Settings
 from crmgraph.testing import live_server, migrate_for, settings_for
@@ -396,3 +397,36 @@ def in_scope(customer: dict[str, Any], q: queries.CustomerQuery) -> bool:
     if q.kinds and customer["kind"] not in q.kinds:
         return False
     return not (q.owner_ids and customer["owner"] not in q.owner_ids)
+
+
+RECOUNT_NOW = datetime.datetime(2026, 11, 18, 15, 30, tzinfo=datetime.UTC)
+# a period starting and ending inside a day, in the past
+CUT_START = RECOUNT_NOW - datetime.timedelta(days=200, hours=7, minutes=13)
+CUT_END = RECOUNT_NOW - datetime.timedelta(days=20, hours=3)
+
+Scope = tuple[queries.CustomerQuery, datetime.datetime | None, datetime.datetime]
+
+
+async def recount_world(state: AppState, counted: str) -> tuple[list[Scope], int]:
+    """Demo data in which 12 of the customers with interactions where
+    ``counted`` is set are deleted (the rows a report over every active
+    customer leaves out), and the scopes a recount checks: every active
+    customer over all time and over a cut period, all, deleted, a type, an
+    owner; with that owner's id."""
+    db = state.db
+    await seed_demo(db, state.catalog, customers=300, now=RECOUNT_NOW)
+    await db.fetch(
+        "UPDATE customer SET deleted_at = updated_at WHERE id IN (SELECT DISTINCT "
+        f"customer FROM interaction WHERE {counted} IS NOT NULL ORDER BY customer LIMIT 12)"
+    )
+    owner = (await db.fetch("SELECT MIN(owner) AS o FROM customer"))[0]["o"]
+    everything = queries.CustomerQuery()
+    scopes: list[Scope] = [
+        (everything, None, RECOUNT_NOW),
+        (everything, CUT_START, CUT_END),
+        (queries.CustomerQuery(deleted="ALL"), None, RECOUNT_NOW),
+        (queries.CustomerQuery(deleted="DELETED"), None, RECOUNT_NOW),
+        (queries.CustomerQuery(kinds=("client",)), CUT_START, RECOUNT_NOW),
+        (queries.CustomerQuery(owner_ids=(owner,)), None, CUT_END),
+    ]
+    return scopes, owner

@@ -25,9 +25,9 @@ from crmgraph.demo import seed_demo
 from crmgraph.extension_points import Metric
 from crmgraph.testing import settings_for
 from tests.helpers import BUCKET_FORMATS as FORMATS
-from tests.helpers import in_scope
+from tests.helpers import CUT_START, RECOUNT_NOW, in_scope, recount_world
 
-NOW = datetime.datetime(2026, 11, 18, 15, 30, tzinfo=datetime.UTC)
+NOW = RECOUNT_NOW
 
 Row = tuple[str | None, int, int, float, float]
 
@@ -106,29 +106,12 @@ async def covers_everything(state: AppState, scope: AnalyticsScope) -> bool:
 def test_revenue_equals_a_count_of_the_purchases(database_url: str) -> None:
     async def work(state: AppState) -> None:
         db = state.db
-        await seed_demo(db, state.catalog, customers=300, now=NOW)
-        # deleted customers with purchases: the ones left out of every active customer
-        await db.fetch(
-            "UPDATE customer SET deleted_at = updated_at WHERE id IN (SELECT DISTINCT "
-            "customer FROM interaction WHERE amount IS NOT NULL ORDER BY customer LIMIT 12)"
-        )
-        owner = (await db.fetch("SELECT MIN(owner) AS o FROM customer"))[0]["o"]
+        scopes, owner = await recount_world(state, "amount")
         everything = queries.CustomerQuery()
-        # a period starting and ending inside a day, in the past
-        cut_start = NOW - datetime.timedelta(days=200, hours=7, minutes=13)
-        cut_end = NOW - datetime.timedelta(days=20, hours=3)
         whole = AnalyticsScope.create(db, everything, None, NOW)
         assert await covers_everything(state, whole)
-        assert not await covers_everything(state, AnalyticsScope.create(db, everything, cut_start))
-        scopes = [
-            (everything, None, NOW),
-            (everything, cut_start, cut_end),
-            (queries.CustomerQuery(deleted="ALL"), None, NOW),
-            (queries.CustomerQuery(deleted="DELETED"), None, NOW),
-            (queries.CustomerQuery(kinds=("client",)), cut_start, NOW),
-            (queries.CustomerQuery(owner_ids=(owner,)), None, cut_end),
-            (queries.CustomerQuery(owner_ids=(owner,)), None, NOW),
-        ]
+        assert not await covers_everything(state, AnalyticsScope.create(db, everything, CUT_START))
+        scopes.append((queries.CustomerQuery(owner_ids=(owner,)), None, NOW))
         for q, starts, ends in scopes:
             for by in SEGMENTS:
                 if by != "RFM_SEGMENT":  # the facts' (tests/test_analytics.py)

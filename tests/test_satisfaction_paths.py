@@ -18,12 +18,9 @@ from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.db import queries
 from crmgraph.db.queries import read_timestamp
-from crmgraph.demo import seed_demo
 from crmgraph.testing import settings_for
 from tests.helpers import BUCKET_FORMATS as FORMATS
-from tests.helpers import in_scope
-
-NOW = datetime.datetime(2026, 11, 18, 15, 30, tzinfo=datetime.UTC)
+from tests.helpers import in_scope, recount_world
 
 Row = tuple[str | None, str | None, int, float, float]
 
@@ -79,31 +76,12 @@ async def check(
 def test_satisfaction_equals_a_count_of_the_rated_interactions(database_url: str) -> None:
     async def work(state: AppState) -> None:
         db = state.db
-        await seed_demo(db, state.catalog, customers=300, now=NOW)
-        # deleted customers with rated interactions: the rows the report over
-        # every active customer subtracts
-        await db.fetch(
-            "UPDATE customer SET deleted_at = updated_at WHERE id IN (SELECT DISTINCT "
-            "customer FROM interaction WHERE satisfaction IS NOT NULL ORDER BY customer LIMIT 12)"
-        )
+        scopes, _ = await recount_world(state, "satisfaction")
         deleted = await db.fetch(
             "SELECT COUNT(*) AS n FROM interaction i JOIN customer c ON c.id = i.customer "
             "WHERE c.deleted_at IS NOT NULL AND i.satisfaction IS NOT NULL"
         )
         assert int(deleted[0]["n"]) > 0
-        owner = (await db.fetch("SELECT MIN(owner) AS o FROM customer"))[0]["o"]
-        everything = queries.CustomerQuery()
-        # a period starting and ending inside a day, in the past
-        cut_start = NOW - datetime.timedelta(days=200, hours=7, minutes=13)
-        cut_end = NOW - datetime.timedelta(days=20, hours=3)
-        scopes = [
-            (everything, None, NOW),
-            (everything, cut_start, cut_end),
-            (queries.CustomerQuery(deleted="ALL"), None, NOW),
-            (queries.CustomerQuery(deleted="DELETED"), None, NOW),
-            (queries.CustomerQuery(kinds=("client",)), cut_start, NOW),
-            (queries.CustomerQuery(owner_ids=(owner,)), None, cut_end),
-        ]
         for q, starts, ends in scopes:
             for by in GROUPINGS:
                 for bucket in FORMATS:
