@@ -170,10 +170,11 @@ def build_state(settings: Settings) -> AppState:
     check_duplicate_rules(catalog, settings.duplicate_rules)
     budget = budget_for(settings)
     costs = CostCache()
+    coordinates = CoordinateCache()
     compiled = CompiledReads() if settings.compiled_reads else None
     extensions = (
         *((SQLStatementCount,) if settings.expose_sql_count else ()),
-        functools.partial(FieldPermissions, CoordinateCache()),
+        functools.partial(FieldPermissions, coordinates),
         *limit_extensions(settings, budget, costs),
         # last: it answers only what every extension before it let through
         *((functools.partial(CompiledReadsExtension, compiled),) if compiled else ()),
@@ -206,7 +207,7 @@ def build_state(settings: Settings) -> AppState:
         webhooks,
         make_cache(settings.api_key_cache_seconds),
         compiled,
-        Checks(policy, QueryLimits.from_settings(settings), costs, budget),
+        Checks(policy, QueryLimits.from_settings(settings), costs, budget, coordinates),
     )
 
 

@@ -26,9 +26,8 @@ class DocumentPlans:
     plans: LRU[Hashable, Plan | None] = field(default_factory=lambda: LRU(PLANS_PER_DOCUMENT))
     # Set once the whole request path (parsing, validation, limits, field
     # permissions, cost) has let the document through and one statement
-    # answered it: the (type, field) pairs it selects, which field permissions
-    # check for each caller. Until then the direct path leaves it alone.
-    answered: frozenset[tuple[str, str]] | None = None
+    # answered it. Until then the direct path leaves it alone.
+    answered: bool = False
 
 
 class PlanCache:

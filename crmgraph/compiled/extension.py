@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Hashable, Mapping
 from typing import Any
 
 import orjson
-from graphql import DocumentNode, GraphQLSchema, OperationType
 from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import OperationType
 from graphql.execution.values import VariableValues, get_variable_values
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
@@ -34,7 +34,6 @@ from crmgraph.compiled.plan import Const, Plan, Planner, directive_variables
 from crmgraph.compiled.render import render
 from crmgraph.db.engine import Database, current_counter
 from crmgraph.db.queries import CustomerScope
-from crmgraph.schema.permissions import field_coordinates
 
 logger = logging.getLogger("crmgraph.compiled")
 
@@ -94,7 +93,7 @@ class CompiledReads:
             return None
         constant = constant_data(plan)
         if constant is not None:  # { __typename }: no SQL
-            self.answered(entry, schema, document)
+            self.answered(entry)
             return fragment_result(orjson.Fragment(constant))
         scope = app_context.access.scope
         key = statement_key(plan, scope, raw_variables)
@@ -131,15 +130,14 @@ class CompiledReads:
             return None
         if plan.partial:
             return await hybrid.execute(context, plan, orjson.loads(text))
-        self.answered(entry, schema, document)
+        self.answered(entry)
         return fragment_result(orjson.Fragment(text))
 
     @staticmethod
-    def answered(entry: DocumentPlans, schema: GraphQLSchema, document: DocumentNode) -> None:
+    def answered(entry: DocumentPlans) -> None:
         """Note that the document went through every check and one statement
         answered it: from now on the direct path may answer it."""
-        if entry.answered is None:
-            entry.answered = field_coordinates(schema, document)
+        entry.answered = True
 
 
 def directive_values(entry: DocumentPlans, raw_variables: Mapping[str, Any]) -> Hashable:

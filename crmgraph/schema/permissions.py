@@ -25,7 +25,7 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from crmgraph.lru import LRU
+from crmgraph.lru import LRU, MISSING
 
 Coordinates = frozenset[tuple[str, str]]
 
@@ -53,6 +53,11 @@ class CoordinateCache:
 
     def get(self, query: str, schema: GraphQLSchema, document: DocumentNode) -> Coordinates:
         return self._items.get_or_make(query, lambda: field_coordinates(schema, document))
+
+    def peek(self, query: str) -> Coordinates | None:
+        """The coordinates kept for ``query``, None if none are; never walks."""
+        found = self._items.lookup(query)
+        return None if found is MISSING else found
 
 
 def forbidden_error(denied: list[tuple[str, str, str]]) -> GraphQLError:
