@@ -118,7 +118,8 @@ class DirectReads:
         entry = compiled.cache.peek((query, operation_name))
         if entry is None or not entry.answered:
             return None
-        plan = compiled.cache.peek_plan(entry, directive_values(entry, variables))
+        values = directive_values(entry, variables)
+        plan = compiled.cache.peek_plan(entry, values)
         if plan is None or plan.partial:
             return None
         principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
@@ -155,7 +156,7 @@ class DirectReads:
                 data = orjson.Fragment(await fetch_json(self.db, compiled.dialect, *statement))
             except Exception:
                 logger.exception("compiled query failed; answering it with resolvers from now on")
-                compiled.cache.forget(entry, directive_values(entry, variables))
+                compiled.cache.forget(entry, values)
                 return None
             finally:
                 current_counter.reset(token)
