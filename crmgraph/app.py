@@ -42,6 +42,7 @@ from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
 from crmgraph.principal_cache import PrincipalCache, make_cache
 from crmgraph.rate_limit import CostBudget, budget_for
+from crmgraph.redis_link import RedisLink
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.retention import Pruner
 from crmgraph.schema.build import SchemaTypes, build_schema
@@ -161,6 +162,8 @@ class AppState:
     # None when CRMGRAPH_COMPILED_READS is 0
     compiled: CompiledReads | None = None
     checks: Checks | None = None
+    # None without CRMGRAPH_REDIS_URL
+    redis: RedisLink | None = None
 
 
 def build_state(settings: Settings) -> AppState:
@@ -168,7 +171,8 @@ def build_state(settings: Settings) -> AppState:
     catalog = Catalog.from_plugin_manager(pm)
     policy = Policy.from_catalog(catalog, settings.grants)
     check_duplicate_rules(catalog, settings.duplicate_rules)
-    budget = budget_for(settings)
+    redis = RedisLink(settings.redis_url) if settings.redis_url else None
+    budget = budget_for(settings, redis)
     costs = CostCache()
     coordinates = CoordinateCache()
     compiled = CompiledReads() if settings.compiled_reads else None
@@ -184,7 +188,7 @@ def build_state(settings: Settings) -> AppState:
     events = EventDispatcher(db, pm, poll_seconds=settings.event_poll_seconds)
     subscribers = Subscribers()
     publisher = Publisher(
-        db, make_broker(settings, subscribers), poll_seconds=settings.event_poll_seconds
+        db, make_broker(settings, subscribers, redis), poll_seconds=settings.event_poll_seconds
     )
     events.followers.append(publisher.wake)
     webhooks = WebhookDeliverer(db, settings) if pm.has_plugin(WEBHOOKS_PLUGIN) else None
@@ -208,6 +212,7 @@ def build_state(settings: Settings) -> AppState:
         make_cache(settings.api_key_cache_seconds),
         compiled,
         Checks(policy, QueryLimits.from_settings(settings), costs, budget, coordinates),
+        redis,
     )
 
 
@@ -222,6 +227,8 @@ async def with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]
         await state.db.stop()
         if state.budget is not None:
             await state.budget.close()
+        if state.redis is not None:
+            await state.redis.close()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -239,7 +246,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # the first funnel request (seconds on a large history)
         await current_stage_phases(state.db, state.catalog)
         if auth_listener is not None:
-            await auth_listener.start()
+            if state.redis is not None:
+                # Redis away at start: the server starts degraded and listens once it is back
+                state.redis.start_when_reachable(auth_listener.start, "API key changes")
+            else:
+                await auth_listener.start()
         await state.events.start()
         await state.publisher.start()
         if state.webhooks is not None:
@@ -263,6 +274,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.db.stop()
             if state.budget is not None:
                 await state.budget.close()
+            if state.redis is not None:
+                await state.redis.close()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -272,13 +285,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await state.db.ping()
         except Exception as exc:  # any database failure means not ready
             return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
-        return JSONResponse(
-            {
-                "status": "ok",
-                "database": state.db.engine.engine_type,
-                "subscriptions": state.subscribers.count,
-            }
-        )
+        ready: dict[str, Any] = {
+            "status": "ok",
+            "database": state.db.engine.engine_type,
+            "subscriptions": state.subscribers.count,
+        }
+        if state.redis is not None:
+            # still 200 while Redis is away: the API serves (degraded), and every
+            # worker would report the same, so a load balancer would take all out
+            ready["redis"] = "ok" if await state.redis.ping() else "degraded"
+        return JSONResponse(ready)
 
     graphql_app = CRMGraphQL(state.schema, state)
     http_app: Any = graphql_app

@@ -6,7 +6,8 @@ workers each event is claimed by exactly one — and hands them to the broker,
 which gives them to the :class:`Subscribers` of every process: directly with
 one process, through a Redis channel with several (``CRMGRAPH_REDIS_URL``;
 each process listens and delivers to its own subscribers, so a subscriber on
-any worker sees each event once, whichever worker wrote or claimed it).
+any worker sees each event once, whichever worker wrote or claimed it). While
+Redis is away a process delivers what it claims to its own subscribers only.
 
 Events reach subscribers after their transaction commits, in id order within
 a claimed batch. Live delivery is for connected clients: a client that
@@ -31,6 +32,7 @@ from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.extension_points import Event
+from crmgraph.redis_link import REDIS_ERRORS, RedisLink, Subscription
 from crmgraph.settings import Settings
 
 logger = logging.getLogger("crmgraph.live")
@@ -149,50 +151,42 @@ def decode_events(data: bytes) -> list[Event]:
 
 class RedisBroker:
     """Several processes: a batch is published once on a Redis channel that
-    every process listens to, each delivering it to its own subscribers."""
+    every process listens to, each delivering it to its own subscribers.
 
-    def __init__(self, url: str, subscribers: Subscribers, channel: str) -> None:
-        import redis.asyncio as redis
+    While Redis is away (:mod:`crmgraph.redis_link`) a batch goes to this
+    process's subscribers only, as does one published while this process's
+    own listener is not subscribed (it would not hear it back); subscribers
+    on other workers miss those events (the outbox still has them for the
+    reliable paths: webhooks and plugin event handlers)."""
 
-        self.client = redis.Redis.from_url(url)
+    def __init__(self, link: RedisLink, subscribers: Subscribers, channel: str) -> None:
+        self.link = link
         self.subscribers = subscribers
         self.channel = channel
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        self.listener = Subscription(
+            link, channel, self.deliver_encoded, name="crmgraph-live-redis"
+        )
+
+    def deliver_encoded(self, data: bytes) -> None:
+        self.subscribers.deliver(decode_events(data))
 
     async def start(self) -> None:
-        pubsub = self.client.pubsub()
-        await pubsub.subscribe(self.channel)
-        self._listener = asyncio.create_task(self._listen(pubsub), name="crmgraph-live-redis")
-
-    async def _listen(self, pubsub: Any) -> None:
-        try:
-            while True:
-                try:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-                except (ConnectionError, OSError, TimeoutError):
-                    # Redis away: events published meanwhile are missed by live
-                    # subscribers (they are still in the outbox for the reliable paths)
-                    logger.exception("live events: lost the Redis channel; resubscribing")
-                    await asyncio.sleep(1)
-                    with contextlib.suppress(Exception):
-                        await pubsub.subscribe(self.channel)
-                    continue
-                if message is not None and message.get("type") == "message":
-                    self.subscribers.deliver(decode_events(message["data"]))
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+        await self.listener.start()
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        await self.client.aclose()
+        await self.listener.stop()
 
     async def publish(self, events: Sequence[Event]) -> None:
-        await self.client.publish(self.channel, encode_events(events))
+        if self.link.worth_trying():
+            try:
+                await self.link.client.publish(self.channel, encode_events(events))
+            except REDIS_ERRORS as error:
+                self.link.lost(error, "publishing live events")
+            else:
+                self.link.answered()
+                if self.listener.listening:
+                    return
+        self.subscribers.deliver(events)
 
 
 def channel_for(database_url: str) -> str:
@@ -200,10 +194,10 @@ def channel_for(database_url: str) -> str:
     return "crmgraph:events:" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
 
 
-def make_broker(settings: Settings, subscribers: Subscribers) -> Broker:
-    if not settings.redis_url:
+def make_broker(settings: Settings, subscribers: Subscribers, link: RedisLink | None) -> Broker:
+    if link is None:
         return LocalBroker(subscribers)
-    return RedisBroker(settings.redis_url, subscribers, channel_for(settings.database_url))
+    return RedisBroker(link, subscribers, channel_for(settings.database_url))
 
 
 class Publisher(PollingLoop):

@@ -7,7 +7,8 @@ until the window resets, and spends nothing. Windows are aligned on the wall
 clock so that every worker agrees on them.
 
 The budget is kept in the process by default; with ``CRMGRAPH_REDIS_URL`` it
-lives in Redis, so several workers (or servers) share one budget per key.
+lives in Redis, so several workers (or servers) share one budget per key
+(while Redis is away, each process keeps its own: :mod:`crmgraph.redis_link`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from crmgraph.redis_link import REDIS_ERRORS, RedisLink
 from crmgraph.settings import Settings
 
 
@@ -82,36 +84,46 @@ class InProcessBudget:
 class RedisBudget:
     """Budgets in Redis, shared by every worker pointed at it. INCRBY is
     atomic, so concurrent workers never both spend the last points; a refused
-    operation gives its points back."""
+    operation gives its points back. While Redis is away
+    (:mod:`crmgraph.redis_link`) this process's own budgets stand in."""
 
-    def __init__(self, url: str, limit: int, window_seconds: int) -> None:
-        import redis.asyncio as redis
-
-        self.client = redis.Redis.from_url(url)
+    def __init__(self, link: RedisLink, limit: int, window_seconds: int) -> None:
+        self.link = link
         self.limit = limit
         self.window_seconds = window_seconds
+        self.local = InProcessBudget(limit, window_seconds)
 
     async def charge(self, key: str, cost: int) -> Charge:
+        if self.link.worth_trying():
+            try:
+                charge = await self._charge_shared(key, cost)
+            except REDIS_ERRORS as error:
+                self.link.lost(error, "charging a rate limit")
+            else:
+                self.link.answered()
+                return charge
+        return await self.local.charge(key, cost)
+
+    async def _charge_shared(self, key: str, cost: int) -> Charge:
         index, reset_in = _window(self.window_seconds, time.time())
         name = f"crmgraph:cost:{key}:{index}"
-        async with self.client.pipeline(transaction=True) as pipe:
+        client = self.link.client
+        async with client.pipeline(transaction=True) as pipe:
             pipe.incrby(name, cost)
             pipe.expire(name, self.window_seconds * 2)
             spent, _ = await pipe.execute()
         if spent > self.limit:
-            spent = await self.client.decrby(name, cost)
+            spent = await client.decrby(name, cost)
             return Charge(False, int(spent), self.limit, reset_in)
         return Charge(True, int(spent), self.limit, reset_in)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        pass  # the link belongs to the app, which closes it
 
 
-def budget_for(settings: Settings) -> CostBudget | None:
+def budget_for(settings: Settings, link: RedisLink | None = None) -> CostBudget | None:
     if settings.rate_limit_cost <= 0:
         return None
-    if settings.redis_url:
-        return RedisBudget(
-            settings.redis_url, settings.rate_limit_cost, settings.rate_limit_window_seconds
-        )
+    if link is not None:
+        return RedisBudget(link, settings.rate_limit_cost, settings.rate_limit_window_seconds)
     return InProcessBudget(settings.rate_limit_cost, settings.rate_limit_window_seconds)
