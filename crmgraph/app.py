@@ -93,7 +93,10 @@ class CRMGraphQL(GraphQL):
                 "a multipart request needs an Authorization header or a non-empty "
                 "Apollo-Require-Preflight header",
             )
-        return await super().parse_multipart(request)
+        operations = await super().parse_multipart(request)
+        if not isinstance(operations, (dict, list)):
+            raise HTTPException(400, "a multipart request's operations must be a JSON object")
+        return operations
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         principal = request.scope.get("state", {}).get("principal", ANONYMOUS)
@@ -135,6 +138,29 @@ class CRMGraphQL(GraphQL):
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Every JSON the server reads from a client (a POST body, GET's
+        variables, a multipart request's operations and map, graphql-ws
+        messages) is decoded here, by orjson, which refuses what Python's json
+        lets through to fail later: invalid UTF-8, a lone surrogate
+        (``"\\ud800"``, which no database can store) and nesting deeper than
+        1,024 (json recursed until RecursionError). A WebSocket message it
+        refuses closes the socket with 4400."""
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A JSON request part, or 400 naming what is wrong with it. A body
+        (strawberry hands it over as bytes; query parameters and form fields
+        as str, which its own checks handle) must be a JSON object or, as a
+        batch, an array: a bare string, number or null was a 500."""
+        try:
+            value = self.decode_json(data)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, f"the request is not valid JSON: {exc}") from exc
+        if isinstance(data, bytes) and not isinstance(value, (dict, list)):
+            raise HTTPException(400, "a GraphQL request body must be a JSON object")
+        return value
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         return HTMLResponse(graphiql.page(token=self.state.settings.graphiql_token))

@@ -199,7 +199,7 @@ EVERY_TYPE = """
   ... on Competitor { marketShare strengths weaknesses agreementSignedOn }
   ... on Guarantor { guaranteedAmount guaranteeType documentId }
   ... on Beneficiary { sharePercent relationToHolder }
-  ... on AgendaContact { agendaCategory: category birthday notesShort }
+  ... on AgendaContact { agendaCategory: category notesShort }
 """
 CONSENT = (
     "__typename id customerId contactId channel purpose granted source evidence at "
@@ -372,7 +372,11 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     # guarded fields: refused for roles without the permission, on both paths alike
     (
         "{ customers(first: 20) { nodes { id ... on Employee { salary bonusTarget } "
-        "contacts { birthday homeAddress } } } }",
+        "... on AgendaContact { birthday } contacts { birthday homeAddress } } } }",
+        {},
+    ),
+    (
+        "{ customers(first: 20) { nodes { id ... on AgendaContact { birthday } } } }",
         {},
     ),
     # arguments a resolver refuses: the resolver path answers, with its error

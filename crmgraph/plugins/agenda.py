@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+from crmgraph.access import CONTACT_READ_PROFILE
 from crmgraph.customer_types import Attribute, CustomerType, Lifecycle, Phase, Stage, Transition
 from crmgraph.hookspecs import hookimpl
 from crmgraph.lifecycle import TransitionContext
@@ -27,7 +28,13 @@ AGENDA = CustomerType(
             "Why we keep them.",
             choices=("PRESS", "INFLUENCER", "INSTITUTION", "ADVISOR", "PERSONAL", "OTHER"),
         ),
-        Attribute("birthday", datetime.date, "For greetings."),
+        # personal profile data, guarded as a Contact's birthday is
+        Attribute(
+            "birthday",
+            datetime.date,
+            "For greetings. Needs the contact.read_profile permission.",
+            permission=CONTACT_READ_PROFILE,
+        ),
         Attribute("notes_short", str, "One-line reminder.", max_length=200),
     ),
     lifecycle=Lifecycle(

@@ -44,7 +44,8 @@ PERMISSIONS = [
     ),
     Permission(
         access.CONTACT_READ_PROFILE,
-        "Read and write a contact's personal profile (birthday, home address)",
+        "Read and write a person's personal profile: a contact's birthday and home "
+        "address, an address-book contact's birthday",
         roles=("manager",),
         fields=("Contact.birthday", "Contact.homeAddress"),
     ),

@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strawberry.dataloader import DataLoader
-
 from crmgraph.analytics import scores
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
+from crmgraph.schema.dataloader import DataLoader
 from crmgraph.schema.teamwork_loaders import TeamworkLoaders
 from crmgraph.schema.webhook_loaders import WebhookLoaders
 

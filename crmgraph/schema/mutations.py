@@ -84,18 +84,26 @@ def forbidden_problem(field: str | None, doing: str, permission: str) -> Problem
 
 
 def guarded_input_problems(
-    info: Info, type_name: str, path: str, names: Iterable[str]
+    info: Info, type_name: str, path: str, sent: Iterable[str]
 ) -> list[Problem]:
-    """FORBIDDEN for each input field (snake_case ``names``) of ``type_name``
-    that is a guarded field the caller may not write; ``path`` prefixes it."""
-    return guarded_problems(info.context.access, type_name, path, names)
+    """FORBIDDEN for each input field the caller sent (snake_case names) of
+    ``type_name`` that is a guarded field they may not write; ``path``
+    prefixes it."""
+    return guarded_problems(info.context.access, type_name, path, sent)
 
 
 def guarded_problems(
-    access: Access, type_name: str, path: str, names: Iterable[str]
+    access: Access, type_name: str, path: str, sent: Iterable[str]
 ) -> list[Problem]:
-    """:func:`guarded_input_problems` for a caller's ``access`` (importers)."""
-    coordinates = {(type_name, v.camel(name)) for name in names}
+    """:func:`guarded_input_problems` for a caller's ``access`` (importers).
+
+    ``sent`` names only the fields the caller gave: from an input object,
+    :func:`input_values` (a field left out is UNSET and dropped, an explicit
+    null is kept: clearing a guarded field writes it); from a file, the
+    non-empty cells. An input field that may be guarded defaults to UNSET,
+    never to null, or leaving it out would read as writing it (checked over
+    the whole schema by tests/test_role_operations.py)."""
+    coordinates = {(type_name, v.camel(name)) for name in sent}
     return [
         forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
         for _, field_name, permission in access.denied_fields(coordinates)
@@ -260,11 +268,13 @@ def build_mutation_type(
         job_title: str | None = None
         is_primary: bool = False
         notes: str | None = None
+        # left out (UNSET), not null by default: only a field the caller sent
+        # is a write of it, and these two need contact.read_profile
         birthday: datetime.date | None = strawberry.field(
-            default=None, description="Needs the contact.read_profile permission."
+            default=strawberry.UNSET, description="Needs the contact.read_profile permission."
         )
         home_address: str | None = strawberry.field(
-            default=None, description="Needs the contact.read_profile permission."
+            default=strawberry.UNSET, description="Needs the contact.read_profile permission."
         )
 
     @strawberry.input

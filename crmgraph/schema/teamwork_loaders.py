@@ -9,11 +9,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strawberry.dataloader import DataLoader
-
 from crmgraph.db import teamwork
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import rows_by_column
+from crmgraph.schema.dataloader import DataLoader
 
 Rows = list[dict[str, Any]]
 

@@ -8,10 +8,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from strawberry.dataloader import DataLoader
-
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import Where, rows_by_column
+from crmgraph.schema.dataloader import DataLoader
 
 Rows = list[dict[str, Any]]
 
