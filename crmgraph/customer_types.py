@@ -8,6 +8,7 @@ object type (one typed field per attribute), the typed attribute input used by
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,35 @@ class Phase(Enum):
 
 ATTRIBUTE_TYPES: tuple[type, ...] = (str, int, float, bool, Decimal, datetime.date)
 
+Number = int | float | Decimal
+
+
+def exact_number(value: Number) -> Decimal:
+    """A number as the exact decimal a person wrote: a float by its shortest
+    spelling (``0.3`` is ``Decimal("0.3")``, not the binary
+    0.299999999999999988…), so a value equal to a bound compares equal to it
+    whichever of int, float or Decimal each one is."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def _bound(value: Any) -> Any:
+    """A declared bound as an exact Decimal (a whole one without a fraction:
+    ``100.0`` is ``100``); anything else is left for :func:`descriptor_problems`
+    to report with the plugin's name."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return value
+    exact = exact_number(value)
+    if exact.is_finite() and exact == exact.to_integral_value():
+        return Decimal(int(exact))
+    return exact
+
+
+def bound_text(bound: Number) -> str:
+    """A bound as people write it: ``0.3``, ``100``, ``0.0000001`` (no exponent)."""
+    return format(exact_number(bound), "f")
+
 
 @dataclass(frozen=True)
 class Attribute:
@@ -41,11 +71,33 @@ class Attribute:
     required: bool = False
     max_length: int | None = None
     choices: tuple[str, ...] | None = None
-    min_value: float | None = None
-    max_value: float | None = None
+    min_value: Number | None = None
+    max_value: Number | None = None
+    """Inclusive bounds of a number attribute, given as int, float or Decimal
+    and kept as exact Decimals (:func:`exact_number`): ``max_value=0.3``
+    accepts exactly 0.3 for a float or a Decimal attribute."""
     permission: str | None = None
     """Permission a caller needs to read this attribute (pay, health data, …);
     declared through the permissions hook and enforced by the auth layer."""
+
+    @property
+    def documentation(self) -> str | None:
+        """The description GraphQL shows: the plugin's, with the bounds."""
+        limits = []
+        if self.min_value is not None:
+            limits.append(f"at least {bound_text(self.min_value)}")
+        if self.max_value is not None:
+            limits.append(f"at most {bound_text(self.max_value)}")
+        if not limits:
+            return self.description or None
+        sentence = " and ".join(limits)
+        return f"{self.description} {sentence[0].upper()}{sentence[1:]}.".strip()
+
+    def __post_init__(self) -> None:
+        # normalised once, here, so validation, the demo seed and the schema
+        # all read the same exact bounds
+        object.__setattr__(self, "min_value", _bound(self.min_value))
+        object.__setattr__(self, "max_value", _bound(self.max_value))
 
 
 @dataclass(frozen=True)
@@ -162,6 +214,28 @@ KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 GRAPHQL_NAME_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 
 
+def bound_problems(attr: Attribute) -> list[str]:
+    """What is wrong with an attribute's bounds: each a finite number, only on
+    a number attribute, the minimum not above the maximum."""
+    bounds = {"min_value": attr.min_value, "max_value": attr.max_value}
+    given = {name: value for name, value in bounds.items() if value is not None}
+    problems = [
+        f"attribute {attr.name!r}: {name} must be a finite int, float or Decimal, not {value!r}"
+        for name, value in given.items()
+        if not isinstance(value, Decimal) or not value.is_finite()
+    ]
+    if given and attr.type not in (int, float, Decimal):
+        problems.append(f"attribute {attr.name!r}: bounds apply only to number attributes")
+    low, high = attr.min_value, attr.max_value
+    if problems or low is None or high is None:
+        return problems
+    if low > high:
+        problems.append(f"attribute {attr.name!r}: min_value {low} is above max_value {high}")
+    elif attr.type is int and math.ceil(low) > math.floor(high):
+        problems.append(f"attribute {attr.name!r}: no whole number lies between its bounds")
+    return problems
+
+
 def descriptor_problems(descriptor: CustomerType, reserved_fields: Iterable[str]) -> list[str]:
     """Everything wrong with one descriptor on its own (cross-plugin clashes are
     checked by the catalog)."""
@@ -187,6 +261,7 @@ def descriptor_problems(descriptor: CustomerType, reserved_fields: Iterable[str]
             problems.append(f"attribute {attr.name!r} clashes with a core Customer field")
         if attr.type not in ATTRIBUTE_TYPES:
             problems.append(f"attribute {attr.name!r} has unsupported type {attr.type!r}")
+        problems += bound_problems(attr)
     lifecycle = descriptor.lifecycle
     keys = [s.key for s in lifecycle.stages]
     if not keys:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import math
 import random
 import re
 import unicodedata
@@ -499,6 +500,19 @@ def ascii_slug(text: str, separator: str = "-") -> str:
     return separator.join(parts)
 
 
+def within(
+    value: Decimal, low: Decimal | None, high: Decimal | None, step: Decimal, kind: type
+) -> Any:
+    """``value`` rounded to ``step`` and moved into the inclusive bounds (a
+    bound finer than the step is taken as it is), in the form ``kind`` stores."""
+    rounded = value.quantize(step)
+    if low is not None and rounded < low:
+        rounded = Decimal(math.ceil(low)) if kind is int else low
+    if high is not None and rounded > high:
+        rounded = Decimal(math.floor(high)) if kind is int else high
+    return kind(rounded)
+
+
 def fit(text: str, max_length: int | None) -> str:
     """Shorten to ``max_length`` at a word boundary where there is one."""
     if max_length is None or len(text) <= max_length:
@@ -818,20 +832,23 @@ class DemoGenerator:
         return self.now.date() + datetime.timedelta(days=self.rng.randint(low, high))
 
     def number_value(self, attr: Attribute) -> int | float | str:
+        """A number within the attribute's bounds (exact Decimals, whichever
+        of int, float or Decimal the plugin wrote), rounded as the type
+        stores it and kept within the bounds after rounding."""
         low, high = attr.min_value, attr.max_value
         if attr.type is int and low is not None and high is not None:
-            return self.rng.randint(int(low), int(high))
+            return self.rng.randint(math.ceil(low), math.floor(high))
         if low is not None and high is not None:
-            value = self.rng.uniform(low, high)
+            value = self.rng.uniform(float(low), float(high))
         else:
             # Open-ended amounts (revenue, salary, value) span orders of magnitude.
             magnitude = round(10 ** self.rng.uniform(3, 6.5), -1)
-            value = low + magnitude if low is not None else (high or 0) - magnitude
+            value = float(low) + magnitude if low is not None else float(high or 0) - magnitude
         if attr.type is int:
-            return int(value)
+            return within(Decimal(math.floor(value)), low, high, Decimal(1), int)
         if attr.type is float:
-            return round(value, 2)
-        return str(Decimal(str(value)).quantize(Decimal("0.01")))
+            return within(Decimal(repr(round(value, 2))), low, high, Decimal("0.01"), float)
+        return within(Decimal(repr(value)), low, high, Decimal("0.01"), str)
 
     # -- contacts, interactions, needs -----------------------------------------
 

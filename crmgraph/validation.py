@@ -15,7 +15,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from crmgraph.customer_types import Attribute, CustomerType
+from crmgraph.customer_types import Attribute, CustomerType, Number, bound_text, exact_number
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,20 @@ def phone(errors: Errors, path: str, value: str | None, default_region: str | No
 def number_range(
     errors: Errors,
     path: str,
-    value: float | int | Decimal | None,
-    minimum: float | None,
-    maximum: float | None,
+    value: Number | None,
+    minimum: Number | None,
+    maximum: Number | None,
 ) -> None:
+    """Inclusive bounds, compared exactly: value and bounds each as the decimal
+    it was written as (a float by its shortest spelling), so 0.3 is within
+    ``max_value=0.3`` whichever of int, float and Decimal each one is."""
     if value is None:
         return
-    if minimum is not None and value < minimum:
-        errors.add(path, f"{path} must be at least {minimum:g}", "OUT_OF_RANGE")
-    if maximum is not None and value > maximum:
-        errors.add(path, f"{path} must be at most {maximum:g}", "OUT_OF_RANGE")
+    exact = exact_number(value)
+    if minimum is not None and exact < exact_number(minimum):
+        errors.add(path, f"{path} must be at least {bound_text(minimum)}", "OUT_OF_RANGE")
+    if maximum is not None and exact > exact_number(maximum):
+        errors.add(path, f"{path} must be at most {bound_text(maximum)}", "OUT_OF_RANGE")
 
 
 def utc(value: datetime.datetime | None) -> datetime.datetime | None:

@@ -520,10 +520,10 @@ def build_schema(
         for attr in descriptor.attributes:
             gql_type = attribute_graphql_type(descriptor, attr, attribute_enums)
             out_ns["__annotations__"][attr.name] = Optional[gql_type]  # noqa: UP045
-            out_ns[attr.name] = strawberry.field(default=None, description=attr.description or None)
+            out_ns[attr.name] = strawberry.field(default=None, description=attr.documentation)
             in_ns["__annotations__"][attr.name] = Optional[gql_type]  # noqa: UP045
             in_ns[attr.name] = strawberry.field(
-                default=strawberry.UNSET, description=attr.description or None
+                default=strawberry.UNSET, description=attr.documentation
             )
         concrete = type(descriptor.graphql_name, (CustomerBase,), out_ns)
         customer_classes[descriptor.key] = strawberry.type(
@@ -669,6 +669,12 @@ def build_schema(
         permission: str | None = strawberry.field(
             description="Permission needed to read it, if it is sensitive."
         )
+        min_value: Decimal | None = strawberry.field(
+            default=None, description="Smallest value it accepts (inclusive), for a number."
+        )
+        max_value: Decimal | None = strawberry.field(
+            default=None, description="Largest value it accepts (inclusive), for a number."
+        )
 
     @strawberry.type(description="A permission a plugin declared, and the roles granted it.")
     class PermissionInfo:
@@ -720,6 +726,8 @@ def build_schema(
                     required=a.required,
                     choices=list(a.choices) if a.choices else None,
                     permission=a.permission,
+                    min_value=a.min_value,
+                    max_value=a.max_value,
                 )
                 for a in t.descriptor.attributes
             ],
