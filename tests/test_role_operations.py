@@ -587,3 +587,26 @@ def test_no_input_field_that_may_be_guarded_defaults_to_a_value(api: Api) -> Non
         if f["name"] in guarded and f["defaultValue"] is not None
     ]
     assert defaulted == []
+
+
+AGENDA_TRAIL = """query($id: ID!) { auditTrail(customerId: $id) { edges { node {
+    action changes { field new redacted } } } } }"""
+
+
+def test_an_address_book_birthday_is_redacted_in_the_audit_trail_without_read_profile(
+    api: Api,
+) -> None:
+    agenda = api.customer("AGENDA", agenda={"birthday": "1990-04-05", "category": "PRESS"})
+    seen = {}
+    for role in ("agent", "manager"):
+        edges = api.body(role, AGENDA_TRAIL, {"id": agenda})["data"]["auditTrail"]["edges"]
+        (created,) = [e["node"] for e in edges if e["node"]["action"] == "customer.created"]
+        seen[role] = {c["field"]: c for c in created["changes"]}
+    assert seen["agent"]["agenda.birthday"] == {
+        "field": "agenda.birthday",
+        "new": None,
+        "redacted": True,
+    }
+    assert seen["agent"]["agenda.category"]["new"] == "PRESS"  # the rest stays readable
+    assert seen["manager"]["agenda.birthday"]["new"] == "1990-04-05"
+    assert seen["manager"]["agenda.birthday"]["redacted"] is False
