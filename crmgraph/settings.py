@@ -73,6 +73,7 @@ class Settings:
     max_query_aliases: int = 30
     max_query_tokens: int = 5000
     max_query_cost: int = 25_000
+    max_query_selections: int = 10_000  # field selections, fragment spreads expanded
     max_body_bytes: int = 1024 * 1024
     # a multipart request (a file for importCustomers) may be this large
     import_max_bytes: int = 50 * 1024 * 1024
@@ -130,6 +131,7 @@ class Settings:
             max_query_aliases=int(env.get("CRMGRAPH_MAX_QUERY_ALIASES", "30")),
             max_query_tokens=int(env.get("CRMGRAPH_MAX_QUERY_TOKENS", "5000")),
             max_query_cost=int(env.get("CRMGRAPH_MAX_QUERY_COST", "25000")),
+            max_query_selections=int(env.get("CRMGRAPH_MAX_QUERY_SELECTIONS", "10000")),
             max_body_bytes=int(env.get("CRMGRAPH_MAX_BODY_BYTES", str(1024 * 1024))),
             import_max_bytes=int(env.get("CRMGRAPH_IMPORT_MAX_BYTES", str(50 * 1024 * 1024))),
             introspection=_flag(env.get("CRMGRAPH_INTROSPECTION"), True),

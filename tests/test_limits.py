@@ -214,8 +214,9 @@ def test_validation_rules_are_built_once_per_limits() -> None:
     # strawberry's ValidationCache keys on the rule classes: new classes per
     # request would miss the cache every time
     assert validation_rules(QueryLimits()) is validation_rules(QueryLimits())
-    assert len(validation_rules(QueryLimits(introspection=False))) == 3
-    assert validation_rules(QueryLimits(max_depth=0, max_aliases=0)) == ()
+    # one rule measures depth, aliases and expanded selections together
+    assert len(validation_rules(QueryLimits(introspection=False))) == 2
+    assert validation_rules(QueryLimits(max_depth=0, max_aliases=0, max_selections=0)) == ()
 
 
 def test_depth_and_alias_rules_carry_codes(schema: GraphQLSchema) -> None:
@@ -255,13 +256,19 @@ def test_settings_read_the_limits_from_the_environment() -> None:
             "CRMGRAPH_MAX_QUERY_ALIASES": "6",
             "CRMGRAPH_MAX_QUERY_TOKENS": "700",
             "CRMGRAPH_MAX_QUERY_COST": "800",
+            "CRMGRAPH_MAX_QUERY_SELECTIONS": "900",
             "CRMGRAPH_MAX_BODY_BYTES": "900",
             "CRMGRAPH_INTROSPECTION": "0",
             "CRMGRAPH_MASK_ERRORS": "0",
         }
     )
     assert QueryLimits.from_settings(settings) == QueryLimits(
-        max_depth=5, max_aliases=6, max_tokens=700, max_cost=800, introspection=False
+        max_depth=5,
+        max_aliases=6,
+        max_tokens=700,
+        max_cost=800,
+        max_selections=900,
+        introspection=False,
     )
     assert settings.max_body_bytes == 900  # type: ignore[attr-defined]
     assert settings.mask_errors is False  # type: ignore[attr-defined]

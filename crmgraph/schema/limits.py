@@ -37,8 +37,8 @@ from graphql import (
     GraphQLSyntaxError,
     InlineFragmentNode,
     NamedTypeNode,
+    Node,
     OperationDefinitionNode,
-    OperationType,
     SelectionSetNode,
     Undefined,
     ValidationContext,
@@ -51,15 +51,11 @@ from graphql import (
     is_object_type,
     value_from_ast_untyped,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import NoSchemaIntrospectionCustomRule, OverlappingFieldsCanBeMergedRule
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
-from strawberry.extensions.max_aliases import count_fields_with_alias
-from strawberry.extensions.query_depth_limiter import (
-    create_validator as create_depth_validator,
-)
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from crmgraph.lru import LRU, Missing
@@ -87,6 +83,11 @@ class QueryLimits:
     max_aliases: int = 30
     max_tokens: int = 5000
     max_cost: int = 25_000
+    # field selections once every fragment spread is expanded as written: a
+    # document of a few hundred tokens can otherwise stand for billions
+    max_selections: int = 10_000
+    # work units graphql-core's overlapping-fields rule may spend (see bounded_overlap_rule)
+    max_field_comparisons: int = 5_000
     # `first` assumed for a connection when the query gives none and the schema
     # has no default (the server's own default page size).
     default_page_size: int = 20
@@ -104,6 +105,7 @@ class QueryLimits:
             max_aliases=getattr(settings, "max_query_aliases", defaults.max_aliases),
             max_tokens=getattr(settings, "max_query_tokens", defaults.max_tokens),
             max_cost=getattr(settings, "max_query_cost", defaults.max_cost),
+            max_selections=getattr(settings, "max_query_selections", defaults.max_selections),
             default_page_size=getattr(settings, "default_page_size", defaults.default_page_size),
             introspection=getattr(settings, "introspection", defaults.introspection),
         )
@@ -345,10 +347,6 @@ class _CostWalker:
         return Undefined
 
 
-# ---------------------------------------------------------------------------
-# Validation rules: depth, aliases, introspection
-
-
 def declared_cost(definition: GraphQLField) -> int:
     """Extra cost a field declares for the work behind it, beyond the objects it
     returns: ``strawberry.field(metadata={"cost": n})`` (an aggregate over many rows)."""
@@ -361,64 +359,186 @@ def limit_error(message: str, code: str, **details: Any) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code, **details})
 
 
-class _Collector:
-    """Stands in for a ValidationContext so strawberry's depth validator can be
-    reused while its code-less messages are replaced by one with a code."""
-
-    def __init__(self, context: ValidationContext) -> None:
-        self.document = context.document
-        self.errors: list[GraphQLError] = []
-
-    def report_error(self, error: GraphQLError) -> None:
-        self.errors.append(error)
+# ---------------------------------------------------------------------------
+# Validation rules: the size of a document (depth, aliases, selections), introspection
 
 
-def depth_rule(max_depth: int) -> type[ValidationRule]:
-    strawberry_rule = create_depth_validator(max_depth, should_ignore=None)
+@dataclass(frozen=True)
+class DocumentSize:
+    """How big an operation is with its fragments spread as written (each
+    spread counted in full, as a naive walker would expand it).
 
-    class QueryDepthRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            collector = _Collector(context)
-            strawberry_rule(collector)  # type: ignore[arg-type]
-            if collector.errors:  # one error however many branches are too deep
-                self.report_error(
-                    GraphQLError(
-                        f"Query is nested deeper than the maximum of {max_depth} levels.",
-                        collector.errors[0].nodes,
-                        extensions={"code": "QUERY_TOO_DEEP", "maxDepth": max_depth},
-                    )
-                )
+    ``depth``: the level of the deepest field (root fields are level 0; the
+    selections of ``__schema``/``__type`` are not counted, as strawberry's
+    depth limiter does not); ``aliases``: aliased fields; ``selections``:
+    field selections; ``repeats``: pairs of fields written in one selection
+    set under one response name, which graphql-core's overlapping-fields rule
+    compares pairwise; ``visited``: selection nodes this measure visited,
+    which is at most the number the document holds, whatever it expands to."""
 
-    return QueryDepthRule
+    depth: int = -1
+    aliases: int = 0
+    selections: int = 0
+    repeats: int = 0
+    visited: int = 0
 
 
-def alias_rule(max_aliases: int) -> type[ValidationRule]:
-    class MaxAliasesRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            document = context.document
-            fragments = {
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
-            count = sum(
-                count_fields_with_alias(d, fragments)
-                for d in document.definitions
-                if isinstance(d, OperationDefinitionNode)
+class _SizeWalker:
+    """Measures each fragment once and reuses the measure at every spread.
+
+    A fragment that spreads another twice doubles its size but not the work:
+    ``fragment Fi { ...F(i-1) ...F(i-1) }`` 29 levels deep is 2^30 field
+    selections measured in 60 steps. Iterative, so neither a long chain of
+    fragments nor deep nesting reaches Python's recursion limit. A fragment in
+    a cycle, or an unknown one, measures nothing: validation refuses them."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.measured: dict[str, DocumentSize] = {}
+        self.visited = 0
+
+    def operation(self, operation: OperationDefinitionNode) -> DocumentSize:
+        for name in self.spread_order(operation.selection_set):
+            self.measured[name] = self.body(self.fragments[name].selection_set)
+        size = self.body(operation.selection_set)
+        return DocumentSize(size.depth, size.aliases, size.selections, size.repeats, self.visited)
+
+    def spread_order(self, root: SelectionSetNode) -> list[str]:
+        """The fragments ``root`` reaches that are not measured yet, each
+        after those it spreads (a depth-first post-order, kept on a stack)."""
+        order: list[str] = []
+        state: dict[str, bool] = {}  # False: being walked; True: placed in order
+        stack: list[tuple[str | None, Iterator[str]]] = [(None, self.spreads(root))]
+        while stack:
+            name, pending = stack[-1]
+            child = next(pending, None)
+            if child is None:
+                stack.pop()
+                if name is not None:
+                    state[name] = True
+                    order.append(name)
+                continue
+            if child in state or child in self.measured or child not in self.fragments:
+                continue  # done, a cycle (being walked), or unknown
+            state[child] = False
+            stack.append((child, self.spreads(self.fragments[child].selection_set)))
+        return order
+
+    def spreads(self, root: SelectionSetNode) -> Iterator[str]:
+        """Names of the fragments spread anywhere below ``root`` (not through them)."""
+        sets = [root]
+        while sets:
+            for selection in sets.pop().selections:
+                if isinstance(selection, FragmentSpreadNode):
+                    yield selection.name.value
+                elif selection.selection_set is not None:  # a field or an inline fragment
+                    sets.append(selection.selection_set)
+
+    def body(self, root: SelectionSetNode) -> DocumentSize:
+        """One selection set, with the fragments it spreads already measured."""
+        depth, aliases, selections, repeats = -1, 0, 0, 0
+        # (selection set, level of its fields); level None below introspection
+        sets: list[tuple[SelectionSetNode, int | None]] = [(root, 0)]
+        while sets:
+            selection_set, level = sets.pop()
+            seen: dict[str, int] = {}  # response name -> fields so far in this set
+            for selection in selection_set.selections:
+                self.visited += 1
+                if isinstance(selection, FieldNode):
+                    key = (selection.alias or selection.name).value
+                    repeats += seen.get(key, 0)
+                    seen[key] = seen.get(key, 0) + 1
+                    selections += 1
+                    aliases += selection.alias is not None
+                    if level is not None:
+                        depth = max(depth, level)
+                    if selection.selection_set is not None:
+                        below = None if level is None or is_introspection(selection) else level + 1
+                        sets.append((selection.selection_set, below))
+                elif isinstance(selection, InlineFragmentNode):
+                    sets.append((selection.selection_set, level))
+                elif isinstance(selection, FragmentSpreadNode):
+                    spread = self.measured.get(selection.name.value)
+                    if spread is None:
+                        continue
+                    aliases += spread.aliases
+                    selections += spread.selections
+                    repeats += spread.repeats
+                    if level is not None and spread.depth >= 0:
+                        depth = max(depth, level + spread.depth)
+        return DocumentSize(depth, aliases, selections, repeats)
+
+
+def is_introspection(field: FieldNode) -> bool:
+    return field.name.value.startswith("__")
+
+
+def document_sizes(document: DocumentNode) -> list[tuple[OperationDefinitionNode, DocumentSize]]:
+    """The size of each operation of ``document`` (fragments measured once for all)."""
+    walker = _SizeWalker(document)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return [(operation, walker.operation(operation)) for operation in operations]
+
+
+class DocumentRefused(ValidationAbortedError):
+    """A document too big to walk: raised as validation starts its visit, so
+    it is the one error the document gets and no other rule walks it."""
+
+
+def size_refusal(
+    sizes: list[tuple[OperationDefinitionNode, DocumentSize]], limits: QueryLimits
+) -> DocumentRefused | None:
+    """The first limit an operation of the document breaks (depth, aliases,
+    then selections), if any."""
+    for operation, size in sizes:
+        if 0 < limits.max_depth < size.depth:
+            return DocumentRefused(
+                f"Query is nested deeper than the maximum of {limits.max_depth} levels.",
+                operation,
+                extensions={"code": "QUERY_TOO_DEEP", "maxDepth": limits.max_depth},
             )
-            if count > max_aliases:
-                self.report_error(
-                    limit_error(
-                        f"Query uses {count} aliases; at most {max_aliases} are allowed.",
-                        "TOO_MANY_ALIASES",
-                        aliases=count,
-                        maxAliases=max_aliases,
-                    )
-                )
+        if 0 < limits.max_aliases < size.aliases:
+            return DocumentRefused(
+                f"Query uses {size.aliases} aliases; at most {limits.max_aliases} are allowed.",
+                operation,
+                extensions={
+                    "code": "TOO_MANY_ALIASES",
+                    "aliases": size.aliases,
+                    "maxAliases": limits.max_aliases,
+                },
+            )
+        if 0 < limits.max_selections < size.selections:
+            return DocumentRefused(
+                f"Query expands to {size.selections} field selections once its fragments "
+                f"are spread; at most {limits.max_selections} are allowed: spread a "
+                "fragment once where it is needed rather than nesting spreads of spreads.",
+                operation,
+                extensions={
+                    "code": "QUERY_TOO_LARGE",
+                    "selections": size.selections,
+                    "maxSelections": limits.max_selections,
+                },
+            )
+        if 0 < limits.max_field_comparisons < size.repeats:
+            return query_too_complex(limits.max_field_comparisons, operation)
+    return None
 
-    return MaxAliasesRule
+
+def size_rule(limits: QueryLimits) -> type[ValidationRule]:
+    """Depth, aliases and expanded size, from one linear measure of the document."""
+
+    class DocumentSizeRule(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.refusal = size_refusal(document_sizes(context.document), limits)
+
+        def enter_document(self, *_: object) -> None:
+            if self.refusal is not None:
+                raise self.refusal
+
+    return DocumentSizeRule
 
 
 class NoIntrospectionRule(NoSchemaIntrospectionCustomRule):
@@ -445,13 +565,42 @@ class NoIntrospectionRule(NoSchemaIntrospectionCustomRule):
 def validation_rules(limits: QueryLimits) -> tuple[type[ValidationRule], ...]:
     """Built once per limits, so the same classes reach the ValidationCache."""
     rules: list[type[ValidationRule]] = []
-    if limits.max_depth > 0:
-        rules.append(depth_rule(limits.max_depth))
-    if limits.max_aliases > 0:
-        rules.append(alias_rule(limits.max_aliases))
+    if max(limits.max_depth, limits.max_aliases, limits.max_selections) > 0:
+        rules.append(size_rule(limits))
     if not limits.introspection:
         rules.append(NoIntrospectionRule)
     return tuple(rules)
+
+
+@functools.cache
+def bounded_overlap_rule(budget: int) -> type[ValidationRule]:
+    """graphql-core's OverlappingFieldsCanBeMergedRule with a smaller work
+    budget than its default (500,000 units, seconds of CPU): it compares every
+    pair of fields that share a response name, so 300 copies of
+    ``customers { nodes { id } } `` (within every other limit) cost 400,000
+    units. Realistic documents spend under 100; past the budget graphql-core
+    aborts validation, which :func:`too_complex` words for the client."""
+
+    class BoundedOverlappingFieldsRule(OverlappingFieldsCanBeMergedRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.rule_context.remaining_complexity_budget = budget
+
+    return BoundedOverlappingFieldsRule
+
+
+@functools.cache
+def operation_rules(
+    limits: QueryLimits, rules: tuple[type[ValidationRule], ...]
+) -> tuple[type[ValidationRule], ...]:
+    """``rules`` (strawberry's, the specified ones) with ours first, so a
+    document refused for its size is walked by no other rule, and the overlap
+    rule bounded. The same tuple for the same input: the ValidationCache keys on it."""
+    if limits.max_field_comparisons <= 0:
+        return (*validation_rules(limits), *rules)
+    overlap = bounded_overlap_rule(limits.max_field_comparisons)
+    bounded = (overlap if rule is OverlappingFieldsCanBeMergedRule else rule for rule in rules)
+    return (*validation_rules(limits), *bounded)
 
 
 # ---------------------------------------------------------------------------
@@ -485,6 +634,23 @@ def too_many_tokens(error: GraphQLError, max_tokens: int) -> GraphQLError:
     )
 
 
+def too_complex(error: GraphQLError, budget: int) -> GraphQLError:
+    """graphql-core's bare "Validation aborted." (its work budget ran out, or
+    fragments nested past the recursion limit), said with a code."""
+    if type(error) is not ValidationAbortedError or error.message != "Validation aborted.":
+        return error
+    return query_too_complex(budget)
+
+
+def query_too_complex(budget: int, *nodes: Node) -> DocumentRefused:
+    return DocumentRefused(
+        "Query is too complex to validate: it repeats fields under one response name "
+        "too often (or nests fragments too deeply); ask for each field once.",
+        list(nodes) or None,
+        extensions={"code": "QUERY_TOO_COMPLEX", "maxFieldComparisons": budget},
+    )
+
+
 class QueryLimitsExtension(SchemaExtension):
     """Adds the validation rules, refuses an operation whose cost is above the
     limit before it executes, and reports the cost in ``extensions.cost``.
@@ -511,7 +677,7 @@ class QueryLimitsExtension(SchemaExtension):
         context = self.execution_context
         if self.limits.max_tokens > 0:
             context.parse_options["max_tokens"] = self.limits.max_tokens
-        context.validation_rules = (*context.validation_rules, *validation_rules(self.limits))
+        context.validation_rules = operation_rules(self.limits, tuple(context.validation_rules))
         try:
             yield
         except GraphQLSyntaxError as error:
@@ -525,6 +691,7 @@ class QueryLimitsExtension(SchemaExtension):
 
     def rewrite(self, error: GraphQLError) -> GraphQLError:
         error = too_many_tokens(error, self.limits.max_tokens)
+        error = too_complex(error, self.limits.max_field_comparisons)
         if not self.limits.introspection:
             # suggestions name fields introspection would have shown
             error = strip_suggestions(error)
@@ -555,10 +722,12 @@ class QueryLimitsExtension(SchemaExtension):
         if error is None and self.cost is not None and self.budget is not None:
             error = await self.spend(self.budget, self.cost.requested)
         if error is not None:
-            if context.operation_type is OperationType.SUBSCRIPTION:
-                raise error  # strawberry reports an error raised here for subscriptions
-            # A result set before execution makes strawberry skip execution.
-            context.result = GraphQLExecutionResult(data=None, errors=[error])
+            # Raised, not set as the context's result: strawberry answers a
+            # query or mutation with the error (no data, extensions kept) and
+            # ends a subscription with it, so one check refuses all three
+            # alike. A result set beforehand skips a query's execution but
+            # not a subscription's, which is how subscriptions escaped it.
+            raise error
         yield
 
     def refusal(self) -> GraphQLError | None:

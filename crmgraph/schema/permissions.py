@@ -16,13 +16,11 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLSchema,
-    OperationType,
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
     visit,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 from crmgraph.lru import LRU, MISSING
@@ -88,9 +86,6 @@ class FieldPermissions(SchemaExtension):
                 context.query or "", context.schema._schema, context.graphql_document
             )
             denied = access.denied_fields(set(coordinates))
-            if denied:
-                error = forbidden_error(denied)
-                if context.operation_type is OperationType.SUBSCRIPTION:
-                    raise error
-                context.result = GraphQLExecutionResult(data=None, errors=[error])
+            if denied:  # raised: refuses queries, mutations and subscriptions alike
+                raise forbidden_error(denied)
         yield
