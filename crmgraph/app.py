@@ -14,7 +14,6 @@ import pluggy
 import strawberry
 from cross_web import HTTPException
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -40,6 +39,7 @@ from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
+from crmgraph.plugins.imports import CUSTOMER_IMPORT
 from crmgraph.principal_cache import PrincipalCache, make_cache
 from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.redis_link import RedisLink
@@ -328,17 +328,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         http_app = DirectReads(
             graphql_app, state.compiled, state.checks, state.db, settings.expose_sql_count
         )
+    # Nothing reads a body before the router has matched its path and method
+    # and authentication has accepted its key: a stranger's 49 MB is never read.
+    limited = BodySizeLimit(
+        IdempotentRequests(http_app, state.db, settings.idempotency_ttl_hours),
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.import_max_bytes,
+        may_upload=lambda principal: state.policy.access(principal).can(CUSTOMER_IMPORT),
+    )
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route(
             "/graphql",
-            Authentication(
-                IdempotentRequests(http_app, state.db, settings.idempotency_ttl_hours),
-                state.db,
-                settings.anonymous,
-                state.principals,
-            ),
+            Authentication(limited, state.db, settings.anonymous, state.principals),
             methods=["GET", "POST"],
         ),
         # graphql-transport-ws: authenticated by on_ws_connect
@@ -347,17 +350,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     assets = graphiql.assets_dir()
     if settings.graphiql and assets.is_dir():
         routes.append(Mount("/graphiql-assets", StaticFiles(directory=assets), name="graphiql"))
-    app = Starlette(
-        routes=routes,
-        lifespan=lifespan,
-        # outermost, so an oversized body is refused before anything reads it
-        middleware=[
-            Middleware(
-                BodySizeLimit,
-                max_body_bytes=settings.max_body_bytes,
-                max_upload_bytes=settings.import_max_bytes,
-            )
-        ],
-    )
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.crm = state
+    app.state.body_limit = limited  # tests look at the uploads in flight
     return app

@@ -1,22 +1,30 @@
 """A limit on the size of HTTP request bodies, as pure ASGI middleware.
 
 A GraphQL request is parsed whole, so a body of any size would be held in
-memory and parsed before any query limit could look at it. Refused with 413
-and a GraphQL-shaped error body:
+memory and parsed before any query limit could look at it. The limit sits on
+``/graphql`` *inside* authentication: a request without a valid key gets its
+401 (and a wrong path or method its 404/405, from the router) before a byte
+of its body is read. Then a body over the limit is refused with 413 and a
+GraphQL-shaped error body:
 
 * up front, from ``Content-Length``, without reading the body at all;
-* while reading, for bodies without ``Content-Length`` (chunked uploads) or
-  that turn out longer than declared.
+* while the application reads it, for bodies without ``Content-Length``
+  (chunked uploads) or that turn out longer than declared: the read fails
+  with :class:`BodyTooLarge` and this middleware answers (every reader of a
+  body here reads all of it before it starts a response).
 
-The body is read here before the application runs (bodies are small: a
-request is at most the limit), so the application never sees a partial body
-and the refusal can always be sent before any response has started.
-WebSocket and lifespan traffic pass straight through. A multipart request
-(a file upload) has its own, larger limit.
+Nothing is buffered here: the body streams to its reader (a multipart file
+goes to a spooled temporary file, not memory). A multipart request (a file
+for ``importCustomers``) has the larger upload limit only when the caller may
+import (``may_upload``); anyone else gets the ordinary limit. Each caller may
+have :data:`UPLOADS_PER_CALLER` uploads in flight; another is refused with 429
+before it is read, so one key cannot hold the server busy with many at once.
+WebSocket and lifespan traffic pass straight through.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -29,6 +37,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+UPLOADS_PER_CALLER = 2
+
+
+class BodyTooLarge(Exception):
+    """Raised by the limited ``receive`` once the body passes the limit.
+    Not a ValueError: strawberry turns those into a 400 about the form."""
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -48,44 +62,105 @@ def is_multipart(scope: Scope) -> bool:
     )
 
 
+def caller_of(scope: Scope) -> Any:
+    """Who authentication let in (None before it, or without it)."""
+    return scope.get("state", {}).get("principal")
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    )
+
+
+async def send_error(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                # the rest of the body is left unread: the connection cannot be reused
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class BodySizeLimit:
-    """Wrap an ASGI app: ``Middleware(BodySizeLimit, max_body_bytes=N)`` in
-    Starlette, or ``BodySizeLimit(app, N)``. A limit of 0 (or less) switches it off."""
+    """Wrap an ASGI app: ``BodySizeLimit(app, N)``; ``max_upload_bytes`` for
+    multipart requests of callers ``may_upload`` accepts (by default none).
+    A limit of 0 (or less) switches it off."""
 
     def __init__(
         self,
         app: ASGIApp,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_upload_bytes: int | None = None,
+        may_upload: Callable[[Any], bool] = lambda caller: False,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes or max_body_bytes
+        self.may_upload = may_upload
+        self.uploads: Counter[Any] = Counter()  # caller -> uploads in flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.max_body_bytes <= 0:
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload_bytes if is_multipart(scope) else self.max_body_bytes
+        caller = caller_of(scope)
+        multipart = is_multipart(scope)
+        upload = multipart and caller is not None and self.may_upload(caller)
+        limit = self.max_upload_bytes if upload else self.max_body_bytes
+        if multipart and not upload:  # a file it may not import: no more than either limit
+            limit = min(limit, self.max_upload_bytes)
         declared = declared_length(scope)
         if declared is not None and declared > limit:
             await self.refuse(send, limit)
             return
-        chunks: list[bytes] = []
+        if not upload:
+            await self.limited(scope, receive, send, limit)
+            return
+        if self.uploads[caller] >= UPLOADS_PER_CALLER:
+            message = f"at most {UPLOADS_PER_CALLER} uploads at a time per API key"
+            await send_error(send, 429, error_body(message, "TOO_MANY_UPLOADS"))
+            return
+        self.uploads[caller] += 1
+        try:
+            await self.limited(scope, receive, send, limit)
+        finally:
+            self.uploads[caller] -= 1
+            if not self.uploads[caller]:
+                del self.uploads[caller]
+
+    async def limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Run the app with a ``receive`` that counts; past ``limit`` it fails
+        the read and the app's caller here answers 413."""
         size = 0
-        while True:
+        started = False
+
+        async def counted() -> Message:
+            nonlocal size
             message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left; there is no one to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
+            size += len(message.get("body", b""))
             if size > limit:
-                await self.refuse(send, limit)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, self.replay(b"".join(chunks), receive), send)
+                raise BodyTooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if started:
+                raise  # cannot happen: every reader here reads the body before answering
+            await self.refuse(send, limit)
 
     @staticmethod
     def replay(body: bytes, receive: Receive) -> Receive:
@@ -102,26 +177,5 @@ class BodySizeLimit:
         return replayed
 
     async def refuse(self, send: Send, limit: int) -> None:
-        body = orjson.dumps(
-            {
-                "errors": [
-                    {
-                        "message": "request body too large",
-                        "extensions": {"code": "BODY_TOO_LARGE", "limit": limit},
-                    }
-                ]
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    # the rest of the body is left unread: the connection cannot be reused
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = "request body too large"
+        await send_error(send, 413, error_body(message, "BODY_TOO_LARGE", limit=limit))
