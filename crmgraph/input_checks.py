@@ -1,6 +1,6 @@
 """Field checks shared by the GraphQL mutations and the bulk importer
 (:mod:`crmgraph.transfer`), so a row of a CSV file is held to exactly the
-rules ``createCustomer``, ``addContact`` and ``logInteraction`` apply.
+rules ``createCustomer``, ``addContact``, ``logInteraction`` and ``recordNeed`` apply.
 
 Each check takes the fields present in ``data`` (snake_case names, values as
 Python objects), records problems on ``errors`` under the input's field path
@@ -72,6 +72,27 @@ def interaction_fields(
     }
     v.number_range(errors, "satisfaction", values["satisfaction"], 1, 5)
     v.number_range(errors, "amount", values["amount"], 0, None)
+    return values
+
+
+NEED_TEXT_LIMITS = {"title": 200, "description": 5000, "category": 64, "consumption_type": 64,
+                    "unit": 32}  # fmt: skip
+
+
+def need_fields(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+    """A need's fields present in ``data`` (``recordNeed``, ``updateNeed``, the importer)."""
+    values: dict[str, Any] = {}
+    for name, limit in NEED_TEXT_LIMITS.items():
+        if name in data:
+            values[name] = v.text(
+                errors, v.camel(name), data[name], max_length=limit, required=name == "title"
+            )
+    if "volume" in data:
+        v.number_range(errors, "volume", data["volume"], 0, None)
+        values["volume"] = data["volume"]
+    for name in ("priority", "status", "due_date"):
+        if name in data and data[name] is not None:
+            values[name] = data[name]
     return values
 
 

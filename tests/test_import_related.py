@@ -80,7 +80,7 @@ async def ids_by_name(state: AppState) -> dict[str, str]:
 
 def stable(text: str) -> list[dict[str, str]]:
     """Rows without what differs between databases (ids, when written)."""
-    moving = {"id", "customer", "contact", "created_at"}
+    moving = {"id", "ref", "customer", "customer.ref", "contact", "contact.ref", "created_at"}
     return [
         {k: v for k, v in row.items() if k not in moving}
         for row in csv.DictReader(io.StringIO(text))

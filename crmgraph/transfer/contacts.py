@@ -2,8 +2,9 @@
 (:func:`crmgraph.input_checks.contact_fields`, the guarded profile fields for
 the caller), its customer found by :mod:`.refs`.
 
-A contact repeats another when both are at the same customer with the same
-e-mail, compared normalised; a contact without an e-mail repeats nothing. A
+A contact row with a ``ref`` repeats the contact that came with it
+(:mod:`.related`); one without repeats another at the same customer with the
+same e-mail, compared normalised; without an e-mail it repeats nothing. A
 row marked ``is_primary`` becomes its customer's primary contact, as
 ``addContact`` makes it: the customer's other contacts stop being primary
 (the last such row of the file wins).
@@ -40,6 +41,7 @@ COLUMNS: dict[str, type] = {
 class ContactImport(RelatedImport):
     name = "contacts"
     what = "contact"
+    type_name = "Contact"
     own_fields = tuple(COLUMNS)
     required = ("name",)
 
@@ -70,7 +72,7 @@ class ContactImport(RelatedImport):
         )
         return {(row["customer"], normalize_email(row["email"])) for row in rows}
 
-    async def write(self, drafts: Sequence[Draft]) -> None:
+    async def write(self, drafts: Sequence[Draft]) -> list[int]:
         db, at = self.ctx.db, writes.now()
         ids = await insert_rows(
             db,
@@ -105,3 +107,4 @@ class ContactImport(RelatedImport):
             for pk, d in zip(ids, drafts, strict=True)
         ]
         await record(db, self.ctx.actor, "contact.added", "Contact", traces, at)
+        return ids

@@ -5,12 +5,23 @@ A row is held to ``createCustomer``'s rules: name, e-mail and phone through
 :func:`crmgraph.validation.attributes` (after :mod:`.coerce` reads the
 cells), guarded attributes and the assignment rule for the caller, then
 every plugin's ``crmgraph_validate_customer``. ``owner`` is a user's e-mail
-(or id), ``team`` a team's name (or id). A bad row is rejected with every
-reason and nothing of it is written.
+(or id), ``team`` a team's name (or id). On the command line (an import for
+no user) an owner e-mail or team name the database does not know is created:
+the user as an ``agent`` (an owner works on their own customers; never more,
+whatever the file says) with ``owner.name`` as name, without any API key. A
+caller over GraphQL gets NOT_FOUND for them, as ``createCustomer`` does.
+A bad row is rejected with every reason and nothing of it is written.
+
+``stage`` puts the customer in that stage of its kind (empty: the initial
+one), entered at ``stage_entered_at`` (empty: now); ``roles`` lists the
+other types it holds a stage in (``prospect:converted;supplier:active``: a
+converted prospect), whose attributes it may then carry. The stage is taken
+as history, not as a move: no transition guard runs, and each role gets one
+stage change with reason ``imported``.
 
 A batch of good rows is written with one multi-row INSERT per table, leaving
-what ``createCustomer`` leaves for each customer: its row, its role in the
-type's initial stage, the first stage change (reason ``imported``), an audit
+what ``createCustomer`` leaves for each customer: its row, its role in its
+stage, the first stage change (reason ``imported``), an audit
 entry ``customer.created`` per customer (not one per batch: the trail is read
 per customer), a ``customer.created`` outbox event (``source: import``) and
 its match keys.
@@ -22,19 +33,30 @@ repeats with the merge rule of :func:`crmgraph.dedupe.merge.settle_fields`
 none), one UPDATE per customer changed, audited and announced as
 ``customer.updated``. A row repeating a customer of another kind is rejected
 under ``merge`` (merges keep one type) and skipped under ``skip``.
+
+Refs (:mod:`.references`): a row whose ``ref`` an earlier import took in
+(or this database's own) repeats that customer, in every mode (``create``
+included: a ref names one party). Otherwise the matcher decides, except that
+a row never repeats a customer holding another ref of the row's origin, nor
+an earlier row of the file with another such ref: the source kept them apart.
+The ref of each row is kept for the customer it was written to, merged into
+or found to repeat, so the contacts, interactions and needs of the same
+export find it by ``customer.ref``.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmgraph import input_checks
 from crmgraph import validation as v
 from crmgraph.access import CUSTOMER_ASSIGN
 from crmgraph.customer_types import CustomerType
-from crmgraph.db import queries, writes
+from crmgraph.db import queries, stays, writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.matching import Probe
@@ -49,16 +71,25 @@ from crmgraph.schema.mutations import (
     guarded_problems,
 )
 from crmgraph.transfer.coerce import cell, typed
-from crmgraph.transfer.duplicates import find_repeats
+from crmgraph.transfer.duplicates import Repeat, find_repeats
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
 from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ATTRIBUTE_PREFIX, ColumnMap, Fields, MappingError
+from crmgraph.transfer.references import REF, RefBook, known_origin, origin_of
 from crmgraph.transfer.report import Rejection
 from crmgraph.transfer.source import SourceRow
 from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors, Problem
 
-CORE_FIELDS = ("name", "email", "phone", "kind", "owner", "team")
+CORE_FIELDS = ("name", "email", "phone", "kind", "owner", "owner.name", "team", REF)
+LIFECYCLE_FIELDS = ("stage", "stage_entered_at", "roles")
+ROLE_SEPARATOR, STAGE_SEPARATOR = ";", ":"
+PHASES_PER_STATEMENT = 500
+
+
+def apart(ref: str, other: str) -> bool:
+    """Whether two refs name two records their origin keeps apart."""
+    return bool(other) and other != ref and origin_of(other) == origin_of(ref)
 
 
 @dataclass
@@ -70,6 +101,10 @@ class Draft:
     descriptor: CustomerType
     values: dict[str, Any]  # name, email, phone, owner, team
     attributes: dict[str, Any]  # validated, JSON-storable
+    stage: str = ""
+    entered_at: datetime.datetime | None = None
+    roles: list[tuple[str, str]] = field(default_factory=list)  # other (kind, stage)
+    ref: str | None = None
 
     def probe(self) -> Probe:
         return Probe(
@@ -94,10 +129,12 @@ class CustomerImport:
         self.catalog = ctx.catalog
         self.people = People()
         self.columns = ColumnMap({})
+        self.book = RefBook(ctx.db, "Customer", None)
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
-        return Fields(frozenset(CORE_FIELDS), frozenset(attributes), required=("name",))
+        core = frozenset((*CORE_FIELDS, *LIFECYCLE_FIELDS))
+        return Fields(core, frozenset(attributes), required=("name",))
 
     def bind(self, column_map: ColumnMap) -> None:
         kind = self.options.kind
@@ -110,6 +147,7 @@ class CustomerImport:
 
     async def prepare(self) -> None:
         self.people = await People.load(self.ctx.db)
+        self.book = RefBook(self.ctx.db, "Customer", await known_origin(self.ctx.db))
 
     # ------------------------------------------------------------ checking
 
@@ -130,10 +168,55 @@ class CustomerImport:
         values["owner"] = self.people.user(errors, "owner", cells.get("owner"))
         values["team"] = self.people.team(errors, "team", cells.get("team"))
         self.check_assignment(errors, values)
-        attributes = self.check_attributes(errors, kind, descriptor, cells)
+        stage, entered_at = self.check_stage(errors, descriptor, cells)
+        roles = self.check_roles(errors, kind, cells.get("roles"))
+        attributes = self.check_attributes(errors, kind, descriptor, cells, roles)
         if errors or descriptor is None:
             return errors.problems
-        return Draft(row, kind, descriptor, values, attributes)
+        ref = cell(cells.get(REF))
+        return Draft(row, kind, descriptor, values, attributes, stage, entered_at, roles, ref)
+
+    def check_stage(
+        self, errors: Errors, descriptor: CustomerType | None, cells: dict[str, str]
+    ) -> tuple[str, datetime.datetime | None]:
+        """The stage of the row's kind (its initial one when not given) and when
+        it was entered (not in the future: it is history)."""
+        entered = typed(errors, "stageEnteredAt", datetime.datetime, cells.get("stage_entered_at"))
+        if entered is not None and entered > writes.now() + input_checks.FUTURE_TOLERANCE:
+            errors.add("stageEnteredAt", "stageEnteredAt cannot be in the future", "OUT_OF_RANGE")
+        if descriptor is None:
+            return "", entered
+        stage = cell(cells.get("stage")) or descriptor.lifecycle.initial
+        if descriptor.lifecycle.stage(stage) is None:
+            errors.add("stage", self.unknown_stage(descriptor, stage), "INVALID_CHOICE")
+        return stage, entered
+
+    @staticmethod
+    def unknown_stage(descriptor: CustomerType, stage: str) -> str:
+        known = ", ".join(s.key for s in descriptor.lifecycle.stages)
+        return f"{stage!r} is not a stage of {descriptor.graphql_name} (known: {known})"
+
+    def check_roles(self, errors: Errors, kind: str, text: str | None) -> list[tuple[str, str]]:
+        """``kind:stage`` pairs: the other types the customer holds a stage in."""
+        roles: list[tuple[str, str]] = []
+        for item in (cell(text) or "").split(ROLE_SEPARATOR):
+            if not item.strip():
+                continue
+            other, _, stage = (part.strip() for part in item.partition(STAGE_SEPARATOR))
+            other = other.lower()
+            descriptor = self.catalog.customer_type(other)
+            if descriptor is None or other == kind or other in dict(roles):
+                why = (
+                    "its own kind" if other == kind else "named twice" if descriptor else "unknown"
+                )
+                errors.add("roles", f"roles: {other!r} is {why}", "INVALID_CHOICE")
+            elif descriptor.lifecycle.stage(stage) is None:
+                errors.add(
+                    "roles", f"roles: {self.unknown_stage(descriptor, stage)}", "INVALID_CHOICE"
+                )
+            else:
+                roles.append((other, stage))
+        return roles
 
     def check_assignment(self, errors: Errors, values: dict[str, Any]) -> None:
         """As createCustomer: without customer.assign, only to yourself and
@@ -158,31 +241,52 @@ class CustomerImport:
             )
 
     def check_attributes(
-        self, errors: Errors, kind: str, descriptor: CustomerType | None, cells: dict[str, str]
+        self,
+        errors: Errors,
+        kind: str,
+        descriptor: CustomerType | None,
+        cells: dict[str, str],
+        roles: Sequence[tuple[str, str]] = (),
     ) -> dict[str, Any]:
-        sent: dict[str, Any] = {}
+        """The row's attributes: its kind's, and those of the other types it
+        holds (kept from before a conversion, as the lifecycle keeps them),
+        each held to its own type's rules."""
+        holders = [d for d in (descriptor, *map(self.catalog.customer_type, dict(roles))) if d]
+        sent: dict[str, dict[str, Any]] = {d.key: {} for d in holders}
         for target, text in cells.items():
             if not target.startswith(ATTRIBUTE_PREFIX) or cell(text) is None:
                 continue
             name = target.removeprefix(ATTRIBUTE_PREFIX)
-            path = f"{v.camel(kind)}.{v.camel(name)}"
-            attr = descriptor.attribute(name) if descriptor else None
-            if attr is None:
+            holder = next((d for d in holders if d.attribute(name) is not None), None)
+            if holder is None:
                 if descriptor is not None:
+                    path = f"{v.camel(kind)}.{v.camel(name)}"
                     errors.add(path, f"{name} does not apply to a customer of kind {kind.upper()}")
                 continue
-            value = typed(errors, path, attr.type, text)
+            attr = holder.attribute(name)
+            value = typed(errors, f"{v.camel(holder.key)}.{v.camel(name)}", attr.type, text)
             if value is not None:
-                sent[name] = value
+                sent[holder.key][name] = value
         if descriptor is None:
             return {}
-        if self.ctx.access is not None:
-            errors.problems.extend(
-                guarded_problems(
-                    self.ctx.access, descriptor.graphql_name, f"{v.camel(kind)}.", sent
+        attributes: dict[str, Any] = {}
+        for holder in reversed(holders):  # the row's own kind last: its rules win
+            prefix = v.camel(holder.key)
+            if self.ctx.access is not None:
+                errors.problems.extend(
+                    guarded_problems(
+                        self.ctx.access, holder.graphql_name, f"{prefix}.", sent[holder.key]
+                    )
                 )
-            )
-        return v.attributes(errors, v.camel(kind), descriptor, sent)
+            if holder is descriptor:
+                attributes |= v.attributes(errors, prefix, holder, sent[holder.key])
+            else:  # a former type's required attributes may have been dropped since
+                for name, value in sent[holder.key].items():
+                    path = f"{prefix}.{v.camel(name)}"
+                    kept = v.attribute_value(errors, path, holder.attribute(name), value)
+                    if kept is not None:
+                        attributes[name] = kept
+        return attributes
 
     async def plugin_check(self, draft: Draft) -> list[Problem]:
         write = CustomerWrite(
@@ -198,6 +302,7 @@ class CustomerImport:
     # ------------------------------------------------------------ a batch
 
     async def run_batch(self, rows: list[SourceRow], reject: Reject) -> BatchOutcome:
+        await self.add_missing_people(rows)
         good: list[Draft] = []
         for row in rows:
             checked = self.check(row)
@@ -208,36 +313,114 @@ class CustomerImport:
             else:
                 reject(Rejection(row.number, row.values, tuple(checked)))
         outcome = BatchOutcome()
-        mode = self.options.on_duplicate
-        if mode == "create" or not good:
-            await self.create(good)
-            outcome.created = len(good)
-            return outcome
-        access = self.ctx.access
-        repeats = await find_repeats(
-            self.ctx.db,
-            [draft.probe() for draft in good],
-            self.ctx.phone_region,
-            access.sees if access is not None and access.scope is not None else None,
-        )
-        new: list[Draft] = []
+        self.taken: list[tuple[str | None, int]] = []  # (ref, customer) to remember
+        known = await self.known_customers(good)
         into_existing: dict[int, list[Draft]] = defaultdict(list)
-        for draft, repeat in zip(good, repeats, strict=True):
+        rest: list[Draft] = []
+        for draft in good:
+            if draft.ref not in known:
+                rest.append(draft)
+            elif self.options.on_duplicate == "merge" and known[draft.ref] is not None:
+                into_existing[known[draft.ref]].append(draft)  # type: ignore[index]
+            else:  # a ref names one party, whatever the mode
+                outcome.skipped_duplicates += 1
+        repeats = await self.repeats(rest)
+        new: list[Draft] = []
+        later: list[tuple[Draft, Draft]] = []  # (row, the earlier row of the batch it repeats)
+        for draft, repeat in zip(rest, repeats, strict=True):
             if repeat is None:
                 new.append(draft)
-            elif mode == "skip":
+            elif self.options.on_duplicate != "merge":
                 outcome.skipped_duplicates += 1
+                if repeat.customer_id is not None:
+                    self.taken.append((draft.ref, repeat.customer_id))
+                else:
+                    later.append((draft, rest[repeat.row_index]))  # type: ignore[index]
             elif repeat.customer_id is not None:
                 into_existing[repeat.customer_id].append(draft)
             else:
-                first = good[repeat.row_index]  # type: ignore[index]
-                if not self.fold(first, draft, reject):
-                    continue
-                outcome.merged += 1
-        await self.create(new)
+                first = rest[repeat.row_index]  # type: ignore[index]
+                if self.fold(first, draft, reject):
+                    outcome.merged += 1
+                    later.append((draft, first))
+        created = dict(zip(map(id, new), await self.create(new), strict=True))
         outcome.created = len(new)
         outcome.merged += await self.merge(into_existing, reject)
+        self.taken += [(d.ref, pk) for d, pk in zip(new, created.values(), strict=True)]
+        self.taken += [(d.ref, created[id(first)]) for d, first in later if id(first) in created]
+        await self.book.remember([(ref, pk) for ref, pk in self.taken if ref is not None])
         return outcome
+
+    async def add_missing_people(self, rows: list[SourceRow]) -> None:
+        """On the command line, the owners and teams the database lacks."""
+        if self.ctx.access is not None:
+            return
+        for row in rows:
+            cells = self.columns.project(row.values)
+            await self.people.add_user(self.ctx.db, cells.get("owner"), cells.get("owner.name"))
+            await self.people.add_team(self.ctx.db, cells.get("team"))
+
+    async def known_customers(self, drafts: list[Draft]) -> dict[str | None, int | None]:
+        """For rows whose ref names a customer already: the live customer it
+        stands for (its survivor), or None when that one is deleted."""
+        known = await self.book.resolve(d.ref for d in drafts if d.ref is not None)
+        if not known:
+            return {}
+        rows = {
+            r["id"]: r
+            for r in await queries.customers_by_ids(self.ctx.db, sorted(set(known.values())))
+        }
+
+        async def load(pk: int) -> dict[str, Any] | None:
+            if pk not in rows:
+                rows.update({r["id"]: r for r in await queries.customers_by_ids(self.ctx.db, [pk])})
+            return rows.get(pk)
+
+        found: dict[str | None, int | None] = {}
+        for ref, pk in known.items():
+            standing = await writes.survivor(rows.get(pk), load)
+            live = standing is not None and standing["deleted_at"] is None
+            found[ref] = standing["id"] if live and standing.get("erased_at") is None else None  # type: ignore[index]
+        return found
+
+    async def repeats(self, drafts: list[Draft]) -> list[Repeat | None]:
+        """What each row repeats: the duplicate matcher's answer (none under
+        ``create``), then a repeated ref; two records one origin keeps apart
+        are never one."""
+        if not drafts:
+            return []
+        repeats: list[Repeat | None] = [None] * len(drafts)
+        if self.options.on_duplicate != "create":
+            access = self.ctx.access
+            repeats = await find_repeats(
+                self.ctx.db,
+                [draft.probe() for draft in drafts],
+                self.ctx.phone_region,
+                access.sees if access is not None and access.scope is not None else None,
+            )
+            holders = await self.book.refs_of(
+                {r.customer_id for r in repeats if r is not None and r.customer_id is not None}
+            )
+            for index, (draft, repeat) in enumerate(zip(drafts, repeats, strict=True)):
+                if repeat is None or draft.ref is None:
+                    continue
+                if repeat.customer_id is not None:
+                    others = holders.get(repeat.customer_id, set())
+                else:
+                    others = {drafts[repeat.row_index].ref or ""}  # type: ignore[index]
+                if any(apart(draft.ref, other) for other in others):
+                    repeats[index] = None
+        first_with: dict[str, int] = {}
+        for index, draft in enumerate(drafts):
+            if draft.ref is None:
+                continue
+            if draft.ref not in first_with:
+                first_with[draft.ref] = index
+            elif repeats[index] is None:
+                first = first_with[draft.ref]
+                above = repeats[first]
+                repeats[index] = above or Repeat(None, first, "the same ref")
+        return repeats
 
     def fold(self, first: Draft, later: Draft, reject: Reject) -> bool:
         """Merge a row into an earlier row of the batch, not written yet."""
@@ -281,13 +464,19 @@ class CustomerImport:
             ],
         )
         pairs = list(zip(ids, drafts, strict=True))
+        entries = [
+            (pk, kind, stage, entered)
+            for pk, d in pairs
+            for kind, stage, entered in [(d.kind, d.stage, d.entered_at or at),
+                                         *((k, st, at) for k, st in d.roles)]
+        ]  # fmt: skip
         await insert_rows(
             db,
             "customer_role",
             [
-                {"customer": pk, "kind": d.kind, "stage": d.descriptor.lifecycle.initial,
-                 "phase": d.descriptor.lifecycle.initial_phase, "entered_at": at}
-                for pk, d in pairs
+                {"customer": pk, "kind": kind, "stage": stage,
+                 "phase": self.phase(kind, stage), "entered_at": entered}
+                for pk, kind, stage, entered in entries
             ],
             returning=False,
         )  # fmt: skip
@@ -295,13 +484,14 @@ class CustomerImport:
             db,
             "stage_change",
             [
-                {"customer": pk, "kind": d.kind, "from_stage": None,
-                 "to_stage": d.descriptor.lifecycle.initial,
-                 "at": at, "by": actor, "reason": "imported"}
-                for pk, d in pairs
+                {"customer": pk, "kind": kind, "from_stage": None, "to_stage": stage,
+                 "at": entered, "by": actor, "reason": "imported"}
+                for pk, kind, stage, entered in entries
             ],
             returning=False,
         )  # fmt: skip
+        for start in range(0, len(ids), PHASES_PER_STATEMENT):
+            await stays.record_phases(db, ids[start : start + PHASES_PER_STATEMENT])
         await self.record(
             "customer.created",
             [
@@ -313,6 +503,7 @@ class CustomerImport:
                             "kind": d.kind,
                             **camel_keys(d.values),
                             **attribute_fields(d.kind, d.attributes),
+                            **self.lifecycle_fields(d),
                         },
                     ),
                     {"kind": d.kind},
@@ -325,6 +516,22 @@ class CustomerImport:
             db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region
         )
         return ids
+
+    def phase(self, kind: str, stage: str) -> str:
+        descriptor = self.catalog.customer_type(kind)
+        found = descriptor.lifecycle.stage(stage) if descriptor else None
+        assert found is not None  # checked with the row
+        return found.phase.value
+
+    @staticmethod
+    def lifecycle_fields(draft: Draft) -> dict[str, Any]:
+        """The stage and roles of a customer not created in its initial stage."""
+        fields: dict[str, Any] = {}
+        if draft.stage != draft.descriptor.lifecycle.initial:
+            fields["stage"] = draft.stage
+        if draft.roles:
+            fields["roles"] = [f"{kind}{STAGE_SEPARATOR}{stage}" for kind, stage in draft.roles]
+        return fields
 
     async def record(
         self,

@@ -6,11 +6,13 @@ from crmgraph.transfer.contacts import ContactImport
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.importer import Entity, ImportContext, ImportOptions
 from crmgraph.transfer.interactions import InteractionImport
+from crmgraph.transfer.needs import NeedImport
 
 IMPORTERS: dict[str, type[Entity]] = {
     "customers": CustomerImport,
     "contacts": ContactImport,
     "interactions": InteractionImport,
+    "needs": NeedImport,
 }
 
 

@@ -1,4 +1,4 @@
-"""Exporting customers, contacts and interactions as CSV or JSON Lines.
+"""Exporting customers, contacts, interactions and needs as CSV or JSON Lines.
 
 Rows are read in id order :data:`BATCH` at a time (keyset pagination: each
 statement starts after the last id written), so memory stays flat whatever
@@ -8,11 +8,19 @@ Customers carry their typed attributes: one CSV column per attribute name
 of the exported kinds (empty where a kind has no such attribute), or a
 nested ``attributes`` object in JSON Lines. ``owner`` is the owner's e-mail
 and ``team`` the team's name, as the importer reads them, so an export
-imports back cleanly. Contacts and interactions name their customer by
+imports back cleanly (``owner.name`` names a user the import creates where
+the e-mail is unknown). ``stage`` and ``stage_entered_at`` are the current
+stage of the customer's kind, ``roles`` the other types it holds a stage in
+(a converted prospect: ``prospect:converted``), whose attributes it keeps.
+
+Every row carries ``ref`` (:mod:`.references`: this database's origin and the
+global ID), the stable name of the record across files and imports.
+Contacts, interactions and needs name their customer by ``customer.ref``, by
 global ID (``customer``) and by the keys that survive a move to another
 database (``customer.email``, ``customer.tax_id``); interactions name their
-contact the same way (``contact``, ``contact.email``). These are the columns
-the importer finds them by (:mod:`.refs`), so an export imports back.
+contact the same way (``contact.ref``, ``contact``, ``contact.email``). These
+are the columns the importer finds them by (:mod:`.refs`), so an export
+imports back.
 """
 
 from __future__ import annotations
@@ -27,15 +35,17 @@ from typing import Any, TextIO
 import orjson
 
 from crmgraph.db.engine import Database
-from crmgraph.db.queries import load_json, read_timestamp
+from crmgraph.db.queries import Where, load_json, read_timestamp
 from crmgraph.registry import Catalog
 from crmgraph.schema.ids import encode_id
+from crmgraph.transfer.references import make_ref, own_origin
 
 BATCH = 1000
 
 CUSTOMER_SQL = (
     "SELECT c.id, c.kind, c.name, c.email, c.phone, c.attributes, c.created_at, c.updated_at, "
-    "r.stage, r.phase, u.email AS owner_email, t.name AS team_name FROM customer c "
+    "r.stage, r.phase, r.entered_at, u.email AS owner_email, u.name AS owner_name, "
+    "t.name AS team_name FROM customer c "
     "JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind "
     "LEFT JOIN crm_user u ON u.id = c.owner LEFT JOIN team t ON t.id = c.team "
     "WHERE c.deleted_at IS NULL AND c.id > {} AND {} ORDER BY c.id LIMIT {}"
@@ -52,6 +62,11 @@ INTERACTION_COLUMNS = (
     "channel", "direction", "purpose", "occurred_at", "subject", "notes", "outcome",
     "satisfaction", "amount",
 )  # fmt: skip
+NEED_COLUMNS = (
+    "title", "description", "category", "consumption_type", "volume", "unit", "priority",
+    "status", "due_date",
+)  # fmt: skip
+ROLE_SEPARATOR, STAGE_SEPARATOR = ";", ":"
 
 
 def attribute_columns(catalog: Catalog, kind: str | None) -> list[str]:
@@ -62,38 +77,56 @@ def attribute_columns(catalog: Catalog, kind: str | None) -> list[str]:
     return names
 
 
-def customer_record(row: dict[str, Any]) -> dict[str, Any]:
+Record = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+def roles_text(roles: Sequence[tuple[str, str]]) -> str | None:
+    """``prospect:converted;supplier:active``: the other types a customer holds."""
+    return ROLE_SEPARATOR.join(f"{k}{STAGE_SEPARATOR}{s}" for k, s in sorted(roles)) or None
+
+
+def customer_record(row: dict[str, Any], origin: str) -> dict[str, Any]:
     return {
         "id": encode_id("Customer", row["id"]),
+        "ref": make_ref(origin, "Customer", row["id"]),
         "kind": row["kind"],
         "name": row["name"],
         "email": row["email"],
         "phone": row["phone"],
         "owner": row["owner_email"],
+        "owner.name": row["owner_name"],
         "team": row["team_name"],
         "stage": row["stage"],
         "phase": row["phase"],
+        "stage_entered_at": read_timestamp(row["entered_at"]),
+        "roles": roles_text(row.get("other_roles", ())),
         "created_at": read_timestamp(row["created_at"]),
         "updated_at": read_timestamp(row["updated_at"]),
         "attributes": load_json(row["attributes"]),
     }
 
 
-def child_record(type_name: str, columns: Sequence[str]) -> Callable[[dict[str, Any]], dict]:
-    def record(row: dict[str, Any]) -> dict[str, Any]:
+def child_record(type_name: str, columns: Sequence[str]) -> Record:
+    def record(row: dict[str, Any], origin: str) -> dict[str, Any]:
         out = {
             "id": encode_id(type_name, row["id"]),
+            "ref": make_ref(origin, type_name, row["id"]),
             "customer": encode_id("Customer", row["customer"]),
+            "customer.ref": make_ref(origin, "Customer", row["customer"]),
             "customer.email": row["customer_email"],
             "customer.tax_id": load_json(row["customer_attributes"]).get("tax_id"),
         }
         if "contact" in row:
-            out["contact"] = encode_id("Contact", row["contact"]) if row["contact"] else None
+            contact = row["contact"]
+            out["contact"] = encode_id("Contact", contact) if contact else None
+            out["contact.ref"] = make_ref(origin, "Contact", contact) if contact else None
             out["contact.email"] = row["contact_email"]
         out |= {column: row[column] for column in columns}
         if "occurred_at" in out:
             out["occurred_at"] = read_timestamp(out["occurred_at"])
         out["created_at"] = read_timestamp(row["created_at"])
+        if "updated_at" in row:
+            out["updated_at"] = read_timestamp(row["updated_at"])
         return out
 
     return record
@@ -102,22 +135,24 @@ def child_record(type_name: str, columns: Sequence[str]) -> Callable[[dict[str, 
 @dataclass(frozen=True)
 class Spec:
     sql: str
-    record: Callable[[dict[str, Any]], dict[str, Any]]
+    record: Record
     header: list[str]
 
 
 def spec_for(entity: str, catalog: Catalog, kind: str | None) -> Spec:
-    reference = ["id", "customer", "customer.email", "customer.tax_id"]
+    reference = ["id", "ref", "customer", "customer.ref", "customer.email", "customer.tax_id"]
     if entity == "customers":
-        core = ["id", "kind", "name", "email", "phone", "owner", "team", "stage", "phase"]
-        header = [*core, "created_at", "updated_at", *attribute_columns(catalog, kind)]
+        core = ["id", "ref", "kind", "name", "email", "phone", "owner", "owner.name", "team"]
+        lifecycle = ["stage", "phase", "stage_entered_at", "roles"]
+        header = [*core, *lifecycle, "created_at", "updated_at", *attribute_columns(catalog, kind)]
         return Spec(CUSTOMER_SQL, customer_record, header)
     if entity == "contacts":
         header = [*reference, *CONTACT_COLUMNS, "created_at"]
         record = child_record("Contact", CONTACT_COLUMNS)
         return Spec(CHILD_SQL.format(table="contact", columns="", joins=""), record, header)
     if entity == "interactions":
-        header = [*reference, "contact", "contact.email", *INTERACTION_COLUMNS, "created_at"]
+        contact = ["contact", "contact.ref", "contact.email"]
+        header = [*reference, *contact, *INTERACTION_COLUMNS, "created_at"]
         record = child_record("Interaction", INTERACTION_COLUMNS)
         sql = CHILD_SQL.format(
             table="interaction",
@@ -125,7 +160,24 @@ def spec_for(entity: str, catalog: Catalog, kind: str | None) -> Spec:
             joins=" LEFT JOIN contact k ON k.id = x.contact",
         )
         return Spec(sql, record, header)
+    if entity == "needs":
+        header = [*reference, *NEED_COLUMNS, "created_at", "updated_at"]
+        record = child_record("Need", NEED_COLUMNS)
+        return Spec(CHILD_SQL.format(table="need", columns="", joins=""), record, header)
     raise ValueError(f"cannot export {entity!r}")
+
+
+async def add_other_roles(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Each customer row's roles in types other than its kind, as (kind, stage)."""
+    where = Where()
+    where.add_in("customer", [row["id"] for row in rows])
+    found: dict[int, list[tuple[str, str]]] = {}
+    for role in await db.fetch(
+        f"SELECT customer, kind, stage FROM customer_role WHERE {where.sql()}", *where.args
+    ):
+        found.setdefault(role["customer"], []).append((role["kind"], role["stage"]))
+    for row in rows:
+        row["other_roles"] = [r for r in found.get(row["id"], ()) if r[0] != row["kind"]]
 
 
 def text(value: Any) -> str:
@@ -150,6 +202,7 @@ async def export(
 ) -> int:
     """Write every row of ``entity`` to ``out``; how many were written."""
     spec = spec_for(entity, catalog, kind)
+    origin = await own_origin(db)
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(spec.header)
@@ -157,8 +210,10 @@ async def export(
     sql = spec.sql.replace("AND {} ORDER", f"AND {kind_clause} ORDER")
     after, count = 0, 0
     while rows := await db.fetch(sql, after, *kind_args, BATCH):
+        if entity == "customers":
+            await add_other_roles(db, rows)
         for row in rows:
-            record = spec.record(row)
+            record = spec.record(row, origin)
             if writer is None:
                 out.write(orjson.dumps(record, default=_json_default).decode() + "\n")
                 continue

@@ -4,10 +4,11 @@
 ``INBOUND`` or ``OUTBOUND``; ``purpose`` empty or ``MARKETING`` / ``SERVICE``,
 and an outbound marketing one only with consent, one statement per such row:
 :func:`crmgraph.privacy.consent.marketing_refusal`), its customer found by :mod:`.refs` and its
-contact, when the row names one (``contact``, ``contact.email``), among that
+contact, when the row names one (``contact.ref``, ``contact``, ``contact.email``), among that
 customer's contacts.
 
-An interaction repeats another when both have the same customer, time
+An interaction row with a ``ref`` repeats the interaction that came with it
+(:mod:`.related`); one without repeats another with the same customer, time
 (``occurred_at``, to the microsecond, in UTC), channel, direction and
 subject: the same contact recorded twice, as an import run twice would.
 A row without ``occurred_at`` happened now, as with ``logInteraction``.
@@ -27,6 +28,8 @@ from crmgraph.privacy.consent import MARKETING, OUTBOUND, PURPOSES, marketing_re
 from crmgraph.schema.core_types import InteractionDirection
 from crmgraph.schema.mutations import camel_keys
 from crmgraph.transfer.coerce import cell, typed
+from crmgraph.transfer.importer import ImportContext, ImportOptions
+from crmgraph.transfer.references import RefBook
 from crmgraph.transfer.refs import CONTACT_FIELDS, ContactRef, find_contacts
 from crmgraph.transfer.related import Draft, RelatedImport
 from crmgraph.transfer.traces import Trace, record
@@ -47,8 +50,17 @@ TYPED: dict[str, type] = {
 class InteractionImport(RelatedImport):
     name = "interactions"
     what = "interaction"
+    type_name = "Interaction"
     own_fields = ("channel", "direction", "purpose", *TYPED, *CONTACT_FIELDS)
     required = ("channel", "direction", "subject")
+
+    def __init__(self, ctx: ImportContext, options: ImportOptions) -> None:
+        super().__init__(ctx, options)
+        self.contacts = RefBook(ctx.db, "Contact", None)
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.contacts = RefBook(self.ctx.db, "Contact", self.book.origin)
 
     def check(self, errors: Errors, cells: dict[str, str]) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -83,7 +95,9 @@ class InteractionImport(RelatedImport):
     async def link(self, drafts: Sequence[Draft]) -> None:
         naming = [(d, ContactRef.of(d.cells)) for d in drafts]
         naming = [(d, ref) for d, ref in naming if ref.given]
-        found = await find_contacts(self.ctx.db, [(d.customer, ref) for d, ref in naming])
+        found = await find_contacts(
+            self.ctx.db, [(d.customer, ref) for d, ref in naming], self.contacts
+        )
         for (draft, _), contact in zip(naming, found, strict=True):
             if isinstance(contact, list):
                 draft.errors.problems.extend(contact)
@@ -123,7 +137,7 @@ class InteractionImport(RelatedImport):
             }  # fmt: skip
         return found
 
-    async def write(self, drafts: Sequence[Draft]) -> None:
+    async def write(self, drafts: Sequence[Draft]) -> list[int]:
         db, at = self.ctx.db, writes.now()
         ids = await insert_rows(
             db,
@@ -140,3 +154,4 @@ class InteractionImport(RelatedImport):
             for pk, d in zip(ids, drafts, strict=True)
         ]
         await record(db, self.ctx.actor, "interaction.logged", "Interaction", traces, at)
+        return ids

@@ -1,10 +1,15 @@
 """Which customer (and, for an interaction, which contact) a row is about.
 
-A row names its customer by the columns an export carries: ``customer`` (the
-global ID), ``customer.email`` and ``customer.tax_id``. The e-mail and tax id
-are the party's own and mean the same in any database; a global ID means
-something only in the database it came from. So:
+A row names its customer by the columns an export carries: ``customer.ref``
+(:mod:`.references`), ``customer`` (the global ID), ``customer.email`` and
+``customer.tax_id``. The e-mail and tax id are the party's own and mean the
+same in any database; a global ID means something only in the database it
+came from. So:
 
+- a ``customer.ref`` the database knows (an earlier import made or found
+  that customer, or it is this database's own) names the customer, and the
+  other columns are not needed; an unknown one from elsewhere makes the
+  row's global ID another database's, never used here;
 - every e-mail and tax id the row gives must fit the customer (compared
   normalised, as the duplicate matcher compares them: case, dots and
   plus-addressing where the domain allows, a tax id's punctuation);
@@ -25,8 +30,8 @@ deleted (``DELETED``). Lookups cost a few statements per batch: e-mails and
 tax ids through the match-key index (live customers), then the rows by id;
 merged customers, which have no match keys, are read once per import.
 
-Contacts (``contact``, ``contact.email``) follow the same rule among the
-contacts of the row's customer.
+Contacts (``contact.ref``, ``contact``, ``contact.email``) follow the same
+rule among the contacts of the row's customer.
 """
 
 from __future__ import annotations
@@ -42,12 +47,14 @@ from crmgraph.dedupe import matching
 from crmgraph.dedupe.normalize import normalize_email, normalize_tax_id
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.transfer.coerce import cell
+from crmgraph.transfer.references import RefBook
 from crmgraph.validation import Errors, Problem, UserInputError
 
 CUSTOMER, CUSTOMER_EMAIL, CUSTOMER_TAX_ID = "customer", "customer.email", "customer.tax_id"
-CUSTOMER_FIELDS = (CUSTOMER, CUSTOMER_EMAIL, CUSTOMER_TAX_ID)
-CONTACT, CONTACT_EMAIL = "contact", "contact.email"
-CONTACT_FIELDS = (CONTACT, CONTACT_EMAIL)
+CUSTOMER_REF = "customer.ref"
+CUSTOMER_FIELDS = (CUSTOMER, CUSTOMER_EMAIL, CUSTOMER_TAX_ID, CUSTOMER_REF)
+CONTACT, CONTACT_EMAIL, CONTACT_REF = "contact", "contact.email", "contact.ref"
+CONTACT_FIELDS = (CONTACT, CONTACT_EMAIL, CONTACT_REF)
 IDS_PER_STATEMENT = 1000
 
 Row = dict[str, Any]
@@ -112,6 +119,7 @@ class CustomerRef:
     global_id: str | None
     email: str | None
     tax_id: str | None
+    ref: str | None = None
 
     @classmethod
     def of(cls, cells: Mapping[str, str]) -> CustomerRef:
@@ -137,10 +145,12 @@ class CustomerFinder:
         self.db = db
         self.sees = sees or (lambda row: True)
         self.merged: dict[Key, set[int]] = defaultdict(set)
+        self.book = RefBook(db, "Customer", None)
 
-    async def prepare(self) -> None:
+    async def prepare(self, book: RefBook) -> None:
         """Index the merged customers by e-mail and tax id (they have no match
         keys); merges are rare next to the customers kept."""
+        self.book = book
         rows = await self.db.fetch(
             "SELECT id, email, attributes FROM customer WHERE merged_into IS NOT NULL"
         )
@@ -157,11 +167,16 @@ class CustomerFinder:
     async def find(self, refs: Sequence[CustomerRef]) -> list[Row | list[Problem]]:
         """For each ref, in order, the live customer row or the problems."""
         errors = [Errors() for _ in refs]
-        named = [
-            decoded(e, CUSTOMER, ref.global_id, "Customer")
-            for e, ref in zip(errors, refs, strict=True)
-        ]
-        wanted = {key for ref in refs for _, _, key in ref.match_keys()}
+        known = await self.book.resolve(ref.ref for ref in refs if ref.ref is not None)
+        named: list[int | None] = []
+        for row_errors, ref in zip(errors, refs, strict=True):
+            if ref.ref is not None and ref.ref in known:
+                named.append(known[ref.ref])
+            elif ref.ref is not None and self.book.foreign(ref.ref):
+                named.append(None)  # another database's global ID: not one of ours
+            else:
+                named.append(decoded(row_errors, CUSTOMER, ref.global_id, "Customer"))
+        wanted = {key for ref in refs if ref.ref not in known for _, _, key in ref.match_keys()}
         live = await matching.customers_by_keys(self.db, wanted, ()) if wanted else {}
         holders = {
             key: {row["id"] for row in live.get(key, ())} | self.merged.get(key, set())
@@ -189,15 +204,25 @@ class CustomerFinder:
 
         results: list[Row | list[Problem]] = []
         for ref, pk, row_errors in zip(refs, named, errors, strict=True):
+            if ref.ref is not None and ref.ref in known:
+                results.append(self._by_ref(row_errors, await standing_for(pk), rows))
+                continue
             by_id = None
-            if ref.global_id is not None and not row_errors:
+            elsewhere = ref.ref is not None and self.book.foreign(ref.ref)
+            if ref.global_id is not None and not row_errors and not elsewhere:
                 by_id = (CUSTOMER, await standing_for(pk))
             by_keys = []
             for path, value, key in ref.match_keys():
                 fits = {await standing_for(holder) for holder in sorted(holders[key])}
                 by_keys.append((path, value, {found for found in fits if found is not None}))
             chosen = choose(row_errors, "customer", by_id, by_keys, _customer_label)
-            if chosen is None and not row_errors:
+            if chosen is None and not row_errors and ref.ref is not None:
+                row_errors.add(
+                    CUSTOMER_REF,
+                    f"no customer came with ref {ref.ref!r}, and no e-mail or tax id finds one",
+                    "NOT_FOUND",
+                )
+            elif chosen is None and not row_errors:
                 row_errors.add(
                     CUSTOMER, "the row names no customer (its ID, e-mail or tax id)", "REQUIRED"
                 )
@@ -208,6 +233,18 @@ class CustomerFinder:
                     row_errors.problems.extend(exc.problems)
             results.append(row_errors.problems if row_errors else rows[chosen])  # type: ignore[index]
         return results
+
+    @staticmethod
+    def _by_ref(row_errors: Errors, found: int | None, rows: dict[int, Row]) -> Row | list[Problem]:
+        """The customer a known ref names (its survivor), if it is there and live."""
+        if found is None:
+            row_errors.add(CUSTOMER_REF, "customer not found", "NOT_FOUND")
+            return row_errors.problems
+        try:
+            writes.check_live(rows[found], CUSTOMER_REF)
+        except UserInputError as exc:
+            return exc.problems
+        return rows[found]
 
     async def _rows(self, ids: Iterable[int]) -> dict[int, Row]:
         ordered = sorted(ids)
@@ -230,6 +267,7 @@ def _contact_label(pk: int) -> str:
 class ContactRef:
     global_id: str | None
     email: str | None
+    ref: str | None = None
 
     @classmethod
     def of(cls, cells: Mapping[str, str]) -> ContactRef:
@@ -237,20 +275,26 @@ class ContactRef:
 
     @property
     def given(self) -> bool:
-        return self.global_id is not None or self.email is not None
+        return self.global_id is not None or self.email is not None or self.ref is not None
 
 
 async def find_contacts(
-    db: Database, wanted: Sequence[tuple[int, ContactRef]]
+    db: Database, wanted: Sequence[tuple[int, ContactRef]], book: RefBook
 ) -> list[int | list[Problem]]:
     """For each (customer pk, ref) naming a contact, the contact's pk or the
-    problems; one statement for the batch. A contact named by ID alone must
-    be the customer's, as ``logInteraction`` requires."""
+    problems; one statement for the batch. A contact named by ID (or ref)
+    alone must be the customer's, as ``logInteraction`` requires."""
     ids: set[int] = set()
     errors = [Errors() for _ in wanted]
     named = []
+    known = await book.resolve(ref.ref for _, ref in wanted if ref.ref is not None)
     for (_, ref), row_errors in zip(wanted, errors, strict=True):
-        pk = decoded(row_errors, CONTACT, ref.global_id, "Contact")
+        if ref.ref is not None and ref.ref in known:
+            pk: int | None = known[ref.ref]
+        elif ref.ref is not None and book.foreign(ref.ref):
+            pk = None  # another database's global ID
+        else:
+            pk = decoded(row_errors, CONTACT, ref.global_id, "Contact")
         named.append(pk)
         if pk is not None:
             ids.add(pk)
@@ -276,12 +320,16 @@ async def find_contacts(
         if row_errors:
             results.append(row_errors.problems)
             continue
+        if ref.ref is not None and ref.ref in known:
+            results.append(_contact_by_ref(row_errors, contacts.get(pk), customer))  # type: ignore[arg-type]
+            continue
         by_keys = []
         if ref.email is not None:
             holders = by_email.get((customer, normalize_email(ref.email) or ""), set())
             by_keys.append((CONTACT_EMAIL, f"e-mail {ref.email!r}", set(holders)))
         by_id = None
-        if ref.global_id is not None:
+        elsewhere = ref.ref is not None and book.foreign(ref.ref)
+        if ref.global_id is not None and not elsewhere:
             row = contacts.get(pk)  # type: ignore[arg-type]
             if row is not None and row["customer"] != customer and not by_keys:
                 row_errors.add(CONTACT, "contact belongs to another customer", "INVALID")
@@ -289,5 +337,16 @@ async def find_contacts(
                 continue
             by_id = (CONTACT, pk if row is not None else None)
         chosen = choose(row_errors, "contact", by_id, by_keys, _contact_label)
+        if chosen is None and not row_errors:
+            row_errors.add(CONTACT_REF, f"no contact came with ref {ref.ref!r}", "NOT_FOUND")
         results.append(row_errors.problems if row_errors else chosen)  # type: ignore[arg-type]
     return results
+
+
+def _contact_by_ref(errors: Errors, row: Row | None, customer: int) -> int | list[Problem]:
+    """The contact a known ref names, if it is still there and the customer's."""
+    if row is None:
+        errors.add(CONTACT_REF, "contact not found", "NOT_FOUND")
+    elif row["customer"] != customer:
+        errors.add(CONTACT_REF, "contact belongs to another customer", "INVALID")
+    return errors.problems if errors else int(row["id"])  # type: ignore[index]

@@ -6,8 +6,12 @@ guarded fields for the caller), finds its customer (:mod:`.refs`) and is
 rejected with every reason when anything is wrong; nothing of it is written.
 
 Duplicates: a row that repeats a record already there (or an earlier row of
-the file) is skipped under ``skip`` and written anyway under ``create``. What
-"repeats" means is the entity's :meth:`RelatedImport.duplicate_key`. There is
+the file) is skipped under ``skip`` and written anyway under ``create``. A
+row with a ``ref`` (:mod:`.references`) repeats the record an import made
+from that ref (or, for this database's own refs, the record itself) and
+nothing else, whatever the mode: the same export imported twice adds
+nothing, and two records the source kept apart stay apart. A row without one
+repeats what the entity's :meth:`RelatedImport.duplicate_key` says. There is
 no ``merge``: merging folds one *party* into another, and a contact or an
 interaction repeated is the same record twice, not two views of one party; it
 is refused before any row is read.
@@ -26,8 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmgraph.registry import Catalog
+from crmgraph.transfer.coerce import cell
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
 from crmgraph.transfer.mapping import ColumnMap, Fields, MappingError
+from crmgraph.transfer.references import REF, RefBook, known_origin
 from crmgraph.transfer.refs import CUSTOMER_FIELDS, CustomerFinder, CustomerRef
 from crmgraph.transfer.report import Rejection
 from crmgraph.transfer.source import SourceRow
@@ -44,6 +50,10 @@ class Draft:
     values: dict[str, Any]
     customer: int = 0
 
+    @property
+    def ref(self) -> str | None:
+        return cell(self.cells.get(REF))
+
 
 class RelatedImport:
     """What contacts and interactions share; subclasses give the fields, the
@@ -51,6 +61,7 @@ class RelatedImport:
 
     name = ""
     what = ""  # "contact", "interaction": for messages
+    type_name = ""  # "Contact", "Interaction": the GraphQL type, for refs
     own_fields: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
 
@@ -63,9 +74,10 @@ class RelatedImport:
             ctx.db, access.sees if access is not None and access.scope is not None else None
         )
         self.columns = ColumnMap({})
+        self.book = RefBook(ctx.db, self.type_name, None)
 
     def fields(self) -> Fields:
-        return Fields(frozenset((*self.own_fields, *CUSTOMER_FIELDS)), required=self.required)
+        return Fields(frozenset((*self.own_fields, *CUSTOMER_FIELDS, REF)), required=self.required)
 
     def bind(self, column_map: ColumnMap) -> None:
         if self.options.on_duplicate == "merge":
@@ -76,12 +88,14 @@ class RelatedImport:
         if not set(CUSTOMER_FIELDS) & set(column_map.columns.values()):
             raise MappingError(
                 "no column names the customer: map one to customer (its ID), "
-                "customer.email or customer.tax_id"
+                "customer.ref, customer.email or customer.tax_id"
             )
         self.columns = column_map
 
     async def prepare(self) -> None:
-        await self.finder.prepare()
+        origin = await known_origin(self.ctx.db)
+        self.book = RefBook(self.ctx.db, self.type_name, origin)
+        await self.finder.prepare(RefBook(self.ctx.db, "Customer", origin))
 
     # ------------------------------------------------------------ subclasses
 
@@ -100,7 +114,8 @@ class RelatedImport:
         """The duplicate keys of records already written for these rows' customers."""
         raise NotImplementedError
 
-    async def write(self, drafts: Sequence[Draft]) -> None:
+    async def write(self, drafts: Sequence[Draft]) -> list[int]:
+        """Write the rows; their new ids, in order."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ a batch
@@ -126,18 +141,33 @@ class RelatedImport:
             else:
                 good.append(draft)
         outcome = BatchOutcome()
-        new = good if self.options.on_duplicate == "create" else await self.unrepeated(good)
+        new = await self.unrepeated(good)
         outcome.skipped_duplicates = len(good) - len(new)
         if new:
-            await self.write(new)
+            ids = await self.write(new)
+            await self.book.remember(
+                [(d.ref, pk) for d, pk in zip(new, ids, strict=True) if d.ref is not None]
+            )
         outcome.created = len(new)
         return outcome
 
     async def unrepeated(self, drafts: Sequence[Draft]) -> list[Draft]:
-        """The rows that repeat neither a record written before nor an earlier row."""
-        seen = await self.existing_keys(drafts) if drafts else set()
+        """The rows that repeat neither a record written before nor an earlier
+        row: by ref for rows with one, else (unless ``create``) by duplicate key."""
+        refs = await self.book.resolve(d.ref for d in drafts if d.ref is not None)
+        keyed = [d for d in drafts if d.ref is None]
+        by_key = self.options.on_duplicate != "create"
+        seen = await self.existing_keys(keyed) if keyed and by_key else set()
         new = []
         for draft in drafts:
+            if draft.ref is not None:
+                if draft.ref not in refs:
+                    refs[draft.ref] = 0  # an earlier row of the file now holds it
+                    new.append(draft)
+                continue
+            if not by_key:
+                new.append(draft)
+                continue
             key = self.duplicate_key(draft)
             if key is not None and key in seen:
                 continue
