@@ -163,7 +163,15 @@ class CRMGraphQL(GraphQL):
         return value
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
-        return HTMLResponse(graphiql.page(token=self.state.settings.graphiql_token))
+        """GraphiQL; in demo mode (``serve --demo`` sets the token) its headers
+        hold the demo admin key, but only for a browser on this machine: the
+        page needs no key, so with ``--host 0.0.0.0`` anyone who can reach it
+        would otherwise be handed an admin key."""
+        token = self.state.settings.graphiql_token
+        client = request.client.host if request.client else None
+        if token and not graphiql.is_local_browser(client, request.headers):
+            token = None
+        return HTMLResponse(graphiql.page(token=token))
 
 
 @dataclass

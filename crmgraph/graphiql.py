@@ -9,7 +9,9 @@ that runs subscriptions over graphql-transport-ws (:data:`FETCHER`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
@@ -144,6 +146,42 @@ MISSING_PAGE = """<!doctype html>
 npm registry) or set <code>CRMGRAPH_GRAPHIQL_ASSETS</code>. The API at <code>/graphql</code>
 works without them.</p></body></html>
 """
+
+
+# set by a reverse proxy: the browser is elsewhere, whatever the peer address says
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
+def is_loopback_address(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def is_loopback_name(host_header: str) -> bool:
+    """``Host`` names this machine (``localhost``, ``127.0.0.1:8000``, ``[::1]:8000``)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host == "localhost" or host.endswith(".localhost") or is_loopback_address(host)
+
+
+def is_local_browser(client_host: str | None, headers: Mapping[str, str]) -> bool:
+    """A browser on this machine talking to this server directly: the peer
+    is a loopback address, no proxy forwarded the request, and the page is
+    asked for by a loopback name (a page of another site that rebinds its
+    DNS name to 127.0.0.1 sends that name, not ours)."""
+    return (
+        client_host is not None
+        and is_loopback_address(client_host)
+        and not any(name in headers for name in FORWARDING_HEADERS)
+        and is_loopback_name(headers.get("host", ""))
+    )
 
 
 def page(prefix: str = "/graphiql-assets", token: str | None = None) -> str:
