@@ -742,9 +742,8 @@ class QueryLimitsExtension(SchemaExtension):
         self.charge = await budget.charge(key, cost)
         if self.charge.allowed:
             return None
-        response = getattr(context, "response", None)
-        if response is not None:
-            response.headers["Retry-After"] = str(self.charge.retry_after)
+        if is_http(context):  # a WebSocket has no response headers to add to
+            context.response.headers["Retry-After"] = str(self.charge.retry_after)
         return limit_error(
             f"Rate limit: this API key may spend {budget.limit} cost points per "
             f"{budget.window_seconds} s and has {self.charge.remaining} left; this query "
@@ -759,6 +758,14 @@ class QueryLimitsExtension(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         return cost_results(self.cost, self.limits, self.charge)
+
+
+def is_http(context: Any) -> bool:
+    request = getattr(context, "request", None)
+    return (
+        getattr(context, "response", None) is not None
+        and getattr(request, "scope", {}).get("type") == "http"
+    )
 
 
 def cost_refusal(cost: QueryCost | None, limits: QueryLimits) -> GraphQLError | None:
