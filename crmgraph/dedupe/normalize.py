@@ -15,9 +15,16 @@ e-mail, phone, tax id or name compare equal (or share a blocking key).
   prefix (``ES``, ``DE``, …) dropped when a number follows, so ``ES-B12.345.678``
   and ``b12345678`` are the same id. Two countries' ids that differ only in
   the prefix then compare equal: rare, and a merge is never automatic.
-- Name: accents folded, lower-cased, punctuation dropped, and the legal forms
-  and particles in :data:`NAME_NOISE` left out (``Acme, S.L.`` is ``acme``;
-  ``Banco de Santander`` is ``banco santander``).
+- Name: transliterated to Latin letters (``anyascii``: ``Иван Петров`` is
+  ``ivan petrov``, ``Γιώργος`` is ``giorgos``, ``トヨタ`` is ``toyota``), so
+  names in every script have keys and a Latin spelling of a Cyrillic or Greek
+  name matches the original; accents folded, lower-cased, punctuation
+  dropped, and the legal forms and particles in :data:`NAME_NOISE` left out
+  (``Acme, S.L.`` is ``acme``; ``Banco de Santander`` is ``banco santander``;
+  ``株式会社トヨタ`` and ``トヨタ株式会社`` are ``toyota``). Arabic and Hebrew
+  vowel points are dropped first (they are optional in writing), and a run of
+  Han, kana or Hangul is a word of its own, since those scripts put no space
+  between a name and its legal form.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import re
 import unicodedata
 
 import phonenumbers
+from anyascii import anyascii
 
 # Providers that deliver ``a.n.a@`` to ``ana@``.
 DOT_INSENSITIVE_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
@@ -73,10 +81,28 @@ NAME_NOISE: frozenset[str] = frozenset(
         # particles
         "de", "del", "la", "las", "los", "el", "y", "e", "i", "the", "and", "of", "da", "do",
         "dos", "das", "di", "du", "van", "von", "der", "den",
+        # legal forms in other scripts, as transliterated: Russian OOO, ZAO, OAO,
+        # PAO; Greek AE, EPE; Japanese 株式会社, 有限会社; Chinese 有限公司; Arabic
+        # sharika ("company")
+        "ooo", "zao", "oao", "pao", "ae", "epe", "zhushihuishe", "youxianhuishe", "kk",
+        "youxiangongsi", "shrkh",
     }
 )  # fmt: skip
 
 _TOKEN = re.compile(r"[a-z0-9]+")
+# Scripts written without spaces between words, each run of one a word of its
+# own: Han (with its compatibility block), kana (with half-width forms), Hangul.
+_UNSPACED_SCRIPTS = (
+    ("han", ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x3134F))),
+    ("kana", ((0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F))),
+    ("hangul", ((0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF))),
+)
+# Vowel points of abjads (Hebrew, Arabic, Syriac, Thaana, …), optional in
+# writing: "محمد" and "مُحَمَّد" are one name.
+_POINTED_SCRIPTS = (0x0590, 0x08FF)
+# Greek omicron-upsilon (with or without an accent on the upsilon) is "ou" in
+# Latin spellings (Papadopoulos), not letter by letter "oy".
+_GREEK_OU = re.compile("\u03bf[\u03c5\u03cd\u03cb\u03b0]")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
@@ -121,14 +147,45 @@ def normalize_tax_id(value: str | None) -> str | None:
     return plain or None
 
 
+def _unspaced_script(ch: str) -> str | None:
+    code = ord(ch)
+    for script, ranges in _UNSPACED_SCRIPTS:
+        if any(low <= code <= high for low, high in ranges):
+            return script
+    return None
+
+
+def _without_vowel_points(text: str) -> str:
+    low, high = _POINTED_SCRIPTS
+    return "".join(
+        ch for ch in text if not (low <= ord(ch) <= high and unicodedata.category(ch) == "Mn")
+    )
+
+
+def transliterate(name: str) -> str:
+    """``name`` in Latin letters, accents and vowel points dropped, with a
+    space where a run of Han, kana or Hangul begins or ends."""
+    text = _without_vowel_points(unicodedata.normalize("NFC", name.casefold()))
+    text = _GREEK_OU.sub("ou", text)
+    spaced, previous = [], None
+    for ch in text:
+        script = _unspaced_script(ch)
+        if script != previous:
+            spaced.append(" ")
+            previous = script
+        spaced.append(ch)
+    return anyascii("".join(spaced))
+
+
 @functools.lru_cache(maxsize=65_536)
 def name_tokens(name: str | None) -> tuple[str, ...]:
-    """The words of a name that tell parties apart, in their order. Noise words
-    are kept when nothing else is left (a company called "The Company").
+    """The words of a name that tell parties apart, in their order, in Latin
+    letters whatever the script. Noise words are kept when nothing else is
+    left (a company called "The Company").
     Cached: names repeat, and every candidate read is normalised."""
     if not name:
         return ()
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    folded = transliterate(name).lower()
     words = _TOKEN.findall(folded.replace(".", "").replace("'", ""))
     meaningful = tuple(w for w in words if w not in NAME_NOISE)
     return meaningful or tuple(words)
