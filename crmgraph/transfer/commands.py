@@ -1,5 +1,9 @@
 """``crmgraph import`` and ``crmgraph export``: argument parsing and output.
 
+``all`` exports every entity into a folder (``customers.csv``,
+``contacts.csv``, ``interactions.csv``, ``needs.csv``) and imports such a
+folder in that order, each file naming records of the ones before it.
+
 Heavy modules are imported inside the commands so ``crmgraph --help`` stays
 fast. Exit status: 0 when the import ran (rejected rows included), 1 when it
 failed (see the summary for what was kept), 2 for a bad file or mapping.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,12 +28,22 @@ from crmgraph.transfer.modes import (
 
 if TYPE_CHECKING:
     from crmgraph.app import AppState
+    from crmgraph.transfer.importer import ImportOptions
+
+
+ALL = "all"
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    imp = sub.add_parser("import", help="import customers, contacts or interactions from CSV")
-    imp.add_argument("entity", choices=IMPORTABLE)
-    imp.add_argument("file", type=Path, help="a CSV file (UTF-8 unless --encoding)")
+    imp = sub.add_parser(
+        "import", help="import customers, contacts, interactions or needs from CSV"
+    )
+    imp.add_argument("entity", choices=(*IMPORTABLE, ALL))
+    imp.add_argument(
+        "file",
+        type=Path,
+        help="a CSV file (UTF-8 unless --encoding); for all, the folder of a full export",
+    )
     imp.add_argument(
         "--map",
         action="append",
@@ -61,10 +76,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_import)
 
-    exp = sub.add_parser("export", help="export customers, contacts or interactions")
-    exp.add_argument("entity", choices=ENTITIES)
+    exp = sub.add_parser("export", help="export customers, contacts, interactions or needs")
+    exp.add_argument("entity", choices=(*ENTITIES, ALL))
     exp.add_argument("--format", choices=("csv", "jsonl"), default="csv")
-    exp.add_argument("--output", type=Path, help="default: standard output")
+    exp.add_argument(
+        "--output", type=Path, help="default: standard output; for all, a folder (made if needed)"
+    )
     exp.add_argument("--kind", help="customers of this kind only (and their contacts, …)")
     exp.set_defaults(func=cmd_export)
 
@@ -77,6 +94,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         print("error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    if args.entity == ALL and (args.map or args.mapping_file or args.rejects):
+        print("error: import all reads a full export as written: no --map, --mapping-file "
+              "or --rejects", file=sys.stderr)  # fmt: skip
         return 2
     try:
         mapping = read_mapping_file(args.mapping_file) if args.mapping_file else {}
@@ -92,19 +113,52 @@ def cmd_import(args: argparse.Namespace) -> int:
         resume_after=args.resume_after,
         mapping=mapping,
     )
-    rejects = args.rejects or args.file.with_name(args.file.name + ".rejected.csv")
+    jobs = [(args.entity, args.file, options)]
+    if args.entity == ALL:
+        jobs = export_files(args.file, options)
+        if not jobs:
+            print(f"error: no {', '.join(IMPORTABLE)} .csv file in {args.file}", file=sys.stderr)
+            return 2
     settings = _settings(args)
     asyncio.run(_migrate(settings))
+
+    async def run(state: AppState) -> int:
+        status = 0
+        for entity, path, entity_options in jobs:
+            rejects = args.rejects or path.with_name(path.name + ".rejected.csv")
+            status = max(status, await _import(state, args, entity, path, entity_options, rejects))
+            if status:
+                break  # what follows names records this file failed to write
+        return status
+
     try:
-        return asyncio.run(
-            _with_state(settings, lambda state: _import(state, args, options, rejects))
-        )
+        return asyncio.run(_with_state(settings, run))
     except (MappingError, SourceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-async def _import(state: AppState, args: argparse.Namespace, options: object, rejects: Path) -> int:
+def export_files(folder: Path, options: ImportOptions) -> list[tuple[str, Path, ImportOptions]]:
+    """The files of a full export in ``folder``, in import order, each with
+    its options (a repeated contact, interaction or need is never merged)."""
+    mode = "skip" if options.on_duplicate == "merge" else options.on_duplicate
+    related = dataclasses.replace(options, kind=None, on_duplicate=mode)
+    found = []
+    for entity in IMPORTABLE:
+        path = folder / f"{entity}.csv"
+        if path.is_file():
+            found.append((entity, path, options if entity == "customers" else related))
+    return found
+
+
+async def _import(
+    state: AppState,
+    args: argparse.Namespace,
+    entity_name: str,
+    path: Path,
+    options: ImportOptions,
+    rejects: Path,
+) -> int:
     from crmgraph.transfer.entities import entity_for
     from crmgraph.transfer.importer import ImportContext, run_import
     from crmgraph.transfer.progress import count_records, progress_bar
@@ -113,10 +167,10 @@ async def _import(state: AppState, args: argparse.Namespace, options: object, re
     ctx = ImportContext(
         state.db, state.catalog, state.plugin_manager, state.settings.default_phone_region
     )
-    entity = entity_for(args.entity, ctx, options)  # type: ignore[arg-type]
-    total = count_records(args.file)
-    bar = progress_bar(f"importing {args.entity}", total, args.quiet)
-    with args.file.open("rb") as raw, bar as tick:
+    entity = entity_for(entity_name, ctx, options)
+    total = count_records(path)
+    bar = progress_bar(f"importing {entity_name}", total, args.quiet)
+    with path.open("rb") as raw, bar as tick:
         source = CsvSource(text_stream(raw, args.encoding), args.delimiter)
         summary, rejections = await run_import(
             state.db,
@@ -142,12 +196,20 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"error: unknown kind {args.kind!r}", file=sys.stderr)
             return 2
         kind = args.kind.lower() if args.kind else None
+        if args.entity == ALL and args.output is None:
+            print("error: export all writes a folder: give --output FOLDER", file=sys.stderr)
+            return 2
         if args.output is None:
             await export(state.db, state.catalog, args.entity, args.format, sys.stdout, kind)
             return 0
-        with args.output.open("w", encoding="utf-8", newline="") as out:
-            count = await export(state.db, state.catalog, args.entity, args.format, out, kind)
-        print(f"exported {count} {args.entity} to {args.output}", file=sys.stderr)
+        targets = [(args.entity, args.output)]
+        if args.entity == ALL:
+            args.output.mkdir(parents=True, exist_ok=True)
+            targets = [(e, args.output / f"{e}.{args.format}") for e in ENTITIES]
+        for entity, path in targets:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                count = await export(state.db, state.catalog, entity, args.format, out, kind)
+            print(f"exported {count} {entity} to {path}", file=sys.stderr)
         return 0
 
     return asyncio.run(_with_state(_settings(args), run))
