@@ -321,3 +321,31 @@ def test_export_all_and_import_all_on_the_command_line(
 def entity_table(entity: str) -> str:
     return {"customers": "customer", "contacts": "contact", "interactions": "interaction",
             "needs": "need"}[entity]  # fmt: skip
+
+
+def test_a_known_ref_is_merged_into_under_merge(database_url: str, tmp_path: Path) -> None:
+    """Under ``merge`` a row whose ref an import took in is folded into that
+    customer (it takes the row's values where it has none) and nothing is created."""
+    ref = f"0123456789abcdef/{encode_id('Customer', 7)}"
+    first = tmp_path / "first.csv"
+    first.write_text(f"ref,kind,name\n{ref},prospect,Keyless Lead\n")
+    later = tmp_path / "later.csv"
+    later.write_text(f"ref,kind,name,phone\n{ref},prospect,Keyless Lead,+34600123456\n")
+
+    async def work(state: AppState) -> tuple[list[tuple[int, int]], list[dict[str, Any]]]:
+        ctx = ImportContext(state.db, state.catalog, state.plugin_manager, "ES")
+        outcomes = []
+        for path, mode in ((first, "skip"), (later, "merge")):
+            options = ImportOptions(on_duplicate=mode)
+            with path.open("rb") as raw:
+                summary, rejected = await run_import(
+                    state.db, entity_for("customers", ctx, options), CsvSource(text_stream(raw)),
+                    options,
+                )  # fmt: skip
+            assert rejected.count == 0, rejected.first
+            outcomes.append((summary.created, summary.merged))
+        return outcomes, await state.db.fetch("SELECT name, phone FROM customer")
+
+    outcomes, rows = run(database_url, work)
+    assert outcomes == [(1, 0), (0, 1)]
+    assert [(r["name"], r["phone"]) for r in rows] == [("Keyless Lead", "+34600123456")]

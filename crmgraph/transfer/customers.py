@@ -130,6 +130,7 @@ class CustomerImport:
         self.people = People()
         self.columns = ColumnMap({})
         self.book = RefBook(ctx.db, "Customer", None)
+        self.taken: list[tuple[str | None, int]] = []  # a batch's (ref, customer) to remember
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
@@ -313,7 +314,7 @@ class CustomerImport:
             else:
                 reject(Rejection(row.number, row.values, tuple(checked)))
         outcome = BatchOutcome()
-        self.taken: list[tuple[str | None, int]] = []  # (ref, customer) to remember
+        self.taken = []
         known = await self.known_customers(good)
         into_existing: dict[int, list[Draft]] = defaultdict(list)
         rest: list[Draft] = []
@@ -606,6 +607,7 @@ class CustomerImport:
                 entries.append((pk, diff, {"kind": kind, "fields": sorted(diff)}))
                 changed_ids.append(pk)
             merged_rows += len(fitting)
+            self.taken += [(draft.ref, pk) for draft in fitting]
         if entries:
             await self.record("customer.updated", entries, writes.now())
             await matching.refresh_match_keys(db, changed_ids)
