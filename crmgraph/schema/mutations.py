@@ -1041,26 +1041,7 @@ def build_mutation_type(
         return values
 
     def need_fields(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        limits = {
-            "title": 200,
-            "description": 5000,
-            "category": 64,
-            "consumption_type": 64,
-            "unit": 32,
-        }
-        for name, limit in limits.items():
-            if name in data:
-                values[name] = v.text(
-                    errors, v.camel(name), data[name], max_length=limit, required=name == "title"
-                )
-        if "volume" in data:
-            v.number_range(errors, "volume", data["volume"], 0, None)
-            values["volume"] = data["volume"]
-        for name in ("priority", "status", "due_date"):
-            if name in data and data[name] is not None:
-                values[name] = data[name]
-        return values
+        return input_checks.need_fields(errors, data)  # the importer's rules too
 
     async def contact_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> Any:
         if pk is None:
