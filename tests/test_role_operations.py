@@ -41,6 +41,8 @@ from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.conftest import fresh_database
+from tests.helpers import poll
+from tests.test_subscriptions import graphql_ws, subscriptions_open
 
 ROLES = ("admin", "manager", "agent", "viewer")
 TEAM = "Red"
@@ -610,3 +612,32 @@ def test_an_address_book_birthday_is_redacted_in_the_audit_trail_without_read_pr
     assert seen["agent"]["agenda.category"]["new"] == "PRESS"  # the rest stays readable
     assert seen["manager"]["agenda.birthday"]["new"] == "1990-04-05"
     assert seen["manager"]["agenda.birthday"]["redacted"] is False
+
+
+SUBSCRIBE_AGENDA = (
+    "subscription { customerEvents { type customer { id ... on AgendaContact { birthday } } } }"
+)
+
+
+def test_an_address_book_birthday_needs_read_profile_in_a_subscription(api: Api) -> None:
+    with graphql_ws(api.server.url, api.keys["agent"]) as agent:
+        agent.acknowledged()
+        agent.subscribe(SUBSCRIBE_AGENDA)
+        message = agent.receive()
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+    assert errors[0]["extensions"]["fields"] == ["AgendaContact.birthday"]
+
+    with graphql_ws(api.server.url, api.keys["manager"]) as manager:
+        manager.acknowledged()
+        manager.subscribe(SUBSCRIBE_AGENDA)
+        poll("the manager's subscription", lambda: subscriptions_open(api.server.url, 1))
+        agenda = api.customer("AGENDA", agenda={"birthday": "1991-05-06"})
+        for _ in range(50):  # events of this test's own writes only: a few at most
+            event = manager.receive()["payload"]["data"]["customerEvents"]
+            if event["customer"] and event["customer"]["id"] == agenda:
+                break
+        assert event == {
+            "type": "customer.created",
+            "customer": {"id": agenda, "birthday": "1991-05-06"},
+        }
