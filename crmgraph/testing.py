@@ -20,10 +20,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -38,6 +38,7 @@ from crmgraph.settings import Settings
 
 PG_SERVER = os.environ.get("CRMGRAPH_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+T = TypeVar("T")
 
 
 def pg_reachable() -> bool:
@@ -81,13 +82,33 @@ class GraphQLFailure(AssertionError):
     pass
 
 
-@dataclass
 class LiveServer:
-    """A real uvicorn server on 127.0.0.1 and an HTTP client for it."""
+    """A started crmgraph app (lifespan run, pools open) and an HTTP client for it.
 
-    url: str
-    http: httpx.Client
-    engine: str
+    ``http`` is an ``httpx.Client``; ``url`` is where a real socket serves the
+    same app. :func:`live_server` answers ``http`` in process and opens the
+    socket only when a test first reads ``url`` (WebSockets, subprocesses,
+    raw sockets, clients of its own): most tests never pay for one."""
+
+    def __init__(
+        self,
+        url: str | None,
+        http: httpx.Client,
+        engine: str,
+        open_socket: Callable[[], str] | None = None,
+    ) -> None:
+        self._url = url
+        self._open_socket = open_socket
+        self.http = http
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            if self._open_socket is None:
+                raise RuntimeError("this server has no socket")
+            self._url = self._open_socket()
+        return self._url
 
     def post(
         self, query: str, variables: dict[str, Any] | None = None, key: str | None = None
@@ -114,6 +135,119 @@ class LiveServer:
         body = self.post(query, variables)
         assert not body.get("errors"), body["errors"]
         return body["extensions"]["sqlStatements"]
+
+
+class AppLoop:
+    """One event loop in a daemon thread that runs an ASGI app: its lifespan,
+    the requests of an in-process client and, on demand, a uvicorn socket.
+    Everything the app opens (pools, listeners, background loops) lives on
+    this loop, as it would in ``crmgraph serve``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        # the loop uvicorn would pick (uvloop when installed), as in production
+        self.loop = uvicorn.Config(app).get_loop_factory()()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self._lifespan: asyncio.Task | None = None
+        self._to_app: asyncio.Queue | None = None
+        self._from_app: asyncio.Queue | None = None
+        self._socket: tuple[uvicorn.Server, asyncio.Task] | None = None
+
+    def call(self, work: Awaitable[T], timeout: float | None = None) -> T:
+        """Run ``work`` on the app's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+
+    async def _lifespan_event(self, event: str) -> None:
+        assert self._to_app is not None and self._from_app is not None
+        await self._to_app.put({"type": f"lifespan.{event}"})
+        reply = asyncio.ensure_future(self._from_app.get())
+        assert self._lifespan is not None
+        await asyncio.wait({reply, self._lifespan}, return_when=asyncio.FIRST_COMPLETED)
+        if not reply.done():  # the app returned or raised without answering
+            reply.cancel()
+            self._lifespan.result()
+            raise RuntimeError(f"the app ended its lifespan during {event}")
+        message = reply.result()
+        if message["type"].endswith(".failed"):
+            raise RuntimeError(f"lifespan {event} failed: {message.get('message', '')}")
+
+    async def _start(self) -> None:
+        self._to_app, self._from_app = asyncio.Queue(), asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+        self._lifespan = asyncio.ensure_future(
+            self.app(scope, self._to_app.get, self._from_app.put)
+        )
+        await self._lifespan_event("startup")
+
+    async def _stop(self) -> None:
+        if self._socket is not None:
+            server, task = self._socket
+            server.should_exit = True
+            await task
+        if self._lifespan is not None and not self._lifespan.done():
+            await self._lifespan_event("shutdown")
+            await self._lifespan
+
+    def start(self) -> None:
+        self.call(self._start(), timeout=60)
+
+    def stop(self) -> None:
+        try:
+            self.call(self._stop(), timeout=60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=30)
+            self.loop.close()
+
+    async def _open_socket(self) -> str:
+        # lifespan off: the app's lifespan already runs on this loop
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.ensure_future(server.serve())
+        self._socket = (server, task)
+        deadline = time.monotonic() + 30
+        while not server.started:  # polled with a deadline, not a timed wait
+            if task.done():
+                task.result()
+                raise RuntimeError("test server did not start")
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            await asyncio.sleep(0.005)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def open_socket(self) -> str:
+        """Serve the app on a real uvicorn socket too (once); its URL."""
+        return self.call(self._open_socket(), timeout=60)
+
+    def transport(self) -> httpx.BaseTransport:
+        return InProcessTransport(self)
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport that hands each request to the app on its
+    loop through httpx's ASGITransport: no socket, no HTTP parsing, the same
+    app, middleware and lifespan state as behind uvicorn."""
+
+    def __init__(self, app_loop: AppLoop) -> None:
+        self.app_loop = app_loop
+        # an app fault answers 500 as behind a server, instead of raising here
+        self.asgi = httpx.ASGITransport(
+            app_loop.app, raise_app_exceptions=False, client=("127.0.0.1", 50000)
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()  # the body as bytes, readable from the app's loop
+
+        async def exchange() -> httpx.Response:
+            response = await self.asgi.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return self.app_loop.call(exchange())
 
 
 @dataclass
@@ -247,6 +381,24 @@ async def user_key(settings: Settings, role: str, teams: Sequence[str] = ()) -> 
 
 @contextlib.contextmanager
 def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """The app ``crmgraph serve`` builds for ``settings``, started (lifespan and
+    all) on its own loop: ``http`` answers in process; reading ``url`` puts a
+    real uvicorn socket in front of the same app."""
+    app_loop = AppLoop(create_app(settings))
+    engine = "sqlite" if settings.is_sqlite else "postgres"
+    try:
+        app_loop.start()
+        transport = app_loop.transport()
+        with httpx.Client(transport=transport, base_url="http://127.0.0.1", timeout=60) as http:
+            yield LiveServer(None, http, engine, open_socket=app_loop.open_socket)
+    finally:
+        app_loop.stop()
+
+
+@contextlib.contextmanager
+def uvicorn_server(settings: Settings) -> Iterator[LiveServer]:
+    """A real uvicorn server in a thread of its own, ``http`` over its socket:
+    for the few tests where the server itself (not only the app) is under test."""
     running = start_server(settings)
     engine = "sqlite" if settings.is_sqlite else "postgres"
     try:

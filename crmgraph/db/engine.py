@@ -6,25 +6,37 @@ can switch databases (tests run the same suite on SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextvars
+import logging
+import random
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from crmgraph.settings import Settings
+from crmgraph.validation import UserInputError
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# PostgreSQL's "deadlock detected" and "could not serialize access": the
+# transaction was rolled back whole and may simply run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSACTION_ATTEMPTS = 4
+RETRY_PAUSE_SECONDS = 0.02  # times the attempt, with jitter: the two losers do not meet again
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,10 +89,58 @@ class CountingSQLiteEngine(SQLiteEngine):
         return await super().run_querystring(querystring, in_pool=in_pool)
 
 
+class ReleasingPostgresTransaction(PostgresTransaction):
+    """piccolo's transaction keeps its pooled connection when BEGIN, ROLLBACK
+    or COMMIT fails: a background loop cancelled at shutdown in the middle of
+    a statement cannot roll back while asyncpg cancels that statement, and
+    closing the pool then waits for the connection for ever. Here the
+    connection always goes back to the pool (asyncpg closes one it cannot
+    reset)."""
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        connection = await self.get_connection()
+        try:
+            self.connection = connection
+            self.transaction = connection.transaction()
+            await self.begin()
+        except BaseException:
+            if self.engine.pool:
+                await self.engine.pool.release(connection)
+            else:
+                await connection.close()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:  # the caller may have rolled back itself
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            try:
+                if self.engine.pool:
+                    await self.engine.pool.release(self.connection)
+                else:
+                    await self.connection.close()
+            finally:
+                self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+
 class CountingPostgresEngine(PostgresEngine):
     async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
         _count(querystring)
         return await super().run_querystring(querystring, in_pool=in_pool)
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
 
 
 def postgres_config(url: str) -> dict[str, Any]:
@@ -229,6 +289,42 @@ class Database:
         else:
             async with self.engine.transaction():
                 yield
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.engine.current_transaction.get() is not None
+
+    async def run_transaction(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()`` in one write transaction: the one place writes run theirs.
+
+        Party locks (:func:`crmgraph.db.writes.lock_parties`) are taken in id
+        order, but a write may still meet another in a cycle (a lock it takes
+        after reading a row, a foreign key's share lock); PostgreSQL then
+        rolls one of them back (40P01), as it does a serialization failure
+        (40001). That transaction is run again from the start, a bounded
+        number of times; if it still fails the caller gets a userError
+        (VERSION_CONFLICT: someone else was writing the same customer), not
+        an internal error. Inside an outer transaction ``work`` joins it and
+        the outermost one decides (a rolled-back transaction cannot go on)."""
+        if self.in_transaction:
+            return await work()
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                async with self.transaction():
+                    return await work()
+            except Exception as exc:
+                sqlstate = getattr(exc, "sqlstate", None)
+                if sqlstate not in RETRYABLE_SQLSTATES:
+                    raise
+                log.info("transaction rolled back (%s), attempt %d", sqlstate, attempt)
+                if attempt < TRANSACTION_ATTEMPTS:
+                    await asyncio.sleep(RETRY_PAUSE_SECONDS * attempt * (0.5 + random.random()))
+        raise UserInputError.single(
+            None,
+            "another change to the same customer ran at the same time and this one could not "
+            "be completed; try again",
+            "VERSION_CONFLICT",
+        )
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Run portable SQL with ``{}`` placeholders (piccolo's QueryString)."""

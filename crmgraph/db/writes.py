@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -50,6 +50,63 @@ async def update_row(db: Database, table: str, pk: int, values: dict[str, Any]) 
 Visible = Callable[[dict[str, Any]], bool]
 
 
+async def lock_parties(db: Database, pks: Iterable[int]) -> None:
+    """The party lock: every write that touches a customer (its row or a row
+    hanging off it) takes it, inside its transaction, before reading the
+    customer's state; so does a merge, for both customers, and an import for
+    each customer it writes to. A merge and a write to the merged customer
+    thus run one after the other: the write lands before the merge moves the
+    customer's rows (and moves with them), or it reads the customer merged and
+    is refused (MERGED). Locks are taken in ascending id order in one
+    statement, so two writers of the same customers (two merges of a pair in
+    opposite directions) queue instead of deadlocking.
+
+    PostgreSQL: row locks (``SELECT … FOR UPDATE``), held to the end of the
+    transaction. SQLite: nothing to do; its write transactions are IMMEDIATE
+    (:meth:`Database.transaction`), so one writer runs at a time and every
+    read inside one already sees the customer's last committed state."""
+    if not db.in_transaction:
+        raise RuntimeError("a party lock is taken inside the write's transaction")
+    ids = sorted({pk for pk in pks if pk})
+    if not ids or db.is_sqlite:
+        return
+    marks = ", ".join("{}" for _ in ids)
+    await db.fetch(f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids)
+
+
+async def locked_row(
+    db: Database, table: str, pk: int, ends: Sequence[str] = ("customer",)
+) -> dict[str, Any] | None:
+    """Row ``pk`` of a table hanging off customers (its ``ends`` columns name
+    them), read with those customers' party lock held; None when there is no
+    such row. A merge that moved the row meanwhile moved it to the survivor:
+    the row is read again and the survivor locked, so the write follows it."""
+    row = await _row(db, table, pk)
+    for _ in range(MAX_PARTY_HOPS):
+        if row is None:
+            return None
+        parties = [row[end] for end in ends]
+        await lock_parties(db, parties)
+        if db.is_sqlite:
+            return row  # the write lock was held before the read
+        again = await _row(db, table, pk)
+        if again is None or [again[end] for end in ends] == parties:
+            return again
+        row = again
+    raise UserInputError.single(
+        None, "the record kept moving between customers; try again", "VERSION_CONFLICT"
+    )
+
+
+# How often a row's customers may change under a write before it gives up.
+MAX_PARTY_HOPS = 5
+
+
+async def _row(db: Database, table: str, pk: int) -> dict[str, Any] | None:
+    rows = await db.fetch(f"SELECT * FROM {table} WHERE id = {{}}", pk)
+    return rows[0] if rows else None
+
+
 def _everyone(row: dict[str, Any]) -> bool:
     return True
 
@@ -57,9 +114,12 @@ def _everyone(row: dict[str, Any]) -> bool:
 async def visible_customer(
     db: Database, pk: int, field: str = "id", sees: Visible = _everyone
 ) -> dict[str, Any]:
-    """The customer row, deleted or not. One not visible to the caller (``sees``)
-    is reported exactly like one that does not exist, so writes do not reveal
+    """The customer row a write applies to, deleted or not, read with its
+    party lock held (:func:`lock_parties`): the shared place every write
+    resolves its customer. One not visible to the caller (``sees``) is
+    reported exactly like one that does not exist, so writes do not reveal
     what reads hide."""
+    await lock_parties(db, [pk])
     rows = await queries.customers_by_ids(db, [pk])
     if not rows or not sees(rows[0]):
         raise UserInputError.single(field, "customer not found", "NOT_FOUND")
@@ -244,16 +304,19 @@ async def set_deleted(
 
 
 async def contact_row(db: Database, pk: int) -> dict[str, Any]:
-    rows = await db.fetch("SELECT * FROM contact WHERE id = {}", pk)
-    if not rows:
+    """A contact a write applies to, its customer locked (:func:`locked_row`)."""
+    row = await locked_row(db, "contact", pk)
+    if row is None:
         raise UserInputError.single("id", "contact not found", "NOT_FOUND")
-    return rows[0]
+    return row
 
 
 async def contact_of(db: Database, contact_pk: int, customer_pk: int) -> dict[str, Any]:
     """The contact row an input names alongside a customer, refused when it is
     another customer's contact."""
-    row = await contact_row(db, contact_pk)
+    row = await _row(db, "contact", contact_pk)  # its customer is locked when it is ours
+    if row is None:
+        raise UserInputError.single("contactId", "contact not found", "NOT_FOUND")
     if row["customer"] != customer_pk:
         raise UserInputError.single("contactId", "contact belongs to another customer", "INVALID")
     return row

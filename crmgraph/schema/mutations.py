@@ -22,6 +22,7 @@ from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE, Ac
 from crmgraph.db import queries, writes
 from crmgraph.db.queries import load_json
 from crmgraph.dedupe import matching
+from crmgraph.dedupe.merge_rows import RELATIONSHIP_ENDS
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, marketing_refusal
@@ -111,7 +112,8 @@ def guarded_problems(
 
 
 async def live(info: Info, pk: int, field: str = "id") -> dict[str, Any]:
-    """The not-deleted customer a write applies to, if the caller may see it."""
+    """The not-deleted customer a write applies to, if the caller may see it,
+    read with its party lock held (a merged one is refused: MERGED)."""
     return await writes.live_customer(info.context.db, pk, field, info.context.access.sees)
 
 
@@ -138,17 +140,27 @@ async def run_write(
     the database while input problems remain; ``work`` runs in one transaction
     made for the caller (its audit entries name them) and any UserInputError
     rolls it back. The rows the payload shows are read inside that transaction,
-    so a payload is the state this write made, never a later writer's."""
+    so a payload is the state this write made, never a later writer's.
+
+    ``work`` resolves the customers it writes to through :func:`live` (or
+    :mod:`crmgraph.db.writes`' ``visible_customer``, ``locked_row``,
+    ``lock_parties``), which take their party lock first; the transaction is
+    run by ``Database.run_transaction``, which runs it again after a deadlock,
+    so ``work`` must not keep state from a failed attempt."""
     if not info.context.access.can(permission):
         return None, user_errors([forbidden_problem(None, "do this", permission)])
     if errors:
         return None, user_errors(errors.problems)
+
+    async def written() -> int:
+        pk = await work()
+        for loader_name, key in result_rows(pk):
+            await fresh_row(info, loader_name, key)
+        return pk
+
     try:
         with writes.acting_as(info.context.principal.user_id):
-            async with info.context.db.transaction():
-                pk = await work()
-                for loader_name, key in result_rows(pk):
-                    await fresh_row(info, loader_name, key)
+            pk = await info.context.db.run_transaction(written)
     except UserInputError as exc:
         return None, user_errors(exc.problems)
     info.context.events.wake()
@@ -842,10 +854,11 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                rows = await db.fetch("SELECT * FROM need WHERE id = {}", pk)
-                if not rows:
+                need = await writes.locked_row(db, "need", pk)
+                if need is None:
                     raise UserInputError.single("id", "need not found", "NOT_FOUND")
-                await live(info, rows[0]["customer"], "id")
+                rows = [need]
+                await live(info, need["customer"], "id")
                 await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
                 changes = writes.field_changes(
                     camel_keys({k: rows[0][k] for k in values}), camel_keys(values)
@@ -931,6 +944,7 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
+                await writes.lock_parties(db, [from_pk, to_pk])  # both, in id order
                 source = await live(info, from_pk, "fromId")
                 target = await live(info, to_pk, "toId")
                 problems = []
@@ -1005,7 +1019,8 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
-                rows = await db.fetch("SELECT * FROM relationship WHERE id = {}", pk)
+                link = await writes.locked_row(db, "relationship", pk, RELATIONSHIP_ENDS)
+                rows = [link] if link is not None else []
                 ends = [rows[0]["from_customer"], rows[0]["to_customer"]] if rows else []
                 parties = await queries.customers_by_ids(db, ends) if ends else []
                 # visible when either party is, as for node(id:)
