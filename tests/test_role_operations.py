@@ -12,7 +12,10 @@ be in the table, so a new operation cannot be left out.
 
 The personal profile fields (``Contact.birthday``/``homeAddress`` and the
 address-book contact's ``AgendaContact.birthday``) need ``contact.read_profile``
-to be read or written, on the resolver path and on the direct (compiled) path.
+to be read or written, on the resolver path, the direct (compiled) path, in
+subscriptions and in the audit trail. Only what a write changes needs it: a
+field left out is no write, nor is a null on a new record; a null on an
+existing one clears the field, which is.
 
 One database and one server per engine; the failures of a whole table are
 collected and reported together.
@@ -294,6 +297,9 @@ OPERATIONS: list[tuple[str, str, tuple[str, ...], Run]] = [
     ("createCustomer", "address-book contact's birthday", (WRITE, PROFILE),
      mutation("createCustomer", lambda api, role: {
          "kind": "AGENDA", "name": "Ann", "agenda": {"birthday": "1990-04-05"}})),
+    ("createCustomer", "address-book contact's birthday: null (nothing written)", (WRITE,),
+     mutation("createCustomer", lambda api, role: {
+         "kind": "AGENDA", "name": "Ann", "agenda": {"birthday": None}})),
     ("updateCustomer", "", (WRITE,), mutation("updateCustomer", update_customer)),
     ("updateCustomer", "salary", (WRITE, PAY), mutation("updateCustomer", employee_pay)),
     ("updateCustomer", "employee's job title", (WRITE,),
@@ -319,6 +325,10 @@ OPERATIONS: list[tuple[str, str, tuple[str, ...], Run]] = [
      mutation("addContact", lambda api, role: {
          "customerId": api.customer(), "name": "Al", "birthday": "1970-01-02",
          "homeAddress": "1 Home St"})),
+    ("addContact", "every field sent, the profile null (nothing written)", (WRITE,),
+     mutation("addContact", lambda api, role: {
+         "customerId": api.customer(), "name": "Al", "email": None, "phone": None,
+         "jobTitle": None, "notes": None, "birthday": None, "homeAddress": None})),
     ("updateContact", "", (WRITE,), mutation("updateContact", update_contact(jobTitle="CEO"))),
     ("updateContact", "birthday cleared (null)", (WRITE, PROFILE),
      mutation("updateContact", update_contact(birthday=None))),

@@ -98,17 +98,25 @@ def guarded_problems(
 ) -> list[Problem]:
     """:func:`guarded_input_problems` for a caller's ``access`` (importers).
 
-    ``sent`` names only the fields the caller gave: from an input object,
-    :func:`input_values` (a field left out is UNSET and dropped, an explicit
-    null is kept: clearing a guarded field writes it); from a file, the
-    non-empty cells. An input field that may be guarded defaults to UNSET,
-    never to null, or leaving it out would read as writing it (checked over
-    the whole schema by tests/test_role_operations.py)."""
+    ``sent`` names only the fields the write changes: from an input object,
+    :func:`written_fields` (a field left out is UNSET and dropped; an explicit
+    null clears the field of an existing record, which writes it); from a
+    file, the non-empty cells. An input field that may be guarded defaults to
+    UNSET, never to null, or leaving it out would read as writing it (checked
+    over the whole schema by tests/test_role_operations.py)."""
     coordinates = {(type_name, v.camel(name)) for name in sent}
     return [
         forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
         for _, field_name, permission in access.denied_fields(coordinates)
     ]
+
+
+def written_fields(sent: dict[str, Any], creating: bool) -> list[str]:
+    """The fields of ``sent`` (:func:`input_values`) a write changes: all of
+    them on an existing record (null clears a field), the non-null ones on a
+    new record, which starts without a value (a form that sends every field,
+    null where empty, writes no birthday by sending ``birthday: null``)."""
+    return [name for name, value in sent.items() if not (creating and value is None)]
 
 
 async def live(info: Info, pk: int, field: str = "id") -> dict[str, Any]:
@@ -466,9 +474,12 @@ def build_mutation_type(
         if problems:
             raise UserInputError(problems)
 
-    def guarded_attribute_problems(info: Info, kind: str, attrs: dict[str, Any]) -> list[Problem]:
+    def guarded_attribute_problems(
+        info: Info, kind: str, attrs: dict[str, Any], creating: bool
+    ) -> list[Problem]:
         graphql_name = catalog.customer_type(kind).graphql_name
-        return guarded_input_problems(info, graphql_name, f"{v.camel(kind)}.", attrs)
+        written = written_fields(attrs, creating)
+        return guarded_input_problems(info, graphql_name, f"{v.camel(kind)}.", written)
 
     async def customer_payload(info: Info, pk: int | None, errors: list[core.UserError]) -> Any:
         if pk is None:
@@ -501,7 +512,7 @@ def build_mutation_type(
             values = customer_fields(info, errors, data)
             foreign_attribute_inputs(errors, data, kind)
             sent = input_values(getattr(input, kind, None))
-            errors.problems.extend(guarded_attribute_problems(info, kind, sent))
+            errors.problems.extend(guarded_attribute_problems(info, kind, sent, creating=True))
             attrs = v.attributes(errors, v.camel(kind), descriptor, sent)
             if values.get("owner") is None and info.context.access.scope is not None:
                 # a caller who sees only their own customers owns what they create
@@ -561,7 +572,9 @@ def build_mutation_type(
                 attrs = None
                 if kind in data:
                     sent = input_values(getattr(input, kind))
-                    attr_errors.problems.extend(guarded_attribute_problems(info, kind, sent))
+                    attr_errors.problems.extend(
+                        guarded_attribute_problems(info, kind, sent, creating=False)
+                    )
                     attrs = v.attributes(
                         attr_errors,
                         v.camel(kind),
@@ -714,7 +727,7 @@ def build_mutation_type(
         async def add_contact(self, info: Info, input: AddContactInput) -> ContactPayload:
             errors = Errors()
             customer = customer_pk(errors, input.customer_id, "customerId")
-            values = contact_fields(info, errors, input_values(input))
+            values = contact_fields(info, errors, input_values(input), creating=True)
 
             async def work() -> int:
                 db = info.context.db
@@ -744,7 +757,7 @@ def build_mutation_type(
         async def update_contact(self, info: Info, input: UpdateContactInput) -> ContactPayload:
             errors = Errors()
             pk = decode(errors, "id", input.id, "Contact") or 0
-            values = contact_fields(info, errors, input_values(input))
+            values = contact_fields(info, errors, input_values(input), creating=False)
 
             async def work() -> int:
                 db = info.context.db
@@ -1050,9 +1063,12 @@ def build_mutation_type(
                 deleted_id=input.id if result is not None else None, user_errors=problems
             )
 
-    def contact_fields(info: Info, errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
+    def contact_fields(
+        info: Info, errors: Errors, data: dict[str, Any], creating: bool
+    ) -> dict[str, Any]:
         values = input_checks.contact_fields(errors, data, region(info), writes.now().date())
-        errors.problems.extend(guarded_input_problems(info, "Contact", "", data))
+        written = written_fields(data, creating)
+        errors.problems.extend(guarded_input_problems(info, "Contact", "", written))
         return values
 
     def need_fields(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
