@@ -10,7 +10,9 @@ Both engines; the seed is small (100 customers) but holds every case."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime
+import io
 import os
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import pytest
 from crmgraph.app import AppState, with_state
 from crmgraph.db.queries import load_json, read_timestamp
 from crmgraph.demo import seed_demo
-from crmgraph.schema.ids import encode_id
+from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.testing import settings_for
 from crmgraph.transfer.entities import entity_for
 from crmgraph.transfer.export import export
@@ -162,6 +164,16 @@ def test_full_export_imports_back_into_an_empty_database(
                 await export(state.db, state.catalog, entity, "csv", out)
         origin = await known_origin(state.db)
         assert origin is not None
+        clients = io.StringIO()
+        await export(state.db, state.catalog, "customers", "csv", clients, kind="client")
+        converted = [r for r in csv.DictReader(io.StringIO(clients.getvalue())) if r["roles"]]
+        assert converted  # a client export keeps a converted prospect's attributes too
+        for row in converted:
+            stored = await state.db.fetch(
+                "SELECT attributes FROM customer WHERE id = {}", decode_id(row["id"])[1]
+            )
+            names = load_json(stored[0]["attributes"]).keys()
+            assert names <= row.keys() and all(row[name] for name in names)
         pks = await state.db.fetch("SELECT id FROM customer")
         keys = {row["id"]: encode_id("Customer", row["id"]) for row in pks}
         initial = {d.key: d.lifecycle.initial for d in state.catalog.customer_types}

@@ -70,9 +70,12 @@ ROLE_SEPARATOR, STAGE_SEPARATOR = ";", ":"
 
 
 def attribute_columns(catalog: Catalog, kind: str | None) -> list[str]:
+    """The attributes customers of ``kind`` (any, when None) may carry: their
+    type's, and those of the types that convert into it (kept on conversion)."""
     names: list[str] = []
     for descriptor in catalog.customer_types:
-        if kind is None or descriptor.key == kind:
+        converts = any(t.convert_to == kind for t in descriptor.lifecycle.transitions)
+        if kind is None or descriptor.key == kind or converts:
             names += [a.name for a in descriptor.attributes if a.name not in names]
     return names
 
