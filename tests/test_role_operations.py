@@ -43,6 +43,7 @@ from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for
+from crmgraph.validation import camel
 from tests.conftest import fresh_database
 from tests.helpers import poll
 from tests.test_subscriptions import graphql_ws, subscriptions_open
@@ -113,8 +114,8 @@ class Api:
         csv.writer(text).writerows(rows)
         query = (
             f"mutation($input: {name[0].upper()}{name[1:]}Input!) {{ {name}(input: $input) "
-            "{ summary { read created merged skippedDuplicates rejected } rejectedRows { reasons { field code } } "
-            "userErrors { field message code } } }"
+            "{ summary { read created merged skippedDuplicates rejected } "
+            "rejectedRows { reasons { field code } } userErrors { field message code } } }"
         )
         response = self.server.http.post(
             "/graphql",
@@ -135,6 +136,11 @@ class Api:
         values = {"kind": kind, "name": f"Party {next(self.serial)}", **fields}
         values.setdefault("ownerId", self.users["agent"])
         return self.made("createCustomer", values, "customer { id }")["customer"]["id"]
+
+    def customer_with_contact(self) -> str:
+        customer = self.customer()
+        self.contact(customer)
+        return customer
 
     def contact(self, customer: str) -> str:
         values = {"customerId": customer, "name": "Pat", "birthday": "1980-02-03"}
@@ -415,7 +421,7 @@ OPERATIONS: list[tuple[str, str, tuple[str, ...], Run]] = [
            lambda c: c == {"salary": "1000"})),
     ("customer", "a contact's personal profile", (PROFILE,),
      query("query($id: ID!) { customer(id: $id) { contacts { birthday homeAddress } } }",
-           "customer", lambda api: {"id": (c := api.customer(), api.contact(c))[0]},
+           "customer", lambda api: {"id": api.customer_with_contact()},
            lambda c: c["contacts"][0]["birthday"] == "1980-02-03")),
     ("customer", "an address-book contact's birthday", (PROFILE,),
      query("query($id: ID!) { customer(id: $id) { ... on AgendaContact { birthday } } }",
@@ -447,6 +453,64 @@ OPERATIONS: list[tuple[str, str, tuple[str, ...], Run]] = [
      query("query($id: ID!) { webhook(id: $id) { id } }", "webhook",
            lambda api: {"id": api.webhook()})),
 ]  # fmt: skip
+
+
+def guarded_field_operations() -> list[tuple[str, str, tuple[str, ...], Run]]:
+    """A read and a write (clearing it: null) of every guarded field the
+    plugins declare, needing the permission that guards it: a field guarded
+    tomorrow is in the table without editing it."""
+    catalog = Catalog.from_plugin_manager(make_plugin_manager(SETTINGS))
+    kinds = {d.graphql_name: d for d in catalog.customer_types}
+    made = []
+    for (type_name, name), permission in sorted(
+        Policy.from_catalog(catalog).guarded_fields.items()
+    ):
+        coordinate = f"{type_name}.{name}"
+        if type_name == "Contact":
+            read = f"query($id: ID!) {{ customer(id: $id) {{ contacts {{ {name} }} }} }}"
+            made += [
+                (
+                    "customer",
+                    f"read {coordinate}",
+                    (permission,),
+                    query(read, "customer", lambda api: {"id": api.customer_with_contact()}),
+                ),
+                (
+                    "updateContact",
+                    f"clear {coordinate}",
+                    (WRITE, permission),
+                    mutation("updateContact", update_contact(**{name: None})),
+                ),
+            ]
+            continue
+        assert type_name in kinds, f"the role table cannot reach the guarded field {coordinate}"
+        kind, attributes = kinds[type_name].key.upper(), camel(kinds[type_name].key)
+        read = f"query($id: ID!) {{ customer(id: $id) {{ ... on {type_name} {{ {name} }} }} }}"
+        made += [
+            (
+                "customer",
+                f"read {coordinate}",
+                (permission,),
+                query(read, "customer", lambda api, kind=kind: {"id": api.customer(kind)}),
+            ),
+            (
+                "updateCustomer",
+                f"clear {coordinate}",
+                (WRITE, permission),
+                mutation(
+                    "updateCustomer",
+                    lambda api, role, kind=kind, attributes=attributes, name=name: {
+                        "id": api.customer(kind),
+                        "expectedVersion": 1,
+                        attributes: {name: None},
+                    },
+                ),
+            ),
+        ]
+    return made
+
+
+OPERATIONS += guarded_field_operations()
 
 
 # ------------------------------------------------------------------ set-up
