@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from crmgraph.app import AppState, with_state
+from crmgraph.auth import Principal, create_user
 from crmgraph.db.queries import load_json, read_timestamp
 from crmgraph.demo import seed_demo
 from crmgraph.schema.ids import decode_id, encode_id
@@ -361,3 +362,43 @@ def test_a_known_ref_is_merged_into_under_merge(database_url: str, tmp_path: Pat
     outcomes, rows = run(database_url, work)
     assert outcomes == [(1, 0), (0, 1)]
     assert [(r["name"], r["phone"]) for r in rows] == [("Keyless Lead", "+34600123456")]
+
+
+def test_only_the_command_line_creates_owners(database_url: str, tmp_path: Path) -> None:
+    """A caller importing over GraphQL (a manager: customer.import, no user
+    management) gets NOT_FOUND for an owner the database lacks; the command
+    line creates one as a keyless agent."""
+    path = tmp_path / "customers.csv"
+    path.write_text("kind,name,owner,owner.name\nclient,Owned SL,new.owner@example.com,New Owner\n")
+
+    async def work(state: AppState) -> dict[str, Any]:
+        manager = await create_user(state.db, "Manager", "manager@example.com", "manager")
+        access = state.policy.access(Principal(manager, "Manager", "manager"))
+        found = {}
+        for who, ctx_access in (("graphql", access), ("cli", None)):
+            ctx = ImportContext(state.db, state.catalog, state.plugin_manager, "ES")
+            ctx.access, ctx.actor = ctx_access, manager if ctx_access else None
+            options = ImportOptions()
+            with path.open("rb") as raw:
+                summary, rejected = await run_import(
+                    state.db, entity_for("customers", ctx, options), CsvSource(text_stream(raw)),
+                    options,
+                )  # fmt: skip
+            found[who] = (
+                summary.created,
+                [(p.field, p.code) for r in rejected.first for p in r.problems],
+            )
+        found["users"] = await state.db.fetch(
+            "SELECT u.email, u.name, u.role, COUNT(k.id) AS keys FROM crm_user u "
+            "LEFT JOIN api_key k ON k.holder = u.id GROUP BY u.email, u.name, u.role "
+            "ORDER BY u.email"
+        )
+        return found
+
+    found = run(database_url, work)
+    assert found["graphql"] == (0, [("owner", "NOT_FOUND")])
+    assert found["cli"] == (1, [])
+    assert [(u["email"], u["name"], u["role"], u["keys"]) for u in found["users"]] == [
+        ("manager@example.com", "Manager", "manager", 0),
+        ("new.owner@example.com", "New Owner", "agent", 0),
+    ]
