@@ -25,6 +25,7 @@ import pytest
 
 from crmgraph.app import AppState, with_state
 from crmgraph.auth import Principal, create_user
+from crmgraph.db import stays
 from crmgraph.db.queries import load_json, read_timestamp
 from crmgraph.demo import seed_demo
 from crmgraph.schema.ids import decode_id, encode_id
@@ -203,6 +204,11 @@ def test_full_export_imports_back_into_an_empty_database(
                 "SELECT ref, entity_id FROM transfer_ref WHERE entity_type = 'Customer'"
             )
             keys = {row["entity_id"]: row["ref"].removeprefix(f"{origin}/") for row in refs}
+            # the funnel's stored stays and phases are what the history gives
+            stored = "SELECT * FROM stage_change ORDER BY id"
+            left = await state.db.fetch(stored)
+            await stays.record_stays(state.db)
+            assert await state.db.fetch(stored) == left
             return {
                 "created": {e: s.created for e, s in summaries.items()},
                 "parties": await parties(state, keys),

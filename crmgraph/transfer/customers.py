@@ -491,8 +491,11 @@ class CustomerImport:
             ],
             returning=False,
         )  # fmt: skip
-        for start in range(0, len(ids), PHASES_PER_STATEMENT):
-            await stays.record_phases(db, ids[start : start + PHASES_PER_STATEMENT])
+        # entries past a type's first stage, or in several types, need the funnel's
+        # phase columns (an initial entry alone keeps their defaults, as createCustomer's)
+        placed = [pk for pk, d in pairs if self.lifecycle_fields(d)]
+        for start in range(0, len(placed), PHASES_PER_STATEMENT):
+            await stays.record_phases(db, placed[start : start + PHASES_PER_STATEMENT])
         await self.record(
             "customer.created",
             [
