@@ -26,6 +26,7 @@ from crmgraph_loyalty import ledger
 
 from crmgraph.app import AppState, with_state
 from crmgraph.auth import ROLES
+from crmgraph.db import text_keys
 from crmgraph.demo import seed_demo
 from crmgraph.privacy.consent import SOURCES, ConsentStatement, record
 from crmgraph.schema.ids import encode_id
@@ -107,6 +108,15 @@ async def seed(state: AppState) -> None:
     ]
     for pk, name in zip(ids[4::10], names, strict=False):
         await db.fetch("UPDATE customer SET name = {} WHERE id = {}", name, pk)
+    # names in other scripts and cases, accents sorted as read (Álvarez before
+    # Torres): search and order by the folded copies (crmgraph.db.text_keys)
+    scripts = ["Asesoría Álvarez", "ASESORIA TORRES", "Иван Петров", "петров и сыновья"]
+    for pk, name in zip(ids[5::10], scripts, strict=False):
+        await db.fetch("UPDATE customer SET name = {} WHERE id = {}", name, pk)
+    contact = (await db.fetch("SELECT MIN(id) AS id FROM contact"))[0]["id"]
+    await db.fetch("UPDATE contact SET name = {} WHERE id = {}", "Мария Łukasiewicz", contact)
+    await text_keys.refresh_text_keys(db, "customer", ids)  # raw writes: refresh their copies
+    await text_keys.refresh_text_keys(db, "contact", [contact])
     # merges: 6 into 7 into 8 (an ID stands for the end of its chain); 9 into nothing
     for merged, survivor in ((ids[6], ids[7]), (ids[7], ids[8]), (ids[9], 999_999)):
         await db.fetch(
@@ -272,6 +282,22 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
     ('{ customers(filter: {search: "zzz-nobody"}) { totalCount } }', {}),
+    # search in any script and case, order by name as read, cursors over folded names
+    (
+        "query($f: CustomerFilter, $o: CustomerOrder) { customers(first: 10, filter: $f, "
+        "orderBy: $o) { totalCount edges { cursor node { id name } } } }",
+        {"f": {"search": "ПЕТРОВ"}, "o": {"field": "NAME", "direction": "ASC"}},
+    ),
+    (
+        "query($f: CustomerFilter, $o: CustomerOrder) { customers(first: 10, filter: $f, "
+        "orderBy: $o) { totalCount edges { cursor node { id name } } } }",
+        {"f": {"search": "asesoria"}, "o": {"field": "NAME", "direction": "DESC"}},
+    ),
+    (
+        "query($f: CustomerFilter) { customers(first: 10, filter: $f) { totalCount nodes { id } } }",
+        {"f": {"contactSearch": "МАРИЯ LUKASIEWICZ"}},
+    ),
+    ('{ customers(filter: {search: "\u200b"}) { totalCount } }', {}),
     ("{ customers { totalCount __typename } none: customers(first: 0) { __typename } }", {}),
     (
         "query($d: DeletedState!) { customers(filter: {deleted: $d}) { totalCount } "
@@ -650,11 +676,11 @@ class Generator:
         options: dict[str, Any] = {
             "kinds": [self.rng.choice(["CLIENT", "PROSPECT", "EMPLOYEE", "SUPPLIER"])],
             "phases": [self.rng.choice(["ENGAGEMENT", "ACQUISITION", "RETENTION"])],
-            "search": self.rng.choice(["a", "e", "Ñ", "o'b", "%", "_"]),
+            "search": self.rng.choice(["a", "e", "Ñ", "o'b", "%", "_", "ПЕТРОВ", "álv"]),
             "deleted": self.rng.choice(["ACTIVE", "DELETED", "ALL"]),
             "hasOpenNeed": self.rng.choice([True, False]),
             "hasInteraction": {"channels": [self.rng.choice(["EMAIL", "PHONE"])]},
-            "contactSearch": self.rng.choice(["a", "z"]),
+            "contactSearch": self.rng.choice(["a", "z", "мАрИя"]),
         }
         keys = self.rng.sample(list(options), self.rng.randint(0, 2))
         return {k: options[k] for k in keys}

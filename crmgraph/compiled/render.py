@@ -332,18 +332,18 @@ class Render:
         if any(p == "totalCount" for _, p in part.parts):
             total = f"(SELECT COUNT(*) FROM {queries.CUSTOMER_FROM} WHERE {self.where(where)})"
         if after:
-            cursor = self.cursor(after, scope, timestamp=column != "name")
+            cursor = self.cursor(after, scope, timestamp=column not in queries.TEXT_SORT_COLUMNS)
             queries.after_key(where, f"c.{column}", "c.id", descending, cursor)
         direction = "DESC" if descending else "ASC"
         rows = (
-            f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+            f"SELECT {queries.CUSTOMER_LIST_COLUMNS} FROM {queries.CUSTOMER_FROM} "
             f"WHERE {self.where(where)} ORDER BY c.{column} {direction}, c.id {direction} "
             f"LIMIT {limit + 1}"
         )
 
         def cursor_of(a: str) -> str:
-            if column == "name":
-                value = self.d.text_json(f"{a}.name")
+            if column in queries.TEXT_SORT_COLUMNS:
+                value = self.d.text_json(f"{a}.{column}")
             else:
                 value = self.d.timestamp_json(f"{a}.{column}")
             return self.d.cursor(scope, value, f"{a}.id")

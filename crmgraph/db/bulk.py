@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from crmgraph.db import text_keys
 from crmgraph.db.engine import Database, current_counter
 
 Row = dict[str, Any]
@@ -21,6 +22,8 @@ async def insert_rows(
     """Multi-row INSERTs in batches; with ``returning``, the new ids in row order."""
     if not rows:
         return []
+    if table in text_keys.DERIVED:  # names' folded copies (customers, contacts)
+        rows = [text_keys.with_text_keys(table, row) for row in rows]
     columns = tuple(rows[0])
     size = max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_INSERT // len(columns)))
     ids: list[int] = []

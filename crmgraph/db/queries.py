@@ -14,6 +14,7 @@ from typing import Any, overload
 
 import orjson
 
+from crmgraph.db import text_keys
 from crmgraph.db.engine import Database
 
 # The customer row every reader hands to SchemaTypes.customer: the resolvers'
@@ -41,7 +42,17 @@ CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS s
 CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
 
 # Sort keys a client may order customers by: GraphQL enum value -> column.
-CUSTOMER_SORT_COLUMNS = {"CREATED_AT": "created_at", "UPDATED_AT": "updated_at", "NAME": "name"}
+# Names are ordered as people read them, case and accents aside, the same on
+# both engines: by the stored sort key of crmgraph.db.text_keys.
+CUSTOMER_SORT_COLUMNS = {
+    "CREATED_AT": "created_at",
+    "UPDATED_AT": "updated_at",
+    "NAME": "name_sort",
+}
+# Sort columns holding text (the others are timestamps), for cursors.
+TEXT_SORT_COLUMNS = frozenset({"name_sort"})
+# A page of a customer list: the customer row and the name's sort key (its cursor).
+CUSTOMER_LIST_COLUMNS = f"{CUSTOMER_COLUMNS}, c.name_sort"
 
 
 @overload
@@ -170,13 +181,14 @@ def customer_where(q: CustomerQuery) -> Where:
         where.add_in("c.team", q.team_ids)
     if q.scope is not None:
         q.scope.sql(where)
-    if q.search:
-        pattern = like_pattern(q.search)
+    # search and contactSearch match the folded copies (crmgraph.db.text_keys)
+    # with the folded needle: any script and case, alike on both engines
+    search = text_keys.search_pattern(q.search) if q.search else None
+    if search is not None:
         where.add(
-            "(LOWER(c.name) LIKE {} ESCAPE '\\' "
-            "OR LOWER(COALESCE(c.email, '')) LIKE {} ESCAPE '\\')",
-            pattern,
-            pattern,
+            "(c.name_folded LIKE {} ESCAPE '\\' OR c.email_folded LIKE {} ESCAPE '\\')",
+            search,
+            search,
         )
     for column, op, value in (
         ("created_at", ">=", q.created_after),
@@ -193,14 +205,13 @@ def customer_where(q: CustomerQuery) -> Where:
             f"EXISTS (SELECT 1 FROM interaction i WHERE i.customer = c.id AND {inner.sql()})",
             *inner.args,
         )
-    if q.contact_search:
-        pattern = like_pattern(q.contact_search)
+    contact_search = text_keys.search_pattern(q.contact_search) if q.contact_search else None
+    if contact_search is not None:
         where.add(
             "EXISTS (SELECT 1 FROM contact ct WHERE ct.customer = c.id AND "
-            "(LOWER(ct.name) LIKE {} ESCAPE '\\' OR LOWER(COALESCE(ct.email, '')) LIKE {} "
-            "ESCAPE '\\'))",
-            pattern,
-            pattern,
+            "(ct.name_folded LIKE {} ESCAPE '\\' OR ct.email_folded LIKE {} ESCAPE '\\'))",
+            contact_search,
+            contact_search,
         )
     if q.has_open_need is not None:
         exists = "EXISTS" if q.has_open_need else "NOT EXISTS"
@@ -240,7 +251,7 @@ async def list_customers(
         after_key(where, f"c.{column}", "c.id", descending, after)
     direction = "DESC" if descending else "ASC"
     sql = (
-        f"SELECT {CUSTOMER_COLUMNS} FROM {CUSTOMER_FROM} WHERE {where.sql()} "
+        f"SELECT {CUSTOMER_LIST_COLUMNS} FROM {CUSTOMER_FROM} WHERE {where.sql()} "
         f"ORDER BY c.{column} {direction}, c.id {direction} LIMIT {{}}"
     )
     return await db.fetch(sql, *where.args, limit)

@@ -73,6 +73,12 @@ class Customer(Table, tablename="customer"):
     # set when its personal data was erased (crmgraph.privacy.erasure): the
     # record stays, anonymous, so its facts still count; writes are refused
     erased_at = Timestamptz(null=True, default=None)
+    # folded copies for name order and search, the same on both engines
+    # (crmgraph.db.text_keys, migration 0030; PostgreSQL compares name_sort
+    # with COLLATE "C"), written with every name and e-mail
+    name_sort = Text(default="")
+    name_folded = Text(default="")
+    email_folded = Text(null=True, default=None)
 
 
 class CustomerMatchKey(Table, tablename="customer_match_key"):
@@ -107,6 +113,9 @@ class Contact(Table, tablename="contact"):
     home_address = Text(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    # folded copies for contactSearch (crmgraph.db.text_keys, migration 0030)
+    name_folded = Text(default="")
+    email_folded = Text(null=True, default=None)
 
 
 class Interaction(Table, tablename="interaction"):

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from crmgraph.customer_types import CustomerType
-from crmgraph.db import queries
+from crmgraph.db import queries, text_keys
 from crmgraph.db.engine import Database
 from crmgraph.schema.ids import encode_id
 from crmgraph.validation import UserInputError
@@ -34,6 +34,7 @@ def dump_json(value: dict[str, Any]) -> str:
 
 
 async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
+    values = text_keys.with_text_keys(table, values)  # a name's folded copies, if it has one
     columns = ", ".join(values)
     marks = ", ".join("{}" for _ in values)
     rows = await db.fetch(
@@ -43,6 +44,7 @@ async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
 
 
 async def update_row(db: Database, table: str, pk: int, values: dict[str, Any]) -> None:
+    values = text_keys.with_text_keys(table, values)
     assignments = ", ".join(f"{column} = {{}}" for column in values)
     await db.fetch(f"UPDATE {table} SET {assignments} WHERE id = {{}}", *values.values(), pk)
 
@@ -260,6 +262,7 @@ async def compare_and_set(
     """Set ``values`` on a customer and bump its version, only if it is still
     at ``expected_version`` (and, with ``live_only``, not deleted); the new
     version, or None when it was not (someone else wrote first)."""
+    values = text_keys.with_text_keys("customer", values)
     assignments = "".join(f"{column} = {{}}, " for column in values)
     alive = " AND deleted_at IS NULL" if live_only else ""
     rows = await db.fetch(

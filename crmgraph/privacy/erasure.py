@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 import pluggy
 
-from crmgraph.db import queries, writes
+from crmgraph.db import queries, text_keys, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.plugin_calls import PluginFailure, call_each
@@ -49,15 +49,18 @@ HOOK = "crmgraph_erase_personal_data"
 CUSTOMER_VALUES = ("name", "email", "phone")
 # Per table keyed by customer: what each column becomes (None: cleared).
 ANONYMISED: dict[str, dict[str, str | None]] = {
-    "contact": {
-        "name": ERASED,
-        "email": None,
-        "phone": None,
-        "job_title": None,
-        "notes": None,
-        "birthday": None,
-        "home_address": None,
-    },
+    "contact": text_keys.with_text_keys(  # the folded copies of name and e-mail too
+        "contact",
+        {
+            "name": ERASED,
+            "email": None,
+            "phone": None,
+            "job_title": None,
+            "notes": None,
+            "birthday": None,
+            "home_address": None,
+        },
+    ),
     "interaction": {"subject": ERASED, "notes": None},
     "need": {"title": ERASED, "description": None},
     "note": {"body": ERASED},
@@ -169,12 +172,15 @@ async def anonymise(db: Database, party: list[int], at: Any) -> dict[str, int]:
         if rows:
             counts[table] = counts.get(table, 0) + len(rows)
 
+    erased = text_keys.with_text_keys("customer", {"name": ERASED_NAME, "email": None})
     await update(
         "customer",
-        "name = {}, email = NULL, phone = NULL, attributes = {}, erased_at = {}, "
-        "updated_at = {}, version = version + 1",
+        "name = {}, name_sort = {}, name_folded = {}, email = NULL, email_folded = NULL, "
+        "phone = NULL, attributes = {}, erased_at = {}, updated_at = {}, version = version + 1",
         "id IN ({ids})",
-        ERASED_NAME,
+        erased["name"],
+        erased["name_sort"],
+        erased["name_folded"],
         "{}",
         at,
         at,

@@ -827,7 +827,8 @@ def build_schema(
             sort = order.field.value
             scope = f"customers:{sort}"
             column = queries.CUSTOMER_SORT_COLUMNS[sort]
-            cursor = decode_cursor(after, scope, timestamp=column != "name") if after else None
+            text = column in queries.TEXT_SORT_COLUMNS
+            cursor = decode_cursor(after, scope, timestamp=not text) if after else None
             q = customer_query(filter, info.context.access.scope)
             rows = await queries.list_customers(
                 info.context.db,
