@@ -408,3 +408,48 @@ def test_only_the_command_line_creates_owners(database_url: str, tmp_path: Path)
         ("manager@example.com", "Manager", "manager", 0),
         ("new.owner@example.com", "New Owner", "agent", 0),
     ]
+
+
+def test_a_ref_of_a_customer_the_caller_cannot_see(database_url: str, tmp_path: Path) -> None:
+    """An agent importing a row whose ref names another owner's customer is
+    told nothing of it: the row is new to them (their own customer), the
+    hidden one is not merged into, and the ref keeps naming it."""
+    ref = f"0123456789abcdef/{encode_id('Customer', 3)}"
+    path = tmp_path / "customers.csv"
+    path.write_text(f"ref,kind,name,owner\n{ref},prospect,Hidden Lead,boss@example.com\n")
+    mine = tmp_path / "mine.csv"  # no owner: an agent's rows are their own
+    mine.write_text(f"ref,kind,name,email\n{ref},prospect,Hidden Lead,lead@example.com\n")
+
+    async def work(state: AppState) -> dict[str, Any]:
+        await create_user(state.db, "Boss", "boss@example.com", "manager")
+        agent = await create_user(state.db, "Agent", "agent@example.com", "agent")
+        found = {}
+        agent_access = state.policy.access(Principal(agent, "Agent", "agent"))
+        for who, access, file in (("cli", None, path), ("agent", agent_access, mine)):
+            ctx = ImportContext(state.db, state.catalog, state.plugin_manager, "ES")
+            ctx.access = access
+            options = ImportOptions(on_duplicate="merge")
+            with file.open("rb") as raw:
+                summary, _ = await run_import(
+                    state.db, entity_for("customers", ctx, options), CsvSource(text_stream(raw)),
+                    options,
+                )  # fmt: skip
+            found[who] = (summary.created, summary.merged, summary.rejected)
+        found["owners"] = await state.db.fetch(
+            "SELECT u.email, c.email AS customer_email FROM customer c "
+            "JOIN crm_user u ON u.id = c.owner ORDER BY c.id"
+        )
+        found["ref"] = await state.db.fetch(
+            "SELECT u.email FROM transfer_ref r JOIN customer c ON c.id = r.entity_id "
+            "JOIN crm_user u ON u.id = c.owner"
+        )
+        return found
+
+    found = run(database_url, work)
+    assert found["cli"] == (1, 0, 0)
+    assert found["agent"] == (1, 0, 0)  # not merged into the boss's customer
+    assert [(r["email"], r["customer_email"]) for r in found["owners"]] == [
+        ("boss@example.com", None),
+        ("agent@example.com", "lead@example.com"),
+    ]
+    assert [r["email"] for r in found["ref"]] == ["boss@example.com"]

@@ -315,7 +315,7 @@ class CustomerImport:
                 reject(Rejection(row.number, row.values, tuple(checked)))
         outcome = BatchOutcome()
         self.taken = []
-        known = await self.known_customers(good)
+        known, hidden = await self.known_customers(good)
         into_existing: dict[int, list[Draft]] = defaultdict(list)
         rest: list[Draft] = []
         for draft in good:
@@ -349,7 +349,8 @@ class CustomerImport:
         outcome.merged += await self.merge(into_existing, reject)
         self.taken += [(d.ref, pk) for d, pk in zip(new, created.values(), strict=True)]
         self.taken += [(d.ref, created[id(first)]) for d, first in later if id(first) in created]
-        await self.book.remember([(ref, pk) for ref, pk in self.taken if ref is not None])
+        kept = [(ref, pk) for ref, pk in self.taken if ref is not None and ref not in hidden]
+        await self.book.remember(kept)
         return outcome
 
     async def add_missing_people(self, rows: list[SourceRow]) -> None:
@@ -361,12 +362,16 @@ class CustomerImport:
             await self.people.add_user(self.ctx.db, cells.get("owner"), cells.get("owner.name"))
             await self.people.add_team(self.ctx.db, cells.get("team"))
 
-    async def known_customers(self, drafts: list[Draft]) -> dict[str | None, int | None]:
+    async def known_customers(
+        self, drafts: list[Draft]
+    ) -> tuple[dict[str | None, int | None], set[str]]:
         """For rows whose ref names a customer already: the live customer it
-        stands for (its survivor), or None when that one is deleted."""
+        stands for (its survivor), or None when that one is deleted; and the
+        refs of customers the caller may not see, which are as unknown to
+        them (writes reveal nothing reads hide) and keep naming their own."""
         known = await self.book.resolve(d.ref for d in drafts if d.ref is not None)
         if not known:
-            return {}
+            return {}, set()
         rows = {
             r["id"]: r
             for r in await queries.customers_by_ids(self.ctx.db, sorted(set(known.values())))
@@ -377,12 +382,18 @@ class CustomerImport:
                 rows.update({r["id"]: r for r in await queries.customers_by_ids(self.ctx.db, [pk])})
             return rows.get(pk)
 
+        access = self.ctx.access
+        sees = access.sees if access is not None else (lambda row: True)
         found: dict[str | None, int | None] = {}
+        hidden: set[str] = set()
         for ref, pk in known.items():
             standing = await writes.survivor(rows.get(pk), load)
+            if standing is not None and not sees(standing):
+                hidden.add(ref)
+                continue
             live = standing is not None and standing["deleted_at"] is None
             found[ref] = standing["id"] if live and standing.get("erased_at") is None else None  # type: ignore[index]
-        return found
+        return found, hidden
 
     async def repeats(self, drafts: list[Draft]) -> list[Repeat | None]:
         """What each row repeats: the duplicate matcher's answer (none under
@@ -558,6 +569,10 @@ class CustomerImport:
         merged_rows = 0
         changed_ids: list[int] = []
         entries = []
+        # the party lock before reading them (crmgraph.db.writes.lock_parties):
+        # a merge of one waits for the batch; one merged meanwhile is not
+        # written to (update_customer's compare-and-set refuses it)
+        await writes.lock_parties(db, into)
         for current in await queries.customers_by_ids(db, sorted(into)):
             pk, kind = current["id"], current["kind"]
             drafts = into[pk]
