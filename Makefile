@@ -33,8 +33,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# two workers (this machine's cores); a file's tests stay on one worker, so a
+# module's seeded data is built once. One file, one engine, one test: docs/development.md
+PYTEST_WORKERS ?= 2
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 schema: $(INSTALLED)
 	@$(BIN)/crmgraph schema

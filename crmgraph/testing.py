@@ -1,15 +1,25 @@
 """Test fixtures crmgraph ships for its own suite and for plugin authors.
 
-They are registered with pytest through crmgraph's ``pytest11`` entry point,
-so wherever crmgraph is installed a plugin package's ``conftest.py`` only says::
+A pytest plugin you opt into (installing crmgraph loads nothing into other
+pytest runs): a plugin package's ``pyproject.toml`` says
+
+    [tool.pytest.ini_options]
+    addopts = "-p crmgraph.testing"
+
+(or its root ``conftest.py`` says ``pytest_plugins = ["crmgraph.testing"]``),
+and its ``conftest.py``::
 
     @pytest.fixture
     def crmgraph_plugins():
         return ["my_plugin.plugin"]          # modules to load besides the built-ins
 
-then a test takes ``crmgraph_server`` — a real uvicorn server on 127.0.0.1 over a
-fresh, migrated SQLite file (or PostgreSQL: set ``CRMGRAPH_TEST_DATABASE=postgres``)
-with the plugin loaded — and calls ``crmgraph_server.gql(query, variables)``.
+Then a test takes ``crmgraph_client`` — the app ``crmgraph serve`` builds,
+started in process over a fresh, migrated SQLite file (or PostgreSQL: set
+``CRMGRAPH_TEST_DATABASE=postgres``) with the plugin loaded — and calls
+``crmgraph_client.gql(query, variables)``. ``crmgraph_server`` is the same
+behind a real uvicorn socket at ``.url``, for tests of WebSockets or of
+clients of their own. Databases are copies of a template migrated once per
+session (per engine and plugin set).
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import sqlite3
 import threading
 import time
 import uuid
@@ -38,6 +50,7 @@ from crmgraph.settings import Settings
 
 PG_SERVER = os.environ.get("CRMGRAPH_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ENGINES = ("sqlite", "postgres")
 T = TypeVar("T")
 
 
@@ -188,6 +201,15 @@ class AppLoop:
         if self._lifespan is not None and not self._lifespan.done():
             await self._lifespan_event("shutdown")
             await self._lifespan
+        # what is left (a task a request started), cancelled and awaited as
+        # asyncio.run does, so no thread reports back to a closed loop
+        current = asyncio.current_task()
+        left = [task for task in asyncio.all_tasks() if task is not current]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+        await self.loop.shutdown_asyncgens()
+        await self.loop.shutdown_default_executor()
 
     def start(self) -> None:
         self.call(self._start(), timeout=60)
@@ -324,29 +346,89 @@ def crmgraph_plugins() -> Sequence[str]:
     return ()
 
 
-@pytest.fixture
-def crmgraph_database_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh database for one test: a SQLite file, or a new PostgreSQL
-    database when ``CRMGRAPH_TEST_DATABASE=postgres``."""
-    if os.environ.get("CRMGRAPH_TEST_DATABASE") == "postgres":
+class TemplateDatabases:
+    """Migrated databases made once per test session, one per engine and
+    plugin set, that each test gets a copy of: a SQLite file copied, a
+    PostgreSQL database cloned with ``CREATE DATABASE … TEMPLATE``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._sqlite: dict[tuple[str, ...], Path] = {}
+        self._postgres: dict[tuple[str, ...], str] = {}
+
+    def sqlite_template(self, plugins: Sequence[str]) -> Path:
+        key = tuple(plugins)
+        if key not in self._sqlite:
+            path = self.directory / f"template-{len(self._sqlite)}.sqlite"
+            asyncio.run(migrate_for(settings_for(f"sqlite:///{path}", plugins=key)))
+            with sqlite3.connect(path) as conn:  # fold the WAL in: a plain copy is complete
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._sqlite[key] = path
+        return self._sqlite[key]
+
+    def postgres_template(self, plugins: Sequence[str]) -> str:
+        key = tuple(plugins)
+        if key not in self._postgres:
+            name = f"crmgraph_tmpl_{uuid.uuid4().hex[:10]}"
+            pg_admin(f'CREATE DATABASE "{name}"')
+            self._postgres[key] = name  # dropped by close() even if migrating fails
+            asyncio.run(migrate_for(settings_for(f"{PG_SERVER}/{name}", plugins=key)))
+        return self._postgres[key]
+
+    @contextlib.contextmanager
+    def fresh(self, engine: str, plugins: Sequence[str], path: Path) -> Iterator[str]:
+        """A copy of the template: SQLite at ``path``, or a new PostgreSQL database."""
+        if engine == "sqlite":
+            shutil.copyfile(self.sqlite_template(plugins), path)
+            yield f"sqlite:///{path}"
+            return
         require_postgres()
-        with fresh_postgres_database() as url:
+        with fresh_postgres_database(self.postgres_template(plugins)) as url:
             yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'crm.sqlite'}"
+
+    def close(self) -> None:
+        for name in self._postgres.values():
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def crmgraph_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemplateDatabases]:
+    templates = TemplateDatabases(tmp_path_factory.mktemp("crmgraph-templates"))
+    yield templates
+    templates.close()
+
+
+@pytest.fixture
+def crmgraph_database_url(
+    crmgraph_templates: TemplateDatabases, crmgraph_plugins: Sequence[str], tmp_path: Path
+) -> Iterator[str]:
+    """A fresh, migrated database (the plugins' tables included) for one test:
+    a SQLite file, or a PostgreSQL database when ``CRMGRAPH_TEST_DATABASE=postgres``."""
+    engine = os.environ.get("CRMGRAPH_TEST_DATABASE") or "sqlite"
+    if engine not in ENGINES:
+        raise pytest.UsageError(f"CRMGRAPH_TEST_DATABASE must be one of {ENGINES}")
+    with crmgraph_templates.fresh(engine, crmgraph_plugins, tmp_path / "crm.sqlite") as url:
+        yield url
 
 
 @pytest.fixture
 def crmgraph_settings(crmgraph_database_url: str, crmgraph_plugins: Sequence[str]) -> Settings:
-    settings = settings_for(crmgraph_database_url, plugins=tuple(crmgraph_plugins))
-    asyncio.run(migrate_for(settings))
-    return settings
+    return settings_for(crmgraph_database_url, plugins=tuple(crmgraph_plugins))
+
+
+@pytest.fixture
+def crmgraph_client(crmgraph_settings: Settings) -> Iterator[LiveServer]:
+    """The app with the test's plugins, started in process: ``gql``, ``post``
+    and ``http`` need no socket (reading ``url`` opens one)."""
+    with live_server(crmgraph_settings) as client:
+        yield client
 
 
 @pytest.fixture
 def crmgraph_server(crmgraph_settings: Settings) -> Iterator[LiveServer]:
-    """A real crmgraph server on 127.0.0.1 with the test's plugins loaded."""
-    with live_server(crmgraph_settings) as server:
+    """The app with the test's plugins behind a real uvicorn socket on
+    127.0.0.1 (``url``), for WebSocket clients and clients of a test's own."""
+    with live_server(crmgraph_settings, socket=True) as server:
         yield server
 
 
@@ -380,17 +462,18 @@ async def user_key(settings: Settings, role: str, teams: Sequence[str] = ()) -> 
 
 
 @contextlib.contextmanager
-def live_server(settings: Settings) -> Iterator[LiveServer]:
+def live_server(settings: Settings, socket: bool = False) -> Iterator[LiveServer]:
     """The app ``crmgraph serve`` builds for ``settings``, started (lifespan and
-    all) on its own loop: ``http`` answers in process; reading ``url`` puts a
-    real uvicorn socket in front of the same app."""
+    all) on its own loop: ``http`` answers in process; reading ``url`` (or
+    ``socket=True``) puts a real uvicorn socket in front of the same app."""
     app_loop = AppLoop(create_app(settings))
     engine = "sqlite" if settings.is_sqlite else "postgres"
     try:
         app_loop.start()
+        url = app_loop.open_socket() if socket else None
         transport = app_loop.transport()
         with httpx.Client(transport=transport, base_url="http://127.0.0.1", timeout=60) as http:
-            yield LiveServer(None, http, engine, open_socket=app_loop.open_socket)
+            yield LiveServer(url, http, engine, open_socket=app_loop.open_socket)
     finally:
         app_loop.stop()
 

@@ -1,12 +1,19 @@
 """Fixtures of crmgraph's own suite: a fresh database per test on each engine
-(a copied SQLite file; a PostgreSQL database cloned from a migrated template)
-and a real uvicorn server in front of it. The building blocks are the ones
-plugin authors get from :mod:`crmgraph.testing`."""
+(a copied SQLite file; a PostgreSQL database cloned from a migrated template,
+one template per pytest-xdist worker) and the app ``crmgraph serve`` builds,
+started in process in front of it (a real socket on first use of ``.url``).
+The building blocks are the ones plugin authors get from
+:mod:`crmgraph.testing`.
+
+``--engine sqlite`` (or ``postgres``; also ``CRMGRAPH_TEST_DATABASE``) keeps
+only the tests of one engine: every test parametrised over the engines is
+deselected for the other."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import sqlite3
 import uuid
@@ -16,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from crmgraph.testing import (
+    ENGINES,
     PG_SERVER,
     GraphQLFailure,
     LiveServer,
@@ -28,6 +36,31 @@ from crmgraph.testing import (
 )
 
 __all__ = ["GraphQLFailure", "LiveServer"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--engine",
+        choices=ENGINES,
+        default=os.environ.get("CRMGRAPH_TEST_DATABASE") or None,
+        help="run only the tests of this database engine (default: both; "
+        "or CRMGRAPH_TEST_DATABASE)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    engine = config.getoption("--engine")
+    if engine is None:
+        return
+    other = {e for e in ENGINES if e != engine}
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_other = any(isinstance(v, str) and v in other for v in params.values())
+        (drop if on_other else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

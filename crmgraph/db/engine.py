@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
@@ -83,10 +83,56 @@ class FunctionsConnection(sqlite3.Connection):
         self.create_function(SQLITE_BASE64, 2, utf8_base64, deterministic=True)
 
 
+class ClosingSQLiteTransaction(SQLiteTransaction):
+    """piccolo's SQLite transaction keeps its connection open when BEGIN,
+    ROLLBACK or COMMIT fails: a background loop cancelled at shutdown while
+    BEGIN IMMEDIATE waits for the write lock left a connection that took the
+    lock later and never gave it back. Here the connection is always closed
+    (closing waits for the statement before it, then rolls back)."""
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        connection = await self.get_connection()
+        try:
+            self.connection = connection
+            await self.begin()
+        except BaseException:
+            await connection.close()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:  # the caller may have rolled back itself
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            try:
+                await self.connection.close()
+            finally:
+                self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+
 class CountingSQLiteEngine(SQLiteEngine):
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         _count(querystring)
         return await super().run_querystring(querystring, in_pool=in_pool)
+
+    def transaction(
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+    ) -> SQLiteTransaction:
+        return ClosingSQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
+        )
 
 
 class ReleasingPostgresTransaction(PostgresTransaction):

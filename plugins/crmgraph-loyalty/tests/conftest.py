@@ -1,6 +1,6 @@
 """The loyalty plugin's tests run against crmgraph's own fixtures
-(``crmgraph.testing``, registered with pytest through its ``pytest11`` entry
-point); this file only says which plugin to load."""
+(``crmgraph.testing``, loaded by ``-p crmgraph.testing`` in pyproject.toml's
+pytest options); this file only says which plugin to load."""
 
 from __future__ import annotations
 

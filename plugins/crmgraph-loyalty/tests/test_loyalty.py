@@ -119,15 +119,15 @@ def active_client(server: LiveServer) -> dict[str, Any]:
     return client
 
 
-def test_distributor_lifecycle_walk_with_guards(crmgraph_server: LiveServer) -> None:
-    d = create(server=crmgraph_server, kind="DISTRIBUTOR", name="Iberia Parts")
+def test_distributor_lifecycle_walk_with_guards(crmgraph_client: LiveServer) -> None:
+    d = create(server=crmgraph_client, kind="DISTRIBUTOR", name="Iberia Parts")
     assert d["kind"] == "DISTRIBUTOR"
     assert d["stage"] == "applicant"
 
-    assert refusals(move(crmgraph_server, d, "authorised")) == [
+    assert refusals(move(crmgraph_client, d, "authorised")) == [
         "authorising a distributor needs a territory"
     ]
-    updated = crmgraph_server.gql(
+    updated = crmgraph_client.gql(
         UPDATE,
         {
             "input": {
@@ -139,22 +139,22 @@ def test_distributor_lifecycle_walk_with_guards(crmgraph_server: LiveServer) -> 
     )["updateCustomer"]
     assert updated["userErrors"] == []
     d["version"] = updated["customer"]["version"]
-    assert move(crmgraph_server, d, "authorised")["userErrors"] == []
+    assert move(crmgraph_client, d, "authorised")["userErrors"] == []
 
-    assert refusals(move(crmgraph_server, d, "active")) == [
+    assert refusals(move(crmgraph_client, d, "active")) == [
         "activating a distributor needs a purchase: log an interaction with an amount"
     ]
-    purchase(crmgraph_server, d["id"])
-    assert move(crmgraph_server, d, "active")["userErrors"] == []
-    assert move(crmgraph_server, d, "suspended")["userErrors"] == []
-    assert move(crmgraph_server, d, "active")["userErrors"] == []
+    purchase(crmgraph_client, d["id"])
+    assert move(crmgraph_client, d, "active")["userErrors"] == []
+    assert move(crmgraph_client, d, "suspended")["userErrors"] == []
+    assert move(crmgraph_client, d, "active")["userErrors"] == []
     # not an edge of the lifecycle: the engine names where it can go instead
-    [message] = refusals(move(crmgraph_server, d, "applicant"))
+    [message] = refusals(move(crmgraph_client, d, "applicant"))
     assert "can move to: suspended, terminated" in message
-    assert move(crmgraph_server, d, "terminated")["userErrors"] == []
+    assert move(crmgraph_client, d, "terminated")["userErrors"] == []
     assert d["stage"] == "terminated"
 
-    kinds = crmgraph_server.gql("{ customerKinds { kind plugin stages { key } } }")["customerKinds"]
+    kinds = crmgraph_client.gql("{ customerKinds { kind plugin stages { key } } }")["customerKinds"]
     [info] = [k for k in kinds if k["kind"] == "DISTRIBUTOR"]
     assert info["plugin"] == "crmgraph_loyalty.plugin"
     assert [s["key"] for s in info["stages"]] == [
@@ -166,9 +166,9 @@ def test_distributor_lifecycle_walk_with_guards(crmgraph_server: LiveServer) -> 
     ]
 
 
-def test_distributor_attributes_are_typed_and_validated(crmgraph_server: LiveServer) -> None:
+def test_distributor_attributes_are_typed_and_validated(crmgraph_client: LiveServer) -> None:
     d = create(
-        crmgraph_server,
+        crmgraph_client,
         kind="DISTRIBUTOR",
         name="Nordic Supply",
         distributor={
@@ -181,7 +181,7 @@ def test_distributor_attributes_are_typed_and_validated(crmgraph_server: LiveSer
     assert d["discountPercent"] == "20"
     assert d["contractEndsOn"] == "2031-12-31"
 
-    too_much = crmgraph_server.gql(
+    too_much = crmgraph_client.gql(
         CREATE,
         {
             "input": {
@@ -194,7 +194,7 @@ def test_distributor_attributes_are_typed_and_validated(crmgraph_server: LiveSer
     assert too_much["customer"] is None
     assert [e["field"] for e in too_much["userErrors"]] == ["distributor.discountPercent"]
 
-    unbounded = crmgraph_server.gql(
+    unbounded = crmgraph_client.gql(
         CREATE,
         {
             "input": {
@@ -213,51 +213,51 @@ def test_distributor_attributes_are_typed_and_validated(crmgraph_server: LiveSer
     ]
 
 
-def test_awarding_points_and_tiers(crmgraph_server: LiveServer) -> None:
-    client = create(crmgraph_server, kind="CLIENT", name="Bea Books")
-    assert crmgraph_server.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"] is None
+def test_awarding_points_and_tiers(crmgraph_client: LiveServer) -> None:
+    client = create(crmgraph_client, kind="CLIENT", name="Bea Books")
+    assert crmgraph_client.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"] is None
 
-    first = award(crmgraph_server, client["id"], 120, "referral")
+    first = award(crmgraph_client, client["id"], 120, "referral")
     assert first["userErrors"] == []
     assert first["account"]["points"] == 120
     assert first["account"]["tier"] == "BRONZE"
     assert first["account"]["customer"] == {"id": client["id"], "name": "Bea Books"}
-    assert award(crmgraph_server, client["id"], 400)["account"]["tier"] == "SILVER"
-    assert award(crmgraph_server, client["id"], 1500)["account"] == {
+    assert award(crmgraph_client, client["id"], 400)["account"]["tier"] == "SILVER"
+    assert award(crmgraph_client, client["id"], 1500)["account"] == {
         "customerId": client["id"],
         "points": 2020,
         "tier": "GOLD",
         "customer": {"id": client["id"], "name": "Bea Books"},
     }
-    account = crmgraph_server.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"]
+    account = crmgraph_client.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"]
     assert account["points"] == 2020
     assert account["updatedAt"]
 
 
-def test_awarding_refuses_bad_input_and_writes_nothing(crmgraph_server: LiveServer) -> None:
-    client = create(crmgraph_server, kind="CLIENT", name="Cleo Cafe")
-    bad = award(crmgraph_server, client["id"], 0, " ")
+def test_awarding_refuses_bad_input_and_writes_nothing(crmgraph_client: LiveServer) -> None:
+    client = create(crmgraph_client, kind="CLIENT", name="Cleo Cafe")
+    bad = award(crmgraph_client, client["id"], 0, " ")
     assert bad["account"] is None
     assert {(e["field"], e["code"]) for e in bad["userErrors"]} == {
         ("points", "OUT_OF_RANGE"),
         ("reason", "REQUIRED"),
     }
-    assert award(crmgraph_server, client["id"], 10_001)["userErrors"][0]["code"] == "OUT_OF_RANGE"
-    assert award(crmgraph_server, "nope", 5)["userErrors"][0]["code"] == "INVALID_ID"
-    missing = award(crmgraph_server, "Q3VzdG9tZXI6OTk5OTk=", 5)  # Customer:99999
+    assert award(crmgraph_client, client["id"], 10_001)["userErrors"][0]["code"] == "OUT_OF_RANGE"
+    assert award(crmgraph_client, "nope", 5)["userErrors"][0]["code"] == "INVALID_ID"
+    missing = award(crmgraph_client, "Q3VzdG9tZXI6OTk5OTk=", 5)  # Customer:99999
     assert missing["userErrors"] == [
         {"field": "customerId", "message": "customer not found", "code": "NOT_FOUND"}
     ]
-    assert crmgraph_server.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"] is None
+    assert crmgraph_client.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"] is None
 
 
-def test_loyal_needs_a_hundred_points(crmgraph_server: LiveServer) -> None:
-    client = active_client(crmgraph_server)
+def test_loyal_needs_a_hundred_points(crmgraph_client: LiveServer) -> None:
+    client = active_client(crmgraph_client)
     # the welcome bonus alone is not enough
-    assert refusals(move(crmgraph_server, client, "loyal")) == [
+    assert refusals(move(crmgraph_client, client, "loyal")) == [
         "becoming loyal needs 100 loyalty points; it has 50"
     ]
-    options = crmgraph_server.gql(
+    options = crmgraph_client.gql(
         "query($id: ID!) { customer(id: $id) { allowedTransitions { toStage allowed reasons } } }",
         {"id": client["id"]},
     )["customer"]["allowedTransitions"]
@@ -268,41 +268,41 @@ def test_loyal_needs_a_hundred_points(crmgraph_server: LiveServer) -> None:
         "reasons": ["becoming loyal needs 100 loyalty points; it has 50"],
     }
 
-    assert award(crmgraph_server, client["id"], 50)["account"]["points"] == 100
-    assert move(crmgraph_server, client, "loyal")["userErrors"] == []
+    assert award(crmgraph_client, client["id"], 50)["account"]["points"] == 100
+    assert move(crmgraph_client, client, "loyal")["userErrors"] == []
     assert client["stage"] == "loyal"
 
 
-def test_the_rule_leaves_other_types_alone(crmgraph_server: LiveServer) -> None:
-    d = create(crmgraph_server, kind="DISTRIBUTOR", name="Solo", distributor={"territory": "Alps"})
-    assert move(crmgraph_server, d, "authorised")["userErrors"] == []
-    assert crmgraph_server.gql(ACCOUNT, {"id": d["id"]})["loyaltyAccount"] is None
+def test_the_rule_leaves_other_types_alone(crmgraph_client: LiveServer) -> None:
+    d = create(crmgraph_client, kind="DISTRIBUTOR", name="Solo", distributor={"territory": "Alps"})
+    assert move(crmgraph_client, d, "authorised")["userErrors"] == []
+    assert crmgraph_client.gql(ACCOUNT, {"id": d["id"]})["loyaltyAccount"] is None
 
 
 def test_becoming_active_opens_an_account_once(
-    crmgraph_server: LiveServer, crmgraph_settings: Any
+    crmgraph_client: LiveServer, crmgraph_settings: Any
 ) -> None:
-    client = create(crmgraph_server, kind="CLIENT", name="Dario Deli")
+    client = create(crmgraph_client, kind="CLIENT", name="Dario Deli")
     for stage in ("engaged", "negotiating"):
-        move(crmgraph_server, client, stage)
-    assert refusals(move(crmgraph_server, client, "active"))  # no purchase yet
-    assert crmgraph_server.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"] is None
+        move(crmgraph_client, client, stage)
+    assert refusals(move(crmgraph_client, client, "active"))  # no purchase yet
+    assert crmgraph_client.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"] is None
 
-    purchase(crmgraph_server, client["id"])
-    assert move(crmgraph_server, client, "active")["userErrors"] == []
-    account = crmgraph_server.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"]
+    purchase(crmgraph_client, client["id"])
+    assert move(crmgraph_client, client, "active")["userErrors"] == []
+    account = crmgraph_client.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"]
     assert (account["points"], account["tier"]) == (50, "BRONZE")
 
     # back to active later: the existing balance is kept, no second bonus
-    award(crmgraph_server, client["id"], 30)
-    assert move(crmgraph_server, client, "at_risk")["userErrors"] == []
-    assert move(crmgraph_server, client, "active")["userErrors"] == []
-    assert crmgraph_server.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"]["points"] == 80
+    award(crmgraph_client, client["id"], 30)
+    assert move(crmgraph_client, client, "at_risk")["userErrors"] == []
+    assert move(crmgraph_client, client, "active")["userErrors"] == []
+    assert crmgraph_client.gql(ACCOUNT, {"id": client["id"]})["loyaltyAccount"]["points"] == 80
     rows = sql(crmgraph_settings, "SELECT COUNT(*) AS n FROM loyalty_account")
     assert rows[0]["n"] == 1
 
 
-def test_the_plugin_table_exists(crmgraph_server: LiveServer, crmgraph_settings: Any) -> None:
+def test_the_plugin_table_exists(crmgraph_client: LiveServer, crmgraph_settings: Any) -> None:
     if crmgraph_settings.is_sqlite:
         found = sql(
             crmgraph_settings,
@@ -323,20 +323,20 @@ def test_the_plugin_table_exists(crmgraph_server: LiveServer, crmgraph_settings:
     assert [r["name"] for r in applied] == ["2026-11-23T10:00:00:000000"]
 
 
-def test_channel_and_schema(crmgraph_server: LiveServer) -> None:
-    sdl = crmgraph_server.gql('{ __type(name: "InteractionChannel") { enumValues { name } } }')
+def test_channel_and_schema(crmgraph_client: LiveServer) -> None:
+    sdl = crmgraph_client.gql('{ __type(name: "InteractionChannel") { enumValues { name } } }')
     assert "LOYALTY_APP" in {v["name"] for v in sdl["__type"]["enumValues"]}
-    distributor = crmgraph_server.gql('{ __type(name: "Distributor") { interfaces { name } } }')
+    distributor = crmgraph_client.gql('{ __type(name: "Distributor") { interfaces { name } } }')
     assert {"name": "Customer"} in distributor["__type"]["interfaces"]
 
 
 def test_metric_permission_and_award_event(
-    crmgraph_server: LiveServer, crmgraph_settings: Any
+    crmgraph_client: LiveServer, crmgraph_settings: Any
 ) -> None:
-    client = create(crmgraph_server, kind="CLIENT", name="Eva Estudio")
-    award(crmgraph_server, client["id"], 2500, "launch party")
-    create(crmgraph_server, kind="CLIENT", name="Sin Puntos")
-    data = crmgraph_server.gql(
+    client = create(crmgraph_client, kind="CLIENT", name="Eva Estudio")
+    award(crmgraph_client, client["id"], 2500, "launch party")
+    create(crmgraph_client, kind="CLIENT", name="Sin Puntos")
+    data = crmgraph_client.gql(
         "{ analytics { metrics { key value } } permissions { key roles } "
         "distributors: analytics(filter: {kinds: [DISTRIBUTOR]}) { metrics { key value } } }"
     )
@@ -368,23 +368,23 @@ def test_metric_permission_and_award_event(
 
 
 def test_awarding_needs_the_permission_and_a_visible_customer(
-    crmgraph_server: LiveServer, crmgraph_key: Any
+    crmgraph_client: LiveServer, crmgraph_key: Any
 ) -> None:
-    client = create(crmgraph_server, kind="CLIENT", name="Guarded Co")
-    award(crmgraph_server, client["id"], 10, "welcome")
+    client = create(crmgraph_client, kind="CLIENT", name="Guarded Co")
+    award(crmgraph_client, client["id"], 10, "welcome")
     query = """mutation($input: AwardLoyaltyPointsInput!) { awardLoyaltyPoints(input: $input) {
         account { points } userErrors { field code } } }"""
     variables = {"input": {"customerId": client["id"], "points": 5, "reason": "try"}}
     for role in ("agent", "viewer"):  # not granted loyalty.award_points
-        payload = crmgraph_server.gql(query, variables, key=crmgraph_key(role))
+        payload = crmgraph_client.gql(query, variables, key=crmgraph_key(role))
         assert payload["awardLoyaltyPoints"]["userErrors"] == [
             {"field": "customerId", "code": "FORBIDDEN"}
         ]
-    manager = crmgraph_server.gql(query, variables, key=crmgraph_key("manager"))
+    manager = crmgraph_client.gql(query, variables, key=crmgraph_key("manager"))
     assert manager["awardLoyaltyPoints"]["account"] == {"points": 15}
     # an agent does not see the account of a customer they neither own nor share
     account = "query($id: ID!) { loyaltyAccount(customerId: $id) { points customer { id } } }"
-    hidden = crmgraph_server.gql(account, {"id": client["id"]}, key=crmgraph_key("agent"))
+    hidden = crmgraph_client.gql(account, {"id": client["id"]}, key=crmgraph_key("agent"))
     assert hidden["loyaltyAccount"] is None
-    seen = crmgraph_server.gql(account, {"id": client["id"]}, key=crmgraph_key("viewer"))
+    seen = crmgraph_client.gql(account, {"id": client["id"]}, key=crmgraph_key("viewer"))
     assert seen["loyaltyAccount"] == {"points": 15, "customer": {"id": client["id"]}}

@@ -31,31 +31,31 @@ def metrics(server: LiveServer) -> dict[str, Any]:
 
 
 def test_accounts_are_exported_and_kept_through_an_erasure(
-    crmgraph_server: LiveServer, crmgraph_settings: Any
+    crmgraph_client: LiveServer, crmgraph_settings: Any
 ) -> None:
-    client = crmgraph_server.gql(
+    client = crmgraph_client.gql(
         'mutation { createCustomer(input: {kind: CLIENT, name: "Lia Moreno"}) { customer { id } } }'
     )["createCustomer"]["customer"]["id"]
-    crmgraph_server.gql(
+    crmgraph_client.gql(
         "mutation($id: ID!) { awardLoyaltyPoints(input: {customerId: $id, points: 600, "
         'reason: "anniversary of Lia Moreno"}) { userErrors { code } } }',
         {"id": client},
     )
-    exported = crmgraph_server.gql(
+    exported = crmgraph_client.gql(
         "query($id: ID!) { personalDataExport(customerId: $id) { document } }", {"id": client}
     )["personalDataExport"]["document"]
     (account,) = exported["plugins"][PLUGIN]["accounts"]
     assert (account["points"], account["tier"]) == (600, "SILVER")
-    before = metrics(crmgraph_server)
+    before = metrics(crmgraph_client)
 
-    erased = crmgraph_server.gql(
+    erased = crmgraph_client.gql(
         'mutation($id: ID!) { erasePersonalData(input: {customerId: $id, reason: "r-1"}) '
         "{ erasure { counts { what count } } userErrors { code } } }",
         {"id": client},
     )["erasePersonalData"]
     assert erased["userErrors"] == []
     assert {"what": f"{PLUGIN}.accountsKept", "count": 1} in erased["erasure"]["counts"]
-    assert metrics(crmgraph_server) == before
+    assert metrics(crmgraph_client) == before
     (payload,) = events(crmgraph_settings, "loyalty.points_awarded")
     assert (payload["reason"], payload["points"], payload["balance"]) == ("[erased]", 600, 600)
     assert "Lia" not in json.dumps(payload)

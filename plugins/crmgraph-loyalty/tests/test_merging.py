@@ -59,44 +59,44 @@ def undo(server: LiveServer, merge_id: str) -> list[dict[str, Any]]:
 
 
 def test_an_account_moves_to_a_survivor_without_one_and_back(
-    crmgraph_server: LiveServer, crmgraph_settings: Any
+    crmgraph_client: LiveServer, crmgraph_settings: Any
 ) -> None:
-    survivor, merged = client(crmgraph_server, "Ana"), client(crmgraph_server, "Ana B.", 70)
+    survivor, merged = client(crmgraph_client, "Ana"), client(crmgraph_client, "Ana B.", 70)
     before = accounts(crmgraph_settings)
-    done = merge(crmgraph_server, survivor, merged)
+    done = merge(crmgraph_client, survivor, merged)
     assert {"what": "loyaltyAccounts", "count": 1} in done["movedCounts"]
     (account,) = accounts(crmgraph_settings)
     assert account["points"] == 70 and account["id"] == before[0]["id"]
     assert account["customer_id"] != before[0]["customer_id"]
-    assert undo(crmgraph_server, done["id"]) == []
+    assert undo(crmgraph_client, done["id"]) == []
     assert accounts(crmgraph_settings) == before
 
 
 def test_two_accounts_add_up_and_split_again(
-    crmgraph_server: LiveServer, crmgraph_settings: Any
+    crmgraph_client: LiveServer, crmgraph_settings: Any
 ) -> None:
-    survivor = client(crmgraph_server, "Bea", 450)
-    merged = client(crmgraph_server, "Bea S.", 100)
+    survivor = client(crmgraph_client, "Bea", 450)
+    merged = client(crmgraph_client, "Bea S.", 100)
     before = accounts(crmgraph_settings)
-    done = merge(crmgraph_server, survivor, merged)
+    done = merge(crmgraph_client, survivor, merged)
     (account,) = accounts(crmgraph_settings)
     assert (account["points"], account["tier"]) == (550, "SILVER")  # re-tiered
-    assert undo(crmgraph_server, done["id"]) == []
+    assert undo(crmgraph_client, done["id"]) == []
     assert accounts(crmgraph_settings) == before  # ids, points, tiers, times
 
 
 def test_undo_is_refused_once_the_survivor_earned_points(
-    crmgraph_server: LiveServer, crmgraph_settings: Any
+    crmgraph_client: LiveServer, crmgraph_settings: Any
 ) -> None:
-    survivor, merged = client(crmgraph_server, "Cleo"), client(crmgraph_server, "Cleo C.", 30)
-    done = merge(crmgraph_server, survivor, merged)
-    client_points = crmgraph_server.gql(
+    survivor, merged = client(crmgraph_client, "Cleo"), client(crmgraph_client, "Cleo C.", 30)
+    done = merge(crmgraph_client, survivor, merged)
+    client_points = crmgraph_client.gql(
         "mutation($id: ID!) { awardLoyaltyPoints(input: "
         '{customerId: $id, points: 5, reason: "later"}) { account { points } } }',
         {"id": survivor},
     )
     assert client_points["awardLoyaltyPoints"]["account"] == {"points": 35}
-    [refusal] = undo(crmgraph_server, done["id"])
+    [refusal] = undo(crmgraph_client, done["id"])
     assert refusal["code"] == "MERGE_VETOED"
     assert "loyalty balance changed" in refusal["message"]
     assert [a["points"] for a in accounts(crmgraph_settings)] == [35]
