@@ -45,6 +45,11 @@ class BodyTooLarge(Exception):
     Not a ValueError: strawberry turns those into a 400 about the form."""
 
 
+class ClientLeft(Exception):
+    """Raised by the limited ``receive`` when the client disconnects before
+    sending the whole body (an abandoned upload): nothing to answer or log."""
+
+
 def declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -140,14 +145,19 @@ class BodySizeLimit:
         """Run the app with a ``receive`` that counts; past ``limit`` it fails
         the read and the app's caller here answers 413."""
         size = 0
-        started = False
+        complete = started = False
 
         async def counted() -> Message:
-            nonlocal size
+            nonlocal size, complete
             message = await receive()
+            if complete:
+                return message  # after the body: a disconnect, as the reader expects it
+            if message["type"] == "http.disconnect":
+                raise ClientLeft
             size += len(message.get("body", b""))
             if size > limit:
                 raise BodyTooLarge
+            complete = not message.get("more_body", False)
             return message
 
         async def watched(message: Message) -> None:
@@ -157,6 +167,8 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, counted, watched)
+        except ClientLeft:
+            return  # mid-body: there is no one to answer
         except BodyTooLarge:
             if started:
                 raise  # cannot happen: every reader here reads the body before answering
