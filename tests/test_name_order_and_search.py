@@ -9,12 +9,16 @@ path alike (crmgraph.db.text_keys: folded copies written with every name).
 - ``search`` and ``contactSearch`` find "Петров" by "петров" and "ПЕТРОВ",
   "Straße" by "strasse", "Łukasz" by "lukasz", e-mails by unaccented text.
 - Every way a name or e-mail is written keeps the folded copies current:
-  create, update, contacts, a CSV import, a merge, an erasure, the demo seed.
+  create, update, contacts, a CSV import, a merge, an erasure, the demo seed;
+  migration 0030 fills them for rows written before it, and rebuilds the
+  name match keys (names in other scripts pair as duplicates).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,10 +27,12 @@ from typing import Any
 import pytest
 
 from crmgraph.app import AppState, with_state
-from crmgraph.db import text_keys
-from crmgraph.db.engine import Database
+from crmgraph.db import piccolo_conf, text_keys
+from crmgraph.db.engine import Database, make_engine
+from crmgraph.db.tables import CORE_TABLES
 from crmgraph.demo import seed_demo
-from crmgraph.testing import LiveServer, live_server, settings_for
+from crmgraph.plugins.client import CLIENT
+from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for
 from tests.helpers import RoleWorld, add_contact, create_customer
 
 # The reading order (ascending). Equal folded names ("ANA", "Ana", "ana",
@@ -286,3 +292,77 @@ def test_the_demo_seed_writes_the_folded_copies(database_url: str) -> None:
         return await stale_rows(state.db)
 
     assert asyncio.run(with_state(settings_for(database_url), seed_and_check)) == []
+
+
+FOLDED_NAMES = importlib.import_module("crmgraph.db.migrations.crmgraph_0030_folded_names")
+OLD_ROWS = [("Иван Петров", "ivan@example.com"), ("ИВАН ПЕТРОВ", None), ("Asesoría Álvarez", None)]
+
+
+async def before_the_migration(db: Database) -> None:
+    """The schema as it was before migration 0030 (its backwards step) and
+    rows an older release wrote: names with no folded copies, no name keys."""
+    piccolo_conf.DB = db.engine  # the migration's steps find the engine there
+    manager = await FOLDED_NAMES.forwards()
+    for step in manager.raw_backwards:
+        await step()
+    await db.fetch("DELETE FROM migration WHERE name = {}", FOLDED_NAMES.ID)
+    at = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    stage, phase = CLIENT.lifecycle.initial, CLIENT.lifecycle.initial_phase
+    for name, email in OLD_ROWS:
+        pk = (
+            await db.fetch(
+                "INSERT INTO customer (kind, name, email, attributes, version, created_at, "
+                "updated_at) VALUES ('client', {}, {}, {}, 1, {}, {}) RETURNING id",
+                name,
+                email,
+                "{}",
+                at,
+                at,
+            )
+        )[0]["id"]
+        await db.fetch(
+            "INSERT INTO customer_role (customer, kind, stage, phase, entered_at) "
+            "VALUES ({}, 'client', {}, {}, {})",
+            pk,
+            stage,
+            phase,
+            at,
+        )
+        await db.fetch(
+            "INSERT INTO contact (customer, name, email, is_primary, created_at, updated_at) "
+            "VALUES ({}, {}, {}, {}, {}, {})",
+            pk,
+            f"Контакт {name}",
+            email,
+            False,
+            at,
+            at,
+        )
+
+
+async def with_db(database_url: str, work: Any) -> Any:
+    settings = settings_for(database_url)
+    db = Database(make_engine(settings), CORE_TABLES)
+    await db.start(settings)
+    try:
+        return await work(db)
+    finally:
+        await db.stop()
+
+
+def test_the_migration_fills_rows_written_before_it(database_url: str) -> None:
+    asyncio.run(with_db(database_url, before_the_migration))
+    asyncio.run(migrate_for(settings_for(database_url)))  # migration 0030 again
+
+    async def after(db: Database) -> tuple[list[Any], list[Any], list[Any]]:
+        pairs = await db.fetch(
+            "SELECT a.name AS a, b.name AS b FROM duplicate_pair p "
+            "JOIN customer a ON a.id = p.customer_a JOIN customer b ON b.id = p.customer_b"
+        )
+        order = await db.fetch("SELECT name FROM customer ORDER BY name_sort, id")
+        return await stale_rows(db), pairs, [row["name"] for row in order]
+
+    stale, pairs, order = asyncio.run(with_db(database_url, after))
+    assert stale == []
+    assert [sorted((p["a"], p["b"])) for p in pairs] == [sorted(["Иван Петров", "ИВАН ПЕТРОВ"])]
+    assert order == ["Asesoría Álvarez", "ИВАН ПЕТРОВ", "Иван Петров"]
