@@ -584,7 +584,8 @@ def build_schema(
         owner_ids: list[strawberry.ID] | None = None
         team_ids: list[strawberry.ID] | None = None
         search: str | None = strawberry.field(
-            default=None, description="Case-insensitive text in the name or e-mail."
+            default=None,
+            description="Text in the name or e-mail, in any script, case and accents aside.",
         )
         created_after: datetime.datetime | None = None
         created_before: datetime.datetime | None = None
@@ -595,7 +596,8 @@ def build_schema(
             default=None, description="Has at least one interaction matching this."
         )
         contact_search: str | None = strawberry.field(
-            default=None, description="Has a contact whose name or e-mail contains this."
+            default=None,
+            description="Has a contact whose name or e-mail contains this (as `search`).",
         )
         has_open_need: bool | None = strawberry.field(
             default=None, description="Has (true) or has no (false) open or in-progress need."
