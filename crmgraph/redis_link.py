@@ -78,8 +78,16 @@ class RedisLink:
         return self.lost_at is not None
 
     def worth_trying(self) -> bool:
-        """False for a while after a failure: the caller goes degraded at once."""
-        return self.lost_at is None or time.monotonic() >= self._next_try
+        """While Redis is away, True for one caller every ``retry_seconds`` (it
+        probes); the others go degraded at once instead of each waiting for a
+        connection attempt."""
+        if self.lost_at is None:
+            return True
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        self._next_try = now + self.retry_seconds
+        return True
 
     def lost(self, error: BaseException, doing: str) -> None:
         now = time.monotonic()
