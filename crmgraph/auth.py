@@ -73,6 +73,19 @@ async def create_user(db: Database, name: str, email: str, role: str) -> int:
     )
 
 
+async def set_role(db: Database, email: str, role: str) -> None:
+    """Give the user another role: their keys' rights change at once in this
+    process (and their open connections with them, see crmgraph.auth_changes)."""
+    if role not in ROLES:
+        raise AuthError(f"role must be one of {', '.join(ROLES)}")
+    rows = await db.fetch(
+        "UPDATE crm_user SET role = {} WHERE email = {} RETURNING id", role, email
+    )
+    if not rows:
+        raise AuthError(f"no user with e-mail {email}")
+    principal_cache.forget()  # the user's cached principals carry the old role
+
+
 async def create_team(db: Database, name: str) -> int:
     if await db.fetch("SELECT id FROM team WHERE name = {}", name):
         raise AuthError(f"a team named {name} exists")

@@ -7,17 +7,35 @@ server listening forgets it at once; ``*`` stands for every key (a team
 change). If the channel is lost a server forgets everything, since it may have
 missed a message, and subscribes again; the cache's time limit still bounds
 what a lost message can cost.
+
+Open WebSocket connections hold the principal their key had when they were
+opened. :class:`LiveSessions` reads those principals again whenever this
+process forgets a key (a revocation or team change here, or one heard through
+Redis) and at least every ``CRMGRAPH_API_KEY_CACHE_SECONDS`` (1 s without the
+cache): the bound HTTP has. A connection whose key was revoked (or whose user
+is gone) is closed with code 4403 and the reason "API key revoked", and no
+event reaches it after that. A user whose role or teams changed keeps the
+connection under the new rights: row scope applies to the next event, and each
+live subscription checks its fields again at once, ending with a FORBIDDEN
+error if the new role may not read one of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmgraph import principal_cache
+from crmgraph.auth import Principal
+from crmgraph.db.engine import Database
 from crmgraph.settings import Settings
 
 logger = logging.getLogger("crmgraph.auth")
@@ -98,3 +116,178 @@ def listener_for(settings: Settings) -> AuthChangeListener | None:
     if not settings.redis_url or settings.api_key_cache_seconds <= 0:
         return None
     return AuthChangeListener(settings.redis_url, settings.database_url)
+
+
+# ---------------------------------------------------------------------------
+# Open WebSocket connections
+
+
+REVOKED_CLOSE_CODE = 4403  # graphql-transport-ws: Forbidden
+REVOKED_REASON = "API key revoked"
+NO_CACHE_RECHECK_SECONDS = 1.0
+PREFIXES_PER_STATEMENT = 500
+
+
+@dataclass(eq=False)
+class Session:
+    """One WebSocket connection whose principal is watched."""
+
+    context: weakref.ref[Any]  # the connection's context, shared by its operations
+    prefix: str
+    db: Database
+    watcher: LiveSessions
+    closed: bool = False
+    # one per live subscription: makes it check its fields again
+    wakers: set[Callable[[], None]] = field(default_factory=set)
+
+    def wake(self) -> None:
+        for waker in list(self.wakers):
+            waker()
+
+
+class LiveSessions:
+    """This event loop's watched connections (one per app in practice)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[int, Session] = {}
+        self.changed = asyncio.Event()
+        # changes heard, and the last one whose re-check finished: an event is
+        # delivered only once every change heard before it has been applied
+        self.generation = self.checked = 0
+        self.settled = asyncio.Event()
+        self.settled.set()
+        self.loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[None] | None = None
+
+    def track(self, context: Any) -> Session:
+        session = self.sessions.get(id(context))
+        if session is not None:
+            return session
+        session = Session(weakref.ref(context), context.principal.key_prefix, context.db, self)
+        self.sessions[id(context)] = session
+        weakref.finalize(context, self.sessions.pop, id(context), None)
+        # read at once (the key may have changed since connection_init), without
+        # holding up other connections' events as a heard change does
+        self.changed.set()
+        if self._task is None or self._task.done():
+            seconds = context.settings.api_key_cache_seconds
+            interval = seconds if seconds > 0 else NO_CACHE_RECHECK_SECONDS
+            # a context of its own: not the request's statement counter or transaction
+            self._task = self.loop.create_task(
+                self._watch(interval), name="crmgraph-live-sessions", context=contextvars.Context()
+            )
+        return session
+
+    def mark_changed(self) -> None:
+        self.generation += 1
+        self.settled.clear()
+        self.changed.set()
+
+    def signal(self) -> None:
+        """From any thread: something about keys or users changed."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            self.loop.call_soon_threadsafe(self.mark_changed)
+
+    async def _watch(self, interval: float) -> None:
+        while self.sessions:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), interval)
+            self.changed.clear()
+            started = self.generation
+            try:
+                await self.recheck()
+            except Exception:  # the database away for a moment: try again next time
+                logger.exception("open connections: re-reading their API keys failed")
+            self.checked = started
+            if self.checked == self.generation:
+                self.settled.set()
+        self.settled.set()  # nobody left to wait
+
+    async def recheck(self) -> None:
+        by_db: dict[int, list[Session]] = {}
+        for session in list(self.sessions.values()):
+            if not session.closed and session.context() is not None:
+                by_db.setdefault(id(session.db), []).append(session)
+        for sessions in by_db.values():
+            current = await current_principals(sessions[0].db, {s.prefix for s in sessions})
+            for session in sessions:
+                await self.apply(session, current.get(session.prefix))
+
+    async def apply(self, session: Session, principal: Principal | None) -> None:
+        context = session.context()
+        if context is None or session.closed:
+            return
+        if principal is None:
+            session.closed = True  # before closing: not one more event
+            self.sessions.pop(id(context), None)
+            session.wake()
+            with contextlib.suppress(Exception):  # already closing
+                await context.request.close(code=REVOKED_CLOSE_CODE, reason=REVOKED_REASON)
+            return
+        if principal != context.principal:
+            context.principal = principal
+            context.access = context.access.policy.access(principal)
+            session.wake()
+
+
+async def current_principals(db: Database, prefixes: Iterable[str]) -> dict[str, Principal]:
+    """The principal of each key that is still valid (not revoked, its user there)."""
+    found: dict[str, Principal] = {}
+    ordered = sorted(prefixes)
+    for start in range(0, len(ordered), PREFIXES_PER_STATEMENT):
+        chunk = ordered[start : start + PREFIXES_PER_STATEMENT]
+        rows = await db.fetch(
+            "SELECT k.prefix, u.id, u.name, u.role, m.team FROM api_key k "
+            "JOIN crm_user u ON u.id = k.holder LEFT JOIN team_member m ON m.member = u.id "
+            f"WHERE k.revoked_at IS NULL AND k.prefix IN ({', '.join('{}' for _ in chunk)})",
+            *chunk,
+        )
+        teams: dict[str, set[int]] = {}
+        for row in rows:  # a row per team of the key's user
+            members = teams.setdefault(row["prefix"], set())
+            if row["team"] is not None:
+                members.add(row["team"])
+        for row in rows:
+            found[row["prefix"]] = Principal(
+                user_id=row["id"],
+                name=row["name"],
+                role=row["role"],
+                key_prefix=row["prefix"],
+                team_ids=frozenset(teams[row["prefix"]]),
+            )
+    return found
+
+
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveSessions] = (
+    weakref.WeakKeyDictionary()
+)
+_sessions_lock = threading.Lock()  # forget() may run on another thread than the loops
+
+
+def session_of(context: Any) -> Session | None:
+    """The watched session of a WebSocket operation's context (tracked from
+    its first operation on); None over HTTP, where every request authenticates,
+    and for the anonymous development caller."""
+    request = getattr(context, "request", None)
+    if getattr(request, "scope", {}).get("type") != "websocket":
+        return None
+    principal = getattr(context, "principal", None)
+    if principal is None or principal.key_prefix is None:
+        return None
+    loop = asyncio.get_running_loop()
+    sessions = _sessions.get(loop)
+    if sessions is None:
+        with _sessions_lock:
+            sessions = _sessions[loop] = LiveSessions()
+    return sessions.track(context)
+
+
+def _signal_every_loop(prefix: str | None) -> None:
+    with _sessions_lock:
+        every = list(_sessions.values())
+    for sessions in every:
+        if sessions.sessions:
+            sessions.signal()
+
+
+principal_cache.on_forget(_signal_every_loop)

@@ -99,6 +99,20 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_set_role(args: argparse.Namespace) -> int:
+    from crmgraph import auth, auth_changes
+
+    async def change(db: Database) -> bool:
+        await auth.set_role(db, args.email, args.role)
+        return True
+
+    if _auth_command(args, change) is None:
+        return 2
+    asyncio.run(auth_changes.announce(_settings(args), None))  # servers' cached roles
+    print(f"{args.email} is now {args.role}")
+    return 0
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
@@ -375,6 +389,10 @@ def parser() -> argparse.ArgumentParser:
         "--role", default="agent", choices=("admin", "manager", "agent", "viewer")
     )
     create_user.set_defaults(func=cmd_users_create)
+    set_role = users.add_parser("set-role", help="change a user's role (open connections follow)")
+    set_role.add_argument("--email", required=True)
+    set_role.add_argument("--role", required=True, choices=("admin", "manager", "agent", "viewer"))
+    set_role.set_defaults(func=cmd_users_set_role)
 
     teams = sub.add_parser("teams", help="manage teams (agents see their teams' customers)")
     team_cmds = teams.add_subparsers(dest="teams", required=True)

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_ENTRIES = 10_000
 
 _caches: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
+# told of every forget(): open WebSocket connections re-check their principals
+_listeners: list[Callable[[str | None], None]] = []
 
 
 class PrincipalCache:
@@ -96,6 +98,14 @@ def make_cache(seconds: float) -> PrincipalCache | None:
 
 
 def forget(prefix: str | None = None) -> None:
-    """Forget a key (or every key) in every cache of this process."""
+    """Forget a key (or every key) in every cache of this process, and tell
+    the listeners (:func:`on_forget`)."""
     for cache in list(_caches):
         cache.forget(prefix)
+    for listener in list(_listeners):
+        listener(prefix)
+
+
+def on_forget(listener: Callable[[str | None], None]) -> None:
+    """Call ``listener`` (from whichever thread forgets) after every :func:`forget`."""
+    _listeners.append(listener)

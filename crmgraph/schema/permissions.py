@@ -23,6 +23,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from crmgraph.auth_changes import session_of
 from crmgraph.lru import LRU, MISSING
 
 Coordinates = frozenset[tuple[str, str]]
@@ -72,13 +73,20 @@ def forbidden_error(denied: list[tuple[str, str, str]]) -> GraphQLError:
 
 
 class FieldPermissions(SchemaExtension):
-    """Give strawberry ``functools.partial(FieldPermissions, cache)``."""
+    """Give strawberry ``functools.partial(FieldPermissions, cache)``.
+
+    Over a WebSocket it also watches the connection's principal from its
+    first operation on (:func:`crmgraph.auth_changes.session_of`): a revoked
+    key's connection is closed, a changed role applies to what follows."""
 
     def __init__(self, cache: CoordinateCache) -> None:
         self.cache = cache
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
+        session = session_of(context.context)
+        if session is not None and session.closed:
+            raise revoked_error()
         access = getattr(context.context, "access", None)
         if access is not None and access.policy.guarded_fields and context.result is None:
             assert context.graphql_document is not None
@@ -89,3 +97,9 @@ class FieldPermissions(SchemaExtension):
             if denied:  # raised: refuses queries, mutations and subscriptions alike
                 raise forbidden_error(denied)
         yield
+
+
+def revoked_error() -> GraphQLError:
+    return GraphQLError(
+        "This connection's API key was revoked.", extensions={"code": "UNAUTHENTICATED"}
+    )

@@ -2,24 +2,29 @@
 
 A subscriber receives the events of the customers it may see, with the same
 row scope as queries (an agent: their own and their teams' customers), after
-the write commits (crmgraph.live). Filters apply to the customer as it is
+the write commits (crmgraph.live), for as long as its key stays valid
+(crmgraph.auth_changes). Filters apply to the customer as it is
 when the event is delivered (its current type, stage and owner).
 """
 
+import asyncio
+import contextlib
 import datetime
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from crmgraph.auth_changes import session_of
 from crmgraph.extension_points import Event
 from crmgraph.live import Subscribers
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.loaders import Loaders
+from crmgraph.schema.permissions import field_coordinates, forbidden_error
 
 DecodeIds = Callable[[list[strawberry.ID] | None, str, str], tuple[int, ...]]
 
@@ -47,25 +52,76 @@ class EventCriteria:
 
 
 async def matching_events(info: Info, criteria: EventCriteria) -> AsyncGenerator[Event, None]:
-    """Events from now on that pass the filter and concern a customer the caller sees."""
+    """Events from now on that pass the filter and concern a customer the caller sees.
+
+    The caller is the connection's principal as it is now: when its key is
+    revoked the connection is closed and nothing more is yielded; when its
+    role or teams change (:mod:`crmgraph.auth_changes`) the next event is
+    scoped anew and the subscription checks its fields again at once."""
     subscribers: Subscribers | None = info.context.live
     if subscribers is None:
         raise GraphQLError("live events are not available in this process")
+    session = session_of(info.context)
+    checked = info.context.principal  # whose rights the fields were checked against
+
+    def fields_allowed_now() -> None:
+        nonlocal checked
+        if info.context.principal is not checked:
+            refuse_forbidden_fields(info)
+            checked = info.context.principal
+
     async with subscribers.subscription() as queue:
-        while True:
-            event = await queue.get()
-            if event is None:
-                raise GraphQLError(
-                    "this subscription fell too far behind and was dropped; subscribe again",
-                    extensions={"code": "SUBSCRIBER_TOO_SLOW"},
-                )
-            if not criteria.wants_type(event):
-                continue
-            row = await subscribers.customer_of(info.context.db, event)
-            if row is None or not info.context.access.sees(row):
-                continue
-            if criteria.wants_customer(row):
-                yield event
+
+        def recheck() -> None:
+            with contextlib.suppress(asyncio.QueueFull):  # full: it is being dropped anyway
+                queue.put_nowait(cast(Any, RECHECK))
+
+        if session is not None:
+            session.wakers.add(recheck)
+        try:
+            while True:
+                event = await queue.get()
+                if session is not None and session.closed:
+                    await asyncio.Future()  # the connection is closing: wait to be cancelled
+                if event is RECHECK:
+                    fields_allowed_now()
+                    continue
+                if event is None:
+                    raise GraphQLError(
+                        "this subscription fell too far behind and was dropped; subscribe again",
+                        extensions={"code": "SUBSCRIBER_TOO_SLOW"},
+                    )
+                if not criteria.wants_type(event):
+                    continue
+                row = await subscribers.customer_of(info.context.db, event)
+                if session is not None:
+                    # a revocation or a role change heard before this event applies first
+                    await session.watcher.settled.wait()
+                    if session.closed:
+                        await asyncio.Future()
+                    fields_allowed_now()
+                if row is None or not info.context.access.sees(row):
+                    continue
+                if criteria.wants_customer(row):
+                    yield event
+        finally:
+            if session is not None:
+                session.wakers.discard(recheck)
+
+
+# put in a subscription's queue when its connection's principal changed
+RECHECK = object()
+
+
+def refuse_forbidden_fields(info: Info) -> None:
+    """The check FieldPermissions made when the subscription started, made
+    again with the connection's current rights."""
+    raw = info._raw_info  # graphql-core's: strawberry's Info does not pass the fragments on
+    document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
+    coordinates = field_coordinates(raw.schema, document)
+    denied = info.context.access.denied_fields(set(coordinates))
+    if denied:
+        raise forbidden_error(denied)
 
 
 def build_subscription_type(
