@@ -279,12 +279,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # declare: recomputed here after a change (or an upgrade), not in
         # the first funnel request (seconds on a large history)
         await current_stage_phases(state.db, state.catalog)
-        if auth_listener is not None:
-            if state.redis is not None:
-                # Redis away at start: the server starts degraded and listens once it is back
-                state.redis.start_when_reachable(auth_listener.start, "API key changes")
-            else:
-                await auth_listener.start()
+        if auth_listener is not None and state.redis is not None:
+            # Redis away at start: the server starts degraded and listens once it is back
+            await state.redis.start_when_reachable(auth_listener.start, "API key changes")
         await state.events.start()
         await state.publisher.start()
         if state.webhooks is not None:

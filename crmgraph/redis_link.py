@@ -121,20 +121,28 @@ class RedisLink:
         self.answered()
         return True
 
-    def start_when_reachable(self, start: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run ``start`` (a listener's subscription) now or, while Redis is
-        away, again every ``retry_seconds`` until it succeeds."""
+    async def start_when_reachable(self, start: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run ``start`` (a listener's subscription) now or, if Redis is away,
+        in the background every ``retry_seconds`` until it succeeds. An attempt
+        taking longer than :data:`TIMEOUT_SECONDS` (a host that does not
+        answer) counts as failed, so the server's start does not wait on it."""
+        try:
+            await asyncio.wait_for(start(), TIMEOUT_SECONDS)
+        except REDIS_ERRORS as error:
+            self.lost(error, f"starting {what}")
+        else:
+            return
 
         async def attempts() -> None:
             while True:
+                await asyncio.sleep(self.retry_seconds)  # a pause between attempts
                 try:
-                    await start()
+                    await asyncio.wait_for(start(), TIMEOUT_SECONDS)
                 except REDIS_ERRORS as error:
                     self.lost(error, f"starting {what}")
                 else:
                     self.answered()
                     return
-                await asyncio.sleep(self.retry_seconds)
 
         task = asyncio.create_task(attempts(), name=f"crmgraph-redis-start-{what}")
         self._retries.add(task)

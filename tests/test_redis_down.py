@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +110,18 @@ def test_an_unreachable_redis_at_start_serves_degraded(database_url: str) -> Non
     settings = settings_for(database_url, redis_url=closed, rate_limit_cost=10_000)
     with live_server(settings) as server:  # before: the start failed with a traceback
         served_degraded(server)
+
+
+def test_a_redis_that_never_answers_at_start_serves_degraded(database_url: str) -> None:
+    """A host that takes the connection and says nothing (a hung Redis): the
+    start does not wait on it, and requests do not each wait for it."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # never accepts, never answers
+        port = silent.getsockname()[1]
+        settings = settings_for(
+            database_url, redis_url=f"redis://127.0.0.1:{port}/0", rate_limit_cost=10_000
+        )
+        with live_server(settings) as server:
+            served_degraded(server)
 
 
 def test_redis_lost_and_back_at_run_time(database_url: str, tmp_path: Path) -> None:
