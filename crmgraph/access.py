@@ -88,6 +88,26 @@ class Access:
             and not self.can(permission)
         )
 
+    def denied_writes(
+        self, type_name: str, sent: Mapping[str, Any], *, creating: bool = False
+    ) -> list[tuple[str, str, str]]:
+        """(type, field, permission) for every guarded field of ``type_name``
+        a write changes without the permission guarding it: what every
+        mutation (the core's, a plugin's, an import) refuses.
+
+        ``sent`` maps the input fields the caller sent (snake_case or GraphQL
+        names) to their values. A field left out is no write, so an input
+        field that may be guarded defaults to strawberry's UNSET (left out of
+        ``sent``), never to null: a default cannot be told from a value sent.
+        A null clears the field of an existing record, which is a write; on a
+        new record (``creating``) it writes nothing."""
+        written = {
+            (type_name, camel(name))
+            for name, value in sent.items()
+            if not (creating and value is None)
+        }
+        return self.denied_fields(written)
+
     def readable_change(self, field_path: str) -> bool:
         """Whether an audit trail change (``employee.salary``, ``birthday``…)
         may be shown to this caller with its values."""

@@ -9,7 +9,7 @@ annotations``: see :mod:`crmgraph.schema.build`.
 import contextlib
 import datetime
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -85,38 +85,29 @@ def forbidden_problem(field: str | None, doing: str, permission: str) -> Problem
 
 
 def guarded_input_problems(
-    info: Info, type_name: str, path: str, sent: Iterable[str]
+    info: Info, type_name: str, path: str, sent: dict[str, Any], creating: bool
 ) -> list[Problem]:
-    """FORBIDDEN for each input field the caller sent (snake_case names) of
-    ``type_name`` that is a guarded field they may not write; ``path``
-    prefixes it."""
-    return guarded_problems(info.context.access, type_name, path, sent)
+    """FORBIDDEN for each guarded field of ``type_name`` the caller may not
+    write among the input fields sent (:func:`input_values`: a field left out
+    is UNSET and dropped; see :meth:`crmgraph.access.Access.denied_writes`
+    for when a null writes); ``path`` prefixes the field."""
+    return guarded_problems(info.context.access, type_name, path, sent, creating)
 
 
 def guarded_problems(
-    access: Access, type_name: str, path: str, sent: Iterable[str]
+    access: Access,
+    type_name: str,
+    path: str,
+    sent: Mapping[str, Any] | Iterable[str],
+    creating: bool = True,
 ) -> list[Problem]:
-    """:func:`guarded_input_problems` for a caller's ``access`` (importers).
-
-    ``sent`` names only the fields the write changes: from an input object,
-    :func:`written_fields` (a field left out is UNSET and dropped; an explicit
-    null clears the field of an existing record, which writes it); from a
-    file, the non-empty cells. An input field that may be guarded defaults to
-    UNSET, never to null, or leaving it out would read as writing it (checked
-    over the whole schema by tests/test_role_operations.py)."""
-    coordinates = {(type_name, v.camel(name)) for name in sent}
+    """:func:`guarded_input_problems` for a caller's ``access``; importers
+    give the names of a row's non-empty cells, each a write of its field."""
+    values = sent if isinstance(sent, Mapping) else dict.fromkeys(sent, True)
     return [
         forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
-        for _, field_name, permission in access.denied_fields(coordinates)
+        for _, field_name, permission in access.denied_writes(type_name, values, creating=creating)
     ]
-
-
-def written_fields(sent: dict[str, Any], creating: bool) -> list[str]:
-    """The fields of ``sent`` (:func:`input_values`) a write changes: all of
-    them on an existing record (null clears a field), the non-null ones on a
-    new record, which starts without a value (a form that sends every field,
-    null where empty, writes no birthday by sending ``birthday: null``)."""
-    return [name for name, value in sent.items() if not (creating and value is None)]
 
 
 async def live(info: Info, pk: int, field: str = "id") -> dict[str, Any]:
@@ -478,8 +469,7 @@ def build_mutation_type(
         info: Info, kind: str, attrs: dict[str, Any], creating: bool
     ) -> list[Problem]:
         graphql_name = catalog.customer_type(kind).graphql_name
-        written = written_fields(attrs, creating)
-        return guarded_input_problems(info, graphql_name, f"{v.camel(kind)}.", written)
+        return guarded_input_problems(info, graphql_name, f"{v.camel(kind)}.", attrs, creating)
 
     async def customer_payload(info: Info, pk: int | None, errors: list[core.UserError]) -> Any:
         if pk is None:
@@ -1067,8 +1057,7 @@ def build_mutation_type(
         info: Info, errors: Errors, data: dict[str, Any], creating: bool
     ) -> dict[str, Any]:
         values = input_checks.contact_fields(errors, data, region(info), writes.now().date())
-        written = written_fields(data, creating)
-        errors.problems.extend(guarded_input_problems(info, "Contact", "", written))
+        errors.problems.extend(guarded_input_problems(info, "Contact", "", data, creating))
         return values
 
     def need_fields(errors: Errors, data: dict[str, Any]) -> dict[str, Any]:
