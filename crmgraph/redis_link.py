@@ -112,7 +112,10 @@ class RedisLink:
             self.lost_at = None
 
     async def ping(self) -> bool:
-        """Ask Redis now (``/readyz``), whatever the last call said."""
+        """Whether Redis answers (``/readyz``); while it is away, asked only
+        when a probe is due, so a load balancer's checks do not each wait."""
+        if not self.worth_trying():
+            return False
         try:
             await self.client.ping()
         except REDIS_ERRORS as error:
