@@ -13,7 +13,9 @@ once behind every process's back, which the periodic re-check catches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +25,15 @@ from crmgraph import auth, cli
 from crmgraph.app import AppState, with_state
 from crmgraph.auth_changes import REVOKED_CLOSE_CODE, REVOKED_REASON
 from crmgraph.testing import LiveServer, live_server, settings_for
-from tests.helpers import poll
-from tests.test_subscriptions import GraphQLWebSocket, create, graphql_ws, subscriptions_open
+from tests.helpers import poll, require, server_process
+from tests.test_subscriptions import (
+    GraphQLWebSocket,
+    create,
+    graphql_ws,
+    redis_reachable,
+    server_env,
+    subscriptions_open,
+)
 
 NAMES = "subscription { customerEvents { type customer { name } } }"
 SALARIES = "subscription { customerEvents { customer { name ... on Employee { salary } } } }"
@@ -145,3 +154,28 @@ def test_a_role_change_checks_open_subscriptions_again(
         assert event["id"] == "names", event
         assert event["payload"]["data"]["customerEvents"]["customer"]["name"] == "Their own"
         poll("one open subscription", lambda: subscriptions_open(secured.url, 1))
+
+
+def test_a_revocation_closes_the_keys_connections_on_every_worker(
+    database_url: str, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two server processes sharing Redis, the key's cache an hour long (so
+    no periodic check fires): `crmgraph keys revoke` announces the prefix on
+    Redis and each worker closes the key's connections."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("several workers are a PostgreSQL deployment")
+    require(redis_reachable(), "Redis on 127.0.0.1:6379")
+    env = {**server_env(database_url), "CRMGRAPH_API_KEY_CACHE_SECONDS": "3600"}
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(server_process(env, tmp_path / f"server{n}.log"))[1] for n in (1, 2)
+        ]
+        clients = [stack.enter_context(graphql_ws(url, keys["manager"])) for url in urls]
+        for client, url in zip(clients, urls, strict=True):
+            client.acknowledged().subscribe(NAMES)
+            poll("the subscription", lambda url=url: subscriptions_open(url, 1))
+        monkeypatch.setenv("CRMGRAPH_REDIS_URL", env["CRMGRAPH_REDIS_URL"])
+        assert cli.main(["--database", database_url, "keys", "revoke", keys["manager"]]) == 0
+        for client in clients:
+            closed = closed_without_another_message(client)
+            assert closed.rcvd is not None and closed.rcvd.code == REVOKED_CLOSE_CODE
