@@ -45,7 +45,7 @@ from crmgraph.analytics import cohorts, funnel, metrics, needs, revenue, satisfa
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.customer_types import CustomerType, Phase, Transition
-from crmgraph.db import activity, queries
+from crmgraph.db import activity, queries, text_keys
 from crmgraph.db.engine import Database, make_engine, postgres_config
 from crmgraph.db.migrate import catalog_apps, migrate
 from crmgraph.db.stays import RECORD_STAYS
@@ -459,6 +459,16 @@ async def seed(url: str, catalog: Catalog, data: DataSet, extra: Sequence[str] =
         await conn.close()
 
 
+async def fold_names(state: AppState) -> None:
+    """The folded copies of names and e-mails that search and name order read
+    (crmgraph.db.text_keys): the app writes them with every name, the seed's
+    SQL does not."""
+    for table in ("customer", "contact"):
+        started = time.perf_counter()
+        rows = await text_keys.refresh_text_keys(state.db, table)
+        print(f"  {table} folded names: {rows} rows {time.perf_counter() - started:6.1f} s")
+
+
 async def prepare(
     url: str, settings: Settings, data: DataSet, reseed: bool, extra: Sequence[str] = ()
 ) -> None:
@@ -474,6 +484,7 @@ async def prepare(
     if fresh:
         started = time.perf_counter()
         await seed(url, catalog, data, extra)
+        await with_state(settings, fold_names)
         print(f"seeded in {time.perf_counter() - started:.1f} s")
     else:
         print(f"reusing {database_name(url)} ({marker}); --reseed to start over")
