@@ -366,7 +366,8 @@ class RoleWorld:
         return payload
 
     def run(self, work: Callable[[AppState], Awaitable[T]]) -> T:
-        return asyncio.run(with_state(self.settings, work))
+        """``work(state)`` on the live app's own state (no second app to build)."""
+        return self.server.run(work)
 
     def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
         async def fetch(state: AppState) -> list[dict[str, Any]]:
