@@ -38,6 +38,10 @@ from tests.test_subscriptions import (
 NAMES = "subscription { customerEvents { type customer { name } } }"
 SALARIES = "subscription { customerEvents { customer { name ... on Employee { salary } } } }"
 MANAGER_EMAIL = "manager@revoked.example"
+SET_ROLE = ["users", "set-role", "--email", MANAGER_EMAIL]
+CREATE_IN_TEAM = """mutation($input: CreateCustomerInput!) {
+  createCustomer(input: $input) { customer { id } userErrors { message } }
+}"""
 
 
 @pytest.fixture
@@ -135,8 +139,7 @@ def test_a_role_change_checks_open_subscriptions_again(
         received = {manager.receive()["id"] for _ in range(2)}
         assert received == {"salaries", "names"}
 
-        command = ["--database", database_url, "users", "set-role", "--email", MANAGER_EMAIL]
-        assert cli.main([*command, "--role", "agent"]) == 0
+        assert cli.main(["--database", database_url, *SET_ROLE, "--role", "agent"]) == 0
 
         # the subscription asking for salaries ends, as HTTP would refuse it
         refused = manager.receive()
@@ -179,3 +182,32 @@ def test_a_revocation_closes_the_keys_connections_on_every_worker(
         for client in clients:
             closed = closed_without_another_message(client)
             assert closed.rcvd is not None and closed.rcvd.code == REVOKED_CLOSE_CODE
+
+
+def test_joining_a_team_widens_an_open_subscription_at_once(
+    secured: LiveServer, keys: dict[str, str], database_url: str
+) -> None:
+    """An agent's subscription receives a team's customers from the moment
+    `crmgraph teams add` puts them in it, without reconnecting."""
+    admin_key = keys["admin"]
+    assert cli.main(["--database", database_url, "teams", "create", "North"]) == 0
+    # the manager becomes an agent, who sees their own and their teams' customers
+    assert cli.main(["--database", database_url, *SET_ROLE, "--role", "agent"]) == 0
+    [team] = secured.gql("{ teams { id name } }", key=admin_key)["teams"]
+
+    def create_for_team(name: str) -> None:
+        data = secured.gql(
+            CREATE_IN_TEAM,
+            {"input": {"kind": "CLIENT", "name": name, "teamId": team["id"]}},
+            key=admin_key,
+        )
+        assert data["createCustomer"]["userErrors"] == []
+
+    with graphql_ws(secured.url, keys["manager"]) as agent:
+        agent.acknowledged().subscribe(NAMES)
+        poll("the subscription", lambda: subscriptions_open(secured.url, 1))
+        create_for_team("Before joining")  # not theirs: not delivered
+        command = ["--database", database_url, "teams", "add", "North", "--email", MANAGER_EMAIL]
+        assert cli.main(command) == 0
+        create_for_team("After joining")
+        assert agent.next_event()["customer"]["name"] == "After joining"
