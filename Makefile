@@ -7,7 +7,7 @@ GRAPHIQL := crmgraph/static/vendor/graphiql/graphiql.min.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo serve test lint schema install graphiql
+.PHONY: demo serve test test-slow lint schema install graphiql
 
 $(INSTALLED): pyproject.toml plugins/crmgraph-loyalty/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,17 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# two workers (this machine's cores); a file's tests stay on one worker, so a
-# module's seeded data is built once. One file, one engine, one test: docs/development.md
+# Two workers (this machine's cores). A module's tests of one engine stay together
+# on one worker (tests/conftest.py groups them), so module-scoped data is built once.
+# The `slow` tests (the schemathesis fuzz) run in test-slow; .ci/run runs both.
+# One file, one engine, one test: docs/development.md
 PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 test: install lint
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
+
+test-slow: install
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m slow
 
 schema: $(INSTALLED)
 	@$(BIN)/crmgraph schema

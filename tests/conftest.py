@@ -48,16 +48,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def engine_of(item: pytest.Item) -> str | None:
+    """The engine a test runs on: a parameter ``sqlite`` or ``postgres``."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return next((v for v in params.values() if isinstance(v, str) and v in ENGINES), None)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    group_by_module_and_engine(items)
+    keep_one_engine(config, items)
+
+
+def group_by_module_and_engine(items: list[pytest.Item]) -> None:
+    """For ``-n 2 --dist loadgroup`` (make test): a module's tests of one engine
+    run on one worker, in order, so a module-scoped database is built once;
+    its two engines may run side by side on both workers."""
+    for item in items:
+        engine = engine_of(item)
+        group = item.nodeid.split("::")[0] + (f"[{engine}]" if engine else "")
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def keep_one_engine(config: pytest.Config, items: list[pytest.Item]) -> None:
     engine = config.getoption("--engine")
     if engine is None:
         return
     other = {e for e in ENGINES if e != engine}
     keep, drop = [], []
     for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        on_other = any(isinstance(v, str) and v in other for v in params.values())
-        (drop if on_other else keep).append(item)
+        (drop if engine_of(item) in other else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

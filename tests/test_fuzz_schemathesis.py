@@ -46,6 +46,9 @@ from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
 from tests.helpers import add_contact, create_customer, log_interaction, record_need
 
+# minutes, not seconds: `make test-slow` (which .ci/run runs after `make test`)
+pytestmark = pytest.mark.slow
+
 # per root field (there are about 25); raise it for a longer hunt
 MAX_EXAMPLES = int(os.environ.get("CRMGRAPH_FUZZ_EXAMPLES", "50"))
 
