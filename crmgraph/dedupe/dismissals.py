@@ -50,6 +50,7 @@ def _ends(request: PairRequest) -> tuple[int, int]:
 async def _customers(db: Database, request: PairRequest, sees: Visible, *, live: bool) -> None:
     """Both customers exist and the caller sees them (and, to dismiss, they
     are live: a deleted, merged or erased customer has no pairs to dismiss)."""
+    await writes.lock_parties(db, [request.customer_id, request.other_id])  # in id order
     check = writes.live_customer if live else writes.visible_customer
     await check(db, request.customer_id, "customerId", sees)
     await check(db, request.other_id, "otherId", sees)

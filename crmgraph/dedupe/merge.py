@@ -4,7 +4,8 @@
 mutation's ``run_write``) and either does everything or, raising
 :class:`~crmgraph.validation.UserInputError` (or a plugin's failure), nothing:
 
-1. validate: both customers exist and the caller may see them, neither is
+1. lock both customers (:func:`crmgraph.db.writes.lock_parties`, in id
+   order), then validate: both customers exist and the caller may see them, neither is
    deleted or already merged, they differ, they are of the same kind (convert
    one first: a merge never changes a survivor's type or lifecycle), the
    versions the caller read are current, the field choices name real fields;
@@ -256,6 +257,10 @@ async def merge_customers(
         raise UserInputError.single(
             "mergedId", "a customer cannot be merged into itself", "INVALID"
         )
+    # both parties, in id order, before either is read: a write to the merged
+    # customer lands before its rows move, or reads it merged and is refused,
+    # and a merge the other way round waits for this one instead of deadlocking
+    await writes.lock_parties(db, [request.survivor, request.merged])
     survivor = await writes.live_customer(db, request.survivor, "survivorId", caller.sees)
     merged = await writes.live_customer(db, request.merged, "mergedId", caller.sees)
     if survivor["kind"] != merged["kind"]:

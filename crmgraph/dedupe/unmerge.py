@@ -102,7 +102,10 @@ async def undo_merge(
     rows = await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id)
     if not rows:
         raise UserInputError.single("mergeId", "merge not found", "NOT_FOUND")
-    merge = rows[0]
+    # both parties locked (in id order) before anything about them is read,
+    # the merge's own row again after: a concurrent undo has finished by then
+    await writes.lock_parties(db, [rows[0]["survivor"], rows[0]["merged"]])
+    merge = (await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id))[0]
     survivor = await writes.visible_customer(db, merge["survivor"], "mergeId", caller.sees)
     refused = await undo_refusals(db, merge)
     if refused:

@@ -492,10 +492,9 @@ async def _mentioned_users(info: Info, body: str) -> list[int]:
 async def _editable_note(info: Info, pk: int) -> dict[str, Any]:
     """The note a write applies to: not deleted, on a customer the caller may
     see, and theirs unless they hold note.moderate."""
-    rows = await info.context.db.fetch("SELECT * FROM note WHERE id = {}", pk)
-    if not rows or rows[0]["deleted_at"] is not None:
+    row = await writes.locked_row(info.context.db, "note", pk)
+    if row is None or row["deleted_at"] is not None:
         raise UserInputError.single("id", "note not found", "NOT_FOUND")
-    row = rows[0]
     await live(info, row["customer"], "id")
     access = info.context.access
     if row["author"] != access.principal.user_id and not access.can(NOTE_MODERATE):
@@ -744,10 +743,9 @@ class TeamworkMutation:
 
         async def work() -> int:
             db = info.context.db
-            rows = await db.fetch("SELECT * FROM task WHERE id = {}", pk)
-            if not rows:
+            current = await writes.locked_row(db, "task", pk)
+            if current is None:
                 raise UserInputError.single("id", "task not found", "NOT_FOUND")
-            current = rows[0]
             await live(info, current["customer"], "id")
             _check_version(current, input.expected_version, "task")
             await _existing_user(info, values.get("assignee"), "assigneeId")

@@ -1,0 +1,304 @@
+"""A merge racing writes to the customer it merges, over a real server on both
+engines (issue 18, items 6 and 7).
+
+Each round starts the merge and one write to the merged customer at the same
+moment (two threads, each with its own HTTP connection, released by a
+barrier). Whichever lands first, nothing acknowledged may be lost: a write
+that reported success shows on the survivor afterwards (it landed before the
+merge moved the merged customer's records, or it followed them), and a write
+that came after is refused with a ``userError`` (MERGED, naming the
+survivor). Two merges of the same pair in opposite directions: one merges,
+the other is refused with MERGED, never an internal error (a deadlock)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from crmgraph.testing import LiveServer
+
+# PostgreSQL is where the race was: rows locked per statement, two
+# connections interleaving. SQLite serialises writers (IMMEDIATE
+# transactions), so fewer rounds show the same outcome there.
+ROUNDS = {"postgres": 20, "sqlite": 8}
+ALIASES_PER_REQUEST = 25
+RACERS = 2  # the merge and the write (or the other merge)
+OUTCOME = "userErrors { field message code }"
+MERGE = f"""mutation($s: ID!, $m: ID!) {{ mergeCustomers(input: {{
+  survivorId: $s, mergedId: $m, fieldChoices: [{{field: "email", source: MERGED}}]
+}}) {{ merge {{ id }} {OUTCOME} }} }}"""
+SURVIVOR = """
+  id email
+  contacts { id name }
+  notes(first: 50) { nodes { id } }
+  interactions(first: 50) { nodes { id } }
+  needs { id }
+  tasks(first: 50) { nodes { id } }
+  relationships { id }
+  stageHistory { id }
+"""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write mutation aimed at the merged customer ``$m``."""
+
+    document: str
+    # the written record's ID in the mutation's payload (data[mutation])
+    written: Callable[[dict[str, Any]], str]
+    # whether the survivor (as SURVIVOR reads it) shows that record
+    shows: Callable[[dict[str, Any], str], bool]
+
+
+VARIABLE_TYPES = {"m": "ID!", "t": "ID!", "c": "ID!", "n": "String!", "e": "String!"}
+
+
+def mutation(name: str, values: str, out: str) -> str:
+    """``name``'s document with the variables ``values`` uses (of VARIABLE_TYPES)."""
+    used = ", ".join(f"${v}: {t}" for v, t in VARIABLE_TYPES.items() if f"${v}" in values)
+    return f"mutation({used}) {{ {name}(input: {{{values}}}) {{ {out} {OUTCOME} }} }}"
+
+
+def ids(items: list[dict[str, Any]]) -> set[str]:
+    return {item["id"] for item in items}
+
+
+WRITES = {
+    "addContact": Write(
+        mutation("addContact", "customerId: $m, name: $n", "contact { id }"),
+        lambda p: p["contact"]["id"],
+        lambda s, w: w in ids(s["contacts"]),
+    ),
+    "updateContact": Write(
+        mutation("updateContact", "id: $c, name: $n", "contact { id name }"),
+        lambda p: p["contact"]["name"],
+        lambda s, w: w in {c["name"] for c in s["contacts"]},
+    ),
+    "addNote": Write(
+        mutation("addNote", "customerId: $m, body: $n", "note { id }"),
+        lambda p: p["note"]["id"],
+        lambda s, w: w in ids(s["notes"]["nodes"]),
+    ),
+    "logInteraction": Write(
+        mutation(
+            "logInteraction",
+            "customerId: $m, channel: PHONE, direction: INBOUND, subject: $n",
+            "interaction { id }",
+        ),
+        lambda p: p["interaction"]["id"],
+        lambda s, w: w in ids(s["interactions"]["nodes"]),
+    ),
+    "recordNeed": Write(
+        mutation("recordNeed", "customerId: $m, title: $n", "need { id }"),
+        lambda p: p["need"]["id"],
+        lambda s, w: w in ids(s["needs"]),
+    ),
+    "createTask": Write(
+        mutation("createTask", "customerId: $m, title: $n", "task { id }"),
+        lambda p: p["task"]["id"],
+        lambda s, w: w in ids(s["tasks"]["nodes"]),
+    ),
+    "linkCustomers": Write(
+        mutation(
+            "linkCustomers",
+            'fromId: $m, toId: $t, kind: "refers"',
+            "relationship { id }",
+        ),
+        lambda p: p["relationship"]["id"],
+        lambda s, w: w in ids(s["relationships"]),
+    ),
+    "transitionCustomer": Write(
+        mutation(
+            "transitionCustomer",
+            'id: $m, toStage: "engaged", expectedVersion: 1, reason: $n',
+            "stageChange { id }",
+        ),
+        lambda p: p["stageChange"]["id"],
+        lambda s, w: w in ids(s["stageHistory"]),
+    ),
+    # the merge takes the merged customer's e-mail: an acknowledged update of
+    # it must be the e-mail the survivor ends with
+    "updateCustomer": Write(
+        mutation(
+            "updateCustomer",
+            "id: $m, expectedVersion: 1, email: $e",
+            "customer { email }",
+        ),
+        lambda p: p["customer"]["email"],
+        lambda s, w: s["email"] == w,
+    ),
+}
+
+
+class Client:
+    """GraphQL over real HTTP. ``together`` sends from two threads, each
+    keeping its own connection across rounds."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.url = server.url
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(max_workers=RACERS)
+        self.opened: list[httpx.Client] = []
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for http in self.opened:
+            http.close()
+
+    def http(self) -> httpx.Client:
+        """This thread's connection to the server."""
+        if not hasattr(self.local, "http"):
+            self.local.http = httpx.Client(base_url=self.url, timeout=60)
+            self.opened.append(self.local.http)
+        return self.local.http
+
+    def post(self, document: str, variables: dict[str, Any]) -> Any:
+        response = self.http().post("/graphql", json={"query": document, "variables": variables})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def data(self, document: str, variables: dict[str, Any] | None = None) -> Any:
+        body = self.post(document, variables or {})
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    def together(self, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
+        """Send the calls at the same moment, each from its own thread and
+        kept connection, released together by a barrier; their response bodies."""
+        assert len(calls) == RACERS
+        barrier = threading.Barrier(RACERS)
+
+        def send(document: str, variables: dict[str, Any]) -> Any:
+            barrier.wait(timeout=30)
+            return self.post(document, variables)
+
+        futures = [self.pool.submit(send, *call) for call in calls]
+        return [future.result(timeout=90) for future in futures]
+
+    def each(self, mutation: str, inputs: list[str], out: str) -> list[dict[str, Any]]:
+        """``mutation`` with each input (GraphQL literals), a few per request
+        (the server allows 30 aliases); their payloads, each without userErrors."""
+        payloads: list[dict[str, Any]] = []
+        for start in range(0, len(inputs), ALIASES_PER_REQUEST):
+            chunk = inputs[start : start + ALIASES_PER_REQUEST]
+            fields = " ".join(
+                f"c{i}: {mutation}(input: {{{values}}}) {{ {out} {OUTCOME} }}"
+                for i, values in enumerate(chunk)
+            )
+            made = self.data(f"mutation {{ {fields} }}")
+            payloads += [made[f"c{i}"] for i in range(len(chunk))]
+        assert all(p["userErrors"] == [] for p in payloads), payloads
+        return payloads
+
+    def create_customers(self, names: list[str]) -> list[str]:
+        """New CLIENT customers."""
+        inputs = [f'kind: CLIENT, name: "{name}"' for name in names]
+        return [p["customer"]["id"] for p in self.each("createCustomer", inputs, "customer { id }")]
+
+    def add_contacts(self, customers: list[str]) -> list[str]:
+        inputs = [f'customerId: "{gid}", name: "Before"' for gid in customers]
+        return [p["contact"]["id"] for p in self.each("addContact", inputs, "contact { id }")]
+
+    def customers(self, gids: list[str]) -> list[dict[str, Any]]:
+        query = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Customer {{ {SURVIVOR} }} }} }}"
+        return self.data(query, {"ids": gids})["nodes"]
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[Client]:
+    racing = Client(server)
+    yield racing
+    racing.close()
+
+
+def codes(payload: dict[str, Any]) -> list[str]:
+    return [error["code"] for error in payload["userErrors"]]
+
+
+def no_errors(body: dict[str, Any], what: str) -> dict[str, Any]:
+    """The mutation's payload; a GraphQL error (an internal one: a deadlock, a
+    lost lock) fails the test."""
+    assert not body.get("errors"), f"{what}: {body['errors']}"
+    return next(iter(body["data"].values()))
+
+
+def test_writes_racing_a_merge_are_never_lost(server: LiveServer, client: Client) -> None:
+    rounds = ROUNDS[server.engine]
+    (third,) = client.create_customers(["Race third party"])
+    wrong: list[str] = []  # every round that went wrong, across all the writes
+    outcomes: dict[str, dict[str, int]] = {}
+    for name, write in WRITES.items():
+        pairs = client.create_customers(
+            [f"Race {name} {role} {i}" for i in range(rounds) for role in ("survivor", "merged")]
+        )
+        survivors, merged = pairs[0::2], pairs[1::2]
+        contacts = client.add_contacts(merged)
+        acknowledged: dict[str, str] = {}  # survivor -> the written record
+        seen = outcomes.setdefault(name, {"acknowledged": 0, "refused": 0})
+        for i, (survivor, gone) in enumerate(zip(survivors, merged, strict=True)):
+            text, email = f"race {name} {i}", f"race-{name.lower()}-{i}@example.com"
+            merge_body, write_body = client.together(
+                (MERGE, {"s": survivor, "m": gone}),
+                (write.document, {"m": gone, "t": third, "c": contacts[i], "n": text, "e": email}),
+            )
+            merge = no_errors(merge_body, f"{name} round {i}: mergeCustomers")
+            if merge["userErrors"]:
+                wrong.append(f"{name} round {i}: merge refused {merge['userErrors']}")
+            payload = no_errors(write_body, f"{name} round {i}: {name}")
+            if not payload["userErrors"]:
+                acknowledged[survivor] = write.written(payload)
+                seen["acknowledged"] += 1
+            elif codes(payload) == ["MERGED"] and survivor in payload["userErrors"][0]["message"]:
+                seen["refused"] += 1  # after the merge, naming the survivor
+            else:
+                wrong.append(f"{name} round {i}: refused {payload['userErrors']}")
+        for found in client.customers(list(acknowledged)):
+            if not write.shows(found, acknowledged[found["id"]]):
+                wrong.append(
+                    f"{name}: acknowledged {acknowledged[found['id']]} not on the survivor"
+                )
+    assert wrong == [], f"{len(wrong)} rounds went wrong: {wrong}; outcomes {outcomes}"
+
+
+def test_deleting_the_merged_customer_and_merging_it_do_not_both_win(
+    server: LiveServer, client: Client
+) -> None:
+    rounds = ROUNDS[server.engine]
+    pairs = client.create_customers(
+        [f"Race delete {role} {i}" for i in range(rounds) for role in ("survivor", "merged")]
+    )
+    delete = f"mutation($m: ID!) {{ deleteCustomer(input: {{id: $m}}) {{ {OUTCOME} }} }}"
+    for i, (survivor, gone) in enumerate(zip(pairs[0::2], pairs[1::2], strict=True)):
+        merge_body, delete_body = client.together(
+            (MERGE, {"s": survivor, "m": gone}), (delete, {"m": gone})
+        )
+        merged = no_errors(merge_body, f"round {i}: mergeCustomers")
+        deleted = no_errors(delete_body, f"round {i}: deleteCustomer")
+        won = sorted(
+            name for name, p in (("merge", merged), ("delete", deleted)) if not p["userErrors"]
+        )
+        assert len(won) == 1, f"round {i}: {merged} {deleted}"
+        refused = deleted if won == ["merge"] else merged
+        assert codes(refused) == (["MERGED"] if won == ["merge"] else ["DELETED"]), refused
+
+
+def test_merges_in_opposite_directions_one_wins_the_other_is_refused(
+    server: LiveServer, client: Client
+) -> None:
+    rounds = ROUNDS[server.engine]
+    pairs = client.create_customers(
+        [f"Race opposite {side} {i}" for i in range(rounds) for side in ("a", "b")]
+    )
+    for i, (a, b) in enumerate(zip(pairs[0::2], pairs[1::2], strict=True)):
+        bodies = client.together((MERGE, {"s": a, "m": b}), (MERGE, {"s": b, "m": a}))
+        payloads = [no_errors(body, f"round {i}: mergeCustomers") for body in bodies]
+        won = [p for p in payloads if not p["userErrors"]]
+        refused = [p for p in payloads if p["userErrors"]]
+        assert len(won) == 1 and len(refused) == 1, f"round {i}: {payloads}"
+        assert codes(refused[0]) == ["MERGED"], f"round {i}: {refused[0]}"
