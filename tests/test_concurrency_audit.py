@@ -122,6 +122,7 @@ def test_concurrent_versioned_updates_lose_and_double_nothing(pg_server: LiveSer
     start = threading.Barrier(CLIENTS)
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         futures = [
+            # clients in threads over a real socket (server.url), as concurrent callers are
             pool.submit(run_client, server.url, client, customer_ids, start)
             for client in range(CLIENTS)
         ]

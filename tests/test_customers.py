@@ -134,6 +134,7 @@ def test_concurrent_updates_exactly_one_wins(server: LiveServer) -> None:
             barrier: threading.Barrier = barrier,
             results: dict[str, dict] = results,
         ) -> None:
+            # a connection per thread to a real socket (server.url): callers at once
             with httpx.Client(base_url=server.url, timeout=60) as http:
                 barrier.wait(timeout=30)
                 response = http.post(

@@ -390,6 +390,7 @@ def test_graphql_multipart_upload(database_url: str) -> None:
     )  # fmt: skip
     mapping = [{"column": "Nombre", "field": "name"}]
     with live_server(config) as server:
+        # uploads over a real socket (server.url): multipart bodies as a browser sends them
         # a plain form post could come from any web page: refused
         forged = upload(server.url, data, {}, mapping=mapping, kind="PROSPECT")
         assert forged.status_code == 400 and "Apollo-Require-Preflight" in forged.text

@@ -487,6 +487,7 @@ def test_graphql_uploads(database_url: str) -> None:
     contacts = csv_bytes([*CONTACTS, ["nobody@example.com", "Lost", "", "", "", "", ""]])
     mapping = [{"column": "Customer", "field": "customer.email"}]
     with live_server(config) as server:
+        # uploads over a real socket (server.url): multipart bodies as a browser sends them
         refused = upload(server.url, contacts, agent, IMPORT_CONTACTS, mapping=mapping)
         payload = refused.json()["data"]["importContacts"]
         assert payload["summary"] is None

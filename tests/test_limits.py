@@ -492,7 +492,8 @@ def assert_too_large(status: int, body: bytes) -> None:
 
 def raw_http(server: LiveServer, head: str) -> tuple[int, bytes]:
     """Send only a request head (no body) and read the whole response: the
-    server must answer without waiting for a body it will not read."""
+    server must answer without waiting for a body it will not read. A raw socket
+    (server.url opens one): the HTTP server's own handling is under test."""
     address = urlsplit(server.url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
         conn.sendall(head.encode())

@@ -109,7 +109,7 @@ def test_a_plugin_event_reaches_handlers_subscribers_and_webhooks(
     hook, _ = create_webhook(server, receiver.url, ["loyalty.*"])
     assert hook["eventTypes"] == ["loyalty.*"]
     customer = create_customer(server, name="Points Ltd")
-    with graphql_ws(server.url) as client:
+    with graphql_ws(server.url) as client:  # a WebSocket: server.url opens a real socket
         # text frames, as graphql-transport-ws has them (browsers' clients drop binary ones)
         assert isinstance(client.ws.recv(timeout=30), str)
         client.subscribe(EVENTS, {"filter": {"types": ["loyalty.points_awarded"]}})

@@ -1,6 +1,7 @@
 """Live customer events over graphql-transport-ws, from a real WebSocket client:
 authentication on connection_init, row scope, filters, and, with two server
-processes sharing Redis, every event once on each."""
+processes sharing Redis, every event once on each. A WebSocket needs a socket:
+``server.url`` puts a real uvicorn server in front of the in-process app."""
 
 from __future__ import annotations
 
