@@ -90,8 +90,9 @@ def test_a_real_server_checks_the_peer_and_host(
 ) -> None:
     with fresh_database("sqlite", request, tmp_path / "crm.sqlite") as url:
         settings = settings_for(url, anonymous=False, graphiql_token=DEMO_KEY)
-        with live_server(settings) as server:
-            local = server.http.get("/graphql", headers=HTML)  # Host: 127.0.0.1:<port>
+        with live_server(settings, socket=True) as server:  # uvicorn's own peer address
+            page = f"{server.url}/graphql"
+            local = httpx.get(page, headers=HTML, timeout=30)  # Host: 127.0.0.1:<port>
             assert local.status_code == 200 and DEMO_KEY in local.text
-            rebound = server.http.get("/graphql", headers={**HTML, "host": "evil.example"})
+            rebound = httpx.get(page, headers={**HTML, "host": "evil.example"}, timeout=30)
             assert rebound.status_code == 200 and DEMO_KEY not in rebound.text
