@@ -6,7 +6,8 @@ live events reach this process's subscribers; once Redis is back both go
 through it again.
 
 A real Redis of the test's own (``redis-server`` on a free port, no
-persistence) is killed and restarted; the shared one on 6379 is never touched."""
+persistence) is killed and restarted; the shared one on 6379 is never touched.
+The server gets a socket for the subscriber's WebSocket."""
 
 from __future__ import annotations
 
