@@ -12,7 +12,10 @@ the other is refused with MERGED, never an internal error (a deadlock)."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +24,11 @@ from typing import Any
 import httpx
 import pytest
 
+from crmgraph.app import AppState
+from crmgraph.db.engine import TRANSACTION_ATTEMPTS
+from crmgraph.schema.ids import decode_id
 from crmgraph.testing import LiveServer
+from crmgraph.validation import UserInputError
 
 # PostgreSQL is where the race was: rows locked per statement, two
 # connections interleaving. SQLite serialises writers (IMMEDIATE
@@ -302,3 +309,73 @@ def test_merges_in_opposite_directions_one_wins_the_other_is_refused(
         refused = [p for p in payloads if p["userErrors"]]
         assert len(won) == 1 and len(refused) == 1, f"round {i}: {payloads}"
         assert codes(refused[0]) == ["MERGED"], f"round {i}: {refused[0]}"
+
+
+def test_a_transaction_a_deadlock_rolled_back_runs_again(server: LiveServer) -> None:
+    """Two transactions locking two customers in opposite orders (bypassing
+    lock_parties, as a lock taken after a read can): PostgreSQL rolls one back
+    (40P01) and Database.run_transaction runs it again, so both complete."""
+    if server.engine != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock to recover from")
+    made = server.gql(
+        'mutation { a: createCustomer(input: {kind: CLIENT, name: "Lock A"}) { customer { id } }'
+        ' b: createCustomer(input: {kind: CLIENT, name: "Lock B"}) { customer { id } } }'
+    )
+    a, b = (decode_id(made[side]["customer"]["id"])[1] for side in ("a", "b"))
+
+    async def race(state: AppState) -> tuple[list[str], Counter[str]]:
+        db = state.db
+        holding = {"first": asyncio.Event(), "second": asyncio.Event()}
+        calls: Counter[str] = Counter()
+
+        async def lock(name: str, mine: int, theirs: int, other: str) -> str:
+            calls[name] += 1
+            await db.fetch("SELECT id FROM customer WHERE id = {} FOR UPDATE", mine)
+            holding[name].set()
+            await asyncio.wait_for(holding[other].wait(), timeout=30)
+            await db.fetch("SELECT id FROM customer WHERE id = {} FOR UPDATE", theirs)
+            return name
+
+        done = await asyncio.gather(
+            db.run_transaction(lambda: lock("first", a, b, "second")),
+            db.run_transaction(lambda: lock("second", b, a, "first")),
+        )
+        return list(done), calls
+
+    done, calls = server.run(race)
+    assert done == ["first", "second"]
+    assert sorted(calls.values()) == [1, 2]  # one of them ran twice
+
+
+def test_a_transaction_failing_every_attempt_ends_in_a_user_error(server: LiveServer) -> None:
+    """A serialization failure on every attempt: a bounded number of attempts,
+    each rolled back, then VERSION_CONFLICT (a userError), not the database's
+    error."""
+    if server.engine != "postgres":
+        pytest.skip("SQLite reports no serialization failures")
+
+    async def always_failing(state: AppState) -> tuple[int, list[str], int]:
+        db = state.db
+        attempts = 0
+
+        async def work() -> None:
+            nonlocal attempts
+            attempts += 1
+            await db.fetch(
+                "INSERT INTO team (name, created_at) VALUES ({}, {})",
+                f"attempt {attempts}",
+                datetime.datetime.now(datetime.UTC),
+            )
+            # a real PostgreSQL error with the serialization failure's SQLSTATE
+            await db.fetch("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+
+        try:
+            await db.run_transaction(work)
+            codes: list[str] = []
+        except UserInputError as exc:
+            codes = [problem.code for problem in exc.problems]
+        left = await db.fetch("SELECT COUNT(*) AS n FROM team WHERE name LIKE 'attempt %'")
+        return attempts, codes, int(left[0]["n"])
+
+    attempts, codes, left = server.run(always_failing)
+    assert (attempts, codes, left) == (TRANSACTION_ATTEMPTS, ["VERSION_CONFLICT"], 0)

@@ -93,10 +93,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
             by = int(users[0]["id"])
         try:
             with writes.acting_as(by):
-                async with db.transaction():
-                    return await erase_personal_data(
+                return await db.run_transaction(  # as a mutation's: rerun after a deadlock
+                    lambda: erase_personal_data(
                         db, state.plugin_manager, pk or 0, reason, lambda _: True, by
                     )
+                )
         except UserInputError as exc:
             return "; ".join(f"{p.message} [{p.code}]" for p in exc.problems)
 

@@ -251,6 +251,9 @@ class CustomerFinder:
         rows: dict[int, Row] = {}
         for start in range(0, len(ordered), IDS_PER_STATEMENT):
             chunk = ordered[start : start + IDS_PER_STATEMENT]
+            # the party lock first (crmgraph.db.writes.lock_parties): a merge of
+            # one of these waits for the batch, or has finished and is followed
+            await writes.lock_parties(self.db, chunk)
             rows |= {row["id"]: row for row in await queries.customers_by_ids(self.db, chunk)}
         return rows
 
