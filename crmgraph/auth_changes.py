@@ -49,17 +49,35 @@ def channel_for(database_url: str) -> str:
     return "crmgraph:auth:" + hashlib.sha256(database_url.encode()).hexdigest()[:16]
 
 
-async def announce(settings: Settings, prefix: str | None) -> None:
-    """Tell every listening server to forget ``prefix`` (None: every key)."""
+async def announce(settings: Settings, prefix: str | None) -> bool:
+    """Tell every listening server to forget ``prefix`` (None: every key).
+
+    The change is already committed when this runs, so Redis being away must
+    not fail the command: servers then learn it within the principal cache's
+    time limit (and open connections at their periodic re-check). Returns
+    whether the announcement went out."""
     if not settings.redis_url:
-        return
+        return True
     import redis.asyncio as redis
 
-    client = redis.Redis.from_url(settings.redis_url)
+    from crmgraph.redis_link import REDIS_ERRORS, TIMEOUT_SECONDS, safe_url
+
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS
+    )
     try:
         await client.publish(channel_for(settings.database_url), prefix or EVERY_KEY)
+    except REDIS_ERRORS as exc:
+        logger.warning(
+            "could not announce the change on Redis at %s (%s): servers apply it within "
+            "CRMGRAPH_API_KEY_CACHE_SECONDS",
+            safe_url(settings.redis_url),
+            exc,
+        )
+        return False
     finally:
         await client.aclose()
+    return True
 
 
 def forget(message: bytes) -> None:
