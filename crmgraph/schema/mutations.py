@@ -512,6 +512,7 @@ def build_mutation_type(
 
             async def work() -> int:
                 db = info.context.db
+                duplicates.clear()  # a rerun (Database.run_transaction) screens afresh
                 await check_assignment(info, values)
                 typed = descriptor.decode_attributes(attrs)
                 write = CustomerWrite(kind, descriptor, values, typed, existing=None, facts=None)
