@@ -209,6 +209,20 @@ def test_search_matches_any_script_and_case(paths: Paths) -> None:
     assert everyone["totalCount"] == len(READING_ORDER)
 
 
+def test_contacts_are_listed_primary_first_then_as_read(paths: Paths) -> None:
+    anabel = paths.ids[READING_ORDER.index("Anabel")]
+    for name in ("Zoë", "álvaro", "Bea", "ÁLVARO", "Ívan"):
+        add_contact(paths.compiled, anabel, name=name)
+    add_contact(paths.compiled, anabel, name="Mario", isPrimary=True)
+    query = "query($id: ID!) { customer(id: $id) { contacts { name isPrimary } } }"
+    contacts = paths.both(query, {"id": anabel})["customer"]["contacts"]
+    # equal folded names ("álvaro", "ÁLVARO") in the order they were added
+    assert [c["name"] for c in contacts] == ["Mario", "álvaro", "ÁLVARO", "Bea", "Ívan", "Zoë"]
+    listed = paths.both("{ customers(first: 50) { nodes { name contacts { name } } } }", {})
+    (nodes,) = [n for n in listed["customers"]["nodes"] if n["name"] == "Anabel"]
+    assert nodes["contacts"] == [{"name": c["name"]} for c in contacts]
+
+
 # -- every write keeps the copies ------------------------------------------------------
 
 

@@ -31,8 +31,11 @@ NODE_TABLES = {
 }
 
 
-# How the lists below a customer are ordered (the compiled read path orders the same way)
-CONTACT_ORDER = "is_primary DESC, name, id"
+# How the lists below a customer are ordered (the compiled read path orders the same way).
+# Contacts: the primary one, then by name as read, case and accents aside, the same
+# on both engines (the folded copy of crmgraph.db.text_keys compares byte by byte),
+# then as they were added.
+CONTACT_ORDER = "is_primary DESC, name_folded, id"
 NEED_ORDER = "created_at DESC, id DESC"
 STAGE_HISTORY_ORDER = "at, id"
 

@@ -9,7 +9,8 @@ both engines:
   (name, id) it replaces goes.
 - ``customer.name_folded``, ``customer.email_folded``, ``contact.name_folded``,
   ``contact.email_folded``: what ``search`` and ``contactSearch`` match with
-  ``LIKE``.
+  ``LIKE``; a customer's contacts are listed by ``name_folded`` (then id).
+  Binary too, so no column compares by the database's locale.
 
 Every existing row is filled here, in Python, as every write fills them.
 Name matching keys changed too (names in every script are transliterated,
@@ -34,10 +35,10 @@ BINARY = {"postgres": ' COLLATE "C"', "sqlite": ""}
 
 COLUMNS = (
     ("customer", "name_sort", "TEXT{binary} NOT NULL DEFAULT ''"),
-    ("customer", "name_folded", "TEXT NOT NULL DEFAULT ''"),
-    ("customer", "email_folded", "TEXT"),
-    ("contact", "name_folded", "TEXT NOT NULL DEFAULT ''"),
-    ("contact", "email_folded", "TEXT"),
+    ("customer", "name_folded", "TEXT{binary} NOT NULL DEFAULT ''"),
+    ("customer", "email_folded", "TEXT{binary}"),
+    ("contact", "name_folded", "TEXT{binary} NOT NULL DEFAULT ''"),
+    ("contact", "email_folded", "TEXT{binary}"),
 )
 
 
