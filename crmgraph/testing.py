@@ -462,32 +462,39 @@ def crmgraph_server(crmgraph_settings: Settings) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def crmgraph_key(crmgraph_settings: Settings) -> Callable[[str], str]:
+def crmgraph_key(
+    crmgraph_settings: Settings, request: pytest.FixtureRequest
+) -> Callable[[str], str]:
     """``crmgraph_key("agent")``: an API key of a new user with that role, to
     pass as ``key=`` to ``LiveServer.post``/``gql`` (roles: admin, manager,
-    agent, viewer)."""
+    agent, viewer). Made through the test's running app when it has one."""
 
     def make(role: str, teams: Sequence[str] = ()) -> str:
+        for name in ("crmgraph_client", "crmgraph_server"):
+            if name in request.fixturenames:
+                running: LiveServer = request.getfixturevalue(name)
+                return running.run(lambda state: new_user_key(state, role, teams))
         return asyncio.run(user_key(crmgraph_settings, role, teams))
 
     return make
 
 
-async def user_key(settings: Settings, role: str, teams: Sequence[str] = ()) -> str:
+async def new_user_key(state: AppState, role: str, teams: Sequence[str] = ()) -> str:
     """A new user with ``role`` (in ``teams``, created if missing) and a key for them."""
     from crmgraph import auth
 
     email = f"{role}-{uuid.uuid4().hex[:8]}@test.example"
+    await auth.create_user(state.db, f"Test {role}", email, role)
+    for team in teams:
+        if not await state.db.fetch("SELECT id FROM team WHERE name = {}", team):
+            await auth.create_team(state.db, team)
+        await auth.add_team_member(state.db, team, email)
+    return await auth.create_key(state.db, email, "test")
 
-    async def make(state: AppState) -> str:
-        await auth.create_user(state.db, f"Test {role}", email, role)
-        for team in teams:
-            if not await state.db.fetch("SELECT id FROM team WHERE name = {}", team):
-                await auth.create_team(state.db, team)
-            await auth.add_team_member(state.db, team, email)
-        return await auth.create_key(state.db, email, "test")
 
-    return await with_state(settings, make)
+async def user_key(settings: Settings, role: str, teams: Sequence[str] = ()) -> str:
+    """:func:`new_user_key` through an app state of its own, started and stopped."""
+    return await with_state(settings, lambda state: new_user_key(state, role, teams))
 
 
 @contextlib.contextmanager
