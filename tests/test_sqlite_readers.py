@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,12 +11,14 @@ import pytest
 
 from crmgraph.app import AppState, with_state
 from crmgraph.db.engine import StatementCounter, current_counter
-from crmgraph.testing import migrate_for, settings_for
+from crmgraph.testing import settings_for
 
 
-def test_kept_connections_see_each_commit_refuse_writes_and_close(tmp_path: Path) -> None:
+def test_kept_connections_see_each_commit_refuse_writes_and_close(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    shutil.copyfile(sqlite_template, tmp_path / "crm.sqlite")  # migrated once per run
     settings = settings_for(f"sqlite:///{tmp_path / 'crm.sqlite'}")
-    asyncio.run(migrate_for(settings))
     count = "SELECT COUNT(*) AS n FROM team"
 
     async def work(state: AppState) -> None:
