@@ -319,19 +319,29 @@ async def migrate_for(settings: Settings) -> None:
 
 @contextlib.contextmanager
 def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
-    name = f"crmgraph_test_{uuid.uuid4().hex[:10]}"
-    suffix = f' TEMPLATE "{template}"' if template else ""
-    pg_admin(f'CREATE DATABASE "{name}"{suffix}')
+    """A new PostgreSQL database (a clone of ``template``), dropped afterwards.
+    A clone of a template is made ahead, while the test before runs."""
+    if template is None:
+        name = new_database_name()
+        pg_admin(f'CREATE DATABASE "{name}"')
+    else:
+        name = _spares.take(template)
     try:
         yield f"{PG_SERVER}/{name}"
     finally:
         drop_database_soon(name)
 
 
-# Dropping a database takes from a tenth of a second to seconds on a busy
-# machine: one thread drops them off the tests' path, in order; the
-# interpreter waits for it at exit, so none is left behind.
-_dropper = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmgraph-drop")
+def new_database_name() -> str:
+    return f"crmgraph_test_{uuid.uuid4().hex[:10]}"
+
+
+# Creating and dropping a database each take from a tenth of a second to
+# seconds on a busy machine: one thread does both off the tests' path, in
+# order; the interpreter waits for it at exit, so none is left behind.
+_background = concurrent.futures.ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="crmgraph-databases"
+)
 
 
 def drop_database_soon(name: str) -> None:
@@ -341,7 +351,48 @@ def drop_database_soon(name: str) -> None:
         except (OSError, asyncpg.PostgresError) as exc:  # a leftover database, not a test failure
             warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
 
-    _dropper.submit(drop)
+    _background.submit(drop)
+
+
+class SpareClones:
+    """One clone of each template made ahead: a test takes it and the next is
+    made in the background while the test runs."""
+
+    def __init__(self) -> None:
+        self._ready: dict[str, concurrent.futures.Future[str]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _clone(template: str) -> str:
+        name = new_database_name()
+        pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        return name
+
+    def take(self, template: str) -> str:
+        with self._lock:
+            spare = self._ready.pop(template, None)
+            self._ready[template] = _background.submit(self._clone, template)
+        if spare is not None:
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                return spare.result()
+        return self._clone(template)  # none ready (or it failed): made now
+
+    def discard(self, template: str) -> None:
+        """Drop the spare of ``template`` (before the template itself goes)."""
+        with self._lock:
+            spare = self._ready.pop(template, None)
+        if spare is not None:
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                pg_admin(f'DROP DATABASE IF EXISTS "{spare.result()}" WITH (FORCE)')
+
+
+_spares = SpareClones()
+
+
+def drop_template(name: str) -> None:
+    """Drop a template database and the clone made ahead from it."""
+    _spares.discard(name)
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def require_postgres() -> None:
@@ -417,7 +468,7 @@ class TemplateDatabases:
 
     def close(self) -> None:
         for name in self._postgres.values():
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_template(name)
 
 
 @pytest.fixture(scope="session")

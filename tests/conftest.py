@@ -27,6 +27,7 @@ from crmgraph.testing import (
     PG_SERVER,
     GraphQLFailure,
     LiveServer,
+    drop_template,
     fresh_postgres_database,
     live_server,
     migrate_for,
@@ -99,7 +100,7 @@ def pg_template() -> Iterator[str]:
     pg_admin(f'CREATE DATABASE "{name}"')
     asyncio.run(migrate_for(settings_for(f"{PG_SERVER}/{name}")))
     yield name
-    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_template(name)
 
 
 @contextlib.contextmanager
