@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -178,12 +179,34 @@ class Client:
     def together(self, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
         """Send the calls at the same moment, each from its own thread and
         kept connection, released together by a barrier; their response bodies."""
+        return self.together_raw(*(("json", document, variables) for document, variables in calls))
+
+    def upload(self, document: str, data: bytes) -> Any:
+        """A GraphQL multipart request (operations, map and the file part)."""
+        operations = {"query": document, "variables": {"input": {"file": None}}}
+        response = self.http().post(
+            "/graphql",
+            data={
+                "operations": json.dumps(operations),
+                "map": json.dumps({"0": ["variables.input.file"]}),
+            },
+            files={"0": ("rows.csv", data, "text/csv")},
+            headers={"Apollo-Require-Preflight": "1"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def together_raw(self, *calls: tuple[str, str, Any]) -> list[Any]:
+        """:meth:`together` for JSON posts (``"json", document, variables``) and
+        multipart uploads (``"upload", document, file bytes``)."""
         assert len(calls) == RACERS
         barrier = threading.Barrier(RACERS)
 
-        def send(document: str, variables: dict[str, Any]) -> Any:
+        def send(how: str, document: str, argument: Any) -> Any:
             barrier.wait(timeout=30)
-            return self.post(document, variables)
+            if how == "upload":
+                return self.upload(document, argument)
+            return self.post(document, argument)
 
         futures = [self.pool.submit(send, *call) for call in calls]
         return [future.result(timeout=90) for future in futures]
@@ -379,3 +402,39 @@ def test_a_transaction_failing_every_attempt_ends_in_a_user_error(server: LiveSe
 
     attempts, codes, left = server.run(always_failing)
     assert (attempts, codes, left) == (TRANSACTION_ATTEMPTS, ["VERSION_CONFLICT"], 0)
+
+
+IMPORT_CONTACTS = """mutation($input: ImportContactsInput!) { importContacts(input: $input) {
+  summary { read created rejected failure } rejectedRows { row reasons { field code } } userErrors {
+    field message code } } }"""
+IMPORT_ROUNDS = {"postgres": 10, "sqlite": 3}
+
+
+def test_an_import_racing_a_merge_lands_on_the_survivor(server: LiveServer, client: Client) -> None:
+    """importContacts naming the merged customer by its ID, uploaded as the
+    merge runs: the import locks the customers it writes to, so its contact
+    lands before the merge moves the rows, or after it, on the survivor (an
+    import follows a merged customer's ID, as reads do)."""
+    rounds = IMPORT_ROUNDS[server.engine]
+    pairs = client.create_customers(
+        [f"Race import {role} {i}" for i in range(rounds) for role in ("survivor", "merged")]
+    )
+    wrong = []
+    for i, (survivor, gone) in enumerate(zip(pairs[0::2], pairs[1::2], strict=True)):
+        name = f"Imported {i}"
+        merge_body, import_body = client.together_raw(
+            ("json", MERGE, {"s": survivor, "m": gone}),
+            ("upload", IMPORT_CONTACTS, f"customer,name\r\n{gone},{name}\r\n".encode()),
+        )
+        merge = no_errors(merge_body, f"round {i}: mergeCustomers")
+        imported = no_errors(import_body, f"round {i}: importContacts")
+        if merge["userErrors"] or imported["userErrors"]:
+            wrong.append(f"round {i}: {merge['userErrors']} {imported['userErrors']}")
+            continue
+        summary = imported["summary"]
+        if (summary["created"], summary["failure"]) != (1, None):
+            wrong.append(f"round {i}: {imported}")
+        (found,) = client.customers([survivor])
+        if name not in {c["name"] for c in found["contacts"]}:
+            wrong.append(f"round {i}: the imported contact is not on the survivor")
+    assert wrong == []
