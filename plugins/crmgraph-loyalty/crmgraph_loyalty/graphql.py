@@ -11,9 +11,11 @@ import enum
 from typing import Any
 
 import strawberry
+from crmgraph.db import writes
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.schema.core_types import UserError, UserErrorCode
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.validation import UserInputError
 from strawberry.types import Info
 
 from crmgraph_loyalty import ledger
@@ -122,21 +124,21 @@ def contribution(types: Any) -> GraphQLContribution:
                 return AwardLoyaltyPointsPayload(account=None, user_errors=errors)
 
             db = info.context.db
-            async with db.transaction():
-                rows = await db.fetch(
-                    "SELECT owner, team, deleted_at FROM customer WHERE id = {}", pk
-                )
-                if not rows or not info.context.access.sees(rows[0]):
-                    errors.append(
-                        problem("customerId", "customer not found", UserErrorCode.NOT_FOUND)
-                    )
-                elif rows[0]["deleted_at"] is not None:
-                    message = "customer is deleted; restore it first"
-                    errors.append(problem("customerId", message, UserErrorCode.DELETED))
-                if errors:  # nothing written yet: the empty transaction just ends
-                    return AwardLoyaltyPointsPayload(account=None, user_errors=errors)
+
+            async def award() -> dict[str, Any]:
+                # the customer as the core's writes take it: its party lock held
+                # (a merge of it waits for the award, or has moved the points and
+                # the award is refused, MERGED), visible, not deleted or erased
+                await writes.live_customer(db, pk, "customerId", info.context.access.sees)
                 row = await ledger.award(db, pk, input.points)
                 await ledger.record_award(db, pk, input.points, reason, row)
+                return row
+
+            try:  # the core's transaction runner: rerun after a deadlock
+                row = await db.run_transaction(award)
+            except UserInputError as exc:
+                refused = [problem(p.field, p.message, UserErrorCode(p.code)) for p in exc.problems]
+                return AwardLoyaltyPointsPayload(account=None, user_errors=refused)
             # committed: hand the event to handlers, subscribers and webhooks now
             # rather than at their next poll
             info.context.events.wake()

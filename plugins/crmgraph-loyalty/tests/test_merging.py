@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from crmgraph.db.engine import make_engine
 from crmgraph.testing import LiveServer
 from piccolo.querystring import QueryString
@@ -100,3 +103,45 @@ def test_undo_is_refused_once_the_survivor_earned_points(
     assert refusal["code"] == "MERGE_VETOED"
     assert "loyalty balance changed" in refusal["message"]
     assert [a["points"] for a in accounts(crmgraph_settings)] == [35]
+
+
+AWARD = """mutation($id: ID!) { awardLoyaltyPoints(input: {customerId: $id, points: 5,
+  reason: "race"}) { account { points } userErrors { field message code } } }"""
+RACE_ROUNDS = {"postgres": 10, "sqlite": 3}
+
+
+def test_points_awarded_as_the_customer_is_merged_are_not_lost(
+    crmgraph_server: LiveServer,
+) -> None:
+    """awardLoyaltyPoints on the merged customer, sent at the same moment as
+    the merge (two threads, released by a barrier): the award takes the
+    customer's party lock like the core's writes, so its points are counted
+    in the survivor's account, or it is refused (MERGED) after the merge."""
+    server = crmgraph_server
+    wrong = []
+    for i in range(RACE_ROUNDS[server.engine]):
+        survivor, merged = client(server, f"Sur {i}", 10), client(server, f"Mer {i}", 20)
+        barrier = threading.Barrier(2)
+
+        def send(document: str, variables: dict[str, Any], barrier: Any = barrier) -> Any:
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                http.get("/healthz")  # connected before the start
+                barrier.wait(timeout=30)
+                return http.post("/graphql", json={"query": document, "variables": variables})
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            merging = pool.submit(send, MERGE, {"input": {"survivorId": survivor,
+                                                          "mergedId": merged}})  # fmt: skip
+            awarding = pool.submit(send, AWARD, {"id": merged})
+            merge_body, award_body = merging.result().json(), awarding.result().json()
+        assert "errors" not in merge_body and "errors" not in award_body, (merge_body, award_body)
+        assert merge_body["data"]["mergeCustomers"]["userErrors"] == []
+        refused = award_body["data"]["awardLoyaltyPoints"]["userErrors"]
+        assert [e["code"] for e in refused] in ([], ["MERGED"]), refused
+        expected = 10 + 20 + (0 if refused else 5)
+        found = server.gql(
+            "query($id: ID!) { loyaltyAccount(customerId: $id) { points } }", {"id": survivor}
+        )["loyaltyAccount"]
+        if found["points"] != expected:
+            wrong.append(f"round {i}: {found['points']} points, not {expected}")
+    assert wrong == []
