@@ -32,6 +32,7 @@ from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.demo import seed_demo
 from crmgraph.plugins.client import CLIENT
+from crmgraph.schema.pagination import encode_cursor
 from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for
 from tests.helpers import RoleWorld, add_contact, create_customer
 
@@ -161,6 +162,16 @@ def test_names_are_walked_in_reading_order(paths: Paths, direction: str) -> None
     assert listed == expected(paths, direction)
     asesorias = {n for n in READING_ORDER if n.casefold().startswith("asesor")}
     assert walk(paths, direction, "ASESORIA") == expected(paths, direction, asesorias)
+
+
+def test_a_name_cursor_from_before_the_sort_key_is_refused(paths: Paths) -> None:
+    """Cursors made before migration 0030 hold the name itself: refused
+    (INVALID_CURSOR) on both paths rather than read as a sort key."""
+    old = encode_cursor("customers:NAME", "Asesoría Torres", int_id(paths.ids[9]))
+    order = {"field": "NAME", "direction": "ASC"}
+    for server in (paths.compiled, paths.resolved):
+        body = server.post(WALK, {"after": old, "o": order})
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_CURSOR"]
 
 
 SEARCHES = {

@@ -321,7 +321,7 @@ class Render:
         sort = order.field.value if order is not None else "CREATED_AT"
         descending = order is None or order.direction == SortDirection.DESC
         column = queries.CUSTOMER_SORT_COLUMNS[sort]
-        scope = f"customers:{sort}"
+        scope = queries.customer_cursor_scope(sort)
         after = args.get("after")
         try:
             q = self.types.customer_query(args.get("filter"), self.scope)

@@ -55,6 +55,13 @@ TEXT_SORT_COLUMNS = frozenset({"name_sort"})
 CUSTOMER_LIST_COLUMNS = f"{CUSTOMER_COLUMNS}, c.name_sort"
 
 
+def customer_cursor_scope(sort: str) -> str:
+    """What a customers cursor names as its ordering. A name cursor holds the
+    name's sort key (migration 0030); one made before, holding the name, names
+    another scope and is refused (INVALID_CURSOR), not misread."""
+    return "customers:NAME_SORT" if sort == "NAME" else f"customers:{sort}"
+
+
 @overload
 def read_timestamp(value: None) -> None: ...
 @overload

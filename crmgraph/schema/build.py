@@ -827,7 +827,7 @@ def build_schema(
             limit = check_first(first, settings.default_page_size, settings.max_page_size)
             order = order_by or CustomerOrder()
             sort = order.field.value
-            scope = f"customers:{sort}"
+            scope = queries.customer_cursor_scope(sort)
             column = queries.CUSTOMER_SORT_COLUMNS[sort]
             text = column in queries.TEXT_SORT_COLUMNS
             cursor = decode_cursor(after, scope, timestamp=not text) if after else None
