@@ -103,9 +103,11 @@ def derived_values(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def with_text_keys(table: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` and, for each name or e-mail they write, its folded columns."""
-    return {**values, **derived_values(table, values)}
+def with_text_keys(table: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` and, for each name or e-mail they write, its folded columns
+    (``values`` itself when there are none: most writes are of other tables)."""
+    derived = derived_values(table, values)
+    return {**values, **derived} if derived else values
 
 
 def search_pattern(needle: str) -> str | None:
