@@ -34,6 +34,7 @@ SNAPSHOT_TABLES = (
     "note",
     "note_mention",
     "task",
+    "consent_change",
     "loyalty_account",
     "customer_match_key",  # rebuilt (new ids) by the merge and the undo: compared by value
 )
@@ -227,7 +228,8 @@ def test_merge_moves_every_related_record_and_undo_restores_both(world: World) -
     counts = {c["what"]: c["count"] for c in payload["merge"]["movedCounts"]}
     assert counts == {
         "contacts": 2, "interactions": 2, "needs": 1, "notes": 1, "tasks": 1,
-        "stageChanges": 3, "relationships": 1, "relationshipsDropped": 2, "loyaltyAccounts": 1,
+        "consents": 0, "stageChanges": 3, "relationships": 1, "relationshipsDropped": 2,
+        "loyaltyAccounts": 1,
     }  # fmt: skip
 
     # through GraphQL: the survivor shows every record; the old ID resolves to it
@@ -307,6 +309,32 @@ def test_a_chain_of_merges_resolves_to_its_end(world: World) -> None:
         "mergeId",
         "MERGE_NOT_UNDOABLE",
     )
+
+
+def test_consents_move_with_the_merge_and_a_withdrawal_keeps_binding(world: World) -> None:
+    s = world.create("Consenting", email="yes@merge.example")
+    m = world.create("Withdrawn", email="no@merge.example")
+    statement = {"channel": "EMAIL", "purpose": "MARKETING", "source": "API"}
+    world.ok("recordConsent", {"customerId": s, "granted": True, **statement,
+                               "at": "2026-01-01T00:00:00Z"})  # fmt: skip
+    world.ok("recordConsent", {"customerId": m, "granted": False, **statement,
+                               "at": "2026-02-01T00:00:00Z"})  # fmt: skip
+    marketing = {"customerId": s, "channel": "EMAIL", "direction": "OUTBOUND",
+                 "subject": "Offer", "purpose": "MARKETING"}  # fmt: skip
+    assert world.mutate("logInteraction", marketing)["userErrors"] == []
+    done = world.ok("mergeCustomers", {"survivorId": s, "mergedId": m}, MERGE_OUT)
+    assert {"what": "consents", "count": 1} in done["merge"]["movedCounts"]
+    # the person withdrew it (on the merged record), later than they granted it
+    consents = (
+        "query($id: ID!) { customer(id: $id) { consents { granted } consentHistory { id } } }"
+    )
+    after = world.data(consents, {"id": s})["customer"]
+    assert (after["consents"], len(after["consentHistory"])) == ([{"granted": False}], 2)
+    assert codes(world.mutate("logInteraction", marketing)) == [("purpose", "NO_CONSENT")]
+    # undone: the withdrawal goes back with the merged customer
+    world.ok("undoMerge", {"mergeId": done["merge"]["id"]})
+    back = world.data(consents, {"id": s})["customer"]
+    assert (back["consents"], len(back["consentHistory"])) == ([{"granted": True}], 1)
 
 
 @pytest.mark.parametrize("later", ["interaction", "update", "link_to", "loyalty"])

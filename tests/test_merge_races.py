@@ -50,6 +50,7 @@ SURVIVOR = """
   tasks(first: 50) { nodes { id } }
   relationships { id }
   stageHistory { id }
+  consentHistory { id }
 """
 
 
@@ -129,6 +130,16 @@ WRITES = {
         ),
         lambda p: p["stageChange"]["id"],
         lambda s, w: w in ids(s["stageHistory"]),
+    ),
+    "recordConsent": Write(
+        mutation(
+            "recordConsent",
+            "customerId: $m, channel: EMAIL, purpose: MARKETING, granted: false, source: API, "
+            "evidence: $n",
+            "consent { id }",
+        ),
+        lambda p: p["consent"]["id"],
+        lambda s, w: w in ids(s["consentHistory"]),
     ),
     # the merge takes the merged customer's e-mail: an acknowledged update of
     # it must be the e-mail the survivor ends with

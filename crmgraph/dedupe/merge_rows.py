@@ -2,8 +2,10 @@
 rows back when the merge is undone.
 
 Every table keyed by customer moves wholesale: contacts, interactions, needs,
-notes (their mentions hang off the note and follow it), tasks and the stage
-history (each change keeps its ``kind``). Three adjustments keep the survivor
+notes (their mentions hang off the note and follow it), tasks, consent
+statements (the person's word stays theirs: a withdrawal on the merged record
+keeps binding the survivor) and the stage history (each change keeps its
+``kind``). Three adjustments keep the survivor
 consistent, each recorded so undo reverses it:
 
 - relationships move at whichever end names the merged customer; one that
@@ -38,6 +40,7 @@ MOVED_TABLES = {
     "need": "needs",
     "note": "notes",
     "task": "tasks",
+    "consent_change": "consents",
     "stage_change": "stageChanges",
 }
 RELATIONSHIP_ENDS = ("from_customer", "to_customer")

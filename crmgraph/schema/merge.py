@@ -202,7 +202,8 @@ def build_merge_mutation(customer_interface: type) -> type:
     class MergeMutation:
         @strawberry.mutation(
             description="Merge two customers of the same kind: every contact, interaction, "
-            "need, relationship, note, task and stage change of `mergedId` moves to "
+            "need, relationship, note, task, consent statement and stage change of "
+            "`mergedId` moves to "
             "`survivorId` in one transaction; the merged customer's ID then resolves to "
             "the survivor. Needs customer.merge. Plugins may refuse (MERGE_VETOED)."
         )
