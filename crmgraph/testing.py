@@ -227,9 +227,25 @@ class AppLoop:
     def start(self) -> None:
         self.call(self._start(), timeout=60)
 
+    async def _describe_tasks(self) -> str:
+        """Where each task on the loop waits: the message of a stop that hung."""
+        stacks = []
+        for task in asyncio.all_tasks():
+            if task is asyncio.current_task():
+                continue
+            frames = task.get_stack()
+            where = " <- ".join(
+                f"{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})" for f in frames[-6:]
+            )
+            stacks.append(f"{task.get_name()}: {where}")
+        return "\n".join(stacks)
+
     def stop(self) -> None:
         try:
             self.call(self._stop(), timeout=60)
+        except concurrent.futures.TimeoutError:
+            tasks = self.call(self._describe_tasks(), timeout=10)
+            raise RuntimeError(f"the app did not stop within 60 s; its tasks:\n{tasks}") from None
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout=30)

@@ -464,13 +464,24 @@ def test_a_plugin_that_raises_aborts_the_erasure_with_nothing_erased(world: Worl
     c = world.create("Eli Varga", email="eli@personal.example", phone="+34644556677")
     world.ok("addContact", {"customerId": c, "name": "Flo Varga", "email": "flo@personal.example"})
     tables = ("customer", "contact", "audit_entry", "event", "customer_match_key", "stage_change")
-    before = {t: world.sql(f"SELECT * FROM {t} ORDER BY id") for t in tables}
+    # the outbox's delivery marks advance in the background at their own pace
+    delivery = ("published_at", "webhooks_claimed_at")
 
+    def rows() -> dict[str, list[dict[str, Any]]]:
+        return {
+            t: [
+                {k: v for k, v in row.items() if t != "event" or k not in delivery}
+                for row in world.sql(f"SELECT * FROM {t} ORDER BY id")
+            ]
+            for t in tables
+        }
+
+    before = rows()
     payload = world.erase(c, "legal hold")
     assert codes(payload) == [(None, "PLUGIN_ERROR")]
     message = payload["userErrors"][0]["message"]
     assert "privacy_guard" in message and "legal hold" in message
-    assert {t: world.sql(f"SELECT * FROM {t} ORDER BY id") for t in tables} == before
+    assert rows() == before
     assert world.sql("SELECT id FROM customer_erasure") == []
     # and the server keeps serving: the same erasure for another reason goes through
     assert world.erase(c, "request #8")["userErrors"] == []
