@@ -38,7 +38,7 @@ from crmgraph.compiled.plan import (
     Value,
 )
 from crmgraph.db import queries
-from crmgraph.dedupe.merge import MAX_CHAIN
+from crmgraph.db.writes import MAX_CHAIN
 from crmgraph.schema.core_types import SortDirection
 from crmgraph.schema.ids import InvalidId, decode_id
 from crmgraph.schema.pagination import check_first, decode_cursor

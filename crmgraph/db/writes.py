@@ -21,6 +21,8 @@ from crmgraph.db.engine import Database
 from crmgraph.schema.ids import encode_id
 from crmgraph.validation import UserInputError
 
+# How many merges deep a global ID is followed (A into B into C ...).
+MAX_CHAIN = 50
 # Customer columns an update may set, mapped from validated input names.
 UPDATABLE_CUSTOMER_COLUMNS = ("name", "email", "phone", "owner", "team")
 
@@ -151,8 +153,6 @@ async def survivor(
     """The customer ``row`` stands for: itself, or the one its merges lead to
     (A into B into C: C); None when there is none. ``load`` reads a customer
     row by id (a DataLoader's ``load``, or a batch's cache)."""
-    from crmgraph.dedupe.merge import MAX_CHAIN  # it imports this module
-
     for _ in range(MAX_CHAIN):
         if row is None or row["merged_into"] is None:
             break

@@ -56,8 +56,6 @@ UNDO = "undo"
 SURVIVOR = "SURVIVOR"
 MERGED = "MERGED"
 CORE_FIELDS = ("name", "email", "phone", "owner", "team")
-# How many merges deep a global ID is followed (A into B into C ...).
-MAX_CHAIN = 50
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
-from crmgraph.dedupe.merge import MAX_CHAIN
+from crmgraph.db.writes import MAX_CHAIN
 
 
 def marks(values: Sequence[Any]) -> str:
