@@ -5,11 +5,38 @@ in :mod:`crmgraph.lifecycle`)."""
 from __future__ import annotations
 
 import datetime
+import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crmgraph.customer_types import CustomerType
 from crmgraph.lifecycle import CustomerSnapshot, Facts
+
+if TYPE_CHECKING:
+    from crmgraph.registry import Catalog
+
+
+class CoreGraphQLTypes(Protocol):
+    """What ``crmgraph_graphql`` receives: the core GraphQL types built so far
+    (``crmgraph.schema.build.SchemaTypes`` is one), described here so that the
+    hook specifications do not depend on the GraphQL schema layer."""
+
+    catalog: Catalog
+    customer_classes: dict[str, type]
+    attribute_enums: dict[tuple[str, str], type[enum.Enum]]
+    kind_enum: type[enum.Enum]
+    channel_enum: type[enum.Enum]
+    interaction_cls: type
+    relationship_cls: type
+    customer_interface: type
+
+    def customer(self, row: dict[str, Any]) -> Any:
+        """The concrete customer type's instance for a row (None for a kind no plugin declares)."""
+        ...
+
+    def interaction(self, row: dict[str, Any]) -> Any: ...
+
+    def relationship(self, row: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)

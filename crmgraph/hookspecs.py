@@ -26,13 +26,13 @@ if TYPE_CHECKING:
     from crmgraph.db.engine import Database
     from crmgraph.dedupe.merge import MergeContext
     from crmgraph.extension_points import (
+        CoreGraphQLTypes,
         CustomerWrite,
         GraphQLContribution,
         Metric,
         Permission,
     )
     from crmgraph.lifecycle import TransitionContext
-    from crmgraph.schema.build import SchemaTypes
 
 hookspec = pluggy.HookspecMarker("crmgraph")
 hookimpl = pluggy.HookimplMarker("crmgraph")
@@ -117,7 +117,7 @@ def crmgraph_after_transition(ctx: TransitionContext) -> None:
 
 
 @hookspec
-def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution | None:
+def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution | None:
     """Add GraphQL queries, mutations, subscriptions and types.
 
     Called while the schema is assembled, with the core types built so far
