@@ -10,7 +10,8 @@ and returns the normalised values to store.
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -18,6 +19,9 @@ from crmgraph import validation as v
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.plugin_calls import call_each
 from crmgraph.validation import Errors, Problem
+
+if TYPE_CHECKING:
+    from crmgraph.access import Access
 
 # Longest future timestamp accepted for an interaction (clock skew between systems).
 FUTURE_TOLERANCE = datetime.timedelta(days=1)
@@ -107,3 +111,37 @@ async def plugin_problems(pm: pluggy.PluginManager, write: CustomerWrite) -> lis
             else:
                 problems.append(Problem(v.camel(write.kind), str(item), "INVALID"))
     return problems
+
+
+# Shared with the importer (crmgraph.transfer), so a row is audited and refused
+# in the words the GraphQL mutations use.
+def camel_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Column names as the API spells them, for audit entries and events."""
+    return {v.camel(k): val for k, val in values.items()}
+
+
+def attribute_fields(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Typed attributes under the name of their input path, e.g. ``client.segment``."""
+    return {f"{v.camel(kind)}.{v.camel(name)}": val for name, val in attributes.items()}
+
+
+def forbidden_problem(field: str | None, doing: str, permission: str) -> Problem:
+    return Problem(
+        field, f"your role may not {doing}: it needs the {permission} permission", "FORBIDDEN"
+    )
+
+
+def guarded_problems(
+    access: Access,
+    type_name: str,
+    path: str,
+    sent: Mapping[str, Any] | Iterable[str],
+    creating: bool = True,
+) -> list[Problem]:
+    """:func:`guarded_input_problems` for a caller's ``access``; importers
+    give the names of a row's non-empty cells, each a write of its field."""
+    values = sent if isinstance(sent, Mapping) else dict.fromkeys(sent, True)
+    return [
+        forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
+        for _, field_name, permission in access.denied_writes(type_name, values, creating=creating)
+    ]

@@ -9,7 +9,7 @@ annotations``: see :mod:`crmgraph.schema.build`.
 import contextlib
 import datetime
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -18,12 +18,18 @@ from strawberry.types import Info
 
 from crmgraph import input_checks
 from crmgraph import validation as v
-from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE, Access
+from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_DELETE, CUSTOMER_WRITE
 from crmgraph.db import queries, writes
 from crmgraph.db.queries import load_json
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.merge_rows import RELATIONSHIP_ENDS
 from crmgraph.extension_points import CustomerWrite
+from crmgraph.input_checks import (
+    attribute_fields,
+    camel_keys,
+    forbidden_problem,
+    guarded_problems,
+)
 from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, marketing_refusal
 from crmgraph.schema import core_types as core
@@ -51,16 +57,6 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
-def camel_keys(values: dict[str, Any]) -> dict[str, Any]:
-    """Column names as the API spells them, for audit entries and events."""
-    return {v.camel(k): val for k, val in values.items()}
-
-
-def attribute_fields(kind: str, attributes: dict[str, Any]) -> dict[str, Any]:
-    """Typed attributes under the name of their input path, e.g. ``client.segment``."""
-    return {f"{v.camel(kind)}.{v.camel(name)}": val for name, val in attributes.items()}
-
-
 def input_values(obj: Any) -> dict[str, Any]:
     """The fields a client actually sent in an input object (UNSET ones dropped)."""
     if obj is None or obj is strawberry.UNSET:
@@ -78,12 +74,6 @@ def decode(errors: Errors, path: str, global_id: Any, type_name: str) -> int | N
         return None
 
 
-def forbidden_problem(field: str | None, doing: str, permission: str) -> Problem:
-    return Problem(
-        field, f"your role may not {doing}: it needs the {permission} permission", "FORBIDDEN"
-    )
-
-
 def guarded_input_problems(
     info: Info, type_name: str, path: str, sent: dict[str, Any], creating: bool
 ) -> list[Problem]:
@@ -92,22 +82,6 @@ def guarded_input_problems(
     is UNSET and dropped; see :meth:`crmgraph.access.Access.denied_writes`
     for when a null writes); ``path`` prefixes the field."""
     return guarded_problems(info.context.access, type_name, path, sent, creating)
-
-
-def guarded_problems(
-    access: Access,
-    type_name: str,
-    path: str,
-    sent: Mapping[str, Any] | Iterable[str],
-    creating: bool = True,
-) -> list[Problem]:
-    """:func:`guarded_input_problems` for a caller's ``access``; importers
-    give the names of a row's non-empty cells, each a write of its field."""
-    values = sent if isinstance(sent, Mapping) else dict.fromkeys(sent, True)
-    return [
-        forbidden_problem(f"{path}{field_name}", f"write {field_name}", permission)
-        for _, field_name, permission in access.denied_writes(type_name, values, creating=creating)
-    ]
 
 
 async def live(info: Info, pk: int, field: str = "id") -> dict[str, Any]:

@@ -20,7 +20,7 @@ from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.dedupe.normalize import normalize_email
-from crmgraph.schema.mutations import camel_keys, guarded_problems
+from crmgraph.input_checks import camel_keys, guarded_problems
 from crmgraph.transfer.coerce import typed
 from crmgraph.transfer.related import Draft, RelatedImport, given
 from crmgraph.transfer.traces import Trace, record

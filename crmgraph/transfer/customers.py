@@ -62,14 +62,14 @@ from crmgraph.dedupe import matching
 from crmgraph.dedupe.matching import Probe
 from crmgraph.dedupe.merge import field_names, settle_fields
 from crmgraph.extension_points import CustomerWrite
-from crmgraph.lifecycle import CustomerSnapshot, Facts
-from crmgraph.schema.ids import encode_id
-from crmgraph.schema.mutations import (
+from crmgraph.input_checks import (
     attribute_fields,
     camel_keys,
     forbidden_problem,
     guarded_problems,
 )
+from crmgraph.lifecycle import CustomerSnapshot, Facts
+from crmgraph.schema.ids import encode_id
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.duplicates import Repeat, find_repeats
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
