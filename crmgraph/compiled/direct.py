@@ -44,8 +44,9 @@ from crmgraph.compiled.extension import (
 )
 from crmgraph.db.engine import Database, StatementCounter, current_counter
 from crmgraph.lru import MISSING
+from crmgraph.query_cost import CostCache, QueryLimits
 from crmgraph.rate_limit import Charge, CostBudget
-from crmgraph.schema.limits import CostCache, QueryLimits, cost_refusal, cost_results
+from crmgraph.schema.limits import cost_refusal, cost_results
 from crmgraph.schema.permissions import CoordinateCache
 
 logger = logging.getLogger("crmgraph.compiled")

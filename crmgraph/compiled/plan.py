@@ -37,7 +37,7 @@ from crmgraph.compiled.fields import (
     Scalar,
     mapped,
 )
-from crmgraph.schema.limits import QueryLimits, _CostWalker
+from crmgraph.query_cost import CostWalker, QueryLimits
 from crmgraph.schema.loaders import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
 
 # the most keys one object may have (PostgreSQL's json_build_object: 100 arguments,
@@ -215,7 +215,7 @@ class Planner:
     ) -> None:
         self.schema = schema
         self.table = table
-        self.walker = _CostWalker(schema, document, operation, variables, QueryLimits())
+        self.walker = CostWalker(schema, document, operation, variables, QueryLimits())
         self.operation = operation
 
     def type(self, name: str) -> GraphQLObjectType:
