@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from crmgraph import scaffold
-from crmgraph.privacy import commands as privacy_commands
+from crmgraph.commands import privacy as privacy_commands
+from crmgraph.commands import transfer as transfer_commands
+from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
 from crmgraph.settings import Settings
-from crmgraph.transfer import commands as transfer_commands
 
 if TYPE_CHECKING:
     from crmgraph.analytics.report import ReportData
@@ -21,28 +22,6 @@ if TYPE_CHECKING:
     from crmgraph.db.engine import Database
 
 T = TypeVar("T")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
-    if getattr(args, "database", None):
-        settings = settings.with_database(args.database)
-    return settings
-
-
-async def _migrate(settings: Settings) -> None:
-    from crmgraph.db.engine import make_engine
-    from crmgraph.db.migrate import catalog_apps, migrate
-    from crmgraph.registry import Catalog, make_plugin_manager
-
-    catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
-    await migrate(make_engine(settings), catalog_apps(catalog))
-
-
-async def _with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]]) -> T:
-    from crmgraph.app import with_state  # imported late: `crmgraph --help` stays fast
-
-    return await with_state(settings, work)
 
 
 async def _seed_demo(settings: Settings, customers: int) -> str:
@@ -53,7 +32,7 @@ async def _seed_demo(settings: Settings, customers: int) -> str:
             return "database already has customers; demo data not added"
         return f"demo data: {await seed_demo(state.db, state.catalog, customers=customers)}"
 
-    return await _with_state(settings, seed)
+    return await with_app_state(settings, seed)
 
 
 DEMO_ADMIN_EMAIL = "demo-admin@crmgraph.example"
@@ -80,10 +59,10 @@ def _auth_command(args: argparse.Namespace, call: Callable[[Database], Awaitable
     """Run one user/key/team operation; an AuthError is printed, not raised."""
     from crmgraph import auth
 
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
     try:
-        return asyncio.run(_with_state(settings, lambda state: call(state.db)))
+        return asyncio.run(with_app_state(settings, lambda state: call(state.db)))
     except auth.AuthError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
@@ -108,7 +87,7 @@ def cmd_users_set_role(args: argparse.Namespace) -> int:
 
     if _auth_command(args, change) is None:
         return 2
-    asyncio.run(auth_changes.announce(_settings(args), None))  # servers' cached roles
+    asyncio.run(auth_changes.announce(settings_from_args(args), None))  # servers' cached roles
     print(f"{args.email} is now {args.role}")
     return 0
 
@@ -143,7 +122,7 @@ def cmd_teams_add(args: argparse.Namespace) -> int:
 
     if _auth_command(args, add) is None:
         return 2
-    asyncio.run(auth_changes.announce(_settings(args), None))  # servers' cached teams
+    asyncio.run(auth_changes.announce(settings_from_args(args), None))  # servers' cached teams
     print(f"{args.email} is in team {args.team}")
     return 0
 
@@ -160,7 +139,9 @@ def cmd_teams_list(args: argparse.Namespace) -> int:
 def cmd_keys_list(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
-    for row in asyncio.run(_with_state(_settings(args), lambda state: auth.list_keys(state.db))):
+    for row in asyncio.run(
+        with_app_state(settings_from_args(args), lambda state: auth.list_keys(state.db))
+    ):
         state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
         print(f"{row['prefix']}  {row['email']:<32} {row['role']:<8} {row['name']:<24} {state}")
     return 0
@@ -170,8 +151,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from crmgraph import auth, auth_changes
 
     prefix = auth.split_key(args.key)[0] if auth.split_key(args.key) else args.key
-    settings = _settings(args)
-    if not asyncio.run(_with_state(settings, lambda state: auth.revoke_key(state.db, prefix))):
+    settings = settings_from_args(args)
+    if not asyncio.run(with_app_state(settings, lambda state: auth.revoke_key(state.db, prefix))):
         print(f"error: no active key with prefix {prefix}", file=sys.stderr)
         return 2
     asyncio.run(auth_changes.announce(settings, prefix))  # servers' cached principals
@@ -180,8 +161,8 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
     print(f"migrated {settings.database_url}")
     return 0
 
@@ -190,14 +171,16 @@ def cmd_prune(args: argparse.Namespace) -> int:
     """Delete what retention allows now (what the server also does in the background)."""
     from crmgraph import retention
 
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
     if args.dry_run:
-        found = asyncio.run(_with_state(settings, lambda state: retention.due(state.db, settings)))
+        found = asyncio.run(
+            with_app_state(settings, lambda state: retention.due(state.db, settings))
+        )
         verb = "would prune"
     else:
         found = asyncio.run(
-            _with_state(settings, lambda state: retention.prune(state.db, settings))
+            with_app_state(settings, lambda state: retention.prune(state.db, settings))
         )
         verb = "pruned"
     print(
@@ -209,8 +192,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
     print(asyncio.run(_seed_demo(settings, args.customers)))
     return 0
 
@@ -218,12 +201,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     # Migrate (and seed) once here, not in every worker, so N workers never race.
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate_database(settings))
     if args.demo:
         print(asyncio.run(_seed_demo(settings, args.demo_customers)))
-        keys = asyncio.run(_with_state(settings, lambda state: _demo_keys(state.db)))
+        keys = asyncio.run(with_app_state(settings, lambda state: _demo_keys(state.db)))
         print(f"crmgraph: demo admin key: {keys['admin']}", flush=True)
         for role, what in (("agent", "sees only their customers"), ("viewer", "read-only")):
             if role in keys:
@@ -249,7 +232,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     from crmgraph.registry import Catalog, make_plugin_manager
     from crmgraph.schema.build import build_schema
 
-    pm = make_plugin_manager(_settings(args))
+    pm = make_plugin_manager(settings_from_args(args))
     schema, _ = build_schema(Catalog.from_plugin_manager(pm), pm)
     sys.stdout.write(schema.as_str() + "\n")
     return 0
@@ -258,7 +241,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from crmgraph.registry import Catalog, make_plugin_manager
 
-    catalog = Catalog.from_plugin_manager(make_plugin_manager(_settings(args)))
+    catalog = Catalog.from_plugin_manager(make_plugin_manager(settings_from_args(args)))
     print("plugins:")
     for name in catalog.plugins:
         print(f"  {name}")
@@ -313,7 +296,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         print("error: --from must come before --to", file=sys.stderr)
         return 2
     try:
-        data = asyncio.run(_with_state(_settings(args), lambda state: _gather_report(state, args)))
+        data = asyncio.run(
+            with_app_state(settings_from_args(args), lambda state: _gather_report(state, args))
+        )
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
 from crmgraph.transfer.modes import (
     COMMIT_MODES,
     DEFAULT_BATCH_SIZE,
@@ -87,7 +88,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from crmgraph.cli import _migrate, _settings, _with_state
     from crmgraph.transfer.importer import ImportOptions
     from crmgraph.transfer.mapping import MappingError, parse_pairs, read_mapping_file
     from crmgraph.transfer.source import SourceError
@@ -119,8 +119,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not jobs:
             print(f"error: no {', '.join(IMPORTABLE)} .csv file in {args.file}", file=sys.stderr)
             return 2
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
 
     async def run(state: AppState) -> int:
         status = 0
@@ -132,7 +132,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return status
 
     try:
-        return asyncio.run(_with_state(settings, run))
+        return asyncio.run(with_app_state(settings, run))
     except (MappingError, SourceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -188,7 +188,6 @@ async def _import(
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from crmgraph.cli import _settings, _with_state
     from crmgraph.transfer.export import export
 
     async def run(state: AppState) -> int:
@@ -212,4 +211,4 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"exported {count} {entity} to {path}", file=sys.stderr)
         return 0
 
-    return asyncio.run(_with_state(_settings(args), run))
+    return asyncio.run(with_app_state(settings_from_args(args), run))

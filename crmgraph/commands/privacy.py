@@ -1,7 +1,10 @@
 """``crmgraph privacy export|erase``: a person's data out as JSON, or erased,
 from the command line (full access: no row scope). ``ID`` is a customer's
 global ID or its number. Exit status: 0 done, 1 refused (the reasons on
-stderr), 2 no such customer or user."""
+stderr), 2 no such customer or user.
+
+The work's modules are imported inside the commands so ``crmgraph --help``
+stays fast."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
 
 if TYPE_CHECKING:
     from crmgraph.app import AppState
@@ -43,7 +48,6 @@ def customer_pk(text: str) -> int | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from crmgraph.cli import _migrate, _settings, _with_state
     from crmgraph.db import queries, writes
     from crmgraph.privacy.export import export_document
 
@@ -60,9 +64,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         document = await export_document(state.db, state.plugin_manager, row["id"])
         return orjson.dumps(document, option=orjson.OPT_INDENT_2)
 
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
-    found = asyncio.run(_with_state(settings, run))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
+    found = asyncio.run(with_app_state(settings, run))
     if found is None:
         print(f"error: no customer {args.customer}", file=sys.stderr)
         return 2
@@ -75,7 +79,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    from crmgraph.cli import _migrate, _settings, _with_state
     from crmgraph.db import writes
     from crmgraph.privacy.erasure import Erasure, erase_personal_data
     from crmgraph.validation import UserInputError
@@ -104,9 +107,9 @@ def cmd_erase(args: argparse.Namespace) -> int:
     if not reason:
         print("error: --reason must not be blank", file=sys.stderr)
         return 1
-    settings = _settings(args)
-    asyncio.run(_migrate(settings))
-    done = asyncio.run(_with_state(settings, run))
+    settings = settings_from_args(args)
+    asyncio.run(migrate_database(settings))
+    done = asyncio.run(with_app_state(settings, run))
     if isinstance(done, str):
         print(f"error: {done}", file=sys.stderr)
         return 2 if "not found" in done or done.startswith("no user") else 1
