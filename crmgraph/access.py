@@ -40,6 +40,9 @@ CONTACT_READ_PROFILE = "contact.read_profile"
 NOTE_MODERATE = "note.moderate"
 PRIVACY_EXPORT = "privacy.export"
 PRIVACY_ERASE = "privacy.erase"
+# declared by the built-in imports plugin (crmgraph.plugins.imports); checked by
+# its mutations (crmgraph.schema.imports) and by the app before it reads an upload
+CUSTOMER_IMPORT = "customer.import"
 
 
 def forbidden(permission: str, doing: str) -> GraphQLError:

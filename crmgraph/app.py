@@ -24,7 +24,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 
 from crmgraph import graphiql
-from crmgraph.access import Policy
+from crmgraph.access import CUSTOMER_IMPORT, Policy
 from crmgraph.analytics.funnel import current_stage_phases
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.auth_changes import listener_for
@@ -39,7 +39,6 @@ from crmgraph.events import EventDispatcher
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
-from crmgraph.plugins.imports import CUSTOMER_IMPORT
 from crmgraph.principal_cache import PrincipalCache, make_cache
 from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.redis_link import RedisLink

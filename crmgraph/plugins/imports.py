@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crmgraph.access import CUSTOMER_IMPORT
 from crmgraph.extension_points import GraphQLContribution, Permission
 from crmgraph.hookspecs import hookimpl
+from crmgraph.schema.imports import build_import_mutation
 
 if TYPE_CHECKING:
     from crmgraph.schema.build import SchemaTypes
 
-CUSTOMER_IMPORT = "customer.import"
+__all__ = ["CUSTOMER_IMPORT", "crmgraph_graphql", "crmgraph_permissions"]
 
 
 @hookimpl
@@ -31,7 +33,4 @@ def crmgraph_permissions() -> list[Permission]:
 
 @hookimpl
 def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution:
-    # imported here: the schema modules need the core schema, which is being built
-    from crmgraph.schema.imports import build_import_mutation
-
     return GraphQLContribution(mutation=[build_import_mutation(types.kind_enum)])

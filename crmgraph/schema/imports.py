@@ -28,8 +28,8 @@ from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
+from crmgraph.access import CUSTOMER_IMPORT
 from crmgraph.input_checks import forbidden_problem
-from crmgraph.plugins.imports import CUSTOMER_IMPORT
 from crmgraph.schema import core_types as core
 from crmgraph.schema.mutations import user_errors
 from crmgraph.transfer.entities import entity_for
