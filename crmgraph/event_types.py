@@ -77,10 +77,37 @@ async def emit(
     ``RuntimeError`` outside a transaction, where the event could outlive a
     change that fails or exist without it.
     """
+    check_plugin_write(db, "emit", event_type)
+    await writes.outbox(db, event_type, customer_id, dict(payload))
+
+
+def check_plugin_write(db: Database, helper: str, event_type: str) -> None:
+    """A plugin's trace must be named under its own namespace and written in
+    the change's transaction, where it commits or rolls back with it."""
     check_plugin_event_type(event_type)
     if not db.engine.transaction_exists():
         raise RuntimeError(
-            f"emit({event_type!r}) must run inside the write's transaction "
-            "(a hook that runs in one, or `async with db.transaction():`)"
+            f"{helper}({event_type!r}) must run inside the write's transaction "
+            "(a hook that runs in one, run_mutation, or `async with db.transaction():`)"
         )
-    await writes.outbox(db, event_type, customer_id, dict(payload))
+
+
+async def record_change(
+    db: Database,
+    event_type: str,
+    entity: tuple[str, int],
+    customer_id: int | None,
+    changes: Mapping[str, list[Any]],
+    payload: Mapping[str, Any],
+) -> None:
+    """The two traces every core write leaves, for a plugin's mutation: an
+    audit entry (``action`` = ``event_type``; ``entity`` = (type name, primary
+    key); ``changes`` = ``{field: [old, new]}``; by the caller of the
+    mutation run by ``run_mutation``) and the outbox event ``event_type`` with
+    ``payload``, both in the caller's transaction (the core's own
+    ``writes.record_change``). The audit entry appears in the customer's
+    ``auditTrail`` and, being a write to the customer, makes a merge of it
+    no longer undoable, as a core write does. Same naming rules and
+    transaction check as :func:`emit`."""
+    check_plugin_write(db, "record_change", event_type)
+    await writes.record_change(db, event_type, entity, customer_id, dict(changes), dict(payload))

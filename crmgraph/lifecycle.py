@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import pluggy
@@ -23,9 +24,9 @@ from crmgraph.db import queries, stays, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.event_types import emit
+from crmgraph.ids import encode_id
 from crmgraph.plugin_calls import call_each, call_guarded, reasons
 from crmgraph.registry import Catalog
-from crmgraph.schema.ids import encode_id
 from crmgraph.validation import Problem, UserInputError
 
 
@@ -63,13 +64,21 @@ class CustomerSnapshot:
         )
 
 
+class Direction(StrEnum):
+    """Which way a relationship points, seen from the customer asked about
+    (equal to the strings ``"out"`` and ``"in"``)."""
+
+    OUT = "out"  # this customer -> the other (``from`` is this customer)
+    IN = "in"  # the other -> this customer
+
+
 @dataclass(frozen=True)
 class LinkedParty:
-    """The other end of a relationship."""
+    """The other end of a relationship, as ``Facts.relationships`` lists it."""
 
     relationship_id: int
     kind: str
-    direction: str  # "out": this customer -> other; "in": other -> this customer
+    direction: Direction
     customer_id: int
     customer_kind: str
     stage: str
@@ -134,7 +143,7 @@ class Facts:
         )
         found = []
         for row in rows:
-            way = "out" if row["from_customer"] == self.customer_pk else "in"
+            way = Direction.OUT if row["from_customer"] == self.customer_pk else Direction.IN
             if (kind is None or row["rkind"] == kind) and direction in ("any", way):
                 found.append(
                     LinkedParty(

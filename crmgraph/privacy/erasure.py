@@ -38,6 +38,7 @@ from crmgraph.db import queries, text_keys, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.plugin_calls import PluginFailure, call_each
+from crmgraph.plugin_names import stable_plugin_name
 from crmgraph.privacy import ERASED, ERASED_NAME, scrub
 from crmgraph.privacy.party import marks, party_ids
 from crmgraph.schema.ids import encode_id
@@ -106,8 +107,9 @@ async def erase_personal_data(
     party = await party_ids(db, pk)
     counts: dict[str, int] = {}
     for plugin, result in await call_plugins(pm, db, pk, party, reason):
+        name = stable_plugin_name(pm, plugin)  # the same however the plugin was loaded
         for what, count in sorted((result or {}).items()):
-            counts[f"{plugin}.{what}"] = int(count)
+            counts[f"{name}.{what}"] = int(count)
     at = writes.now()
     counts = {**await anonymise(db, party, at), **counts}
     erasure_id = await writes.insert(

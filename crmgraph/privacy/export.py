@@ -18,6 +18,7 @@ import pluggy
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.plugin_calls import call_each
+from crmgraph.plugin_names import stable_plugin_name
 from crmgraph.privacy.party import marks, party_ids, plain_rows
 from crmgraph.schema.ids import encode_id
 
@@ -94,8 +95,8 @@ async def export_document(db: Database, pm: pluggy.PluginManager, pk: int) -> di
         for section, (sql, json_columns) in SECTIONS.items():
             rows = await db.fetch(sql.format(ids=ids), *party * sql.count("{ids}"))
             document[section] = plain_rows(rows, json_columns)
-        document["plugins"] = {
-            plugin: section
+        document["plugins"] = {  # by stable name: the same however the plugin was loaded
+            stable_plugin_name(pm, plugin): section
             for plugin, section in await call_each(
                 pm, HOOK, db=db, customer_pk=pk, customer_pks=tuple(party)
             )

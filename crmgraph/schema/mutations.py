@@ -36,17 +36,12 @@ from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import Purpose
 from crmgraph.schema.duplicates import candidate_objects, screen_new_customer
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.schema.mutation_runner import run_mutation
+from crmgraph.schema.mutation_runner import user_errors as user_errors  # schema.imports uses it
 from crmgraph.validation import Errors, Problem, UserInputError
 
 # customer columns its match keys are computed from (with the tax_id attribute)
 MATCHED_FIELDS = frozenset({"name", "email", "phone"})
-
-
-def user_errors(problems: list[Problem]) -> list[core.UserError]:
-    return [
-        core.UserError(field=p.field, message=p.message, code=core.UserErrorCode(p.code))
-        for p in problems
-    ]
 
 
 def given(value: Any) -> bool:
@@ -120,10 +115,6 @@ async def run_write(
     ``lock_parties``), which take their party lock first; the transaction is
     run by ``Database.run_transaction``, which runs it again after a deadlock,
     so ``work`` must not keep state from a failed attempt."""
-    if not info.context.access.can(permission):
-        return None, user_errors([forbidden_problem(None, "do this", permission)])
-    if errors:
-        return None, user_errors(errors.problems)
 
     async def written() -> int:
         pk = await work()
@@ -131,13 +122,7 @@ async def run_write(
             await fresh_row(info, loader_name, key)
         return pk
 
-    try:
-        with writes.acting_as(info.context.principal.user_id):
-            pk = await info.context.db.run_transaction(written)
-    except UserInputError as exc:
-        return None, user_errors(exc.problems)
-    info.context.events.wake()
-    return pk, []
+    return await run_mutation(info, written, permission=permission, problems=errors.problems)
 
 
 async def fresh_row(info: Info, loader_name: str, key: Any) -> Any:

@@ -1,0 +1,89 @@
+"""How a mutation runs, the core's and a plugin's alike: the caller's
+permission, input problems before any write, one transaction made for the
+caller (so the audit entries it leaves name them), ``UserInputError`` as
+``userErrors``, and the event dispatcher woken once it has committed.
+
+Plugins reach these through :mod:`crmgraph` (``run_mutation``,
+``user_errors``, ``caller``, ``may``, ``require``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from strawberry.types import Info
+
+from crmgraph.access import Access, forbidden
+from crmgraph.db import writes
+from crmgraph.input_checks import forbidden_problem
+from crmgraph.schema import core_types as core
+from crmgraph.validation import Problem, UserInputError
+
+T = TypeVar("T")
+
+
+def user_errors(problems: UserInputError | Iterable[Problem]) -> list[core.UserError]:
+    """The ``userErrors`` a payload returns for an input error's problems
+    (or any list of :class:`~crmgraph.validation.Problem`)."""
+    found = problems.problems if isinstance(problems, UserInputError) else problems
+    return [
+        core.UserError(field=p.field, message=p.message, code=core.UserErrorCode(p.code))
+        for p in found
+    ]
+
+
+def caller(info: Info) -> Access:
+    """The caller's rights for this request: ``principal`` (user id, role,
+    teams), ``can(permission)``, ``sees(customer_row)`` (row scope), ``scope``
+    and ``denied_writes(type_name, sent)`` (guarded fields)."""
+    return info.context.access
+
+
+def may(info: Info, permission: str) -> bool:
+    """Whether the caller's role holds ``permission``."""
+    return caller(info).can(permission)
+
+
+def require(info: Info, permission: str, doing: str) -> None:
+    """Refuse a query the caller's role may not make: a GraphQL error with code
+    ``FORBIDDEN`` (what the core's queries raise). Mutations report it as a
+    ``userError`` instead: give :func:`run_mutation` the permission."""
+    if not may(info, permission):
+        raise forbidden(permission, doing)
+
+
+async def run_mutation(
+    info: Info,
+    work: Callable[[], Awaitable[T]],
+    *,
+    permission: str | None,
+    problems: Iterable[Problem] = (),
+    forbidden_field: str | None = None,
+    doing: str = "do this",
+) -> tuple[T | None, list[core.UserError]]:
+    """Run one mutation's ``work`` the way every core mutation runs.
+
+    In order: a caller without ``permission`` gets one ``FORBIDDEN`` user
+    error (on ``forbidden_field``); input ``problems`` found before any write
+    are returned as they are, nothing touched; otherwise ``work`` runs in one
+    transaction (``Database.run_transaction``: run again after a deadlock,
+    so ``work`` keeps no state from a failed attempt) made for the caller, so
+    audit entries written in it name them. A ``UserInputError`` raised in it
+    rolls everything back and becomes the user errors. After the commit the
+    event dispatcher is woken, so handlers, subscriptions and webhooks hear of
+    the events now rather than at their next poll. Returns ``(result, [])``
+    or ``(None, userErrors)``."""
+    if permission is not None and not may(info, permission):
+        refused = forbidden_problem(forbidden_field, doing, permission)
+        return None, user_errors([refused])
+    found = list(problems)
+    if found:
+        return None, user_errors(found)
+    try:
+        with writes.acting_as(info.context.principal.user_id):
+            result = await info.context.db.run_transaction(work)
+    except UserInputError as exc:
+        return None, user_errors(exc)
+    info.context.events.wake()
+    return result, []
