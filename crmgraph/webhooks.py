@@ -46,7 +46,7 @@ import orjson
 from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
-from crmgraph.schema.ids import encode_id
+from crmgraph.ids import encode_id
 from crmgraph.settings import Settings
 
 logger = logging.getLogger("crmgraph.webhooks")

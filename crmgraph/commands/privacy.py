@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
+from crmgraph.ids import InvalidId, decode_id
 
 if TYPE_CHECKING:
     from crmgraph.app import AppState
@@ -37,8 +38,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def customer_pk(text: str) -> int | None:
-    from crmgraph.schema.ids import InvalidId, decode_id
-
     if text.isdigit():
         return int(text)
     try:

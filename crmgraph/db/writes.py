@@ -18,7 +18,7 @@ import orjson
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries, text_keys
 from crmgraph.db.engine import Database
-from crmgraph.schema.ids import encode_id
+from crmgraph.ids import encode_id
 from crmgraph.validation import UserInputError
 
 # How many merges deep a global ID is followed (A into B into C ...).

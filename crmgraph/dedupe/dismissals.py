@@ -24,7 +24,7 @@ from typing import Any
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe.matching import Visible
-from crmgraph.schema.ids import encode_id
+from crmgraph.ids import encode_id
 from crmgraph.validation import UserInputError
 
 DISMISSED = "duplicate.dismissed"

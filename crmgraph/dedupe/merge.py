@@ -44,11 +44,11 @@ from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.merge_rows import move_to_survivor
 from crmgraph.extension_points import CustomerWrite
+from crmgraph.ids import encode_id
 from crmgraph.input_checks import plugin_problems
 from crmgraph.lifecycle import CustomerSnapshot, Facts
 from crmgraph.plugin_calls import call_each, reasons
 from crmgraph.registry import Catalog
-from crmgraph.schema.ids import encode_id
 from crmgraph.validation import Problem, UserInputError, camel
 
 MERGE = "merge"

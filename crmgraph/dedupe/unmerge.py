@@ -29,9 +29,9 @@ from crmgraph.dedupe.merge import (
     record,
 )
 from crmgraph.dedupe.merge_rows import MovedRows, all_still_with, move_back
+from crmgraph.ids import encode_id
 from crmgraph.lifecycle import CustomerSnapshot
 from crmgraph.registry import Catalog
-from crmgraph.schema.ids import encode_id
 from crmgraph.validation import Problem, UserInputError
 
 

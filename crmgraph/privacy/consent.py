@@ -18,7 +18,7 @@ from typing import Any
 
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
-from crmgraph.schema.ids import encode_id
+from crmgraph.ids import encode_id
 from crmgraph.validation import Problem
 
 MARKETING = "MARKETING"

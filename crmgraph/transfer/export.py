@@ -36,8 +36,8 @@ import orjson
 
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import Where, load_json, read_timestamp
+from crmgraph.ids import encode_id
 from crmgraph.registry import Catalog
-from crmgraph.schema.ids import encode_id
 from crmgraph.transfer.references import make_ref, own_origin
 
 BATCH = 1000

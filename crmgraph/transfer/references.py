@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from crmgraph.db.engine import Database
-from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.ids import InvalidId, decode_id, encode_id
 
 REF = "ref"
 SEPARATOR = "/"
