@@ -10,6 +10,7 @@ and returns the normalised values to store.
 from __future__ import annotations
 
 import datetime
+import enum
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,28 @@ from crmgraph.validation import Errors, Problem
 
 if TYPE_CHECKING:
     from crmgraph.access import Access
+
+
+class InteractionDirection(enum.Enum):
+    """Whether the customer reached out or the organisation did."""
+
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+class NeedStatus(enum.Enum):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    MET = "MET"
+    DROPPED = "DROPPED"
+
+
+class NeedPriority(enum.Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
 
 # Longest future timestamp accepted for an interaction (clock skew between systems).
 FUTURE_TOLERANCE = datetime.timedelta(days=1)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from crmgraph import input_checks
 from crmgraph.customer_types import Phase as PhaseValue
 from crmgraph.db.queries import load_json
 from crmgraph.schema.ids import decode_id, encode_id
@@ -20,26 +21,13 @@ if TYPE_CHECKING:
 Phase = strawberry.enum(PhaseValue, description="Common lifecycle phase of every customer type.")
 
 
-@strawberry.enum(description="Whether the customer reached out or the organisation did.")
-class InteractionDirection(Enum):
-    INBOUND = "INBOUND"
-    OUTBOUND = "OUTBOUND"
-
-
-@strawberry.enum
-class NeedStatus(Enum):
-    OPEN = "OPEN"
-    IN_PROGRESS = "IN_PROGRESS"
-    MET = "MET"
-    DROPPED = "DROPPED"
-
-
-@strawberry.enum
-class NeedPriority(Enum):
-    LOW = "LOW"
-    MEDIUM = "MEDIUM"
-    HIGH = "HIGH"
-    URGENT = "URGENT"
+# the values are the input checks' (the importer reads them too); GraphQL names them here
+InteractionDirection = strawberry.enum(
+    input_checks.InteractionDirection,
+    description="Whether the customer reached out or the organisation did.",
+)
+NeedStatus = strawberry.enum(input_checks.NeedStatus)
+NeedPriority = strawberry.enum(input_checks.NeedPriority)
 
 
 @strawberry.enum

@@ -24,9 +24,8 @@ from typing import Any
 from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
-from crmgraph.input_checks import camel_keys
+from crmgraph.input_checks import InteractionDirection, camel_keys
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, PURPOSES, marketing_refusal
-from crmgraph.schema.core_types import InteractionDirection
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.importer import ImportContext, ImportOptions
 from crmgraph.transfer.references import RefBook

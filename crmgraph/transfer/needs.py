@@ -19,8 +19,7 @@ from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.ids import encode_id
-from crmgraph.input_checks import camel_keys
-from crmgraph.schema.core_types import NeedPriority, NeedStatus
+from crmgraph.input_checks import NeedPriority, NeedStatus, camel_keys
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.related import Draft, RelatedImport
 from crmgraph.transfer.traces import Trace, record
