@@ -37,11 +37,11 @@ import pluggy
 from crmgraph.db import queries, text_keys, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
+from crmgraph.ids import encode_id
 from crmgraph.plugin_calls import PluginFailure, call_each
 from crmgraph.plugin_names import stable_plugin_name
 from crmgraph.privacy import ERASED, ERASED_NAME, scrub
 from crmgraph.privacy.party import marks, party_ids
-from crmgraph.schema.ids import encode_id
 from crmgraph.validation import UserInputError
 
 HOOK = "crmgraph_erase_personal_data"

@@ -17,10 +17,10 @@ import pluggy
 
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
+from crmgraph.ids import encode_id
 from crmgraph.plugin_calls import call_each
 from crmgraph.plugin_names import stable_plugin_name
 from crmgraph.privacy.party import marks, party_ids, plain_rows
-from crmgraph.schema.ids import encode_id
 
 FORMAT = "crmgraph.personal-data-export"
 FORMAT_VERSION = 1
