@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import datetime
 
-from crmgraph.access import CONTACT_READ_PROFILE
-from crmgraph.customer_types import Attribute, CustomerType, Lifecycle, Phase, Stage, Transition
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
+from crmgraph import (
+    CONTACT_READ_PROFILE,
+    Attribute,
+    CustomerType,
+    Lifecycle,
+    Phase,
+    Stage,
+    Transition,
+    TransitionContext,
+    hookimpl,
+)
 
 
 async def nothing_open(ctx: TransitionContext) -> list[str]:

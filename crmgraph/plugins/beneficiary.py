@@ -5,19 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from crmgraph.customer_types import (
+from crmgraph import (
     Attribute,
     CustomerType,
+    CustomerWrite,
+    Facts,
     Lifecycle,
     Phase,
     RelationshipKind,
     Stage,
     Transition,
+    TransitionContext,
+    hookimpl,
+    load_json,
 )
-from crmgraph.db.queries import load_json
-from crmgraph.extension_points import CustomerWrite
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import Facts, TransitionContext
 
 # Stages in which a beneficiary's share counts against its client's 100%.
 COUNTED_STAGES = ("confirmed", "active")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from crmgraph.customer_types import (
+from crmgraph import (
     Attribute,
     CustomerType,
     Lifecycle,
@@ -12,9 +12,9 @@ from crmgraph.customer_types import (
     RelationshipKind,
     Stage,
     Transition,
+    TransitionContext,
+    hookimpl,
 )
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 
 async def needs_a_purchase(ctx: TransitionContext) -> list[str]:

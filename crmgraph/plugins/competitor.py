@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from crmgraph.customer_types import (
+from crmgraph import (
     Attribute,
     CustomerType,
     Lifecycle,
@@ -13,9 +13,9 @@ from crmgraph.customer_types import (
     RelationshipKind,
     Stage,
     Transition,
+    TransitionContext,
+    hookimpl,
 )
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 
 async def needs_intelligence(ctx: TransitionContext) -> list[str]:

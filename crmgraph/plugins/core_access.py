@@ -10,57 +10,56 @@ erasing it, which cannot be undone, for admins only (grant it to others with
 
 from __future__ import annotations
 
-from crmgraph import access
-from crmgraph.extension_points import Permission
-from crmgraph.hookspecs import hookimpl
+import crmgraph
+from crmgraph import Permission, hookimpl
 
 PERMISSIONS = [
     Permission(
-        access.CUSTOMER_READ_ALL,
+        crmgraph.CUSTOMER_READ_ALL,
         "See every customer, not only those owned by the caller or assigned to their teams",
         roles=("manager", "viewer"),
     ),
     Permission(
-        access.CUSTOMER_WRITE,
+        crmgraph.CUSTOMER_WRITE,
         "Create and change customers and their contacts, interactions, needs and relationships",
         roles=("manager", "agent"),
     ),
-    Permission(access.CUSTOMER_DELETE, "Delete and restore customers", roles=("manager",)),
+    Permission(crmgraph.CUSTOMER_DELETE, "Delete and restore customers", roles=("manager",)),
     Permission(
-        access.CUSTOMER_ASSIGN,
+        crmgraph.CUSTOMER_ASSIGN,
         "Give a customer to another owner or team (without it, only to yourself and your teams)",
         roles=("manager",),
     ),
     Permission(
-        access.CUSTOMER_MERGE,
+        crmgraph.CUSTOMER_MERGE,
         "Merge two customers into one (mergeCustomers), undo a merge (undoMerge), and dismiss "
         "or restore a likely duplicate pair (dismissDuplicate, restoreDuplicate)",
         roles=("manager",),
     ),
     Permission(
-        access.AUDIT_READ,
+        crmgraph.AUDIT_READ,
         "Read the audit trail of the customers the caller can see",
         roles=("manager", "agent"),
     ),
     Permission(
-        access.CONTACT_READ_PROFILE,
+        crmgraph.CONTACT_READ_PROFILE,
         "Read and write a person's personal profile: a contact's birthday and home "
         "address, an address-book contact's birthday",
         roles=("manager",),
         fields=("Contact.birthday", "Contact.homeAddress"),
     ),
     Permission(
-        access.NOTE_MODERATE,
+        crmgraph.NOTE_MODERATE,
         "Edit and delete notes written by others (authors edit their own)",
         roles=(),
     ),
     Permission(
-        access.PRIVACY_EXPORT,
+        crmgraph.PRIVACY_EXPORT,
         "Export every record about a person or company (personalDataExport): the right of access",
         roles=("manager",),
     ),
     Permission(
-        access.PRIVACY_ERASE,
+        crmgraph.PRIVACY_ERASE,
         "Erase a customer's personal data for good (erasePersonalData): the right to erasure",
         roles=(),
     ),

@@ -5,18 +5,18 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from crmgraph.customer_types import (
+from crmgraph import (
     Attribute,
     CustomerType,
     Lifecycle,
+    Permission,
     Phase,
     RelationshipKind,
     Stage,
     Transition,
+    TransitionContext,
+    hookimpl,
 )
-from crmgraph.extension_points import Permission
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 READ_PAY = "employee.read_pay"
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from crmgraph.customer_types import Attribute, CustomerType, Lifecycle, Phase, Stage, Transition
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
+from crmgraph import (
+    Attribute,
+    CustomerType,
+    Lifecycle,
+    Phase,
+    Stage,
+    Transition,
+    TransitionContext,
+    hookimpl,
+)
 
 
 async def needs_an_interaction(ctx: TransitionContext) -> list[str]:

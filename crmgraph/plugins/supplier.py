@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crmgraph.customer_types import (
+from crmgraph import (
     Attribute,
     CustomerType,
     Lifecycle,
@@ -10,9 +10,9 @@ from crmgraph.customer_types import (
     RelationshipKind,
     Stage,
     Transition,
+    TransitionContext,
+    hookimpl,
 )
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 MINIMUM_RATING = 3
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crmgraph.extension_points import GraphQLContribution, Permission
-from crmgraph.hookspecs import hookimpl
+from crmgraph import GraphQLContribution, Permission, hookimpl
 from crmgraph.webhooks import WEBHOOK_MANAGE
 
 if TYPE_CHECKING:
-    from crmgraph.schema.build import SchemaTypes
+    from crmgraph import CoreGraphQLTypes
 
 
 @hookimpl
@@ -27,8 +26,10 @@ def crmgraph_permissions() -> list[Permission]:
 
 
 @hookimpl
-def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution:
-    # imported here: the schema modules need the core schema, which is being built
+def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
+    # imported here: the schema modules need the core schema, which is being built.
+    # A built-in feature's plugin wires the core's own feature modules (the one
+    # exception tests/test_public_api.py allows); partner plugins use crmgraph only.
     from crmgraph.schema.webhooks import WebhookMutation, WebhookQuery
 
     return GraphQLContribution(query=[WebhookQuery], mutation=[WebhookMutation])
