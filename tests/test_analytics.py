@@ -15,6 +15,7 @@ As of 2026-07-01 00:00 UTC (the period's end), six customers:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from crmgraph.app import with_state
 from crmgraph.db import queries, writes
 from crmgraph.demo import seed_demo
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
+from tests.conftest import fresh_database
 from tests.helpers import insert_customer
 
 AS_OF = "2026-07-01T00:00:00+00:00"
@@ -148,12 +150,30 @@ async def seed(
     return ids
 
 
-@pytest.fixture
-def crm(database_url: str) -> Iterator[tuple[LiveServer, dict[str, int], str]]:
+@contextlib.contextmanager
+def seeded_server(database_url: str) -> Iterator[tuple[LiveServer, dict[str, int], str]]:
     settings = settings_for(database_url, plugins=(METRIC_PLUGIN,))
     ids = asyncio.run(with_state(settings, seed))
     with live_server(settings) as server:
         yield server, ids, database_url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def crm(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, dict[str, int], str]]:
+    """One seeded database and server per engine, shared by the module's
+    tests that only read it (a test that writes takes ``own_crm``)."""
+    path = tmp_path_factory.mktemp("analytics") / "crm.sqlite"
+    with fresh_database(request.param, request, path) as url, seeded_server(url) as crm:
+        yield crm
+
+
+@pytest.fixture
+def own_crm(database_url: str) -> Iterator[tuple[LiveServer, dict[str, int], str]]:
+    """The seeded database and server for one test alone."""
+    with seeded_server(database_url) as crm:
+        yield crm
 
 
 def analytics(server: LiveServer, selection: str, args: str = "", key: str | None = None) -> Any:
@@ -504,9 +524,9 @@ def test_needs_and_plugin_metric(crm: tuple[LiveServer, dict[str, int], str]) ->
 
 
 def test_agent_sees_analytics_of_own_customers_only(
-    crm: tuple[LiveServer, dict[str, int], str],
+    own_crm: tuple[LiveServer, dict[str, int], str],
 ) -> None:
-    server, ids, database_url = crm
+    server, ids, database_url = own_crm  # it gives a customer to a new agent: its own data
     settings = settings_for(database_url)
     key = asyncio.run(user_key(settings, "agent"))
     viewer = server.gql("{ viewer { userId } }", key=key)["viewer"]
