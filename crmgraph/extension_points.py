@@ -7,13 +7,10 @@ from __future__ import annotations
 import datetime
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from crmgraph.customer_types import CustomerType
 from crmgraph.lifecycle import CustomerSnapshot, Facts
-
-if TYPE_CHECKING:
-    from crmgraph.registry import Catalog
 
 
 class CoreGraphQLTypes(Protocol):
@@ -21,7 +18,6 @@ class CoreGraphQLTypes(Protocol):
     (``crmgraph.schema.build.SchemaTypes`` is one), described here so that the
     hook specifications do not depend on the GraphQL schema layer."""
 
-    catalog: Catalog
     customer_classes: dict[str, type]
     attribute_enums: dict[tuple[str, str], type[enum.Enum]]
     kind_enum: type[enum.Enum]
