@@ -32,6 +32,8 @@ serve: install
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check-private-imports
 
 # Two workers (this machine's cores). A module's tests of one engine stay together
 # on one worker (tests/conftest.py groups them), so module-scoped data is built once.
