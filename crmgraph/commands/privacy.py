@@ -18,6 +18,7 @@ import orjson
 
 from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
 from crmgraph.ids import InvalidId, decode_id
+from crmgraph.validation import UserInputError
 
 if TYPE_CHECKING:
     from crmgraph.app import AppState
@@ -80,7 +81,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_erase(args: argparse.Namespace) -> int:
     from crmgraph.db import writes
     from crmgraph.privacy.erasure import Erasure, erase_personal_data
-    from crmgraph.validation import UserInputError
 
     pk = customer_pk(args.customer)
     reason = args.reason.strip()
