@@ -43,6 +43,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from piccolo.querystring import QueryString
 
 from crmgraph.app import AppState, create_app, with_state
 from crmgraph.db.engine import make_engine
@@ -592,3 +593,15 @@ def uvicorn_server(settings: Settings) -> Iterator[LiveServer]:
             yield LiveServer(running.url, http, engine)
     finally:
         running.stop()
+
+
+def run_sql(settings: Settings, statement: str, *args: Any) -> list[dict[str, Any]]:
+    """Run one statement against the test's database, behind the API's back
+    (piccolo ``{}`` placeholders): to look at what a mutation left (an audit
+    entry, an event, a plugin's rows) or to set up a state the API refuses."""
+
+    async def run() -> list[dict[str, Any]]:
+        rows = await make_engine(settings).run_querystring(QueryString(statement, *args))
+        return [dict(row) for row in rows or []]
+
+    return asyncio.run(run())

@@ -340,7 +340,8 @@ def test_export_then_erase_leaves_no_personal_value_and_the_same_totals(world: W
     assert "loyalty.points_awarded" in {e["type"] for e in document["events"]}
     assert document["matchKeys"] and document["merges"] and document["roles"]
     assert document["erasures"] == []
-    assert document["plugins"]["crmgraph_loyalty.plugin"]["accounts"][0]["points"] == 120
+    # keyed by the plugin's stable name (PLUGIN_NAME), not by how it was loaded
+    assert document["plugins"]["loyalty"]["accounts"][0]["points"] == 120
     assert document["plugins"][PLUGINS[1]] == {"checked": [pk(c), pk(ids["other"])]}
     ends = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
     before = totals(world, ends)
@@ -354,9 +355,7 @@ def test_export_then_erase_leaves_no_personal_value_and_the_same_totals(world: W
     assert erasure["erasedCustomerIds"] == [c, ids["other"]]
     counted = {row["what"]: row["count"] for row in erasure["counts"]}
     assert counted["customer"] == 2 and counted["contact"] == 1 and counted["interaction"] == 2
-    assert (
-        counted["crmgraph_loyalty.plugin.accountsKept"] == 1 and counted["idempotency_record"] == 1
-    )
+    assert counted["loyalty.accountsKept"] == 1 and counted["idempotency_record"] == 1
 
     assert hits(world) == []
     assert totals(world, ends) == before

@@ -11,20 +11,23 @@ import enum
 from typing import Any
 
 import strawberry
-from crmgraph.db import writes
-from crmgraph.extension_points import GraphQLContribution
-from crmgraph.schema.core_types import UserError, UserErrorCode
-from crmgraph.schema.ids import InvalidId, decode_id, encode_id
-from crmgraph.validation import UserInputError
+from crmgraph import (
+    CoreGraphQLTypes,
+    GraphQLContribution,
+    InvalidId,
+    Problem,
+    UserError,
+    caller,
+    decode_id,
+    encode_id,
+    live_customer,
+    run_mutation,
+)
 from strawberry.types import Info
 
 from crmgraph_loyalty import ledger
 
 REASON_MAX_LENGTH = 200
-
-
-def problem(field: str, message: str, code: UserErrorCode) -> UserError:
-    return UserError(field=field, message=message, code=code)
 
 
 @strawberry.enum(description="Loyalty tier, from the points held.")
@@ -34,7 +37,7 @@ class LoyaltyTier(enum.Enum):
     GOLD = "GOLD"
 
 
-def contribution(types: Any) -> GraphQLContribution:
+def contribution(types: CoreGraphQLTypes) -> GraphQLContribution:
     CustomerInterface = types.customer_interface
 
     @strawberry.type(description="A customer's loyalty-points balance.")
@@ -54,7 +57,7 @@ def contribution(types: Any) -> GraphQLContribution:
         """The customer, unless the caller's role may not see it (an agent
         sees only their own and their teams' customers)."""
         row = await info.context.loaders.customer.load(pk)
-        return row if row is not None and info.context.access.sees(row) else None
+        return row if row is not None and caller(info).sees(row) else None
 
     def account_from_row(row: dict[str, Any]) -> LoyaltyAccount:
         return LoyaltyAccount(
@@ -101,47 +104,48 @@ def contribution(types: Any) -> GraphQLContribution:
         async def award_loyalty_points(
             self, info: Info, input: AwardLoyaltyPointsInput
         ) -> AwardLoyaltyPointsPayload:
-            if not info.context.access.can(ledger.AWARD_POINTS):
-                message = f"your role may not award points: it needs {ledger.AWARD_POINTS}"
-                forbidden = problem("customerId", message, UserErrorCode.FORBIDDEN)
-                return AwardLoyaltyPointsPayload(account=None, user_errors=[forbidden])
-            errors: list[UserError] = []
+            problems: list[Problem] = []
             pk = 0
             try:
                 _, pk = decode_id(input.customer_id, "Customer")
             except InvalidId as exc:
-                errors.append(problem("customerId", str(exc), UserErrorCode.INVALID_ID))
+                problems.append(Problem("customerId", str(exc), "INVALID_ID"))
             if not 1 <= input.points <= ledger.MAX_AWARD:
                 message = f"points must be 1 to {ledger.MAX_AWARD}"
-                errors.append(problem("points", message, UserErrorCode.OUT_OF_RANGE))
+                problems.append(Problem("points", message, "OUT_OF_RANGE"))
             reason = input.reason.strip()
             if not reason:
-                errors.append(problem("reason", "reason is required", UserErrorCode.REQUIRED))
+                problems.append(Problem("reason", "reason is required", "REQUIRED"))
             elif len(reason) > REASON_MAX_LENGTH:
                 message = f"reason is at most {REASON_MAX_LENGTH} characters"
-                errors.append(problem("reason", message, UserErrorCode.TOO_LONG))
-            if errors:  # every input problem at once, before touching the database
-                return AwardLoyaltyPointsPayload(account=None, user_errors=errors)
-
+                problems.append(Problem("reason", message, "TOO_LONG"))
             db = info.context.db
 
             async def award() -> dict[str, Any]:
                 # the customer as the core's writes take it: its party lock held
                 # (a merge of it waits for the award, or has moved the points and
-                # the award is refused, MERGED), visible, not deleted or erased
-                await writes.live_customer(db, pk, "customerId", info.context.access.sees)
+                # the award is refused, MERGED), visible to the caller (row scope:
+                # one they may not see is NOT_FOUND), not deleted or erased
+                await live_customer(db, pk, "customerId", caller(info).sees)
+                before = await ledger.account(db, pk)
                 row = await ledger.award(db, pk, input.points)
-                await ledger.record_award(db, pk, input.points, reason, row)
+                await ledger.record_award(db, pk, input.points, reason, before, row)
                 return row
 
-            try:  # the core's transaction runner: rerun after a deadlock
-                row = await db.run_transaction(award)
-            except UserInputError as exc:
-                refused = [problem(p.field, p.message, UserErrorCode(p.code)) for p in exc.problems]
+            # the core's mutation runner: the permission (FORBIDDEN as a user
+            # error), every input problem at once before touching the database,
+            # one transaction acting as the caller (its audit entry names them),
+            # input errors as userErrors, the event dispatched after the commit
+            row, refused = await run_mutation(
+                info,
+                award,
+                permission=ledger.AWARD_POINTS,
+                forbidden_field="customerId",
+                doing="award points",
+                problems=problems,
+            )
+            if row is None:
                 return AwardLoyaltyPointsPayload(account=None, user_errors=refused)
-            # committed: hand the event to handlers, subscribers and webhooks now
-            # rather than at their next poll
-            info.context.events.wake()
             return AwardLoyaltyPointsPayload(account=account_from_row(row), user_errors=[])
 
     return GraphQLContribution(query=[LoyaltyQuery], mutation=[LoyaltyMutation])

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crmgraph import encode_id, record_change
+
 if TYPE_CHECKING:
-    from crmgraph.db.engine import Database
+    from crmgraph import Database
 
 # The permission awardLoyaltyPoints needs (declared through crmgraph_permissions).
 AWARD_POINTS = "loyalty.award_points"
@@ -41,7 +43,8 @@ def now() -> datetime.datetime:
 
 async def account(db: Fetches, customer_pk: int) -> dict[str, Any] | None:
     rows = await db.fetch(
-        "SELECT customer_id, points, tier, updated_at FROM loyalty_account WHERE customer_id = {}",
+        "SELECT id, customer_id, points, tier, updated_at FROM loyalty_account "
+        "WHERE customer_id = {}",
         customer_pk,
     )
     return rows[0] if rows else None
@@ -92,24 +95,35 @@ async def award(db: Fetches, customer_pk: int, amount: int) -> dict[str, Any]:
 
 
 async def record_award(
-    db: Database, customer_pk: int, amount: int, reason: str, balance: dict[str, Any]
+    db: Database,
+    customer_pk: int,
+    amount: int,
+    reason: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
 ) -> None:
-    """The award as a plugin event (``loyalty.points_awarded``), written with
-    ``crmgraph.events.emit`` in the award's transaction, so event handlers (a
-    notification, a data warehouse), subscribers and webhooks learn of it
-    only if it commits, and the reason is kept."""
-    from crmgraph.events import emit
-    from crmgraph.schema.ids import encode_id
-
-    await emit(
+    """The award's two traces, as every core write leaves them
+    (``crmgraph.record_change``, in the award's transaction): an audit entry
+    on the customer (who changed the account's points and tier from what to
+    what) and the plugin event ``loyalty.points_awarded``, which event
+    handlers (a notification, a data warehouse), subscribers and webhooks
+    receive only if the award commits; the reason is kept in it."""
+    changes = {
+        name: [before[name] if before else None, after[name]]
+        for name in ("points", "tier")
+        if before is None or before[name] != after[name]
+    }
+    await record_change(
         db,
         POINTS_AWARDED,
+        ("LoyaltyAccount", int(after["id"])),
         customer_pk,
+        changes,
         {
             "customerId": encode_id("Customer", customer_pk),
             "points": amount,
             "reason": reason,
-            "balance": int(balance["points"]),
-            "tier": balance["tier"],
+            "balance": int(after["points"]),
+            "tier": after["tier"],
         },
     )

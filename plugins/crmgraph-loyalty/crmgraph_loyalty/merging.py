@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from crmgraph_loyalty import ledger
 
 if TYPE_CHECKING:
-    from crmgraph.dedupe.merge import MergeContext
+    from crmgraph import MergeContext
 
 KEY = "loyalty"
 COLUMNS = ("id", "customer_id", "points", "tier", "updated_at")

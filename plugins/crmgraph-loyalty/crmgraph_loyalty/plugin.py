@@ -8,27 +8,33 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from crmgraph.customer_types import (
+from crmgraph import (
     Attribute,
     CustomerType,
+    CustomerWrite,
+    Event,
+    GraphQLContribution,
     Lifecycle,
+    Metric,
+    Permission,
     Phase,
     RelationshipKind,
     Stage,
     Transition,
+    TransitionContext,
+    hookimpl,
 )
-from crmgraph.extension_points import CustomerWrite, Event, GraphQLContribution, Metric, Permission
-from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 from crmgraph_loyalty import ledger, merging, privacy
 
 if TYPE_CHECKING:
-    from crmgraph.db.engine import Database
-    from crmgraph.dedupe.merge import MergeContext
-    from crmgraph.schema.build import SchemaTypes
+    from crmgraph import CoreGraphQLTypes, Database, MergeContext
 
 logger = logging.getLogger("crmgraph_loyalty")
+
+# The plugin's stable name: its key in personal data exports and erasure
+# counts, the same whether it is loaded by entry point or by module name.
+PLUGIN_NAME = "loyalty"
 
 AWARD_POINTS = ledger.AWARD_POINTS
 # A discount this high is a commitment the contract must bound in time.
@@ -183,7 +189,7 @@ async def crmgraph_erase_personal_data(
 
 
 @hookimpl
-def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution:
+def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
     # Imported here: the GraphQL module builds strawberry types per schema.
     from crmgraph_loyalty.graphql import contribution
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from crmgraph.privacy.party import plain_rows
+from crmgraph import plain_rows
 
 if TYPE_CHECKING:
-    from crmgraph.db.engine import Database
+    from crmgraph import Database
 
 
 async def accounts(db: Database, customer_pks: Sequence[int]) -> list[dict[str, Any]]:

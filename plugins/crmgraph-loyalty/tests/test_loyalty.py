@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from crmgraph.db.engine import make_engine
-from crmgraph.testing import LiveServer
-from piccolo.querystring import QueryString
+from crmgraph.testing import LiveServer, run_sql
 
 CREATE = """
 mutation($input: CreateCustomerInput!) {
@@ -103,11 +100,7 @@ def award(
 
 
 def sql(server_settings: Any, statement: str, *args: Any) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        engine = make_engine(server_settings)
-        return [dict(r) for r in await engine.run_querystring(QueryString(statement, *args)) or []]
-
-    return asyncio.run(run())
+    return run_sql(server_settings, statement, *args)
 
 
 def active_client(server: LiveServer) -> dict[str, Any]:

@@ -4,25 +4,18 @@ up, not personal data) while the award reasons it wrote in its events go."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from crmgraph.db.engine import make_engine
-from crmgraph.testing import LiveServer
-from piccolo.querystring import QueryString
+from crmgraph.testing import LiveServer, run_sql
 
-PLUGIN = "crmgraph_loyalty.plugin"
+PLUGIN = "loyalty"  # its stable name (PLUGIN_NAME), however it was loaded
 
 
 def events(settings: Any, event_type: str) -> list[Any]:
-    async def run() -> list[Any]:
-        statement = QueryString("SELECT payload FROM event WHERE type = {}", event_type)
-        rows = await make_engine(settings).run_querystring(statement) or []
-        return [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
-                for r in rows]  # fmt: skip
-
-    return asyncio.run(run())
+    rows = run_sql(settings, "SELECT payload FROM event WHERE type = {}", event_type)
+    return [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
+            for r in rows]  # fmt: skip
 
 
 def metrics(server: LiveServer) -> dict[str, Any]:

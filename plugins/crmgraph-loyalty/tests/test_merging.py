@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from crmgraph.db.engine import make_engine
-from crmgraph.testing import LiveServer
-from piccolo.querystring import QueryString
+from crmgraph.testing import LiveServer, run_sql
 
 MERGE = """
 mutation($input: MergeCustomersInput!) {
@@ -43,12 +40,7 @@ def client(server: LiveServer, name: str, points: int = 0) -> str:
 
 
 def accounts(settings: Any) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        statement = "SELECT * FROM loyalty_account ORDER BY id"
-        rows = await make_engine(settings).run_querystring(QueryString(statement))
-        return [dict(row) for row in rows or []]
-
-    return asyncio.run(run())
+    return run_sql(settings, "SELECT * FROM loyalty_account ORDER BY id")
 
 
 def merge(server: LiveServer, survivor: str, merged: str) -> dict[str, Any]:
@@ -99,6 +91,22 @@ def test_undo_is_refused_once_the_survivor_earned_points(
         {"id": survivor},
     )
     assert client_points["awardLoyaltyPoints"]["account"] == {"points": 35}
+    # the award is audited on the survivor like any core write (crmgraph.record_change),
+    # so crmgraph itself refuses the undo before asking the plugins
+    [refusal] = undo(crmgraph_client, done["id"])
+    assert refusal["code"] == "MERGE_NOT_UNDOABLE"
+    assert "written to since the merge (loyalty.points_awarded)" in refusal["message"]
+    assert [a["points"] for a in accounts(crmgraph_settings)] == [35]
+
+
+def test_undo_is_vetoed_when_the_balance_changed_behind_the_api(
+    crmgraph_client: LiveServer, crmgraph_settings: Any
+) -> None:
+    """A balance changed with no audited write (a script, another plugin): the
+    plugin's own check in crmgraph_merge_customers vetoes the undo."""
+    survivor, merged = client(crmgraph_client, "Dora"), client(crmgraph_client, "Dora D.", 30)
+    done = merge(crmgraph_client, survivor, merged)
+    run_sql(crmgraph_settings, "UPDATE loyalty_account SET points = points + 5")
     [refusal] = undo(crmgraph_client, done["id"])
     assert refusal["code"] == "MERGE_VETOED"
     assert "loyalty balance changed" in refusal["message"]
