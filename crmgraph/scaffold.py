@@ -132,7 +132,10 @@ def write_plugin(name: str, directory: Path | None = None) -> Path:
     values = names.values()
     root = resources.files("crmgraph") / "scaffold_templates" / "plugin"
     for parts, template in template_files(root):
-        relative = [part.replace("__package__", names.package) for part in parts]
+        # __dot__: a dotfile (.gitignore), kept visible to package-data globs
+        relative = [
+            part.replace("__package__", names.package).replace("__dot__", ".") for part in parts
+        ]
         relative[-1] = relative[-1].removesuffix(TEMPLATE_SUFFIX)
         path = target.joinpath(*relative)
         path.parent.mkdir(parents=True, exist_ok=True)

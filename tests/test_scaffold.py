@@ -29,6 +29,7 @@ def test_generated_plugin_passes_its_own_tests_and_ruff(tmp_path: Path) -> None:
 
     package = target / "crmgraph_acme_widgets"
     expected = {
+        ".gitignore",
         "pyproject.toml",
         "README.md",
         "crmgraph_acme_widgets/__init__.py",
@@ -47,6 +48,8 @@ def test_generated_plugin_passes_its_own_tests_and_ruff(tmp_path: Path) -> None:
         pyproject
     )
     assert "{{" not in "".join(p.read_text() for p in package.rglob("*.py"))
+    ignored = (target / ".gitignore").read_text().splitlines()
+    assert {"__pycache__/", "*.egg-info/", ".venv/", "*.sqlite"} <= set(ignored)
 
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("CRMGRAPH_TEST_DATABASE", None)  # the generated suite on SQLite, quickly
@@ -59,7 +62,7 @@ def test_generated_plugin_passes_its_own_tests_and_ruff(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
     if importlib.util.find_spec("ruff") is None:
         if IN_CI:
