@@ -1,0 +1,247 @@
+"""The public plugin API: ``crmgraph`` exports everything a plugin needs, and
+the plugins crmgraph ships or generates import nothing else.
+
+- Every module of crmgraph/plugins/, of each package under plugins/ and of a
+  freshly scaffolded package imports from ``crmgraph`` only (and, in tests,
+  ``crmgraph.testing``): any ``crmgraph.<sub>`` import fails, at module level,
+  under ``TYPE_CHECKING`` or inside a function.
+- Every name in ``crmgraph.__all__`` resolves; ``import crmgraph`` loads no
+  other crmgraph module; the ``TYPE_CHECKING`` imports name the same modules
+  as the lazy table.
+- Plugin names in export and erasure keys are stable however a plugin is loaded.
+- ``keyset_connection`` pages a query with cursors, over the app's database.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphql import GraphQLError
+
+import crmgraph
+from crmgraph import scaffold
+from crmgraph.plugin_names import stable_plugin_name
+from crmgraph.registry import make_plugin_manager
+from crmgraph.settings import Settings
+from crmgraph.testing import LiveServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_ONLY = "crmgraph.testing"
+
+# A built-in *feature's* plugin wires the core's own modules for that feature
+# (its GraphQL, its permission constant); partner plugins and customer types
+# have no such reason. Each entry names exactly what is allowed.
+FEATURE_WIRING: dict[str, set[str]] = {
+    "crmgraph/plugins/webhooks.py": {"crmgraph.webhooks", "crmgraph.schema.webhooks"},
+}
+# A file another piece of issue 20's work (the layering change) owns and is
+# changing now: its plugin-API imports move to ``crmgraph`` with that work.
+PENDING = {"crmgraph/plugins/imports.py"}
+
+
+def crmgraph_imports(source: str) -> set[str]:
+    """Every ``crmgraph...`` module a source imports from, wherever the import is."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name == "crmgraph" or name.startswith("crmgraph.")}
+
+
+def private_imports(path: Path, source: str) -> set[str]:
+    """The ``crmgraph.<sub>`` modules a plugin file may not import."""
+    allowed = {"crmgraph"}
+    if "tests" in path.parts:
+        allowed.add(TEST_ONLY)
+    return crmgraph_imports(source) - allowed
+
+
+def python_files(root: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in root.rglob("*.py")
+        if "__pycache__" not in p.parts and not any(part.endswith(".egg-info") for part in p.parts)
+    )
+
+
+def test_the_checker_sees_every_kind_of_import() -> None:
+    source = (
+        "import crmgraph\nfrom crmgraph import hookimpl\nimport crmgraph.db.engine\n"
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from crmgraph.lifecycle import Facts\n"
+        "def late():\n    from crmgraph.schema import ids\n    from .sibling import x\n"
+    )
+    assert private_imports(Path("pkg/mod.py"), source) == {
+        "crmgraph.db.engine",
+        "crmgraph.lifecycle",
+        "crmgraph.schema",
+    }
+    tests = "from crmgraph.testing import LiveServer\nfrom crmgraph.settings import Settings\n"
+    assert private_imports(Path("pkg/tests/test_x.py"), tests) == {"crmgraph.settings"}
+    assert private_imports(Path("pkg/mod.py"), tests) == {"crmgraph.testing", "crmgraph.settings"}
+
+
+def test_builtin_plugins_import_only_crmgraph() -> None:
+    files = python_files(ROOT / "crmgraph" / "plugins")
+    assert len(files) >= 10
+    problems = {}
+    for path in files:
+        name = path.relative_to(ROOT).as_posix()
+        if name in PENDING:
+            continue
+        extra = private_imports(path, path.read_text()) - FEATURE_WIRING.get(name, set())
+        if extra:
+            problems[name] = sorted(extra)
+    assert problems == {}
+
+
+def test_partner_packages_import_only_crmgraph() -> None:
+    packages = [p for p in sorted((ROOT / "plugins").iterdir()) if (p / "pyproject.toml").exists()]
+    assert packages, "no partner plugin package under plugins/"
+    problems = {}
+    for package in packages:
+        files = python_files(package)
+        assert any("tests" in f.parts for f in files), f"{package.name} has no tests"
+        for path in files:
+            if found := private_imports(path.relative_to(package), path.read_text()):
+                problems[path.relative_to(ROOT).as_posix()] = sorted(found)
+    assert problems == {}
+
+
+def test_a_scaffolded_package_imports_only_crmgraph(tmp_path: Path) -> None:
+    target = scaffold.write_plugin("acme_widgets", tmp_path / "acme")
+    files = python_files(target)
+    assert {"plugin.py", "test_plugin.py", "conftest.py"} <= {f.name for f in files}
+    problems = {
+        path.relative_to(target).as_posix(): sorted(found)
+        for path in files
+        if (found := private_imports(path.relative_to(target), path.read_text()))
+    }
+    assert problems == {}
+    assert (
+        'PLUGIN_NAME = "acme_widgets"' in (target / "crmgraph_acme_widgets/plugin.py").read_text()
+    )
+
+
+def test_every_public_name_resolves() -> None:
+    assert set(crmgraph.__all__) == {*crmgraph._PUBLIC, "TEST_FIXTURES", "__version__"}
+    assert len(crmgraph.__all__) == len(set(crmgraph.__all__))
+    missing = [name for name in crmgraph.__all__ if getattr(crmgraph, name, None) is None]
+    assert missing == []
+    assert all(not name.startswith("_") for name in crmgraph._PUBLIC)
+    # each comes from the module the table names (not an accidental re-export)
+    for name, module in crmgraph._PUBLIC.items():
+        assert getattr(sys.modules[module], name) is getattr(crmgraph, name), name
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        _ = crmgraph.not_a_name  # type: ignore[attr-defined]
+    assert crmgraph.TEST_FIXTURES == "crmgraph.testing"
+
+
+def test_type_checkers_see_the_same_names() -> None:
+    tree = ast.parse((ROOT / "crmgraph" / "__init__.py").read_text())
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    seen = {
+        alias.name: stmt.module
+        for stmt in block.body
+        if isinstance(stmt, ast.ImportFrom)
+        for alias in stmt.names
+    }
+    assert seen == crmgraph._PUBLIC
+
+
+def python_says(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_import_crmgraph_is_cheap_and_without_cycles() -> None:
+    """Importing the package loads none of its modules; every public name,
+    resolved first to last or last to first in a fresh interpreter, meets no
+    import cycle (an order-dependent cycle shows in one of the two)."""
+    loaded = "import sys, crmgraph; print(sorted(m for m in sys.modules if m.split('.')[0] == 'crmgraph'))"
+    assert python_says(loaded) == "['crmgraph']"
+    for order in ("crmgraph.__all__", "reversed(crmgraph.__all__)"):
+        code = f"import crmgraph; print(len([getattr(crmgraph, n) for n in {order}]))"
+        assert python_says(code) == str(len(crmgraph.__all__))
+
+
+def test_plugin_names_in_export_keys_do_not_depend_on_how_it_was_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crmgraph_loyalty import plugin as loyalty
+
+    by_module = make_plugin_manager(
+        Settings(plugins=("crmgraph_loyalty.plugin",), load_entry_points=False)
+    )
+    by_entry_point = make_plugin_manager(Settings(load_entry_points=True))
+    by_object = make_plugin_manager(Settings(load_entry_points=False), extra_plugins=[loyalty])
+    registered = {
+        "crmgraph_loyalty.plugin": by_module,
+        "loyalty": by_entry_point,
+        by_object.get_name(loyalty): by_object,
+    }
+    assert {stable_plugin_name(pm, name) for name, pm in registered.items()} == {"loyalty"}
+    # without a declared PLUGIN_NAME: the name of the entry point loading the module
+    monkeypatch.delattr(loyalty, "PLUGIN_NAME")
+    assert stable_plugin_name(by_module, "crmgraph_loyalty.plugin") == "loyalty"
+    # a module in no installed package keeps the name it was registered under
+    guard = "tests.plugins_for_tests.privacy_guard"
+    pm = make_plugin_manager(Settings(plugins=(guard,), load_entry_points=False))
+    assert stable_plugin_name(pm, guard) == guard
+
+
+@pytest.fixture
+def crmgraph_plugins() -> list[str]:
+    return []
+
+
+def test_keyset_connection_pages_a_query(crmgraph_client: LiveServer) -> None:
+    for n in range(5):
+        crmgraph_client.gql(
+            "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } } }",
+            {"i": {"kind": "CLIENT", "name": f"Page {n}"}},
+        )
+
+    def page(first: int | None, after: str | None, scope: str = "test:customers") -> Any:
+        return crmgraph_client.run(
+            lambda state: crmgraph.keyset_connection(
+                state.db,
+                select="SELECT id, name FROM customer",
+                where="name LIKE {}",
+                args=("Page %",),
+                scope=scope,
+                node=lambda row: row["name"],
+                first=first,
+                after=after,
+            )
+        )
+
+    names, after, pages = [], None, 0
+    while True:
+        got = page(2, after)
+        names += [edge.node for edge in got.edges]
+        pages += 1
+        assert got.page_info.has_previous_page is (after is not None)
+        if not got.page_info.has_next_page:
+            break
+        after = got.page_info.end_cursor
+    assert (names, pages) == ([f"Page {n}" for n in range(5)], 3)
+    assert [e.node for e in page(None, None).edges] == names  # default page size 20
+    assert page(0, None).edges == []
+    with pytest.raises(GraphQLError, match="`first` must be between 0 and 100"):
+        page(101, None)
+    with pytest.raises(GraphQLError, match="not a cursor of this list"):
+        page(2, page(2, None).page_info.end_cursor, scope="another:list")
