@@ -69,6 +69,7 @@ if TYPE_CHECKING:
         TransitionContext,
     )
     from crmgraph.plugin_calls import PluginFailure
+    from crmgraph.privacy import ERASED
     from crmgraph.privacy.party import plain_rows
     from crmgraph.registry import PluginError
     from crmgraph.schema.core_types import UserError, UserErrorCode
@@ -148,6 +149,7 @@ _PUBLIC: dict[str, str] = {
     "keyset_connection": "crmgraph.schema.pagination",
     "load_json": "crmgraph.db.queries",
     "plain_rows": "crmgraph.privacy.party",
+    "ERASED": "crmgraph.privacy",
 }
 
 # every public name (tests/test_public_api.py checks it against _PUBLIC)
@@ -159,6 +161,7 @@ __all__ = [
     "CUSTOMER_MERGE",
     "CUSTOMER_READ_ALL",
     "CUSTOMER_WRITE",
+    "ERASED",
     "NOTE_MODERATE",
     "PRIVACY_ERASE",
     "PRIVACY_EXPORT",

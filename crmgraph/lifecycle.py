@@ -88,11 +88,19 @@ class LinkedParty:
 
 
 class Facts:
-    """Read-only questions a guard or validator may ask about one customer."""
+    """Read-only questions a guard or validator may ask about one customer.
+    With the ``catalog``, linked parties' attributes come decoded to their
+    Python types (``Decimal``, ``date``), as a customer's own do."""
 
-    def __init__(self, db: Database, customer_pk: int) -> None:
+    def __init__(self, db: Database, customer_pk: int, catalog: Catalog | None = None) -> None:
         self.db = db
         self.customer_pk = customer_pk
+        self.catalog = catalog
+
+    def customer_attributes(self, kind: str, stored: Any) -> dict[str, Any]:
+        values = queries.load_json(stored)
+        descriptor = self.catalog.customer_type(kind) if self.catalog is not None else None
+        return descriptor.decode_attributes(values) if descriptor is not None else values
 
     async def interaction_count(
         self, channels: tuple[str, ...] = (), since: datetime.datetime | None = None
@@ -155,7 +163,7 @@ class Facts:
                         stage=row["cstage"],
                         name=row["cname"],
                         attributes=queries.load_json(row["rattrs"]),
-                        customer_attributes=queries.load_json(row["cattrs"]),
+                        customer_attributes=self.customer_attributes(row["ckind"], row["cattrs"]),
                     )
                 )
         return found
@@ -227,7 +235,7 @@ class Lifecycles:
             from_stage=row["stage"],
             to_stage=to_stage,
             transition=descriptor.lifecycle.transition(row["stage"], to_stage),
-            facts=Facts(db, row["id"]),
+            facts=Facts(db, row["id"], self.catalog),
             reason=reason,
             user_id=user_id,
         )

@@ -15,6 +15,7 @@ the plugins crmgraph ships or generates import nothing else.
 from __future__ import annotations
 
 import ast
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,36 @@ def test_keyset_connection_pages_a_query(crmgraph_client: LiveServer) -> None:
         page(101, None)
     with pytest.raises(GraphQLError, match="not a cursor of this list"):
         page(2, page(2, None).page_info.end_cursor, scope="another:list")
+
+
+def test_linked_parties_come_with_decoded_attributes(crmgraph_client: LiveServer) -> None:
+    """``Facts.relationships`` (what guards see): the other party's typed
+    attributes decoded as the customer's own are (a date, not its text), and
+    ``direction`` one of the ``Direction`` values, equal to "out"/"in"."""
+    create = "mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { customer { id } } }"
+    employee = crmgraph_client.gql(
+        create, {"i": {"kind": "EMPLOYEE", "name": "Eva", "employee": {"hireDate": "2024-03-01"}}}
+    )["createCustomer"]["customer"]["id"]
+    client = crmgraph_client.gql(create, {"i": {"kind": "CLIENT", "name": "Acme"}})
+    client_id = client["createCustomer"]["customer"]["id"]
+    linked = crmgraph_client.gql(
+        "mutation($i: LinkCustomersInput!) { linkCustomers(input: $i) { userErrors { code } } }",
+        {"i": {"fromId": employee, "toId": client_id, "kind": "works_for"}},
+    )
+    assert linked["linkCustomers"]["userErrors"] == []
+
+    def parties(global_id: str) -> Any:
+        pk = crmgraph.decode_id(global_id, "Customer")[1]
+        return crmgraph_client.run(
+            lambda state: crmgraph.Facts(state.db, pk, state.catalog).relationships("works_for")
+        )
+
+    (seen_from_client,) = parties(client_id)
+    assert (
+        seen_from_client.direction is crmgraph.Direction.IN and seen_from_client.direction == "in"
+    )
+    assert seen_from_client.customer_kind == "employee"
+    assert seen_from_client.customer_attributes["hire_date"] == datetime.date(2024, 3, 1)
+    (seen_from_employee,) = parties(employee)
+    assert seen_from_employee.direction == crmgraph.Direction.OUT == "out"
+    assert seen_from_employee.name == "Acme"

@@ -297,7 +297,7 @@ async def merge_customers(
         changed,
         descriptor.decode_attributes(attributes),
         before,
-        Facts(db, survivor["id"]),
+        Facts(db, survivor["id"], catalog),
     )
     problems = await plugin_problems(pm, write)
     if problems:

@@ -539,7 +539,8 @@ def build_mutation_type(
                 existing = CustomerSnapshot.from_row(current, descriptor)
                 merged = attrs if attrs is not None else load_json(current["attributes"])
                 typed = descriptor.decode_attributes(merged)
-                write = CustomerWrite(kind, descriptor, values, typed, existing, Facts(db, pk))
+                facts = Facts(db, pk, catalog)
+                write = CustomerWrite(kind, descriptor, values, typed, existing, facts)
                 await plugin_validation(info, write)
                 await writes.update_customer(db, pk, input.expected_version, values, attrs)
                 if MATCHED_FIELDS & values.keys() or (attrs is not None and "tax_id" in sent):
@@ -599,7 +600,7 @@ def build_mutation_type(
                     values,
                     descriptor.decode_attributes(attrs),
                     CustomerSnapshot.from_row(current, descriptor),
-                    Facts(db, pk),
+                    Facts(db, pk, catalog),
                 )
                 await plugin_validation(info, write)
                 await writes.update_customer(db, pk, current["version"], values, None)

@@ -601,7 +601,7 @@ class CustomerImport:
                     changes,
                     descriptor.decode_attributes(after["attributes"]),
                     CustomerSnapshot.from_row(current, descriptor),
-                    Facts(db, pk),
+                    Facts(db, pk, self.catalog),
                 )
                 problems = await input_checks.plugin_problems(self.ctx.plugin_manager, write)
                 if problems:
