@@ -4,12 +4,14 @@ no extension point is untested or undocumented."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
+import crmgraph
 from crmgraph import hookspecs
 from crmgraph.registry import make_plugin_manager
 from crmgraph.testing import IN_CI, settings_for
@@ -70,3 +72,34 @@ def test_every_hookspec_is_implemented_by_a_shipped_plugin(tmp_path: Path) -> No
     pm = make_plugin_manager(settings)
     unimplemented = [name for name in hook_names() if not getattr(pm.hook, name).get_hookimpls()]
     assert not unimplemented, f"no shipped plugin implements: {', '.join(unimplemented)}"
+
+
+def public_api_section() -> str:
+    text = DOCS.read_text(encoding="utf-8")
+    found = re.search(r"^## Public API\s*$(.*?)^## ", text, flags=re.MULTILINE | re.DOTALL)
+    assert found, "docs/plugins.md has no '## Public API' section"
+    return found.group(1)
+
+
+def test_every_public_name_is_documented() -> None:
+    """Each name of ``crmgraph.__all__`` is explained in docs/plugins.md's
+    Public API section (as `` `name` ``, on a line saying what it is)."""
+    section = public_api_section()
+    missing = [name for name in crmgraph.__all__ if f"`{name}`" not in section]
+    assert not missing, f"docs/plugins.md's Public API does not document: {', '.join(missing)}"
+
+
+def test_linked_party_fields_and_directions_are_documented() -> None:
+    section = public_api_section()
+    for name in [f.name for f in dataclasses.fields(crmgraph.LinkedParty)]:
+        assert f"`{name}`" in section, f"LinkedParty.{name} is not documented"
+    for direction in crmgraph.Direction:
+        assert f"`Direction.{direction.name}`" in section and f'`"{direction.value}"`' in section
+
+
+def test_doc_examples_import_only_the_public_api() -> None:
+    """The examples teach what the plugins do: no ``crmgraph.<sub>`` import
+    but ``crmgraph.testing``."""
+    text = DOCS.read_text(encoding="utf-8")
+    imports = re.findall(r"^\s*(?:from|import) (crmgraph\.[\w.]+)", text, flags=re.MULTILINE)
+    assert set(imports) <= {"crmgraph.testing"}, set(imports)
