@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         Permission,
     )
     from crmgraph.hookspecs import hookimpl
+    from crmgraph.ids import InvalidId, decode_id, encode_id
     from crmgraph.lifecycle import (
         CustomerSnapshot,
         Direction,
@@ -73,7 +74,6 @@ if TYPE_CHECKING:
     from crmgraph.privacy.party import plain_rows
     from crmgraph.registry import PluginError
     from crmgraph.schema.core_types import UserError, UserErrorCode
-    from crmgraph.schema.ids import InvalidId, decode_id, encode_id
     from crmgraph.schema.mutation_runner import caller, may, require, run_mutation, user_errors
     from crmgraph.schema.pagination import Connection, Edge, PageInfo, keyset_connection
     from crmgraph.settings import Settings
@@ -107,9 +107,9 @@ _PUBLIC: dict[str, str] = {
     "Database": "crmgraph.db.engine",
     "Settings": "crmgraph.settings",
     # global IDs
-    "encode_id": "crmgraph.schema.ids",
-    "decode_id": "crmgraph.schema.ids",
-    "InvalidId": "crmgraph.schema.ids",
+    "encode_id": "crmgraph.ids",
+    "decode_id": "crmgraph.ids",
+    "InvalidId": "crmgraph.ids",
     # errors
     "UserInputError": "crmgraph.validation",
     "Problem": "crmgraph.validation",
