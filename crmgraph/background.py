@@ -40,8 +40,12 @@ class PollingLoop:
                 self.logger.exception(self.failure_message)
             if pause <= 0:
                 continue
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+            # cancellation that arrives as the wake-up does, and stop() then
+            # waits for ever (seen when a server stops right after a write)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+                async with asyncio.timeout(pause):
+                    await self._wake.wait()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=self.task_name)

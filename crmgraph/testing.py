@@ -234,11 +234,7 @@ class AppLoop:
         for task in asyncio.all_tasks():
             if task is asyncio.current_task():
                 continue
-            frames = task.get_stack()
-            where = " <- ".join(
-                f"{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})" for f in frames[-6:]
-            )
-            stacks.append(f"{task.get_name()}: {where}")
+            stacks.append(f"{task.get_name()}: {' -> '.join(awaiting(task.get_coro()))}")
         return "\n".join(stacks)
 
     def stop(self) -> None:
@@ -277,6 +273,17 @@ class AppLoop:
 
     def transport(self) -> httpx.BaseTransport:
         return InProcessTransport(self)
+
+
+def awaiting(coro: Any) -> list[str]:
+    """The chain of coroutines ``coro`` awaits, outermost first (a task's own
+    stack stops at its first frame)."""
+    chain = []
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        frame = coro.cr_frame
+        chain.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        coro = coro.cr_await
+    return chain
 
 
 class InProcessTransport(httpx.BaseTransport):
