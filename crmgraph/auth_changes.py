@@ -35,6 +35,7 @@ from typing import Any
 
 from crmgraph import principal_cache
 from crmgraph.auth import Principal
+from crmgraph.background import wait_for_event
 from crmgraph.db.engine import Database
 from crmgraph.settings import Settings
 
@@ -208,8 +209,7 @@ class LiveSessions:
 
     async def _watch(self, interval: float) -> None:
         while self.sessions:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), interval)
+            await wait_for_event(self.changed, interval)
             self.changed.clear()
             started = self.generation
             try:

@@ -10,6 +10,18 @@ import contextlib
 import logging
 
 
+async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` pass; True if it was set.
+
+    asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for loses a
+    cancellation that arrives as the event is set, so a task looping on it
+    never stops (seen when a server stopped right after a write)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
+
+
 class PollingLoop:
     """Subclasses implement ``run_pass``; ``start``/``stop`` run it as one task."""
 
@@ -40,12 +52,7 @@ class PollingLoop:
                 self.logger.exception(self.failure_message)
             if pause <= 0:
                 continue
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
-            # cancellation that arrives as the wake-up does, and stop() then
-            # waits for ever (seen when a server stops right after a write)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(pause):
-                    await self._wake.wait()
+            await wait_for_event(self._wake, pause)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=self.task_name)
