@@ -83,22 +83,40 @@ class FunctionsConnection(sqlite3.Connection):
         self.create_function(SQLITE_BASE64, 2, utf8_base64, deterministic=True)
 
 
-class ClosingSQLiteTransaction(SQLiteTransaction):
-    """piccolo's SQLite transaction keeps its connection open when BEGIN,
-    ROLLBACK or COMMIT fails: a background loop cancelled at shutdown while
-    BEGIN IMMEDIATE waits for the write lock left a connection that took the
-    lock later and never gave it back. Here the connection is always closed
-    (closing waits for the statement before it, then rolls back)."""
+class GivesBackItsConnection:
+    """piccolo's transactions keep their connection when BEGIN, ROLLBACK or
+    COMMIT fails: a background loop cancelled at shutdown in the middle of a
+    statement (SQLite: while BEGIN IMMEDIATE waits for the write lock) left a
+    connection that took the lock later and never gave it back (SQLite), or
+    that closing the pool waited for for ever (PostgreSQL). Here the
+    connection is always given back, however the transaction ends."""
 
-    async def __aenter__(self) -> SQLiteTransaction:
+    _parent: Any
+    _committed: bool
+    _rolled_back: bool
+    connection: Any
+    engine: Any
+    context: Any
+
+    # get_connection, begin, commit and rollback are piccolo's (the class this
+    # one is mixed into, after it)
+
+    def prepare(self, connection: Any) -> None:
+        """Set up what BEGIN needs on the new connection."""
+
+    async def give_back(self, connection: Any) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Any:
         if self._parent is not None:
             return self._parent
         connection = await self.get_connection()
         try:
             self.connection = connection
+            self.prepare(connection)
             await self.begin()
         except BaseException:
-            await connection.close()
+            await self.give_back(connection)
             raise
         self.context = self.engine.current_transaction.set(self)
         return self
@@ -114,10 +132,18 @@ class ClosingSQLiteTransaction(SQLiteTransaction):
                 await self.commit()
         finally:
             try:
-                await self.connection.close()
+                await self.give_back(self.connection)
             finally:
                 self.engine.current_transaction.reset(self.context)
         return exception is None
+
+
+class ClosingSQLiteTransaction(GivesBackItsConnection, SQLiteTransaction):
+    """SQLite: the connection is closed (closing waits for the statement
+    before it, then rolls back)."""
+
+    async def give_back(self, connection: Any) -> None:
+        await connection.close()
 
 
 class CountingSQLiteEngine(SQLiteEngine):
@@ -135,49 +161,18 @@ class CountingSQLiteEngine(SQLiteEngine):
         )
 
 
-class ReleasingPostgresTransaction(PostgresTransaction):
-    """piccolo's transaction keeps its pooled connection when BEGIN, ROLLBACK
-    or COMMIT fails: a background loop cancelled at shutdown in the middle of
-    a statement cannot roll back while asyncpg cancels that statement, and
-    closing the pool then waits for the connection for ever. Here the
-    connection always goes back to the pool (asyncpg closes one it cannot
-    reset)."""
+class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
+    """PostgreSQL: the connection goes back to the pool (asyncpg closes one it
+    cannot reset)."""
 
-    async def __aenter__(self) -> PostgresTransaction:
-        if self._parent is not None:
-            return self._parent
-        connection = await self.get_connection()
-        try:
-            self.connection = connection
-            self.transaction = connection.transaction()
-            await self.begin()
-        except BaseException:
-            if self.engine.pool:
-                await self.engine.pool.release(connection)
-            else:
-                await connection.close()
-            raise
-        self.context = self.engine.current_transaction.set(self)
-        return self
+    def prepare(self, connection: Any) -> None:
+        self.transaction = connection.transaction()
 
-    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            if exception:
-                if not self._rolled_back:  # the caller may have rolled back itself
-                    await self.rollback()
-            elif not self._committed and not self._rolled_back:
-                await self.commit()
-        finally:
-            try:
-                if self.engine.pool:
-                    await self.engine.pool.release(self.connection)
-                else:
-                    await self.connection.close()
-            finally:
-                self.engine.current_transaction.reset(self.context)
-        return exception is None
+    async def give_back(self, connection: Any) -> None:
+        if self.engine.pool:
+            await self.engine.pool.release(connection)
+        else:
+            await connection.close()
 
 
 class CountingPostgresEngine(PostgresEngine):
