@@ -78,16 +78,26 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_set_role(args: argparse.Namespace) -> int:
-    from crmgraph import auth, auth_changes
+def _rights_change(args: argparse.Namespace, change: Callable[[Database], Awaitable[None]]) -> bool:
+    """Run a change of someone's rights (role, teams), then tell the servers,
+    whose cached principals hold the old rights. False if it was refused."""
+    from crmgraph import auth_changes
 
-    async def change(db: Database) -> bool:
-        await auth.set_role(db, args.email, args.role)
+    async def changed(db: Database) -> bool:
+        await change(db)
         return True
 
-    if _auth_command(args, change) is None:
+    if _auth_command(args, changed) is None:
+        return False
+    asyncio.run(auth_changes.announce(settings_from_args(args), None))
+    return True
+
+
+def cmd_users_set_role(args: argparse.Namespace) -> int:
+    from crmgraph import auth
+
+    if not _rights_change(args, lambda db: auth.set_role(db, args.email, args.role)):
         return 2
-    asyncio.run(auth_changes.announce(settings_from_args(args), None))  # servers' cached roles
     print(f"{args.email} is now {args.role}")
     return 0
 
@@ -114,15 +124,10 @@ def cmd_teams_create(args: argparse.Namespace) -> int:
 
 
 def cmd_teams_add(args: argparse.Namespace) -> int:
-    from crmgraph import auth, auth_changes
+    from crmgraph import auth
 
-    async def add(db: Database) -> bool:
-        await auth.add_team_member(db, args.team, args.email)
-        return True
-
-    if _auth_command(args, add) is None:
+    if not _rights_change(args, lambda db: auth.add_team_member(db, args.team, args.email)):
         return 2
-    asyncio.run(auth_changes.announce(settings_from_args(args), None))  # servers' cached teams
     print(f"{args.email} is in team {args.team}")
     return 0
 
