@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from crmgraph.db.engine import Database
     from crmgraph.db.queries import load_json
     from crmgraph.db.writes import live_customer, visible_customer
-    from crmgraph.dedupe.merge import MergeContext
     from crmgraph.event_types import EventTypeError, emit, record_change
     from crmgraph.extension_points import (
         CoreGraphQLTypes,
@@ -60,15 +59,16 @@ if TYPE_CHECKING:
         Metric,
         Permission,
     )
-    from crmgraph.hookspecs import hookimpl
-    from crmgraph.ids import InvalidId, decode_id, encode_id
-    from crmgraph.lifecycle import (
+    from crmgraph.hook_contexts import (
         CustomerSnapshot,
         Direction,
         Facts,
         LinkedParty,
+        MergeContext,
         TransitionContext,
     )
+    from crmgraph.hookspecs import hookimpl
+    from crmgraph.ids import InvalidId, decode_id, encode_id
     from crmgraph.plugin_calls import PluginFailure
     from crmgraph.privacy import ERASED
     from crmgraph.privacy.party import plain_rows
@@ -98,12 +98,12 @@ _PUBLIC: dict[str, str] = {
     "Metric": "crmgraph.extension_points",
     "Permission": "crmgraph.extension_points",
     # what hooks receive
-    "TransitionContext": "crmgraph.lifecycle",
-    "CustomerSnapshot": "crmgraph.lifecycle",
-    "Facts": "crmgraph.lifecycle",
-    "LinkedParty": "crmgraph.lifecycle",
-    "Direction": "crmgraph.lifecycle",
-    "MergeContext": "crmgraph.dedupe.merge",
+    "TransitionContext": "crmgraph.hook_contexts",
+    "CustomerSnapshot": "crmgraph.hook_contexts",
+    "Facts": "crmgraph.hook_contexts",
+    "LinkedParty": "crmgraph.hook_contexts",
+    "Direction": "crmgraph.hook_contexts",
+    "MergeContext": "crmgraph.hook_contexts",
     "Database": "crmgraph.db.engine",
     "Settings": "crmgraph.settings",
     # global IDs

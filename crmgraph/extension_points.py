@@ -1,16 +1,17 @@
 """Plain data that plugins receive from, or hand to, hooks (besides customer
-type descriptors in :mod:`crmgraph.customer_types` and the transition context
-in :mod:`crmgraph.lifecycle`)."""
+type descriptors in :mod:`crmgraph.customer_types` and the customer snapshots,
+facts and transition and merge contexts in :mod:`crmgraph.hook_contexts`)."""
 
 from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from crmgraph.customer_types import CustomerType
-from crmgraph.lifecycle import CustomerSnapshot, Facts
+from crmgraph.hook_contexts import CustomerSnapshot, Facts
 
 
 class CoreGraphQLTypes(Protocol):
@@ -33,6 +34,15 @@ class CoreGraphQLTypes(Protocol):
     def interaction(self, row: dict[str, Any]) -> Any: ...
 
     def relationship(self, row: dict[str, Any]) -> Any: ...
+
+
+class WriteRights(Protocol):
+    """Which guarded fields a caller may not write (``crmgraph.access.Access``
+    is one), described here so that the input checks need not import access."""
+
+    def denied_writes(
+        self, type_name: str, sent: Mapping[str, Any], *, creating: bool = False
+    ) -> list[tuple[str, str, str]]: ...
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import pluggy
 if TYPE_CHECKING:
     from crmgraph.customer_types import CustomerType, RelationshipKind
     from crmgraph.db.engine import Database
-    from crmgraph.dedupe.merge import MergeContext
     from crmgraph.extension_points import (
         CoreGraphQLTypes,
         CustomerWrite,
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
         Metric,
         Permission,
     )
-    from crmgraph.lifecycle import TransitionContext
+    from crmgraph.hook_contexts import MergeContext, TransitionContext
 
 hookspec = pluggy.HookspecMarker("crmgraph")
 hookimpl = pluggy.HookimplMarker("crmgraph")

@@ -12,17 +12,14 @@ from __future__ import annotations
 import datetime
 import enum
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
 from crmgraph import validation as v
-from crmgraph.extension_points import CustomerWrite
+from crmgraph.extension_points import CustomerWrite, WriteRights
 from crmgraph.plugin_calls import call_each
 from crmgraph.validation import Errors, Problem
-
-if TYPE_CHECKING:
-    from crmgraph.access import Access
 
 
 class InteractionDirection(enum.Enum):
@@ -155,7 +152,7 @@ def forbidden_problem(field: str | None, doing: str, permission: str) -> Problem
 
 
 def guarded_problems(
-    access: Access,
+    access: WriteRights,
     type_name: str,
     path: str,
     sent: Mapping[str, Any] | Iterable[str],

@@ -44,46 +44,16 @@ from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.merge_rows import move_to_survivor
 from crmgraph.extension_points import CustomerWrite
+from crmgraph.hook_contexts import MERGE, CustomerSnapshot, Facts, MergeContext
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import plugin_problems
-from crmgraph.lifecycle import CustomerSnapshot, Facts
 from crmgraph.plugin_calls import call_each, reasons
 from crmgraph.registry import Catalog
 from crmgraph.validation import Problem, UserInputError, camel
 
-MERGE = "merge"
-UNDO = "undo"
 SURVIVOR = "SURVIVOR"
 MERGED = "MERGED"
 CORE_FIELDS = ("name", "email", "phone", "owner", "team")
-
-
-@dataclass
-class MergeContext:
-    """What ``crmgraph_merge_customers`` receives.
-
-    ``phase`` is ``"merge"`` or ``"undo"``. ``survivor`` and ``merged`` are the
-    two customers as they were before the merge (both phases). ``db`` is inside
-    the merge's (or undo's) transaction: move your rows with it; raising rolls
-    everything back. ``reason`` is the one the merge was given. ``saved`` is a
-    JSON-able dict kept with the merge and handed back, as it was left, to the
-    undo call: key it by your plugin's name.
-    Add what you moved to ``moved`` (``{"loyaltyAccounts": 1}``): it is shown in
-    the merge's ``movedCounts`` and the ``customer.merged`` event."""
-
-    db: Database
-    phase: str
-    merge_id: int
-    survivor: CustomerSnapshot
-    merged: CustomerSnapshot
-    by_user: int | None
-    reason: str | None = None
-    saved: dict[str, Any] = field(default_factory=dict)
-    moved: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def is_undo(self) -> bool:
-        return self.phase == UNDO
 
 
 @dataclass(frozen=True)

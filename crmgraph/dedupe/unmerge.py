@@ -20,17 +20,15 @@ from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe.merge import (
     CORE_FIELDS,
-    UNDO,
     Caller,
-    MergeContext,
     audited_changes,
     call_plugins,
     compare_and_set,
     record,
 )
 from crmgraph.dedupe.merge_rows import MovedRows, all_still_with, move_back
+from crmgraph.hook_contexts import UNDO, CustomerSnapshot, MergeContext
 from crmgraph.ids import encode_id
-from crmgraph.lifecycle import CustomerSnapshot
 from crmgraph.registry import Catalog
 from crmgraph.validation import Problem, UserInputError
 

@@ -24,13 +24,14 @@ from crmgraph.db.queries import load_json
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.merge_rows import RELATIONSHIP_ENDS
 from crmgraph.extension_points import CustomerWrite
+from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.input_checks import (
     attribute_fields,
     camel_keys,
     forbidden_problem,
     guarded_problems,
 )
-from crmgraph.lifecycle import CustomerSnapshot, Facts, refusal_problems
+from crmgraph.lifecycle import refusal_problems
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, marketing_refusal
 from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import Purpose

@@ -62,6 +62,7 @@ from crmgraph.dedupe import matching
 from crmgraph.dedupe.matching import Probe
 from crmgraph.dedupe.merge import field_names, settle_fields
 from crmgraph.extension_points import CustomerWrite
+from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import (
     attribute_fields,
@@ -69,7 +70,6 @@ from crmgraph.input_checks import (
     forbidden_problem,
     guarded_problems,
 )
-from crmgraph.lifecycle import CustomerSnapshot, Facts
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.duplicates import Repeat, find_repeats
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject

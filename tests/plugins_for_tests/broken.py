@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmgraph import TransitionContext
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 
 @hookimpl

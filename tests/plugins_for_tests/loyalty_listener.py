@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 
+from crmgraph import TransitionContext
 from crmgraph.extension_points import Event
 from crmgraph.hookspecs import hookimpl
-from crmgraph.lifecycle import TransitionContext
 
 received: list[Event] = []
 lock = threading.Lock()

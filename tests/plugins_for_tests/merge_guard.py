@@ -5,7 +5,7 @@ refuses to undo a merge whose reason is ``final``."""
 
 from __future__ import annotations
 
-from crmgraph.dedupe.merge import MergeContext
+from crmgraph import MergeContext
 from crmgraph.hookspecs import hookimpl
 
 
