@@ -153,7 +153,7 @@ async def revoke_key(db: Database, prefix: str) -> bool:
 
 
 async def authenticate(
-    db: Database, token: str, cache: PrincipalCache | None = None
+    db: Database, token: str, cache: PrincipalCache[Principal] | None = None
 ) -> Principal | None:
     """The key's user, or None for a malformed, unknown or revoked key."""
     parts = split_key(token)
@@ -207,7 +207,7 @@ class Authentication:
         app: ASGIApp,
         db: Database,
         allow_anonymous: bool,
-        cache: PrincipalCache | None = None,
+        cache: PrincipalCache[Principal] | None = None,
     ) -> None:
         self.app = app
         self.db = db

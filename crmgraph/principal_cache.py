@@ -25,19 +25,20 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from crmgraph.auth import Principal
+# what a key authenticates as (crmgraph.auth.Principal); opaque here, so the
+# cache sits below auth and auth alone knows what a principal is
+PrincipalT = TypeVar("PrincipalT")
 
 DEFAULT_MAX_ENTRIES = 10_000
 
-_caches: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
+_caches: weakref.WeakSet[PrincipalCache[Any]] = weakref.WeakSet()
 # told of every forget(): open WebSocket connections re-check their principals
 _listeners: list[Callable[[str | None], None]] = []
 
 
-class PrincipalCache:
+class PrincipalCache(Generic[PrincipalT]):
     def __init__(
         self,
         seconds: float,
@@ -48,7 +49,7 @@ class PrincipalCache:
         self.max_entries = max_entries
         self.clock = clock
         # (prefix, secret hash) -> (expires at, principal), least recently used first
-        self._entries: OrderedDict[tuple[str, str], tuple[float, Principal]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[float, PrincipalT]] = OrderedDict()
         # bumped by every forget(): a lookup that started before a revocation
         # must not store what it read (the row as it was before)
         self.generation = 0
@@ -58,7 +59,7 @@ class PrincipalCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, prefix: str, secret_hash: str) -> Principal | None:
+    def get(self, prefix: str, secret_hash: str) -> PrincipalT | None:
         key = (prefix, secret_hash)
         with self._lock:
             entry = self._entries.get(key)
@@ -70,7 +71,7 @@ class PrincipalCache:
             self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, prefix: str, secret_hash: str, principal: Principal, generation: int) -> None:
+    def put(self, prefix: str, secret_hash: str, principal: PrincipalT, generation: int) -> None:
         """Keep ``principal``, read from the database while the cache was at
         ``generation``; dropped if something was forgotten since."""
         with self._lock:
@@ -93,7 +94,7 @@ class PrincipalCache:
                 del self._entries[key]
 
 
-def make_cache(seconds: float) -> PrincipalCache | None:
+def make_cache(seconds: float) -> PrincipalCache[Any] | None:
     return PrincipalCache(seconds) if seconds > 0 else None
 
 
