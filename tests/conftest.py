@@ -11,12 +11,8 @@ deselected for the other."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import shutil
-import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,14 +20,10 @@ import pytest
 
 from crmgraph.testing import (
     ENGINES,
-    PG_SERVER,
     GraphQLFailure,
     LiveServer,
-    drop_template,
-    fresh_postgres_database,
+    TemplateDatabases,
     live_server,
-    migrate_for,
-    pg_admin,
     require_postgres,
     settings_for,
 )
@@ -85,33 +77,24 @@ def keep_one_engine(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.sqlite"
-    asyncio.run(migrate_for(settings_for(f"sqlite:///{path}")))
-    with sqlite3.connect(path) as conn:  # fold the WAL in so a plain copy is complete
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return path
+def sqlite_template(crmgraph_templates: TemplateDatabases) -> Path:
+    """The migrated SQLite file (core only) that tests copy."""
+    return crmgraph_templates.sqlite_template(())
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
+def pg_template(crmgraph_templates: TemplateDatabases) -> str:
+    """The migrated PostgreSQL database (core only) that tests clone."""
     require_postgres()
-    name = f"crmgraph_tmpl_{uuid.uuid4().hex[:10]}"
-    pg_admin(f'CREATE DATABASE "{name}"')
-    asyncio.run(migrate_for(settings_for(f"{PG_SERVER}/{name}")))
-    yield name
-    drop_template(name)
+    return crmgraph_templates.postgres_template(())
 
 
 @contextlib.contextmanager
 def fresh_database(engine: str, request: pytest.FixtureRequest, path: Path) -> Iterator[str]:
     """A migrated database: a copy of the SQLite template at ``path``, or a
     PostgreSQL database cloned from the template (dropped afterwards)."""
-    if engine == "sqlite":
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    with fresh_postgres_database(request.getfixturevalue("pg_template")) as url:
+    templates: TemplateDatabases = request.getfixturevalue("crmgraph_templates")
+    with templates.fresh(engine, (), path) as url:
         yield url
 
 
