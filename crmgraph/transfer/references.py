@@ -30,9 +30,11 @@ which rows are one party is taken).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from crmgraph.db.engine import Database
+from crmgraph.db.queries import Where
 from crmgraph.ids import InvalidId, decode_id, encode_id
 
 REF = "ref"
@@ -70,6 +72,11 @@ def make_ref(origin: str, type_name: str, pk: int) -> str:
     return f"{origin}{SEPARATOR}{encode_id(type_name, pk)}"
 
 
+def chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``values`` in runs of :data:`PER_STATEMENT`, one statement each."""
+    return (values[start : start + PER_STATEMENT] for start in range(0, len(values), PER_STATEMENT))
+
+
 def origin_of(ref: str) -> str:
     """The origin part of a ref ('' for a ref without one: a plain external key)."""
     head, sep, _ = ref.partition(SEPARATOR)
@@ -104,37 +111,40 @@ class RefBook:
         wanted = sorted(set(refs))
         found = {ref: pk for ref in wanted if (pk := self.local_id(ref)) is not None}
         rest = [ref for ref in wanted if ref not in found]
-        for start in range(0, len(rest), PER_STATEMENT):
-            chunk = rest[start : start + PER_STATEMENT]
-            marks = ", ".join("{}" for _ in chunk)
-            rows = await self.db.fetch(
-                f"SELECT ref, entity_id FROM transfer_ref WHERE entity_type = {{}} "
-                f"AND ref IN ({marks})",
-                self.type_name,
-                *chunk,
-            )
-            found |= {row["ref"]: int(row["entity_id"]) for row in rows}
+        found |= {row["ref"]: int(row["entity_id"]) for row in await self._ref_rows("ref", rest)}
         there = await self._existing(found.values())
         return {ref: pk for ref, pk in found.items() if pk in there}
 
     async def _existing(self, pks: Iterable[int]) -> set[int]:
         wanted = sorted(set(pks))
         there: set[int] = set()
-        for start in range(0, len(wanted), PER_STATEMENT):
-            chunk = wanted[start : start + PER_STATEMENT]
-            marks = ", ".join("{}" for _ in chunk)
+        for chunk in chunks(wanted):
+            where = Where()
+            where.add_in("id", chunk)
             rows = await self.db.fetch(
-                f"SELECT id FROM {TABLES[self.type_name]} WHERE id IN ({marks})", *chunk
+                f"SELECT id FROM {TABLES[self.type_name]} WHERE {where.sql()}", *where.args
             )
             there |= {int(row["id"]) for row in rows}
         return there
+
+    async def _ref_rows(self, column: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        """The ``transfer_ref`` rows of this type whose ``column`` (``ref`` or
+        ``entity_id``) is one of ``values``."""
+        rows: list[dict[str, Any]] = []
+        for chunk in chunks(values):
+            where = Where()
+            where.add("entity_type = {}", self.type_name)
+            where.add_in(column, chunk)
+            rows += await self.db.fetch(
+                f"SELECT ref, entity_id FROM transfer_ref WHERE {where.sql()}", *where.args
+            )
+        return rows
 
     async def remember(self, pairs: Sequence[tuple[str, int]]) -> None:
         """Keep ``(ref, pk)`` pairs; a ref seen before now names this record
         (its old one is gone). Refs of this database's own origin need no row."""
         kept = sorted({ref: pk for ref, pk in pairs if self.local_id(ref) is None}.items())
-        for start in range(0, len(kept), PER_STATEMENT):
-            chunk = kept[start : start + PER_STATEMENT]
+        for chunk in chunks(kept):
             marks = ", ".join("({}, {}, {})" for _ in chunk)
             await self.db.fetch(
                 f"INSERT INTO transfer_ref (entity_type, ref, entity_id) VALUES {marks} "
@@ -150,15 +160,6 @@ class RefBook:
         if self.origin is not None:
             for pk in wanted:
                 found[pk].add(make_ref(self.origin, self.type_name, pk))
-        for start in range(0, len(wanted), PER_STATEMENT):
-            chunk = wanted[start : start + PER_STATEMENT]
-            marks = ", ".join("{}" for _ in chunk)
-            rows = await self.db.fetch(
-                f"SELECT ref, entity_id FROM transfer_ref WHERE entity_type = {{}} "
-                f"AND entity_id IN ({marks})",
-                self.type_name,
-                *chunk,
-            )
-            for row in rows:
-                found[int(row["entity_id"])].add(row["ref"])
+        for row in await self._ref_rows("entity_id", wanted):
+            found[int(row["entity_id"])].add(row["ref"])
         return found
