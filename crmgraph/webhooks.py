@@ -55,7 +55,7 @@ WEBHOOK_MANAGE = "webhook.manage"
 # the built-in plugin serving the GraphQL; without it no deliverer runs
 WEBHOOKS_PLUGIN = "crmgraph.plugins.webhooks"
 
-# Request headers; the README's "Webhooks" section documents them for receivers.
+# Request headers; docs/live-events-and-webhooks.md ("Webhooks") documents them for receivers.
 EVENT_ID_HEADER = "X-Crmgraph-Event-Id"
 EVENT_TYPE_HEADER = "X-Crmgraph-Event-Type"
 DELIVERY_HEADER = "X-Crmgraph-Delivery-Id"

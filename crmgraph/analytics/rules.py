@@ -118,7 +118,7 @@ class Action:
 
 
 def next_best_action(facts: dict[str, Any], signals: list[str], level: str) -> Action:
-    """The first rule that matches one customer's facts (documented in README):
+    """The first rule that matches one customer's facts (documented in docs/analytics.md):
 
     1. ended lifecycle: WIN_BACK if they ever bought, else NONE;
     2. open needs past due: FOLLOW_UP_NEED;

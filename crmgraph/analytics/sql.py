@@ -20,7 +20,7 @@ BUCKET_FORMATS = {
 BUCKET_STARTS = {"DAY": "%Y-%m-%d", "MONTH": "%Y-%m-01", "YEAR": "%Y-01-01"}
 
 
-# PostgreSQL settings for the analytics statements (measured in the README's
+# PostgreSQL settings for the analytics statements (measured in docs/benchmarks.md's
 # analytics benchmark):
 # - a custom plan for every execution: asyncpg prepares each statement, and
 #   after five executions PostgreSQL may switch to a generic plan, which cannot

@@ -156,7 +156,7 @@ class WebhookDeliveryConnection:
 
 @strawberry.type(
     description="An HTTP endpoint that receives outbox events, signed with its secret "
-    "(see the README's Webhooks section for the headers and the signature)."
+    "(see docs/live-events-and-webhooks.md, Webhooks, for the headers and the signature)."
 )
 class Webhook:
     id: strawberry.ID

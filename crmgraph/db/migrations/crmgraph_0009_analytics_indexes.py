@@ -3,7 +3,7 @@ interactions (activity facts behind RFM, churn and knowledge; satisfaction;
 revenue) finds the columns it aggregates in the index, so PostgreSQL answers
 with an index-only scan in customer order instead of fetching each customer's
 rows from the heap: about a million random buffer reads per report over
-100,000 customers and 1,000,000 interactions (bench/analytics.py; the README's
+100,000 customers and 1,000,000 interactions (bench/analytics.py; docs/benchmarks.md's
 benchmark section has the timings, with the SQL changes made at the same time).
 
 Plain key columns rather than INCLUDE, so the same statement works on SQLite.

@@ -1,5 +1,5 @@
 """Satisfaction over the rated interactions (crmgraph.analytics.satisfaction),
-measured in the README's analytics benchmark:
+measured in docs/benchmarks.md's analytics benchmark:
 
 - ``ix_interaction_rated``: the rated interactions only (about a third), by
   time, with every column the report groups and sums, so a period is one

@@ -2,7 +2,7 @@
 about a fifth), by time, with the columns revenue groups and sums
 (crmgraph.analytics.revenue), so a period's purchases are one index-only
 range scan of a fifth of the rows instead of a scan of every interaction in
-``ix_interaction_customer_analytics``, measured in the README's analytics
+``ix_interaction_customer_analytics``, measured in docs/benchmarks.md's analytics
 benchmark. Plain key columns on SQLite, which has no INCLUDE. Raw DDL, as
 crmgraph_0027."""
 
