@@ -111,11 +111,9 @@ class LiveServer:
         url: str | None,
         http: httpx.Client,
         engine: str,
-        open_socket: Callable[[], str] | None = None,
         app_loop: AppLoop | None = None,
     ) -> None:
         self._url = url
-        self._open_socket = open_socket
         self._app_loop = app_loop
         self.http = http
         self.engine = engine
@@ -132,9 +130,9 @@ class LiveServer:
     @property
     def url(self) -> str:
         if self._url is None:
-            if self._open_socket is None:
+            if self._app_loop is None:
                 raise RuntimeError("this server has no socket")
-            self._url = self._open_socket()
+            self._url = self._app_loop.open_socket()
         return self._url
 
     def post(
@@ -584,7 +582,7 @@ def live_server(settings: Settings, socket: bool = False) -> Iterator[LiveServer
         url = app_loop.open_socket() if socket else None
         transport = app_loop.transport()
         with httpx.Client(transport=transport, base_url="http://127.0.0.1", timeout=60) as http:
-            yield LiveServer(url, http, engine, app_loop.open_socket, app_loop)
+            yield LiveServer(url, http, engine, app_loop)
     finally:
         app_loop.stop()
 
