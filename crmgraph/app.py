@@ -267,7 +267,7 @@ async def with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     state = build_state(settings)
-    auth_listener = listener_for(settings) if state.principals is not None else None
+    auth_listener = listener_for(settings, state.redis) if state.principals is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -278,9 +278,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # declare: recomputed here after a change (or an upgrade), not in
         # the first funnel request (seconds on a large history)
         await current_stage_phases(state.db, state.catalog)
-        if auth_listener is not None and state.redis is not None:
-            # Redis away at start: the server starts degraded and listens once it is back
-            await state.redis.start_when_reachable(auth_listener.start, "API key changes")
+        if auth_listener is not None:
+            await auth_listener.start()
         await state.events.start()
         await state.publisher.start()
         if state.webhooks is not None:

@@ -31,7 +31,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmgraph import principal_cache
 from crmgraph.auth import Principal
@@ -39,10 +39,12 @@ from crmgraph.background import wait_for_event
 from crmgraph.db.engine import Database
 from crmgraph.settings import Settings
 
+if TYPE_CHECKING:
+    from crmgraph.redis_link import RedisLink, Subscription
+
 logger = logging.getLogger("crmgraph.auth")
 
 EVERY_KEY = "*"
-RETRY_SECONDS = 1.0
 
 
 def channel_for(database_url: str) -> str:
@@ -86,55 +88,22 @@ def forget(message: bytes) -> None:
     principal_cache.forget(None if prefix == EVERY_KEY else prefix)
 
 
-class AuthChangeListener:
-    """Started with the app when it caches principals and has a Redis URL."""
-
-    def __init__(self, url: str, database_url: str) -> None:
-        import redis.asyncio as redis
-
-        self.client = redis.Redis.from_url(url)
-        self.channel = channel_for(database_url)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        pubsub = self.client.pubsub()
-        await pubsub.subscribe(self.channel)
-        self._task = asyncio.create_task(self._listen(pubsub), name="crmgraph-auth-redis")
-
-    async def _listen(self, pubsub: Any) -> None:
-        import redis
-
-        try:
-            while True:
-                try:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-                except (redis.RedisError, OSError, TimeoutError):
-                    logger.exception("API key changes: lost the Redis channel; resubscribing")
-                    principal_cache.forget()
-                    await asyncio.sleep(RETRY_SECONDS)
-                    with contextlib.suppress(Exception):
-                        await pubsub.subscribe(self.channel)
-                        # what was cached while unsubscribed may have missed a message
-                        principal_cache.forget()
-                    continue
-                if message is not None and message.get("type") == "message":
-                    forget(message["data"])
-        finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.client.aclose()
-
-
-def listener_for(settings: Settings) -> AuthChangeListener | None:
-    if not settings.redis_url or settings.api_key_cache_seconds <= 0:
+def listener_for(settings: Settings, link: RedisLink | None) -> Subscription | None:
+    """The app's listener for API key changes, when it caches principals and
+    has Redis. Redis away at start: the server starts degraded and the
+    listener subscribes once it is back; having lost the channel it forgets
+    every key (it may have missed a message), and again once subscribed."""
+    if link is None or settings.api_key_cache_seconds <= 0:
         return None
-    return AuthChangeListener(settings.redis_url, settings.database_url)
+    from crmgraph.redis_link import Subscription
+
+    return Subscription(
+        link,
+        channel_for(settings.database_url),
+        forget,
+        name="crmgraph-auth-redis",
+        on_missed=principal_cache.forget,
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,7 +71,6 @@ class RedisLink:
         self.retry_seconds = retry_seconds
         self.lost_at: float | None = None  # time.monotonic() when it went away
         self._next_try = 0.0
-        self._retries: set[asyncio.Task[None]] = set()
 
     @property
     def degraded(self) -> bool:
@@ -124,45 +123,18 @@ class RedisLink:
         self.answered()
         return True
 
-    async def start_when_reachable(self, start: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run ``start`` (a listener's subscription) now or, if Redis is away,
-        in the background every ``retry_seconds`` until it succeeds. An attempt
-        taking longer than :data:`TIMEOUT_SECONDS` (a host that does not
-        answer) counts as failed, so the server's start does not wait on it."""
-        try:
-            await asyncio.wait_for(start(), TIMEOUT_SECONDS)
-        except REDIS_ERRORS as error:
-            self.lost(error, f"starting {what}")
-        else:
-            return
-
-        async def attempts() -> None:
-            while True:
-                await asyncio.sleep(self.retry_seconds)  # a pause between attempts
-                try:
-                    await asyncio.wait_for(start(), TIMEOUT_SECONDS)
-                except REDIS_ERRORS as error:
-                    self.lost(error, f"starting {what}")
-                else:
-                    self.answered()
-                    return
-
-        task = asyncio.create_task(attempts(), name=f"crmgraph-redis-start-{what}")
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
-
     async def close(self) -> None:
-        for task in list(self._retries):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await self.client.aclose()
 
 
 class Subscription:
     """A Redis channel listened to while it runs: subscribed again each time
     Redis comes back, every message handed to ``on_message``. ``listening``
-    says whether messages published now reach it."""
+    says whether messages published now reach it.
+
+    ``on_missed`` is called each time, after it first listened, the channel is
+    lost or an attempt to subscribe again fails, and once it is subscribed
+    again: messages published in between were not heard."""
 
     def __init__(
         self,
@@ -170,11 +142,13 @@ class Subscription:
         channel: str,
         on_message: Callable[[bytes], None],
         name: str,
+        on_missed: Callable[[], None] | None = None,
     ) -> None:
         self.link = link
         self.channel = channel
         self.on_message = on_message
         self.name = name
+        self.on_missed = on_missed
         self.listening = False
         self._task: asyncio.Task[None] | None = None
 
@@ -182,23 +156,34 @@ class Subscription:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def _run(self) -> None:
+        missed = False  # lost the channel after listening on it
         while True:
             pubsub = self.link.client.pubsub()
             try:
                 await pubsub.subscribe(self.channel)
                 self.listening = True
                 self.link.answered()
+                if missed:
+                    missed = False
+                    self.missed()
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
                     if message is not None and message.get("type") == "message":
                         self.handle(message["data"])
             except REDIS_ERRORS as error:
                 self.link.lost(error, f"listening on {self.channel}")
+                if self.listening or missed:
+                    missed = True
+                    self.missed()
             finally:
                 self.listening = False
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
             await asyncio.sleep(self.link.retry_seconds)  # a pause between attempts
+
+    def missed(self) -> None:
+        if self.on_missed is not None:
+            self.on_missed()
 
     def handle(self, data: bytes) -> None:
         try:
