@@ -20,10 +20,9 @@ from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.dedupe.normalize import normalize_email
-from crmgraph.input_checks import camel_keys, guarded_problems
+from crmgraph.input_checks import guarded_problems
 from crmgraph.transfer.coerce import typed
 from crmgraph.transfer.related import Draft, RelatedImport, given
-from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors, camel
 
 COLUMNS: dict[str, type] = {
@@ -97,14 +96,11 @@ class ContactImport(RelatedImport):
                 *where.args,
                 *keep.args,
             )
-        traces = [
-            Trace(
-                pk,
-                d.customer,
-                writes.field_changes(None, camel_keys(d.values)),
-                writes.contact_added_payload(d.customer, pk),
-            )
-            for pk, d in zip(ids, drafts, strict=True)
-        ]
-        await record(db, self.ctx.actor, "contact.added", "Contact", traces, at)
+        await self.record_written(
+            "contact.added",
+            ids,
+            drafts,
+            lambda pk, d: writes.contact_added_payload(d.customer, pk),
+            at,
+        )
         return ids

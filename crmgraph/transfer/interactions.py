@@ -24,14 +24,13 @@ from typing import Any
 from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
-from crmgraph.input_checks import InteractionDirection, camel_keys
+from crmgraph.input_checks import InteractionDirection
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, PURPOSES, marketing_refusal
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.importer import ImportContext, ImportOptions
 from crmgraph.transfer.references import RefBook
 from crmgraph.transfer.refs import CONTACT_FIELDS, ContactRef, find_contacts
 from crmgraph.transfer.related import Draft, RelatedImport
-from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors, camel
 
 DIRECTIONS = tuple(d.value for d in InteractionDirection)
@@ -143,14 +142,11 @@ class InteractionImport(RelatedImport):
             "interaction",
             [{"customer": d.customer, **d.values, "created_at": at} for d in drafts],
         )
-        traces = [
-            Trace(
-                pk,
-                d.customer,
-                writes.field_changes(None, camel_keys(d.values)),
-                writes.interaction_logged_payload(d.customer, pk, d.values),
-            )
-            for pk, d in zip(ids, drafts, strict=True)
-        ]
-        await record(db, self.ctx.actor, "interaction.logged", "Interaction", traces, at)
+        await self.record_written(
+            "interaction.logged",
+            ids,
+            drafts,
+            lambda pk, d: writes.interaction_logged_payload(d.customer, pk, d.values),
+            at,
+        )
         return ids

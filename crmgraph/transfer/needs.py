@@ -19,10 +19,9 @@ from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.ids import encode_id
-from crmgraph.input_checks import NeedPriority, NeedStatus, camel_keys
+from crmgraph.input_checks import NeedPriority, NeedStatus
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.related import Draft, RelatedImport
-from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors, camel
 
 TYPED: dict[str, type] = {
@@ -90,14 +89,14 @@ class NeedImport(RelatedImport):
                 for d in drafts
             ],
         )
-        traces = [
-            Trace(
-                pk,
-                d.customer,
-                writes.field_changes(None, camel_keys(d.values)),
-                {"customerId": encode_id("Customer", d.customer), "needId": encode_id("Need", pk)},
-            )
-            for pk, d in zip(ids, drafts, strict=True)
-        ]
-        await record(db, self.ctx.actor, "need.recorded", "Need", traces, at)
+        await self.record_written(
+            "need.recorded",
+            ids,
+            drafts,
+            lambda pk, d: {
+                "customerId": encode_id("Customer", d.customer),
+                "needId": encode_id("Need", pk),
+            },
+            at,
+        )
         return ids

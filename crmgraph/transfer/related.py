@@ -1,4 +1,4 @@
-"""Importing records that hang off a customer: contacts and interactions.
+"""Importing records that hang off a customer: contacts, interactions and needs.
 
 Each row is checked on its own fields with the rules of the mutation that
 creates one (``addContact``, ``logInteraction``: :mod:`crmgraph.input_checks`,
@@ -25,10 +25,13 @@ record, whatever wrote it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+import datetime
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crmgraph.db import writes
+from crmgraph.input_checks import camel_keys
 from crmgraph.registry import Catalog
 from crmgraph.transfer.coerce import cell
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
@@ -37,6 +40,7 @@ from crmgraph.transfer.references import REF, RefBook, known_origin
 from crmgraph.transfer.refs import CUSTOMER_FIELDS, CustomerFinder, CustomerRef
 from crmgraph.transfer.report import Rejection
 from crmgraph.transfer.source import SourceRow
+from crmgraph.transfer.traces import Trace, record
 from crmgraph.validation import Errors
 
 
@@ -56,7 +60,7 @@ class Draft:
 
 
 class RelatedImport:
-    """What contacts and interactions share; subclasses give the fields, the
+    """What contacts, interactions and needs share; subclasses give the fields, the
     checks, the duplicate key and the write."""
 
     name = ""
@@ -117,6 +121,22 @@ class RelatedImport:
     async def write(self, drafts: Sequence[Draft]) -> list[int]:
         """Write the rows; their new ids, in order."""
         raise NotImplementedError
+
+    async def record_written(
+        self,
+        action: str,
+        ids: Sequence[int],
+        drafts: Sequence[Draft],
+        payload: Callable[[int, Draft], dict[str, Any]],
+        at: datetime.datetime,
+    ) -> None:
+        """What the mutation leaves per record written (:mod:`.traces`): its
+        fields as changes from nothing and the event ``payload`` gives."""
+        traces = [
+            Trace(pk, d.customer, writes.field_changes(None, camel_keys(d.values)), payload(pk, d))
+            for pk, d in zip(ids, drafts, strict=True)
+        ]
+        await record(self.ctx.db, self.ctx.actor, action, self.type_name, traces, at)
 
     # ------------------------------------------------------------ a batch
 
