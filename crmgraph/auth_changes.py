@@ -139,9 +139,10 @@ class LiveSessions:
     def __init__(self) -> None:
         self.sessions: dict[int, Session] = {}
         self.changed = asyncio.Event()
-        # changes heard, and the last one whose re-check finished: an event is
-        # delivered only once every change heard before it has been applied
-        self.generation = self.checked = 0
+        # changes heard; settled once a re-check that began after the last of
+        # them finished: an event is delivered only once every change heard
+        # before it has been applied
+        self.generation = 0
         self.settled = asyncio.Event()
         self.settled.set()
         self.loop = asyncio.get_running_loop()
@@ -185,8 +186,7 @@ class LiveSessions:
                 await self.recheck()
             except Exception:  # the database away for a moment: try again next time
                 logger.exception("open connections: re-reading their API keys failed")
-            self.checked = started
-            if self.checked == self.generation:
+            if started == self.generation:  # nothing heard while re-checking
                 self.settled.set()
         self.settled.set()  # nobody left to wait
 
