@@ -358,6 +358,10 @@ def new_database_name() -> str:
     return f"crmgraph_test_{uuid.uuid4().hex[:10]}"
 
 
+def drop_database(name: str) -> None:
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # Creating and dropping a database each take from a tenth of a second to
 # seconds on a busy machine: one thread does both off the tests' path, in
 # order; the interpreter waits for it at exit, so none is left behind.
@@ -369,7 +373,7 @@ _background = concurrent.futures.ThreadPoolExecutor(
 def drop_database_soon(name: str) -> None:
     def drop() -> None:
         try:
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(name)
         except (OSError, asyncpg.PostgresError) as exc:  # a leftover database, not a test failure
             warnings.warn(f"could not drop test database {name}: {exc}", stacklevel=1)
 
@@ -405,7 +409,7 @@ class SpareClones:
             spare = self._ready.pop(template, None)
         if spare is not None:
             with contextlib.suppress(asyncpg.PostgresError, OSError):
-                pg_admin(f'DROP DATABASE IF EXISTS "{spare.result()}" WITH (FORCE)')
+                drop_database(spare.result())
 
 
 _spares = SpareClones()
@@ -414,7 +418,7 @@ _spares = SpareClones()
 def drop_template(name: str) -> None:
     """Drop a template database and the clone made ahead from it."""
     _spares.discard(name)
-    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
 
 
 def require_postgres() -> None:
