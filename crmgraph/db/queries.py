@@ -153,8 +153,7 @@ class CustomerQuery:
 
 
 def like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+    return f"%{text_keys.escape_like(text).lower()}%"
 
 
 def interaction_conditions(where: Where, match: InteractionMatch, alias: str) -> None:

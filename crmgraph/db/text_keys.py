@@ -116,8 +116,13 @@ def search_pattern(needle: str) -> str | None:
     folded = fold(needle)
     if not folded:
         return None
-    escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{escape_like(folded)}%"
+
+
+def escape_like(text: str) -> str:
+    """``text`` matched literally by ``LIKE ... ESCAPE '\\'``: its ``\\``, ``%``
+    and ``_`` escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # rows rewritten per statement: 3 derived columns x 2 values + the id list
