@@ -71,6 +71,24 @@ def decoded(errors: Errors, path: str, text: str | None, type_name: str) -> int 
         return None
 
 
+def named_pk(
+    errors: Errors,
+    path: str,
+    global_id: str | None,
+    ref: str | None,
+    known: Mapping[str, int],
+    book: RefBook,
+) -> int | None:
+    """The pk a row names: the record of a ref the database knows, else its
+    global ID (``path``), unless an unknown ref from elsewhere makes that ID
+    another database's, never one of ours."""
+    if ref is not None and ref in known:
+        return known[ref]
+    if ref is not None and book.foreign(ref):
+        return None
+    return decoded(errors, path, global_id, book.type_name)
+
+
 def choose(
     errors: Errors,
     what: str,
@@ -168,14 +186,10 @@ class CustomerFinder:
         """For each ref, in order, the live customer row or the problems."""
         errors = [Errors() for _ in refs]
         known = await self.book.resolve(ref.ref for ref in refs if ref.ref is not None)
-        named: list[int | None] = []
-        for row_errors, ref in zip(errors, refs, strict=True):
-            if ref.ref is not None and ref.ref in known:
-                named.append(known[ref.ref])
-            elif ref.ref is not None and self.book.foreign(ref.ref):
-                named.append(None)  # another database's global ID: not one of ours
-            else:
-                named.append(decoded(row_errors, CUSTOMER, ref.global_id, "Customer"))
+        named = [
+            named_pk(e, CUSTOMER, ref.global_id, ref.ref, known, self.book)
+            for e, ref in zip(errors, refs, strict=True)
+        ]
         wanted = {key for ref in refs if ref.ref not in known for _, _, key in ref.match_keys()}
         live = await matching.customers_by_keys(self.db, wanted, ()) if wanted else {}
         holders = {
@@ -292,12 +306,7 @@ async def find_contacts(
     named = []
     known = await book.resolve(ref.ref for _, ref in wanted if ref.ref is not None)
     for (_, ref), row_errors in zip(wanted, errors, strict=True):
-        if ref.ref is not None and ref.ref in known:
-            pk: int | None = known[ref.ref]
-        elif ref.ref is not None and book.foreign(ref.ref):
-            pk = None  # another database's global ID
-        else:
-            pk = decoded(row_errors, CONTACT, ref.global_id, "Contact")
+        pk = named_pk(row_errors, CONTACT, ref.global_id, ref.ref, known, book)
         named.append(pk)
         if pk is not None:
             ids.add(pk)
