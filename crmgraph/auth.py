@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +153,32 @@ async def revoke_key(db: Database, prefix: str) -> bool:
     return bool(rows)
 
 
+# A key, its user, and a row per team of theirs (the SQL's WHERE picks the keys)
+PRINCIPAL_ROWS = (
+    "SELECT k.prefix, k.secret_hash, k.revoked_at, u.id, u.name, u.role, m.team FROM api_key k "
+    "JOIN crm_user u ON u.id = k.holder LEFT JOIN team_member m ON m.member = u.id"
+)
+
+
+def principals_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, Principal]:
+    """The principal of each key prefix in rows of :data:`PRINCIPAL_ROWS`."""
+    teams: dict[str, set[int]] = {}
+    for row in rows:
+        members = teams.setdefault(row["prefix"], set())
+        if row["team"] is not None:
+            members.add(row["team"])
+    return {
+        row["prefix"]: Principal(
+            user_id=row["id"],
+            name=row["name"],
+            role=row["role"],
+            key_prefix=row["prefix"],
+            team_ids=frozenset(teams[row["prefix"]]),
+        )
+        for row in rows
+    }
+
+
 async def authenticate(
     db: Database, token: str, cache: PrincipalCache[Principal] | None = None
 ) -> Principal | None:
@@ -168,24 +195,12 @@ async def authenticate(
             return cached
         generation = cache.generation
     # one statement per request: the key, its user, and a row per team of theirs
-    rows = await db.fetch(
-        "SELECT k.secret_hash, k.revoked_at, u.id, u.name, u.role, m.team FROM api_key k "
-        "JOIN crm_user u ON u.id = k.holder LEFT JOIN team_member m ON m.member = u.id "
-        "WHERE k.prefix = {}",
-        prefix,
-    )
+    rows = await db.fetch(f"{PRINCIPAL_ROWS} WHERE k.prefix = {{}}", prefix)
     if not rows or rows[0]["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(rows[0]["secret_hash"], digest):
         return None
-    row = rows[0]
-    principal = Principal(
-        user_id=row["id"],
-        name=row["name"],
-        role=row["role"],
-        key_prefix=prefix,
-        team_ids=frozenset(r["team"] for r in rows if r["team"] is not None),
-    )
+    principal = principals_of(rows)[prefix]
     if cache is not None:
         cache.put(prefix, digest, principal, generation)
     return principal

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crmgraph import principal_cache
-from crmgraph.auth import Principal
+from crmgraph.auth import PRINCIPAL_ROWS, Principal, principals_of
 from crmgraph.background import wait_for_event
 from crmgraph.db.engine import Database
 from crmgraph.settings import Settings
@@ -224,24 +224,11 @@ async def current_principals(db: Database, prefixes: Iterable[str]) -> dict[str,
     for start in range(0, len(ordered), PREFIXES_PER_STATEMENT):
         chunk = ordered[start : start + PREFIXES_PER_STATEMENT]
         rows = await db.fetch(
-            "SELECT k.prefix, u.id, u.name, u.role, m.team FROM api_key k "
-            "JOIN crm_user u ON u.id = k.holder LEFT JOIN team_member m ON m.member = u.id "
-            f"WHERE k.revoked_at IS NULL AND k.prefix IN ({', '.join('{}' for _ in chunk)})",
+            f"{PRINCIPAL_ROWS} WHERE k.revoked_at IS NULL "
+            f"AND k.prefix IN ({', '.join('{}' for _ in chunk)})",
             *chunk,
         )
-        teams: dict[str, set[int]] = {}
-        for row in rows:  # a row per team of the key's user
-            members = teams.setdefault(row["prefix"], set())
-            if row["team"] is not None:
-                members.add(row["team"])
-        for row in rows:
-            found[row["prefix"]] = Principal(
-                user_id=row["id"],
-                name=row["name"],
-                role=row["role"],
-                key_prefix=row["prefix"],
-                team_ids=frozenset(teams[row["prefix"]]),
-            )
+        found.update(principals_of(rows))
     return found
 
 
