@@ -401,7 +401,7 @@ class QueryLimitsExtension(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         assert context.graphql_document is not None
-        if context.result is not None:  # already refused (permissions): costs nothing
+        if context.result is not None:  # an earlier extension set the result: nothing to cost
             yield
             return
         document = context.graphql_document
