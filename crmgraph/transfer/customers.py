@@ -72,6 +72,7 @@ from crmgraph.input_checks import (
 )
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.duplicates import Repeat, find_repeats
+from crmgraph.transfer.export import ROLE_SEPARATOR, STAGE_SEPARATOR
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
 from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ATTRIBUTE_PREFIX, ColumnMap, Fields, MappingError
@@ -83,7 +84,6 @@ from crmgraph.validation import Errors, Problem
 
 CORE_FIELDS = ("name", "email", "phone", "kind", "owner", "owner.name", "team", REF)
 LIFECYCLE_FIELDS = ("stage", "stage_entered_at", "roles")
-ROLE_SEPARATOR, STAGE_SEPARATOR = ";", ":"
 PHASES_PER_STATEMENT = 500
 
 

@@ -66,6 +66,7 @@ NEED_COLUMNS = (
     "title", "description", "category", "consumption_type", "volume", "unit", "priority",
     "status", "due_date",
 )  # fmt: skip
+# how a customer's other roles are written (roles_text) and read back (the importer)
 ROLE_SEPARATOR, STAGE_SEPARATOR = ";", ":"
 
 
