@@ -50,16 +50,15 @@ TABLES = {
 
 async def own_origin(db: Database) -> str:
     """This database's origin, made (once, whoever asks first) when missing."""
-    rows = await db.fetch("SELECT origin FROM transfer_origin WHERE singleton = 1")
-    if rows:
-        return str(rows[0]["origin"])
+    origin = await known_origin(db)
+    if origin is not None:
+        return origin
     await db.fetch(
         "INSERT INTO transfer_origin (singleton, origin) VALUES (1, {}) "
         "ON CONFLICT (singleton) DO NOTHING",
         uuid.uuid4().hex,
     )
-    rows = await db.fetch("SELECT origin FROM transfer_origin WHERE singleton = 1")
-    return str(rows[0]["origin"])
+    return str(await known_origin(db))  # ours, or the one a concurrent export made first
 
 
 async def known_origin(db: Database) -> str | None:
