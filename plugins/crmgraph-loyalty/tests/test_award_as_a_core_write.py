@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from crmgraph import Settings
+from crmgraph import Settings, encode_id
 from crmgraph.testing import LiveServer, run_sql, settings_for
 
 AWARD = """mutation($input: AwardLoyaltyPointsInput!) { awardLoyaltyPoints(input: $input) {
@@ -111,11 +111,16 @@ def test_a_refused_award_writes_nothing(
             "code": "FORBIDDEN",
         }
     ]
-    # row scope: an agent's award to a customer they may not see is NOT_FOUND,
-    # exactly as for a customer that does not exist
-    assert award(crmgraph_client, agent, others)["userErrors"] == [
-        {"field": "customerId", "message": "customer not found", "code": "NOT_FOUND"}
-    ]
+    # row scope: an agent's award to a customer they may not see gets exactly
+    # the answer an award to a customer that does not exist gets
+    hidden = award(crmgraph_client, agent, others)
+    assert hidden == award(crmgraph_client, agent, encode_id("Customer", 999_999))
+    assert hidden == {
+        "account": None,
+        "userErrors": [
+            {"field": "customerId", "message": "customer not found", "code": "NOT_FOUND"}
+        ],
+    }
     # input problems, all at once, as userErrors
     bad = award(crmgraph_client, agent, "not-an-id", 0)
     assert {(e["field"], e["code"]) for e in bad["userErrors"]} == {
