@@ -57,7 +57,6 @@ from crmgraph import validation as v
 from crmgraph.access import CUSTOMER_ASSIGN
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries, stays, writes
-from crmgraph.db.bulk import insert_rows
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.matching import Probe
 from crmgraph.dedupe.merge import field_names, settle_fields
@@ -70,6 +69,7 @@ from crmgraph.input_checks import (
     forbidden_problem,
     guarded_problems,
 )
+from crmgraph.operations.new_customers import NewCustomer, write_new_customers
 from crmgraph.transfer.coerce import cell, typed
 from crmgraph.transfer.duplicates import Repeat, find_repeats
 from crmgraph.transfer.export import ROLE_SEPARATOR, STAGE_SEPARATOR
@@ -459,49 +459,26 @@ class CustomerImport:
     async def create(self, drafts: list[Draft]) -> list[int]:
         if not drafts:
             return []
-        db, actor, at = self.ctx.db, self.ctx.actor, writes.now()
-        ids = await insert_rows(
+        db, at = self.ctx.db, writes.now()
+        ids = await write_new_customers(
             db,
-            "customer",
+            self.catalog,
             [
-                {
-                    "kind": d.kind,
-                    **{column: d.values[column] for column in writes.UPDATABLE_CUSTOMER_COLUMNS},
-                    "attributes": writes.dump_json(d.attributes),
-                    "version": 1,
-                    "created_at": at,
-                    "updated_at": at,
-                }
+                NewCustomer(
+                    d.kind,
+                    d.values,
+                    d.attributes,
+                    stage=d.stage,
+                    entered_at=d.entered_at,
+                    roles=d.roles,
+                )
                 for d in drafts
             ],
+            by=self.ctx.actor,
+            reason="imported",
+            at=at,
         )
         pairs = list(zip(ids, drafts, strict=True))
-        entries = [
-            (pk, kind, stage, entered)
-            for pk, d in pairs
-            for kind, stage, entered in [(d.kind, d.stage, d.entered_at or at),
-                                         *((k, st, at) for k, st in d.roles)]
-        ]  # fmt: skip
-        await insert_rows(
-            db,
-            "customer_role",
-            [
-                {"customer": pk, "kind": kind, "stage": stage,
-                 "phase": self.phase(kind, stage), "entered_at": entered}
-                for pk, kind, stage, entered in entries
-            ],
-            returning=False,
-        )  # fmt: skip
-        await insert_rows(
-            db,
-            "stage_change",
-            [
-                {"customer": pk, "kind": kind, "from_stage": None, "to_stage": stage,
-                 "at": entered, "by": actor, "reason": "imported"}
-                for pk, kind, stage, entered in entries
-            ],
-            returning=False,
-        )  # fmt: skip
         # entries past a type's first stage, or in several types, need the funnel's
         # phase columns (an initial entry alone keeps their defaults, as createCustomer's)
         placed = [pk for pk, d in pairs if self.lifecycle_fields(d)]
@@ -531,12 +508,6 @@ class CustomerImport:
             db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region
         )
         return ids
-
-    def phase(self, kind: str, stage: str) -> str:
-        descriptor = self.catalog.customer_type(kind)
-        found = descriptor.lifecycle.stage(stage) if descriptor else None
-        assert found is not None  # checked with the row
-        return found.phase.value
 
     @staticmethod
     def lifecycle_fields(draft: Draft) -> dict[str, Any]:

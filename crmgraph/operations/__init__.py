@@ -1,0 +1,1 @@
+"""Operations: each write's rules as a plain function of db, catalog, plugins, actor and input."""
