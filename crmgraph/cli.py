@@ -30,7 +30,10 @@ async def _seed_demo(settings: Settings, customers: int) -> str:
     async def seed(state: AppState) -> str:
         if await has_data(state.db):
             return "database already has customers; demo data not added"
-        return f"demo data: {await seed_demo(state.db, state.catalog, customers=customers)}"
+        summary = await seed_demo(
+            state.db, state.catalog, customers=customers, plugin_manager=state.plugin_manager
+        )
+        return f"demo data: {summary}"
 
     return await with_app_state(settings, seed)
 

@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import datetime
+    import random
+
     from crmgraph.customer_types import CustomerType, RelationshipKind
     from crmgraph.db.engine import Database
     from crmgraph.extension_points import (
@@ -322,4 +325,31 @@ def crmgraph_erase_personal_data(
                                   f"WHERE customer_id IN ({', '.join('{}' for _ in customer_pks)}) "
                                   "RETURNING id", *customer_pks)
             return {"wallets": len(rows)}
+    """
+
+
+@hookspec
+def crmgraph_seed_demo(
+    db: Database, customer_pks: list[int], rng: random.Random, now: datetime.datetime
+) -> None:
+    """Add this plugin's rows to the demo data set (``crmgraph demo``,
+    ``serve --demo``), so a demo database shows your feature too.
+
+    Called once, inside the seed's transaction, after the core rows exist
+    (users; customers with their roles and stage histories; contacts,
+    interactions, needs, relationships, notes and tasks). ``customer_pks`` are
+    the demo customers' ids in the order they were planned; read what else you
+    need (their kind, owner, ``created_at``) with ``db``. Draw every random
+    choice from ``rng``, a ``random.Random`` seeded from the demo's seed and
+    your plugin's stable name, and date rows no later than ``now``: the same
+    seed then gives the same rows, whatever other plugins draw. Raising aborts
+    the seed with an error naming the plugin; nothing is written.
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_seed_demo(db, customer_pks, rng, now):
+            for pk in rng.sample(customer_pks, len(customer_pks) // 4):
+                await db.fetch("INSERT INTO loyalty_account (customer_id, points) "
+                               "VALUES ({}, {})", pk, rng.randint(0, 5000))
     """

@@ -100,12 +100,11 @@ def test_demo_values_keep_within_the_bounds() -> None:
     catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
     now = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
     plan = plan_demo(catalog, 600, 3, now)
-    samples = [row for row in plan.customers if row["kind"] == "lab_sample"]
+    samples = [customer for customer in plan.customers if customer.kind == "lab_sample"]
     assert len(samples) >= 20
     seen: dict[str, int] = {}
-    for row in samples:
-        stored = json.loads(row["attributes"])
-        values = LAB_SAMPLE.decode_attributes(stored)
+    for customer in samples:
+        values = LAB_SAMPLE.decode_attributes(dict(customer.attributes))
         for name, value in values.items():
             if value is not None:
                 seen[name] = seen.get(name, 0) + 1

@@ -32,10 +32,12 @@ from crmgraph.db.engine import Database, StatementCounter, current_counter, make
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.demo import DemoSummary, has_data, plan_demo, seed_demo
 from crmgraph.hookspecs import hookimpl
+from crmgraph.plugin_calls import PluginFailure
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.settings import Settings
 from crmgraph.testing import settings_for
 from tests.conftest import fresh_database
+from tests.plugins_for_tests import demo_rows
 
 CUSTOMERS = 200
 SEED = 11
@@ -96,8 +98,8 @@ def catalog_for(settings: Settings, *extra: object) -> Catalog:
     return Catalog.from_plugin_manager(make_plugin_manager(settings, extra_plugins=extra))
 
 
-async def open_db(database_url: str) -> tuple[Database, Settings]:
-    settings = settings_for(database_url)
+async def open_db(database_url: str, plugins: tuple[str, ...] = ()) -> tuple[Database, Settings]:
+    settings = settings_for(database_url, plugins=plugins)
     db = Database(make_engine(settings), CORE_TABLES)
     await db.start(settings)
     return db, settings
@@ -105,13 +107,20 @@ async def open_db(database_url: str) -> tuple[Database, Settings]:
 
 @asynccontextmanager
 async def seeded_db(
-    database_url: str, customers: int = CUSTOMERS, seed: int = SEED, *extra: object
+    database_url: str,
+    customers: int = CUSTOMERS,
+    seed: int = SEED,
+    *extra: object,
+    plugins: tuple[str, ...] = (),
 ) -> AsyncIterator[Seeded]:
-    db, settings = await open_db(database_url)
+    db, settings = await open_db(database_url, plugins)
     try:
-        catalog = catalog_for(settings, *extra)
+        pm = make_plugin_manager(settings, extra_plugins=extra)
+        catalog = Catalog.from_plugin_manager(pm)
         was_empty = not await has_data(db)
-        summary = await seed_demo(db, catalog, customers=customers, seed=seed, now=NOW)
+        summary = await seed_demo(
+            db, catalog, customers=customers, seed=seed, now=NOW, plugin_manager=pm
+        )
         yield Seeded(db, catalog, summary, was_empty)
     finally:
         await db.stop()
@@ -426,7 +435,9 @@ async def test_same_seed_gives_the_same_data(own_seeded: Seeded, other_database_
 def test_another_seed_gives_other_data() -> None:
     catalog = catalog_for(settings_for("sqlite:///unused.sqlite"))
     first, second = (plan_demo(catalog, 50, seed, NOW) for seed in (1, 2))
-    assert [c["name"] for c in first.customers] != [c["name"] for c in second.customers]
+    assert [c.fields["name"] for c in first.customers] != [
+        c.fields["name"] for c in second.customers
+    ]
 
 
 # -- a partner's type ------------------------------------------------------------
@@ -442,6 +453,60 @@ async def test_a_plugin_type_gets_demo_data_too(database_url: str) -> None:
         assert shops
         limbo = await rows(db, "SELECT id FROM customer_role WHERE stage = {}", "limbo")
         assert not limbo  # no declared transition leads there
+
+
+# -- a plugin's rows, through crmgraph_seed_demo ---------------------------------
+
+DEMO_ROWS = "tests.plugins_for_tests.demo_rows"
+BROKEN_DEMO_ROWS = "tests.plugins_for_tests.broken_demo_rows"
+
+
+async def plugin_notes(db: Database) -> list[dict[str, Any]]:
+    return await rows(
+        db,
+        "SELECT n.customer, n.author, n.created_at, c.owner, c.kind, "
+        "c.created_at AS customer_created FROM note n JOIN customer c ON c.id = n.customer "
+        "WHERE n.body = {} ORDER BY n.id",
+        demo_rows.BODY,
+    )
+
+
+async def test_a_plugin_adds_its_rows_through_its_hook(
+    database_url: str, other_database_url: str
+) -> None:
+    async with seeded_db(database_url, plugins=(DEMO_ROWS,)) as seeded:
+        notes = await plugin_notes(seeded.db)
+        owned_clients = await rows(
+            seeded.db, "SELECT id FROM customer WHERE kind = {} AND owner IS NOT NULL", "client"
+        )
+        # after the core rows: every owned client is there to get its note
+        assert sorted(n["customer"] for n in notes) == sorted(c["id"] for c in owned_clients)
+        assert len(notes) > 10
+        for note in notes:
+            assert note["author"] == note["owner"] and note["kind"] == "client"
+            assert note["customer_created"] <= note["created_at"] <= NOW
+        await check_consistency(seeded.db, seeded.catalog)
+    async with seeded_db(other_database_url, plugins=(DEMO_ROWS,)) as again:
+        assert await plugin_notes(again.db) == notes  # the plugin's rng is seeded too
+
+
+async def test_a_plugin_failing_in_the_hook_names_itself_and_leaves_nothing(
+    database_url: str,
+) -> None:
+    with pytest.raises(PluginFailure) as failed:
+        async with seeded_db(database_url, 50, SEED, plugins=(BROKEN_DEMO_ROWS,)):
+            pass
+    assert failed.value.plugin == BROKEN_DEMO_ROWS
+    assert str(failed.value) == (
+        f"plugin {BROKEN_DEMO_ROWS!r} failed in crmgraph_seed_demo: "
+        "LookupError: no loyalty tier for the demo"
+    )
+    db, _ = await open_db(database_url)
+    try:
+        assert not await has_data(db)  # the seed's one transaction rolled back
+        assert await count(db, "crm_user") == 0
+    finally:
+        await db.stop()
 
 
 # -- batching ----------------------------------------------------------------------
