@@ -3,8 +3,10 @@
 The cost is the number of objects a response can hold at most (see
 :mod:`crmgraph.schema.limits`, which refuses an operation over the limit).
 Kept apart from the GraphQL schema layer, which uses it, because the compiled
-read path (:mod:`crmgraph.compiled.plan`) walks a document with the same
-:class:`CostWalker` (fields merged and fragments expanded as execution does).
+read path uses it too: :mod:`crmgraph.compiled.plan` walks a document with the
+same :class:`CostWalker` (fields merged and fragments expanded as execution
+does), and :mod:`crmgraph.compiled.direct` refuses and reports a cost as the
+schema's extension does (:func:`cost_refusal`, :func:`cost_results`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     GraphQLField,
     GraphQLNamedType,
     GraphQLObjectType,
@@ -39,6 +42,7 @@ from graphql import (
 from graphql.utilities import get_operation_ast
 
 from crmgraph.lru import LRU, Missing
+from crmgraph.rate_limit import Charge
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,44 @@ def query_cost(
         for key, nodes in walker.collect((operation.selection_set,), root).items()
     }
     return QueryCost(requested=sum(by_field.values()), by_field=by_field)
+
+
+def limit_error(message: str, code: str, **details: Any) -> GraphQLError:
+    """A refusal by one of the limits: its message and its code in ``extensions``."""
+    return GraphQLError(message, extensions={"code": code, **details})
+
+
+def cost_refusal(cost: QueryCost | None, limits: QueryLimits) -> GraphQLError | None:
+    """The error refusing an operation that costs more than the limit, if it does."""
+    limit = limits.max_cost
+    if cost is None or limit <= 0 or cost.requested <= limit:
+        return None
+    return limit_error(
+        f"Query would cost {cost.requested}, above the limit of {limit}: "
+        "ask for smaller pages (`first`) or fewer nested lists.",
+        "QUERY_TOO_EXPENSIVE",
+        cost=cost.requested,
+        limit=limit,
+        byField=cost.by_field,
+    )
+
+
+def cost_results(
+    cost: QueryCost | None, limits: QueryLimits, charge: Charge | None
+) -> dict[str, Any]:
+    """``extensions.cost`` of an answer: what it cost, the limit, and what is
+    left of the caller's rate-limit budget."""
+    if cost is None:
+        return {}
+    limit = limits.max_cost if limits.max_cost > 0 else None
+    found: dict[str, Any] = {"requested": cost.requested, "limit": limit}
+    if charge is not None:
+        found["rateLimit"] = {
+            "limit": charge.limit,
+            "remaining": charge.remaining,
+            "resetInSeconds": charge.retry_after,
+        }
+    return {"cost": found}
 
 
 class CostCache:

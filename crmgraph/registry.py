@@ -21,6 +21,7 @@ from crmgraph.customer_types import (
     RelationshipKind,
     descriptor_problems,
 )
+from crmgraph.plugin_errors import PluginError
 from crmgraph.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,14 +79,6 @@ CORE_CUSTOMER_FIELDS: frozenset[str] = frozenset(
         "stage_history",
     }
 )
-
-
-class PluginError(RuntimeError):
-    """A plugin is broken; the message names it and says what is wrong."""
-
-    def __init__(self, plugin: str, message: str) -> None:
-        super().__init__(f"plugin {plugin!r}: {message}")
-        self.plugin = plugin
 
 
 def make_plugin_manager(

@@ -39,15 +39,6 @@ POSTGRES_SETTINGS: tuple[tuple[str, str], ...] = (
 )
 
 
-def utc_day(column: str, sqlite: bool) -> str:
-    """The calendar day (UTC) of a timestamp (``Dialect.day``); the PostgreSQL
-    spelling is also the expression of the planner statistics that migration
-    0027 declares, which must match it to tell the planner how many groups."""
-    if sqlite:
-        return f"date({column})"
-    return f"CAST({column} AT TIME ZONE 'UTC' AS DATE)"
-
-
 @dataclass
 class Sql:
     """SQL text with piccolo ``{}`` placeholders and their values, appended in order."""
@@ -124,7 +115,7 @@ class Dialect:
         """The calendar day (UTC) of a timestamp, cheap to group by: a date on
         PostgreSQL (``to_char`` on every row cost more than the grouping), the
         ``YYYY-MM-DD`` text on SQLite. ``day_bucket`` turns it into a bucket."""
-        return utc_day(column, self.sqlite)
+        return activity.utc_day(column, self.sqlite)
 
     def bucket_start(self, column: str, unit: str) -> str:
         """The first day (UTC) of the calendar bucket of a timestamp, cheap to

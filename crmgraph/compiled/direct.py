@@ -42,12 +42,11 @@ from crmgraph.compiled.extension import (
     fetch_json,
     statement_key,
 )
+from crmgraph.coordinates import CoordinateCache
 from crmgraph.db.engine import Database, StatementCounter, current_counter
 from crmgraph.lru import MISSING
-from crmgraph.query_cost import CostCache, QueryLimits
+from crmgraph.query_cost import CostCache, QueryLimits, cost_refusal, cost_results
 from crmgraph.rate_limit import Charge, CostBudget
-from crmgraph.schema.limits import cost_refusal, cost_results
-from crmgraph.schema.permissions import CoordinateCache
 
 logger = logging.getLogger("crmgraph.compiled")
 

@@ -37,8 +37,8 @@ from crmgraph.compiled.fields import (
     Scalar,
     mapped,
 )
+from crmgraph.paging import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
 from crmgraph.query_cost import CostWalker, QueryLimits
-from crmgraph.schema.loaders import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
 
 # the most keys one object may have (PostgreSQL's json_build_object: 100 arguments,
 # one pair kept for the row sent with an object the executor completes)

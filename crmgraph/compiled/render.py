@@ -40,8 +40,7 @@ from crmgraph.compiled.plan import (
 from crmgraph.db import queries
 from crmgraph.db.writes import MAX_CHAIN
 from crmgraph.ids import InvalidId, decode_id
-from crmgraph.schema.core_types import SortDirection
-from crmgraph.schema.pagination import check_first, decode_cursor
+from crmgraph.paging import SortDirection, check_first, decode_cursor
 
 MARKER = re.compile("\x01(\\d+)\x02")
 # a row of the merge chain that stands for the chain's first customer

@@ -31,6 +31,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def utc_day(column: str, sqlite: bool) -> str:
+    """The calendar day (UTC) of a timestamp (the analytics' ``Dialect.day``);
+    the PostgreSQL spelling is also the expression of the planner statistics
+    that migration 0027 declares, which must match it to tell the planner how
+    many groups."""
+    if sqlite:
+        return f"date({column})"
+    return f"CAST({column} AT TIME ZONE 'UTC' AS DATE)"
+
+
 def month_number(column: str, sqlite: bool) -> str:
     """Months since year 0 of a timestamp, in UTC, so month differences are
     subtractions (the same whole numbers on both engines)."""

@@ -7,6 +7,7 @@ import importlib
 import io
 import os
 from collections.abc import Sequence
+from typing import Protocol
 
 from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppRegistry
@@ -14,7 +15,7 @@ from piccolo.engine.base import Engine
 from piccolo.table import Table
 
 from crmgraph.db.engine import bind_tables, enable_wal
-from crmgraph.registry import Catalog, PluginError
+from crmgraph.plugin_errors import PluginError
 
 CORE_APP = "crmgraph.db.piccolo_app"
 os.environ.setdefault("PICCOLO_CONF", "crmgraph.db.piccolo_conf")
@@ -24,12 +25,20 @@ class MigrationError(RuntimeError):
     pass
 
 
-def catalog_apps(catalog: Catalog) -> tuple[str, ...]:
+class DeclaresApps(Protocol):
+    """What the migrations need of the plugins' catalog
+    (:class:`crmgraph.registry.Catalog`, a layer above the data)."""
+
+    @property
+    def piccolo_apps(self) -> tuple[str, ...]: ...
+
+
+def catalog_apps(catalog: DeclaresApps) -> tuple[str, ...]:
     """The piccolo app modules plugins declared, to migrate after the core."""
     return catalog.piccolo_apps
 
 
-def plugin_tables(catalog: Catalog) -> list[type[Table]]:
+def plugin_tables(catalog: DeclaresApps) -> list[type[Table]]:
     tables: list[type[Table]] = []
     for module_path in catalog.piccolo_apps:
         try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from crmgraph import input_checks
+from crmgraph import input_checks, paging
 from crmgraph.customer_types import Phase as PhaseValue
 from crmgraph.db.queries import load_json
 from crmgraph.schema.ids import decode_id, encode_id
@@ -30,10 +30,7 @@ NeedStatus = strawberry.enum(input_checks.NeedStatus)
 NeedPriority = strawberry.enum(input_checks.NeedPriority)
 
 
-@strawberry.enum
-class SortDirection(Enum):
-    ASC = "ASC"
-    DESC = "DESC"
+SortDirection = strawberry.enum(paging.SortDirection)
 
 
 @strawberry.enum(description="Which customers a list includes with respect to soft deletion.")

@@ -43,7 +43,15 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from crmgraph.query_cost import CostCache, QueryCost, QueryLimits, query_cost
+from crmgraph.query_cost import (
+    CostCache,
+    QueryCost,
+    QueryLimits,
+    cost_refusal,
+    cost_results,
+    limit_error,
+    query_cost,
+)
 from crmgraph.rate_limit import Charge, CostBudget
 
 logger = logging.getLogger("crmgraph.errors")
@@ -54,10 +62,6 @@ INTERNAL_ERROR_MESSAGE = "Internal server error"
 # message; names cannot contain '?', so the first '?' ends the suggestion.
 SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
-
-
-def limit_error(message: str, code: str, **details: Any) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": code, **details})
 
 
 # ---------------------------------------------------------------------------
@@ -467,39 +471,6 @@ def is_http(context: Any) -> bool:
         getattr(context, "response", None) is not None
         and getattr(request, "scope", {}).get("type") == "http"
     )
-
-
-def cost_refusal(cost: QueryCost | None, limits: QueryLimits) -> GraphQLError | None:
-    """The error refusing an operation that costs more than the limit, if it does."""
-    limit = limits.max_cost
-    if cost is None or limit <= 0 or cost.requested <= limit:
-        return None
-    return limit_error(
-        f"Query would cost {cost.requested}, above the limit of {limit}: "
-        "ask for smaller pages (`first`) or fewer nested lists.",
-        "QUERY_TOO_EXPENSIVE",
-        cost=cost.requested,
-        limit=limit,
-        byField=cost.by_field,
-    )
-
-
-def cost_results(
-    cost: QueryCost | None, limits: QueryLimits, charge: Charge | None
-) -> dict[str, Any]:
-    """``extensions.cost`` of an answer: what it cost, the limit, and what is
-    left of the caller's rate-limit budget."""
-    if cost is None:
-        return {}
-    limit = limits.max_cost if limits.max_cost > 0 else None
-    found: dict[str, Any] = {"requested": cost.requested, "limit": limit}
-    if charge is not None:
-        found["rateLimit"] = {
-            "limit": charge.limit,
-            "remaining": charge.remaining,
-            "resetInSeconds": charge.retry_after,
-        }
-    return {"cost": found}
 
 
 def is_unexpected(error: GraphQLError) -> bool:

@@ -13,6 +13,7 @@ from crmgraph.analytics import scores
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
+from crmgraph.paging import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
 from crmgraph.schema.dataloader import DataLoader
 from crmgraph.schema.teamwork_loaders import TeamworkLoaders
 from crmgraph.schema.webhook_loaders import WebhookLoaders
@@ -29,15 +30,6 @@ NODE_TABLES = {
     "Team": "team",
     "User": "crm_user",
 }
-
-
-# How the lists below a customer are ordered (the compiled read path orders the same way).
-# Contacts: the primary one, then by name as read, case and accents aside, the same
-# on both engines (the folded copy of crmgraph.db.text_keys compares byte by byte),
-# then as they were added.
-CONTACT_ORDER = "is_primary DESC, name_folded, id"
-NEED_ORDER = "created_at DESC, id DESC"
-STAGE_HISTORY_ORDER = "at, id"
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,27 @@
-"""Keyset pagination: opaque cursors and page-size limits, and the generic
-Relay connection plugins build their lists with (:func:`keyset_connection`)."""
+"""Keyset pagination in GraphQL: the Relay page types and the generic
+connection plugins build their lists with (:func:`keyset_connection`). The
+cursors and page-size limits are crmgraph.paging's, shared with the compiled
+reads (and importable from here as before)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import orjson
 import strawberry
-from graphql import GraphQLError
+
+from crmgraph.paging import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+)
 
 if TYPE_CHECKING:
     from crmgraph.db.engine import Database
 
 T = TypeVar("T")
-
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 
 
 @strawberry.type(description="Relay page information for forward pagination.")
@@ -38,40 +40,6 @@ def page_info(edges: Sequence[Any], has_next_page: bool, after: str | None) -> P
         start_cursor=edges[0].cursor if edges else None,
         end_cursor=edges[-1].cursor if edges else None,
     )
-
-
-def check_first(first: int | None, default: int, maximum: int) -> int:
-    if first is None:
-        return default
-    if first < 0 or first > maximum:
-        raise GraphQLError(
-            f"`first` must be between 0 and {maximum}, got {first}; page with `after` instead",
-            extensions={"code": "PAGE_SIZE_OUT_OF_RANGE", "maximum": maximum},
-        )
-    return first
-
-
-def encode_cursor(scope: str, value: Any, pk: int) -> str:
-    if isinstance(value, datetime.datetime):
-        value = value.isoformat()
-    return base64.urlsafe_b64encode(orjson.dumps([scope, value, pk])).decode()
-
-
-def decode_cursor(cursor: str, scope: str, timestamp: bool) -> tuple[Any, int]:
-    """Cursor back to its (sort value, id). ``scope`` names the ordering it was
-    made for, so a cursor from another ordering is refused, not misread."""
-    try:
-        got_scope, value, pk = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if got_scope != scope or not isinstance(pk, int):
-            raise ValueError(scope)
-        if timestamp:
-            value = datetime.datetime.fromisoformat(value)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise GraphQLError(
-            f"`after` is not a cursor of this list ({scope})",
-            extensions={"code": "INVALID_CURSOR"},
-        ) from None
-    return value, pk
 
 
 @strawberry.type(description="One item of a page and its cursor (pass it as `after`).")

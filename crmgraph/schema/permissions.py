@@ -4,59 +4,18 @@ A query asking for a guarded field (``Employee.salary``, ``Contact.birthday``)
 without the permission guarding it is refused as a whole, naming each field
 and permission: no partial answers that differ by row, and no cost per
 resolved value. The fields an operation touches are worked out once per
-query text and kept.
+query text and kept (crmgraph.coordinates).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    GraphQLError,
-    GraphQLSchema,
-    TypeInfo,
-    TypeInfoVisitor,
-    Visitor,
-    visit,
-)
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from crmgraph.auth_changes import session_of
-from crmgraph.lru import LRU, MISSING
-
-Coordinates = frozenset[tuple[str, str]]
-
-
-def field_coordinates(schema: GraphQLSchema, document: DocumentNode) -> Coordinates:
-    """(parent type, field) of every field selected anywhere in the document."""
-    found: set[tuple[str, str]] = set()
-    type_info = TypeInfo(schema)
-
-    class Collect(Visitor):
-        def enter_field(self, node: FieldNode, *_: object) -> None:
-            parent = type_info.get_parent_type()
-            if parent is not None:
-                found.add((parent.name, node.name.value))
-
-    visit(document, TypeInfoVisitor(type_info, Collect()))
-    return frozenset(found)
-
-
-class CoordinateCache:
-    """Query text -> coordinates, bounded, shared by every request of an app."""
-
-    def __init__(self, size: int = 1000) -> None:
-        self._items: LRU[str, Coordinates] = LRU(size)
-
-    def get(self, query: str, schema: GraphQLSchema, document: DocumentNode) -> Coordinates:
-        return self._items.get_or_make(query, lambda: field_coordinates(schema, document))
-
-    def peek(self, query: str) -> Coordinates | None:
-        """The coordinates kept for ``query``, None if none are; never walks."""
-        found = self._items.lookup(query)
-        return None if found is MISSING else found
+from crmgraph.coordinates import CoordinateCache
 
 
 def forbidden_error(denied: list[tuple[str, str, str]]) -> GraphQLError:

@@ -20,11 +20,12 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from crmgraph.auth_changes import session_of
+from crmgraph.coordinates import field_coordinates
 from crmgraph.extension_points import Event
 from crmgraph.live import Subscribers
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.loaders import Loaders
-from crmgraph.schema.permissions import field_coordinates, forbidden_error
+from crmgraph.schema.permissions import forbidden_error
 
 DecodeIds = Callable[[list[strawberry.ID] | None, str, str], tuple[int, ...]]
 

@@ -8,7 +8,7 @@ measured in docs/benchmarks.md's analytics benchmark:
 - ``ix_customer_deleted``: the deleted customers, the few a report over every
   active customer subtracts (``AnalyticsScope.left_out``) instead of joining
   each interaction with its customer;
-- on PostgreSQL, statistics on the UTC day (``crmgraph.analytics.sql.utc_day``)
+- on PostgreSQL, statistics on the UTC day (``crmgraph.db.activity.utc_day``)
   with the keys satisfaction groups by: without them the planner expects a
   group per row and will not aggregate in parallel.
 
@@ -17,7 +17,7 @@ Plain key columns on SQLite, which has no INCLUDE. Raw DDL, as crmgraph_0009."""
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
-from crmgraph.analytics.sql import utc_day
+from crmgraph.db.activity import utc_day
 
 ID = "2026-11-25T12:00:00:000000"
 VERSION = "1.38.0"
