@@ -42,9 +42,9 @@ from typing import Any
 
 from crmgraph.app import AppState, with_state
 from crmgraph.db.bulk import insert_rows
+from crmgraph.db.normalize import normalize_phone
 from crmgraph.db.queries import CustomerScope
 from crmgraph.dedupe import matching
-from crmgraph.dedupe.normalize import normalize_phone
 from crmgraph.settings import Settings
 from crmgraph.testing import PG_SERVER, migrate_for, pg_admin
 from tests.test_duplicates import labelled

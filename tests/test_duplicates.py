@@ -17,18 +17,18 @@ import pytest
 
 from crmgraph.app import AppState, build_state, with_state
 from crmgraph.customer_types import Lifecycle, Phase, Stage, descriptor_problems
-from crmgraph.db import writes
+from crmgraph.db import match_keys, writes
 from crmgraph.db.engine import Database
 from crmgraph.db.migrate import plugin_tables
-from crmgraph.dedupe import matching
-from crmgraph.dedupe.matching import Normal, Probe, score
-from crmgraph.dedupe.normalize import (
+from crmgraph.db.normalize import (
     comparable_name,
     name_keys,
     normalize_email,
     normalize_phone,
     normalize_tax_id,
 )
+from crmgraph.dedupe import matching
+from crmgraph.dedupe.matching import Normal, Probe, score
 from crmgraph.demo import seed_demo
 from crmgraph.plugins.client import CLIENT
 from crmgraph.registry import PluginError
@@ -798,7 +798,7 @@ def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
     """Creates, updates, deletes, restores, a merge and its undo, an import, and
     name blocks that grow over the limit and shrink back under it: after each
     step the stored pairs are exactly those a computation from scratch gives."""
-    monkeypatch.setattr(matching, "NAME_BLOCK_LIMIT", 3)
+    monkeypatch.setattr(match_keys, "NAME_BLOCK_LIMIT", 3)
     settings = settings_for(database_url)
 
     def check(step: str) -> StoredPairs:

@@ -14,6 +14,6 @@ from __future__ import annotations
 # event value that existed. Never the value itself.
 ERASED = "[erased]"
 # A customer's name once erased: no letter or digit, so duplicate matching
-# (crmgraph.dedupe.normalize.name_tokens) derives no key from it and erased
+# (crmgraph.db.normalize.name_tokens) derives no key from it and erased
 # customers are never offered as duplicates of one another.
 ERASED_NAME = "—"

@@ -19,7 +19,7 @@ from typing import Any
 from crmgraph import input_checks
 from crmgraph.db import queries, writes
 from crmgraph.db.bulk import insert_rows
-from crmgraph.dedupe.normalize import normalize_email
+from crmgraph.db.normalize import normalize_email
 from crmgraph.input_checks import guarded_problems
 from crmgraph.transfer.coerce import typed
 from crmgraph.transfer.related import Draft, RelatedImport, given

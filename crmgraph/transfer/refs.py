@@ -43,8 +43,8 @@ from typing import Any
 
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
+from crmgraph.db.normalize import normalize_email, normalize_tax_id
 from crmgraph.dedupe import matching
-from crmgraph.dedupe.normalize import normalize_email, normalize_tax_id
 from crmgraph.ids import InvalidId, decode_id, encode_id
 from crmgraph.transfer.coerce import cell
 from crmgraph.transfer.references import RefBook

@@ -1,5 +1,5 @@
 """``customer_match_key``: the blocking keys of duplicate matching
-(crmgraph.dedupe.matching), filled here for the customers already written.
+(crmgraph.db.match_keys), filled here for the customers already written.
 
 Raw DDL, like crmgraph_0012: piccolo runs a migration's raw steps before its
 table operations, and the backfill needs the table first. The keys are
@@ -10,7 +10,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
 from crmgraph.db.engine import Database
-from crmgraph.dedupe.matching import NOT_DELETED, rebuild_match_keys
+from crmgraph.db.match_keys import NOT_DELETED, rebuild_match_keys
 
 ID = "2026-11-23T20:00:00:000000"
 VERSION = "1.38.0"

@@ -1,6 +1,6 @@
 """``duplicate_pair``: every likely duplicate pair of live customers, stored
 so that ``duplicates`` reads a page by an index instead of scoring the pairs
-of whole blocks per request (crmgraph.dedupe.matching keeps it in the
+of whole blocks per request (crmgraph.db.match_keys keeps it in the
 transaction of every write that rewrites match keys). Filled here from the
 keys already written.
 
@@ -11,7 +11,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
 from crmgraph.db.engine import Database
-from crmgraph.dedupe.matching import NOT_DELETED, rebuild_duplicate_pairs
+from crmgraph.db.match_keys import NOT_DELETED, rebuild_duplicate_pairs
 
 ID = "2026-11-24T10:00:00:000000"
 VERSION = "1.38.0"

@@ -14,7 +14,7 @@ both engines:
 
 Every existing row is filled here, in Python, as every write fills them.
 Name matching keys changed too (names in every script are transliterated,
-crmgraph.dedupe.normalize), so the match keys and the stored duplicate pairs
+crmgraph.db.normalize), so the match keys and the stored duplicate pairs
 are rebuilt, as crmgraph_0014 foresaw.
 
 Raw DDL, like crmgraph_0024: columns added, filled, then indexed. SQLite adds
@@ -24,8 +24,8 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
 from crmgraph.db.engine import Database
+from crmgraph.db.match_keys import rebuild_duplicate_pairs, rebuild_match_keys
 from crmgraph.db.text_keys import refresh_text_keys
-from crmgraph.dedupe.matching import rebuild_duplicate_pairs, rebuild_match_keys
 
 ID = "2026-12-06T13:00:00:000000"
 VERSION = "1.38.0"

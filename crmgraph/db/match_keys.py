@@ -1,0 +1,466 @@
+"""The stored match keys and likely pairs: ``customer_match_key`` and
+``duplicate_pair``, kept with every write of a customer and rebuilt from
+scratch by the migrations that introduced them.
+
+Every live customer has *blocking keys* in ``customer_match_key (customer,
+key_type, key_value)`` (see :meth:`crmgraph.db.match_score.Normal.blocking_keys`),
+indexed on ``(key_type, key_value, customer)``, so that only customers sharing
+a key with a party are read and scored; a name key held by more than
+:data:`NAME_BLOCK_LIMIT` customers is no block at all (a name that common
+identifies nobody). Deleted (and so merged) and erased customers have no keys.
+Every likely pair (``LIKELY`` or more) is stored in ``duplicate_pair`` and
+rewritten with the keys, in the same transaction (see "stored pairs" below).
+
+Every function takes the :class:`~crmgraph.db.engine.Database` and runs in
+whatever transaction is current: call them inside the write's
+``db.transaction()`` to have them commit or roll back with it. The dedupe
+feature's lookups over these tables are crmgraph.dedupe.matching's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from crmgraph.db.bulk import insert_rows
+from crmgraph.db.engine import Database
+from crmgraph.db.match_score import (
+    EMAIL,
+    EMAIL_DIFFERENT_FACTOR,
+    LIKELY,
+    NAME,
+    NAME_WEIGHT,
+    PHONE,
+    PHONE_DIFFERENT_FACTOR,
+    TAX_ID,
+    TAX_ID_DIFFERENT_FACTOR,
+    Normal,
+    Probe,
+    score,
+)
+from crmgraph.db.normalize import comparable_name
+from crmgraph.db.queries import Where
+
+# key values per lookup statement, well under both engines' parameter limits
+KEYS_PER_STATEMENT = 1000
+# A name key held by more live customers than this is no block: it is not
+# looked up, so it pairs nobody. Such a name (every "Maria Garcia" of a big
+# database) identifies nobody: its pairs with nothing but the name are mostly
+# namesakes, and reading it would cost every write and lookup in proportion to
+# the table. Identifier keys (e-mail, phone, tax id) are always blocks.
+NAME_BLOCK_LIMIT = 100
+
+# A live customer, the only kind that has keys and pairs: neither deleted (nor
+# so merged) nor erased (erasure leaves a placeholder name that must pair
+# nobody). Migrations before erased_at (0022) rebuild with NOT_DELETED.
+NOT_DELETED = "c.deleted_at IS NULL"
+LIVE = f"{NOT_DELETED} AND c.erased_at IS NULL"
+
+
+def block_condition(
+    keys: Sequence[tuple[str, str]], name_parts: Sequence[tuple[str, list[Any]]] | None = None
+) -> tuple[str, list[Any], Where]:
+    """The condition on ``customer_match_key k`` of rows holding one of
+    ``keys`` that is a block, and the ``crowded`` CTE (with its arguments)
+    that it reads: the name keys over :data:`NAME_BLOCK_LIMIT`, counted on the
+    key index (a crowded block's customers are never read). ``name_parts``,
+    when given, replace the plain condition on the name keys (SQL on ``k`` with
+    its arguments, see :func:`_name_only_parts`); the crowded ones stay out."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for key_type, value in keys:
+        by_type[key_type].append(value)
+    parts, args = [], []
+    for key_type, values in sorted(by_type.items()):
+        if key_type == NAME and name_parts is not None:
+            continue
+        parts.append(f"(k.key_type = {{}} AND k.key_value IN ({marks(values)}))")
+        args.extend([key_type, *values])
+    for sql, part_args in name_parts or ():
+        parts.append(sql)
+        args.extend(part_args)
+    where = Where()
+    where.add(f"({' OR '.join(parts) or '1 = 0'})", *args)
+    crowded, crowded_args = "", []
+    if names := by_type.get(NAME):
+        crowded = (
+            "WITH crowded AS (SELECT key_value FROM customer_match_key "
+            f"WHERE key_type = {{}} AND key_value IN ({marks(names)}) "
+            "GROUP BY key_value HAVING COUNT(*) > {}) "
+        )
+        crowded_args = [NAME, *names, NAME_BLOCK_LIMIT]
+        where.add("NOT (k.key_type = {} AND k.key_value IN (SELECT key_value FROM crowded))", NAME)
+    return crowded, crowded_args, where
+
+
+# more keys than this are locked by one lock on all pair maintenance (an import
+# batch, a seed): PostgreSQL's lock table holds a few thousand locks in all
+KEYS_LOCKED_ONE_BY_ONE = 64
+PAIRS_LOCK = "duplicate_pair"
+
+
+async def lock_keys(db: Database, keys: Iterable[tuple[str, str]]) -> None:
+    """Transaction-level advisory locks on PostgreSQL: a lock per key, taken
+    in sorted order (so writers cannot deadlock) under a shared lock on
+    :data:`PAIRS_LOCK`; or, for more than :data:`KEYS_LOCKED_ONE_BY_ONE`
+    keys, that lock alone, exclusive. A transaction holding them has no
+    concurrent writer of the same keys, which would otherwise each miss the
+    other's uncommitted keys and so their pair."""
+    if db.is_sqlite:
+        return
+    names = sorted({f"{key_type}:{value}" for key_type, value in keys})
+    if not names:
+        return
+    if len(names) > KEYS_LOCKED_ONE_BY_ONE:
+        await _lock_all_pairs(db)
+        return
+    rows = ", ".join("({})" for _ in names)
+    await db.fetch(
+        "SELECT COUNT(pg_advisory_xact_lock_shared(hashtext({}))) "
+        f"+ COUNT(pg_advisory_xact_lock(hashtext(k.v))) AS held FROM (VALUES {rows}) AS k(v)",
+        PAIRS_LOCK,
+        *names,
+    )
+
+
+async def _lock_all_pairs(db: Database) -> None:
+    if not db.is_sqlite:
+        await db.fetch(
+            "SELECT 1 AS held FROM (SELECT pg_advisory_xact_lock(hashtext({}))) AS l", PAIRS_LOCK
+        )
+
+
+def chunks(values: Sequence[Any], size: int = KEYS_PER_STATEMENT) -> Iterable[Sequence[Any]]:
+    return (values[start : start + size] for start in range(0, len(values), size))
+
+
+def marks(values: Sequence[Any]) -> str:
+    return ", ".join("{}" for _ in values)
+
+
+async def insert_match_keys(
+    db: Database, probes: Mapping[int, Probe], region: str | None = None
+) -> None:
+    """Store the keys of customers that have none yet (just created), and
+    their likely duplicate pairs."""
+    normals = {pk: Normal.of(probe, region) for pk, probe in sorted(probes.items())}
+    added = await _write_keys(db, normals)
+    await _refresh_pairs(db, list(normals), normals, Counter(), added, fresh=True)
+
+
+async def refresh_match_keys(db: Database, customer_ids: Sequence[int]) -> None:
+    """Recompute the keys of these customers from their rows as they are now,
+    and their likely duplicate pairs: deleted (or merged) customers are left
+    with none. Every write that changes a customer's name, e-mail, phone, tax
+    id or deletes, restores or merges it calls this in its transaction."""
+    ids = sorted(set(customer_ids))
+    removed: Counter[tuple[str, str]] = Counter()
+    for chunk in chunks(ids):
+        gone = await db.fetch(
+            f"DELETE FROM customer_match_key WHERE customer IN ({marks(chunk)}) "
+            "RETURNING key_type, key_value",
+            *chunk,
+        )
+        removed.update((row["key_type"], row["key_value"]) for row in gone)
+    normals = await _live_normals(db, ids)
+    added = await _write_keys(db, normals)
+    await _refresh_pairs(db, ids, normals, removed, added, fresh=False)
+
+
+async def rebuild_match_keys(db: Database, *, live: str = LIVE) -> None:
+    """Every customer's keys from scratch (migration 0014; the pairs are
+    rebuilt by :func:`rebuild_duplicate_pairs`). ``live``: the condition on
+    ``customer c`` of who has keys (:data:`NOT_DELETED` before migration 0022)."""
+    await db.fetch("DELETE FROM customer_match_key")
+    rows = await db.fetch(f"SELECT c.id FROM customer c WHERE {live} ORDER BY c.id")
+    await _write_keys(db, await _live_normals(db, [row["id"] for row in rows], live))
+
+
+async def rebuild_duplicate_pairs(db: Database, *, live: str = LIVE, kinds: bool = True) -> None:
+    """Every likely pair from scratch, through the stored keys (migration 0020;
+    ``live`` as for :func:`rebuild_match_keys`, ``kinds=False`` before the
+    pairs' kind columns of migration 0024)."""
+    await _lock_all_pairs(db)
+    await _fresh_statistics(db)
+    await db.fetch("DELETE FROM duplicate_pair")
+    rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
+    normals = await _live_normals(db, [row["customer"] for row in rows], live)
+    await _store_pairs(db, normals, set(normals), live, kinds=kinds)
+
+
+async def _live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> dict[int, Normal]:
+    normals: dict[int, Normal] = {}
+    for chunk in chunks(ids):
+        rows = await db.fetch(
+            f"SELECT c.id, c.kind, c.name, c.email, c.phone, c.attributes FROM customer c "
+            f"WHERE c.id IN ({marks(chunk)}) AND {live}",
+            *chunk,
+        )
+        normals.update((row["id"], Normal.of(Probe.from_row(row))) for row in rows)
+    return normals
+
+
+async def _write_keys(db: Database, normals: Mapping[int, Normal]) -> Counter[tuple[str, str]]:
+    rows = [
+        {"customer": pk, "key_type": key_type, "key_value": value}
+        for pk, normal in sorted(normals.items())
+        for key_type, value in normal.blocking_keys()
+    ]
+    await insert_rows(db, "customer_match_key", rows, returning=False)
+    return Counter((row["key_type"], row["key_value"]) for row in rows)
+
+
+# -- stored pairs -------------------------------------------------------------------
+#
+# ``duplicate_pair (customer_a < customer_b, score, reasons, kind_a, kind_b)`` holds every pair
+# of live customers that share a block and score LIKELY or more, scored as
+# ``score`` scores them: what ``duplicates`` pages through, by its index on
+# (score, customer_a, customer_b). The writes above keep it: a customer whose
+# keys are rewritten has its pairs recomputed through its blocks; and when a
+# name block crosses NAME_BLOCK_LIMIT (grows over it or shrinks back), every
+# member's pairs are recomputed too, so the table is always what a computation
+# from scratch gives (tests/test_duplicates.py checks it after writes of every kind).
+
+
+async def _refresh_pairs(
+    db: Database,
+    ids: Sequence[int],
+    normals: Mapping[int, Normal],
+    removed: Counter[tuple[str, str]],
+    added: Counter[tuple[str, str]],
+    *,
+    fresh: bool,
+) -> None:
+    """Recompute the pairs of ``ids`` (whose keys went from ``removed`` to
+    ``added``; ``normals`` holds the live ones) and of the members of name
+    blocks that crossed the limit. ``fresh``: ``ids`` are new customers, with
+    no pairs stored yet."""
+    touched = list(removed + added)
+    await lock_keys(db, touched)
+    if len(touched) > KEYS_LOCKED_ONE_BY_ONE:
+        await _fresh_statistics(db)
+    crossed = await _crossed_members(db, removed, added)
+    others = sorted(crossed - set(ids))
+    subjects = dict(normals)
+    if others:
+        other_normals = await _live_normals(db, others)
+        await lock_keys(db, [k for n in other_normals.values() for k in n.blocking_keys()])
+        subjects.update(other_normals)
+    stale = others if fresh else sorted({*ids, *others})
+    for chunk in chunks(stale):
+        held = marks(chunk)
+        await db.fetch(
+            f"DELETE FROM duplicate_pair WHERE customer_a IN ({held}) OR customer_b IN ({held})",
+            *chunk,
+            *chunk,
+        )
+    await _store_pairs(db, subjects, {*ids, *others})
+
+
+async def _fresh_statistics(db: Database) -> None:
+    """PostgreSQL: ANALYZE the keys and customers when the keys have more than
+    doubled since the planner last counted them. A bulk write (an import, a
+    seed) adds them in its own transaction, and a lookup planned on the old
+    counts joins every key row with every customer (15 s for 1,000 probes
+    over 20,000 fresh customers; 0.5 s after ANALYZE, which sees the
+    transaction's own rows)."""
+    if db.is_sqlite:
+        return
+    rows = await db.fetch(
+        "SELECT (SELECT COUNT(*) FROM customer_match_key) AS actual, reltuples AS estimated "
+        "FROM pg_class WHERE oid = 'customer_match_key'::regclass"
+    )
+    if rows and rows[0]["actual"] > 2 * max(float(rows[0]["estimated"]), 1000.0):
+        await db.fetch("ANALYZE customer_match_key")
+        await db.fetch("ANALYZE customer")
+
+
+async def _crossed_members(
+    db: Database, removed: Counter[tuple[str, str]], added: Counter[tuple[str, str]]
+) -> set[int]:
+    """The holders of the name keys whose block went over or back under
+    :data:`NAME_BLOCK_LIMIT` with this change."""
+    changed = sorted(
+        value
+        for key_type, value in set(removed) | set(added)
+        if key_type == NAME and removed[(key_type, value)] != added[(key_type, value)]
+    )
+    crossed = []
+    for chunk in chunks(changed):
+        rows = await db.fetch(
+            "SELECT key_value, COUNT(*) AS n FROM customer_match_key WHERE key_type = {} "
+            f"AND key_value IN ({marks(chunk)}) GROUP BY key_value",
+            NAME,
+            *chunk,
+        )
+        after = {row["key_value"]: int(row["n"]) for row in rows}
+        for value in chunk:
+            now = after.get(value, 0)
+            before = now - added[(NAME, value)] + removed[(NAME, value)]
+            if (now > NAME_BLOCK_LIMIT) != (before > NAME_BLOCK_LIMIT):
+                crossed.append(value)
+    members: set[int] = set()
+    for chunk in chunks(crossed):
+        rows = await db.fetch(
+            "SELECT DISTINCT customer FROM customer_match_key WHERE key_type = {} "
+            f"AND key_value IN ({marks(chunk)})",
+            NAME,
+            *chunk,
+        )
+        members.update(row["customer"] for row in rows)
+    return members
+
+
+async def _store_pairs(
+    db: Database,
+    normals: Mapping[int, Normal],
+    subjects: set[int],
+    live: str = LIVE,
+    *,
+    kinds: bool = True,
+) -> None:
+    """Insert the likely pairs of the customers in ``normals`` (their pairs
+    must not be stored already) through their blocks, set-based: per
+    :data:`KEYS_PER_STATEMENT` keys, one statement reads every block member
+    with its stored keys (:func:`block_members`), each pair is scored once in
+    Python (from its lower id when both are ``subjects``), and one multi-row
+    INSERT stores them, with the two customers' kinds (``kinds=False``: the
+    table before migration 0024, which has no such columns)."""
+    found = []
+    ordered = sorted(normals)
+    known: dict[int, Normal] = dict(normals)
+    for chunk in chunks(ordered):
+        holders = await block_members(db, [normals[pk] for pk in chunk], known, live)
+        for pk in chunk:
+            normal = normals[pk]
+            partners = {other for key in normal.blocking_keys() for other in holders.get(key, ())}
+            for other in sorted(partners):
+                if other == pk or (other in subjects and other < pk):
+                    continue
+                value, reasons = score(normal, known[other], LIKELY)
+                if value >= LIKELY:
+                    left, right = sorted((pk, other))
+                    pair = {
+                        "customer_a": left,
+                        "customer_b": right,
+                        "score": value,
+                        "reasons": ", ".join(str(r) for r in reasons),
+                    }
+                    if kinds:
+                        pair.update(kind_a=known[left].kind, kind_b=known[right].kind)
+                    found.append(pair)
+    await insert_rows(db, "duplicate_pair", found, returning=False)
+
+
+# The identifiers in which a pair sharing nothing but a name block cannot
+# differ and still score LIKELY: the name weighs at most NAME_WEIGHT, and each
+# of these differences multiplies it under LIKELY (an e-mail 0.45, a phone
+# 0.48, a tax id 0.12).
+NAME_ONLY_CONFLICTS = tuple(
+    key_type
+    for key_type, factor in (
+        (EMAIL, EMAIL_DIFFERENT_FACTOR),
+        (PHONE, PHONE_DIFFERENT_FACTOR),
+        (TAX_ID, TAX_ID_DIFFERENT_FACTOR),
+    )
+    if round(NAME_WEIGHT * factor, 3) < LIKELY
+)
+
+
+def _name_only_parts(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]:
+    """SQL on ``customer_match_key k`` for the holders of the probes' name keys
+    that can pair with them through the name alone (see :func:`score`): of the
+    same kind, and holding none of the :data:`NAME_ONLY_CONFLICTS` the probe
+    has (one holding the same value is found through that identifier's
+    block). The condition is symmetric, so a pair of two probes is found from
+    either side. Every member of a big name block is a namesake, and most
+    differ in an e-mail or a phone: reading them all with their keys made an
+    import slow down as its name blocks filled up towards the limit."""
+    groups: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+    for normal in probes:
+        if normal.kind is None or not normal.name_keys:
+            continue  # a name alone pairs only customers of one kind
+        held = {key_type for key_type, _ in normal.blocking_keys()}
+        conflicts = tuple(t for t in NAME_ONLY_CONFLICTS if t in held)
+        groups[(normal.kind, conflicts)].update(normal.name_keys)
+    parts = []
+    for (kind, conflicts), values in sorted(groups.items()):
+        ordered = sorted(values)
+        sql = (
+            f"(k.key_type = {{}} AND k.key_value IN ({marks(ordered)}) AND "
+            "(SELECT n.kind FROM customer n WHERE n.id = k.customer) = {}"
+        )
+        args: list[Any] = [NAME, *ordered, kind]
+        if conflicts:
+            sql += (
+                " AND NOT EXISTS (SELECT 1 FROM customer_match_key x WHERE x.customer = k.customer "
+                f"AND x.key_type IN ({marks(conflicts)}))"
+            )
+            args.extend(conflicts)
+        parts.append((sql + ")", args))
+    return parts
+
+
+async def block_members(
+    db: Database, probes: Sequence[Normal], known: dict[int, Normal], live: str = LIVE
+) -> dict[tuple[str, str], list[int]]:
+    """The ids of the live customers holding each of the probes' keys that can
+    pair with a probe holding it (crowded name keys left out; of a name key,
+    only the holders :func:`_name_only_parts` keeps, and maybe more), one
+    statement per :data:`KEYS_PER_STATEMENT` keys; the normal form of each
+    member not in ``known`` is added to it, built from its stored keys
+    (already normal: no e-mail or phone is parsed again) and its kind and name."""
+    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    probe_chunks: list[list[Normal]] = [[]]
+    size = 0
+    for normal in probes:
+        keys = len(normal.blocking_keys())
+        if size + keys > KEYS_PER_STATEMENT and probe_chunks[-1]:
+            probe_chunks.append([])
+            size = 0
+        probe_chunks[-1].append(normal)
+        size += keys
+    for chunk_probes in probe_chunks:
+        chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
+        if not chunk:
+            continue
+        crowded, crowded_args, blocks = block_condition(chunk, _name_only_parts(chunk_probes))
+        crowded_flag, flag_args = "(1 = 0)", []
+        if crowded:
+            crowded_flag = "(m.key_type = {} AND m.key_value IN (SELECT key_value FROM crowded))"
+            flag_args = [NAME]
+        rows = await db.fetch(
+            f"{crowded}SELECT m.customer, m.key_type, m.key_value, {crowded_flag} AS crowded, "
+            "c.kind, c.name FROM customer_match_key m JOIN customer c ON c.id = m.customer "
+            "WHERE m.customer IN (SELECT k.customer FROM customer_match_key k "
+            f"WHERE {blocks.sql()}) AND {live}",
+            *crowded_args,
+            *flag_args,
+            *blocks.args,
+        )
+        wanted = set(chunk)
+        found: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            pk, key = row["customer"], (row["key_type"], row["key_value"])
+            if key in wanted and not row["crowded"]:
+                holders[key].append(pk)
+            if pk not in known:
+                found.setdefault(pk, {"kind": row["kind"], "name": row["name"], "keys": []})
+                found[pk]["keys"].append(key)
+        for pk, member in found.items():
+            known[pk] = _normal_from_keys(member["kind"], member["name"], member["keys"])
+    return holders
+
+
+def _normal_from_keys(kind: str | None, name: str | None, keys: list[tuple[str, str]]) -> Normal:
+    """A customer's normal form from its stored keys: what :meth:`Normal.of`
+    gives for its row (the keys were written from it), without parsing again."""
+    values = dict(keys)
+    return Normal(
+        name=comparable_name(name),
+        email=values.get(EMAIL),
+        phone=values.get(PHONE),
+        tax_id=values.get(TAX_ID),
+        kind=kind,
+        name_keys=tuple(sorted(value for key_type, value in keys if key_type == NAME)),
+    )
