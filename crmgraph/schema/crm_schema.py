@@ -1,0 +1,108 @@
+"""The strawberry Schema class crmgraph serves, and the merging of the core's
+root types with those plugins contribute through ``crmgraph_graphql``."""
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.tools import merge_types
+from strawberry.types.graphql import OperationType
+
+from crmgraph.extension_points import GraphQLContribution
+from crmgraph.registry import PluginError
+from crmgraph.schema.extensions import CachedHooksRunner
+from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
+from crmgraph.validation import camel
+
+if TYPE_CHECKING:
+    from crmgraph.schema.schema_types import SchemaTypes
+
+
+class SubscriptionOverHTTP(InvalidOperationTypeError):
+    """A subscription sent as a plain HTTP request, which can carry one answer,
+    not a stream: the client is told where subscriptions are served."""
+
+    def __init__(self) -> None:
+        super().__init__(OperationType.SUBSCRIPTION)
+
+    def as_http_error_reason(self, method: str) -> str:
+        return (
+            f"subscriptions are not served over HTTP {method}: open a WebSocket to "
+            "/graphql with the graphql-transport-ws protocol"
+        )
+
+
+class CRMSchema(strawberry.Schema):
+    """Logs only real faults: a GraphQLError raised on purpose (bad page size,
+    bad cursor) or a query that fails validation is the client's business."""
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        # Strawberry's HTTP view lets a subscription through POST, where its
+        # resolver, an async generator, can only end as a masked internal error.
+        allowed = kwargs.get("allowed_operation_types")
+        if allowed is not None and OperationType.SUBSCRIPTION in allowed:
+            kwargs["allowed_operation_types"] = set(allowed) - {OperationType.SUBSCRIPTION}
+            try:
+                return await super().execute(*args, **kwargs)
+            except InvalidOperationTypeError as exc:
+                if exc.operation_type is OperationType.SUBSCRIPTION:
+                    raise SubscriptionOverHTTP() from exc
+                raise
+        return await super().execute(*args, **kwargs)
+
+    def create_extensions_runner(
+        self, execution_context: Any, extensions: list[Any]
+    ) -> CachedHooksRunner:
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        if MaskUnexpectedErrors in self.extensions:
+            return  # it logs each one itself, with the request id the client was given
+        super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
+
+
+def plugin_contributions(
+    pm: pluggy.PluginManager, types: "SchemaTypes"
+) -> list[tuple[str, GraphQLContribution]]:
+    found = []
+    for impl in sorted(pm.hook.crmgraph_graphql.get_hookimpls(), key=lambda i: i.plugin_name):
+        try:
+            contribution = impl.function(types=types)
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, f"crmgraph_graphql raised {exc!r}") from exc
+        if contribution is not None:
+            found.append((impl.plugin_name, contribution))
+    return found
+
+
+def root_field_names(cls: type) -> list[str]:
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    return [f.python_name for f in definition.fields]
+
+
+def merge_roots(
+    name: str,
+    core_root: type | None,
+    contributions: list[tuple[str, GraphQLContribution]],
+    part: str,
+) -> type | None:
+    """One root type from the core's and every plugin's, refusing a field name
+    two of them define (strawberry's merge_types only warns)."""
+    parts: list[tuple[str, type]] = [("crmgraph core", core_root)] if core_root else []
+    parts += [(plugin, cls) for plugin, c in contributions for cls in getattr(c, part)]
+    if not parts:
+        return None
+    owners: dict[str, str] = {}
+    for plugin, cls in parts:
+        for field_name in root_field_names(cls):
+            if field_name in owners:
+                raise PluginError(
+                    plugin,
+                    f"{name}.{camel(field_name)} is already defined by {owners[field_name]!r}",
+                )
+            owners[field_name] = plugin
+    if len(parts) == 1:
+        return parts[0][1]
+    return merge_types(name, tuple(cls for _, cls in parts))
