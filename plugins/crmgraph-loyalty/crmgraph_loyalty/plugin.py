@@ -25,9 +25,11 @@ from crmgraph import (
     hookimpl,
 )
 
-from crmgraph_loyalty import ledger, merging, privacy
+from crmgraph_loyalty import demo, ledger, merging, privacy
 
 if TYPE_CHECKING:
+    import random
+
     from crmgraph import CoreGraphQLTypes, Database, MergeContext
 
 logger = logging.getLogger("crmgraph_loyalty")
@@ -186,6 +188,14 @@ async def crmgraph_erase_personal_data(
 ) -> dict[str, int]:
     # in the erasure's transaction; raising here would abort the whole erasure
     return await privacy.erase(db, customer_pks)
+
+
+@hookimpl
+async def crmgraph_seed_demo(
+    db: Database, customer_pks: list[int], rng: random.Random, now: datetime.datetime
+) -> None:
+    # `crmgraph demo`: the accounts this plugin would have opened, drawn from `rng`
+    await demo.seed(db, customer_pks, rng, now)
 
 
 @hookimpl
