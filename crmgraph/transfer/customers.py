@@ -1,27 +1,22 @@
 """Importing customers.
 
-A row is held to ``createCustomer``'s rules: name, e-mail and phone through
-:mod:`crmgraph.input_checks`, the kind's typed attributes through
-:func:`crmgraph.validation.attributes` (after :mod:`.coerce` reads the
-cells), guarded attributes and the assignment rule for the caller, then
-every plugin's ``crmgraph_validate_customer``. ``owner`` is a user's e-mail
-(or id), ``team`` a team's name (or id). On the command line (an import for
-no user) an owner e-mail or team name the database does not know is created:
-the user as an ``agent`` (an owner works on their own customers; never more,
-whatever the file says) with ``owner.name`` as name, without any API key. A
-caller over GraphQL gets NOT_FOUND for them, as ``createCustomer`` does.
-A bad row is rejected with every reason and nothing of it is written.
+A row is held to ``createCustomer``'s rules (:mod:`.customer_rows`); a bad
+row is rejected with every reason and nothing of it is written. ``owner`` is
+a user's e-mail (or id), ``team`` a team's name (or id). On the command line
+(an import for no user) an owner e-mail or team name the database does not
+know is created: the user as an ``agent`` (an owner works on their own
+customers; never more, whatever the file says) with ``owner.name`` as name,
+without any API key. A caller over GraphQL gets NOT_FOUND for them, as
+``createCustomer`` does.
 
-``stage`` puts the customer in that stage of its kind (empty: the initial
-one), entered at ``stage_entered_at`` (empty: now); ``roles`` lists the
-other types it holds a stage in (``prospect:converted;supplier:active``: a
-converted prospect), whose attributes it may then carry. The stage is taken
-as history, not as a move: no transition guard runs, and each role gets one
-stage change with reason ``imported``.
+A row's ``stage``, ``stage_entered_at`` and ``roles`` are taken as history,
+not as a move: no transition guard runs, and each role gets one stage change
+with reason ``imported``.
 
 A batch of good rows is written with one multi-row INSERT per table, leaving
 what ``createCustomer`` leaves for each customer: its row, its role in its
-stage, the first stage change (reason ``imported``), an audit
+stage and the first stage change (reason ``imported``), written by
+:mod:`crmgraph.operations.new_customers` as for ``createCustomer``, an audit
 entry ``customer.created`` per customer (not one per batch: the trail is read
 per customer), a ``customer.created`` outbox event (``source: import``) and
 its match keys.
@@ -46,41 +41,29 @@ export find it by ``customer.ref``.
 
 from __future__ import annotations
 
-import datetime
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from crmgraph import input_checks
-from crmgraph import validation as v
-from crmgraph.access import CUSTOMER_ASSIGN
-from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries, stays, writes
 from crmgraph.dedupe import matching
-from crmgraph.dedupe.matching import Probe
 from crmgraph.dedupe.merge import field_names, settle_fields
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.ids import encode_id
-from crmgraph.input_checks import (
-    attribute_fields,
-    camel_keys,
-    forbidden_problem,
-    guarded_problems,
-)
-from crmgraph.operations.new_customers import NewCustomer, write_new_customers
-from crmgraph.transfer.coerce import cell, typed
+from crmgraph.input_checks import attribute_fields, camel_keys
+from crmgraph.operations.new_customers import write_new_customers
+from crmgraph.transfer.customer_rows import Draft, RowCheck
 from crmgraph.transfer.duplicates import Repeat, find_repeats
-from crmgraph.transfer.export import ROLE_SEPARATOR, STAGE_SEPARATOR
+from crmgraph.transfer.export import STAGE_SEPARATOR
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
 from crmgraph.transfer.lookups import People
-from crmgraph.transfer.mapping import ATTRIBUTE_PREFIX, ColumnMap, Fields, MappingError
+from crmgraph.transfer.mapping import ColumnMap, Fields, MappingError
 from crmgraph.transfer.references import REF, RefBook, known_origin, origin_of
 from crmgraph.transfer.report import Rejection
 from crmgraph.transfer.source import SourceRow
 from crmgraph.transfer.traces import Trace, record
-from crmgraph.validation import Errors, Problem
+from crmgraph.validation import Problem
 
 CORE_FIELDS = ("name", "email", "phone", "kind", "owner", "owner.name", "team", REF)
 LIFECYCLE_FIELDS = ("stage", "stage_entered_at", "roles")
@@ -90,34 +73,6 @@ PHASES_PER_STATEMENT = 500
 def apart(ref: str, other: str) -> bool:
     """Whether two refs name two records their origin keeps apart."""
     return bool(other) and other != ref and origin_of(other) == origin_of(ref)
-
-
-@dataclass
-class Draft:
-    """A good row, ready to write."""
-
-    row: SourceRow
-    kind: str
-    descriptor: CustomerType
-    values: dict[str, Any]  # name, email, phone, owner, team
-    attributes: dict[str, Any]  # validated, JSON-storable
-    stage: str = ""
-    entered_at: datetime.datetime | None = None
-    roles: list[tuple[str, str]] = field(default_factory=list)  # other (kind, stage)
-    ref: str | None = None
-
-    def probe(self) -> Probe:
-        return Probe(
-            name=self.values["name"],
-            email=self.values["email"],
-            phone=self.values["phone"],
-            tax_id=self.attributes.get("tax_id"),
-            kind=self.kind,
-        )
-
-    def as_row(self) -> dict[str, Any]:
-        """Shaped like a customer row, for the merge rule."""
-        return {**self.values, "attributes": self.attributes}
 
 
 class CustomerImport:
@@ -150,165 +105,16 @@ class CustomerImport:
         self.people = await People.load(self.ctx.db)
         self.book = RefBook(self.ctx.db, "Customer", await known_origin(self.ctx.db))
 
-    # ------------------------------------------------------------ checking
-
-    def check(self, row: SourceRow) -> Draft | list[Problem]:
-        cells = self.columns.project(row.values)
-        errors = Errors()
-        kind = (cell(cells.get("kind")) or self.options.kind or "").lower()
-        descriptor = self.catalog.customer_type(kind) if kind else None
-        if not kind:
-            errors.add("kind", "kind is required", "REQUIRED")
-        elif descriptor is None:
-            known = ", ".join(d.key for d in self.catalog.customer_types)
-            errors.add("kind", f"unknown kind {kind!r} (known: {known})", "INVALID_CHOICE")
-        party = {"name": cell(cells.get("name"))}
-        party |= {f: cell(cells[f]) for f in ("email", "phone") if f in cells}
-        values = {"email": None, "phone": None}
-        values |= input_checks.party_fields(errors, party, self.ctx.phone_region)
-        values["owner"] = self.people.user(errors, "owner", cells.get("owner"))
-        values["team"] = self.people.team(errors, "team", cells.get("team"))
-        self.check_assignment(errors, values)
-        stage, entered_at = self.check_stage(errors, descriptor, cells)
-        roles = self.check_roles(errors, kind, cells.get("roles"))
-        attributes = self.check_attributes(errors, kind, descriptor, cells, roles)
-        if errors or descriptor is None:
-            return errors.problems
-        ref = cell(cells.get(REF))
-        return Draft(row, kind, descriptor, values, attributes, stage, entered_at, roles, ref)
-
-    def check_stage(
-        self, errors: Errors, descriptor: CustomerType | None, cells: dict[str, str]
-    ) -> tuple[str, datetime.datetime | None]:
-        """The stage of the row's kind (its initial one when not given) and when
-        it was entered (not in the future: it is history)."""
-        entered = typed(errors, "stageEnteredAt", datetime.datetime, cells.get("stage_entered_at"))
-        if entered is not None and entered > writes.now() + input_checks.FUTURE_TOLERANCE:
-            errors.add("stageEnteredAt", "stageEnteredAt cannot be in the future", "OUT_OF_RANGE")
-        if descriptor is None:
-            return "", entered
-        stage = cell(cells.get("stage")) or descriptor.lifecycle.initial
-        if descriptor.lifecycle.stage(stage) is None:
-            errors.add("stage", self.unknown_stage(descriptor, stage), "INVALID_CHOICE")
-        return stage, entered
-
-    @staticmethod
-    def unknown_stage(descriptor: CustomerType, stage: str) -> str:
-        known = ", ".join(s.key for s in descriptor.lifecycle.stages)
-        return f"{stage!r} is not a stage of {descriptor.graphql_name} (known: {known})"
-
-    def check_roles(self, errors: Errors, kind: str, text: str | None) -> list[tuple[str, str]]:
-        """``kind:stage`` pairs: the other types the customer holds a stage in."""
-        roles: list[tuple[str, str]] = []
-        for item in (cell(text) or "").split(ROLE_SEPARATOR):
-            if not item.strip():
-                continue
-            other, _, stage = (part.strip() for part in item.partition(STAGE_SEPARATOR))
-            other = other.lower()
-            descriptor = self.catalog.customer_type(other)
-            if descriptor is None or other == kind or other in dict(roles):
-                why = (
-                    "its own kind" if other == kind else "named twice" if descriptor else "unknown"
-                )
-                errors.add("roles", f"roles: {other!r} is {why}", "INVALID_CHOICE")
-            elif descriptor.lifecycle.stage(stage) is None:
-                errors.add(
-                    "roles", f"roles: {self.unknown_stage(descriptor, stage)}", "INVALID_CHOICE"
-                )
-            else:
-                roles.append((other, stage))
-        return roles
-
-    def check_assignment(self, errors: Errors, values: dict[str, Any]) -> None:
-        """As createCustomer: without customer.assign, only to yourself and
-        your teams; a caller who sees only their own customers owns the rest."""
-        access = self.ctx.access
-        if access is None:
-            return
-        principal = access.principal
-        if values["owner"] is None and access.scope is not None:
-            values["owner"] = principal.user_id
-        if access.can(CUSTOMER_ASSIGN):
-            return
-        if values["owner"] not in (None, principal.user_id):
-            errors.problems.append(
-                forbidden_problem("owner", "give a customer to another user", CUSTOMER_ASSIGN)
-            )
-        if values["team"] is not None and values["team"] not in principal.team_ids:
-            errors.problems.append(
-                forbidden_problem(
-                    "team", "give a customer to a team you are not in", CUSTOMER_ASSIGN
-                )
-            )
-
-    def check_attributes(
-        self,
-        errors: Errors,
-        kind: str,
-        descriptor: CustomerType | None,
-        cells: dict[str, str],
-        roles: Sequence[tuple[str, str]] = (),
-    ) -> dict[str, Any]:
-        """The row's attributes: its kind's, and those of the other types it
-        holds (kept from before a conversion, as the lifecycle keeps them),
-        each held to its own type's rules."""
-        holders = [d for d in (descriptor, *map(self.catalog.customer_type, dict(roles))) if d]
-        sent: dict[str, dict[str, Any]] = {d.key: {} for d in holders}
-        for target, text in cells.items():
-            if not target.startswith(ATTRIBUTE_PREFIX) or cell(text) is None:
-                continue
-            name = target.removeprefix(ATTRIBUTE_PREFIX)
-            holder = next((d for d in holders if d.attribute(name) is not None), None)
-            if holder is None:
-                if descriptor is not None:
-                    path = f"{v.camel(kind)}.{v.camel(name)}"
-                    errors.add(path, f"{name} does not apply to a customer of kind {kind.upper()}")
-                continue
-            attr = holder.attribute(name)
-            value = typed(errors, f"{v.camel(holder.key)}.{v.camel(name)}", attr.type, text)
-            if value is not None:
-                sent[holder.key][name] = value
-        if descriptor is None:
-            return {}
-        attributes: dict[str, Any] = {}
-        for holder in reversed(holders):  # the row's own kind last: its rules win
-            prefix = v.camel(holder.key)
-            if self.ctx.access is not None:
-                errors.problems.extend(
-                    guarded_problems(
-                        self.ctx.access, holder.graphql_name, f"{prefix}.", sent[holder.key]
-                    )
-                )
-            if holder is descriptor:
-                attributes |= v.attributes(errors, prefix, holder, sent[holder.key])
-            else:  # a former type's required attributes may have been dropped since
-                for name, value in sent[holder.key].items():
-                    path = f"{prefix}.{v.camel(name)}"
-                    kept = v.attribute_value(errors, path, holder.attribute(name), value)
-                    if kept is not None:
-                        attributes[name] = kept
-        return attributes
-
-    async def plugin_check(self, draft: Draft) -> list[Problem]:
-        write = CustomerWrite(
-            draft.kind,
-            draft.descriptor,
-            {k: val for k, val in draft.values.items() if val is not None},
-            draft.descriptor.decode_attributes(draft.attributes),
-            existing=None,
-            facts=None,
-        )
-        return await input_checks.plugin_problems(self.ctx.plugin_manager, write)
-
     # ------------------------------------------------------------ a batch
 
     async def run_batch(self, rows: list[SourceRow], reject: Reject) -> BatchOutcome:
         await self.add_missing_people(rows)
+        rows_check = RowCheck(self.ctx, self.options.kind, self.columns, self.people)
         good: list[Draft] = []
         for row in rows:
-            checked = self.check(row)
+            checked = rows_check.check(row)
             if isinstance(checked, Draft):
-                checked = await self.plugin_check(checked) or checked
+                checked = await rows_check.plugin_check(checked) or checked
             if isinstance(checked, Draft):
                 good.append(checked)
             else:
@@ -463,17 +269,7 @@ class CustomerImport:
         ids = await write_new_customers(
             db,
             self.catalog,
-            [
-                NewCustomer(
-                    d.kind,
-                    d.values,
-                    d.attributes,
-                    stage=d.stage,
-                    entered_at=d.entered_at,
-                    roles=d.roles,
-                )
-                for d in drafts
-            ],
+            [d.new_customer() for d in drafts],
             by=self.ctx.actor,
             reason="imported",
             at=at,

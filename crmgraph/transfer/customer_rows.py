@@ -1,0 +1,244 @@
+"""Checking one row of a customer import against ``createCustomer``'s rules.
+
+Name, e-mail and phone through :mod:`crmgraph.input_checks`, the kind's typed
+attributes through :func:`crmgraph.validation.attributes` (after
+:mod:`.coerce` reads the cells), guarded attributes and the assignment rule
+for the caller, then every plugin's ``crmgraph_validate_customer``. A bad row
+is rejected with every reason (:class:`RowCheck` returns them all); a good
+one becomes a :class:`Draft`, ready to write.
+
+``stage`` puts the customer in that stage of its kind (empty: the initial
+one), entered at ``stage_entered_at`` (empty: now, and never in the future);
+``roles`` lists the other types it holds a stage in
+(``prospect:converted;supplier:active``), whose attributes it may then carry,
+each held to its own type's rules.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmgraph import input_checks
+from crmgraph import validation as v
+from crmgraph.access import CUSTOMER_ASSIGN
+from crmgraph.customer_types import CustomerType
+from crmgraph.db import writes
+from crmgraph.dedupe.matching import Probe
+from crmgraph.extension_points import CustomerWrite
+from crmgraph.input_checks import forbidden_problem, guarded_problems
+from crmgraph.operations.new_customers import NewCustomer
+from crmgraph.registry import Catalog
+from crmgraph.transfer.coerce import cell, typed
+from crmgraph.transfer.export import ROLE_SEPARATOR, STAGE_SEPARATOR
+from crmgraph.transfer.importer import ImportContext
+from crmgraph.transfer.lookups import People
+from crmgraph.transfer.mapping import ATTRIBUTE_PREFIX, ColumnMap
+from crmgraph.transfer.references import REF
+from crmgraph.transfer.source import SourceRow
+from crmgraph.validation import Errors, Problem
+
+
+@dataclass
+class Draft:
+    """A good row, ready to write."""
+
+    row: SourceRow
+    kind: str
+    descriptor: CustomerType
+    values: dict[str, Any]  # name, email, phone, owner, team
+    attributes: dict[str, Any]  # validated, JSON-storable
+    stage: str = ""
+    entered_at: datetime.datetime | None = None
+    roles: list[tuple[str, str]] = field(default_factory=list)  # other (kind, stage)
+    ref: str | None = None
+
+    def probe(self) -> Probe:
+        return Probe(
+            name=self.values["name"],
+            email=self.values["email"],
+            phone=self.values["phone"],
+            tax_id=self.attributes.get("tax_id"),
+            kind=self.kind,
+        )
+
+    def as_row(self) -> dict[str, Any]:
+        """Shaped like a customer row, for the merge rule."""
+        return {**self.values, "attributes": self.attributes}
+
+    def new_customer(self) -> NewCustomer:
+        """The customer the row creates."""
+        return NewCustomer(
+            self.kind,
+            self.values,
+            self.attributes,
+            stage=self.stage,
+            entered_at=self.entered_at,
+            roles=self.roles,
+        )
+
+
+@dataclass
+class RowCheck:
+    """Holds the rows of a batch to the rules (see the module's docstring):
+    ``default_kind`` is the kind of rows whose kind cell is empty, ``people``
+    the users and teams owners and teams are found among."""
+
+    ctx: ImportContext
+    default_kind: str | None
+    columns: ColumnMap
+    people: People
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.ctx.catalog
+
+    def check(self, row: SourceRow) -> Draft | list[Problem]:
+        cells = self.columns.project(row.values)
+        errors = Errors()
+        kind = (cell(cells.get("kind")) or self.default_kind or "").lower()
+        descriptor = self.catalog.customer_type(kind) if kind else None
+        if not kind:
+            errors.add("kind", "kind is required", "REQUIRED")
+        elif descriptor is None:
+            known = ", ".join(d.key for d in self.catalog.customer_types)
+            errors.add("kind", f"unknown kind {kind!r} (known: {known})", "INVALID_CHOICE")
+        party = {"name": cell(cells.get("name"))}
+        party |= {f: cell(cells[f]) for f in ("email", "phone") if f in cells}
+        values = {"email": None, "phone": None}
+        values |= input_checks.party_fields(errors, party, self.ctx.phone_region)
+        values["owner"] = self.people.user(errors, "owner", cells.get("owner"))
+        values["team"] = self.people.team(errors, "team", cells.get("team"))
+        self.check_assignment(errors, values)
+        stage, entered_at = self.check_stage(errors, descriptor, cells)
+        roles = self.check_roles(errors, kind, cells.get("roles"))
+        attributes = self.check_attributes(errors, kind, descriptor, cells, roles)
+        if errors or descriptor is None:
+            return errors.problems
+        ref = cell(cells.get(REF))
+        return Draft(row, kind, descriptor, values, attributes, stage, entered_at, roles, ref)
+
+    def check_stage(
+        self, errors: Errors, descriptor: CustomerType | None, cells: dict[str, str]
+    ) -> tuple[str, datetime.datetime | None]:
+        """The stage of the row's kind (its initial one when not given) and when
+        it was entered (not in the future: it is history)."""
+        entered = typed(errors, "stageEnteredAt", datetime.datetime, cells.get("stage_entered_at"))
+        if entered is not None and entered > writes.now() + input_checks.FUTURE_TOLERANCE:
+            errors.add("stageEnteredAt", "stageEnteredAt cannot be in the future", "OUT_OF_RANGE")
+        if descriptor is None:
+            return "", entered
+        stage = cell(cells.get("stage")) or descriptor.lifecycle.initial
+        if descriptor.lifecycle.stage(stage) is None:
+            errors.add("stage", self.unknown_stage(descriptor, stage), "INVALID_CHOICE")
+        return stage, entered
+
+    @staticmethod
+    def unknown_stage(descriptor: CustomerType, stage: str) -> str:
+        known = ", ".join(s.key for s in descriptor.lifecycle.stages)
+        return f"{stage!r} is not a stage of {descriptor.graphql_name} (known: {known})"
+
+    def check_roles(self, errors: Errors, kind: str, text: str | None) -> list[tuple[str, str]]:
+        """``kind:stage`` pairs: the other types the customer holds a stage in."""
+        roles: list[tuple[str, str]] = []
+        for item in (cell(text) or "").split(ROLE_SEPARATOR):
+            if not item.strip():
+                continue
+            other, _, stage = (part.strip() for part in item.partition(STAGE_SEPARATOR))
+            other = other.lower()
+            descriptor = self.catalog.customer_type(other)
+            if descriptor is None or other == kind or other in dict(roles):
+                why = (
+                    "its own kind" if other == kind else "named twice" if descriptor else "unknown"
+                )
+                errors.add("roles", f"roles: {other!r} is {why}", "INVALID_CHOICE")
+            elif descriptor.lifecycle.stage(stage) is None:
+                errors.add(
+                    "roles", f"roles: {self.unknown_stage(descriptor, stage)}", "INVALID_CHOICE"
+                )
+            else:
+                roles.append((other, stage))
+        return roles
+
+    def check_assignment(self, errors: Errors, values: dict[str, Any]) -> None:
+        """As createCustomer: without customer.assign, only to yourself and
+        your teams; a caller who sees only their own customers owns the rest."""
+        access = self.ctx.access
+        if access is None:
+            return
+        principal = access.principal
+        if values["owner"] is None and access.scope is not None:
+            values["owner"] = principal.user_id
+        if access.can(CUSTOMER_ASSIGN):
+            return
+        if values["owner"] not in (None, principal.user_id):
+            errors.problems.append(
+                forbidden_problem("owner", "give a customer to another user", CUSTOMER_ASSIGN)
+            )
+        if values["team"] is not None and values["team"] not in principal.team_ids:
+            errors.problems.append(
+                forbidden_problem(
+                    "team", "give a customer to a team you are not in", CUSTOMER_ASSIGN
+                )
+            )
+
+    def check_attributes(
+        self,
+        errors: Errors,
+        kind: str,
+        descriptor: CustomerType | None,
+        cells: dict[str, str],
+        roles: Sequence[tuple[str, str]] = (),
+    ) -> dict[str, Any]:
+        """The row's attributes: its kind's, and those of the other types it
+        holds (kept from before a conversion, as the lifecycle keeps them),
+        each held to its own type's rules."""
+        holders = [d for d in (descriptor, *map(self.catalog.customer_type, dict(roles))) if d]
+        sent: dict[str, dict[str, Any]] = {d.key: {} for d in holders}
+        for target, text in cells.items():
+            if not target.startswith(ATTRIBUTE_PREFIX) or cell(text) is None:
+                continue
+            name = target.removeprefix(ATTRIBUTE_PREFIX)
+            holder = next((d for d in holders if d.attribute(name) is not None), None)
+            if holder is None:
+                if descriptor is not None:
+                    path = f"{v.camel(kind)}.{v.camel(name)}"
+                    errors.add(path, f"{name} does not apply to a customer of kind {kind.upper()}")
+                continue
+            attr = holder.attribute(name)
+            value = typed(errors, f"{v.camel(holder.key)}.{v.camel(name)}", attr.type, text)
+            if value is not None:
+                sent[holder.key][name] = value
+        if descriptor is None:
+            return {}
+        attributes: dict[str, Any] = {}
+        for holder in reversed(holders):  # the row's own kind last: its rules win
+            prefix = v.camel(holder.key)
+            if self.ctx.access is not None:
+                errors.problems.extend(
+                    guarded_problems(
+                        self.ctx.access, holder.graphql_name, f"{prefix}.", sent[holder.key]
+                    )
+                )
+            if holder is descriptor:
+                attributes |= v.attributes(errors, prefix, holder, sent[holder.key])
+            else:  # a former type's required attributes may have been dropped since
+                for name, value in sent[holder.key].items():
+                    path = f"{prefix}.{v.camel(name)}"
+                    kept = v.attribute_value(errors, path, holder.attribute(name), value)
+                    if kept is not None:
+                        attributes[name] = kept
+        return attributes
+
+    async def plugin_check(self, draft: Draft) -> list[Problem]:
+        write = CustomerWrite(
+            draft.kind,
+            draft.descriptor,
+            {k: val for k, val in draft.values.items() if val is not None},
+            draft.descriptor.decode_attributes(draft.attributes),
+            existing=None,
+            facts=None,
+        )
+        return await input_checks.plugin_problems(self.ctx.plugin_manager, write)
