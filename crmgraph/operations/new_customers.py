@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from crmgraph.customer_types import CustomerType
 from crmgraph.db import writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
@@ -76,7 +77,7 @@ class NewCustomer:
         return [first, *(StageEntry(kind, st, at, reason, by) for kind, st in self.roles)]
 
 
-def descriptor_of(catalog: CustomerTypeLookup, kind: str) -> Any:
+def descriptor_of(catalog: CustomerTypeLookup, kind: str) -> CustomerType:
     descriptor = catalog.customer_type(kind)
     if descriptor is None:
         raise ValueError(f"unknown customer type {kind!r}")
