@@ -15,8 +15,8 @@ from typing import TypeVar
 from strawberry.types import Info
 
 from crmgraph.access import Access, forbidden
-from crmgraph.db import writes
-from crmgraph.input_checks import forbidden_problem
+from crmgraph.operations.actor import Actor
+from crmgraph.operations.runner import run_operation
 from crmgraph.schema import core_types as core
 from crmgraph.validation import Problem, UserInputError
 
@@ -38,6 +38,11 @@ def caller(info: Info) -> Access:
     teams), ``can(permission)``, ``sees(customer_row)`` (row scope), ``scope``
     and ``denied_writes(type_name, sent)`` (guarded fields)."""
     return info.context.access
+
+
+def actor_of(info: Info) -> Actor:
+    """The caller as the operations (:mod:`crmgraph.operations`) take them."""
+    return Actor.of(info.context.access, info.context.settings)
 
 
 def may(info: Info, permission: str) -> bool:
@@ -73,16 +78,30 @@ async def run_mutation(
     rolls everything back and becomes the user errors. After the commit the
     event dispatcher is woken, so handlers, subscriptions and webhooks hear of
     the events now rather than at their next poll. Returns ``(result, [])``
-    or ``(None, userErrors)``."""
-    if permission is not None and not may(info, permission):
-        refused = forbidden_problem(forbidden_field, doing, permission)
-        return None, user_errors([refused])
-    found = list(problems)
-    if found:
-        return None, user_errors(found)
+    or ``(None, userErrors)``
+    (:func:`crmgraph.operations.runner.run_operation`, then :func:`answer`)."""
+    return await answer(
+        info,
+        run_operation(
+            info.context.db,
+            actor_of(info),
+            work,
+            permission=permission,
+            problems=problems,
+            forbidden_field=forbidden_field,
+            doing=doing,
+        ),
+    )
+
+
+async def answer(info: Info, write: Awaitable[T]) -> tuple[T | None, list[core.UserError]]:
+    """Await a write (an operation of :mod:`crmgraph.operations`): ``(result,
+    [])`` once it has committed, the event dispatcher woken so handlers,
+    subscriptions and webhooks hear of its events now rather than at their
+    next poll; or ``(None, userErrors)`` for the ``UserInputError`` that
+    rolled it back."""
     try:
-        with writes.acting_as(info.context.principal.user_id):
-            result = await info.context.db.run_transaction(work)
+        result = await write
     except UserInputError as exc:
         return None, user_errors(exc)
     info.context.events.wake()

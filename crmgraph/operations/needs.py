@@ -1,0 +1,112 @@
+"""Writing needs, what a customer needs: record one, change one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from crmgraph import input_checks
+from crmgraph import validation as v
+from crmgraph.access import CUSTOMER_WRITE
+from crmgraph.db import writes
+from crmgraph.db.engine import Database
+from crmgraph.ids import encode_id
+from crmgraph.input_checks import camel_keys
+from crmgraph.operations.actor import Actor
+from crmgraph.operations.customer_checks import live
+from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.registry import Catalog
+from crmgraph.validation import Errors, Problem, UserInputError
+
+
+@dataclass
+class NewNeed:
+    """A need of customer ``customer``: ``fields`` as sent (plain values)."""
+
+    customer: int
+    fields: Mapping[str, Any]
+    problems: Sequence[Problem] = ()
+
+
+@dataclass
+class NeedChange:
+    """Fields to change on need ``pk`` (left out: as they are)."""
+
+    pk: int
+    fields: Mapping[str, Any]
+    problems: Sequence[Problem] = ()
+
+
+async def record_need(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    new: NewNeed,
+    *,
+    then: Then = nothing,
+) -> int:
+    """Record what a customer needs."""
+    customer = new.customer
+    errors = Errors(list(new.problems))
+    values = input_checks.need_fields(errors, dict(new.fields))  # the importer's rules too
+
+    async def work() -> int:
+        await live(db, actor, customer, "customerId")
+        at = writes.now()
+        pk = await writes.insert(
+            db, "need", {**values, "customer": customer, "created_at": at, "updated_at": at}
+        )
+        await writes.record_change(
+            db,
+            "need.recorded",
+            ("Need", pk),
+            customer,
+            writes.field_changes(None, camel_keys(values)),
+            {"customerId": encode_id("Customer", customer), "needId": encode_id("Need", pk)},
+        )
+        await then(pk)
+        return pk
+
+    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+
+
+async def update_need(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    change: NeedChange,
+    *,
+    then: Then = nothing,
+) -> int:
+    """Change a need: its status, priority, volume, …"""
+    pk, data = change.pk, dict(change.fields)
+    errors = Errors(list(change.problems))
+    for required in ("title", "priority", "status"):
+        if required in data and data[required] is None:
+            errors.add(v.camel(required), f"{v.camel(required)} cannot be null", "REQUIRED")
+    values = input_checks.need_fields(errors, data)
+
+    async def work() -> int:
+        need = await writes.locked_row(db, "need", pk)
+        if need is None:
+            raise UserInputError.single("id", "need not found", "NOT_FOUND")
+        await live(db, actor, need["customer"], "id")
+        await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
+        changes = writes.field_changes(camel_keys({k: need[k] for k in values}), camel_keys(values))
+        await writes.record_change(
+            db,
+            "need.updated",
+            ("Need", pk),
+            need["customer"],
+            changes,
+            {"needId": encode_id("Need", pk), "fields": sorted(changes)},
+        )
+        await then(pk)
+        return pk
+
+    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
