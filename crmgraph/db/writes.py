@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries, text_keys
 from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
@@ -184,52 +183,6 @@ def erased_refusal(row: dict[str, Any], field: str) -> None:
 
 async def row_exists(db: Database, table: str, pk: int) -> bool:
     return bool(await db.fetch(f"SELECT id FROM {table} WHERE id = {{}}", pk))
-
-
-async def create_customer(
-    db: Database,
-    descriptor: CustomerType,
-    values: dict[str, Any],
-    attributes: dict[str, Any],
-    by_user: int | None = None,
-) -> int:
-    at = now()
-    stage, phase = descriptor.lifecycle.initial, descriptor.lifecycle.initial_phase
-    pk = await insert(
-        db,
-        "customer",
-        {
-            "kind": descriptor.key,
-            "name": values["name"],
-            "email": values.get("email"),
-            "phone": values.get("phone"),
-            "owner": values.get("owner"),
-            "team": values.get("team"),
-            "attributes": dump_json(attributes),
-            "version": 1,
-            "created_at": at,
-            "updated_at": at,
-        },
-    )
-    await insert(
-        db,
-        "customer_role",
-        {"customer": pk, "kind": descriptor.key, "stage": stage, "phase": phase, "entered_at": at},
-    )
-    await insert(
-        db,
-        "stage_change",
-        {
-            "customer": pk,
-            "kind": descriptor.key,
-            "from_stage": None,
-            "to_stage": stage,
-            "at": at,
-            "by": by_user if by_user is not None else current_actor.get(),
-            "reason": "created",
-        },
-    )
-    return pk
 
 
 def check_version(current: dict[str, Any], expected_version: int) -> None:

@@ -20,6 +20,7 @@ from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import attribute_fields, camel_keys
 from crmgraph.lifecycle import Lifecycles, refusal_problems
+from crmgraph.operations import new_customers
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import (
     MATCHED_FIELDS,
@@ -110,7 +111,8 @@ async def create_customer(
         probe = await screen_new_customer(
             db, actor, descriptor, values, attrs, new.allow_duplicate, duplicates
         )
-        pk = await writes.create_customer(db, descriptor, values, attrs)
+        row = new_customers.NewCustomer(kind, values, attrs)
+        pk = await new_customers.write_new_customer(db, catalog, row, by=actor.user_id)
         await matching.insert_match_keys(db, {pk: probe}, actor.phone_region)
         await writes.record_change(
             db,
