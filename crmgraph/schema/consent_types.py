@@ -8,6 +8,7 @@ No ``from __future__ import annotations``: strawberry must see real classes.
 
 import datetime
 import enum
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,20 @@ class ConsentTypes:
         return self.consent.from_row(row)  # type: ignore[attr-defined]
 
 
+# one Consent type per schema (per InteractionChannel enum): the privacy
+# plugin's Customer fields and its mutations return the same type
+_BUILT: "weakref.WeakKeyDictionary[Any, ConsentTypes]" = weakref.WeakKeyDictionary()
+
+
 def build_consent_types(channel_enum: Any) -> ConsentTypes:
+    """``Consent`` and the resolvers of ``Customer.consents`` and
+    ``Customer.consentHistory``, around this schema's ``InteractionChannel``."""
+    if channel_enum not in _BUILT:
+        _BUILT[channel_enum] = _consent_types(channel_enum)
+    return _BUILT[channel_enum]
+
+
+def _consent_types(channel_enum: Any) -> ConsentTypes:
     @strawberry.type(
         description="A grant or withdrawal of consent to be contacted on a channel for a "
         "purpose, by a customer or one of its contacts."

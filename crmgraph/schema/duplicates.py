@@ -13,6 +13,7 @@ built per schema around that schema's ``Customer`` interface (see
 """
 
 import enum
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -175,16 +176,27 @@ def decode_pair_cursor(after: str) -> tuple[float, int, int]:
     return float(score), left, right
 
 
-def build_duplicates(
-    customer_interface: type, kind_enum: type[enum.Enum], load_customer: LoadCustomer
-) -> DuplicateTypes:
-    CustomerBase = customer_interface
-
+def _visible(load_customer: LoadCustomer) -> LoadCustomer:
     async def visible_customer(info: Info, pk: int) -> Any:
         customer = await load_customer(info, pk)
         if customer is None:  # it changed hands since it was matched, in this request
             raise GraphQLError("customer not found", extensions={"code": "NOT_FOUND"})
         return customer
+
+    return visible_customer
+
+
+# one DuplicateCandidate per schema (per Customer interface): createCustomer's
+# payload and the dedupe plugin's queries return the same type
+_CANDIDATES: "weakref.WeakKeyDictionary[type, type]" = weakref.WeakKeyDictionary()
+
+
+def candidate_type(customer_interface: type, load_customer: LoadCustomer) -> type:
+    """``DuplicateCandidate`` around this schema's ``Customer`` interface."""
+    if customer_interface in _CANDIDATES:
+        return _CANDIDATES[customer_interface]
+    CustomerBase = customer_interface
+    visible_customer = _visible(load_customer)
 
     @strawberry.type(description="An existing customer that may be the same party.")
     class DuplicateCandidate:
@@ -198,6 +210,15 @@ def build_duplicates(
         @strawberry.field
         async def customer(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
             return await visible_customer(info, self.customer_pk)
+
+    _CANDIDATES[customer_interface] = DuplicateCandidate
+    return DuplicateCandidate
+
+
+def build_pair_connection(customer_interface: type, load_customer: LoadCustomer) -> type:
+    """``DuplicatePairConnection`` around this schema's ``Customer`` interface."""
+    CustomerBase = customer_interface
+    visible_customer = _visible(load_customer)
 
     @strawberry.type(description="Two customers that may be one party (left's ID is lower).")
     class DuplicatePair:
@@ -228,107 +249,152 @@ def build_duplicates(
         def nodes(self) -> list[DuplicatePair]:
             return [edge.node for edge in self.edges]
 
-    async def resolve_candidates(
-        info: Info,
-        customer_id: strawberry.ID,
-        first: int | None = 10,
-        min_score: Annotated[
-            float | None,
-            strawberry.argument(description="Lowest score listed (default 0.5)."),
-        ] = None,
-    ) -> list[DuplicateCandidate]:
-        settings = info.context.settings
-        limit = check_first(first, settings.default_page_size, settings.max_page_size)
-        threshold = check_min_score(min_score)
-        try:
-            _, pk = decode_id(customer_id, "Customer")
-        except InvalidId as exc:
-            raise GraphQLError(f"customerId: {exc}", extensions={"code": "INVALID_ID"}) from None
-        customer = await load_customer(info, pk)
-        if customer is None:
-            return []
-        row = await info.context.loaders.customer.load(customer.pk)
-        dismissed = await dismissals.dismissed_with(info.context.db, [customer.pk])
-        found = await matching.find_candidates(
-            info.context.db,
-            matching.Probe.from_row(row),
-            exclude_ids=sorted(dismissed),
-            limit=limit,
-            min_score=threshold,
-            region=settings.default_phone_region,
-            visible=info.context.access.sees,
-        )
-        return candidate_objects(DuplicateCandidate, found)
+        @classmethod
+        def of(cls, page: matching.PairPage, after: str | None) -> "DuplicatePairConnection":
+            edges = [
+                DuplicatePairEdge(
+                    cursor=encode_pair_cursor(pair),
+                    node=DuplicatePair(
+                        left_pk=pair.left_id,
+                        right_pk=pair.right_id,
+                        score=pair.score,
+                        reasons=DuplicateReason.of(pair.reasons),
+                    ),
+                )
+                for pair in page.pairs
+            ]
+            return cls(edges=edges, page_info=page_info(edges, page.has_more, after))
 
-    async def resolve_pairs(
-        info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        min_score: Annotated[
-            float | None,
-            strawberry.argument(
-                description="Lowest score listed, 0.5 (the default) or more: weaker pairs "
-                "are not kept."
-            ),
-        ] = None,
-        kind: Annotated[
-            kind_enum | None,  # type: ignore[valid-type]
-            strawberry.argument(description="Only pairs with at least one customer of this kind."),
-        ] = None,
-    ) -> DuplicatePairConnection:
-        settings = info.context.settings
-        limit = check_first(first, settings.default_page_size, settings.max_page_size)
-        threshold = check_min_score(min_score, lowest=matching.LIKELY)
-        loader = info.context.loaders.customer
+    return DuplicatePairConnection
 
-        async def rows_for(db: Any, ids: list[int]) -> list[dict[str, Any]]:
-            rows = await queries.customers_by_ids(db, ids)
-            for row in rows:  # the pairs' customers are then resolved without another query
-                loader.prime(row["id"], row)
-            return rows
 
-        page = await matching.duplicate_pairs(
-            info.context.db,
-            limit=limit,
-            after=decode_pair_cursor(after) if after else None,
-            min_score=threshold,
-            kinds=(kind.value,) if kind is not None else (),
-            scope=info.context.access.scope,
-            rows_for=rows_for,
-        )
-        edges = [
-            DuplicatePairEdge(
-                cursor=encode_pair_cursor(pair),
-                node=DuplicatePair(
-                    left_pk=pair.left_id,
-                    right_pk=pair.right_id,
-                    score=pair.score,
-                    reasons=DuplicateReason.of(pair.reasons),
-                ),
-            )
-            for pair in page.pairs
-        ]
-        return DuplicatePairConnection(
-            edges=edges, page_info=page_info(edges, page.has_more, after)
-        )
+async def candidates_of(
+    info: Info,
+    candidate_cls: type,
+    load_customer: LoadCustomer,
+    customer_id: strawberry.ID,
+    first: int | None,
+    min_score: float | None,
+) -> list[Any]:
+    """``duplicateCandidates``: who the customer may be, less those dismissed with it."""
+    settings = info.context.settings
+    limit = check_first(first, settings.default_page_size, settings.max_page_size)
+    threshold = check_min_score(min_score)
+    try:
+        _, pk = decode_id(customer_id, "Customer")
+    except InvalidId as exc:
+        raise GraphQLError(f"customerId: {exc}", extensions={"code": "INVALID_ID"}) from None
+    customer = await load_customer(info, pk)
+    if customer is None:
+        return []
+    row = await info.context.loaders.customer.load(customer.pk)
+    dismissed = await dismissals.dismissed_with(info.context.db, [customer.pk])
+    found = await matching.find_candidates(
+        info.context.db,
+        matching.Probe.from_row(row),
+        exclude_ids=sorted(dismissed),
+        limit=limit,
+        min_score=threshold,
+        region=settings.default_phone_region,
+        visible=info.context.access.sees,
+    )
+    return candidate_objects(candidate_cls, found)
 
+
+async def pairs_page(
+    info: Info, first: int | None, after: str | None, min_score: float | None, kind: Any
+) -> matching.PairPage:
+    """``duplicates``: a page of likely pairs whose two customers the caller may see."""
+    settings = info.context.settings
+    limit = check_first(first, settings.default_page_size, settings.max_page_size)
+    threshold = check_min_score(min_score, lowest=matching.LIKELY)
+    loader = info.context.loaders.customer
+
+    async def rows_for(db: Any, ids: list[int]) -> list[dict[str, Any]]:
+        rows = await queries.customers_by_ids(db, ids)
+        for row in rows:  # the pairs' customers are then resolved without another query
+            loader.prime(row["id"], row)
+        return rows
+
+    return await matching.duplicate_pairs(
+        info.context.db,
+        limit=limit,
+        after=decode_pair_cursor(after) if after else None,
+        min_score=threshold,
+        kinds=(kind.value,) if kind is not None else (),
+        scope=info.context.access.scope,
+        rows_for=rows_for,
+    )
+
+
+def build_duplicates_query(
+    customer_interface: type, kind_enum: type[enum.Enum], load_customer: LoadCustomer
+) -> type:
+    """``duplicateCandidates`` and ``duplicates``, as a type to merge into ``Query``."""
+    DuplicateCandidate = candidate_type(customer_interface, load_customer)
+    DuplicatePairConnection = build_pair_connection(customer_interface, load_customer)
+
+    # methods, not `x: T = strawberry.field(resolver=...)`: root fields declared
+    # as attributes are listed before every method (the core's too)
     @strawberry.type
     class DuplicatesQuery:
-        duplicate_candidates: list[DuplicateCandidate] = strawberry.field(
-            resolver=resolve_candidates,
+        @strawberry.field(
             description="Existing customers that may be the same party as this one, most "
             "likely first: those sharing an e-mail, phone, tax id or name key with it, scored "
             "with their reasons, less those dismissed with it (`dismissDuplicate`). Empty for "
-            "a customer the caller may not see.",
+            "a customer the caller may not see."
         )
-        duplicates: DuplicatePairConnection = strawberry.field(
-            resolver=resolve_pairs,
+        async def duplicate_candidates(
+            self,
+            info: Info,
+            customer_id: strawberry.ID,
+            first: int | None = 10,
+            min_score: Annotated[
+                float | None,
+                strawberry.argument(description="Lowest score listed (default 0.5)."),
+            ] = None,
+        ) -> list[DuplicateCandidate]:  # type: ignore[valid-type]
+            return await candidates_of(
+                info, DuplicateCandidate, load_customer, customer_id, first, min_score
+            )
+
+        @strawberry.field(
             description="Pairs of customers that may be one party, most likely first (then "
             "by their IDs, highest first), each scored with its reasons. The pairs are kept up "
             "to date by every customer write, so a page is an indexed read; only customers "
             "that share a blocking key are compared, and only pairs whose two customers the "
             "caller may see are listed; dismissed pairs (`dismissDuplicate`) are not. Nothing "
-            "is merged automatically.",
+            "is merged automatically."
         )
+        async def duplicates(
+            self,
+            info: Info,
+            first: int | None = 20,
+            after: str | None = None,
+            min_score: Annotated[
+                float | None,
+                strawberry.argument(
+                    description="Lowest score listed, 0.5 (the default) or more: weaker pairs "
+                    "are not kept."
+                ),
+            ] = None,
+            kind: Annotated[
+                kind_enum | None,  # type: ignore[valid-type]
+                strawberry.argument(
+                    description="Only pairs with at least one customer of this kind."
+                ),
+            ] = None,
+        ) -> DuplicatePairConnection:  # type: ignore[valid-type]
+            page = await pairs_page(info, first, after, min_score, kind)
+            return DuplicatePairConnection.of(page, after)  # type: ignore[attr-defined]
 
-    return DuplicateTypes(candidate=DuplicateCandidate, query=DuplicatesQuery)
+    return DuplicatesQuery
+
+
+def build_duplicates(
+    customer_interface: type, kind_enum: type[enum.Enum], load_customer: LoadCustomer
+) -> DuplicateTypes:
+    return DuplicateTypes(
+        candidate=candidate_type(customer_interface, load_customer),
+        query=build_duplicates_query(customer_interface, kind_enum, load_customer),
+    )

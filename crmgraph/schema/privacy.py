@@ -96,8 +96,110 @@ class ErasePersonalDataInput:
     )
 
 
-def build_privacy(customer_interface: type, channel_enum: Any, consents: ConsentTypes) -> tuple:
-    """(Query, Mutation) of personal data rights, for this schema's customers."""
+async def personal_data_export(info: Info, customer_id: strawberry.ID) -> PersonalDataExport | None:
+    """``personalDataExport``: needs privacy.export; None for a customer the
+    caller may not see."""
+    ctx = info.context
+    if not ctx.access.can(PRIVACY_EXPORT):
+        raise forbidden(PRIVACY_EXPORT, "export personal data")
+    try:
+        _, pk = decode_id(str(customer_id), "Customer")
+    except InvalidId:
+        return None
+    load = ctx.loaders.customer.load
+    row = await writes.survivor(await load(pk), load)
+    if row is None or not ctx.access.sees(row):
+        return None
+    document = await export.export_document(ctx.db, ctx.plugin_manager, row["id"])
+    return PersonalDataExport(
+        customer_id=strawberry.ID(document["customerId"]),
+        generated_at=datetime.datetime.fromisoformat(document["generatedAt"]),
+        document=document,
+    )
+
+
+@strawberry.type
+class PrivacyQuery:
+    @strawberry.field(
+        description="Every record about a person or company in one JSON document (the "
+        "right of access). Needs privacy.export; null for a customer the caller may not see."
+    )
+    async def personal_data_export(
+        self, info: Info, customer_id: strawberry.ID
+    ) -> PersonalDataExport | None:
+        return await personal_data_export(info, customer_id)
+
+
+async def erase(info: Info, input: ErasePersonalDataInput, payload: type) -> Any:
+    """``erasePersonalData``, answered with this schema's ``payload`` type."""
+    errors = Errors()
+    pk = decode(errors, "customerId", input.customer_id, "Customer") or 0
+    reason = v.text(errors, "reason", input.reason, max_length=2000, required=True)
+
+    async def work() -> int:
+        ctx = info.context
+        done = await erasure.erase_personal_data(
+            ctx.db, ctx.plugin_manager, pk, reason or "", ctx.access.sees, ctx.principal.user_id
+        )
+        return done.id
+
+    erasure_id, problems = await run_write(
+        info, errors, work, PRIVACY_ERASE, lambda _: [("customer", pk)]
+    )
+    if erasure_id is None:
+        return payload(customer=None, erasure=None, user_errors=problems)
+    rows = await info.context.db.fetch("SELECT * FROM customer_erasure WHERE id = {}", erasure_id)
+    return payload(
+        customer=info.context.types.customer(await written_row(info, "customer", pk)),
+        erasure=PersonalDataErasure.from_row(rows[0]),
+        user_errors=[],
+    )
+
+
+async def record_consent(info: Info, input: Any, consents: ConsentTypes, payload: type) -> Any:
+    """``recordConsent``, answered with this schema's ``payload`` type."""
+    errors = Errors()
+    customer = decode(errors, "customerId", input.customer_id, "Customer") or 0
+    contact = decode(errors, "contactId", input.contact_id, "Contact")
+    evidence = v.text(errors, "evidence", input.evidence, max_length=500)
+    now = writes.now()
+    at = v.utc(input.at) or now
+    if at > now + datetime.timedelta(minutes=5):
+        errors.add("at", "a consent cannot be stated in the future", "OUT_OF_RANGE")
+
+    async def work() -> int:
+        db = info.context.db
+        await live(info, customer, "customerId")
+        if contact is not None:
+            await writes.contact_of(db, contact, customer)
+        return await consent.record(
+            db,
+            consent.ConsentStatement(
+                customer,
+                contact,
+                input.channel.value,
+                input.purpose.value,
+                input.granted,
+                input.source.value,
+                evidence,
+                at,
+            ),
+        )
+
+    pk, problems = await run_write(
+        info, errors, work, CUSTOMER_WRITE, lambda _: [("consents", customer)]
+    )
+    if pk is None:
+        return payload(consent=None, user_errors=problems)
+    rows = await written_row(info, "consents", customer)
+    row = next(r for r in rows if r["id"] == pk)
+    return payload(consent=consents.from_row(row), user_errors=[])
+
+
+def build_privacy_mutation(
+    customer_interface: type, channel_enum: Any, consents: ConsentTypes
+) -> type:
+    """``erasePersonalData`` and ``recordConsent``, for this schema's customers."""
     CustomerBase = customer_interface
     Consent = consents.consent
 
@@ -132,33 +234,6 @@ def build_privacy(customer_interface: type, channel_enum: Any, consents: Consent
         user_errors: list[core.UserError]
 
     @strawberry.type
-    class PrivacyQuery:
-        @strawberry.field(
-            description="Every record about a person or company in one JSON document (the "
-            "right of access). Needs privacy.export; null for a customer the caller may not see."
-        )
-        async def personal_data_export(
-            self, info: Info, customer_id: strawberry.ID
-        ) -> PersonalDataExport | None:
-            ctx = info.context
-            if not ctx.access.can(PRIVACY_EXPORT):
-                raise forbidden(PRIVACY_EXPORT, "export personal data")
-            try:
-                _, pk = decode_id(str(customer_id), "Customer")
-            except InvalidId:
-                return None
-            load = ctx.loaders.customer.load
-            row = await writes.survivor(await load(pk), load)
-            if row is None or not ctx.access.sees(row):
-                return None
-            document = await export.export_document(ctx.db, ctx.plugin_manager, row["id"])
-            return PersonalDataExport(
-                customer_id=strawberry.ID(document["customerId"]),
-                generated_at=datetime.datetime.fromisoformat(document["generatedAt"]),
-                document=document,
-            )
-
-    @strawberry.type
     class PrivacyMutation:
         @strawberry.mutation(
             description="Erase a customer's personal data for good, in one transaction: names, "
@@ -169,39 +244,7 @@ def build_privacy(customer_interface: type, channel_enum: Any, consents: Consent
         async def erase_personal_data(
             self, info: Info, input: ErasePersonalDataInput
         ) -> ErasePersonalDataPayload:
-            errors = Errors()
-            pk = decode(errors, "customerId", input.customer_id, "Customer") or 0
-            reason = v.text(errors, "reason", input.reason, max_length=2000, required=True)
-
-            async def work() -> int:
-                ctx = info.context
-                done = await erasure.erase_personal_data(
-                    ctx.db,
-                    ctx.plugin_manager,
-                    pk,
-                    reason or "",
-                    ctx.access.sees,
-                    ctx.principal.user_id,
-                )
-                return done.id
-
-            erasure_id, problems = await run_write(
-                info,
-                errors,
-                work,
-                PRIVACY_ERASE,
-                lambda _: [("customer", pk)],
-            )
-            if erasure_id is None:
-                return ErasePersonalDataPayload(customer=None, erasure=None, user_errors=problems)
-            rows = await info.context.db.fetch(
-                "SELECT * FROM customer_erasure WHERE id = {}", erasure_id
-            )
-            return ErasePersonalDataPayload(
-                customer=info.context.types.customer(await written_row(info, "customer", pk)),
-                erasure=PersonalDataErasure.from_row(rows[0]),
-                user_errors=[],
-            )
+            return await erase(info, input, ErasePersonalDataPayload)
 
         @strawberry.mutation(
             description="Record that a customer (or one of its contacts) grants or withdraws "
@@ -211,41 +254,11 @@ def build_privacy(customer_interface: type, channel_enum: Any, consents: Consent
         async def record_consent(
             self, info: Info, input: RecordConsentInput
         ) -> RecordConsentPayload:
-            errors = Errors()
-            customer = decode(errors, "customerId", input.customer_id, "Customer") or 0
-            contact = decode(errors, "contactId", input.contact_id, "Contact")
-            evidence = v.text(errors, "evidence", input.evidence, max_length=500)
-            now = writes.now()
-            at = v.utc(input.at) or now
-            if at > now + datetime.timedelta(minutes=5):
-                errors.add("at", "a consent cannot be stated in the future", "OUT_OF_RANGE")
+            return await record_consent(info, input, consents, RecordConsentPayload)
 
-            async def work() -> int:
-                db = info.context.db
-                await live(info, customer, "customerId")
-                if contact is not None:
-                    await writes.contact_of(db, contact, customer)
-                return await consent.record(
-                    db,
-                    consent.ConsentStatement(
-                        customer,
-                        contact,
-                        input.channel.value,
-                        input.purpose.value,
-                        input.granted,
-                        input.source.value,
-                        evidence,
-                        at,
-                    ),
-                )
+    return PrivacyMutation
 
-            pk, problems = await run_write(
-                info, errors, work, CUSTOMER_WRITE, lambda _: [("consents", customer)]
-            )
-            if pk is None:
-                return RecordConsentPayload(consent=None, user_errors=problems)
-            rows = await written_row(info, "consents", customer)
-            row = next(r for r in rows if r["id"] == pk)
-            return RecordConsentPayload(consent=consents.from_row(row), user_errors=[])
 
-    return PrivacyQuery, PrivacyMutation
+def build_privacy(customer_interface: type, channel_enum: Any, consents: ConsentTypes) -> tuple:
+    """(Query, Mutation) of personal data rights, for this schema's customers."""
+    return PrivacyQuery, build_privacy_mutation(customer_interface, channel_enum, consents)
