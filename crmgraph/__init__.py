@@ -52,7 +52,10 @@ if TYPE_CHECKING:
     from crmgraph.db.writes import live_customer, visible_customer
     from crmgraph.event_types import EventTypeError, emit, record_change
     from crmgraph.extension_points import (
+        BackgroundService,
         CoreGraphQLTypes,
+        CustomerField,
+        CustomerFieldTypes,
         CustomerWrite,
         Event,
         GraphQLContribution,
@@ -93,6 +96,9 @@ _PUBLIC: dict[str, str] = {
     "RelationshipKind": "crmgraph.customer_types",
     "GraphQLContribution": "crmgraph.extension_points",
     "CoreGraphQLTypes": "crmgraph.extension_points",
+    "CustomerField": "crmgraph.extension_points",
+    "CustomerFieldTypes": "crmgraph.extension_points",
+    "BackgroundService": "crmgraph.extension_points",
     "CustomerWrite": "crmgraph.extension_points",
     "Event": "crmgraph.extension_points",
     "Metric": "crmgraph.extension_points",
@@ -168,8 +174,11 @@ __all__ = [
     "TEST_FIXTURES",
     "Access",
     "Attribute",
+    "BackgroundService",
     "Connection",
     "CoreGraphQLTypes",
+    "CustomerField",
+    "CustomerFieldTypes",
     "CustomerSnapshot",
     "CustomerType",
     "CustomerWrite",

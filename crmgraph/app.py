@@ -25,7 +25,6 @@ from strawberry.http.exceptions import WebSocketDisconnected
 
 from crmgraph import graphiql
 from crmgraph.access import CUSTOMER_IMPORT, Policy
-from crmgraph.analytics.funnel import current_stage_phases
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.auth_changes import listener_for
 from crmgraph.body_limit import BodySizeLimit
@@ -36,13 +35,15 @@ from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.dedupe.rules import check_duplicate_rules
 from crmgraph.events import EventDispatcher
+from crmgraph.extension_points import BackgroundService
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
+from crmgraph.plugin_calls import await_me_maybe
 from crmgraph.principal_cache import PrincipalCache, make_cache
 from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.redis_link import RedisLink
-from crmgraph.registry import Catalog, make_plugin_manager
+from crmgraph.registry import Catalog, PluginError, make_plugin_manager
 from crmgraph.retention import Pruner
 from crmgraph.schema.build import SchemaTypes, build_schema
 from crmgraph.schema.context import Context
@@ -50,7 +51,6 @@ from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.schema.limits import CostCache, QueryLimits, limit_extensions
 from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
 from crmgraph.settings import Settings
-from crmgraph.webhooks import WEBHOOKS_PLUGIN, WebhookDeliverer
 
 T = TypeVar("T")
 
@@ -188,8 +188,8 @@ class AppState:
     subscribers: Subscribers
     publisher: Publisher
     pruner: Pruner
-    # None when the webhooks plugin is disabled
-    webhooks: WebhookDeliverer | None = None
+    # what plugins run beside the server (crmgraph_background_services), in order
+    services: tuple[BackgroundService, ...] = ()
     # None when CRMGRAPH_API_KEY_CACHE_SECONDS is 0
     principals: PrincipalCache | None = None
     # None when CRMGRAPH_COMPILED_READS is 0
@@ -197,6 +197,34 @@ class AppState:
     checks: Checks | None = None
     # None without CRMGRAPH_REDIS_URL
     redis: RedisLink | None = None
+
+
+def background_services(
+    pm: pluggy.PluginManager, db: Database, settings: Settings
+) -> tuple[BackgroundService, ...]:
+    """Every plugin's ``crmgraph_background_services``, in registration order
+    (built-ins first); a plugin that raises stops start-up, naming it."""
+    found: list[BackgroundService] = []
+    for impl in pm.hook.crmgraph_background_services.get_hookimpls():
+        args = {"db": db, "settings": settings}
+        try:
+            found.extend(impl.function(**{n: args[n] for n in impl.argnames}) or ())
+        except Exception as exc:
+            raise PluginError(
+                impl.plugin_name, f"crmgraph_background_services raised {exc!r}"
+            ) from exc
+    return tuple(found)
+
+
+async def run_startup(state: AppState) -> None:
+    """Every plugin's ``crmgraph_startup``, in registration order (built-ins
+    first), awaited one after the other; one that raises stops start-up."""
+    args = {"db": state.db, "catalog": state.catalog}
+    for impl in state.plugin_manager.hook.crmgraph_startup.get_hookimpls():
+        try:
+            await await_me_maybe(impl.function(**{n: args[n] for n in impl.argnames}))
+        except Exception as exc:
+            raise PluginError(impl.plugin_name, f"crmgraph_startup raised {exc!r}") from exc
 
 
 def build_state(settings: Settings) -> AppState:
@@ -224,9 +252,8 @@ def build_state(settings: Settings) -> AppState:
         db, make_broker(settings, subscribers, redis), poll_seconds=settings.event_poll_seconds
     )
     events.followers.append(publisher.wake)
-    webhooks = WebhookDeliverer(db, settings) if pm.has_plugin(WEBHOOKS_PLUGIN) else None
-    if webhooks is not None:
-        events.followers.append(webhooks.wake)
+    services = background_services(pm, db, settings)
+    events.followers.extend(service.wake for service in services)
     return AppState(
         settings,
         pm,
@@ -241,7 +268,7 @@ def build_state(settings: Settings) -> AppState:
         subscribers,
         publisher,
         Pruner(db, settings),
-        webhooks,
+        services,
         make_cache(settings.api_key_cache_seconds),
         compiled,
         Checks(policy, QueryLimits.from_settings(settings), costs, budget, coordinates),
@@ -274,16 +301,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.migrate_on_start:
             await migrate(state.db.engine, catalog_apps(state.catalog))
         await state.db.start(settings)
-        # the funnel's stored phase columns follow the catalog the plugins
-        # declare: recomputed here after a change (or an upgrade), not in
-        # the first funnel request (seconds on a large history)
-        await current_stage_phases(state.db, state.catalog)
+        await run_startup(state)
         if auth_listener is not None:
             await auth_listener.start()
         await state.events.start()
         await state.publisher.start()
-        if state.webhooks is not None:
-            await state.webhooks.start()
+        for service in state.services:
+            await service.start()
         await state.pruner.start()
         # what start-up built (schema, plugins, pools) lives as long as the
         # process: out of the collector's sight, a request's garbage no longer
@@ -294,8 +318,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await state.pruner.stop()
-            if state.webhooks is not None:
-                await state.webhooks.stop()
+            for service in reversed(state.services):
+                await service.stop()
             await state.publisher.stop()
             await state.events.stop()
             if auth_listener is not None:

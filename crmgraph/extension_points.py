@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import enum
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +26,10 @@ class CoreGraphQLTypes(Protocol):
     interaction_cls: type
     relationship_cls: type
     customer_interface: type
+    # the ``CustomerFilter`` input, and what turns one (or None) and a row
+    # scope into the query the core's ``customers`` runs
+    customer_filter: type | None
+    customer_query: Callable[..., Any] | None
 
     def customer(self, row: dict[str, Any]) -> Any:
         """The concrete customer type's instance for a row (None for a kind no plugin declares)."""
@@ -45,16 +49,51 @@ class WriteRights(Protocol):
     ) -> list[tuple[str, str, str]]: ...
 
 
+# (info, pk) -> the object with that global ID, or None when there is none
+# or the caller may not see it
+NodeLoader = Callable[[Any, int], Awaitable[Any]]
+
+
 @dataclass(frozen=True)
 class GraphQLContribution:
     """What ``crmgraph_graphql`` returns: strawberry types whose fields are
-    merged into the Query, Mutation and Subscription roots, and extra types
-    to register (e.g. implementations of an interface)."""
+    merged into the Query, Mutation and Subscription roots, extra types to
+    register (e.g. implementations of an interface), and ``nodes``: for each
+    ``Node`` type of the plugin (by its global ID's type name), how
+    ``node(id:)`` and ``nodes(ids:)`` load one."""
 
     query: tuple[type, ...] | list[type] = ()
     mutation: tuple[type, ...] | list[type] = ()
     subscription: tuple[type, ...] | list[type] = ()
     types: tuple[type, ...] | list[type] = ()
+    nodes: Mapping[str, NodeLoader] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomerFieldTypes:
+    """What ``crmgraph_customer_fields`` receives: the core types built before
+    the ``Customer`` interface (its fields may return or take them)."""
+
+    kind_enum: type[enum.Enum]
+    channel_enum: type[enum.Enum]
+    interaction_cls: type
+
+
+@dataclass(frozen=True)
+class CustomerField:
+    """A field a plugin adds to the ``Customer`` interface, and so to every
+    customer type: ``name`` (snake_case, shown camelCase) and ``field``, a
+    ``strawberry.field(...)`` (usually with a ``resolver`` taking the customer
+    as its root: ``root.pk`` is its primary key).
+
+    With an ``annotation`` (its GraphQL type) the field is listed with the
+    data fields, after the core's (``deletedAt``); without one its type is the
+    resolver's return type and it is listed after the core's resolver fields
+    (``stageHistory``). Plugins' fields come in plugin order."""
+
+    name: str
+    field: Any
+    annotation: Any | None = None
 
 
 @dataclass
@@ -109,3 +148,18 @@ class Permission:
     description: str
     roles: tuple[str, ...] = field(default_factory=tuple)
     fields: tuple[str, ...] = field(default_factory=tuple)
+
+
+class BackgroundService(Protocol):
+    """Work a plugin runs beside a server while it serves (what
+    ``crmgraph_background_services`` returns): started once the database
+    pool is open, stopped before it closes; ``wake`` is called after every
+    committed write that left events, so a service that follows the outbox
+    need not wait for its next poll (``crmgraph.background.PollingLoop``
+    provides all three)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def wake(self) -> None: ...

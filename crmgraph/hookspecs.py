@@ -6,9 +6,10 @@ Plugins implement these with ``@crmgraph.hookspecs.hookimpl`` (Datasette's
 ``docs/plugins.md`` has a section and a worked example for each; a test fails
 if a hookspec is missing there.
 
-Start-up hooks (types, channels, relationship kinds, GraphQL, piccolo apps,
-permissions, metrics) are called once when the app is built and fail start-up
-loudly, naming the plugin. Run-time hooks (validation, transitions, events)
+Start-up hooks (types, channels, relationship kinds, GraphQL, customer fields,
+piccolo apps, permissions, metrics, background services, start-up work) are
+called once when the app is built or starts and fail start-up loudly, naming
+the plugin. Run-time hooks (validation, transitions, events)
 are called one implementation at a time: a plugin that raises yields a clean
 GraphQL error naming it (``extensions.code = PLUGIN_ERROR``), the mutation's
 transaction rolls back, and the server keeps serving. Any hook may be a plain
@@ -28,13 +29,17 @@ if TYPE_CHECKING:
     from crmgraph.customer_types import CustomerType, RelationshipKind
     from crmgraph.db.engine import Database
     from crmgraph.extension_points import (
+        BackgroundService,
         CoreGraphQLTypes,
+        CustomerField,
+        CustomerFieldTypes,
         CustomerWrite,
         GraphQLContribution,
         Metric,
         Permission,
     )
     from crmgraph.hook_contexts import MergeContext, TransitionContext
+    from crmgraph.settings import Settings
 
 hookspec = pluggy.HookspecMarker("crmgraph")
 hookimpl = pluggy.HookimplMarker("crmgraph")
@@ -140,6 +145,76 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution | None:
         @hookimpl
         def crmgraph_graphql(types):
             return GraphQLContribution(query=[LoyaltyQuery])
+    """
+
+
+@hookspec
+def crmgraph_customer_fields(types: CustomerFieldTypes) -> list[CustomerField] | None:
+    """Add fields to the ``Customer`` interface, and so to every customer type.
+
+    Called while the schema is assembled, before the customer types are built
+    (they inherit the interface), with the core types built so far
+    (``types.interaction_cls``, ``types.channel_enum``, ``types.kind_enum``).
+    Return :class:`~crmgraph.extension_points.CustomerField` values; each
+    resolver receives the customer as its root (``root.pk`` is its key) and
+    must keep to what the caller may see. A name already taken (by the core,
+    another plugin or a customer type's attribute) fails start-up, naming the
+    plugin. Disabling the plugin removes the fields.
+
+    Example::
+
+        async def loyalty_points(root, info) -> int:
+            return await points(info.context.db, root.pk)
+
+        @hookimpl
+        def crmgraph_customer_fields(types):
+            return [CustomerField("loyalty_points", strawberry.field(
+                resolver=loyalty_points, description="Points the customer holds."))]
+    """
+
+
+@hookspec
+def crmgraph_startup(db: Database, catalog: Any) -> None:
+    """Work to do once when a server starts, before it serves a request.
+
+    Called after migrations with the database pool open (``db``) and the
+    app's ``Catalog``; an ``async`` implementation is awaited. Raising stops
+    the server from starting, naming the plugin. Keep it quick and idempotent:
+    every server process runs it (several may at once).
+
+    Example::
+
+        @hookimpl
+        async def crmgraph_startup(db, catalog):
+            await db.fetch("DELETE FROM loyalty_cache")
+    """
+
+
+@hookspec
+def crmgraph_background_services(db: Database, settings: Settings) -> list[BackgroundService]:
+    """Return the background work this plugin runs while a server serves.
+
+    Called once when the app is built. Each
+    :class:`~crmgraph.extension_points.BackgroundService` is started after
+    ``crmgraph_startup`` and stopped when the server stops, in order;
+    ``wake()`` is called after each committed write that left outbox events
+    (``crmgraph.background.PollingLoop`` is a ready base: implement
+    ``run_pass``). The command line's one-off commands run no services.
+
+    Example::
+
+        class Reminders(PollingLoop):
+            def __init__(self, db):
+                super().__init__(poll_seconds=60, logger=logging.getLogger(__name__))
+                self.db = db
+
+            async def run_pass(self):
+                await send_due_reminders(self.db)
+                return 60  # seconds until the next pass
+
+        @hookimpl
+        def crmgraph_background_services(db, settings):
+            return [Reminders(db)]
     """
 
 

@@ -37,8 +37,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "crmgraph.plugins.agenda",
     "crmgraph.plugins.competitor",
     "crmgraph.plugins.supplier",
-    "crmgraph.plugins.webhooks",
+    "crmgraph.plugins.teamwork",
+    "crmgraph.plugins.dedupe",
+    "crmgraph.plugins.privacy",
+    "crmgraph.plugins.analytics",
     "crmgraph.plugins.imports",
+    "crmgraph.plugins.webhooks",
 )
 
 # Channels every installation has; plugins add more through the hook.

@@ -1,18 +1,19 @@
 """Webhooks, as a built-in plugin: the ``webhook.manage`` permission (admins
-hold it; grant it to other roles with ``CRMGRAPH_GRANTS``) and the GraphQL to
-manage webhooks and read their delivery log. Disabling this plugin
-(``CRMGRAPH_DISABLE_PLUGINS=crmgraph.plugins.webhooks``) removes both and
-stops delivery. The deliverer itself is :mod:`crmgraph.webhooks`."""
+hold it; grant it to other roles with ``CRMGRAPH_GRANTS``), the GraphQL to
+manage webhooks and read their delivery log, and the deliverer, a background
+service of each server. Disabling this plugin
+(``CRMGRAPH_DISABLE_PLUGINS=crmgraph.plugins.webhooks``) removes all three.
+The deliverer itself is :mod:`crmgraph.webhooks`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from crmgraph import GraphQLContribution, Permission, hookimpl
-from crmgraph.webhooks import WEBHOOK_MANAGE
+from crmgraph.webhooks import WEBHOOK_MANAGE, WebhookDeliverer
 
 if TYPE_CHECKING:
-    from crmgraph import CoreGraphQLTypes
+    from crmgraph import CoreGraphQLTypes, Database, Settings
 
 
 @hookimpl
@@ -33,3 +34,8 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
     from crmgraph.schema.webhooks import WebhookMutation, WebhookQuery
 
     return GraphQLContribution(query=[WebhookQuery], mutation=[WebhookMutation])
+
+
+@hookimpl
+def crmgraph_background_services(db: Database, settings: Settings) -> list[WebhookDeliverer]:
+    return [WebhookDeliverer(db, settings)]

@@ -1,32 +1,22 @@
 """GraphQL face of the analytics (:mod:`crmgraph.analytics`): each customer's
-``knowledge`` profile and the ``analytics`` query root.
+``knowledge`` profile and the report types of the ``analytics`` query root
+(built per schema in :mod:`crmgraph.schema.analytics_root`).
+:mod:`crmgraph.plugins.analytics` adds them to the schema.
 
-No ``from __future__ import annotations``: the root type is built inside
-:func:`build_analytics_type` around the schema's own Customer types.
+No ``from __future__ import annotations``: strawberry must see real classes in
+the annotations of the fields these types add to the per-schema types.
 """
 
 import datetime
 import enum
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.types import Info
 
-from crmgraph.analytics import cohorts, funnel, metrics, needs, revenue, rules, satisfaction, scores
-from crmgraph.analytics.scope import AnalyticsScope
-from crmgraph.db import queries
+from crmgraph.analytics import funnel, revenue, rules, satisfaction
 from crmgraph.schema import core_types as core
-from crmgraph.schema.ids import encode_id
-from crmgraph.schema.pagination import (
-    PageInfo,
-    check_first,
-    decode_cursor,
-    encode_cursor,
-    page_info,
-)
 from crmgraph.validation import utc
 
 
@@ -216,6 +206,18 @@ async def customer_knowledge(
     return knowledge_from_facts(facts)
 
 
+async def knowledge(
+    root: Any,
+    info: Info,
+    as_of: Annotated[
+        datetime.datetime | None,
+        strawberry.argument(description="The moment to compute it as of (default: now)."),
+    ] = None,
+) -> CustomerKnowledge:
+    """Customer.knowledge: ``root`` is a customer the caller may see."""
+    return await customer_knowledge(info, root.pk, as_of)
+
+
 # ---------------------------------------------------------------- reports
 
 
@@ -368,229 +370,3 @@ def funnel_type(result: funnel.Funnel) -> LifecycleFunnel:
         ],
         phases=[PhaseFunnel(**{**p.__dict__, "phase": core.Phase(p.phase)}) for p in result.phases],
     )
-
-
-def segment_label(by: str, value: str | None) -> str | None:
-    if value is None or by not in ("OWNER", "TEAM"):
-        return value
-    return encode_id("User" if by == "OWNER" else "Team", int(value))
-
-
-def build_analytics_type(
-    customer_interface: type,
-    customer_filter: type,
-    customer_query: Callable[[Any, queries.CustomerScope | None], queries.CustomerQuery],
-) -> tuple[type, Callable[..., Any]]:
-    """The ``Analytics`` type and the root field resolver returning it."""
-
-    @strawberry.type
-    class ScoredCustomerEdge:
-        cursor: str
-        node: customer_interface  # type: ignore[valid-type]
-        rfm: RfmScores
-        churn_risk: ChurnRisk
-
-    @strawberry.type(description="Customers with their scores, in the list's order.")
-    class ScoredCustomerConnection:
-        edges: list[ScoredCustomerEdge]
-        page_info: PageInfo
-        total_count: int
-
-        @strawberry.field
-        def nodes(self) -> list[customer_interface]:  # type: ignore[valid-type]
-            return [edge.node for edge in self.edges]
-
-    async def scored_connection(
-        info: Info,
-        scope: AnalyticsScope,
-        condition: Any,
-        order: str,
-        first: int | None,
-        after: str | None,
-    ) -> ScoredCustomerConnection:
-        settings = info.context.settings
-        limit = check_first(first, settings.default_page_size, settings.max_page_size)
-        cursor_scope = f"analytics:{order}"
-        cursor = decode_cursor(after, cursor_scope, timestamp=False) if after else None
-        page = await scores.scored_page(info.context.db, scope, condition, order, limit, cursor)
-        edges = []
-        for facts in page.rows:
-            info.context.loaders.customer.prime(facts["id"], facts)
-            edges.append(
-                ScoredCustomerEdge(
-                    cursor=encode_cursor(cursor_scope, facts["churn_score"], facts["id"]),
-                    node=info.context.types.customer(facts),
-                    rfm=rfm_scores(facts),
-                    churn_risk=churn_risk(facts),
-                )
-            )
-        return ScoredCustomerConnection(
-            edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total
-        )
-
-    @strawberry.type
-    class RfmSegmentSummary:
-        scope: strawberry.Private[AnalyticsScope]
-        segment: RfmSegment  # type: ignore[valid-type]
-        description: str
-        customers: int
-        purchases: int
-        revenue: Decimal
-
-        @strawberry.field(
-            description="The segment's customers, by id.", metadata={"cost": REPORT_COST}
-        )
-        async def members(
-            self, info: Info, first: int | None = 20, after: str | None = None
-        ) -> ScoredCustomerConnection:
-            condition = scores.segment_members(self.segment.value)
-            return await scored_connection(info, self.scope, condition, "segment", first, after)
-
-    @strawberry.type(
-        description="Analytics over the customers the filter selects (and the caller may see), "
-        "in the period. Computed in SQL on every request."
-    )
-    class Analytics:
-        scope: strawberry.Private[AnalyticsScope]
-
-        @strawberry.field
-        def period(self) -> Period:
-            return Period(from_=self.scope.starts_at, to=self.scope.ends_at)
-
-        @strawberry.field(
-            description="Lifecycle funnel per type and per phase (stage entries).",
-            metadata={"cost": REPORT_COST},
-        )
-        async def funnel(self, info: Info) -> LifecycleFunnel:
-            ctx = info.context
-            return funnel_type(await funnel.lifecycle_funnel(ctx.db, ctx.catalog, self.scope))
-
-        @strawberry.field(
-            description="Retention of customers by month of acquisition.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def cohorts(self, info: Info) -> list[Cohort]:
-            found = await cohorts.cohort_retention(info.context.db, self.scope)
-            return [
-                Cohort(
-                    month=c.month,
-                    size=c.size,
-                    months=[CohortMonth(**m.__dict__) for m in c.months],
-                )
-                for c in found
-            ]
-
-        @strawberry.field(
-            description="Satisfaction at each moment of truth, overall and over time.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def satisfaction(
-            self,
-            info: Info,
-            by: SatisfactionGrouping = SatisfactionGrouping.CHANNEL,  # type: ignore[valid-type,attr-defined]
-            bucket: TimeBucket = TimeBucket.MONTH,  # type: ignore[valid-type,attr-defined]
-        ) -> SatisfactionReport:
-            found = await satisfaction.satisfaction(
-                info.context.db, self.scope, by.value, bucket.value
-            )
-            return SatisfactionReport(
-                overall=[SatisfactionRow(**r.__dict__) for r in found.overall],
-                over_time=[SatisfactionRow(**r.__dict__) for r in found.over_time],
-            )
-
-        @strawberry.field(
-            description="Purchases in the period by segment, largest first; with `bucket`, "
-            "by calendar period instead, in time order.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def revenue(
-            self,
-            info: Info,
-            by: RevenueSegmentation = RevenueSegmentation.KIND,  # type: ignore[valid-type,attr-defined]
-            bucket: TimeBucket | None = None,  # type: ignore[valid-type]
-        ) -> list[RevenueRow]:
-            rows = await revenue.revenue(
-                info.context.db, self.scope, by.value, bucket.value if bucket else None
-            )
-            return [
-                RevenueRow(
-                    segment=r.segment if bucket else segment_label(by.value, r.segment),
-                    customers=r.customers,
-                    purchases=r.purchases,
-                    revenue=money(r.revenue),
-                    average_order_value=money(r.average_order_value),
-                )
-                for r in rows
-            ]
-
-        @strawberry.field(
-            description="RFM segments, every one listed, with their members.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def rfm(self, info: Info) -> list[RfmSegmentSummary]:
-            return [
-                RfmSegmentSummary(
-                    scope=self.scope,
-                    segment=RfmSegment(s.key),
-                    description=s.description,
-                    customers=s.customers,
-                    purchases=s.purchases,
-                    revenue=money(s.revenue),
-                )
-                for s in await scores.rfm_segments(info.context.db, self.scope)
-            ]
-
-        @strawberry.field(
-            description="Retained and expanding customers at risk of leaving, riskiest first.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def churn_risk(
-            self,
-            info: Info,
-            first: int | None = 20,
-            after: str | None = None,
-            min_score: int = 30,
-        ) -> ScoredCustomerConnection:
-            scope, condition = scores.churn_candidates(self.scope, min_score)
-            return await scored_connection(info, scope, condition, "churn", first, after)
-
-        @strawberry.field(
-            description="Needs raised in the period, by category and unit.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def needs(self, info: Info) -> NeedsReport:
-            found = await needs.needs_summary(info.context.db, self.scope)
-            return NeedsReport(
-                total=found.total,
-                open=found.open,
-                overdue=found.overdue,
-                by_category=[NeedGroup(**g.__dict__) for g in found.groups],
-            )
-
-        @strawberry.field(
-            description="Metrics contributed by plugins, in this scope and period.",
-            metadata={"cost": REPORT_COST},
-        )
-        async def metrics(self, info: Info) -> list[AnalyticsMetric]:
-            found = await metrics.plugin_metrics(
-                info.context.db, self.scope, info.context.catalog.metrics
-            )
-            return [AnalyticsMetric(**m.__dict__) for m in found]
-
-    def analytics(
-        info: Info,
-        filter: customer_filter | None = None,  # type: ignore[valid-type]
-        period: PeriodInput | None = None,
-    ) -> Analytics:
-        q = customer_query(filter, info.context.access.scope)
-        starts_at = utc(period.from_) if period else None
-        ends_at = utc(period.to) if period else None
-        scope = AnalyticsScope.create(info.context.db, q, starts_at, ends_at)
-        if scope.starts_at >= scope.ends_at:
-            raise GraphQLError(
-                "period.from must be before period.to (or now, when `to` is not given)",
-                extensions={"code": "BAD_USER_INPUT"},
-            )
-        return Analytics(scope=scope)
-
-    return Analytics, analytics

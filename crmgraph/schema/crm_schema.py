@@ -1,9 +1,8 @@
 """The strawberry Schema class crmgraph serves, and the merging of the core's
 root types with those plugins contribute through ``crmgraph_graphql``."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pluggy
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -12,12 +11,10 @@ from strawberry.types.graphql import OperationType
 
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import PluginError
+from crmgraph.schema.contributions import in_one_class_order
 from crmgraph.schema.extensions import CachedHooksRunner
 from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.validation import camel
-
-if TYPE_CHECKING:
-    from crmgraph.schema.schema_types import SchemaTypes
 
 
 class SubscriptionOverHTTP(InvalidOperationTypeError):
@@ -63,20 +60,6 @@ class CRMSchema(strawberry.Schema):
         super().process_errors([e for e in errors if is_unexpected(e)], execution_context)
 
 
-def plugin_contributions(
-    pm: pluggy.PluginManager, types: "SchemaTypes"
-) -> list[tuple[str, GraphQLContribution]]:
-    found = []
-    for impl in sorted(pm.hook.crmgraph_graphql.get_hookimpls(), key=lambda i: i.plugin_name):
-        try:
-            contribution = impl.function(types=types)
-        except Exception as exc:
-            raise PluginError(impl.plugin_name, f"crmgraph_graphql raised {exc!r}") from exc
-        if contribution is not None:
-            found.append((impl.plugin_name, contribution))
-    return found
-
-
 def root_field_names(cls: type) -> list[str]:
     definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
     return [f.python_name for f in definition.fields]
@@ -105,4 +88,5 @@ def merge_roots(
             owners[field_name] = plugin
     if len(parts) == 1:
         return parts[0][1]
-    return merge_types(name, tuple(cls for _, cls in parts))
+    classes = tuple(cls for _, cls in parts)
+    return in_one_class_order(merge_types(name, classes), classes)

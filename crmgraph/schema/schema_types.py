@@ -32,6 +32,8 @@ class SchemaTypes:
     # shared with the compiled read path so both read a filter the same way
     customer_query: Callable[..., queries.CustomerQuery] | None = None
     interaction_match: Callable[..., queries.InteractionMatch] | None = None
+    # the CustomerFilter input (what customer_query reads)
+    customer_filter: type | None = None
 
     def customer(self, row: dict[str, Any]) -> Any:
         """The concrete type's instance, or None for a kind no loaded plugin

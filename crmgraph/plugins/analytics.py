@@ -1,0 +1,55 @@
+"""Analytics, as a built-in plugin: the ``analytics`` query root (funnel,
+cohorts, satisfaction, revenue, RFM, churn risk, needs and plugins'
+metrics) and each customer's ``knowledge`` (:mod:`crmgraph.schema.analytics`,
+:mod:`crmgraph.schema.analytics_root`), and at start-up the funnel's stored
+phase columns brought in line with the catalog. Disabling it
+(``CRMGRAPH_DISABLE_PLUGINS=crmgraph.plugins.analytics``) removes both
+fields; the deprecated ``pluginMetrics`` stays."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import strawberry
+
+from crmgraph import CustomerField, GraphQLContribution, hookimpl
+from crmgraph.analytics.funnel import current_stage_phases
+from crmgraph.schema.analytics import KNOWLEDGE_COST, knowledge
+from crmgraph.schema.analytics_root import build_analytics_query
+
+if TYPE_CHECKING:
+    from crmgraph import CoreGraphQLTypes, CustomerFieldTypes, Database
+
+
+@hookimpl
+def crmgraph_customer_fields(types: CustomerFieldTypes) -> list[CustomerField]:
+    return [
+        CustomerField(
+            "knowledge",
+            strawberry.field(
+                resolver=knowledge,
+                description="What continuous tracking knows of the customer: activity by "
+                "channel, satisfaction and its trend, purchases, RFM scores, needs, time in "
+                "stage, churn risk with its signals and a next best action. Computed in SQL, "
+                "batched per page.",
+                metadata={"cost": KNOWLEDGE_COST},
+            ),
+        )
+    ]
+
+
+@hookimpl
+def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
+    assert types.customer_filter is not None and types.customer_query is not None
+    query = build_analytics_query(
+        types.customer_interface, types.customer_filter, types.customer_query
+    )
+    return GraphQLContribution(query=[query])
+
+
+@hookimpl
+async def crmgraph_startup(db: Database, catalog: Any) -> None:
+    # the funnel's stored phase columns follow the catalog the plugins
+    # declare: recomputed here after a change (or an upgrade), not in the
+    # first funnel request (seconds on a large history)
+    await current_stage_phases(db, catalog)

@@ -1,0 +1,68 @@
+"""Team work, as a built-in plugin: each customer's ``notes``, ``tasks`` and
+``timeline``, the caller's ``myTasks``, the note and task mutations, and
+notes and tasks by ``node(id:)`` (:mod:`crmgraph.schema.teamwork`,
+:mod:`crmgraph.schema.teamwork_timeline`,
+:mod:`crmgraph.schema.teamwork_mutations`). Disabling it
+(``CRMGRAPH_DISABLE_PLUGINS=crmgraph.plugins.teamwork``) removes them all;
+the notes and tasks already written stay in the database (and in exports)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import strawberry
+
+from crmgraph import CustomerField, GraphQLContribution, hookimpl
+from crmgraph.schema.contributions import row_node
+from crmgraph.schema.teamwork import (
+    Note,
+    NoteConnection,
+    Task,
+    TaskConnection,
+    TeamworkQuery,
+    customer_notes,
+    customer_tasks,
+)
+from crmgraph.schema.teamwork_mutations import TeamworkMutation
+from crmgraph.schema.teamwork_timeline import build_timeline
+
+if TYPE_CHECKING:
+    from crmgraph import CoreGraphQLTypes, CustomerFieldTypes
+
+
+@hookimpl
+def crmgraph_customer_fields(types: CustomerFieldTypes) -> list[CustomerField]:
+    timeline_connection, timeline = build_timeline(types.interaction_cls)
+    return [
+        CustomerField(
+            "notes",
+            strawberry.field(resolver=customer_notes, description="Notes, newest first."),
+            NoteConnection,
+        ),
+        CustomerField(
+            "tasks",
+            strawberry.field(
+                resolver=customer_tasks,
+                description="Tasks, newest first; optionally only some statuses.",
+            ),
+            TaskConnection,
+        ),
+        CustomerField(
+            "timeline",
+            strawberry.field(
+                resolver=timeline,
+                description="Interactions, notes, tasks, stage changes and (with audit.read) "
+                "audit entries in one list, newest first.",
+            ),
+            timeline_connection,
+        ),
+    ]
+
+
+@hookimpl
+def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
+    return GraphQLContribution(
+        query=[TeamworkQuery],
+        mutation=[TeamworkMutation],
+        nodes={"Note": row_node("Note", Note.from_row), "Task": row_node("Task", Task.from_row)},
+    )
