@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from crmgraph import hookspecs
+from crmgraph import core_fields, hookspecs
 from crmgraph.customer_types import (
     KEY_PATTERN,
     CustomerType,
@@ -58,31 +58,10 @@ CORE_CHANNELS: tuple[str, ...] = (
     "OTHER",
 )
 
-# Customer fields defined by the core; no plugin attribute may reuse them.
-CORE_CUSTOMER_FIELDS: frozenset[str] = frozenset(
-    {
-        "id",
-        "kind",
-        "name",
-        "email",
-        "phone",
-        "owner",
-        "owner_id",
-        "stage",
-        "phase",
-        "stage_entered_at",
-        "version",
-        "created_at",
-        "updated_at",
-        "deleted_at",
-        "attributes",
-        "contacts",
-        "interactions",
-        "needs",
-        "relationships",
-        "stage_history",
-    }
-)
+# Every name of the Customer interface (its described fields, relations and
+# the built-in features' fields) and of its row's storage: no plugin attribute
+# may reuse them (crmgraph.core_fields).
+CORE_CUSTOMER_FIELDS: frozenset[str] = core_fields.reserved_customer_names()
 
 
 def make_plugin_manager(

@@ -1,5 +1,8 @@
 """The compilable set: every field read straight from a column, per GraphQL
 type, and how the database prints it (see :mod:`crmgraph.compiled.dialect`).
+The core types' fields are derived from their one description
+(:mod:`crmgraph.core_fields`); ``Consent`` (a feature's) and the customer
+types' attributes are listed here.
 
 Relations (owner, team, contacts, needs, interactions, consents) and connections are
 planned in :mod:`crmgraph.compiled.plan`; every other field (computed in
@@ -9,11 +12,13 @@ answered by the resolver path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from crmgraph import core_fields
 from crmgraph.compiled.dialect import Dialect
+from crmgraph.core_fields import Value
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries
 from crmgraph.registry import Catalog
@@ -50,89 +55,92 @@ def mapped(
     return lambda d, a: d.case(expression(a), mapping, default.format(a=a) if default else "NULL")
 
 
-USER: dict[str, Scalar] = {
-    "id": global_id("User"),
-    "name": column("name"),
-    "email": column("email"),
-    "role": column("role"),
-    "createdAt": timestamp("created_at"),
-}
+@dataclass(frozen=True)
+class CatalogValues:
+    """What of the catalog the SQL prints: the members of the enums built from
+    it (stored value, GraphQL name) and each stage's label (by kind:stage)."""
 
-TEAM: dict[str, Scalar] = {"id": global_id("Team"), "name": column("name")}
+    enums: Mapping[str, Sequence[tuple[str, str]]]
+    labels: Sequence[tuple[str, str]]
 
-CONTACT: dict[str, Scalar] = {
-    "id": global_id("Contact"),
-    "customerId": global_id("Customer", "customer"),
-    "name": column("name"),
-    "email": column("email"),
-    "phone": column("phone"),
-    "jobTitle": column("job_title"),
-    "isPrimary": lambda d, a: d.flag(f"{a}.is_primary"),
-    "notes": column("notes"),
-    "birthday": date("birthday"),
-    "homeAddress": column("home_address"),
-    "createdAt": timestamp("created_at"),
-    "updatedAt": timestamp("updated_at"),
-}
-
-NEED: dict[str, Scalar] = {
-    "id": global_id("Need"),
-    "customerId": global_id("Customer", "customer"),
-    "title": column("title"),
-    "description": column("description"),
-    "category": column("category"),
-    "consumptionType": column("consumption_type"),
-    "volume": lambda d, a: d.floating(f"{a}.volume"),
-    "unit": column("unit"),
-    "priority": column("priority"),
-    "status": column("status"),
-    "dueDate": date("due_date"),
-    "createdAt": timestamp("created_at"),
-    "updatedAt": timestamp("updated_at"),
-}
+    @classmethod
+    def of(cls, catalog: Catalog) -> CatalogValues:
+        return cls(
+            enums={
+                "CustomerKind": [(d.key, d.key.upper()) for d in catalog.customer_types],
+                "InteractionChannel": [(c, c) for c in catalog.channels],
+            },
+            labels=[
+                (f"{d.key}:{stage.key}", stage.label)
+                for d in catalog.customer_types
+                for stage in d.lifecycle.stages
+            ],
+        )
 
 
-STAGE_CHANGE: dict[str, Scalar] = {
-    "id": global_id("StageChange"),
-    "customerId": global_id("Customer", "customer"),
-    "kind": column("kind"),
-    "fromStage": column("from_stage"),
-    "toStage": column("to_stage"),
-    "at": timestamp("at"),
-    "byId": nullable_id("User", "by"),
-    "reason": column("reason"),
-}
+NO_CATALOG = CatalogValues(enums={}, labels=[])
 
 
-def channel(channels: tuple[str, ...]) -> Scalar:
-    """An ``InteractionChannel``: one whose plugin was removed reads as OTHER
-    (SchemaTypes.interaction, Consent.from_row)."""
+def channel(channels: Sequence[str], fallback: str, name: str = "channel") -> Scalar:
+    """An enum of plugin-declared values: one whose plugin was removed reads as
+    ``fallback`` (as in the resolver path, crmgraph.schema.described)."""
 
     def value(d: Dialect, a: str) -> str:
         return (
-            f"CASE WHEN {a}.channel IN ({d.literals(channels)}) THEN {a}.channel ELSE 'OTHER' END"
+            f"CASE WHEN {a}.{name} IN ({d.literals(channels)}) THEN {a}.{name} "
+            f"ELSE {d.literal(fallback)} END"
         )
 
     return value
 
 
-def interaction_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
-    return {
-        "id": global_id("Interaction"),
-        "customerId": global_id("Customer", "customer"),
-        "contactId": nullable_id("Contact", "contact"),
-        "channel": channel(channels),
-        "direction": column("direction"),
-        "occurredAt": timestamp("occurred_at"),
-        "subject": column("subject"),
-        "notes": column("notes"),
-        "outcome": column("outcome"),
-        "satisfaction": column("satisfaction"),
-        "amount": lambda d, a: d.money(f"{a}.amount"),
-        "createdAt": timestamp("created_at"),
-        # SchemaTypes.interaction reads an empty purpose as unstated
-        "purpose": lambda d, a: f"NULLIF({a}.purpose, '')",
-    }
+def enum_scalar(field: core_fields.Field, values: CatalogValues) -> Scalar:
+    key = field.row_key
+    members = values.enums.get(field.of or "")
+    if members is None:  # a fixed enum: its names are the stored values
+        # as the resolver path, an empty text reads as null
+        return (lambda d, a: f"NULLIF({a}.{key}, '')") if field.nullable else column(key)
+    if field.fallback is not None:
+        return channel([stored for stored, _ in members], field.fallback, key)
+    return mapped(lambda a: f"{a}.{key}", list(members), "")
+
+
+def scalar(field: core_fields.Field, values: CatalogValues = NO_CATALOG) -> Scalar:
+    """How the database prints one described field."""
+    key = field.row_key
+    kind = field.value
+    if kind is Value.ID:
+        assert field.of is not None
+        return nullable_id(field.of, key) if field.nullable else global_id(field.of, key)
+    if kind is Value.ENUM:
+        return enum_scalar(field, values)
+    if kind is Value.STAGE_LABEL:
+        return mapped(lambda a: f"{a}.kind || ':' || {a}.stage", list(values.labels), "{a}.stage")
+    if kind is Value.TIMESTAMP:
+        return timestamp(key)
+    if kind is Value.DATE:
+        return date(key)
+    if kind is Value.FLAG:
+        return lambda d, a: d.flag(f"{a}.{key}")
+    if kind is Value.FLOAT:
+        return lambda d, a: d.floating(f"{a}.{key}")
+    if kind is Value.MONEY:
+        return lambda d, a: d.money(f"{a}.{key}")
+    return column(key)
+
+
+def scalars(
+    fields: tuple[core_fields.Field, ...], values: CatalogValues = NO_CATALOG
+) -> dict[str, Scalar]:
+    """The described fields by GraphQL name."""
+    return {f.graphql_name: scalar(f, values) for f in fields}
+
+
+USER = scalars(core_fields.USER)
+TEAM = scalars(core_fields.TEAM)
+CONTACT = scalars(core_fields.CONTACT)
+NEED = scalars(core_fields.NEED)
+STAGE_CHANGE = scalars(core_fields.STAGE_CHANGE)
 
 
 def consent_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
@@ -142,38 +150,12 @@ def consent_fields(channels: tuple[str, ...]) -> dict[str, Scalar]:
         "id": global_id("ConsentChange"),
         "customerId": global_id("Customer", "customer"),
         "contactId": nullable_id("Contact", "contact"),
-        "channel": channel(channels),
+        "channel": channel(channels, "OTHER"),
         "purpose": column("purpose"),
         "granted": lambda d, a: d.flag(f"{a}.granted"),
         "source": column("source"),
         "evidence": column("evidence"),
         "at": timestamp("at"),
-    }
-
-
-def customer_fields(catalog: Catalog) -> dict[str, Scalar]:
-    """The Customer interface's columns, over a row of ``queries.CUSTOMER_COLUMNS``."""
-    kinds = [(d.key, d.key.upper()) for d in catalog.customer_types]
-    labels = [
-        (f"{d.key}:{stage.key}", stage.label)
-        for d in catalog.customer_types
-        for stage in d.lifecycle.stages
-    ]
-    return {
-        "id": global_id("Customer"),
-        "kind": mapped(lambda a: f"{a}.kind", kinds, ""),
-        "name": column("name"),
-        "email": column("email"),
-        "phone": column("phone"),
-        "stage": column("stage"),
-        "stageLabel": mapped(lambda a: f"{a}.kind || ':' || {a}.stage", labels, "{a}.stage"),
-        "phase": column("phase"),
-        "stageEnteredAt": timestamp("stage_entered_at"),
-        "version": column("version"),
-        "createdAt": timestamp("created_at"),
-        "updatedAt": timestamp("updated_at"),
-        "deletedAt": timestamp("deleted_at"),
-        "erasedAt": timestamp("erased_at"),
     }
 
 
@@ -194,7 +176,7 @@ def attribute_fields(descriptor: CustomerType) -> dict[str, Scalar]:
 # (crmgraph.compiled.hybrid), under a key no GraphQL response key can take.
 ROW_KEY = "@row"
 ROW_COLUMNS = queries.CUSTOMER_FIELDS
-ROW_TIMESTAMPS = ("created_at", "updated_at", "deleted_at", "erased_at", "stage_entered_at")
+ROW_TIMESTAMPS = tuple(f.row_key for f in core_fields.CUSTOMER if f.value is Value.TIMESTAMP)
 
 
 def customer_row(d: Dialect, a: str) -> str:
@@ -213,9 +195,10 @@ class FieldTable:
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> FieldTable:
+        values = CatalogValues.of(catalog)
         return cls(
-            customer=customer_fields(catalog),
+            customer=scalars(core_fields.CUSTOMER, values),
             concrete={d.graphql_name: (d.key, attribute_fields(d)) for d in catalog.customer_types},
-            interaction=interaction_fields(catalog.channels),
+            interaction=scalars(core_fields.INTERACTION, values),
             consent=consent_fields(catalog.channels),
         )

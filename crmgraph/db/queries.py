@@ -14,29 +14,21 @@ from typing import Any, overload
 
 import orjson
 
+from crmgraph import core_fields
 from crmgraph.db import text_keys
 from crmgraph.db.engine import Database
 
 # The customer row every reader hands to SchemaTypes.customer: the resolvers'
-# queries select it, the compiled reads (crmgraph.compiled.fields) build it in JSON.
-CUSTOMER_OWN_FIELDS = (
-    "id",
-    "kind",
-    "name",
-    "email",
-    "phone",
-    "owner",
-    "team",
-    "attributes",
-    "version",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "merged_into",
-    "erased_at",
+# queries select it, the compiled reads (crmgraph.compiled.fields) build it in
+# JSON. It holds the columns of the described fields (crmgraph.core_fields) and
+# what the row carries besides: the owner and team (relations), the
+# attributes and the customer it was merged into.
+CUSTOMER_ROW_EXTRAS = ("owner", "team", "attributes", "merged_into")
+CUSTOMER_FIELDS = tuple(
+    dict.fromkeys((*core_fields.row_columns(core_fields.CUSTOMER), *CUSTOMER_ROW_EXTRAS))
 )
 CUSTOMER_STAGE_FIELDS = ("stage", "phase", "stage_entered_at")  # from customer_role
-CUSTOMER_FIELDS = CUSTOMER_OWN_FIELDS + CUSTOMER_STAGE_FIELDS
+CUSTOMER_OWN_FIELDS = tuple(n for n in CUSTOMER_FIELDS if n not in CUSTOMER_STAGE_FIELDS)
 CUSTOMER_OWN_COLUMNS = ", ".join(f"c.{name}" for name in CUSTOMER_OWN_FIELDS)
 CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS stage_entered_at"
 CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"

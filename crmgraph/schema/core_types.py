@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from crmgraph import input_checks, paging
+from crmgraph import core_fields, input_checks, paging
 from crmgraph.customer_types import Phase as PhaseValue
 from crmgraph.db.queries import load_json
+from crmgraph.schema import described
 from crmgraph.schema.ids import decode_id, encode_id
+from crmgraph.schema.user_errors import UserError as UserError
+from crmgraph.schema.user_errors import UserErrorCode as UserErrorCode
 
 if TYPE_CHECKING:
     from crmgraph.schema.teamwork import Task
@@ -40,115 +43,30 @@ class DeletedState(Enum):
     ALL = "ALL"
 
 
-@strawberry.enum(description="Machine-readable reason of a user error.")
-class UserErrorCode(Enum):
-    INVALID = "INVALID"
-    REQUIRED = "REQUIRED"
-    TOO_LONG = "TOO_LONG"
-    OUT_OF_RANGE = "OUT_OF_RANGE"
-    INVALID_EMAIL = "INVALID_EMAIL"
-    INVALID_PHONE = "INVALID_PHONE"
-    INVALID_CHOICE = "INVALID_CHOICE"
-    INVALID_ID = "INVALID_ID"
-    NOT_FOUND = "NOT_FOUND"
-    AMBIGUOUS = "AMBIGUOUS"
-    VERSION_CONFLICT = "VERSION_CONFLICT"
-    DELETED = "DELETED"
-    NOT_DELETED = "NOT_DELETED"
-    DUPLICATE = "DUPLICATE"
-    TRANSITION_REFUSED = "TRANSITION_REFUSED"
-    FORBIDDEN = "FORBIDDEN"
-    MERGED = "MERGED"
-    MERGE_VETOED = "MERGE_VETOED"
-    MERGE_NOT_UNDOABLE = "MERGE_NOT_UNDOABLE"
-    ERASED = "ERASED"
-    SAME_CUSTOMER = "SAME_CUSTOMER"
-    ALREADY_DISMISSED = "ALREADY_DISMISSED"
-    NOT_DISMISSED = "NOT_DISMISSED"
-    NO_CONSENT = "NO_CONSENT"
-    PLUGIN_ERROR = "PLUGIN_ERROR"
-
-
-@strawberry.type(
-    description="An expected failure of a mutation: bad input, missing record, conflict."
-)
-class UserError:
-    field: str | None = strawberry.field(
-        description="Path of the input field at fault, e.g. `email` or `client.segment`."
-    )
-    message: str
-    code: UserErrorCode
-
-
 @strawberry.interface(description="An object with a global ID (Relay).")
 class Node:
     id: strawberry.ID
 
 
-def _from_row(cls: type, values: dict[str, Any]) -> Any:
-    obj = cls.__new__(cls)
-    obj.__dict__.update(values)
-    return obj
+CORE_ENUMS: dict[str, Any] = {
+    "Phase": Phase,
+    "InteractionDirection": InteractionDirection,
+    "NeedStatus": NeedStatus,
+    "NeedPriority": NeedPriority,
+}
 
 
+# The column-backed fields and ``from_row`` come from crmgraph.core_fields.
 @strawberry.type(description="A user of the CRM: owner of customers, author of changes.")
+@described.columns(core_fields.USER, CORE_ENUMS)
 class User(Node):
-    name: str
-    email: str
-    role: str
-    created_at: datetime.datetime
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> User:
-        return _from_row(
-            cls,
-            {
-                "id": encode_id("User", row["id"]),
-                "name": row["name"],
-                "email": row["email"],
-                "role": row["role"],
-                "created_at": row["created_at"],
-            },
-        )
+    pass
 
 
 @strawberry.type(description="A person at a customer.")
+@described.columns(core_fields.CONTACT, CORE_ENUMS)
 class Contact(Node):
-    customer_id: strawberry.ID
-    name: str
-    email: str | None
-    phone: str | None = strawberry.field(description="E.164, e.g. +34912345678.")
-    job_title: str | None = strawberry.field(description="The contact's function at the customer.")
-    is_primary: bool
-    notes: str | None
-    birthday: datetime.date | None = strawberry.field(
-        description="Personal profile: needs the contact.read_profile permission."
-    )
-    home_address: str | None = strawberry.field(
-        description="Personal profile: needs the contact.read_profile permission."
-    )
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Contact:
-        return _from_row(
-            cls,
-            {
-                "id": encode_id("Contact", row["id"]),
-                "customer_id": encode_id("Customer", row["customer"]),
-                "name": row["name"],
-                "email": row["email"],
-                "phone": row["phone"],
-                "job_title": row["job_title"],
-                "is_primary": bool(row["is_primary"]),
-                "notes": row["notes"],
-                "birthday": row["birthday"],
-                "home_address": row["home_address"],
-                "created_at": row["created_at"],
-                "updated_at": row["updated_at"],
-            },
-        )
+    pass
 
 
 @strawberry.type(description="The caller: who the API key belongs to and what it may do.")
@@ -161,29 +79,14 @@ class Viewer:
 
 
 @strawberry.type(description="A group of users sharing customers.")
+@described.columns(core_fields.TEAM, CORE_ENUMS)
 class Team(Node):
-    name: str
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Team:
-        return _from_row(cls, {"id": encode_id("Team", row["id"]), "name": row["name"]})
+    pass
 
 
 @strawberry.type(description="What the customer needs: caught in time, dimensioned, characterised.")
+@described.columns(core_fields.NEED, CORE_ENUMS)
 class Need(Node):
-    customer_id: strawberry.ID
-    title: str
-    description: str | None
-    category: str | None
-    consumption_type: str | None
-    volume: float | None
-    unit: str | None
-    priority: NeedPriority
-    status: NeedStatus
-    due_date: datetime.date | None
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-
     @strawberry.field(description="Tasks for this need, oldest first.")
     async def tasks(
         self, info: Info
@@ -193,53 +96,11 @@ class Need(Node):
 
         return await need_tasks(info, decode_id(self.id, "Need")[1])
 
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Need:
-        return _from_row(
-            cls,
-            {
-                "id": encode_id("Need", row["id"]),
-                "customer_id": encode_id("Customer", row["customer"]),
-                "title": row["title"],
-                "description": row["description"],
-                "category": row["category"],
-                "consumption_type": row["consumption_type"],
-                "volume": row["volume"],
-                "unit": row["unit"],
-                "priority": NeedPriority(row["priority"]),
-                "status": NeedStatus(row["status"]),
-                "due_date": row["due_date"],
-                "created_at": row["created_at"],
-                "updated_at": row["updated_at"],
-            },
-        )
-
 
 @strawberry.type(description="One move of a customer through its lifecycle.")
+@described.columns(core_fields.STAGE_CHANGE, CORE_ENUMS)
 class StageChange(Node):
-    customer_id: strawberry.ID
-    kind: str
-    from_stage: str | None
-    to_stage: str
-    at: datetime.datetime
-    by_id: strawberry.ID | None
-    reason: str | None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> StageChange:
-        return _from_row(
-            cls,
-            {
-                "id": encode_id("StageChange", row["id"]),
-                "customer_id": encode_id("Customer", row["customer"]),
-                "kind": row["kind"],
-                "from_stage": row["from_stage"],
-                "to_stage": row["to_stage"],
-                "at": row["at"],
-                "by_id": encode_id("User", row["by"]) if row["by"] is not None else None,
-                "reason": row["reason"],
-            },
-        )
+    pass
 
 
 def relationship_values(row: dict[str, Any]) -> dict[str, Any]:
@@ -289,7 +150,7 @@ class AuditEntry:
     ) -> AuditEntry:
         """``readable(field)`` says whether the caller may see a field's values."""
         changes = load_json(row["changes"])
-        return _from_row(
+        return described.new_object(
             cls,
             {
                 "id": encode_id("AuditEntry", row["id"]),

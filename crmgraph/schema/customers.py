@@ -14,10 +14,12 @@ from typing import Any, Optional
 import strawberry
 from strawberry.types import Info
 
+from crmgraph import core_fields
 from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import queries, writes
 from crmgraph.registry import Catalog
 from crmgraph.schema import core_types as core
+from crmgraph.schema import described
 from crmgraph.schema.filters import Filters
 from crmgraph.schema.interactions import InteractionTypes
 from crmgraph.schema.loaders import InteractionPageKey
@@ -51,15 +53,17 @@ async def load_customer(info: Info, pk: int) -> Any:
     return info.context.types.customer(row)
 
 
+def customer_enums(kind_enum: type[enum.Enum]) -> dict[str, Any]:
+    """The enums the Customer description names, with this build's kinds."""
+    return {**core.CORE_ENUMS, "CustomerKind": kind_enum}
+
+
 def erased_at_field() -> InterfaceField:
+    """``Customer.erasedAt``: the core's column (crmgraph.core_fields), listed
+    with the privacy feature's fields."""
+    (field,) = (f for f in core_fields.CUSTOMER if f.feature == "privacy")
     return InterfaceField(
-        "erased_at",
-        datetime.datetime | None,
-        strawberry.field(
-            default=None,
-            description="Set when its personal data was erased (erasePersonalData): the "
-            "record stays, anonymous, for its facts; nothing more can be written to it.",
-        ),
+        field.name, described.annotation(field, core.CORE_ENUMS), described.strawberry_field(field)
     )
 
 
@@ -81,35 +85,18 @@ def build_transition_option(kind_enum: type[enum.Enum]) -> type:
 
 
 def column_namespace(kind_enum: type[enum.Enum]) -> dict[str, Any]:
-    """The interface's column-backed fields, in SDL order."""
-    annotations: dict[str, Any] = {
-        "pk": strawberry.Private[int],
-        "owner_pk": strawberry.Private[int | None],
-        "team_pk": strawberry.Private[int | None],
-        "kind": kind_enum,
-        "name": str,
-        "email": str | None,
-        "phone": str | None,
-        "stage": str,
-        "stage_label": str,
-        "phase": core.Phase,
-        "stage_entered_at": datetime.datetime,
-        "version": int,
-        "created_at": datetime.datetime,
-        "updated_at": datetime.datetime,
-        "deleted_at": datetime.datetime | None,
+    """The interface's column-backed fields (but those listed with a feature's),
+    in SDL order, and the keys its resolvers read."""
+    namespace: dict[str, Any] = {
+        "__annotations__": {
+            "pk": strawberry.Private[int],
+            "owner_pk": strawberry.Private[int | None],
+            "team_pk": strawberry.Private[int | None],
+        }
     }
-    return {
-        "__annotations__": annotations,
-        "phone": strawberry.field(description="E.164, e.g. +34912345678."),
-        "stage": strawberry.field(description="Current lifecycle stage key of its type."),
-        "version": strawberry.field(
-            description="Increases on every change; send it back as `expectedVersion`."
-        ),
-        "deleted_at": strawberry.field(
-            description="Set when soft-deleted; `restoreCustomer` clears it."
-        ),
-    }
+    core_columns = tuple(f for f in core_fields.CUSTOMER if f.feature is None)
+    described.add_fields(namespace, core_columns, customer_enums(kind_enum))
+    return namespace
 
 
 def resolver_namespace(

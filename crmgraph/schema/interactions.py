@@ -1,15 +1,15 @@
 """The Interaction type of one schema build, with its channel enum (channels
 come from plugins) and its page types."""
 
-import datetime
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Any
 
 import strawberry
 
-from crmgraph.schema import consent_types
+from crmgraph import core_fields
+from crmgraph.schema import consent_types, described
 from crmgraph.schema import core_types as core
 from crmgraph.schema.pagination import PageInfo
 
@@ -17,9 +17,14 @@ from crmgraph.schema.pagination import PageInfo
 @dataclass(frozen=True)
 class InteractionTypes:
     channel_enum: type[enum.Enum]
-    interaction: type
+    interaction: type  # its column-backed fields are crmgraph.core_fields.INTERACTION
     edge: type
     connection: type
+
+
+def interaction_enums(channel_enum: type[enum.Enum]) -> dict[str, Any]:
+    """The enums an Interaction's description names, with this build's channels."""
+    return {**core.CORE_ENUMS, "InteractionChannel": channel_enum, "Purpose": consent_types.Purpose}
 
 
 def build_interaction_types(channels: Sequence[str]) -> InteractionTypes:
@@ -29,22 +34,9 @@ def build_interaction_types(channels: Sequence[str]) -> InteractionTypes:
     )
 
     @strawberry.type(description="A recorded contact with a customer on some channel.")
+    @described.columns(core_fields.INTERACTION, interaction_enums(InteractionChannel))
     class Interaction(core.Node):
         pk: strawberry.Private[int]
-        customer_id: strawberry.ID
-        contact_id: strawberry.ID | None
-        channel: InteractionChannel  # type: ignore[valid-type]
-        direction: core.InteractionDirection
-        occurred_at: datetime.datetime
-        subject: str
-        notes: str | None
-        outcome: str | None = strawberry.field(description="What came of it: the moment of truth.")
-        satisfaction: int | None = strawberry.field(description="Customer rating, 1 (bad) to 5.")
-        amount: Decimal | None = strawberry.field(description="Purchase amount, when it is one.")
-        created_at: datetime.datetime
-        purpose: consent_types.Purpose | None = strawberry.field(  # type: ignore[valid-type]
-            description="MARKETING or SERVICE; null: not stated (not marketing)."
-        )
 
     @strawberry.type
     class InteractionEdge:

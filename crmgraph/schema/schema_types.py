@@ -5,14 +5,15 @@ instances of the concrete types."""
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
+from crmgraph import core_fields
 from crmgraph.db import queries
 from crmgraph.registry import Catalog
-from crmgraph.schema import consent_types
 from crmgraph.schema import core_types as core
-from crmgraph.schema.ids import encode_id
+from crmgraph.schema import described
+from crmgraph.schema.customers import customer_enums
 
 
 @dataclass
@@ -35,6 +36,11 @@ class SchemaTypes:
     # the CustomerFilter input (what customer_query reads)
     customer_filter: type | None = None
 
+    @cached_property
+    def read_customer(self) -> described.Reader:
+        """Row → the Customer interface's column-backed values (crmgraph.core_fields)."""
+        return described.row_reader(core_fields.CUSTOMER, customer_enums(self.kind_enum))
+
     def customer(self, row: dict[str, Any]) -> Any:
         """The concrete type's instance, or None for a kind no loaded plugin
         declares (its plugin was removed: the data stays, unseen, until it returns)."""
@@ -52,51 +58,19 @@ class SchemaTypes:
             if enum_cls is not None and values[attr.name] is not None:
                 values[attr.name] = enum_cls(values[attr.name])
         obj.__dict__.update(values)
+        obj.__dict__.update(self.read_customer(row))
         obj.__dict__.update(
-            id=encode_id("Customer", row["id"]),
             pk=row["id"],
             owner_pk=row["owner"],
             team_pk=row["team"],
-            kind=self.kind_enum(kind),
-            name=row["name"],
-            email=row["email"],
-            phone=row["phone"],
-            stage=row["stage"],
             stage_label=stage.label if stage else row["stage"],
-            phase=core.Phase(row["phase"]),
-            stage_entered_at=row["stage_entered_at"],
-            version=row["version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            deleted_at=row["deleted_at"],
-            erased_at=row.get("erased_at"),
         )
         return obj
 
     def interaction(self, row: dict[str, Any]) -> Any:
-        obj = self.interaction_cls.__new__(self.interaction_cls)
-        try:
-            channel = self.channel_enum(row["channel"])
-        except ValueError:  # a channel whose plugin was removed
-            channel = self.channel_enum("OTHER")
-        obj.__dict__.update(
-            id=encode_id("Interaction", row["id"]),
-            pk=row["id"],
-            customer_id=encode_id("Customer", row["customer"]),
-            contact_id=encode_id("Contact", row["contact"]) if row["contact"] else None,
-            channel=channel,
-            direction=core.InteractionDirection(row["direction"]),
-            occurred_at=row["occurred_at"],
-            subject=row["subject"],
-            notes=row["notes"],
-            outcome=row["outcome"],
-            satisfaction=row["satisfaction"],
-            amount=Decimal(str(row["amount"])).quantize(Decimal("0.01"))
-            if row["amount"] is not None
-            else None,
-            created_at=row["created_at"],
-            purpose=consent_types.Purpose(row["purpose"]) if row.get("purpose") else None,
-        )
+        """The Interaction (crmgraph.core_fields.INTERACTION), and its key."""
+        obj = self.interaction_cls.from_row(row)  # type: ignore[attr-defined]
+        obj.pk = row["id"]
         return obj
 
     def relationship(self, row: dict[str, Any]) -> Any:
