@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         Access,
     )
     from crmgraph.auth import Principal
+    from crmgraph.background import PollingLoop
     from crmgraph.customer_types import (
         Attribute,
         CustomerType,
@@ -73,12 +74,12 @@ if TYPE_CHECKING:
     from crmgraph.hookspecs import hookimpl
     from crmgraph.ids import InvalidId, decode_id, encode_id
     from crmgraph.plugin_calls import PluginFailure
+    from crmgraph.plugin_errors import PluginError
     from crmgraph.privacy import ERASED
     from crmgraph.privacy.party import plain_rows
-    from crmgraph.registry import PluginError
-    from crmgraph.schema.core_types import UserError, UserErrorCode
-    from crmgraph.schema.mutation_runner import caller, may, require, run_mutation, user_errors
+    from crmgraph.schema.mutation_runner import caller, may, require, run_mutation
     from crmgraph.schema.pagination import Connection, Edge, PageInfo, keyset_connection
+    from crmgraph.schema.user_errors import UserError, UserErrorCode, user_errors
     from crmgraph.settings import Settings
     from crmgraph.validation import Errors, Problem, UserInputError
 
@@ -99,6 +100,7 @@ _PUBLIC: dict[str, str] = {
     "CustomerField": "crmgraph.extension_points",
     "CustomerFieldTypes": "crmgraph.extension_points",
     "BackgroundService": "crmgraph.extension_points",
+    "PollingLoop": "crmgraph.background",
     "CustomerWrite": "crmgraph.extension_points",
     "Event": "crmgraph.extension_points",
     "Metric": "crmgraph.extension_points",
@@ -120,10 +122,10 @@ _PUBLIC: dict[str, str] = {
     "UserInputError": "crmgraph.validation",
     "Problem": "crmgraph.validation",
     "Errors": "crmgraph.validation",
-    "UserError": "crmgraph.schema.core_types",
-    "UserErrorCode": "crmgraph.schema.core_types",
-    "user_errors": "crmgraph.schema.mutation_runner",
-    "PluginError": "crmgraph.registry",
+    "UserError": "crmgraph.schema.user_errors",
+    "UserErrorCode": "crmgraph.schema.user_errors",
+    "user_errors": "crmgraph.schema.user_errors",
+    "PluginError": "crmgraph.plugin_errors",
     "PluginFailure": "crmgraph.plugin_calls",
     "EventTypeError": "crmgraph.event_types",
     # the caller, permissions and row scope
@@ -201,6 +203,7 @@ __all__ = [
     "Phase",
     "PluginError",
     "PluginFailure",
+    "PollingLoop",
     "Principal",
     "Problem",
     "RelationshipKind",

@@ -155,7 +155,7 @@ class BackgroundService(Protocol):
     ``crmgraph_background_services`` returns): started once the database
     pool is open, stopped before it closes; ``wake`` is called after every
     committed write that left events, so a service that follows the outbox
-    need not wait for its next poll (``crmgraph.background.PollingLoop``
+    need not wait for its next poll (``crmgraph.PollingLoop``
     provides all three)."""
 
     async def start(self) -> None: ...

@@ -1,6 +1,6 @@
 """Every extension point of crmgraph, one documented hookspec each.
 
-Plugins implement these with ``@crmgraph.hookspecs.hookimpl`` (Datasette's
+Plugins implement these with ``@crmgraph.hookimpl`` (Datasette's
 ``hookspecs.py`` is the model). Built-in customer types under
 ``crmgraph/plugins/`` use exactly the same hooks as a partner's package.
 ``docs/plugins.md`` has a section and a worked example for each; a test fails
@@ -198,7 +198,7 @@ def crmgraph_background_services(db: Database, settings: Settings) -> list[Backg
     :class:`~crmgraph.extension_points.BackgroundService` is started after
     ``crmgraph_startup`` and stopped when the server stops, in order;
     ``wake()`` is called after each committed write that left outbox events
-    (``crmgraph.background.PollingLoop`` is a ready base: implement
+    (``crmgraph.PollingLoop`` is a ready base: implement
     ``run_pass``). The command line's one-off commands run no services.
 
     Example::
