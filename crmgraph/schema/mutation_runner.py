@@ -4,7 +4,8 @@ caller (so the audit entries it leaves name them), ``UserInputError`` as
 ``userErrors``, and the event dispatcher woken once it has committed.
 
 Plugins reach these through :mod:`crmgraph` (``run_mutation``,
-``user_errors``, ``caller``, ``may``, ``require``).
+``user_errors``, ``caller``, ``may``, ``require``); ``user_errors`` lives in
+:mod:`crmgraph.schema.user_errors` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -17,20 +18,12 @@ from strawberry.types import Info
 from crmgraph.access import Access, forbidden
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.runner import run_operation
-from crmgraph.schema import core_types as core
+from crmgraph.schema.user_errors import UserError, user_errors
 from crmgraph.validation import Problem, UserInputError
 
+__all__ = ["actor_of", "answer", "caller", "may", "require", "run_mutation", "user_errors"]
+
 T = TypeVar("T")
-
-
-def user_errors(problems: UserInputError | Iterable[Problem]) -> list[core.UserError]:
-    """The ``userErrors`` a payload returns for an input error's problems
-    (or any list of :class:`~crmgraph.validation.Problem`)."""
-    found = problems.problems if isinstance(problems, UserInputError) else problems
-    return [
-        core.UserError(field=p.field, message=p.message, code=core.UserErrorCode(p.code))
-        for p in found
-    ]
 
 
 def caller(info: Info) -> Access:
@@ -66,7 +59,7 @@ async def run_mutation(
     problems: Iterable[Problem] = (),
     forbidden_field: str | None = None,
     doing: str = "do this",
-) -> tuple[T | None, list[core.UserError]]:
+) -> tuple[T | None, list[UserError]]:
     """Run one mutation's ``work`` the way every core mutation runs.
 
     In order: a caller without ``permission`` gets one ``FORBIDDEN`` user
@@ -94,7 +87,7 @@ async def run_mutation(
     )
 
 
-async def answer(info: Info, write: Awaitable[T]) -> tuple[T | None, list[core.UserError]]:
+async def answer(info: Info, write: Awaitable[T]) -> tuple[T | None, list[UserError]]:
     """Await a write (an operation of :mod:`crmgraph.operations`): ``(result,
     [])`` once it has committed, the event dispatcher woken so handlers,
     subscriptions and webhooks hear of its events now rather than at their

@@ -1,14 +1,16 @@
 """Core mutations: one ``input`` each, a payload with ``userErrors``, one
 transaction per call. Each is a short adapter (:mod:`.customers`,
-:mod:`.records`) over its operation in :mod:`crmgraph.operations`; the
-inputs and payloads are in :mod:`.inputs`, what mutations share in
-:mod:`.common`. No ``from __future__ import annotations`` in this package:
-strawberry reads the annotations of the classes built per catalog.
+:mod:`.records`) over its operation in :mod:`crmgraph.operations`, put
+together by :func:`.build.build_mutation_type`; the inputs and payloads are
+in :mod:`.inputs`. The package itself exports what every mutation shares
+(:mod:`.common`), and only that: the features' mutations import it, and
+through the core types they build on it must lead back to none of them. No
+``from __future__ import annotations`` in this package: strawberry reads the
+annotations of the classes built per catalog.
 """
 
 from crmgraph.input_checks import camel_keys, forbidden_problem
 from crmgraph.schema.mutation_runner import user_errors
-from crmgraph.schema.mutations.build import build_mutation_type
 from crmgraph.schema.mutations.common import (
     ResultRows,
     customer_rows,
@@ -26,7 +28,6 @@ from crmgraph.schema.mutations.common import (
 
 __all__ = [
     "ResultRows",
-    "build_mutation_type",
     "camel_keys",
     "customer_rows",
     "decode",

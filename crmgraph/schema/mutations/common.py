@@ -19,8 +19,8 @@ from crmgraph.input_checks import guarded_problems
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.runner import Then
 from crmgraph.registry import Catalog
-from crmgraph.schema import core_types as core
 from crmgraph.schema.mutation_runner import actor_of, answer, run_mutation
+from crmgraph.schema.user_errors import UserError
 from crmgraph.validation import Errors, Problem
 
 T = TypeVar("T")
@@ -107,7 +107,7 @@ async def run_write(
     work: Callable[[], Awaitable[int]],
     permission: str = CUSTOMER_WRITE,
     result_rows: ResultRows = customer_rows,
-) -> tuple[int | None, list[core.UserError]]:
+) -> tuple[int | None, list[UserError]]:
     """Check the caller's permission, then validate-then-write: nothing touches
     the database while input problems remain; ``work`` runs in one transaction
     made for the caller (its audit entries name them) and any UserInputError
@@ -149,7 +149,7 @@ async def perform(
     operation: Operation[D, T],
     data: D,
     result_rows: ResultRows = customer_rows,
-) -> tuple[T | None, list[core.UserError]]:
+) -> tuple[T | None, list[UserError]]:
     """Run a core operation for the caller: its result and no errors, or None
     and its ``UserInputError`` as ``userErrors``. The rows its payload shows
     are read last inside its transaction; the event dispatcher is woken once
