@@ -244,3 +244,36 @@ def test_a_customer_field_taken_twice_fails_start_up_naming_the_plugin() -> None
     )
     notes = schema.get_type("Client").fields["notes"]  # type: ignore[union-attr]
     assert str(notes.type) == "String!"
+
+
+def test_a_disabled_features_records_are_not_nodes(database_url: str) -> None:
+    """A note written while team work was on is no ``Node`` once it is off
+    (``node(id:)`` answers null, as for any unknown ID), and is back after."""
+    note_query = "query($id: ID!) { node(id: $id) { id ... on Note { body } } }"
+    with live_server(settings_for(database_url)) as server:
+        customer_id = create_client(server, "Carla Cafés")
+        added = server.gql(
+            """mutation($id: ID!) { addNote(input: {customerId: $id, body: "call back"}) {
+                 note { id } userErrors { message } } }""",
+            {"id": customer_id},
+        )["addNote"]
+        assert added["userErrors"] == []
+        note_id = added["note"]["id"]
+        assert server.gql(note_query, {"id": note_id})["node"] == {
+            "id": note_id,
+            "body": "call back",
+        }
+    off = settings_for(database_url, disabled_plugins=("crmgraph.plugins.teamwork",))
+    with live_server(off) as server:
+        assert server.gql("query($id: ID!) { node(id: $id) { id } }", {"id": note_id}) == {
+            "node": None
+        }
+        nodes = server.gql(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": [customer_id, note_id]}
+        )
+        assert nodes == {"nodes": [{"id": customer_id}, None]}
+    with live_server(settings_for(database_url)) as server:
+        assert server.gql(note_query, {"id": note_id})["node"] == {
+            "id": note_id,
+            "body": "call back",
+        }

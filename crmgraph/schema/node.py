@@ -55,6 +55,8 @@ def build_node_lookup(
             return await load_customer(info, pk)
         if type_name in loaders:
             return await loaders[type_name](info, pk)
+        if type_name not in every_converter:  # e.g. a Note while team work is disabled
+            return None
         row = await info.context.loaders.row.load((type_name, pk))
         if row is None or not await parent_visible(info, type_name, row):
             return None
