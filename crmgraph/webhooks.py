@@ -52,8 +52,6 @@ from crmgraph.settings import Settings
 logger = logging.getLogger("crmgraph.webhooks")
 
 WEBHOOK_MANAGE = "webhook.manage"
-# the built-in plugin serving the GraphQL; without it no deliverer runs
-WEBHOOKS_PLUGIN = "crmgraph.plugins.webhooks"
 
 # Request headers; docs/live-events-and-webhooks.md ("Webhooks") documents them for receivers.
 EVENT_ID_HEADER = "X-Crmgraph-Event-Id"
@@ -161,7 +159,8 @@ ELIGIBLE = (
 
 
 class WebhookDeliverer(PollingLoop):
-    """The background task of one server process (started in the app's lifespan),
+    """The background task of one server process (the webhooks plugin's
+    background service, started in the app's lifespan),
     woken after a write commits and after a replay."""
 
     task_name = "crmgraph-webhooks"
