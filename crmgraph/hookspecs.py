@@ -196,7 +196,8 @@ def crmgraph_background_services(db: Database, settings: Settings) -> list[Backg
 
     Called once when the app is built. Each
     :class:`~crmgraph.extension_points.BackgroundService` is started after
-    ``crmgraph_startup`` and stopped when the server stops, in order;
+    ``crmgraph_startup`` and stopped (last started, first stopped) when the
+    server stops;
     ``wake()`` is called after each committed write that left outbox events
     (``crmgraph.PollingLoop`` is a ready base: implement
     ``run_pass``). The command line's one-off commands run no services.
