@@ -271,45 +271,27 @@ async def assign_customer(
 
 @dataclass
 class Deletion:
-    """Customer ``pk`` to soft-delete or bring back."""
+    """Soft-delete customer ``pk`` (``deleted``) or bring it back (not
+    ``deleted``: ``restoreCustomer``, which takes no version)."""
 
     pk: int
+    deleted: bool = True
     expected_version: int | None = None
     problems: Sequence[Problem] = ()
 
 
-async def delete_customer(
-    db: Database,
-    catalog: Catalog,
-    pm: pluggy.PluginManager,
-    actor: Actor,
-    deletion: Deletion,
-    *,
-    then: Then = nothing,
-) -> int:
-    """Soft-delete a customer; :func:`restore_customer` undoes it."""
-    return await set_deleted(db, actor, deletion, True, then)
-
-
-async def restore_customer(
-    db: Database,
-    catalog: Catalog,
-    pm: pluggy.PluginManager,
-    actor: Actor,
-    deletion: Deletion,
-    *,
-    then: Then = nothing,
-) -> int:
-    """Bring back a soft-deleted customer."""
-    return await set_deleted(db, actor, deletion, False, then)
-
-
 async def set_deleted(
-    db: Database, actor: Actor, deletion: Deletion, deleted: bool, then: Then
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    deletion: Deletion,
+    *,
+    then: Then = nothing,
 ) -> int:
-    """Soft-delete the customer (``deleted``) or bring it back; a deleted
-    customer has no match keys."""
-    pk = deletion.pk
+    """Soft-delete a customer or bring it back (``deleteCustomer``,
+    ``restoreCustomer``); a deleted customer has no match keys."""
+    pk, deleted = deletion.pk, deletion.deleted
     action = "customer.deleted" if deleted else "customer.restored"
 
     async def work() -> int:

@@ -150,8 +150,8 @@ def delete_customer(m: MutationTypes) -> Any:
     async def delete_customer(self: Any, info: Info, input: DeleteCustomerInput) -> CustomerPayload:  # type: ignore[valid-type]
         errors = Errors()
         pk = decode_pk(errors, "id", input.id, "Customer")
-        deletion = ops.Deletion(pk, input.expected_version, errors.problems)
-        result, problems = await perform(info, m.types.catalog, ops.delete_customer, deletion)
+        deletion = ops.Deletion(pk, True, input.expected_version, errors.problems)
+        result, problems = await perform(info, m.types.catalog, ops.set_deleted, deletion)
         return await customer_payload(m, info, result, problems)
 
     return strawberry.mutation(
@@ -167,8 +167,8 @@ def restore_customer(m: MutationTypes) -> Any:
     ) -> CustomerPayload:  # type: ignore[valid-type]
         errors = Errors()
         pk = decode_pk(errors, "id", input.id, "Customer")
-        deletion = ops.Deletion(pk, None, errors.problems)
-        result, problems = await perform(info, m.types.catalog, ops.restore_customer, deletion)
+        deletion = ops.Deletion(pk, False, None, errors.problems)
+        result, problems = await perform(info, m.types.catalog, ops.set_deleted, deletion)
         return await customer_payload(m, info, result, problems)
 
     return strawberry.mutation(restore_customer, description="Bring back a soft-deleted customer.")
