@@ -49,6 +49,8 @@ class Feature:
     # a root query of it ($id: the client, when it takes one), and its answer
     root: str
     root_answer: dict[str, Any]
+    # its fields on the core's other types
+    elsewhere: tuple[tuple[str, str], ...] = ()
 
 
 FEATURES: dict[str, Feature] = {
@@ -56,11 +58,12 @@ FEATURES: dict[str, Feature] = {
         customer=("notes", "tasks", "timeline"),
         query=("myTasks",),
         mutation=("addNote", "updateNote", "deleteNote", "createTask", "updateTask"),
-        types=("Note", "NoteConnection", "TimelineItem", "TimelineKind", "AddNoteInput"),
+        types=("Note", "Task", "NoteConnection", "TimelineItem", "TimelineKind", "AddNoteInput"),
         selection="notes { nodes { body } } tasks { nodes { title } }",
         answers={"notes": {"nodes": []}, "tasks": {"nodes": []}},
         root="{ myTasks { nodes { id } } }",
         root_answer={"myTasks": {"nodes": []}},  # the anonymous caller is assigned none
+        elsewhere=(("Need", "tasks"),),
     ),
     "crmgraph.plugins.dedupe": Feature(
         customer=("merges",),
@@ -140,6 +143,9 @@ def test_disabling_a_feature_removes_exactly_its_fields(
         before, after = fields(full, root), fields(without, root)
         assert set(before) - set(after) == set(removed), root
         assert after == [name for name in before if name not in removed], root
+    for type_name, name in expected.elsewhere:
+        before, after = fields(full, type_name), fields(without, type_name)
+        assert after == [f for f in before if f != name] and name in before, type_name
     for type_name in expected.types:
         assert full.get_type(type_name) is not None, type_name
         assert without.get_type(type_name) is None, type_name

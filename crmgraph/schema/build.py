@@ -111,6 +111,7 @@ def build_schema(
         sorted({s.key for d in descriptors for s in d.lifecycle.stages}),
     )
     schema = CRMSchema(
+        plugins=catalog.plugins,
         query=merge_roots("Query", Query, contributions, "query"),
         mutation=merge_roots("Mutation", Mutation, contributions, "mutation"),
         subscription=merge_roots("Subscription", Subscription, contributions, "subscription"),

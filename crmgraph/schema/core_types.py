@@ -87,7 +87,11 @@ class Team(Node):
 @strawberry.type(description="What the customer needs: caught in time, dimensioned, characterised.")
 @described.columns(core_fields.NEED, CORE_ENUMS)
 class Need(Node):
-    @strawberry.field(description="Tasks for this need, oldest first.")
+    # team work's field (crmgraph.schema.crm_schema.OWNING_PLUGIN): gone without it
+    @strawberry.field(
+        description="Tasks for this need, oldest first.",
+        metadata={"plugin": "crmgraph.plugins.teamwork"},
+    )
     async def tasks(
         self, info: Info
     ) -> list[Annotated[Task, strawberry.lazy("crmgraph.schema.teamwork")]]:

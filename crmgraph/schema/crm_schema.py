@@ -1,12 +1,15 @@
 """The strawberry Schema class crmgraph serves, and the merging of the core's
 root types with those plugins contribute through ``crmgraph_graphql``."""
 
+from collections.abc import Collection
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.tools import merge_types
+from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
 from strawberry.types.graphql import OperationType
 
 from crmgraph.extension_points import GraphQLContribution
@@ -15,6 +18,9 @@ from crmgraph.schema.contributions import in_one_class_order
 from crmgraph.schema.extensions import CachedHooksRunner
 from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.validation import camel
+
+# the metadata key naming the plugin a core type's field belongs to
+OWNING_PLUGIN = "plugin"
 
 
 class SubscriptionOverHTTP(InvalidOperationTypeError):
@@ -33,7 +39,24 @@ class SubscriptionOverHTTP(InvalidOperationTypeError):
 
 class CRMSchema(strawberry.Schema):
     """Logs only real faults: a GraphQLError raised on purpose (bad page size,
-    bad cursor) or a query that fails validation is the client's business."""
+    bad cursor) or a query that fails validation is the client's business.
+
+    A field of a core type that belongs to a built-in feature names its
+    plugin in its metadata (``{OWNING_PLUGIN: "crmgraph.plugins.teamwork"}``):
+    it is left out while that plugin is not among ``plugins`` (None: all)."""
+
+    def __init__(self, *args: Any, plugins: Collection[str] | None = None, **kwargs: Any) -> None:
+        # read by get_fields while strawberry converts the types, in super().__init__
+        self.loaded_plugins = None if plugins is None else frozenset(plugins)
+        super().__init__(*args, **kwargs)
+
+    def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
+        fields = type_definition.fields
+        if self.loaded_plugins is None:
+            return fields
+        return [
+            f for f in fields if f.metadata.get(OWNING_PLUGIN, None) in (None, *self.loaded_plugins)
+        ]
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         # Strawberry's HTTP view lets a subscription through POST, where its
