@@ -95,13 +95,7 @@ def build_schema(
         node_by_id,
     )
     Mutation = build_mutation_type(
-        types,
-        CustomerBase,
-        interactions.interaction,
-        InteractionChannel,
-        customer_classes.attribute_inputs,
-        load_customer,
-        candidate_type(CustomerBase, load_customer),
+        types, customer_classes.attribute_inputs, candidate_type(CustomerBase, load_customer)
     )
     Subscription = subscriptions.build_subscription_type(
         CustomerKind,

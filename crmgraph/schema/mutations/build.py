@@ -1,14 +1,11 @@
 """The ``Mutation`` root type of the core: its mutations, in the order the
 SDL lists them, each made by its adapter."""
 
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import strawberry
-from strawberry.types import Info
 
 from crmgraph.schema.mutations import customers, records
 from crmgraph.schema.mutations.inputs import build_mutation_types
+from crmgraph.schema.schema_types import SchemaTypes
 
 # the core mutations' adapters, in the order the SDL lists them
 ADAPTERS = (
@@ -29,22 +26,11 @@ ADAPTERS = (
 
 
 def build_mutation_type(
-    types: Any,
-    customer_interface: type,
-    interaction_cls: type,
-    channel_enum: Any,
-    attribute_inputs: dict[str, type],
-    load_customer: Callable[[Info, int], Awaitable[Any]],
-    duplicate_candidate: type,
+    types: SchemaTypes, attribute_inputs: dict[str, type], duplicate_candidate: type
 ) -> type:
-    """The core ``Mutation`` type for one catalog's customer types."""
-    m = build_mutation_types(
-        types,
-        customer_interface,
-        interaction_cls,
-        channel_enum,
-        attribute_inputs,
-        duplicate_candidate,
-    )
+    """The core ``Mutation`` type for one catalog's customer types: ``types``
+    (the customer interface, the interaction type and channels, the kinds),
+    the attribute input of each kind, and the type listing a likely duplicate."""
+    m = build_mutation_types(types, attribute_inputs, duplicate_candidate)
     fields = {adapter.__name__: adapter(m) for adapter in ADAPTERS}
     return strawberry.type(type("Mutation", (), fields))

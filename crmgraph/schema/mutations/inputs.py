@@ -11,6 +11,7 @@ import strawberry
 
 from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import Purpose
+from crmgraph.schema.schema_types import SchemaTypes
 
 
 @strawberry.input(
@@ -142,7 +143,7 @@ class NeedPayload:
 class MutationTypes:
     """The classes built for one catalog the core mutations take and return."""
 
-    types: Any  # crmgraph.schema.schema_types.SchemaTypes
+    types: SchemaTypes
     attribute_kinds: tuple[str, ...]  # kinds with an attribute input, in input order
     duplicate_candidate: type
     create_customer_input: type
@@ -284,25 +285,20 @@ def record_payloads(interaction_cls: type, relationship_cls: type) -> tuple[type
 
 
 def build_mutation_types(
-    types: Any,
-    customer_interface: type,
-    interaction_cls: type,
-    channel_enum: Any,
-    attribute_inputs: dict[str, type],
-    duplicate_candidate: type,
+    types: SchemaTypes, attribute_inputs: dict[str, type], duplicate_candidate: type
 ) -> MutationTypes:
     create, update = customer_inputs(types.kind_enum, attribute_inputs)
     customer, create_payload, transition = customer_payloads(
-        customer_interface, duplicate_candidate
+        types.customer_interface, duplicate_candidate
     )
-    interaction, link = record_payloads(interaction_cls, types.relationship_cls)
+    interaction, link = record_payloads(types.interaction_cls, types.relationship_cls)
     return MutationTypes(
         types=types,
         attribute_kinds=tuple(attribute_inputs),
         duplicate_candidate=duplicate_candidate,
         create_customer_input=create,
         update_customer_input=update,
-        log_interaction_input=log_interaction_input(channel_enum),
+        log_interaction_input=log_interaction_input(types.channel_enum),
         customer_payload=customer,
         create_customer_payload=create_payload,
         transition_customer_payload=transition,
