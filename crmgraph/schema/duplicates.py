@@ -14,7 +14,7 @@ built per schema around that schema's ``Customer`` interface (see
 
 import enum
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,11 +22,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries
 from crmgraph.dedupe import dismissals, matching
-from crmgraph.dedupe.rules import BLOCK, duplicate_rule
-from crmgraph.schema.ids import MAX_PK, InvalidId, decode_id, encode_id
+from crmgraph.schema.ids import MAX_PK, InvalidId, decode_id
 from crmgraph.schema.pagination import (
     PageInfo,
     check_first,
@@ -34,7 +32,6 @@ from crmgraph.schema.pagination import (
     encode_cursor,
     page_info,
 )
-from crmgraph.validation import Problem, UserInputError
 
 LoadCustomer = Callable[[Info, int], Awaitable[Any]]
 
@@ -82,64 +79,6 @@ def candidate_objects(cls: type, found: Sequence[matching.Candidate]) -> list[An
         cls(customer_pk=c.customer_id, score=c.score, reasons=DuplicateReason.of(c.reasons))
         for c in found
     ]
-
-
-# likely duplicates a createCustomer payload lists at the most
-DUPLICATES_SHOWN = 10
-
-
-async def screen_new_customer(
-    info: Info,
-    descriptor: CustomerType,
-    values: Mapping[str, Any],
-    attributes: Mapping[str, Any],
-    allow_duplicate: bool,
-    shown: list[matching.Candidate],
-) -> matching.Probe:
-    """Inside createCustomer's transaction, before the insert: find who the new
-    customer may already be, list those the caller may see in ``shown``, and
-    under the type's ``block`` rule refuse the create (code DUPLICATE) while a
-    candidate is STRONG, unless ``allow_duplicate``. Returns the probe, whose
-    keys the new customer gets. One statement (under ``block`` on PostgreSQL,
-    one more: the locks of its e-mail, phone and tax id)."""
-    settings = info.context.settings
-    probe = matching.Probe(
-        name=values.get("name"),
-        email=values.get("email"),
-        phone=values.get("phone"),
-        tax_id=attributes.get("tax_id"),
-        kind=descriptor.key,
-    )
-    region = settings.default_phone_region
-    blocking = duplicate_rule(descriptor, settings.duplicate_rules) == BLOCK and not allow_duplicate
-    if blocking:  # a concurrent create of the same party waits for this one
-        await matching.lock_identifiers(info.context.db, probe, region)
-    found = await matching.find_candidates(
-        info.context.db, probe, limit=DUPLICATES_SHOWN, region=region
-    )
-    sees = info.context.access.sees
-    shown.extend(c for c in found if sees(c.row))
-    strong = [c for c in found if c.score >= matching.STRONG]
-    if blocking and strong:
-        raise UserInputError([Problem(None, blocked_message(strong, sees), "DUPLICATE")])
-    return probe
-
-
-def blocked_message(strong: Sequence[matching.Candidate], sees: matching.Visible) -> str:
-    """Names the blocking customers the caller may see; the others are only
-    counted: the database must stay unique even across owners."""
-    named = [
-        f"{encode_id('Customer', c.customer_id)} (score {c.score:.2f}: "
-        f"{', '.join(str(r) for r in c.reasons)})"
-        for c in strong
-        if sees(c.row)
-    ]
-    hidden = len(strong) - len(named)
-    parts = named + ([f"{hidden} customer(s) you may not see"] if hidden else [])
-    return (
-        f"likely the same party as an existing customer: {'; '.join(parts)}. "
-        "Send allowDuplicate: true to create it anyway"
-    )
 
 
 def check_min_score(min_score: float | None, lowest: float = 0) -> float:
