@@ -26,6 +26,7 @@ from crmgraph.schema.mutations.inputs import (
     RestoreCustomerInput,
     TransitionCustomerInput,
 )
+from crmgraph.schema.user_errors import UserError
 from crmgraph.validation import Errors
 
 # the core customer fields an input may send, as the operations name them
@@ -51,7 +52,9 @@ def attribute_inputs(m: MutationTypes, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def customer_payload(m: MutationTypes, info: Info, pk: int | None, errors: list) -> Any:
+async def customer_payload(
+    m: MutationTypes, info: Info, pk: int | None, errors: list[UserError]
+) -> Any:
     if pk is None:
         return m.customer_payload(customer=None, user_errors=errors)
     row = await written_row(info, "customer", pk)

@@ -31,6 +31,7 @@ from crmgraph.schema.mutations.inputs import (
     UpdateContactInput,
     UpdateNeedInput,
 )
+from crmgraph.schema.user_errors import UserError
 from crmgraph.validation import Errors
 
 
@@ -39,14 +40,14 @@ def sent(input: Any, *ids: str) -> dict[str, Any]:
     return {k: val for k, val in input_values(input).items() if k not in ids}
 
 
-async def contact_payload(info: Info, pk: int | None, problems: list) -> ContactPayload:
+async def contact_payload(info: Info, pk: int | None, problems: list[UserError]) -> ContactPayload:
     if pk is None:
         return ContactPayload(contact=None, user_errors=problems)
     row = await written_row(info, "row", ("Contact", pk))
     return ContactPayload(contact=core.Contact.from_row(row), user_errors=[])
 
 
-async def need_payload(info: Info, pk: int | None, problems: list) -> NeedPayload:
+async def need_payload(info: Info, pk: int | None, problems: list[UserError]) -> NeedPayload:
     if pk is None:
         return NeedPayload(need=None, user_errors=problems)
     row = await written_row(info, "row", ("Need", pk))
