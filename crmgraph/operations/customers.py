@@ -1,5 +1,6 @@
-"""Writing customers: create, update, assign, soft-delete and restore, each
-one transaction with its audit entry and event."""
+"""Writing customers: create, update, assign, soft-delete and restore, and
+move through their lifecycle; each one transaction with its audit entry and
+event (a move's are the lifecycle engine's, :mod:`crmgraph.lifecycle`)."""
 
 from __future__ import annotations
 
