@@ -39,6 +39,12 @@ class CoreGraphQLTypes(Protocol):
 
     def relationship(self, row: dict[str, Any]) -> Any: ...
 
+    async def load_customer(self, info: Any, pk: int) -> Any:
+        """The customer with this primary key as the caller may see it (a
+        merged one's ID stands for its survivor), or None if there is none or
+        it is outside the caller's row scope."""
+        ...
+
 
 class WriteRights(Protocol):
     """Which guarded fields a caller may not write (``crmgraph.access.Access``
@@ -77,6 +83,9 @@ class CustomerFieldTypes:
     kind_enum: type[enum.Enum]
     channel_enum: type[enum.Enum]
     interaction_cls: type
+    # the core's columns a built-in feature lists with its own fields (they
+    # go when it does), by name: erased_at is privacy's
+    feature_columns: Mapping[str, CustomerField] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,24 @@ scaffolded package imports from ``crmgraph`` and nothing else of crmgraph
 (tests may also import ``crmgraph.testing``), wherever the import is: at
 module level, under ``TYPE_CHECKING`` or inside a function.
 
+One allowance, and only for the built-in feature plugins listed in
+``FEATURE_MODULES`` (teamwork, privacy, dedupe, analytics, imports,
+webhooks): a feature plugin's own modules, as a partner package imports its
+own. Each plugin file names the module prefixes of its feature, which no
+other feature shares; a module of the core or one several features use
+(``crmgraph.schema.customers``, ``crmgraph.schema.build``,
+``crmgraph.access``, ...) is no feature's own, so a feature plugin reaches
+it through ``crmgraph`` or the ``types`` its hooks receive, as a partner
+does. Customer-type plugins, the partner packages and the scaffold keep the
+strict rule.
+
 A failure names each offending import with its file and line.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +32,33 @@ from crmgraph import scaffold
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = "crmgraph"
 TEST_FIXTURES = "crmgraph.testing"
+
+# a built-in feature plugin's file -> the prefixes of its feature's own modules
+FEATURE_MODULES: dict[str, tuple[str, ...]] = {
+    "analytics.py": (
+        "crmgraph.analytics",
+        "crmgraph.schema.analytics",
+        "crmgraph.schema.analytics_root",
+    ),
+    "dedupe.py": (
+        "crmgraph.schema.duplicates",
+        "crmgraph.schema.merge",
+        "crmgraph.schema.dismissals",
+    ),
+    "imports.py": ("crmgraph.schema.imports",),
+    "privacy.py": ("crmgraph.schema.privacy", "crmgraph.schema.consent_types"),
+    "teamwork.py": (
+        "crmgraph.schema.teamwork",
+        "crmgraph.schema.teamwork_mutations",
+        "crmgraph.schema.teamwork_timeline",
+        "crmgraph.schema.teamwork_loaders",
+    ),
+    "webhooks.py": (
+        "crmgraph.webhooks",
+        "crmgraph.schema.webhooks",
+        "crmgraph.schema.webhook_loaders",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -47,12 +86,19 @@ def crmgraph_imports(source: str) -> list[tuple[int, str]]:
     )
 
 
-def offences(path: Path, shown_as: str, in_tests: bool) -> list[Offence]:
+def is_within(module: str, prefixes: Collection[str]) -> bool:
+    """Whether ``module`` is one of ``prefixes`` or inside one (a package)."""
+    return any(module == prefix or module.startswith(f"{prefix}.") for prefix in prefixes)
+
+
+def offences(path: Path, shown_as: str, in_tests: bool, own: Collection[str] = ()) -> list[Offence]:
+    """The imports of crmgraph in ``path`` other than the public API (and the
+    test fixtures in tests, and ``own``: a feature plugin's own modules)."""
     allowed = {PUBLIC, TEST_FIXTURES} if in_tests else {PUBLIC}
     return [
         Offence(shown_as, line, module)
         for line, module in crmgraph_imports(path.read_text(encoding="utf-8"))
-        if module not in allowed
+        if module not in allowed and not is_within(module, own)
     ]
 
 
@@ -103,17 +149,54 @@ def test_the_checker_sees_every_kind_of_import(tmp_path: Path) -> None:
     ]
 
 
+def test_a_feature_plugin_may_import_its_own_modules_and_no_others(tmp_path: Path) -> None:
+    source = (
+        "from crmgraph import hookimpl\nfrom crmgraph.schema.teamwork import NODES\n"
+        "import crmgraph.schema.teamwork_timeline.sub\nfrom crmgraph.schema.teamwork2 import x\n"
+        "from crmgraph.schema.customers import load_customer\nfrom crmgraph.webhooks import y\n"
+    )
+    module = tmp_path / "teamwork.py"
+    module.write_text(source)
+    found = offences(module, "teamwork.py", in_tests=False, own=FEATURE_MODULES["teamwork.py"])
+    assert [o.module for o in found] == [
+        "crmgraph.schema.teamwork2",
+        "crmgraph.schema.customers",
+        "crmgraph.webhooks",
+    ]
+
+
 BUILTIN_PLUGINS = python_files(ROOT / "crmgraph" / "plugins")
+
+
+def module_file(module: str) -> Path:
+    """Where ``module`` would be: a .py file or a package's __init__.py."""
+    path = ROOT.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def test_there_are_builtin_plugins_to_check() -> None:
     names = {path.stem for path in BUILTIN_PLUGINS}
     assert {"client", "prospect", "core_access", "agenda"} <= names
+    assert set(FEATURE_MODULES) <= {path.name for path in BUILTIN_PLUGINS}
+
+
+def test_feature_modules_exist_and_belong_to_one_feature() -> None:
+    """Each declared own module exists (the allowance cannot outlive a
+    rename) and is no other feature's, nor the public API or the fixtures."""
+    every = [prefix for prefixes in FEATURE_MODULES.values() for prefix in prefixes]
+    assert [prefix for prefix in every if not module_file(prefix).is_file()] == []
+    assert len(every) == len(set(every))
+    for feature, prefixes in FEATURE_MODULES.items():
+        others = [p for other, ps in FEATURE_MODULES.items() if other != feature for p in ps]
+        assert not any(is_within(prefix, others) for prefix in prefixes), feature
+        assert all(prefix.startswith(f"{PUBLIC}.") for prefix in prefixes)
+        assert not is_within(PUBLIC, prefixes) and not is_within(TEST_FIXTURES, prefixes)
 
 
 @pytest.mark.parametrize("path", BUILTIN_PLUGINS, ids=lambda path: path.name)
 def test_a_builtin_plugin_imports_only_crmgraph(path: Path) -> None:
-    found = offences(path, path.relative_to(ROOT).as_posix(), in_tests=False)
+    own = FEATURE_MODULES.get(path.name, ())
+    found = offences(path, path.relative_to(ROOT).as_posix(), in_tests=False, own=own)
     if found:
         pytest.fail(failure(found), pytrace=False)
 

@@ -6,12 +6,15 @@
   as the lazy table.
 - Plugin names in export and erasure keys are stable however a plugin is loaded.
 - ``keyset_connection`` pages a query with cursors, over the app's database.
+- The ``types`` the schema hooks receive carry what ``CoreGraphQLTypes`` and
+  ``CustomerFieldTypes`` describe (``load_customer``, ``feature_columns``).
 """
 
 from __future__ import annotations
 
 import ast
 import datetime
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +25,8 @@ from graphql import GraphQLError
 
 import crmgraph
 from crmgraph.plugin_names import stable_plugin_name
-from crmgraph.registry import make_plugin_manager
+from crmgraph.registry import Catalog, make_plugin_manager
+from crmgraph.schema.build import build_schema
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer
 
@@ -101,6 +105,39 @@ def test_plugin_names_in_export_keys_do_not_depend_on_how_it_was_loaded(
     guard = "tests.plugins_for_tests.privacy_guard"
     pm = make_plugin_manager(Settings(plugins=(guard,), load_entry_points=False))
     assert stable_plugin_name(pm, guard) == guard
+
+
+class TypesRecorder:
+    """A plugin keeping the ``types`` its two schema hooks receive."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, Any] = {}
+
+    @crmgraph.hookimpl
+    def crmgraph_customer_fields(self, types: crmgraph.CustomerFieldTypes) -> list[Any]:
+        self.seen["customer_fields"] = types
+        return []
+
+    @crmgraph.hookimpl
+    def crmgraph_graphql(self, types: crmgraph.CoreGraphQLTypes) -> crmgraph.GraphQLContribution:
+        self.seen["graphql"] = types
+        return crmgraph.GraphQLContribution()
+
+
+def test_the_schema_hooks_types_carry_what_the_api_describes() -> None:
+    recorder = TypesRecorder()
+    pm = make_plugin_manager(Settings(load_entry_points=False), extra_plugins=[recorder])
+    build_schema(Catalog.from_plugin_manager(pm), pm)
+    described = crmgraph.CoreGraphQLTypes
+    members = {*described.__annotations__, *(n for n in vars(described) if not n.startswith("_"))}
+    graphql_types = recorder.seen["graphql"]
+    assert "load_customer" in members
+    assert [name for name in sorted(members) if not hasattr(graphql_types, name)] == []
+    assert inspect.iscoroutinefunction(graphql_types.load_customer)
+    columns = recorder.seen["customer_fields"].feature_columns
+    assert list(columns) == ["erased_at"]
+    assert isinstance(columns["erased_at"], crmgraph.CustomerField)
+    assert columns["erased_at"].name == "erased_at" and columns["erased_at"].annotation is not None
 
 
 @pytest.fixture

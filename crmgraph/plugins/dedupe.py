@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from crmgraph import CustomerField, GraphQLContribution, hookimpl
-from crmgraph.schema.customers import load_customer
 from crmgraph.schema.dismissals import DismissalMutation
 from crmgraph.schema.duplicates import build_duplicates_query
 from crmgraph.schema.merge import CustomerMerge, build_merge_mutation, customer_merges, merge_node
@@ -41,7 +40,7 @@ def crmgraph_customer_fields(types: CustomerFieldTypes) -> list[CustomerField]:
 def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
     customer = types.customer_interface
     return GraphQLContribution(
-        query=[build_duplicates_query(customer, types.kind_enum, load_customer)],
+        query=[build_duplicates_query(customer, types.kind_enum, types.load_customer)],
         mutation=[build_merge_mutation(customer), DismissalMutation],
         nodes={"CustomerMerge": merge_node},
     )

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crmgraph.access import CUSTOMER_IMPORT
-from crmgraph.extension_points import GraphQLContribution, Permission
-from crmgraph.hookspecs import hookimpl
+from crmgraph import CUSTOMER_IMPORT, GraphQLContribution, Permission, hookimpl
 from crmgraph.schema.imports import build_import_mutation
 
 if TYPE_CHECKING:
-    from crmgraph.schema.build import SchemaTypes
-
-__all__ = ["CUSTOMER_IMPORT", "crmgraph_graphql", "crmgraph_permissions"]
+    from crmgraph import CoreGraphQLTypes
 
 
 @hookimpl
@@ -32,5 +28,5 @@ def crmgraph_permissions() -> list[Permission]:
 
 
 @hookimpl
-def crmgraph_graphql(types: SchemaTypes) -> GraphQLContribution:
+def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
     return GraphQLContribution(mutation=[build_import_mutation(types.kind_enum)])

@@ -15,7 +15,6 @@ import strawberry
 
 from crmgraph import CustomerField, GraphQLContribution, hookimpl
 from crmgraph.schema.consent_types import build_consent_types
-from crmgraph.schema.customers import erased_at_field
 from crmgraph.schema.privacy import PrivacyQuery, build_privacy_mutation
 
 if TYPE_CHECKING:
@@ -25,10 +24,9 @@ if TYPE_CHECKING:
 @hookimpl
 def crmgraph_customer_fields(types: CustomerFieldTypes) -> list[CustomerField]:
     consents = build_consent_types(types.channel_enum)
-    erased = erased_at_field()
     return [
-        # the core's column, described once (crmgraph.schema.customers)
-        CustomerField(erased.name, erased.field, erased.annotation),
+        # the core's column, described once (crmgraph.core_fields)
+        types.feature_columns["erased_at"],
         CustomerField(
             "consents",
             strawberry.field(

@@ -13,11 +13,9 @@ from typing import TYPE_CHECKING
 import strawberry
 
 from crmgraph import CustomerField, GraphQLContribution, hookimpl
-from crmgraph.schema.contributions import row_node
 from crmgraph.schema.teamwork import (
-    Note,
+    NODES,
     NoteConnection,
-    Task,
     TaskConnection,
     TeamworkQuery,
     customer_notes,
@@ -64,5 +62,5 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
     return GraphQLContribution(
         query=[TeamworkQuery],
         mutation=[TeamworkMutation],
-        nodes={"Note": row_node("Note", Note.from_row), "Task": row_node("Task", Task.from_row)},
+        nodes=NODES,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crmgraph import GraphQLContribution, Permission, hookimpl
+from crmgraph.schema.webhooks import WebhookMutation, WebhookQuery
 from crmgraph.webhooks import WEBHOOK_MANAGE, WebhookDeliverer
 
 if TYPE_CHECKING:
@@ -28,11 +29,6 @@ def crmgraph_permissions() -> list[Permission]:
 
 @hookimpl
 def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
-    # imported here: the schema modules need the core schema, which is being built.
-    # A built-in feature's plugin wires the core's own feature modules (the one
-    # exception tests/test_public_api.py allows); partner plugins use crmgraph only.
-    from crmgraph.schema.webhooks import WebhookMutation, WebhookQuery
-
     return GraphQLContribution(query=[WebhookQuery], mutation=[WebhookMutation])
 
 

@@ -33,6 +33,7 @@ from crmgraph.schema.customers import (
     build_customer_interface,
     build_customer_pages,
     build_relationship,
+    feature_columns,
     load_customer,
 )
 from crmgraph.schema.duplicates import candidate_type
@@ -62,7 +63,9 @@ def build_schema(
     core_names = field_names(
         build_customer_interface(catalog, CustomerKind, interactions, filters, ())
     )
-    field_types = CustomerFieldTypes(CustomerKind, InteractionChannel, interactions.interaction)
+    field_types = CustomerFieldTypes(
+        CustomerKind, InteractionChannel, interactions.interaction, feature_columns()
+    )
     CustomerBase = build_customer_interface(
         catalog,
         CustomerKind,

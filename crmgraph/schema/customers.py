@@ -17,6 +17,7 @@ from strawberry.types import Info
 from crmgraph import core_fields
 from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import queries, writes
+from crmgraph.extension_points import CustomerField
 from crmgraph.registry import Catalog
 from crmgraph.schema import core_types as core
 from crmgraph.schema import described
@@ -58,13 +59,16 @@ def customer_enums(kind_enum: type[enum.Enum]) -> dict[str, Any]:
     return {**core.CORE_ENUMS, "CustomerKind": kind_enum}
 
 
-def erased_at_field() -> InterfaceField:
-    """``Customer.erasedAt``: the core's column (crmgraph.core_fields), listed
-    with the privacy feature's fields."""
-    (field,) = (f for f in core_fields.CUSTOMER if f.feature == "privacy")
-    return InterfaceField(
-        field.name, described.annotation(field, core.CORE_ENUMS), described.strawberry_field(field)
-    )
+def feature_columns() -> dict[str, CustomerField]:
+    """The core's columns (crmgraph.core_fields) a built-in feature lists with
+    its own fields, by name (``erased_at``: privacy's ``Customer.erasedAt``)."""
+    return {
+        f.name: CustomerField(
+            f.name, described.strawberry_field(f), described.annotation(f, core.CORE_ENUMS)
+        )
+        for f in core_fields.CUSTOMER
+        if f.feature is not None
+    }
 
 
 def build_transition_option(kind_enum: type[enum.Enum]) -> type:

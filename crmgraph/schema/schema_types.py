@@ -13,7 +13,7 @@ from crmgraph.db import queries
 from crmgraph.registry import Catalog
 from crmgraph.schema import core_types as core
 from crmgraph.schema import described
-from crmgraph.schema.customers import customer_enums
+from crmgraph.schema.customers import customer_enums, load_customer
 
 
 @dataclass
@@ -35,6 +35,8 @@ class SchemaTypes:
     interaction_match: Callable[..., queries.InteractionMatch] | None = None
     # the CustomerFilter input (what customer_query reads)
     customer_filter: type | None = None
+    # (info, pk) -> the customer as the caller may see it, or None
+    load_customer = staticmethod(load_customer)
 
     @cached_property
     def read_customer(self) -> described.Reader:

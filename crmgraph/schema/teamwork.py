@@ -21,7 +21,9 @@ from strawberry.types import Info
 
 from crmgraph import validation as v
 from crmgraph.db import teamwork
+from crmgraph.extension_points import NodeLoader
 from crmgraph.schema import core_types as core
+from crmgraph.schema.contributions import row_node
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.pagination import (
     PageInfo,
@@ -174,6 +176,13 @@ class TaskConnection:
     @strawberry.field
     def nodes(self) -> list[Task]:
         return [edge.node for edge in self.edges]
+
+
+# how node(id:) loads a note or a task: shown only if the caller sees its customer
+NODES: dict[str, NodeLoader] = {
+    "Note": row_node("Note", Note.from_row),
+    "Task": row_node("Task", Task.from_row),
+}
 
 
 def page_limit(info: Info, first: int | None) -> int:
