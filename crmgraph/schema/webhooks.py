@@ -6,10 +6,10 @@ webhook's delivery log, and ``createWebhook``, ``updateWebhook``,
 is :mod:`crmgraph.webhooks`.
 
 Mutations follow the core's conventions (one ``input``, ``userErrors``, one
-transaction through :func:`crmgraph.schema.mutations.run_write`). Webhooks are
-not customer data, so their IDs (``Webhook:<pk>``, ``WebhookDelivery:<pk>``)
-are not ``node`` IDs and their changes write no outbox event (a webhook about
-webhooks would feed itself); they do leave audit entries.
+transaction); each is a short adapter over its operation in
+:mod:`crmgraph.operations.webhooks`, which holds the rules. Webhooks are not
+customer data, so their IDs (``Webhook:<pk>``, ``WebhookDelivery:<pk>``) are
+not ``node`` IDs.
 """
 
 from __future__ import annotations
@@ -18,33 +18,26 @@ import datetime
 import enum
 from typing import Any
 
-import httpx
-import orjson
 import strawberry
 from strawberry.types import Info
 
 from crmgraph.access import forbidden
-from crmgraph.db import writes
+from crmgraph.operations import webhooks as ops
 from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
-from crmgraph.schema.mutations import decode, given, run_write
+from crmgraph.schema.mutations import decode, given
+from crmgraph.schema.mutations.common import no_rows, perform
 from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 from crmgraph.schema.pagination import page_info as make_page_info
 from crmgraph.schema.webhook_loaders import DeliveryPageKey
-from crmgraph.validation import Errors, UserInputError
+from crmgraph.validation import Errors
 from crmgraph.webhooks import (
-    EVENT_TYPE_PATTERN,
     FAILED,
     PENDING,
     SUCCEEDED,
     WEBHOOK_MANAGE,
     event_types,
-    new_secret,
 )
-
-MAX_URL_LENGTH = 2000
-MAX_EVENT_TYPES = 50
-SECRET_LENGTHS = (16, 200)
 
 
 def require_manage(info: Info) -> None:
@@ -314,118 +307,17 @@ class ReplayWebhookDeliveryPayload:
     user_errors: list[core.UserError]
 
 
-def check_url(errors: Errors, value: str) -> str | None:
-    cleaned = value.strip()
-    if not cleaned:
-        errors.add("url", "url is required", "REQUIRED")
-        return None
-    if len(cleaned) > MAX_URL_LENGTH:
-        errors.add("url", f"url must be at most {MAX_URL_LENGTH} characters", "TOO_LONG")
-        return None
-    try:
-        url = httpx.URL(cleaned)
-    except (httpx.InvalidURL, ValueError):
-        url = None
-    if (
-        url is None
-        or url.scheme not in ("http", "https")
-        or not url.host
-        or any(c.isspace() or ord(c) < 32 for c in cleaned)
-    ):
-        errors.add("url", "url must be an absolute http:// or https:// URL", "INVALID")
-        return None
-    return cleaned
-
-
-def check_event_types(errors: Errors, values: list[str]) -> list[str] | None:
-    cleaned = sorted({value.strip() for value in values})
-    if not cleaned:
-        errors.add("eventTypes", 'give at least one event type, or "*" for all', "REQUIRED")
-        return None
-    if len(cleaned) > MAX_EVENT_TYPES:
-        errors.add("eventTypes", f"at most {MAX_EVENT_TYPES} event types", "OUT_OF_RANGE")
-        return None
-    bad = [value for value in cleaned if len(value) > 100 or not EVENT_TYPE_PATTERN.match(value)]
-    for value in bad:
-        errors.add(
-            "eventTypes",
-            f"{value!r} is not an event type: use lower-case dotted names "
-            '("customer.created"), a prefix ("customer.*") or "*"',
-            "INVALID",
-        )
-    return None if bad else cleaned
-
-
-def check_secret(errors: Errors, value: str | None) -> str:
-    if value is None:
-        return new_secret()
-    low, high = SECRET_LENGTHS
-    if not low <= len(value) <= high or "\x00" in value:
-        errors.add("secret", f"secret must be {low} to {high} characters", "INVALID")
-    return value
-
-
-def check_description(errors: Errors, value: str | None) -> str | None:
-    cleaned = (value or "").strip() or None
-    if cleaned and len(cleaned) > 200:
-        errors.add("description", "description must be at most 200 characters", "TOO_LONG")
-    if cleaned and "\x00" in cleaned:
-        errors.add("description", "description must not contain NUL characters", "INVALID")
-    return cleaned
-
-
-async def webhook_row(info: Info, pk: int | None, field: str = "id") -> dict[str, Any]:
-    rows = await info.context.db.fetch("SELECT * FROM webhook WHERE id = {}", pk) if pk else []
-    if not rows:
-        raise UserInputError.single(field, "webhook not found", "NOT_FOUND")
-    return rows[0]
-
-
-def audited(values: dict[str, Any]) -> dict[str, Any]:
-    """What an audit entry keeps of a webhook's fields: never the secret."""
-    shown = {k: v for k, v in values.items() if k != "secret"}
-    if "secret" in values:
-        shown["secret"] = "(replaced)"
-    return shown
-
-
-def no_rows(pk: int) -> list[tuple[str, Any]]:
-    return []  # the payloads read their rows in the write's transaction themselves
-
-
 @strawberry.type
 class WebhookMutation:
     @strawberry.mutation(description="Subscribe a URL to events (needs webhook.manage).")
     async def create_webhook(self, info: Info, input: CreateWebhookInput) -> CreateWebhookPayload:
-        errors = Errors()
-        url = check_url(errors, input.url)
-        types = check_event_types(errors, input.event_types)
-        secret = check_secret(errors, input.secret)
-        description = check_description(errors, input.description)
-        written: dict[str, Any] = {}
-
-        async def work() -> int:
-            db, at = info.context.db, writes.now()
-            values = {
-                "url": url,
-                "description": description,
-                "event_types": orjson.dumps(types).decode(),
-                "secret": secret,
-                "active": input.active,
-                "created_by": info.context.principal.user_id,
-                "created_at": at,
-                "updated_at": at,
-            }
-            pk = await writes.insert(db, "webhook", values)
-            changes = writes.field_changes(None, audited({**values, "event_types": types}))
-            await writes.audit(db, "webhook.created", "webhook", pk, None, changes)
-            written.update(await webhook_row(info, pk))
-            return pk
-
-        pk, problems = await run_write(info, errors, work, WEBHOOK_MANAGE, no_rows)
+        new = ops.NewWebhook(
+            input.url, input.event_types, input.secret, input.description, input.active
+        )
+        done, problems = await perform(info, info.context.catalog, ops.create_webhook, new, no_rows)
         return CreateWebhookPayload(
-            webhook=Webhook.from_row(written) if pk else None,
-            secret=secret if pk else None,
+            webhook=Webhook.from_row(done.row) if done else None,
+            secret=done.secret if done else None,
             user_errors=problems,
         )
 
@@ -433,72 +325,26 @@ class WebhookMutation:
     async def update_webhook(self, info: Info, input: UpdateWebhookInput) -> UpdateWebhookPayload:
         errors = Errors()
         pk = decode(errors, "id", input.id, "Webhook")
-        values: dict[str, Any] = {}
-        if given(input.url):
-            if input.url is None:
-                errors.add("url", "url cannot be cleared", "REQUIRED")
-            else:
-                values["url"] = check_url(errors, input.url)
-        if given(input.event_types):
-            types = check_event_types(errors, input.event_types or [])
-            values["event_types"] = orjson.dumps(types).decode()
-        if given(input.description):
-            values["description"] = check_description(errors, input.description)
-        if given(input.active):
-            if input.active is None:
-                errors.add("active", "active is true or false", "REQUIRED")
-            values["active"] = bool(input.active)
-        if given(input.secret):
-            values["secret"] = check_secret(errors, input.secret)
-        written: dict[str, Any] = {}
-
-        async def work() -> int:
-            db, at = info.context.db, writes.now()
-            before = await webhook_row(info, pk)
-            changes = dict(values)
-            if changes.get("active") and not before["active"]:
-                # re-enabled: failures so far no longer count towards disabling
-                changes |= {"consecutive_failures": 0, "disabled_at": None, "disabled_reason": None}
-            elif changes.get("active") is False and before["active"]:
-                changes |= {"disabled_at": at, "disabled_reason": None}
-            await writes.update_row(db, "webhook", before["id"], {**changes, "updated_at": at})
-            shown = {k: v for k, v in before.items() if k in changes}
-            await writes.audit(
-                db,
-                "webhook.updated",
-                "webhook",
-                before["id"],
-                None,
-                writes.field_changes(audited(shown), audited(changes)),
-            )
-            written.update(await webhook_row(info, before["id"]))
-            return before["id"]
-
-        done, problems = await run_write(info, errors, work, WEBHOOK_MANAGE, no_rows)
+        sent = {name: value for name, value in vars(input).items() if name != "id" and given(value)}
+        change = ops.WebhookChange(pk, sent, errors.problems)
+        done, problems = await perform(
+            info, info.context.catalog, ops.update_webhook, change, no_rows
+        )
         return UpdateWebhookPayload(
-            webhook=Webhook.from_row(written) if done else None,
-            secret=values.get("secret") if done else None,
+            webhook=Webhook.from_row(done.row) if done else None,
+            secret=done.secret if done else None,
             user_errors=problems,
         )
 
     @strawberry.mutation(description="Delete a webhook with its delivery log.")
     async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
         errors = Errors()
-        pk = decode(errors, "id", input.id, "Webhook")
-
-        async def work() -> int:
-            db = info.context.db
-            before = await webhook_row(info, pk)
-            # its deliveries and their attempts go with it (ON DELETE CASCADE)
-            await db.fetch("DELETE FROM webhook WHERE id = {}", before["id"])
-            shown = audited({"url": before["url"], "active": bool(before["active"])})
-            changes = {name: [writes.jsonable(value), None] for name, value in shown.items()}
-            await writes.audit(db, "webhook.deleted", "webhook", before["id"], None, changes)
-            return before["id"]
-
-        done, problems = await run_write(info, errors, work, WEBHOOK_MANAGE, no_rows)
+        target = ops.Target(decode(errors, "id", input.id, "Webhook"), errors.problems)
+        done, problems = await perform(
+            info, info.context.catalog, ops.delete_webhook, target, no_rows
+        )
         return DeleteWebhookPayload(
-            deleted_id=input.id if done else None,  # type: ignore[arg-type]
+            deleted_id=input.id if done is not None else None,
             user_errors=problems,
         )
 
@@ -510,47 +356,9 @@ class WebhookMutation:
         self, info: Info, input: ReplayWebhookDeliveryInput
     ) -> ReplayWebhookDeliveryPayload:
         errors = Errors()
-        pk = decode(errors, "id", input.id, "WebhookDelivery")
-        written: list[dict[str, Any]] = []
-
-        async def work() -> int:
-            db, at = info.context.db, writes.now()
-            rows = await db.fetch(
-                "SELECT d.id, d.status, w.active FROM webhook_delivery d "
-                "JOIN webhook w ON w.id = d.webhook WHERE d.id = {}",
-                pk,
-            )
-            if not rows:
-                raise UserInputError.single("id", "delivery not found", "NOT_FOUND")
-            if rows[0]["status"] == PENDING:
-                raise UserInputError.single(
-                    "id", "the delivery is still pending: it is retried on its own", "INVALID"
-                )
-            if not rows[0]["active"]:
-                raise UserInputError.single(
-                    "id", "the webhook is disabled: enable it (updateWebhook) first", "INVALID"
-                )
-            # a fresh round of retries; the attempt numbers in the log go on
-            await db.fetch(
-                "UPDATE webhook_delivery SET status = {}, round_start = attempts, "
-                "next_attempt_at = {}, locked_until = NULL, claim = NULL, updated_at = {} "
-                "WHERE id = {}",
-                PENDING,
-                at,
-                at,
-                pk,
-            )
-            await writes.audit(
-                db,
-                "webhook.delivery_replayed",
-                "webhook_delivery",
-                pk,  # type: ignore[arg-type]
-                None,
-                {"status": [rows[0]["status"], PENDING]},
-            )
-            written.extend(await db.fetch("SELECT * FROM webhook_delivery WHERE id = {}", pk))
-            return pk  # type: ignore[return-value]
-
-        done, problems = await run_write(info, errors, work, WEBHOOK_MANAGE, no_rows)
-        delivery = WebhookDelivery.from_row(written[0]) if done else None
+        target = ops.Target(decode(errors, "id", input.id, "WebhookDelivery"), errors.problems)
+        row, problems = await perform(
+            info, info.context.catalog, ops.replay_delivery, target, no_rows
+        )
+        delivery = WebhookDelivery.from_row(row) if row is not None else None
         return ReplayWebhookDeliveryPayload(delivery=delivery, user_errors=problems)
