@@ -1,9 +1,9 @@
 """Personal data rights in GraphQL: ``personalDataExport`` (access),
 ``erasePersonalData`` (erasure) and ``recordConsent``.
 
-The work is :mod:`crmgraph.privacy`'s; this module checks the caller's
-permission and row scope, runs writes as one transaction through
-:func:`crmgraph.schema.mutations.run_write`, and shows the result.
+The rules are :mod:`crmgraph.operations.privacy`'s (the work on the tables
+:mod:`crmgraph.privacy`'s); this module's resolvers are short adapters that
+turn input into those operations' plain input and show the result.
 
 No ``from __future__ import annotations``: the payloads are built per schema
 around its ``Customer`` interface (see :mod:`crmgraph.schema.build`).
@@ -17,14 +17,14 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from crmgraph import validation as v
-from crmgraph.access import CUSTOMER_WRITE, PRIVACY_ERASE, PRIVACY_EXPORT, forbidden
-from crmgraph.db import queries, writes
-from crmgraph.privacy import consent, erasure, export
+from crmgraph.db import queries
+from crmgraph.operations import privacy as ops
 from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import ConsentSource, ConsentTypes, Purpose
-from crmgraph.schema.ids import InvalidId, decode_id, encode_id
-from crmgraph.schema.mutations import decode, live, run_write, written_row
+from crmgraph.schema.ids import encode_id
+from crmgraph.schema.mutation_runner import actor_of
+from crmgraph.schema.mutations import decode, written_row
+from crmgraph.schema.mutations.common import perform
 from crmgraph.validation import Errors
 
 
@@ -100,17 +100,11 @@ async def personal_data_export(info: Info, customer_id: strawberry.ID) -> Person
     """``personalDataExport``: needs privacy.export; None for a customer the
     caller may not see."""
     ctx = info.context
-    if not ctx.access.can(PRIVACY_EXPORT):
-        raise forbidden(PRIVACY_EXPORT, "export personal data")
-    try:
-        _, pk = decode_id(str(customer_id), "Customer")
-    except InvalidId:
+    document = await ops.personal_data_export(
+        ctx.db, ctx.plugin_manager, actor_of(info), str(customer_id), ctx.loaders.customer.load
+    )
+    if document is None:
         return None
-    load = ctx.loaders.customer.load
-    row = await writes.survivor(await load(pk), load)
-    if row is None or not ctx.access.sees(row):
-        return None
-    document = await export.export_document(ctx.db, ctx.plugin_manager, row["id"])
     return PersonalDataExport(
         customer_id=strawberry.ID(document["customerId"]),
         generated_at=datetime.datetime.fromisoformat(document["generatedAt"]),
@@ -134,24 +128,16 @@ async def erase(info: Info, input: ErasePersonalDataInput, payload: type) -> Any
     """``erasePersonalData``, answered with this schema's ``payload`` type."""
     errors = Errors()
     pk = decode(errors, "customerId", input.customer_id, "Customer") or 0
-    reason = v.text(errors, "reason", input.reason, max_length=2000, required=True)
-
-    async def work() -> int:
-        ctx = info.context
-        done = await erasure.erase_personal_data(
-            ctx.db, ctx.plugin_manager, pk, reason or "", ctx.access.sees, ctx.principal.user_id
-        )
-        return done.id
-
-    erasure_id, problems = await run_write(
-        info, errors, work, PRIVACY_ERASE, lambda _: [("customer", pk)]
+    request = ops.ErasureRequest(pk, input.reason, errors.problems)
+    erasure_id, problems = await perform(
+        info, info.context.catalog, ops.erase_personal_data, request, lambda _: [("customer", pk)]
     )
     if erasure_id is None:
         return payload(customer=None, erasure=None, user_errors=problems)
-    rows = await info.context.db.fetch("SELECT * FROM customer_erasure WHERE id = {}", erasure_id)
+    row = await ops.erasure_record(info.context.db, erasure_id)
     return payload(
         customer=info.context.types.customer(await written_row(info, "customer", pk)),
-        erasure=PersonalDataErasure.from_row(rows[0]),
+        erasure=PersonalDataErasure.from_row(row),
         user_errors=[],
     )
 
@@ -161,33 +147,19 @@ async def record_consent(info: Info, input: Any, consents: ConsentTypes, payload
     errors = Errors()
     customer = decode(errors, "customerId", input.customer_id, "Customer") or 0
     contact = decode(errors, "contactId", input.contact_id, "Contact")
-    evidence = v.text(errors, "evidence", input.evidence, max_length=500)
-    now = writes.now()
-    at = v.utc(input.at) or now
-    if at > now + datetime.timedelta(minutes=5):
-        errors.add("at", "a consent cannot be stated in the future", "OUT_OF_RANGE")
-
-    async def work() -> int:
-        db = info.context.db
-        await live(info, customer, "customerId")
-        if contact is not None:
-            await writes.contact_of(db, contact, customer)
-        return await consent.record(
-            db,
-            consent.ConsentStatement(
-                customer,
-                contact,
-                input.channel.value,
-                input.purpose.value,
-                input.granted,
-                input.source.value,
-                evidence,
-                at,
-            ),
-        )
-
-    pk, problems = await run_write(
-        info, errors, work, CUSTOMER_WRITE, lambda _: [("consents", customer)]
+    new = ops.NewConsent(
+        customer,
+        contact,
+        input.channel.value,
+        input.purpose.value,
+        input.granted,
+        input.source.value,
+        input.evidence,
+        input.at,
+        errors.problems,
+    )
+    pk, problems = await perform(
+        info, info.context.catalog, ops.record_consent, new, lambda _: [("consents", customer)]
     )
     if pk is None:
         return payload(consent=None, user_errors=problems)
