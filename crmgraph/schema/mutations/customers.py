@@ -147,34 +147,33 @@ def assign_customer(m: MutationTypes) -> Any:
     )
 
 
-def delete_customer(m: MutationTypes) -> Any:
+def set_deleted(m: MutationTypes, input_type: type, deleted: bool, description: str) -> Any:
+    """Soft-delete (``deleted``) or bring back the customer an input names by
+    ``id``; only a deletion checks the ``expectedVersion`` sent."""
     CustomerPayload = m.customer_payload
 
-    async def delete_customer(self: Any, info: Info, input: DeleteCustomerInput) -> CustomerPayload:  # type: ignore[valid-type]
+    async def resolve(self: Any, info: Info, input: input_type) -> CustomerPayload:  # type: ignore[valid-type]
         errors = Errors()
-        pk = decode_pk(errors, "id", input.id, "Customer")
-        deletion = ops.Deletion(pk, True, input.expected_version, errors.problems)
+        pk = decode_pk(errors, "id", input.id, "Customer")  # type: ignore[attr-defined]
+        version = input.expected_version if deleted else None  # type: ignore[attr-defined]
+        deletion = ops.Deletion(pk, deleted, version, errors.problems)
         result, problems = await perform(info, m.types.catalog, ops.set_deleted, deletion)
         return await customer_payload(m, info, result, problems)
 
-    return strawberry.mutation(
-        delete_customer, description="Soft-delete a customer; `restoreCustomer` undoes it."
+    return strawberry.mutation(resolve, description=description)
+
+
+def delete_customer(m: MutationTypes) -> Any:
+    return set_deleted(
+        m,
+        DeleteCustomerInput,
+        True,
+        "Soft-delete a customer; `restoreCustomer` undoes it.",
     )
 
 
 def restore_customer(m: MutationTypes) -> Any:
-    CustomerPayload = m.customer_payload
-
-    async def restore_customer(
-        self: Any, info: Info, input: RestoreCustomerInput
-    ) -> CustomerPayload:  # type: ignore[valid-type]
-        errors = Errors()
-        pk = decode_pk(errors, "id", input.id, "Customer")
-        deletion = ops.Deletion(pk, False, None, errors.problems)
-        result, problems = await perform(info, m.types.catalog, ops.set_deleted, deletion)
-        return await customer_payload(m, info, result, problems)
-
-    return strawberry.mutation(restore_customer, description="Bring back a soft-deleted customer.")
+    return set_deleted(m, RestoreCustomerInput, False, "Bring back a soft-deleted customer.")
 
 
 def transition_customer(m: MutationTypes) -> Any:

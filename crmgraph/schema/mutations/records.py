@@ -3,6 +3,8 @@ interactions, needs, relationships): each decodes its input's global IDs,
 hands the plain input to its operation and shows the result, or the
 operation's problems as ``userErrors``."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -11,6 +13,7 @@ from strawberry.types import Info
 from crmgraph.operations import contacts, interactions, needs, relationships
 from crmgraph.schema import core_types as core
 from crmgraph.schema.mutations.common import (
+    Operation,
     decode,
     decode_pk,
     input_values,
@@ -31,8 +34,7 @@ from crmgraph.schema.mutations.inputs import (
     UpdateContactInput,
     UpdateNeedInput,
 )
-from crmgraph.schema.user_errors import UserError
-from crmgraph.validation import Errors
+from crmgraph.validation import Errors, Problem
 
 
 def sent(input: Any, *ids: str) -> dict[str, Any]:
@@ -40,66 +42,93 @@ def sent(input: Any, *ids: str) -> dict[str, Any]:
     return {k: val for k, val in input_values(input).items() if k not in ids}
 
 
-async def contact_payload(info: Info, pk: int | None, problems: list[UserError]) -> ContactPayload:
-    if pk is None:
-        return ContactPayload(contact=None, user_errors=problems)
-    row = await written_row(info, "row", ("Contact", pk))
-    return ContactPayload(contact=core.Contact.from_row(row), user_errors=[])
+@dataclass(frozen=True)
+class WrittenNode:
+    """The node a mutation writes and how its payload shows it: the node's
+    type name, its GraphQL object made from its row, the payload type and the
+    payload's field holding it."""
+
+    type_name: str
+    show: Callable[[Any], Any]
+    payload: type
+    field: str
 
 
-async def need_payload(info: Info, pk: int | None, problems: list[UserError]) -> NeedPayload:
+async def node_payload(
+    info: Info, m: MutationTypes, operation: Operation[Any, int], data: Any, node: WrittenNode
+) -> Any:
+    """Run ``operation`` on ``data``; the payload shows the node it wrote, as
+    the write left it, or no node and the operation's problems."""
+    pk, problems = await perform(info, m.types.catalog, operation, data, node_rows(node.type_name))
     if pk is None:
-        return NeedPayload(need=None, user_errors=problems)
-    row = await written_row(info, "row", ("Need", pk))
-    return NeedPayload(need=core.Need.from_row(row), user_errors=[])
+        return node.payload(**{node.field: None}, user_errors=problems)
+    row = await written_row(info, "row", (node.type_name, pk))
+    return node.payload(**{node.field: node.show(row)}, user_errors=[])
+
+
+CONTACT = WrittenNode("Contact", core.Contact.from_row, ContactPayload, "contact")
+NEED = WrittenNode("Need", core.Need.from_row, NeedPayload, "need")
+
+
+def one_id_write(
+    m: MutationTypes,
+    input_type: type,
+    target: tuple[str, str, str],
+    request: Callable[[int, dict[str, Any], list[Problem]], Any],
+    operation: Operation[Any, int],
+    node: WrittenNode,
+    description: str,
+) -> Any:
+    """A mutation whose input names one object by its global ID (``target``:
+    the input field, its path in a problem and its type) and sends the rest
+    as the fields to write: ``request`` makes the operation's input from the
+    decoded pk, those fields and the ID's problems."""
+    id_field, path, type_name = target
+
+    async def resolve(self: Any, info: Info, input: input_type) -> node.payload:  # type: ignore[valid-type, name-defined]
+        errors = Errors()
+        pk = decode_pk(errors, path, getattr(input, id_field), type_name)
+        data = request(pk, sent(input, id_field), errors.problems)
+        return await node_payload(info, m, operation, data, node)
+
+    return strawberry.mutation(resolve, description=description)
 
 
 def add_contact(m: MutationTypes) -> Any:
-    async def add_contact(self: Any, info: Info, input: AddContactInput) -> ContactPayload:
-        errors = Errors()
-        customer = decode_pk(errors, "customerId", input.customer_id, "Customer")
-        new = contacts.NewContact(customer, sent(input, "customer_id"), errors.problems)
-        pk, problems = await perform(
-            info, m.types.catalog, contacts.add_contact, new, node_rows("Contact")
-        )
-        return await contact_payload(info, pk, problems)
-
-    return strawberry.mutation(add_contact, description="Add a person at a customer.")
+    return one_id_write(
+        m,
+        AddContactInput,
+        ("customer_id", "customerId", "Customer"),
+        contacts.NewContact,
+        contacts.add_contact,
+        CONTACT,
+        "Add a person at a customer.",
+    )
 
 
 def update_contact(m: MutationTypes) -> Any:
-    async def update_contact(self: Any, info: Info, input: UpdateContactInput) -> ContactPayload:
-        errors = Errors()
-        pk = decode_pk(errors, "id", input.id, "Contact")
-        change = contacts.ContactChange(pk, sent(input, "id"), errors.problems)
-        result, problems = await perform(
-            info, m.types.catalog, contacts.update_contact, change, node_rows("Contact")
-        )
-        return await contact_payload(info, result, problems)
-
-    return strawberry.mutation(
-        update_contact, description="Change a contact; fields left out stay as they are."
+    return one_id_write(
+        m,
+        UpdateContactInput,
+        ("id", "id", "Contact"),
+        contacts.ContactChange,
+        contacts.update_contact,
+        CONTACT,
+        "Change a contact; fields left out stay as they are.",
     )
 
 
 def log_interaction(m: MutationTypes) -> Any:
-    LogInteractionInput, InteractionPayload = m.log_interaction_input, m.interaction_payload
+    LogInteractionInput = m.log_interaction_input
+    node = WrittenNode("Interaction", m.types.interaction, m.interaction_payload, "interaction")
 
-    async def log_interaction(
-        self: Any, info: Info, input: LogInteractionInput
-    ) -> InteractionPayload:  # type: ignore[valid-type]
+    async def log_interaction(self: Any, info: Info, input: LogInteractionInput) -> node.payload:  # type: ignore[valid-type, name-defined]
         errors = Errors()
         customer = decode_pk(errors, "customerId", input.customer_id, "Customer")  # type: ignore[attr-defined]
         contact = decode(errors, "contactId", input.contact_id, "Contact")  # type: ignore[attr-defined]
         fields = sent(input, "customer_id", "contact_id")
         new = interactions.NewInteraction(customer, contact, fields, errors.problems)
-        pk, problems = await perform(
-            info, m.types.catalog, interactions.log_interaction, new, node_rows("Interaction")
-        )
-        if pk is None:
-            return InteractionPayload(interaction=None, user_errors=problems)
-        row = await written_row(info, "row", ("Interaction", pk))
-        return InteractionPayload(interaction=m.types.interaction(row), user_errors=[])
+        return await node_payload(info, m, interactions.log_interaction, new, node)
 
     return strawberry.mutation(
         log_interaction, description="Record a contact with a customer on any channel."
@@ -107,54 +136,40 @@ def log_interaction(m: MutationTypes) -> Any:
 
 
 def record_need(m: MutationTypes) -> Any:
-    async def record_need(self: Any, info: Info, input: RecordNeedInput) -> NeedPayload:
-        errors = Errors()
-        customer = decode_pk(errors, "customerId", input.customer_id, "Customer")
-        new = needs.NewNeed(customer, sent(input, "customer_id"), errors.problems)
-        pk, problems = await perform(
-            info, m.types.catalog, needs.record_need, new, node_rows("Need")
-        )
-        return await need_payload(info, pk, problems)
-
-    return strawberry.mutation(record_need, description="Record what a customer needs.")
+    return one_id_write(
+        m,
+        RecordNeedInput,
+        ("customer_id", "customerId", "Customer"),
+        needs.NewNeed,
+        needs.record_need,
+        NEED,
+        "Record what a customer needs.",
+    )
 
 
 def update_need(m: MutationTypes) -> Any:
-    async def update_need(self: Any, info: Info, input: UpdateNeedInput) -> NeedPayload:
-        errors = Errors()
-        pk = decode_pk(errors, "id", input.id, "Need")
-        change = needs.NeedChange(pk, sent(input, "id"), errors.problems)
-        result, problems = await perform(
-            info, m.types.catalog, needs.update_need, change, node_rows("Need")
-        )
-        return await need_payload(info, result, problems)
-
-    return strawberry.mutation(
-        update_need, description="Change a need: its status, priority, volume, …"
+    return one_id_write(
+        m,
+        UpdateNeedInput,
+        ("id", "id", "Need"),
+        needs.NeedChange,
+        needs.update_need,
+        NEED,
+        "Change a need: its status, priority, volume, …",
     )
 
 
 def link_customers(m: MutationTypes) -> Any:
-    LinkCustomersPayload = m.link_customers_payload
+    node = WrittenNode(
+        "Relationship", m.types.relationship, m.link_customers_payload, "relationship"
+    )
 
-    async def link_customers(
-        self: Any, info: Info, input: LinkCustomersInput
-    ) -> LinkCustomersPayload:  # type: ignore[valid-type]
+    async def link_customers(self: Any, info: Info, input: LinkCustomersInput) -> node.payload:  # type: ignore[name-defined]
         errors = Errors()
         from_pk = decode_pk(errors, "fromId", input.from_id, "Customer")
         to_pk = decode_pk(errors, "toId", input.to_id, "Customer")
         link = relationships.NewLink(from_pk, to_pk, input.kind, errors.problems)
-        rel, problems = await perform(
-            info,
-            m.types.catalog,
-            relationships.link_customers,
-            link,
-            node_rows("Relationship"),
-        )
-        if rel is None:
-            return LinkCustomersPayload(relationship=None, user_errors=problems)
-        row = await written_row(info, "row", ("Relationship", rel))
-        return LinkCustomersPayload(relationship=m.types.relationship(row), user_errors=[])
+        return await node_payload(info, m, relationships.link_customers, link, node)
 
     return strawberry.mutation(
         link_customers, description="Link two customers with a declared relationship kind."
