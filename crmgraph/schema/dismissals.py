@@ -1,23 +1,22 @@
 """Dismissing likely duplicates in GraphQL: ``dismissDuplicate`` and its
 undo ``restoreDuplicate``, behind the ``customer.merge`` permission (deciding
-that two records are or are not one party is the same judgement), each one
-transaction through :func:`crmgraph.schema.mutations.run_write`. The work is
-:mod:`crmgraph.dedupe.dismissals`'.
+that two records are or are not one party is the same judgement), each a short
+adapter over its operation in :mod:`crmgraph.operations.dedupe` (the work on
+the table is :mod:`crmgraph.dedupe.dismissals`').
 
 No ``from __future__ import annotations``: strawberry reads the annotations.
 """
 
 import datetime
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from crmgraph.access import CUSTOMER_MERGE
-from crmgraph.dedupe import dismissals
+from crmgraph.operations import dedupe as ops
 from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import encode_id
-from crmgraph.schema.mutations import decode, run_write
+from crmgraph.schema.mutations import decode
+from crmgraph.schema.mutations.common import no_rows, perform
 from crmgraph.validation import Errors
 
 
@@ -56,13 +55,13 @@ class RestoreDuplicatePayload:
     user_errors: list[core.UserError]
 
 
-def _pair_request(
-    errors: Errors, customer_id: strawberry.ID, other_id: strawberry.ID
-) -> dismissals.PairRequest:
-    return dismissals.PairRequest(
-        decode(errors, "customerId", customer_id, "Customer") or 0,
-        decode(errors, "otherId", other_id, "Customer") or 0,
-    )
+def _pair(
+    customer_id: strawberry.ID, other_id: strawberry.ID, reason: str | None = None
+) -> ops.PairInput:
+    errors = Errors()
+    customer = decode(errors, "customerId", customer_id, "Customer") or 0
+    other = decode(errors, "otherId", other_id, "Customer") or 0
+    return ops.PairInput(customer, other, reason, errors.problems)
 
 
 @strawberry.type
@@ -76,27 +75,11 @@ class DismissalMutation:
     async def dismiss_duplicate(
         self, info: Info, input: DismissDuplicateInput
     ) -> DismissDuplicatePayload:
-        errors = Errors()
-        request = _pair_request(errors, input.customer_id, input.other_id)
-        reason = (input.reason or "").strip() or None
-        if reason is not None and (len(reason) > dismissals.REASON_LENGTH or "\x00" in reason):
-            errors.add(
-                "reason",
-                f"reason must be at most {dismissals.REASON_LENGTH} characters of text",
-                "INVALID",
-            )
-        made: dict[str, Any] = {}
-
-        async def work() -> int:
-            made.update(
-                await dismissals.dismiss_pair(
-                    info.context.db, request, reason, info.context.access.sees
-                )
-            )
-            return int(made["customer_a"])
-
-        done, problems = await run_write(info, errors, work, CUSTOMER_MERGE, lambda _: [])
-        if done is None:
+        data = _pair(input.customer_id, input.other_id, input.reason)
+        made, problems = await perform(
+            info, info.context.catalog, ops.dismiss_duplicate, data, no_rows
+        )
+        if made is None:
             return DismissDuplicatePayload(dismissal=None, user_errors=problems)
         dismissal = DuplicateDismissal(
             left_id=strawberry.ID(encode_id("Customer", made["customer_a"])),
@@ -114,12 +97,8 @@ class DismissalMutation:
     async def restore_duplicate(
         self, info: Info, input: RestoreDuplicateInput
     ) -> RestoreDuplicatePayload:
-        errors = Errors()
-        request = _pair_request(errors, input.customer_id, input.other_id)
-
-        async def work() -> int:
-            await dismissals.restore_pair(info.context.db, request, info.context.access.sees)
-            return request.customer_id
-
-        done, problems = await run_write(info, errors, work, CUSTOMER_MERGE, lambda _: [])
+        data = _pair(input.customer_id, input.other_id)
+        done, problems = await perform(
+            info, info.context.catalog, ops.restore_duplicate, data, no_rows
+        )
         return RestoreDuplicatePayload(restored=done is not None, user_errors=problems)

@@ -1,10 +1,10 @@
 """Merging customers in GraphQL: ``mergeCustomers``, ``undoMerge``,
 ``Customer.merges`` and the ``CustomerMerge`` node.
 
-The work is :mod:`crmgraph.dedupe.merge`'s; this module turns input into a
-:class:`~crmgraph.dedupe.merge.MergeRequest`, runs it as one transaction
-through :func:`crmgraph.schema.mutations.run_write` behind the
-``customer.merge`` permission, and shows the result.
+The rules are :mod:`crmgraph.operations.dedupe`'s (the work on the tables
+:mod:`crmgraph.dedupe.merge`'s and :mod:`crmgraph.dedupe.unmerge`'s); the
+resolvers here are short adapters that turn input into those operations'
+plain input and show the result.
 
 No ``from __future__ import annotations``: the payloads are built per schema
 around that schema's ``Customer`` interface, and strawberry must see real
@@ -13,18 +13,20 @@ classes in their annotations (see :mod:`crmgraph.schema.build`).
 
 import datetime
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_MERGE
 from crmgraph.db import queries
-from crmgraph.dedupe import merge as merging
 from crmgraph.dedupe import unmerge
+from crmgraph.operations import dedupe as ops
 from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import encode_id
-from crmgraph.schema.mutations import decode, run_write, written_row
+from crmgraph.schema.mutation_runner import actor_of, answer
+from crmgraph.schema.mutations import decode, fresh_row, written_row
+from crmgraph.schema.mutations.common import perform
 from crmgraph.validation import Errors
 
 
@@ -159,21 +161,6 @@ class UndoMergeInput:
     merge_id: strawberry.ID
 
 
-def _caller(info: Info) -> merging.Caller:
-    access = info.context.access
-    return merging.Caller(access.sees, access.can(CUSTOMER_ASSIGN), access.principal.user_id)
-
-
-def _choices(errors: Errors, choices: list[MergeFieldChoice] | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for index, choice in enumerate(choices or ()):
-        name = choice.field.strip()
-        if name in found:
-            errors.add(f"fieldChoices.{index}.field", f"{name} is chosen twice", "DUPLICATE")
-        found[name] = choice.source.value
-    return found
-
-
 def build_merge_mutation(customer_interface: type) -> type:
     """The merge mutations, whose payloads show this schema's customers."""
     CustomerBase = customer_interface
@@ -213,30 +200,20 @@ def build_merge_mutation(customer_interface: type) -> type:
             errors = Errors()
             survivor = decode(errors, "survivorId", input.survivor_id, "Customer") or 0
             merged = decode(errors, "mergedId", input.merged_id, "Customer") or 0
-            choices = _choices(errors, input.field_choices)
-            reason = (input.reason or "").strip() or None
-            if reason is not None and (len(reason) > 2000 or "\x00" in reason):
-                errors.add("reason", "reason must be at most 2000 characters of text", "INVALID")
-            request = merging.MergeRequest(
+            data = ops.MergeInput(
                 survivor,
                 merged,
-                choices,
+                [(choice.field, choice.source.value) for choice in input.field_choices or ()],
                 input.expected_survivor_version,
                 input.expected_merged_version,
-                reason,
+                input.reason,
+                errors.problems,
             )
-
-            async def work() -> int:
-                ctx = info.context
-                return await merging.merge_customers(
-                    ctx.db, ctx.plugin_manager, ctx.catalog, request, _caller(info)
-                )
-
-            merge_id, problems = await run_write(
+            merge_id, problems = await perform(
                 info,
-                errors,
-                work,
-                CUSTOMER_MERGE,
+                info.context.catalog,
+                ops.merge_customers,
+                data,
                 lambda pk: [("customer", survivor), ("row", ("CustomerMerge", pk))],
             )
             if merge_id is None:
@@ -256,35 +233,31 @@ def build_merge_mutation(customer_interface: type) -> type:
         async def undo_merge(self, info: Info, input: UndoMergeInput) -> UndoMergePayload:
             errors = Errors()
             pk = decode(errors, "mergeId", input.merge_id, "CustomerMerge") or 0
-            ends: dict[str, int] = {}
 
-            async def work() -> int:
-                ctx = info.context
-                row = await unmerge.undo_merge(
-                    ctx.db, ctx.plugin_manager, ctx.catalog, pk, _caller(info)
-                )
-                ends.update(survivor=row["survivor"], merged=row["merged"])
-                return pk
+            async def then(undone: Mapping[str, Any]) -> None:
+                # the payload's rows, read in the undo's transaction
+                await fresh_row(info, "customer", undone["survivor"])
+                await fresh_row(info, "customer", undone["merged"])
+                await fresh_row(info, "row", ("CustomerMerge", pk))
 
-            result, problems = await run_write(
-                info,
-                errors,
-                work,
-                CUSTOMER_MERGE,
-                lambda pk: [
-                    ("customer", ends["survivor"]),
-                    ("customer", ends["merged"]),
-                    ("row", ("CustomerMerge", pk)),
-                ],
+            ctx = info.context
+            undo = ops.undo_merge(
+                ctx.db,
+                ctx.catalog,
+                ctx.plugin_manager,
+                actor_of(info),
+                ops.UndoInput(pk, errors.problems),
+                then=then,
             )
+            result, problems = await answer(info, undo)
             if result is None:
                 return UndoMergePayload(
                     survivor=None, merged=None, merge=None, user_errors=problems
                 )
-            row = await written_row(info, "row", ("CustomerMerge", result))
+            row = await written_row(info, "row", ("CustomerMerge", pk))
             return UndoMergePayload(
-                survivor=await customer(info, ends["survivor"]),
-                merged=await customer(info, ends["merged"]),
+                survivor=await customer(info, result["survivor"]),
+                merged=await customer(info, result["merged"]),
                 merge=CustomerMerge.from_row(row),
                 user_errors=[],
             )

@@ -1,0 +1,183 @@
+"""Deciding whether two records are one party, as operations: merge two
+customers, undo a merge, dismiss a likely duplicate pair and restore it, all
+behind ``customer.merge``. The work on the tables is :mod:`crmgraph.dedupe`'s
+(:mod:`~crmgraph.dedupe.merge`, :mod:`~crmgraph.dedupe.unmerge`,
+:mod:`~crmgraph.dedupe.dismissals`); these hold the input checks, the
+permission and the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from crmgraph.access import CUSTOMER_ASSIGN, CUSTOMER_MERGE
+from crmgraph.db.engine import Database
+from crmgraph.dedupe import dismissals, unmerge
+from crmgraph.dedupe import merge as merging
+from crmgraph.operations.actor import Actor
+from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.registry import Catalog
+from crmgraph.validation import Errors, Problem
+
+MERGE_REASON_LENGTH = 2000
+
+# Awaited with the undone merge's row as the last step inside the transaction
+# (it names both customers, which the caller reads there).
+MergeThen = Callable[[Mapping[str, Any]], Awaitable[object]]
+
+
+async def no_merge_rows(row: Mapping[str, Any]) -> None:
+    """The default :data:`MergeThen`: read nothing more."""
+
+
+@dataclass
+class MergeInput:
+    """Merge customer ``merged`` into ``survivor``; ``field_choices``:
+    (field, ``SURVIVOR`` or ``MERGED``) pairs in the order sent."""
+
+    survivor: int
+    merged: int
+    field_choices: Sequence[tuple[str, str]] = ()
+    expected_survivor_version: int | None = None
+    expected_merged_version: int | None = None
+    reason: str | None = None
+    problems: Sequence[Problem] = ()
+
+
+@dataclass
+class UndoInput:
+    """Undo merge ``merge``."""
+
+    merge: int
+    problems: Sequence[Problem] = ()
+
+
+@dataclass
+class PairInput:
+    """Two customers (``customer``, ``other``) a person judged; ``reason``
+    only for a dismissal."""
+
+    customer: int
+    other: int
+    reason: str | None = None
+    problems: Sequence[Problem] = ()
+
+
+def merge_caller(actor: Actor) -> merging.Caller:
+    """Who merges, as :mod:`crmgraph.dedupe.merge` takes them."""
+    return merging.Caller(actor.sees, actor.can(CUSTOMER_ASSIGN), actor.user_id)
+
+
+def field_choices(errors: Errors, choices: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Field -> source; a field chosen twice is a DUPLICATE (the last wins)."""
+    found: dict[str, str] = {}
+    for index, (field, source) in enumerate(choices):
+        name = field.strip()
+        if name in found:
+            errors.add(f"fieldChoices.{index}.field", f"{name} is chosen twice", "DUPLICATE")
+        found[name] = source
+    return found
+
+
+def reason_text(errors: Errors, reason: str | None, length: int) -> str | None:
+    """A reason as kept: stripped, None when blank; INVALID when longer than
+    ``length`` or holding a NUL."""
+    cleaned = (reason or "").strip() or None
+    if cleaned is not None and (len(cleaned) > length or "\x00" in cleaned):
+        errors.add("reason", f"reason must be at most {length} characters of text", "INVALID")
+    return cleaned
+
+
+async def merge_customers(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    data: MergeInput,
+    *,
+    then: Then = nothing,
+) -> int:
+    """Merge two customers of the same kind in one transaction; the merge's pk."""
+    errors = Errors(list(data.problems))
+    choices = field_choices(errors, data.field_choices)
+    reason = reason_text(errors, data.reason, MERGE_REASON_LENGTH)
+    request = merging.MergeRequest(
+        data.survivor,
+        data.merged,
+        choices,
+        data.expected_survivor_version,
+        data.expected_merged_version,
+        reason,
+    )
+
+    async def work() -> int:
+        pk = await merging.merge_customers(db, pm, catalog, request, merge_caller(actor))
+        await then(pk)
+        return pk
+
+    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=errors.problems)
+
+
+async def undo_merge(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    data: UndoInput,
+    *,
+    then: MergeThen = no_merge_rows,
+) -> dict[str, Any]:
+    """Undo a merge while nothing was written to the survivor since; the
+    merge's row as the undo left it."""
+
+    async def work() -> dict[str, Any]:
+        row = await unmerge.undo_merge(db, pm, catalog, data.merge, merge_caller(actor))
+        await then(row)
+        return row
+
+    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=data.problems)
+
+
+async def dismiss_duplicate(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    data: PairInput,
+    *,
+    then: Then = nothing,
+) -> dict[str, Any]:
+    """Mark two customers as two parties; the dismissal's row."""
+    errors = Errors(list(data.problems))
+    reason = reason_text(errors, data.reason, dismissals.REASON_LENGTH)
+    request = dismissals.PairRequest(data.customer, data.other)
+
+    async def work() -> dict[str, Any]:
+        made = await dismissals.dismiss_pair(db, request, reason, actor.sees)
+        await then(int(made["customer_a"]))
+        return made
+
+    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=errors.problems)
+
+
+async def restore_duplicate(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    data: PairInput,
+    *,
+    then: Then = nothing,
+) -> int:
+    """Take a dismissal back; the first customer's pk."""
+    request = dismissals.PairRequest(data.customer, data.other)
+
+    async def work() -> int:
+        await dismissals.restore_pair(db, request, actor.sees)
+        await then(request.customer_id)
+        return request.customer_id
+
+    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=data.problems)
