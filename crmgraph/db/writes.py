@@ -18,7 +18,7 @@ import orjson
 from crmgraph.db import queries, text_keys
 from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
-from crmgraph.validation import UserInputError
+from crmgraph.validation import UserInputError, camel
 
 # How many merges deep a global ID is followed (A into B into C ...).
 MAX_CHAIN = 50
@@ -396,3 +396,47 @@ async def record_change(
     entity_type, entity_id = entity
     await audit(db, action, entity_type, entity_id, customer_pk, changes, by)
     await outbox(db, action, customer_pk, payload)
+
+
+def api_names(values: dict[str, Any]) -> dict[str, Any]:
+    """Column names as the API spells them, for audit entries and events."""
+    return {camel(k): val for k, val in values.items()}
+
+
+async def insert_recorded(
+    db: Database,
+    node: str,
+    customer_pk: int,
+    values: dict[str, Any],
+    action: str,
+    payload: Callable[[int], dict[str, Any]],
+) -> int:
+    """Insert a row of customer ``customer_pk`` into ``node``'s table (the
+    type's name in lower case: ``Contact``, ``Need``) with its creation times,
+    and record it: every field set, and event ``action`` with ``payload(pk)``."""
+    at = now()
+    table = node.lower()
+    pk = await insert(
+        db, table, {**values, "customer": customer_pk, "created_at": at, "updated_at": at}
+    )
+    changes = field_changes(None, api_names(values))
+    await record_change(db, action, (node, pk), customer_pk, changes, payload(pk))
+    return pk
+
+
+async def update_recorded(
+    db: Database,
+    entity: tuple[str, int],
+    current: dict[str, Any],
+    values: dict[str, Any],
+    action: str,
+) -> None:
+    """Set ``values`` on row ``entity`` (its node type and pk; its table is
+    the type's name in lower case) with its update time, and record the
+    fields that changed from ``current``; event ``action`` names the row
+    (``contactId``, ``needId``) and those fields."""
+    node, pk = entity
+    await update_row(db, node.lower(), pk, {**values, "updated_at": now()})
+    changes = field_changes(api_names({k: current[k] for k in values}), api_names(values))
+    event = {f"{node.lower()}Id": encode_id(node, pk), "fields": sorted(changes)}
+    await record_change(db, action, entity, current["customer"], changes, event)

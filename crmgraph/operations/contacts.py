@@ -9,14 +9,12 @@ from typing import Any
 import pluggy
 
 from crmgraph import input_checks
-from crmgraph.access import CUSTOMER_WRITE
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
-from crmgraph.ids import encode_id
-from crmgraph.input_checks import camel_keys, guarded_problems
+from crmgraph.input_checks import guarded_problems
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem
 
@@ -66,24 +64,19 @@ async def add_contact(
 
     async def work() -> int:
         await live(db, actor, customer, "customerId")
-        at = writes.now()
-        pk = await writes.insert(
-            db, "contact", {**values, "customer": customer, "created_at": at, "updated_at": at}
+        pk = await writes.insert_recorded(
+            db,
+            "Contact",
+            customer,
+            values,
+            "contact.added",
+            lambda pk: writes.contact_added_payload(customer, pk),
         )
         if values.get("is_primary"):
             await writes.clear_primary_contact(db, customer, pk)
-        await writes.record_change(
-            db,
-            "contact.added",
-            ("Contact", pk),
-            customer,
-            writes.field_changes(None, camel_keys(values)),
-            writes.contact_added_payload(customer, pk),
-        )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 async def update_contact(
@@ -103,21 +96,9 @@ async def update_contact(
     async def work() -> int:
         current = await writes.contact_row(db, pk)
         await live(db, actor, current["customer"], "id")
-        await writes.update_row(db, "contact", pk, {**values, "updated_at": writes.now()})
+        await writes.update_recorded(db, ("Contact", pk), current, values, "contact.updated")
         if values.get("is_primary"):
             await writes.clear_primary_contact(db, current["customer"], pk)
-        changes = writes.field_changes(
-            camel_keys({k: current[k] for k in values}), camel_keys(values)
-        )
-        await writes.record_change(
-            db,
-            "contact.updated",
-            ("Contact", pk),
-            current["customer"],
-            changes,
-            {"contactId": encode_id("Contact", pk), "fields": sorted(changes)},
-        )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)

@@ -34,7 +34,7 @@ from crmgraph.operations.customer_checks import (
     plugin_validation,
     screen_new_customer,
 )
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_operation, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
 
@@ -125,10 +125,9 @@ async def create_customer(
             ),
             {"customerId": encode_id("Customer", pk), "kind": kind},
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 async def update_customer(
@@ -194,10 +193,9 @@ async def update_customer(
             changes,
             {"customerId": encode_id("Customer", pk), "kind": kind, "fields": sorted(changes)},
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 def ref(row: Mapping[str, Any], column: str, type_name: str) -> str | None:
@@ -232,7 +230,6 @@ async def assign_customer(
             camel_keys({k: current[k] for k in values}), camel_keys(values)
         )
         if not changes:
-            await then(pk)
             return pk  # already so: nothing to record
         descriptor = catalog.customer_type(current["kind"])
         attrs = load_json(current["attributes"])
@@ -264,10 +261,9 @@ async def assign_customer(
                 "reason": reason,
             },
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 @dataclass
@@ -301,11 +297,10 @@ async def set_deleted(
         await writes.record_change(
             db, action, ("Customer", pk), pk, changes, {"customerId": encode_id("Customer", pk)}
         )
-        await then(pk)
         return pk
 
-    return await run_operation(
-        db, actor, work, permission=CUSTOMER_DELETE, problems=deletion.problems
+    return await run_write(
+        db, actor, work, then, problems=deletion.problems, permission=CUSTOMER_DELETE
     )
 
 

@@ -10,13 +10,12 @@ from typing import Any
 import pluggy
 
 from crmgraph import input_checks
-from crmgraph.access import CUSTOMER_WRITE
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.input_checks import camel_keys
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, marketing_refusal
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
@@ -75,7 +74,6 @@ async def log_interaction(
             writes.field_changes(None, camel_keys(logged)),
             writes.interaction_logged_payload(customer, pk, values),
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)

@@ -10,14 +10,12 @@ import pluggy
 
 from crmgraph import input_checks
 from crmgraph import validation as v
-from crmgraph.access import CUSTOMER_WRITE
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
-from crmgraph.input_checks import camel_keys
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
 
@@ -56,22 +54,19 @@ async def record_need(
 
     async def work() -> int:
         await live(db, actor, customer, "customerId")
-        at = writes.now()
-        pk = await writes.insert(
-            db, "need", {**values, "customer": customer, "created_at": at, "updated_at": at}
-        )
-        await writes.record_change(
+        return await writes.insert_recorded(
             db,
-            "need.recorded",
-            ("Need", pk),
+            "Need",
             customer,
-            writes.field_changes(None, camel_keys(values)),
-            {"customerId": encode_id("Customer", customer), "needId": encode_id("Need", pk)},
+            values,
+            "need.recorded",
+            lambda pk: {
+                "customerId": encode_id("Customer", customer),
+                "needId": encode_id("Need", pk),
+            },
         )
-        await then(pk)
-        return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 async def update_need(
@@ -96,17 +91,7 @@ async def update_need(
         if need is None:
             raise UserInputError.single("id", "need not found", "NOT_FOUND")
         await live(db, actor, need["customer"], "id")
-        await writes.update_row(db, "need", pk, {**values, "updated_at": writes.now()})
-        changes = writes.field_changes(camel_keys({k: need[k] for k in values}), camel_keys(values))
-        await writes.record_change(
-            db,
-            "need.updated",
-            ("Need", pk),
-            need["customer"],
-            changes,
-            {"needId": encode_id("Need", pk), "fields": sorted(changes)},
-        )
-        await then(pk)
+        await writes.update_recorded(db, ("Need", pk), need, values, "need.updated")
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pluggy
 
-from crmgraph.access import CUSTOMER_WRITE
 from crmgraph.customer_types import RelationshipKind
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
@@ -17,7 +16,7 @@ from crmgraph.dedupe.merge_rows import RELATIONSHIP_ENDS
 from crmgraph.ids import encode_id
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
 
@@ -126,10 +125,9 @@ async def link_customers(
             writes.field_changes(None, {"kind": kind.key, **ends}),
             {"relationshipId": encode_id("Relationship", rel), "kind": kind.key, **ends},
         )
-        await then(rel)
         return rel
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 async def unlink_customers(
@@ -165,7 +163,6 @@ async def unlink_customers(
             {field: [value, None] for field, value in gone.items()},
             {"relationshipId": encode_id("Relationship", pk), "kind": link["kind"]},
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=unlink.problems)
+    return await run_write(db, actor, work, then, problems=unlink.problems)

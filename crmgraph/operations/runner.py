@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
+from crmgraph.access import CUSTOMER_WRITE
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.input_checks import forbidden_problem
@@ -47,3 +48,24 @@ async def run_operation(
         raise UserInputError(found)
     with writes.acting_as(actor.user_id):
         return await db.run_transaction(work)
+
+
+async def run_write(
+    db: Database,
+    actor: Actor,
+    work: Callable[[], Awaitable[int]],
+    then: Then,
+    *,
+    problems: Iterable[Problem] = (),
+    permission: str = CUSTOMER_WRITE,
+) -> int:
+    """A write of a customer or of what hangs off one, run by
+    :func:`run_operation`: ``work`` returns the pk written, and ``then`` is
+    awaited with it last inside the transaction."""
+
+    async def written() -> int:
+        pk = await work()
+        await then(pk)
+        return pk
+
+    return await run_operation(db, actor, written, permission=permission, problems=problems)
