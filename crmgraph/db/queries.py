@@ -165,18 +165,16 @@ def customer_where(q: CustomerQuery) -> Where:
         where.add("c.deleted_at IS NULL")
     elif q.deleted == "DELETED":
         where.add("c.deleted_at IS NOT NULL")
-    if q.ids:
-        where.add_in("c.id", q.ids)
-    if q.kinds:
-        where.add_in("c.kind", q.kinds)
-    if q.stages:
-        where.add_in("r.stage", q.stages)
-    if q.phases:
-        where.add_in("r.phase", q.phases)
-    if q.owner_ids:
-        where.add_in("c.owner", q.owner_ids)
-    if q.team_ids:
-        where.add_in("c.team", q.team_ids)
+    for column, wanted in (
+        ("c.id", q.ids),
+        ("c.kind", q.kinds),
+        ("r.stage", q.stages),
+        ("r.phase", q.phases),
+        ("c.owner", q.owner_ids),
+        ("c.team", q.team_ids),
+    ):
+        if wanted:
+            where.add_in(column, wanted)
     if q.scope is not None:
         q.scope.sql(where)
     # search and contactSearch match the folded copies (crmgraph.db.text_keys)

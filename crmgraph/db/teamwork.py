@@ -110,11 +110,7 @@ async def newest_pages(
 
 
 async def tasks_of_needs(db: Database, need_ids: Sequence[int]) -> list[dict[str, Any]]:
-    where = Where()
-    where.add_in("need", need_ids)
-    return await db.fetch(
-        f"SELECT * FROM task WHERE {where.sql()} ORDER BY created_at, id", *where.args
-    )
+    return await queries.rows_by_column(db, "task", "need", need_ids, order="created_at, id")
 
 
 async def my_tasks(
