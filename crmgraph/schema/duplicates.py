@@ -25,8 +25,8 @@ from strawberry.types import Info
 from crmgraph.db import queries
 from crmgraph.dedupe import dismissals, matching
 from crmgraph.schema.ids import MAX_PK, InvalidId, decode_id
+from crmgraph.schema.page_types import page_types
 from crmgraph.schema.pagination import (
-    PageInfo,
     check_first,
     decode_cursor,
     encode_cursor,
@@ -154,7 +154,15 @@ def candidate_type(customer_interface: type, load_customer: LoadCustomer) -> typ
     return DuplicateCandidate
 
 
-def build_pair_connection(customer_interface: type, load_customer: LoadCustomer) -> type:
+@dataclass(frozen=True)
+class PairPages:
+    """``DuplicatePairConnection`` and how a page of pairs becomes one."""
+
+    connection: type
+    page: Callable[[matching.PairPage, str | None], Any]
+
+
+def build_pair_connection(customer_interface: type, load_customer: LoadCustomer) -> PairPages:
     """``DuplicatePairConnection`` around this schema's ``Customer`` interface."""
     CustomerBase = customer_interface
     visible_customer = _visible(load_customer)
@@ -174,37 +182,24 @@ def build_pair_connection(customer_interface: type, load_customer: LoadCustomer)
         async def right(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
             return await visible_customer(info, self.right_pk)
 
-    @strawberry.type
-    class DuplicatePairEdge:
-        cursor: str
-        node: DuplicatePair
+    pages = page_types("DuplicatePair", DuplicatePair)
 
-    @strawberry.type
-    class DuplicatePairConnection:
-        edges: list[DuplicatePairEdge]
-        page_info: PageInfo
+    def page_of(page: matching.PairPage, after: str | None) -> Any:
+        edges = [
+            pages.edge(
+                cursor=encode_pair_cursor(pair),
+                node=DuplicatePair(
+                    left_pk=pair.left_id,
+                    right_pk=pair.right_id,
+                    score=pair.score,
+                    reasons=DuplicateReason.of(pair.reasons),
+                ),
+            )
+            for pair in page.pairs
+        ]
+        return pages.connection(edges=edges, page_info=page_info(edges, page.has_more, after))
 
-        @strawberry.field
-        def nodes(self) -> list[DuplicatePair]:
-            return [edge.node for edge in self.edges]
-
-        @classmethod
-        def of(cls, page: matching.PairPage, after: str | None) -> "DuplicatePairConnection":
-            edges = [
-                DuplicatePairEdge(
-                    cursor=encode_pair_cursor(pair),
-                    node=DuplicatePair(
-                        left_pk=pair.left_id,
-                        right_pk=pair.right_id,
-                        score=pair.score,
-                        reasons=DuplicateReason.of(pair.reasons),
-                    ),
-                )
-                for pair in page.pairs
-            ]
-            return cls(edges=edges, page_info=page_info(edges, page.has_more, after))
-
-    return DuplicatePairConnection
+    return PairPages(pages.connection, page_of)
 
 
 async def candidates_of(
@@ -271,7 +266,7 @@ def build_duplicates_query(
 ) -> type:
     """``duplicateCandidates`` and ``duplicates``, as a type to merge into ``Query``."""
     DuplicateCandidate = candidate_type(customer_interface, load_customer)
-    DuplicatePairConnection = build_pair_connection(customer_interface, load_customer)
+    pairs = build_pair_connection(customer_interface, load_customer)
 
     # methods, not `x: T = strawberry.field(resolver=...)`: root fields declared
     # as attributes are listed before every method (the core's too)
@@ -323,9 +318,9 @@ def build_duplicates_query(
                     description="Only pairs with at least one customer of this kind."
                 ),
             ] = None,
-        ) -> DuplicatePairConnection:  # type: ignore[valid-type]
+        ) -> pairs.connection:  # type: ignore[name-defined]
             page = await pairs_page(info, first, after, min_score, kind)
-            return DuplicatePairConnection.of(page, after)  # type: ignore[attr-defined]
+            return pairs.page(page, after)
 
     return DuplicatesQuery
 

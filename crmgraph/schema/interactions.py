@@ -11,7 +11,7 @@ import strawberry
 from crmgraph import core_fields
 from crmgraph.schema import consent_types, described
 from crmgraph.schema import core_types as core
-from crmgraph.schema.pagination import PageInfo
+from crmgraph.schema.page_types import page_types
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,11 @@ def build_interaction_types(channels: Sequence[str]) -> InteractionTypes:
     class Interaction(core.Node):
         pk: strawberry.Private[int]
 
-    @strawberry.type
-    class InteractionEdge:
-        cursor: str
-        node: Interaction
-
-    @strawberry.type
-    class InteractionConnection:
-        edges: list[InteractionEdge]
-        page_info: PageInfo
-
-        @strawberry.field
-        def nodes(self) -> list[Interaction]:
-            return [edge.node for edge in self.edges]
+    pages = page_types("Interaction", Interaction)
 
     return InteractionTypes(
         channel_enum=InteractionChannel,
         interaction=Interaction,
-        edge=InteractionEdge,
-        connection=InteractionConnection,
+        edge=pages.edge,
+        connection=pages.connection,
     )

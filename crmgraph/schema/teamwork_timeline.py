@@ -20,7 +20,8 @@ from strawberry.types import Info
 from crmgraph.access import AUDIT_READ, forbidden
 from crmgraph.db import teamwork
 from crmgraph.schema import core_types as core
-from crmgraph.schema.pagination import PageInfo, decode_cursor, encode_cursor, page_info
+from crmgraph.schema.page_types import page_types
+from crmgraph.schema.pagination import decode_cursor, encode_cursor, page_info
 from crmgraph.schema.teamwork import Note, Task, TimelineKind, page_limit
 from crmgraph.schema.teamwork_loaders import TimelineKey
 
@@ -60,19 +61,8 @@ def build_timeline(interaction_cls: type) -> tuple[type, Callable[..., Any]]:
         kind: TimelineKind
         record: TimelineRecord  # type: ignore[valid-type]
 
-    @strawberry.type
-    class TimelineEdge:
-        cursor: str
-        node: TimelineItem
-
-    @strawberry.type
-    class TimelineConnection:
-        edges: list[TimelineEdge]
-        page_info: PageInfo
-
-        @strawberry.field
-        def nodes(self) -> list[TimelineItem]:
-            return [edge.node for edge in self.edges]
+    pages = page_types("Timeline", TimelineItem)
+    TimelineEdge, TimelineConnection = pages.edge, pages.connection
 
     def record(info: Info, kind: str, row: dict[str, Any]) -> Any:
         if kind == "INTERACTION":
