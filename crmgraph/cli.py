@@ -71,19 +71,27 @@ def _auth_command(args: argparse.Namespace, call: Callable[[Database], Awaitable
         return None
 
 
+def _reply(result: T | None, said: Callable[[T], str]) -> int:
+    """A user/key/team command's exit status: 2 when it was refused (None),
+    else 0 once what it did, ``said(result)``, is printed."""
+    if result is None:
+        return 2
+    print(said(result))
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
     pk = _auth_command(args, lambda db: auth.create_user(db, args.name, args.email, args.role))
-    if pk is None:
-        return 2
-    print(f"user {pk} {args.email} ({args.role})")
-    return 0
+    return _reply(pk, lambda pk: f"user {pk} {args.email} ({args.role})")
 
 
-def _rights_change(args: argparse.Namespace, change: Callable[[Database], Awaitable[None]]) -> bool:
+def _rights_change(
+    args: argparse.Namespace, change: Callable[[Database], Awaitable[None]]
+) -> bool | None:
     """Run a change of someone's rights (role, teams), then tell the servers,
-    whose cached principals hold the old rights. False if it was refused."""
+    whose cached principals hold the old rights. None if it was refused."""
     from crmgraph import auth_changes
 
     async def changed(db: Database) -> bool:
@@ -91,7 +99,7 @@ def _rights_change(args: argparse.Namespace, change: Callable[[Database], Awaita
         return True
 
     if _auth_command(args, changed) is None:
-        return False
+        return None
     asyncio.run(auth_changes.announce(settings_from_args(args), None))
     return True
 
@@ -99,10 +107,8 @@ def _rights_change(args: argparse.Namespace, change: Callable[[Database], Awaita
 def cmd_users_set_role(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
-    if not _rights_change(args, lambda db: auth.set_role(db, args.email, args.role)):
-        return 2
-    print(f"{args.email} is now {args.role}")
-    return 0
+    done = _rights_change(args, lambda db: auth.set_role(db, args.email, args.role))
+    return _reply(done, lambda _: f"{args.email} is now {args.role}")
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -120,19 +126,14 @@ def cmd_teams_create(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
     pk = _auth_command(args, lambda db: auth.create_team(db, args.name))
-    if pk is None:
-        return 2
-    print(f"team {pk} {args.name}")
-    return 0
+    return _reply(pk, lambda pk: f"team {pk} {args.name}")
 
 
 def cmd_teams_add(args: argparse.Namespace) -> int:
     from crmgraph import auth
 
-    if not _rights_change(args, lambda db: auth.add_team_member(db, args.team, args.email)):
-        return 2
-    print(f"{args.email} is in team {args.team}")
-    return 0
+    done = _rights_change(args, lambda db: auth.add_team_member(db, args.team, args.email))
+    return _reply(done, lambda _: f"{args.email} is in team {args.team}")
 
 
 def cmd_teams_list(args: argparse.Namespace) -> int:
