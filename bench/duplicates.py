@@ -40,13 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.scratch import scratch_database
 from crmgraph.app import AppState, with_state
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.normalize import normalize_phone
 from crmgraph.db.queries import CustomerScope
 from crmgraph.dedupe import matching
 from crmgraph.settings import Settings
-from crmgraph.testing import PG_SERVER, migrate_for, pg_admin
+from crmgraph.testing import migrate_for
 from tests.test_duplicates import labelled
 
 PG_DATABASE = "dup_bench"
@@ -240,17 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dup_bench_") as tmp:
         for engine in args.engines.split(","):
             print(engine)
-            if engine == "sqlite":
-                url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-            else:
-                pg_admin(f'DROP DATABASE IF EXISTS "{args.pg_database}" WITH (FORCE)')
-                pg_admin(f'CREATE DATABASE "{args.pg_database}"')
-                url = f"{PG_SERVER}/{args.pg_database}"
-            try:
+            with scratch_database(engine, Path(tmp), args.pg_database) as url:
                 asyncio.run(bench_one(url, data, args.runs, args.quality))
-            finally:
-                if engine != "sqlite":
-                    pg_admin(f'DROP DATABASE IF EXISTS "{args.pg_database}" WITH (FORCE)')
     return 0
 
 

@@ -47,16 +47,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.scratch import scratch_database
 from crmgraph.app import AppState, with_state
 from crmgraph.schema.ids import encode_id
 from crmgraph.settings import Settings
-from crmgraph.testing import PG_SERVER, migrate_for, pg_admin
+from crmgraph.testing import migrate_for
 from crmgraph.transfer.entities import entity_for
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
 from crmgraph.transfer.report import ImportSummary
 from crmgraph.transfer.source import CsvSource, text_stream
 
 PG_DATABASE = "import_bench"
+# a related row's customer columns naming no customer there is
+NO_SUCH_CUSTOMER = {
+    "customer": "",
+    "customer.email": "nobody@nowhere.example",
+    "customer.tax_id": "",
+}
 HEADER = ["name", "email", "phone", "kind", "segment", "industry", "tax_id", "rating"]
 INTERACTION_HEADER = [
     "customer", "customer.email", "customer.tax_id", "channel", "direction", "occurred_at",
@@ -112,23 +119,27 @@ def party(rng: random.Random, index: int) -> dict[str, str]:
     return row
 
 
-def spoil(rng: random.Random, row: dict[str, str]) -> dict[str, str]:
-    """A bad row: one of the ways a row goes wrong (and nothing it repeats)."""
-    how = rng.randrange(6)
-    row = dict(row)
+def spoiled(rng: random.Random, row: dict[str, str], *other_ways: dict[str, str]) -> dict[str, str]:
+    """A bad row (and nothing it repeats), spoiled one of the ways a party's row
+    goes wrong: its e-mail broken, its name blank, or the columns of one of
+    ``other_ways`` overwritten."""
+    how = rng.randrange(2 + len(other_ways))
     if how == 0:
-        row["email"] = row["email"].replace("@", " at ")
-    elif how == 1:
-        row["name"] = ""
-    elif how == 2:
-        row["kind"] = "martian"
-    elif how == 3:
-        row |= {"kind": "client", "segment": "HUGE", "tax_id": ""}
-    elif how == 4:
-        row |= {"kind": "supplier", "rating": "9", "segment": "", "tax_id": ""}
-    else:
-        row |= {"kind": "supplier", "rating": "four", "segment": "", "tax_id": ""}
-    return row
+        return {**row, "email": row["email"].replace("@", " at ")}
+    if how == 1:
+        return {**row, "name": ""}
+    return {**row, **other_ways[how - 2]}
+
+
+def spoil(rng: random.Random, row: dict[str, str]) -> dict[str, str]:
+    return spoiled(
+        rng,
+        row,
+        {"kind": "martian"},
+        {"kind": "client", "segment": "HUGE", "tax_id": ""},
+        {"kind": "supplier", "rating": "9", "segment": "", "tax_id": ""},
+        {"kind": "supplier", "rating": "four", "segment": "", "tax_id": ""},
+    )
 
 
 def repeat(rng: random.Random, original: dict[str, str]) -> dict[str, str]:
@@ -255,7 +266,7 @@ def spoil_interaction(rng: random.Random, row: dict[str, str]) -> dict[str, str]
     if how == 0:
         row["channel"] = "FAX"
     elif how == 1:
-        row |= {"customer": "", "customer.email": "nobody@nowhere.example", "customer.tax_id": ""}
+        row |= NO_SUCH_CUSTOMER
     elif how == 2:
         row["satisfaction"] = "9"
     elif how == 3:
@@ -283,17 +294,7 @@ def contact(rng: random.Random, n: int, seeds: list[dict[str, str]]) -> dict[str
 
 
 def spoil_contact(rng: random.Random, row: dict[str, str]) -> dict[str, str]:
-    how = rng.randrange(4)
-    row = dict(row)
-    if how == 0:
-        row["email"] = row["email"].replace("@", " at ")
-    elif how == 1:
-        row["name"] = ""
-    elif how == 2:
-        row |= {"customer": "", "customer.email": "nobody@nowhere.example", "customer.tax_id": ""}
-    else:
-        row["birthday"] = "2999-01-01"
-    return row
+    return spoiled(rng, row, NO_SUCH_CUSTOMER, {"birthday": "2999-01-01"})
 
 
 def repeat_contact(rng: random.Random, original: dict[str, str]) -> dict[str, str]:
@@ -392,19 +393,10 @@ def main(argv: list[str] | None = None) -> int:
             f"batch size {args.batch_size}"
         )
         for engine in args.engines.split(","):
-            if engine == "sqlite":
-                url = f"sqlite:///{Path(tmp) / 'bench.sqlite'}"
-            else:
-                pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-                pg_admin(f'CREATE DATABASE "{PG_DATABASE}"')
-                url = f"{PG_SERVER}/{PG_DATABASE}"
-            try:
+            with scratch_database(engine, Path(tmp), PG_DATABASE) as url:
                 summary, in_db = asyncio.run(
                     bench_one(url, data, seed_file, options, args.profile, args.entity)
                 )
-            finally:
-                if engine != "sqlite":
-                    pg_admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
             ok = check(engine, summary, in_db, truth, args.entity) and ok
     return 0 if ok else 1
 
