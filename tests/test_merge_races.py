@@ -78,68 +78,50 @@ def ids(items: list[dict[str, Any]]) -> set[str]:
     return {item["id"] for item in items}
 
 
+def creates(name: str, values: str, record: str, listed: str) -> Write:
+    """``name`` creating a ``record``, which the survivor lists at the dotted
+    path ``listed`` of SURVIVOR."""
+
+    def shows(survivor: dict[str, Any], written: str) -> bool:
+        items: Any = survivor
+        for key in listed.split("."):
+            items = items[key]
+        return written in ids(items)
+
+    return Write(mutation(name, values, f"{record} {{ id }}"), lambda p: p[record]["id"], shows)
+
+
 WRITES = {
-    "addContact": Write(
-        mutation("addContact", "customerId: $m, name: $n", "contact { id }"),
-        lambda p: p["contact"]["id"],
-        lambda s, w: w in ids(s["contacts"]),
-    ),
+    "addContact": creates("addContact", "customerId: $m, name: $n", "contact", "contacts"),
     "updateContact": Write(
         mutation("updateContact", "id: $c, name: $n", "contact { id name }"),
         lambda p: p["contact"]["name"],
         lambda s, w: w in {c["name"] for c in s["contacts"]},
     ),
-    "addNote": Write(
-        mutation("addNote", "customerId: $m, body: $n", "note { id }"),
-        lambda p: p["note"]["id"],
-        lambda s, w: w in ids(s["notes"]["nodes"]),
+    "addNote": creates("addNote", "customerId: $m, body: $n", "note", "notes.nodes"),
+    "logInteraction": creates(
+        "logInteraction",
+        "customerId: $m, channel: PHONE, direction: INBOUND, subject: $n",
+        "interaction",
+        "interactions.nodes",
     ),
-    "logInteraction": Write(
-        mutation(
-            "logInteraction",
-            "customerId: $m, channel: PHONE, direction: INBOUND, subject: $n",
-            "interaction { id }",
-        ),
-        lambda p: p["interaction"]["id"],
-        lambda s, w: w in ids(s["interactions"]["nodes"]),
+    "recordNeed": creates("recordNeed", "customerId: $m, title: $n", "need", "needs"),
+    "createTask": creates("createTask", "customerId: $m, title: $n", "task", "tasks.nodes"),
+    "linkCustomers": creates(
+        "linkCustomers", 'fromId: $m, toId: $t, kind: "refers"', "relationship", "relationships"
     ),
-    "recordNeed": Write(
-        mutation("recordNeed", "customerId: $m, title: $n", "need { id }"),
-        lambda p: p["need"]["id"],
-        lambda s, w: w in ids(s["needs"]),
+    "transitionCustomer": creates(
+        "transitionCustomer",
+        'id: $m, toStage: "engaged", expectedVersion: 1, reason: $n',
+        "stageChange",
+        "stageHistory",
     ),
-    "createTask": Write(
-        mutation("createTask", "customerId: $m, title: $n", "task { id }"),
-        lambda p: p["task"]["id"],
-        lambda s, w: w in ids(s["tasks"]["nodes"]),
-    ),
-    "linkCustomers": Write(
-        mutation(
-            "linkCustomers",
-            'fromId: $m, toId: $t, kind: "refers"',
-            "relationship { id }",
-        ),
-        lambda p: p["relationship"]["id"],
-        lambda s, w: w in ids(s["relationships"]),
-    ),
-    "transitionCustomer": Write(
-        mutation(
-            "transitionCustomer",
-            'id: $m, toStage: "engaged", expectedVersion: 1, reason: $n',
-            "stageChange { id }",
-        ),
-        lambda p: p["stageChange"]["id"],
-        lambda s, w: w in ids(s["stageHistory"]),
-    ),
-    "recordConsent": Write(
-        mutation(
-            "recordConsent",
-            "customerId: $m, channel: EMAIL, purpose: MARKETING, granted: false, source: API, "
-            "evidence: $n",
-            "consent { id }",
-        ),
-        lambda p: p["consent"]["id"],
-        lambda s, w: w in ids(s["consentHistory"]),
+    "recordConsent": creates(
+        "recordConsent",
+        "customerId: $m, channel: EMAIL, purpose: MARKETING, granted: false, source: API, "
+        "evidence: $n",
+        "consent",
+        "consentHistory",
     ),
     # the merge takes the merged customer's e-mail: an acknowledged update of
     # it must be the e-mail the survivor ends with
