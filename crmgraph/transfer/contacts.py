@@ -18,7 +18,6 @@ from typing import Any
 
 from crmgraph import input_checks
 from crmgraph.db import queries, writes
-from crmgraph.db.bulk import insert_rows
 from crmgraph.db.normalize import normalize_email
 from crmgraph.input_checks import guarded_problems
 from crmgraph.transfer.coerce import typed
@@ -72,14 +71,11 @@ class ContactImport(RelatedImport):
         return {(row["customer"], normalize_email(row["email"])) for row in rows}
 
     async def write(self, drafts: Sequence[Draft]) -> list[int]:
-        db, at = self.ctx.db, writes.now()
-        ids = await insert_rows(
-            db,
+        ids = await self.insert_recorded(
             "contact",
-            [
-                {"customer": d.customer, **d.values, "created_at": at, "updated_at": at}
-                for d in drafts
-            ],
+            drafts,
+            "contact.added",
+            lambda pk, d: writes.contact_added_payload(d.customer, pk),
         )
         primary = {
             d.customer: pk for pk, d in zip(ids, drafts, strict=True) if d.values["is_primary"]
@@ -90,17 +86,10 @@ class ContactImport(RelatedImport):
             where.add("is_primary = {}", True)
             keep = queries.Where()
             keep.add_in("id", sorted(primary.values()))
-            await db.fetch(
+            await self.ctx.db.fetch(
                 f"UPDATE contact SET is_primary = {{}} WHERE {where.sql()} AND NOT ({keep.sql()})",
                 False,
                 *where.args,
                 *keep.args,
             )
-        await self.record_written(
-            "contact.added",
-            ids,
-            drafts,
-            lambda pk, d: writes.contact_added_payload(d.customer, pk),
-            at,
-        )
         return ids

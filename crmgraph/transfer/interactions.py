@@ -23,7 +23,6 @@ from typing import Any
 
 from crmgraph import input_checks
 from crmgraph.db import queries, writes
-from crmgraph.db.bulk import insert_rows
 from crmgraph.input_checks import InteractionDirection
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, PURPOSES, marketing_refusal
 from crmgraph.transfer.coerce import cell, typed
@@ -136,17 +135,10 @@ class InteractionImport(RelatedImport):
         return found
 
     async def write(self, drafts: Sequence[Draft]) -> list[int]:
-        db, at = self.ctx.db, writes.now()
-        ids = await insert_rows(
-            db,
+        return await self.insert_recorded(
             "interaction",
-            [{"customer": d.customer, **d.values, "created_at": at} for d in drafts],
-        )
-        await self.record_written(
-            "interaction.logged",
-            ids,
             drafts,
+            "interaction.logged",
             lambda pk, d: writes.interaction_logged_payload(d.customer, pk, d.values),
-            at,
+            stamps=("created_at",),
         )
-        return ids

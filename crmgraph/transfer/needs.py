@@ -16,8 +16,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from crmgraph import input_checks
-from crmgraph.db import queries, writes
-from crmgraph.db.bulk import insert_rows
+from crmgraph.db import queries
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import NeedPriority, NeedStatus
 from crmgraph.transfer.coerce import cell, typed
@@ -80,23 +79,12 @@ class NeedImport(RelatedImport):
         return {(r["customer"], r["title"], r["category"], as_date(r["due_date"])) for r in rows}
 
     async def write(self, drafts: Sequence[Draft]) -> list[int]:
-        db, at = self.ctx.db, writes.now()
-        ids = await insert_rows(
-            db,
+        return await self.insert_recorded(
             "need",
-            [
-                {"customer": d.customer, **d.values, "created_at": at, "updated_at": at}
-                for d in drafts
-            ],
-        )
-        await self.record_written(
-            "need.recorded",
-            ids,
             drafts,
+            "need.recorded",
             lambda pk, d: {
                 "customerId": encode_id("Customer", d.customer),
                 "needId": encode_id("Need", pk),
             },
-            at,
         )
-        return ids

@@ -25,12 +25,12 @@ record, whatever wrote it.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from crmgraph.db import writes
+from crmgraph.db.bulk import insert_rows
 from crmgraph.input_checks import camel_keys
 from crmgraph.registry import Catalog
 from crmgraph.transfer.coerce import cell
@@ -122,21 +122,29 @@ class RelatedImport:
         """Write the rows; their new ids, in order."""
         raise NotImplementedError
 
-    async def record_written(
+    async def insert_recorded(
         self,
-        action: str,
-        ids: Sequence[int],
+        table: str,
         drafts: Sequence[Draft],
+        action: str,
         payload: Callable[[int, Draft], dict[str, Any]],
-        at: datetime.datetime,
-    ) -> None:
-        """What the mutation leaves per record written (:mod:`.traces`): its
-        fields as changes from nothing and the event ``payload`` gives."""
+        stamps: Sequence[str] = ("created_at", "updated_at"),
+    ) -> list[int]:
+        """Insert the drafts' rows into ``table`` in one statement, ``stamps``
+        set to now, and what the mutation leaves per record written
+        (:mod:`.traces`): its fields as changes from nothing and the event
+        ``payload`` gives. Their new ids, in order."""
+        at = writes.now()
+        times = dict.fromkeys(stamps, at)
+        ids = await insert_rows(
+            self.ctx.db, table, [{"customer": d.customer, **d.values, **times} for d in drafts]
+        )
         traces = [
             Trace(pk, d.customer, writes.field_changes(None, camel_keys(d.values)), payload(pk, d))
             for pk, d in zip(ids, drafts, strict=True)
         ]
         await record(self.ctx.db, self.ctx.actor, action, self.type_name, traces, at)
+        return ids
 
     # ------------------------------------------------------------ a batch
 
