@@ -114,6 +114,16 @@ async def test_a_webhook_is_created_audited_without_its_secret_and_writes_no_eve
     assert "s" * 20 not in audit["changes"]
     assert await world.db.fetch("SELECT id FROM event") == []
 
+    # reading webhooks needs webhook.manage too (a GraphQL error: reads have no userErrors)
+    assert [row["id"] for row in await webhook_ops.webhooks(world.db, admin)] == [done.row["id"]]
+    found = await webhook_ops.webhook(world.db, admin, encode_id("Webhook", done.row["id"]))
+    assert found is not None and found["url"] == "https://example.com/hook"
+    assert await webhook_ops.webhook(world.db, admin, encode_id("Customer", 1)) is None
+    manager = await world.actor("manager")
+    with pytest.raises(GraphQLError) as refused:
+        await webhook_ops.webhooks(world.db, manager)
+    assert refused.value.extensions == {"code": "FORBIDDEN", "permissions": ["webhook.manage"]}
+
 
 async def test_webhook_input_problems_come_in_the_apis_order_before_any_statement(
     world: Features,

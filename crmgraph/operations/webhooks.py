@@ -1,5 +1,5 @@
-"""Managing webhook subscriptions: create, change and delete a webhook, and
-replay one of its deliveries, for holders of ``webhook.manage``.
+"""Managing webhook subscriptions: list and read webhooks, create, change and
+delete one, and replay one of its deliveries, for holders of ``webhook.manage``.
 
 Webhooks are not customer data: their changes leave audit entries (never the
 secret) but write no outbox event (a webhook about webhooks would feed
@@ -15,8 +15,10 @@ import httpx
 import orjson
 import pluggy
 
+from crmgraph.access import forbidden
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
+from crmgraph.ids import InvalidId, decode_id
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.runner import Then, nothing, run_operation
 from crmgraph.registry import Catalog
@@ -165,6 +167,31 @@ def audited(values: Mapping[str, Any]) -> dict[str, Any]:
     if "secret" in values:
         shown["secret"] = "(replaced)"
     return shown
+
+
+def require_manage(actor: Actor) -> None:
+    """Refuse a read of webhooks to an actor without webhook.manage (a
+    FORBIDDEN GraphQL error: the writes report it as a user error instead)."""
+    if not actor.can(WEBHOOK_MANAGE):
+        raise forbidden(WEBHOOK_MANAGE, "manage webhooks")
+
+
+async def webhooks(db: Database, actor: Actor) -> list[dict[str, Any]]:
+    """Every webhook's row, oldest first."""
+    require_manage(actor)
+    return await db.fetch("SELECT * FROM webhook ORDER BY id")
+
+
+async def webhook(db: Database, actor: Actor, webhook_id: str) -> dict[str, Any] | None:
+    """The row of the webhook global ID ``webhook_id`` names; None for an ID
+    that is not valid or names none."""
+    require_manage(actor)
+    try:
+        pk = decode_id(webhook_id, "Webhook")[1]
+    except InvalidId:
+        return None
+    rows = await db.fetch("SELECT * FROM webhook WHERE id = {}", pk)
+    return rows[0] if rows else None
 
 
 async def create_webhook(

@@ -4,8 +4,9 @@ and consent (:mod:`.consent`).
 The records about a party are those of its customer row and of every
 customer merged into it (:mod:`.party`), in every core table and in every
 plugin's through the ``crmgraph_personal_data_export`` and
-``crmgraph_erase_personal_data`` hooks. GraphQL: :mod:`crmgraph.schema.privacy`;
-command line: ``crmgraph privacy``.
+``crmgraph_erase_personal_data`` hooks. Each request's rules (permission,
+input checks, transaction): :mod:`crmgraph.operations.privacy`; GraphQL:
+:mod:`crmgraph.schema.privacy`; command line: ``crmgraph privacy``.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from crmgraph.access import forbidden
 from crmgraph.operations import webhooks as ops
 from crmgraph.schema import core_types as core
-from crmgraph.schema.ids import InvalidId, decode_id, encode_id
+from crmgraph.schema.ids import encode_id
+from crmgraph.schema.mutation_runner import actor_of
 from crmgraph.schema.mutations import decode, given
 from crmgraph.schema.mutations.common import no_rows, perform
 from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
@@ -35,14 +35,8 @@ from crmgraph.webhooks import (
     FAILED,
     PENDING,
     SUCCEEDED,
-    WEBHOOK_MANAGE,
     event_types,
 )
-
-
-def require_manage(info: Info) -> None:
-    if not info.context.access.can(WEBHOOK_MANAGE):
-        raise forbidden(WEBHOOK_MANAGE, "manage webhooks")
 
 
 @strawberry.enum(description="Where a delivery stands.")
@@ -222,19 +216,13 @@ class Webhook:
 class WebhookQuery:
     @strawberry.field(description="Webhook subscriptions, oldest first (needs webhook.manage).")
     async def webhooks(self, info: Info) -> list[Webhook]:
-        require_manage(info)
-        rows = await info.context.db.fetch("SELECT * FROM webhook ORDER BY id")
+        rows = await ops.webhooks(info.context.db, actor_of(info))
         return [Webhook.from_row(row) for row in rows]
 
     @strawberry.field(description="One webhook by ID (needs webhook.manage).")
     async def webhook(self, info: Info, id: strawberry.ID) -> Webhook | None:
-        require_manage(info)
-        try:
-            pk = decode_id(id, "Webhook")[1]
-        except InvalidId:
-            return None
-        rows = await info.context.db.fetch("SELECT * FROM webhook WHERE id = {}", pk)
-        return Webhook.from_row(rows[0]) if rows else None
+        row = await ops.webhook(info.context.db, actor_of(info), str(id))
+        return Webhook.from_row(row) if row else None
 
 
 @strawberry.input
