@@ -401,6 +401,7 @@ async def test_a_merge_and_its_undo_run_their_then_step_in_the_transaction(
     (merge,) = await world.db.fetch("SELECT merged_by, reason FROM customer_merge")
     assert (merge["merged_by"], merge["reason"]) == (manager.user_id, "same firm")
 
+    assert await dedupe_ops.undo_blockers(world.db, merge_id) == []
     undone_in: list[tuple[int, int, bool]] = []
 
     async def after_undo(undone: Mapping[str, Any]) -> None:
@@ -411,6 +412,7 @@ async def test_a_merge_and_its_undo_run_their_then_step_in_the_transaction(
     )
     assert undone_in == [(survivor, merged, True)]
     assert undone["undone_by"] == manager.user_id
+    assert await dedupe_ops.undo_blockers(world.db, merge_id) == ["the merge was already undone"]
     (row,) = await world.db.fetch("SELECT name, merged_into FROM customer WHERE id = {}", survivor)
     assert row == {"name": "Acme", "merged_into": None}
     with pytest.raises(UserInputError) as refused:

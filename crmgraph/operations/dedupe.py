@@ -141,6 +141,13 @@ async def undo_merge(
     return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=data.problems)
 
 
+async def undo_blockers(db: Database, merge_id: int) -> list[str]:
+    """Why undoing merge ``merge_id`` would be refused now (empty: it would
+    be accepted, unless a plugin refuses): the checks of ``undoMerge``, run."""
+    rows = await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id)
+    return await unmerge.undo_refusals(db, rows[0])
+
+
 async def dismiss_duplicate(
     db: Database,
     catalog: Catalog,

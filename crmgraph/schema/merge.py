@@ -20,7 +20,6 @@ import strawberry
 from strawberry.types import Info
 
 from crmgraph.db import queries
-from crmgraph.dedupe import unmerge
 from crmgraph.operations import dedupe as ops
 from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import encode_id
@@ -88,8 +87,7 @@ class CustomerMerge(core.Node):
         "unless a plugin refuses). Runs the checks: ask for it on one merge at a time."
     )
     async def undo_blockers(self, info: Info) -> list[str]:
-        rows = await info.context.db.fetch("SELECT * FROM customer_merge WHERE id = {}", self.pk)
-        return await unmerge.undo_refusals(info.context.db, rows[0])
+        return await ops.undo_blockers(info.context.db, self.pk)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "CustomerMerge":
