@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +13,7 @@ from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.db import queries
 from crmgraph.db.engine import Database
 from crmgraph.paging import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
+from crmgraph.schema.batching import Rows, group, pages_by_arguments
 from crmgraph.schema.dataloader import DataLoader
 from crmgraph.schema.teamwork_loaders import TeamworkLoaders
 from crmgraph.schema.webhook_loaders import WebhookLoaders
@@ -38,13 +38,6 @@ class InteractionPageKey:
     limit: int
     match: queries.InteractionMatch
     before: tuple[Any, int] | None
-
-
-def _group(rows: list[dict[str, Any]], column: str, keys: Sequence[Any]) -> list[list[dict]]:
-    grouped: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        grouped[row[column]].append(row)
-    return [grouped.get(key, []) for key in keys]
 
 
 class Loaders:
@@ -85,7 +78,7 @@ class Loaders:
     def _by_customer(self, table: str, order: str, column: str = "customer"):
         async def load(customer_ids: list[int]) -> list[list[dict[str, Any]]]:
             rows = await queries.rows_by_column(self.db, table, column, customer_ids, order)
-            return _group(rows, column, customer_ids)
+            return group(rows, column, customer_ids)
 
         return load
 
@@ -122,15 +115,13 @@ class Loaders:
     async def _interaction_pages(
         self, keys: list[InteractionPageKey]
     ) -> list[list[dict[str, Any]]]:
-        # Keys sharing arguments (the usual case: one selection over a page of
-        # customers) load together in one ranked statement.
-        groups: dict[tuple, list[InteractionPageKey]] = defaultdict(list)
-        for key in keys:
-            groups[(key.limit, key.match, key.before)].append(key)
-        results: dict[InteractionPageKey, list[dict[str, Any]]] = {}
-        for (limit, match, before), members in groups.items():
-            ids = sorted({k.customer_id for k in members})
-            rows = await queries.interaction_pages(self.db, ids, limit, match, before)
-            for key, page in zip(ids, _group(rows, "customer", ids), strict=True):
-                results[InteractionPageKey(key, limit, match, before)] = page
-        return [results[key] for key in keys]
+        async def load(args: tuple, ids: list[int]) -> Rows:
+            return await queries.interaction_pages(self.db, ids, *args)
+
+        return await pages_by_arguments(
+            keys,
+            lambda key: key.customer_id,
+            lambda key: (key.limit, key.match, key.before),
+            load,
+            "customer",
+        )

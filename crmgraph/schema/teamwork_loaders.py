@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from crmgraph.db import teamwork
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import rows_by_column
+from crmgraph.schema.batching import Rows, group, pages_by_arguments
 from crmgraph.schema.dataloader import DataLoader
-
-Rows = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -35,13 +34,6 @@ class TimelineKey:
     after: tuple[datetime.datetime, str, int] | None
 
 
-def group(rows: Rows, column: str, keys: Sequence[Any]) -> list[Rows]:
-    grouped: dict[Any, Rows] = defaultdict(list)
-    for row in rows:
-        grouped[row[column]].append(row)
-    return [grouped.get(key, []) for key in keys]
-
-
 class TeamworkLoaders:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -54,19 +46,17 @@ class TeamworkLoaders:
         self.records = DataLoader(self._records)
 
     def _pages(self, table: str) -> Callable[[list[PageKey]], Awaitable[list[Rows]]]:
+        async def load_pages(args: tuple, ids: list[int]) -> Rows:
+            return await teamwork.newest_pages(self.db, table, ids, *args)
+
         async def load(keys: list[PageKey]) -> list[Rows]:
-            # keys sharing arguments (one selection over a page of customers)
-            # load together in one ranked statement
-            groups: dict[tuple, list[int]] = defaultdict(list)
-            for key in keys:
-                groups[(key.limit, key.statuses, key.before)].append(key.customer_id)
-            found: dict[PageKey, Rows] = {}
-            for (limit, statuses, before), members in groups.items():
-                ids = sorted(set(members))
-                rows = await teamwork.newest_pages(self.db, table, ids, limit, statuses, before)
-                for pk, page in zip(ids, group(rows, "customer", ids), strict=True):
-                    found[PageKey(pk, limit, statuses, before)] = page
-            return [found[key] for key in keys]
+            return await pages_by_arguments(
+                keys,
+                lambda key: key.customer_id,
+                lambda key: (key.limit, key.statuses, key.before),
+                load_pages,
+                "customer",
+            )
 
         return load
 
@@ -79,16 +69,16 @@ class TeamworkLoaders:
         return group(rows, "mention_note", note_ids)
 
     async def _timeline(self, keys: list[TimelineKey]) -> list[Rows]:
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for key in keys:
-            groups[(key.limit, key.kinds, key.after)].append(key.customer_id)
-        found: dict[TimelineKey, Rows] = {}
-        for (limit, kinds, after), members in groups.items():
-            ids = sorted(set(members))
-            rows = await teamwork.timeline_pages(self.db, ids, limit, kinds, after)
-            for pk, page in zip(ids, group(rows, "customer", ids), strict=True):
-                found[TimelineKey(pk, limit, kinds, after)] = page
-        return [found[key] for key in keys]
+        async def load(args: tuple, ids: list[int]) -> Rows:
+            return await teamwork.timeline_pages(self.db, ids, *args)
+
+        return await pages_by_arguments(
+            keys,
+            lambda key: key.customer_id,
+            lambda key: (key.limit, key.kinds, key.after),
+            load,
+            "customer",
+        )
 
     async def _records(self, keys: list[tuple[str, int]]) -> list[dict[str, Any] | None]:
         by_kind: dict[str, list[int]] = defaultdict(list)

@@ -4,15 +4,12 @@ number of webhooks."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import Where, rows_by_column
+from crmgraph.schema.batching import Rows, group, pages_by_arguments
 from crmgraph.schema.dataloader import DataLoader
-
-Rows = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -35,18 +32,15 @@ class WebhookLoaders:
     async def _delivery_pages(self, keys: list[DeliveryPageKey]) -> list[Rows]:
         # keys sharing arguments (one selection over the list of webhooks) load
         # together in one statement ranked per webhook
-        groups: dict[tuple, set[int]] = defaultdict(set)
-        for key in keys:
-            groups[(key.limit, key.status, key.before_id)].add(key.webhook_id)
-        found: dict[DeliveryPageKey, Rows] = {}
-        for (limit, status, before_id), ids in groups.items():
+        async def load(args: tuple[int, str | None, int | None], ids: list[int]) -> Rows:
+            limit, status, before_id = args
             where = Where()
-            where.add_in("d.webhook", sorted(ids))
+            where.add_in("d.webhook", ids)
             if status is not None:
                 where.add("d.status = {}", status)
             if before_id is not None:
                 where.add("d.id < {}", before_id)
-            rows = await self.db.fetch(
+            return await self.db.fetch(
                 "SELECT * FROM (SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.webhook "
                 f"ORDER BY d.id DESC) AS rank_in_webhook FROM webhook_delivery d "
                 f"WHERE {where.sql()}) ranked WHERE rank_in_webhook <= {{}} "
@@ -54,18 +48,18 @@ class WebhookLoaders:
                 *where.args,
                 limit,
             )
-            pages: dict[int, Rows] = {pk: [] for pk in ids}
-            for row in rows:
-                pages[row["webhook"]].append(row)
-            for pk, page in pages.items():
-                found[DeliveryPageKey(pk, limit, status, before_id)] = page
-        return [found[key] for key in keys]
+
+        return await pages_by_arguments(
+            keys,
+            lambda key: key.webhook_id,
+            lambda key: (key.limit, key.status, key.before_id),
+            load,
+            "webhook",
+        )
 
     async def _attempts(self, delivery_ids: list[int]) -> list[Rows]:
         """Each delivery's log, first attempt first."""
-        grouped: dict[int, Rows] = defaultdict(list)
-        for row in await rows_by_column(
+        rows = await rows_by_column(
             self.db, "webhook_attempt", "delivery", delivery_ids, "attempt, id"
-        ):
-            grouped[row["delivery"]].append(row)
-        return [grouped.get(pk, []) for pk in delivery_ids]
+        )
+        return group(rows, "delivery", delivery_ids)
