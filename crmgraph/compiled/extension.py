@@ -34,6 +34,7 @@ from crmgraph.compiled.plan import Const, Plan, Planner, directive_variables
 from crmgraph.compiled.render import render
 from crmgraph.db.engine import Database, current_counter
 from crmgraph.db.queries import CustomerScope
+from crmgraph.query_cost import CostWalker, QueryLimits
 
 logger = logging.getLogger("crmgraph.compiled")
 
@@ -83,7 +84,8 @@ class CompiledReads:
 
         def make() -> Plan | None:
             try:
-                return Planner(schema, document, operation, raw_variables, table).plan()
+                walker = CostWalker(schema, document, operation, raw_variables, QueryLimits())
+                return Planner(walker, operation, table).plan()
             except NotCompilable as reason:
                 logger.debug("not compiled: %s", reason)
                 return None

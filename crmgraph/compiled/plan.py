@@ -20,7 +20,6 @@ from graphql import (
     FieldNode,
     GraphQLField,
     GraphQLObjectType,
-    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     get_named_type,
@@ -38,7 +37,7 @@ from crmgraph.compiled.fields import (
     mapped,
 )
 from crmgraph.paging import CONTACT_ORDER, NEED_ORDER, STAGE_HISTORY_ORDER
-from crmgraph.query_cost import CostWalker, QueryLimits
+from crmgraph.query_cost import CostWalker
 
 # the most keys one object may have (PostgreSQL's json_build_object: 100 arguments,
 # one pair kept for the row sent with an object the executor completes)
@@ -205,17 +204,16 @@ def directive_variables(operation: OperationDefinitionNode, document: DocumentNo
 
 
 class Planner:
+    """Plans ``operation`` as ``walker`` (the query cost's walk of it, with
+    its variables) sees it: fields merged, fragments expanded, ``@skip`` and
+    ``@include`` applied."""
+
     def __init__(
-        self,
-        schema: GraphQLSchema,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        variables: Mapping[str, Any],
-        table: FieldTable,
+        self, walker: CostWalker, operation: OperationDefinitionNode, table: FieldTable
     ) -> None:
-        self.schema = schema
+        self.schema = walker.schema
         self.table = table
-        self.walker = CostWalker(schema, document, operation, variables, QueryLimits())
+        self.walker = walker
         self.operation = operation
 
     def type(self, name: str) -> GraphQLObjectType:
