@@ -24,12 +24,12 @@ from crmgraph.schema import described
 from crmgraph.schema.filters import Filters
 from crmgraph.schema.interactions import InteractionTypes
 from crmgraph.schema.loaders import InteractionPageKey
+from crmgraph.schema.page_types import page_of
 from crmgraph.schema.pagination import (
     PageInfo,
     check_first,
     decode_cursor,
     encode_cursor,
-    page_info,
 )
 
 
@@ -146,17 +146,14 @@ def resolver_namespace(
         before = decode_cursor(after, "interaction", timestamp=True) if after else None
         key = InteractionPageKey(self.pk, limit + 1, interaction_match(filter), before)
         rows = await info.context.loaders.interactions.load(key)
-        types = info.context.types
-        edges = [
-            InteractionEdge(
-                cursor=encode_cursor("interaction", row["occurred_at"], row["id"]),
-                node=types.interaction(row),
-            )
-            for row in rows[:limit]
-        ]
-        return InteractionConnection(
-            edges=edges,
-            page_info=page_info(edges, len(rows) > limit, after),
+        return page_of(
+            InteractionEdge,
+            InteractionConnection,
+            rows,
+            limit,
+            after,
+            lambda row: encode_cursor("interaction", row["occurred_at"], row["id"]),
+            info.context.types.interaction,
         )
 
     @strawberry.field(description="Needs, newest first; optionally only some statuses.")

@@ -1,15 +1,20 @@
 """The Relay page types of a list whose node type is built per schema:
 ``<Name>Edge`` (a cursor and a node) and ``<Name>Connection`` (its edges,
-their nodes and the page's information).
+their nodes and the page's information); and a page of such a list made
+from the rows read for it.
 
 No ``from __future__ import annotations``: strawberry reads the annotations
 of the classes built here around the node type given."""
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 
-from crmgraph.schema.pagination import PageInfo
+from crmgraph.schema.pagination import PageInfo, page_info
+
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -38,3 +43,20 @@ def page_types(name: str, node_type: type) -> PageTypes:
             return [edge.node for edge in self.edges]
 
     return PageTypes(Edge, Connection)
+
+
+def page_of(
+    edge: Callable[..., Any],
+    connection: Callable[..., Any],
+    rows: Sequence[Row],
+    limit: int,
+    after: str | None,
+    cursor: Callable[[Row], str],
+    node: Callable[[Row], Any],
+    **extra: Any,
+) -> Any:
+    """The ``connection`` (with ``extra`` fields) of the first ``limit`` of
+    ``rows``, each an ``edge`` of its ``cursor`` and ``node``: one row more
+    was read, to tell whether a next page follows."""
+    edges = [edge(cursor=cursor(row), node=node(row)) for row in rows[:limit]]
+    return connection(edges=edges, page_info=page_info(edges, len(rows) > limit, after), **extra)

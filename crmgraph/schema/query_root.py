@@ -19,12 +19,12 @@ from crmgraph.schema.filters import Filters, decode_ids
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.kind_info import KindInfos, MetricValue, PermissionInfo
 from crmgraph.schema.node import NodeLookup
+from crmgraph.schema.page_types import page_of
 from crmgraph.schema.pagination import (
     PageInfo,
     check_first,
     decode_cursor,
     encode_cursor,
-    page_info,
 )
 from crmgraph.schema.schema_types import SchemaTypes
 
@@ -49,14 +49,15 @@ async def audit_trail_page(
         rows = []  # a customer the caller may not see has no trail for them
     else:
         rows = await queries.audit_page(info.context.db, pk, limit + 1, before)
-    edges = [
-        core.AuditEntryEdge(
-            cursor=encode_cursor("audit", None, row["id"]),
-            node=core.AuditEntry.from_row(row, access.readable_change),
-        )
-        for row in rows[:limit]
-    ]
-    return AuditTrailConnection(edges=edges, page_info=page_info(edges, len(rows) > limit, after))
+    return page_of(
+        core.AuditEntryEdge,
+        AuditTrailConnection,
+        rows,
+        limit,
+        after,
+        lambda row: encode_cursor("audit", None, row["id"]),
+        lambda row: core.AuditEntry.from_row(row, access.readable_change),
+    )
 
 
 def build_customers_page(types: SchemaTypes, filters: Filters, pages: CustomerPages) -> Any:
@@ -90,19 +91,16 @@ def build_customers_page(types: SchemaTypes, filters: Filters, pages: CustomerPa
             limit + 1,
             cursor,
         )
-        loader = info.context.loaders.customer
-        edges = []
         for row in rows[:limit]:
-            loader.prime(row["id"], row)
-            edges.append(
-                pages.edge(
-                    cursor=encode_cursor(scope, row[column], row["id"]),
-                    node=types.customer(row),
-                )
-            )
-        return CustomerConnection(
-            edges=edges,
-            page_info=page_info(edges, len(rows) > limit, after),
+            info.context.loaders.customer.prime(row["id"], row)
+        return page_of(
+            pages.edge,
+            CustomerConnection,
+            rows,
+            limit,
+            after,
+            lambda row: encode_cursor(scope, row[column], row["id"]),
+            types.customer,
             filter_query=q,
         )
 
