@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import importlib.util
 import itertools
 import json
 import os
@@ -99,11 +100,67 @@ def record_need(server: LiveServer, customer_id: str, **fields: Any) -> dict[str
     return data["need"]
 
 
+AUDIT_TRAIL = """query($id: ID!, $first: Int, $after: String) {
+  auditTrail(customerId: $id, first: $first, after: $after) {
+    edges { cursor node { action entityType entityId changes { field old new } } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+
+def audit_trail(server: LiveServer, customer_id: str, page_size: int) -> list[dict[str, Any]]:
+    """A customer's whole audit trail, oldest first, read ``page_size`` entries a page."""
+    entries: list[dict[str, Any]] = []
+    after = None
+    while True:
+        variables = {"id": customer_id, "first": page_size, "after": after}
+        conn = server.gql(AUDIT_TRAIL, variables)["auditTrail"]
+        entries += [edge["node"] for edge in conn["edges"]]
+        if not conn["pageInfo"]["hasNextPage"]:
+            return entries
+        after = conn["pageInfo"]["endCursor"]
+
+
 def count_customers(server: LiveServer, deleted: str = "ALL") -> int:
     return server.gql(
         "query($d: DeletedState!) { customers(filter: {deleted: $d}) { totalCount } }",
         {"d": deleted},
     )["customers"]["totalCount"]
+
+
+async def add_people(
+    state: AppState, people: dict[str, str], domain: str
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Users ``people`` (name -> role, e-mail name@domain) with an API key
+    each: (name -> key, name -> user pk)."""
+    keys, users = {}, {}
+    for name, role in people.items():
+        email = f"{name}@{domain}"
+        users[name] = await auth.create_user(state.db, name.title(), email, role)
+        keys[name] = await auth.create_key(state.db, email, "test")
+    return keys, users
+
+
+def api_keys(url: str, people: dict[str, str], domain: str) -> dict[str, str]:
+    """The API keys of ``people`` (see add_people), made in ``url``'s database."""
+
+    async def run(state: AppState) -> dict[str, str]:
+        return (await add_people(state, people, domain))[0]
+
+    return asyncio.run(with_state(settings_for(url), run))
+
+
+def people_and_red(
+    url: str, people: dict[str, str], domain: str
+) -> tuple[dict[str, str], dict[str, int], int]:
+    """``people`` (see add_people) and the team Red holding the user
+    ``agent``: (keys, user pks, Red's pk)."""
+
+    async def run(state: AppState) -> tuple[dict[str, str], dict[str, int], int]:
+        keys, users = await add_people(state, people, domain)
+        red = await auth.create_team(state.db, "Red")
+        await auth.add_team_member(state.db, "Red", f"agent@{domain}")
+        return keys, users, red
+
+    return asyncio.run(with_state(settings_for(url), run))
 
 
 def require(condition: bool, reason: str) -> None:
@@ -113,6 +170,14 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)")
     pytest.skip(reason)
+
+
+def require_loyalty() -> None:
+    """The crmgraph-loyalty plugin is installed (see require)."""
+    require(
+        importlib.util.find_spec("crmgraph_loyalty") is not None,
+        "crmgraph-loyalty is not installed: pip install -e plugins/crmgraph-loyalty",
+    )
 
 
 async def insert_customer(
@@ -177,20 +242,28 @@ def server_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {log.read_text()}")
-            try:
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        poll("the server's /readyz", ready, attempts=600)
+        wait_ready(process, url, log.read_text, attempts=600)
         yield process, url
     finally:
         if process.poll() is None:
             stop(process, 30)
+
+
+def wait_ready(
+    process: subprocess.Popen, url: str, output: Callable[[], str], attempts: int
+) -> None:
+    """Poll ``url``'s /readyz until it answers 200; should ``process`` exit
+    first, fail with its ``output()``."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{output()}")
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    poll(f"{url}/readyz", ready, attempts=attempts)
 
 
 def poll(what: str, probe: Callable[[], T | None], attempts: int = 300) -> T:
@@ -331,18 +404,13 @@ class RoleWorld:
         settings = settings_for(database_url, anonymous=False, plugins=plugins)
         asyncio.run(migrate_for(settings))  # plugins' own tables
 
-        async def people(state: AppState) -> tuple[dict[str, str], dict[str, str]]:
-            keys, users = {}, {}
-            for role in roles:
-                email = f"{role}@{domain}"
-                user = await auth.create_user(state.db, role.title(), email, role)
-                users[role] = encode_id("User", user)
-                keys[role] = await auth.create_key(state.db, email, "test")
-            return keys, users
+        async def people(state: AppState) -> tuple[dict[str, str], dict[str, int]]:
+            return await add_people(state, {role: role for role in roles}, domain)
 
         keys, users = asyncio.run(with_state(settings, people))
         with live_server(settings) as server:
-            yield cls(server, settings, keys, users)
+            ids = {role: encode_id("User", pk) for role, pk in users.items()}
+            yield cls(server, settings, keys, ids)
 
     def post(self, query: str, variables: dict[str, Any] | None = None, role: str = "admin") -> Any:
         return self.server.post(query, variables, key=self.keys[role])

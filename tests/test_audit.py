@@ -4,22 +4,7 @@ its own transaction; refused writes record nothing; the API cannot alter it."""
 from __future__ import annotations
 
 from tests.conftest import LiveServer
-from tests.helpers import add_contact, create_customer, log_interaction
-
-TRAIL = """query($id: ID!, $first: Int, $after: String) {
-  auditTrail(customerId: $id, first: $first, after: $after) {
-    edges { cursor node { action entityType entityId changes { field old new } } }
-    pageInfo { hasNextPage endCursor } } }"""
-
-
-def trail(server: LiveServer, customer_id: str) -> list[dict]:
-    entries, after = [], None
-    while True:
-        conn = server.gql(TRAIL, {"id": customer_id, "first": 3, "after": after})["auditTrail"]
-        entries += [e["node"] for e in conn["edges"]]
-        if not conn["pageInfo"]["hasNextPage"]:
-            return entries
-        after = conn["pageInfo"]["endCursor"]
+from tests.helpers import add_contact, audit_trail, create_customer, log_interaction
 
 
 def changes_of(entry: dict) -> dict[str, tuple]:
@@ -51,7 +36,7 @@ def test_every_write_is_in_the_trail_newest_first(server: LiveServer) -> None:
         server.gql(f"mutation($id: ID!) {{ {action}(input: {{id: $id}}) {{ userErrors {{ code }} }} }}",
                    {"id": cid})  # fmt: skip
 
-    entries = trail(server, cid)
+    entries = audit_trail(server, cid, page_size=3)  # small pages: the cursor is used
     assert [e["action"] for e in entries] == [
         "customer.restored", "customer.deleted", "customer.stage_changed", "interaction.logged",
         "contact.added", "customer.updated", "customer.created",

@@ -18,7 +18,7 @@ import pytest
 
 from crmgraph.testing import live_server, require_postgres, settings_for
 from tests.conftest import LiveServer, fresh_database
-from tests.helpers import create_customer
+from tests.helpers import audit_trail, create_customer
 
 CLIENTS = 20
 UPDATES_PER_CLIENT = 50
@@ -30,10 +30,6 @@ UPDATE = """mutation($input: UpdateCustomerInput!) {
     customer { id name version }
     userErrors { field message code }
   } }"""
-TRAIL = """query($id: ID!, $first: Int, $after: String) {
-  auditTrail(customerId: $id, first: $first, after: $after) {
-    edges { node { action entityType entityId changes { field old new } } }
-    pageInfo { hasNextPage endCursor } } }"""
 
 
 @dataclass
@@ -102,17 +98,6 @@ def run_client(
     return attempts
 
 
-def full_trail(server: LiveServer, customer_id: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    after = None
-    while True:
-        conn = server.gql(TRAIL, {"id": customer_id, "first": 100, "after": after})["auditTrail"]
-        entries += [edge["node"] for edge in conn["edges"]]
-        if not conn["pageInfo"]["hasNextPage"]:
-            return entries
-        after = conn["pageInfo"]["endCursor"]
-
-
 def test_concurrent_versioned_updates_lose_and_double_nothing(pg_server: LiveServer) -> None:
     server = pg_server
     created = [create_customer(server, name=f"Contended {i}") for i in range(CUSTOMERS)]
@@ -152,7 +137,7 @@ def test_concurrent_versioned_updates_lose_and_double_nothing(pg_server: LiveSer
             assert error["field"] == "expectedVersion", a
 
         # Every accepted write is in the trail exactly once; refused ones are not.
-        trail = full_trail(server, customer_id)
+        trail = audit_trail(server, customer_id, page_size=100)
         assert Counter(e["action"] for e in trail) == {
             "customer.created": 1,
             "customer.updated": count,

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from crmgraph import graphiql
-from tests.helpers import DevTools, chromium, free_port, poll, require, stop
+from tests.helpers import DevTools, chromium, free_port, poll, require, stop, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -70,17 +70,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        if process.poll() is not None:
-            log.seek(0)
-            raise AssertionError(f"server exited with {process.returncode}:\n{log.read()}")
-        try:
-            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
+    def logged() -> str:
+        log.seek(0)
+        return log.read()
 
     try:
-        poll("the server's /readyz", ready, attempts=600)
+        wait_ready(process, url, logged, attempts=600)
         yield url, key
     finally:
         stop(process, 30)

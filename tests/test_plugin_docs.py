@@ -5,7 +5,6 @@ no extension point is untested or undocumented."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import re
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import pytest
 import crmgraph
 from crmgraph import hookspecs
 from crmgraph.registry import make_plugin_manager
-from crmgraph.testing import IN_CI, settings_for
+from crmgraph.testing import settings_for
+from tests.helpers import require_loyalty
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
@@ -61,11 +61,7 @@ def test_no_section_documents_a_hook_that_does_not_exist() -> None:
 
 
 def test_every_hookspec_is_implemented_by_a_shipped_plugin(tmp_path: Path) -> None:
-    if importlib.util.find_spec("crmgraph_loyalty") is None:
-        message = "crmgraph-loyalty is not installed: pip install -e plugins/crmgraph-loyalty"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_loyalty()
     settings = settings_for(
         f"sqlite:///{tmp_path / 'unused.sqlite'}", plugins=("crmgraph_loyalty.plugin",)
     )
@@ -121,11 +117,7 @@ def test_every_example_runs() -> None:
     from. Their ``from crmgraph import ...`` lines must name public names.
     An example that is part of a function's body (a top-level ``await`` or
     ``return``) is compiled as one, not run."""
-    if importlib.util.find_spec("crmgraph_loyalty") is None:
-        message = "crmgraph-loyalty is not installed: pip install -e plugins/crmgraph-loyalty"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_loyalty()
     from crmgraph_loyalty import plugin as loyalty
 
     namespace: dict[str, object] = {n: v for n, v in vars(loyalty).items() if not n.startswith("_")}

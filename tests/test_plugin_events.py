@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +16,9 @@ import pytest
 from crmgraph.app import AppState, with_state
 from crmgraph.events import EventTypeError, emit
 from crmgraph.settings import Settings
-from crmgraph.testing import IN_CI, LiveServer, live_server, migrate_for, settings_for
+from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for
 from tests import test_webhooks
-from tests.helpers import create_customer, log_interaction, poll
+from tests.helpers import create_customer, log_interaction, poll, require_loyalty
 from tests.plugins_for_tests import loyalty_listener
 from tests.test_subscriptions import graphql_ws, subscriptions_open
 from tests.test_webhooks import Receiver, create_webhook
@@ -44,11 +43,7 @@ EVENTS = """subscription($filter: CustomerEventFilter) {
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """The loyalty plugin (its tables migrated) and the listener, fast polling."""
-    if importlib.util.find_spec("crmgraph_loyalty") is None:
-        message = "crmgraph-loyalty is not installed: pip install -e plugins/crmgraph-loyalty"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    require_loyalty()
     configured = settings_for(database_url, plugins=(LOYALTY, LISTENER), **FAST)
     asyncio.run(migrate_for(configured))
     loyalty_listener.received.clear()

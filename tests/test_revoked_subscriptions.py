@@ -25,7 +25,7 @@ from crmgraph import auth, cli
 from crmgraph.app import AppState, with_state
 from crmgraph.auth_changes import REVOKED_CLOSE_CODE, REVOKED_REASON
 from crmgraph.testing import LiveServer, live_server, settings_for
-from tests.helpers import poll, require, server_process
+from tests.helpers import api_keys, poll, require, server_process
 from tests.test_subscriptions import (
     GraphQLWebSocket,
     create,
@@ -46,14 +46,7 @@ CREATE_IN_TEAM = """mutation($input: CreateCustomerInput!) {
 
 @pytest.fixture
 def keys(database_url: str) -> dict[str, str]:
-    async def make(state: AppState) -> dict[str, str]:
-        made = {}
-        for role, email in (("admin", "admin@revoked.example"), ("manager", MANAGER_EMAIL)):
-            await auth.create_user(state.db, role.title(), email, role)
-            made[role] = await auth.create_key(state.db, email, "test")
-        return made
-
-    return asyncio.run(with_state(settings_for(database_url), make))
+    return api_keys(database_url, {"admin": "admin", "manager": "manager"}, "revoked.example")
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for
 from crmgraph.validation import camel
 from tests.conftest import fresh_database
-from tests.helpers import poll
+from tests.helpers import add_people, poll
 from tests.test_subscriptions import graphql_ws, subscriptions_open
 
 ROLES = ("admin", "manager", "agent", "viewer")
@@ -535,11 +535,8 @@ OPERATIONS += guarded_field_operations()
 
 
 async def users_and_keys(state: AppState) -> tuple[dict[str, str], dict[str, str], str]:
-    keys, users = {}, {}
-    for role in ROLES:
-        email = f"{role}@roles.example"
-        users[role] = encode_id("User", await auth.create_user(state.db, role.title(), email, role))
-        keys[role] = await auth.create_key(state.db, email, "test")
+    keys, pks = await add_people(state, {role: role for role in ROLES}, "roles.example")
+    users = {role: encode_id("User", pk) for role, pk in pks.items()}
     team = await auth.create_team(state.db, TEAM)
     await auth.add_team_member(state.db, TEAM, "agent@roles.example")
     return keys, users, encode_id("Team", team)

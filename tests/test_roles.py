@@ -4,17 +4,15 @@ personal profile), on both engines, through real API keys."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from crmgraph import auth
-from crmgraph.app import AppState, with_state
 from crmgraph.schema.ids import encode_id
 from crmgraph.testing import LiveServer, live_server, settings_for
+from tests.helpers import people_and_red
 
 ROLES = ("admin", "manager", "agent", "viewer")
 
@@ -58,18 +56,8 @@ class World:
 def setup_users(database_url: str) -> tuple[dict[str, str], dict[str, int], int]:
     """Users (one per role, a second agent outside any team), the team Red
     holding the first agent, and a key for each."""
-
-    async def run(state: AppState) -> tuple[dict[str, str], dict[str, int], int]:
-        keys, users = {}, {}
-        for name, role in (*((r, r) for r in ROLES), ("loner", "agent")):
-            email = f"{name}@roles.example"
-            users[name] = await auth.create_user(state.db, name.title(), email, role)
-            keys[name] = await auth.create_key(state.db, email, "test")
-        red = await auth.create_team(state.db, "Red")
-        await auth.add_team_member(state.db, "Red", "agent@roles.example")
-        return keys, users, red
-
-    return asyncio.run(with_state(settings_for(database_url), run))
+    people = {**{r: r for r in ROLES}, "loner": "agent"}
+    return people_and_red(database_url, people, "roles.example")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, poll, stop
+from tests.helpers import free_port, stop, wait_ready
 
 DEMO_CUSTOMERS = 300
 
@@ -41,16 +41,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             if "GraphiQL at" in line:
                 break
         assert set(keys) == {"admin", "agent", "viewer"}, f"serve --demo printed {keys}"
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {process.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        poll("the demo server's /readyz", ready, attempts=1200)
+        wait_ready(process, url, process.stdout.read, attempts=1200)  # type: ignore[union-attr]
         yield url, keys
     finally:
         stop(process, 30)

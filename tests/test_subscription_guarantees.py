@@ -10,21 +10,18 @@ for subscriptions compared strawberry's ``OperationType`` with graphql-core's.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from graphql import GraphQLSchema, parse
 
-from crmgraph import auth
-from crmgraph.app import AppState, with_state
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import build_schema
 from crmgraph.schema.limits import QueryLimits, query_cost
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for
-from tests.helpers import poll
+from tests.helpers import api_keys, poll
 from tests.test_subscriptions import GraphQLWebSocket, graphql_ws, subscriptions_open
 
 MAX_COST = 100
@@ -67,15 +64,7 @@ def cost_of(schema: GraphQLSchema, query: str) -> int:
 
 @pytest.fixture
 def keys(database_url: str) -> dict[str, str]:
-    async def make(state: AppState) -> dict[str, str]:
-        made = {}
-        for role in ("admin", "agent"):
-            email = f"{role}@guarantees.example"
-            await auth.create_user(state.db, role.title(), email, role)
-            made[role] = await auth.create_key(state.db, email, "test")
-        return made
-
-    return asyncio.run(with_state(settings_for(database_url), make))
+    return api_keys(database_url, {"admin": "admin", "agent": "agent"}, "guarantees.example")
 
 
 @pytest.fixture
@@ -122,16 +111,25 @@ def same_refusal(*errors: dict[str, Any]) -> dict[str, Any]:
     return first
 
 
+def refused_everywhere(
+    server: LiveServer, key: str, query: str, mutation: str, subscription: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The query's, mutation's and subscription's refusals to ``key``, checked
+    the same (see same_refusal): (the query's error, the subscription's, what they share)."""
+    over_query = http_error(server, query, key)
+    over_mutation = http_error(server, mutation, key)
+    with graphql_ws(server.url, key) as client:
+        client.acknowledged()
+        over_socket = subscription_error(client, subscription)
+    return over_query, over_socket, same_refusal(over_query, over_mutation, over_socket)
+
+
 def test_field_permissions_refuse_every_transport_alike(
     guarded: LiveServer, keys: dict[str, str]
 ) -> None:
-    agent = keys["agent"]
-    over_query = http_error(guarded, QUERY_GUARDED, agent)
-    over_mutation = http_error(guarded, MUTATE_GUARDED, agent)
-    with graphql_ws(guarded.url, agent) as client:
-        client.acknowledged()
-        over_socket = subscription_error(client, SUBSCRIBE_GUARDED)
-    refusal = same_refusal(over_query, over_mutation, over_socket)
+    over_query, over_socket, refusal = refused_everywhere(
+        guarded, keys["agent"], QUERY_GUARDED, MUTATE_GUARDED, SUBSCRIBE_GUARDED
+    )
     assert refusal["code"] == "FORBIDDEN"
     assert set(refusal["fields"]) == {"Employee.salary", "Contact.birthday", "Contact.homeAddress"}
     assert over_socket["message"] == over_query["message"]
@@ -150,12 +148,9 @@ def test_the_cost_limit_refuses_every_transport_alike(
     for query in (SUBSCRIBE_DEAR, QUERY_DEAR, MUTATE_DEAR):
         assert cost_of(schema, query) > MAX_COST, query
     admin = keys["admin"]
-    over_query = http_error(guarded, QUERY_DEAR, admin)
-    over_mutation = http_error(guarded, MUTATE_DEAR, admin)
-    with graphql_ws(guarded.url, admin) as client:
-        client.acknowledged()
-        over_socket = subscription_error(client, SUBSCRIBE_DEAR)
-    refusal = same_refusal(over_query, over_mutation, over_socket)
+    _, over_socket, refusal = refused_everywhere(
+        guarded, admin, QUERY_DEAR, MUTATE_DEAR, SUBSCRIBE_DEAR
+    )
     assert refusal == {"code": "QUERY_TOO_EXPENSIVE", "limit": MAX_COST}
     assert over_socket["extensions"]["cost"] == cost_of(schema, SUBSCRIBE_DEAR)
     assert guarded.gql(COUNT, key=admin)["customers"]["totalCount"] == 0

@@ -21,7 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 from crmgraph import auth
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
-from tests.helpers import poll, require, server_process
+from tests.helpers import api_keys, poll, require, server_process
 
 CREATE = """mutation($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id } userErrors { message } }
@@ -86,15 +86,9 @@ def graphql_ws(http_url: str, key: str | None = None) -> Iterator[GraphQLWebSock
 def keys(database_url: str) -> dict[str, str]:
     """API keys of an admin and two agents, Ana and Bea."""
 
-    async def make(state: AppState) -> dict[str, str]:
-        made = {}
-        for name, role in (("admin", "admin"), ("ana", "agent"), ("bea", "agent")):
-            email = f"{name}@live.example"
-            await auth.create_user(state.db, name.title(), email, role)
-            made[name] = await auth.create_key(state.db, email, "test")
-        return made
-
-    return asyncio.run(with_state(settings_for(database_url), make))
+    return api_keys(
+        database_url, {"admin": "admin", "ana": "agent", "bea": "agent"}, "live.example"
+    )
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 
-from crmgraph import auth
 from crmgraph.app import AppState, with_state
 from crmgraph.db import writes
 from crmgraph.schema.ids import encode_id
 from crmgraph.testing import LiveServer, live_server, settings_for
 from crmgraph.validation import UserInputError
-from tests.helpers import insert_customer
+from tests.helpers import insert_customer, people_and_red
 
 UTC = datetime.UTC
 PEOPLE = {  # name -> role; the agent is in team Red, the loner in none
@@ -78,25 +77,11 @@ class World:
         ]
 
 
-def setup(url: str) -> tuple[dict[str, str], dict[str, int], int]:
-    async def run(state: AppState) -> tuple[dict[str, str], dict[str, int], int]:
-        keys, users = {}, {}
-        for name, role in PEOPLE.items():
-            email = f"{name}@team.example"
-            users[name] = await auth.create_user(state.db, name.title(), email, role)
-            keys[name] = await auth.create_key(state.db, email, "test")
-        red = await auth.create_team(state.db, "Red")
-        await auth.add_team_member(state.db, "Red", "agent@team.example")
-        return keys, users, red
-
-    return asyncio.run(with_state(settings_for(url), run))
-
-
 @pytest.fixture
 def world(database_url: str) -> Iterator[World]:
     """Customers: ``own`` (the agent's), ``shared`` (team Red's), ``other``
     (the manager's, invisible to the agent); a need on ``own`` and one on ``other``."""
-    keys, pks, red = setup(database_url)
+    keys, pks, red = people_and_red(database_url, PEOPLE, "team.example")
     with live_server(settings_for(database_url, anonymous=False)) as server:
         callers = {name: Caller(server, key) for name, key in keys.items()}
         users = {name: encode_id("User", pk) for name, pk in pks.items()}
