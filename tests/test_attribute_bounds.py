@@ -27,6 +27,15 @@ from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.plugins_for_tests.bounded_type import LAB_SAMPLE
 
 PLUGIN = "tests.plugins_for_tests.bounded_type"
+# attribute -> (min_value, max_value): the type's bounds, kept exact
+LAB_BOUNDS = {
+    "ratio": (Decimal("0.1"), Decimal("0.3")),
+    "concentration": (Decimal("0.1"), Decimal("0.3")),
+    "share": (Decimal("0.1"), Decimal("0.3")),
+    "batches": (Decimal("1.5"), Decimal(3)),
+    "trace": (Decimal("1E-7"), None),
+    "loss": (None, Decimal("0.333")),
+}
 
 # attribute -> (values at or inside its bounds, values just outside them)
 ACCEPTED_AND_REFUSED: dict[str, tuple[list[Any], list[Any]]] = {
@@ -61,14 +70,7 @@ def test_values_at_a_bound_are_accepted_and_past_it_refused(name: str) -> None:
 
 def test_bounds_are_kept_as_exact_decimals() -> None:
     bounds = {a.name: (a.min_value, a.max_value) for a in LAB_SAMPLE.attributes}
-    assert bounds == {
-        "ratio": (Decimal("0.1"), Decimal("0.3")),
-        "concentration": (Decimal("0.1"), Decimal("0.3")),
-        "share": (Decimal("0.1"), Decimal("0.3")),
-        "batches": (Decimal("1.5"), Decimal(3)),
-        "trace": (Decimal("1E-7"), None),
-        "loss": (None, Decimal("0.333")),
-    }
+    assert bounds == LAB_BOUNDS
     (problem,) = problems_of("trace", Decimal("1E-8"))
     assert problem.message == "trace must be at least 0.0000001"
     (problem,) = problems_of("ratio", 0.31)
@@ -208,14 +210,7 @@ def test_customer_kinds_and_descriptions_show_the_bounds(bounded_server: LiveSer
         name: tuple(None if b is None else Decimal(b) for b in pair)
         for name, pair in bounds.items()
     }
-    assert parsed == {
-        "ratio": (Decimal("0.1"), Decimal("0.3")),
-        "concentration": (Decimal("0.1"), Decimal("0.3")),
-        "share": (Decimal("0.1"), Decimal("0.3")),
-        "batches": (Decimal("1.5"), Decimal(3)),
-        "trace": (Decimal("1E-7"), None),
-        "loss": (None, Decimal("0.333")),
-    }
+    assert parsed == LAB_BOUNDS
     client = next(k for k in kinds if k["kind"] == "CLIENT")
     assert {a["name"]: a["minValue"] for a in client["attributes"]}["annualRevenue"] == "0"
     fields = bounded_server.gql('{ __type(name: "LabSample") { fields { name description } } }')[

@@ -47,7 +47,8 @@ def log(server: LiveServer, customer: str, **fields: Any) -> dict[str, Any]:
     return server.gql(LOG, {"input": values})["logInteraction"]
 
 
-def record(server: LiveServer, customer: str, granted: bool, **fields: Any) -> dict[str, Any]:
+def consent_input(customer: str, granted: bool, **fields: Any) -> dict[str, Any]:
+    """recordConsent's variables: e-mail marketing, from a web form unless ``fields`` say."""
     values = {
         "customerId": customer,
         "channel": "EMAIL",
@@ -56,7 +57,11 @@ def record(server: LiveServer, customer: str, granted: bool, **fields: Any) -> d
         "source": "WEB_FORM",
         **fields,
     }
-    payload = server.gql(RECORD, {"input": values})["recordConsent"]
+    return {"input": values}
+
+
+def record(server: LiveServer, customer: str, granted: bool, **fields: Any) -> dict[str, Any]:
+    payload = server.gql(RECORD, consent_input(customer, granted, **fields))["recordConsent"]
     assert payload["userErrors"] == [], payload["userErrors"]
     return payload["consent"]
 
@@ -142,51 +147,21 @@ def test_a_contacts_own_statement_decides(server: LiveServer) -> None:
     assert log(server, c, contactId=ben)["userErrors"] == []  # Ben said nothing: the company's
     other = create_customer(server, name="Other Corp")["id"]
     stranger = add_contact(server, other, name="Cy Stranger")["id"]
-    payload = server.gql(
-        RECORD,
-        {
-            "input": {
-                "customerId": c,
-                "contactId": stranger,
-                "channel": "EMAIL",
-                "purpose": "MARKETING",
-                "granted": True,
-                "source": "API",
-            }
-        },
-    )["recordConsent"]
+    payload = server.gql(RECORD, consent_input(c, True, contactId=stranger, source="API"))[
+        "recordConsent"
+    ]
     assert codes(payload) == [("contactId", "INVALID")]
 
 
 def test_recording_consent_needs_customer_write(server: LiveServer, database_url: str) -> None:
     c = create_customer(server, name="Kim Bay")["id"]
     viewer = asyncio.run(user_key(settings_for(database_url), "viewer"))
-    payload = server.post(
-        RECORD,
-        {
-            "input": {
-                "customerId": c,
-                "channel": "EMAIL",
-                "purpose": "MARKETING",
-                "granted": True,
-                "source": "API",
-            }
-        },
-        key=viewer,
-    )["data"]["recordConsent"]
+    payload = server.post(RECORD, consent_input(c, True, source="API"), key=viewer)["data"][
+        "recordConsent"
+    ]
     assert codes(payload) == [(None, "FORBIDDEN")]
     assert server.gql(CONSENTS, {"id": c})["customer"]["consentHistory"] == []
-    future = server.gql(
-        RECORD,
-        {
-            "input": {
-                "customerId": c,
-                "channel": "EMAIL",
-                "purpose": "MARKETING",
-                "granted": True,
-                "source": "API",
-                "at": "2999-01-01T00:00:00Z",
-            }
-        },
-    )["recordConsent"]
+    future = server.gql(RECORD, consent_input(c, True, source="API", at="2999-01-01T00:00:00Z"))[
+        "recordConsent"
+    ]
     assert codes(future) == [("at", "OUT_OF_RANGE")]

@@ -158,20 +158,22 @@ def test_pairs_within_a_batch_are_found_in_memory() -> None:
     assert [(i, j) for i, j, _, _ in found] == [(0, 2)]
 
 
+def probe_of(row: dict[str, Any]) -> Probe:
+    """What matching is given for a labelled row (a createCustomer input)."""
+    return Probe(
+        name=row.get("name"),
+        email=row.get("email"),
+        phone=row.get("phone"),
+        tax_id=(row.get("client") or {}).get("taxId"),
+        kind=row["kind"].lower(),
+    )
+
+
 def test_strong_matches_skip_name_blocks_and_lose_nothing() -> None:
     """Above NAME_WEIGHT only shared identifiers can reach the score, so the
     name blocks are not looked at; on the labelled data set, every pair at
     STRONG found through all blocks is still found without them."""
-    probes = [
-        Probe(
-            name=row.get("name"),
-            email=row.get("email"),
-            phone=row.get("phone"),
-            tax_id=(row.get("client") or {}).get("taxId"),
-            kind=row["kind"].lower(),
-        )
-        for row in labelled().inputs
-    ]
+    probes = [probe_of(row) for row in labelled().inputs]
     everything = matching.pairs_within(probes, min_score=matching.LIKELY, region="US")
     strong = [p for p in everything if p[2] >= matching.STRONG]
     assert len(strong) >= 20
@@ -183,19 +185,7 @@ def test_strong_matches_skip_name_blocks_and_lose_nothing() -> None:
 
 
 def test_scores_are_symmetric_and_the_floor_only_skips_what_cannot_reach_it() -> None:
-    normals = [
-        Normal.of(
-            Probe(
-                name=row.get("name"),
-                email=row.get("email"),
-                phone=row.get("phone"),
-                tax_id=(row.get("client") or {}).get("taxId"),
-                kind=row["kind"].lower(),
-            ),
-            "US",
-        )
-        for row in labelled().inputs
-    ]
+    normals = [Normal.of(probe_of(row), "US") for row in labelled().inputs]
     skipped = 0
     for i, a in enumerate(normals):
         for b in normals[i + 1 :]:

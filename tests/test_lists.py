@@ -3,6 +3,8 @@ nested lists and the SQL statements they cost."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from crmgraph.db import text_keys
@@ -204,45 +206,36 @@ def test_interactions_connection_newest_first_with_filters(server: LiveServer) -
     assert emails["customer"]["interactions"]["edges"][0]["node"]["amount"] == "10.50"
 
 
+def logging_refused(server: LiveServer, customer_id: str, **fields: Any) -> list[dict[str, str]]:
+    """The user errors of logging an outbound e-mail with ``fields``."""
+    values = {"customerId": customer_id, "channel": "EMAIL", "direction": "OUTBOUND", **fields}
+    return server.gql(
+        """mutation($input: LogInteractionInput!) { logInteraction(input: $input) {
+             interaction { id } userErrors { field code } } }""",
+        {"input": values},
+    )["logInteraction"]["userErrors"]
+
+
 def test_interaction_validation(server: LiveServer) -> None:
     c = create_customer(server, name="Rated")
     other = create_customer(server, name="Other")
     contact = add_contact(server, other["id"])
-    out = server.gql(
-        """mutation($input: LogInteractionInput!) { logInteraction(input: $input) {
-             interaction { id } userErrors { field code } } }""",
-        {
-            "input": {
-                "customerId": c["id"],
-                "channel": "EMAIL",
-                "direction": "OUTBOUND",
-                "subject": "",
-                "satisfaction": 6,
-                "amount": "-1",
-                "occurredAt": "2999-01-01T00:00:00Z",
-            }
-        },
-    )["logInteraction"]
-    assert {(e["field"], e["code"]) for e in out["userErrors"]} == {
+    refused = logging_refused(
+        server,
+        c["id"],
+        subject="",
+        satisfaction=6,
+        amount="-1",
+        occurredAt="2999-01-01T00:00:00Z",
+    )
+    assert {(e["field"], e["code"]) for e in refused} == {
         ("subject", "REQUIRED"),
         ("satisfaction", "OUT_OF_RANGE"),
         ("amount", "OUT_OF_RANGE"),
         ("occurredAt", "OUT_OF_RANGE"),
     }
-    wrong_contact = server.gql(
-        """mutation($input: LogInteractionInput!) { logInteraction(input: $input) {
-             interaction { id } userErrors { field code } } }""",
-        {
-            "input": {
-                "customerId": c["id"],
-                "channel": "EMAIL",
-                "direction": "OUTBOUND",
-                "subject": "x",
-                "contactId": contact["id"],
-            }
-        },
-    )["logInteraction"]
-    assert wrong_contact["userErrors"] == [{"field": "contactId", "code": "INVALID"}]
+    wrong_contact = logging_refused(server, c["id"], subject="x", contactId=contact["id"])
+    assert wrong_contact == [{"field": "contactId", "code": "INVALID"}]
     count = server.gql(
         "query($id: ID!) { customer(id: $id) { interactions { edges { cursor } } } }",
         {"id": c["id"]},

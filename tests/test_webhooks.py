@@ -160,6 +160,16 @@ def create_webhook(
     return data["webhook"], data["secret"]
 
 
+def rename(server: LiveServer, customer_id: str, name: str) -> None:
+    """Rename a customer at version 1: one customer.updated event."""
+    renamed = server.gql(
+        "mutation($id: ID!, $name: String!) { updateCustomer(input: "
+        "{id: $id, expectedVersion: 1, name: $name}) { userErrors { code } } }",
+        {"id": customer_id, "name": name},
+    )
+    assert renamed["updateCustomer"]["userErrors"] == []
+
+
 def webhook_state(server: LiveServer) -> dict[str, Any]:
     (hook,) = server.gql(WEBHOOKS)["webhooks"]
     hook["deliveries"] = [edge["node"] for edge in hook["deliveries"]["edges"]]
@@ -213,12 +223,7 @@ def test_delivered_on_a_retry_signed_and_every_attempt_logged(
     hook, secret = create_webhook(server, receiver.url, ["customer.created"])
     assert secret.startswith("whsec_") and hook["secretHint"] == "…" + secret[-4:]
     customer = create_customer(server, name="Hooked")
-    renamed = server.gql(
-        'mutation($id: ID!) { updateCustomer(input: {id: $id, expectedVersion: 1, name: "R"}) '
-        "{ userErrors { code } } }",
-        {"id": customer["id"]},
-    )
-    assert renamed["updateCustomer"]["userErrors"] == []
+    rename(server, customer["id"], "R")
 
     poll("the event delivered on its fourth attempt", receiver.delivered)
     requests = receiver.snapshot()
@@ -281,12 +286,7 @@ def test_a_customers_events_arrive_in_order_and_others_do_not_wait(
     server = start()
     create_webhook(server, receiver.url, ["customer.*"])
     client = create_customer(server, name="First")
-    updated = server.gql(
-        'mutation($id: ID!) { updateCustomer(input: {id: $id, expectedVersion: 1, name: "2nd"}) '
-        "{ userErrors { code } } }",
-        {"id": client["id"]},
-    )
-    assert updated["updateCustomer"]["userErrors"] == []
+    rename(server, client["id"], "2nd")
     prospect = server.gql(CREATE, {"input": {"kind": "PROSPECT", "name": "Other"}})
     assert prospect["createCustomer"]["userErrors"] == []
 

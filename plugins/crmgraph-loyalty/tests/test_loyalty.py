@@ -43,8 +43,13 @@ mutation($input: AwardLoyaltyPointsInput!) {
 ACCOUNT = "query($id: ID!) { loyaltyAccount(customerId: $id) { points tier updatedAt } }"
 
 
+def creating(server: LiveServer, **fields: Any) -> dict[str, Any]:
+    """createCustomer's payload, user errors and all."""
+    return server.gql(CREATE, {"input": fields})["createCustomer"]
+
+
 def create(server: LiveServer, **fields: Any) -> dict[str, Any]:
-    payload = server.gql(CREATE, {"input": fields})["createCustomer"]
+    payload = creating(server, **fields)
     assert payload["userErrors"] == [], payload["userErrors"]
     return payload["customer"]
 
@@ -174,29 +179,18 @@ def test_distributor_attributes_are_typed_and_validated(crmgraph_client: LiveSer
     assert d["discountPercent"] == "20"
     assert d["contractEndsOn"] == "2031-12-31"
 
-    too_much = crmgraph_client.gql(
-        CREATE,
-        {
-            "input": {
-                "kind": "DISTRIBUTOR",
-                "name": "Greedy",
-                "distributor": {"discountPercent": "60"},
-            }
-        },
-    )["createCustomer"]
+    too_much = creating(
+        crmgraph_client, kind="DISTRIBUTOR", name="Greedy", distributor={"discountPercent": "60"}
+    )
     assert too_much["customer"] is None
     assert [e["field"] for e in too_much["userErrors"]] == ["distributor.discountPercent"]
 
-    unbounded = crmgraph_client.gql(
-        CREATE,
-        {
-            "input": {
-                "kind": "DISTRIBUTOR",
-                "name": "Open-ended",
-                "distributor": {"discountPercent": "35"},
-            }
-        },
-    )["createCustomer"]
+    unbounded = creating(
+        crmgraph_client,
+        kind="DISTRIBUTOR",
+        name="Open-ended",
+        distributor={"discountPercent": "35"},
+    )
     assert unbounded["userErrors"] == [
         {
             "field": "distributor.contractEndsOn",
