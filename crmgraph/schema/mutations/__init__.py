@@ -13,6 +13,7 @@ from crmgraph.input_checks import camel_keys, forbidden_problem
 from crmgraph.schema.mutation_runner import user_errors
 from crmgraph.schema.mutations.common import (
     ResultRows,
+    WrittenNode,
     customer_rows,
     decode,
     fresh_row,
@@ -20,6 +21,7 @@ from crmgraph.schema.mutations.common import (
     guarded_input_problems,
     input_values,
     live,
+    node_payload,
     node_rows,
     plain,
     run_write,
@@ -28,6 +30,7 @@ from crmgraph.schema.mutations.common import (
 
 __all__ = [
     "ResultRows",
+    "WrittenNode",
     "camel_keys",
     "customer_rows",
     "decode",
@@ -37,6 +40,7 @@ __all__ = [
     "guarded_input_problems",
     "input_values",
     "live",
+    "node_payload",
     "node_rows",
     "plain",
     "run_write",

@@ -5,6 +5,7 @@ rows its payload shows inside the write's transaction."""
 import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import pluggy
@@ -174,3 +175,27 @@ async def fresh_row(info: Info, loader_name: str, key: Any) -> Any:
 async def written_row(info: Info, loader_name: str, key: Any) -> Any:
     """A row as the write left it (the write read it in its transaction)."""
     return await getattr(info.context.loaders, loader_name).load(key)
+
+
+@dataclass(frozen=True)
+class WrittenNode:
+    """The node a mutation writes and how its payload shows it: the node's
+    type name, its GraphQL object made from its row, the payload type and the
+    payload's field holding it."""
+
+    type_name: str
+    show: Callable[[Any], Any]
+    payload: type
+    field: str
+
+
+async def node_payload(
+    info: Info, catalog: Catalog, operation: Operation[Any, int], data: Any, node: WrittenNode
+) -> Any:
+    """Run ``operation`` on ``data``; the payload shows the node it wrote, as
+    the write left it, or no node and the operation's problems."""
+    pk, problems = await perform(info, catalog, operation, data, node_rows(node.type_name))
+    if pk is None:
+        return node.payload(**{node.field: None}, user_errors=problems)
+    row = await written_row(info, "row", (node.type_name, pk))
+    return node.payload(**{node.field: node.show(row)}, user_errors=[])

@@ -4,7 +4,6 @@ hands the plain input to its operation and shows the result, or the
 operation's problems as ``userErrors``."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -14,13 +13,13 @@ from crmgraph.operations import contacts, interactions, needs, relationships
 from crmgraph.schema import core_types as core
 from crmgraph.schema.mutations.common import (
     Operation,
+    WrittenNode,
     decode,
     decode_pk,
     input_values,
     no_rows,
-    node_rows,
+    node_payload,
     perform,
-    written_row,
 )
 from crmgraph.schema.mutations.inputs import (
     AddContactInput,
@@ -40,30 +39,6 @@ from crmgraph.validation import Errors, Problem
 def sent(input: Any, *ids: str) -> dict[str, Any]:
     """The fields sent in ``input`` but its ``ids`` (global IDs, decoded apart)."""
     return {k: val for k, val in input_values(input).items() if k not in ids}
-
-
-@dataclass(frozen=True)
-class WrittenNode:
-    """The node a mutation writes and how its payload shows it: the node's
-    type name, its GraphQL object made from its row, the payload type and the
-    payload's field holding it."""
-
-    type_name: str
-    show: Callable[[Any], Any]
-    payload: type
-    field: str
-
-
-async def node_payload(
-    info: Info, m: MutationTypes, operation: Operation[Any, int], data: Any, node: WrittenNode
-) -> Any:
-    """Run ``operation`` on ``data``; the payload shows the node it wrote, as
-    the write left it, or no node and the operation's problems."""
-    pk, problems = await perform(info, m.types.catalog, operation, data, node_rows(node.type_name))
-    if pk is None:
-        return node.payload(**{node.field: None}, user_errors=problems)
-    row = await written_row(info, "row", (node.type_name, pk))
-    return node.payload(**{node.field: node.show(row)}, user_errors=[])
 
 
 CONTACT = WrittenNode("Contact", core.Contact.from_row, ContactPayload, "contact")
@@ -89,7 +64,7 @@ def one_id_write(
         errors = Errors()
         pk = decode_pk(errors, path, getattr(input, id_field), type_name)
         data = request(pk, sent(input, id_field), errors.problems)
-        return await node_payload(info, m, operation, data, node)
+        return await node_payload(info, m.types.catalog, operation, data, node)
 
     return strawberry.mutation(resolve, description=description)
 
@@ -128,7 +103,7 @@ def log_interaction(m: MutationTypes) -> Any:
         contact = decode(errors, "contactId", input.contact_id, "Contact")  # type: ignore[attr-defined]
         fields = sent(input, "customer_id", "contact_id")
         new = interactions.NewInteraction(customer, contact, fields, errors.problems)
-        return await node_payload(info, m, interactions.log_interaction, new, node)
+        return await node_payload(info, m.types.catalog, interactions.log_interaction, new, node)
 
     return strawberry.mutation(
         log_interaction, description="Record a contact with a customer on any channel."
@@ -169,7 +144,7 @@ def link_customers(m: MutationTypes) -> Any:
         from_pk = decode_pk(errors, "fromId", input.from_id, "Customer")
         to_pk = decode_pk(errors, "toId", input.to_id, "Customer")
         link = relationships.NewLink(from_pk, to_pk, input.kind, errors.problems)
-        return await node_payload(info, m, relationships.link_customers, link, node)
+        return await node_payload(info, m.types.catalog, relationships.link_customers, link, node)
 
     return strawberry.mutation(
         link_customers, description="Link two customers with a declared relationship kind."
