@@ -50,6 +50,30 @@ mutation($input: CreateCustomerInput!) {
 """
 
 
+@dataclass
+class Caller:
+    """One API key against a live server."""
+
+    server: LiveServer
+    key: str
+
+    def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.server.post(query, variables, key=self.key)
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self.post(query, variables)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    def mutate(self, name: str, values: dict[str, Any], out: str = "") -> dict[str, Any]:
+        input_type = name[0].upper() + name[1:] + "Input"
+        query = (
+            f"mutation($input: {input_type}!) {{ {name}(input: $input) "
+            f"{{ {out} userErrors {{ field message code }} }} }}"
+        )
+        return self.data(query, {"input": values})[name]
+
+
 def create_customer(server: LiveServer, **fields: Any) -> dict[str, Any]:
     payload = server.gql(CREATE, {"input": {"kind": "CLIENT", **fields}})["createCustomer"]
     assert payload["userErrors"] == [], payload["userErrors"]

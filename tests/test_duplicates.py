@@ -37,8 +37,8 @@ from crmgraph.testing import LiveServer, live_server, settings_for
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
 from crmgraph.transfer.source import CsvSource, text_stream
-from tests.helpers import log_interaction
-from tests.test_roles import Caller, setup_users
+from tests.helpers import Caller, log_interaction
+from tests.test_roles import setup_users
 from tests.test_statement_counts import mutate_in_batches
 
 CREATE = """mutation($input: CreateCustomerInput!) { createCustomer(input: $input) {

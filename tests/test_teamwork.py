@@ -17,9 +17,9 @@ import pytest
 from crmgraph.app import AppState, with_state
 from crmgraph.db import writes
 from crmgraph.schema.ids import encode_id
-from crmgraph.testing import LiveServer, live_server, settings_for
+from crmgraph.testing import live_server, settings_for
 from crmgraph.validation import UserInputError
-from tests.helpers import insert_customer, people_and_red
+from tests.helpers import Caller, insert_customer, people_and_red
 
 UTC = datetime.UTC
 PEOPLE = {  # name -> role; the agent is in team Red, the loner in none
@@ -29,28 +29,6 @@ PEOPLE = {  # name -> role; the agent is in team Red, the loner in none
     "loner": "agent",
     "viewer": "viewer",
 }
-
-
-@dataclass
-class Caller:
-    server: LiveServer
-    key: str
-
-    def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.server.post(query, variables, key=self.key)
-
-    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = self.post(query, variables)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
-
-    def mutate(self, name: str, values: dict[str, Any], out: str = "") -> dict[str, Any]:
-        input_type = name[0].upper() + name[1:] + "Input"
-        query = (
-            f"mutation($input: {input_type}!) {{ {name}(input: $input) "
-            f"{{ {out} userErrors {{ field message code }} }} }}"
-        )
-        return self.data(query, {"input": values})[name]
 
 
 @dataclass
