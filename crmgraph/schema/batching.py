@@ -4,12 +4,12 @@ same arguments."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 Rows = list[dict[str, Any]]
-K = TypeVar("K")
 
 
 def group(rows: Rows, column: str, keys: Sequence[Any]) -> list[Rows]:
@@ -20,24 +20,30 @@ def group(rows: Rows, column: str, keys: Sequence[Any]) -> list[Rows]:
     return [grouped.get(key, []) for key in keys]
 
 
+def owner_and_arguments(key: Any) -> tuple[int, tuple[Any, ...]]:
+    """A page key's owner (its first field) and the arguments of its page
+    (the rest, in order): a page key is a frozen dataclass laid out so."""
+    owner, *arguments = (getattr(key, f.name) for f in dataclasses.fields(key))
+    return owner, tuple(arguments)
+
+
 async def pages_by_arguments(
-    keys: Sequence[K],
-    owner: Callable[[K], int],
-    arguments: Callable[[K], Hashable],
-    load: Callable[[Any, list[int]], Awaitable[Rows]],
+    keys: Sequence[Hashable],
+    load: Callable[[tuple[Any, ...], list[int]], Awaitable[Rows]],
     column: str,
 ) -> list[Rows]:
-    """Each key's page of rows. Keys sharing ``arguments`` (the usual case:
-    one selection over a page of owners) load together, in one
-    ``load(arguments, owner ids)`` call; a page is the rows whose ``column``
-    is the key's ``owner``."""
-    groups: dict[Hashable, set[int]] = defaultdict(set)
-    for key in keys:
-        groups[arguments(key)].add(owner(key))
-    found: dict[tuple[Hashable, int], Rows] = {}
+    """Each key's page of rows (keys: :func:`owner_and_arguments`). Keys
+    sharing arguments (the usual case: one selection over a page of owners)
+    load together, in one ``load(arguments, owner ids)`` call; a page is the
+    rows whose ``column`` is the key's owner."""
+    split = [owner_and_arguments(key) for key in keys]
+    groups: dict[tuple[Any, ...], set[int]] = defaultdict(set)
+    for owner, args in split:
+        groups[args].add(owner)
+    found: dict[tuple[int, tuple[Any, ...]], Rows] = {}
     for args, members in groups.items():
         ids = sorted(members)
         rows = await load(args, ids)
         for pk, page in zip(ids, group(rows, column, ids), strict=True):
-            found[(args, pk)] = page
-    return [found[(arguments(key), owner(key))] for key in keys]
+            found[(pk, args)] = page
+    return [found[pair] for pair in split]

@@ -32,6 +32,8 @@ NODE_TABLES = {
 }
 
 
+# the owner first, then the page's arguments in the order its load takes them
+# (crmgraph.schema.batching.pages_by_arguments)
 @dataclass(frozen=True)
 class InteractionPageKey:
     customer_id: int
@@ -118,10 +120,4 @@ class Loaders:
         async def load(args: tuple, ids: list[int]) -> Rows:
             return await queries.interaction_pages(self.db, ids, *args)
 
-        return await pages_by_arguments(
-            keys,
-            lambda key: key.customer_id,
-            lambda key: (key.limit, key.match, key.before),
-            load,
-            "customer",
-        )
+        return await pages_by_arguments(keys, load, "customer")

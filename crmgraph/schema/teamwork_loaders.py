@@ -16,6 +16,8 @@ from crmgraph.schema.batching import Rows, group, pages_by_arguments
 from crmgraph.schema.dataloader import DataLoader
 
 
+# the owner first, then the page's arguments in the order its load takes them
+# (crmgraph.schema.batching.pages_by_arguments)
 @dataclass(frozen=True)
 class PageKey:
     """One customer's page of notes or tasks, newest first."""
@@ -26,6 +28,8 @@ class PageKey:
     before: tuple[datetime.datetime, int] | None
 
 
+# the owner first, then the page's arguments in the order its load takes them
+# (crmgraph.schema.batching.pages_by_arguments)
 @dataclass(frozen=True)
 class TimelineKey:
     customer_id: int
@@ -50,13 +54,7 @@ class TeamworkLoaders:
             return await teamwork.newest_pages(self.db, table, ids, *args)
 
         async def load(keys: list[PageKey]) -> list[Rows]:
-            return await pages_by_arguments(
-                keys,
-                lambda key: key.customer_id,
-                lambda key: (key.limit, key.statuses, key.before),
-                load_pages,
-                "customer",
-            )
+            return await pages_by_arguments(keys, load_pages, "customer")
 
         return load
 
@@ -72,13 +70,7 @@ class TeamworkLoaders:
         async def load(args: tuple, ids: list[int]) -> Rows:
             return await teamwork.timeline_pages(self.db, ids, *args)
 
-        return await pages_by_arguments(
-            keys,
-            lambda key: key.customer_id,
-            lambda key: (key.limit, key.kinds, key.after),
-            load,
-            "customer",
-        )
+        return await pages_by_arguments(keys, load, "customer")
 
     async def _records(self, keys: list[tuple[str, int]]) -> list[dict[str, Any] | None]:
         by_kind: dict[str, list[int]] = defaultdict(list)

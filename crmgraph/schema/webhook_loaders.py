@@ -12,6 +12,8 @@ from crmgraph.schema.batching import Rows, group, pages_by_arguments
 from crmgraph.schema.dataloader import DataLoader
 
 
+# the owner first, then the page's arguments in the order its load takes them
+# (crmgraph.schema.batching.pages_by_arguments)
 @dataclass(frozen=True)
 class DeliveryPageKey:
     """One webhook's page of deliveries, newest first: up to ``limit`` rows
@@ -49,13 +51,7 @@ class WebhookLoaders:
                 limit,
             )
 
-        return await pages_by_arguments(
-            keys,
-            lambda key: key.webhook_id,
-            lambda key: (key.limit, key.status, key.before_id),
-            load,
-            "webhook",
-        )
+        return await pages_by_arguments(keys, load, "webhook")
 
     async def _attempts(self, delivery_ids: list[int]) -> list[Rows]:
         """Each delivery's log, first attempt first."""
