@@ -224,6 +224,14 @@ class Client:
         inputs = [f'kind: CLIENT, name: "{name}"' for name in names]
         return [p["customer"]["id"] for p in self.each("createCustomer", inputs, "customer { id }")]
 
+    def pairs(self, label: str, rounds: int) -> list[tuple[str, str]]:
+        """``rounds`` pairs of new customers, (survivor, merged) to be."""
+        names = [
+            f"Race {label} {role} {i}" for i in range(rounds) for role in ("survivor", "merged")
+        ]
+        made = self.create_customers(names)
+        return list(zip(made[0::2], made[1::2], strict=True))
+
     def add_contacts(self, customers: list[str]) -> list[str]:
         inputs = [f'customerId: "{gid}", name: "Before"' for gid in customers]
         return [p["contact"]["id"] for p in self.each("addContact", inputs, "contact { id }")]
@@ -257,14 +265,11 @@ def test_writes_racing_a_merge_are_never_lost(server: LiveServer, client: Client
     wrong: list[str] = []  # every round that went wrong, across all the writes
     outcomes: dict[str, dict[str, int]] = {}
     for name, write in WRITES.items():
-        pairs = client.create_customers(
-            [f"Race {name} {role} {i}" for i in range(rounds) for role in ("survivor", "merged")]
-        )
-        survivors, merged = pairs[0::2], pairs[1::2]
-        contacts = client.add_contacts(merged)
+        pairs = client.pairs(name, rounds)
+        contacts = client.add_contacts([gone for _, gone in pairs])
         acknowledged: dict[str, str] = {}  # survivor -> the written record
         seen = outcomes.setdefault(name, {"acknowledged": 0, "refused": 0})
-        for i, (survivor, gone) in enumerate(zip(survivors, merged, strict=True)):
+        for i, (survivor, gone) in enumerate(pairs):
             text, email = f"race {name} {i}", f"race-{name.lower()}-{i}@example.com"
             merge_body, write_body = client.together(
                 (MERGE, {"s": survivor, "m": gone}),
@@ -293,11 +298,8 @@ def test_deleting_the_merged_customer_and_merging_it_do_not_both_win(
     server: LiveServer, client: Client
 ) -> None:
     rounds = ROUNDS[server.engine]
-    pairs = client.create_customers(
-        [f"Race delete {role} {i}" for i in range(rounds) for role in ("survivor", "merged")]
-    )
     delete = f"mutation($m: ID!) {{ deleteCustomer(input: {{id: $m}}) {{ {OUTCOME} }} }}"
-    for i, (survivor, gone) in enumerate(zip(pairs[0::2], pairs[1::2], strict=True)):
+    for i, (survivor, gone) in enumerate(client.pairs("delete", rounds)):
         merge_body, delete_body = client.together(
             (MERGE, {"s": survivor, "m": gone}), (delete, {"m": gone})
         )
@@ -315,10 +317,7 @@ def test_merges_in_opposite_directions_one_wins_the_other_is_refused(
     server: LiveServer, client: Client
 ) -> None:
     rounds = ROUNDS[server.engine]
-    pairs = client.create_customers(
-        [f"Race opposite {side} {i}" for i in range(rounds) for side in ("a", "b")]
-    )
-    for i, (a, b) in enumerate(zip(pairs[0::2], pairs[1::2], strict=True)):
+    for i, (a, b) in enumerate(client.pairs("opposite", rounds)):
         bodies = client.together((MERGE, {"s": a, "m": b}), (MERGE, {"s": b, "m": a}))
         payloads = [no_errors(body, f"round {i}: mergeCustomers") for body in bodies]
         won = [p for p in payloads if not p["userErrors"]]
@@ -409,11 +408,8 @@ def test_an_import_racing_a_merge_lands_on_the_survivor(server: LiveServer, clie
     lands before the merge moves the rows, or after it, on the survivor (an
     import follows a merged customer's ID, as reads do)."""
     rounds = IMPORT_ROUNDS[server.engine]
-    pairs = client.create_customers(
-        [f"Race import {role} {i}" for i in range(rounds) for role in ("survivor", "merged")]
-    )
     wrong = []
-    for i, (survivor, gone) in enumerate(zip(pairs[0::2], pairs[1::2], strict=True)):
+    for i, (survivor, gone) in enumerate(client.pairs("import", rounds)):
         name = f"Imported {i}"
         merge_body, import_body = client.together_raw(
             ("json", MERGE, {"s": survivor, "m": gone}),
