@@ -25,8 +25,8 @@ from crmgraph.extension_points import NodeLoader
 from crmgraph.schema import core_types as core
 from crmgraph.schema.contributions import row_node
 from crmgraph.schema.ids import encode_id
+from crmgraph.schema.page_types import page_of, page_types
 from crmgraph.schema.pagination import (
-    PageInfo,
     check_first,
     decode_cursor,
     encode_cursor,
@@ -146,36 +146,10 @@ class Task(core.Node):
         )
 
 
-@strawberry.type
-class NoteEdge:
-    cursor: str
-    node: Note
-
-
-@strawberry.type
-class NoteConnection:
-    edges: list[NoteEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[Note]:
-        return [edge.node for edge in self.edges]
-
-
-@strawberry.type
-class TaskEdge:
-    cursor: str
-    node: Task
-
-
-@strawberry.type
-class TaskConnection:
-    edges: list[TaskEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[Task]:
-        return [edge.node for edge in self.edges]
+NOTE_PAGES = page_types("Note", Note)
+NoteEdge, NoteConnection = NOTE_PAGES.edge, NOTE_PAGES.connection
+TASK_PAGES = page_types("Task", Task)
+TaskEdge, TaskConnection = TASK_PAGES.edge, TASK_PAGES.connection
 
 
 # how node(id:) loads a note or a task: shown only if the caller sees its customer
@@ -199,7 +173,7 @@ def _statuses(status: list[TaskStatus] | None) -> tuple[str, ...]:
 
 async def customer_notes(
     root: Any, info: Info, first: int | None = 10, after: str | None = None
-) -> NoteConnection:
+) -> NoteConnection:  # type: ignore[valid-type]
     """Customer.notes: ``root`` is a customer the caller may see."""
     limit = page_limit(info, first)
     before = decode_cursor(after, "note", timestamp=True) if after else None
@@ -219,19 +193,21 @@ async def customer_tasks(
     status: list[TaskStatus] | None = None,
     first: int | None = 10,
     after: str | None = None,
-) -> TaskConnection:
+) -> TaskConnection:  # type: ignore[valid-type]
     """Customer.tasks, newest first; ``status`` keeps only those statuses."""
     limit = page_limit(info, first)
     before = decode_cursor(after, "task", timestamp=True) if after else None
     key = PageKey(root.pk, limit + 1, _statuses(status), before)
     rows = await info.context.loaders.teamwork.tasks.load(key)
-    edges = [
-        TaskEdge(
-            cursor=encode_cursor("task", row["created_at"], row["id"]), node=Task.from_row(row)
-        )
-        for row in rows[:limit]
-    ]
-    return TaskConnection(edges=edges, page_info=page_info(edges, len(rows) > limit, after))
+    return page_of(
+        TaskEdge,
+        TaskConnection,
+        rows,
+        limit,
+        after,
+        lambda row: encode_cursor("task", row["created_at"], row["id"]),
+        Task.from_row,
+    )
 
 
 async def need_tasks(info: Info, need_pk: int) -> list[Task]:
@@ -262,7 +238,7 @@ class TeamworkQuery:
         ] = None,
         first: int | None = 20,
         after: str | None = None,
-    ) -> TaskConnection:
+    ) -> TaskConnection:  # type: ignore[valid-type]
         """The caller's tasks on customers they may see."""
         limit = page_limit(info, first)
         user_id = info.context.principal.user_id
@@ -279,11 +255,12 @@ class TeamworkQuery:
             limit + 1,
             cursor,
         )
-        edges = [
-            TaskEdge(
-                cursor=encode_cursor("my_tasks", row["due_key"], row["id"]),
-                node=Task.from_row(row),
-            )
-            for row in rows[:limit]
-        ]
-        return TaskConnection(edges=edges, page_info=page_info(edges, len(rows) > limit, after))
+        return page_of(
+            TaskEdge,
+            TaskConnection,
+            rows,
+            limit,
+            after,
+            lambda row: encode_cursor("my_tasks", row["due_key"], row["id"]),
+            Task.from_row,
+        )

@@ -13,14 +13,14 @@ from strawberry.types import Info
 from crmgraph.operations import teamwork as ops
 from crmgraph.schema import core_types as core
 from crmgraph.schema.mutations.common import (
+    WrittenNode,
     decode,
     decode_pk,
     given,
     no_rows,
-    node_rows,
+    node_payload,
     perform,
     plain,
-    written_row,
 )
 from crmgraph.schema.teamwork import Note, Task, TaskStatus
 from crmgraph.validation import Errors
@@ -89,18 +89,8 @@ class TaskPayload:
     user_errors: list[core.UserError]
 
 
-async def _task_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> TaskPayload:
-    if pk is None:
-        return TaskPayload(task=None, user_errors=problems)
-    row = await written_row(info, "row", ("Task", pk))
-    return TaskPayload(task=Task.from_row(row), user_errors=[])
-
-
-async def _note_payload(info: Info, pk: int | None, problems: list[core.UserError]) -> NotePayload:
-    if pk is None:
-        return NotePayload(note=None, user_errors=problems)
-    row = await written_row(info, "row", ("Note", pk))
-    return NotePayload(note=Note.from_row(row), user_errors=[])
+NOTE = WrittenNode("Note", Note.from_row, NotePayload, "note")
+TASK = WrittenNode("Task", Task.from_row, TaskPayload, "task")
 
 
 @strawberry.type
@@ -110,10 +100,7 @@ class TeamworkMutation:
         errors = Errors()
         customer = decode_pk(errors, "customerId", input.customer_id, "Customer")
         new = ops.NewNote(customer, input.body, errors.problems)
-        pk, problems = await perform(
-            info, info.context.catalog, ops.add_note, new, node_rows("Note")
-        )
-        return await _note_payload(info, pk, problems)
+        return await node_payload(info, info.context.catalog, ops.add_note, new, NOTE)
 
     @strawberry.mutation(
         description="Rewrite a note: authors edit their own, note.moderate any. The "
@@ -123,10 +110,7 @@ class TeamworkMutation:
         errors = Errors()
         pk = decode_pk(errors, "id", input.id, "Note")
         change = ops.NoteChange(pk, input.body, input.expected_version, errors.problems)
-        result, problems = await perform(
-            info, info.context.catalog, ops.update_note, change, node_rows("Note")
-        )
-        return await _note_payload(info, result, problems)
+        return await node_payload(info, info.context.catalog, ops.update_note, change, NOTE)
 
     @strawberry.mutation(description="Delete a note: authors their own, note.moderate any.")
     async def delete_note(self, info: Info, input: DeleteNoteInput) -> DeleteNotePayload:
@@ -159,10 +143,7 @@ class TeamworkMutation:
             assignee,
             errors.problems,
         )
-        pk, problems = await perform(
-            info, info.context.catalog, ops.create_task, new, node_rows("Task")
-        )
-        return await _task_payload(info, pk, problems)
+        return await node_payload(info, info.context.catalog, ops.create_task, new, TASK)
 
     @strawberry.mutation(
         description="Change a task: title, due date, assignee, status. Moving it to DONE "
@@ -179,7 +160,4 @@ class TeamworkMutation:
         if given(input.assignee_id):
             fields["assignee"] = decode(errors, "assigneeId", input.assignee_id, "User")
         change = ops.TaskChange(pk, fields, input.expected_version, errors.problems)
-        result, problems = await perform(
-            info, info.context.catalog, ops.update_task, change, node_rows("Task")
-        )
-        return await _task_payload(info, result, problems)
+        return await node_payload(info, info.context.catalog, ops.update_task, change, TASK)
