@@ -228,6 +228,17 @@ UPLOAD_NOTE = (
 )
 
 
+def upload_mutation(entity: str, input_type: type, description: str) -> Any:
+    """The mutation ``import<Entity>``: ``input_type`` carries a CSV file of
+    ``entity`` that :func:`run_upload` imports for the caller."""
+
+    async def resolve(self: Any, info: Info, input: input_type) -> ImportPayload:  # type: ignore[valid-type]
+        return await run_upload(info, entity, input)
+
+    resolve.__name__ = f"import_{entity}"
+    return strawberry.mutation(resolve, description=f"{description} {UPLOAD_NOTE}")
+
+
 def build_import_mutation(kind_enum: Any) -> type:
     @strawberry.input(description="A customers CSV file and how to read it.")
     class ImportCustomersInput:
@@ -249,30 +260,20 @@ def build_import_mutation(kind_enum: Any) -> type:
 
     @strawberry.type
     class ImportMutation:
-        @strawberry.mutation(description=f"Import customers from a CSV file. {UPLOAD_NOTE}")
-        async def import_customers(self, info: Info, input: ImportCustomersInput) -> ImportPayload:
-            return await run_upload(info, "customers", input)
-
-        @strawberry.mutation(
-            description="Import contacts from a CSV file; each row names its customer by "
-            f"`customer` (ID), `customer.email` or `customer.tax_id`. {UPLOAD_NOTE}"
+        import_customers = upload_mutation(
+            "customers", ImportCustomersInput, "Import customers from a CSV file."
         )
-        async def import_contacts(
-            self,
-            info: Info,
-            input: ImportContactsInput,  # type: ignore[valid-type]
-        ) -> ImportPayload:
-            return await run_upload(info, "contacts", input)
-
-        @strawberry.mutation(
-            description="Import interactions from a CSV file; each row names its customer as "
-            f"contacts do, and may name a contact (`contact`, `contact.email`). {UPLOAD_NOTE}"
+        import_contacts = upload_mutation(
+            "contacts",
+            ImportContactsInput,
+            "Import contacts from a CSV file; each row names its customer by "
+            "`customer` (ID), `customer.email` or `customer.tax_id`.",
         )
-        async def import_interactions(
-            self,
-            info: Info,
-            input: ImportInteractionsInput,  # type: ignore[valid-type]
-        ) -> ImportPayload:
-            return await run_upload(info, "interactions", input)
+        import_interactions = upload_mutation(
+            "interactions",
+            ImportInteractionsInput,
+            "Import interactions from a CSV file; each row names its customer as "
+            "contacts do, and may name a contact (`contact`, `contact.email`).",
+        )
 
     return ImportMutation
