@@ -25,8 +25,9 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from crmgraph import auth
+from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
-from crmgraph.db import queries, stays, writes
+from crmgraph.db import activity, queries, stays, writes
 from crmgraph.dedupe import matching
 from crmgraph.demo import seed_demo
 from crmgraph.schema.ids import decode_id, encode_id
@@ -523,3 +524,12 @@ async def recount_world(state: AppState, counted: str) -> tuple[list[Scope], int
         (queries.CustomerQuery(owner_ids=(owner,)), None, CUT_END),
     ]
     return scopes, owner
+
+
+async def covers_everything(state: AppState, scope: AnalyticsScope) -> bool:
+    """Whether a report reads the lifetime rollup for this period (the rollup
+    holds every interaction of it) rather than the interactions."""
+    ts = scope.ts()
+    sql = f"SELECT CASE WHEN {activity.covers_every_interaction(ts)} THEN 1 ELSE 0 END AS yes"
+    rows = await state.db.fetch(sql, scope.starts_at, scope.ends_at)
+    return bool(rows[0]["yes"])

@@ -16,7 +16,7 @@ from crmgraph.app import AppState, with_state
 from crmgraph.db import activity, queries, writes
 from crmgraph.demo import seed_demo
 from crmgraph.testing import settings_for
-from tests.helpers import insert_customer
+from tests.helpers import covers_everything, insert_customer
 
 T0 = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
 
@@ -93,13 +93,6 @@ async def all_facts(state: AppState, scope: AnalyticsScope) -> dict[int, dict[st
     return {r["id"]: {k: v for k, v in shape(r).items() if k != "signals"} for r in rows}
 
 
-async def rollup_answers(state: AppState, scope: AnalyticsScope) -> bool:
-    ts = scope.ts()
-    sql = f"SELECT CASE WHEN {activity.covers_every_interaction(ts)} THEN 1 ELSE 0 END AS yes"
-    rows = await state.db.fetch(sql, scope.starts_at, scope.ends_at)
-    return bool(rows[0]["yes"])
-
-
 def test_rollup_and_interactions_give_the_same_facts(database_url: str) -> None:
     """On the demo data the facts come from the rollup; one interaction dated
     next year (outside the period, which ends now) makes the same query read
@@ -109,7 +102,7 @@ def test_rollup_and_interactions_give_the_same_facts(database_url: str) -> None:
         await seed_demo(state.db, state.catalog, customers=300)
         await assert_rollup_exact(state, "the demo seed")
         scope = AnalyticsScope.create(state.db, queries.CustomerQuery())
-        assert await rollup_answers(state, scope)
+        assert await covers_everything(state, scope)
         from_rollup = await all_facts(state, scope)
         some = next(iter(from_rollup))
         await writes.insert(state.db, "interaction", {
@@ -117,7 +110,7 @@ def test_rollup_and_interactions_give_the_same_facts(database_url: str) -> None:
             "occurred_at": datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=365),
             "amount": 1000,
         })  # fmt: skip
-        assert not await rollup_answers(state, scope)
+        assert not await covers_everything(state, scope)
         from_interactions = await all_facts(state, scope)
         assert len(from_rollup) == 300
         assert sum(f["interactions"] for f in from_rollup.values()) > 1000

@@ -19,13 +19,13 @@ from crmgraph.analytics.metrics import metric_sql, plugin_metrics, reads_stage
 from crmgraph.analytics.revenue import SEGMENTS, revenue
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
-from crmgraph.db import activity, queries
+from crmgraph.db import queries
 from crmgraph.db.queries import read_timestamp
 from crmgraph.demo import seed_demo
 from crmgraph.extension_points import Metric
 from crmgraph.testing import settings_for
 from tests.helpers import BUCKET_FORMATS as FORMATS
-from tests.helpers import CUT_START, RECOUNT_NOW, in_scope, recount_world
+from tests.helpers import CUT_START, RECOUNT_NOW, covers_everything, in_scope, recount_world
 
 NOW = RECOUNT_NOW
 
@@ -93,14 +93,6 @@ async def check(
     as_rows.sort(key=lambda r: (r[0] is None, r[0] or ""))
     assert as_rows == expected(customers, purchases, scope, by, bucket), (q, by, bucket)
     return sum(r.purchases for r in found)
-
-
-async def covers_everything(state: AppState, scope: AnalyticsScope) -> bool:
-    """Whether the report reads the lifetime rollup for this period."""
-    ts = scope.ts()
-    sql = f"SELECT CASE WHEN {activity.covers_every_interaction(ts)} THEN 1 ELSE 0 END AS yes"
-    rows = await state.db.fetch(sql, scope.starts_at, scope.ends_at)
-    return bool(rows[0]["yes"])
 
 
 def test_revenue_equals_a_count_of_the_purchases(database_url: str) -> None:
