@@ -18,7 +18,7 @@ from crmgraph.db.engine import Database
 from crmgraph.dedupe import dismissals, unmerge
 from crmgraph.dedupe import merge as merging
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_showing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem
 
@@ -114,11 +114,11 @@ async def merge_customers(
     )
 
     async def work() -> int:
-        pk = await merging.merge_customers(db, pm, catalog, request, merge_caller(actor))
-        await then(pk)
-        return pk
+        return await merging.merge_customers(db, pm, catalog, request, merge_caller(actor))
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=errors.problems)
+    return await run_write(
+        db, actor, work, then, problems=errors.problems, permission=CUSTOMER_MERGE
+    )
 
 
 async def undo_merge(
@@ -134,11 +134,11 @@ async def undo_merge(
     merge's row as the undo left it."""
 
     async def work() -> dict[str, Any]:
-        row = await unmerge.undo_merge(db, pm, catalog, data.merge, merge_caller(actor))
-        await then(row)
-        return row
+        return await unmerge.undo_merge(db, pm, catalog, data.merge, merge_caller(actor))
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=data.problems)
+    return await run_showing(
+        db, actor, work, then, lambda row: row, permission=CUSTOMER_MERGE, problems=data.problems
+    )
 
 
 async def undo_blockers(db: Database, merge_id: int) -> list[str]:
@@ -163,11 +163,14 @@ async def dismiss_duplicate(
     request = dismissals.PairRequest(data.customer, data.other)
 
     async def work() -> dict[str, Any]:
-        made = await dismissals.dismiss_pair(db, request, reason, actor.sees)
-        await then(int(made["customer_a"]))
-        return made
+        return await dismissals.dismiss_pair(db, request, reason, actor.sees)
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=errors.problems)
+    def first(made: dict[str, Any]) -> int:
+        return int(made["customer_a"])
+
+    return await run_showing(
+        db, actor, work, then, first, permission=CUSTOMER_MERGE, problems=errors.problems
+    )
 
 
 async def restore_duplicate(
@@ -184,7 +187,6 @@ async def restore_duplicate(
 
     async def work() -> int:
         await dismissals.restore_pair(db, request, actor.sees)
-        await then(request.customer_id)
         return request.customer_id
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_MERGE, problems=data.problems)
+    return await run_write(db, actor, work, then, problems=data.problems, permission=CUSTOMER_MERGE)

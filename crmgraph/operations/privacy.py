@@ -19,7 +19,7 @@ from crmgraph.db.engine import Database
 from crmgraph.ids import InvalidId, decode_id
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.privacy import consent, erasure, export
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem
@@ -87,10 +87,11 @@ async def record_consent(
                 at,
             ),
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(
+        db, actor, work, then, problems=errors.problems, permission=CUSTOMER_WRITE
+    )
 
 
 async def erase_personal_data(
@@ -111,10 +112,11 @@ async def erase_personal_data(
         done = await erasure.erase_personal_data(
             db, pm, request.customer, reason or "", actor.sees, actor.user_id
         )
-        await then(done.id)
         return done.id
 
-    return await run_operation(db, actor, work, permission=PRIVACY_ERASE, problems=errors.problems)
+    return await run_write(
+        db, actor, work, then, problems=errors.problems, permission=PRIVACY_ERASE
+    )
 
 
 async def erasure_record(db: Database, pk: int) -> dict[str, Any]:

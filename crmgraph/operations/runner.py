@@ -15,6 +15,7 @@ from crmgraph.operations.actor import Actor
 from crmgraph.validation import Problem, UserInputError
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 # Awaited with the written pk as the last step inside the transaction: what the
 # caller reads there (a GraphQL payload's rows) is the state this write made.
@@ -67,5 +68,27 @@ async def run_write(
         pk = await work()
         await then(pk)
         return pk
+
+    return await run_operation(db, actor, written, permission=permission, problems=problems)
+
+
+async def run_showing(
+    db: Database,
+    actor: Actor,
+    work: Callable[[], Awaitable[T]],
+    then: Callable[[U], Awaitable[object]],
+    shown: Callable[[T], U],
+    *,
+    permission: str,
+    problems: Iterable[Problem] = (),
+) -> T:
+    """:func:`run_write` for a write whose result is more than its pk (a row,
+    a payload): ``then`` is awaited last inside the transaction with what
+    ``shown`` takes from that result."""
+
+    async def written() -> T:
+        made = await work()
+        await then(shown(made))
+        return made
 
     return await run_operation(db, actor, written, permission=permission, problems=problems)

@@ -20,7 +20,7 @@ from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.ids import InvalidId, decode_id
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_showing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
 from crmgraph.webhooks import EVENT_TYPE_PATTERN, PENDING, WEBHOOK_MANAGE, new_secret
@@ -69,6 +69,14 @@ class WrittenWebhook:
 
     row: dict[str, Any]
     secret: str | None
+
+
+def row_pk(row: Mapping[str, Any]) -> int:
+    return int(row["id"])
+
+
+def written_pk(written: WrittenWebhook) -> int:
+    return row_pk(written.row)
 
 
 def check_url(errors: Errors, value: str) -> str | None:
@@ -225,11 +233,11 @@ async def create_webhook(
         pk = await writes.insert(db, "webhook", values)
         changes = writes.field_changes(None, audited({**values, "event_types": types}))
         await writes.audit(db, "webhook.created", "webhook", pk, None, changes)
-        row = await webhook_row(db, pk)
-        await then(pk)
-        return WrittenWebhook(row, secret)
+        return WrittenWebhook(await webhook_row(db, pk), secret)
 
-    return await run_operation(db, actor, work, permission=WEBHOOK_MANAGE, problems=errors.problems)
+    return await run_showing(
+        db, actor, work, then, written_pk, permission=WEBHOOK_MANAGE, problems=errors.problems
+    )
 
 
 async def update_webhook(
@@ -265,11 +273,11 @@ async def update_webhook(
             None,
             writes.field_changes(audited(shown), audited(changes)),
         )
-        row = await webhook_row(db, before["id"])
-        await then(before["id"])
-        return WrittenWebhook(row, values.get("secret"))
+        return WrittenWebhook(await webhook_row(db, before["id"]), values.get("secret"))
 
-    return await run_operation(db, actor, work, permission=WEBHOOK_MANAGE, problems=errors.problems)
+    return await run_showing(
+        db, actor, work, then, written_pk, permission=WEBHOOK_MANAGE, problems=errors.problems
+    )
 
 
 async def delete_webhook(
@@ -291,10 +299,11 @@ async def delete_webhook(
         shown = audited({"url": before["url"], "active": bool(before["active"])})
         changes = {name: [writes.jsonable(value), None] for name, value in shown.items()}
         await writes.audit(db, "webhook.deleted", "webhook", before["id"], None, changes)
-        await then(before["id"])
         return int(before["id"])
 
-    return await run_operation(db, actor, work, permission=WEBHOOK_MANAGE, problems=target.problems)
+    return await run_write(
+        db, actor, work, then, problems=target.problems, permission=WEBHOOK_MANAGE
+    )
 
 
 async def replay_delivery(
@@ -346,7 +355,8 @@ async def replay_delivery(
             {"status": [rows[0]["status"], PENDING]},
         )
         (row,) = await db.fetch("SELECT * FROM webhook_delivery WHERE id = {}", pk)
-        await then(rows[0]["id"])
         return row
 
-    return await run_operation(db, actor, work, permission=WEBHOOK_MANAGE, problems=target.problems)
+    return await run_showing(
+        db, actor, work, then, row_pk, permission=WEBHOOK_MANAGE, problems=target.problems
+    )
