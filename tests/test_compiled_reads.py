@@ -182,15 +182,28 @@ def seeded_database(
         yield url, keys
 
 
+@contextlib.contextmanager
+def seeded_servers(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    flag: str,
+    **common: Any,
+) -> Iterator[tuple[LiveServer, LiveServer, dict[str, str]]]:
+    """Two live servers on one ``seeded_database``, the setting ``flag`` on
+    in the first and off in the second: (on, off, keys)."""
+    with (
+        seeded_database(request, tmp_path_factory) as (url, keys),
+        live_server(settings_for(url, plugins=PLUGINS, **common, **{flag: True})) as on,
+        live_server(settings_for(url, plugins=PLUGINS, **common, **{flag: False})) as off,
+    ):
+        yield on, off, keys
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def pair(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pair]:
-    with (
-        seeded_database(request, tmp_path_factory) as (url, keys),
-        live_server(settings_for(url, plugins=PLUGINS, compiled_reads=True)) as compiled,
-        live_server(settings_for(url, plugins=PLUGINS, compiled_reads=False)) as resolved,
-    ):
+    with seeded_servers(request, tmp_path_factory, "compiled_reads") as (compiled, resolved, keys):
         yield Pair(request.param, compiled, resolved, keys)
 
 

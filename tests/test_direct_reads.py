@@ -25,7 +25,7 @@ from crmgraph.auth import ROLES
 from crmgraph.compiled.direct import ANSWERED_HEADER
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
 from tests.conftest import fresh_database
-from tests.test_compiled_reads import CORPUS, MIXED, PLUGINS, compiles, seeded_database
+from tests.test_compiled_reads import CORPUS, MIXED, compiles, seeded_servers
 
 # a budget no test spends: the limiter runs and reports what is left; windows
 # are aligned on the clock, and a day makes one starting between the two
@@ -96,18 +96,14 @@ def comparable(body: Any) -> Any:
     return body
 
 
-def start(url: str, **overrides: Any) -> Any:
-    return live_server(settings_for(url, plugins=PLUGINS, **LIMITED, **overrides))
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def servers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Servers]:
-    with (
-        seeded_database(request, tmp_path_factory) as (url, keys),
-        start(url) as direct,
-        start(url, direct_reads=False) as view,
+    with seeded_servers(request, tmp_path_factory, "direct_reads", **LIMITED) as (
+        direct,
+        view,
+        keys,
     ):
         yield Servers(request.param, direct, view, keys)
 
