@@ -13,14 +13,14 @@ from typing import Any, Literal
 import pluggy
 
 from crmgraph import validation as v
-from crmgraph.access import CUSTOMER_WRITE, NOTE_MODERATE
+from crmgraph.access import NOTE_MODERATE
 from crmgraph.db import teamwork, writes
 from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import camel_keys, forbidden_problem
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
-from crmgraph.operations.runner import Then, nothing, run_operation
+from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
 
@@ -204,10 +204,9 @@ async def add_note(
                 "mentionedUserIds": _ids("User", mentioned),
             },
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 async def update_note(
@@ -252,10 +251,9 @@ async def update_note(
                 "newlyMentionedUserIds": _ids("User", [m for m in mentioned if m not in before]),
             },
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 async def delete_note(
@@ -286,12 +284,9 @@ async def delete_note(
             {"body": [row["body"], None]},
             {"customerId": encode_id("Customer", row["customer"]), "noteId": encode_id("Note", pk)},
         )
-        await then(pk)
         return pk
 
-    return await run_operation(
-        db, actor, work, permission=CUSTOMER_WRITE, problems=list(deletion.problems)
-    )
+    return await run_write(db, actor, work, then, problems=list(deletion.problems))
 
 
 async def task_need(db: Database, need: int | None, customer: int) -> None:
@@ -355,10 +350,9 @@ async def create_task(
                 "dueAt": writes.jsonable(values.get("due_at")),
             },
         )
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)
+    return await run_write(db, actor, work, then, problems=errors.problems)
 
 
 def task_values(change: TaskChange) -> tuple[dict[str, Any], list[Problem]]:
@@ -432,7 +426,6 @@ async def update_task(
                 },
             )
         # else nothing differs: no write, no event
-        await then(pk)
         return pk
 
-    return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=problems)
+    return await run_write(db, actor, work, then, problems=problems)
