@@ -37,8 +37,7 @@ in whatever transaction is current, so call them inside the write's
     await insert_match_keys(db, {new_id: probe, ...})    # keys and pairs of new customers
     pairs_within(probes)                                  # likely pairs inside the batch
 
-Probes hold raw values; they are normalised here (a phone without ``+`` is
-read in ``region``, normally ``settings.default_phone_region``).
+Probes hold raw values, normalised as :mod:`crmgraph.db.match_score` says.
 """
 
 from __future__ import annotations
