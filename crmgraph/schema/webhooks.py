@@ -26,7 +26,7 @@ from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.mutation_runner import actor_of
 from crmgraph.schema.mutations import decode, given
-from crmgraph.schema.mutations.common import no_rows, perform
+from crmgraph.schema.mutations.common import Operation, no_rows, perform
 from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
 from crmgraph.schema.pagination import page_info as make_page_info
 from crmgraph.schema.webhook_loaders import DeliveryPageKey
@@ -295,6 +295,19 @@ class ReplayWebhookDeliveryPayload:
     user_errors: list[core.UserError]
 
 
+async def webhook_payload(
+    info: Info, operation: Operation[Any, ops.WrittenWebhook], data: Any, payload: type
+) -> Any:
+    """Create or change a webhook: the payload shows it and the secret this
+    write set, or neither and the operation's problems."""
+    done, problems = await perform(info, info.context.catalog, operation, data, no_rows)
+    return payload(
+        webhook=Webhook.from_row(done.row) if done else None,
+        secret=done.secret if done else None,
+        user_errors=problems,
+    )
+
+
 @strawberry.type
 class WebhookMutation:
     @strawberry.mutation(description="Subscribe a URL to events (needs webhook.manage).")
@@ -302,12 +315,7 @@ class WebhookMutation:
         new = ops.NewWebhook(
             input.url, input.event_types, input.secret, input.description, input.active
         )
-        done, problems = await perform(info, info.context.catalog, ops.create_webhook, new, no_rows)
-        return CreateWebhookPayload(
-            webhook=Webhook.from_row(done.row) if done else None,
-            secret=done.secret if done else None,
-            user_errors=problems,
-        )
+        return await webhook_payload(info, ops.create_webhook, new, CreateWebhookPayload)
 
     @strawberry.mutation(description="Change a webhook; true for `active` re-enables it.")
     async def update_webhook(self, info: Info, input: UpdateWebhookInput) -> UpdateWebhookPayload:
@@ -315,14 +323,7 @@ class WebhookMutation:
         pk = decode(errors, "id", input.id, "Webhook")
         sent = {name: value for name, value in vars(input).items() if name != "id" and given(value)}
         change = ops.WebhookChange(pk, sent, errors.problems)
-        done, problems = await perform(
-            info, info.context.catalog, ops.update_webhook, change, no_rows
-        )
-        return UpdateWebhookPayload(
-            webhook=Webhook.from_row(done.row) if done else None,
-            secret=done.secret if done else None,
-            user_errors=problems,
-        )
+        return await webhook_payload(info, ops.update_webhook, change, UpdateWebhookPayload)
 
     @strawberry.mutation(description="Delete a webhook with its delivery log.")
     async def delete_webhook(self, info: Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
