@@ -14,6 +14,7 @@ not ``node`` IDs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 from typing import Any
@@ -66,15 +67,8 @@ class WebhookAttempt:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> WebhookAttempt:
-        return cls(
-            attempt=row["attempt"],
-            started_at=row["started_at"],
-            duration_ms=row["duration_ms"],
-            status_code=row["status_code"],
-            error=row["error"],
-            response_body=row["response_body"],
-            next_retry_at=row["next_retry_at"],
-        )
+        # each field is the log's column of the same name
+        return cls(**{field.name: row[field.name] for field in dataclasses.fields(cls)})
 
 
 @strawberry.type(description="One event sent to one webhook, with every attempt made.")
