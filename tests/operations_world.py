@@ -1,11 +1,11 @@
 """What the tests calling crmgraph.operations as plain functions share: a
 database with the built-in plugins (the ``world`` fixture), callers of any
-role, and a refusal checked to have run no SQL statement."""
+role, and their refusals checked to have run no SQL statement."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,16 @@ class World:
         rows = await self.db.fetch("SELECT action, entity_type, entity_id FROM audit_entry")
         return [(r["action"], r["entity_type"], r["entity_id"]) for r in rows]
 
+    async def refused(
+        self, write: Callable[..., Awaitable[object]], actor: Actor, data: object
+    ) -> pytest.ExceptionInfo[UserInputError]:
+        """The refusal ``write(db, catalog, pm, actor, data)`` raises, checked
+        to come before any SQL statement."""
+        with counting() as counter, pytest.raises(UserInputError) as refused:
+            await write(self.db, self.catalog, self.pm, actor, data)
+        assert counter.count == 0, counter.statements
+        return refused
+
 
 # imported by name as world_fixture, so a test's ``world`` parameter shadows no import
 @pytest.fixture(name="world")
@@ -72,11 +82,3 @@ def counting() -> Iterator[StatementCounter]:
 
 def problems_of(refused: pytest.ExceptionInfo[UserInputError]) -> list[tuple[str | None, str]]:
     return [(p.field, p.code) for p in refused.value.problems]
-
-
-async def refused_untouched(call: Awaitable[object]) -> pytest.ExceptionInfo[UserInputError]:
-    """The refusal ``call`` raises, checked to come before any SQL statement."""
-    with counting() as counter, pytest.raises(UserInputError) as refused:
-        await call
-    assert counter.count == 0, counter.statements
-    return refused

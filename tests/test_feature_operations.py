@@ -25,7 +25,6 @@ from crmgraph.validation import Problem, UserInputError
 from tests.operations_world import (
     World,
     problems_of,
-    refused_untouched,
     world_fixture,  # noqa: F401  (the world fixture)
 )
 
@@ -76,9 +75,7 @@ async def test_webhook_input_problems_come_in_the_apis_order_before_any_statemen
 ) -> None:
     admin, manager = await world.actor("admin"), await world.actor("manager")
     new = webhook_ops.NewWebhook("ftp://example.com", ["Bad Type"], "short", "x" * 201)
-    refused = await refused_untouched(
-        webhook_ops.create_webhook(world.db, world.catalog, world.pm, admin, new)
-    )
+    refused = await world.refused(webhook_ops.create_webhook, admin, new)
     assert problems_of(refused) == [
         ("url", "INVALID"),
         ("eventTypes", "INVALID"),
@@ -87,9 +84,7 @@ async def test_webhook_input_problems_come_in_the_apis_order_before_any_statemen
     ]
 
     # a manager holds no webhook.manage: refused first, whatever the input
-    refused = await refused_untouched(
-        webhook_ops.create_webhook(world.db, world.catalog, world.pm, manager, new)
-    )
+    refused = await world.refused(webhook_ops.create_webhook, manager, new)
     assert problems_of(refused) == [(None, "FORBIDDEN")]
     assert "webhook.manage" in refused.value.problems[0].message
 
@@ -214,9 +209,7 @@ async def test_a_consent_in_the_future_or_from_another_customers_contact_is_refu
     future = privacy_ops.NewConsent(
         acme, None, "EMAIL", "MARKETING", True, "FORM", "x" * 501, later
     )
-    refused = await refused_untouched(
-        privacy_ops.record_consent(world.db, world.catalog, world.pm, manager, future)
-    )
+    refused = await world.refused(privacy_ops.record_consent, manager, future)
     assert problems_of(refused) == [("evidence", "TOO_LONG"), ("at", "OUT_OF_RANGE")]
 
     seen: list[tuple[int, bool]] = []
@@ -246,9 +239,7 @@ async def test_erasure_needs_its_permission_and_a_reason_and_leaves_its_record(
     pk = await world.customer(manager, "Ana Pérez", email="ana@example.com")
 
     request = privacy_ops.ErasureRequest(pk, "gdpr-1")
-    refused = await refused_untouched(
-        privacy_ops.erase_personal_data(world.db, world.catalog, world.pm, manager, request)
-    )
+    refused = await world.refused(privacy_ops.erase_personal_data, manager, request)
     assert problems_of(refused) == [(None, "FORBIDDEN")]
     with pytest.raises(UserInputError) as refused:
         request = privacy_ops.ErasureRequest(pk, "  ")
@@ -313,9 +304,7 @@ async def test_merge_input_problems_follow_the_ids_and_touch_nothing(world: Worl
         reason="x" * 2001,
         problems=[Problem("mergedId", "mergedId: 'x' is not a valid ID", "INVALID_ID")],
     )
-    refused = await refused_untouched(
-        dedupe_ops.merge_customers(world.db, world.catalog, world.pm, manager, data)
-    )
+    refused = await world.refused(dedupe_ops.merge_customers, manager, data)
     assert problems_of(refused) == [
         ("mergedId", "INVALID_ID"),
         ("fieldChoices.1.field", "DUPLICATE"),
@@ -373,9 +362,7 @@ async def test_a_dismissal_is_checked_kept_audited_and_restored(world: World) ->
     left, right = await world.customer(manager, "Acme"), await world.customer(manager, "Acme 2")
 
     too_long = dedupe_ops.PairInput(right, left, "x" * 2001)
-    refused = await refused_untouched(
-        dedupe_ops.dismiss_duplicate(world.db, world.catalog, world.pm, manager, too_long)
-    )
+    refused = await world.refused(dedupe_ops.dismiss_duplicate, manager, too_long)
     assert problems_of(refused) == [("reason", "INVALID")]
 
     pair = dedupe_ops.PairInput(right, left, "  two firms  ")

@@ -17,7 +17,6 @@ from crmgraph.validation import Problem, UserInputError
 from tests.operations_world import (
     World,
     problems_of,
-    refused_untouched,
     world_fixture,  # noqa: F401  (the world fixture)
 )
 
@@ -58,9 +57,7 @@ async def test_bad_input_is_refused_before_any_statement(world: World) -> None:
         # found decoding the input's IDs: the owner's follows the party fields'
         problems=[Problem("ownerId", "ownerId: 'x' is not a valid ID", "INVALID_ID")],
     )
-    refused = await refused_untouched(
-        customers.create_customer(world.db, world.catalog, world.pm, manager, new)
-    )
+    refused = await world.refused(customers.create_customer, manager, new)
     assert [p.field for p in refused.value.problems] == ["name", "email", "ownerId"]
     assert await world.db.fetch("SELECT id FROM customer") == []
 
@@ -68,9 +65,7 @@ async def test_bad_input_is_refused_before_any_statement(world: World) -> None:
 async def test_a_viewer_is_refused_before_any_statement(world: World) -> None:
     viewer = await world.actor("viewer")
     new = customers.NewCustomerInput("client", {"name": "Acme"})
-    refused = await refused_untouched(
-        customers.create_customer(world.db, world.catalog, world.pm, viewer, new)
-    )
+    refused = await world.refused(customers.create_customer, viewer, new)
     assert problems_of(refused) == [(None, "FORBIDDEN")]
 
 

@@ -20,7 +20,6 @@ from crmgraph.validation import Problem, UserInputError
 from tests.operations_world import (
     World,
     problems_of,
-    refused_untouched,
     world_fixture,  # noqa: F401  (the world fixture)
 )
 
@@ -175,9 +174,7 @@ async def test_a_task_changes_problems_come_in_the_api_order_before_any_statemen
             Problem("id", "id: 't' is not a valid ID", "INVALID_ID"),
         ],
     )
-    refused = await refused_untouched(
-        ops.update_task(world.db, world.catalog, world.pm, agent, change)
-    )
+    refused = await world.refused(ops.update_task, agent, change)
     assert problems_of(refused) == [
         ("id", "INVALID_ID"),
         ("title", "REQUIRED"),
@@ -188,9 +185,7 @@ async def test_a_task_changes_problems_come_in_the_api_order_before_any_statemen
     ]
 
     viewer = await world.actor("viewer")
-    refused = await refused_untouched(
-        ops.add_note(world.db, world.catalog, world.pm, viewer, ops.NewNote(1, ""))
-    )
+    refused = await world.refused(ops.add_note, viewer, ops.NewNote(1, ""))
     assert problems_of(refused) == [(None, "FORBIDDEN")]
 
 
