@@ -215,6 +215,21 @@ def reasons(rejected: Rejections) -> dict[int, list[tuple[str | None, str]]]:
     return {r.row: sorted((p.field or "", p.code) for p in r.problems) for r in rejected.first}
 
 
+async def outcome(
+    state: AppState, entity: str, rows: list[list[str]], written: str, *args: Any, **options: Any
+) -> dict[str, Any]:
+    """Import ``rows`` (a CSV's, the header first): the summary, each
+    rejected row's reasons and messages, and the rows the SQL ``written``
+    then reads, as tuples."""
+    summary, rejected = await do_import(state, entity, csv_bytes(rows), *args, **options)
+    return {
+        "summary": summary,
+        "reasons": reasons(rejected),
+        "messages": {r.row: [p.message for p in r.problems] for r in rejected.first},
+        "written": [tuple(row.values()) for row in await state.db.fetch(written)],
+    }
+
+
 def test_every_reason_a_contact_is_rejected(database_url: str, tmp_path: Path) -> None:
     async def work(state: AppState) -> dict[str, Any]:
         ids, agent = await parties(state)
@@ -237,18 +252,13 @@ def test_every_reason_a_contact_is_rejected(database_url: str, tmp_path: Path) -
             ["", "info@acme.example", "", "Again", "OK@acme.example", ""],  # 15: repeats 2
         ]
         rejects = tmp_path / "contacts.rejected.csv"
-        summary, rejected = await do_import(
-            state, "contacts", csv_bytes(rows), rejects, access=agent, batch_size=4
-        )
-        written = await state.db.fetch(
+        written = (
             "SELECT k.name, c.name AS customer FROM contact k "
             "JOIN customer c ON c.id = k.customer ORDER BY k.id"
         )
+        found = await outcome(state, "contacts", rows, written, rejects, access=agent, batch_size=4)
         return {
-            "summary": summary,
-            "reasons": reasons(rejected),
-            "messages": {r.row: [p.message for p in r.problems] for r in rejected.first},
-            "written": [(r["name"], r["customer"]) for r in written],
+            **found,
             "report": list(csv.reader(rejects.open(encoding="utf-8"))),
             "ids": ids,
         }
@@ -313,16 +323,11 @@ def test_every_reason_an_interaction_is_rejected(database_url: str) -> None:
         ]  # fmt: skip
         rows = [[*row, *([] if len(row) > 9 else [""])] for row in rows]
         rows[0][-1] = "purpose"
-        summary, rejected = await do_import(state, "interactions", csv_bytes(rows))
-        written = await state.db.fetch(
+        written = (
             "SELECT i.subject, i.direction, k.name FROM interaction i "
             "LEFT JOIN contact k ON k.id = i.contact ORDER BY i.id"
         )
-        return {
-            "summary": summary,
-            "reasons": reasons(rejected),
-            "written": [(r["subject"], r["direction"], r["name"]) for r in written],
-        }
+        return await outcome(state, "interactions", rows, written)
 
     found = run(database_url, work)
     summary = found["summary"]
