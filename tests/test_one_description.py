@@ -29,6 +29,7 @@ from crmgraph.plugins.client import CLIENT
 from crmgraph.registry import CORE_CUSTOMER_FIELDS, Catalog, PluginError, make_plugin_manager
 from crmgraph.schema import core_types as core
 from crmgraph.schema.build import SchemaTypes, build_schema
+from crmgraph.schema.needs import Need
 from crmgraph.settings import Settings
 from tests.test_compiled_reads import Pair, pair  # noqa: F401 (the seeded servers)
 
@@ -46,7 +47,7 @@ def strawberry_types(types: SchemaTypes) -> dict[str, type]:
         "Customer": types.customer_interface,
         "Contact": core.Contact,
         "Interaction": types.interaction_cls,
-        "Need": core.Need,
+        "Need": Need,
         "StageChange": core.StageChange,
         "User": core.User,
         "Team": core.Team,

@@ -41,6 +41,7 @@ from crmgraph.schema.filters import build_filters, decode_ids
 from crmgraph.schema.interactions import build_interaction_types
 from crmgraph.schema.kind_info import build_kind_infos
 from crmgraph.schema.mutations.build import build_mutation_type
+from crmgraph.schema.needs import Need
 from crmgraph.schema.node import build_node_lookup
 from crmgraph.schema.query_root import build_query_type
 from crmgraph.schema.schema_types import SchemaTypes
@@ -116,7 +117,7 @@ def build_schema(
             *customer_classes.classes.values(),
             core.User,
             core.Contact,
-            core.Need,
+            Need,
             core.StageChange,
             core.Team,
             *(t for _, c in contributions for t in c.types),

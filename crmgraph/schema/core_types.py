@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -14,12 +14,9 @@ from crmgraph import core_fields, input_checks, paging
 from crmgraph.customer_types import Phase as PhaseValue
 from crmgraph.db.queries import load_json
 from crmgraph.schema import described
-from crmgraph.schema.ids import decode_id, encode_id
+from crmgraph.schema.ids import encode_id
 from crmgraph.schema.user_errors import UserError as UserError
 from crmgraph.schema.user_errors import UserErrorCode as UserErrorCode
-
-if TYPE_CHECKING:
-    from crmgraph.schema.teamwork import Task
 
 Phase = strawberry.enum(PhaseValue, description="Common lifecycle phase of every customer type.")
 
@@ -63,6 +60,14 @@ class User(Node):
     pass
 
 
+async def user_of(info: Info, pk: int | None) -> User | None:
+    """The user ``pk`` names (a note's author, a task's assignee), or None."""
+    if pk is None:
+        return None
+    row = await info.context.loaders.user.load(pk)
+    return User.from_row(row) if row else None
+
+
 @strawberry.type(description="A person at a customer.")
 @described.columns(core_fields.CONTACT, CORE_ENUMS)
 class Contact(Node):
@@ -82,23 +87,6 @@ class Viewer:
 @described.columns(core_fields.TEAM, CORE_ENUMS)
 class Team(Node):
     pass
-
-
-@strawberry.type(description="What the customer needs: caught in time, dimensioned, characterised.")
-@described.columns(core_fields.NEED, CORE_ENUMS)
-class Need(Node):
-    # team work's field (crmgraph.schema.crm_schema.OWNING_PLUGIN): gone without it
-    @strawberry.field(
-        description="Tasks for this need, oldest first.",
-        metadata={"plugin": "crmgraph.plugins.teamwork"},
-    )
-    async def tasks(
-        self, info: Info
-    ) -> list[Annotated[Task, strawberry.lazy("crmgraph.schema.teamwork")]]:
-        # imported here: crmgraph.schema.teamwork builds on these core types
-        from crmgraph.schema.teamwork import need_tasks
-
-        return await need_tasks(info, decode_id(self.id, "Need")[1])
 
 
 @strawberry.type(description="One move of a customer through its lifecycle.")

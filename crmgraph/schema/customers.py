@@ -24,6 +24,7 @@ from crmgraph.schema import described
 from crmgraph.schema.filters import Filters
 from crmgraph.schema.interactions import InteractionTypes
 from crmgraph.schema.loaders import InteractionPageKey
+from crmgraph.schema.needs import Need
 from crmgraph.schema.page_types import page_of
 from crmgraph.schema.pagination import (
     PageInfo,
@@ -159,10 +160,10 @@ def resolver_namespace(
     @strawberry.field(description="Needs, newest first; optionally only some statuses.")
     async def needs(
         self: Any, info: Info, status: list[core.NeedStatus] | None = None
-    ) -> list[core.Need]:
+    ) -> list[Need]:
         rows = await info.context.loaders.needs.load(self.pk)
         wanted = {s.value for s in status} if status else None
-        return [core.Need.from_row(r) for r in rows if wanted is None or r["status"] in wanted]
+        return [Need.from_row(r) for r in rows if wanted is None or r["status"] in wanted]
 
     @strawberry.field(description="Relationships in which this customer is either party.")
     async def relationships(self: Any, info: Info) -> list["Relationship"]:  # noqa: F821

@@ -8,6 +8,7 @@ from strawberry.types import Info
 from crmgraph.schema import core_types as core
 from crmgraph.schema.customers import load_customer
 from crmgraph.schema.ids import InvalidId, decode_id
+from crmgraph.schema.needs import Need
 from crmgraph.schema.schema_types import SchemaTypes
 
 NodeLookup = Callable[[Info, str], Awaitable[Any]]
@@ -37,7 +38,7 @@ def build_node_lookup(
     ``converters`` turn the row of a customer's record into its object."""
     every_converter: dict[str, Callable[[dict[str, Any]], Any]] = {
         "Contact": core.Contact.from_row,
-        "Need": core.Need.from_row,
+        "Need": Need.from_row,
         "StageChange": core.StageChange.from_row,
         "User": core.User.from_row,
         "Team": core.Team.from_row,

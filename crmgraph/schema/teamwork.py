@@ -32,15 +32,8 @@ from crmgraph.schema.pagination import (
     encode_cursor,
     page_info,
 )
+from crmgraph.schema.tasks import Task, TaskStatus
 from crmgraph.schema.teamwork_loaders import PageKey
-
-
-@strawberry.enum(description="Where a task stands. DONE sets `completedAt`.")
-class TaskStatus(enum.Enum):
-    OPEN = "OPEN"
-    IN_PROGRESS = "IN_PROGRESS"
-    DONE = "DONE"
-    CANCELLED = "CANCELLED"
 
 
 @strawberry.enum(description="What a timeline item records.")
@@ -50,13 +43,6 @@ class TimelineKind(enum.Enum):
     TASK = "TASK"
     STAGE_CHANGE = "STAGE_CHANGE"
     AUDIT = "AUDIT"
-
-
-async def _user(info: Info, pk: int | None) -> core.User | None:
-    if pk is None:
-        return None
-    row = await info.context.loaders.user.load(pk)
-    return core.User.from_row(row) if row else None
 
 
 @strawberry.type(
@@ -75,7 +61,7 @@ class Note(core.Node):
 
     @strawberry.field(description="Who wrote it (null when written without a user).")
     async def author(self, info: Info) -> core.User | None:
-        return await _user(info, self.author_pk)
+        return await core.user_of(info, self.author_pk)
 
     @strawberry.field(description="Users mentioned in the body, by name.")
     async def mentions(self, info: Info) -> list[core.User]:
@@ -93,53 +79,6 @@ class Note(core.Node):
             author_pk=row["author"],
             customer_id=strawberry.ID(encode_id("Customer", row["customer"])),
             body=row["body"],
-            version=row["version"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-
-@strawberry.type(description="Work to do for a customer, optionally for one of its needs.")
-class Task(core.Node):
-    pk: strawberry.Private[int]
-    assignee_pk: strawberry.Private[int | None]
-    created_by_pk: strawberry.Private[int | None]
-    customer_id: strawberry.ID
-    need_id: strawberry.ID | None
-    title: str
-    description: str | None
-    due_at: datetime.datetime | None
-    status: TaskStatus
-    completed_at: datetime.datetime | None = strawberry.field(
-        description="When it was marked DONE; cleared if it is reopened."
-    )
-    version: int = strawberry.field(description="Send it back as `expectedVersion`.")
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-
-    @strawberry.field
-    async def assignee(self, info: Info) -> core.User | None:
-        return await _user(info, self.assignee_pk)
-
-    @strawberry.field
-    async def created_by(self, info: Info) -> core.User | None:
-        return await _user(info, self.created_by_pk)
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Task":
-        need = row["need"]
-        return cls(
-            id=strawberry.ID(encode_id("Task", row["id"])),
-            pk=row["id"],
-            assignee_pk=row["assignee"],
-            created_by_pk=row["created_by"],
-            customer_id=strawberry.ID(encode_id("Customer", row["customer"])),
-            need_id=strawberry.ID(encode_id("Need", need)) if need is not None else None,
-            title=row["title"],
-            description=row["description"],
-            due_at=row["due_at"],
-            status=TaskStatus(row["status"]),
-            completed_at=row["completed_at"],
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -208,13 +147,6 @@ async def customer_tasks(
         lambda row: encode_cursor("task", row["created_at"], row["id"]),
         Task.from_row,
     )
-
-
-async def need_tasks(info: Info, need_pk: int) -> list[Task]:
-    """Need.tasks, oldest first. A need is only reached through a customer the
-    caller may see, so its tasks need no further check."""
-    rows = await info.context.loaders.teamwork.need_tasks.load(need_pk)
-    return [Task.from_row(row) for row in rows]
 
 
 @strawberry.type

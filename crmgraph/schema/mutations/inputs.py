@@ -11,6 +11,7 @@ import strawberry
 
 from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import Purpose
+from crmgraph.schema.needs import Need
 from crmgraph.schema.schema_types import SchemaTypes
 
 
@@ -135,7 +136,7 @@ class ContactPayload:
 
 @strawberry.type
 class NeedPayload:
-    need: core.Need | None
+    need: Need | None
     user_errors: list[core.UserError]
 
 

@@ -33,6 +33,7 @@ from crmgraph.schema.mutations.inputs import (
     UpdateContactInput,
     UpdateNeedInput,
 )
+from crmgraph.schema.needs import Need
 from crmgraph.validation import Errors, Problem
 
 
@@ -42,7 +43,7 @@ def sent(input: Any, *ids: str) -> dict[str, Any]:
 
 
 CONTACT = WrittenNode("Contact", core.Contact.from_row, ContactPayload, "contact")
-NEED = WrittenNode("Need", core.Need.from_row, NeedPayload, "need")
+NEED = WrittenNode("Need", Need.from_row, NeedPayload, "need")
 
 
 def one_id_write(
