@@ -6,7 +6,7 @@ types and node loaders through the hooks a partner's plugin uses.
   for byte (field order included).
 - Disabling one (``CRMGRAPH_DISABLE_PLUGINS``) removes exactly its fields,
   from the interface and every customer type, its root fields and its types;
-  the other fields keep their order.
+  the other fields keep their order; its permissions go with it.
 - On a real server without it, on both engines, a customer is created and
   read with every other feature's fields, which answer; its own are refused.
 - A plugin of our own tests uses the same hooks: a field on every customer
@@ -283,3 +283,27 @@ def test_a_disabled_features_records_are_not_nodes(database_url: str) -> None:
             "id": note_id,
             "body": "call back",
         }
+
+
+# the permissions each feature declares through crmgraph_permissions
+FEATURE_PERMISSIONS = {
+    "crmgraph.plugins.teamwork": {"note.moderate"},
+    "crmgraph.plugins.dedupe": {"customer.merge"},
+    "crmgraph.plugins.privacy": {"privacy.export", "privacy.erase"},
+    "crmgraph.plugins.analytics": set(),
+}
+
+
+def declared_permissions(*disabled: str) -> dict[str, str]:
+    settings = Settings(load_entry_points=False, disabled_plugins=disabled)
+    catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
+    return {p.key: catalog.permission_owner(p.key) for p in catalog.permissions}
+
+
+@pytest.mark.parametrize("feature", FEATURES)
+def test_a_feature_declares_its_permissions_and_takes_them_away(feature: str) -> None:
+    everything = declared_permissions()
+    owned = {key for key, owner in everything.items() if owner == feature}
+    assert owned == FEATURE_PERMISSIONS[feature]
+    without = declared_permissions(feature)
+    assert set(without) == set(everything) - owned

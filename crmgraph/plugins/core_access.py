@@ -1,4 +1,8 @@
-"""The core's permissions, declared through the same hook as any plugin's.
+"""The core's permissions, declared through the same hook as any plugin's
+(the built-in features declare their own: ``customer.merge`` in
+:mod:`crmgraph.plugins.dedupe`, ``note.moderate`` in
+:mod:`crmgraph.plugins.teamwork`, ``privacy.export`` and ``privacy.erase`` in
+:mod:`crmgraph.plugins.privacy`, so they go when the feature is disabled).
 
 Defaults: managers do everything but hold no plugin-specific rights unless a
 plugin grants them; agents work on their own and their teams' customers;
@@ -31,12 +35,6 @@ PERMISSIONS = [
         roles=("manager",),
     ),
     Permission(
-        crmgraph.CUSTOMER_MERGE,
-        "Merge two customers into one (mergeCustomers), undo a merge (undoMerge), and dismiss "
-        "or restore a likely duplicate pair (dismissDuplicate, restoreDuplicate)",
-        roles=("manager",),
-    ),
-    Permission(
         crmgraph.AUDIT_READ,
         "Read the audit trail of the customers the caller can see",
         roles=("manager", "agent"),
@@ -47,21 +45,6 @@ PERMISSIONS = [
         "address, an address-book contact's birthday",
         roles=("manager",),
         fields=("Contact.birthday", "Contact.homeAddress"),
-    ),
-    Permission(
-        crmgraph.NOTE_MODERATE,
-        "Edit and delete notes written by others (authors edit their own)",
-        roles=(),
-    ),
-    Permission(
-        crmgraph.PRIVACY_EXPORT,
-        "Export every record about a person or company (personalDataExport): the right of access",
-        roles=("manager",),
-    ),
-    Permission(
-        crmgraph.PRIVACY_ERASE,
-        "Erase a customer's personal data for good (erasePersonalData): the right to erasure",
-        roles=(),
     ),
 ]
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from crmgraph import CustomerField, GraphQLContribution, hookimpl
+import crmgraph
+from crmgraph import CustomerField, GraphQLContribution, Permission, hookimpl
 from crmgraph.schema.dismissals import DismissalMutation
 from crmgraph.schema.duplicates import build_duplicates_query
 from crmgraph.schema.merge import CustomerMerge, build_merge_mutation, customer_merges, merge_node
@@ -44,3 +45,16 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
         mutation=[build_merge_mutation(customer), DismissalMutation],
         nodes={"CustomerMerge": merge_node},
     )
+
+
+@hookimpl
+def crmgraph_permissions() -> list[Permission]:
+    """Merging and dismissing duplicates is for managers."""
+    return [
+        Permission(
+            crmgraph.CUSTOMER_MERGE,
+            "Merge two customers into one (mergeCustomers), undo a merge (undoMerge), and dismiss "
+            "or restore a likely duplicate pair (dismissDuplicate, restoreDuplicate)",
+            roles=("manager",),
+        ),
+    ]

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from crmgraph import CustomerField, GraphQLContribution, hookimpl
+import crmgraph
+from crmgraph import CustomerField, GraphQLContribution, Permission, hookimpl
 from crmgraph.schema.consent_types import build_consent_types
 from crmgraph.schema.privacy import PrivacyQuery, build_privacy_mutation
 
@@ -54,3 +55,22 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
         query=[PrivacyQuery],
         mutation=[build_privacy_mutation(types.customer_interface, types.channel_enum, consents)],
     )
+
+
+@hookimpl
+def crmgraph_permissions() -> list[Permission]:
+    """Exporting a person's data is for managers; erasing it, which cannot be
+    undone, for admins only (grant it to others with ``CRMGRAPH_GRANTS``)."""
+    return [
+        Permission(
+            crmgraph.PRIVACY_EXPORT,
+            "Export every record about a person or company (personalDataExport): the right "
+            "of access",
+            roles=("manager",),
+        ),
+        Permission(
+            crmgraph.PRIVACY_ERASE,
+            "Erase a customer's personal data for good (erasePersonalData): the right to erasure",
+            roles=(),
+        ),
+    ]

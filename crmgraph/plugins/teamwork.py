@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import strawberry
 
-from crmgraph import CustomerField, GraphQLContribution, hookimpl
+import crmgraph
+from crmgraph import CustomerField, GraphQLContribution, Permission, hookimpl
 from crmgraph.schema.teamwork import (
     NODES,
     NoteConnection,
@@ -64,3 +65,15 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
         mutation=[TeamworkMutation],
         nodes=NODES,
     )
+
+
+@hookimpl
+def crmgraph_permissions() -> list[Permission]:
+    """Editing others' notes is granted to no role by default (admins hold it)."""
+    return [
+        Permission(
+            crmgraph.NOTE_MODERATE,
+            "Edit and delete notes written by others (authors edit their own)",
+            roles=(),
+        ),
+    ]
