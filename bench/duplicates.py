@@ -144,9 +144,12 @@ async def measure(state: AppState, users: list[int], ids: list[int], runs: int) 
             *probes,
         )
     }
+    # the later page: LATER_PAGE pages in, or the last one a small dataset has
     after = None
     for _ in range(LATER_PAGE - 1):
         page = await matching.duplicate_pairs(db, limit=PAGE, after=after)
+        if not page.pairs:
+            break
         after = cursor_after(page)
     agent = CustomerScope(owner=users[3], teams=frozenset())
 
