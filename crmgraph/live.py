@@ -38,7 +38,7 @@ from crmgraph.settings import Settings
 logger = logging.getLogger("crmgraph.live")
 
 QUEUE_SIZE = 1000  # events a subscriber may fall behind before it is dropped
-SNAPSHOTS_KEPT = 256
+SNAPSHOTS_KEPT = 1024  # events; a published batch is at most 200 (Publisher.batch)
 
 
 class SubscriberTooSlow(Exception):
@@ -51,8 +51,12 @@ class Subscribers:
     def __init__(self, queue_size: int = QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._queues: set[asyncio.Queue[Event | None]] = set()
-        # one read of a customer per event and process, however many subscribe
-        self._snapshots: OrderedDict[int, asyncio.Future[dict[str, Any] | None]] = OrderedDict()
+        # event id -> the read of its batch's customers (customer id -> row):
+        # one read per delivered batch and process, however many subscribe
+        self._snapshots: OrderedDict[int, asyncio.Future[dict[int, dict[str, Any]]]] = OrderedDict()
+        # event id -> the events with a customer of the batch it was delivered in,
+        # until a subscription first asks for one of them
+        self._unread: OrderedDict[int, tuple[Event, ...]] = OrderedDict()
 
     @property
     def count(self) -> int:
@@ -70,6 +74,11 @@ class Subscribers:
             self._queues.discard(queue)
 
     def deliver(self, events: Sequence[Event]) -> None:
+        if self._queues:
+            about_customers = tuple(e for e in events if e.customer_id is not None)
+            for event in about_customers:
+                self._unread[event.id] = about_customers
+            trim(self._unread)
         for queue in list(self._queues):
             for event in events:
                 if queue.qsize() >= self.queue_size:
@@ -79,22 +88,35 @@ class Subscribers:
                 queue.put_nowait(event)
 
     async def customer_of(self, db: Database, event: Event) -> dict[str, Any] | None:
-        """The customer an event is about (with its current stage), read once
-        per event in this process and shared by every subscription checking it."""
+        """The customer an event is about (with its current stage), shared by
+        every subscription checking it. The first check of an event of a
+        delivered batch reads the customers of the whole batch in one
+        statement, so a batch of N events costs one read, not N."""
         if event.customer_id is None:
             return None
         found = self._snapshots.get(event.id)
         if found is None:
-            found = asyncio.ensure_future(self._read_customer(db, event.customer_id))
-            self._snapshots[event.id] = found
-            while len(self._snapshots) > SNAPSHOTS_KEPT:
-                self._snapshots.popitem(last=False)
-        return await asyncio.shield(found)
+            batch = [e for e in self._unread.pop(event.id, ()) if e.id not in self._snapshots]
+            if all(e.id != event.id for e in batch):
+                batch.append(event)
+            pks = sorted({e.customer_id for e in batch if e.customer_id is not None})
+            found = asyncio.ensure_future(self._read_customers(db, pks))
+            for member in batch:
+                self._unread.pop(member.id, None)
+                self._snapshots[member.id] = found
+            trim(self._snapshots)
+        return (await asyncio.shield(found)).get(event.customer_id)
 
     @staticmethod
-    async def _read_customer(db: Database, pk: int) -> dict[str, Any] | None:
-        rows = await queries.customers_by_ids(db, [pk])
-        return rows[0] if rows else None
+    async def _read_customers(db: Database, pks: list[int]) -> dict[int, dict[str, Any]]:
+        return {row["id"]: row for row in await queries.customers_by_ids(db, pks)}
+
+
+def trim(kept: OrderedDict[int, Any]) -> None:
+    """Forget the oldest entries beyond ``SNAPSHOTS_KEPT`` (an event forgotten
+    before a slow subscription checks it is read again, on its own)."""
+    while len(kept) > SNAPSHOTS_KEPT:
+        kept.popitem(last=False)
 
 
 class Broker(Protocol):
