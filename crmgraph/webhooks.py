@@ -15,10 +15,15 @@ several processes on one database:
    the same webhook for the same customer is still pending, so a customer's
    events reach a webhook in order: a later one waits while an earlier one is
    retried.
-3. **Send.** One signed POST per leased delivery; the outcome, its delivery
-   log row and the webhook's failure count are written in one transaction,
-   only while the lease is still ours. A process killed mid-request leaves
-   the lease to expire and another pass sends again: at least once, so
+3. **Send.** One signed POST per leased delivery, all of a pass at once;
+   then, only for the deliveries whose lease is still ours, the outcomes are
+   written: the pass's successes together in one transaction (a fixed number
+   of statements however many: their status, their delivery log rows, the
+   reset of their webhooks' failure counts), each failure (rare) in a
+   transaction of its own with its webhook's failure count. A pass cut short
+   by ``stop()`` still writes what it sent and hands back the rest. A process
+   killed after sending and before writing (or mid-request) leaves the
+   leases to expire and another pass sends again: at least once, so
    receivers de-duplicate on the event id.
 
 A failed attempt is retried after ``backoff_seconds * 2**(n-1)`` (capped);
@@ -37,7 +42,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -144,6 +150,41 @@ def request_body(row: dict[str, Any]) -> bytes:
             "data": queries.load_json(row["payload"]),
         }
     )
+
+
+@dataclass
+class Outcome:
+    """One POST of a leased delivery, to be written."""
+
+    row: dict[str, Any]  # the leased delivery, as lease_due read it
+    attempt: int
+    started: datetime.datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    excerpt: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    def log_row(self, next_at: datetime.datetime | None) -> tuple[Any, ...]:
+        """Its ``webhook_attempt`` row, in ``ATTEMPT_COLUMNS`` order."""
+        return (
+            self.row["id"],
+            self.attempt,
+            self.started,
+            self.duration_ms,
+            self.status_code,
+            self.error,
+            self.excerpt,
+            next_at,
+        )
+
+
+ATTEMPT_COLUMNS = (
+    "delivery, attempt, started_at, duration_ms, status_code, error, response_body, next_retry_at"
+)
 
 
 # Deliveries a pass may send: pending, of an active webhook, not leased by a
@@ -259,22 +300,47 @@ class WebhookDeliverer(PollingLoop):
 
     async def deliver_due(self) -> int:
         """Send every delivery due now, concurrently (at most one per webhook
-        and customer, so the order holds); returns how many were sent."""
+        and customer, so the order holds), then write the outcomes; returns
+        how many were sent."""
         token, rows = await self.lease_due()
         if not rows:
             return 0
+        sent: list[Outcome] = []
+
+        async def send(row: dict[str, Any]) -> None:
+            sent.append(await self.attempt(row))
+
         try:
-            results = await asyncio.gather(
-                *(self.attempt(row) for row in rows), return_exceptions=True
-            )
+            results = await asyncio.gather(*(send(row) for row in rows), return_exceptions=True)
         finally:
-            self._claims.discard(token)
+            # also when stop() cuts the pass short: what was sent is not sent again
+            await self.record_all(sent)
+        # only after a whole pass: stop() hands back what a pass cut short left leased
+        self._claims.discard(token)
         for result in results:
             if isinstance(result, Exception):
-                logger.error("recording a webhook attempt failed", exc_info=result)
+                logger.error("sending a webhook delivery failed", exc_info=result)
         return len(rows)
 
-    async def attempt(self, row: dict[str, Any]) -> None:
+    async def record_all(self, sent: list[Outcome]) -> None:
+        """Each failure in its transaction, then the pass's successes in one
+        (a success resets its webhook's failure count, whichever of the
+        pass's concurrent requests ended first). A write that fails is logged:
+        its lease expires and the delivery is sent again."""
+        successes = [o for o in sent if o.ok]
+        for outcome in (o for o in sent if not o.ok):
+            await self._logged(self.record_failure(outcome))
+        if successes:
+            await self._logged(self.record_successes(successes))
+
+    @staticmethod
+    async def _logged(write: Awaitable[None]) -> None:
+        try:
+            await write
+        except Exception:
+            logger.exception("recording a webhook attempt failed")
+
+    async def attempt(self, row: dict[str, Any]) -> Outcome:
         body = request_body(row)
         attempt = row["attempts"] + 1
         timestamp = int(time.time())
@@ -303,7 +369,7 @@ class WebhookDeliverer(PollingLoop):
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         duration_ms = round((time.monotonic() - clock) * 1000)
-        await self.record(row, attempt, started, duration_ms, status_code, error, excerpt)
+        return Outcome(row, attempt, started, duration_ms, status_code, error, excerpt)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[str, int]:
         assert self._client is not None, "start() the deliverer first"
@@ -315,42 +381,31 @@ class WebhookDeliverer(PollingLoop):
                     break  # a receiver's long answer is not ours to download
             return received[:RESPONSE_EXCERPT].decode(errors="replace"), response.status_code
 
-    async def record(
-        self,
-        row: dict[str, Any],
-        attempt: int,
-        started: datetime.datetime,
-        duration_ms: int,
-        status_code: int | None,
-        error: str | None,
-        excerpt: str | None,
-    ) -> None:
-        """The attempt's outcome, its log row and the webhook's failure count,
-        in one transaction."""
+    async def record_failure(self, outcome: Outcome) -> None:
+        """A failed attempt: the delivery retried later or failed for good,
+        its log row and, when it failed for good, the webhook's failure count,
+        in one transaction, only while the lease is still ours."""
         settings = self.settings
         at = writes.now()
-        ok = status_code is not None and 200 <= status_code < 300
-        tries = attempt - row["round_start"]
-        if ok:
-            status, next_at = SUCCEEDED, None
-        elif tries >= settings.webhook_max_attempts:
+        row = outcome.row
+        tries = outcome.attempt - row["round_start"]
+        if tries >= settings.webhook_max_attempts:
             status, next_at = FAILED, None
         else:
             status = PENDING
             next_at = at + datetime.timedelta(seconds=backoff_seconds(settings, tries))
-        failure = None if ok else (error or f"HTTP {status_code}")
+        failure = outcome.error or f"HTTP {outcome.status_code}"
         async with self.db.transaction():
             owned = await self.db.fetch(
                 "UPDATE webhook_delivery SET status = {}, attempts = {}, next_attempt_at = {}, "
                 "locked_until = NULL, claim = NULL, last_status_code = {}, last_error = {}, "
-                "updated_at = {}, delivered_at = {} WHERE id = {} AND claim = {} RETURNING id",
+                "updated_at = {}, delivered_at = NULL WHERE id = {} AND claim = {} RETURNING id",
                 status,
-                attempt,
+                outcome.attempt,
                 next_at,
-                status_code,
+                outcome.status_code,
                 failure,
                 at,
-                at if ok else None,
                 row["id"],
                 row["claim"],
             )
@@ -358,28 +413,62 @@ class WebhookDeliverer(PollingLoop):
                 # the lease ran out (another process took the delivery over) or
                 # the webhook was deleted: its state is someone else's to write
                 return
-            await writes.insert(
-                self.db,
-                "webhook_attempt",
-                {
-                    "delivery": row["id"],
-                    "attempt": attempt,
-                    "started_at": started,
-                    "duration_ms": duration_ms,
-                    "status_code": status_code,
-                    "error": error,
-                    "response_body": excerpt,
-                    "next_retry_at": next_at,
-                },
-            )
-            if ok:
-                await self.db.fetch(
-                    "UPDATE webhook SET consecutive_failures = 0 "
-                    "WHERE id = {} AND consecutive_failures <> 0",
-                    row["webhook"],
+            await self.log_attempts([outcome.log_row(next_at)])
+            if status == FAILED:
+                await self._count_failure(row["webhook"], tries, failure, at)
+
+    async def record_successes(self, outcomes: list[Outcome]) -> None:
+        """Successful attempts of one lease, in one transaction of a fixed
+        number of statements: their deliveries marked succeeded (one UPDATE
+        per status code and attempt number, nearly always one), only while
+        the lease is still ours; their log rows; their webhooks' failure
+        counts reset."""
+        at = writes.now()
+        groups: dict[tuple[int | None, int], list[Outcome]] = {}
+        for outcome in outcomes:
+            groups.setdefault((outcome.status_code, outcome.attempt), []).append(outcome)
+        async with self.db.transaction():
+            owned: set[int] = set()
+            for (status_code, attempt), group in groups.items():
+                ids = [o.row["id"] for o in group]
+                marks = ", ".join("{}" for _ in ids)
+                rows = await self.db.fetch(
+                    "UPDATE webhook_delivery SET status = {}, attempts = {}, "
+                    "next_attempt_at = NULL, locked_until = NULL, claim = NULL, "
+                    "last_status_code = {}, last_error = NULL, updated_at = {}, delivered_at = {} "
+                    f"WHERE claim = {{}} AND id IN ({marks}) RETURNING id",
+                    SUCCEEDED,
+                    attempt,
+                    status_code,
+                    at,
+                    at,
+                    group[0].row["claim"],
+                    *ids,
                 )
-            elif status == FAILED:
-                await self._count_failure(row["webhook"], tries, failure or "", at)
+                owned.update(row["id"] for row in rows)
+            # the others' leases ran out (another process took them over) or
+            # their webhooks were deleted: their state is someone else's to write
+            kept = [o for o in outcomes if o.row["id"] in owned]
+            if not kept:
+                return
+            await self.log_attempts([o.log_row(None) for o in kept])
+            hooks = sorted({o.row["webhook"] for o in kept})
+            await self.db.fetch(
+                "UPDATE webhook SET consecutive_failures = 0 WHERE consecutive_failures <> 0 "
+                f"AND id IN ({', '.join('{}' for _ in hooks)})",
+                *hooks,
+            )
+
+    async def log_attempts(self, rows: list[tuple[Any, ...]]) -> None:
+        """Rows of the delivery log, 100 a statement (8 parameters each:
+        SQLite's bound-parameter limit)."""
+        for start in range(0, len(rows), 100):
+            chunk = rows[start : start + 100]
+            marks = ", ".join("({}, {}, {}, {}, {}, {}, {}, {})" for _ in chunk)
+            await self.db.fetch(
+                f"INSERT INTO webhook_attempt ({ATTEMPT_COLUMNS}) VALUES {marks}",
+                *(value for row in chunk for value in row),
+            )
 
     async def _count_failure(
         self, webhook: int, tries: int, failure: str, at: datetime.datetime
@@ -426,11 +515,16 @@ class WebhookDeliverer(PollingLoop):
             return 0  # more waiting: no pause
         return await self.pause()
 
-    async def start(self) -> None:
+    def open_client(self) -> None:
+        """The HTTP client sending needs (``start`` opens it; a test running
+        passes by hand, without the loop, opens it alone; ``stop`` closes it)."""
         # no proxies from the environment: receivers are addressed directly
         self._client = httpx.AsyncClient(
             timeout=self.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
         )
+
+    async def start(self) -> None:
+        self.open_client()
         await super().start()
 
     async def stop(self) -> None:

@@ -2,13 +2,19 @@
 statements however many events it holds (counted, not timed), on both
 engines: the event dispatcher (one read, one UPDATE marking every delivered
 event; a failure recorded on its own event), the live publisher's claim, the
-live subscribers' customer reads (one per delivered batch) and the webhooks
-fan-out."""
+live subscribers' customer reads (one per delivered batch), the webhooks
+fan-out and the writing of what a webhooks pass sent (its successes together,
+each failure on its own)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,16 +26,45 @@ from crmgraph.operations import webhooks as webhook_ops
 from crmgraph.operations.actor import Actor
 from crmgraph.registry import make_plugin_manager
 from crmgraph.testing import settings_for
-from crmgraph.webhooks import WebhookDeliverer
+from crmgraph.webhooks import Outcome, WebhookDeliverer
 from tests.operations_world import (
     World,
     counting,
     world_fixture,  # noqa: F401  (the world fixture)
 )
 from tests.plugins_for_tests import batch_handler
+from tests.test_webhooks import Receiver
 
 PLUGIN = "tests.plugins_for_tests.batch_handler"
 MARK = "UPDATE event SET attempts = attempts + 1, delivered_at = "
+
+
+class RoomyReceiver(Receiver):
+    """The webhook tests' loopback receiver, listening with a backlog for a
+    whole pass: a webhooks pass sends up to ``batch`` requests at once, and
+    http.server's backlog of 5 resets some of 30 (ReadError, then retries)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        handler = self.server.RequestHandlerClass
+        self.close()
+        self.server = RoomyServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/crm"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+
+class RoomyServer(ThreadingHTTPServer):
+    request_queue_size = 128
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = RoomyReceiver()
+    try:
+        yield running
+    finally:
+        running.close()
 
 
 @dataclass
@@ -180,3 +215,165 @@ async def test_webhook_fan_out_costs_the_same_for_3_events_as_for_30(
     assert few.count == many.count == 4, many.statements  # probe, claim, webhooks, insert
     deliveries = await w.db.fetch("SELECT event FROM webhook_delivery ORDER BY event")
     assert [r["event"] for r in deliveries] == [r["id"] for r in await outbox.rows()]
+
+
+async def test_what_a_wake_with_nothing_new_costs(outbox: Outbox, database_url: str) -> None:
+    """Pinned as measured (not a goal): each reader's pass on an outbox with
+    nothing new still runs statements, on every wake and every poll."""
+    w = outbox.world
+    (ada,) = await outbox.customers("Ada")
+    await outbox.log([ada], 1)
+    publisher = Publisher(w.db, LocalBroker(Subscribers()))
+    deliverer = WebhookDeliverer(w.db, settings_for(database_url))
+    for reader in (outbox.dispatcher, publisher, deliverer):
+        await reader.run_pass()  # the events already there
+    costs = {}
+    for reader in (outbox.dispatcher, publisher, deliverer):
+        with counting() as counter:
+            await reader.run_pass()
+        costs[reader.task_name] = [s.split()[0] for s in counter.statements]
+    assert costs == {
+        "crmgraph-events": ["SELECT"],
+        "crmgraph-live": ["UPDATE"],  # the claim itself: a write, even with nothing to claim
+        "crmgraph-webhooks": ["SELECT"] * 3,  # fan-out probe, lease probe, next due time
+    }
+
+
+@dataclass
+class Hooked:
+    outbox: Outbox
+    deliverer: WebhookDeliverer
+
+    async def events(self, customers: int, rounds: int) -> list[int]:
+        """New customers with ``rounds`` interactions each, fanned out; their ids."""
+        names = [f"Customer {time.monotonic_ns()} {i}" for i in range(customers)]
+        made = await self.outbox.customers(*names)
+        await self.outbox.log(made, rounds)
+        while await self.deliverer.fan_out():
+            pass
+        return made
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        return await self.outbox.world.db.fetch(
+            "SELECT d.*, (SELECT COUNT(*) FROM webhook_attempt a WHERE a.delivery = d.id) AS logged "
+            "FROM webhook_delivery d ORDER BY d.event"
+        )
+
+
+@pytest.fixture
+async def hooked(outbox: Outbox, receiver: Receiver, database_url: str) -> AsyncIterator[Hooked]:
+    w = outbox.world
+    hook = webhook_ops.NewWebhook(receiver.url, ["*"], "s" * 20, None)
+    await webhook_ops.create_webhook(w.db, w.catalog, w.pm, outbox.actor, hook)
+    settings = settings_for(database_url, webhook_timeout_seconds=10, webhook_backoff_seconds=60)
+    deliverer = WebhookDeliverer(w.db, settings)
+    deliverer.open_client()  # passes run by hand: no loop
+    try:
+        yield Hooked(outbox, deliverer)
+    finally:
+        await deliverer.stop()
+
+
+async def test_a_webhooks_pass_writes_its_successes_with_a_fixed_number_of_statements(
+    hooked: Hooked, receiver: Receiver
+) -> None:
+    # a pass sends one delivery per customer (the next waits behind it)
+    await hooked.events(3, 0)
+    with counting() as few:
+        assert await hooked.deliverer.deliver_due() == 3
+    await hooked.events(30, 0)
+    with counting() as many:
+        assert await hooked.deliverer.deliver_due() == 30
+    # the lease (probe, UPDATE, read) and the successes: one UPDATE of the
+    # deliveries, one INSERT of their log rows, one reset of failure counts
+    assert few.count == many.count == 6, many.statements
+    rows = await hooked.deliveries()
+    assert len(rows) == len(receiver.delivered()) == 33
+    assert all(r["status"] == "succeeded" and r["attempts"] == 1 for r in rows)
+    assert all(r["claim"] is None and r["delivered_at"] and r["logged"] == 1 for r in rows)
+    assert {r["last_status_code"] for r in rows} == {200}
+
+
+async def test_a_webhook_failure_is_written_on_its_own_delivery(
+    hooked: Hooked, receiver: Receiver
+) -> None:
+    customers = await hooked.events(10, 1)
+    refusing = set(customers[:3])
+    refused = {r["event"] for r in await hooked.deliveries() if r["customer"] in refusing}
+    receiver.answer = lambda request: 503 if int(request.event_id) in refused else 200
+
+    with counting() as counter:
+        assert await hooked.deliverer.deliver_due() == 10  # each customer's first event
+    # the lease (3), each failure (UPDATE, INSERT), the successes (3)
+    assert counter.count == 3 + 3 * 2 + 3, counter.statements
+    rows = await hooked.deliveries()
+    firsts = {c: next(r for r in rows if r["customer"] == c) for c in customers}
+    for customer, first in firsts.items():
+        if customer in refusing:
+            assert (first["status"], first["attempts"], first["last_error"]) == (
+                "pending",
+                1,
+                "HTTP 503",
+            )
+            assert first["next_attempt_at"] and first["claim"] is None
+        else:
+            assert (first["status"], first["attempts"]) == ("succeeded", 1)
+        assert first["logged"] == 1
+    later = [r for r in rows if r["id"] not in {f["id"] for f in firsts.values()}]
+    assert len(later) == 10 and all(r["attempts"] == 0 for r in later)  # waiting their turn
+
+
+class Watched(WebhookDeliverer):
+    """Says when ``expected`` requests have had their answer."""
+
+    def __init__(self, *args: Any, expected: int) -> None:
+        super().__init__(*args)
+        self.answered: list[int] = []
+        self.all_answered = asyncio.Event()
+        self.expected = expected
+
+    async def attempt(self, row: dict[str, Any]) -> Outcome:
+        outcome = await super().attempt(row)
+        self.answered.append(row["event"])
+        if len(self.answered) == self.expected:
+            self.all_answered.set()
+        return outcome
+
+
+async def test_a_webhooks_pass_cut_short_writes_what_it_sent_and_hands_back_the_rest(
+    outbox: Outbox, receiver: Receiver, database_url: str
+) -> None:
+    w = outbox.world
+    # a receiver that takes the request and never answers: in flight until cut short
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    silent_url = f"http://127.0.0.1:{silent.getsockname()[1]}/hooks/crm"
+    for url in (receiver.url, silent_url):
+        hook = webhook_ops.NewWebhook(url, ["*"], "s" * 20, None)
+        await webhook_ops.create_webhook(w.db, w.catalog, w.pm, outbox.actor, hook)
+    settings = settings_for(database_url, webhook_timeout_seconds=30)
+    deliverer = Watched(w.db, settings, expected=4)
+    deliverer.open_client()
+    try:
+        await outbox.customers("Ada", "Grace", "Edsger", "Barbara")
+        assert await deliverer.fan_out() == 4
+        sending = asyncio.create_task(deliverer.deliver_due())
+        await asyncio.wait_for(deliverer.all_answered.wait(), 20)
+        sending.cancel()  # what stop() does to a pass in flight
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+    finally:
+        await deliverer.stop()
+        silent.close()
+
+    rows = await w.db.fetch(
+        "SELECT d.*, w.url FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook"
+    )
+    answered = [r for r in rows if r["url"] == receiver.url]
+    assert len(answered) == 4 and all(r["status"] == "succeeded" for r in answered)
+    # sent without an answer: handed back at once, not left leased until it expires
+    cut = [r for r in rows if r["url"] == silent_url]
+    assert [(r["status"], r["attempts"], r["claim"], r["locked_until"]) for r in cut] == [
+        ("pending", 0, None, None)
+    ] * 4
