@@ -13,10 +13,19 @@
    ``--duration`` seconds), interleaving the servers for ``--rounds`` rounds
    because the machine is shared: req/s, p50, p99 and the median over rounds of
    the ratio crmgraph / PostGraphile.
-4. Counts SQL statements per request without the clock: each server is
-   started again behind a proxy in front of PostgreSQL that counts the Query
-   and Execute messages of the wire protocol (bench.pg_wire_count), and sends
-   ``--count-requests`` requests one at a time after a warm-up.
+   Each load's database time comes from pg_stat_statements (bench.pg_stats),
+   reset before it.
+4. Counts SQL statements and round trips per request without the clock: each
+   server is started again behind a proxy in front of PostgreSQL that counts
+   the Query, Execute and Sync messages of the wire protocol
+   (bench.pg_wire_count), and sends ``--count-requests`` requests one at a
+   time after a warm-up.
+5. The write scenarios (bench.load_writes) do the same on a copy of the
+   database made for the run and dropped at the end: each request a write of
+   its own, made by wrk's Lua, every answer checked for errors and userErrors.
+
+Read scenarios: bench.load_queries (nested, mixed, timeline, search, typename)
+and bench.load_reads (list, related, detail, dashboard).
 
 ``--sqlite`` runs crmgraph alone on a SQLite copy of the same rows (statements
 counted by crmgraph's own counter, ``CRMGRAPH_EXPOSE_SQL_COUNT``, in a separate
@@ -28,16 +37,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 
 from bench import analytics, load_data
 from bench.load_queries import CRMGRAPH, POSTGRAPHILE, Scenario, common_shape, scenarios
+from bench.load_reads import Fixtures, find_fixtures, read_scenarios
+from bench.load_report import VARIANT, Results, report
 from bench.load_servers import (
     Server,
     ensure_peer,
@@ -46,8 +57,10 @@ from bench.load_servers import (
     start_postgraphile,
     stop,
 )
-from bench.load_wrk import Load, run_wrk, wrk_binary
-from bench.pg_wire_count import CountingProxy
+from bench.load_writes import WriteScenario, write_database, write_scenarios, write_script
+from bench.load_wrk import Load, run_script, run_wrk, wrk_binary
+from bench.pg_stats import DbTime, open_db_time
+from bench.pg_wire_count import CountingProxy, WireCounter
 from crmgraph.db.engine import postgres_config
 from crmgraph.settings import Settings
 
@@ -58,20 +71,14 @@ COUNT_WARM_UP = 3
 # the counting start of crmgraph: background pollers (outbox, live, webhooks)
 # wait this long, so that every statement counted belongs to a request
 QUIET_POLL_SECONDS = "86400"
-VARIANT = "crmgraph-b"
+# answers per wrk thread that must all be right before a write scenario is timed
+WRITE_CHECKS = 3
+COUNT_SECONDS = 3  # a counting load's time limit (it stops after its requests)
 
-
-@dataclass
-class Results:
-    loads: dict[tuple[str, str], list[Load]] = field(default_factory=dict)  # (scenario, server)
-    # CPU time the server process spent per request during each load, in ms
-    cpu_ms: dict[tuple[str, str], list[float]] = field(default_factory=dict)
-    statements: dict[tuple[str, str], str] = field(default_factory=dict)
-
-    def add(self, scenario: str, server: str, load: Load, cpu_seconds: float) -> None:
-        self.loads.setdefault((scenario, server), []).append(load)
-        per_request = cpu_seconds * 1000 / max(1, load.requests)
-        self.cpu_ms.setdefault((scenario, server), []).append(per_request)
+# one load: a scenario on a server for some seconds, with some connections
+LoadFn = Callable[[Any, Server, float, int], Awaitable[Load]]
+# one counting run on a server behind the proxy: scenario -> (SQL/req, round trips/req)
+CountFn = Callable[[Server, CountingProxy | None], Awaitable[dict[str, tuple[str, str]]]]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -105,53 +112,98 @@ async def check_answers(servers: list[Server], chosen: list[Scenario]) -> None:
                         f"{s.name}: {shape}" for s, shape in zip(servers, shapes, strict=True)
                     )
                 )
-            if isinstance(shapes[0], list) and not shapes[0]:
+            if not shapes[0] or (isinstance(shapes[0], dict) and not shapes[0].get("customers", 1)):
                 raise SystemExit(f"{scenario.name}: empty answer; is the database seeded?")
             print(f"  {scenario.name}: same data on {', '.join(s.name for s in servers)}")
 
 
+def read_load(
+    scenario: Scenario, server: Server, seconds: float, connections: int
+) -> Awaitable[Load]:
+    return run_wrk(server.url, scenario.body(server.kind), server.headers, seconds, connections)
+
+
+def write_load(conn: asyncpg.Connection, limit: int = 0) -> LoadFn:
+    """Loads of write scenarios: each makes its wrk script from the database
+    as it is now (bench.load_writes), ``limit`` answers per thread (0: none)."""
+
+    async def load(
+        scenario: WriteScenario, server: Server, seconds: float, connections: int
+    ) -> Load:
+        script = await write_script(conn, scenario, server.kind, server.headers, connections, limit)
+        return await run_script(server.url, script, seconds, connections)
+
+    return load
+
+
+async def check_writes(
+    servers: list[Server], chosen: list[WriteScenario], conn: asyncpg.Connection
+) -> None:
+    """A few requests of every write scenario on every server, two at a time:
+    all must be 2xx without GraphQL errors or userErrors."""
+    check = write_load(conn, WRITE_CHECKS)
+    for scenario in chosen:
+        for server in servers:
+            load = await check(scenario, server, 1, 2)
+            if load.bad_status or load.graphql_errors or load.socket_errors or not load.requests:
+                raise SystemExit(
+                    f"{scenario.name} on {server.name}: {load.requests} answers, "
+                    f"{load.bad_status} non-2xx, {load.graphql_errors} with errors: "
+                    f"{load.bad_sample[:2000]}"
+                )
+        print(f"  {scenario.name}: {load.requests} right answers on each server")
+
+
 async def time_load(
-    servers: list[Server], chosen: list[Scenario], args: argparse.Namespace, results: Results
+    servers: list[Server],
+    chosen: Sequence[Scenario | WriteScenario],
+    args: argparse.Namespace,
+    results: Results,
+    load_fn: LoadFn,
+    db_time: DbTime | None,
 ) -> None:
     for scenario in chosen:  # warm-up: plans, caches, JIT, pools
         for server in servers:
-            await run_wrk(
-                server.url,
-                scenario.body(server.kind),
-                server.headers,
-                WARM_UP_SECONDS,
-                args.connections,
-            )
+            await load_fn(scenario, server, WARM_UP_SECONDS, args.connections)
     for number in range(1, args.rounds + 1):
         for scenario in chosen:
             # every other round in reverse order: neither server always goes first
             for server in servers if number % 2 else servers[::-1]:
+                if db_time is not None:
+                    await db_time.reset()
                 before = cpu_seconds(server.process.pid)
-                load = await run_wrk(
-                    server.url,
-                    scenario.body(server.kind),
-                    server.headers,
-                    args.duration,
-                    args.connections,
-                )
-                results.add(
-                    scenario.name, server.name, load, cpu_seconds(server.process.pid) - before
-                )
+                load = await load_fn(scenario, server, args.duration, args.connections)
+                cpu = cpu_seconds(server.process.pid) - before
+                db_ms = None if db_time is None else await db_time.total_ms()
+                results.add(scenario.name, server.name, load, cpu, db_ms)
                 problems = ""
-                if load.bad_status or load.socket_errors:
-                    problems = f"  ({load.bad_status} non-2xx, {load.socket_errors} socket errors)"
+                if load.bad_status or load.socket_errors or load.graphql_errors:
+                    problems = (
+                        f"  ({load.bad_status} non-2xx, {load.socket_errors} socket errors, "
+                        f"{load.graphql_errors} with errors) {load.bad_sample[:300]}"
+                    )
+                db = "" if db_ms is None else f" DB {db_ms / max(1, load.requests):6.2f} ms/req"
                 print(
-                    f"  round {number} {scenario.name:9} {server.name:12} {load.rps:8.1f} req/s "
-                    f"p50 {load.p50_ms:7.2f} ms p99 {load.p99_ms:7.2f} ms{problems}",
+                    f"  round {number} {scenario.name:18} {server.name:12} {load.rps:8.1f} req/s "
+                    f"p50 {load.p50_ms:7.2f} ms p99 {load.p99_ms:7.2f} ms{db}{problems}",
                     file=sys.stderr,
                 )
 
 
-async def count_statements(
+def per_request(counter: WireCounter, n: int) -> tuple[str, str]:
+    """SQL statements and round trips per request from the proxy's counts."""
+    total = f"{counter.statements / n:g}"
+    if counter.queries:
+        total += f" ({counter.executes / n:g} E + {counter.queries / n:g} Q)"
+    return total, f"{counter.round_trips / n:g}"
+
+
+async def count_reads(
     server: Server, chosen: list[Scenario], proxy: CountingProxy | None, n: int
-) -> dict[str, str]:
-    """Statements per request, over ``n`` requests sent one at a time: from the
-    proxy's wire counts, or (SQLite) from crmgraph's ``sqlStatements``."""
+) -> dict[str, tuple[str, str]]:
+    """Statements and round trips per request, over ``n`` requests sent one at
+    a time: from the proxy's wire counts, or (SQLite) from crmgraph's
+    ``sqlStatements`` (no round trips)."""
     counts = {}
     async with httpx.AsyncClient(timeout=30) as client:
         for scenario in chosen:
@@ -165,16 +217,37 @@ async def count_statements(
                 ]
                 if any(s is None for s in seen):
                     raise RuntimeError("crmgraph did not report extensions.sqlStatements")
-                counts[scenario.name] = f"{sum(seen) / n:g}"
+                counts[scenario.name] = (f"{sum(seen) / n:g}", "-")
                 continue
             proxy.counter.reset()
             for _ in range(n):
                 await post(client, server, body)
-            c = proxy.counter
-            total = f"{c.statements / n:g}"
-            counts[scenario.name] = (
-                f"{total} ({c.executes / n:g} E + {c.queries / n:g} Q)" if c.queries else total
-            )
+            counts[scenario.name] = per_request(proxy.counter, n)
+    return counts
+
+
+async def count_writes(
+    server: Server,
+    chosen: list[WriteScenario],
+    proxy: CountingProxy,
+    n: int,
+    conn: asyncpg.Connection,
+) -> dict[str, tuple[str, str]]:
+    """The same for the write scenarios, sent one at a time by wrk (one
+    connection, stopping after ``n`` answers), each request its own write."""
+    counts = {}
+    for scenario in chosen:
+        await write_load(conn, COUNT_WARM_UP)(scenario, server, 1, 1)
+        seconds = COUNT_SECONDS
+        while True:
+            proxy.counter.reset()
+            load = await write_load(conn, n)(scenario, server, seconds, 1)
+            if load.requests >= n or seconds > 60 * COUNT_SECONDS:
+                break
+            seconds *= 4  # too slow for the time limit: again, with more time
+        if load.bad_status or load.graphql_errors:
+            raise SystemExit(f"{scenario.name} on {server.name}: {load.bad_sample[:2000]}")
+        counts[scenario.name] = per_request(proxy.counter, max(1, load.requests))
     return counts
 
 
@@ -188,129 +261,53 @@ def variants(args: argparse.Namespace) -> dict[str, dict[str, str]]:
 
 async def counting_pass(
     args: argparse.Namespace,
-    chosen: list[Scenario],
     database_url: str,
     api_key: str,
     node: Path | None,
     results: Results,
+    count: CountFn,
 ) -> None:
     starts = variants(args)
+    found: dict[str, dict[str, tuple[str, str]]] = {}
     if database_url.startswith("sqlite:"):
         for label, env in starts.items():
             env = {**env, "CRMGRAPH_EXPOSE_SQL_COUNT": "1"}
             server = await start_crmgraph(database_url, api_key, env, label)
             async with running(server):
-                counts = await count_statements(server, chosen, None, args.count_requests)
-            results.statements.update({(name, label): v for name, v in counts.items()})
-        return
-    config = postgres_config(database_url)
-    for label in (*starts, *((POSTGRAPHILE,) if node else ())):
-        proxy = CountingProxy(config["host"], config["port"])
-        port = await proxy.start()
-        proxied = database_url.replace(f"{config['host']}:{config['port']}", f"127.0.0.1:{port}")
-        if proxied == database_url:
-            raise SystemExit("give --database-url with an explicit host:port")
-        try:
-            if label == POSTGRAPHILE:
-                assert node is not None
-                server = await start_postgraphile(args.peer_cache, node, proxied)
-            else:
-                env = {
-                    **starts[label],
-                    "CRMGRAPH_EVENT_POLL_SECONDS": QUIET_POLL_SECONDS,
-                    "CRMGRAPH_PRUNE_INTERVAL_SECONDS": QUIET_POLL_SECONDS,
-                }
-                server = await start_crmgraph(proxied, api_key, env, label)
-            async with running(server):
-                counts = await count_statements(server, chosen, proxy, args.count_requests)
-        finally:
-            await proxy.stop()
-        results.statements.update({(name, label): v for name, v in counts.items()})
+                found[label] = await count(server, None)
+    else:
+        config = postgres_config(database_url)
+        for label in (*starts, *((POSTGRAPHILE,) if node else ())):
+            proxy = CountingProxy(config["host"], config["port"])
+            port = await proxy.start()
+            host = f"{config['host']}:{config['port']}"
+            proxied = database_url.replace(host, f"127.0.0.1:{port}")
+            if proxied == database_url:
+                raise SystemExit("give --database-url with an explicit host:port")
+            try:
+                if label == POSTGRAPHILE:
+                    assert node is not None
+                    server = await start_postgraphile(args.peer_cache, node, proxied)
+                else:
+                    env = {
+                        **starts[label],
+                        "CRMGRAPH_EVENT_POLL_SECONDS": QUIET_POLL_SECONDS,
+                        "CRMGRAPH_PRUNE_INTERVAL_SECONDS": QUIET_POLL_SECONDS,
+                    }
+                    server = await start_crmgraph(proxied, api_key, env, label)
+                async with running(server):
+                    found[label] = await count(server, proxy)
+            finally:
+                await proxy.stop()
+    for label, counts in found.items():
+        for name, (statements, round_trips) in counts.items():
+            results.statements[(name, label)] = statements
+            results.round_trips[(name, label)] = round_trips
 
 
-def report(
-    results: Results, chosen: list[Scenario], servers: list[str], args: argparse.Namespace
-) -> None:
-    """One row per scenario: each server's req/s, the ratio of crmgraph's to
-    every other server's (median of the rounds' ratios), latencies, SQL/req."""
-    names = {CRMGRAPH: "crmgraph", POSTGRAPHILE: "PostGraphile"}
-    # every crmgraph against the peer, and the default crmgraph against the variant
-    pairs = [(s, POSTGRAPHILE) for s in servers if s != POSTGRAPHILE and POSTGRAPHILE in servers]
-    if VARIANT in servers:
-        pairs.append((CRMGRAPH, VARIANT))
-    print(
-        f"\n{args.rounds} rounds of {args.duration:g} s per scenario and server, "
-        f"{args.connections} connections, wrk on loopback; medians over rounds\n"
-    )
-    header = ["scenario"]
-    header += [f"{names.get(s, s)} req/s" for s in servers]
-    header += [f"ratio {names.get(a, a)} / {names.get(b, b)}" for a, b in pairs]
-    header += [f"{names.get(s, s)} p50 / p99 ms" for s in servers]
-    header += [f"{names.get(s, s)} CPU ms/req" for s in servers]
-    header += [f"{names.get(s, s)} SQL/req" for s in servers]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
-    for scenario in chosen:
-        loads = {s: results.loads[(scenario.name, s)] for s in servers}
-        row = [scenario.name]
-        row += [f"{statistics.median(x.rps for x in loads[s]):.0f}" for s in servers]
-        for a, b in pairs:
-            rounds = zip(loads[a], loads[b], strict=True)
-            row.append(f"{statistics.median(x.rps / y.rps for x, y in rounds):.2f}")
-        for s in servers:
-            p50 = statistics.median(x.p50_ms for x in loads[s])
-            p99 = statistics.median(x.p99_ms for x in loads[s])
-            row.append(f"{p50:.1f} / {p99:.1f}")
-        row += [f"{statistics.median(results.cpu_ms[(scenario.name, s)]):.2f}" for s in servers]
-        row += [results.statements.get((scenario.name, s), "-") for s in servers]
-        print("| " + " | ".join(row) + " |")
-    print("\nscenarios:")
-    for scenario in chosen:
-        print(f"  {scenario.name}: {scenario.description}")
-    print(
-        "ratio: req/s / the other server's req/s in the same round, median over rounds; "
-        "CPU ms/req: the server process's user+system time over requests served (not the "
-        "database's); SQL/req: Execute (E) and simple Query (Q) messages on the wire"
-        + (" (crmgraph's sqlStatements on SQLite)" if args.sqlite else "")
-    )
-    if args.compare_env:
-        print(f"{VARIANT}: crmgraph started with {' '.join(args.compare_env)}")
-
-
-async def timeline_customer(source_url: str) -> int:
-    conn = await analytics.connect(source_url)
-    try:
-        found = await conn.fetchval(
-            "SELECT i.customer FROM interaction i JOIN customer c ON c.id = i.customer "
-            "WHERE c.deleted_at IS NULL GROUP BY i.customer HAVING COUNT(*) >= 30 "
-            "ORDER BY i.customer LIMIT 1"
-        )
-    finally:
-        await conn.close()
-    if found is None:
-        raise SystemExit("no customer with 30 interactions: reseed with --reseed")
-    return int(found)
-
-
-async def bench(args: argparse.Namespace) -> None:
-    source_url = args.database_url
-    settings = Settings.from_env().with_database(source_url)
-    await load_data.prepare_postgres(source_url, settings, args.reseed)
-    database_url = source_url
-    if args.sqlite:
-        await load_data.prepare_sqlite(args.sqlite_path, source_url, settings)
-        database_url = f"sqlite:///{args.sqlite_path}"
-    api_key = await load_data.admin_key(settings.with_database(database_url))
-    only = {name.strip() for name in args.only.split(",") if name.strip()}
-    chosen = [
-        s for s in scenarios(await timeline_customer(source_url)) if not only or s.name in only
-    ]
-    if not chosen:
-        raise SystemExit(f"--only {args.only!r} matches no scenario")
-    node = ensure_peer(args.peer_cache) if args.peer == POSTGRAPHILE else None
-    wrk_binary()
-
-    results = Results()
+async def start_servers(
+    args: argparse.Namespace, database_url: str, api_key: str, node: Path | None
+) -> list[Server]:
     servers: list[Server] = []
     try:
         servers.append(await start_crmgraph(database_url, api_key))
@@ -320,16 +317,127 @@ async def bench(args: argparse.Namespace) -> None:
         if node is not None:
             servers.append(await start_postgraphile(args.peer_cache, node, database_url))
             print(f"peer: {servers[-1].version}")
+    except BaseException:
+        for server in servers:
+            await stop(server)
+        raise
+    return servers
+
+
+async def read_phase(
+    args: argparse.Namespace,
+    chosen: list[Scenario],
+    database_url: str,
+    api_key: str,
+    node: Path | None,
+    results: Results,
+) -> list[str]:
+    servers = await start_servers(args, database_url, api_key, node)
+    db_time = None if args.sqlite else await open_db_time(database_url)
+    try:
         print("checking answers")
         await check_answers(servers, chosen)
-        print("timing (progress on stderr)")
-        await time_load(servers, chosen, args, results)
+        print("timing the reads (progress on stderr)")
+        await time_load(servers, chosen, args, results, read_load, db_time)
     finally:
         for server in servers:
             await stop(server)
+        if db_time is not None:
+            await db_time.close()
     print("counting statements")
-    await counting_pass(args, chosen, database_url, api_key, node, results)
-    report(results, chosen, [s.name for s in servers], args)
+
+    async def count(server: Server, proxy: CountingProxy | None) -> dict[str, tuple[str, str]]:
+        return await count_reads(server, chosen, proxy, args.count_requests)
+
+    await counting_pass(args, database_url, api_key, node, results, count)
+    return [s.name for s in servers]
+
+
+async def write_phase(
+    args: argparse.Namespace,
+    chosen: list[WriteScenario],
+    source_url: str,
+    node: Path | None,
+    results: Results,
+) -> list[str]:
+    results.checked.update(s.name for s in chosen)
+    async with write_database(source_url) as url:
+        settings = Settings.from_env().with_database(url)
+        api_key = await load_data.admin_key(settings)
+        conn = await analytics.connect(url)
+        try:
+            servers = await start_servers(args, url, api_key, node)
+            db_time = await open_db_time(url)
+            try:
+                print("checking writes")
+                await check_writes(servers, chosen, conn)
+                print("timing the writes (progress on stderr)")
+                await time_load(servers, chosen, args, results, write_load(conn), db_time)
+            finally:
+                for server in servers:
+                    await stop(server)
+                if db_time is not None:
+                    await db_time.close()
+            print("counting the writes' statements")
+
+            async def count(
+                server: Server, proxy: CountingProxy | None
+            ) -> dict[str, tuple[str, str]]:
+                assert proxy is not None
+                return await count_writes(server, chosen, proxy, args.count_requests, conn)
+
+            await counting_pass(args, url, api_key, node, results, count)
+        finally:
+            await conn.close()
+    return [s.name for s in servers]
+
+
+def choose(
+    args: argparse.Namespace, fixtures: Fixtures
+) -> tuple[list[Scenario], list[WriteScenario]]:
+    reads = [*scenarios(fixtures.timeline_customer), *read_scenarios(fixtures)]
+    writes = write_scenarios()
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = only - {s.name for s in reads} - {s.name for s in writes}
+    if unknown:
+        raise SystemExit(f"--only: no scenario {', '.join(sorted(unknown))}")
+    if args.reads or args.writes:
+        reads, writes = (reads if args.reads else []), (writes if args.writes else [])
+    reads = [s for s in reads if not only or s.name in only]
+    writes = [s for s in writes if not only or s.name in only]
+    if args.sqlite and writes:
+        print("--sqlite: the write scenarios run on PostgreSQL only; skipping them")
+        writes = []
+    if not reads and not writes:
+        raise SystemExit("no scenario chosen")
+    return reads, writes
+
+
+async def bench(args: argparse.Namespace) -> None:
+    source_url = args.database_url
+    settings = Settings.from_env().with_database(source_url)
+    await load_data.prepare_postgres(source_url, settings, args.reseed)
+    conn = await analytics.connect(source_url)
+    try:
+        fixtures = await find_fixtures(conn)
+    finally:
+        await conn.close()
+    reads, writes = choose(args, fixtures)
+    database_url = source_url
+    if args.sqlite:
+        await load_data.prepare_sqlite(args.sqlite_path, source_url, settings)
+        database_url = f"sqlite:///{args.sqlite_path}"
+    node = ensure_peer(args.peer_cache) if args.peer == POSTGRAPHILE else None
+    wrk_binary()
+
+    results = Results()
+    servers: list[str] = []
+    if reads:
+        api_key = await load_data.admin_key(settings.with_database(database_url))
+        servers = await read_phase(args, reads, database_url, api_key, node, results)
+    if writes:
+        servers = await write_phase(args, writes, source_url, node, results)
+    report(results, [*reads, *writes], servers, args)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -347,6 +455,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer", choices=("none", POSTGRAPHILE), default=POSTGRAPHILE)
     parser.add_argument("--peer-cache", type=Path, default=CACHE / "postgraphile")
     parser.add_argument("--only", default="", help="scenarios, comma-separated")
+    parser.add_argument("--reads", action="store_true", help="the read scenarios only")
+    parser.add_argument("--writes", action="store_true", help="the write scenarios only")
     parser.add_argument("--duration", type=float, default=10, help="seconds per load (10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")

@@ -5,8 +5,10 @@ crmgraph and PostGraphile name things differently (``customers`` against
 ``allCustomers``, ``interactions`` against ``interactionsByCustomer``, global
 IDs ``Customer:1`` against ``["Customer",1]``), so each scenario holds one
 document per server, asking for the same rows in the same order, and the
-answers are reduced to a common shape (customer ids, names and kinds, their
-contacts' names, their interactions' ids and subjects) that must be equal.
+answers are reduced to a common shape (every field asked for, in crmgraph's
+terms: ids as primary keys, stages from PostGraphile's roles, Client fields
+from its ``attributes`` column, related rows field by field, the connection's
+totalCount, hasNextPage and cursors) that must be equal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from crmgraph.schema.ids import decode_id
@@ -32,7 +36,7 @@ SEARCH_KIND = "client"
 # spelled in PostGraphile's orderBy
 PG_CUSTOMER_ORDER = "[CREATED_AT_DESC, ROW_ID_DESC]"
 PG_INTERACTION_ORDER = "[OCCURRED_AT_DESC, ROW_ID_DESC]"
-PG_CONTACT_ORDER = "[IS_PRIMARY_DESC, NAME_ASC, ROW_ID_ASC]"
+PG_CONTACT_ORDER = "[IS_PRIMARY_DESC, NAME_FOLDED_ASC, ROW_ID_ASC]"
 PG_ACTIVE = "deletedAt: {isNull: true}"
 
 INTERACTION_FIELDS = "id channel direction occurredAt subject outcome satisfaction amount"
@@ -149,27 +153,99 @@ def common_shape(server: str, answer: dict[str, Any]) -> Any:
     if "__typename" in data:
         return data
     if server == CRMGRAPH:
-        customers = data["customers"]["nodes"] if "customers" in data else [data["customer"]]
+        found = data["customers"] if "customers" in data else data["customer"]
     else:
-        customers = (
-            data["allCustomers"]["nodes"] if "allCustomers" in data else [data["customerByRowId"]]
-        )
-    return [customer_shape(c) for c in customers]
-
-
-def customer_shape(customer: dict[str, Any]) -> dict[str, Any]:
-    contacts = customer.get("contacts", customer.get("contactsByCustomer"))
-    interactions = customer.get("interactions", customer.get("interactionsByCustomer"))
+        found = data["allCustomers"] if "allCustomers" in data else data["customerByRowId"]
+    if "customers" not in data and "allCustomers" not in data:
+        return [customer_shape(found)]
+    customers = [customer_shape(c) for c in nodes(found)]
+    if "totalCount" not in found and "pageInfo" not in found:
+        return customers
+    page = found.get("pageInfo", {})
+    edges = found.get("edges", [])
     return {
-        "id": row_id(customer["id"]),
-        "name": customer["name"],
-        "kind": customer["kind"].lower(),
-        "contacts": None if contacts is None else [c["name"] for c in nodes(contacts)],
-        "interactions": None
-        if interactions is None
-        else [(row_id(i["id"]), i["subject"]) for i in nodes(interactions)],
+        "totalCount": found.get("totalCount"),
+        "hasNextPage": page.get("hasNextPage"),
+        # cursors differ between servers: each edge has one, the last is endCursor
+        "cursors": [bool(e["cursor"]) for e in edges],
+        "endCursorIsLast": bool(edges) and page.get("endCursor") == edges[-1]["cursor"],
+        "customers": customers,
     }
 
 
+def customer_shape(customer: dict[str, Any]) -> dict[str, Any]:
+    """The fields asked for, in crmgraph's terms (PostGraphile's roles, owner,
+    attributes and relations mapped onto them); absent fields stay absent."""
+    c = customer
+    shape: dict[str, Any] = {"id": row_id(c["id"]), "name": c["name"]}
+    for key in ("email", "phone", "version"):
+        if key in c:
+            shape[key] = c[key]
+    if "kind" in c:
+        shape["kind"] = c["kind"].lower()
+    for key in ("createdAt", "updatedAt"):
+        if key in c:
+            shape[key] = instant(c[key])
+    if "stage" in c:
+        shape["stage"] = c["stage"]
+    if "customerRolesByCustomer" in c:
+        roles = {r["kind"]: r["stage"] for r in nodes(c["customerRolesByCustomer"])}
+        # without its kind asked for, the document selects the one role wanted
+        only = next(iter(roles.values())) if len(roles) == 1 else None
+        shape["stage"] = roles.get(c["kind"]) if "kind" in c else only
+    owner = c.get("owner", c.get("crmUserByOwner", ()))
+    if owner != ():
+        shape["owner"] = owner
+    if "attributes" in c:  # PostGraphile: the JSON column crmgraph's Client fields come from
+        attributes = c["attributes"] or {}
+        c = {
+            **c,
+            "segment": attributes.get("segment"),
+            "industry": attributes.get("industry"),
+            "annualRevenue": attributes.get("annual_revenue"),
+        }
+    for key in ("segment", "industry"):
+        if key in c:
+            shape[key] = c[key]
+    if "annualRevenue" in c:
+        revenue = c["annualRevenue"]
+        shape["annualRevenue"] = None if revenue is None else Decimal(str(revenue))
+    related = {
+        "contacts": c.get("contacts", c.get("contactsByCustomer")),
+        "interactions": c.get("interactions", c.get("interactionsByCustomer")),
+        "needs": c.get("needs", c.get("needsByCustomer")),
+        "stageHistory": c.get("stageHistory", c.get("stageChangesByCustomer")),
+    }
+    for key, value in related.items():
+        if value is not None:
+            shape[key] = [row_shape(row) for row in nodes(value)]
+    if isinstance(related["interactions"], dict) and "edges" in related["interactions"]:
+        shape["interactionCursors"] = [bool(e["cursor"]) for e in related["interactions"]["edges"]]
+    return shape
+
+
+def row_shape(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A related row's fields, ids as primary keys, instants and amounts parsed."""
+    values = []
+    for key, value in sorted(row.items()):
+        if key == "id":
+            value = row_id(value)
+        elif key in ("at", "occurredAt") and value is not None:
+            value = instant(value)
+        elif key == "amount" and value is not None:
+            value = Decimal(str(value))
+        values.append((key, value))
+    return tuple(values)
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 def nodes(value: dict[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return value["nodes"] if isinstance(value, dict) else value
+    """A connection's rows (nodes or edges' nodes), or a list as it is."""
+    if isinstance(value, list):
+        return value
+    if "nodes" in value:
+        return value["nodes"]
+    return [edge["node"] for edge in value["edges"]]

@@ -27,7 +27,7 @@ CRMGRAPH_BIN = Path(sys.executable).with_name("crmgraph")
 PEER_PACKAGES = {
     "node": "22",
     "postgraphile": "5",
-    "postgraphile-plugin-connection-filter": "4",  # name contains / or, for the search
+    "postgraphile-plugin-connection-filter": "4",  # search (contains, or); related (some)
 }
 
 
@@ -167,9 +167,10 @@ def package_version(cache: Path, package: str) -> str:
 
 
 def postgraphile_config(database_url: str, port: int) -> str:
-    """Amber preset, the connection-filter plugin (for the search) and every
-    column orderable and filterable (crmgraph orders contacts by columns that
-    have no index); no GraphiQL, no watch mode."""
+    """Amber preset, the connection-filter plugin (for the search, and its
+    relation filters for ``related``) and every column orderable and
+    filterable (crmgraph orders contacts by columns that have no index); no
+    GraphiQL, no watch mode."""
     return f"""\
 import {{ PostGraphileAmberPreset }} from "postgraphile/presets/amber";
 import {{ makePgService }} from "postgraphile/adaptors/pg";
@@ -178,6 +179,7 @@ import {{ PostGraphileConnectionFilterPreset }} from "postgraphile-plugin-connec
 export default {{
   extends: [PostGraphileAmberPreset, PostGraphileConnectionFilterPreset],
   disablePlugins: ["PgIndexBehaviorsPlugin"],
+  schema: {{ connectionFilterRelations: true }},
   pgServices: [
     makePgService({{ connectionString: {json.dumps(database_url)}, schemas: ["public"] }}),
   ],

@@ -1,6 +1,8 @@
 """A TCP proxy on loopback in front of PostgreSQL that counts the statements
 its clients send: simple-protocol Query ('Q') and extended-protocol Execute
-('E') messages of the frontend/backend protocol, whatever the driver.
+('E') messages of the frontend/backend protocol, whatever the driver; and the
+round trips: each Sync ('S', the end of an extended-protocol batch, after which
+the client waits for ReadyForQuery) and each simple Query is one.
 
 It reads the client's side of the stream only as far as the message framing
 (a type byte and a length), forwards every byte unchanged, and answers an
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
-QUERY, EXECUTE = b"Q", b"E"
+QUERY, EXECUTE, SYNC = b"Q", b"E", b"S"
 
 
 @dataclass
@@ -40,6 +42,14 @@ class WireCounter:
     @property
     def statements(self) -> int:
         return self.queries + self.executes
+
+    @property
+    def syncs(self) -> int:
+        return self.messages[SYNC]
+
+    @property
+    def round_trips(self) -> int:
+        return self.syncs + self.queries
 
 
 @dataclass
