@@ -192,10 +192,10 @@ async def time_load(
 
 def per_request(counter: WireCounter, n: int) -> tuple[str, str]:
     """SQL statements and round trips per request from the proxy's counts."""
-    total = f"{counter.statements / n:g}"
+    total = f"{counter.statements / n:.3g}"
     if counter.queries:
-        total += f" ({counter.executes / n:g} E + {counter.queries / n:g} Q)"
-    return total, f"{counter.round_trips / n:g}"
+        total += f" ({counter.executes / n:.3g} E + {counter.queries / n:.3g} Q)"
+    return total, f"{counter.round_trips / n:.3g}"
 
 
 async def count_reads(
