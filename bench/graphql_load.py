@@ -77,8 +77,10 @@ COUNT_SECONDS = 3  # a counting load's time limit (it stops after its requests)
 
 # one load: a scenario on a server for some seconds, with some connections
 LoadFn = Callable[[Any, Server, float, int], Awaitable[Load]]
-# one counting run on a server behind the proxy: scenario -> (SQL/req, round trips/req)
-CountFn = Callable[[Server, CountingProxy | None], Awaitable[dict[str, tuple[str, str]]]]
+# one counting run on a server behind the proxy (None: SQLite), measuring DB time
+# if it can: scenario -> (SQL/req, round trips/req, DB ms/req)
+Counts = dict[str, tuple[str, str, str]]
+CountFn = Callable[[Server, CountingProxy | None, DbTime | None], Awaitable[Counts]]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -190,17 +192,28 @@ async def time_load(
                 )
 
 
-def per_request(counter: WireCounter, n: int) -> tuple[str, str]:
-    """SQL statements and round trips per request from the proxy's counts."""
+async def start_count(proxy: CountingProxy, db_time: DbTime | None) -> None:
+    proxy.counter.reset()
+    if db_time is not None:
+        await db_time.reset()
+
+
+async def per_request(counter: WireCounter, n: int, db_time: DbTime | None) -> tuple[str, str, str]:
+    """SQL statements, round trips and DB time per request since start_count."""
     total = f"{counter.statements / n:.3g}"
     if counter.queries:
         total += f" ({counter.executes / n:.3g} E + {counter.queries / n:.3g} Q)"
-    return total, f"{counter.round_trips / n:.3g}"
+    db = "-" if db_time is None else f"{await db_time.total_ms() / n:.2f}"
+    return total, f"{counter.round_trips / n:.3g}", db
 
 
 async def count_reads(
-    server: Server, chosen: list[Scenario], proxy: CountingProxy | None, n: int
-) -> dict[str, tuple[str, str]]:
+    server: Server,
+    chosen: list[Scenario],
+    proxy: CountingProxy | None,
+    db_time: DbTime | None,
+    n: int,
+) -> Counts:
     """Statements and round trips per request, over ``n`` requests sent one at
     a time: from the proxy's wire counts, or (SQLite) from crmgraph's
     ``sqlStatements`` (no round trips)."""
@@ -217,12 +230,12 @@ async def count_reads(
                 ]
                 if any(s is None for s in seen):
                     raise RuntimeError("crmgraph did not report extensions.sqlStatements")
-                counts[scenario.name] = (f"{sum(seen) / n:g}", "-")
+                counts[scenario.name] = (f"{sum(seen) / n:g}", "-", "-")
                 continue
-            proxy.counter.reset()
+            await start_count(proxy, db_time)
             for _ in range(n):
                 await post(client, server, body)
-            counts[scenario.name] = per_request(proxy.counter, n)
+            counts[scenario.name] = await per_request(proxy.counter, n, db_time)
     return counts
 
 
@@ -230,9 +243,10 @@ async def count_writes(
     server: Server,
     chosen: list[WriteScenario],
     proxy: CountingProxy,
+    db_time: DbTime | None,
     n: int,
     conn: asyncpg.Connection,
-) -> dict[str, tuple[str, str]]:
+) -> Counts:
     """The same for the write scenarios, sent one at a time by wrk (one
     connection, stopping after ``n`` answers), each request its own write."""
     counts = {}
@@ -240,14 +254,14 @@ async def count_writes(
         await write_load(conn, COUNT_WARM_UP)(scenario, server, 1, 1)
         seconds = COUNT_SECONDS
         while True:
-            proxy.counter.reset()
+            await start_count(proxy, db_time)
             load = await write_load(conn, n)(scenario, server, seconds, 1)
             if load.requests >= n or seconds > 60 * COUNT_SECONDS:
                 break
             seconds *= 4  # too slow for the time limit: again, with more time
         if load.bad_status or load.graphql_errors:
             raise SystemExit(f"{scenario.name} on {server.name}: {load.bad_sample[:2000]}")
-        counts[scenario.name] = per_request(proxy.counter, max(1, load.requests))
+        counts[scenario.name] = await per_request(proxy.counter, max(1, load.requests), db_time)
     return counts
 
 
@@ -268,15 +282,16 @@ async def counting_pass(
     count: CountFn,
 ) -> None:
     starts = variants(args)
-    found: dict[str, dict[str, tuple[str, str]]] = {}
+    found: dict[str, Counts] = {}
     if database_url.startswith("sqlite:"):
         for label, env in starts.items():
             env = {**env, "CRMGRAPH_EXPOSE_SQL_COUNT": "1"}
             server = await start_crmgraph(database_url, api_key, env, label)
             async with running(server):
-                found[label] = await count(server, None)
+                found[label] = await count(server, None, None)
     else:
         config = postgres_config(database_url)
+        db_time = await open_db_time(database_url)
         for label in (*starts, *((POSTGRAPHILE,) if node else ())):
             proxy = CountingProxy(config["host"], config["port"])
             port = await proxy.start()
@@ -296,13 +311,16 @@ async def counting_pass(
                     }
                     server = await start_crmgraph(proxied, api_key, env, label)
                 async with running(server):
-                    found[label] = await count(server, proxy)
+                    found[label] = await count(server, proxy, db_time)
             finally:
                 await proxy.stop()
+        if db_time is not None:
+            await db_time.close()
     for label, counts in found.items():
-        for name, (statements, round_trips) in counts.items():
+        for name, (statements, round_trips, db_ms) in counts.items():
             results.statements[(name, label)] = statements
             results.round_trips[(name, label)] = round_trips
+            results.db_ms_serial[(name, label)] = db_ms
 
 
 async def start_servers(
@@ -346,8 +364,8 @@ async def read_phase(
             await db_time.close()
     print("counting statements")
 
-    async def count(server: Server, proxy: CountingProxy | None) -> dict[str, tuple[str, str]]:
-        return await count_reads(server, chosen, proxy, args.count_requests)
+    async def count(server: Server, proxy: CountingProxy | None, db: DbTime | None) -> Counts:
+        return await count_reads(server, chosen, proxy, db, args.count_requests)
 
     await counting_pass(args, database_url, api_key, node, results, count)
     return [s.name for s in servers]
@@ -381,10 +399,10 @@ async def write_phase(
             print("counting the writes' statements")
 
             async def count(
-                server: Server, proxy: CountingProxy | None
-            ) -> dict[str, tuple[str, str]]:
+                server: Server, proxy: CountingProxy | None, db: DbTime | None
+            ) -> Counts:
                 assert proxy is not None
-                return await count_writes(server, chosen, proxy, args.count_requests, conn)
+                return await count_writes(server, chosen, proxy, db, args.count_requests, conn)
 
             await counting_pass(args, url, api_key, node, results, count)
         finally:

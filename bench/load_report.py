@@ -33,6 +33,8 @@ class Results:
     cpu_ms: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     # database time (pg_stat_statements: execution + planning) per request, in ms
     db_ms: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    # the same, with requests sent one at a time (no wait for CPU or locks)
+    db_ms_serial: dict[tuple[str, str], str] = field(default_factory=dict)
     statements: dict[tuple[str, str], str] = field(default_factory=dict)
     round_trips: dict[tuple[str, str], str] = field(default_factory=dict)
     checked: set[str] = field(default_factory=set)  # scenarios whose answers wrk checks
@@ -55,6 +57,7 @@ def header(servers: list[str], pairs: list[tuple[str, str]]) -> list[str]:
     cells += [f"{n} p50 / p99 ms" for n in names]
     cells += [f"{n} CPU ms/req" for n in names]
     cells += [f"{n} DB ms/req" for n in names]
+    cells += [f"{n} DB ms/req serial" for n in names]
     cells += [f"{n} SQL/req" for n in names]
     cells += [f"{n} round trips/req" for n in names]
     cells += [f"{n} non-2xx / errors" for n in names]
@@ -78,6 +81,7 @@ def row(
     for s in servers:
         db = results.db_ms.get((scenario, s))
         cells.append(f"{statistics.median(db):.2f}" if db else "-")
+    cells += [results.db_ms_serial.get((scenario, s), "-") for s in servers]
     cells += [results.statements.get((scenario, s), "-") for s in servers]
     cells += [results.round_trips.get((scenario, s), "-") for s in servers]
     for s in servers:
@@ -117,7 +121,9 @@ def report(
         "ratio: req/s / the other server's req/s in the same round, median over rounds; "
         "CPU ms/req: the server process's user+system time over requests served (not the "
         "database's); DB ms/req: pg_stat_statements' execution + planning time of the "
-        "database's statements during the load over requests served; SQL/req: Execute (E) "
+        "database's statements during the load over requests served (wall time in the "
+        "backend: with many connections it includes waiting for a CPU or a lock), serial: "
+        "the same over the counting pass's requests sent one at a time; SQL/req: Execute (E) "
         "and simple Query (Q) messages on the wire"
         + (" (crmgraph's sqlStatements on SQLite)" if args.sqlite else "")
         + "; round trips/req: Sync (S) + simple Query (Q) messages; non-2xx / errors: "

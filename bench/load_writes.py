@@ -34,6 +34,7 @@ from bench import analytics
 from bench.load_queries import CRMGRAPH, POSTGRAPHILE
 from bench.load_reads import global_id
 from bench.load_wrk import dynamic_script, threads
+from bench.pg_stats import BENCH_MARK
 from crmgraph.db.engine import postgres_config
 
 WRITE_DATABASE_SUFFIX = "_writes"
@@ -47,9 +48,10 @@ ACTIVE_CLIENTS = (
     "AND c.erased_at IS NULL"
 )
 POOLS = {
-    "customers": f"SELECT c.id, c.version, r.stage, r.id AS role {ACTIVE_CLIENTS} "
+    "customers": f"{BENCH_MARK} SELECT c.id, c.version, r.stage, r.id AS role {ACTIVE_CLIENTS} "
     f"ORDER BY c.id LIMIT {POOL_LIMIT}",
-    "transitions": f"SELECT c.id, c.version, r.stage, r.id AS role {ACTIVE_CLIENTS} "
+    "transitions": f"{BENCH_MARK} SELECT c.id, c.version, r.stage, r.id AS role "
+    f"{ACTIVE_CLIENTS} "
     f"AND r.stage = ANY($1::text[]) ORDER BY c.id LIMIT {POOL_LIMIT}",
 }
 _tags = count(1)
