@@ -60,6 +60,9 @@ class PlanCache:
     @staticmethod
     def forget(document: DocumentPlans, values: Hashable) -> None:
         """A plan that failed to run is not tried again."""
+        found = document.plans.lookup(values)
+        if isinstance(found, Plan):
+            found.forgotten = True
         document.plans.put(values, None)
 
     def __len__(self) -> int:

@@ -26,7 +26,7 @@ for every role.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,7 @@ import orjson
 from crmgraph.access import Policy
 from crmgraph.auth import ANONYMOUS, Principal
 from crmgraph.body_limit import BodySizeLimit
+from crmgraph.compiled.cache import DocumentPlans
 from crmgraph.compiled.extension import (
     CompiledReads,
     constant_data,
@@ -42,10 +43,12 @@ from crmgraph.compiled.extension import (
     fetch_json,
     statement_key,
 )
+from crmgraph.compiled.plan import Plan
 from crmgraph.coordinates import CoordinateCache
 from crmgraph.db.engine import Database, StatementCounter, current_counter
-from crmgraph.lru import MISSING
-from crmgraph.query_cost import CostCache, QueryLimits, cost_refusal, cost_results
+from crmgraph.idempotency import HEADER as IDEMPOTENCY_HEADER
+from crmgraph.lru import LRU, MISSING
+from crmgraph.query_cost import CostCache, QueryCost, QueryLimits, cost_refusal, cost_results
 from crmgraph.rate_limit import Charge, CostBudget
 
 logger = logging.getLogger("crmgraph.compiled")
@@ -58,6 +61,27 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # debugging and tests: which path answered (only with CRMGRAPH_EXPOSE_SQL_COUNT)
 ANSWERED_HEADER = b"x-crmgraph-answered"
+
+
+# request bodies kept as known requests, and the longest kept (the memory they hold)
+KNOWN_BODIES = 1000
+MAX_KNOWN_BODY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What every request with one body needs, whoever sends it: the plan
+    (and where it is kept), the variables, the guarded fields it reads (each
+    caller's permissions are checked against them), its cost, and the answer
+    when it reads no data. Each is a function of the body alone."""
+
+    entry: DocumentPlans
+    values: Hashable
+    plan: Plan
+    variables: dict[str, Any]
+    guarded: frozenset[tuple[str, str]]
+    cost: QueryCost | None
+    constant: bytes | None
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,12 @@ class Checks:
 
 
 class DirectReads:
+    """``app`` is what answers otherwise: the body limit, idempotent
+    requests, the GraphQL view. It stands outside the first two, so it takes
+    only a body they would let through untouched: one declared no longer than
+    ``max_body_bytes`` (0: no limit), without an ``Idempotency-Key``. The rest
+    goes to ``app`` unread."""
+
     def __init__(
         self,
         app: ASGIApp,
@@ -81,21 +111,29 @@ class DirectReads:
         checks: Checks,
         db: Database,
         expose_sql_count: bool = False,
+        max_body_bytes: int = 0,
     ) -> None:
         self.app = app
         self.compiled = compiled
         self.checks = checks
         self.db = db
         self.expose_sql_count = expose_sql_count
+        self.max_body_bytes = max_body_bytes
+        self.known: LRU[bytes, Known] = LRU(KNOWN_BODIES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or not is_plain_json(scope):
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or not is_plain_json(scope, self.max_body_bytes)
+        ):
             await self.app(scope, receive, send)
             return
-        body = await read_body(receive)
+        body = await read_body(receive, self.max_body_bytes)
         if body is None:
             return  # the client left
-        answer = await self.answer(scope, body)
+        oversized = 0 < self.max_body_bytes < len(body)
+        answer = None if oversized else await self.answer(scope, body)
         if answer is None:
             await self.app(scope, BodySizeLimit.replay(body, receive), send)
             return
@@ -108,8 +146,10 @@ class DirectReads:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
-    async def answer(self, scope: Scope, body: bytes) -> bytes | None:
-        """The response body, or None to let the view answer."""
+    def learn(self, body: bytes) -> Known | None:
+        """What a request with this body needs whoever sends it, if every
+        per-document step has been taken for it already; None otherwise (the
+        view answers, and takes them)."""
         request = parse_request(body)
         if request is None:
             return None
@@ -122,23 +162,50 @@ class DirectReads:
         plan = compiled.cache.peek_plan(entry, values)
         if plan is None or plan.partial:
             return None
-        principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
-        access = checks.policy.access(principal)
+        guarded: frozenset[tuple[str, str]] = frozenset()
         if checks.policy.guarded_fields:
-            coordinates = checks.coordinates.peek(query)
-            if coordinates is None or access.denied_fields(set(coordinates)):
-                return None  # the view works them out, or refuses naming the fields
+            found = checks.coordinates.peek(query)
+            if found is None:
+                return None  # the view works them out
+            guarded = frozenset(c for c in found if c in checks.policy.guarded_fields)
         cost_key = checks.costs.key(query, operation_name, variables)
         cost = MISSING if cost_key is None else checks.costs.peek(cost_key)
         if cost is MISSING or cost_refusal(cost, checks.limits) is not None:
             return None
-        constant = constant_data(plan)
+        return Known(entry, values, plan, variables, guarded, cost, constant_data(plan))
+
+    def known_request(self, body: bytes) -> Known | None:
+        """:meth:`learn`'s answer, kept per body (a client sends the same few
+        bodies again and again) until the plan cache forgets its plan. Each of
+        its parts is a function of the body, so it stays right when the caches
+        it was read from let theirs go."""
+        if len(body) > MAX_KNOWN_BODY:
+            return self.learn(body)
+        known = self.known.lookup(body)
+        if known is MISSING or known.plan.forgotten:
+            known = self.learn(body)
+            if known is None:
+                return None
+            self.known.put(body, known)
+        return known
+
+    async def answer(self, scope: Scope, body: bytes) -> bytes | None:
+        """The response body, or None to let the view answer."""
+        known = self.known_request(body)
+        if known is None:
+            return None
+        checks, plan = self.checks, known.plan
+        principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
+        access = checks.policy.access(principal)
+        if known.guarded and access.denied_fields(set(known.guarded)):
+            return None  # the view refuses, naming the fields
         statement = None
-        if constant is None:
-            key = statement_key(plan, access.scope, variables)
-            statement = None if key is None else compiled.statements.get(key, plan)
+        if known.constant is None:
+            key = statement_key(plan, access.scope, known.variables)
+            statement = None if key is None else self.compiled.statements.get(key, plan)
             if statement is None:
                 return None  # rendered (and checked) by the view first
+        cost = known.cost
         charge: Charge | None = None
         if checks.budget is not None and cost is not None:
             charge = await checks.budget.charge(
@@ -146,23 +213,25 @@ class DirectReads:
             )
             if not charge.allowed:
                 return None
-        counter = StatementCounter()
+        statements = 0
         if statement is None:
-            assert constant is not None
-            data = orjson.Fragment(constant)
+            assert known.constant is not None
+            data = orjson.Fragment(known.constant)
         else:
+            counter = StatementCounter()
             token = current_counter.set(counter)
             try:
-                data = orjson.Fragment(await fetch_json(self.db, compiled.dialect, *statement))
+                data = orjson.Fragment(await fetch_json(self.db, self.compiled.dialect, *statement))
             except Exception:
                 logger.exception("compiled query failed; answering it with resolvers from now on")
-                compiled.cache.forget(entry, values)
+                self.compiled.cache.forget(known.entry, known.values)
                 return None
             finally:
                 current_counter.reset(token)
+            statements = counter.count
         extensions: dict[str, Any] = {}
         if self.expose_sql_count:
-            extensions["sqlStatements"] = counter.count
+            extensions["sqlStatements"] = statements
         extensions.update(cost_results(cost, checks.limits, charge))
         response: dict[str, Any] = {"data": data}
         if extensions:
@@ -170,27 +239,44 @@ class DirectReads:
         return orjson.dumps(response)
 
 
-def is_plain_json(scope: Scope) -> bool:
-    """A JSON body, and a client that wants one JSON answer (not a stream)."""
+def is_plain_json(scope: Scope, max_body_bytes: int = 0) -> bool:
+    """A JSON body, and a client that wants one JSON answer (not a stream);
+    with ``max_body_bytes``, a body declared no longer than that. Never one
+    with an ``Idempotency-Key`` (crmgraph.idempotency records its answer)."""
     content_type = accept = b""
+    length: bytes | None = None
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             content_type = value
         elif name == b"accept":
             accept = value
+        elif name == b"content-length":
+            length = value
+        elif name == IDEMPOTENCY_HEADER:
+            return False
+    if max_body_bytes > 0 and not (
+        length is not None and length.isdigit() and int(length) <= max_body_bytes
+    ):
+        return False  # the body limit reads it (and refuses it, or counts a chunked one)
     return content_type.lower().startswith(b"application/json") and not (
         b"multipart" in accept or b"event-stream" in accept
     )
 
 
-async def read_body(receive: Receive) -> bytes | None:
+async def read_body(receive: Receive, max_body_bytes: int = 0) -> bytes | None:
+    """The whole body; None when the client left. Past ``max_body_bytes``
+    (more than was declared) it stops reading: what it read is replayed to
+    the body limit, which reads on and refuses it."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False) or (0 < max_body_bytes < size):
             return b"".join(chunks)
 
 

@@ -166,6 +166,9 @@ class CustomersByIds:
 @dataclass
 class Plan:
     fields: list[tuple[str, Any]]  # Const | Connection | CustomerById | CustomersByIds | Fallback
+    # set when its statement failed and the plan cache forgot it (PlanCache.forget):
+    # whoever still holds it (the direct reads' known requests) stops using it
+    forgotten: bool = False
 
     @cached_property  # read per request; a plan is not changed once made
     def partial(self) -> bool:

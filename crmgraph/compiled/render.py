@@ -329,7 +329,8 @@ class Render:
         where = queries.customer_where(q)
         total = None
         if any(p == "totalCount" for _, p in part.parts):
-            total = f"(SELECT COUNT(*) FROM {queries.CUSTOMER_FROM} WHERE {self.where(where)})"
+            source = queries.customer_count_from(q)
+            total = f"(SELECT COUNT(*) FROM {source} WHERE {self.where(where)})"
         if after:
             cursor = self.cursor(after, scope, timestamp=column not in queries.TEXT_SORT_COLUMNS)
             queries.after_key(where, f"c.{column}", "c.id", descending, cursor)

@@ -31,7 +31,14 @@ CUSTOMER_STAGE_FIELDS = ("stage", "phase", "stage_entered_at")  # from customer_
 CUSTOMER_OWN_FIELDS = tuple(n for n in CUSTOMER_FIELDS if n not in CUSTOMER_STAGE_FIELDS)
 CUSTOMER_OWN_COLUMNS = ", ".join(f"c.{name}" for name in CUSTOMER_OWN_FIELDS)
 CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS stage_entered_at"
-CUSTOMER_FROM = "customer c JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
+# Every customer has exactly one role row for its kind (written with it,
+# crmgraph.operations.new_customers; unique (customer, kind)), so this join
+# finds one row per customer either way. LEFT, because then both planners
+# drop it where no column of ``r`` is read (a page whose fields hold no stage,
+# a count): PostgreSQL's join removal and SQLite's omitted LEFT JOIN need the
+# unique index and an outer join. On the benchmark's data (issue 21) it halved
+# the planning time of a compiled page of 20 customers on PostgreSQL.
+CUSTOMER_FROM = "customer c LEFT JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
 
 # Sort keys a client may order customers by: GraphQL enum value -> column.
 # Names are ordered as people read them, case and accents aside, the same on
@@ -253,10 +260,16 @@ async def list_customers(
     return await db.fetch(sql, *where.args, limit)
 
 
+def customer_count_from(q: CustomerQuery) -> str:
+    """The FROM clause counting ``q``'s customers: the role row only for a
+    stage or phase filter (one row per customer, see CUSTOMER_FROM)."""
+    return CUSTOMER_FROM if q.stages or q.phases else "customer c"
+
+
 async def count_customers(db: Database, q: CustomerQuery) -> int:
     where = customer_where(q)
     rows = await db.fetch(
-        f"SELECT COUNT(*) AS n FROM {CUSTOMER_FROM} WHERE {where.sql()}", *where.args
+        f"SELECT COUNT(*) AS n FROM {customer_count_from(q)} WHERE {where.sql()}", *where.args
     )
     return int(rows[0]["n"])
 

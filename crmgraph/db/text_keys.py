@@ -142,6 +142,13 @@ async def refresh_text_keys(db: Database, table: str, ids: Sequence[int] | None 
     rows = await db.fetch(f"SELECT id, {', '.join(sources)} FROM {table}{where}", *args)
     for start in range(0, len(rows), ROWS_PER_UPDATE):
         await _rewrite(db, table, rows[start : start + ROWS_PER_UPDATE])
+    if ids is None and rows and db.engine.engine_type == "postgres":
+        # Every row changed: statistics taken before describe the folded columns
+        # as they were (empty), and PostgreSQL then reckons a search's LIKE
+        # matches no row and sorts every customer of the kind instead of
+        # walking the order's index (2.4 ms against 0.16 ms on the benchmark's
+        # 10,000 customers, whose seed folds names after its VACUUM ANALYZE).
+        await db.fetch(f"ANALYZE {table}")
     return len(rows)
 
 
