@@ -33,11 +33,12 @@ CUSTOMER_OWN_COLUMNS = ", ".join(f"c.{name}" for name in CUSTOMER_OWN_FIELDS)
 CUSTOMER_COLUMNS = f"{CUSTOMER_OWN_COLUMNS}, r.stage, r.phase, r.entered_at AS stage_entered_at"
 # Every customer has exactly one role row for its kind (written with it,
 # crmgraph.operations.new_customers; unique (customer, kind)), so this join
-# finds one row per customer either way. LEFT, because then both planners
-# drop it where no column of ``r`` is read (a page whose fields hold no stage,
-# a count): PostgreSQL's join removal and SQLite's omitted LEFT JOIN need the
-# unique index and an outer join. On the benchmark's data (issue 21) it halved
-# the planning time of a compiled page of 20 customers on PostgreSQL.
+# finds one row per customer either way. LEFT, because then PostgreSQL drops
+# it where no column of ``r`` is read (a page whose fields hold no stage): its
+# join removal needs the unique index and an outer join. On the benchmark's
+# data (issue 21) that halved the planning time of a compiled page of 20
+# customers. SQLite keeps it (its omitted LEFT JOIN wants the index's columns
+# NOT NULL) and walks ``c`` first, as it did with the inner join.
 CUSTOMER_FROM = "customer c LEFT JOIN customer_role r ON r.customer = c.id AND r.kind = c.kind"
 
 # Sort keys a client may order customers by: GraphQL enum value -> column.
