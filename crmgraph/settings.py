@@ -65,6 +65,8 @@ class Settings:
     # answer queries over data columns and connections with one SQL statement
     # that builds the JSON in the database (crmgraph.compiled)
     compiled_reads: bool = True
+    # PostgreSQL: a write's statements that are not read back go in one round trip
+    write_batching: bool = True
     # answer a compiled query the full path has answered before straight from
     # the HTTP request, with the same checks (crmgraph.compiled.direct)
     direct_reads: bool = True
@@ -125,6 +127,7 @@ class Settings:
             migrate_on_start=_flag(env.get("CRMGRAPH_MIGRATE_ON_START"), True),
             expose_sql_count=_flag(env.get("CRMGRAPH_EXPOSE_SQL_COUNT"), False),
             compiled_reads=_flag(env.get("CRMGRAPH_COMPILED_READS"), True),
+            write_batching=_flag(env.get("CRMGRAPH_WRITE_BATCHING"), True),
             direct_reads=_flag(env.get("CRMGRAPH_DIRECT_READS"), True),
             event_poll_seconds=float(env.get("CRMGRAPH_EVENT_POLL_SECONDS", "1.0")),
             max_query_depth=int(env.get("CRMGRAPH_MAX_QUERY_DEPTH", "12")),

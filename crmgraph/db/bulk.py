@@ -24,12 +24,39 @@ async def insert_rows(
         return []
     if table in text_keys.DERIVED:  # names' folded copies (customers, contacts)
         rows = [text_keys.with_text_keys(table, row) for row in rows]
+    queued = await queue_rows(db, table, rows, returning)
+    if queued is not None:
+        return queued
+    await db.flush_writes()  # what the transaction queued goes first
     columns = tuple(rows[0])
     size = max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_INSERT // len(columns)))
     ids: list[int] = []
     for chunk in batches(rows, size):
         ids.extend(await insert_batch(db, table, columns, chunk, returning))
     return ids
+
+
+async def queue_rows(
+    db: Database, table: str, rows: list[Row], returning: bool
+) -> list[int] | None:
+    """A few rows in a transaction that queues its writes
+    (``Database.write_queue``) join its queue, ids handed out now; None
+    when they are sent at once (no queue, many rows, a table without a
+    sequence)."""
+    queue = db.write_queue()
+    if queue is None or len(rows) > QUEUED_ROWS:
+        return None
+    ids = [await db.next_id(table) for _ in rows] if returning else []
+    if None in ids:
+        return None
+    for number, row in enumerate(rows):
+        queue.insert(table, {"id": ids[number], **row} if returning else row)
+    return [pk for pk in ids if pk is not None]
+
+
+# rows of one insert_rows call a write queues (createCustomer's one customer,
+# its roles and first stage entry); more are sent at once, in multi-row INSERTs
+QUEUED_ROWS = 8
 
 
 def batches(rows: list[Row], size: int) -> Iterator[list[Row]]:

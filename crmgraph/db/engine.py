@@ -25,6 +25,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
+from crmgraph.db.write_batch import IdBlocks, WriteQueue
 from crmgraph.settings import Settings
 from crmgraph.validation import UserInputError
 
@@ -53,6 +54,13 @@ class StatementCounter:
 
 current_counter: contextvars.ContextVar[StatementCounter | None] = contextvars.ContextVar(
     "crmgraph_statement_counter", default=None
+)
+
+
+# The queued writes of the write transaction this task runs in (PostgreSQL
+# with write batching on; crmgraph.db.write_batch), None outside one.
+current_queue: contextvars.ContextVar[WriteQueue | None] = contextvars.ContextVar(
+    "crmgraph_write_queue", default=None
 )
 
 
@@ -288,6 +296,9 @@ class Database:
     tables: tuple[type[Table], ...]
     # SQLite only, between start() and stop(): connections for read_value
     readers: SQLiteReaders | None = field(default=None, init=False)
+    # PostgreSQL: writes not read back go in one round trip (crmgraph.db.write_batch)
+    batching: bool = field(default=False, init=False)
+    ids: IdBlocks = field(default_factory=IdBlocks, init=False)
 
     async def read_value(self, sql: str, *args: Any) -> Any:
         """A read-only statement's single value: on SQLite outside a
@@ -307,6 +318,7 @@ class Database:
             enable_wal(self.engine.path)
             self.readers = SQLiteReaders(self.engine)
         if isinstance(self.engine, PostgresEngine):
+            self.batching = settings.write_batching
             await self.engine.start_connection_pool(
                 min_size=settings.pool_min_size,
                 max_size=settings.pool_max_size,
@@ -327,9 +339,18 @@ class Database:
         if isinstance(self.engine, SQLiteEngine):
             async with self.engine.transaction(transaction_type=TransactionType.immediate):
                 yield
-        else:
+        elif not self.batching or current_queue.get() is not None:
             async with self.engine.transaction():
                 yield
+        else:
+            async with self.engine.transaction():
+                queue = WriteQueue()
+                token = current_queue.set(queue)
+                try:
+                    yield
+                    await queue.flush(self._send_direct)  # before the COMMIT
+                finally:
+                    current_queue.reset(token)
 
     @property
     def in_transaction(self) -> bool:
@@ -368,9 +389,53 @@ class Database:
         )
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        """Run portable SQL with ``{}`` placeholders (piccolo's QueryString)."""
+        """Run portable SQL with ``{}`` placeholders (piccolo's QueryString),
+        after the writes this transaction has queued (:meth:`write_queue`)."""
+        await self.flush_writes()
+        return await self._send(sql, *args)
+
+    async def _send(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         rows = await self.engine.run_querystring(QueryString(sql, *args))
         return [dict(row) for row in rows] if rows else []
+
+    async def _send_direct(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """PostgreSQL, in a transaction: ``sql``'s ``{}`` numbered and sent on
+        the transaction's connection, past piccolo's QueryString (whose parse
+        of a batch's hundreds of placeholders costs more than the statement);
+        counted like every statement."""
+        transaction = self.engine.current_transaction.get()
+        if transaction is None or self.is_sqlite:
+            return await self._send(sql, *args)
+        pieces = sql.split("{}")
+        numbered = "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
+        _count(numbered)
+        return [dict(row) for row in await transaction.connection.fetch(numbered, *args)]
+
+    async def flush_writes(self) -> None:
+        """Send the writes this transaction has queued, if any (before a
+        statement that goes past :meth:`fetch`, such as a bulk INSERT)."""
+        queue = current_queue.get()
+        if queue:
+            await queue.flush(self._send_direct)
+
+    def write_queue(self) -> WriteQueue | None:
+        """Where this transaction queues writes it does not read back, sent
+        together at its next read or before its commit; None when each
+        statement goes at once (SQLite, batching off, no transaction)."""
+        return current_queue.get()
+
+    async def next_id(self, table: str) -> int | None:
+        """A primary key for a row of ``table`` queued before its INSERT."""
+        return await self.ids.next_id(table, self._send_direct)
+
+    async def written_row(self, table: str, pk: int) -> dict[str, Any] | None:
+        """Row ``pk`` of ``table`` as this transaction's queued INSERT wrote
+        it (``keep``), once sent; None when no such row was kept."""
+        queue = current_queue.get()
+        if queue is None:
+            return None
+        await queue.flush(self._send_direct)
+        return queue.kept.get((table, pk))
 
     async def ping(self) -> bool:
         rows = await self.fetch("SELECT 1 AS ok")

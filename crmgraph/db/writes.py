@@ -17,6 +17,7 @@ import orjson
 
 from crmgraph.db import queries, text_keys
 from crmgraph.db.engine import Database
+from crmgraph.db.write_batch import Statement
 from crmgraph.ids import encode_id
 from crmgraph.validation import UserInputError, camel
 
@@ -34,8 +35,18 @@ def dump_json(value: dict[str, Any]) -> str:
     return orjson.dumps(value).decode()
 
 
-async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
+async def insert(db: Database, table: str, values: dict[str, Any], keep: bool = False) -> int:
+    """Insert a row; its pk. In a transaction that queues its writes
+    (``Database.write_queue``) the row is queued under a pk handed out now,
+    and sent with the transaction's next read or before its commit; ``keep``
+    keeps the row as written for ``Database.written_row`` (a payload)."""
     values = text_keys.with_text_keys(table, values)  # a name's folded copies, if it has one
+    queue = db.write_queue()
+    if queue is not None:
+        pk = await db.next_id(table)
+        if pk is not None:
+            queue.insert(table, {"id": pk, **values}, keep)
+            return pk
     columns = ", ".join(values)
     marks = ", ".join("{}" for _ in values)
     rows = await db.fetch(
@@ -44,10 +55,45 @@ async def insert(db: Database, table: str, values: dict[str, Any]) -> int:
     return int(rows[0]["id"])
 
 
+async def insert_unread(db: Database, table: str, values: dict[str, Any]) -> None:
+    """Insert a row nobody reads back in this write (an audit entry, an
+    event): queued as it is, its pk given by the table's default, when the
+    transaction queues its writes."""
+    queue = db.write_queue()
+    if queue is None:
+        await insert(db, table, values)
+    else:
+        queue.insert(table, text_keys.with_text_keys(table, values))
+
+
 async def update_row(db: Database, table: str, pk: int, values: dict[str, Any]) -> None:
     values = text_keys.with_text_keys(table, values)
     assignments = ", ".join(f"{column} = {{}}" for column in values)
-    await db.fetch(f"UPDATE {table} SET {assignments} WHERE id = {{}}", *values.values(), pk)
+    await run_or_queue(
+        db, table, f"UPDATE {table} SET {assignments} WHERE id = {{}}", (*values.values(), pk)
+    )
+
+
+async def run_or_queue(
+    db: Database,
+    table: str,
+    sql: str,
+    args: Sequence[Any],
+    expect: tuple[int, Exception] | None = None,
+) -> None:
+    """A statement on ``table`` whose rows are not read: queued when the
+    transaction queues its writes, run at once otherwise. ``expect`` is the
+    number of rows it must touch and the error raised when it does not."""
+    queue = db.write_queue()
+    if queue is not None:
+        queue.add(Statement(table, sql=sql, args=tuple(args), expect=expect))
+        return
+    if expect is None:
+        await db.fetch(sql, *args)
+        return
+    rows = await db.fetch(f"{sql} RETURNING 1 AS touched", *args)
+    if len(rows) != expect[0]:
+        raise expect[1]
 
 
 Visible = Callable[[dict[str, Any]], bool]
@@ -75,6 +121,20 @@ async def lock_parties(db: Database, pks: Iterable[int]) -> None:
         return
     marks = ", ".join("{}" for _ in ids)
     await db.fetch(f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids)
+
+
+async def locked_customers(db: Database, pks: Sequence[int]) -> list[dict[str, Any]]:
+    """Customer rows read with their party lock (:func:`lock_parties`) taken
+    by the same statement: PostgreSQL locks them in id order as it reads."""
+    if not db.in_transaction:
+        raise RuntimeError("a party lock is taken inside the write's transaction")
+    marks = ", ".join("{}" for _ in pks)
+    locking = "" if db.is_sqlite else " ORDER BY c.id FOR UPDATE OF c"
+    return await db.fetch(
+        f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
+        f"WHERE c.id IN ({marks}){locking}",
+        *pks,
+    )
 
 
 async def locked_row(
@@ -122,8 +182,7 @@ async def visible_customer(
     resolves its customer. One not visible to the caller (``sees``) is
     reported exactly like one that does not exist, so writes do not reveal
     what reads hide."""
-    await lock_parties(db, [pk])
-    rows = await queries.customers_by_ids(db, [pk])
+    rows = await locked_customers(db, [pk])
     if not rows or not sees(rows[0]):
         raise UserInputError.single(field, "customer not found", "NOT_FOUND")
     return rows[0]
@@ -205,8 +264,22 @@ async def update_customer(
     if attributes is not None:
         values["attributes"] = dump_json(attributes)
     values["updated_at"] = now()
-    if await compare_and_set(db, pk, expected_version, values) is None:
-        raise version_conflict(None, expected_version)
+    sql, args = compare_and_set_statement(pk, expected_version, values)
+    await run_or_queue(db, "customer", sql, args, (1, version_conflict(None, expected_version)))
+
+
+def compare_and_set_statement(
+    pk: int, expected_version: int, values: dict[str, Any], live_only: bool = True
+) -> tuple[str, list[Any]]:
+    """The UPDATE of :func:`compare_and_set`, without its RETURNING."""
+    values = text_keys.with_text_keys("customer", values)
+    assignments = "".join(f"{column} = {{}}, " for column in values)
+    alive = " AND deleted_at IS NULL" if live_only else ""
+    sql = (
+        f"UPDATE customer SET {assignments}version = version + 1 "
+        f"WHERE id = {{}} AND version = {{}}{alive}"
+    )
+    return sql, [*values.values(), pk, expected_version]
 
 
 async def compare_and_set(
@@ -215,16 +288,8 @@ async def compare_and_set(
     """Set ``values`` on a customer and bump its version, only if it is still
     at ``expected_version`` (and, with ``live_only``, not deleted); the new
     version, or None when it was not (someone else wrote first)."""
-    values = text_keys.with_text_keys("customer", values)
-    assignments = "".join(f"{column} = {{}}, " for column in values)
-    alive = " AND deleted_at IS NULL" if live_only else ""
-    rows = await db.fetch(
-        f"UPDATE customer SET {assignments}version = version + 1 "
-        f"WHERE id = {{}} AND version = {{}}{alive} RETURNING version",
-        *values.values(),
-        pk,
-        expected_version,
-    )
+    sql, args = compare_and_set_statement(pk, expected_version, values, live_only)
+    rows = await db.fetch(f"{sql} RETURNING version", *args)
     return int(rows[0]["version"]) if rows else None
 
 
@@ -310,7 +375,7 @@ def interaction_logged_payload(
 async def outbox(db: Database, event_type: str, customer_pk: int | None, payload: dict) -> None:
     """Record an event in the same transaction as the change it describes."""
     at = now()
-    await insert(
+    await insert_unread(
         db,
         "event",
         {
@@ -366,7 +431,7 @@ async def audit(
 ) -> None:
     """One audit entry in the caller's transaction: it commits or rolls back
     with the change it records. ``by`` defaults to the current actor."""
-    await insert(
+    await insert_unread(
         db,
         "audit_entry",
         {
@@ -417,7 +482,10 @@ async def insert_recorded(
     at = now()
     table = node.lower()
     pk = await insert(
-        db, table, {**values, "customer": customer_pk, "created_at": at, "updated_at": at}
+        db,
+        table,
+        {**values, "customer": customer_pk, "created_at": at, "updated_at": at},
+        keep=True,
     )
     changes = field_changes(None, api_names(values))
     await record_change(db, action, (node, pk), customer_pk, changes, payload(pk))

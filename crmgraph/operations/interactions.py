@@ -64,7 +64,7 @@ async def log_interaction(
             refusal = await marketing_refusal(db, customer, contact, values["channel"])
             if refusal is not None:
                 raise UserInputError([refusal])
-        pk = await writes.insert(db, "interaction", values)
+        pk = await writes.insert(db, "interaction", values, keep=True)
         logged = {k: val for k, val in values.items() if k not in ("customer", "created_at")}
         await writes.record_change(
             db,

@@ -20,6 +20,7 @@ from crmgraph.input_checks import guarded_problems
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.runner import Then
 from crmgraph.registry import Catalog
+from crmgraph.schema.loaders import NODE_TABLES
 from crmgraph.schema.mutation_runner import actor_of, answer, run_mutation
 from crmgraph.schema.user_errors import UserError
 from crmgraph.validation import Errors, Problem
@@ -165,10 +166,18 @@ async def perform(
 
 
 async def fresh_row(info: Info, loader_name: str, key: Any) -> Any:
-    """Load after a write, bypassing anything this request cached before it."""
+    """Load after a write, bypassing anything this request cached before it;
+    a node's row the write kept as it wrote it (``writes.insert(keep=True)``)
+    is taken as it is, not read again."""
     loader = getattr(info.context.loaders, loader_name)
     with contextlib.suppress(KeyError):
         loader.clear(key)
+    if loader_name == "row":
+        type_name, pk = key
+        written = await info.context.db.written_row(NODE_TABLES[type_name], pk)
+        if written is not None:
+            loader.prime(key, written)
+            return written
     return await loader.load(key)
 
 

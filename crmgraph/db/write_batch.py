@@ -1,0 +1,224 @@
+"""Writes a transaction does not wait for, sent to PostgreSQL together.
+
+A write used to cost a round trip per statement: the row, its audit entry,
+its outbox event, each an INSERT whose answer nobody needed before the commit.
+Inside a PostgreSQL write transaction (``Database.transaction``) those
+statements are queued here instead and sent as one statement, a
+data-modifying ``WITH``, when the transaction next reads (so every read sees
+every write before it) or just before it commits. A row's primary key is
+handed out before its INSERT (:class:`IdBlocks`), so the audit entry and the
+event that name it are built, in Python and exactly as before, without
+waiting for the row.
+
+Two rules keep a batch equal to the statements one by one:
+
+- the statements of one ``WITH`` see one snapshot and run in no set order,
+  so a table is touched by one statement per batch: INSERTs of one table with
+  the same columns become one multi-row INSERT (its rows, and their serial
+  ids, in the order they were queued); any other second statement on a table
+  starts a new batch;
+- a statement queued with ``expect`` (an UPDATE guarded by a version) has its
+  rows counted: a count other than the one expected raises the error given
+  with it, rolling back the transaction as the statement itself would have.
+
+A batch may also keep the row of one INSERT (``keep``): its ``RETURNING *``
+is the statement's answer, so a payload shows the row as written without
+reading it again.
+
+Considered and refused: a pipelined batch (asyncpg has no pipeline mode;
+psycopg 3 has, but a second driver for one feature is more than this module);
+SQLite gets nothing here: it is in the process, a statement costs no round
+trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Parameters one batch binds at the most (PostgreSQL takes 32767): an import
+# queueing thousands of audit entries sends them a few hundred at a time.
+MAX_BATCH_PARAMS = 4000
+
+# How many ids of a table one process takes from its sequence at a time: a
+# round trip per this many rows; a restarted process leaves a gap (ids are
+# unique, never dense, as PostgreSQL's sequences already are after a rollback).
+ID_BLOCK = 32
+
+Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass
+class Statement:
+    """One queued statement on ``table``: an INSERT of ``rows`` (each a
+    tuple in ``columns`` order), or any other statement as ``sql`` with
+    ``{}`` placeholders and its ``args``."""
+
+    table: str
+    columns: tuple[str, ...] = ()
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    sql: str = ""
+    args: tuple[Any, ...] = ()
+    keep: bool = False  # its RETURNING * rows answer the batch
+    expect: tuple[int, Exception] | None = None  # (row count, error otherwise)
+
+    @property
+    def is_insert(self) -> bool:
+        return not self.sql
+
+    @property
+    def params(self) -> int:
+        return len(self.columns) * len(self.rows) if self.is_insert else len(self.args)
+
+    def render(self) -> tuple[str, list[Any]]:
+        if not self.is_insert:
+            return self.sql, list(self.args)
+        row = "(" + ", ".join("{}" for _ in self.columns) + ")"
+        values = ", ".join(row for _ in self.rows)
+        sql = f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES {values}"
+        return sql, [value for row_values in self.rows for value in row_values]
+
+
+@dataclass
+class Batch:
+    """Statements that go in one round trip."""
+
+    statements: list[Statement] = field(default_factory=list)
+
+    def takes(self, statement: Statement) -> bool:
+        """Whether ``statement`` may join: no other statement on its table
+        (bar an INSERT with the same columns, merged), one kept row at most."""
+        if statement.keep and any(s.keep for s in self.statements):
+            return False
+        if self.params + statement.params > MAX_BATCH_PARAMS:
+            return False
+        return all(s.table != statement.table for s in self.statements)
+
+    @property
+    def params(self) -> int:
+        return sum(s.params for s in self.statements)
+
+    def merge(self, statement: Statement) -> bool:
+        """Add an INSERT's rows to the last INSERT of the same table and
+        columns queued here, if that is the last statement on the table."""
+        if not statement.is_insert or statement.keep or statement.expect:
+            return False
+        if self.params + statement.params > MAX_BATCH_PARAMS:
+            return False
+        for queued in reversed(self.statements):
+            if queued.table != statement.table:
+                continue
+            same = queued.is_insert and queued.columns == statement.columns
+            if same and not queued.keep and not queued.expect:
+                queued.rows.extend(statement.rows)
+                return True
+            return False
+        return False
+
+    def render(self) -> tuple[str, list[Any]]:
+        """One statement: every queued one as a WITH part, then a row of the
+        counts asked for, joined to the kept rows (or one row alone)."""
+        parts, args, counts = [], [], []
+        kept = None
+        for number, statement in enumerate(self.statements):
+            sql, values = statement.render()
+            name = f"w{number}"
+            returning = " RETURNING *" if statement.keep else " RETURNING 1"
+            parts.append(f"{name} AS ({sql}{returning})")
+            args.extend(values)
+            if statement.keep:
+                kept = name
+            if statement.expect is not None:
+                counts.append(f"(SELECT COUNT(*) FROM {name}) AS crmgraph_count_{number}")
+        counted = f"SELECT {', '.join(counts) or '1 AS crmgraph_none'}"
+        main = f"SELECT n.* FROM ({counted}) n"
+        if kept:
+            main = f"SELECT k.*, n.* FROM ({counted}) n LEFT JOIN {kept} k ON TRUE"
+        return f"WITH {', '.join(parts)} {main}", args
+
+    def check(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Raise the error of a statement whose count is not the expected one;
+        the kept rows (without the count columns) otherwise."""
+        first = rows[0] if rows else {}
+        for number, statement in enumerate(self.statements):
+            if statement.expect is None:
+                continue
+            wanted, error = statement.expect
+            if first.get(f"crmgraph_count_{number}") != wanted:
+                raise error
+        if not any(s.keep for s in self.statements):
+            return []
+        return [
+            {k: v for k, v in row.items() if not k.startswith("crmgraph_")}
+            for row in rows
+            if row.get("id") is not None
+        ]
+
+
+@dataclass
+class WriteQueue:
+    """The statements one transaction has queued and not yet sent, and the
+    rows kept from those it sent, by (table, id)."""
+
+    batches: list[Batch] = field(default_factory=list)
+    kept: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    # two tasks of one transaction (a payload's loaders) reading at once: the
+    # second waits for the first one's flush, so both read after every write
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def add(self, statement: Statement) -> None:
+        last = self.batches[-1] if self.batches else None
+        if last is not None and last.merge(statement):
+            return
+        if last is None or not last.takes(statement):
+            last = Batch()
+            self.batches.append(last)
+        last.statements.append(statement)
+
+    def insert(self, table: str, values: dict[str, Any], keep: bool = False) -> None:
+        self.add(Statement(table, tuple(values), [tuple(values.values())], keep=keep))
+
+    async def flush(self, fetch: Fetch) -> None:
+        """Send every queued batch, one round trip each, in order."""
+        async with self.lock:
+            while self.batches:
+                batch = self.batches.pop(0)
+                sql, args = batch.render()
+                rows = batch.check(await fetch(sql, *args))
+                table = next((s.table for s in batch.statements if s.keep), "")
+                for row in rows:
+                    self.kept[(table, int(row["id"]))] = row
+
+    def __bool__(self) -> bool:
+        return bool(self.batches)
+
+
+@dataclass
+class IdBlocks:
+    """Primary keys handed out before their INSERT: ``ID_BLOCK`` at a time
+    from each table's serial sequence, one round trip per block."""
+
+    free: dict[str, list[int]] = field(default_factory=dict)
+    no_sequence: set[str] = field(default_factory=set)
+
+    async def next_id(self, table: str, fetch: Fetch) -> int | None:
+        """The next id for a row of ``table``; None when its ``id`` has no
+        sequence (the row is then inserted at once, as before)."""
+        if table in self.no_sequence:
+            return None
+        ids = self.free.setdefault(table, [])
+        if not ids:
+            rows = await fetch(
+                "SELECT nextval(pg_get_serial_sequence({}, 'id')) AS id "
+                "FROM generate_series(1, {})",
+                table,
+                ID_BLOCK,
+            )
+            if not rows or rows[0]["id"] is None:
+                self.no_sequence.add(table)
+                return None
+            ids.extend(int(row["id"]) for row in rows)
+            ids.sort(reverse=True)  # popped from the end: smallest first
+        return ids.pop()
