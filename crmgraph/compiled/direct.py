@@ -196,11 +196,12 @@ class DirectReads:
             return None
         checks, plan = self.checks, known.plan
         principal: Principal = scope.get("state", {}).get("principal", ANONYMOUS)
-        access = checks.policy.access(principal)
-        if known.guarded and access.denied_fields(set(known.guarded)):
+        denied = known.guarded and checks.policy.access(principal).denied_fields(set(known.guarded))
+        if denied:
             return None  # the view refuses, naming the fields
         statement = None
         if known.constant is None:
+            access = checks.policy.access(principal)
             key = statement_key(plan, access.scope, known.variables)
             statement = None if key is None else self.compiled.statements.get(key, plan)
             if statement is None:
