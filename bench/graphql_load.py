@@ -57,7 +57,13 @@ from bench.load_servers import (
     start_postgraphile,
     stop,
 )
-from bench.load_writes import WriteScenario, write_database, write_scenarios, write_script
+from bench.load_writes import (
+    WriteScenario,
+    drain_events,
+    write_database,
+    write_scenarios,
+    write_script,
+)
 from bench.load_wrk import Load, run_script, run_wrk, wrk_binary
 from bench.pg_stats import DbTime, open_db_time
 from bench.pg_wire_count import CountingProxy, WireCounter
@@ -163,10 +169,16 @@ async def time_load(
     results: Results,
     load_fn: LoadFn,
     db_time: DbTime | None,
+    settle: Callable[[], Awaitable[str]] | None = None,
 ) -> None:
+    """Warm up, then time every scenario on every server, round after round;
+    ``settle`` waits after each load for the work it left behind (the write
+    scenarios' event backlog), which counts in that load's CPU and DB time."""
     for scenario in chosen:  # warm-up: plans, caches, JIT, pools
         for server in servers:
             await load_fn(scenario, server, WARM_UP_SECONDS, args.connections)
+            if settle is not None:
+                await settle()
     for number in range(1, args.rounds + 1):
         for scenario in chosen:
             # every other round in reverse order: neither server always goes first
@@ -175,6 +187,7 @@ async def time_load(
                     await db_time.reset()
                 before = cpu_seconds(server.process.pid)
                 load = await load_fn(scenario, server, args.duration, args.connections)
+                settled = "" if settle is None else await settle()
                 cpu = cpu_seconds(server.process.pid) - before
                 db_ms = None if db_time is None else await db_time.total_ms()
                 results.add(scenario.name, server.name, load, cpu, db_ms)
@@ -187,7 +200,7 @@ async def time_load(
                 db = "" if db_ms is None else f" DB {db_ms / max(1, load.requests):6.2f} ms/req"
                 print(
                     f"  round {number} {scenario.name:18} {server.name:12} {load.rps:8.1f} req/s "
-                    f"p50 {load.p50_ms:7.2f} ms p99 {load.p99_ms:7.2f} ms{db}{problems}",
+                    f"p50 {load.p50_ms:7.2f} ms p99 {load.p99_ms:7.2f} ms{db}{settled}{problems}",
                     file=sys.stderr,
                 )
 
@@ -203,7 +216,8 @@ async def per_request(counter: WireCounter, n: int, db_time: DbTime | None) -> t
     total = f"{counter.statements / n:.3g}"
     if counter.queries:
         total += f" ({counter.executes / n:.3g} E + {counter.queries / n:.3g} Q)"
-    db = "-" if db_time is None else f"{await db_time.total_ms() / n:.2f}"
+    db_ms = None if db_time is None else await db_time.total_ms()
+    db = "-" if db_ms is None else f"{db_ms / n:.2f}"
     return total, f"{counter.round_trips / n:.3g}", db
 
 
@@ -389,8 +403,13 @@ async def write_phase(
             try:
                 print("checking writes")
                 await check_writes(servers, chosen, conn)
+                await drain_events(conn)
                 print("timing the writes (progress on stderr)")
-                await time_load(servers, chosen, args, results, write_load(conn), db_time)
+
+                async def settle() -> str:
+                    return await drain_events(conn)
+
+                await time_load(servers, chosen, args, results, write_load(conn), db_time, settle)
             finally:
                 for server in servers:
                     await stop(server)

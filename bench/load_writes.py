@@ -18,10 +18,12 @@ end (``write_database``), so the read scenarios' rows stay as seeded.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +57,12 @@ POOLS = {
     f"AND r.stage = ANY($1::text[]) ORDER BY c.id LIMIT {POOL_LIMIT}",
 }
 _tags = count(1)
+PENDING_EVENTS = (
+    f"{BENCH_MARK} SELECT COUNT(*) FROM event WHERE delivered_at IS NULL "
+    "OR published_at IS NULL OR webhooks_claimed_at IS NULL"
+)
+DRAIN_TIMEOUT_SECONDS = 300
+DRAIN_POLL_SECONDS = 0.2
 
 # Lua helpers every body builder may use: row = {gid, id, version, stage index, role id}
 LUA_HELPERS = """\
@@ -224,6 +232,26 @@ return string.format('{"role":%d,"customer":%d,"from":"%s","to":"%s","phase":"%s
             pool="transitions",
         ),
     ]
+
+
+async def drain_events(conn: asyncpg.Connection) -> str:
+    """Wait until crmgraph's background passes have handled every event the
+    writes so far made (delivered to plugins, published live, fanned out to
+    webhooks): a load's writes leave a backlog behind, whose work belongs to
+    that load and must not run during the next one. Says how long it took."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first = None
+    while True:
+        left = await conn.fetchval(PENDING_EVENTS)
+        first = left if first is None else first
+        if not left:
+            break
+        if loop.time() - start > DRAIN_TIMEOUT_SECONDS:
+            print(f"  {left} events still pending after {DRAIN_TIMEOUT_SECONDS} s", file=sys.stderr)
+            break
+        await asyncio.sleep(DRAIN_POLL_SECONDS)  # polling the backlog, not synchronisation
+    return f" (backlog {first} events, {loop.time() - start:.1f} s)" if first else ""
 
 
 async def pool_rows(conn: asyncpg.Connection, pool: str) -> list[tuple[str, int, int, int, int]]:

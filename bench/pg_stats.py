@@ -1,6 +1,9 @@
-"""Database time per request from pg_stat_statements: the statements of one
-database are reset before a load, and their execution plus planning time
-summed after it.
+"""Database time per request from pg_stat_statements: the execution plus
+planning time of one database's statements, summed before and after a load;
+the difference is the load's. (Not a reset before each load: the server is
+shared, and another session's ``pg_stat_statements_reset()`` during a load
+would zero the sum. A load during which the statistics were reset or entries
+were evicted, per ``pg_stat_statements_info``, has no DB time.)
 
 pg_stat_statements must be in ``shared_preload_libraries`` (a restart);
 without it the benchmark says how to enable it and goes on without the
@@ -35,25 +38,36 @@ BENCH_MARK = "/* bench pool */"
 OWN = "query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%bench pool%'"
 
 
+SNAPSHOT = (
+    "SELECT (SELECT COALESCE(SUM(total_exec_time + total_plan_time), 0) FROM "
+    f"pg_stat_statements WHERE dbid = $1 AND {OWN}) AS ms, i.dealloc, i.stats_reset "
+    "FROM pg_stat_statements_info i"
+)
+
+
 @dataclass
 class DbTime:
     conn: asyncpg.Connection
     dbid: int
     planning: bool  # plan time is tracked (else execution time only)
+    start: asyncpg.Record | None = None
 
     async def reset(self) -> None:
-        await self.conn.execute(
-            "SELECT pg_stat_statements_reset(0::oid, $1::oid, 0::bigint)", self.dbid
-        )
+        """Start measuring (a snapshot of the sums, not a reset)."""
+        self.start = await self.conn.fetchrow(SNAPSHOT, self.dbid)
 
-    async def total_ms(self) -> float:
-        """Execution + planning time of the database's statements since the reset."""
-        value = await self.conn.fetchval(
-            "SELECT COALESCE(SUM(total_exec_time + total_plan_time), 0) "
-            f"FROM pg_stat_statements WHERE dbid = $1 AND {OWN}",
-            self.dbid,
-        )
-        return float(value)
+    async def total_ms(self) -> float | None:
+        """Execution + planning time of the database's statements since
+        ``reset``; None if the statistics were reset or evicted meanwhile."""
+        end = await self.conn.fetchrow(SNAPSHOT, self.dbid)
+        start, self.start = self.start, None
+        if start is None or (end["dealloc"], end["stats_reset"]) != (
+            start["dealloc"],
+            start["stats_reset"],
+        ):
+            print("  pg_stat_statements was reset or evicted entries: no DB time", file=sys.stderr)
+            return None
+        return float(end["ms"] - start["ms"])
 
     async def close(self) -> None:
         await self.conn.close()
