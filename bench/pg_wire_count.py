@@ -27,9 +27,17 @@ class WireCounter:
     """Message types seen from every client since the last ``reset``."""
 
     messages: Counter[bytes] = field(default_factory=Counter)
+    # round trips (Sync and Query messages) of each transaction a client ended
+    # with COMMIT, from its BEGIN to its COMMIT, in the order they ended
+    transactions: list[int] = field(default_factory=list)
 
     def reset(self) -> None:
         self.messages.clear()
+        self.transactions.clear()
+
+    def session(self) -> Session:
+        """The counter of one client connection."""
+        return Session(self)
 
     @property
     def queries(self) -> int:
@@ -50,6 +58,30 @@ class WireCounter:
     @property
     def round_trips(self) -> int:
         return self.syncs + self.queries
+
+
+@dataclass
+class Session:
+    """What one client connection sends: every message counted, and its
+    transactions' round trips (a simple Query BEGIN opens one, COMMIT or
+    ROLLBACK ends it; a rolled-back one is not listed)."""
+
+    counter: WireCounter
+    open_trips: int | None = None
+
+    def see(self, kind: bytes, body: bytes) -> None:
+        self.counter.messages[kind] += 1
+        text = ""
+        if kind == QUERY:
+            text = body.rstrip(b"\0").decode(errors="replace").strip().rstrip(";").upper()
+            if text.startswith(("BEGIN", "START TRANSACTION")):
+                self.open_trips = 0
+        if self.open_trips is not None and kind in (QUERY, SYNC):
+            self.open_trips += 1
+        if text.startswith(("COMMIT", "ROLLBACK")) and self.open_trips is not None:
+            if text.startswith("COMMIT"):
+                self.counter.transactions.append(self.open_trips)
+            self.open_trips = None
 
 
 @dataclass
@@ -118,11 +150,12 @@ class CountingProxy:
             await server_w.drain()
             break
         # typed messages: a type byte, then a length that counts itself
+        session = self.counter.session()
         while True:
             head = await client_r.readexactly(5)
             kind, length = head[:1], struct.unpack("!I", head[1:])[0]
             body = await client_r.readexactly(length - 4)
-            self.counter.messages[kind] += 1
+            session.see(kind, body)
             server_w.write(head + body)
             await server_w.drain()
 
