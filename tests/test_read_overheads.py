@@ -10,6 +10,7 @@ change relies on, checked where it could silently stop holding.
   idempotent requests: a body over the limit is still refused, a request with
   an ``Idempotency-Key`` is still recorded and replayed, and a plan the plan
   cache forgets is not used again.
+- Kinds are written into the statement (a plan per set of kinds), other values bound.
 """
 
 from __future__ import annotations
@@ -169,3 +170,12 @@ def test_a_forgotten_plan_is_not_answered_from_a_known_request(database_url: str
         answer = post(server, body)
         assert answer.headers.get(ANSWERED_HEADER.decode()) is None  # the resolvers answered
         assert len(answer.json()["data"]["customers"]["nodes"]) == 3
+
+
+def test_kinds_are_written_into_the_statement_and_anything_else_is_bound() -> None:
+    one = queries.customer_where(queries.CustomerQuery(kinds=("client",)))
+    two = queries.customer_where(queries.CustomerQuery(kinds=("client", "agenda_contact2")))
+    assert "c.kind IN ('client')" in one.sql() and one.args == []
+    assert "c.kind IN ('client', 'agenda_contact2')" in two.sql() and two.args == []
+    odd = queries.customer_where(queries.CustomerQuery(kinds=("client", "x') OR (1 = 1")))
+    assert "c.kind IN ({}, {})" in odd.sql() and odd.args == ["client", "x') OR (1 = 1"]
