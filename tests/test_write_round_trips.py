@@ -1,0 +1,267 @@
+"""Round trips per write on PostgreSQL, counted on the wire (issue 21), and
+the write queue (crmgraph.db.write_batch) leaving exactly what the
+statement-by-statement path leaves.
+
+The server talks to PostgreSQL through bench.pg_wire_count's proxy, which
+counts each committed transaction's round trips (Sync and simple Query
+messages from its BEGIN to its COMMIT). Counts, not times."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import json
+import re
+import statistics
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bench.pg_wire_count import CountingProxy, WireCounter
+from crmgraph.testing import LiveServer, live_server, settings_for
+from crmgraph.testing.databases import run_sql
+
+QUIET = 86400.0  # background passes wait a day: only the woken ones run
+
+
+@contextlib.contextmanager
+def proxy_for(database_url: str) -> Iterator[tuple[str, WireCounter]]:
+    """The database URL through a counting proxy run on a loop of its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    proxy = CountingProxy("127.0.0.1", 5432)
+    port = asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(30)
+    try:
+        yield database_url.replace("127.0.0.1:5432", f"127.0.0.1:{port}"), proxy.counter
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+
+
+def started(database_url: str, batching: bool) -> contextlib.AbstractContextManager[LiveServer]:
+    settings = dataclasses.replace(
+        settings_for(database_url),
+        write_batching=batching,
+        event_poll_seconds=QUIET,
+        prune_interval_seconds=QUIET,
+        # webhooks' fan-out claims a write's events in a transaction of its
+        # own after the commit; without the feature only the writes' remain
+        disabled_plugins=("crmgraph.plugins.webhooks",),
+    )
+    return live_server(settings)
+
+
+@pytest.fixture(scope="module", params=["postgres"])
+def counted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.conftest import fresh_database
+
+    path = tmp_path_factory.mktemp("round_trips") / "unused.sqlite"
+    with (
+        fresh_database(request.param, request, path) as url,
+        proxy_for(url) as (proxied, counter),
+        started(proxied, batching=True) as server,
+    ):
+        yield server, counter
+
+
+CREATE = """mutation($name: String!) { createCustomer(input: {kind: CLIENT, name: $name}) {
+  customer { id version } userErrors { code } } }"""
+UPDATE = """mutation($id: ID!, $v: Int!, $name: String!) {
+  updateCustomer(input: {id: $id, expectedVersion: $v, name: $name}) {
+  customer { id version } userErrors { code } } }"""
+LOG = """mutation($id: ID!) { logInteraction(input: {customerId: $id, channel: EMAIL,
+  direction: INBOUND, subject: "Hello"}) { interaction { id subject } userErrors { code } } }"""
+CONTACT = """mutation($id: ID!, $name: String!) { addContact(input: {customerId: $id, name: $name}) {
+  contact { id name } userErrors { code } } }"""
+NEED = """mutation($id: ID!, $title: String!) { recordNeed(input: {customerId: $id, title: $title}) {
+  need { id title } userErrors { code } } }"""
+MOVE = """mutation($id: ID!, $v: Int!) { transitionCustomer(input: {id: $id,
+  toStage: "engaged", expectedVersion: $v}) { customer { id stage version } userErrors { code } } }"""
+
+
+def payload(server: LiveServer, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    (answer,) = server.gql(query, variables).values()
+    assert answer["userErrors"] == [], answer
+    return answer
+
+
+def new_customer(server: LiveServer, name: str) -> dict[str, Any]:
+    return payload(server, CREATE, {"name": name})["customer"]
+
+
+def round_trips(counter: WireCounter, write: Callable[[int], None], times: int = 5) -> list[int]:
+    """Each write's transaction's round trips, after two writes to warm up
+    (statements prepared, ids handed out)."""
+    write(-1)
+    write(-2)
+    counter.reset()
+    for number in range(times):
+        write(number)
+    assert len(counter.transactions) == times, counter.transactions
+    return list(counter.transactions)
+
+
+def typical(trips: list[int]) -> int:
+    """The usual count: a write now and then also prepares a statement or
+    takes a block of ids (one more round trip)."""
+    assert max(trips) <= min(trips) + 1, trips
+    return int(statistics.median_low(trips))
+
+
+def test_a_logged_interaction_is_one_statement_between_its_lock_and_commit(counted) -> None:  # type: ignore[no-untyped-def]
+    server, counter = counted
+    customer = new_customer(server, "Round Trip Logger")
+    trips = round_trips(counter, lambda n: payload(server, LOG, {"id": customer["id"]}))
+    # BEGIN; the customer read with its lock; row + audit + event, the payload
+    # kept from the INSERT; COMMIT
+    assert typical(trips) == 4
+
+
+def test_a_contact_and_a_need_cost_the_same_four(counted) -> None:  # type: ignore[no-untyped-def]
+    server, counter = counted
+    customer = new_customer(server, "Round Trip Contacts")
+    contact = round_trips(
+        counter, lambda n: payload(server, CONTACT, {"id": customer["id"], "name": f"P {n}"})
+    )
+    need = round_trips(
+        counter, lambda n: payload(server, NEED, {"id": customer["id"], "title": f"N {n}"})
+    )
+    assert (typical(contact), typical(need)) == (4, 4)
+
+
+def test_customer_writes(counted) -> None:  # type: ignore[no-untyped-def]
+    server, counter = counted
+    made = iter(range(10_000))
+    created = round_trips(counter, lambda n: new_customer(server, f"Zq Trips {next(made)} Vw"))
+    customer = new_customer(server, "Round Trip Updates")
+    version = [customer["version"]]
+
+    def update(field: str, value: Callable[[int], str]) -> Callable[[int], None]:
+        def write(n: int) -> None:
+            answer = payload(
+                server,
+                UPDATE.replace("name: $name", field),
+                {"id": customer["id"], "v": version[0], "name": value(n)},
+            )
+            version[0] = answer["customer"]["version"]
+
+        return write
+
+    # the industry is matched by no duplicate rule; the name is
+    industry = round_trips(counter, update("client: {industry: $name}", lambda n: f"I{n}"))
+    renamed = round_trips(counter, update("name: $name", lambda n: f"Round Trip {n + 10}"))
+    assert (typical(created), typical(industry), typical(renamed)) == CUSTOMER_WRITES
+
+
+# createCustomer: BEGIN; the duplicate screen (key counts, candidates, the
+# identifier locks, 3); the queued rows (customer, role, first stage, match
+# keys) sent before the pairs' lookup; the pairs' lookup; the audit entry and
+# event with the payload's read (2); COMMIT. updateCustomer of a field no
+# duplicate rule matches: BEGIN; lock+read; the WITH (the UPDATE, counted as
+# the version guard, with its audit entry and event); the payload's read;
+# COMMIT. A rename also refreshes the customer's match keys and pairs.
+CUSTOMER_WRITES = (9, 5, 13)
+
+
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
+TABLES = (
+    "customer",
+    "customer_role",
+    "stage_change",
+    "contact",
+    "interaction",
+    "need",
+    "audit_entry",
+    "event",
+    "customer_match_key",
+    "duplicate_pair",
+)
+
+
+def comparable(value: Any) -> Any:
+    """A column's value with the moment of writing taken out."""
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return "<time>"
+    if isinstance(value, str) and value[:1] in "{[":
+        with contextlib.suppress(ValueError):
+            return comparable(json.loads(value))
+    if isinstance(value, str):
+        return TIME.sub("<time>", value)
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    return value
+
+
+def contents(database_url: str) -> dict[str, list[dict[str, Any]]]:
+    settings = settings_for(database_url)
+    found = {}
+    for table in TABLES:
+        order = "id" if table not in ("customer_match_key",) else "customer, key_type, key_value"
+        if table == "duplicate_pair":
+            order = "customer_a, customer_b"
+        rows = run_sql(settings, f"SELECT * FROM {table} ORDER BY {order}")
+        found[table] = [{k: comparable(v) for k, v in row.items()} for row in rows]
+    return found
+
+
+def write_sequence(server: LiveServer) -> list[Any]:
+    """Every write of the benchmark and a refused one, as a client sends them;
+    what each answered."""
+    answers: list[Any] = []
+    first = new_customer(server, "Ada Differential")
+    second = new_customer(server, "Ada Differentail")  # a likely duplicate of the first
+    answers += [first, second]
+    answers.append(payload(server, UPDATE, {"id": first["id"], "v": 1, "name": "Ada Diff"}))
+    answers.append(server.post(UPDATE, {"id": first["id"], "v": 1, "name": "Stale"}))  # conflict
+    answers.append(payload(server, CONTACT, {"id": first["id"], "name": "Grace"}))
+    answers.append(payload(server, LOG, {"id": first["id"]}))
+    answers.append(payload(server, NEED, {"id": second["id"], "title": "Loans"}))
+    answers.append(payload(server, MOVE, {"id": second["id"], "v": 1}))
+    answers.append(server.post(LOG.replace("EMAIL", "PHONE"), {"id": "Q3VzdG9tZXI6OTk5OTk="}))
+    return [comparable(a) for a in answers]
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_the_queue_leaves_what_statement_by_statement_leaves(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    from tests.conftest import fresh_database
+
+    seen = {}
+    for batching in (True, False):
+        with (
+            fresh_database(engine, request, tmp_path / f"{batching}.sqlite") as url,
+            started(url, batching) as server,
+        ):
+            answers = write_sequence(server)
+            seen[batching] = (answers, contents(url))
+    assert seen[True][0] == seen[False][0]
+    for table in TABLES:
+        assert seen[True][1][table] == seen[False][1][table], table
+    assert len(seen[True][1]["audit_entry"]) >= 7
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_statement_by_statement_a_logged_interaction_takes_twice_as_many(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Any
+) -> None:
+    """CRMGRAPH_WRITE_BATCHING=0, the path before the queue: BEGIN, lock,
+    read, INSERT, audit INSERT, event INSERT, payload read, COMMIT."""
+    from tests.conftest import fresh_database
+
+    with (
+        fresh_database(engine, request, tmp_path / "unused.sqlite") as url,
+        proxy_for(url) as (proxied, counter),
+        started(proxied, batching=False) as server,
+    ):
+        customer = new_customer(server, "Round Trip One By One")
+        trips = round_trips(counter, lambda n: payload(server, LOG, {"id": customer["id"]}))
+    assert typical(trips) == 8
