@@ -680,6 +680,8 @@ def test_a_page_of_pairs_costs_a_fixed_number_of_statements(server: LiveServer) 
 def test_create_costs_the_same_statements_with_or_without_duplicates(server: LiveServer) -> None:
     create = """mutation($input: CreateCustomerInput!) { createCustomer(input: $input) {
       customer { id } userErrors { code } duplicates { score customer { id name } } } }"""
+    # a first create takes the process's block of ids (PostgreSQL): not counted
+    server.gql(create, {"input": {"kind": "CLIENT", "name": "First Person"}})
     alone = server.statements(create, {"input": {"kind": "CLIENT", "name": "Unique Person"}})
     for i in range(5):
         twin = {"kind": "CLIENT", "name": f"Twin {i}", "email": "twin@same.example"}
@@ -687,10 +689,12 @@ def test_create_costs_the_same_statements_with_or_without_duplicates(server: Liv
     crowded = {"kind": "CLIENT", "name": "Twin 9", "email": "TWIN@same.example"}
     listed = server.post(create, {"input": crowded})
     assert len(listed["data"]["createCustomer"]["duplicates"]) == 5
-    # two more statements, however many duplicates: one loads the listed
-    # customers, one stores the new customer's pairs
-    assert listed["extensions"]["sqlStatements"] == alone + 2
-    print(f"\ncreateCustomer: {alone} statements, {alone + 2} when it has duplicates")
+    # more statements by a fixed number, however many duplicates: one loads
+    # the listed customers, one stores the new customer's pairs (on
+    # PostgreSQL that INSERT goes in front of the payload's read: write queue)
+    more = 2 if server.engine == "sqlite" else 1
+    assert listed["extensions"]["sqlStatements"] == alone + more
+    print(f"\ncreateCustomer: {alone} statements, {alone + more} when it has duplicates")
 
 
 def test_two_creates_of_one_party_cannot_miss_each_other(database_url: str) -> None:

@@ -41,7 +41,7 @@ async def rows_of(db: Database, table: str, columns: str) -> list[dict]:
     return await db.fetch(f"SELECT {columns} FROM {table} ORDER BY id")
 
 
-async def test_a_batch_is_three_statements_and_its_ids_in_order(
+async def test_a_batch_is_a_few_statements_and_its_ids_in_order(
     db_and_catalog: tuple[Database, Catalog],
 ) -> None:
     db, catalog = db_and_catalog
@@ -75,7 +75,9 @@ async def test_a_batch_is_three_statements_and_its_ids_in_order(
             ids = await write_new_customers(db, catalog, batch, reason="imported", at=AT)
     finally:
         current_counter.reset(token)
-    assert counter.count == 3, counter.statements
+    # three multi-row INSERTs; on PostgreSQL a write transaction queues a few
+    # rows (crmgraph.db.write_batch): a block of ids, then one statement
+    assert counter.count == (3 if db.is_sqlite else 2), counter.statements
     assert ids == sorted(ids) and len(set(ids)) == 3
 
     customers = await rows_of(

@@ -159,14 +159,14 @@ def test_customer_writes(counted) -> None:  # type: ignore[no-untyped-def]
     assert (typical(created), typical(industry), typical(renamed)) == CUSTOMER_WRITES
 
 
-# createCustomer: BEGIN; the duplicate screen (key counts, candidates, the
-# identifier locks, 3); the queued rows (customer, role, first stage, match
-# keys) sent before the pairs' lookup; the pairs' lookup; the audit entry and
-# event with the payload's read (2); COMMIT. updateCustomer of a field no
-# duplicate rule matches: BEGIN; lock+read; the WITH (the UPDATE, counted as
-# the version guard, with its audit entry and event); the payload's read;
-# COMMIT. A rename also refreshes the customer's match keys and pairs.
-CUSTOMER_WRITES = (9, 5, 13)
+# createCustomer: BEGIN; the duplicate screen's candidates; the queued rows
+# (customer, role, first stage, match keys); the identifier locks and the
+# pairs' lookup (2); the payload's read, with the audit entry and event in
+# front of it; COMMIT. updateCustomer of a field no duplicate rule matches:
+# BEGIN; lock+read; the UPDATE (counted: the version guard) with its audit
+# entry and event; the payload's read; COMMIT. A rename also refreshes the
+# customer's match keys and pairs.
+CUSTOMER_WRITES = (7, 5, 11)
 
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")

@@ -390,8 +390,12 @@ class Database:
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Run portable SQL with ``{}`` placeholders (piccolo's QueryString),
-        after the writes this transaction has queued (:meth:`write_queue`)."""
-        await self.flush_writes()
+        after the writes this transaction has queued (:meth:`write_queue`):
+        sent before it, or with it when it reads none of their tables."""
+        queue = current_queue.get()
+        if queue:
+            sql, values = await queue.before(sql, args, self._send_direct)
+            return await self._send_direct(sql, *values)
         return await self._send(sql, *args)
 
     async def _send(self, sql: str, *args: Any) -> list[dict[str, Any]]:

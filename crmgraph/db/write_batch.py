@@ -34,7 +34,8 @@ trip.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,26 +118,47 @@ class Batch:
             return False
         return False
 
+    def parts(self) -> tuple[list[str], list[Any]]:
+        """Every queued statement as a WITH part (``crmgraph_w<n> AS (...)``)
+        and the arguments of them all, in order."""
+        parts, args = [], []
+        for number, statement in enumerate(self.statements):
+            sql, values = statement.render()
+            returning = " RETURNING *" if statement.keep else " RETURNING 1"
+            parts.append(f"crmgraph_w{number} AS ({sql}{returning})")
+            args.extend(values)
+        return parts, args
+
     def render(self) -> tuple[str, list[Any]]:
         """One statement: every queued one as a WITH part, then a row of the
         counts asked for, joined to the kept rows (or one row alone)."""
-        parts, args, counts = [], [], []
-        kept = None
-        for number, statement in enumerate(self.statements):
-            sql, values = statement.render()
-            name = f"w{number}"
-            returning = " RETURNING *" if statement.keep else " RETURNING 1"
-            parts.append(f"{name} AS ({sql}{returning})")
-            args.extend(values)
-            if statement.keep:
-                kept = name
-            if statement.expect is not None:
-                counts.append(f"(SELECT COUNT(*) FROM {name}) AS crmgraph_count_{number}")
+        parts, args = self.parts()
+        counts = [
+            f"(SELECT COUNT(*) FROM crmgraph_w{number}) AS crmgraph_count_{number}"
+            for number, statement in enumerate(self.statements)
+            if statement.expect is not None
+        ]
+        kept = next(
+            (f"crmgraph_w{n}" for n, statement in enumerate(self.statements) if statement.keep),
+            None,
+        )
         counted = f"SELECT {', '.join(counts) or '1 AS crmgraph_none'}"
         main = f"SELECT n.* FROM ({counted}) n"
         if kept:
             main = f"SELECT k.*, n.* FROM ({counted}) n LEFT JOIN {kept} k ON TRUE"
         return f"WITH {', '.join(parts)} {main}", args
+
+    def rides_on(self, sql: str) -> bool:
+        """Whether this batch may go in the same statement as the read
+        ``sql``, as WITH parts before it: the read names none of its tables
+        (so seeing them as they were before the batch, as one statement's
+        parts do, is seeing them as they are), and nothing of the batch is
+        read back (no kept row, no count)."""
+        if any(s.keep or s.expect for s in self.statements):
+            return False
+        return not any(
+            re.search(rf"\b{re.escape(s.table)}\b", sql, re.IGNORECASE) for s in self.statements
+        )
 
     def check(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Raise the error of a statement whose count is not the expected one;
@@ -184,15 +206,41 @@ class WriteQueue:
         """Send every queued batch, one round trip each, in order."""
         async with self.lock:
             while self.batches:
-                batch = self.batches.pop(0)
-                sql, args = batch.render()
-                rows = batch.check(await fetch(sql, *args))
-                table = next((s.table for s in batch.statements if s.keep), "")
-                for row in rows:
-                    self.kept[(table, int(row["id"]))] = row
+                await self._send(self.batches.pop(0), fetch)
+
+    async def before(self, sql: str, args: Sequence[Any], fetch: Fetch) -> tuple[str, list[Any]]:
+        """The read ``sql`` as it is to be sent: every batch it must see sent
+        first, and the last one put in front of it when it may ride on it
+        (:meth:`Batch.rides_on`): a write and the read after it, one round
+        trip."""
+        async with self.lock:
+            while len(self.batches) > 1:
+                await self._send(self.batches.pop(0), fetch)
+            if self.batches and self.batches[0].rides_on(sql):
+                parts, queued = self.batches.pop().parts()
+                return with_parts(parts, sql), [*queued, *args]
+            if self.batches:
+                await self._send(self.batches.pop(), fetch)
+        return sql, list(args)
+
+    async def _send(self, batch: Batch, fetch: Fetch) -> None:
+        sql, args = batch.render()
+        rows = batch.check(await fetch(sql, *args))
+        table = next((s.table for s in batch.statements if s.keep), "")
+        for row in rows:
+            self.kept[(table, int(row["id"]))] = row
 
     def __bool__(self) -> bool:
         return bool(self.batches)
+
+
+def with_parts(parts: list[str], sql: str) -> str:
+    """``sql`` with ``parts`` first in its WITH (one made if it has none)."""
+    head = sql.lstrip()
+    for keyword in ("WITH RECURSIVE ", "WITH "):
+        if head[: len(keyword)].upper() == keyword:
+            return f"{keyword}{', '.join(parts)}, {head[len(keyword) :]}"
+    return f"WITH {', '.join(parts)} {head}"
 
 
 @dataclass
