@@ -139,16 +139,14 @@ class Lifecycles:
         # the new entries' phase columns, and those of the earlier ones they
         # advance or end (a conversion also makes the customer's history irregular)
         await stays.record_phases(db, [customer.pk])
-        rows = await db.fetch(
+        await writes.run_or_queue(
+            db,
+            "customer",
             "UPDATE customer SET kind = {}, version = version + 1, updated_at = {} "
-            "WHERE id = {} AND version = {} AND deleted_at IS NULL RETURNING version",
-            new_kind,
-            at,
-            customer.pk,
-            expected_version,
+            "WHERE id = {} AND version = {} AND deleted_at IS NULL",
+            (new_kind, at, customer.pk, expected_version),
+            (1, writes.version_conflict(None, expected_version)),
         )
-        if not rows:
-            raise writes.version_conflict(None, expected_version)
         changes = {"stage": [ctx.from_stage, ctx.to_stage]}
         if transition.convert_to:
             changes["kind"] = [customer.kind, new_kind]
@@ -188,14 +186,12 @@ class Lifecycles:
         assert descriptor is not None
         stage = descriptor.lifecycle.stage(to_stage)
         assert stage is not None
-        await db.fetch(
+        await writes.run_or_queue(
+            db,
+            "customer_role",
             "UPDATE customer_role SET stage = {}, phase = {}, entered_at = {} "
             "WHERE customer = {} AND kind = {}",
-            to_stage,
-            stage.phase.value,
-            at,
-            pk,
-            kind,
+            (to_stage, stage.phase.value, at, pk, kind),
         )
         await stays.leave_stage(db, pk, kind, to_stage, at)
         await writes.insert(

@@ -266,3 +266,18 @@ def test_statement_by_statement_a_logged_interaction_takes_seven(
         customer = new_customer(server, "Round Trip One By One")
         trips = round_trips(counter, lambda n: payload(server, LOG, {"id": customer["id"]}))
     assert typical(trips) == 7
+
+
+def test_a_transition(counted) -> None:  # type: ignore[no-untyped-def]
+    server, counter = counted
+    made = iter(range(100))
+    ready = [new_customer(server, f"Round Trip Mover {next(made)}") for _ in range(7)]
+
+    def move(n: int) -> None:
+        payload(server, MOVE, {"id": ready.pop()["id"], "v": 1})
+
+    # BEGIN; lock+read; the role's stage and the open stay ended; the new
+    # entry; its phase columns (which read the entries); the version guard
+    # with the audit entry and event; the payload's customer and stage
+    # history; COMMIT
+    assert typical(round_trips(counter, move)) == 9

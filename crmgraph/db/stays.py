@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
+from crmgraph.db import writes
 from crmgraph.db.engine import Database
 
 # UPDATE ... FROM: PostgreSQL, and SQLite since 3.33
@@ -45,13 +46,12 @@ async def leave_stage(
     db: Database, pk: int, kind: str, next_stage: str, at: datetime.datetime
 ) -> None:
     """End the customer's open stay in ``kind``: called as it enters ``next_stage``."""
-    await db.fetch(
+    await writes.run_or_queue(
+        db,
+        "stage_change",
         "UPDATE stage_change SET left_at = {}, next_stage = {} "
         "WHERE customer = {} AND kind = {} AND left_at IS NULL",
-        at,
-        next_stage,
-        pk,
-        kind,
+        (at, next_stage, pk, kind),
     )
 
 
