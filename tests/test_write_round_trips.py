@@ -181,7 +181,17 @@ TABLES = (
     "event",
     "customer_match_key",
     "duplicate_pair",
+    "customer_activity",  # the rollups of interactions, kept by triggers
+    "customer_month",
 )
+
+
+ORDER = {
+    "customer_match_key": "customer, key_type, key_value",
+    "duplicate_pair": "customer_a, customer_b",
+    "customer_activity": "customer_id",
+    "customer_month": "customer_id, month",
+}
 
 
 def comparable(value: Any) -> Any:
@@ -204,9 +214,7 @@ def contents(database_url: str) -> dict[str, list[dict[str, Any]]]:
     settings = settings_for(database_url)
     found = {}
     for table in TABLES:
-        order = "id" if table not in ("customer_match_key",) else "customer, key_type, key_value"
-        if table == "duplicate_pair":
-            order = "customer_a, customer_b"
+        order = ORDER.get(table, "id")
         rows = run_sql(settings, f"SELECT * FROM {table} ORDER BY {order}")
         found[table] = [{k: comparable(v) for k, v in row.items()} for row in rows]
     return found
@@ -247,6 +255,7 @@ def test_the_queue_leaves_what_statement_by_statement_leaves(
     for table in TABLES:
         assert seen[True][1][table] == seen[False][1][table], table
     assert len(seen[True][1]["audit_entry"]) >= 7
+    assert seen[True][1]["customer_activity"], "the logged interaction is counted"
 
 
 @pytest.mark.parametrize("engine", ["postgres"])
