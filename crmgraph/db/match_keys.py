@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from crmgraph.db import writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
 from crmgraph.db.match_score import (
@@ -249,10 +250,11 @@ async def _refresh_pairs(
     stale = others if fresh else sorted({*ids, *others})
     for chunk in chunks(stale):
         held = marks(chunk)
-        await db.fetch(
+        await writes.run_or_queue(  # on PostgreSQL it rides on the pairs' lookup
+            db,
+            "duplicate_pair",
             f"DELETE FROM duplicate_pair WHERE customer_a IN ({held}) OR customer_b IN ({held})",
-            *chunk,
-            *chunk,
+            (*chunk, *chunk),
         )
     await _store_pairs(db, subjects, {*ids, *others})
 
