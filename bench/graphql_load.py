@@ -197,6 +197,8 @@ async def time_load(
                         f"  ({load.bad_status} non-2xx, {load.socket_errors} socket errors, "
                         f"{load.graphql_errors} with errors) {load.bad_sample[:300]}"
                     )
+                if load.unanswered > args.connections:
+                    problems += f"  ({load.unanswered} bodies made but not answered)"
                 db = "" if db_ms is None else f" DB {db_ms / max(1, load.requests):6.2f} ms/req"
                 print(
                     f"  round {number} {scenario.name:18} {server.name:12} {load.rps:8.1f} req/s "

@@ -62,15 +62,17 @@ response = function(status, headers, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  local wrong = 0
+  local wrong, made, answers = 0, 0, 0
   for _, thread in ipairs(threads) do
     wrong = wrong + thread:get("bad")
+    made = made + thread:get("n")
+    answers = answers + thread:get("answered")
     local s = thread:get("sample")
     if s ~= "" then io.stderr:write("BAD " .. string.gsub(s, "\\n", " ") .. "\\n") end
   end
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), e.status,
-    e.connect + e.read + e.write + e.timeout, wrong))
+  io.write(string.format("RESULT %d %d %d %d %d %d %d %d\\n", summary.requests,
+    summary.duration, latency:percentile(50), latency:percentile(99), e.status,
+    e.connect + e.read + e.write + e.timeout, wrong, made - answers))
 end
 """
 
@@ -86,6 +88,10 @@ class Load:
     # answers with GraphQL errors or userErrors (dynamic scripts only)
     graphql_errors: int = 0
     bad_sample: str = ""
+    # bodies made but not answered (dynamic scripts only): at most the requests
+    # in flight when wrk stopped, unless requests were lost (wrk makes a new
+    # body when it reconnects)
+    unanswered: int = 0
 
     @property
     def rps(self) -> float:
@@ -144,9 +150,19 @@ async def run_script(url: str, script_text: str, seconds: float, connections: in
         raise RuntimeError(f"wrk printed no result: {out.decode()} {err.decode()}")
     numbers = [int(x) for x in line.split()[1:]]
     requests, duration_us, p50, p99, status, errors = numbers[:6]
-    wrong = numbers[6] if len(numbers) > 6 else 0
+    wrong, unanswered = (numbers[6], numbers[7]) if len(numbers) > 7 else (0, 0)
     sample = next((x[4:] for x in err.decode().splitlines() if x.startswith("BAD ")), "")
-    return Load(requests, duration_us / 1e6, p50 / 1000, p99 / 1000, status, errors, wrong, sample)
+    return Load(
+        requests,
+        duration_us / 1e6,
+        p50 / 1000,
+        p99 / 1000,
+        status,
+        errors,
+        wrong,
+        sample,
+        unanswered,
+    )
 
 
 def threads(connections: int) -> int:
