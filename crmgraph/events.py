@@ -143,7 +143,8 @@ class EventDispatcher(PollingLoop):
             marks = ", ".join("{}" for _ in chunk)
             await self.db.fetch(
                 "UPDATE event SET attempts = attempts + 1, delivered_at = {}, last_error = NULL "
-                f"WHERE id IN ({marks})",
+                f"WHERE id IN (SELECT id FROM event WHERE id IN ({marks}) "
+                f"ORDER BY id{writes.row_locks(self.db)})",
                 at,
                 *chunk,
             )

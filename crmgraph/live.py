@@ -246,7 +246,8 @@ class Publisher(PollingLoop):
         serialises writers."""
         rows = await self.db.fetch(
             "UPDATE event SET published_at = {} WHERE published_at IS NULL AND id IN "
-            "(SELECT id FROM event WHERE published_at IS NULL ORDER BY id LIMIT {}) "
+            "(SELECT id FROM event WHERE published_at IS NULL ORDER BY id LIMIT {}"
+            f"{writes.row_locks(self.db)}) "
             "RETURNING id, type, customer, payload, created_at",
             writes.now(),
             self.batch,

@@ -228,7 +228,8 @@ class WebhookDeliverer(PollingLoop):
         async with self.db.transaction():
             events = await self.db.fetch(
                 "UPDATE event SET webhooks_claimed_at = {} WHERE id IN "
-                "(SELECT id FROM event WHERE webhooks_claimed_at IS NULL ORDER BY id LIMIT {}) "
+                "(SELECT id FROM event WHERE webhooks_claimed_at IS NULL ORDER BY id LIMIT {}"
+                f"{writes.row_locks(self.db)}) "
                 "AND webhooks_claimed_at IS NULL RETURNING id, type, customer, created_at",
                 at,
                 self.batch,

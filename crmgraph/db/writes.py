@@ -123,6 +123,15 @@ async def lock_parties(db: Database, pks: Iterable[int]) -> None:
     await db.fetch(f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids)
 
 
+def row_locks(db: Database) -> str:
+    """What ends a subquery choosing, ``ORDER BY id``, the rows an UPDATE
+    changes, so that they are locked in id order: two background passes
+    updating the same rows (the outbox's events: delivered, published,
+    claimed for webhooks) then queue instead of deadlocking, as they did in
+    their UPDATE's own scan order. SQLite serialises writers: nothing to lock."""
+    return "" if db.is_sqlite else " FOR NO KEY UPDATE"
+
+
 async def locked_customers(db: Database, pks: Sequence[int]) -> list[dict[str, Any]]:
     """Customer rows read with their party lock (:func:`lock_parties`) taken
     by the same statement: PostgreSQL locks them in id order as it reads."""
