@@ -22,6 +22,9 @@ class Dialect:
     name: str
     # the most key/value pairs one JSON object call takes (function argument limits)
     max_object_pairs: int
+    # whether a page of flat objects may be aggregated as records (json_agg of
+    # a row: its columns named as the keys), see Render.record_page
+    record_pages: bool = False
 
     def placeholder(self, index: int) -> str:
         raise NotImplementedError
@@ -127,6 +130,7 @@ class Dialect:
 class Postgres(Dialect):
     name = "postgres"
     max_object_pairs = 50  # json_build_object: at most 100 arguments
+    record_pages = True
 
     def placeholder(self, index: int) -> str:
         return f"${index}"
