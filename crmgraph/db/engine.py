@@ -185,11 +185,29 @@ class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
 
 class CountingPostgresEngine(PostgresEngine):
     async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
+        queue = current_queue.get()
+        if queue:
+            # a query that went past Database.fetch (a plugin's own piccolo
+            # query inside a write) still comes after every write before it
+            await queue.flush(lambda sql, *args: send_in_transaction(self, sql, *args))
         _count(querystring)
         return await super().run_querystring(querystring, in_pool=in_pool)
 
     def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
         return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
+
+
+async def send_in_transaction(engine: Engine, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """PostgreSQL, in a transaction: ``sql``'s ``{}`` numbered and sent on
+    the transaction's connection, past piccolo's QueryString (whose parse of
+    a batch's hundreds of placeholders costs more than the statement) and
+    past the write queue's flush; counted like every statement."""
+    transaction = engine.current_transaction.get()
+    assert transaction is not None
+    pieces = sql.split("{}")
+    numbered = "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
+    _count(numbered)
+    return [dict(row) for row in await transaction.connection.fetch(numbered, *args)]
 
 
 def postgres_config(url: str) -> dict[str, Any]:
@@ -403,17 +421,9 @@ class Database:
         return [dict(row) for row in rows] if rows else []
 
     async def _send_direct(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        """PostgreSQL, in a transaction: ``sql``'s ``{}`` numbered and sent on
-        the transaction's connection, past piccolo's QueryString (whose parse
-        of a batch's hundreds of placeholders costs more than the statement);
-        counted like every statement."""
-        transaction = self.engine.current_transaction.get()
-        if transaction is None or self.is_sqlite:
+        if self.engine.current_transaction.get() is None or self.is_sqlite:
             return await self._send(sql, *args)
-        pieces = sql.split("{}")
-        numbered = "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
-        _count(numbered)
-        return [dict(row) for row in await transaction.connection.fetch(numbered, *args)]
+        return await send_in_transaction(self.engine, sql, *args)
 
     async def flush_writes(self) -> None:
         """Send the writes this transaction has queued, if any (before a
