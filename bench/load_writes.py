@@ -311,7 +311,12 @@ async def write_script(
     limit: int = 0,
 ) -> str:
     """The wrk script of one load of ``scenario``: a fresh tag, the pool as
-    it is in the database now, and ``limit`` answers per thread (0: none)."""
+    it is in the database now, and ``limit`` answers per thread (0: none).
+    The copy's statistics are taken again first: a restored copy has none,
+    autovacuum is off on the seeded database, and without them every create
+    load ran slower than the one before it (plans for a key table grown by
+    the earlier loads), whichever server ran it."""
+    await conn.execute("ANALYZE")
     rows = await pool_rows(conn, scenario.pool)
     tag = f"w{next(_tags)}"
     quoted = json.dumps(json.dumps(scenario.documents[server_kind]))

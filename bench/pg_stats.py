@@ -35,7 +35,10 @@ RELOAD_POLL_SECONDS = 0.1
 # the benchmark's own statements stay out of the sum: this connection's, and
 # the write scenarios' reads of their customers (marked with this comment)
 BENCH_MARK = "/* bench pool */"
-OWN = "query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%bench pool%'"
+OWN = (
+    "query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%bench pool%' "
+    "AND query NOT LIKE 'ANALYZE%'"  # the write loads' statistics, taken before each load
+)
 
 
 SNAPSHOT = (
