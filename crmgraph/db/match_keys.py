@@ -114,28 +114,79 @@ KEYS_LOCKED_ONE_BY_ONE = 64
 PAIRS_LOCK = "duplicate_pair"
 
 
-async def lock_keys(db: Database, keys: Iterable[tuple[str, str]]) -> None:
+async def lock_keys(
+    db: Database, keys: Iterable[tuple[str, str]], shared: Iterable[tuple[str, str]] = ()
+) -> None:
     """Transaction-level advisory locks on PostgreSQL: a lock per key, taken
     in sorted order (so writers cannot deadlock) under a shared lock on
     :data:`PAIRS_LOCK`; or, for more than :data:`KEYS_LOCKED_ONE_BY_ONE`
     keys, that lock alone, exclusive. A transaction holding them has no
     concurrent writer of the same keys, which would otherwise each miss the
-    other's uncommitted keys and so their pair."""
+    other's uncommitted keys and so their pair. The ``shared`` keys are
+    locked shared: crowded name blocks the write neither joins nor leaves
+    (see :func:`_steady_crowded`)."""
     if db.is_sqlite:
         return
-    names = sorted({f"{key_type}:{value}" for key_type, value in keys})
-    if not names:
+    modes = {f"{key_type}:{value}": False for key_type, value in shared}
+    modes.update({f"{key_type}:{value}": True for key_type, value in keys})
+    if not modes:
         return
-    if len(names) > KEYS_LOCKED_ONE_BY_ONE:
+    if len(modes) > KEYS_LOCKED_ONE_BY_ONE:
         await _lock_all_pairs(db)
         return
-    rows = ", ".join("({})" for _ in names)
+    names = sorted(modes)
+    rows = ", ".join("({}::text, {}::boolean)" for _ in names)
     await db.fetch(
-        "SELECT COUNT(pg_advisory_xact_lock_shared(hashtext({}))) "
-        f"+ COUNT(pg_advisory_xact_lock(hashtext(k.v))) AS held FROM (VALUES {rows}) AS k(v)",
+        "SELECT COUNT(pg_advisory_xact_lock_shared(hashtext({}))) + COUNT(CASE WHEN k.x "
+        "THEN pg_advisory_xact_lock(hashtext(k.v)) ELSE pg_advisory_xact_lock_shared("
+        f"hashtext(k.v)) END) AS held FROM (VALUES {rows}) AS k(v, x)",
         PAIRS_LOCK,
-        *names,
+        *[value for name in names for value in (name, modes[name])],
     )
+
+
+class CrowdingChanged(Exception):
+    """A name block locked shared as crowded was not crowded any more once
+    the lock was held: the transaction runs again
+    (``Database.run_transaction`` retries this sqlstate), locking it
+    exclusively."""
+
+    sqlstate = "40001"
+
+
+async def _name_counts(db: Database, values: Sequence[str]) -> dict[str, int]:
+    """How many live keys each of these name values has (its block's size)."""
+    counts: dict[str, int] = {}
+    for chunk in chunks(values):
+        rows = await db.fetch(
+            "SELECT key_value, COUNT(*) AS n FROM customer_match_key "
+            f"WHERE key_type = {written(NAME)} AND key_value IN ({marks(chunk)}) "
+            "GROUP BY key_value",
+            *chunk,
+        )
+        counts.update((row["key_value"], int(row["n"])) for row in rows)
+    return counts
+
+
+async def _steady_crowded(
+    db: Database, removed: Counter[tuple[str, str]], added: Counter[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The name keys of crowded blocks (over :data:`NAME_BLOCK_LIMIT`) that
+    this write neither joins nor leaves (its customers' keys were rewritten
+    the same: an edit of an e-mail). Nobody is paired through a crowded
+    block, so two such writers need not wait for each other: they lock it
+    shared. A writer that joins or leaves it locks it exclusively, so the
+    block cannot cross the limit under a shared holder; the count is taken
+    again once the locks are held (:func:`_crossed_members`)."""
+    steady = sorted(
+        value
+        for key_type, value in set(removed) | set(added)
+        if key_type == NAME and removed[(key_type, value)] == added[(key_type, value)]
+    )
+    if not steady or db.is_sqlite:
+        return []
+    counts = await _name_counts(db, steady)
+    return [(NAME, value) for value in steady if counts.get(value, 0) > NAME_BLOCK_LIMIT]
 
 
 async def _lock_all_pairs(db: Database) -> None:
@@ -250,11 +301,12 @@ async def _refresh_pairs(
     ``added``; ``normals`` holds the live ones) and of the members of name
     blocks that crossed the limit. ``fresh``: ``ids`` are new customers, with
     no pairs stored yet."""
-    touched = list(removed + added)
-    await lock_keys(db, touched)
+    crowded = await _steady_crowded(db, removed, added)
+    touched = [key for key in removed + added if key not in crowded]
+    await lock_keys(db, touched, shared=crowded)
     if len(touched) > KEYS_LOCKED_ONE_BY_ONE:
         await _fresh_statistics(db)
-    crossed = await _crossed_members(db, removed, added)
+    crossed = await _crossed_members(db, removed, added, crowded)
     others = sorted(crossed - set(ids))
     subjects = dict(normals)
     if others:
@@ -292,29 +344,29 @@ async def _fresh_statistics(db: Database) -> None:
 
 
 async def _crossed_members(
-    db: Database, removed: Counter[tuple[str, str]], added: Counter[tuple[str, str]]
+    db: Database,
+    removed: Counter[tuple[str, str]],
+    added: Counter[tuple[str, str]],
+    crowded: Sequence[tuple[str, str]] = (),
 ) -> set[int]:
     """The holders of the name keys whose block went over or back under
-    :data:`NAME_BLOCK_LIMIT` with this change."""
+    :data:`NAME_BLOCK_LIMIT` with this change. The ``crowded`` keys, locked
+    shared, are counted in the same statement: one that is crowded no more
+    raises :class:`CrowdingChanged`."""
     changed = sorted(
         value
         for key_type, value in set(removed) | set(added)
         if key_type == NAME and removed[(key_type, value)] != added[(key_type, value)]
     )
+    after = await _name_counts(db, sorted({*changed, *(value for _, value in crowded)}))
+    if any(after.get(value, 0) <= NAME_BLOCK_LIMIT for _, value in crowded):
+        raise CrowdingChanged("a crowded name block shrank while this write waited")
     crossed = []
-    for chunk in chunks(changed):
-        rows = await db.fetch(
-            "SELECT key_value, COUNT(*) AS n FROM customer_match_key "
-            f"WHERE key_type = {written(NAME)} AND key_value IN ({marks(chunk)}) "
-            "GROUP BY key_value",
-            *chunk,
-        )
-        after = {row["key_value"]: int(row["n"]) for row in rows}
-        for value in chunk:
-            now = after.get(value, 0)
-            before = now - added[(NAME, value)] + removed[(NAME, value)]
-            if (now > NAME_BLOCK_LIMIT) != (before > NAME_BLOCK_LIMIT):
-                crossed.append(value)
+    for value in changed:
+        now = after.get(value, 0)
+        before = now - added[(NAME, value)] + removed[(NAME, value)]
+        if (now > NAME_BLOCK_LIMIT) != (before > NAME_BLOCK_LIMIT):
+            crossed.append(value)
     members: set[int] = set()
     for chunk in chunks(crossed):
         rows = await db.fetch(
