@@ -85,3 +85,17 @@ async def test_a_failed_write_leaves_nothing_queued_behind(db: Database) -> None
     rows = await db.fetch("SELECT id FROM interaction WHERE customer = {}", customer)
     assert rows == []
     assert db.write_queue() is None
+
+
+def test_a_batch_rides_only_on_a_statement_that_reads() -> None:
+    """A queued audit entry may go in front of a read of other tables, never
+    in front of a statement that changes rows (its cascades could reach the
+    queued table without naming it)."""
+    from crmgraph.db.write_batch import Batch, Statement
+
+    batch = Batch([Statement("audit_entry", ("action",), [("x",)])])
+    assert batch.rides_on("SELECT id FROM customer c WHERE c.id = {} FOR UPDATE OF c")
+    assert batch.rides_on("WITH crowded AS (SELECT 1) SELECT * FROM customer_match_key")
+    assert not batch.rides_on("SELECT id FROM audit_entry")
+    assert not batch.rides_on("DELETE FROM customer WHERE id = {}")
+    assert not batch.rides_on("UPDATE customer c SET name = {} WHERE c.id = {}")

@@ -445,11 +445,9 @@ class Database:
     async def written_row(self, table: str, pk: int) -> dict[str, Any] | None:
         """Row ``pk`` of ``table`` as this transaction's queued INSERT wrote
         it (``keep``), once sent; None when no such row was kept."""
+        await self.flush_writes()
         queue = current_queue.get()
-        if queue is None:
-            return None
-        await queue.flush(self._send_direct)
-        return queue.kept.get((table, pk))
+        return None if queue is None else queue.kept.get((table, pk))
 
     async def ping(self) -> bool:
         rows = await self.fetch("SELECT 1 AS ok")

@@ -50,6 +50,12 @@ ID_BLOCK = 32
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 
+# A statement that writes rows (a locking read's FOR UPDATE is not one)
+CHANGES_ROWS = re.compile(
+    r"\b(INSERT\s+INTO|DELETE\s+FROM|MERGE\s+INTO|UPDATE\s+\w+(\s+(AS\s+)?\w+)?\s+SET)\b",
+    re.IGNORECASE,
+)
+
 
 @dataclass
 class Statement:
@@ -149,12 +155,13 @@ class Batch:
         return f"WITH {', '.join(parts)} {main}", args
 
     def rides_on(self, sql: str) -> bool:
-        """Whether this batch may go in the same statement as the read
-        ``sql``, as WITH parts before it: the read names none of its tables
-        (so seeing them as they were before the batch, as one statement's
-        parts do, is seeing them as they are), and nothing of the batch is
-        read back (no kept row, no count)."""
-        if any(s.keep or s.expect for s in self.statements):
+        """Whether this batch may go in the same statement as ``sql``, as WITH
+        parts before it: ``sql`` only reads (a statement that changes rows
+        could reach the batch's tables without naming them, by a cascade),
+        it names none of the batch's tables (so seeing them as they were
+        before the batch, as one statement's parts do, is seeing them as they
+        are), and nothing of the batch is read back (no kept row, no count)."""
+        if any(s.keep or s.expect for s in self.statements) or CHANGES_ROWS.search(sql):
             return False
         return not any(
             re.search(rf"\b{re.escape(s.table)}\b", sql, re.IGNORECASE) for s in self.statements
