@@ -109,6 +109,23 @@ class Settings:
     prune_interval_seconds: float = 3600.0
     # customer type -> duplicate rule ("warn" or "block"), over what its plugin declares
     duplicate_rules: dict[str, str] = field(default_factory=dict)
+    # issue 22, production: /metrics (and the bearer token it asks for, if any)
+    metrics: bool = False
+    metrics_token: str | None = None
+    # "auto": readable text under a terminal, JSON lines otherwise; "json"; "text"
+    log_format: str = "auto"
+    log_level: str = "info"
+    access_log: bool = True
+    # OpenTelemetry spans (pip install crmgraph[otel]); exporters from OTEL_* variables
+    tracing: bool = False
+    # Apollo automatic persisted queries; a trusted-documents manifest refuses all else
+    persisted_queries: bool = True
+    trusted_documents: str | None = None
+    # reads that need no read-your-write may go to a replica
+    database_read_url: str | None = None
+    # asyncpg's prepared statement cache per connection; 0 behind PgBouncer in
+    # transaction mode (a prepared statement does not survive a server switch)
+    statement_cache_size: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -158,6 +175,16 @@ class Settings:
             event_retention_days=float(env.get("CRMGRAPH_EVENT_RETENTION_DAYS", "30")),
             webhook_log_retention_days=float(env.get("CRMGRAPH_WEBHOOK_LOG_RETENTION_DAYS", "30")),
             prune_interval_seconds=float(env.get("CRMGRAPH_PRUNE_INTERVAL_SECONDS", "3600")),
+            metrics=_flag(env.get("CRMGRAPH_METRICS"), False),
+            metrics_token=env.get("CRMGRAPH_METRICS_TOKEN") or None,
+            log_format=env.get("CRMGRAPH_LOG_FORMAT") or "auto",
+            log_level=env.get("CRMGRAPH_LOG_LEVEL") or "info",
+            access_log=_flag(env.get("CRMGRAPH_ACCESS_LOG"), True),
+            tracing=_flag(env.get("CRMGRAPH_TRACING"), False),
+            persisted_queries=_flag(env.get("CRMGRAPH_PERSISTED_QUERIES"), True),
+            trusted_documents=env.get("CRMGRAPH_TRUSTED_DOCUMENTS") or None,
+            database_read_url=env.get("CRMGRAPH_DATABASE_READ_URL") or None,
+            statement_cache_size=int(env.get("CRMGRAPH_STATEMENT_CACHE_SIZE", "100")),
         )
 
     def with_database(self, database_url: str) -> Settings:
