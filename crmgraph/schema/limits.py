@@ -15,6 +15,7 @@ they are to the limit before they hit it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
@@ -43,6 +44,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
+from crmgraph.observability import request_facts
 from crmgraph.query_cost import (
     CostCache,
     QueryCost,
@@ -62,6 +64,25 @@ INTERNAL_ERROR_MESSAGE = "Internal server error"
 # message; names cannot contain '?', so the first '?' ends the suggestion.
 SUGGESTION = re.compile(r" Did you mean [^?]*\?")
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted."
+
+# The codes of errors that refuse a request rather than answer it: each is
+# noted in the request's facts (crmgraph.observability.request_facts), which
+# the metrics count by code. Any other code (BAD_USER_INPUT, NOT_FOUND, ...)
+# is an answer with errors.
+REFUSAL_CODES = frozenset(
+    {
+        "QUERY_TOO_DEEP",
+        "TOO_MANY_ALIASES",
+        "QUERY_TOO_LARGE",
+        "QUERY_TOO_COMPLEX",
+        "TOO_MANY_TOKENS",
+        "INTROSPECTION_DISABLED",
+        "QUERY_TOO_EXPENSIVE",
+        "RATE_LIMITED",
+        "FORBIDDEN",
+        "UNAUTHENTICATED",
+    }
+)
 
 
 # ---------------------------------------------------------------------------
@@ -388,11 +409,15 @@ class QueryLimitsExtension(SchemaExtension):
         except GraphQLSyntaxError as error:
             # ParserCache parses inside its own hook, so a token-limit error
             # escapes as an exception instead of landing in the result.
-            raise self.rewrite(error) from None
+            raise note_refusal(self.rewrite(error)) from None
+        except GraphQLError as error:  # raised by on_execute: cost, budget, field permissions
+            raise note_refusal(error) from None
+        finally:
+            note_operation(context)
         result = context.result
         if result is not None and getattr(result, "errors", None):
             # a new list: the old one may be the ValidationCache's cached list
-            result.errors = [self.rewrite(e) for e in result.errors]
+            result.errors = [note_refusal(self.rewrite(e)) for e in result.errors]
 
     def rewrite(self, error: GraphQLError) -> GraphQLError:
         error = too_many_tokens(error, self.limits.max_tokens)
@@ -423,6 +448,8 @@ class QueryLimitsExtension(SchemaExtension):
         if costs is not None and context.query is not None:
             key = costs.key(context.query, context.operation_name, context.variables)
         self.cost = compute() if costs is None or key is None else costs.get(key, compute)
+        if self.cost is not None:
+            request_facts.note_cost(self.cost.requested)
         error = self.refusal()
         if error is None and self.cost is not None and self.budget is not None:
             error = await self.spend(self.budget, self.cost.requested)
@@ -465,6 +492,38 @@ class QueryLimitsExtension(SchemaExtension):
         return cost_results(self.cost, self.limits, self.charge)
 
 
+def note_refusal(error: GraphQLError) -> GraphQLError:
+    """Notes ``error``'s code in the request's facts if it refuses the request.
+
+    Here, where every operation's errors pass (validation's, those raised
+    before execution, a resolver's FORBIDDEN), rather than where each is made:
+    a document refused once is refused again from the ValidationCache, where
+    no rule runs. On the direct path a refusal never happens: it hands what
+    it would refuse to the view, which refuses it here."""
+    code = (error.extensions or {}).get("code")
+    if code in REFUSAL_CODES:
+        request_facts.note_refusal(code)
+    return error
+
+
+def note_operation(context: Any) -> None:
+    """Notes, in the request's facts, the operation the full path ran (or
+    refused): its name, its type when the document names one, and whether
+    its answer has errors."""
+    facts = request_facts.current()
+    if facts is None:
+        return
+    kind = None
+    if context.graphql_document is not None:
+        # RuntimeError: no such operation in the document (graphql-core says so)
+        with contextlib.suppress(RuntimeError):
+            kind = context.operation_type.value
+    request_facts.note_operation(context.operation_name, kind, "full")
+    result = context.result
+    if result is not None and getattr(result, "errors", None) and facts.outcome == "ok":
+        facts.outcome = "errors"
+
+
 def is_http(context: Any) -> bool:
     request = getattr(context, "request", None)
     return (
@@ -496,8 +555,11 @@ class MaskUnexpectedErrors(MaskErrors):
 
     @functools.cached_property
     def request_id(self) -> str:
-        """Made when an error is masked: most requests have none to mask."""
-        return uuid.uuid4().hex
+        """The HTTP request's id (its X-Request-Id header, its log lines), so
+        the error a client reports leads to them (a WebSocket's, for a
+        subscription); made when an error is masked outside both."""
+        facts = request_facts.current()
+        return facts.request_id if facts is not None else uuid.uuid4().hex
 
     def on_operation(self) -> Iterator[None]:
         try:
