@@ -172,18 +172,20 @@ def fragment_result(data: orjson.Fragment) -> GraphQLExecutionResult:
 
 
 async def fetch_json(db: Database, dialect: Dialect, sql: str, args: list[Any]) -> str:
-    """Run the statement; PostgreSQL straight on the engine's asyncpg pool
-    (the statement is written with $n placeholders), SQLite on a kept
-    connection (``Database.read_value``). Either way the request's statement
-    counter counts it."""
+    """Run the statement; PostgreSQL straight on an asyncpg pool (the
+    replica's when crmgraph.db.replica allows it; the statement is written
+    with $n placeholders), SQLite on a kept connection
+    (``Database.read_value``). Either way the request's statement counter
+    counts it."""
     if dialect.name == "postgres":
         engine: Any = db.engine
-        if engine.pool is None or engine.current_transaction.get() is not None:
+        pool = db.read_pool()
+        if pool is None or engine.current_transaction.get() is not None:
             raise NotCompilable("no pool, or inside a transaction")
         counter = current_counter.get()
         if counter is not None:
             counter.record(sql)
-        async with engine.pool.acquire() as connection:
+        async with pool.acquire() as connection:
             return await connection.fetchval(sql, *args)
     return await db.read_value(sql, *args)
 

@@ -2,6 +2,14 @@
 
 Every table (core and plugin) is bound to one engine explicitly, so a process
 can switch databases (tests run the same suite on SQLite and PostgreSQL).
+
+PostgreSQL may sit behind PgBouncer in transaction mode: every connection
+(pool or not) gets ``CRMGRAPH_STATEMENT_CACHE_SIZE`` (0 there: a statement
+asyncpg prepared by name on one server connection is unknown on the next),
+and crmgraph keeps no session state outside a transaction (no SET, no
+session advisory lock, no LISTEN: cross-process news goes through Redis).
+With ``CRMGRAPH_DATABASE_READ_URL`` a second pool answers the reads
+:mod:`crmgraph.db.replica` lets go there.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 from piccolo.table import Table
 
+from crmgraph.db.replica import may_use_replica, only_reads
 from crmgraph.db.write_batch import IdBlocks, WriteQueue
 from crmgraph.settings import Settings
 from crmgraph.validation import UserInputError
@@ -231,8 +240,36 @@ def make_engine(settings: Settings) -> Engine:
             factory=FunctionsConnection,
         )
     if settings.database_url.startswith(("postgres://", "postgresql://")):
-        return CountingPostgresEngine(config=postgres_config(settings.database_url))
+        return postgres_engine(settings.database_url, settings)
     raise ValueError(f"unsupported CRMGRAPH_DATABASE_URL: {settings.database_url!r}")
+
+
+def postgres_engine(url: str, settings: Settings) -> CountingPostgresEngine:
+    """piccolo hands its config to every asyncpg connection it opens, pooled
+    or not (migrations), so the statement cache size goes there."""
+    config = {**postgres_config(url), "statement_cache_size": settings.statement_cache_size}
+    return CountingPostgresEngine(config=config)
+
+
+def make_read_engine(settings: Settings) -> CountingPostgresEngine | None:
+    """The replica's engine, or None without ``CRMGRAPH_DATABASE_READ_URL``."""
+    url = settings.database_read_url
+    if not url:
+        return None
+    if settings.is_sqlite or not url.startswith(("postgres://", "postgresql://")):
+        raise ValueError(
+            "CRMGRAPH_DATABASE_READ_URL needs a PostgreSQL CRMGRAPH_DATABASE_URL and a "
+            f"postgresql:// URL, got {url!r}"
+        )
+    return postgres_engine(url, settings)
+
+
+async def start_pool(engine: PostgresEngine, settings: Settings) -> None:
+    await engine.start_connection_pool(
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        **({} if settings.pool_reset_session else {"reset": keep_session}),
+    )
 
 
 async def keep_session(connection: Any) -> None:
@@ -317,6 +354,8 @@ class Database:
     # PostgreSQL: writes not read back go in one round trip (crmgraph.db.write_batch)
     batching: bool = field(default=False, init=False)
     ids: IdBlocks = field(default_factory=IdBlocks, init=False)
+    # PostgreSQL with CRMGRAPH_DATABASE_READ_URL, between start() and stop()
+    reader: CountingPostgresEngine | None = field(default=None, init=False)
 
     async def read_value(self, sql: str, *args: Any) -> Any:
         """A read-only statement's single value: on SQLite outside a
@@ -337,18 +376,27 @@ class Database:
             self.readers = SQLiteReaders(self.engine)
         if isinstance(self.engine, PostgresEngine):
             self.batching = settings.write_batching
-            await self.engine.start_connection_pool(
-                min_size=settings.pool_min_size,
-                max_size=settings.pool_max_size,
-                **({} if settings.pool_reset_session else {"reset": keep_session}),
-            )
+            await start_pool(self.engine, settings)
+            reader = make_read_engine(settings)
+            if reader is not None:
+                await start_pool(reader, settings)
+                self.reader = reader
 
     async def stop(self) -> None:
         if self.readers is not None:
             readers, self.readers = self.readers, None
             await readers.close()
+        if self.reader is not None:
+            reader, self.reader = self.reader, None
+            await reader.close_connection_pool()
         if isinstance(self.engine, PostgresEngine) and self.engine.pool is not None:
             await self.engine.close_connection_pool()
+
+    def read_pool(self) -> Any:
+        """The asyncpg pool a read outside a transaction goes to: the
+        replica's when :mod:`crmgraph.db.replica` allows it, else the primary's."""
+        engine: Any = self.reader if self.reader is not None and may_use_replica() else self.engine
+        return engine.pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -414,6 +462,14 @@ class Database:
         if queue:
             sql, values = await queue.before(sql, args, self._send_direct)
             return await self._send_direct(sql, *values)
+        if (
+            self.reader is not None
+            and may_use_replica()
+            and self.engine.current_transaction.get() is None
+            and only_reads(sql)
+        ):
+            rows = await self.reader.run_querystring(QueryString(sql, *args))
+            return [dict(row) for row in rows] if rows else []
         return await self._send(sql, *args)
 
     async def _send(self, sql: str, *args: Any) -> list[dict[str, Any]]:
