@@ -30,13 +30,15 @@ from typing import Any
 
 import orjson
 
+from crmgraph.settings import DEFAULTS
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = DEFAULTS.max_body_bytes  # CRMGRAPH_MAX_BODY_BYTES's default
 UPLOADS_PER_CALLER = 2
 
 

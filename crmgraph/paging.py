@@ -14,8 +14,11 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
+from crmgraph.settings import DEFAULTS
+
+# the settings' defaults (CRMGRAPH_DEFAULT_PAGE_SIZE, CRMGRAPH_MAX_PAGE_SIZE): one place
+DEFAULT_PAGE_SIZE = DEFAULTS.default_page_size
+MAX_PAGE_SIZE = DEFAULTS.max_page_size
 
 # How the lists below a customer are ordered, by the resolvers' loaders and the
 # compiled reads alike. Contacts: the primary one, then by name as read, case and

@@ -43,6 +43,7 @@ from graphql.utilities import get_operation_ast
 
 from crmgraph.lru import LRU, Missing
 from crmgraph.rate_limit import Charge
+from crmgraph.settings import DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -53,22 +54,23 @@ class QueryLimits:
     instance, so strawberry's ValidationCache sees the same rule classes on
     every request (new classes per request would never hit the cache)."""
 
-    max_depth: int = 12
-    max_aliases: int = 30
-    max_tokens: int = 5000
-    max_cost: int = 25_000
+    # the defaults are the settings' (CRMGRAPH_MAX_QUERY_*): one place
+    max_depth: int = DEFAULTS.max_query_depth
+    max_aliases: int = DEFAULTS.max_query_aliases
+    max_tokens: int = DEFAULTS.max_query_tokens
+    max_cost: int = DEFAULTS.max_query_cost
     # field selections once every fragment spread is expanded as written: a
     # document of a few hundred tokens can otherwise stand for billions
-    max_selections: int = 10_000
+    max_selections: int = DEFAULTS.max_query_selections
     # work units graphql-core's overlapping-fields rule may spend (see bounded_overlap_rule)
     max_field_comparisons: int = 5_000
     # `first` assumed for a connection when the query gives none and the schema
     # has no default (the server's own default page size).
-    default_page_size: int = 20
+    default_page_size: int = DEFAULTS.default_page_size
     # Items assumed for a plain list field (contacts, needs, relationships…):
     # they are not paginated, so this is an estimate, not a bound.
     default_list_size: int = 10
-    introspection: bool = True
+    introspection: bool = DEFAULTS.introspection
 
     @classmethod
     def from_settings(cls, settings: Any) -> QueryLimits:
