@@ -26,6 +26,7 @@ for every role.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,10 @@ from crmgraph.compiled.extension import (
 from crmgraph.compiled.plan import Plan
 from crmgraph.coordinates import CoordinateCache
 from crmgraph.db.engine import Database, StatementCounter, current_counter
+from crmgraph.db.replica import replica_reads, wants_primary
 from crmgraph.idempotency import HEADER as IDEMPOTENCY_HEADER
 from crmgraph.lru import LRU, MISSING
+from crmgraph.observability.request_facts import note_cost, note_operation
 from crmgraph.query_cost import CostCache, QueryCost, QueryLimits, cost_refusal, cost_results
 from crmgraph.rate_limit import Charge, CostBudget
 
@@ -82,6 +85,7 @@ class Known:
     guarded: frozenset[tuple[str, str]]
     cost: QueryCost | None
     constant: bytes | None
+    operation_name: str | None  # for the logs and metrics
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,9 @@ class DirectReads:
         if request is None:
             return None
         query, operation_name, variables = request
+        # the view keys its caches by the name strawberry gives the operation:
+        # the request's, else the document's (a named query sent without one)
+        operation_name = operation_name or document_operation_name(query)
         compiled, checks = self.compiled, self.checks
         entry = compiled.cache.peek((query, operation_name))
         if entry is None or not entry.answered:
@@ -172,7 +179,8 @@ class DirectReads:
         cost = MISSING if cost_key is None else checks.costs.peek(cost_key)
         if cost is MISSING or cost_refusal(cost, checks.limits) is not None:
             return None
-        return Known(entry, values, plan, variables, guarded, cost, constant_data(plan))
+        constant = constant_data(plan)
+        return Known(entry, values, plan, variables, guarded, cost, constant, operation_name)
 
     def known_request(self, body: bytes) -> Known | None:
         """:meth:`learn`'s answer, kept per body (a client sends the same few
@@ -222,7 +230,9 @@ class DirectReads:
             counter = StatementCounter()
             token = current_counter.set(counter)
             try:
-                data = orjson.Fragment(await fetch_json(self.db, self.compiled.dialect, *statement))
+                with replica_reads(not wants_primary(scope.get("headers", ()))):
+                    text = await fetch_json(self.db, self.compiled.dialect, *statement)
+                data = orjson.Fragment(text)
             except Exception:
                 logger.exception("compiled query failed; answering it with resolvers from now on")
                 self.compiled.cache.forget(known.entry, known.values)
@@ -230,6 +240,9 @@ class DirectReads:
             finally:
                 current_counter.reset(token)
             statements = counter.count
+        note_operation(known.operation_name, "query", "direct")
+        if cost is not None:
+            note_cost(cost.requested)
         extensions: dict[str, Any] = {}
         if self.expose_sql_count:
             extensions["sqlStatements"] = statements
@@ -238,6 +251,17 @@ class DirectReads:
         if extensions:
             response["extensions"] = extensions
         return orjson.dumps(response)
+
+
+# a named query's name, after any comments; a shorthand ``{ ... }`` has none
+OPERATION_NAME = re.compile(r"(?:\s|,|#[^\n\r]*)*query\s+([_A-Za-z][_0-9A-Za-z]*)")
+
+
+def document_operation_name(query: str) -> str | None:
+    """The name of the (first) operation of a document the view has already
+    parsed and answered, read without parsing it again."""
+    found = OPERATION_NAME.match(query)
+    return found.group(1) if found else None
 
 
 def is_plain_json(scope: Scope, max_body_bytes: int = 0) -> bool:
