@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from crmgraph import principal_cache
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
+from crmgraph.observability import request_facts
 from crmgraph.principal_cache import PrincipalCache
 
 KEY_SCHEME = "crm"
@@ -248,6 +249,7 @@ class Authentication:
             principal = ANONYMOUS if self.allow_anonymous else None
             message = "authentication required: send Authorization: Bearer <API key>"
         if principal is None:
+            request_facts.note_refusal("UNAUTHENTICATED")
             await send(
                 {
                     "type": "http.response.start",

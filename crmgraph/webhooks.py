@@ -53,6 +53,7 @@ from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
+from crmgraph.observability import metrics
 from crmgraph.settings import Settings
 
 logger = logging.getLogger("crmgraph.webhooks")
@@ -417,6 +418,7 @@ class WebhookDeliverer(PollingLoop):
             await self.log_attempts([outcome.log_row(next_at)])
             if status == FAILED:
                 await self._count_failure(row["webhook"], tries, failure, at)
+        metrics.webhook_delivery("failed" if status == FAILED else "retrying")
 
     async def record_successes(self, outcomes: list[Outcome]) -> None:
         """Successful attempts of one lease, in one transaction of a fixed
@@ -459,6 +461,7 @@ class WebhookDeliverer(PollingLoop):
                 f"AND id IN ({', '.join('{}' for _ in hooks)})",
                 *hooks,
             )
+        metrics.webhook_delivery("succeeded", len(kept))
 
     async def log_attempts(self, rows: list[tuple[Any, ...]]) -> None:
         """Rows of the delivery log, 100 a statement (8 parameters each:

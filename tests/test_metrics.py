@@ -1,0 +1,198 @@
+"""``GET /metrics`` (issue 22): a real server over its socket, scraped and
+parsed with prometheus-client's own parser.
+
+Counters are the process's (prometheus-client keeps them per process, and
+this suite starts many apps in one), so each test reads what its own
+requests added: a scrape before, a scrape after, or operation names of its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.requests import Request
+
+from crmgraph.app import AppState
+from crmgraph.compiled.direct import ANSWERED_HEADER
+from crmgraph.observability.metrics import (
+    MetricsEndpoint,
+    OperationNames,
+    Readings,
+    is_loopback,
+)
+from crmgraph.observability.request_facts import RequestFacts
+from crmgraph.testing import LiveServer, live_server, settings_for
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest.fixture
+def metered(database_url: str) -> Iterator[LiveServer]:
+    settings = settings_for(database_url, metrics=True, max_query_depth=4)
+    with live_server(settings, socket=True) as server:
+        yield server
+
+
+def scrape(url: str, token: str | None = None) -> Samples:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{url}/metrics", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def post(url: str, query: str) -> httpx.Response:
+    return httpx.post(f"{url}/graphql", json={"query": query}, timeout=30)
+
+
+def test_a_query_is_counted_by_name_then_a_repeat_as_answered_directly(
+    metered: LiveServer,
+) -> None:
+    url = metered.url
+    name = f"Metered{uuid.uuid4().hex[:8]}"
+    query = f"query {name} {{ customers(first: 3) {{ nodes {{ id name }} }} }}"
+    before = scrape(url)
+    first, second = post(url, query), post(url, query)
+    assert "errors" not in first.json() and "errors" not in second.json()
+    assert first.headers.get(ANSWERED_HEADER.decode()) != "direct"
+    assert second.headers.get(ANSWERED_HEADER.decode()) == "direct"
+    after = scrape(url)
+    requests = "crmgraph_requests_total"
+    assert value(after, requests, operation=name, outcome="ok", answered_by="full") == 1
+    assert value(after, requests, operation=name, outcome="ok", answered_by="direct") == 1
+    for path in ("full", "direct"):
+        count = "crmgraph_request_duration_seconds_count"
+        labels = {"answered_by": path, "operation_type": "query"}
+        assert value(after, count, **labels) - value(before, count, **labels) >= 1
+    costs = value(after, "crmgraph_query_cost_count") - value(before, "crmgraph_query_cost_count")
+    assert costs == 2  # the direct answer's cost too
+
+
+def test_a_too_deep_query_is_counted_as_a_refusal(metered: LiveServer) -> None:
+    url = metered.url
+    deep = "{ customers(first: 1) { nodes { owner { teams { members { name } } } } } }"
+    before = scrape(url)
+    for _ in range(2):  # the second is refused from the validation cache
+        errors = post(url, deep).json()["errors"]
+        assert errors[0]["extensions"]["code"] == "QUERY_TOO_DEEP"
+    after = scrape(url)
+    refusals = "crmgraph_refusals_total"
+    assert (
+        value(after, refusals, code="QUERY_TOO_DEEP")
+        - value(before, refusals, code="QUERY_TOO_DEEP")
+        == 2
+    )
+
+
+def test_a_rate_limited_query_is_counted_as_a_refusal(database_url: str) -> None:
+    settings = settings_for(database_url, metrics=True, rate_limit_cost=1)
+    with live_server(settings, socket=True) as server:
+        before = scrape(server.url)
+        body = post(server.url, "{ customers(first: 5) { nodes { id } } }").json()
+        assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        after = scrape(server.url)
+    refusals = "crmgraph_refusals_total"
+    assert (
+        value(after, refusals, code="RATE_LIMITED") - value(before, refusals, code="RATE_LIMITED")
+        == 1
+    )
+
+
+def test_levels_pool_subscriptions_and_outbox_lag(metered: LiveServer) -> None:
+    samples = scrape(metered.url)
+    assert ("crmgraph_live_subscriptions", frozenset()) in samples
+    assert value(samples, "crmgraph_outbox_lag_seconds") >= 0
+    pool = {"pool": "primary"}
+    if metered.engine == "postgres":
+        assert value(samples, "crmgraph_db_pool_connections", **pool) >= 1
+        assert value(samples, "crmgraph_db_pool_max_connections", **pool) >= 1
+        assert value(samples, "crmgraph_db_pool_waiting", **pool) == 0
+        assert ("crmgraph_db_pool_connections_in_use", frozenset(pool.items())) in samples
+    else:  # SQLite has no pool to report
+        assert not any(name.startswith("crmgraph_db_pool") for name, _ in samples)
+
+
+def test_outbox_lag_is_the_age_of_the_oldest_undelivered_event(metered: LiveServer) -> None:
+    written = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=120)
+
+    async def stall_and_write(state: AppState) -> None:
+        await state.events.stop()  # nothing delivers it while the test looks
+        await state.db.fetch(
+            "INSERT INTO event (type, payload, created_at, attempts) VALUES ({}, {}, {}, 0)",
+            "test.metrics_lag",
+            "{}",
+            written,
+        )
+
+    metered.run(stall_and_write)
+    lag = value(scrape(metered.url), "crmgraph_outbox_lag_seconds")
+    assert 120 <= lag < 120 + 60
+
+
+def test_metrics_off_is_404(database_url: str) -> None:
+    with live_server(settings_for(database_url), socket=True) as server:
+        assert httpx.get(f"{server.url}/metrics", timeout=30).status_code == 404
+
+
+def test_a_token_is_required_when_set(database_url: str) -> None:
+    settings = settings_for(database_url, metrics=True, metrics_token="metrics-s3cret")
+    with live_server(settings, socket=True) as server:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+            response = httpx.get(f"{server.url}/metrics", headers=headers, timeout=30)
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"].startswith("Bearer")
+        assert "crmgraph_requests_total" in str(scrape(server.url, "metrics-s3cret"))
+
+
+def request_from(host: str, headers: dict[str, str] | None = None) -> Request:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "path": "/metrics",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": (host, 40000),
+    }
+    return Request(scope)
+
+
+async def no_lag() -> float:
+    return 0.0
+
+
+def test_without_a_token_only_loopback_clients_are_answered() -> None:
+    endpoint = MetricsEndpoint(None, Readings(lambda: None, lambda: 0, no_lag))
+    assert endpoint.refusal(request_from("127.0.0.1")) is None
+    assert endpoint.refusal(request_from("::1")) is None
+    refused = endpoint.refusal(request_from("10.1.2.3"))
+    assert refused is not None and refused.status_code == 403
+    assert is_loopback("127.0.0.53") and not is_loopback("128.0.0.1") and not is_loopback(None)
+    with_token = MetricsEndpoint("t", Readings(lambda: None, lambda: 0, no_lag))
+    assert with_token.refusal(request_from("10.1.2.3", {"Authorization": "Bearer t"})) is None
+
+
+def test_operation_names_are_bounded() -> None:
+    names = OperationNames(limit=2)
+
+    def label(name: str | None, kind: str | None = "query", outcome: str = "ok") -> str:
+        facts = RequestFacts("id", "POST", "/graphql", operation_name=name, operation_type=kind)
+        facts.outcome = outcome
+        return names.label(facts)
+
+    assert label(None) == "anonymous" and label(None, None) == "unknown"
+    assert label("Refused", outcome="refused") == "other"  # a refusal admits no name
+    assert (label("A"), label("B"), label("C"), label("A")) == ("A", "B", "other", "A")
+    assert label("X" * 101) == "other"
