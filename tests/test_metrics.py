@@ -9,8 +9,12 @@ requests added: a scrape before, a scrape after, or operation names of its own.
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +32,7 @@ from crmgraph.observability.metrics import (
 )
 from crmgraph.observability.request_facts import RequestFacts
 from crmgraph.testing import LiveServer, live_server, settings_for
+from tests.helpers import free_port, poll, stop, wait_ready
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -196,3 +201,56 @@ def test_operation_names_are_bounded() -> None:
     assert label("Refused", outcome="refused") == "other"  # a refusal admits no name
     assert (label("A"), label("B"), label("C"), label("A")) == ("A", "B", "other", "A")
     assert label("X" * 101) == "other"
+
+
+def test_several_workers_add_up_in_multiprocess_mode(database_url: str, tmp_path: Path) -> None:
+    """``crmgraph serve --workers 2`` with PROMETHEUS_MULTIPROC_DIR: whichever
+    worker a scrape reaches, it reports both workers' numbers."""
+    port, prom = free_port(), tmp_path / "prometheus"
+    prom.mkdir()
+    env = {
+        **os.environ,
+        "CRMGRAPH_DATABASE_URL": database_url,
+        "CRMGRAPH_LOAD_ENTRY_POINTS": "0",
+        "CRMGRAPH_ANONYMOUS": "1",
+        "CRMGRAPH_METRICS": "1",
+        "CRMGRAPH_POOL_MAX_SIZE": "3",
+        "PROMETHEUS_MULTIPROC_DIR": str(prom),
+    }
+    log = tmp_path / "serve.log"
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crmgraph", "serve", "--port", str(port), "--workers", "2",
+             "--log-level", "warning"],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(process, url, log.read_text, attempts=1200)
+        if database_url.startswith("postgresql"):  # each worker writes its pool when it starts
+            pool = {"pool": "primary"}
+            poll(
+                "both workers' pools",
+                lambda: value(scrape(url), "crmgraph_db_pool_max_connections", **pool) == 6,
+            )
+        name = f"Workers{uuid.uuid4().hex[:8]}"
+        for _ in range(20):  # a new connection each: the workers share them out
+            assert "errors" not in post(url, f"query {name} {{ __typename }}").json()
+        for _ in range(6):
+            counted = scrape(url)
+            total = sum(
+                value(
+                    counted,
+                    "crmgraph_requests_total",
+                    operation=name,
+                    outcome="ok",
+                    answered_by=path,
+                )
+                for path in ("full", "direct")
+            )
+            assert total == 20
+            assert ("crmgraph_live_subscriptions", frozenset()) in counted
+            assert not any(metric.startswith("process_") for metric, _ in counted)
+        assert {p.name.split("_")[0] for p in prom.iterdir()} >= {"counter", "histogram"}
+    finally:
+        stop(process, 30)
