@@ -14,7 +14,7 @@ from crmgraph import scaffold
 from crmgraph.commands import privacy as privacy_commands
 from crmgraph.commands import transfer as transfer_commands
 from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
-from crmgraph.settings import Settings
+from crmgraph.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from crmgraph.analytics.report import ReportData
@@ -207,10 +207,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def graphiql_may_hold_key(host: str) -> bool:
+    """Only a server bound to a loopback address puts the demo key in
+    GraphiQL's page (which also checks that the browser is local): bound to
+    any other address, a proxy on this machine or a misread header would be
+    all that stands between the key and the network."""
+    from crmgraph.graphiql import is_loopback_name
+
+    return is_loopback_name(host)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from crmgraph.observability.logs import log_config
+
     settings = settings_from_args(args)
+    level = args.log_level or settings.log_level
+    log_config(settings.log_format, level)  # a wrong format or level stops here, named
     # Migrate (and seed) once here, not in every worker, so N workers never race.
     asyncio.run(migrate_database(settings))
     if args.demo:
@@ -220,7 +234,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for role, what in (("agent", "sees only their customers"), ("viewer", "read-only")):
             if role in keys:
                 print(f"crmgraph: demo {role} key ({what}): {keys[role]}", flush=True)
-        os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = keys["admin"]  # GraphiQL's headers start with it
+        if graphiql_may_hold_key(args.host):
+            # GraphiQL's headers start with it
+            os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = keys["admin"]
+        else:
+            print(
+                f"crmgraph: --host {args.host} lets other machines in, so GraphiQL's page holds "
+                'no key: paste one printed above into its Headers as {"Authorization": '
+                '"Bearer <key>"}, or make one with: crmgraph keys create --email <user>',
+                flush=True,
+            )
+    if not graphiql_may_hold_key(args.host):
+        os.environ.pop("CRMGRAPH_GRAPHIQL_TOKEN", None)  # set by hand: not on this address
     os.environ["CRMGRAPH_DATABASE_URL"] = settings.database_url
     os.environ["CRMGRAPH_MIGRATE_ON_START"] = "0"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
@@ -231,9 +256,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=args.log_level,
+        log_level=level.lower(),
+        # each worker applies it before importing the app; crmgraph writes the
+        # access lines itself (crmgraph.observability.logs.access_line)
+        log_config=log_config(settings.log_format, level),
         access_log=False,
     )
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    from crmgraph import settings_doc
+
+    print(settings_doc.markdown_table() if args.markdown else settings_doc.plain_text(), end="")
     return 0
 
 
@@ -325,6 +360,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmgraph", description="A plugin-first CRM GraphQL server.")
     p.add_argument("--database", help="database URL (default: $CRMGRAPH_DATABASE_URL or SQLite)")
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="let keys, users, teams, import and privacy create a SQLite file that is not there",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (migrates first)")
@@ -333,7 +373,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="seed demo data into an empty database")
     serve.add_argument("--demo-customers", type=int, default=3000)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", help="default: $CRMGRAPH_LOG_LEVEL or info")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(
@@ -350,6 +390,9 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=3000)
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
+    every_setting = sub.add_parser("settings", help="list every CRMGRAPH_* setting")
+    every_setting.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    every_setting.set_defaults(func=cmd_settings)
     sub.add_parser("plugins", help="list plugins and customer types").set_defaults(func=cmd_plugins)
     report = sub.add_parser(
         "report", help="print the lifecycle funnel and satisfaction; optionally an HTML report"
@@ -411,9 +454,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# commands that change data; they refuse to create a new SQLite file without --create
+CHANGES_DATA = frozenset({"keys", "users", "teams", "import", "privacy"})
+
+
+def refuse_new_database(args: argparse.Namespace) -> int | None:
+    """2, saying why, when a command that changes data would create a new
+    SQLite file (a mistyped path or the wrong directory would otherwise
+    leave the data in a database nobody serves); None to go on."""
+    if args.command not in CHANGES_DATA or args.create:
+        return None
+    settings = settings_from_args(args)
+    if not settings.is_sqlite or settings.sqlite_path.exists():
+        return None
+    print(
+        f"error: there is no database at {settings.sqlite_path}; give --database (or "
+        "CRMGRAPH_DATABASE_URL) for the one you serve, or pass --create to make a new one",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        refused = refuse_new_database(args)
+        return refused if refused is not None else int(args.func(args) or 0)
+    except SettingsError as exc:  # a bad CRMGRAPH_* value: its message names it, no traceback
+        for line in str(exc).splitlines():
+            print(f"crmgraph: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

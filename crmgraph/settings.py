@@ -177,10 +177,16 @@ class Settings(BaseSettings):
     )
     graphiql: Flag = Field(True, description="serve GraphiQL on `GET /graphql` to a browser")
     max_page_size: int = Field(
-        100, ge=1, description="largest `first` a connection accepts (and ids per `nodes` call)"
+        100,
+        ge=1,
+        description="largest `first` a list accepts (and ids per `nodes` call); keep it at "
+        "least 20, the `first` most lists default to in the schema",
     )
     default_page_size: int = Field(
-        20, ge=1, description="`first` of a connection when the query gives none"
+        20,
+        ge=1,
+        description="`first` of a list queried with `first: null`, or whose schema gives no "
+        "default",
     )
     default_phone_region: str | None = Field(
         None, description="region (e.g. `ES`) of phone numbers written without `+country`"
@@ -196,17 +202,19 @@ class Settings(BaseSettings):
     compiled_reads: Flag = Field(
         True,
         description="answer queries over data columns and connections with one SQL statement "
-        "that builds the JSON in the database (`0`: resolvers only)",
+        'that builds the JSON in the database (`0`: resolvers only); see "Compiled reads"',
     )
     write_batching: Flag = Field(
         True,
         description="PostgreSQL: a write's statements that are not read back go in one round "
-        "trip before its next read or its commit (`0`: every statement at once)",
+        'trip before its next read or its commit (`0`: every statement at once); see "Writes in '
+        'few round trips"',
     )
     direct_reads: Flag = Field(
         True,
         description="answer a compiled query already answered once straight from the HTTP "
-        "request, with the same checks (`0`: always through the GraphQL view)",
+        'request, with the same checks (`0`: always through the GraphQL view); see "Compiled '
+        'reads"',
     )
     event_poll_seconds: float = Field(
         1.0,
@@ -245,8 +253,8 @@ class Settings(BaseSettings):
         50 * 1024 * 1024,
         ge=1,
         description="body limit of a multipart request (a file for `importCustomers`, …) of a "
-        "caller with `customer.import`, at most 2 at a time per caller; anyone else's has "
-        "`CRMGRAPH_MAX_BODY_BYTES`",
+        "caller with `customer.import`, at most 2 at a time per caller (429 `TOO_MANY_UPLOADS`); "
+        "anyone else's has `CRMGRAPH_MAX_BODY_BYTES`",
     )
     introspection: Flag = Field(
         True,
@@ -290,13 +298,16 @@ class Settings(BaseSettings):
     redis_url: OptionalUrl = Field(
         None,
         description="e.g. `redis://127.0.0.1:6379/0`: workers share rate-limit budgets, live "
-        "events and key revocations there (in-process without it: one worker)",
+        "events and key revocations there (in-process without it: one worker); while it is "
+        'unreachable the server runs degraded: see "Deployment"',
     )
     idempotency_ttl_hours: float = Field(
         24, gt=0, description="how long an `Idempotency-Key`'s first response is kept for replay"
     )
     webhook_max_attempts: int = Field(
-        10, ge=1, description="attempts per webhook delivery (per replay) before it fails"
+        10,
+        ge=1,
+        description='attempts per webhook delivery (per replay) before it fails; see "Webhooks"',
     )
     webhook_backoff_seconds: float = Field(
         10.0,
@@ -313,7 +324,7 @@ class Settings(BaseSettings):
         10.0, gt=0, description="time limit of one webhook request, answer included"
     )
     event_retention_days: float = Field(
-        30.0, ge=0, description="days outbox events are kept (`0`: for ever)"
+        30.0, ge=0, description='days outbox events are kept (`0`: for ever); see "Retention"'
     )
     webhook_log_retention_days: float = Field(
         30.0, ge=0, description="days finished webhook deliveries are kept (`0`: for ever)"
@@ -324,7 +335,7 @@ class Settings(BaseSettings):
     duplicate_rules: Pairs = Field(
         default_factory=dict,
         description="duplicate rule (`warn` or `block`) per customer type over the plugins', "
-        "e.g. `supplier=block,client=warn`",
+        'e.g. `supplier=block,client=warn`; see "Duplicate customers"',
     )
     metrics: Flag = Field(False, description="serve Prometheus metrics on `GET /metrics`")
     metrics_token: str | None = Field(
