@@ -31,7 +31,7 @@ from crmgraph.observability.metrics import (
     is_loopback,
 )
 from crmgraph.observability.request_facts import RequestFacts
-from crmgraph.testing import LiveServer, live_server, settings_for
+from crmgraph.testing import LiveServer, live_server, new_user_key, settings_for
 from tests.helpers import free_port, poll, stop, wait_ready
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -115,6 +115,33 @@ def test_a_rate_limited_query_is_counted_as_a_refusal(database_url: str) -> None
         value(after, refusals, code="RATE_LIMITED") - value(before, refusals, code="RATE_LIMITED")
         == 1
     )
+
+
+def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_unauthenticated_and_forbidden_requests_are_counted(database_url: str) -> None:
+    settings = settings_for(database_url, metrics=True, anonymous=False)
+    salary = "{ customers(first: 5) { nodes { id ... on Employee { salary } } } }"
+    with live_server(settings, socket=True) as server:
+        viewer = server.run(lambda state: new_user_key(state, "viewer"))
+        before = scrape(server.url)
+        assert post(server.url, "{ __typename }").status_code == 401
+        for _ in range(2):
+            response = httpx.post(
+                f"{server.url}/graphql",
+                json={"query": salary},
+                headers={"Authorization": f"Bearer {viewer}"},
+                timeout=30,
+            )
+            assert response.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        after = scrape(server.url)
+    refusals = "crmgraph_refusals_total"
+    assert delta(before, after, refusals, code="UNAUTHENTICATED") == 1
+    assert delta(before, after, refusals, code="FORBIDDEN") == 2
+    refused = {"outcome": "refused", "answered_by": "none", "operation": "unknown"}
+    assert delta(before, after, "crmgraph_requests_total", **refused) == 1  # the 401
 
 
 def test_levels_pool_subscriptions_and_outbox_lag(metered: LiveServer) -> None:
