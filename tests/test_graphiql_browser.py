@@ -58,7 +58,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = {**os.environ, "CRMGRAPH_DATABASE_URL": f"sqlite:///{tmp_path / 'browser.sqlite'}",
            "CRMGRAPH_LOAD_ENTRY_POINTS": "0"}  # fmt: skip
-    crmgraph_cli(env, "users", "create", "--name", "Browser", "--email", "b@x.example",
+    crmgraph_cli(env, "--create", "users", "create", "--name", "Browser", "--email", "b@x.example",
                  "--role", "admin")  # fmt: skip
     key = crmgraph_cli(env, "keys", "create", "--email", "b@x.example")
     env["CRMGRAPH_GRAPHIQL_TOKEN"] = key
