@@ -126,6 +126,27 @@ def test_a_wrong_hash_or_version_is_refused_and_nothing_kept(database_url: str) 
         assert bad.status_code == 400 and "64 hexadecimal" in bad.text
 
 
+def test_a_chunked_body_is_read_and_an_oversized_document_refused(database_url: str) -> None:
+    query = unique_query()
+    long_query = query.replace("{ id name }", "{ id name " + "id " * 300 + "}")
+    with http_server(database_url, max_body_bytes=800) as client:
+        assert "errors" not in post(client, query=query, extensions=apq(sha256(query))).json()
+        body = orjson.dumps({"extensions": apq(sha256(query))})
+        chunked = client.post(
+            "/graphql",
+            content=iter([body[:10], body[10:]]),  # no Content-Length: chunked
+            headers={"Content-Type": "application/json"},
+        )
+        assert chunked.status_code == 200 and chunked.json()["data"] is not None, chunked.text
+
+        too_large = get(client, query=long_query, extensions=apq(sha256(long_query)))
+        assert too_large.status_code == 400
+        assert too_large.json()["errors"][0]["message"] == (
+            "persisted query larger than the body limit"
+        )
+        assert get(client, extensions=apq(sha256(long_query))).json() == NOT_FOUND
+
+
 def test_a_mutation_by_hash_is_refused_over_get(database_url: str) -> None:
     variables = {"input": {"kind": "CLIENT", "name": "Hashed Co"}}
     with live_server(settings_for(database_url), socket=True) as server:

@@ -93,38 +93,55 @@ class PersistedQueries:
         self.manifest = manifest
         self.apq = apq
         self.max_body_bytes = max_body_bytes
-        self.marks = (APQ_MARK, *ID_MARKS) if manifest is not None else (APQ_MARK,)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method") if scope["type"] == "http" else None
-        if method == "GET":
-            await self.get(scope, receive, send)
-        elif method == "POST" and self.readable(scope):
+        if method == "POST":
             await self.post(scope, receive, send)
+        elif method == "GET":
+            await self.get(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
-    def readable(self, scope: Scope) -> bool:
-        """A JSON body the body limit would let through (a longer one is
-        left unread, for it to refuse)."""
-        json = length = None
-        for name, value in scope.get("headers", ()):
-            if name == b"content-type":
-                json = value.lower().startswith(b"application/json")
-            elif name == b"content-length":
-                length = value
-        if not json:
-            return False
+    def names_document(self, body: bytes) -> bool:
+        """Whether ``body`` may name a document (a byte search: most do not)."""
+        if APQ_MARK in body:
+            return True
+        return self.manifest is not None and any(mark in body for mark in ID_MARKS)
+
+    def declared_too_long(self, scope: Scope) -> bool:
+        """A body declared longer than the limit: not a byte of it is read
+        here (the client may be waiting to hear so before sending it)."""
         limit = self.max_body_bytes
-        return limit <= 0 or length is None or not length.isdigit() or int(length) <= limit
+        if limit <= 0:
+            return False
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                return not value.isdigit() or int(value) > limit
+        return False
 
     async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        read = await read_body(receive, self.max_body_bytes)
+        if self.declared_too_long(scope):
+            await self.app(scope, receive, send)  # the body limit refuses it unread
+            return
+        first = await receive()
+        if first["type"] != "http.request":
+            return  # the client left
+        # the path of nearly every request, kept short (it is in front of the
+        # direct reads): a body in one message that names no document goes on
+        # as it came; a longer one is read on if it is JSON the body limit takes
+        if not (first.get("more_body", False) or self.names_document(first.get("body", b""))):
+            await self.app(scope, replay(first, receive), send)
+            return
+        if not is_json(scope):
+            await self.app(scope, replay(first, receive), send)
+            return
+        read = await read_body(first, receive, self.max_body_bytes)
         if read is None:
             return  # the client left
         body, complete = read
         request = None
-        if complete and any(mark in body for mark in self.marks):
+        if complete and self.names_document(body):
             request = parse_object(body)
         resolution = None if request is None else await self.resolve(request)
         if isinstance(resolution, Refused):
@@ -134,7 +151,8 @@ class PersistedQueries:
             assert request is not None
             body = orjson.dumps(with_document(request, resolution))
             scope = {**scope, "headers": with_length(scope.get("headers", ()), len(body))}
-        await self.app(scope, replay(body, complete, receive), send)
+        message = {"type": "http.request", "body": body, "more_body": not complete}
+        await self.app(scope, replay(message, receive), send)
 
     async def get(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
@@ -196,6 +214,13 @@ class PersistedQueries:
         return None
 
 
+def is_json(scope: Scope) -> bool:
+    return any(
+        name == b"content-type" and value.lower().startswith(b"application/json")
+        for name, value in scope.get("headers", ())
+    )
+
+
 def unknown_id(document_id: str) -> Refused:
     return Refused(
         200, f"no trusted document has the id {document_id!r}", "PERSISTED_QUERY_NOT_FOUND"
@@ -228,14 +253,14 @@ def with_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
     return [*kept, (b"content-length", str(length).encode())]
 
 
-async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool] | None:
-    """The body and whether it is all there: past ``limit`` (0: none) it
-    stops reading, and the body limit reads on and refuses it. None when the
-    client left."""
+async def read_body(first: Message, receive: Receive, limit: int) -> tuple[bytes, bool] | None:
+    """The body (``first`` its first message) and whether it is all there:
+    past ``limit`` (0: none) it stops reading, and the body limit reads on
+    and refuses it. None when the client left."""
+    message = first
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             return None
         chunk = message.get("body", b"")
@@ -245,18 +270,19 @@ async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool] | None:
             return b"".join(chunks), True
         if 0 < limit < size:
             return b"".join(chunks), False
+        message = await receive()
 
 
-def replay(body: bytes, complete: bool, receive: Receive) -> Receive:
-    """What was read in one message, then the rest from ``receive``."""
-    pending = True
+def replay(message: Message, receive: Receive) -> Receive:
+    """``message`` (what was read), then the rest from ``receive``."""
+    pending: Message | None = message
 
     async def replayed() -> Message:
         nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": not complete}
-        return await receive()
+        if pending is None:
+            return await receive()
+        sent, pending = pending, None
+        return sent
 
     return replayed
 
