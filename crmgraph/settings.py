@@ -447,7 +447,9 @@ class Settings(BaseSettings):
 
 class _MappingSource(EnvSettingsSource):
     """pydantic-settings' environment source over a given mapping, not
-    ``os.environ``: ``from_env(mapping)`` (tests) reads exactly that mapping."""
+    ``os.environ``: ``from_env(mapping)`` (tests) reads exactly that mapping.
+    ``_load_env_vars`` is the source's one hook for where the names come from;
+    tests/test_settings_model.py would catch a release that renames it."""
 
     def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str | None]):
         self._environ = environ
