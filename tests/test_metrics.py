@@ -103,22 +103,25 @@ def test_a_too_deep_query_is_counted_as_a_refusal(metered: LiveServer) -> None:
     )
 
 
-def test_a_rate_limited_query_is_counted_as_a_refusal(database_url: str) -> None:
-    settings = settings_for(database_url, metrics=True, rate_limit_cost=1)
-    with live_server(settings, socket=True) as server:
-        before = scrape(server.url)
-        body = post(server.url, "{ customers(first: 5) { nodes { id } } }").json()
-        assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-        after = scrape(server.url)
-    refusals = "crmgraph_refusals_total"
-    assert (
-        value(after, refusals, code="RATE_LIMITED") - value(before, refusals, code="RATE_LIMITED")
-        == 1
-    )
-
-
 def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_a_rate_limited_query_is_counted_as_a_refusal_after_direct_answers(
+    database_url: str,
+) -> None:
+    """The direct path refuses nothing itself: what it would refuse it hands
+    to the view, which refuses it, and that is what is counted."""
+    query = "{ customers(first: 5) { nodes { id } } }"  # costs 6
+    settings = settings_for(database_url, metrics=True, rate_limit_cost=15)
+    with live_server(settings, socket=True) as server:
+        before = scrape(server.url)
+        answers = [post(server.url, query) for _ in range(3)]
+        after = scrape(server.url)
+    assert answers[0].json()["extensions"]["cost"]["requested"] == 6
+    assert [a.headers.get(ANSWERED_HEADER.decode()) for a in answers[:2]] == [None, "direct"]
+    assert answers[2].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert delta(before, after, "crmgraph_refusals_total", code="RATE_LIMITED") == 1
 
 
 def test_unauthenticated_and_forbidden_requests_are_counted(database_url: str) -> None:

@@ -226,11 +226,13 @@ class Readings:
         """This process's levels (no database round trip)."""
         SUBSCRIPTIONS.set(self.subscriptions())
         pool = self.pool()
-        if pool is not None:
-            POOL_CONNECTIONS.labels("primary").set(pool.connections)
-            POOL_IN_USE.labels("primary").set(pool.in_use)
-            POOL_WAITING.labels("primary").set(pool.waiting)
-            POOL_MAX.labels("primary").set(pool.maximum)
+        gauges = (POOL_CONNECTIONS, POOL_IN_USE, POOL_WAITING, POOL_MAX)
+        if pool is None:  # SQLite: no pool, no pool series (whoever set them before)
+            for gauge in gauges:
+                gauge.clear()
+            return
+        for gauge, level in zip(gauges, pool, strict=True):
+            gauge.labels("primary").set(level)
 
     async def refresh(self) -> None:
         self.set_levels()
