@@ -6,7 +6,7 @@ import contextlib
 import functools
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -32,6 +32,8 @@ from crmgraph.compiled.direct import Checks, DirectReads
 from crmgraph.compiled.extension import CompiledReads, CompiledReadsExtension
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
+from crmgraph.db.readiness import unanswered
+from crmgraph.db.readings import outbox_lag, pool_reading
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.dedupe.rules import check_duplicate_rules
 from crmgraph.events import EventDispatcher
@@ -39,6 +41,17 @@ from crmgraph.extension_points import BackgroundService
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
+from crmgraph.observability import metrics, tracing
+from crmgraph.observability.logs import access_line
+from crmgraph.observability.middleware import RequestObservation
+from crmgraph.observability.request_facts import Observer
+from crmgraph.persisted_queries import (
+    DocumentStore,
+    Manifest,
+    PersistedQueries,
+    TrustedDocumentsOnly,
+    load_manifest,
+)
 from crmgraph.plugin_calls import await_me_maybe
 from crmgraph.principal_cache import PrincipalCache, make_cache
 from crmgraph.rate_limit import CostBudget, budget_for
@@ -50,6 +63,7 @@ from crmgraph.schema.context import Context
 from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.schema.limits import CostCache, QueryLimits, limit_extensions
 from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
+from crmgraph.schema.replica_reads import ReplicaReads
 from crmgraph.settings import Settings
 
 T = TypeVar("T")
@@ -192,8 +206,18 @@ class CRMApp(Starlette):
     Starlette's ServerErrorMiddleware that answered 500 before re-raising."""
 
     graphql_endpoint: ASGIApp | None = None
+    # what every HTTP request and WebSocket meets first (create_app sets it:
+    # crmgraph.observability's request ids and facts, tracing when on); it
+    # hands them on to route
+    entry: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.entry is not None and scope["type"] != "lifespan":
+            await self.entry(scope, receive, send)
+        else:
+            await self.route(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.graphql_endpoint
         if (
             endpoint is not None
@@ -235,6 +259,11 @@ class AppState:
     checks: Checks | None = None
     # None without CRMGRAPH_REDIS_URL
     redis: RedisLink | None = None
+    # called with each HTTP request's facts once its response is sent (the
+    # access log, metrics, the request's span): append an observer here
+    observers: list[Observer] = field(default_factory=list)
+    # None without CRMGRAPH_TRUSTED_DOCUMENTS
+    trusted: Manifest | None = None
 
 
 def background_services(
@@ -275,7 +304,14 @@ def build_state(settings: Settings) -> AppState:
     costs = CostCache()
     coordinates = CoordinateCache()
     compiled = CompiledReads() if settings.compiled_reads else None
+    # a manifest that cannot be used stops start-up here, naming the file
+    trusted = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
     extensions = (
+        # refuses a document outside the manifest as execution starts, before
+        # any other extension's execution hook is entered
+        *((functools.partial(TrustedDocumentsOnly, trusted),) if trusted else ()),
+        # first: every extension after it (the compiled reads) runs inside it
+        *((ReplicaReads,) if settings.database_read_url else ()),
         *((SQLStatementCount,) if settings.expose_sql_count else ()),
         functools.partial(FieldPermissions, coordinates),
         *limit_extensions(settings, budget, costs),
@@ -311,6 +347,7 @@ def build_state(settings: Settings) -> AppState:
         compiled,
         Checks(policy, QueryLimits.from_settings(settings), costs, budget, coordinates),
         redis,
+        trusted=trusted,
     )
 
 
@@ -329,9 +366,23 @@ async def with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]
             await state.redis.close()
 
 
+def metrics_readings(state: AppState) -> metrics.Readings:
+    """What ``GET /metrics`` reads when scraped (crmgraph.observability.metrics)."""
+    return metrics.Readings(
+        pool=lambda: pool_reading(state.db),
+        subscriptions=lambda: state.subscribers.count,
+        outbox_lag=lambda: outbox_lag(state.db, state.events.max_attempts),
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     state = build_state(settings)
+    readings = metrics_readings(state)
+    # several workers: each writes its levels for whichever answers the scrape
+    sampler = metrics.Sampler(readings) if settings.metrics and metrics.MULTIPROCESS_DIR else None
+    if settings.metrics:
+        state.observers.append(metrics.Metrics().observe)
     auth_listener = listener_for(settings, state.redis) if state.principals is not None else None
 
     @contextlib.asynccontextmanager
@@ -347,6 +398,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         for service in state.services:
             await service.start()
         await state.pruner.start()
+        if sampler is not None:
+            await sampler.start()
         # what start-up built (schema, plugins, pools) lives as long as the
         # process: out of the collector's sight, a request's garbage no longer
         # makes it walk all of that (~1 ms of a 7 ms mixed read, in process)
@@ -355,6 +408,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            if sampler is not None:
+                await sampler.stop()
             await state.pruner.stop()
             for service in reversed(state.services):
                 await service.stop()
@@ -372,18 +427,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        try:
-            await state.db.ping()
-        except Exception as exc:  # any database failure means not ready
-            return JSONResponse({"status": "unavailable", "database": str(exc)}, status_code=503)
+        """503 while a database (the primary, the replica when configured)
+        does not answer; the caller learns which, never why: the exception,
+        which may name hosts and users, goes to the log."""
+        down = await unanswered(state.db)
+        if down:
+            return JSONResponse(
+                {"status": "unavailable", **dict.fromkeys(down, "unavailable")}, status_code=503
+            )
         ready: dict[str, Any] = {
             "status": "ok",
             "database": state.db.engine.engine_type,
             "subscriptions": state.subscribers.count,
         }
+        if state.db.reader is not None:
+            ready["replica"] = "ok"
         if state.redis is not None:
-            # still 200 while Redis is away: the API serves (degraded), and every
-            # worker would report the same, so a load balancer would take all out
+            # still 200 while Redis is away: everything that uses it degrades
+            # (docs/deployment.md), and every worker would report the same, so
+            # a load balancer would take them all out
             ready["redis"] = "ok" if await state.redis.ping() else "degraded"
         return JSONResponse(ready)
 
@@ -409,6 +471,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.expose_sql_count,
             max_body_bytes=settings.max_body_bytes,
         )
+    # a document sent by hash or id gets its text before the direct reads look
+    http_app = PersistedQueries(
+        http_app,
+        DocumentStore(state.redis),
+        state.trusted,
+        apq=settings.persisted_queries,
+        max_body_bytes=settings.max_body_bytes,
+    )
     endpoint = Authentication(http_app, state.db, settings.anonymous, state.principals)
     routes = [
         Route("/healthz", healthz),
@@ -417,11 +487,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # graphql-transport-ws: authenticated by on_ws_connect
         WebSocketRoute("/graphql", graphql_app),
     ]
+    if settings.metrics:  # off: 404, as any unknown path
+        endpoint_of_metrics = metrics.MetricsEndpoint(settings.metrics_token, readings)
+        routes.append(Route("/metrics", endpoint_of_metrics.respond, methods=["GET"]))
     assets = graphiql.assets_dir()
     if settings.graphiql and assets.is_dir():
         routes.append(Mount("/graphiql-assets", StaticFiles(directory=assets), name="graphiql"))
     app = CRMApp(routes=routes, lifespan=lifespan)
     app.graphql_endpoint = endpoint
+    if settings.access_log:
+        state.observers.append(access_line)
+
+    def observed(inner: ASGIApp) -> ASGIApp:
+        return RequestObservation(inner, state.observers)
+
+    # tracing outermost: its span holds everything, the direct path's answers too
+    app.entry = tracing.traced(app.route, observed) if settings.tracing else observed(app.route)
     app.state.crm = state
     app.state.body_limit = limited  # tests look at the uploads in flight
     return app

@@ -1,0 +1,40 @@
+"""/readyz: which dependency is down, never why (the exception goes to the log).
+
+Redis away: 200, ``"redis": "degraded"`` (everything that uses Redis
+degrades). The database away (PostgreSQL behind a PgBouncer of the test's
+own, which is then stopped: its port closes): 503 naming the database only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from crmgraph.testing import fresh_postgres_database, live_server, settings_for
+from crmgraph.testing.pgbouncer import free_port, pgbouncer
+
+
+def test_redis_down_is_degraded_without_the_error(database_url: str) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with live_server(settings_for(database_url, redis_url=closed)) as server:
+        response = server.http.get("/readyz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["redis"] == "degraded"
+    assert set(body) == {"status", "database", "subscriptions", "redis"}
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_database_down_is_503_without_the_error(
+    pg_template: str, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fresh_postgres_database(pg_template) as direct, contextlib.ExitStack() as bouncer:
+        url = f"{bouncer.enter_context(pgbouncer())}/{direct.rsplit('/', 1)[1]}"
+        with live_server(settings_for(url, statement_cache_size=0)) as server:
+            assert server.http.get("/readyz").status_code == 200
+            bouncer.close()  # the port closes: the database is gone
+            response = server.http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unavailable"}
+    assert "readiness: the database did not answer" in caplog.text
