@@ -21,10 +21,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from crmgraph.observability.logs import redact
 from crmgraph.testing import settings_for, user_key
-from tests.conftest import fresh_database
+from tests.conftest import LiveServer, fresh_database
 from tests.helpers import free_port, stop, wait_ready
 
 PLUGINS = ["tests.plugins_for_tests.broken"]  # its validator raises for a name "boom..."
@@ -150,3 +152,15 @@ def test_redaction_keeps_the_key_prefix_and_drops_secrets() -> None:
         "Authorization: Bearer [REDACTED], key crm_0123456789ab_[REDACTED], "
         "whsec_[REDACTED], crm_customer_table"
     )
+
+
+def test_a_websocket_gets_a_request_id(server: LiveServer) -> None:
+    url = server.url.replace("http://", "ws://") + "/graphql"
+    sent = {"X-Request-Id": "socket-1"}
+    with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")],
+                 additional_headers=sent, open_timeout=30) as ws:  # fmt: skip
+        assert ws.response is not None
+        assert ws.response.headers["X-Request-Id"] == "socket-1"
+    with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=30) as ws:
+        assert ws.response is not None
+        assert len(ws.response.headers["X-Request-Id"]) == 32  # none sent: a new one
