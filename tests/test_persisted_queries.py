@@ -30,6 +30,7 @@ from crmgraph.persisted_queries import ManifestError
 from crmgraph.persisted_queries.store import KEY_PREFIX
 from crmgraph.testing import live_server, require_redis, settings_for
 from tests.helpers import CREATE, count_customers
+from tests.test_subscriptions import EVENTS, graphql_ws
 
 NOT_FOUND = {
     "errors": [
@@ -266,6 +267,16 @@ def test_trusted_documents_only(database_url: str, tmp_path: Path, fmt: str) -> 
         assert post(client, extensions=apq(sha256(OTHER))).json() == NOT_FOUND
         unknown = post(client, documentId="0" * 64)
         assert refused_code(unknown) == "PERSISTED_QUERY_NOT_FOUND"
+
+
+def test_trusted_documents_only_over_a_websocket(database_url: str, tmp_path: Path) -> None:
+    path, _, _ = manifest("codegen", tmp_path)
+    settings = settings_for(database_url, trusted_documents=str(path))
+    with live_server(settings, socket=True) as server, graphql_ws(server.url) as ws:
+        ws.acknowledged().subscribe(EVENTS)
+        message = ws.receive()
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED", message
 
 
 @pytest.mark.parametrize(

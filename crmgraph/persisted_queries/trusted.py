@@ -5,12 +5,15 @@ the view (a POST, a GET, a multipart upload, a WebSocket subscription), and
 the direct read path only answers documents the view has answered before, so
 one check here covers them all.
 
-It checks as parsing starts, not as the operation does: a hook that raises
-as the operation starts leaves the operation hooks entered before it
-unclosed (strawberry enters them one by one), and the statement count's
-results would be read unset. By then the parser cache has parsed the text,
-within the query limits' token limit (a text that does not parse gets its
-syntax error); validation, which would name schema fields, never runs.
+It refuses as execution starts, by raising (as the field permissions and
+the cost limit do): strawberry answers a query, a mutation and a
+subscription alike with that error. Earlier hooks would not do: one that
+raises as parsing or validation starts escapes a subscription's handling,
+and one that raises as the operation starts leaves the operation hooks
+entered before it open. So a document outside the manifest is parsed and
+validated first (within the query limits; a repeated one comes from the
+parser and validation caches): one that does not parse or validate gets
+those errors instead.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class TrustedDocumentsOnly(SchemaExtension):
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
 
-    def on_parse(self) -> Iterator[None]:
+    def on_execute(self) -> Iterator[None]:
         query = self.execution_context.query
         if query is not None and not self.manifest.allows(query):
             request_facts.note_refusal(NOT_ALLOWED)
