@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -69,6 +70,16 @@ def require_pgbouncer() -> str:
     return binary
 
 
+def unprivileged_user() -> str:
+    """Whom PgBouncer runs as when we are root (it refuses to run as root):
+    ``postgres`` where Debian's PostgreSQL made that user, else ``nobody``."""
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "nobody"
+    return "postgres"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -95,7 +106,7 @@ def pgbouncer(pool_size: int = 2, server: str = PG_SERVER) -> Iterator[str]:
     target = postgres_config(f"{server}/postgres")
     listen_port = free_port()
     with tempfile.TemporaryDirectory(prefix="crmgraph-pgbouncer-") as directory:
-        os.chmod(directory, 0o755)  # run as postgres below when we are root
+        os.chmod(directory, 0o755)  # readable by the user PgBouncer runs as
         config = Path(directory) / "pgbouncer.ini"
         config.write_text(
             CONFIG.format(
@@ -109,8 +120,7 @@ def pgbouncer(pool_size: int = 2, server: str = PG_SERVER) -> Iterator[str]:
         (Path(directory) / "users.txt").write_text(f'"{target["user"]}" ""\n')
         for path in Path(directory).iterdir():
             path.chmod(0o644)
-        # PgBouncer refuses to run as root
-        command = [binary, *(["-u", "postgres"] if os.geteuid() == 0 else []), str(config)]
+        command = [binary, *(["-u", unprivileged_user()] if os.geteuid() == 0 else []), str(config)]
         log = Path(directory) / "pgbouncer.log"
         with log.open("wb") as output:
             process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
