@@ -61,6 +61,13 @@ MAX_OPERATION_NAMES = 200
 MAX_NAME_LENGTH = 100
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
+if MULTIPROCESS_DIR is not None and not os.path.isdir(MULTIPROCESS_DIR):
+    # prometheus-client would fail on the first metric with a bare FileNotFoundError
+    raise RuntimeError(
+        f"PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR!r} is not a directory: create it "
+        "(empty) before starting crmgraph, or unset it for one process"
+    )
+
 REGISTRY = CollectorRegistry()
 if MULTIPROCESS_DIR is None:  # in multiprocess mode these would describe one worker only
     ProcessCollector(registry=REGISTRY)
