@@ -13,6 +13,8 @@ time. While it is away (unreachable at start, or lost later) the server runs
   those connected to other workers;
 * API key changes announced by other processes are not heard: the principal
   cache's time limit bounds how long a revoked key still works;
+* automatic persisted queries are known per process (a client re-sends a
+  text the process has not seen, crmgraph.persisted_queries.store);
 * ``/readyz`` still answers 200 (every worker would be equally "unready", and a
   load balancer taking them all out turns a degraded service into an outage),
   with ``"redis": "degraded"`` for monitoring.
@@ -47,7 +49,8 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutErr
 
 DEGRADED = (
     "rate limits per process, live events to this process's subscribers only, "
-    "API key changes of other processes bounded by the key cache's time limit"
+    "API key changes of other processes bounded by the key cache's time limit, "
+    "persisted queries per process"
 )
 
 

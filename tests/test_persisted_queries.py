@@ -195,7 +195,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_redis_away_falls_back_to_this_process(database_url: str) -> None:
+def test_redis_away_falls_back_to_this_process(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     query = unique_query()
     with http_server(database_url, redis_url=f"redis://127.0.0.1:{free_port()}/0") as client:
         assert post(client, extensions=apq(sha256(query))).json() == NOT_FOUND
@@ -203,6 +205,8 @@ def test_redis_away_falls_back_to_this_process(database_url: str) -> None:
         assert registered.status_code == 200 and "errors" not in registered.json()
         hit = post(client, extensions=apq(sha256(query)))
         assert hit.status_code == 200 and hit.json()["data"] == registered.json()["data"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "crmgraph.redis"]
+    assert any("persisted quer" in line and "unavailable" in line for line in logged), logged
 
 
 def test_apq_switched_off_says_not_supported(database_url: str) -> None:
