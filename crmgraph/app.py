@@ -33,7 +33,7 @@ from crmgraph.compiled.extension import CompiledReads, CompiledReadsExtension
 from crmgraph.db.engine import Database, make_engine
 from crmgraph.db.migrate import catalog_apps, migrate, plugin_tables
 from crmgraph.db.readiness import unanswered
-from crmgraph.db.readings import outbox_lag, pool_reading
+from crmgraph.db.readings import outbox_lag, pool_readings
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.dedupe.rules import check_duplicate_rules
 from crmgraph.events import EventDispatcher
@@ -369,7 +369,7 @@ async def with_state(settings: Settings, work: Callable[[AppState], Awaitable[T]
 def metrics_readings(state: AppState) -> metrics.Readings:
     """What ``GET /metrics`` reads when scraped (crmgraph.observability.metrics)."""
     return metrics.Readings(
-        pool=lambda: pool_reading(state.db),
+        pools=lambda: pool_readings(state.db),
         subscriptions=lambda: state.subscribers.count,
         outbox_lag=lambda: outbox_lag(state.db, state.events.max_attempts),
     )

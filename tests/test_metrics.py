@@ -161,6 +161,20 @@ def test_levels_pool_subscriptions_and_outbox_lag(metered: LiveServer) -> None:
         assert not any(name.startswith("crmgraph_db_pool") for name, _ in samples)
 
 
+def test_a_read_replica_pool_is_reported_beside_the_primary(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a read replica is a PostgreSQL setting")
+    # the same database as the "replica": its pool is what is under test
+    settings = settings_for(
+        database_url, metrics=True, database_read_url=database_url, pool_max_size=4
+    )
+    with live_server(settings, socket=True) as server:
+        samples = scrape(server.url)
+    for pool in ("primary", "replica"):
+        assert value(samples, "crmgraph_db_pool_max_connections", pool=pool) == 4
+        assert value(samples, "crmgraph_db_pool_connections", pool=pool) >= 1
+
+
 def test_outbox_lag_is_the_age_of_the_oldest_undelivered_event(metered: LiveServer) -> None:
     written = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=120)
 
@@ -209,13 +223,13 @@ async def no_lag() -> float:
 
 
 def test_without_a_token_only_loopback_clients_are_answered() -> None:
-    endpoint = MetricsEndpoint(None, Readings(lambda: None, lambda: 0, no_lag))
+    endpoint = MetricsEndpoint(None, Readings(dict, lambda: 0, no_lag))
     assert endpoint.refusal(request_from("127.0.0.1")) is None
     assert endpoint.refusal(request_from("::1")) is None
     refused = endpoint.refusal(request_from("10.1.2.3"))
     assert refused is not None and refused.status_code == 403
     assert is_loopback("127.0.0.53") and not is_loopback("128.0.0.1") and not is_loopback(None)
-    with_token = MetricsEndpoint("t", Readings(lambda: None, lambda: 0, no_lag))
+    with_token = MetricsEndpoint("t", Readings(dict, lambda: 0, no_lag))
     assert with_token.refusal(request_from("10.1.2.3", {"Authorization": "Bearer t"})) is None
 
 

@@ -24,13 +24,20 @@ OLDEST_UNDELIVERED = (
 )
 
 
-def pool_reading(db: Database) -> PoolReading | None:
-    """The pool's connections, those lent out, and the tasks waiting for
-    one; None on SQLite (no pool) or before the pool starts."""
-    engine = db.engine
-    pool = engine.pool if isinstance(engine, PostgresEngine) else None
-    if pool is None:
-        return None
+def pool_readings(db: Database) -> dict[str, PoolReading]:
+    """The PostgreSQL pools' readings by name: ``primary``, and ``replica``
+    with a read replica; none on SQLite or before the pools start."""
+    engines = {"primary": db.engine, "replica": db.reader}
+    found: dict[str, PoolReading] = {}
+    for name, engine in engines.items():
+        pool = engine.pool if isinstance(engine, PostgresEngine) else None
+        if pool is not None:
+            found[name] = pool_reading(pool)
+    return found
+
+
+def pool_reading(pool: Any) -> PoolReading:
+    """An asyncpg pool's connections, those lent out, and the tasks waiting for one."""
     connections = pool.get_size()
     in_use = connections - pool.get_idle_size()
     return PoolReading(connections, in_use, waiting_for(pool), pool.get_max_size())

@@ -108,7 +108,8 @@ WEBHOOK_DELIVERIES = Counter(
     registry=REGISTRY,
 )
 # levels: summed over the live workers in multiprocess mode. The pool gauges
-# are labelled by pool ("primary"), so SQLite, which has none, shows none.
+# are labelled by pool ("primary", "replica" with CRMGRAPH_DATABASE_READ_URL),
+# so SQLite, which has none, shows none.
 POOL_CONNECTIONS = Gauge(
     "crmgraph_db_pool_connections",
     "Open connections of the PostgreSQL pool",
@@ -143,6 +144,8 @@ SUBSCRIPTIONS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
+# in PoolReading's order
+POOL_GAUGES = (POOL_CONNECTIONS, POOL_IN_USE, POOL_WAITING, POOL_MAX)
 # one database, whichever worker reads it: the latest reading
 OUTBOX_LAG = Gauge(
     "crmgraph_outbox_lag_seconds",
@@ -222,24 +225,21 @@ class PoolReading(NamedTuple):
 
 @dataclass(frozen=True)
 class Readings:
-    """What the app reads for a scrape: the pool (None on SQLite, which has
-    none), live subscriptions, and the outbox's lag in seconds (a query)."""
+    """What the app reads for a scrape: the pools by name (none on SQLite),
+    live subscriptions, and the outbox's lag in seconds (a query)."""
 
-    pool: Callable[[], PoolReading | None]
+    pools: Callable[[], dict[str, PoolReading]]
     subscriptions: Callable[[], int]
     outbox_lag: Callable[[], Awaitable[float]]
 
     def set_levels(self) -> None:
         """This process's levels (no database round trip)."""
         SUBSCRIPTIONS.set(self.subscriptions())
-        pool = self.pool()
-        gauges = (POOL_CONNECTIONS, POOL_IN_USE, POOL_WAITING, POOL_MAX)
-        if pool is None:  # SQLite: no pool, no pool series (whoever set them before)
-            for gauge in gauges:
-                gauge.clear()
-            return
-        for gauge, level in zip(gauges, pool, strict=True):
-            gauge.labels("primary").set(level)
+        pools = self.pools()
+        for index, gauge in enumerate(POOL_GAUGES):
+            gauge.clear()  # a pool gone (or an earlier app's in this process) leaves no series
+            for name, reading in pools.items():
+                gauge.labels(name).set(reading[index])
 
     async def refresh(self) -> None:
         self.set_levels()
