@@ -1,8 +1,9 @@
 """/readyz: which dependency is down, never why (the exception goes to the log).
 
 Redis away: 200, ``"redis": "degraded"`` (everything that uses Redis
-degrades). The database away (PostgreSQL behind a PgBouncer of the test's
-own, which is then stopped: its port closes): 503 naming the database only.
+degrades). The database or the read replica away (PostgreSQL behind a
+PgBouncer of the test's own, which is then stopped: its port closes): 503
+naming which, and nothing more.
 """
 
 from __future__ import annotations
@@ -38,3 +39,20 @@ def test_database_down_is_503_without_the_error(
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unavailable"}
     assert "readiness: the database did not answer" in caplog.text
+
+
+@pytest.mark.parametrize("engine", ["postgres"])
+def test_replica_down_is_503_naming_the_replica(pg_template: str, engine: str) -> None:
+    with (
+        fresh_postgres_database(pg_template) as primary,
+        fresh_postgres_database(pg_template) as replica,
+        contextlib.ExitStack() as bouncer,
+    ):
+        read_url = f"{bouncer.enter_context(pgbouncer())}/{replica.rsplit('/', 1)[1]}"
+        settings = settings_for(primary, database_read_url=read_url, statement_cache_size=0)
+        with live_server(settings) as server:
+            assert server.http.get("/readyz").json()["replica"] == "ok"
+            bouncer.close()
+            response = server.http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "replica": "unavailable"}
