@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from crmgraph.db.replica import only_reads
 from crmgraph.testing import LiveServer, fresh_postgres_database, live_server, settings_for
 from tests.helpers import CREATE
 
@@ -73,3 +74,21 @@ def test_queries_read_the_replica_and_writes_the_primary(
 
         ready = server.http.get("/readyz").json()
         assert ready["replica"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("sql", "reads"),
+    [
+        ("SELECT id FROM customer WHERE id = {}", True),
+        ("  with c AS (SELECT 1) SELECT * FROM c", True),
+        ("SELECT id FROM customer WHERE id = {} FOR UPDATE", False),
+        ("SELECT id FROM customer FOR NO KEY UPDATE", False),
+        ("WITH moved AS (UPDATE customer SET kind = {} RETURNING id) SELECT * FROM moved", False),
+        ("WITH gone AS (DELETE FROM note RETURNING id) SELECT count(*) FROM gone", False),
+        ("SELECT nextval('customer_id_seq')", False),
+        ("SELECT pg_advisory_xact_lock(hashtext({}))", False),
+        ("INSERT INTO team (name) VALUES ({})", False),
+    ],
+)
+def test_only_statements_that_read_may_go_to_the_replica(sql: str, reads: bool) -> None:
+    assert only_reads(sql) is reads
