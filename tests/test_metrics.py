@@ -32,7 +32,8 @@ from crmgraph.observability.metrics import (
 )
 from crmgraph.observability.request_facts import RequestFacts
 from crmgraph.testing import LiveServer, live_server, new_user_key, settings_for
-from tests.helpers import free_port, poll, stop, wait_ready
+from tests.helpers import create_customer, free_port, poll, stop, wait_ready
+from tests.test_webhooks import FAST, Receiver, create_webhook
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -190,6 +191,30 @@ def test_outbox_lag_is_the_age_of_the_oldest_undelivered_event(metered: LiveServ
     metered.run(stall_and_write)
     lag = value(scrape(metered.url), "crmgraph_outbox_lag_seconds")
     assert 120 <= lag < 120 + 60
+
+
+def test_webhook_deliveries_are_counted_by_outcome(database_url: str) -> None:
+    receiver = Receiver()
+    settings = settings_for(database_url, metrics=True, **{**FAST, "webhook_max_attempts": 2})
+    deliveries = "crmgraph_webhook_deliveries_total"
+    try:
+        with live_server(settings, socket=True) as server:
+            create_webhook(server, receiver.url, ["customer.created"])
+            before = scrape(server.url)
+
+            def counted(outcome: str) -> bool:
+                return delta(before, scrape(server.url), deliveries, outcome=outcome) >= 1
+
+            create_customer(server, name="Delivered")
+            poll("a delivery counted as succeeded", lambda: counted("succeeded"))
+            receiver.answer = lambda request: 503
+            create_customer(server, name="Refused Twice")
+            poll("a delivery counted as failed", lambda: counted("failed"))
+            after = scrape(server.url)
+    finally:
+        receiver.close()
+    for outcome in ("succeeded", "retrying", "failed"):  # the second try was the last
+        assert delta(before, after, deliveries, outcome=outcome) == 1, outcome
 
 
 def test_metrics_off_is_404(database_url: str) -> None:
