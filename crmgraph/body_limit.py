@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from crmgraph.observability import request_facts
 from crmgraph.settings import DEFAULTS
 
 Scope = MutableMapping[str, Any]
@@ -133,6 +134,7 @@ class BodySizeLimit:
             return
         if self.uploads[caller] >= UPLOADS_PER_CALLER:
             message = f"at most {UPLOADS_PER_CALLER} uploads at a time per API key"
+            request_facts.note_refusal("TOO_MANY_UPLOADS")
             await send_error(send, 429, error_body(message, "TOO_MANY_UPLOADS"))
             return
         self.uploads[caller] += 1
@@ -192,4 +194,5 @@ class BodySizeLimit:
 
     async def refuse(self, send: Send, limit: int) -> None:
         message = "request body too large"
+        request_facts.note_refusal("BODY_TOO_LARGE")
         await send_error(send, 413, error_body(message, "BODY_TOO_LARGE", limit=limit))

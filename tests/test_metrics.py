@@ -40,7 +40,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 @pytest.fixture
 def metered(database_url: str) -> Iterator[LiveServer]:
-    settings = settings_for(database_url, metrics=True, max_query_depth=4)
+    settings = settings_for(database_url, metrics=True, max_query_depth=4, max_body_bytes=4096)
     with live_server(settings, socket=True) as server:
         yield server
 
@@ -88,14 +88,18 @@ def test_a_query_is_counted_by_name_then_a_repeat_as_answered_directly(
     assert costs == 2  # the direct answer's cost too
 
 
-def test_a_too_deep_query_is_counted_as_a_refusal(metered: LiveServer) -> None:
+def test_a_too_deep_query_and_a_too_large_body_are_counted_as_refusals(
+    metered: LiveServer,
+) -> None:
     url = metered.url
     deep = "{ customers(first: 1) { nodes { owner { teams { members { name } } } } } }"
     before = scrape(url)
     for _ in range(2):  # the second is refused from the validation cache
         errors = post(url, deep).json()["errors"]
         assert errors[0]["extensions"]["code"] == "QUERY_TOO_DEEP"
+    assert post(url, "{ __typename }" + " " * 5000).status_code == 413
     after = scrape(url)
+    assert delta(before, after, "crmgraph_refusals_total", code="BODY_TOO_LARGE") == 1
     refusals = "crmgraph_refusals_total"
     assert (
         value(after, refusals, code="QUERY_TOO_DEEP")

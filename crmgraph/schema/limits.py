@@ -81,6 +81,7 @@ REFUSAL_CODES = frozenset(
         "RATE_LIMITED",
         "FORBIDDEN",
         "UNAUTHENTICATED",
+        "PERSISTED_QUERY_NOT_ALLOWED",  # crmgraph.persisted_queries: not a trusted document
     }
 )
 
