@@ -6,6 +6,8 @@ a request ran carries that request's id, which is the ``X-Request-Id`` the
 client sent (a sane one) and the response returned; each request has one
 access line (operation, status, duration, cost, the path that answered); and
 no line holds the API key used, a webhook's secret or a customer's e-mail.
+Then: a WebSocket's id, the redaction itself, and a fault's 500 (the layer
+alone: no route of the app raises on purpose).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from crmgraph.observability.logs import redact
+from crmgraph.observability.middleware import RequestObservation
+from crmgraph.observability.request_facts import RequestFacts
 from crmgraph.testing import settings_for, user_key
 from tests.conftest import LiveServer, fresh_database
-from tests.helpers import free_port, stop, wait_ready
+from tests.helpers import free_port, poll, stop, wait_ready
 
 PLUGINS = ["tests.plugins_for_tests.broken"]  # its validator raises for a name "boom..."
 WEBHOOK_SECRET = "whsec_logs-test-4f9c2a7e1b8d6053"
@@ -108,6 +112,9 @@ def test_request_ids_access_lines_and_no_secrets(served: Served) -> None:
             == "probe:1"
         )
 
+    # both workers configured their logging: each says it started, as JSON
+    # (the first to be ready answered; the other may still be starting)
+    poll("two workers started", lambda: served.log.read_text().count("Started server process") >= 2)
     lines = served.lines()
     access = {line["request_id"]: line for line in lines if line["logger"] == "crmgraph.access"}
     assert {"hook-1", "make-1", "boom-1", "read-0", "read-1", "read-2", minted, "probe:1"} <= set(
@@ -134,8 +141,7 @@ def test_request_ids_access_lines_and_no_secrets(served: Served) -> None:
     # every line a request's code wrote names a request
     in_requests = ("crmgraph.access", "crmgraph.plugins", "crmgraph.errors", "crmgraph.compiled")
     assert all(line.get("request_id") for line in lines if line["logger"] in in_requests)
-    # both workers configured their logging: each said it started, as JSON
-    assert sum("Started server process" in line["message"] for line in lines) >= 2
+    assert sum("Started server process" in line["message"] for line in lines) == 2
 
     text = served.log.read_text()
     secret = served.key.split("_", 2)[2]
@@ -164,3 +170,23 @@ def test_a_websocket_gets_a_request_id(server: LiveServer) -> None:
     with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=30) as ws:
         assert ws.response is not None
         assert len(ws.response.headers["X-Request-Id"]) == 32  # none sent: a new one
+
+
+def test_a_fault_answers_500_with_the_request_id_and_is_observed() -> None:
+    """The layer alone, around an app that raises before answering: the
+    client still gets the id to report, the observers see a failure."""
+    seen: list[RequestFacts] = []
+
+    async def faulty(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("kaput")
+
+    async def exchange() -> httpx.Response:
+        transport = httpx.ASGITransport(
+            RequestObservation(faulty, [seen.append]), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/anything", headers={"X-Request-Id": "fault-1"})
+
+    response = asyncio.run(exchange())
+    assert (response.status_code, response.headers["x-request-id"]) == (500, "fault-1")
+    assert [(f.request_id, f.status, f.outcome) for f in seen] == [("fault-1", 500, "failed")]

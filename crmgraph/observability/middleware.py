@@ -21,6 +21,7 @@ and costs one coroutine and a header scan per request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -41,6 +42,14 @@ HEADER = b"x-request-id"
 # what a client may name its request: short, and nothing a log line or a
 # header could be confused by (no spaces, quotes, newlines, control characters)
 SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+
+def internal_error() -> Message:
+    return {
+        "type": "http.response.start",
+        "status": 500,
+        "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")],
+    }
 
 
 def request_id(scope: Scope) -> str:
@@ -88,7 +97,13 @@ class RequestObservation:
             # this request's own task (uvicorn runs one per request), and its
             # line carries the request id.
             facts.outcome = "failed"
-            if facts.status is None or facts.status < 500:
+            if facts.status is None:
+                # answered here rather than by the server, so the client gets
+                # the id to report too (Starlette's 500 already carries it)
+                with contextlib.suppress(Exception):  # the client left: the fault still counts
+                    await send_with_id(internal_error())
+                    await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            elif facts.status < 500:
                 facts.status = 500
             self.observe(facts)
             raise
