@@ -225,6 +225,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     level = args.log_level or settings.log_level
     log_config(settings.log_format, level)  # a wrong format or level stops here, named
+    if settings.tracing:  # here, not in each worker's traceback
+        from crmgraph.observability.tracing import TracingUnavailable, check
+
+        try:
+            check()
+        except TracingUnavailable as exc:
+            print(f"crmgraph: {exc}", file=sys.stderr)
+            return 2
     # Migrate (and seed) once here, not in every worker, so N workers never race.
     asyncio.run(migrate_database(settings))
     if args.demo:
@@ -373,7 +381,11 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="seed demo data into an empty database")
     serve.add_argument("--demo-customers", type=int, default=3000)
-    serve.add_argument("--log-level", help="default: $CRMGRAPH_LOG_LEVEL or info")
+    serve.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="default: $CRMGRAPH_LOG_LEVEL or info",
+    )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(

@@ -30,6 +30,7 @@ hold statements, never their parameters.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -42,6 +43,14 @@ ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 MISSING_EXTRA = (
     "CRMGRAPH_TRACING=1 needs OpenTelemetry: pip install 'crmgraph[otel]' (could not import {})"
 )
+REQUIRED = (
+    "opentelemetry.sdk.trace",
+    "opentelemetry.instrumentation.asgi",
+    "opentelemetry.instrumentation.asyncpg",
+    "opentelemetry.instrumentation.redis",
+    "opentelemetry.instrumentation.httpx",
+)
+EXPORTERS = ("otlp", "console", "none")
 SECRET_HEADERS = ["authorization", "proxy-authorization", "cookie", "set-cookie"]
 
 
@@ -54,10 +63,9 @@ def traced(app: ASGIApp, observed: Callable[[ASGIApp], ASGIApp]) -> ASGIApp:
     OpenTelemetry's ASGI middleware, and :class:`SpanFacts` inside it, with
     the database, Redis and httpx clients instrumented (once per process)
     and a tracer provider configured from the environment if none is yet."""
-    try:
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-    except ImportError as exc:
-        raise TracingUnavailable(MISSING_EXTRA.format(exc.name)) from exc
+    check()
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
     configure_provider()
     instrument_clients()
     sanitized = os.environ.get("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "")
@@ -71,6 +79,23 @@ def traced(app: ASGIApp, observed: Callable[[ASGIApp], ASGIApp]) -> ASGIApp:
         # a span per ASGI message: noise that costs more than the request's own
         exclude_spans=["receive", "send"],
     )
+
+
+def check() -> None:
+    """Raises :class:`TracingUnavailable`, saying what to install or set, if
+    tracing cannot start: ``crmgraph serve`` asks before starting workers."""
+    try:
+        for module in REQUIRED:
+            importlib.import_module(module)
+    except ImportError as exc:
+        raise TracingUnavailable(MISSING_EXTRA.format(exc.name)) from exc
+    for name in exporter_names():
+        if name not in EXPORTERS:
+            raise TracingUnavailable(
+                f"OTEL_TRACES_EXPORTER: {name!r} is not one of {', '.join(EXPORTERS)}"
+            )
+        if name == "otlp":
+            otlp_exporter_class()
 
 
 def configure_provider() -> None:
@@ -113,15 +138,11 @@ def span_processors(names: list[str]) -> list[Any]:
         if name == "console":
             processors.append(SimpleSpanProcessor(ConsoleSpanExporter()))
         elif name == "otlp":
-            processors.append(BatchSpanProcessor(otlp_exporter()))
-        else:
-            raise TracingUnavailable(
-                f"OTEL_TRACES_EXPORTER: {name!r} is not one of otlp, console, none"
-            )
+            processors.append(BatchSpanProcessor(otlp_exporter_class()()))
     return processors
 
 
-def otlp_exporter() -> Any:
+def otlp_exporter_class() -> Any:
     grpc = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") == "grpc"
     try:
         if grpc:
@@ -133,7 +154,7 @@ def otlp_exporter() -> Any:
             "OTEL_TRACES_EXPORTER=otlp needs an exporter: pip install opentelemetry-exporter-otlp "
             f"(could not import {exc.name})"
         ) from exc
-    return OTLPSpanExporter()
+    return OTLPSpanExporter
 
 
 def instrument_clients() -> None:
