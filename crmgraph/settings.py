@@ -302,7 +302,10 @@ class Settings(BaseSettings):
         'unreachable the server runs degraded: see "Deployment"',
     )
     idempotency_ttl_hours: float = Field(
-        24, gt=0, description="how long an `Idempotency-Key`'s first response is kept for replay"
+        24,
+        ge=0,
+        description="how long an `Idempotency-Key`'s first response is kept for replay "
+        "(0: not kept past the request)",
     )
     webhook_max_attempts: int = Field(
         10,
