@@ -17,9 +17,14 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
+from crmgraph.db.write_batch import CHANGES_ROWS
+
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
-QUERY, EXECUTE, SYNC = b"Q", b"E", b"S"
+QUERY, EXECUTE, SYNC, PARSE, BIND = b"Q", b"E", b"S", b"P", b"B"
+
+# A statement that writes
+WRITES = CHANGES_ROWS
 
 
 @dataclass
@@ -30,10 +35,22 @@ class WireCounter:
     # round trips (Sync and Query messages) of each transaction a client ended
     # with COMMIT, from its BEGIN to its COMMIT, in the order they ended
     transactions: list[int] = field(default_factory=list)
+    # the statements that wrote in each of them, in the same order
+    writes: list[list[str]] = field(default_factory=list)
+    # the round trips outside any transaction that each of them counts (the
+    # statement each sent; "" for a statement's preparation)
+    loose: list[list[str]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.messages.clear()
         self.transactions.clear()
+        self.writes.clear()
+        self.loose.clear()
+
+    def ended(self, trips: int, writes: list[str], loose: list[str]) -> None:
+        self.transactions.append(trips)
+        self.writes.append(writes)
+        self.loose.append(loose)
 
     def session(self) -> Session:
         """The counter of one client connection."""
@@ -64,24 +81,55 @@ class WireCounter:
 class Session:
     """What one client connection sends: every message counted, and its
     transactions' round trips (a simple Query BEGIN opens one, COMMIT or
-    ROLLBACK ends it; a rolled-back one is not listed)."""
+    ROLLBACK ends it; a rolled-back one is not listed). A statement that
+    writes sent outside BEGIN is a transaction of its own. The round trips
+    this connection made outside a transaction since the last one it ended
+    (the reads of a transaction that had not sent BEGIN yet, a statement's
+    preparation, but also another task's reads on the same pooled
+    connection) are counted in the next one that ends, and listed in
+    ``WireCounter.loose`` for a caller to sort out."""
 
     counter: WireCounter
     open_trips: int | None = None
+    loose_trips: list[str] = field(default_factory=list)
+    prepared: dict[bytes, str] = field(default_factory=dict)
+    bound: str = ""
+    written: list[str] = field(default_factory=list)
 
     def see(self, kind: bytes, body: bytes) -> None:
         self.counter.messages[kind] += 1
         text = ""
-        if kind == QUERY:
+        if kind == PARSE:
+            name, _, rest = body.partition(b"\0")
+            self.prepared[name] = rest.partition(b"\0")[0].decode(errors="replace")
+        elif kind == BIND:
+            name = body.partition(b"\0")[2].partition(b"\0")[0]
+            self.bound = self.prepared.get(name, "")
+            if WRITES.search(self.bound):
+                self.written.append(self.bound)
+        elif kind == QUERY:
             text = body.rstrip(b"\0").decode(errors="replace").strip().rstrip(";").upper()
             if text.startswith(("BEGIN", "START TRANSACTION")):
                 self.open_trips = 0
-        if self.open_trips is not None and kind in (QUERY, SYNC):
-            self.open_trips += 1
+                self.written = []
+        if kind in (QUERY, SYNC):
+            self.round_trip(kind, text)
         if text.startswith(("COMMIT", "ROLLBACK")) and self.open_trips is not None:
             if text.startswith("COMMIT"):
-                self.counter.transactions.append(self.open_trips)
-            self.open_trips = None
+                loose = self.loose_trips
+                self.counter.ended(self.open_trips + len(loose), self.written, loose)
+            self.open_trips, self.written, self.loose_trips = None, [], []
+
+    def round_trip(self, kind: bytes, text: str) -> None:
+        statement, self.bound = (text if kind == QUERY else self.bound), ""
+        if self.open_trips is not None:
+            self.open_trips += 1
+            return
+        self.loose_trips.append(statement)
+        if kind == SYNC and self.written:
+            loose = self.loose_trips
+            self.counter.ended(len(loose), self.written, loose)
+            self.loose_trips, self.written = [], []
 
 
 @dataclass

@@ -5,7 +5,6 @@ which goes past ``Database.fetch``."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +18,7 @@ from crmgraph.testing import settings_for
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    settings = dataclasses.replace(settings_for(database_url), write_batching=True)
+    settings = settings_for(database_url, write_batching=True)
     database = Database(make_engine(settings), CORE_TABLES)
     await database.start(settings)
     try:

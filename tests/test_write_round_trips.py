@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import json
 import re
@@ -45,8 +44,8 @@ def proxy_for(database_url: str) -> Iterator[tuple[str, WireCounter]]:
 
 
 def started(database_url: str, batching: bool) -> contextlib.AbstractContextManager[LiveServer]:
-    settings = dataclasses.replace(
-        settings_for(database_url),
+    settings = settings_for(
+        database_url,
         write_batching=batching,
         event_poll_seconds=QUIET,
         prune_interval_seconds=QUIET,
@@ -97,14 +96,27 @@ def new_customer(server: LiveServer, name: str) -> dict[str, Any]:
 
 def round_trips(counter: WireCounter, write: Callable[[int], None], times: int = 5) -> list[int]:
     """Each write's transaction's round trips, after two writes to warm up
-    (statements prepared, ids handed out)."""
+    (statements prepared, ids handed out). The outbox passes a write wakes
+    (a read of the events, then one UPDATE marking them delivered or
+    published, outside any transaction) are not the write's, whichever
+    transaction the proxy counted their reads in."""
     write(-1)
     write(-2)
     counter.reset()
     for number in range(times):
         write(number)
-    assert len(counter.transactions) == times, counter.transactions
-    return list(counter.transactions)
+    ended = list(zip(counter.transactions, counter.writes, counter.loose, strict=True))
+    trips = [
+        total - sum(1 for text in loose if OUTBOX_PASS.search(text))
+        for total, texts, loose in ended
+        if not all(OUTBOX_PASS.search(text) for text in texts)
+    ]
+    assert len(trips) == times, ended
+    return trips
+
+
+# the dispatcher's and the live publisher's statements on the outbox
+OUTBOX_PASS = re.compile(r"^\s*(UPDATE event SET|SELECT \* FROM event WHERE)|FROM event e?\b")
 
 
 def typical(trips: list[int]) -> int:
@@ -114,16 +126,18 @@ def typical(trips: list[int]) -> int:
     return int(statistics.median_low(trips))
 
 
-def test_a_logged_interaction_is_one_statement_between_its_lock_and_commit(counted) -> None:  # type: ignore[no-untyped-def]
+def test_a_logged_interaction_is_one_statement(counted) -> None:  # type: ignore[no-untyped-def]
     server, counter = counted
     customer = new_customer(server, "Round Trip Logger")
     trips = round_trips(counter, lambda n: payload(server, LOG, {"id": customer["id"]}))
-    # BEGIN; the customer read with its lock; row + audit + event, the payload
-    # kept from the INSERT; COMMIT
-    assert typical(trips) == 4
+    # no BEGIN, no COMMIT: one statement locks the customer and checks it is
+    # live (the guard), writes the row, audit entry and event, and returns
+    # the row for the payload (before the lazy transaction: BEGIN; the
+    # customer read with its lock; that batch; COMMIT: 4)
+    assert typical(trips) == 1
 
 
-def test_a_contact_and_a_need_cost_the_same_four(counted) -> None:  # type: ignore[no-untyped-def]
+def test_a_contact_and_a_need_cost_the_same_one(counted) -> None:  # type: ignore[no-untyped-def]
     server, counter = counted
     customer = new_customer(server, "Round Trip Contacts")
     contact = round_trips(
@@ -132,7 +146,7 @@ def test_a_contact_and_a_need_cost_the_same_four(counted) -> None:  # type: igno
     need = round_trips(
         counter, lambda n: payload(server, NEED, {"id": customer["id"], "title": f"N {n}"})
     )
-    assert (typical(contact), typical(need)) == (4, 4)
+    assert (typical(contact), typical(need)) == (1, 1)
 
 
 def test_customer_writes(counted) -> None:  # type: ignore[no-untyped-def]
@@ -187,11 +201,17 @@ TABLES = (
 
 
 ORDER = {
+    # a stage_change row's id comes from a block of ids on one path and from
+    # the sequence on the other: the same rows, other numbers after a merge
+    "stage_change": "customer, kind, at, to_stage",
     "customer_match_key": "customer, key_type, key_value",
     "duplicate_pair": "customer_a, customer_b",
     "customer_activity": "customer_id",
     "customer_month": "customer_id, month",
 }
+
+
+UNNUMBERED = {("stage_change", "id")}
 
 
 def comparable(value: Any) -> Any:
@@ -216,7 +236,10 @@ def contents(database_url: str) -> dict[str, list[dict[str, Any]]]:
     for table in TABLES:
         order = ORDER.get(table, "id")
         rows = run_sql(settings, f"SELECT * FROM {table} ORDER BY {order}")
-        found[table] = [{k: comparable(v) for k, v in row.items()} for row in rows]
+        found[table] = [
+            {k: comparable(v) for k, v in row.items() if (table, k) not in UNNUMBERED}
+            for row in rows
+        ]
     return found
 
 
@@ -233,8 +256,22 @@ def write_sequence(server: LiveServer) -> list[Any]:
     answers.append(payload(server, LOG, {"id": first["id"]}))
     answers.append(payload(server, NEED, {"id": second["id"], "title": "Loans"}))
     answers.append(payload(server, MOVE, {"id": second["id"], "v": 1}))
-    answers.append(server.post(LOG.replace("EMAIL", "PHONE"), {"id": "Q3VzdG9tZXI6OTk5OTk="}))
+    # what the one-statement path's guard refuses: a missing customer, a
+    # deleted one and a merged one (the same user errors either way)
+    missing = "Q3VzdG9tZXI6OTk5OTk="
+    answers.append(server.post(LOG.replace("EMAIL", "PHONE"), {"id": missing})["data"])
+    gone = new_customer(server, "Ada Deleted")
+    payload(server, DELETE, {"id": gone["id"]})
+    answers.append(server.post(CONTACT, {"id": gone["id"], "name": "Nobody"})["data"])
+    payload(server, MERGE, {"survivor": first["id"], "merged": second["id"]})
+    answers.append(server.post(NEED, {"id": second["id"], "title": "After"})["data"])
+    answers.append(payload(server, LOG, {"id": first["id"]}))
     return [comparable(a) for a in answers]
+
+
+DELETE = """mutation($id: ID!) { deleteCustomer(input: {id: $id}) { userErrors { code } } }"""
+MERGE = """mutation($survivor: ID!, $merged: ID!) {
+  mergeCustomers(input: {survivorId: $survivor, mergedId: $merged}) { userErrors { code } } }"""
 
 
 @pytest.mark.parametrize("engine", ["postgres"])

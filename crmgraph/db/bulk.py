@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from crmgraph.db import text_keys
-from crmgraph.db.engine import Database, current_counter
+from crmgraph.db.engine import Database, begin_if_lazy, current_counter
 
 Row = dict[str, Any]
 
@@ -69,7 +69,7 @@ async def insert_batch(
 ) -> list[int]:
     names = ", ".join(f'"{column}"' for column in columns)  # stage_change has a "by" column
     args = [row[column] for row in chunk for column in columns]
-    transaction = db.engine.current_transaction.get()
+    transaction = await begin_if_lazy(db.engine)
     if transaction is None:
         marks = "(" + ", ".join("{}" for _ in columns) + ")"
         sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in chunk)}"

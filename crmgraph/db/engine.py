@@ -34,7 +34,7 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from crmgraph.db.replica import may_use_replica, only_reads
-from crmgraph.db.write_batch import IdBlocks, WriteQueue
+from crmgraph.db.write_batch import GUARD_FAILED, IdBlocks, WriteQueue
 from crmgraph.settings import Settings
 from crmgraph.validation import UserInputError
 
@@ -180,10 +180,40 @@ class CountingSQLiteEngine(SQLiteEngine):
 
 class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
     """PostgreSQL: the connection goes back to the pool (asyncpg closes one it
-    cannot reset)."""
+    cannot reset).
+
+    A *lazy* one (``Database.transaction(lazy=True)``) sends BEGIN only when
+    a statement needs it: reads before it run on the connection as single
+    statements (each sees the latest commits, as it would inside a READ
+    COMMITTED transaction), and a write whose queue holds one batch at the
+    end sends it alone, one atomic statement, with no BEGIN and no COMMIT."""
+
+    lazy = False
+    begun = True
 
     def prepare(self, connection: Any) -> None:
         self.transaction = connection.transaction()
+
+    async def begin(self) -> None:
+        if self.lazy:
+            self.begun = False
+            return
+        await super().begin()
+
+    async def ensure_begun(self) -> None:
+        if not self.begun:
+            self.begun = True
+            await super().begin()
+
+    async def commit(self) -> None:
+        if self.begun:
+            await super().commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        if self.begun:
+            await super().rollback()
+        self._rolled_back = True
 
     async def give_back(self, connection: Any) -> None:
         if self.engine.pool:
@@ -194,6 +224,7 @@ class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
 
 class CountingPostgresEngine(PostgresEngine):
     async def run_querystring(self, querystring: QueryString, in_pool: bool = True) -> Any:
+        await begin_if_lazy(self)
         queue = current_queue.get()
         if queue:
             # a query that went past Database.fetch (a plugin's own piccolo
@@ -206,12 +237,25 @@ class CountingPostgresEngine(PostgresEngine):
         return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
 
 
-async def send_in_transaction(engine: Engine, sql: str, *args: Any) -> list[dict[str, Any]]:
+async def begin_if_lazy(engine: Engine) -> Any:
+    """The current transaction (None outside one), its BEGIN sent if it was
+    lazy and had not sent it yet."""
+    transaction = engine.current_transaction.get()
+    if transaction is not None and not getattr(transaction, "begun", True):
+        await transaction.ensure_begun()
+    return transaction
+
+
+async def send_in_transaction(
+    engine: Engine, sql: str, *args: Any, begin: bool = True
+) -> list[dict[str, Any]]:
     """PostgreSQL, in a transaction: ``sql``'s ``{}`` numbered and sent on
     the transaction's connection, past piccolo's QueryString (whose parse of
     a batch's hundreds of placeholders costs more than the statement) and
-    past the write queue's flush; counted like every statement."""
-    transaction = engine.current_transaction.get()
+    past the write queue's flush; counted like every statement. A lazy
+    transaction's BEGIN goes first unless ``begin`` is false (a statement
+    that may run alone: the last batch, ids from a sequence)."""
+    transaction = await begin_if_lazy(engine) if begin else engine.current_transaction.get()
     assert transaction is not None
     pieces = sql.split("{}")
     numbered = "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
@@ -399,9 +443,12 @@ class Database:
         return engine.pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self, lazy: bool = False) -> AsyncIterator[None]:
         """One write transaction; SQLite takes the write lock up front (IMMEDIATE)
-        so two writers queue on the busy timeout instead of failing on upgrade."""
+        so two writers queue on the busy timeout instead of failing on upgrade.
+        PostgreSQL with write batching: ``lazy`` defers BEGIN
+        (:class:`ReleasingPostgresTransaction`); a write that only queued
+        (:meth:`guarding`) is then one statement."""
         if isinstance(self.engine, SQLiteEngine):
             async with self.engine.transaction(transaction_type=TransactionType.immediate):
                 yield
@@ -409,14 +456,32 @@ class Database:
             async with self.engine.transaction():
                 yield
         else:
-            async with self.engine.transaction():
+            transaction: Any = self.engine.transaction()
+            transaction.lazy = lazy
+            async with transaction:
                 queue = WriteQueue()
                 token = current_queue.set(queue)
                 try:
                     yield
-                    await queue.flush(self._send_direct)  # before the COMMIT
+                    if len(queue.batches) > 1:  # alone, only one statement is atomic
+                        await transaction.ensure_begun()
+                    await queue.flush(self._send_unbegun)  # before the COMMIT
+                except Exception as exc:
+                    if getattr(exc, "sqlstate", None) == GUARD_FAILED:
+                        self.ids.give_back(queue.given)  # the run again takes them
+                    raise
                 finally:
                     current_queue.reset(token)
+
+    def guarding(self) -> WriteQueue | None:
+        """The write queue of a lazy transaction that has sent no BEGIN yet:
+        what the write would read first may go into its statement as a guard
+        (:meth:`WriteQueue.guard`); None otherwise."""
+        queue = current_queue.get()
+        transaction = self.engine.current_transaction.get()
+        if queue is None or transaction is None or getattr(transaction, "begun", True):
+            return None
+        return queue
 
     @property
     def in_transaction(self) -> bool:
@@ -438,8 +503,7 @@ class Database:
             return await work()
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
-                async with self.transaction():
-                    return await work()
+                return await self._guarded_attempt(work)
             except Exception as exc:
                 sqlstate = getattr(exc, "sqlstate", None)
                 if sqlstate not in RETRYABLE_SQLSTATES:
@@ -453,6 +517,20 @@ class Database:
             "be completed; try again",
             "VERSION_CONFLICT",
         )
+
+    async def _guarded_attempt(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work`` in a lazy transaction; if a guard of it failed (its
+        customer was not there, live and visible when its one statement ran),
+        once more in an ordinary one, whose reads refuse it with the exact
+        user error (or find it there after all, and write)."""
+        try:
+            async with self.transaction(lazy=True):
+                return await work()
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) != GUARD_FAILED:
+                raise
+        async with self.transaction():
+            return await work()
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Run portable SQL with ``{}`` placeholders (piccolo's QueryString),
@@ -481,6 +559,12 @@ class Database:
             return await self._send(sql, *args)
         return await send_in_transaction(self.engine, sql, *args)
 
+    async def _send_unbegun(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """As :meth:`_send_direct`, without sending a lazy transaction's BEGIN."""
+        if self.engine.current_transaction.get() is None or self.is_sqlite:
+            return await self._send(sql, *args)
+        return await send_in_transaction(self.engine, sql, *args, begin=False)
+
     async def flush_writes(self) -> None:
         """Send the writes this transaction has queued, if any (before a
         statement that goes past :meth:`fetch`, such as a bulk INSERT)."""
@@ -496,7 +580,11 @@ class Database:
 
     async def next_id(self, table: str) -> int | None:
         """A primary key for a row of ``table`` queued before its INSERT."""
-        return await self.ids.next_id(table, self._send_direct)
+        pk = await self.ids.next_id(table, self._send_unbegun)
+        queue = current_queue.get()
+        if queue is not None and pk is not None:
+            queue.given.append((table, pk))
+        return pk
 
     async def written_row(self, table: str, pk: int) -> dict[str, Any] | None:
         """Row ``pk`` of ``table`` as this transaction's queued INSERT wrote

@@ -25,6 +25,14 @@ A batch may also keep the row of one INSERT (``keep``): its ``RETURNING *``
 is the statement's answer, so a payload shows the row as written without
 reading it again.
 
+A queue may be *lazy* (its transaction has not sent BEGIN: crmgraph.db.lazy):
+then a write that read nothing before its writes is one statement and no
+transaction around it. What it would have read first, the customer it writes
+to, locked and checked live, goes into that statement as a *guard*: a
+locking read whose rows must number one, or ``crmgraph_refuse`` aborts the
+statement (SQLSTATE ``CRG01``) and the write runs again the ordinary way,
+which refuses it with the exact user error.
+
 Considered and refused: a pipelined batch (asyncpg has no pipeline mode;
 psycopg 3 has, but a second driver for one feature is more than this module);
 SQLite gets nothing here: it is in the process, a statement costs no round
@@ -50,6 +58,9 @@ ID_BLOCK = 32
 
 Fetch = Callable[..., Awaitable[list[dict[str, Any]]]]
 
+# The SQLSTATE of crmgraph_refuse (migration crmgraph_0033): a guard failed.
+GUARD_FAILED = "CRG01"
+
 # A statement that writes rows (a locking read's FOR UPDATE is not one)
 CHANGES_ROWS = re.compile(
     r"\b(INSERT\s+INTO|DELETE\s+FROM|MERGE\s+INTO|UPDATE\s+\w+(\s+(AS\s+)?\w+)?\s+SET)\b",
@@ -70,6 +81,7 @@ class Statement:
     args: tuple[Any, ...] = ()
     keep: bool = False  # its RETURNING * rows answer the batch
     expect: tuple[int, Exception] | None = None  # (row count, error otherwise)
+    guard: bool = False  # a locking read that must find one row (module docstring)
 
     @property
     def is_insert(self) -> bool:
@@ -131,7 +143,7 @@ class Batch:
         for number, statement in enumerate(self.statements):
             sql, values = statement.render()
             returning = " RETURNING *" if statement.keep else " RETURNING 1"
-            parts.append(f"crmgraph_w{number} AS ({sql}{returning})")
+            parts.append(f"crmgraph_w{number} AS ({sql}{'' if statement.guard else returning})")
             args.extend(values)
         return parts, args
 
@@ -143,6 +155,11 @@ class Batch:
             f"(SELECT COUNT(*) FROM crmgraph_w{number}) AS crmgraph_count_{number}"
             for number, statement in enumerate(self.statements)
             if statement.expect is not None
+        ] + [
+            f"CASE WHEN (SELECT COUNT(*) FROM crmgraph_w{number}) = 1 THEN 1 "
+            f"ELSE crmgraph_refuse('guard crmgraph_w{number}') END AS crmgraph_guard_{number}"
+            for number, statement in enumerate(self.statements)
+            if statement.guard
         ]
         kept = next(
             (f"crmgraph_w{n}" for n, statement in enumerate(self.statements) if statement.keep),
@@ -161,7 +178,9 @@ class Batch:
         it names none of the batch's tables (so seeing them as they were
         before the batch, as one statement's parts do, is seeing them as they
         are), and nothing of the batch is read back (no kept row, no count)."""
-        if any(s.keep or s.expect for s in self.statements) or CHANGES_ROWS.search(sql):
+        if any(s.keep or s.expect or s.guard for s in self.statements):
+            return False
+        if CHANGES_ROWS.search(sql):
             return False
         return not any(
             re.search(rf"\b{re.escape(s.table)}\b", sql, re.IGNORECASE) for s in self.statements
@@ -196,6 +215,26 @@ class WriteQueue:
     # two tasks of one transaction (a payload's loaders) reading at once: the
     # second waits for the first one's flush, so both read after every write
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # ids handed out to this transaction's rows (IdBlocks.give_back)
+    given: list[tuple[str, int]] = field(default_factory=list)
+    # called with a kept row once its batch is sent, by (table, id)
+    waiting: dict[tuple[str, int], list[Callable[[dict[str, Any]], object]]] = field(
+        default_factory=dict
+    )
+
+    def keeps(self, table: str, pk: int) -> bool:
+        """Whether a queued, unsent INSERT of ``table`` keeps row ``pk``."""
+        for batch in self.batches:
+            for s in batch.statements:
+                if s.keep and s.table == table and "id" in s.columns:
+                    at = s.columns.index("id")
+                    if any(row[at] == pk for row in s.rows):
+                        return True
+        return False
+
+    def when_sent(self, table: str, pk: int, callback: Callable[[dict[str, Any]], object]) -> None:
+        """Call ``callback`` with kept row ``pk`` of ``table`` once it is sent."""
+        self.waiting.setdefault((table, pk), []).append(callback)
 
     def add(self, statement: Statement) -> None:
         last = self.batches[-1] if self.batches else None
@@ -208,6 +247,11 @@ class WriteQueue:
 
     def insert(self, table: str, values: dict[str, Any], keep: bool = False) -> None:
         self.add(Statement(table, tuple(values), [tuple(values.values())], keep=keep))
+
+    def guard(self, table: str, sql: str, *args: Any) -> None:
+        """Queue ``sql``, a locking read of ``table`` that must find exactly
+        one row when the batch is sent (module docstring)."""
+        self.add(Statement(table, sql=sql, args=args, guard=True))
 
     async def flush(self, fetch: Fetch) -> None:
         """Send every queued batch, one round trip each, in order."""
@@ -236,6 +280,8 @@ class WriteQueue:
         table = next((s.table for s in batch.statements if s.keep), "")
         for row in rows:
             self.kept[(table, int(row["id"]))] = row
+            for callback in self.waiting.pop((table, int(row["id"])), ()):
+                callback(row)
 
     def __bool__(self) -> bool:
         return bool(self.batches)
@@ -277,3 +323,11 @@ class IdBlocks:
             ids.extend(int(row["id"]) for row in rows)
             ids.sort(reverse=True)  # popped from the end: smallest first
         return ids.pop()
+
+    def give_back(self, given: Sequence[tuple[str, int]]) -> None:
+        """Ids handed out to rows no statement wrote (a batch that failed its
+        guard), to be handed out again."""
+        for table, pk in given:
+            self.free.setdefault(table, []).append(pk)
+        for ids in self.free.values():
+            ids.sort(reverse=True)

@@ -206,6 +206,31 @@ async def live_customer(
     return row
 
 
+async def hold_live_customer(
+    db: Database, pk: int, field: str, sees: Visible, scope: queries.CustomerScope | None
+) -> None:
+    """What :func:`live_customer` makes sure of, for a write that does not
+    need the row: the customer is there, live and visible to the caller
+    (``sees``; ``scope`` is the same row scope as SQL, None: every customer),
+    its party lock held to the end of the write. In a lazy transaction that
+    has sent nothing yet (``Database.guarding``) this is a guard in the
+    write's one statement; a customer that fails it has the write run again
+    the ordinary way, which refuses it exactly as :func:`live_customer` does."""
+    queue = db.guarding()
+    if queue is None:
+        await live_customer(db, pk, field, sees)
+        return
+    where = queries.Where()
+    where.add("c.id = {}", pk)
+    where.add("c.deleted_at IS NULL AND c.merged_into IS NULL AND c.erased_at IS NULL")
+    if scope is not None:
+        scope.sql(where)
+    # locked as lock_parties locks it
+    queue.guard(
+        "customer", f"SELECT c.id FROM customer c WHERE {where.sql()} FOR UPDATE", *where.args
+    )
+
+
 def check_live(row: dict[str, Any], field: str) -> None:
     """Refuse a write to a merged, erased or deleted customer (its row in hand)."""
     merged_refusal(row, field)

@@ -13,7 +13,7 @@ from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.input_checks import guarded_problems
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.customer_checks import live
+from crmgraph.operations.customer_checks import hold_live
 from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem
@@ -63,7 +63,7 @@ async def add_contact(
     values = contact_values(actor, errors, new.fields, creating=True)
 
     async def work() -> int:
-        await live(db, actor, customer, "customerId")
+        await hold_live(db, actor, customer, "customerId")
         pk = await writes.insert_recorded(
             db,
             "Contact",
@@ -95,7 +95,7 @@ async def update_contact(
 
     async def work() -> int:
         current = await writes.contact_row(db, pk)
-        await live(db, actor, current["customer"], "id")
+        await hold_live(db, actor, current["customer"], "id")
         await writes.update_recorded(db, ("Contact", pk), current, values, "contact.updated")
         if values.get("is_primary"):
             await writes.clear_primary_contact(db, current["customer"], pk)

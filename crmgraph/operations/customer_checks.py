@@ -109,6 +109,12 @@ async def live(db: Database, actor: Actor, pk: int, field: str = "id") -> dict[s
     return await writes.live_customer(db, pk, field, actor.sees)
 
 
+async def hold_live(db: Database, actor: Actor, pk: int, field: str = "id") -> None:
+    """As :func:`live`, for a write that needs the guarantee and not the row
+    (which may then be checked within the write's own statement)."""
+    await writes.hold_live_customer(db, pk, field, actor.sees, actor.access.scope)
+
+
 async def screen_new_customer(
     db: Database,
     actor: Actor,

@@ -14,7 +14,7 @@ from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.input_checks import camel_keys
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.customer_checks import live
+from crmgraph.operations.customer_checks import hold_live
 from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.privacy.consent import MARKETING, OUTBOUND, marketing_refusal
 from crmgraph.registry import Catalog
@@ -57,7 +57,7 @@ async def log_interaction(
     }
 
     async def work() -> int:
-        await live(db, actor, customer, "customerId")
+        await hold_live(db, actor, customer, "customerId")
         if contact is not None:
             await writes.contact_of(db, contact, customer)
         if (values["direction"], values["purpose"]) == (OUTBOUND, MARKETING):

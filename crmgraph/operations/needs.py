@@ -14,7 +14,7 @@ from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.customer_checks import live
+from crmgraph.operations.customer_checks import hold_live
 from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
@@ -53,7 +53,7 @@ async def record_need(
     values = input_checks.need_fields(errors, dict(new.fields))  # the importer's rules too
 
     async def work() -> int:
-        await live(db, actor, customer, "customerId")
+        await hold_live(db, actor, customer, "customerId")
         return await writes.insert_recorded(
             db,
             "Need",
@@ -90,7 +90,7 @@ async def update_need(
         need = await writes.locked_row(db, "need", pk)
         if need is None:
             raise UserInputError.single("id", "need not found", "NOT_FOUND")
-        await live(db, actor, need["customer"], "id")
+        await hold_live(db, actor, need["customer"], "id")
         await writes.update_recorded(db, ("Need", pk), need, values, "need.updated")
         return pk
 

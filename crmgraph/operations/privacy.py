@@ -18,7 +18,7 @@ from crmgraph.db import writes
 from crmgraph.db.engine import Database
 from crmgraph.ids import InvalidId, decode_id
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.customer_checks import live
+from crmgraph.operations.customer_checks import hold_live
 from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.privacy import consent, erasure, export
 from crmgraph.registry import Catalog
@@ -71,7 +71,7 @@ async def record_consent(
         errors.add("at", "a consent cannot be stated in the future", "OUT_OF_RANGE")
 
     async def work() -> int:
-        await live(db, actor, new.customer, "customerId")
+        await hold_live(db, actor, new.customer, "customerId")
         if new.contact is not None:
             await writes.contact_of(db, new.contact, new.customer)
         pk = await consent.record(

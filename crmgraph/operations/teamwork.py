@@ -19,7 +19,7 @@ from crmgraph.db.engine import Database
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import camel_keys, forbidden_problem
 from crmgraph.operations.actor import Actor
-from crmgraph.operations.customer_checks import live
+from crmgraph.operations.customer_checks import hold_live
 from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
@@ -124,7 +124,7 @@ async def editable_note(db: Database, actor: Actor, pk: int) -> dict[str, Any]:
     row = await writes.locked_row(db, "note", pk)
     if row is None or row["deleted_at"] is not None:
         raise UserInputError.single("id", "note not found", "NOT_FOUND")
-    await live(db, actor, row["customer"], "id")
+    await hold_live(db, actor, row["customer"], "id")
     if row["author"] != actor.user_id and not actor.can(NOTE_MODERATE):
         raise UserInputError([forbidden_problem("id", "change another user's note", NOTE_MODERATE)])
     return row
@@ -174,7 +174,7 @@ async def add_note(
     body = note_body(errors, new.body)
 
     async def work() -> int:
-        await live(db, actor, customer, "customerId")
+        await hold_live(db, actor, customer, "customerId")
         mentioned = await mentioned_users(db, body or "")
         at = writes.now()
         author = actor.user_id
@@ -318,7 +318,7 @@ async def create_task(
     )
 
     async def work() -> int:
-        await live(db, actor, customer, "customerId")
+        await hold_live(db, actor, customer, "customerId")
         await task_need(db, need, customer)
         await existing_user(db, assignee, ASSIGNEE_PATH)
         at = writes.now()
@@ -391,7 +391,7 @@ async def update_task(
         current = await writes.locked_row(db, "task", pk)
         if current is None:
             raise UserInputError.single("id", "task not found", "NOT_FOUND")
-        await live(db, actor, current["customer"], "id")
+        await hold_live(db, actor, current["customer"], "id")
         check_version(current, change.expected_version, "task")
         await existing_user(db, values.get("assignee"), ASSIGNEE_PATH)
         changed = dict(values)

@@ -174,7 +174,14 @@ async def fresh_row(info: Info, loader_name: str, key: Any) -> Any:
         loader.clear(key)
     if loader_name == "row":
         type_name, pk = key
-        written = await info.context.db.written_row(NODE_TABLES[type_name], pk)
+        table = NODE_TABLES[type_name]
+        queue = info.context.db.guarding()
+        if queue is not None and queue.keeps(table, pk):
+            # a write that is still one statement stays one: its row is
+            # the payload's once that statement is sent, before the commit
+            queue.when_sent(table, pk, lambda row: loader.prime(key, row))
+            return None
+        written = await info.context.db.written_row(table, pk)
         if written is not None:
             loader.prime(key, written)
             return written
