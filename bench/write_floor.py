@@ -175,7 +175,7 @@ async def compare(url: str, writes: int, rounds: int) -> dict[str, Tally]:
             "postgraphile": (await sql_writer(POSTGRAPHILE_SQL), [raw_pid]),
         }
         tallies = {name: Tally() for name in ways}
-        for name, (write, _) in ways.items():  # warm caches and plans
+        for write, _ in ways.values():  # warm caches and plans
             for i in range(200):
                 await write(i)
         for _ in range(rounds):
