@@ -189,7 +189,7 @@ def access_line(facts: RequestFacts) -> None:
         "%s %s %s%s answered_by=%s cost=%s %.2f ms%s",
         facts.method,
         facts.path,
-        facts.status,
+        "-" if facts.status is None else facts.status,  # None: the client left first
         operation if facts.answered_by != "none" else "",
         facts.answered_by,
         "-" if facts.cost is None else facts.cost,

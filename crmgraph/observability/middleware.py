@@ -92,12 +92,12 @@ class RequestObservation:
         token = begin(facts)
         try:
             await self.app(scope, receive, send_with_id)
-        except BaseException:
+        except BaseException as exc:
             # The facts stay current: the server logs the exception next, in
             # this request's own task (uvicorn runs one per request), and its
             # line carries the request id.
             facts.outcome = "failed"
-            if facts.status is None:
+            if facts.status is None and isinstance(exc, Exception):  # not a cancellation
                 # answered here rather than by the server, so the client gets
                 # the id to report too (Starlette's 500 already carries it)
                 with contextlib.suppress(Exception):  # the client left: the fault still counts
