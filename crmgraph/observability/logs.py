@@ -170,6 +170,8 @@ def log_config(log_format: str, level: str) -> dict[str, Any]:
 
 def access_line(facts: RequestFacts) -> None:
     """The access log's observer: one line per request, once it has ended."""
+    if not access_logger.isEnabledFor(logging.INFO):
+        return  # (a level above info) nothing to build
     milliseconds = round(facts.seconds * 1000, 2)
     fields = {
         "request_id": facts.request_id,
