@@ -8,9 +8,10 @@ demo database (``crmgraph demo``): one with everything off
 warning), one with everything on (metrics, tracing with spans made and
 dropped, ``OTEL_TRACES_EXPORTER=none``, and the JSON access log at level info,
 written to a file). wrk loads the nested list (bench.load_queries: 50
-customers, their contacts, 5 interactions each; the direct path answers it)
-on each in turn, alternating for ``--rounds`` rounds on the same machine:
-req/s of each, and the median of the on/off ratios.
+customers, their contacts, 5 interactions each; the direct path answers it),
+or with ``--scenario typename`` ``{ __typename }``, on each in turn,
+alternating for ``--rounds`` rounds on the same machine: req/s of each, and
+the median of the on/off ratios.
 
 SQLite, not the PostgreSQL data set of bench.graphql_load: what is measured
 is the server's own CPU per request, which both runs share, and a demo file
@@ -41,13 +42,15 @@ OFF = {
     "CRMGRAPH_ACCESS_LOG": "0",
     "CRMGRAPH_LOG_LEVEL": "warning",
 }
-ON = {
-    "CRMGRAPH_METRICS": "1",
-    "CRMGRAPH_TRACING": "1",
-    "OTEL_TRACES_EXPORTER": "none",
-    "CRMGRAPH_ACCESS_LOG": "1",
-    "CRMGRAPH_LOG_LEVEL": "info",
-    "CRMGRAPH_LOG_FORMAT": "json",
+# what "on" turns on, each alone with --only
+PARTS = {
+    "metrics": {"CRMGRAPH_METRICS": "1"},
+    "tracing": {"CRMGRAPH_TRACING": "1", "OTEL_TRACES_EXPORTER": "none"},
+    "logs": {
+        "CRMGRAPH_ACCESS_LOG": "1",
+        "CRMGRAPH_LOG_LEVEL": "info",
+        "CRMGRAPH_LOG_FORMAT": "json",
+    },
 }
 
 
@@ -83,10 +86,12 @@ async def bench(args: argparse.Namespace) -> None:
             check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         api_key = await load_data.admin_key(Settings.from_env().with_database(database_url))
-        body = next(s for s in scenarios(1) if s.name == "nested").body(CRMGRAPH)
+        body = next(s for s in scenarios(1) if s.name == args.scenario).body(CRMGRAPH)
         off = await start(database_url, api_key, OFF, Path(tmp) / "off.log", "off")
         async with running(off):
-            on = await start(database_url, api_key, ON, Path(tmp) / "on.log", "on")
+            parts = [args.only] if args.only else list(PARTS)
+            on_env = {**OFF, **{k: v for part in parts for k, v in PARTS[part].items()}}
+            on = await start(database_url, api_key, on_env, Path(tmp) / "on.log", "on")
             async with running(on):
                 rates: dict[str, list[float]] = {"off": [], "on": []}
                 for server in (off, on):  # warm-up: the direct path learns the query
@@ -103,7 +108,8 @@ async def bench(args: argparse.Namespace) -> None:
             direct = sum('"answered_by":"direct"' in line for line in logged)
     ratios = [a / b for a, b in zip(rates["on"], rates["off"], strict=True)]
     print(
-        f"nested list, {args.rounds} rounds of {args.duration:g} s, {args.connections} connections"
+        f"{args.scenario}, on: {args.only or 'all'}; {args.rounds} rounds of {args.duration:g} s, "
+        f"{args.connections} connections"
     )
     for label, found in rates.items():
         print(f"  {label:>3}: " + ", ".join(f"{r:,.0f}" for r in found) + " req/s")
@@ -117,6 +123,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (3)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--customers", type=int, default=500, help="demo customers (500)")
+    parser.add_argument("--only", choices=tuple(PARTS), help="turn on only this one")
+    parser.add_argument(
+        "--scenario",
+        default="nested",
+        choices=("nested", "typename"),
+        help="bench.load_queries' nested list (default), or { __typename }: the least work "
+        "per request, where the observation's own cost weighs most",
+    )
     return parser.parse_args(argv)
 
 
