@@ -14,6 +14,7 @@ from crmgraph import scaffold
 from crmgraph.commands import privacy as privacy_commands
 from crmgraph.commands import transfer as transfer_commands
 from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
+from crmgraph.conformance import command as plugin_check
 from crmgraph.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -426,7 +427,7 @@ def parser() -> argparse.ArgumentParser:
         "--html", metavar="PATH", help="also write a self-contained HTML report with charts"
     )
     report.set_defaults(func=cmd_report)
-    scaffold.add_parser(sub)
+    plugin_check.add_parser(scaffold.add_parser(sub))
     transfer_commands.add_parsers(sub)
     privacy_commands.add_parsers(sub)
 

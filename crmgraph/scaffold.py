@@ -157,8 +157,11 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``plugin new NAME [--directory DIR]`` on crmgraph's command line."""
+def add_parser(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """Register ``plugin new NAME [--directory DIR]`` on crmgraph's command line;
+    return the ``plugin`` actions (``plugin check`` is added there)."""
     plugin = subparsers.add_parser("plugin", help="tools for plugin authors")
     actions = plugin.add_subparsers(dest="plugin_command", required=True)
     new = actions.add_parser(
@@ -175,3 +178,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         help="where to write it (default: ./crmgraph-NAME); must be empty or absent",
     )
     new.set_defaults(func=cmd_plugin_new)
+    return actions

@@ -19,7 +19,20 @@ In a plugin's tests::
 
 from __future__ import annotations
 
-from crmgraph.conformance.report import Check, Report
-from crmgraph.conformance.run import assert_conforms, check_plugin
+from typing import Any
 
 __all__ = ["Check", "Report", "assert_conforms", "check_plugin"]
+
+
+def __getattr__(name: str) -> Any:
+    # imported on first use: the command line imports this package to register
+    # ``plugin check`` and must not pay for the whole app on every command
+    if name in ("assert_conforms", "check_plugin"):
+        from crmgraph.conformance import run
+
+        return getattr(run, name)
+    if name in ("Check", "Report"):
+        from crmgraph.conformance import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
