@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-GRAPHIQL := crmgraph/static/vendor/graphiql/graphiql.min.js
+GRAPHIQL := crmgraph/static/vendor/graphiql/graphiql.js
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -15,7 +15,7 @@ $(INSTALLED): pyproject.toml plugins/crmgraph-loyalty/pyproject.toml
 	$(BIN)/pip install --quiet -e plugins/crmgraph-loyalty
 	touch $(INSTALLED)
 
-$(GRAPHIQL): scripts/install-graphiql
+$(GRAPHIQL): scripts/install-graphiql scripts/graphiql/package-lock.json scripts/graphiql/build.mjs $(wildcard scripts/graphiql/src/*)
 	scripts/install-graphiql
 	touch $(GRAPHIQL)
 

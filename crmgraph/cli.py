@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -243,9 +244,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for role, what in (("agent", "sees only their customers"), ("viewer", "read-only")):
             if role in keys:
                 print(f"crmgraph: demo {role} key ({what}): {keys[role]}", flush=True)
+        os.environ["CRMGRAPH_GRAPHIQL_EXAMPLES"] = "1"  # GraphiQL opens with the example tabs
         if graphiql_may_hold_key(args.host):
-            # GraphiQL's headers start with it
+            # GraphiQL's headers start with the admin's; its role switch offers all three
             os.environ["CRMGRAPH_GRAPHIQL_TOKEN"] = keys["admin"]
+            os.environ["CRMGRAPH_GRAPHIQL_DEMO_KEYS"] = json.dumps(keys)
         else:
             print(
                 f"crmgraph: --host {args.host} lets other machines in, so GraphiQL's page holds "
@@ -255,6 +258,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
     if not graphiql_may_hold_key(args.host):
         os.environ.pop("CRMGRAPH_GRAPHIQL_TOKEN", None)  # set by hand: not on this address
+        os.environ.pop("CRMGRAPH_GRAPHIQL_DEMO_KEYS", None)
     os.environ["CRMGRAPH_DATABASE_URL"] = settings.database_url
     os.environ["CRMGRAPH_MIGRATE_ON_START"] = "0"
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -1,10 +1,17 @@
 """GraphiQL served by crmgraph itself, so it works with no internet.
 
-The assets (GraphiQL 3 and React 18 UMD builds, and graphql-ws's browser
-build) are installed from the npm registry by ``scripts/install-graphiql`` into
-``crmgraph/static/vendor`` (or ``CRMGRAPH_GRAPHIQL_ASSETS``); they are not
-committed. GraphiQL's own fetcher speaks only HTTP, so the page brings one
-that runs subscriptions over graphql-transport-ws (:data:`FETCHER`).
+The page is GraphiQL 5 with the explorer, docs and history plugins, built by
+``scripts/install-graphiql`` (npm packages from the registry, bundled by
+esbuild from ``scripts/graphiql``) into ``crmgraph/static/vendor/graphiql`` (or
+``CRMGRAPH_GRAPHIQL_ASSETS``); the build is not committed. This module writes
+the HTML around it and the page's settings: the headers editor's key and, on
+the demo, the example tabs and the role switch's keys.
+
+``serve --demo`` sets ``CRMGRAPH_GRAPHIQL_EXAMPLES`` (open with the example
+tabs) and, bound to a loopback address only, ``CRMGRAPH_GRAPHIQL_DEMO_KEYS``
+(JSON ``{role: key}`` for the admin, agent and viewer). A key reaches the page
+only through ``page(token=...)``, which the app passes for a browser on this
+machine alone (:func:`is_local_browser`).
 """
 
 from __future__ import annotations
@@ -17,12 +24,25 @@ from pathlib import Path
 import orjson
 
 ASSET_FILES = (
-    "react.production.min.js",
-    "react-dom.production.min.js",
-    "graphiql.min.js",
-    "graphiql.min.css",
-    "graphql-ws.min.js",
+    "graphiql.js",
+    "graphiql.css",
+    "editor.worker.js",
+    "json.worker.js",
+    "graphql.worker.js",
 )
+# one tab per file, in name order; NAME.json beside NAME.graphql holds its variables
+EXAMPLES_DIR = Path(__file__).parent / "static" / "graphiql-examples"
+DEMO_KEYS_VARIABLE = "CRMGRAPH_GRAPHIQL_DEMO_KEYS"
+EXAMPLES_VARIABLE = "CRMGRAPH_GRAPHIQL_EXAMPLES"
+
+DEFAULT_QUERY = """# Welcome to crmgraph. Press the play button (Ctrl-Enter) to run.
+{
+  customers(first: 5) {
+    edges { node { id name kind stage phase email } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
 
 
 def assets_dir() -> Path:
@@ -37,104 +57,41 @@ def missing_assets(directory: Path | None = None) -> list[str]:
     return [name for name in ASSET_FILES if not (directory / name).is_file()]
 
 
-# Queries and mutations over HTTP (GraphiQL's fetcher), subscriptions over
-# graphql-ws on the same path. A WebSocket cannot carry the Authorization
-# header from GraphiQL's headers editor, so it goes in the connection_init
-# payload, where the server authenticates WebSockets; one client per distinct
-# header value, so editing the key takes effect on the next subscription.
-FETCHER = r"""
-const httpFetcher = GraphiQL.createFetcher({ url: window.location.pathname });
-const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-const wsUrl = scheme + location.host + location.pathname;
-const wsClients = new Map();
-function wsClient(authorization) {
-  if (!wsClients.has(authorization)) {
-    wsClients.set(authorization, graphqlWs.createClient({
-      url: wsUrl,
-      lazy: true,
-      connectionParams: authorization ? { Authorization: authorization } : {},
-    }));
-  }
-  return wsClients.get(authorization);
-}
-function header(headers, name) {
-  for (const [key, value] of Object.entries(headers || {})) {
-    if (key.toLowerCase() === name) return String(value);
-  }
-  return "";
-}
-// Read from the text sent, not from GraphiQL's documentAST: GraphiQL parses
-// the editor after a short pause, so a run right after typing would see the
-// previous document and send a subscription over HTTP.
-function isSubscription(params) {
-  const text = (params.query || "").replace(/"{3}[\s\S]*?"{3}|"(?:\\.|[^"\\\n])*"|#[^\n]*/g, " ");
-  const tokens = text.match(/[{}()]|[_A-Za-z][_0-9A-Za-z]*/g) || [];
-  const keywords = ["query", "mutation", "subscription"];
-  const operations = [];
-  let depth = 0;
-  let inDefinition = false;
-  tokens.forEach((token, i) => {
-    if (token === "{" || token === "(") {
-      if (depth === 0 && token === "{") {
-        if (!inDefinition) operations.push({ type: "query", name: null });  // { ... } shorthand
-        inDefinition = false;
-      }
-      depth += 1;
-    } else if (token === "}" || token === ")") {
-      depth -= 1;
-    } else if (depth === 0 && !inDefinition) {
-      inDefinition = true;
-      if (keywords.includes(token)) {
-        const next = tokens[i + 1] || "";
-        operations.push({ type: token, name: /^[_A-Za-z]/.test(next) ? next : null });
-      }
-    }
-  });
-  const chosen = params.operationName
-    ? operations.find((operation) => operation.name === params.operationName)
-    : operations[0];
-  return !!chosen && chosen.type === "subscription";
-}
-function fetcher(params, opts) {
-  if (!isSubscription(params)) return httpFetcher(params, opts);
-  return wsClient(header(opts && opts.headers, "authorization")).iterate({
-    query: params.query,
-    variables: params.variables,
-    operationName: params.operationName,
-  });
-}
-"""
+def example_tabs() -> list[dict[str, str]]:
+    """The example operations, one tab per file: ``{query, variables}``."""
+    tabs = []
+    for path in sorted(EXAMPLES_DIR.glob("*.graphql")):
+        variables = path.with_suffix(".json")
+        tabs.append(
+            {
+                "query": path.read_text(),
+                "variables": variables.read_text().strip() if variables.exists() else "",
+            }
+        )
+    return tabs
+
+
+def demo_keys_from_env() -> dict[str, str]:
+    raw = os.environ.get(DEMO_KEYS_VARIABLE)
+    if not raw:
+        return {}
+    keys = orjson.loads(raw)
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise ValueError(f"{DEMO_KEYS_VARIABLE} must be a JSON object of role: key")
+    return keys
+
 
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>crmgraph · GraphiQL</title>
-<link rel="stylesheet" href="{prefix}/graphiql.min.css">
-<style>html, body, #graphiql {{ height: 100%; margin: 0; }}</style>
+<link rel="stylesheet" href="{prefix}/graphiql.css">
 </head>
 <body>
 <div id="graphiql">Loading GraphiQL…</div>
-<script src="{prefix}/react.production.min.js"></script>
-<script src="{prefix}/react-dom.production.min.js"></script>
-<script src="{prefix}/graphiql.min.js"></script>
-<script src="{prefix}/graphql-ws.min.js"></script>
-<script>{fetcher}
-  const defaultQuery = `# Welcome to crmgraph. Press the play button (Ctrl-Enter) to run.
-{{
-  customers(first: 5) {{
-    edges {{ node {{ id name kind stage phase email }} }}
-    pageInfo {{ hasNextPage endCursor }}
-  }}
-}}
-`;
-  const defaultHeaders = {headers};
-  ReactDOM.createRoot(document.getElementById("graphiql")).render(
-    React.createElement(GraphiQL, {{
-      fetcher, defaultQuery, defaultHeaders, defaultEditorToolsVisibility: true
-    }})
-  );
-</script>
+<script id="crmgraph-graphiql" type="application/json">{config}</script>
+<script src="{prefix}/graphiql.js"></script>
 </body>
 </html>
 """
@@ -142,9 +99,9 @@ PAGE = """<!doctype html>
 MISSING_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>crmgraph · GraphiQL</title></head>
 <body><h1>GraphiQL assets are not installed</h1>
-<p>Missing: {missing}. Run <code>scripts/install-graphiql</code> (it fetches them from the
-npm registry) or set <code>CRMGRAPH_GRAPHIQL_ASSETS</code>. The API at <code>/graphql</code>
-works without them.</p></body></html>
+<p>Missing: {missing}. Run <code>scripts/install-graphiql</code> (it builds them from the
+npm registry's packages) or set <code>CRMGRAPH_GRAPHIQL_ASSETS</code>. The API at
+<code>/graphql</code> works without them.</p></body></html>
 """
 
 
@@ -184,12 +141,30 @@ def is_local_browser(client_host: str | None, headers: Mapping[str, str]) -> boo
     )
 
 
-def page(prefix: str = "/graphiql-assets", token: str | None = None) -> str:
-    """The GraphiQL page; ``token`` (the demo key of ``serve --demo``) is put in
-    its headers editor so a first-time user can run queries at once."""
+def page(
+    prefix: str = "/graphiql-assets",
+    token: str | None = None,
+    demo_keys: Mapping[str, str] | None = None,
+    examples: bool | None = None,
+) -> str:
+    """The GraphiQL page. ``token`` (the demo admin key, for a local browser
+    only) starts the headers editor; the role switch gets ``demo_keys`` only
+    beside it, so no path hands a key to a page that was given none."""
     missing = missing_assets()
     if missing:
         return MISSING_PAGE.format(missing=", ".join(missing))
-    headers = orjson.dumps({"Authorization": f"Bearer {token}"}).decode() if token else ""
-    # a JS string literal holding the JSON text GraphiQL expects for its headers editor
-    return PAGE.format(prefix=prefix, headers=orjson.dumps(headers).decode(), fetcher=FETCHER)
+    keys: dict[str, str] = {}
+    if token:
+        given = demo_keys if demo_keys is not None else demo_keys_from_env()
+        keys = {"admin": token} | {role: k for role, k in given.items() if role != "admin"}
+    if examples is None:
+        examples = os.environ.get(EXAMPLES_VARIABLE, "") not in ("", "0")
+    config = {
+        "assets": prefix,
+        "keys": keys,
+        "defaultQuery": DEFAULT_QUERY,
+        "tabs": example_tabs() if examples else [],
+    }
+    # "</" escaped: the JSON sits in a <script> element
+    text = orjson.dumps(config).decode().replace("</", "<\\/")
+    return PAGE.format(prefix=prefix, config=text)

@@ -58,6 +58,8 @@ NOT_SETTINGS = frozenset(
     {
         ENV_FILE_VARIABLE,  # names the .env file (read before the settings)
         "CRMGRAPH_GRAPHIQL_ASSETS",  # crmgraph.graphiql: where GraphiQL's JS/CSS are
+        "CRMGRAPH_GRAPHIQL_EXAMPLES",  # crmgraph.graphiql: the demo's example tabs
+        "CRMGRAPH_GRAPHIQL_DEMO_KEYS",  # crmgraph.graphiql: the demo's role switch
         "CRMGRAPH_TEST_DATABASE",  # the test suite's engine (sqlite, postgres)
         "CRMGRAPH_TEST_PG",  # the test suite's PostgreSQL server
         "CRMGRAPH_TEST_REDIS",  # the test suite's Redis
