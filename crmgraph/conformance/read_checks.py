@@ -34,21 +34,31 @@ async def check_compiled(report: Report, subject: Subject, resolver: Running) ->
     queries = [(listing, variables)]
     for edge in ((listed.get("data") or {}).get("customers") or {}).get("edges", []):
         queries.append((one, {"id": edge["node"]["id"]}))
-    problems = []
+    problems: list[str] = []
     for query, given in queries:
         compiled = _without_count(await subject.app.post(query, given))
         resolved = _without_count(await resolver.post(query, given))
-        if compiled != resolved:
-            problems.append(
-                f"compiled reads answer differently from the resolvers for {given}: "
-                f"compiled {_short(compiled)} vs resolver {_short(resolved)}"
-            )
+        problems += [
+            f"compiled reads answer differently from the resolvers at {where}: "
+            f"compiled {a} vs resolver {b}"
+            for where, a, b in differences(compiled, resolved)
+        ]
     report.outcome(f"{subject.name}.compiled-reads", problems[:3], f"{len(queries)} queries")
 
 
-def _short(answer: dict[str, Any]) -> str:
-    text = json.dumps(answer.get("data"), sort_keys=True)
-    return text if len(text) < 400 else text[:400] + "..."
+def differences(a: Any, b: Any, path: str = "") -> list[tuple[str, str, str]]:
+    """Where two JSON answers differ: (path, one value, the other), deepest first."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        found = []
+        for key in sorted(set(a) | set(b)):
+            found += differences(a.get(key), b.get(key), f"{path}.{key}" if path else key)
+        return found
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        pairs = enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in pairs for d in differences(x, y, f"{path}[{i}]")]
+    if a == b and type(a) is type(b):
+        return []
+    return [(path, json.dumps(a)[:200], json.dumps(b)[:200])]
 
 
 async def check_agent(report: Report, subject: Subject) -> None:
