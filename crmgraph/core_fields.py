@@ -61,11 +61,22 @@ class Field:
 
 
 def key(type_name: str) -> Field:
-    return Field("id", Value.ID, of=type_name)
+    return Field(
+        "id",
+        Value.ID,
+        of=type_name,
+        description=f"Global ID of this {type_name} (opaque: pass it back as is, e.g. to `node`).",
+    )
 
 
 def customer_key(name: str = "customer_id", column: str = "customer") -> Field:
-    return Field(name, Value.ID, column=column, of="Customer")
+    return Field(
+        name,
+        Value.ID,
+        column=column,
+        of="Customer",
+        description="Global ID of the customer it belongs to.",
+    )
 
 
 def text(name: str, description: str | None = None) -> Field:
@@ -76,8 +87,14 @@ def optional(name: str, value: Value = Value.TEXT, description: str | None = Non
     return Field(name, value, nullable=True, description=description)
 
 
-def moment(name: str) -> Field:
-    return Field(name, Value.TIMESTAMP)
+def moment(name: str, description: str | None = None) -> Field:
+    return Field(name, Value.TIMESTAMP, description=description or MOMENTS.get(name))
+
+
+MOMENTS = {
+    "created_at": "When it was created (UTC).",
+    "updated_at": "When it last changed (UTC); its creation time if it never did.",
+}
 
 
 PHONE = "E.164, e.g. +34912345678."
@@ -85,14 +102,29 @@ PROFILE = "Personal profile: needs the contact.read_profile permission."
 
 CUSTOMER: tuple[Field, ...] = (
     key("Customer"),
-    Field("kind", Value.ENUM, of="CustomerKind"),
-    text("name"),
-    optional("email"),
+    Field(
+        "kind",
+        Value.ENUM,
+        of="CustomerKind",
+        description="Its customer type; the GraphQL type of the same name holds its attributes.",
+    ),
+    text("name", "The name of the party: a person's full name or an organisation's."),
+    optional("email", description="Main e-mail address; null: none known."),
     optional("phone", description=PHONE),
     text("stage", "Current lifecycle stage key of its type."),
-    Field("stage_label", Value.STAGE_LABEL),
-    Field("phase", Value.ENUM, of="Phase"),
-    moment("stage_entered_at"),
+    Field(
+        "stage_label",
+        Value.STAGE_LABEL,
+        description="The current stage's human-readable label (the key itself for a stage "
+        "no loaded plugin declares).",
+    ),
+    Field(
+        "phase",
+        Value.ENUM,
+        of="Phase",
+        description="The lifecycle phase of the current stage.",
+    ),
+    moment("stage_entered_at", "When it entered its current stage (UTC)."),
     Field(
         "version",
         Value.INT,
@@ -143,12 +175,16 @@ CUSTOMER_STORAGE_NAMES: tuple[str, ...] = ("owner_id", "attributes")
 CONTACT: tuple[Field, ...] = (
     key("Contact"),
     customer_key(),
-    text("name"),
-    optional("email"),
+    text("name", "The contact person's full name."),
+    optional("email", description="The contact's e-mail address; null: none known."),
     optional("phone", description=PHONE),
     optional("job_title", description="The contact's function at the customer."),
-    Field("is_primary", Value.FLAG),
-    optional("notes"),
+    Field(
+        "is_primary",
+        Value.FLAG,
+        description="The customer's main contact (at most one per customer).",
+    ),
+    optional("notes", description="Free text about the contact."),
     optional("birthday", Value.DATE, PROFILE),
     optional("home_address", description=PROFILE),
     moment("created_at"),
@@ -158,16 +194,34 @@ CONTACT: tuple[Field, ...] = (
 INTERACTION: tuple[Field, ...] = (
     key("Interaction"),
     customer_key(),
-    Field("contact_id", Value.ID, column="contact", of="Contact", nullable=True),
-    Field("channel", Value.ENUM, of="InteractionChannel", fallback="OTHER"),
-    Field("direction", Value.ENUM, of="InteractionDirection"),
-    moment("occurred_at"),
-    text("subject"),
-    optional("notes"),
+    Field(
+        "contact_id",
+        Value.ID,
+        column="contact",
+        of="Contact",
+        nullable=True,
+        description="Global ID of the contact person involved; null: none named.",
+    ),
+    Field(
+        "channel",
+        Value.ENUM,
+        of="InteractionChannel",
+        fallback="OTHER",
+        description="Where it happened (OTHER for a channel whose plugin was removed).",
+    ),
+    Field(
+        "direction",
+        Value.ENUM,
+        of="InteractionDirection",
+        description="Who started it: the customer (INBOUND) or us (OUTBOUND).",
+    ),
+    moment("occurred_at", "When it happened (UTC), which may be before it was logged."),
+    text("subject", "A one-line summary."),
+    optional("notes", description="Free text: what was said or done."),
     optional("outcome", description="What came of it: the moment of truth."),
     optional("satisfaction", Value.INT, "Customer rating, 1 (bad) to 5."),
     optional("amount", Value.MONEY, "Purchase amount, when it is one."),
-    moment("created_at"),
+    moment("created_at", "When it was logged (UTC)."),
     Field(
         "purpose",
         Value.ENUM,
@@ -180,15 +234,18 @@ INTERACTION: tuple[Field, ...] = (
 NEED: tuple[Field, ...] = (
     key("Need"),
     customer_key(),
-    text("title"),
-    optional("description"),
-    optional("category"),
-    optional("consumption_type"),
-    optional("volume", Value.FLOAT),
-    optional("unit"),
-    Field("priority", Value.ENUM, of="NeedPriority"),
-    Field("status", Value.ENUM, of="NeedStatus"),
-    optional("due_date", Value.DATE),
+    text("title", "What the customer needs, in one line."),
+    optional("description", description="Details of the need."),
+    optional("category", description="Free-form category, e.g. 'office supplies'."),
+    optional(
+        "consumption_type",
+        description="How it is consumed, e.g. 'recurring' or 'one-off' (free text).",
+    ),
+    optional("volume", Value.FLOAT, "How much is needed, in `unit`; null: not estimated."),
+    optional("unit", description="The unit of `volume`, e.g. 'boxes/month'."),
+    Field("priority", Value.ENUM, of="NeedPriority", description="How urgent it is."),
+    Field("status", Value.ENUM, of="NeedStatus", description="Where it stands."),
+    optional("due_date", Value.DATE, "The date it must be met by; null: no deadline."),
     moment("created_at"),
     moment("updated_at"),
 )
@@ -196,23 +253,33 @@ NEED: tuple[Field, ...] = (
 STAGE_CHANGE: tuple[Field, ...] = (
     key("StageChange"),
     customer_key(),
-    text("kind"),
-    optional("from_stage"),
-    text("to_stage"),
-    moment("at"),
-    Field("by_id", Value.ID, column="by", of="User", nullable=True),
-    optional("reason"),
+    text("kind", "The customer's type key when it moved (e.g. `client`)."),
+    optional(
+        "from_stage",
+        description="The stage key it left; null: its first stage (creation).",
+    ),
+    text("to_stage", "The stage key it entered."),
+    moment("at", "When it moved (UTC)."),
+    Field(
+        "by_id",
+        Value.ID,
+        column="by",
+        of="User",
+        nullable=True,
+        description="Global ID of the user who moved it; null: the system or an import.",
+    ),
+    optional("reason", description="Why, as the user gave it."),
 )
 
 USER: tuple[Field, ...] = (
     key("User"),
-    text("name"),
-    text("email"),
-    text("role"),
+    text("name", "The user's display name."),
+    text("email", "The user's e-mail address (their login)."),
+    text("role", "admin, manager, agent or viewer (see the security docs)."),
     moment("created_at"),
 )
 
-TEAM: tuple[Field, ...] = (key("Team"), text("name"))
+TEAM: tuple[Field, ...] = (key("Team"), text("name", "The team's unique name."))
 
 # GraphQL type name -> its column-backed fields, in the order the API lists them
 CORE_TYPES: dict[str, tuple[Field, ...]] = {

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import graphql
+
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import build_schema
 from crmgraph.settings import Settings
@@ -16,6 +18,21 @@ def sdl() -> str:
     pm = make_plugin_manager(Settings(load_entry_points=False))
     schema, _ = build_schema(Catalog.from_plugin_manager(pm), pm)
     return schema.as_str()
+
+
+def without_descriptions(text: str) -> str:
+    """The SDL as graphql-core prints it with no description: an argument's
+    description would print each argument of its field on a line of its own."""
+    schema = graphql.build_schema(text)
+    for type_ in schema.type_map.values():
+        type_.description = None
+        for field in getattr(type_, "fields", {}).values():
+            field.description = None
+            for argument in getattr(field, "args", {}).values():
+                argument.description = None
+        for value in getattr(type_, "values", {}).values():
+            value.description = None
+    return graphql.print_schema(schema)
 
 
 def run_cli(*args: str, tmp_path: Path) -> str:
@@ -42,7 +59,7 @@ def test_sdl_is_identical_across_builds_and_processes(tmp_path: Path) -> None:
 
 
 def test_sdl_has_the_core_api() -> None:
-    text = sdl()
+    text = without_descriptions(sdl())
     for fragment in (
         "interface Customer implements Node",
         "type Client implements Customer & Node",

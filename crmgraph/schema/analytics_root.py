@@ -45,6 +45,8 @@ from crmgraph.schema.analytics import (
 )
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.pagination import (
+    After,
+    First,
     PageInfo,
     check_first,
     decode_cursor,
@@ -177,7 +179,7 @@ def build_scored_types(customer_interface: type) -> ScoredTypes:
             description="The segment's customers, by id.", metadata={"cost": REPORT_COST}
         )
         async def members(
-            self, info: Info, first: int | None = 20, after: str | None = None
+            self, info: Info, first: First = 20, after: After = None
         ) -> ScoredCustomerConnection:
             condition = scores.segment_members(self.segment.value)
             return await scored_connection(info, self.scope, condition, "segment", first, after)
@@ -266,8 +268,8 @@ def build_analytics_type(customer_interface: type) -> type:
         async def churn_risk(
             self,
             info: Info,
-            first: int | None = 20,
-            after: str | None = None,
+            first: First = 20,
+            after: After = None,
             min_score: int = 30,
         ) -> ScoredCustomerConnection:  # type: ignore[valid-type]
             scope, condition = scores.churn_candidates(self.scope, min_score)

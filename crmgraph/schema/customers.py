@@ -27,6 +27,8 @@ from crmgraph.schema.loaders import InteractionPageKey
 from crmgraph.schema.needs import Need
 from crmgraph.schema.page_types import page_of
 from crmgraph.schema.pagination import (
+    After,
+    First,
     PageInfo,
     check_first,
     decode_cursor,
@@ -138,8 +140,8 @@ def resolver_namespace(
     async def interactions(
         self: Any,
         info: Info,
-        first: int | None = 10,
-        after: str | None = None,
+        first: First = 10,
+        after: After = None,
         filter: InteractionFilter | None = None,  # type: ignore[valid-type]
     ) -> InteractionConnection:  # type: ignore[valid-type]
         settings = info.context.settings

@@ -27,6 +27,8 @@ from crmgraph.dedupe import dismissals, matching
 from crmgraph.schema.ids import MAX_PK, InvalidId, decode_id
 from crmgraph.schema.page_types import page_types
 from crmgraph.schema.pagination import (
+    After,
+    First,
     check_first,
     decode_cursor,
     encode_cursor,
@@ -282,7 +284,7 @@ def build_duplicates_query(
             self,
             info: Info,
             customer_id: strawberry.ID,
-            first: int | None = 10,
+            first: First = 10,
             min_score: Annotated[
                 float | None,
                 strawberry.argument(description="Lowest score listed (default 0.5)."),
@@ -303,8 +305,8 @@ def build_duplicates_query(
         async def duplicates(
             self,
             info: Info,
-            first: int | None = 20,
-            after: str | None = None,
+            first: First = 20,
+            after: After = None,
             min_score: Annotated[
                 float | None,
                 strawberry.argument(

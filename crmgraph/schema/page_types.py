@@ -12,7 +12,15 @@ from typing import Any
 
 import strawberry
 
-from crmgraph.schema.pagination import PageInfo, page_info
+from crmgraph.schema.pagination import (
+    CURSOR,
+    EDGES,
+    NODE,
+    NODES,
+    PAGE_INFO,
+    PageInfo,
+    page_info,
+)
 
 Row = dict[str, Any]
 
@@ -28,17 +36,22 @@ class PageTypes:
 def page_types(name: str, node_type: type) -> PageTypes:
     """``<name>Edge`` and ``<name>Connection`` listing ``node_type``."""
 
-    @strawberry.type(name=f"{name}Edge")
+    @strawberry.type(
+        name=f"{name}Edge", description=f"One {node_type.__name__} of a page and its cursor."
+    )
     class Edge:
-        cursor: str
-        node: node_type  # type: ignore[valid-type]
+        cursor: str = strawberry.field(description=CURSOR)
+        node: node_type = strawberry.field(description=NODE)  # type: ignore[valid-type]
 
-    @strawberry.type(name=f"{name}Connection")
+    @strawberry.type(
+        name=f"{name}Connection",
+        description=f"A page of {node_type.__name__} items, in keyset order.",
+    )
     class Connection:
-        edges: list[Edge]
-        page_info: PageInfo
+        edges: list[Edge] = strawberry.field(description=EDGES)
+        page_info: PageInfo = strawberry.field(description=PAGE_INFO)
 
-        @strawberry.field
+        @strawberry.field(description=NODES)
         def nodes(self) -> list[node_type]:  # type: ignore[valid-type]
             return [edge.node for edge in self.edges]
 

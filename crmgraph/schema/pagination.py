@@ -6,7 +6,7 @@ reads (and importable from here as before)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -23,13 +23,38 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# The page arguments of every list, described once (the type is unchanged).
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="How many items to return, at most CRMGRAPH_MAX_PAGE_SIZE (100 by "
+        "default); null: the list's default size."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Start after this cursor (the previous page's `pageInfo.endCursor`); "
+        "null: from the start."
+    ),
+]
+
 
 @strawberry.type(description="Relay page information for forward pagination.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="More items follow: ask again with `after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Items come before this page (true whenever `after` was given)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item; null: the page is empty."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item, to pass as `after`; null: the "
+        "page is empty."
+    )
 
 
 def page_info(edges: Sequence[Any], has_next_page: bool, after: str | None) -> PageInfo:
@@ -42,16 +67,23 @@ def page_info(edges: Sequence[Any], has_next_page: bool, after: str | None) -> P
     )
 
 
+CURSOR = "Opaque position of this item: pass it as `after` to read the items that follow."
+NODE = "The item."
+EDGES = "The page's items, each with its cursor."
+NODES = "The page's items without their cursors (the edges' nodes)."
+PAGE_INFO = "Whether more items follow, and the cursors to ask for them."
+
+
 @strawberry.type(description="One item of a page and its cursor (pass it as `after`).")
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(description=CURSOR)
+    node: T = strawberry.field(description=NODE)
 
 
 @strawberry.type(description="A page of a list, in keyset order, with Relay page information.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description=EDGES)
+    page_info: PageInfo = strawberry.field(description=PAGE_INFO)
 
 
 async def keyset_connection(

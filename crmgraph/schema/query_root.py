@@ -21,6 +21,8 @@ from crmgraph.schema.kind_info import KindInfos, MetricValue, PermissionInfo
 from crmgraph.schema.node import NodeLookup
 from crmgraph.schema.page_types import page_of
 from crmgraph.schema.pagination import (
+    After,
+    First,
     PageInfo,
     check_first,
     decode_cursor,
@@ -69,8 +71,8 @@ def build_customers_page(types: SchemaTypes, filters: Filters, pages: CustomerPa
     async def customers(
         self: Any,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
+        first: First = 20,
+        after: After = None,
         filter: CustomerFilter | None = None,  # type: ignore[valid-type]
         order_by: CustomerOrder | None = None,  # type: ignore[valid-type]
     ) -> CustomerConnection:  # type: ignore[valid-type]
@@ -165,8 +167,8 @@ def build_query_type(
             self,
             info: Info,
             customer_id: strawberry.ID,
-            first: int | None = 20,
-            after: str | None = None,
+            first: First = 20,
+            after: After = None,
         ) -> AuditTrailConnection:
             return await audit_trail_page(info, customer_id, first, after)
 

@@ -27,6 +27,8 @@ from crmgraph.schema.contributions import row_node
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.page_types import page_of, page_types
 from crmgraph.schema.pagination import (
+    After,
+    First,
     check_first,
     decode_cursor,
     encode_cursor,
@@ -111,7 +113,7 @@ def _statuses(status: list[TaskStatus] | None) -> tuple[str, ...]:
 
 
 async def customer_notes(
-    root: Any, info: Info, first: int | None = 10, after: str | None = None
+    root: Any, info: Info, first: First = 10, after: After = None
 ) -> NoteConnection:  # type: ignore[valid-type]
     """Customer.notes: ``root`` is a customer the caller may see."""
     limit = page_limit(info, first)
@@ -130,8 +132,8 @@ async def customer_tasks(
     root: Any,
     info: Info,
     status: list[TaskStatus] | None = None,
-    first: int | None = 10,
-    after: str | None = None,
+    first: First = 10,
+    after: After = None,
 ) -> TaskConnection:  # type: ignore[valid-type]
     """Customer.tasks, newest first; ``status`` keeps only those statuses."""
     limit = page_limit(info, first)
@@ -168,8 +170,8 @@ class TeamworkQuery:
             datetime.datetime | None,
             strawberry.argument(description="Due strictly before this."),
         ] = None,
-        first: int | None = 20,
-        after: str | None = None,
+        first: First = 20,
+        after: After = None,
     ) -> TaskConnection:  # type: ignore[valid-type]
         """The caller's tasks on customers they may see."""
         limit = page_limit(info, first)

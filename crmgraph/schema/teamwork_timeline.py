@@ -21,7 +21,7 @@ from crmgraph.access import AUDIT_READ, forbidden
 from crmgraph.db import teamwork
 from crmgraph.schema import core_types as core
 from crmgraph.schema.page_types import page_types
-from crmgraph.schema.pagination import decode_cursor, encode_cursor, page_info
+from crmgraph.schema.pagination import After, First, decode_cursor, encode_cursor, page_info
 from crmgraph.schema.teamwork import Note, Task, TimelineKind, page_limit
 from crmgraph.schema.teamwork_loaders import TimelineKey
 
@@ -78,8 +78,8 @@ def build_timeline(interaction_cls: type) -> tuple[type, Callable[..., Any]]:
     async def timeline(
         root: Any,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
+        first: First = 20,
+        after: After = None,
         kinds: Annotated[
             list[TimelineKind] | None,
             strawberry.argument(

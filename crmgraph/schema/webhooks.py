@@ -28,7 +28,14 @@ from crmgraph.schema.ids import encode_id
 from crmgraph.schema.mutation_runner import actor_of
 from crmgraph.schema.mutations import decode, given
 from crmgraph.schema.mutations.common import Operation, no_rows, perform
-from crmgraph.schema.pagination import PageInfo, check_first, decode_cursor, encode_cursor
+from crmgraph.schema.pagination import (
+    After,
+    First,
+    PageInfo,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+)
 from crmgraph.schema.pagination import page_info as make_page_info
 from crmgraph.schema.webhook_loaders import DeliveryPageKey
 from crmgraph.validation import Errors
@@ -184,8 +191,8 @@ class Webhook:
     async def deliveries(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
+        first: First = 20,
+        after: After = None,
         status: WebhookDeliveryStatus | None = None,
     ) -> WebhookDeliveryConnection:
         settings = info.context.settings
