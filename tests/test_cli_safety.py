@@ -103,7 +103,7 @@ def demo_page(tmp_path: Path, assets: Path, host: str) -> tuple[str, str]:
 
         poll("the demo server", ready, attempts=600)
         page = httpx.get(f"http://127.0.0.1:{port}/graphql", headers={"accept": "text/html"})
-        assert page.status_code == 200 and "graphiql.min.js" in page.text
+        assert page.status_code == 200 and "graphiql.js" in page.text
         return page.text, log.read_text()
     finally:
         stop(process, 30)
@@ -118,7 +118,8 @@ def admin_key(printed: str) -> str:
 def test_demo_on_all_interfaces_puts_no_key_in_graphiql(tmp_path: Path, assets: Path) -> None:
     page, printed = demo_page(tmp_path, assets, "0.0.0.0")
     assert admin_key(printed) not in page
-    assert 'const defaultHeaders = "";' in page
+    assert '"keys":{}' in page  # nor the role switch's agent and viewer keys
+    assert not any(key in page for key in re.findall(r"demo \w+ key[^:]*: (\S+)", printed))
     assert "GraphiQL's page holds no key" in printed and "crmgraph keys create" in printed
 
 
@@ -127,4 +128,6 @@ def test_demo_on_loopback_still_hands_the_local_browser_its_key(
 ) -> None:
     page, printed = demo_page(tmp_path, assets, "127.0.0.1")
     assert admin_key(printed) in page
+    keys = re.findall(r"demo \w+ key[^:]*: (\S+)", printed)  # admin, agent, viewer
+    assert len(keys) == 3 and all(key in page for key in keys)
     assert "holds no key" not in printed

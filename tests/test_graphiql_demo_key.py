@@ -18,6 +18,9 @@ from crmgraph.testing import live_server, settings_for
 from tests.conftest import fresh_database
 
 DEMO_KEY = "crm_demo0000_not-a-real-secret"
+# the role switch's other keys (serve --demo on a loopback address sets them)
+AGENT_KEY = "crm_agent000_not-a-real-secret"
+VIEWER_KEY = "crm_viewer00_not-a-real-secret"
 HTML = {"accept": "text/html"}
 
 
@@ -29,6 +32,8 @@ def assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in graphiql.ASSET_FILES:
         (directory / name).write_text("")
     monkeypatch.setenv("CRMGRAPH_GRAPHIQL_ASSETS", str(directory))
+    keys = f'{{"admin": "{DEMO_KEY}", "agent": "{AGENT_KEY}", "viewer": "{VIEWER_KEY}"}}'
+    monkeypatch.setenv(graphiql.DEMO_KEYS_VARIABLE, keys)
 
 
 def page_for(client: tuple[str, int], headers: dict[str, str], token: str | None = DEMO_KEY) -> str:
@@ -42,7 +47,7 @@ def page_for(client: tuple[str, int], headers: dict[str, str], token: str | None
 
     response = asyncio.run(get())
     assert response.status_code == 200 and "GraphiQL" in response.text, response.text
-    assert "graphiql.min.js" in response.text  # the real page, not "assets missing"
+    assert "graphiql.js" in response.text  # the real page, not "assets missing"
     return response.text
 
 
@@ -56,7 +61,8 @@ def page_for(client: tuple[str, int], headers: dict[str, str], token: str | None
     ],
 )
 def test_a_browser_on_this_machine_gets_the_demo_key(client: str, host: str) -> None:
-    assert DEMO_KEY in page_for((client, 51000), {"host": host})
+    page = page_for((client, 51000), {"host": host})
+    assert DEMO_KEY in page and AGENT_KEY in page and VIEWER_KEY in page
 
 
 @pytest.mark.parametrize(
@@ -76,13 +82,13 @@ def test_a_browser_on_this_machine_gets_the_demo_key(client: str, host: str) -> 
 )
 def test_anyone_else_gets_graphiql_without_the_key(client: str, headers: dict[str, str]) -> None:
     page = page_for((client, 51000), headers)
-    assert DEMO_KEY not in page
-    assert 'const defaultHeaders = "";' in page
+    assert DEMO_KEY not in page and AGENT_KEY not in page and VIEWER_KEY not in page
+    assert '"keys":{}' in page
 
 
 def test_no_key_outside_demo_mode() -> None:
     page = page_for(("127.0.0.1", 51000), {"host": "127.0.0.1"}, token=None)
-    assert "Bearer" not in page
+    assert "Bearer" not in page and AGENT_KEY not in page
 
 
 def test_a_real_server_checks_the_peer_and_host(
