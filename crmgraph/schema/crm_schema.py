@@ -15,8 +15,8 @@ from strawberry.types.graphql import OperationType
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import PluginError
 from crmgraph.schema.contributions import in_one_class_order
+from crmgraph.schema.error_masking import MaskUnexpectedErrors, is_unexpected
 from crmgraph.schema.extensions import CachedHooksRunner
-from crmgraph.schema.limits import MaskUnexpectedErrors, is_unexpected
 from crmgraph.validation import camel
 
 # the metadata key naming the plugin a core type's field belongs to
