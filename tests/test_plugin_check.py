@@ -7,6 +7,7 @@ in process on a temporary SQLite file (crmgraph.conformance)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from crmgraph import scaffold
 from crmgraph.conformance import check_plugin
 from crmgraph.conformance.loading import load_with_builtins
 from crmgraph.conformance.report import Report
+from crmgraph.conformance.run import contract
 from crmgraph.conformance.schema_diff import compare
 
 BROKEN = "tests.plugins_broken.broken_contract"
@@ -113,3 +115,19 @@ def test_a_plugin_that_does_not_start_is_named() -> None:
     }
     missing = check_plugin("tests.plugins_broken.no_such_module")
     assert "cannot be imported" in failed(missing)["load.alone"]
+
+
+def test_the_built_in_types_with_guarded_attributes_keep_the_contract() -> None:
+    """The suite holds for crmgraph's own types whose attributes need a
+    permission (an agent is refused them, naming each field); a guard the
+    check's customer cannot satisfy (a hire date still ahead) is reported
+    skipped, with its reason, not failed."""
+    loaded = load_with_builtins("crmgraph_loyalty.plugin")
+    types = tuple(d for d in loaded.catalog.customer_types if d.key in ("agenda", "employee"))
+    report = Report("built-ins")
+    asyncio.run(contract(report, "crmgraph_loyalty.plugin", types))
+    assert report.ok, report.text()
+    passed = {c.name for c in report.checks if c.status == "passed"}
+    assert {"agenda.agent.guarded-attributes", "employee.agent.guarded-attributes"} <= passed
+    skipped = {c.name: c.reason for c in report.checks if c.status == "skipped"}
+    assert "hire date" in skipped["employee.transition.onboarding->active"]

@@ -37,6 +37,7 @@ def settings_for(path: Path, module: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": f"sqlite:///{path}",
         "plugins": (module,),
+        "disabled_plugins": (),  # every built-in, whatever CRMGRAPH_DISABLE_PLUGINS says
         "load_entry_points": False,
         "migrate_on_start": False,
         "anonymous": True,

@@ -92,11 +92,8 @@ async def _guarded(report: Report, subject: Subject, customer_id: str, key: str)
             f"{subject.descriptor.graphql_name} {{ {camel(attr.name)} }} }} }}"
         )
         answer = await subject.app.post(query, {"id": customer_id}, key)
-        denied = [
-            e
-            for e in answer.get("errors") or []
-            if (e.get("extensions") or {}).get("code") == "FORBIDDEN"
-        ]
+        refusals = [e.get("extensions") or {} for e in answer.get("errors") or []]
+        denied = [r for r in refusals if r.get("code") == "FORBIDDEN"]
         if attr.permission in held and answer.get("errors"):
             problems.append(f"{coordinate}: refused though the agent holds {attr.permission}")
         if attr.permission not in held and not any(

@@ -40,7 +40,12 @@ class Subject:
             "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) "
             f"{{ customer {{ {self.fields()} }} {ERRORS} }} }}"
         )
-        given: dict[str, Any] = {"kind": kind_enum(self.descriptor), "name": name}
+        # allowDuplicate: the check's customers look alike on purpose
+        given: dict[str, Any] = {
+            "kind": kind_enum(self.descriptor),
+            "name": name,
+            "allowDuplicate": True,
+        }
         if attributes:
             given[input_field(self.descriptor)] = attributes
         if owner is not None:
