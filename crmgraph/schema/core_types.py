@@ -13,36 +13,75 @@ from strawberry.types import Info
 from crmgraph import core_fields, input_checks, paging
 from crmgraph.customer_types import Phase as PhaseValue
 from crmgraph.db.queries import load_json
-from crmgraph.schema import described
+from crmgraph.schema import described, pagination
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.user_errors import UserError as UserError
 from crmgraph.schema.user_errors import UserErrorCode as UserErrorCode
 
-Phase = strawberry.enum(PhaseValue, description="Common lifecycle phase of every customer type.")
+Phase = described.enum_type(
+    PhaseValue,
+    "Common lifecycle phase of every customer type: each type's stages map onto one, so "
+    "analytics compare types.",
+    {
+        "ENGAGEMENT": "Getting to know the party: a lead, an applicant, a first contact.",
+        "ACQUISITION": "Winning it: qualified, negotiating, onboarding.",
+        "RETENTION": "An established relationship to keep: an active client or supplier.",
+        "EXPANSION": "Growing the relationship: upsell, more volume, a loyal customer.",
+        "ENDED": "The relationship is over (lost, churned, terminated); it may restart.",
+    },
+)
 
 
 # the values are the input checks' (the importer reads them too); GraphQL names them here
-InteractionDirection = strawberry.enum(
+InteractionDirection = described.enum_type(
     input_checks.InteractionDirection,
-    description="Whether the customer reached out or the organisation did.",
+    "Whether the customer reached out or the organisation did.",
+    {
+        "INBOUND": "The customer reached out to us.",
+        "OUTBOUND": "We reached out to the customer.",
+    },
 )
-NeedStatus = strawberry.enum(input_checks.NeedStatus)
-NeedPriority = strawberry.enum(input_checks.NeedPriority)
+NeedStatus = described.enum_type(
+    input_checks.NeedStatus,
+    "Where a need stands.",
+    {
+        "OPEN": "Known, nothing done yet.",
+        "IN_PROGRESS": "Being worked on.",
+        "MET": "Fulfilled.",
+        "DROPPED": "Given up: the customer no longer needs it, or we cannot meet it.",
+    },
+)
+NeedPriority = described.enum_type(
+    input_checks.NeedPriority,
+    "How urgent a need is.",
+    {
+        "LOW": "Whenever convenient.",
+        "MEDIUM": "The default: in the normal course of business.",
+        "HIGH": "Before other work.",
+        "URGENT": "Now: the relationship may suffer otherwise.",
+    },
+)
 
 
-SortDirection = strawberry.enum(paging.SortDirection)
+SortDirection = described.enum_type(
+    paging.SortDirection,
+    "The order of a sorted list.",
+    {"ASC": "Smallest (oldest, A) first.", "DESC": "Largest (newest, Z) first."},
+)
 
 
 @strawberry.enum(description="Which customers a list includes with respect to soft deletion.")
 class DeletedState(Enum):
-    ACTIVE = "ACTIVE"
-    DELETED = "DELETED"
-    ALL = "ALL"
+    ACTIVE = strawberry.enum_value("ACTIVE", description="Only customers not deleted.")
+    DELETED = strawberry.enum_value("DELETED", description="Only soft-deleted customers.")
+    ALL = strawberry.enum_value("ALL", description="Both.")
 
 
 @strawberry.interface(description="An object with a global ID (Relay).")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="Global ID, unique across types (opaque: pass it back as is)."
+    )
 
 
 CORE_ENUMS: dict[str, Any] = {
@@ -77,10 +116,16 @@ class Contact(Node):
 @strawberry.type(description="The caller: who the API key belongs to and what it may do.")
 class Viewer:
     user_id: strawberry.ID | None = strawberry.field(description="Null for anonymous access.")
-    name: str
-    role: str
-    permissions: list[str]
-    team_ids: list[strawberry.ID]
+    name: str = strawberry.field(
+        description="The user's display name; `anonymous (development)` without a key."
+    )
+    role: str = strawberry.field(description="admin, manager, agent or viewer.")
+    permissions: list[str] = strawberry.field(
+        description="Every permission the role holds, e.g. `audit.read` (see `permissions`)."
+    )
+    team_ids: list[strawberry.ID] = strawberry.field(
+        description="Global IDs of the teams the user belongs to (an agent sees their customers)."
+    )
 
 
 @strawberry.type(description="A group of users sharing customers.")
@@ -128,13 +173,17 @@ def _as_text(value: Any) -> str | None:
 
 @strawberry.type(description="Who changed what and when. Read-only: the API cannot alter it.")
 class AuditEntry:
-    id: strawberry.ID
-    at: datetime.datetime
+    id: strawberry.ID = strawberry.field(description="Global ID of the entry.")
+    at: datetime.datetime = strawberry.field(description="When the change was made (UTC).")
     action: str = strawberry.field(description="e.g. customer.updated, need.recorded.")
-    entity_type: str
-    entity_id: strawberry.ID
+    entity_type: str = strawberry.field(
+        description="The GraphQL type of the record changed, e.g. `Customer` or `Need`."
+    )
+    entity_id: strawberry.ID = strawberry.field(description="Global ID of the record changed.")
     by_id: strawberry.ID | None = strawberry.field(description="The user, when known.")
-    changes: list[FieldChange]
+    changes: list[FieldChange] = strawberry.field(
+        description="The fields the write changed, by name."
+    )
 
     @classmethod
     def from_row(
@@ -161,7 +210,7 @@ class AuditEntry:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One audit entry of a page and its cursor.")
 class AuditEntryEdge:
-    cursor: str
-    node: AuditEntry
+    cursor: str = strawberry.field(description=pagination.CURSOR)
+    node: AuditEntry = strawberry.field(description=pagination.NODE)

@@ -110,6 +110,31 @@ def merge_roots(
                 )
             owners[field_name] = plugin
     if len(parts) == 1:
-        return parts[0][1]
-    classes = tuple(cls for _, cls in parts)
-    return in_one_class_order(merge_types(name, classes), classes)
+        root = parts[0][1]
+    else:
+        classes = tuple(cls for _, cls in parts)
+        root = in_one_class_order(merge_types(name, classes), classes)
+    # the merged root is a new class: its description is given here, once
+    root.__strawberry_definition__.description = ROOT_DESCRIPTIONS[name]
+    describe_inputs(root)
+    return root
+
+
+MUTATION_INPUT = "What to write: the fields of its input type, each described there."
+
+
+def describe_inputs(root: type) -> None:
+    """Every mutation takes one argument, ``input``: described once here, for
+    the core's mutations and the plugins' alike (one that has its own keeps it)."""
+    for field in root.__strawberry_definition__.fields:
+        for argument in field.arguments:
+            if argument.python_name == "input" and not argument.description:
+                argument.description = MUTATION_INPUT
+
+
+ROOT_DESCRIPTIONS = {
+    "Query": "Every read: customers and their records, analytics, duplicates, the caller.",
+    "Mutation": "Every write. Each takes one `input` and answers a payload whose "
+    "`userErrors` lists what it refused (an empty list: it was done).",
+    "Subscription": "Live events over WebSocket (graphql-transport-ws on /graphql).",
+}

@@ -6,7 +6,9 @@ core's are fixed, ``CustomerKind`` and ``InteractionChannel`` are built per
 catalog.
 """
 
+import dataclasses
 import datetime
+import enum
 import inspect
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -128,3 +130,18 @@ def row_reader(fields: tuple[Field, ...], enums: Enums) -> Reader:
         return {name: reader(row) for name, reader in readers}
 
     return read
+
+
+def enum_type(
+    py_enum: type[enum.Enum], description: str, values: Callable[[str], str] | Mapping[str, str]
+) -> Any:
+    """``strawberry.enum(py_enum)`` with a description for each value: for an
+    enum of a lower layer (a plain ``Enum`` holds no GraphQL text) or one built
+    per catalog. ``values`` maps a value's name to its description."""
+    describe = values if callable(values) else values.__getitem__
+    graphql_enum = strawberry.enum(py_enum, description=description)
+    definition = graphql_enum.__strawberry_definition__
+    definition.values = [
+        dataclasses.replace(value, description=describe(value.name)) for value in definition.values
+    ]
+    return graphql_enum

@@ -2,7 +2,7 @@
 what the catalog declares, and who the caller is."""
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -31,10 +31,14 @@ from crmgraph.schema.pagination import (
 from crmgraph.schema.schema_types import SchemaTypes
 
 
-@strawberry.type
+@strawberry.type(description="A page of a customer's audit trail, newest first.")
 class AuditTrailConnection:
-    edges: list[core.AuditEntryEdge]
-    page_info: PageInfo
+    edges: list[core.AuditEntryEdge] = strawberry.field(
+        description="The page's audit entries, each with its cursor."
+    )
+    page_info: PageInfo = strawberry.field(
+        description="Whether more entries follow, and the cursors to ask for them."
+    )
 
 
 async def audit_trail_page(
@@ -73,8 +77,14 @@ def build_customers_page(types: SchemaTypes, filters: Filters, pages: CustomerPa
         info: Info,
         first: First = 20,
         after: After = None,
-        filter: CustomerFilter | None = None,  # type: ignore[valid-type]
-        order_by: CustomerOrder | None = None,  # type: ignore[valid-type]
+        filter: Annotated[
+            CustomerFilter | None,
+            strawberry.argument(description="Which customers (all that you may see when null)."),
+        ] = None,  # type: ignore[valid-type]
+        order_by: Annotated[
+            CustomerOrder | None,
+            strawberry.argument(description="The order (newest created first when null)."),
+        ] = None,  # type: ignore[valid-type]
     ) -> CustomerConnection:  # type: ignore[valid-type]
         settings = info.context.settings
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
@@ -124,13 +134,28 @@ def build_query_type(
     @strawberry.type
     class Query:
         @strawberry.field(description="Any object by its global ID.")
-        async def node(self, info: Info, id: strawberry.ID) -> core.Node | None:
+        async def node(
+            self,
+            info: Info,
+            id: Annotated[
+                strawberry.ID, strawberry.argument(description="The global ID of any object.")
+            ],
+        ) -> core.Node | None:
             return await node_by_id(info, id)
 
         @strawberry.field(
             description="Objects by global IDs, in the order asked (null if missing)."
         )
-        async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[core.Node | None]:
+        async def nodes(
+            self,
+            info: Info,
+            ids: Annotated[
+                list[strawberry.ID],
+                strawberry.argument(
+                    description="Global IDs of any objects (at most CRMGRAPH_MAX_PAGE_SIZE)."
+                ),
+            ],
+        ) -> list[core.Node | None]:
             if len(ids) > info.context.settings.max_page_size:
                 raise GraphQLError(
                     f"at most {info.context.settings.max_page_size} ids",
@@ -143,7 +168,13 @@ def build_query_type(
             return list(await asyncio.gather(*(node_by_id(info, i) for i in ids)))
 
         @strawberry.field(description="One customer, including a soft-deleted one.")
-        async def customer(self, info: Info, id: strawberry.ID) -> CustomerBase | None:  # type: ignore[valid-type]
+        async def customer(
+            self,
+            info: Info,
+            id: Annotated[
+                strawberry.ID, strawberry.argument(description="The customer's global ID.")
+            ],
+        ) -> CustomerBase | None:  # type: ignore[valid-type]
             try:
                 _, pk = decode_id(id, "Customer")
             except InvalidId:
@@ -166,7 +197,9 @@ def build_query_type(
         async def audit_trail(
             self,
             info: Info,
-            customer_id: strawberry.ID,
+            customer_id: Annotated[
+                strawberry.ID, strawberry.argument(description="The customer's global ID.")
+            ],
             first: First = 20,
             after: After = None,
         ) -> AuditTrailConnection:
