@@ -72,7 +72,7 @@ class Report:
     def print(self, console: Console | None = None) -> None:
         console = console or Console()
         table = Table(title=f"crmgraph plugin check: {self.plugin}", show_lines=False)
-        table.add_column("check")
+        table.add_column("check", overflow="fold")
         table.add_column("result")
         table.add_column("reason", overflow="fold")
         colours = {PASSED: "green", FAILED: "bold red", SKIPPED: "yellow"}

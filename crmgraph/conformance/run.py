@@ -62,9 +62,13 @@ def assert_conforms(target: str, against: Path | None = None, allow_breaking: bo
 async def contract(report: Report, module: str, types: tuple[CustomerType, ...]) -> None:
     with tempfile.TemporaryDirectory(prefix="crmgraph-check-") as folder:
         main, *empties = await migrated_copies(Path(folder), module, 1 + len(types))
-        resolver_settings = settings_for(main, module, compiled_reads=False, direct_reads=False)
+        # both count their statements: one tells the compiled path answered
+        counted = {"expose_sql_count": True}
+        resolver_settings = settings_for(
+            main, module, compiled_reads=False, direct_reads=False, **counted
+        )
         async with (
-            running(settings_for(main, module, compiled_reads=True)) as app,
+            running(settings_for(main, module, compiled_reads=True, **counted)) as app,
             running(resolver_settings) as resolver,
         ):
             for descriptor, empty in zip(types, empties, strict=True):
