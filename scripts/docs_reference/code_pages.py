@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from collections import defaultdict
 from collections.abc import Callable
+from functools import cache
 
 from graphql import GraphQLEnumType, build_schema
 
@@ -66,7 +67,7 @@ def keys_text(keys: set[str]) -> str:
 
 def module_events(module: Module) -> list[tuple[str, list[str]]]:
     found = []
-    for call in (n for n in ast.walk(module.tree) if isinstance(n, ast.Call)):
+    for call in (n for n in module.nodes if isinstance(n, ast.Call)):
         name = call_name(call)
         if name not in EVENT_WRITERS and name != UPDATE_RECORDED:
             continue
@@ -82,7 +83,7 @@ def event_types(module: Module, arg: ast.AST) -> list[str]:
     if isinstance(arg, ast.Name):
         texts = [
             t
-            for node in ast.walk(module.tree)
+            for node in module.nodes
             if isinstance(node, ast.Assign)
             and any(isinstance(x, ast.Name) and x.id == arg.id for x in node.targets)
             for t in strings(node.value)
@@ -98,7 +99,7 @@ def own_keys(module: Module, writer: str) -> list[str]:
     """The keys a writer defined in this module adds itself (dedupe's ``record``)."""
     return [
         key
-        for node in ast.walk(module.tree)
+        for node in module.nodes
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == writer
         for call in ast.walk(node)
         if isinstance(call, ast.Call) and call_name(call) in ("outbox", "record_change")
@@ -156,7 +157,7 @@ def extension_codes() -> dict[str, dict[str, set[str]]]:
     found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for module in modules():
         constants = module.constants() | all_constants()
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             for code, message in codes_at(module, node, positions, constants):
                 if code.isupper() and len(code) > 2:
                     found[code]["where"].add(module.name)
@@ -203,12 +204,13 @@ def message_near(module: Module, node: ast.AST) -> str:
     return ""
 
 
+@cache
 def code_parameters() -> dict[str, int]:
     """The refusal helpers: functions and classes whose ``code`` parameter or
     field ends up as an error's ``{"code": …}``, by name: its position."""
     found = {}
     for module in modules():
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 names = [a.arg for a in node.args.args]
                 if "code" in names and sets_code(node, lambda v: isinstance(v, ast.Name)):
@@ -238,6 +240,7 @@ def sets_code(tree: ast.AST, passes: Callable[[ast.AST], bool]) -> bool:
     )
 
 
+@cache
 def all_constants() -> dict[str, str]:
     """Module-level string constants of every module (a code imported by name)."""
     merged: dict[str, str] = {}

@@ -20,6 +20,7 @@ class Module:
     name: str  # crmgraph/operations/customers.py
     tree: ast.Module
     parents: dict[ast.AST, ast.AST] = field(default_factory=dict)
+    nodes: list[ast.AST] = field(default_factory=list)  # every node, walked once
 
     def constants(self) -> dict[str, str]:
         """Module-level ``NAME = "text"`` assignments."""
@@ -47,7 +48,8 @@ def modules() -> tuple[Module, ...]:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         module = Module(str(path.relative_to(ROOT)), tree)
-        for parent in ast.walk(tree):
+        module.nodes = list(ast.walk(tree))
+        for parent in module.nodes:
             for child in ast.iter_child_nodes(parent):
                 module.parents[child] = parent
         found.append(module)
@@ -84,7 +86,7 @@ def dict_builders() -> dict[str, ast.Dict]:
     """Functions whose last statement returns a dict literal, by name."""
     found = {}
     for module in modules():
-        for node in ast.walk(module.tree):
+        for node in module.nodes:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
                 last = node.body[-1]
                 if isinstance(last, ast.Return) and isinstance(last.value, ast.Dict):
