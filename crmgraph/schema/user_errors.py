@@ -112,6 +112,9 @@ class UserError:
     code: UserErrorCode = strawberry.field(description="What went wrong, for a program to act on.")
 
 
+USER_ERRORS = "What was refused and why; empty when the write was done."
+
+
 def user_errors(problems: UserInputError | Iterable[Problem]) -> list[UserError]:
     """The ``userErrors`` a payload returns for an input error's problems
     (or any list of :class:`~crmgraph.validation.Problem`)."""

@@ -13,6 +13,7 @@ from crmgraph.schema import core_types as core
 from crmgraph.schema.consent_types import Purpose
 from crmgraph.schema.needs import Need
 from crmgraph.schema.schema_types import SchemaTypes
+from crmgraph.schema.user_errors import USER_ERRORS
 
 
 @strawberry.input(
@@ -20,9 +21,15 @@ from crmgraph.schema.schema_types import SchemaTypes
     "null clears it."
 )
 class AssignCustomerInput:
-    customer_id: strawberry.ID
-    owner_id: strawberry.ID | None = strawberry.UNSET
-    team_id: strawberry.ID | None = strawberry.UNSET
+    customer_id: strawberry.ID = strawberry.field(description="The customer's global ID.")
+    owner_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Global ID of the user to own it; null: no owner; left out: unchanged.",
+    )
+    team_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Global ID of the team to share it with; null: no team; left out: unchanged.",
+    )
     reason: str | None = strawberry.field(
         default=None, description="Why: kept in the audit trail and the event."
     )
@@ -31,26 +38,39 @@ class AssignCustomerInput:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Soft-delete a customer: it leaves lists and searches and can be restored."
+)
 class DeleteCustomerInput:
-    id: strawberry.ID
-    expected_version: int | None = None
+    id: strawberry.ID = strawberry.field(description="The customer's global ID.")
+    expected_version: int | None = strawberry.field(
+        default=None, description="The version you read; a stale one is refused (null: no check)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Undo a soft deletion.")
 class RestoreCustomerInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The deleted customer's global ID.")
 
 
-@strawberry.input
+@strawberry.input(description="A new contact person at a customer.")
 class AddContactInput:
-    customer_id: strawberry.ID
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    job_title: str | None = None
-    is_primary: bool = False
-    notes: str | None = None
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer the person works at."
+    )
+    name: str = strawberry.field(description="The person's full name.")
+    email: str | None = strawberry.field(default=None, description="The person's e-mail address.")
+    phone: str | None = strawberry.field(
+        default=None, description="The person's phone number (stored as E.164)."
+    )
+    job_title: str | None = strawberry.field(
+        default=None, description="The person's function at the customer."
+    )
+    is_primary: bool = strawberry.field(
+        default=False,
+        description="Make this the customer's main contact (the previous one stops being it).",
+    )
+    notes: str | None = strawberry.field(default=None, description="Free text about the person.")
     # left out (UNSET), not null by default: only a field the caller sent
     # is a write of it, and these two need contact.read_profile
     birthday: datetime.date | None = strawberry.field(
@@ -61,83 +81,155 @@ class AddContactInput:
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Change a contact: fields left out stay as they are; null clears an optional field."
+)
 class UpdateContactInput:
-    id: strawberry.ID
-    name: str | None = strawberry.UNSET
-    email: str | None = strawberry.UNSET
-    phone: str | None = strawberry.UNSET
-    job_title: str | None = strawberry.UNSET
-    is_primary: bool | None = strawberry.UNSET
-    notes: str | None = strawberry.UNSET
-    birthday: datetime.date | None = strawberry.UNSET
-    home_address: str | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The contact's global ID.")
+    name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The person's full name."
+    )
+    email: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The person's e-mail address."
+    )
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The person's phone number (stored as E.164)."
+    )
+    job_title: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The person's function at the customer."
+    )
+    is_primary: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Make this the customer's main contact (true) or stop it being so (false).",
+    )
+    notes: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Free text about the person."
+    )
+    birthday: datetime.date | None = strawberry.field(
+        default=strawberry.UNSET, description="Needs the contact.read_profile permission."
+    )
+    home_address: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Needs the contact.read_profile permission."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A new need of a customer: what it wants from us.")
 class RecordNeedInput:
-    customer_id: strawberry.ID
-    title: str
-    description: str | None = None
-    category: str | None = None
-    consumption_type: str | None = None
-    volume: float | None = None
-    unit: str | None = None
-    priority: core.NeedPriority = core.NeedPriority.MEDIUM
-    status: core.NeedStatus = core.NeedStatus.OPEN
-    due_date: datetime.date | None = None
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer who has the need."
+    )
+    title: str = strawberry.field(description="What is needed, in one line.")
+    description: str | None = strawberry.field(default=None, description="Details of the need.")
+    category: str | None = strawberry.field(
+        default=None, description="Free-form category, e.g. 'office supplies'."
+    )
+    consumption_type: str | None = strawberry.field(
+        default=None, description="How it is consumed, e.g. 'recurring' or 'one-off'."
+    )
+    volume: float | None = strawberry.field(
+        default=None, description="How much is needed, in `unit`."
+    )
+    unit: str | None = strawberry.field(
+        default=None, description="The unit of `volume`, e.g. 'boxes/month'."
+    )
+    priority: core.NeedPriority = strawberry.field(
+        default=core.NeedPriority.MEDIUM, description="How urgent it is."
+    )
+    status: core.NeedStatus = strawberry.field(
+        default=core.NeedStatus.OPEN, description="Where it stands (a new need is usually OPEN)."
+    )
+    due_date: datetime.date | None = strawberry.field(
+        default=None, description="The date it must be met by."
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Change a need: fields left out stay as they are; null clears an optional field."
+)
 class UpdateNeedInput:
-    id: strawberry.ID
-    title: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    category: str | None = strawberry.UNSET
-    consumption_type: str | None = strawberry.UNSET
-    volume: float | None = strawberry.UNSET
-    unit: str | None = strawberry.UNSET
-    priority: core.NeedPriority | None = strawberry.UNSET
-    status: core.NeedStatus | None = strawberry.UNSET
-    due_date: datetime.date | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The need's global ID.")
+    title: str | None = strawberry.field(
+        default=strawberry.UNSET, description="What is needed, in one line."
+    )
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Details of the need."
+    )
+    category: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Free-form category, e.g. 'office supplies'."
+    )
+    consumption_type: str | None = strawberry.field(
+        default=strawberry.UNSET, description="How it is consumed, e.g. 'recurring' or 'one-off'."
+    )
+    volume: float | None = strawberry.field(
+        default=strawberry.UNSET, description="How much is needed, in `unit`."
+    )
+    unit: str | None = strawberry.field(
+        default=strawberry.UNSET, description="The unit of `volume`, e.g. 'boxes/month'."
+    )
+    priority: core.NeedPriority | None = strawberry.field(
+        default=strawberry.UNSET, description="How urgent it is."
+    )
+    status: core.NeedStatus | None = strawberry.field(
+        default=strawberry.UNSET, description="Where it stands."
+    )
+    due_date: datetime.date | None = strawberry.field(
+        default=strawberry.UNSET, description="The date it must be met by."
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Move a customer to another stage of its lifecycle (see `allowedTransitions`)."
+)
 class TransitionCustomerInput:
-    id: strawberry.ID
-    to_stage: str
-    expected_version: int
-    reason: str | None = None
+    id: strawberry.ID = strawberry.field(description="The customer's global ID.")
+    to_stage: str = strawberry.field(
+        description="The stage's key (not its label), e.g. `active`; a move may convert the "
+        "customer to another type."
+    )
+    expected_version: int = strawberry.field(
+        description="The version you read; a stale one is refused."
+    )
+    reason: str | None = strawberry.field(
+        default=None, description="Why: kept in the stage history and the audit trail."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="A relationship between two customers, of a kind a plugin declares.")
 class LinkCustomersInput:
-    from_id: strawberry.ID
-    to_id: strawberry.ID
+    from_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer the link starts from (e.g. the distributor)."
+    )
+    to_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer it points to (e.g. the client served)."
+    )
     kind: str = strawberry.field(description="A relationship kind declared by a plugin.")
 
 
-@strawberry.input
+@strawberry.input(description="Delete a relationship between two customers.")
 class UnlinkCustomersInput:
     id: strawberry.ID = strawberry.field(description="The relationship's ID.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of `unlinkCustomers`.")
 class UnlinkCustomersPayload:
-    deleted_id: strawberry.ID | None
-    user_errors: list[core.UserError]
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the relationship deleted; null when refused."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of a contact write.")
 class ContactPayload:
-    contact: core.Contact | None
-    user_errors: list[core.UserError]
+    contact: core.Contact | None = strawberry.field(
+        description="The contact as written; null when refused."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of a need write.")
 class NeedPayload:
-    need: Need | None
-    user_errors: list[core.UserError]
+    need: Need | None = strawberry.field(description="The need as written; null when refused.")
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -155,6 +247,19 @@ class MutationTypes:
     transition_customer_payload: type
     interaction_payload: type
     link_customers_payload: type
+
+
+NAME = "The party's name: a person's full name or an organisation's."
+EMAIL = "Main e-mail address."
+PHONE = "Phone number, stored as E.164 (a national number is read in the default region)."
+TEAM = "Global ID of the team to share it with (its agents see it)."
+
+
+def attributes(kind: str) -> str:
+    return (
+        f"The attributes of a `{kind}` customer: send it only for a customer of that kind "
+        "(another kind's is refused)."
+    )
 
 
 def customer_inputs(kind_enum: Any, attribute_inputs: dict[str, type]) -> tuple[type, type]:
@@ -175,16 +280,25 @@ def customer_inputs(kind_enum: Any, attribute_inputs: dict[str, type]) -> tuple[
             "allow_duplicate": bool,
             **attribute_annotations(),
         },
-        "email": None,
-        "phone": None,
-        "owner_id": None,
-        "team_id": None,
+        "kind": strawberry.field(description="The new customer's type."),
+        "name": strawberry.field(description=NAME),
+        "email": strawberry.field(default=None, description=EMAIL),
+        "phone": strawberry.field(default=None, description=PHONE),
+        "owner_id": strawberry.field(
+            default=None,
+            description="Global ID of the user to own it; null: no owner (an agent's "
+            "new customer is theirs).",
+        ),
+        "team_id": strawberry.field(default=None, description=TEAM),
         "allow_duplicate": strawberry.field(
             default=False,
             description="Create it even if its type's duplicate rule is `block` and it is "
             "likely an existing customer (listed in the payload's `duplicates`).",
         ),
-        **{key: strawberry.UNSET for key in attribute_inputs},
+        **{
+            key: strawberry.field(default=strawberry.UNSET, description=attributes(key))
+            for key in attribute_inputs
+        },
     }
     create = strawberry.input(
         type("CreateCustomerInput", (), create_ns),
@@ -201,12 +315,21 @@ def customer_inputs(kind_enum: Any, attribute_inputs: dict[str, type]) -> tuple[
             "team_id": Optional[strawberry.ID],  # noqa: UP045
             **attribute_annotations(),
         },
-        "name": strawberry.UNSET,
-        "email": strawberry.UNSET,
-        "phone": strawberry.UNSET,
-        "owner_id": strawberry.UNSET,
-        "team_id": strawberry.UNSET,
-        **{key: strawberry.UNSET for key in attribute_inputs},
+        "id": strawberry.field(description="The customer's global ID."),
+        "expected_version": strawberry.field(
+            description="The version you read; a stale one is refused (VERSION_CONFLICT)."
+        ),
+        "name": strawberry.field(default=strawberry.UNSET, description=NAME),
+        "email": strawberry.field(default=strawberry.UNSET, description=EMAIL),
+        "phone": strawberry.field(default=strawberry.UNSET, description=PHONE),
+        "owner_id": strawberry.field(
+            default=strawberry.UNSET, description="Global ID of the user to own it."
+        ),
+        "team_id": strawberry.field(default=strawberry.UNSET, description=TEAM),
+        **{
+            key: strawberry.field(default=strawberry.UNSET, description=attributes(key))
+            for key in attribute_inputs
+        },
     }
     update = strawberry.input(
         type("UpdateCustomerInput", (), update_ns),
@@ -217,18 +340,30 @@ def customer_inputs(kind_enum: Any, attribute_inputs: dict[str, type]) -> tuple[
 
 
 def log_interaction_input(channel_enum: Any) -> type:
-    @strawberry.input
+    @strawberry.input(
+        description="An interaction with a customer: a call, a meeting, an e-mail, a purchase."
+    )
     class LogInteractionInput:
-        customer_id: strawberry.ID
-        channel: channel_enum  # type: ignore[valid-type]
-        direction: core.InteractionDirection
-        subject: str
+        customer_id: strawberry.ID = strawberry.field(
+            description="Global ID of the customer it was with."
+        )
+        channel: channel_enum  # type: ignore[valid-type] = strawberry.field(description="Where it happened.")
+        direction: core.InteractionDirection = strawberry.field(
+            description="Who started it: the customer (INBOUND) or us (OUTBOUND)."
+        )
+        subject: str = strawberry.field(description="A one-line summary.")
         occurred_at: datetime.datetime | None = strawberry.field(
             default=None, description="Defaults to now."
         )
-        contact_id: strawberry.ID | None = None
-        notes: str | None = None
-        outcome: str | None = None
+        contact_id: strawberry.ID | None = strawberry.field(
+            default=None, description="Global ID of the contact person involved, if one was."
+        )
+        notes: str | None = strawberry.field(
+            default=None, description="Free text: what was said or done."
+        )
+        outcome: str | None = strawberry.field(
+            default=None, description="What came of it: the moment of truth."
+        )
         satisfaction: int | None = strawberry.field(default=None, description="1 (bad) to 5.")
         amount: Decimal | None = strawberry.field(default=None, description="For a purchase.")
         purpose: Purpose | None = strawberry.field(  # type: ignore[valid-type]
@@ -244,21 +379,23 @@ def customer_payloads(customer_interface: type, duplicate_candidate: type) -> tu
     """CustomerPayload, CreateCustomerPayload and TransitionCustomerPayload."""
     CustomerBase = customer_interface
 
-    @strawberry.type
+    @strawberry.type(description="The result of `transitionCustomer`.")
     class TransitionCustomerPayload:
-        customer: CustomerBase | None  # type: ignore[valid-type]
-        stage_change: core.StageChange | None
-        user_errors: list[core.UserError]
+        customer: CustomerBase | None  # type: ignore[valid-type] = strawberry.field(description="The customer after the move (of its new type when the move converted it); null when refused.")
+        stage_change: core.StageChange | None = strawberry.field(
+            description="The move recorded in the stage history; null when refused."
+        )
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
-    @strawberry.type
+    @strawberry.type(description="The result of a customer write.")
     class CustomerPayload:
-        customer: CustomerBase | None  # type: ignore[valid-type]
-        user_errors: list[core.UserError]
+        customer: CustomerBase | None  # type: ignore[valid-type] = strawberry.field(description="The customer as written; null when refused.")
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
-    @strawberry.type
+    @strawberry.type(description="The result of `createCustomer`.")
     class CreateCustomerPayload:
-        customer: CustomerBase | None  # type: ignore[valid-type]
-        user_errors: list[core.UserError]
+        customer: CustomerBase | None  # type: ignore[valid-type] = strawberry.field(description="The new customer; null when refused.")
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
         duplicates: list[duplicate_candidate] = strawberry.field(  # type: ignore[valid-type]
             description="Existing customers the new one is likely to be, most likely first "
             "(those the caller may see): a warning when it was created, the reason when its "
@@ -272,15 +409,15 @@ def record_payloads(interaction_cls: type, relationship_cls: type) -> tuple[type
     """InteractionPayload and LinkCustomersPayload."""
     Interaction = interaction_cls
 
-    @strawberry.type
+    @strawberry.type(description="The result of `linkCustomers`.")
     class LinkCustomersPayload:
-        relationship: relationship_cls | None  # type: ignore[valid-type]
-        user_errors: list[core.UserError]
+        relationship: relationship_cls | None  # type: ignore[valid-type] = strawberry.field(description="The new relationship; null when refused.")
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
-    @strawberry.type
+    @strawberry.type(description="The result of `logInteraction`.")
     class InteractionPayload:
-        interaction: Interaction | None  # type: ignore[valid-type]
-        user_errors: list[core.UserError]
+        interaction: Interaction | None  # type: ignore[valid-type] = strawberry.field(description="The interaction as logged; null when refused.")
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
     return InteractionPayload, LinkCustomersPayload
 
