@@ -56,9 +56,15 @@ def test_the_loyalty_package_passes(tmp_path: Path) -> None:
 def test_a_fresh_scaffold_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = scaffold.write_plugin("check_gizmos", tmp_path / "pkg")
     monkeypatch.syspath_prepend(str(target))
-    report = check_plugin("crmgraph_check_gizmos.plugin")
+    # the release step: the SDL saved inside the package is the one the diff
+    # finds when no --against is given (saved before it is looked for)
+    released = target / "crmgraph_check_gizmos" / "crmgraph-schema.graphql"
+    report = check_plugin("crmgraph_check_gizmos.plugin", save=released)
     assert report.ok, report.text()
-    assert "check_gizmos.transition.new->qualified" in {c.name for c in report.checks}
+    statuses = {c.name: c.status for c in report.checks}
+    assert statuses["check_gizmos.transition.new->qualified"] == "passed"
+    assert statuses["schema.breaking-changes"] == "passed"
+    assert "type CheckGizmos implements" in released.read_text()
     assert (target / "tests" / "test_conformance.py").is_file()
 
 
