@@ -32,22 +32,27 @@ def check_plugin(
     name). Call it from a plain (not async) test: it runs its own event loop."""
     module = resolve(target)
     report = Report(module)
+    stage = "load.alone"
     try:
         load_alone(module)
-        report.passed("load.alone")
+        report.passed(stage)
+        stage = "load.with-builtins"
         loaded = load_with_builtins(module)
-        report.passed("load.with-builtins")
+        report.passed(stage)
     except PluginError as exc:
-        report.failed("load.alone" if not report.checks else "load.with-builtins", str(exc))
+        report.failed(stage, str(exc))
         return report
-    except Exception as exc:  # a schema that does not build: named as the plugin's
-        report.failed("load.with-builtins", f"plugin {module!r}: {exc!r}")
+    except Exception as exc:  # pluggy's own validation, a schema that does not build
+        report.failed(stage, f"plugin {module!r}: {exc!r}")
         return report
     if save is not None:
         save.write_text(loaded.sdl + "\n", encoding="utf-8")
     schema_diff.diff(report, module, loaded.sdl, against, allow_breaking)
     if loaded.types:
-        asyncio.run(contract(report, module, loaded.types))
+        try:
+            asyncio.run(contract(report, module, loaded.types))
+        except Exception as exc:  # the plugin's migrations, the app's start-up
+            report.failed("contract", f"the app with plugin {module!r} did not start: {exc!r}")
     else:
         report.skipped("contract", "the plugin declares no customer type")
     return report
