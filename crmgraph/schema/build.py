@@ -17,10 +17,11 @@ import pluggy
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
+from crmgraph.customer_types import CustomerType
 from crmgraph.extension_points import CustomerFieldTypes
 from crmgraph.registry import Catalog
 from crmgraph.schema import core_types as core
-from crmgraph.schema import subscriptions
+from crmgraph.schema import described, subscriptions
 from crmgraph.schema.contributions import (
     customer_fields,
     field_names,
@@ -49,13 +50,21 @@ from crmgraph.schema.schema_types import SchemaTypes
 __all__ = ["CRMSchema", "SchemaTypes", "SubscriptionOverHTTP", "build_schema"]
 
 
+def kind_description(descriptor: CustomerType) -> str:
+    """A CustomerKind value's description: its type's own, and where its fields are."""
+    own = (descriptor.description or "").strip()
+    where = f"Its attributes are fields of the type `{descriptor.graphql_name}`."
+    return f"{own} {where}" if own else where
+
+
 def build_schema(
     catalog: Catalog, pm: pluggy.PluginManager, extensions: tuple[Any, ...] = ()
 ) -> tuple[strawberry.Schema, SchemaTypes]:
     descriptors = catalog.customer_types
-    CustomerKind = strawberry.enum(
+    CustomerKind = described.enum_type(
         enum.Enum("CustomerKind", {d.key.upper(): d.key for d in descriptors}),  # type: ignore[misc]
-        description="The type of a customer; each is added by a plugin.",
+        "The type of a customer; each is added by a plugin.",
+        {d.key.upper(): kind_description(d) for d in descriptors},
     )
     interactions = build_interaction_types(catalog.channels)
     InteractionChannel = interactions.channel_enum

@@ -9,7 +9,7 @@ import datetime
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import strawberry
 from strawberry.types import Info
@@ -117,7 +117,7 @@ def resolver_namespace(
     interaction_match = filters.interaction_match
     TransitionOption = build_transition_option(kind_enum)
 
-    @strawberry.field
+    @strawberry.field(description="The user who owns the customer; null: nobody.")
     async def owner(self: Any, info: Info) -> core.User | None:
         if self.owner_pk is None:
             return None
@@ -142,7 +142,10 @@ def resolver_namespace(
         info: Info,
         first: First = 10,
         after: After = None,
-        filter: InteractionFilter | None = None,  # type: ignore[valid-type]
+        filter: Annotated[
+            InteractionFilter | None,
+            strawberry.argument(description="Only interactions matching this."),
+        ] = None,  # type: ignore[valid-type]
     ) -> InteractionConnection:  # type: ignore[valid-type]
         settings = info.context.settings
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
@@ -161,7 +164,12 @@ def resolver_namespace(
 
     @strawberry.field(description="Needs, newest first; optionally only some statuses.")
     async def needs(
-        self: Any, info: Info, status: list[core.NeedStatus] | None = None
+        self: Any,
+        info: Info,
+        status: Annotated[
+            list[core.NeedStatus] | None,
+            strawberry.argument(description="Only these statuses (default: all)."),
+        ] = None,
     ) -> list[Need]:
         rows = await info.context.loaders.needs.load(self.pk)
         wanted = {s.value for s in status} if status else None

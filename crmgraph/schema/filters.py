@@ -13,6 +13,7 @@ from graphql import GraphQLError
 
 from crmgraph.db import queries
 from crmgraph.schema import core_types as core
+from crmgraph.schema import described
 from crmgraph.schema.ids import InvalidId, decode_id
 from crmgraph.validation import utc
 
@@ -46,10 +47,17 @@ def build_interaction_filter(
 ) -> tuple[type, Callable[[Any], queries.InteractionMatch]]:
     InteractionChannel = channel_enum
 
-    @strawberry.input
+    @strawberry.input(
+        description="Which interactions: all conditions must hold; a list matches any of its "
+        "values."
+    )
     class InteractionFilter:
-        channels: list[InteractionChannel] | None = None  # type: ignore[valid-type]
-        directions: list[core.InteractionDirection] | None = None
+        channels: list[InteractionChannel] | None = strawberry.field(
+            default=None, description="Only on these channels."
+        )  # type: ignore[valid-type]
+        directions: list[core.InteractionDirection] | None = strawberry.field(
+            default=None, description="Only in these directions."
+        )
         since: datetime.datetime | None = strawberry.field(default=None, description="Inclusive.")
         until: datetime.datetime | None = strawberry.field(default=None, description="Exclusive.")
 
@@ -66,15 +74,28 @@ def build_interaction_filter(
     return InteractionFilter, interaction_match
 
 
+SORT_FIELDS = {
+    "CREATED_AT": "When the customer was created.",
+    "UPDATED_AT": "When the customer last changed.",
+    "NAME": "The name, in its sort key's order (case and accents aside).",
+}
+
+
 def build_customer_order() -> type:
-    CustomerSortField = strawberry.enum(
+    CustomerSortField = described.enum_type(
         enum.Enum("CustomerSortField", {k: k for k in queries.CUSTOMER_SORT_COLUMNS}),  # type: ignore[misc]
+        "What a customer list is sorted by (ties broken by ID).",
+        SORT_FIELDS,
     )
 
-    @strawberry.input
+    @strawberry.input(description="The order of a customer list.")
     class CustomerOrder:
-        field: CustomerSortField = CustomerSortField.CREATED_AT  # type: ignore[valid-type,attr-defined]
-        direction: core.SortDirection = core.SortDirection.DESC
+        field: CustomerSortField = strawberry.field(
+            default=CustomerSortField.CREATED_AT, description="What to sort by."
+        )  # type: ignore[valid-type,attr-defined]
+        direction: core.SortDirection = strawberry.field(
+            default=core.SortDirection.DESC, description="Ascending or descending."
+        )
 
     return CustomerOrder
 
@@ -89,20 +110,41 @@ def build_filters(
 
     @strawberry.input(description="All conditions must hold. Lists match any of their values.")
     class CustomerFilter:
-        kinds: list[CustomerKind] | None = None  # type: ignore[valid-type]
-        stages: list[str] | None = None
-        phases: list[core.Phase] | None = None
-        owner_ids: list[strawberry.ID] | None = None
-        team_ids: list[strawberry.ID] | None = None
+        kinds: list[CustomerKind] | None = strawberry.field(
+            default=None, description="Only customers of these types."
+        )  # type: ignore[valid-type]
+        stages: list[str] | None = strawberry.field(
+            default=None, description="Only at these stage keys (not labels), e.g. `active`."
+        )
+        phases: list[core.Phase] | None = strawberry.field(
+            default=None, description="Only in these lifecycle phases."
+        )
+        owner_ids: list[strawberry.ID] | None = strawberry.field(
+            default=None, description="Only owned by these users (global IDs)."
+        )
+        team_ids: list[strawberry.ID] | None = strawberry.field(
+            default=None, description="Only shared with these teams (global IDs)."
+        )
         search: str | None = strawberry.field(
             default=None,
             description="Text in the name or e-mail, in any script, case and accents aside.",
         )
-        created_after: datetime.datetime | None = None
-        created_before: datetime.datetime | None = None
-        updated_after: datetime.datetime | None = None
-        updated_before: datetime.datetime | None = None
-        deleted: core.DeletedState = core.DeletedState.ACTIVE
+        created_after: datetime.datetime | None = strawberry.field(
+            default=None, description="Created at or after this time."
+        )
+        created_before: datetime.datetime | None = strawberry.field(
+            default=None, description="Created before this time."
+        )
+        updated_after: datetime.datetime | None = strawberry.field(
+            default=None, description="Last changed at or after this time."
+        )
+        updated_before: datetime.datetime | None = strawberry.field(
+            default=None, description="Last changed before this time."
+        )
+        deleted: core.DeletedState = strawberry.field(
+            default=core.DeletedState.ACTIVE,
+            description="Active customers (the default), deleted ones, or both.",
+        )
         has_interaction: InteractionFilter | None = strawberry.field(  # type: ignore[valid-type]
             default=None, description="Has at least one interaction matching this."
         )

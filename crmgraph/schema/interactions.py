@@ -27,10 +27,24 @@ def interaction_enums(channel_enum: type[enum.Enum]) -> dict[str, Any]:
     return {**core.CORE_ENUMS, "InteractionChannel": channel_enum, "Purpose": consent_types.Purpose}
 
 
+CHANNELS = {
+    "EMAIL": "An e-mail.",
+    "PHONE": "A phone call (or a text message).",
+    "MEETING": "A meeting in person or by video.",
+    "CHAT": "A chat or instant-messaging conversation.",
+    "WEB": "On our website: a form, an order, a self-service action.",
+    "SOCIAL": "On a social network.",
+    "STORE": "In a shop or branch.",
+    "LETTER": "A letter by post.",
+    "OTHER": "Any other channel, and a channel whose plugin was removed.",
+}
+
+
 def build_interaction_types(channels: Sequence[str]) -> InteractionTypes:
-    InteractionChannel = strawberry.enum(
+    InteractionChannel = described.enum_type(
         enum.Enum("InteractionChannel", {c: c for c in channels}),  # type: ignore[misc]
-        description="Where an interaction happened; plugins may add channels.",
+        "Where an interaction happened; plugins may add channels.",
+        lambda name: CHANNELS.get(name, "A channel a plugin added."),
     )
 
     @strawberry.type(description="A recorded contact with a customer on some channel.")

@@ -16,10 +16,10 @@ from crmgraph.schema.ids import encode_id
 
 @strawberry.enum(description="Where a task stands. DONE sets `completedAt`.")
 class TaskStatus(enum.Enum):
-    OPEN = "OPEN"
-    IN_PROGRESS = "IN_PROGRESS"
-    DONE = "DONE"
-    CANCELLED = "CANCELLED"
+    OPEN = strawberry.enum_value("OPEN", description="To do.")
+    IN_PROGRESS = strawberry.enum_value("IN_PROGRESS", description="Being done.")
+    DONE = strawberry.enum_value("DONE", description="Done; `completedAt` says when.")
+    CANCELLED = strawberry.enum_value("CANCELLED", description="Will not be done.")
 
 
 @strawberry.type(description="Work to do for a customer, optionally for one of its needs.")
@@ -27,12 +27,18 @@ class Task(core.Node):
     pk: strawberry.Private[int]
     assignee_pk: strawberry.Private[int | None]
     created_by_pk: strawberry.Private[int | None]
-    customer_id: strawberry.ID
-    need_id: strawberry.ID | None
-    title: str
-    description: str | None
-    due_at: datetime.datetime | None
-    status: TaskStatus
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer the task is for."
+    )
+    need_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the need it serves; null: none."
+    )
+    title: str = strawberry.field(description="What to do, in one line.")
+    description: str | None = strawberry.field(description="Details.")
+    due_at: datetime.datetime | None = strawberry.field(
+        description="When it must be done by (UTC); null: no deadline."
+    )
+    status: TaskStatus = strawberry.field(description="Where it stands.")
     completed_at: datetime.datetime | None = strawberry.field(
         description="When it was marked DONE; cleared if it is reopened."
     )
@@ -40,11 +46,11 @@ class Task(core.Node):
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
-    @strawberry.field
+    @strawberry.field(description="Who is to do it; null: nobody yet.")
     async def assignee(self, info: Info) -> core.User | None:
         return await core.user_of(info, self.assignee_pk)
 
-    @strawberry.field
+    @strawberry.field(description="Who created it; null: created without a user.")
     async def created_by(self, info: Info) -> core.User | None:
         return await core.user_of(info, self.created_by_pk)
 

@@ -40,11 +40,17 @@ from crmgraph.schema.teamwork_loaders import PageKey
 
 @strawberry.enum(description="What a timeline item records.")
 class TimelineKind(enum.Enum):
-    INTERACTION = "INTERACTION"
-    NOTE = "NOTE"
-    TASK = "TASK"
-    STAGE_CHANGE = "STAGE_CHANGE"
-    AUDIT = "AUDIT"
+    INTERACTION = strawberry.enum_value(
+        "INTERACTION", description="An interaction with the customer."
+    )
+    NOTE = strawberry.enum_value("NOTE", description="A note written about it.")
+    TASK = strawberry.enum_value("TASK", description="A task created for it.")
+    STAGE_CHANGE = strawberry.enum_value(
+        "STAGE_CHANGE", description="A move through its lifecycle."
+    )
+    AUDIT = strawberry.enum_value(
+        "AUDIT", description="A change to its records (needs the audit.read permission)."
+    )
 
 
 @strawberry.type(
@@ -55,8 +61,10 @@ class TimelineKind(enum.Enum):
 class Note(core.Node):
     pk: strawberry.Private[int]
     author_pk: strawberry.Private[int | None]
-    customer_id: strawberry.ID
-    body: str
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer the note is about."
+    )
+    body: str = strawberry.field(description="The text, as written (mentions included).")
     version: int = strawberry.field(description="Send it back as `expectedVersion`.")
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -131,7 +139,10 @@ async def customer_notes(
 async def customer_tasks(
     root: Any,
     info: Info,
-    status: list[TaskStatus] | None = None,
+    status: Annotated[
+        list[TaskStatus] | None,
+        strawberry.argument(description="Only these statuses (default: all)."),
+    ] = None,
     first: First = 10,
     after: After = None,
 ) -> TaskConnection:  # type: ignore[valid-type]

@@ -58,8 +58,8 @@ def build_timeline(interaction_cls: type) -> tuple[type, Callable[..., Any]]:
             description="When it happened: an interaction's occurredAt, a note's or task's "
             "createdAt, a stage change's or audit entry's at."
         )
-        kind: TimelineKind
-        record: TimelineRecord  # type: ignore[valid-type]
+        kind: TimelineKind = strawberry.field(description="What the record is.")
+        record: TimelineRecord  # type: ignore[valid-type] = strawberry.field(description="The interaction, note, task, stage change or audit entry itself.")
 
     pages = page_types("Timeline", TimelineItem)
     TimelineEdge, TimelineConnection = pages.edge, pages.connection
