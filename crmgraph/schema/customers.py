@@ -27,6 +27,11 @@ from crmgraph.schema.loaders import InteractionPageKey
 from crmgraph.schema.needs import Need
 from crmgraph.schema.page_types import page_of
 from crmgraph.schema.pagination import (
+    CURSOR,
+    EDGES,
+    NODE,
+    NODES,
+    PAGE_INFO,
     After,
     First,
     PageInfo,
@@ -34,6 +39,7 @@ from crmgraph.schema.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from crmgraph.validation import camel
 
 
 @dataclass(frozen=True)
@@ -277,6 +283,12 @@ def pascal(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
 
 
+def choice_description(attr: Attribute, choice: str) -> str:
+    """A choice declares no text of its own: it reads as its attribute's value."""
+    words = choice.replace("_", " ").lower()
+    return f"`{camel(attr.name)}` is {words}."
+
+
 def attribute_graphql_type(
     descriptor: CustomerType, attr: Attribute, enums: dict[tuple[str, str], type[enum.Enum]]
 ) -> Any:
@@ -286,7 +298,11 @@ def attribute_graphql_type(
             py_enum = enum.Enum(  # type: ignore[misc]
                 f"{descriptor.graphql_name}{pascal(attr.name)}", {c: c for c in attr.choices}
             )
-            enums[key] = strawberry.enum(py_enum, description=f"{attr.description}".strip() or None)
+            enums[key] = described.enum_type(
+                py_enum,
+                f"{attr.description}".strip() or f"The values of `{camel(attr.name)}`.",
+                lambda choice: choice_description(attr, choice),
+            )
         return enums[key]
     return attr.type
 
@@ -340,18 +356,18 @@ class CustomerPages:
 def build_customer_pages(customer_interface: type) -> CustomerPages:
     CustomerBase = customer_interface
 
-    @strawberry.type
+    @strawberry.type(description="One customer of a page and its cursor.")
     class CustomerEdge:
-        cursor: str
-        node: CustomerBase  # type: ignore[valid-type]
+        cursor: str = strawberry.field(description=CURSOR)
+        node: CustomerBase = strawberry.field(description=NODE)  # type: ignore[valid-type]
 
-    @strawberry.type
+    @strawberry.type(description="A page of customers, in the order asked.")
     class CustomerConnection:
-        edges: list[CustomerEdge]
-        page_info: PageInfo
+        edges: list[CustomerEdge] = strawberry.field(description=EDGES)
+        page_info: PageInfo = strawberry.field(description=PAGE_INFO)
         filter_query: strawberry.Private[queries.CustomerQuery]
 
-        @strawberry.field
+        @strawberry.field(description=NODES)
         def nodes(self) -> list[CustomerBase]:  # type: ignore[valid-type]
             return [edge.node for edge in self.edges]
 

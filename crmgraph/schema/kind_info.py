@@ -12,30 +12,46 @@ from crmgraph.schema import core_types as core
 from crmgraph.validation import camel
 
 
-@strawberry.type
+@strawberry.type(description="One stage of a customer type's lifecycle.")
 class StageInfo:
-    key: str
-    label: str
-    phase: core.Phase
+    key: str = strawberry.field(
+        description="The stage's key (there is no `name`): what `stage`, `toStage` and filters "
+        "take, e.g. `active`."
+    )
+    label: str = strawberry.field(description="The stage's human-readable label, e.g. 'Active'.")
+    phase: core.Phase = strawberry.field(
+        description="The common lifecycle phase the stage maps onto."
+    )
     detour: bool = strawberry.field(
         description="Off the main path (at risk, on leave…): not progress in the funnel."
     )
 
 
-@strawberry.type
+@strawberry.type(description="A move a customer type's lifecycle allows.")
 class TransitionInfo:
-    from_stage: str
-    to_stage: str
-    description: str
+    from_stage: str = strawberry.field(description="The stage key it leaves.")
+    to_stage: str = strawberry.field(description="The stage key it enters.")
+    description: str = strawberry.field(
+        description="What the move means, as its plugin says (may be empty)."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A typed attribute of a customer type: a field of its GraphQL type and of its "
+    "attribute input."
+)
 class AttributeInfo:
-    name: str
-    type: str
-    description: str
-    required: bool
-    choices: list[str] | None
+    name: str = strawberry.field(
+        description="The field's name in GraphQL (camelCase), e.g. `taxId`."
+    )
+    type: str = strawberry.field(
+        description="The Python type of its values: str, int, float, bool, Decimal, date."
+    )
+    description: str = strawberry.field(description="What it holds, as its plugin says.")
+    required: bool = strawberry.field(description="A customer of the type must have it.")
+    choices: list[str] | None = strawberry.field(
+        description="The values it accepts (the GraphQL enum's), or null for any."
+    )
     permission: str | None = strawberry.field(
         description="Permission needed to read it, if it is sensitive."
     )
@@ -49,16 +65,20 @@ class AttributeInfo:
 
 @strawberry.type(description="A permission a plugin declared, and the roles granted it.")
 class PermissionInfo:
-    key: str
-    description: str
-    roles: list[str]
+    key: str = strawberry.field(description="The permission, e.g. `employee.read_pay`.")
+    description: str = strawberry.field(description="What it allows, as its plugin says.")
+    roles: list[str] = strawberry.field(
+        description="The roles granted it (by default and by CRMGRAPH_GRANTS)."
+    )
 
 
 @strawberry.type(description="A metric a plugin contributes, computed in SQL now.")
 class MetricValue:
-    key: str
-    description: str
-    value: float | None
+    key: str = strawberry.field(description="The metric's unique key, e.g. `loyalty_points_total`.")
+    description: str = strawberry.field(description="What it measures, as its plugin says.")
+    value: float | None = strawberry.field(
+        description="Its value now; null when the statement found nothing."
+    )
 
 
 @dataclass(frozen=True)
@@ -74,14 +94,22 @@ def build_kind_infos(catalog: Catalog, kind_enum: type[enum.Enum]) -> KindInfos:
 
     @strawberry.type(description="A customer type, as its plugin declared it.")
     class CustomerKindInfo:
-        kind: CustomerKind  # type: ignore[valid-type]
-        type_name: str
-        description: str
-        plugin: str
-        initial_stage: str
-        stages: list[StageInfo]
-        transitions: list[TransitionInfo]
-        attributes: list[AttributeInfo]
+        kind: CustomerKind = strawberry.field(description="The type's value in `CustomerKind`.")  # type: ignore[valid-type]
+        type_name: str = strawberry.field(
+            description="The GraphQL object type of such customers, e.g. `Client`."
+        )
+        description: str = strawberry.field(description="What the type is, as its plugin says.")
+        plugin: str = strawberry.field(description="The plugin that declared it.")
+        initial_stage: str = strawberry.field(
+            description="The stage key a new customer of the type starts at."
+        )
+        stages: list[StageInfo] = strawberry.field(
+            description="Every stage of its lifecycle, in its declared order."
+        )
+        transitions: list[TransitionInfo] = strawberry.field(
+            description="Every move its lifecycle allows."
+        )
+        attributes: list[AttributeInfo] = strawberry.field(description="Its typed attributes.")
 
     infos = [
         CustomerKindInfo(

@@ -59,7 +59,9 @@ def build_timeline(interaction_cls: type) -> tuple[type, Callable[..., Any]]:
             "createdAt, a stage change's or audit entry's at."
         )
         kind: TimelineKind = strawberry.field(description="What the record is.")
-        record: TimelineRecord  # type: ignore[valid-type] = strawberry.field(description="The interaction, note, task, stage change or audit entry itself.")
+        record: TimelineRecord = strawberry.field(  # type: ignore[valid-type]
+            description="The interaction, note, task, stage change or audit entry itself."
+        )
 
     pages = page_types("Timeline", TimelineItem)
     TimelineEdge, TimelineConnection = pages.edge, pages.connection

@@ -347,7 +347,7 @@ def log_interaction_input(channel_enum: Any) -> type:
         customer_id: strawberry.ID = strawberry.field(
             description="Global ID of the customer it was with."
         )
-        channel: channel_enum  # type: ignore[valid-type] = strawberry.field(description="Where it happened.")
+        channel: channel_enum = strawberry.field(description="Where it happened.")  # type: ignore[valid-type]
         direction: core.InteractionDirection = strawberry.field(
             description="Who started it: the customer (INBOUND) or us (OUTBOUND)."
         )
@@ -381,7 +381,10 @@ def customer_payloads(customer_interface: type, duplicate_candidate: type) -> tu
 
     @strawberry.type(description="The result of `transitionCustomer`.")
     class TransitionCustomerPayload:
-        customer: CustomerBase | None  # type: ignore[valid-type] = strawberry.field(description="The customer after the move (of its new type when the move converted it); null when refused.")
+        customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
+            description="The customer after the move (of its new type when the move converted it);"
+            " null when refused."
+        )
         stage_change: core.StageChange | None = strawberry.field(
             description="The move recorded in the stage history; null when refused."
         )
@@ -389,12 +392,16 @@ def customer_payloads(customer_interface: type, duplicate_candidate: type) -> tu
 
     @strawberry.type(description="The result of a customer write.")
     class CustomerPayload:
-        customer: CustomerBase | None  # type: ignore[valid-type] = strawberry.field(description="The customer as written; null when refused.")
+        customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
+            description="The customer as written; null when refused."
+        )
         user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
     @strawberry.type(description="The result of `createCustomer`.")
     class CreateCustomerPayload:
-        customer: CustomerBase | None  # type: ignore[valid-type] = strawberry.field(description="The new customer; null when refused.")
+        customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
+            description="The new customer; null when refused."
+        )
         user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
         duplicates: list[duplicate_candidate] = strawberry.field(  # type: ignore[valid-type]
             description="Existing customers the new one is likely to be, most likely first "
@@ -411,12 +418,16 @@ def record_payloads(interaction_cls: type, relationship_cls: type) -> tuple[type
 
     @strawberry.type(description="The result of `linkCustomers`.")
     class LinkCustomersPayload:
-        relationship: relationship_cls | None  # type: ignore[valid-type] = strawberry.field(description="The new relationship; null when refused.")
+        relationship: relationship_cls | None = strawberry.field(  # type: ignore[valid-type]
+            description="The new relationship; null when refused."
+        )
         user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
     @strawberry.type(description="The result of `logInteraction`.")
     class InteractionPayload:
-        interaction: Interaction | None  # type: ignore[valid-type] = strawberry.field(description="The interaction as logged; null when refused.")
+        interaction: Interaction | None = strawberry.field(  # type: ignore[valid-type]
+            description="The interaction as logged; null when refused."
+        )
         user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
     return InteractionPayload, LinkCustomersPayload
