@@ -10,7 +10,7 @@ and strawberry must see real classes in their annotations.
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -45,6 +45,10 @@ from crmgraph.schema.analytics import (
 )
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.pagination import (
+    CURSOR,
+    EDGES,
+    NODES,
+    PAGE_INFO,
     After,
     First,
     PageInfo,
@@ -121,20 +125,20 @@ class ScoredTypes:
 def build_scored_types(customer_interface: type) -> ScoredTypes:
     CustomerBase = customer_interface
 
-    @strawberry.type
+    @strawberry.type(description="One customer of a page, with its scores and cursor.")
     class ScoredCustomerEdge:
-        cursor: str
-        node: CustomerBase  # type: ignore[valid-type]
-        rfm: RfmScores
-        churn_risk: ChurnRisk
+        cursor: str = strawberry.field(description=CURSOR)
+        node: CustomerBase = strawberry.field(description="The customer.")  # type: ignore[valid-type]
+        rfm: RfmScores = strawberry.field(description="Its recency, frequency and monetary scores.")
+        churn_risk: ChurnRisk = strawberry.field(description="Its churn-risk score and signals.")
 
     @strawberry.type(description="Customers with their scores, in the list's order.")
     class ScoredCustomerConnection:
-        edges: list[ScoredCustomerEdge]
-        page_info: PageInfo
-        total_count: int
+        edges: list[ScoredCustomerEdge] = strawberry.field(description=EDGES)
+        page_info: PageInfo = strawberry.field(description=PAGE_INFO)
+        total_count: int = strawberry.field(description="How many customers the whole list holds.")
 
-        @strawberry.field
+        @strawberry.field(description=NODES)
         def nodes(self) -> list[CustomerBase]:  # type: ignore[valid-type]
             return [edge.node for edge in self.edges]
 
@@ -166,14 +170,16 @@ def build_scored_types(customer_interface: type) -> ScoredTypes:
             edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total
         )
 
-    @strawberry.type
+    @strawberry.type(description="One RFM segment of the customers in scope.")
     class RfmSegmentSummary:
         scope: strawberry.Private[AnalyticsScope]
-        segment: RfmSegment  # type: ignore[valid-type]
-        description: str
-        customers: int
-        purchases: int
-        revenue: Decimal
+        segment: RfmSegment = strawberry.field(description="The segment.")  # type: ignore[valid-type]
+        description: str = strawberry.field(description="The segment's rule, explained.")
+        customers: int = strawberry.field(description="Customers in the segment.")
+        purchases: int = strawberry.field(description="Their purchases in the period.")
+        revenue: Decimal = strawberry.field(
+            description="Their purchases' total amount in the period."
+        )
 
         @strawberry.field(
             description="The segment's customers, by id.", metadata={"cost": REPORT_COST}
@@ -200,7 +206,7 @@ def build_analytics_type(customer_interface: type) -> type:
     class Analytics:
         scope: strawberry.Private[AnalyticsScope]
 
-        @strawberry.field
+        @strawberry.field(description="The period the reports cover.")
         def period(self) -> Period:
             return Period(from_=self.scope.starts_at, to=self.scope.ends_at)
 
@@ -226,8 +232,13 @@ def build_analytics_type(customer_interface: type) -> type:
         async def satisfaction(
             self,
             info: Info,
-            by: SatisfactionGrouping = SatisfactionGrouping.CHANNEL,  # type: ignore[valid-type,attr-defined]
-            bucket: TimeBucket = TimeBucket.MONTH,  # type: ignore[valid-type,attr-defined]
+            by: Annotated[
+                SatisfactionGrouping, strawberry.argument(description="What to break it down by.")
+            ] = SatisfactionGrouping.CHANNEL,  # type: ignore[valid-type,attr-defined]
+            bucket: Annotated[
+                TimeBucket,
+                strawberry.argument(description="The calendar period of the rows over time."),
+            ] = TimeBucket.MONTH,  # type: ignore[valid-type,attr-defined]
         ) -> SatisfactionReport:
             return await satisfaction_report(info, self.scope, by.value, bucket.value)
 
@@ -239,8 +250,15 @@ def build_analytics_type(customer_interface: type) -> type:
         async def revenue(
             self,
             info: Info,
-            by: RevenueSegmentation = RevenueSegmentation.KIND,  # type: ignore[valid-type,attr-defined]
-            bucket: TimeBucket | None = None,  # type: ignore[valid-type]
+            by: Annotated[
+                RevenueSegmentation, strawberry.argument(description="What to break it down by.")
+            ] = RevenueSegmentation.KIND,  # type: ignore[valid-type,attr-defined]
+            bucket: Annotated[
+                TimeBucket | None,
+                strawberry.argument(
+                    description="Also per calendar period when given (null: over the whole period)."
+                ),
+            ] = None,  # type: ignore[valid-type]
         ) -> list[RevenueRow]:
             return await revenue_rows(info, self.scope, by.value, bucket.value if bucket else None)
 
@@ -270,7 +288,12 @@ def build_analytics_type(customer_interface: type) -> type:
             info: Info,
             first: First = 20,
             after: After = None,
-            min_score: int = 30,
+            min_score: Annotated[
+                int,
+                strawberry.argument(
+                    description="Only customers with at least this churn-risk score (0 to 100)."
+                ),
+            ] = 30,
         ) -> ScoredCustomerConnection:  # type: ignore[valid-type]
             scope, condition = scores.churn_candidates(self.scope, min_score)
             return await scored.page(info, scope, condition, "churn", first, after)
@@ -303,8 +326,16 @@ def build_analytics_query(
 
     def analytics_root(
         info: Info,
-        filter: customer_filter | None = None,  # type: ignore[valid-type]
-        period: PeriodInput | None = None,
+        filter: Annotated[
+            customer_filter | None,
+            strawberry.argument(description="Which customers (every one you may see when null)."),
+        ] = None,  # type: ignore[valid-type]
+        period: Annotated[
+            PeriodInput | None,
+            strawberry.argument(
+                description="The period, [from, to) (from the beginning to now when null)."
+            ),
+        ] = None,
     ) -> Analytics:  # type: ignore[valid-type]
         q = customer_query(filter, info.context.access.scope)
         starts_at = utc(period.from_) if period else None
