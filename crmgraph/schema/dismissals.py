@@ -17,21 +17,28 @@ from crmgraph.schema import core_types as core
 from crmgraph.schema.ids import encode_id
 from crmgraph.schema.mutations import decode
 from crmgraph.schema.mutations.common import no_rows, perform
+from crmgraph.schema.user_errors import USER_ERRORS
 from crmgraph.validation import Errors
 
 
 @strawberry.type(description="A pair of customers a person found to be two parties.")
 class DuplicateDismissal:
     left_id: strawberry.ID = strawberry.field(description="The customer with the lower ID.")
-    right_id: strawberry.ID
-    reason: str | None
-    dismissed_at: datetime.datetime
+    right_id: strawberry.ID = strawberry.field(description="The customer with the higher ID.")
+    reason: str | None = strawberry.field(
+        description="Why they are not one party, as the user gave it."
+    )
+    dismissed_at: datetime.datetime = strawberry.field(
+        description="When the pair was dismissed (UTC)."
+    )
 
 
 @strawberry.input(description="Two customers listed as likely duplicates that are not.")
 class DismissDuplicateInput:
-    customer_id: strawberry.ID
-    other_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of one customer of the pair."
+    )
+    other_id: strawberry.ID = strawberry.field(description="Global ID of the other.")
     reason: str | None = strawberry.field(
         default=None, description="Why they are two parties: kept with the dismissal and audited."
     )
@@ -39,20 +46,26 @@ class DismissDuplicateInput:
 
 @strawberry.input(description="A dismissed pair to list again.")
 class RestoreDuplicateInput:
-    customer_id: strawberry.ID
-    other_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of one customer of the pair."
+    )
+    other_id: strawberry.ID = strawberry.field(description="Global ID of the other.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of `dismissDuplicate`.")
 class DismissDuplicatePayload:
-    dismissal: DuplicateDismissal | None
-    user_errors: list[core.UserError]
+    dismissal: DuplicateDismissal | None = strawberry.field(
+        description="The dismissal recorded; null when refused."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of `restoreDuplicate`.")
 class RestoreDuplicatePayload:
-    restored: bool
-    user_errors: list[core.UserError]
+    restored: bool = strawberry.field(
+        description="The pair is listed as a possible duplicate again."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 def _pair(

@@ -42,19 +42,36 @@ PAIR_CURSOR = "duplicates"
 
 @strawberry.enum(description="A piece of evidence that two customers are one party.")
 class DuplicateReasonCode(enum.Enum):
-    TAX_ID_EXACT = "TAX_ID_EXACT"
-    EMAIL_EXACT = "EMAIL_EXACT"
-    PHONE_EXACT = "PHONE_EXACT"
-    NAME_SIMILAR = "NAME_SIMILAR"
-    TAX_ID_DIFFERENT = "TAX_ID_DIFFERENT"
-    EMAIL_DIFFERENT = "EMAIL_DIFFERENT"
-    PHONE_DIFFERENT = "PHONE_DIFFERENT"
-    NAME_DIFFERENT = "NAME_DIFFERENT"
+    TAX_ID_EXACT = strawberry.enum_value(
+        "TAX_ID_EXACT", description="Same tax id (once normalised): strong evidence."
+    )
+    EMAIL_EXACT = strawberry.enum_value(
+        "EMAIL_EXACT", description="Same e-mail address (once normalised)."
+    )
+    PHONE_EXACT = strawberry.enum_value("PHONE_EXACT", description="Same phone number (E.164).")
+    NAME_SIMILAR = strawberry.enum_value(
+        "NAME_SIMILAR",
+        description="Similar names (transliterated; legal forms and word order aside).",
+    )
+    TAX_ID_DIFFERENT = strawberry.enum_value(
+        "TAX_ID_DIFFERENT", description="Both have a tax id, and they differ: counter-evidence."
+    )
+    EMAIL_DIFFERENT = strawberry.enum_value(
+        "EMAIL_DIFFERENT",
+        description="Both have an e-mail address, and they differ: counter-evidence.",
+    )
+    PHONE_DIFFERENT = strawberry.enum_value(
+        "PHONE_DIFFERENT",
+        description="Both have a phone number, and they differ: counter-evidence.",
+    )
+    NAME_DIFFERENT = strawberry.enum_value(
+        "NAME_DIFFERENT", description="The names are not similar: counter-evidence."
+    )
 
 
 @strawberry.type(description="Why a pair scored as it did; counter-evidence is listed too.")
 class DuplicateReason:
-    code: DuplicateReasonCode
+    code: DuplicateReasonCode = strawberry.field(description="What the evidence is.")
     detail: str | None = strawberry.field(
         description="For NAME_SIMILAR and NAME_DIFFERENT: the names' similarity, 0 to 1."
     )
@@ -146,9 +163,11 @@ def candidate_type(customer_interface: type, load_customer: LoadCustomer) -> typ
             description="How likely it is the same party, 0 to 1 (0.8 and more: an exact "
             "e-mail, phone or tax id)."
         )
-        reasons: list[DuplicateReason]
+        reasons: list[DuplicateReason] = strawberry.field(
+            description="The evidence for (and against) it."
+        )
 
-        @strawberry.field
+        @strawberry.field(description="The existing customer.")
         async def customer(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
             return await visible_customer(info, self.customer_pk)
 
@@ -173,14 +192,16 @@ def build_pair_connection(customer_interface: type, load_customer: LoadCustomer)
     class DuplicatePair:
         left_pk: strawberry.Private[int]
         right_pk: strawberry.Private[int]
-        score: float
-        reasons: list[DuplicateReason]
+        score: float = strawberry.field(description="How likely they are one party, 0 to 1.")
+        reasons: list[DuplicateReason] = strawberry.field(
+            description="The evidence for (and against) it."
+        )
 
-        @strawberry.field
+        @strawberry.field(description="The customer with the lower ID.")
         async def left(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
             return await visible_customer(info, self.left_pk)
 
-        @strawberry.field
+        @strawberry.field(description="The customer with the higher ID.")
         async def right(self, info: Info) -> CustomerBase:  # type: ignore[valid-type]
             return await visible_customer(info, self.right_pk)
 
@@ -283,7 +304,9 @@ def build_duplicates_query(
         async def duplicate_candidates(
             self,
             info: Info,
-            customer_id: strawberry.ID,
+            customer_id: Annotated[
+                strawberry.ID, strawberry.argument(description="The customer's global ID.")
+            ],
             first: First = 10,
             min_score: Annotated[
                 float | None,

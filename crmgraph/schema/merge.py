@@ -26,13 +26,16 @@ from crmgraph.schema.ids import encode_id
 from crmgraph.schema.mutation_runner import actor_of, answer
 from crmgraph.schema.mutations import decode, fresh_row, written_row
 from crmgraph.schema.mutations.common import perform
+from crmgraph.schema.user_errors import USER_ERRORS
 from crmgraph.validation import Errors
 
 
 @strawberry.enum(description="Whose value a merged field takes.")
 class MergeSource(enum.Enum):
-    SURVIVOR = "SURVIVOR"
-    MERGED = "MERGED"
+    SURVIVOR = strawberry.enum_value("SURVIVOR", description="The survivor keeps its own value.")
+    MERGED = strawberry.enum_value(
+        "MERGED", description="The survivor takes the merged customer's value."
+    )
 
 
 @strawberry.input(description="Which customer's value one field of the survivor takes.")
@@ -41,13 +44,13 @@ class MergeFieldChoice:
         description="`name`, `email`, `phone`, `owner`, `team`, or a typed attribute of the "
         "customers' kind by its camelCase name (e.g. `segment`)."
     )
-    source: MergeSource
+    source: MergeSource = strawberry.field(description="Whose value it takes.")
 
 
 @strawberry.type(description="A field choice a merge was made with.")
 class MergeFieldChoiceRecord:
-    field: str
-    source: MergeSource
+    field: str = strawberry.field(description="The field's API name.")
+    source: MergeSource = strawberry.field(description="Whose value it took.")
 
 
 @strawberry.type(description="How many rows of one kind a merge moved to the survivor.")
@@ -56,7 +59,7 @@ class MovedCount:
         description="`contacts`, `interactions`, `needs`, `notes`, `tasks`, `stageChanges`, "
         "`relationships`, `relationshipsDropped` (self-links and repeats), or a plugin's name."
     )
-    count: int
+    count: int = strawberry.field(description="How many.")
 
 
 @strawberry.type(description="One customer merged into another; `undoMerge` reverses it.")
@@ -68,17 +71,21 @@ class CustomerMerge(core.Node):
     merged_id: strawberry.ID = strawberry.field(
         description="The customer absorbed: its ID now resolves to the survivor."
     )
-    merged_at: datetime.datetime
-    reason: str | None
-    field_choices: list[MergeFieldChoiceRecord]
-    moved_counts: list[MovedCount]
-    undone_at: datetime.datetime | None
+    merged_at: datetime.datetime = strawberry.field(description="When it was merged (UTC).")
+    reason: str | None = strawberry.field(description="Why, as the user gave it.")
+    field_choices: list[MergeFieldChoiceRecord] = strawberry.field(
+        description="The choices made, per field."
+    )
+    moved_counts: list[MovedCount] = strawberry.field(description="What moved to the survivor.")
+    undone_at: datetime.datetime | None = strawberry.field(
+        description="When it was undone (UTC); null: it stands."
+    )
 
     @strawberry.field(description="Who merged (null when done without a user).")
     async def merged_by(self, info: Info) -> core.User | None:
         return await _user(info, self.by_pk)
 
-    @strawberry.field
+    @strawberry.field(description="Who undid it; null: not undone, or undone without a user.")
     async def undone_by(self, info: Info) -> core.User | None:
         return await _user(info, self.undone_by_pk)
 
@@ -138,8 +145,12 @@ async def merge_node(info: Info, pk: int) -> CustomerMerge | None:
     "value, or take the merged customer's where the survivor has none."
 )
 class MergeCustomersInput:
-    survivor_id: strawberry.ID
-    merged_id: strawberry.ID
+    survivor_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer that stays and absorbs the other."
+    )
+    merged_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer absorbed (it stays readable, marked merged)."
+    )
     field_choices: list[MergeFieldChoice] | None = strawberry.field(
         default=None, description="At most one choice per field."
     )
@@ -154,31 +165,39 @@ class MergeCustomersInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="Undo a merge: the merged customer comes back with what it brought.")
 class UndoMergeInput:
-    merge_id: strawberry.ID
+    merge_id: strawberry.ID = strawberry.field(
+        description="The merge's global ID (`CustomerMerge.id`)."
+    )
 
 
 def build_merge_mutation(customer_interface: type) -> type:
     """The merge mutations, whose payloads show this schema's customers."""
     CustomerBase = customer_interface
 
-    @strawberry.type
+    @strawberry.type(description="The result of `mergeCustomers`.")
     class MergeCustomersPayload:
         customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
             description="The survivor, as the merge left it."
         )
-        merge: CustomerMerge | None
-        user_errors: list[core.UserError]
+        merge: CustomerMerge | None = strawberry.field(
+            description="The merge, as recorded; null when refused."
+        )
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
-    @strawberry.type
+    @strawberry.type(description="The result of `undoMerge`.")
     class UndoMergePayload:
-        survivor: CustomerBase | None  # type: ignore[valid-type]
+        survivor: CustomerBase | None = strawberry.field(
+            description="The survivor, as the undo left it; null when refused."
+        )  # type: ignore[valid-type]
         merged: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
             description="The customer the merge absorbed, back on its own."
         )
-        merge: CustomerMerge | None
-        user_errors: list[core.UserError]
+        merge: CustomerMerge | None = strawberry.field(
+            description="The merge, now undone; null when refused."
+        )
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
     async def customer(info: Info, pk: int) -> Any:
         return info.context.types.customer(await written_row(info, "customer", pk))
