@@ -17,16 +17,33 @@ from strawberry.types import Info
 
 from crmgraph.privacy import consent
 from crmgraph.schema import core_types as core
+from crmgraph.schema import described
 from crmgraph.schema.ids import encode_id
 
-Purpose = strawberry.enum(
+SOURCES = {
+    "WEB_FORM": "A form on a website (e.g. a newsletter sign-up).",
+    "EMAIL": "By e-mail (e.g. a reply or an unsubscribe link).",
+    "PHONE": "On the phone.",
+    "IN_PERSON": "Face to face.",
+    "PAPER": "On a paper form or letter.",
+    "IMPORT": "Imported from another system.",
+    "API": "Recorded by another system through the API.",
+    "OTHER": "Another way.",
+}
+
+Purpose = described.enum_type(
     enum.Enum("Purpose", {p: p for p in consent.PURPOSES}),  # type: ignore[misc]
-    description="Why the organisation contacts someone. Outbound MARKETING needs consent on "
+    "Why the organisation contacts someone. Outbound MARKETING needs consent on "
     "the channel; an interaction without a purpose is not marketing.",
+    {
+        "MARKETING": "To sell or promote: outbound, it needs the person's consent.",
+        "SERVICE": "To serve an existing relationship (an order, a ticket, a contract).",
+    },
 )
-ConsentSource = strawberry.enum(
+ConsentSource = described.enum_type(
     enum.Enum("ConsentSource", {s: s for s in consent.SOURCES}),  # type: ignore[misc]
-    description="How a consent was given or withdrawn.",
+    "How a consent was given or withdrawn.",
+    lambda source: SOURCES.get(source, "Another way."),
 )
 
 
@@ -59,16 +76,18 @@ def _consent_types(channel_enum: Any) -> ConsentTypes:
         "purpose, by a customer or one of its contacts."
     )
     class Consent:
-        id: strawberry.ID
+        id: strawberry.ID = strawberry.field(description="Global ID of the statement.")
         recorded_by_pk: strawberry.Private[int | None]
-        customer_id: strawberry.ID
+        customer_id: strawberry.ID = strawberry.field(
+            description="Global ID of the customer it is about."
+        )
         contact_id: strawberry.ID | None = strawberry.field(
             description="The contact who stated it; null: the customer itself."
         )
-        channel: channel_enum  # type: ignore[valid-type]
-        purpose: Purpose  # type: ignore[valid-type]
+        channel: channel_enum = strawberry.field(description="The channel it covers.")  # type: ignore[valid-type]
+        purpose: Purpose = strawberry.field(description="The purpose it covers.")  # type: ignore[valid-type]
         granted: bool = strawberry.field(description="False: withdrawn (or refused).")
-        source: ConsentSource  # type: ignore[valid-type]
+        source: ConsentSource = strawberry.field(description="How it was given or withdrawn.")  # type: ignore[valid-type]
         evidence: str | None = strawberry.field(
             description="Where the statement can be checked (a form id, a letter's reference)."
         )

@@ -10,7 +10,7 @@ around its ``Customer`` interface (see :mod:`crmgraph.schema.build`).
 """
 
 import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import strawberry
@@ -25,6 +25,7 @@ from crmgraph.schema.ids import encode_id
 from crmgraph.schema.mutation_runner import actor_of
 from crmgraph.schema.mutations import decode, written_row
 from crmgraph.schema.mutations.common import perform
+from crmgraph.schema.user_errors import USER_ERRORS
 from crmgraph.validation import Errors
 
 
@@ -33,7 +34,9 @@ class PersonalDataExport:
     customer_id: strawberry.ID = strawberry.field(
         description="The customer exported (a merged customer's ID stands for its survivor)."
     )
-    generated_at: datetime.datetime
+    generated_at: datetime.datetime = strawberry.field(
+        description="When the document was made (UTC)."
+    )
     document: JSON = strawberry.field(
         description="`customers` (the party's record first, then those merged into it), "
         "`roles`, `contacts`, `interactions`, `needs`, `relationships`, `notes`, "
@@ -47,19 +50,19 @@ class ErasedCount:
     what: str = strawberry.field(
         description="A core table (`contact`, `audit_entry`, …) or `<plugin>.<what>`."
     )
-    count: int
+    count: int = strawberry.field(description="How many.")
 
 
 @strawberry.type(description="That a customer's personal data was erased: never the values.")
 class PersonalDataErasure:
-    id: strawberry.ID
-    customer_id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global ID of the erasure.")
+    customer_id: strawberry.ID = strawberry.field(description="Global ID of the customer erased.")
     erased_customer_ids: list[strawberry.ID] = strawberry.field(
         description="The customer and every customer merged into it."
     )
-    erased_at: datetime.datetime
-    reason: str
-    counts: list[ErasedCount]
+    erased_at: datetime.datetime = strawberry.field(description="When it was erased (UTC).")
+    reason: str = strawberry.field(description="Why, as given (e.g. the request's reference).")
+    counts: list[ErasedCount] = strawberry.field(description="What was erased, by kind of record.")
     erased_by_pk: strawberry.Private[int | None]
 
     @strawberry.field(description="Who erased it (null: the command line).")
@@ -89,7 +92,9 @@ class PersonalDataErasure:
     description="Erase a customer's personal data, and that of every customer merged into it."
 )
 class ErasePersonalDataInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer whose personal data to erase."
+    )
     reason: str = strawberry.field(
         description="Why (the request's reference): kept with the erasure, in the audit trail "
         "and the event."
@@ -119,7 +124,11 @@ class PrivacyQuery:
         "right of access). Needs privacy.export; null for a customer the caller may not see."
     )
     async def personal_data_export(
-        self, info: Info, customer_id: strawberry.ID
+        self,
+        info: Info,
+        customer_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The customer's global ID.")
+        ],
     ) -> PersonalDataExport | None:
         return await personal_data_export(info, customer_id)
 
@@ -177,14 +186,16 @@ def build_privacy_mutation(
 
     @strawberry.input(description="A grant or withdrawal of consent; the newest one counts.")
     class RecordConsentInput:
-        customer_id: strawberry.ID
+        customer_id: strawberry.ID = strawberry.field(
+            description="Global ID of the customer it is about."
+        )
         contact_id: strawberry.ID | None = strawberry.field(
             default=None, description="When a contact of the customer states it for themself."
         )
-        channel: channel_enum  # type: ignore[valid-type]
-        purpose: Purpose  # type: ignore[valid-type]
+        channel: channel_enum = strawberry.field(description="The channel it covers.")  # type: ignore[valid-type]
+        purpose: Purpose = strawberry.field(description="The purpose it covers.")  # type: ignore[valid-type]
         granted: bool = strawberry.field(description="False withdraws it.")
-        source: ConsentSource  # type: ignore[valid-type]
+        source: ConsentSource = strawberry.field(description="How it was given or withdrawn.")  # type: ignore[valid-type]
         evidence: str | None = strawberry.field(
             default=None, description="Where it can be checked (a form id, a letter's reference)."
         )
@@ -192,18 +203,22 @@ def build_privacy_mutation(
             default=None, description="When it was stated (default: now; not in the future)."
         )
 
-    @strawberry.type
+    @strawberry.type(description="The result of `recordConsent`.")
     class RecordConsentPayload:
-        consent: Consent | None  # type: ignore[valid-type]
-        user_errors: list[core.UserError]
+        consent: Consent | None = strawberry.field(
+            description="The statement recorded; null when refused."
+        )  # type: ignore[valid-type]
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
-    @strawberry.type
+    @strawberry.type(description="The result of `erasePersonalData`.")
     class ErasePersonalDataPayload:
         customer: CustomerBase | None = strawberry.field(  # type: ignore[valid-type]
             description="The customer as the erasure left it."
         )
-        erasure: PersonalDataErasure | None
-        user_errors: list[core.UserError]
+        erasure: PersonalDataErasure | None = strawberry.field(
+            description="The erasure recorded; null when refused."
+        )
+        user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
     @strawberry.type
     class PrivacyMutation:
