@@ -32,6 +32,7 @@ from crmgraph.access import CUSTOMER_IMPORT
 from crmgraph.input_checks import forbidden_problem
 from crmgraph.schema import core_types as core
 from crmgraph.schema.mutations import user_errors
+from crmgraph.schema.user_errors import USER_ERRORS
 from crmgraph.transfer.entities import entity_for
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
 from crmgraph.transfer.mapping import MappingError
@@ -47,34 +48,51 @@ MAX_BATCH_SIZE = 10_000
 
 @strawberry.enum(description="ALL: one transaction for the file; BATCH: one per batch.")
 class ImportCommit(enum.Enum):
-    ALL = "all"
-    BATCH = "batch"
+    ALL = strawberry.enum_value(
+        "all", description="One transaction: any refused row and nothing is imported."
+    )
+    BATCH = strawberry.enum_value(
+        "batch",
+        description="One transaction per batch: batches before a failure stay imported (resume "
+        "with `resumeAfter`).",
+    )
 
 
 @strawberry.enum(description="What to do with a row that repeats a known party.")
 class OnDuplicate(enum.Enum):
-    SKIP = "skip"
-    MERGE = "merge"
-    CREATE = "create"
+    SKIP = strawberry.enum_value(
+        "skip",
+        description="Leave the existing customer as it is; the row is counted in "
+        "`skippedDuplicates`.",
+    )
+    MERGE = strawberry.enum_value(
+        "merge", description="Update the existing customer with the row's values."
+    )
+    CREATE = strawberry.enum_value("create", description="Create a new customer anyway.")
 
 
 @strawberry.input(description="Feed `field` from the file's `column`; field `-` ignores it.")
 class ColumnMappingInput:
-    column: str
-    field: str
+    column: str = strawberry.field(description="The column's header in the file.")
+    field: str = strawberry.field(
+        description="The API field it feeds (e.g. `email`, `client.segment`), or `-` to ignore the"
+        " column."
+    )
 
 
 @strawberry.type(description="One cell of a rejected row, as it was in the file.")
 class ImportCell:
-    column: str
-    value: str
+    column: str = strawberry.field(description="The column's header.")
+    value: str = strawberry.field(description="The cell's text.")
 
 
 @strawberry.type(description="A row that was not imported, with every reason.")
 class RejectedRow:
     row: int = strawberry.field(description="Its row in the file; the header is row 1.")
-    values: list[ImportCell]
-    reasons: list[core.UserError]
+    values: list[ImportCell] = strawberry.field(description="Its cells, as they were in the file.")
+    reasons: list[core.UserError] = strawberry.field(
+        description="Why it was refused, one error per problem."
+    )
 
     @classmethod
     def of(cls, rejection: Rejection, header: list[str]) -> "RejectedRow":
@@ -87,14 +105,16 @@ class RejectedRow:
 
 @strawberry.type(description="What an import did.")
 class ImportSummary:
-    read: int
-    created: int
-    merged: int
-    skipped_duplicates: int
-    rejected: int
-    seconds: float
-    rows_per_second: float
-    ignored_columns: list[str]
+    read: int = strawberry.field(description="Data rows read (the header aside).")
+    created: int = strawberry.field(description="Records created.")
+    merged: int = strawberry.field(description="Existing customers updated (on duplicate: MERGE).")
+    skipped_duplicates: int = strawberry.field(
+        description="Rows left out as repeats of existing records."
+    )
+    rejected: int = strawberry.field(description="Rows refused (see `rejectedRows`).")
+    seconds: float = strawberry.field(description="How long the import took.")
+    rows_per_second: float = strawberry.field(description="Rows read per second.")
+    ignored_columns: list[str] = strawberry.field(description="Columns no field was read from.")
     committed_through: int | None = strawberry.field(
         description="BATCH: the last row of the last committed batch; send it back as "
         "`resumeAfter` to carry on after a failure."
@@ -119,13 +139,15 @@ class ImportSummary:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The result of an import.")
 class ImportPayload:
-    summary: ImportSummary | None
+    summary: ImportSummary | None = strawberry.field(
+        description="What the import did; null when the file was refused as a whole."
+    )
     rejected_rows: list[RejectedRow] = strawberry.field(
         description=f"The first {REJECTED_SHOWN} rejected rows (`summary.rejected` counts all)."
     )
-    user_errors: list[core.UserError]
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 def refused(problem: Problem) -> ImportPayload:
@@ -136,8 +158,19 @@ def refused(problem: Problem) -> ImportPayload:
     description="What to do with a contact or interaction that repeats one already recorded."
 )
 class OnDuplicateRecord(enum.Enum):
-    SKIP = "skip"
-    CREATE = "create"
+    SKIP = strawberry.enum_value(
+        "skip", description="Leave the existing record; the row is counted in `skippedDuplicates`."
+    )
+    CREATE = strawberry.enum_value("create", description="Record it again.")
+
+
+MAPPING = (
+    "Which column feeds which field; a column left out is read by its header "
+    "(the field's name), and reported in `ignoredColumns` if it names none."
+)
+COMMIT = "One transaction for the whole file (ALL), or one per batch (BATCH)."
+BATCH_SIZE = "Rows per batch (with commit: BATCH)."
+ENCODING = "The file's text encoding, e.g. `utf-8`, `latin-1`."
 
 
 def related_input(name: str, what: str) -> type:
@@ -154,17 +187,20 @@ def related_input(name: str, what: str) -> type:
             "encoding": str,
         },
         "file": strawberry.field(description="The CSV file (UTF-8 unless `encoding`)."),
-        "mapping": strawberry.field(default_factory=list),
-        "on_duplicate": OnDuplicateRecord.SKIP,
-        "commit": ImportCommit.ALL,
-        "batch_size": DEFAULT_BATCH_SIZE,
+        "mapping": strawberry.field(default_factory=list, description=MAPPING),
+        "on_duplicate": strawberry.field(
+            default=OnDuplicateRecord.SKIP,
+            description="What to do with a row that repeats a record already there.",
+        ),
+        "commit": strawberry.field(default=ImportCommit.ALL, description=COMMIT),
+        "batch_size": strawberry.field(default=DEFAULT_BATCH_SIZE, description=BATCH_SIZE),
         "resume_after": strawberry.field(
             default=1, description="Skip rows up to this one (the header is row 1)."
         ),
         "delimiter": strawberry.field(
             default=None, description="Default: sniffed among , ; tab |."
         ),
-        "encoding": "utf-8",
+        "encoding": strawberry.field(default="utf-8", description=ENCODING),
     }
     cls = type(name, (), namespace)
     return strawberry.input(cls, description=f"A CSV file of {what} and how to read it.")
@@ -243,20 +279,25 @@ def build_import_mutation(kind_enum: Any) -> type:
     @strawberry.input(description="A customers CSV file and how to read it.")
     class ImportCustomersInput:
         file: Upload = strawberry.field(description="The CSV file (UTF-8 unless `encoding`).")
-        mapping: list[ColumnMappingInput] = strawberry.field(default_factory=list)
+        mapping: list[ColumnMappingInput] = strawberry.field(
+            default_factory=list, description=MAPPING
+        )
         kind: kind_enum | None = strawberry.field(  # type: ignore[valid-type]
             default=None, description="The kind of rows whose kind cell is empty."
         )
-        on_duplicate: OnDuplicate = OnDuplicate.SKIP
-        commit: ImportCommit = ImportCommit.ALL
-        batch_size: int = DEFAULT_BATCH_SIZE
+        on_duplicate: OnDuplicate = strawberry.field(
+            default=OnDuplicate.SKIP,
+            description="What to do with a row that is likely an existing customer.",
+        )
+        commit: ImportCommit = strawberry.field(default=ImportCommit.ALL, description=COMMIT)
+        batch_size: int = strawberry.field(default=DEFAULT_BATCH_SIZE, description=BATCH_SIZE)
         resume_after: int = strawberry.field(
             default=1, description="Skip rows up to this one (the header is row 1)."
         )
         delimiter: str | None = strawberry.field(
             default=None, description="Default: sniffed among , ; tab |."
         )
-        encoding: str = "utf-8"
+        encoding: str = strawberry.field(default="utf-8", description=ENCODING)
 
     @strawberry.type
     class ImportMutation:
