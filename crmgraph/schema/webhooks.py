@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -29,6 +29,11 @@ from crmgraph.schema.mutation_runner import actor_of
 from crmgraph.schema.mutations import decode, given
 from crmgraph.schema.mutations.common import Operation, no_rows, perform
 from crmgraph.schema.pagination import (
+    CURSOR,
+    EDGES,
+    NODE,
+    NODES,
+    PAGE_INFO,
     After,
     First,
     PageInfo,
@@ -37,6 +42,7 @@ from crmgraph.schema.pagination import (
     encode_cursor,
 )
 from crmgraph.schema.pagination import page_info as make_page_info
+from crmgraph.schema.user_errors import USER_ERRORS
 from crmgraph.schema.webhook_loaders import DeliveryPageKey
 from crmgraph.validation import Errors
 from crmgraph.webhooks import (
@@ -49,16 +55,21 @@ from crmgraph.webhooks import (
 
 @strawberry.enum(description="Where a delivery stands.")
 class WebhookDeliveryStatus(enum.Enum):
-    PENDING = PENDING
-    SUCCEEDED = SUCCEEDED
-    FAILED = FAILED
+    PENDING = strawberry.enum_value(
+        PENDING, description="Not delivered yet: waiting for its first request or a retry."
+    )
+    SUCCEEDED = strawberry.enum_value(SUCCEEDED, description="The receiver answered 2xx.")
+    FAILED = strawberry.enum_value(
+        FAILED,
+        description="Given up after the last attempt; `replayWebhookDelivery` sends it again.",
+    )
 
 
 @strawberry.type(description="One HTTP request made for a delivery: a row of the delivery log.")
 class WebhookAttempt:
     attempt: int = strawberry.field(description="1 for the first request of the delivery.")
-    started_at: datetime.datetime
-    duration_ms: int
+    started_at: datetime.datetime = strawberry.field(description="When the request started (UTC).")
+    duration_ms: int = strawberry.field(description="How long it took, in milliseconds.")
     status_code: int | None = strawberry.field(
         description="The receiver's HTTP status; null when no answer came (see `error`)."
     )
@@ -80,24 +91,32 @@ class WebhookAttempt:
 
 @strawberry.type(description="One event sent to one webhook, with every attempt made.")
 class WebhookDelivery:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Global ID of the delivery.")
     event_id: strawberry.ID = strawberry.field(
         description="The outbox event's id, as sent in `X-Crmgraph-Event-Id`."
     )
-    event_type: str
-    customer_id: strawberry.ID | None
-    status: WebhookDeliveryStatus
+    event_type: str = strawberry.field(description="The event's type, e.g. `customer.updated`.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the customer the event is about; null for an event about none."
+    )
+    status: WebhookDeliveryStatus = strawberry.field(description="Where the delivery stands.")
     attempt_count: int = strawberry.field(description="Requests made so far.")
     next_attempt_at: datetime.datetime | None = strawberry.field(
         description="When the next try is due (null unless PENDING)."
     )
-    last_status_code: int | None
+    last_status_code: int | None = strawberry.field(
+        description="The HTTP status of the last attempt; null: no answer (or none yet)."
+    )
     last_error: str | None = strawberry.field(
         description='The last failure: "HTTP 500", a connection error, a timeout.'
     )
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    delivered_at: datetime.datetime | None
+    created_at: datetime.datetime = strawberry.field(
+        description="When the delivery was queued (UTC)."
+    )
+    updated_at: datetime.datetime = strawberry.field(description="When it last changed (UTC).")
+    delivered_at: datetime.datetime | None = strawberry.field(
+        description="When the receiver accepted it (UTC); null: not yet."
+    )
     pk: strawberry.Private[int]
 
     @strawberry.field(description="The log, first attempt first.")
@@ -126,18 +145,18 @@ class WebhookDelivery:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One delivery of a page and its cursor.")
 class WebhookDeliveryEdge:
-    cursor: str
-    node: WebhookDelivery
+    cursor: str = strawberry.field(description=CURSOR)
+    node: WebhookDelivery = strawberry.field(description=NODE)
 
 
 @strawberry.type(description="A webhook's deliveries, newest first.")
 class WebhookDeliveryConnection:
-    edges: list[WebhookDeliveryEdge]
-    page_info: PageInfo
+    edges: list[WebhookDeliveryEdge] = strawberry.field(description=EDGES)
+    page_info: PageInfo = strawberry.field(description=PAGE_INFO)
 
-    @strawberry.field
+    @strawberry.field(description=NODES)
     def nodes(self) -> list[WebhookDelivery]:
         return [edge.node for edge in self.edges]
 
@@ -147,14 +166,16 @@ class WebhookDeliveryConnection:
     "(see docs/live-events-and-webhooks.md, Webhooks, for the headers and the signature)."
 )
 class Webhook:
-    id: strawberry.ID
-    url: str
-    description: str | None
+    id: strawberry.ID = strawberry.field(description="Global ID of the webhook.")
+    url: str = strawberry.field(description="Where events are POSTed.")
+    description: str | None = strawberry.field(description="What it is for, as its creator said.")
     event_types: list[str] = strawberry.field(
         description='Types received: exact ("customer.created"), a prefix ("customer.*") or "*".'
     )
     active: bool = strawberry.field(description="Inactive webhooks receive nothing.")
-    disabled_at: datetime.datetime | None
+    disabled_at: datetime.datetime | None = strawberry.field(
+        description="When it was disabled (UTC; `disabledReason` says why); null: not disabled."
+    )
     disabled_reason: str | None = strawberry.field(
         description="Why it was disabled automatically (null when active or disabled by hand)."
     )
@@ -166,8 +187,8 @@ class Webhook:
         description="The secret's last four characters; the secret itself is shown once, "
         "by createWebhook (or updateWebhook when it is replaced)."
     )
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
+    created_at: datetime.datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime.datetime = strawberry.field(description="When it last changed (UTC).")
     pk: strawberry.Private[int]
 
     @classmethod
@@ -193,7 +214,10 @@ class Webhook:
         info: Info,
         first: First = 20,
         after: After = None,
-        status: WebhookDeliveryStatus | None = None,
+        status: Annotated[
+            WebhookDeliveryStatus | None,
+            strawberry.argument(description="Only deliveries in this state (default: all)."),
+        ] = None,
     ) -> WebhookDeliveryConnection:
         settings = info.context.settings
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
@@ -221,12 +245,18 @@ class WebhookQuery:
         return [Webhook.from_row(row) for row in rows]
 
     @strawberry.field(description="One webhook by ID (needs webhook.manage).")
-    async def webhook(self, info: Info, id: strawberry.ID) -> Webhook | None:
+    async def webhook(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The webhook's global ID.")],
+    ) -> Webhook | None:
         row = await ops.webhook(info.context.db, actor_of(info), str(id))
         return Webhook.from_row(row) if row else None
 
 
-@strawberry.input
+@strawberry.input(
+    description="A new webhook: events of the given types POSTed to a URL, signed with a secret."
+)
 class CreateWebhookInput:
     url: str = strawberry.field(description="An absolute http:// or https:// URL.")
     event_types: list[str] = strawberry.field(
@@ -236,16 +266,25 @@ class CreateWebhookInput:
         default=None,
         description="16 to 200 characters; generated when left out. Shown once, in the payload.",
     )
-    description: str | None = None
-    active: bool = True
+    description: str | None = strawberry.field(default=None, description="What it is for.")
+    active: bool = strawberry.field(
+        default=True, description="Whether it receives events from now on."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Change a webhook: fields left out stay as they are.")
 class UpdateWebhookInput:
-    id: strawberry.ID
-    url: str | None = strawberry.UNSET
-    event_types: list[str] | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The webhook's global ID.")
+    url: str | None = strawberry.field(
+        default=strawberry.UNSET, description="An absolute http:// or https:// URL."
+    )
+    event_types: list[str] | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Event types to receive (`*` patterns allowed, e.g. `customer.*`).",
+    )
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="What it is for; null clears it."
+    )
     active: bool | None = strawberry.field(
         default=strawberry.UNSET,
         description="true re-enables a disabled webhook (clearing its failure count and "
@@ -258,42 +297,48 @@ class UpdateWebhookInput:
     )
 
 
-@strawberry.input
+@strawberry.input(description="Delete a webhook: it receives nothing more.")
 class DeleteWebhookInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The webhook's global ID.")
 
 
-@strawberry.input
+@strawberry.input(description="Send a delivery's event again, as a new delivery.")
 class ReplayWebhookDeliveryInput:
     id: strawberry.ID = strawberry.field(description="A delivery that is not pending.")
 
 
-@strawberry.type
+@strawberry.type(description="The result of `createWebhook`.")
 class CreateWebhookPayload:
-    webhook: Webhook | None
+    webhook: Webhook | None = strawberry.field(description="The new webhook; null when refused.")
     secret: str | None = strawberry.field(
         description="The signing secret: store it now, it is not shown again."
     )
-    user_errors: list[core.UserError]
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of `updateWebhook`.")
 class UpdateWebhookPayload:
-    webhook: Webhook | None
+    webhook: Webhook | None = strawberry.field(
+        description="The webhook as changed; null when refused."
+    )
     secret: str | None = strawberry.field(description="The new secret, when it was replaced.")
-    user_errors: list[core.UserError]
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of `deleteWebhook`.")
 class DeleteWebhookPayload:
-    deleted_id: strawberry.ID | None
-    user_errors: list[core.UserError]
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the webhook deleted; null when refused."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of `replayWebhookDelivery`.")
 class ReplayWebhookDeliveryPayload:
-    delivery: WebhookDelivery | None
-    user_errors: list[core.UserError]
+    delivery: WebhookDelivery | None = strawberry.field(
+        description="The new delivery, pending; null when refused."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 async def webhook_payload(
