@@ -85,9 +85,11 @@ def build_transition_option(kind_enum: type[enum.Enum]) -> type:
 
     @strawberry.type(description="A move the customer's lifecycle has from its current stage.")
     class TransitionOption:
-        to_stage: str
-        label: str
-        phase: core.Phase
+        to_stage: str = strawberry.field(
+            description="The stage key it moves to (pass it as `toStage`)."
+        )
+        label: str = strawberry.field(description="That stage's label.")
+        phase: core.Phase = strawberry.field(description="That stage's lifecycle phase.")
         allowed: bool = strawberry.field(description="Whether the move would be accepted now.")
         reasons: list[str] = strawberry.field(description="Why it would be refused, if it would.")
         converts_to: CustomerKind | None = strawberry.field(  # type: ignore[valid-type]
@@ -260,14 +262,14 @@ def build_relationship(customer_interface: type) -> type:
         from_pk: strawberry.Private[int]
         to_pk: strawberry.Private[int]
         attributes_json: strawberry.Private[dict]
-        kind: str
-        created_at: datetime.datetime
+        kind: str = strawberry.field(description="The relationship kind's key, e.g. `resells_to`.")
+        created_at: datetime.datetime = strawberry.field(description="When it was linked (UTC).")
 
-        @strawberry.field
+        @strawberry.field(description="The customer it starts from; null if you may not see it.")
         async def from_customer(self, info: Info) -> CustomerBase | None:  # type: ignore[valid-type]
             return await load_customer(info, self.from_pk)
 
-        @strawberry.field
+        @strawberry.field(description="The customer it points to; null if you may not see it.")
         async def to_customer(self, info: Info) -> CustomerBase | None:  # type: ignore[valid-type]
             return await load_customer(info, self.to_pk)
 

@@ -12,7 +12,7 @@ import contextlib
 import datetime
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from graphql import DocumentNode, GraphQLError
@@ -144,8 +144,12 @@ def build_subscription_type(
         type: str = strawberry.field(
             description="`customer.created`, `customer.stage_changed`, `interaction.logged`, …"
         )
-        customer_id: strawberry.ID
-        occurred_at: datetime.datetime
+        customer_id: strawberry.ID = strawberry.field(
+            description="Global ID of the customer the event is about."
+        )
+        occurred_at: datetime.datetime = strawberry.field(
+            description="When the change was committed (UTC)."
+        )
         payload: JSON = strawberry.field(description="The event's data (its type decides it).")
         pk: strawberry.Private[int]
 
@@ -158,10 +162,19 @@ def build_subscription_type(
         types: list[str] | None = strawberry.field(
             default=None, description="Event types, e.g. `customer.stage_changed`."
         )
-        kinds: list[CustomerKind] | None = None  # type: ignore[valid-type]
-        stages: list[str] | None = None
-        owner_id: strawberry.ID | None = None
-        customer_id: strawberry.ID | None = None
+        kinds: list[CustomerKind] | None = strawberry.field(
+            default=None, description="Only customers of these types."
+        )  # type: ignore[valid-type]
+        stages: list[str] | None = strawberry.field(
+            default=None,
+            description="Only customers at these stage keys (an unknown key is refused).",
+        )
+        owner_id: strawberry.ID | None = strawberry.field(
+            default=None, description="Only customers owned by this user (global ID)."
+        )
+        customer_id: strawberry.ID | None = strawberry.field(
+            default=None, description="Only this customer (global ID)."
+        )
 
     def criteria(f: "CustomerEventFilter | None") -> EventCriteria:
         if f is None:
@@ -192,7 +205,14 @@ def build_subscription_type(
             )
         )
         async def customer_events(
-            self, info: Info, filter: CustomerEventFilter | None = None
+            self,
+            info: Info,
+            filter: Annotated[
+                CustomerEventFilter | None,
+                strawberry.argument(
+                    description="Which events to receive (all you may see when null)."
+                ),
+            ] = None,
         ) -> AsyncGenerator[CustomerEvent, None]:
             wanted = criteria(filter)
             async for event in matching_events(info, wanted):

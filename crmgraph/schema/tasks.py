@@ -43,8 +43,10 @@ class Task(core.Node):
         description="When it was marked DONE; cleared if it is reopened."
     )
     version: int = strawberry.field(description="Send it back as `expectedVersion`.")
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
+    created_at: datetime.datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime.datetime = strawberry.field(
+        description="When it last changed (UTC); its creation time if it never did."
+    )
 
     @strawberry.field(description="Who is to do it; null: nobody yet.")
     async def assignee(self, info: Info) -> core.User | None:

@@ -66,8 +66,10 @@ class Note(core.Node):
     )
     body: str = strawberry.field(description="The text, as written (mentions included).")
     version: int = strawberry.field(description="Send it back as `expectedVersion`.")
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
+    created_at: datetime.datetime = strawberry.field(description="When it was written (UTC).")
+    updated_at: datetime.datetime = strawberry.field(
+        description="When it was last edited (UTC); its creation time if never."
+    )
 
     @strawberry.field(description="Who wrote it (null when written without a user).")
     async def author(self, info: Info) -> core.User | None:

@@ -23,38 +23,45 @@ from crmgraph.schema.mutations.common import (
     plain,
 )
 from crmgraph.schema.teamwork import Note, Task, TaskStatus
+from crmgraph.schema.user_errors import USER_ERRORS
 from crmgraph.validation import Errors
 
 
-@strawberry.input
+@strawberry.input(description="A new note on a customer.")
 class AddNoteInput:
-    customer_id: strawberry.ID
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer the note is about."
+    )
     body: str = strawberry.field(description="Mention users as @their@e-mail.address.")
 
 
-@strawberry.input
+@strawberry.input(description="Change a note's text.")
 class UpdateNoteInput:
-    id: strawberry.ID
-    body: str
+    id: strawberry.ID = strawberry.field(description="The note's global ID.")
+    body: str = strawberry.field(description="The new text; mentions are read again from it.")
     expected_version: int | None = strawberry.field(
         default=None, description="The version you read; a stale one is refused."
     )
 
 
-@strawberry.input
+@strawberry.input(description="Delete a note: it is gone for every reader.")
 class DeleteNoteInput:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The note's global ID.")
 
 
-@strawberry.input
+@strawberry.input(description="A new task for a customer.")
 class CreateTaskInput:
-    customer_id: strawberry.ID
-    title: str
+    customer_id: strawberry.ID = strawberry.field(
+        description="Global ID of the customer the task is for."
+    )
+    title: str = strawberry.field(description="What to do, in one line.")
     need_id: strawberry.ID | None = strawberry.field(
         default=None, description="A need of the same customer."
     )
-    description: str | None = None
-    due_at: datetime.datetime | None = None
+    description: str | None = strawberry.field(default=None, description="Details.")
+    due_at: datetime.datetime | None = strawberry.field(
+        default=None, description="When it must be done by (UTC); null: no deadline."
+    )
     assignee_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET, description="Defaults to the caller; null leaves it unassigned."
     )
@@ -62,31 +69,43 @@ class CreateTaskInput:
 
 @strawberry.input(description="Fields left out stay as they are; null clears an optional one.")
 class UpdateTaskInput:
-    id: strawberry.ID
-    expected_version: int | None = None
-    title: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    due_at: datetime.datetime | None = strawberry.UNSET
-    assignee_id: strawberry.ID | None = strawberry.UNSET
-    status: TaskStatus | None = strawberry.UNSET
+    id: strawberry.ID = strawberry.field(description="The task's global ID.")
+    expected_version: int | None = strawberry.field(
+        default=None, description="The version you read; a stale one is refused (null: no check)."
+    )
+    title: str | None = strawberry.field(
+        default=strawberry.UNSET, description="What to do, in one line."
+    )
+    description: str | None = strawberry.field(default=strawberry.UNSET, description="Details.")
+    due_at: datetime.datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="When it must be done by (UTC)."
+    )
+    assignee_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Global ID of the user to do it."
+    )
+    status: TaskStatus | None = strawberry.field(
+        default=strawberry.UNSET, description="Where it stands (DONE sets `completedAt`)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="The result of a note write.")
 class NotePayload:
-    note: Note | None
-    user_errors: list[core.UserError]
+    note: Note | None = strawberry.field(description="The note as written; null when refused.")
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of `deleteNote`.")
 class DeleteNotePayload:
-    deleted_id: strawberry.ID | None
-    user_errors: list[core.UserError]
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="Global ID of the note deleted; null when refused."
+    )
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="The result of a task write.")
 class TaskPayload:
-    task: Task | None
-    user_errors: list[core.UserError]
+    task: Task | None = strawberry.field(description="The task as written; null when refused.")
+    user_errors: list[core.UserError] = strawberry.field(description=USER_ERRORS)
 
 
 NOTE = WrittenNode("Note", Note.from_row, NotePayload, "note")
