@@ -8,7 +8,7 @@ their annotations, not strings naming local variables.
 
 import datetime
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from crmgraph import (
@@ -32,9 +32,9 @@ REASON_MAX_LENGTH = 200
 
 @strawberry.enum(description="Loyalty tier, from the points held.")
 class LoyaltyTier(enum.Enum):
-    BRONZE = "BRONZE"
-    SILVER = "SILVER"
-    GOLD = "GOLD"
+    BRONZE = strawberry.enum_value("BRONZE", description="Under 500 points.")
+    SILVER = strawberry.enum_value("SILVER", description="500 points or more.")
+    GOLD = strawberry.enum_value("GOLD", description="2000 points or more.")
 
 
 def contribution(types: CoreGraphQLTypes) -> GraphQLContribution:
@@ -43,10 +43,14 @@ def contribution(types: CoreGraphQLTypes) -> GraphQLContribution:
     @strawberry.type(description="A customer's loyalty-points balance.")
     class LoyaltyAccount:
         customer_pk: strawberry.Private[int]
-        customer_id: strawberry.ID
-        points: int
-        tier: LoyaltyTier
-        updated_at: datetime.datetime
+        customer_id: strawberry.ID = strawberry.field(
+            description="Global ID of the customer holding the points."
+        )
+        points: int = strawberry.field(description="The points held now.")
+        tier: LoyaltyTier = strawberry.field(description="The tier the points give.")
+        updated_at: datetime.datetime = strawberry.field(
+            description="When the balance last changed (UTC)."
+        )
 
         @strawberry.field(description="The customer holding the points.")
         async def customer(self, info: Info) -> CustomerInterface | None:  # type: ignore[valid-type]
@@ -70,22 +74,32 @@ def contribution(types: CoreGraphQLTypes) -> GraphQLContribution:
 
     @strawberry.input(description="Points to add to a customer's loyalty account.")
     class AwardLoyaltyPointsInput:
-        customer_id: strawberry.ID
+        customer_id: strawberry.ID = strawberry.field(
+            description="Global ID of the customer to award the points to."
+        )
         points: int = strawberry.field(description=f"1 to {ledger.MAX_AWARD}.")
         reason: str = strawberry.field(
             description=f"Why (kept on the outbox event), at most {REASON_MAX_LENGTH} characters."
         )
 
-    @strawberry.type
+    @strawberry.type(description="The result of `awardLoyaltyPoints`.")
     class AwardLoyaltyPointsPayload:
-        account: LoyaltyAccount | None
-        user_errors: list[UserError]
+        account: LoyaltyAccount | None = strawberry.field(
+            description="The account after the award; null when refused."
+        )
+        user_errors: list[UserError] = strawberry.field(
+            description="What was refused and why; empty when the points were added."
+        )
 
     @strawberry.type
     class LoyaltyQuery:
         @strawberry.field(description="A customer's loyalty account (null if it has none).")
         async def loyalty_account(
-            self, info: Info, customer_id: strawberry.ID
+            self,
+            info: Info,
+            customer_id: Annotated[
+                strawberry.ID, strawberry.argument(description="The customer's global ID.")
+            ],
         ) -> LoyaltyAccount | None:
             try:
                 _, pk = decode_id(customer_id, "Customer")
