@@ -27,8 +27,8 @@ T = TypeVar("T")
 First = Annotated[
     int | None,
     strawberry.argument(
-        description="How many items to return, at most CRMGRAPH_MAX_PAGE_SIZE (100 by "
-        "default); null: the list's default size."
+        description="How many items to return, 0 to CRMGRAPH_MAX_PAGE_SIZE (100 by default; "
+        "more is refused: PAGE_SIZE_OUT_OF_RANGE); null: CRMGRAPH_DEFAULT_PAGE_SIZE (20)."
     ),
 ]
 After = Annotated[

@@ -46,7 +46,9 @@ class UserErrorCode(Enum):
         "NOT_FOUND", description="No such record, or one you may not see."
     )
     AMBIGUOUS = strawberry.enum_value(
-        "AMBIGUOUS", description="The input names more than one record where one is expected."
+        "AMBIGUOUS",
+        description="A reference (e.g. an import's owner e-mail) matches several records: give "
+        "the ID.",
     )
     VERSION_CONFLICT = strawberry.enum_value(
         "VERSION_CONFLICT",
@@ -78,7 +80,8 @@ class UserErrorCode(Enum):
     MERGE_VETOED = strawberry.enum_value("MERGE_VETOED", description="A plugin refused the merge.")
     MERGE_NOT_UNDOABLE = strawberry.enum_value(
         "MERGE_NOT_UNDOABLE",
-        description="The merge cannot be undone (already undone, or a later change depends on it).",
+        description="The merge cannot be undone: already undone, or a party changed since "
+        "(`CustomerMerge.undoBlockers` says why).",
     )
     ERASED = strawberry.enum_value(
         "ERASED",
