@@ -11,7 +11,7 @@ beside the command line's commands (.importlinter).
 
 In a plugin's tests::
 
-    from crmgraph.conformance import assert_conforms
+    from crmgraph.testing import assert_conforms
 
     def test_conforms():
         assert_conforms("my_plugin.plugin")

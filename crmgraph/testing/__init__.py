@@ -38,6 +38,7 @@ import pytest
 
 from crmgraph import auth
 from crmgraph.app import AppState, with_state
+from crmgraph.conformance import assert_conforms, check_plugin
 from crmgraph.settings import Settings
 from crmgraph.testing.databases import (
     ENGINES,
@@ -83,7 +84,9 @@ __all__ = [
     "RunningServer",
     "SpareClones",
     "TemplateDatabases",
+    "assert_conforms",
     "awaiting",
+    "check_plugin",
     "crmgraph_client",
     "crmgraph_database_url",
     "crmgraph_key",

@@ -4,7 +4,7 @@ the contract suite against a temporary SQLite database."""
 
 from __future__ import annotations
 
-from crmgraph.conformance import assert_conforms
+from crmgraph.testing import assert_conforms
 
 
 def test_the_plugin_keeps_the_contract() -> None:
