@@ -371,6 +371,30 @@ def test_examples_found() -> None:
     assert len(shell_examples()) >= 2
 
 
+def test_the_conventions_are_read(tmp_path: Path) -> None:
+    """The comment before a block is read, and ``expect`` checks what it says."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        '<!-- example: {"role": "viewer",\n  "error": "FORBIDDEN"} -->\n```graphql\n{ a }\n```\n\n'
+        "<!-- runnable -->\n```sh\ncrmgraph schema\n```\n\n```graphql\ntype A { b: Int }\n```\n"
+    )
+    found = list(blocks(page))
+    assert [(b.lang, b.meta, b.runnable) for b in found] == [
+        ("graphql", {"role": "viewer", "error": "FORBIDDEN"}, False),
+        ("sh", {}, True),
+        ("graphql", {}, False),
+    ]
+    assert [is_operation(b) for b in (found[0], found[2])] == [True, False]
+    answer = {"data": {"c": {"n": 0, "items": [{"id": None}], "name": "x"}}}
+    assert matches({"data": {"c": {"name": "x", "n": ">=0"}}}, answer) == []
+    assert matches({"data": {"c": {"n": ">0", "items": [{"id": "*"}], "gone": 1}}}, answer) == [
+        ".data.c.n: 0 is not >0",
+        ".data.c.items[0].id: null",
+        ".data.c.gone: missing",
+    ]
+    assert user_error_codes({"x": {"userErrors": [{"code": "INVALID"}]}, "y": []}) == ["INVALID"]
+
+
 def shell_commands(example: Example) -> Iterator[tuple[dict[str, str], list[str]]]:
     """Each command line of a block: its leading VAR=value settings and argv."""
     for line in example.text.splitlines():
