@@ -347,7 +347,7 @@ class KindFunnel:
 
 @strawberry.type(description="The funnel of one lifecycle phase, across every customer type.")
 class PhaseFunnel:
-    phase: core.Phase = strawberry.field(description="The phase.")
+    phase: core.Phase = strawberry.field(description="The lifecycle phase the row counts.")
     entered: int = strawberry.field(description="Entries into the phase in the period.")
     current: int = strawberry.field(description="Customers in the phase at the period's end.")
     advanced: int = strawberry.field(description="Later reached a further phase or converted.")

@@ -173,7 +173,7 @@ def build_scored_types(customer_interface: type) -> ScoredTypes:
     @strawberry.type(description="One RFM segment of the customers in scope.")
     class RfmSegmentSummary:
         scope: strawberry.Private[AnalyticsScope]
-        segment: RfmSegment = strawberry.field(description="The segment.")  # type: ignore[valid-type]
+        segment: RfmSegment = strawberry.field(description="Which RFM segment the row sums up.")  # type: ignore[valid-type]
         description: str = strawberry.field(description="The segment's rule, explained.")
         customers: int = strawberry.field(description="Customers in the segment.")
         purchases: int = strawberry.field(description="Their purchases in the period.")

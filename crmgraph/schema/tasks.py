@@ -34,7 +34,7 @@ class Task(core.Node):
         description="Global ID of the need it serves; null: none."
     )
     title: str = strawberry.field(description="What to do, in one line.")
-    description: str | None = strawberry.field(description="Details.")
+    description: str | None = strawberry.field(description="Details of the task; null: none given.")
     due_at: datetime.datetime | None = strawberry.field(
         description="When it must be done by (UTC); null: no deadline."
     )

@@ -58,7 +58,7 @@ class CreateTaskInput:
     need_id: strawberry.ID | None = strawberry.field(
         default=None, description="A need of the same customer."
     )
-    description: str | None = strawberry.field(default=None, description="Details.")
+    description: str | None = strawberry.field(default=None, description="Details of the task.")
     due_at: datetime.datetime | None = strawberry.field(
         default=None, description="When it must be done by (UTC); null: no deadline."
     )
@@ -76,7 +76,9 @@ class UpdateTaskInput:
     title: str | None = strawberry.field(
         default=strawberry.UNSET, description="What to do, in one line."
     )
-    description: str | None = strawberry.field(default=strawberry.UNSET, description="Details.")
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Details of the task."
+    )
     due_at: datetime.datetime | None = strawberry.field(
         default=strawberry.UNSET, description="When it must be done by (UTC)."
     )
