@@ -48,3 +48,12 @@ def test_page_without_a_token_holds_no_key(monkeypatch: pytest.MonkeyPatch) -> N
     html = graphiql.page(token=None, demo_keys={"admin": "k1", "agent": "k2"})
     config = json.loads(re.search(r'type="application/json">(.*?)</script>', html, re.S)[1])
     assert config["keys"] == {} and "k1" not in html and "k2" not in html
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_the_api_page_shows_the_example_as_it_is(path: Path) -> None:
+    page = (ROOT / "docs" / "api.md").read_text()
+    assert f"```graphql\n{path.read_text().rstrip()}\n```" in page
+    variables = path.with_suffix(".json")
+    if variables.exists():
+        assert f"Variables: `{variables.read_text().strip()}`" in page
