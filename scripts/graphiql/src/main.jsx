@@ -26,13 +26,12 @@ globalThis.MonacoEnvironment = {
 // The editors, for the browser test (tests/test_graphiql_browser.py) to read
 // the answer whole: Monaco puts only the visible lines in the DOM.
 function ExposeEditors() {
-  const editors = useGraphiQL((state) => ({
-    query: state.queryEditor,
-    variables: state.variableEditor,
-    headers: state.headerEditor,
-    response: state.responseEditor,
-  }));
-  window.crmgraphEditors = editors;
+  // one selector per editor: a selector returning a new object would re-render forever
+  const query = useGraphiQL((state) => state.queryEditor);
+  const variables = useGraphiQL((state) => state.variableEditor);
+  const headers = useGraphiQL((state) => state.headerEditor);
+  const response = useGraphiQL((state) => state.responseEditor);
+  window.crmgraphEditors = { query, variables, headers, response };
   return null;
 }
 
