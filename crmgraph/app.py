@@ -375,15 +375,13 @@ def metrics_readings(state: AppState) -> metrics.Readings:
     )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or Settings.from_env()
-    state = build_state(settings)
-    readings = metrics_readings(state)
-    # several workers: each writes its levels for whichever answers the scrape
-    sampler = metrics.Sampler(readings) if settings.metrics and metrics.MULTIPROCESS_DIR else None
-    if settings.metrics:
-        state.observers.append(metrics.Metrics().observe)
-    auth_listener = listener_for(settings, state.redis) if state.principals is not None else None
+def lifespan_for(
+    state: AppState, auth_listener: Any, sampler: metrics.Sampler | None
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """What the server starts before its first request and stops after its
+    last: migrations (when asked), the pool, plugins' start-up, the
+    background loops, in this order and back."""
+    settings = state.settings
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -423,33 +421,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if state.redis is not None:
                 await state.redis.close()
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    return lifespan
 
-    async def readyz(request: Request) -> Response:
-        """503 while a database (the primary, the replica when configured)
-        does not answer; the caller learns which, never why: the exception,
-        which may name hosts and users, goes to the log."""
-        down = await unanswered(state.db)
-        if down:
-            return JSONResponse(
-                {"status": "unavailable", **dict.fromkeys(down, "unavailable")}, status_code=503
-            )
-        ready: dict[str, Any] = {
-            "status": "ok",
-            "database": state.db.engine.engine_type,
-            "subscriptions": state.subscribers.count,
-        }
-        if state.db.reader is not None:
-            ready["replica"] = "ok"
-        if state.redis is not None:
-            # still 200 while Redis is away: everything that uses it degrades
-            # (docs/deployment.md), and every worker would report the same, so
-            # a load balancer would take them all out
-            ready["redis"] = "ok" if await state.redis.ping() else "degraded"
-        return JSONResponse(ready)
 
-    graphql_app = CRMGraphQL(state.schema, state)
+def graphql_http(state: AppState, graphql_app: CRMGraphQL) -> tuple[Any, Any]:
+    """The layers a ``/graphql`` HTTP request goes through inside
+    authentication, outermost first: persisted queries, the direct reads,
+    the body limit, idempotent requests, strawberry; and the body limit,
+    which tests look at."""
+    settings = state.settings
     # Nothing reads a body before the router has matched its path and method
     # and authentication has accepted its key: a stranger's 49 MB is never read
     # (the direct reads read only a body declared within the limit).
@@ -479,6 +459,49 @@ def create_app(settings: Settings | None = None) -> Starlette:
         apq=settings.persisted_queries,
         max_body_bytes=settings.max_body_bytes,
     )
+    return http_app, limited
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    state = build_state(settings)
+    readings = metrics_readings(state)
+    # several workers: each writes its levels for whichever answers the scrape
+    sampler = metrics.Sampler(readings) if settings.metrics and metrics.MULTIPROCESS_DIR else None
+    if settings.metrics:
+        state.observers.append(metrics.Metrics().observe)
+    auth_listener = listener_for(settings, state.redis) if state.principals is not None else None
+
+    lifespan = lifespan_for(state, auth_listener, sampler)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        """503 while a database (the primary, the replica when configured)
+        does not answer; the caller learns which, never why: the exception,
+        which may name hosts and users, goes to the log."""
+        down = await unanswered(state.db)
+        if down:
+            return JSONResponse(
+                {"status": "unavailable", **dict.fromkeys(down, "unavailable")}, status_code=503
+            )
+        ready: dict[str, Any] = {
+            "status": "ok",
+            "database": state.db.engine.engine_type,
+            "subscriptions": state.subscribers.count,
+        }
+        if state.db.reader is not None:
+            ready["replica"] = "ok"
+        if state.redis is not None:
+            # still 200 while Redis is away: everything that uses it degrades
+            # (docs/deployment.md), and every worker would report the same, so
+            # a load balancer would take them all out
+            ready["redis"] = "ok" if await state.redis.ping() else "degraded"
+        return JSONResponse(ready)
+
+    graphql_app = CRMGraphQL(state.schema, state)
+    http_app, limited = graphql_http(state, graphql_app)
     endpoint = Authentication(http_app, state.db, settings.anonymous, state.principals)
     routes = [
         Route("/healthz", healthz),
