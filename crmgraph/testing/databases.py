@@ -33,8 +33,17 @@ ENGINES = ("sqlite", "postgres")
 
 
 def pg_reachable() -> bool:
+    return pg_answers(f"{PG_SERVER}/postgres")
+
+
+def pg_answers(url: str, timeout: float = 3, statement_cache_size: int = 100) -> bool:
+    """Whether a PostgreSQL (or a pooler in front of one) at ``url`` accepts
+    a connection now."""
+
     async def probe() -> None:
-        conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=3)
+        conn = await asyncpg.connect(
+            url, timeout=timeout, statement_cache_size=statement_cache_size
+        )
         await conn.close()
 
     try:

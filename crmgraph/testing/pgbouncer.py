@@ -11,7 +11,6 @@ same name on PostgreSQL. Part of crmgraph.testing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pwd
@@ -23,11 +22,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from crmgraph.db.engine import postgres_config
-from crmgraph.testing.databases import IN_CI, PG_SERVER
+from crmgraph.testing.databases import IN_CI, PG_SERVER, pg_answers
 
 START_SECONDS = 20.0
 
@@ -87,15 +85,7 @@ def free_port() -> int:
 
 
 def _answers(url: str) -> bool:
-    async def probe() -> None:
-        conn = await asyncpg.connect(url, timeout=2, statement_cache_size=0)
-        await conn.close()
-
-    try:
-        asyncio.run(probe())
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    return True
+    return pg_answers(url, timeout=2, statement_cache_size=0)
 
 
 @contextlib.contextmanager
