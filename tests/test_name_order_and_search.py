@@ -327,6 +327,7 @@ def test_the_demo_seed_writes_the_folded_copies(database_url: str) -> None:
 
 
 FOLDED_NAMES = importlib.import_module("crmgraph.db.migrations.crmgraph_0030_folded_names")
+SEARCH_INDEXES = importlib.import_module("crmgraph.db.migrations.crmgraph_0035_search_indexes")
 OLD_ROWS = [("Иван Петров", "ivan@example.com"), ("ИВАН ПЕТРОВ", None), ("Asesoría Álvarez", None)]
 
 
@@ -334,10 +335,12 @@ async def before_the_migration(db: Database) -> None:
     """The schema as it was before migration 0030 (its backwards step) and
     rows an older release wrote: names with no folded copies, no name keys."""
     piccolo_conf.DB = db.engine  # the migration's steps find the engine there
-    manager = await FOLDED_NAMES.forwards()
-    for step in manager.raw_backwards:
-        await step()
-    await db.fetch("DELETE FROM migration WHERE name = {}", FOLDED_NAMES.ID)
+    # newest first: 0035's search indexes and triggers read 0030's columns
+    for migration in (SEARCH_INDEXES, FOLDED_NAMES):
+        manager = await migration.forwards()
+        for step in manager.raw_backwards:
+            await step()
+        await db.fetch("DELETE FROM migration WHERE name = {}", migration.ID)
     at = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     stage, phase = CLIENT.lifecycle.initial, CLIENT.lifecycle.initial_phase
     for name, email in OLD_ROWS:
@@ -384,7 +387,7 @@ async def with_db(database_url: str, work: Any) -> Any:
 
 def test_the_migration_fills_rows_written_before_it(database_url: str) -> None:
     asyncio.run(with_db(database_url, before_the_migration))
-    asyncio.run(migrate_for(settings_for(database_url)))  # migration 0030 again
+    asyncio.run(migrate_for(settings_for(database_url)))  # migrations 0030 and 0035 again
 
     async def after(db: Database) -> tuple[list[Any], list[Any], list[Any]]:
         pairs = await db.fetch(

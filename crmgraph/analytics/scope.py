@@ -61,7 +61,7 @@ class AnalyticsScope:
         otherwise materializes a CTE read twice): each read then filters the
         base tables with their statistics, where a materialized CTE has none
         and the planner misjudges every join on it by orders of magnitude."""
-        where = queries.customer_where(self.customers)
+        where = queries.customer_where(self.customers, sqlite=self.dialect.sqlite)
         with_stage = stage or bool(self.customers.stages or self.customers.phases)
         columns = queries.CUSTOMER_COLUMNS if with_stage else queries.CUSTOMER_OWN_COLUMNS
         source = queries.CUSTOMER_FROM if with_stage else "customer c"
@@ -78,7 +78,9 @@ class AnalyticsScope:
         makes: PostgreSQL estimates a filter on ``customer`` with an EXISTS
         well, where it puts the two-column join at a quarter of its rows and
         chooses nested loops."""
-        where = queries.customer_where(replace(self.customers, stages=(), phases=()))
+        where = queries.customer_where(
+            replace(self.customers, stages=(), phases=()), sqlite=self.dialect.sqlite
+        )
         roles = queries.Where()
         if self.customers.stages:
             roles.add_in("r.stage", self.customers.stages)

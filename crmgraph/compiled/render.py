@@ -329,7 +329,7 @@ class Render:
             q = self.types.customer_query(args.get("filter"), self.scope)
         except GraphQLError as error:
             raise NotCompilable(error.message) from None
-        where = queries.customer_where(q)
+        where = queries.customer_where(q, sqlite=self.d.name == "sqlite")
         total = None
         if any(p == "totalCount" for _, p in part.parts):
             source = queries.customer_count_from(q)

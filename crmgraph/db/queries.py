@@ -20,7 +20,7 @@ import orjson
 
 from crmgraph import core_fields
 from crmgraph.customer_types import KEY_PATTERN
-from crmgraph.db import text_keys
+from crmgraph.db import search, text_keys
 from crmgraph.db.engine import Database
 
 # The customer row every reader hands to SchemaTypes.customer: the resolvers'
@@ -209,7 +209,10 @@ def kinds_in(where: Where, kinds: Sequence[str]) -> None:
         where.add_in("c.kind", kinds)
 
 
-def customer_where(q: CustomerQuery) -> Where:
+def customer_where(q: CustomerQuery, *, sqlite: bool = False) -> Where:
+    """``q`` as SQL over ``customer c`` (and ``r``, its role row). ``sqlite``:
+    written for SQLite, whose searches then use its trigram tables; without
+    it a search is ``LIKE``, the same answers, by a scan on SQLite."""
     where = Where()
     if q.deleted == "ACTIVE":
         where.add("c.deleted_at IS NULL")
@@ -229,14 +232,10 @@ def customer_where(q: CustomerQuery) -> Where:
     if q.scope is not None:
         q.scope.sql(where)
     # search and contactSearch match the folded copies (crmgraph.db.text_keys)
-    # with the folded needle: any script and case, alike on both engines
-    search = text_keys.search_pattern(q.search) if q.search else None
-    if search is not None:
-        where.add(
-            "(c.name_folded LIKE {} ESCAPE '\\' OR c.email_folded LIKE {} ESCAPE '\\')",
-            search,
-            search,
-        )
+    # with the folded needle through each engine's trigram index (crmgraph.db.search)
+    found = search.condition(search.CUSTOMERS, "c", q.search, sqlite) if q.search else None
+    if found is not None:
+        where.add(found[0], *found[1])
     for column, op, value in (
         ("created_at", ">=", q.created_after),
         ("created_at", "<", q.created_before),
@@ -252,14 +251,13 @@ def customer_where(q: CustomerQuery) -> Where:
             f"EXISTS (SELECT 1 FROM interaction i WHERE i.customer = c.id AND {inner.sql()})",
             *inner.args,
         )
-    contact_search = text_keys.search_pattern(q.contact_search) if q.contact_search else None
-    if contact_search is not None:
-        where.add(
-            "EXISTS (SELECT 1 FROM contact ct WHERE ct.customer = c.id AND "
-            "(ct.name_folded LIKE {} ESCAPE '\\' OR ct.email_folded LIKE {} ESCAPE '\\'))",
-            contact_search,
-            contact_search,
-        )
+    found = (
+        search.condition(search.CONTACTS, "ct", q.contact_search, sqlite)
+        if q.contact_search
+        else None
+    )
+    if found is not None:
+        where.add(f"c.id IN (SELECT ct.customer FROM contact ct WHERE {found[0]})", *found[1])
     if q.has_open_need is not None:
         exists = "EXISTS" if q.has_open_need else "NOT EXISTS"
         where.add(
@@ -293,7 +291,7 @@ async def list_customers(
     to ``limit`` rows; callers ask for one more than they show to learn whether
     a next page exists."""
     column = CUSTOMER_SORT_COLUMNS[sort]
-    where = customer_where(q)
+    where = customer_where(q, sqlite=db.is_sqlite)
     if after is not None:
         after_key(where, f"c.{column}", "c.id", descending, after)
     direction = "DESC" if descending else "ASC"
@@ -311,7 +309,7 @@ def customer_count_from(q: CustomerQuery) -> str:
 
 
 async def count_customers(db: Database, q: CustomerQuery) -> int:
-    where = customer_where(q)
+    where = customer_where(q, sqlite=db.is_sqlite)
     rows = await db.fetch(
         f"SELECT COUNT(*) AS n FROM {customer_count_from(q)} WHERE {where.sql()}", *where.args
     )
