@@ -74,8 +74,7 @@ async def main(requests: int, request_us: float) -> None:
         "request facts": observed - bare,
         "metrics": await cpu_us(RequestObservation(answer, [metrics.Metrics().observe]), requests)
         - observed,
-        "access line": await cpu_us(RequestObservation(answer, [access_line]), requests)
-        - observed,
+        "access line": await cpu_us(RequestObservation(answer, [access_line]), requests) - observed,
         "server span": await cpu_us(tracing.traced(answer, lambda a: a), requests) - bare,
     }
     print(f"{'layer':<14} {'us/request':>10} {'share':>8}")
