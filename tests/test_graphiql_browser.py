@@ -138,6 +138,13 @@ def type_and_run(browser: DevTools, text: str) -> None:
 
 
 def run(browser: DevTools) -> None:
+    """Press the play button once GraphiQL has parsed the editor's one
+    operation (it parses after a pause; with the previous tab's two
+    operations still in mind, the button would open a menu instead)."""
+    poll(
+        "GraphiQL to parse the editor's operation",
+        lambda: browser.evaluate("window.crmgraphEditors.operations.length") == 1,
+    )
     browser.evaluate("window.crmgraphEditors.response.setValue('')")
     browser.click(".graphiql-execute-button")
 
@@ -257,8 +264,14 @@ def test_graphiql_runs_a_query_in_chromium(
         readme_screenshot(browser, Path(os.environ["CRMGRAPH_SCREENSHOT"]))
 
     # Everything came from the crmgraph server: no CDN, no other host.
-    urls = visited(browser)
-    assert any(u.endswith("/graphiql-assets/graphiql.js") for u in urls), urls
+    # the bundle, its CSS and Monaco's three workers, all from /graphiql-assets
+    expected = {f"{server}/graphiql-assets/{name}" for name in graphiql.ASSET_FILES}
+
+    def all_loaded() -> list[str] | None:
+        urls = visited(browser)
+        return urls if expected <= set(urls) else None
+
+    urls = poll("every asset to be loaded", all_loaded)
     foreign = sorted({u for u in urls if urlsplit(u).hostname != "127.0.0.1"})
     assert foreign == [], f"the page reached beyond the crmgraph server: {foreign}"
     assert uncaught(browser) == [], f"uncaught exceptions in the page: {uncaught(browser)}"
@@ -332,10 +345,17 @@ def test_graphiql_runs_a_subscription_over_graphql_ws(
     run(browser)
     # the page opened a WebSocket to the server and authenticated with the key
     # from GraphiQL's headers editor: the server counts the open subscription
-    poll(
-        "the subscription to be open on the server",
-        lambda: httpx.get(f"{server}/readyz", timeout=5).json()["subscriptions"] == 1,
-    )
+    readyz: list[Any] = []
+
+    def open_on_server() -> bool:
+        readyz.append(httpx.get(f"{server}/readyz", timeout=5).json())
+        return readyz[-1]["subscriptions"] == 1
+
+    try:
+        poll("the subscription to be open on the server", open_on_server)
+    except AssertionError as exc:
+        shown = editor(browser, "response"), editor(browser, "query")
+        raise AssertionError(f"{exc}: /readyz said {readyz[-1]}; the page shows {shown}") from None
     name = "Subscribed Co"
     customer_id = create_over_http(server, keys["admin"], name)["id"]
 

@@ -31,7 +31,11 @@ function ExposeEditors() {
   const variables = useGraphiQL((state) => state.variableEditor);
   const headers = useGraphiQL((state) => state.headerEditor);
   const response = useGraphiQL((state) => state.responseEditor);
-  window.crmgraphEditors = { query, variables, headers, response };
+  // the operations GraphiQL parsed from the editor (after a pause): the play
+  // button runs at once only when there is one, else it opens a menu
+  const parsed = useGraphiQL((state) => state.operations);
+  const operations = (parsed || []).map((operation) => operation.name?.value ?? null);
+  window.crmgraphEditors = { query, variables, headers, response, operations };
   return null;
 }
 
