@@ -166,7 +166,8 @@ class Policy:
                         f"attribute {descriptor.key}.{attr.name} needs permission "
                         f"{attr.permission!r}, which no plugin declares",
                     )
-                guarded_fields[(descriptor.graphql_name, camel(attr.name))] = attr.permission
+                for type_name in (descriptor.graphql_name, descriptor.role_graphql_name):
+                    guarded_fields[(type_name, camel(attr.name))] = attr.permission
                 change_paths[f"{camel(descriptor.key)}.{camel(attr.name)}"] = attr.permission
         for role, keys in (extra_grants or {}).items():
             unknown = [k for k in keys if k not in declared]

@@ -188,6 +188,23 @@ class CustomerType:
     ``"block"`` refuses it (code ``DUPLICATE``) while a candidate scores 0.8 or
     more (an exact e-mail, phone or tax id) unless ``allowDuplicate: true``.
     ``CRMGRAPH_DUPLICATE_RULES`` overrides it per type."""
+    secondary_role: bool = True
+    """Whether a party whose primary kind is another may also hold this kind
+    as a further role (``addRole``); False keeps it a primary kind only (an
+    address-book entry, say)."""
+    not_combinable_with: tuple[str, ...] = ()
+    """Keys of kinds a party holding this one may not also hold, as its
+    primary kind or as a role (a competitor that may not be a client). Either
+    side's declaration refuses the pair."""
+
+    @property
+    def role_graphql_name(self) -> str:
+        """The GraphQL type of this kind held as a role (``Customer.roles``)."""
+        return f"{self.graphql_name}Role"
+
+    def combinable(self, other: str) -> bool:
+        """Whether this kind's own declaration lets a party also hold ``other``."""
+        return other not in self.not_combinable_with
 
     def attribute(self, name: str) -> Attribute | None:
         return next((a for a in self.attributes if a.name == name), None)
@@ -249,6 +266,11 @@ def descriptor_problems(descriptor: CustomerType, reserved_fields: Iterable[str]
             f"duplicate_rule {descriptor.duplicate_rule!r} must be one of "
             f"{', '.join(DUPLICATE_RULES)}"
         )
+    for other in descriptor.not_combinable_with:
+        if not KEY_PATTERN.match(other):
+            problems.append(f"not_combinable_with names {other!r}, which is not a type key")
+        elif other == descriptor.key:
+            problems.append("not_combinable_with names the type itself")
     reserved = set(reserved_fields)
     seen: set[str] = set()
     for attr in descriptor.attributes:

@@ -120,6 +120,9 @@ class CustomerWrite:
     attributes: dict[str, Any]
     existing: CustomerSnapshot | None
     facts: Facts | None
+    primary_kind: str | None = None
+    """The party's primary kind when ``kind`` is a further role being added
+    (``addRole``: ``existing`` is then None); None: ``kind`` is the primary kind."""
 
     @property
     def is_create(self) -> bool:

@@ -178,7 +178,12 @@ class Facts:
 @dataclass
 class TransitionContext:
     """Everything a guard, a transition validator or an after-transition hook
-    receives about one requested move."""
+    receives about one requested move.
+
+    The move is of one role of the party: ``kind`` (the descriptor's key).
+    For a further role (``primary_kind`` is another kind) ``customer`` holds
+    that role's kind, stage, phase and attributes, so a guard reads the role's
+    own values whatever the party's primary kind."""
 
     customer: CustomerSnapshot
     descriptor: CustomerType
@@ -189,6 +194,18 @@ class TransitionContext:
     reason: str | None = None
     user_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    primary_kind: str | None = None
+    """The party's primary kind (its GraphQL type); None: the role moved is it."""
+
+    @property
+    def kind(self) -> str:
+        """The kind of the role being moved."""
+        return self.descriptor.key
+
+    @property
+    def is_primary(self) -> bool:
+        """Whether the role moved is the party's primary kind."""
+        return self.primary_kind is None or self.primary_kind == self.kind
 
     @property
     def db(self) -> Database:

@@ -54,7 +54,11 @@ class Lifecycles:
         to_stage: str,
         reason: str | None = None,
         user_id: int | None = None,
+        primary_kind: str | None = None,
     ) -> TransitionContext:
+        """The move of ``row`` (a customer as :func:`crmgraph.db.writes.live_customer`
+        reads it, or one of its further roles as :mod:`crmgraph.operations.roles`
+        shapes it: the role's kind, stage and attributes) to ``to_stage``."""
         descriptor = self.catalog.customer_type(row["kind"])
         assert descriptor is not None, row["kind"]
         return TransitionContext(
@@ -66,6 +70,7 @@ class Lifecycles:
             facts=Facts(db, row["id"], self.catalog),
             reason=reason,
             user_id=user_id,
+            primary_kind=primary_kind or row["kind"],
         )
 
     async def refusals(self, ctx: TransitionContext) -> list[str]:
@@ -79,6 +84,11 @@ class Lifecycles:
             return [
                 f"{ctx.descriptor.graphql_name} cannot move from {ctx.from_stage!r} to "
                 f"{ctx.to_stage!r}; from {ctx.from_stage!r} it can move to: {possible or 'nothing'}"
+            ]
+        if ctx.transition.convert_to and not ctx.is_primary:
+            return [
+                f"{ctx.descriptor.graphql_name} is a further role of this party: only its "
+                f"primary kind converts to another type"
             ]
         found: list[str] = []
         plugin = self.type_plugin[ctx.descriptor.key]
@@ -106,7 +116,7 @@ class Lifecycles:
         await self._enter_stage(
             db, customer.pk, customer.kind, ctx.from_stage, ctx.to_stage, at, ctx
         )
-        new_kind = customer.kind
+        new_kind = ctx.primary_kind or customer.kind
         if transition.convert_to:
             new_kind = transition.convert_to
             target = self.catalog.customer_type(new_kind)
@@ -147,7 +157,9 @@ class Lifecycles:
             (new_kind, at, customer.pk, expected_version),
             (1, writes.version_conflict(None, expected_version)),
         )
-        changes = {"stage": [ctx.from_stage, ctx.to_stage]}
+        # a further role's stage is audited under its own name
+        stage_field = "stage" if ctx.is_primary else f"roles.{customer.kind}.stage"
+        changes = {stage_field: [ctx.from_stage, ctx.to_stage]}
         if transition.convert_to:
             changes["kind"] = [customer.kind, new_kind]
             # a name-only pair needs one kind, and stored pairs carry their kinds
@@ -161,6 +173,7 @@ class Lifecycles:
             {
                 "customerId": customer.id,
                 "kind": customer.kind,
+                "primary": ctx.is_primary,
                 "fromStage": ctx.from_stage,
                 "toStage": ctx.to_stage,
                 "convertedTo": transition.convert_to,

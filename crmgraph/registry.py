@@ -240,13 +240,15 @@ def _check_types(types: list[RegisteredType]) -> None:
             raise PluginError(
                 plugin, f"customer type key {d.key!r} is already declared by {keys[d.key]!r}"
             )
-        if d.graphql_name in names or d.graphql_name in RESERVED_GRAPHQL_NAMES:
-            owner = names.get(d.graphql_name, "crmgraph core")
-            raise PluginError(
-                plugin, f"GraphQL type name {d.graphql_name!r} is already taken by {owner!r}"
-            )
+        # the type and the role type it brings (Customer.roles)
+        for name in (d.graphql_name, d.role_graphql_name):
+            if name in names or name in RESERVED_GRAPHQL_NAMES:
+                owner = names.get(name, "crmgraph core")
+                raise PluginError(
+                    plugin, f"GraphQL type name {name!r} is already taken by {owner!r}"
+                )
         keys[d.key] = plugin
-        names[d.graphql_name] = plugin
+        names[d.graphql_name] = names[d.role_graphql_name] = plugin
     if not types:
         raise PluginError("crmgraph", "no customer type is registered")
 
@@ -255,6 +257,7 @@ def _check_types(types: list[RegisteredType]) -> None:
 RESERVED_GRAPHQL_NAMES: frozenset[str] = frozenset(
     {
         "Customer",
+        "CustomerRole",
         "Node",
         "Contact",
         "Interaction",

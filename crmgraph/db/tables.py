@@ -98,6 +98,12 @@ class CustomerRole(Table, tablename="customer_role"):
     stage = Varchar(length=64, index=True)
     phase = Varchar(length=16, index=True)
     entered_at = Timestamptz(default=TimestamptzNow())
+    # a further role (crmgraph.operations.roles, migration 0034): its kind's
+    # typed attributes, and when it was added and ended; a row of another kind
+    # with neither is what a conversion left behind, not a role
+    attributes = JSON(default="{}")
+    added_at = Timestamptz(null=True, default=None)
+    ended_at = Timestamptz(null=True, default=None)
 
 
 class Contact(Table, tablename="contact"):

@@ -21,7 +21,7 @@ from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import attribute_fields, camel_keys
 from crmgraph.lifecycle import Lifecycles, refusal_problems
-from crmgraph.operations import new_customers
+from crmgraph.operations import new_customers, roles
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import (
     MATCHED_FIELDS,
@@ -306,13 +306,15 @@ async def set_deleted(
 
 @dataclass
 class Transition:
-    """Move customer ``pk`` to stage ``to_stage`` of its lifecycle."""
+    """Move customer ``pk`` to stage ``to_stage`` of its lifecycle: that of
+    its role ``kind`` (None: its primary kind; :mod:`crmgraph.operations.roles`)."""
 
     pk: int
     to_stage: str
     expected_version: int
     reason: str | None = None
     problems: Sequence[Problem] = ()
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -344,12 +346,13 @@ async def transition_customer(
     async def work() -> Moved:
         current = await live(db, actor, pk)
         writes.check_version(current, move.expected_version)
-        ctx = engine.context(db, current, to_stage, reason, actor.user_id)
+        role = await roles.held_role(db, current, move.kind or current["kind"])
+        ctx = engine.context(db, role, to_stage, reason, actor.user_id, current["kind"])
         refused = await engine.refusals(ctx)
         if refused:
             raise refusal_problems(refused)
         await engine.apply(ctx, move.expected_version)
         await then(pk)
-        return Moved(pk, current["kind"], to_stage)
+        return Moved(pk, role["kind"], to_stage)
 
     return await run_operation(db, actor, work, permission=CUSTOMER_WRITE, problems=errors.problems)

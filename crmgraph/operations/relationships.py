@@ -14,6 +14,7 @@ from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe.merge_rows import RELATIONSHIP_ENDS
 from crmgraph.ids import encode_id
+from crmgraph.operations import roles
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import live
 from crmgraph.operations.runner import Then, nothing, run_write
@@ -61,7 +62,8 @@ async def party_problems(
         ("fromId", source, kind.from_kinds),
         ("toId", target, kind.to_kinds),
     ):
-        if allowed and party["kind"] not in allowed:
+        # any role the party holds will do (crmgraph.operations.roles)
+        if allowed and not set(allowed) & set(await roles.held_kinds(db, party)):
             problems.append(
                 Problem(
                     path,

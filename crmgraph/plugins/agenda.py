@@ -28,6 +28,8 @@ AGENDA = CustomerType(
     key="agenda",
     graphql_name="AgendaContact",
     description="An address-book contact: a person or organisation worth keeping in touch with.",
+    # an entry of the address book is what a party is, not a role it adds
+    secondary_role=False,
     attributes=(
         Attribute(
             "category",

@@ -42,6 +42,8 @@ COMPETITOR = CustomerType(
     graphql_name="Competitor",
     description="An associated competitor: a rival we monitor and may ally with.",
     relationship_kinds=("competes_with",),
+    # a rival is not also served as a client (its own record, if ever)
+    not_combinable_with=("client",),
     attributes=(
         Attribute(
             "market_share", Decimal, "Estimated market share, percent.", min_value=0, max_value=100

@@ -199,6 +199,10 @@ async def anonymise(db: Database, party: list[int], at: Any) -> dict[str, int]:
             await update(
                 table, f"{column} = {{}}", f"{column} IS NOT NULL AND customer IN ({{ids}})", value
             )
+    # a further role's typed attributes (crmgraph.operations.roles)
+    await update(
+        "customer_role", "attributes = {}", "added_at IS NOT NULL AND customer IN ({ids})", "{}"
+    )
     await update(
         "relationship",
         "attributes = {}",

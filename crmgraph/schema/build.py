@@ -45,6 +45,7 @@ from crmgraph.schema.mutations.build import build_mutation_type
 from crmgraph.schema.needs import Need
 from crmgraph.schema.node import build_node_lookup
 from crmgraph.schema.query_root import build_query_type
+from crmgraph.schema.roles import build_role_types
 from crmgraph.schema.schema_types import SchemaTypes
 
 __all__ = ["CRMSchema", "SchemaTypes", "SubscriptionOverHTTP", "build_schema"]
@@ -69,9 +70,10 @@ def build_schema(
     interactions = build_interaction_types(catalog.channels)
     InteractionChannel = interactions.channel_enum
     filters = build_filters([d.key for d in descriptors], CustomerKind, InteractionChannel)
+    roles = build_role_types(descriptors, CustomerKind)
     # the core's own interface first: the names plugins' fields may not take
     core_names = field_names(
-        build_customer_interface(catalog, CustomerKind, interactions, filters, ())
+        build_customer_interface(catalog, CustomerKind, interactions, filters, (roles.field,))
     )
     field_types = CustomerFieldTypes(
         CustomerKind, InteractionChannel, interactions.interaction, feature_columns()
@@ -81,9 +83,10 @@ def build_schema(
         CustomerKind,
         interactions,
         filters,
-        customer_fields(pm, field_types, catalog, core_names),
+        [roles.field, *customer_fields(pm, field_types, catalog, core_names)],
     )
     customer_classes = build_customer_classes(descriptors, CustomerBase)
+    role_classes = roles.add_classes(descriptors, customer_classes.attribute_enums)
     types = SchemaTypes(
         customer_classes=customer_classes.classes,
         attribute_enums=customer_classes.attribute_enums,
@@ -124,6 +127,7 @@ def build_schema(
         subscription=merge_roots("Subscription", Subscription, contributions, "subscription"),
         types=[
             *customer_classes.classes.values(),
+            *role_classes,
             core.User,
             core.Contact,
             Need,

@@ -72,6 +72,11 @@ class Loaders:
         return DataLoader(self._by_customer("stage_change", STAGE_HISTORY_ORDER))
 
     @cached_property
+    def roles(self) -> DataLoader:
+        """Each customer's ``customer_role`` rows, in the order first held (Customer.roles)."""
+        return DataLoader(self._by_customer("customer_role", "id"))
+
+    @cached_property
     def merges(self) -> DataLoader:
         """The merges each customer absorbed, newest first (Customer.merges)."""
         return DataLoader(self._by_customer("customer_merge", "id DESC", "survivor"))

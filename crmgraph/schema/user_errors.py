@@ -102,6 +102,14 @@ class UserErrorCode(Enum):
     PLUGIN_ERROR = strawberry.enum_value(
         "PLUGIN_ERROR", description="A plugin failed while handling the write; nothing was written."
     )
+    ROLE_HELD = strawberry.enum_value(
+        "ROLE_HELD", description="The customer already holds a role of this kind (`addRole`)."
+    )
+    NOT_COMBINABLE = strawberry.enum_value(
+        "NOT_COMBINABLE",
+        description="A customer type's plugin forbids this role: its kind is a primary kind "
+        "only, or it may not be combined with a kind the customer holds.",
+    )
 
 
 @strawberry.type(

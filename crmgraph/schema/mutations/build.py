@@ -3,7 +3,7 @@ SDL lists them, each made by its adapter."""
 
 import strawberry
 
-from crmgraph.schema.mutations import customers, records
+from crmgraph.schema.mutations import customers, records, roles
 from crmgraph.schema.mutations.inputs import build_mutation_types
 from crmgraph.schema.schema_types import SchemaTypes
 
@@ -20,6 +20,8 @@ ADAPTERS = (
     records.record_need,
     records.update_need,
     customers.transition_customer,
+    roles.add_role,
+    roles.end_role,
     records.link_customers,
     records.unlink_customers,
 )

@@ -24,7 +24,6 @@ from crmgraph.schema.mutations.inputs import (
     DeleteCustomerInput,
     MutationTypes,
     RestoreCustomerInput,
-    TransitionCustomerInput,
 )
 from crmgraph.schema.user_errors import UserError
 from crmgraph.validation import Errors
@@ -177,15 +176,24 @@ def restore_customer(m: MutationTypes) -> Any:
 
 
 def transition_customer(m: MutationTypes) -> Any:
+    TransitionCustomerInput = m.transition_customer_input
     TransitionCustomerPayload = m.transition_customer_payload
 
     async def transition_customer(
-        self: Any, info: Info, input: TransitionCustomerInput
+        self: Any,
+        info: Info,
+        input: TransitionCustomerInput,  # type: ignore[valid-type]
     ) -> TransitionCustomerPayload:  # type: ignore[valid-type]
         errors = Errors()
-        pk = decode_pk(errors, "id", input.id, "Customer")
+        pk = decode_pk(errors, "id", input.id, "Customer")  # type: ignore[attr-defined]
+        kind = input.kind.value if input.kind is not None else None  # type: ignore[attr-defined]
         move = ops.Transition(
-            pk, input.to_stage, input.expected_version, input.reason, errors.problems
+            pk,
+            input.to_stage,  # type: ignore[attr-defined]
+            input.expected_version,  # type: ignore[attr-defined]
+            input.reason,  # type: ignore[attr-defined]
+            errors.problems,
+            kind,
         )
         moved, problems = await perform(
             info,

@@ -177,21 +177,29 @@ class UpdateNeedInput:
     )
 
 
-@strawberry.input(
-    description="Move a customer to another stage of its lifecycle (see `allowedTransitions`)."
-)
-class TransitionCustomerInput:
-    id: strawberry.ID = strawberry.field(description="The customer's global ID.")
-    to_stage: str = strawberry.field(
-        description="The stage's key (not its label), e.g. `active`; a move may convert the "
-        "customer to another type."
+def transition_customer_input(kind_enum: Any) -> type:
+    @strawberry.input(
+        description="Move a customer to another stage of its lifecycle (see `allowedTransitions`)."
     )
-    expected_version: int = strawberry.field(
-        description="The version you read; a stale one is refused."
-    )
-    reason: str | None = strawberry.field(
-        default=None, description="Why: kept in the stage history and the audit trail."
-    )
+    class TransitionCustomerInput:
+        id: strawberry.ID = strawberry.field(description="The customer's global ID.")
+        to_stage: str = strawberry.field(
+            description="The stage's key (not its label), e.g. `active`; a move may convert the "
+            "customer to another type."
+        )
+        expected_version: int = strawberry.field(
+            description="The version you read; a stale one is refused."
+        )
+        reason: str | None = strawberry.field(
+            default=None, description="Why: kept in the stage history and the audit trail."
+        )
+        kind: kind_enum | None = strawberry.field(  # type: ignore[valid-type]
+            default=None,
+            description="The role whose lifecycle moves (see `Customer.roles`); null: the "
+            "customer's primary kind. Only the primary kind converts to another type.",
+        )
+
+    return TransitionCustomerInput
 
 
 @strawberry.input(description="A relationship between two customers, of a kind a plugin declares.")
@@ -238,12 +246,14 @@ class MutationTypes:
 
     types: SchemaTypes
     attribute_kinds: tuple[str, ...]  # kinds with an attribute input, in input order
+    attribute_inputs: dict[str, type]  # those inputs, by kind
     duplicate_candidate: type
     create_customer_input: type
     update_customer_input: type
     log_interaction_input: type
     customer_payload: type
     create_customer_payload: type
+    transition_customer_input: type
     transition_customer_payload: type
     interaction_payload: type
     link_customers_payload: type
@@ -444,12 +454,14 @@ def build_mutation_types(
     return MutationTypes(
         types=types,
         attribute_kinds=tuple(attribute_inputs),
+        attribute_inputs=attribute_inputs,
         duplicate_candidate=duplicate_candidate,
         create_customer_input=create,
         update_customer_input=update,
         log_interaction_input=log_interaction_input(types.channel_enum),
         customer_payload=customer,
         create_customer_payload=create_payload,
+        transition_customer_input=transition_customer_input(types.kind_enum),
         transition_customer_payload=transition,
         interaction_payload=interaction,
         link_customers_payload=link,
