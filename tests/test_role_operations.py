@@ -214,6 +214,14 @@ def query(text: str, name: str, variables: Callable[[Api], dict] | None = None,
     )
 
 
+def guarantor_role(api: Api) -> str:
+    """A new customer holding a further guarantor role (at version 2)."""
+    customer = api.customer()
+    values = {"customerId": customer, "kind": "GUARANTOR", "expectedVersion": 1}
+    api.made("addRole", values, "customer { id }")
+    return customer
+
+
 def writer(role: str) -> str:
     """Who writes a record the role then changes as its author: the role
     itself, or the admin for a role that may write nothing (refused anyway)."""
@@ -338,6 +346,12 @@ OPERATIONS: list[tuple[str, str, tuple[str, ...], Run]] = [
     ("transitionCustomer", "", (WRITE,),
      mutation("transitionCustomer", lambda api, role: {
          "id": api.customer(), "toStage": "engaged", "expectedVersion": 1})),
+    ("addRole", "", (WRITE,),
+     mutation("addRole", lambda api, role: {
+         "customerId": api.customer(), "kind": "GUARANTOR", "expectedVersion": 1})),
+    ("endRole", "", (WRITE,),
+     mutation("endRole", lambda api, role: {
+         "customerId": guarantor_role(api), "kind": "GUARANTOR", "expectedVersion": 2})),
     # ---- contacts: the personal profile needs its permission only when sent
     ("addContact", "", (WRITE,),
      mutation("addContact", lambda api, role: {"customerId": api.customer(), "name": "Al"})),
@@ -500,6 +514,17 @@ def guarded_field_operations() -> list[tuple[str, str, tuple[str, ...], Run]]:
                     mutation("updateContact", update_contact(**{name: None})),
                 ),
             ]
+            continue
+        role_of = {d.role_graphql_name: d for d in kinds.values()}
+        if type_name in role_of:  # a kind's role type (Customer.roles): read on its primary role
+            kind = role_of[type_name].key.upper()
+            read = f"query($id: ID!) {{ customer(id: $id) {{ roles {{ ... on {type_name} {{ {name} }} }} }} }}"
+            made.append((
+                "customer",
+                f"read {coordinate}",
+                (permission,),
+                query(read, "customer", lambda api, kind=kind: {"id": api.customer(kind)}),
+            ))  # fmt: skip
             continue
         assert type_name in kinds, f"the role table cannot reach the guarded field {coordinate}"
         kind, attributes = kinds[type_name].key.upper(), camel(kinds[type_name].key)
