@@ -3,8 +3,9 @@ crmgraph_0035 (crmgraph.db.search), on both engines, the compiled path and
 the resolvers alike:
 
 - each needle (accents, case, parts of e-mails, other scripts, needles of
-  one, two and three or more characters, ``%``, ``_`` and ``"`` taken
-  literally) finds exactly the customers whose folded name or e-mail holds
+  one, two and three or more characters, ``%``, ``_``, ``"``, ``'``, ``\\``,
+  braces and ``$1`` taken literally: PostgreSQL's statement holds the
+  pattern written in) finds exactly the customers whose folded name or e-mail holds
   the folded needle, as Python computes it: so both engines answer alike;
 - keyset pages through a search's results (by name and by creation) list
   every match once, in order;
@@ -42,12 +43,13 @@ PEOPLE = [
     ("Zoë Ångström", "ZOE@EXAMPLE.COM"),
     ("Łukasz Nowak", None),
     ("Ab", None),
+    ("O'Brien {Hub} \\ Co $1", None),
 ]
 CONTACTS = {"Anabel Ortiz": ("Мария Łukasiewicz", "maria@example.com")}
 NEEDLES = [
     "a", "Ñ", "ab", "ña", "ヨタ", "nun", "NÚÑEZ", "ana m", "ana.n", "@example", "EXAMPLE.COM",
     "петров", "ПЕТР", "トヨタ", "50%", "%", "_", "f_s", "es_t", '"quoted"', '"', "angstrom",
-    "lukasz", "zzq", "no such name",
+    "lukasz", "zzq", "no such name", "o'b", "'", "{hub}", "{}", "\\", "} \\ c", "$1",
 ]  # fmt: skip
 CONTACT_NEEDLES = ["мария", "LUKASIEWICZ", "ia@", "ab", "ñ", "zzq"]
 QUERY = """query($f: CustomerFilter) {

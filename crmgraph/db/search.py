@@ -6,6 +6,7 @@ e-mail, served by a trigram index on each engine (migration crmgraph_0035).
   indexes serve (a bitmap scan of the rows holding every trigram of the
   needle, then the ``LIKE`` rechecked on them). A needle of one or two
   characters has no trigram: the planner scans, as it did before the indexes.
+  The pattern is written into the statement (:func:`written_pattern`).
 - SQLite: ``LIKE`` scans the table whatever the index (SQLite uses an index
   for ``LIKE`` only on a prefix), so a needle of three characters or more is
   looked up in the table's FTS5 trigram table instead, kept by triggers in
@@ -58,8 +59,29 @@ def condition(
             [fts_phrase(folded)],
         )
     pattern = f"%{text_keys.escape_like(folded)}%"
-    likes = " OR ".join(f"{alias}.{column} LIKE {{}} ESCAPE '\\'" for column in searched.columns)
-    return f"({likes})", [pattern] * len(searched.columns)
+    if sqlite:
+        likes = [f"{alias}.{column} LIKE {{}} ESCAPE '\\'" for column in searched.columns]
+        return f"({' OR '.join(likes)})", [pattern] * len(searched.columns)
+    written = written_pattern(pattern)
+    likes = [f"{alias}.{column} LIKE {written} ESCAPE '\\'" for column in searched.columns]
+    return f"({' OR '.join(likes)})", []
+
+
+def written_pattern(pattern: str) -> str:
+    """A ``LIKE`` pattern as a PostgreSQL literal of the statement, not a bound
+    value. Bound, the statement gets PostgreSQL's generic plan after five
+    runs, which cannot see the needle, reckons a search matches 1% of the
+    customers and walks the list's order index, filtering: a needle matching
+    nothing read all 100,000 customers (115 ms) where the trigram indexes
+    answer in 4 ms (bench/search_scale.py). Written in, every needle is
+    planned for itself. An escape string (``E'...'``) with its backslashes
+    and quotes doubled reads back as ``pattern`` whatever
+    ``standard_conforming_strings`` says; a folded needle holds no NUL. The
+    cost: each needle is a statement of its own, prepared (one round trip
+    more) and cached by asyncpg in place of another."""
+    escaped = pattern.replace("\\", "\\\\").replace("'", "''")
+    # braces as escapes: a statement's text holds none but its {} placeholders
+    return "E'" + escaped.replace("{", "\\x7b").replace("}", "\\x7d") + "'"
 
 
 def fts_phrase(folded: str) -> str:
