@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 from crmgraph.testing import LiveServer, live_server, settings_for, user_key
-from tests.helpers import create_customer
+from tests.helpers import create_customer, log_interaction
 
 ROLES = """roles { __typename kind primary stage phase addedAt
   stageHistory { fromStage toStage reason }
@@ -202,3 +202,21 @@ def test_the_compiled_path_answers_roles_as_the_resolvers_do(
         assert resolved.gql(query) == compiled
     kinds = [[r["kind"] for r in n["roles"]] for n in compiled["customers"]["nodes"]]
     assert sorted(kinds) == [["CLIENT"], ["CLIENT", "GUARANTOR"]]
+
+
+def test_a_conversion_keeps_the_further_roles(server: LiveServer) -> None:
+    cid = create_customer(server, kind="PROSPECT", name="Hal Converted")["id"]
+    assert add(server, cid, "SUPPLIER", 1)["userErrors"] == []
+    refused = move(server, cid, "active", 2, "SUPPLIER")
+    assert codes(refused) == [("toStage", "TRANSITION_REFUSED")]
+    log_interaction(server, cid, subject="First order", amount="99.00")
+    version = 2
+    for stage in ("contacted", "qualified", "converted"):
+        assert move(server, cid, stage, version)["userErrors"] == []
+        version += 1
+    read = server.gql(READ, {"id": cid})["customer"]
+    assert (read["__typename"], read["stage"]) == ("Client", "active")
+    roles = [(r["kind"], r["primary"], r["stage"]) for r in read["roles"]]
+    assert roles == [("CLIENT", True, "active"), ("SUPPLIER", False, "evaluation")]
+    # the prospect kind it left is history, not a role: it may be added afresh
+    assert add(server, cid, "PROSPECT", version)["userErrors"] == []
