@@ -4,7 +4,8 @@ so a GraphQL request costs a fixed number of statements whatever its page size.
 Placeholders are piccolo's ``{}``; values are bound, never formatted in, but
 for the keys of closed sets (kinds, channels, directions) that pass a pattern:
 those are written in, so that PostgreSQL plans for them (``kinds_in``,
-``written_in``).
+``written_in``); and for a search's pattern on PostgreSQL, written in as an
+escaped literal for the same reason (crmgraph.db.search).
 Column and direction names come from closed sets defined here.
 """
 
