@@ -28,7 +28,7 @@ from crmgraph.app import AppState
 from crmgraph.db import queries, text_keys
 from crmgraph.db.engine import Database
 from crmgraph.plugins.client import CLIENT
-from crmgraph.testing import LiveServer, live_server, settings_for
+from crmgraph.testing import LiveServer, live_server, run_sql, settings_for
 from tests.helpers import add_contact, create_customer
 
 PEOPLE = [
@@ -222,3 +222,30 @@ def test_sqlite_searches_through_the_fts5_table(paths: Paths) -> None:
     assert "VIRTUAL TABLE" in found and "customer_search" in found, found
     short = paths.compiled.run(lambda state: plan_of_search(state, "nu"))
     assert "customer_search" not in short, short
+
+
+ERASE = """mutation($input: ErasePersonalDataInput!) {
+  erasePersonalData(input: $input) { userErrors { code } } }"""
+
+
+def test_an_erased_name_leaves_no_trigram_in_the_sqlite_file(
+    request: pytest.FixtureRequest, database_url: str
+) -> None:
+    """FTS5 keeps a deleted row's terms in older segments until they are
+    merged; erasure merges them, so the name is gone from the file too."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's index entries go with VACUUM, as every index's")
+    name = "Qwzxjv Erasable"
+    trigrams = {text_keys.fold(name)[i : i + 3].encode() for i in range(4)}
+
+    def stored() -> set[bytes]:
+        rows = run_sql(settings_for(database_url), "SELECT block FROM customer_search_data")
+        blobs = b"".join(bytes(r["block"]) for r in rows if r["block"] is not None)
+        return {t for t in trigrams if t in blobs}
+
+    with live_server(settings_for(database_url)) as server:
+        customer = create_customer(server, name=name)
+        assert stored(), "the test reads the FTS5 segments"
+        answer = server.gql(ERASE, {"input": {"customerId": customer["id"], "reason": "r"}})
+        assert answer["erasePersonalData"]["userErrors"] == []
+    assert stored() == set()

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crmgraph.db import text_keys
+from crmgraph.db.engine import Database
 
 # the trigram tokenizer matches nothing shorter than one trigram
 TRIGRAM = 3
@@ -88,3 +89,17 @@ def fts_phrase(folded: str) -> str:
     """``folded`` as one FTS5 phrase: quoted, its quotes doubled, so no
     character of a needle is read as query syntax."""
     return '"' + folded.replace('"', '""') + '"'
+
+
+async def forget_erased(db: Database) -> None:
+    """SQLite: merge each FTS5 trigram table into one segment, in the
+    erasure's transaction. A delete in an FTS5 table (an erasure rewrites
+    names and e-mails) only writes a tombstone: the erased text's trigrams
+    would stay in the file's older segments, where nothing reads them but
+    anyone with the file could. PostgreSQL's index entries go with the dead
+    row versions, as every index's do, when VACUUM runs."""
+    if not db.is_sqlite:
+        return
+    for searched in (CUSTOMERS, CONTACTS):
+        table = searched.fts_table
+        await db.fetch(f"INSERT INTO {table}({table}) VALUES ('optimize')")

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 import pluggy
 
-from crmgraph.db import queries, text_keys, writes
+from crmgraph.db import queries, search, text_keys, writes
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.ids import encode_id
@@ -112,6 +112,7 @@ async def erase_personal_data(
             counts[f"{name}.{what}"] = int(count)
     at = writes.now()
     counts = {**await anonymise(db, party, at), **counts}
+    await search.forget_erased(db)
     erasure_id = await writes.insert(
         db,
         "customer_erasure",
