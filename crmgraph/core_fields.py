@@ -168,6 +168,7 @@ CUSTOMER_FEATURE_FIELDS: tuple[str, ...] = (
     "consents",
     "consent_history",
     "knowledge",
+    "roles",
 )
 # Names of the customer row's storage a plugin attribute may not take either.
 CUSTOMER_STORAGE_NAMES: tuple[str, ...] = ("owner_id", "attributes")
