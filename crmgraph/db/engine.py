@@ -554,16 +554,14 @@ class Database:
         rows = await self.engine.run_querystring(QueryString(sql, *args))
         return [dict(row) for row in rows] if rows else []
 
-    async def _send_direct(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def _send_direct(self, sql: str, *args: Any, begin: bool = True) -> list[dict[str, Any]]:
         if self.engine.current_transaction.get() is None or self.is_sqlite:
             return await self._send(sql, *args)
-        return await send_in_transaction(self.engine, sql, *args)
+        return await send_in_transaction(self.engine, sql, *args, begin=begin)
 
     async def _send_unbegun(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """As :meth:`_send_direct`, without sending a lazy transaction's BEGIN."""
-        if self.engine.current_transaction.get() is None or self.is_sqlite:
-            return await self._send(sql, *args)
-        return await send_in_transaction(self.engine, sql, *args, begin=False)
+        return await self._send_direct(sql, *args, begin=False)
 
     async def flush_writes(self) -> None:
         """Send the writes this transaction has queued, if any (before a

@@ -17,48 +17,48 @@ CUSTOMER_ID = "Global ID of the customer (the party)."
 VERSION = "The customer's version you read; a stale one is refused (VERSION_CONFLICT)."
 
 
-def add_role_input(m: MutationTypes) -> type:
+def role_input(
+    m: MutationTypes, name: str, description: str, kind: str, attributes_too: bool
+) -> type:
+    """An input naming a customer, one of its kinds (``kind`` says which) and
+    the version read; with ``attributes_too``, each kind's attribute input."""
+    inputs = m.attribute_inputs if attributes_too else {}
     namespace: dict[str, Any] = {
         "__annotations__": {
             "customer_id": strawberry.ID,
             "kind": m.types.kind_enum,
             "expected_version": int,
-            **{key: Optional[cls] for key, cls in m.attribute_inputs.items()},  # noqa: UP045
+            **{key: Optional[cls] for key, cls in inputs.items()},  # noqa: UP045
         },
         "customer_id": strawberry.field(description=CUSTOMER_ID),
-        "kind": strawberry.field(
-            description="The role's customer type: not the customer's primary kind, nor one it "
-            "holds already."
-        ),
+        "kind": strawberry.field(description=kind),
         "expected_version": strawberry.field(description=VERSION),
         **{
             key: strawberry.field(default=strawberry.UNSET, description=attributes(key))
-            for key in m.attribute_inputs
+            for key in inputs
         },
     }
-    return strawberry.input(
-        type("AddRoleInput", (), namespace),
-        description="A further role for a customer. Send the attribute input named after the "
+    return strawberry.input(type(name, (), namespace), description=description)
+
+
+def add_role_input(m: MutationTypes) -> type:
+    return role_input(
+        m,
+        "AddRoleInput",
+        "A further role for a customer. Send the attribute input named after the "
         "role's kind only; it is checked as that kind's attributes are on `createCustomer`.",
+        "The role's customer type: not the customer's primary kind, nor one it holds already.",
+        attributes_too=True,
     )
 
 
 def end_role_input(m: MutationTypes) -> type:
-    namespace: dict[str, Any] = {
-        "__annotations__": {
-            "customer_id": strawberry.ID,
-            "kind": m.types.kind_enum,
-            "expected_version": int,
-        },
-        "customer_id": strawberry.field(description=CUSTOMER_ID),
-        "kind": strawberry.field(
-            description="The further role to end (the primary kind cannot end)."
-        ),
-        "expected_version": strawberry.field(description=VERSION),
-    }
-    return strawberry.input(
-        type("EndRoleInput", (), namespace),
-        description="End a customer's further role; its stage history stays.",
+    return role_input(
+        m,
+        "EndRoleInput",
+        "End a customer's further role; its stage history stays.",
+        "The further role to end (the primary kind cannot end).",
+        attributes_too=False,
     )
 
 
