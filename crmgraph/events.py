@@ -27,7 +27,7 @@ from typing import Any
 import pluggy
 
 from crmgraph.background import PollingLoop
-from crmgraph.db import queries, writes
+from crmgraph.db import dry_run, queries, writes
 from crmgraph.db.engine import Database
 from crmgraph.event_types import EventTypeError, emit
 from crmgraph.extension_points import Event
@@ -77,7 +77,10 @@ class EventDispatcher(PollingLoop):
         self.followers: list[Callable[[], None]] = []
 
     def wake(self) -> None:
-        """Called after a write commits, so its events go out without waiting a poll."""
+        """Called after a write commits, so its events go out without waiting a poll;
+        inside a dry run (which commits nothing) it does nothing."""
+        if dry_run.active() is not None:
+            return
         super().wake()
         for follower in self.followers:
             follower()

@@ -193,6 +193,9 @@ class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
 
     def prepare(self, connection: Any) -> None:
         self.transaction = connection.transaction()
+        # one statement at a time on the connection: fields completing side by
+        # side may read in one transaction (a dry run's payload: crmgraph.db.dry_run)
+        self.sending = asyncio.Lock()
 
     async def begin(self) -> None:
         if self.lazy:
@@ -231,7 +234,11 @@ class CountingPostgresEngine(PostgresEngine):
             # query inside a write) still comes after every write before it
             await queue.flush(lambda sql, *args: send_in_transaction(self, sql, *args))
         _count(querystring)
-        return await super().run_querystring(querystring, in_pool=in_pool)
+        transaction = self.current_transaction.get()
+        if transaction is None:
+            return await super().run_querystring(querystring, in_pool=in_pool)
+        async with transaction.sending:
+            return await super().run_querystring(querystring, in_pool=in_pool)
 
     def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
         return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
@@ -260,7 +267,8 @@ async def send_in_transaction(
     pieces = sql.split("{}")
     numbered = "".join(f"{piece}${n}" for n, piece in enumerate(pieces[:-1], 1)) + pieces[-1]
     _count(numbered)
-    return [dict(row) for row in await transaction.connection.fetch(numbered, *args)]
+    async with transaction.sending:
+        return [dict(row) for row in await transaction.connection.fetch(numbered, *args)]
 
 
 def postgres_config(url: str) -> dict[str, Any]:

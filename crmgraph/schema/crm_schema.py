@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 from crmgraph.extension_points import GraphQLContribution
 from crmgraph.registry import PluginError
 from crmgraph.schema.contributions import in_one_class_order
+from crmgraph.schema.dry_run import DryRunExecutor, DryRunPreview, add_dry_run_fields
 from crmgraph.schema.error_masking import MaskUnexpectedErrors, is_unexpected
 from crmgraph.schema.extensions import CachedHooksRunner
 from crmgraph.validation import camel
@@ -48,7 +49,11 @@ class CRMSchema(strawberry.Schema):
     def __init__(self, *args: Any, plugins: Collection[str] | None = None, **kwargs: Any) -> None:
         # read by get_fields while strawberry converts the types, in super().__init__
         self.loaded_plugins = None if plugins is None else frozenset(plugins)
+        # every mutation takes dryRun (crmgraph.schema.dry_run), whoever declared it
+        kwargs["types"] = [*kwargs.get("types", ()), DryRunPreview]
+        kwargs.setdefault("execution_context_class", DryRunExecutor)
         super().__init__(*args, **kwargs)
+        add_dry_run_fields(self._schema)
 
     def get_fields(self, type_definition: StrawberryObjectDefinition) -> list[StrawberryField]:
         fields = type_definition.fields
