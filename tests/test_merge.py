@@ -405,11 +405,12 @@ def test_permission_versions_and_validation(world: World) -> None:
     assert codes(world.mutate("mergeCustomers", {"survivorId": s, "mergedId": s})) == [
         ("mergedId", "INVALID")
     ]
-    prospect = world.ok("createCustomer", {"kind": "PROSPECT", "name": "P"}, "customer { id }")
+    # an agenda entry may not be a further role (tests/test_role_merge.py: kinds that combine)
+    agenda = world.ok("createCustomer", {"kind": "AGENDA", "name": "A"}, "customer { id }")
     other_kind = world.mutate(
-        "mergeCustomers", {"survivorId": s, "mergedId": prospect["customer"]["id"]}
+        "mergeCustomers", {"survivorId": s, "mergedId": agenda["customer"]["id"]}
     )
-    assert codes(other_kind) == [("mergedId", "INVALID")]
+    assert codes(other_kind) == [("mergedId", "NOT_COMBINABLE")]
     unknown = world.mutate("mergeCustomers", {"survivorId": s, "mergedId": m, "fieldChoices": [
         {"field": "shoeSize", "source": "MERGED"}]})  # fmt: skip
     assert codes(unknown) == [("fieldChoices", "INVALID_CHOICE")]

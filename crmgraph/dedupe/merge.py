@@ -6,16 +6,20 @@ mutation's ``run_write``) and either does everything or, raising
 
 1. lock both customers (:func:`crmgraph.db.writes.lock_parties`, in id
    order), then validate: both customers exist and the caller may see them, neither is
-   deleted or already merged, they differ, they are of the same kind (convert
-   one first: a merge never changes a survivor's type or lifecycle), the
-   versions the caller read are current, the field choices name real fields;
+   deleted or already merged, they differ, the versions the caller read are
+   current, every role the survivor would gain may join those it holds
+   (:mod:`crmgraph.dedupe.merge_roles`: customers of different kinds merge,
+   the survivor keeping its primary kind and gaining the other's roles), the
+   field choices name real fields;
 2. settle the survivor's fields: for each field (``name``, ``email``,
-   ``phone``, ``owner``, ``team`` and each typed attribute by its camelCase
-   name) ``MERGED`` takes the merged customer's value and ``SURVIVOR`` keeps
-   the survivor's; a field not chosen keeps the survivor's value, or takes the
-   merged customer's when the survivor has none. Changing the owner or team
-   needs ``customer.assign``; plugins' ``crmgraph_validate_customer`` checks
-   the result like any update;
+   ``phone``, ``owner``, ``team``, each typed attribute of the survivor's
+   kind by its camelCase name when the merged party holds that kind too, and
+   ``<kind>.<attribute>`` of a further role both hold) ``MERGED`` takes the
+   merged customer's value and ``SURVIVOR`` keeps the survivor's; a field not
+   chosen keeps the survivor's value, or takes the merged customer's when the
+   survivor has none. Changing the owner or team needs ``customer.assign``;
+   plugins' ``crmgraph_validate_customer`` checks the result like any update,
+   and each role gained or changed as ``addRole`` would;
 3. mark the merged customer (``merged_into``, soft-deleted: lists, matching and
    writes skip it; its global ID resolves to the survivor) and bump both
    versions (compare-and-set on the versions read, so two merges of the same
@@ -23,9 +27,11 @@ mutation's ``run_write``) and either does everything or, raising
 4. call every plugin's ``crmgraph_merge_customers`` with a :class:`MergeContext`
    (phase ``merge``): each may veto with reasons (all collected, reported as
    ``MERGE_VETOED`` naming the plugin) and may move its own rows;
-5. move the related rows (:mod:`crmgraph.dedupe.merge_rows`), record the merge
-   in ``customer_merge``, write an audit entry for each customer and one
-   ``customer.merged`` outbox event, refresh both customers' match keys.
+5. write the survivor's roles, move the related rows
+   (:mod:`crmgraph.dedupe.merge_rows`), record the merge in
+   ``customer_merge``, write an audit entry for each customer (the
+   survivor's names the roles gained) and one ``customer.merged`` outbox
+   event, refresh both customers' match keys.
 
 :func:`crmgraph.dedupe.unmerge.undo_merge` reverses it; the two share this
 module's context, hook call and traces (:func:`record`).
@@ -41,7 +47,15 @@ import pluggy
 
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
+from crmgraph.db.party_roles import role_rows
 from crmgraph.dedupe import matching
+from crmgraph.dedupe.merge_roles import (
+    RoleMerge,
+    pick,
+    plan_roles,
+    settle_attributes,
+    write_roles,
+)
 from crmgraph.dedupe.merge_rows import move_to_survivor
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.hook_contexts import MERGE, CustomerSnapshot, Facts, MergeContext
@@ -51,8 +65,6 @@ from crmgraph.plugin_calls import call_each, reasons
 from crmgraph.registry import Catalog
 from crmgraph.validation import Problem, UserInputError, camel
 
-SURVIVOR = "SURVIVOR"
-MERGED = "MERGED"
 CORE_FIELDS = ("name", "email", "phone", "owner", "team")
 
 
@@ -60,7 +72,8 @@ CORE_FIELDS = ("name", "email", "phone", "owner", "team")
 class MergeRequest:
     survivor: int
     merged: int
-    field_choices: Mapping[str, str] = field(default_factory=dict)  # field -> SURVIVOR|MERGED
+    # field -> SURVIVOR|MERGED (crmgraph.dedupe.merge_roles.pick)
+    field_choices: Mapping[str, str] = field(default_factory=dict)
     expected_survivor_version: int | None = None
     expected_merged_version: int | None = None
     reason: str | None = None
@@ -116,21 +129,14 @@ def settle_fields(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The survivor's core values and attributes after the merge."""
     values = {column: survivor[column] for column in CORE_FIELDS}
-    attributes = queries.load_json(survivor["attributes"])
-    theirs = queries.load_json(merged["attributes"])
-    for name, place in names.items():
-        if place == "core":
-            mine, other = values[name], merged[name]
-        else:
-            mine, other = attributes.get(place[5:]), theirs.get(place[5:])
-        choice = choices.get(name)
-        taken = other if choice == MERGED or (choice is None and mine is None) else mine
-        if place == "core":
-            values[name] = taken
-        elif taken is None:
-            attributes.pop(place[5:], None)
-        else:
-            attributes[place[5:]] = taken
+    for name in (n for n, place in names.items() if place == "core"):
+        values[name] = pick(choices.get(name), values[name], merged[name])
+    attributes = settle_attributes(
+        {name: place[5:] for name, place in names.items() if place != "core"},
+        choices,
+        queries.load_json(survivor["attributes"]),
+        queries.load_json(merged["attributes"]),
+    )
     return values, attributes
 
 
@@ -231,25 +237,11 @@ async def merge_customers(
     await writes.lock_parties(db, [request.survivor, request.merged])
     survivor = await writes.live_customer(db, request.survivor, "survivorId", caller.sees)
     merged = await writes.live_customer(db, request.merged, "mergedId", caller.sees)
-    if survivor["kind"] != merged["kind"]:
-        raise UserInputError.single(
-            "mergedId",
-            f"only customers of the same kind merge ({survivor['kind'].upper()} and "
-            f"{merged['kind'].upper()}): convert one of them first",
-            "INVALID",
-        )
     _check_version(survivor, request.expected_survivor_version, "expectedSurvivorVersion")
     _check_version(merged, request.expected_merged_version, "expectedMergedVersion")
-    kind = survivor["kind"]
-    names = field_names(catalog, kind)
-    unknown = sorted(set(request.field_choices) - set(names))
-    if unknown:
-        raise UserInputError.single(
-            "fieldChoices",
-            f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(names)})",
-            "INVALID_CHOICE",
-        )
-    values, attributes = settle_fields(names, request.field_choices, survivor, merged)
+    rows = (await role_rows(db, survivor["id"]), await role_rows(db, merged["id"]))
+    roles = plan_roles(catalog, survivor, merged, rows, request.field_choices)
+    values, attributes = _settle(catalog, request.field_choices, survivor, merged, roles)
     changed = {c: values[c] for c in CORE_FIELDS if values[c] != survivor[c]}
     if ({"owner", "team"} & set(changed)) and not caller.may_assign:
         raise UserInputError.single(
@@ -258,20 +250,7 @@ async def merge_customers(
             "customer.assign permission",
             "FORBIDDEN",
         )
-    descriptor = catalog.customer_type(kind)
-    assert descriptor is not None  # both customers' kind is loaded: they were visible
-    before = CustomerSnapshot.from_row(survivor, descriptor)
-    write = CustomerWrite(
-        kind,
-        descriptor,
-        changed,
-        descriptor.decode_attributes(attributes),
-        before,
-        Facts(db, survivor["id"], catalog),
-    )
-    problems = await plugin_problems(pm, write)
-    if problems:
-        raise UserInputError(problems)
+    before = await _validate(db, pm, catalog, (survivor, changed, attributes), roles)
 
     at = writes.now()
     await compare_and_set(
@@ -286,6 +265,7 @@ async def merge_customers(
         survivor["version"],
         {**changed, "attributes": writes.dump_json(attributes), "updated_at": at},
     )
+    await write_roles(db, survivor["id"], roles)
     merge_id = await writes.insert(
         db,
         "customer_merge",
@@ -296,7 +276,7 @@ async def merge_customers(
             "merged_at": at,
             "reason": request.reason,
             "field_choices": writes.dump_json(dict(request.field_choices)),
-            "survivor_before": writes.dump_json(_image(survivor)),
+            "survivor_before": writes.dump_json({**_image(survivor), "roles": roles.before_json()}),
             "merged_before": writes.dump_json(_image(merged)),
             "survivor_version": survivor_version,
         },
@@ -306,15 +286,17 @@ async def merge_customers(
         MERGE,
         merge_id,
         before,
-        CustomerSnapshot.from_row(merged, descriptor),
+        snapshot(catalog, merged),
         caller.user_id,
         request.reason,
     )
     await call_plugins(pm, ctx)
-    moved = await move_to_survivor(db, survivor["id"], merged["id"], at)
+    stays_kept = (roles.continued, roles.ended)
+    moved = await move_to_survivor(db, survivor["id"], merged["id"], at, stays_kept)
     counts = {**moved.counts(), **ctx.moved}
 
-    changes = audited_changes(kind, survivor, changed, attributes)
+    changes = audited_changes(survivor["kind"], survivor, changed, attributes)
+    changes |= roles.audited(survivor["kind"])
     extra = {"reason": [None, request.reason]} if request.reason else {}
     merged_id = encode_id("Customer", merged["id"])
     await record(
@@ -327,7 +309,12 @@ async def merge_customers(
             "deletedAt": [None, at.isoformat()],
         }
         | extra,
-        {"fields": sorted(changes), "movedCounts": counts, "reason": request.reason},
+        {
+            "fields": sorted(changes),
+            "movedCounts": counts,
+            "rolesGained": roles.gained,
+            "reason": request.reason,
+        },
     )
     await writes.update_row(
         db,
@@ -343,3 +330,68 @@ async def merge_customers(
         },
     )
     return merge_id
+
+
+def snapshot(catalog: Catalog, row: dict[str, Any]) -> CustomerSnapshot:
+    """A customer as plugins see it, by its own kind's type."""
+    descriptor = catalog.customer_type(row["kind"])
+    if descriptor is None:
+        raise UserInputError.single(None, f"type {row['kind']!r} is not loaded", "INVALID")
+    return CustomerSnapshot.from_row(row, descriptor)
+
+
+def _settle(
+    catalog: Catalog,
+    choices: Mapping[str, str],
+    survivor: dict[str, Any],
+    merged: dict[str, Any],
+    roles: RoleMerge,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The survivor's core values and attributes after the merge; an
+    INVALID_CHOICE for a choice naming no field the two share."""
+    names = field_names(catalog, survivor["kind"])
+    if roles.primary_attributes is None:  # the merged party holds no such kind
+        names = {name: place for name, place in names.items() if place == "core"}
+    known = [*names, *roles.choices]
+    unknown = sorted(set(choices) - set(known))
+    if unknown:
+        raise UserInputError.single(
+            "fieldChoices",
+            f"unknown field(s) {', '.join(unknown)} (fields: {', '.join(known)})",
+            "INVALID_CHOICE",
+        )
+    theirs = {**merged, "attributes": roles.primary_attributes or {}}
+    return settle_fields(names, choices, survivor, theirs)
+
+
+async def _validate(
+    db: Database,
+    pm: pluggy.PluginManager,
+    catalog: Catalog,
+    settled: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
+    roles: RoleMerge,
+) -> CustomerSnapshot:
+    """Plugins' ``crmgraph_validate_customer`` on the survivor as settled
+    (``settled``: its row, the core fields changed, its attributes) and on
+    each further role it gains or whose attributes change, as ``addRole``
+    asks; the survivor's snapshot before the merge."""
+    survivor, changed, attributes = settled
+    kind = survivor["kind"]
+    before = snapshot(catalog, survivor)
+    facts = Facts(db, survivor["id"], catalog)
+    descriptor = catalog.customer_type(kind)
+    assert descriptor is not None  # snapshot() found it
+    checked = [
+        CustomerWrite(
+            kind, descriptor, changed, descriptor.decode_attributes(attributes), before, facts
+        )
+    ]
+    for role in roles.roles_written():
+        role_type = catalog.customer_type(role)
+        if role_type is not None:
+            typed = role_type.decode_attributes(roles.after[role]["attributes"])
+            checked.append(CustomerWrite(role, role_type, {}, typed, None, facts, kind))
+    problems = [problem for write in checked for problem in await plugin_problems(pm, write)]
+    if problems:
+        raise UserInputError(problems)
+    return before

@@ -15,10 +15,14 @@ consistent, each recorded so undo reverses it:
 - when the survivor has a primary contact, the merged customer's primary
   contacts stop being primary (one primary per customer);
 - the merged customer's open stays (``stage_change.left_at`` NULL) are closed
-  at the merge, so the survivor has one current stage per type: its own.
+  at the merge, so the survivor has one current stage per type: its own;
+  except in the kinds whose role the survivor takes over from it
+  (``continued``, :mod:`crmgraph.dedupe.merge_roles`): there its stay goes on,
+  and the survivor's own open stay of such a kind, a history row's, ends.
 
 Untouched on purpose: ``customer_role`` (the merged customer's lifecycle state
-stays on its own, deleted, row, ready for an undo), the outbox, the audit
+stays on its own, deleted, row, ready for an undo; the survivor's roles are
+:mod:`crmgraph.dedupe.merge_roles`'), the outbox, the audit
 trail and webhook deliveries (history of what happened to whom), and plugin
 tables (each plugin moves its own through ``crmgraph_merge_customers``).
 """
@@ -106,11 +110,17 @@ async def _set_column(
 
 
 async def move_to_survivor(
-    db: Database, survivor: int, merged: int, at: datetime.datetime
+    db: Database,
+    survivor: int,
+    merged: int,
+    at: datetime.datetime,
+    stays_kept: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> MovedRows:
-    """Give every row of ``merged`` to ``survivor``; return what moved."""
+    """Give every row of ``merged`` to ``survivor``; return what moved.
+    ``stays_kept``: the merged customer's kinds whose open stay goes on at the
+    survivor, and the survivor's kinds whose open stay ends."""
     moved = MovedRows()
-    moved.closed_stays = await _ids(db, "stage_change", "customer = {} AND left_at IS NULL", merged)
+    moved.closed_stays = await _stays_to_close(db, survivor, merged, *stays_kept)
     await _set_column(db, "stage_change", "left_at", at, moved.closed_stays)
     if await _ids(db, "contact", "customer = {} AND is_primary = {}", survivor, True):
         moved.unprimaried_contacts = await _ids(
@@ -125,6 +135,23 @@ async def move_to_survivor(
     await _move_relationships(db, survivor, merged, moved)
     await stays.record_phases(db, [survivor])  # the funnel's columns, over both histories
     return moved
+
+
+async def _stays_to_close(
+    db: Database, survivor: int, merged: int, continued: Sequence[str], ended: Sequence[str]
+) -> list[int]:
+    """The open stays a merge closes: the merged customer's, but in the kinds
+    whose role the survivor takes over, and the survivor's in ``ended``."""
+    theirs = "customer = {}"
+    args: list[Any] = [merged]
+    if continued:
+        theirs += f" AND kind NOT IN ({_marks(continued)})"
+        args += continued
+    conditions = [f"({theirs})"]
+    if ended:
+        conditions.append(f"(customer = {{}} AND kind IN ({_marks(ended)}))")
+        args += [survivor, *ended]
+    return await _ids(db, "stage_change", f"left_at IS NULL AND ({' OR '.join(conditions)})", *args)
 
 
 async def _move_relationships(db: Database, survivor: int, merged: int, moved: MovedRows) -> None:

@@ -4,6 +4,9 @@
 survivor since (:func:`undo_refusals` says exactly what counts): both
 customers get their fields back from the before-images the merge kept,
 exactly the moved rows move back (:func:`crmgraph.dedupe.merge_rows.move_back`),
+the survivor's role rows are as they were (roles gained leave it, a role
+whose attributes were settled gets them back:
+:func:`crmgraph.dedupe.merge_roles.restore_roles`),
 plugins are called again (phase ``undo``, with what they saved, and may
 refuse), and it leaves an audit entry per customer and a
 ``customer.unmerged`` event. Versions keep increasing: an undo is a new
@@ -18,6 +21,7 @@ import pluggy
 
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
+from crmgraph.db.party_roles import role_rows
 from crmgraph.dedupe.merge import (
     CORE_FIELDS,
     Caller,
@@ -25,9 +29,11 @@ from crmgraph.dedupe.merge import (
     call_plugins,
     compare_and_set,
     record,
+    snapshot,
 )
+from crmgraph.dedupe.merge_roles import restore_roles, role_changes
 from crmgraph.dedupe.merge_rows import MovedRows, all_still_with, move_back
-from crmgraph.hook_contexts import UNDO, CustomerSnapshot, MergeContext
+from crmgraph.hook_contexts import UNDO, MergeContext
 from crmgraph.ids import encode_id
 from crmgraph.registry import Catalog
 from crmgraph.validation import Problem, UserInputError
@@ -111,25 +117,23 @@ async def undo_merge(
             [Problem("mergeId", reason, "MERGE_NOT_UNDOABLE") for reason in refused]
         )
     merged = (await queries.customers_by_ids(db, [merge["merged"]]))[0]
-    descriptor = catalog.customer_type(survivor["kind"])
-    if descriptor is None:
-        raise UserInputError.single("mergeId", "the customers' type is not loaded", "INVALID")
     survivor_before = queries.load_json(merge["survivor_before"])
     merged_before = queries.load_json(merge["merged_before"])
     ctx = MergeContext(
         db,
         UNDO,
         merge_id,
-        CustomerSnapshot.from_row(
-            {**survivor, **survivor_before, "id": survivor["id"]}, descriptor
-        ),
-        CustomerSnapshot.from_row({**merged, **merged_before, "id": merged["id"]}, descriptor),
+        snapshot(catalog, {**survivor, **survivor_before, "id": survivor["id"]}),
+        snapshot(catalog, {**merged, **merged_before, "id": merged["id"]}),
         caller.user_id,
         merge["reason"],
         saved=queries.load_json(merge["plugin_state"]),
     )
     await call_plugins(pm, ctx)
     await move_back(db, MovedRows.from_json(queries.load_json(merge["moved"])), merged["id"])
+    roles_before = survivor_before.get("roles", {})
+    roles_now = await role_rows(db, survivor["id"])
+    await restore_roles(db, survivor["id"], roles_before)
 
     at = writes.now()
     restored = {c: survivor_before[c] for c in CORE_FIELDS}
@@ -157,6 +161,9 @@ async def undo_merge(
         db, "customer_merge", merge_id, {"undone_at": at, "undone_by": caller.user_id}
     )
     changes = audited_changes(survivor["kind"], survivor, restored, survivor_before["attributes"])
+    changes |= role_changes(
+        survivor["kind"], {k: roles_now.get(k) for k in roles_before}, roles_before
+    )
     await record(
         db,
         "customer.unmerged",

@@ -100,7 +100,7 @@ async def merge_customers(
     *,
     then: Then = nothing,
 ) -> int:
-    """Merge two customers of the same kind in one transaction; the merge's pk."""
+    """Merge two customers, of one kind or two, in one transaction; the merge's pk."""
     errors = Errors(list(data.problems))
     choices = field_choices(errors, data.field_choices)
     reason = reason_text(errors, data.reason, MERGE_REASON_LENGTH)
