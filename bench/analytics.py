@@ -411,9 +411,16 @@ async def recreate(url: str, marker: str | None, label: str = MARKER) -> None:
         await admin.close()
 
 
-async def seed(url: str, catalog: Catalog, data: DataSet, extra: Sequence[str] = ()) -> None:
+async def seed(
+    url: str,
+    catalog: Catalog,
+    data: DataSet,
+    extra: Sequence[str] = (),
+    first: Sequence[str] = (),
+) -> None:
     """Seed the data set, then run ``extra`` statements in the same transaction
-    (``pg_temp.u`` is available to them)."""
+    (``pg_temp.u`` is available to them); ``first`` runs before the seeding
+    (dropping indexes a caller builds again after the bulk load, say)."""
     anchor = datetime.datetime.now(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     steps, routes = route_records(catalog, data.seed)
     conn = await connect(url)
@@ -433,7 +440,7 @@ async def seed(url: str, catalog: Catalog, data: DataSet, extra: Sequence[str] =
         await conn.copy_records_to_table("bench_route", records=steps)
         await conn.copy_records_to_table("bench_route_info", records=routes)
         async with conn.transaction():
-            for statement in [*seed_statements(catalog, data, anchor), *extra]:
+            for statement in [*first, *seed_statements(catalog, data, anchor), *extra]:
                 started = time.perf_counter()
                 status = await conn.execute(statement)
                 label = " ".join(statement.split()[:3])
@@ -470,8 +477,15 @@ async def fold_names(state: AppState) -> None:
 
 
 async def prepare(
-    url: str, settings: Settings, data: DataSet, reseed: bool, extra: Sequence[str] = ()
-) -> None:
+    url: str,
+    settings: Settings,
+    data: DataSet,
+    reseed: bool,
+    extra: Sequence[str] = (),
+    first: Sequence[str] = (),
+) -> bool:
+    """Seed ``data`` into a fresh database, or reuse one seeded with it; whether
+    it was seeded now."""
     catalog = Catalog.from_plugin_manager(make_plugin_manager(settings))
     marker = await marker_of(url)
     fresh = reseed or marker != data.marker()
@@ -483,11 +497,12 @@ async def prepare(
     print(f"migrations: {time.perf_counter() - started:.1f} s")
     if fresh:
         started = time.perf_counter()
-        await seed(url, catalog, data, extra)
+        await seed(url, catalog, data, extra, first)
         await with_state(settings, fold_names)
         print(f"seeded in {time.perf_counter() - started:.1f} s")
     else:
         print(f"reusing {database_name(url)} ({marker}); --reseed to start over")
+    return fresh
 
 
 # ---------------------------------------------------------------------------
@@ -555,7 +570,7 @@ def cases(state: AppState, ids: Sequence[int]) -> list[Case]:
             ("plugin metrics", lambda db: metrics.plugin_metrics(db, scope, catalog.metrics)),
         ]
 
-    filtered = {"funnel", "satisfaction CHANNEL", "revenue KIND", "rfm_segments"}
+    filtered = {"funnel", "cohorts", "satisfaction CHANNEL", "revenue KIND", "rfm_segments"}
     filtered |= {"churn page (20)"}
     found = [Case(name, call) for name, call in reports(everything)]
     label = f"[{FILTER_KIND}, {FILTER_DAYS} d]"
