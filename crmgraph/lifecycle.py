@@ -99,12 +99,16 @@ class Lifecycles:
             found += reasons(result)
         return found
 
-    async def moves(self, db: Database, row: dict[str, Any]) -> list[Move]:
+    async def moves(
+        self, db: Database, row: dict[str, Any], primary_kind: str | None = None
+    ) -> list[Move]:
+        """Every move from ``row``'s stage, with why it is refused now; ``row``
+        and ``primary_kind`` as :meth:`context` takes them."""
         descriptor = self.catalog.customer_type(row["kind"])
         assert descriptor is not None
         result = []
         for transition in descriptor.lifecycle.transitions_from(row["stage"]):
-            ctx = self.context(db, row, transition.to_stage)
+            ctx = self.context(db, row, transition.to_stage, primary_kind=primary_kind)
             result.append(Move(transition, tuple(await self.refusals(ctx))))
         return result
 

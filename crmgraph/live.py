@@ -109,7 +109,7 @@ class Subscribers:
 
     @staticmethod
     async def _read_customers(db: Database, pks: list[int]) -> dict[int, dict[str, Any]]:
-        return {row["id"]: row for row in await queries.customers_by_ids(db, pks)}
+        return await queries.customers_holding(db, pks)
 
 
 def trim(kept: OrderedDict[int, Any]) -> None:

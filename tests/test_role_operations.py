@@ -222,6 +222,14 @@ def guarantor_role(api: Api) -> str:
     return customer
 
 
+def employee_role(api: Api, role: str, change: dict[str, Any]) -> dict:
+    """updateRole of a new client's further employee role (at version 2)."""
+    customer = api.customer()
+    values = {"customerId": customer, "kind": "EMPLOYEE", "expectedVersion": 1}
+    api.made("addRole", {**values, "employee": {"salary": "1000"}}, "customer { id }")
+    return {**values, "expectedVersion": 2, "employee": change}
+
+
 def writer(role: str) -> str:
     """Who writes a record the role then changes as its author: the role
     itself, or the admin for a role that may write nothing (refused anyway)."""
@@ -349,6 +357,10 @@ OPERATIONS: list[tuple[str, str, tuple[str, ...], Run]] = [
     ("addRole", "", (WRITE,),
      mutation("addRole", lambda api, role: {
          "customerId": api.customer(), "kind": "GUARANTOR", "expectedVersion": 1})),
+    ("updateRole", "employee's job title", (WRITE,),
+     mutation("updateRole", lambda api, role: employee_role(api, role, {"jobTitle": "Lead"}))),
+    ("updateRole", "salary", (WRITE, PAY),
+     mutation("updateRole", lambda api, role: employee_role(api, role, {"salary": "2000"}))),
     ("endRole", "", (WRITE,),
      mutation("endRole", lambda api, role: {
          "customerId": guarantor_role(api), "kind": "GUARANTOR", "expectedVersion": 2})),

@@ -141,6 +141,8 @@ class CustomerQuery:
     """Everything a customers list can be filtered by, already validated."""
 
     kinds: tuple[str, ...] = ()
+    # kinds match a role the party holds (any_role), or its primary kind only
+    any_role: bool = False
     stages: tuple[str, ...] = ()
     phases: tuple[str, ...] = ()
     owner_ids: tuple[int, ...] = ()
@@ -194,20 +196,40 @@ def interaction_conditions(where: Where, match: InteractionMatch, alias: str) ->
         where.add(f"{alias}.occurred_at < {{}}", match.until)
 
 
-def kinds_in(where: Where, kinds: Sequence[str]) -> None:
-    """``c.kind IN (...)`` with the kinds written in the text, not bound.
-    Kinds are few and their customers are not: a plan made for bound kinds
-    (PostgreSQL's generic plan, used after five executions of a prepared
-    statement) reckons each kind holds a ninth of the customers, and a page
-    of a kind with few customers then walks the whole created_at index
-    (4.6 ms against 0.06 ms for a kind with none, of 10,000 customers; issue
-    21). Written in, each set of kinds is its own statement, with plans made
-    for it. Anything that is not a kind key is bound as usual."""
+# A role row the party holds (crmgraph.operations.roles.is_held): its primary
+# kind's, or a further role's added and not ended (a row a conversion left
+# behind is neither).
+HELD_ROLE = "(held.kind = c.kind OR (held.added_at IS NOT NULL AND held.ended_at IS NULL))"
+
+
+def kinds_in(where: Where, kinds: Sequence[str], *, any_role: bool = False) -> None:
+    """``c.kind IN (...)``, or with ``any_role`` a role of one of the kinds
+    held: an EXISTS probing ``customer_role``'s unique (customer, kind) index
+    (every customer has a row for its primary kind, so one EXISTS answers
+    both). The kinds are written in the text, not bound: kinds are few and
+    their customers are not, and a plan made for bound kinds (PostgreSQL's
+    generic plan, used after five executions of a prepared statement)
+    reckons each kind holds a ninth of the customers, and a page of a kind
+    with few customers then walks the whole created_at index (4.6 ms against
+    0.06 ms for a kind with none, of 10,000 customers; issue 21). Written in,
+    each set of kinds is its own statement, with plans made for it. Anything
+    that is not a kind key is bound as usual."""
+    column = "held.kind" if any_role else "c.kind"
+    inner = Where()
     if all(KEY_PATTERN.fullmatch(kind) for kind in kinds):  # letters, digits, _
         written = ", ".join(f"'{kind}'" for kind in kinds)
-        where.add(f"c.kind IN ({written})")
+        inner.add(f"{column} IN ({written})")
     else:
-        where.add_in("c.kind", kinds)
+        inner.add_in(column, kinds)
+    if any_role:
+        inner.add(HELD_ROLE)
+        where.add(
+            f"EXISTS (SELECT 1 FROM customer_role held WHERE held.customer = c.id "
+            f"AND {inner.sql()})",
+            *inner.args,
+        )
+    else:
+        where.add(inner.sql(), *inner.args)
 
 
 def customer_where(q: CustomerQuery, *, sqlite: bool = False) -> Where:
@@ -220,7 +242,7 @@ def customer_where(q: CustomerQuery, *, sqlite: bool = False) -> Where:
     elif q.deleted == "DELETED":
         where.add("c.deleted_at IS NOT NULL")
     if q.kinds:
-        kinds_in(where, q.kinds)
+        kinds_in(where, q.kinds, any_role=q.any_role)
     for column, wanted in (
         ("c.id", q.ids),
         ("r.stage", q.stages),
@@ -323,6 +345,26 @@ async def customers_by_ids(db: Database, ids: Sequence[int]) -> list[dict[str, A
     return await db.fetch(
         f"SELECT {CUSTOMER_COLUMNS} FROM {CUSTOMER_FROM} WHERE {where.sql()}", *where.args
     )
+
+
+async def customers_holding(db: Database, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """:func:`customers_by_ids`' rows by id, each with ``held_kinds``: the
+    kinds of the roles it holds, its primary kind first (one statement)."""
+    where = Where()
+    where.add_in("c.id", ids)
+    rows = await db.fetch(
+        f"SELECT {CUSTOMER_COLUMNS}, held.kind AS held_kind FROM {CUSTOMER_FROM} "
+        f"LEFT JOIN customer_role held ON held.customer = c.id AND {HELD_ROLE} "
+        f"WHERE {where.sql()} ORDER BY c.id, held.kind <> c.kind, held.id",
+        *where.args,
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        kind = row.pop("held_kind")
+        customer = found.setdefault(row["id"], {**row, "held_kinds": []})
+        if kind is not None:
+            customer["held_kinds"].append(kind)
+    return found
 
 
 async def rows_by_column(

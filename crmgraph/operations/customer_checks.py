@@ -19,7 +19,7 @@ from crmgraph.dedupe import matching
 from crmgraph.dedupe.rules import BLOCK, duplicate_rule
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.ids import encode_id
-from crmgraph.input_checks import forbidden_problem, guarded_problems
+from crmgraph.input_checks import attribute_fields, forbidden_problem, guarded_problems
 from crmgraph.operations.actor import Actor
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
@@ -65,6 +65,17 @@ def foreign_attribute_inputs(
                 f"{v.camel(key)} attributes do not apply to a customer of kind {kind.upper()}",
                 "INVALID",
             )
+
+
+def attribute_changes(
+    kind: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, list[Any]]:
+    """The audit trail's [old, new] pairs of a kind's attributes (``client.segment``…):
+    an attribute no longer set changes to None."""
+    return writes.field_changes(
+        attribute_fields(kind, dict(old)),
+        {**attribute_fields(kind, dict.fromkeys(old)), **attribute_fields(kind, dict(new))},
+    )
 
 
 def guarded_attribute_problems(

@@ -25,6 +25,7 @@ from crmgraph.operations import new_customers, roles
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import (
     MATCHED_FIELDS,
+    attribute_changes,
     check_assignment,
     customer_values,
     foreign_attribute_inputs,
@@ -179,12 +180,7 @@ async def update_customer(
             camel_keys({k: current[k] for k in values}), camel_keys(values)
         )
         if attrs is not None:
-            old_attrs = load_json(current["attributes"])
-            changes |= writes.field_changes(
-                attribute_fields(kind, old_attrs),
-                {**attribute_fields(kind, dict.fromkeys(old_attrs)),
-                 **attribute_fields(kind, attrs)},
-            )  # fmt: skip
+            changes |= attribute_changes(kind, load_json(current["attributes"]), attrs)
         await writes.record_change(
             db,
             "customer.updated",

@@ -1,5 +1,5 @@
-"""A party's further roles: ``addRole`` and ``endRole``, and the role a move
-applies to (``transitionCustomer`` with a ``kind``).
+"""A party's further roles: ``addRole``, ``updateRole`` and ``endRole``, and
+the role a move applies to (``transitionCustomer`` with a ``kind``).
 
 A customer has its primary kind (``customer.kind``, its GraphQL type) and any
 number of further roles of other kinds, each a ``customer_role`` row with its
@@ -9,7 +9,8 @@ declared attributes (:func:`crmgraph.validation.attributes`), guarded
 attributes against the actor's permissions, then every plugin's
 ``crmgraph_validate_customer`` with the role's kind. Each write is one
 transaction with its audit entry and event (``customer.role_added``,
-``customer.role_ended``) and bumps the customer's version.
+``customer.role_updated``, ``customer.role_ended``) and bumps the customer's
+version.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from crmgraph.db import stays, writes
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import load_json
 from crmgraph.extension_points import CustomerWrite
-from crmgraph.hook_contexts import Facts
+from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import attribute_fields
 from crmgraph.operations.actor import Actor
 from crmgraph.operations.customer_checks import (
+    attribute_changes,
     foreign_attribute_inputs,
     guarded_attribute_problems,
     leading_problems,
@@ -47,6 +49,19 @@ ROLE_COLUMNS = "kind, stage, phase, entered_at, attributes, added_at, ended_at"
 class NewRole:
     """Customer ``pk`` takes on a role of ``kind``; ``attributes`` are the
     attribute inputs sent, by kind (that of ``kind`` only is accepted)."""
+
+    pk: int
+    kind: str
+    expected_version: int
+    attributes: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    problems: Sequence[Problem] = ()
+    source: str | None = None  # the event's ``source`` (``import``), if not the API
+
+
+@dataclass
+class RoleChange:
+    """New attribute values for customer ``pk``'s further role of ``kind``;
+    ``attributes`` as :class:`NewRole`'s (an attribute left out stays)."""
 
     pk: int
     kind: str
@@ -99,9 +114,17 @@ async def held_role(db: Database, current: dict[str, Any], kind: str) -> dict[st
         raise UserInputError.single(
             "kind", f"the customer holds no {kind.upper()} role", "NOT_FOUND"
         )
+    return role_view(current, row)
+
+
+def role_view(current: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """Customer row ``current`` seen as its role ``row`` (a ``customer_role``
+    row): the role's kind, stage, phase and attributes, the party's the rest."""
+    if row["kind"] == current["kind"]:
+        return dict(current)
     return {
         **current,
-        "kind": kind,
+        "kind": row["kind"],
         "stage": row["stage"],
         "phase": row["phase"],
         "attributes": row["attributes"],
@@ -202,7 +225,8 @@ async def add_role(
             writes.field_changes(
                 None, {f"roles.{kind}.stage": initial, **attribute_fields(kind, attrs)}
             ),
-            {"customerId": encode_id("Customer", new.pk), "kind": kind, "stage": initial},
+            {"customerId": encode_id("Customer", new.pk), "kind": kind, "stage": initial}
+            | ({"source": new.source} if new.source else {}),
         )
         return new.pk
 
@@ -256,6 +280,18 @@ async def write_role(
     await stays.record_phases(db, [pk])
 
 
+async def further_role(
+    db: Database, current: dict[str, Any], kind: str, primary_refusal: str
+) -> dict[str, Any]:
+    """:func:`held_role` for a write of a further role only; the primary kind
+    is refused (INVALID), ``primary_refusal`` saying why."""
+    if kind == current["kind"]:
+        raise UserInputError.single(
+            "kind", f"{kind.upper()} is the customer's primary kind: {primary_refusal}", "INVALID"
+        )
+    return await held_role(db, current, kind)
+
+
 async def end_role(
     db: Database,
     catalog: Catalog,
@@ -273,11 +309,7 @@ async def end_role(
     async def work() -> int:
         current = await live(db, actor, end.pk, "customerId")
         writes.check_version(current, end.expected_version)
-        if kind == current["kind"]:
-            raise UserInputError.single(
-                "kind", f"{kind.upper()} is the customer's primary kind: it cannot end", "INVALID"
-            )
-        role = await held_role(db, current, kind)
+        role = await further_role(db, current, kind, "it cannot end")
         at = writes.now()
         await writes.run_or_queue(
             db,
@@ -286,18 +318,83 @@ async def end_role(
             (at, end.pk, kind),
         )
         await bump_version(db, end.pk, end.expected_version, at)
-        attrs = load_json(role["attributes"])
         await writes.record_change(
             db,
             "customer.role_ended",
             ("Customer", end.pk),
             end.pk,
             {f"roles.{kind}.stage": [role["stage"], None]}
-            | writes.field_changes(
-                attribute_fields(kind, attrs), attribute_fields(kind, dict.fromkeys(attrs))
-            ),
+            | attribute_changes(kind, load_json(role["attributes"]), {}),
             {"customerId": encode_id("Customer", end.pk), "kind": kind, "stage": role["stage"]},
         )
         return end.pk
+
+    return await run_write(db, actor, work, then, problems=errors.problems)
+
+
+async def update_role(
+    db: Database,
+    catalog: Catalog,
+    pm: pluggy.PluginManager,
+    actor: Actor,
+    change: RoleChange,
+    *,
+    then: Then = nothing,
+) -> int:
+    """Change the attributes of customer ``change.pk``'s further role of
+    ``change.kind``, checked as ``updateCustomer`` checks a primary kind's;
+    refused if ``expected_version`` is stale."""
+    kind = change.kind
+    errors = leading_problems(change.problems)
+    descriptor = catalog.customer_type(kind)
+    if descriptor is None:
+        errors.add("kind", f"no customer type {kind!r} is loaded", "INVALID_CHOICE")
+    foreign_attribute_inputs(errors, change.attributes, kind)
+    sent = dict(change.attributes.get(kind) or {})
+    if descriptor is not None:
+        errors.problems.extend(guarded_attribute_problems(actor, catalog, kind, sent, False))
+
+    async def work() -> int:
+        assert descriptor is not None
+        current = await live(db, actor, change.pk, "customerId")
+        writes.check_version(current, change.expected_version)
+        role = await further_role(db, current, kind, "its attributes change with updateCustomer")
+        old = load_json(role["attributes"])
+        attr_errors = Errors()
+        attrs = v.attributes(attr_errors, v.camel(kind), descriptor, sent, old)
+        if attr_errors:
+            raise UserInputError(attr_errors.problems)
+        write = CustomerWrite(
+            kind,
+            descriptor,
+            {},
+            descriptor.decode_attributes(attrs),
+            CustomerSnapshot.from_row(role, descriptor),
+            Facts(db, change.pk, catalog),
+            current["kind"],
+        )
+        await plugin_validation(pm, write)
+        at = writes.now()
+        await writes.run_or_queue(
+            db,
+            "customer_role",
+            "UPDATE customer_role SET attributes = {} WHERE customer = {} AND kind = {}",
+            (writes.dump_json(attrs), change.pk, kind),
+        )
+        await bump_version(db, change.pk, change.expected_version, at)
+        changes = attribute_changes(kind, old, attrs)
+        await writes.record_change(
+            db,
+            "customer.role_updated",
+            ("Customer", change.pk),
+            change.pk,
+            changes,
+            {
+                "customerId": encode_id("Customer", change.pk),
+                "kind": kind,
+                "fields": sorted(changes),
+            },
+        )
+        return change.pk
 
     return await run_write(db, actor, work, then, problems=errors.problems)

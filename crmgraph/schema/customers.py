@@ -7,6 +7,7 @@ interface through ``extra_fields``; :mod:`crmgraph.schema.build` wires them.
 
 import datetime
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional
@@ -80,6 +81,33 @@ def feature_columns() -> dict[str, CustomerField]:
     }
 
 
+async def transition_options(
+    info: Info, kind_enum: type[enum.Enum], row: dict[str, Any], primary_kind: str | None = None
+) -> list[Any]:
+    """The ``TransitionOption`` of each move from ``row``'s stage: a customer
+    row, or one of its further roles as :func:`crmgraph.operations.roles.role_view`
+    shapes it (``primary_kind``: the party's own, so a role never converts)."""
+    ctx = info.context
+    TransitionOption = build_transition_option(kind_enum)
+    lifecycle = ctx.types.catalog.customer_type(row["kind"]).lifecycle
+    options = []
+    for move in await ctx.lifecycles.moves(ctx.db, row, primary_kind):
+        stage = lifecycle.stage(move.transition.to_stage)
+        converts_to = move.transition.convert_to
+        options.append(
+            TransitionOption(
+                to_stage=stage.key,
+                label=stage.label,
+                phase=core.Phase(stage.phase.value),
+                allowed=move.allowed,
+                reasons=list(move.reasons),
+                converts_to=kind_enum(converts_to) if converts_to else None,
+            )
+        )
+    return options
+
+
+@functools.cache  # one type per schema: the customer and role interfaces share it
 def build_transition_option(kind_enum: type[enum.Enum]) -> type:
     CustomerKind = kind_enum
 
@@ -118,7 +146,6 @@ def resolver_namespace(
     catalog: Catalog, kind_enum: type[enum.Enum], interactions: InteractionTypes, filters: Filters
 ) -> dict[str, Any]:
     """The interface's core resolver fields, in SDL order."""
-    CustomerKind = kind_enum
     InteractionFilter = filters.interaction_filter
     InteractionConnection = interactions.connection
     InteractionEdge = interactions.edge
@@ -193,24 +220,8 @@ def resolver_namespace(
         "blocked now (runs the guards: ask for it on one customer, not on long lists)."
     )
     async def allowed_transitions(self: Any, info: Info) -> list[TransitionOption]:  # type: ignore[valid-type]
-        ctx = info.context
-        row = await ctx.loaders.customer.load(self.pk)
-        options = []
-        for move in await ctx.lifecycles.moves(ctx.db, row):
-            target_kind = move.transition.convert_to or row["kind"]
-            current_type = catalog.customer_type(row["kind"])
-            stage = current_type.lifecycle.stage(move.transition.to_stage)  # type: ignore[union-attr]
-            options.append(
-                TransitionOption(
-                    to_stage=stage.key,
-                    label=stage.label,
-                    phase=core.Phase(stage.phase.value),
-                    allowed=move.allowed,
-                    reasons=list(move.reasons),
-                    converts_to=CustomerKind(target_kind) if move.transition.convert_to else None,
-                )
-            )
-        return options
+        row = await info.context.loaders.customer.load(self.pk)
+        return await transition_options(info, kind_enum, row)
 
     @strawberry.field(description="Every lifecycle move, oldest first.")
     async def stage_history(self: Any, info: Info) -> list[core.StageChange]:

@@ -111,13 +111,23 @@ def build_filters(
     @strawberry.input(description="All conditions must hold. Lists match any of their values.")
     class CustomerFilter:
         kinds: list[CustomerKind] | None = strawberry.field(
-            default=None, description="Only customers of these types."
+            default=None,
+            description="Only parties holding a role of one of these types: their primary kind "
+            "or a further role added and not ended (`Customer.roles`); with "
+            "`primaryKindOnly`, only customers whose own type is one of them.",
         )  # type: ignore[valid-type]
+        primary_kind_only: bool = strawberry.field(
+            default=False,
+            description="Match `kinds` against the customer's primary kind (its GraphQL type) "
+            "only, not its further roles.",
+        )
         stages: list[str] | None = strawberry.field(
-            default=None, description="Only at these stage keys (not labels), e.g. `active`."
+            default=None,
+            description="Only at these stage keys (not labels), e.g. `active`: the stage of the "
+            "primary kind.",
         )
         phases: list[core.Phase] | None = strawberry.field(
-            default=None, description="Only in these lifecycle phases."
+            default=None, description="Only in these lifecycle phases (of the primary kind)."
         )
         owner_ids: list[strawberry.ID] | None = strawberry.field(
             default=None, description="Only owned by these users (global IDs)."
@@ -168,6 +178,7 @@ def build_filters(
             scope=scope,
             team_ids=decode_ids(f.team_ids, "Team", "filter.teamIds"),
             kinds=tuple(k.value for k in f.kinds or ()) or every_kind,
+            any_role=bool(f.kinds) and not f.primary_kind_only,
             stages=tuple(f.stages or ()),
             phases=tuple(p.value for p in f.phases or ()),
             owner_ids=decode_ids(f.owner_ids, "User", "filter.ownerIds"),

@@ -16,13 +16,19 @@ from strawberry.types import Info
 
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries
-from crmgraph.operations.roles import is_held
+from crmgraph.operations.roles import is_held, role_view
 from crmgraph.schema import core_types as core
-from crmgraph.schema.customers import InterfaceField, attribute_graphql_type
+from crmgraph.schema.customers import (
+    InterfaceField,
+    attribute_graphql_type,
+    build_transition_option,
+    transition_options,
+)
 
 
 def build_role_interface(kind_enum: type[enum.Enum]) -> type:
     CustomerKind = kind_enum
+    TransitionOption = build_transition_option(kind_enum)
 
     @strawberry.interface(
         name="CustomerRole",
@@ -31,6 +37,7 @@ def build_role_interface(kind_enum: type[enum.Enum]) -> type:
     )
     class CustomerRoleBase:
         customer_pk: strawberry.Private[int]
+        role_row: strawberry.Private[dict[str, Any]]  # its customer_role row
         kind: CustomerKind = strawberry.field(  # type: ignore[valid-type]
             description="The role's customer type."
         )
@@ -47,6 +54,17 @@ def build_role_interface(kind_enum: type[enum.Enum]) -> type:
         added_at: datetime.datetime | None = strawberry.field(
             description="When the role was added (`addRole`); null for the primary kind."
         )
+
+        @strawberry.field(
+            description="Moves possible from the role's current stage, each with the reasons it "
+            "is blocked now, as `Customer.allowedTransitions` (pass `kind` to "
+            "`transitionCustomer`; a further role never converts). Runs the guards: ask for it "
+            "on one customer, not on long lists."
+        )
+        async def allowed_transitions(self, info: Info) -> list[TransitionOption]:  # type: ignore[valid-type]
+            customer = await info.context.loaders.customer.load(self.customer_pk)
+            row = role_view(customer, self.role_row)
+            return await transition_options(info, kind_enum, row, customer["kind"])
 
         @strawberry.field(description="The role's lifecycle moves, oldest first.")
         async def stage_history(self, info: Info) -> list[core.StageChange]:
@@ -120,6 +138,7 @@ def role_object(
     obj.__dict__.update(values)
     obj.__dict__.update(
         customer_pk=row["customer"],
+        role_row=row,
         kind=kind_enum(descriptor.key),
         primary=primary,
         stage=row["stage"],

@@ -4,7 +4,7 @@ A subscriber receives the events of the customers it may see, with the same
 row scope as queries (an agent: their own and their teams' customers), after
 the write commits (crmgraph.live), for as long as its key stays valid
 (crmgraph.auth_changes). Filters apply to the customer as it is
-when the event is delivered (its current type, stage and owner).
+when the event is delivered (its current type and roles, stage and owner).
 """
 
 import asyncio
@@ -43,13 +43,21 @@ class EventCriteria:
     def wants_type(self, event: Event) -> bool:
         return not self.types or event.type in self.types
 
-    def wants_customer(self, row: dict[str, Any]) -> bool:
+    def wants_customer(self, row: dict[str, Any], event: Event) -> bool:
         return (
-            (not self.kinds or row["kind"] in self.kinds)
+            (not self.kinds or self.wants_kinds(row, event))
             and (not self.stages or row["stage"] in self.stages)
             and (not self.owners or row["owner"] in self.owners)
             and (not self.customers or row["id"] in self.customers)
         )
+
+    def wants_kinds(self, row: dict[str, Any], event: Event) -> bool:
+        """The party holds a role of one of the kinds (as the customers list's
+        ``kinds`` matches), or the event is about a role of one of them (a
+        ``customer.*`` event's ``kind``: an ended role is held no longer)."""
+        if self.kinds.intersection(row.get("held_kinds") or (row["kind"],)):
+            return True
+        return event.type.startswith("customer.") and event.payload.get("kind") in self.kinds
 
 
 async def matching_events(info: Info, criteria: EventCriteria) -> AsyncGenerator[Event, None]:
@@ -103,7 +111,7 @@ async def matching_events(info: Info, criteria: EventCriteria) -> AsyncGenerator
                     fields_allowed_now()
                 if row is None or not info.context.access.sees(row):
                     continue
-                if criteria.wants_customer(row):
+                if criteria.wants_customer(row, event):
                     yield event
         finally:
             if session is not None:
@@ -163,11 +171,15 @@ def build_subscription_type(
             default=None, description="Event types, e.g. `customer.stage_changed`."
         )
         kinds: list[CustomerKind] | None = strawberry.field(
-            default=None, description="Only customers of these types."
+            default=None,
+            description="Only parties holding a role of one of these types (their primary kind "
+            "or a further role, as the customers list's `kinds`), and events about a role of "
+            "one of them (`customer.role_ended` of a role no longer held).",
         )  # type: ignore[valid-type]
         stages: list[str] | None = strawberry.field(
             default=None,
-            description="Only customers at these stage keys (an unknown key is refused).",
+            description="Only customers at these stage keys (an unknown key is refused): the "
+            "primary kind's stage.",
         )
         owner_id: strawberry.ID | None = strawberry.field(
             default=None, description="Only customers owned by this user (global ID)."

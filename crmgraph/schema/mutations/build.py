@@ -21,6 +21,7 @@ ADAPTERS = (
     records.update_need,
     customers.transition_customer,
     roles.add_role,
+    roles.update_role,
     roles.end_role,
     records.link_customers,
     records.unlink_customers,

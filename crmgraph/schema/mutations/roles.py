@@ -1,7 +1,9 @@
-"""``addRole`` and ``endRole``: adapters over :mod:`crmgraph.operations.roles`
+"""``addRole``, ``updateRole`` and ``endRole``: adapters over :mod:`crmgraph.operations.roles`
 (a party's further roles). Their inputs are built per catalog: the kinds and
 each kind's attribute input."""
 
+import dataclasses
+from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
 import strawberry
@@ -62,48 +64,80 @@ def end_role_input(m: MutationTypes) -> type:
     )
 
 
-def add_role(m: MutationTypes) -> Any:
-    AddRoleInput, CustomerPayload = add_role_input(m), m.customer_payload
+def update_role_input(m: MutationTypes) -> type:
+    return role_input(
+        m,
+        "UpdateRoleInput",
+        "New attribute values for a customer's further role. Send the attribute input named "
+        "after the role's kind only; what it leaves out stays, and it is checked as that "
+        "kind's attributes are on `updateCustomer`.",
+        "The further role to change (the primary kind's attributes change with `updateCustomer`).",
+        attributes_too=True,
+    )
 
-    async def add_role(self: Any, info: Info, input: AddRoleInput) -> CustomerPayload:  # type: ignore[valid-type]
+
+def role_mutation(
+    m: MutationTypes,
+    input_type: type,
+    operation: Callable[..., Awaitable[int]],
+    request: type,
+    description: str,
+) -> Any:
+    """A mutation over one of :mod:`crmgraph.operations.roles`: its input
+    (``input_type``) read into ``request`` (the operation's dataclass, given
+    the attribute inputs when the input has them), its customer the payload."""
+    RoleInput, CustomerPayload = input_type, m.customer_payload
+    with_attributes = "attributes" in {f.name for f in dataclasses.fields(request)}
+
+    async def resolve(self: Any, info: Info, input: RoleInput) -> CustomerPayload:  # type: ignore[valid-type]
         errors = Errors()
         pk = decode_pk(errors, "customerId", input.customer_id, "Customer")  # type: ignore[attr-defined]
-        new = ops.NewRole(
+        extra = {"attributes": attribute_inputs(m, input_values(input))} if with_attributes else {}
+        made = request(
             pk=pk,
             kind=input.kind.value,  # type: ignore[attr-defined]
             expected_version=input.expected_version,  # type: ignore[attr-defined]
-            attributes=attribute_inputs(m, input_values(input)),
             problems=errors.problems,
+            **extra,
         )
-        result, problems = await perform(info, m.types.catalog, ops.add_role, new)
+        result, problems = await perform(info, m.types.catalog, operation, made)
         return await customer_payload(m, info, result, problems)
 
-    return strawberry.mutation(
-        add_role,
-        description="Give a customer a further role of another kind, in that kind's initial "
+    return strawberry.mutation(resolve, description=description)
+
+
+def add_role(m: MutationTypes) -> Any:
+    return role_mutation(
+        m,
+        add_role_input(m),
+        ops.add_role,
+        ops.NewRole,
+        "Give a customer a further role of another kind, in that kind's initial "
         "stage, with that kind's attributes (see `Customer.roles`). Refused: a kind held "
         "already (ROLE_HELD), one its plugin keeps primary-only or forbids beside a kind held "
         "(NOT_COMBINABLE). Writes a customer.role_added event.",
     )
 
 
+def update_role(m: MutationTypes) -> Any:
+    return role_mutation(
+        m,
+        update_role_input(m),
+        ops.update_role,
+        ops.RoleChange,
+        "Change the attributes of a customer's further role, validated and permission-guarded "
+        "as `updateCustomer` checks the kind's own; every plugin's validation sees the role. "
+        "Refused: a role not held (NOT_FOUND), the primary kind (INVALID), a stale "
+        "`expectedVersion` (VERSION_CONFLICT). Writes a customer.role_updated event.",
+    )
+
+
 def end_role(m: MutationTypes) -> Any:
-    EndRoleInput, CustomerPayload = end_role_input(m), m.customer_payload
-
-    async def end_role(self: Any, info: Info, input: EndRoleInput) -> CustomerPayload:  # type: ignore[valid-type]
-        errors = Errors()
-        pk = decode_pk(errors, "customerId", input.customer_id, "Customer")  # type: ignore[attr-defined]
-        end = ops.RoleEnd(
-            pk=pk,
-            kind=input.kind.value,  # type: ignore[attr-defined]
-            expected_version=input.expected_version,  # type: ignore[attr-defined]
-            problems=errors.problems,
-        )
-        result, problems = await perform(info, m.types.catalog, ops.end_role, end)
-        return await customer_payload(m, info, result, problems)
-
-    return strawberry.mutation(
-        end_role,
-        description="End a customer's further role (not its primary kind): it leaves "
+    return role_mutation(
+        m,
+        end_role_input(m),
+        ops.end_role,
+        ops.RoleEnd,
+        "End a customer's further role (not its primary kind): it leaves "
         "`roles`, its stage history stays. Writes a customer.role_ended event.",
     )
