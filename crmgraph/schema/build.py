@@ -30,6 +30,7 @@ from crmgraph.schema.contributions import (
 )
 from crmgraph.schema.crm_schema import CRMSchema, SubscriptionOverHTTP, merge_roots
 from crmgraph.schema.customers import (
+    InterfaceField,
     build_customer_classes,
     build_customer_interface,
     build_customer_pages,
@@ -39,6 +40,7 @@ from crmgraph.schema.customers import (
 )
 from crmgraph.schema.duplicates import candidate_type
 from crmgraph.schema.filters import build_filters, decode_ids
+from crmgraph.schema.history import field_history
 from crmgraph.schema.interactions import build_interaction_types
 from crmgraph.schema.kind_info import build_kind_infos
 from crmgraph.schema.mutations.build import build_mutation_type
@@ -72,8 +74,11 @@ def build_schema(
     filters = build_filters([d.key for d in descriptors], CustomerKind, InteractionChannel)
     roles = build_role_types(descriptors, CustomerKind)
     # the core's own interface first: the names plugins' fields may not take
+    history = InterfaceField("field_history", None, field_history)
     core_names = field_names(
-        build_customer_interface(catalog, CustomerKind, interactions, filters, (roles.field,))
+        build_customer_interface(
+            catalog, CustomerKind, interactions, filters, (roles.field, history)
+        )
     )
     field_types = CustomerFieldTypes(
         CustomerKind, InteractionChannel, interactions.interaction, feature_columns()
@@ -83,7 +88,7 @@ def build_schema(
         CustomerKind,
         interactions,
         filters,
-        [roles.field, *customer_fields(pm, field_types, catalog, core_names)],
+        [roles.field, history, *customer_fields(pm, field_types, catalog, core_names)],
     )
     customer_classes = build_customer_classes(descriptors, CustomerBase)
     role_classes = roles.add_classes(descriptors, customer_classes.attribute_enums)

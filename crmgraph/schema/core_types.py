@@ -163,7 +163,8 @@ class FieldChange:
     )
 
 
-def _as_text(value: Any) -> str | None:
+def as_text(value: Any) -> str | None:
+    """An audited value as the API shows it: text (booleans as `true`/`false`)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -201,7 +202,7 @@ class AuditEntry:
                 "entity_id": encode_id(row["entity_type"], row["entity_id"]),
                 "by_id": encode_id("User", row["by"]) if row["by"] is not None else None,
                 "changes": [
-                    FieldChange(field=name, old=_as_text(old), new=_as_text(new))
+                    FieldChange(field=name, old=as_text(old), new=as_text(new))
                     if readable(name)
                     else FieldChange(field=name, old=None, new=None, redacted=True)
                     for name, (old, new) in sorted(changes.items())

@@ -19,6 +19,7 @@ from crmgraph import core_fields
 from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import queries, writes
 from crmgraph.extension_points import CustomerField
+from crmgraph.operations import history
 from crmgraph.registry import Catalog
 from crmgraph.schema import core_types as core
 from crmgraph.schema import described
@@ -62,6 +63,15 @@ async def load_customer(info: Info, pk: int) -> Any:
     if row is None or not info.context.access.sees(row):
         return None
     return info.context.types.customer(row)
+
+
+async def past_rows(obj: Any, info: Info, type_name: str) -> list[dict[str, Any]] | None:
+    """A customer read as it was (``asOf``, :mod:`crmgraph.schema.history`):
+    its contacts, needs or interactions of that moment; None: read as it is."""
+    past = obj.__dict__.get("past")
+    if past is None:
+        return None
+    return await history.lists_as_of(past, info.context.db, type_name)
 
 
 def customer_enums(kind_enum: type[enum.Enum]) -> dict[str, Any]:
@@ -168,7 +178,9 @@ def resolver_namespace(
 
     @strawberry.field(description="People at this customer, the primary one first.")
     async def contacts(self: Any, info: Info) -> list[core.Contact]:
-        rows = await info.context.loaders.contacts.load(self.pk)
+        rows = await past_rows(self, info, "Contact")
+        if rows is None:
+            rows = await info.context.loaders.contacts.load(self.pk)
         return [core.Contact.from_row(row) for row in rows]
 
     @strawberry.field(description="Interactions, newest first.")
@@ -186,7 +198,11 @@ def resolver_namespace(
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
         before = decode_cursor(after, "interaction", timestamp=True) if after else None
         key = InteractionPageKey(self.pk, limit + 1, interaction_match(filter), before)
-        rows = await info.context.loaders.interactions.load(key)
+        past = await past_rows(self, info, "Interaction")
+        if past is not None:
+            rows = history.interaction_page(past, key.limit, key.match, key.before)
+        else:
+            rows = await info.context.loaders.interactions.load(key)
         return page_of(
             InteractionEdge,
             InteractionConnection,
@@ -206,7 +222,9 @@ def resolver_namespace(
             strawberry.argument(description="Only these statuses (default: all)."),
         ] = None,
     ) -> list[Need]:
-        rows = await info.context.loaders.needs.load(self.pk)
+        rows = await past_rows(self, info, "Need")
+        if rows is None:
+            rows = await info.context.loaders.needs.load(self.pk)
         wanted = {s.value for s in status} if status else None
         return [Need.from_row(r) for r in rows if wanted is None or r["status"] in wanted]
 
@@ -225,7 +243,11 @@ def resolver_namespace(
 
     @strawberry.field(description="Every lifecycle move, oldest first.")
     async def stage_history(self: Any, info: Info) -> list[core.StageChange]:
-        rows = await info.context.loaders.stage_history.load(self.pk)
+        past = self.__dict__.get("past")
+        if past is not None:  # as it was: the moves made by then
+            rows = await history.stage_history_at(info.context.db, past)
+        else:
+            rows = await info.context.loaders.stage_history.load(self.pk)
         return [core.StageChange.from_row(row) for row in rows]
 
     return {

@@ -16,6 +16,7 @@ from crmgraph.registry import Catalog
 from crmgraph.schema import core_types as core
 from crmgraph.schema.customers import CustomerPages, load_customer
 from crmgraph.schema.filters import Filters, decode_ids
+from crmgraph.schema.history import AsOf, customer_as_of, node_as_of
 from crmgraph.schema.ids import InvalidId, decode_id, encode_id
 from crmgraph.schema.kind_info import KindInfos, MetricValue, PermissionInfo
 from crmgraph.schema.node import NodeLookup
@@ -140,7 +141,10 @@ def build_query_type(
             id: Annotated[
                 strawberry.ID, strawberry.argument(description="The global ID of any object.")
             ],
+            as_of: AsOf = None,
         ) -> core.Node | None:
+            if as_of is not None:  # a customer, contact, need or interaction as it was
+                return await node_as_of(info, id, as_of)
             return await node_by_id(info, id)
 
         @strawberry.field(
@@ -174,11 +178,14 @@ def build_query_type(
             id: Annotated[
                 strawberry.ID, strawberry.argument(description="The customer's global ID.")
             ],
+            as_of: AsOf = None,
         ) -> CustomerBase | None:  # type: ignore[valid-type]
             try:
                 _, pk = decode_id(id, "Customer")
             except InvalidId:
                 return None
+            if as_of is not None:
+                return await customer_as_of(info, pk, as_of)
             return await load_customer(info, pk)
 
         customers = strawberry.field(

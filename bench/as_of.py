@@ -1,0 +1,163 @@
+"""Benchmark: ``customer(id:, asOf:)`` on a customer with 1,000 audit entries,
+on PostgreSQL, beside a plain ``customer(id:)`` read of the same fields.
+
+    .venv/bin/python -m bench.as_of \\
+        --database-url postgresql://postgres@127.0.0.1:5432/crmgraph_bench_as_of
+
+1. Creates the database afresh (one this benchmark made, or an empty one;
+   bench.analytics.recreate refuses any other) and migrates it.
+2. Serves the app in process (crmgraph.testing.live_server) and gives one
+   client customer a history of ``--entries`` audit entries through the API,
+   as users make them: updates of its name, e-mail and attributes,
+   contacts added and changed, needs recorded, interactions logged, stage
+   moves (about 40 ms a write: a minute for 1,000).
+3. Times, warm, ``--runs`` requests each of the customer with its contacts,
+   needs and interactions: as it is now, and ``asOf`` three moments (a
+   quarter, half and all of the way through its history); p50 and p90 in ms.
+   The target (issue 25) is an ``asOf`` read under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+from bench import analytics
+from crmgraph.app import AppState
+from crmgraph.ids import decode_id
+from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/crmgraph_bench_as_of"
+LABEL = "crmgraph bench as_of"
+READ = """query($id: ID!, $at: DateTime) { customer(id: $id, asOf: $at) {
+  id name email phone stage phase version deletedAt
+  ... on Client { segment industry website }
+  contacts { id name email jobTitle isPrimary }
+  needs { id title status }
+  interactions(first: 20) { nodes { id subject amount } }
+} }"""
+SEGMENTS = ("CONSUMER", "SMALL_BUSINESS", "MID_MARKET", "ENTERPRISE")
+STAGES = ("engaged", "negotiating", "churned", "engaged")  # client moves, round and round
+
+
+def ok(server: LiveServer, name: str, values: dict, out: str = "") -> dict:
+    input_type = name[0].upper() + name[1:] + "Input"
+    query = (
+        f"mutation($input: {input_type}!) {{ {name}(input: $input) "
+        f"{{ {out} userErrors {{ code message }} }} }}"
+    )
+    payload = server.gql(query, {"input": values})[name]
+    if payload["userErrors"]:
+        raise SystemExit(f"{name}: {payload['userErrors']}")
+    return payload
+
+
+def version(server: LiveServer, gid: str) -> int:
+    return server.gql("query($id: ID!) { customer(id: $id) { version } }", {"id": gid})["customer"][
+        "version"
+    ]
+
+
+def write_history(server: LiveServer, entries: int) -> str:
+    """One customer with ``entries`` audit entries; its global ID."""
+    made = ok(server, "createCustomer", {"kind": "CLIENT", "name": "Bench 0"}, "customer { id }")
+    gid = made["customer"]["id"]
+    contacts: list[str] = []
+    for n in range(1, entries):
+        step = n % 10
+        if step in (0, 1, 2, 3):
+            fields = {"name": f"Bench {n}", "email": f"b{n}@bench.example"}
+            if step == 3:
+                fields = {"client": {"segment": SEGMENTS[n % 4], "industry": f"Industry {n}"}}
+            ok(server, "updateCustomer", {"id": gid, "expectedVersion": version(server, gid),
+                                          **fields})  # fmt: skip
+        elif step == 4 or (step == 5 and not contacts):
+            new = {"customerId": gid, "name": f"Person {n}", "isPrimary": n % 20 == 4}
+            added = ok(server, "addContact", new, "contact { id }")
+            contacts.append(added["contact"]["id"])
+        elif step == 5:
+            ok(server, "updateContact", {"id": contacts[n % len(contacts)], "jobTitle": f"Job {n}"})
+        elif step == 6:
+            ok(server, "recordNeed", {"customerId": gid, "title": f"Need {n}"})
+        elif step in (7, 8):
+            ok(server, "logInteraction", {"customerId": gid, "channel": "PHONE",
+                                          "direction": "INBOUND", "subject": f"Call {n}",
+                                          "amount": f"{n}.00"})  # fmt: skip
+        else:
+            stage = STAGES[(n // 10) % len(STAGES)]
+            ok(server, "transitionCustomer", {"id": gid, "toStage": stage,
+                                              "expectedVersion": version(server, gid)})  # fmt: skip
+    return gid
+
+
+def time_reads(server: LiveServer, gid: str, at: str | None, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs + 1):  # the first warms up
+        started = time.perf_counter()
+        body = server.post(READ, {"id": gid, "at": at})
+        samples.append((time.perf_counter() - started) * 1000)
+        if body.get("errors") or body["data"]["customer"] is None:
+            raise SystemExit(f"read failed: {body}")
+    return samples[1:]
+
+
+def report(label: str, samples: list[float]) -> float:
+    p50 = statistics.median(samples)
+    p90 = statistics.quantiles(samples, n=10)[-1]
+    print(f"  {label:34} p50 {p50:7.2f} ms   p90 {p90:7.2f} ms")
+    return p50
+
+
+async def audit_moments(state: AppState, pk: int) -> list[datetime.datetime]:
+    rows = await state.db.fetch("SELECT at FROM audit_entry WHERE customer = {} ORDER BY id", pk)
+    return [row["at"] for row in rows]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.as_of", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--database-url", default=DEFAULT_URL, help=f"default {DEFAULT_URL}")
+    parser.add_argument("--entries", type=int, default=1000, help="audit entries of the customer")
+    parser.add_argument("--runs", type=int, default=50, help="timed requests per read")
+    return parser.parse_args(argv)
+
+
+async def fresh_database(url: str) -> None:
+    await analytics.recreate(url, await analytics.marker_of(url), LABEL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    url = args.database_url
+    if not url.startswith(("postgres://", "postgresql://")):
+        print("this benchmark needs a PostgreSQL URL", file=sys.stderr)
+        return 2
+    asyncio.run(fresh_database(url))
+    settings = settings_for(url)
+    asyncio.run(migrate_for(settings))
+    with live_server(settings) as server:
+        started = time.perf_counter()
+        gid = write_history(server, args.entries)
+        print(f"history of {args.entries} audit entries written in "
+              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+        pk = decode_id(gid, "Customer")[1]
+        moments = server.run(lambda state: audit_moments(state, pk))
+        print(f"customer {gid}: {len(moments)} audit entries")
+        now = report("customer(id:) now", time_reads(server, gid, None, args.runs))
+        worst = 0.0
+        for share in (0.25, 0.5, 1.0):
+            at = moments[min(len(moments) - 1, int(len(moments) * share))].isoformat()
+            worst = max(worst, report(f"customer(id:, asOf:) at {share:.0%}",
+                                      time_reads(server, gid, at, args.runs)))  # fmt: skip
+        print(f"  asOf p50 / now p50: {worst / now:.1f}x; target: asOf under 50 ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,510 @@
+"""Records as they were: a customer, its contacts, needs and interactions
+rebuilt at a past moment from the audit trail (``customer(id:, asOf:)``,
+``node(id:, asOf:)``), and one field's values over time (``fieldHistory``).
+
+Every write leaves an audit entry with each field's ``[old, new]`` value
+(:func:`crmgraph.db.writes.field_changes`). A field's value at moment ``T``
+is the new value of the last change at or before ``T``; with none, the old
+value of the first change after ``T``; with none either, the value the row
+holds now. Anchoring on the present means a field no entry ever named (a
+creation records only the fields it set) reads as it is, and a record older
+than a field's first entry reads with what is known.
+
+Rules on top of that:
+
+- a record created after ``T`` did not exist: None;
+- merges (``customer_merge``, undone ones until their undo) decide which
+  customer a record belonged to at ``T``, and which customer an ID stood for:
+  before a merge the merged customer reads as itself, after it as the survivor;
+- ``isPrimary`` is replayed from the start, since making one contact primary
+  demotes the others without an entry of theirs (and a merge demotes the
+  merged customer's primary contacts when the survivor has one);
+- a conversion's entry names the stage its old type left, not the new type's
+  stage: the stage after it is the one the next entry starts from (or now);
+- erased data stays erased: when a customer's personal data was erased
+  (now), every value erasure anonymises reads as erasure left it, whatever
+  the moment asked (:data:`crmgraph.privacy.erasure.ANONYMISED`);
+- ``updatedAt`` and ``stageEnteredAt`` read the time of the audit entry that
+  set them, which trails the row's own stamp by the write's duration.
+
+Who may read what is the caller's business (the GraphQL resolvers apply the
+present's row scope and field permissions); this module only rebuilds.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from crmgraph import core_fields
+from crmgraph.core_fields import Value
+from crmgraph.db import queries
+from crmgraph.db.engine import Database
+from crmgraph.db.text_keys import fold
+from crmgraph.paging import STAGE_HISTORY_ORDER
+from crmgraph.privacy import ERASED_NAME
+from crmgraph.privacy.erasure import ANONYMISED, CUSTOMER_VALUES
+from crmgraph.privacy.scrub import NON_PERSONAL
+from crmgraph.registry import Catalog
+from crmgraph.validation import camel
+
+MAX_MERGE_STEPS = 64  # merge chains are short; this bounds a corrupt cycle
+UNKNOWN = object()  # a change whose new value the entry does not hold
+CUSTOMER_COLUMNS = ("kind", "name", "email", "phone", "owner", "team", "deleted_at", "erased_at")
+# the core Customer fields fieldHistory answers, as the audit trail names them
+HISTORY_FIELDS = (*(camel(c) for c in CUSTOMER_COLUMNS), "stage")
+# the records a customer's history rebuilds, by audit entity type
+RECORDS = {"Contact": "contact", "Need": "need", "Interaction": "interaction"}
+RECORD_FIELDS = {"Contact": core_fields.CONTACT, "Need": core_fields.NEED}
+
+
+def moment(value: Any) -> datetime.datetime | None:
+    """A timestamp as stored or as the audit trail writes it, aware (UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field's change in one audit entry."""
+
+    at: datetime.datetime
+    old: Any
+    new: Any
+    by: int | None
+    action: str
+
+
+@dataclass
+class Entity:
+    """One audited record's entries: its changes per field, oldest first."""
+
+    origin: int | None = None  # the customer it was created on
+    created: datetime.datetime | None = None
+    fields: dict[str, list[Change]] = field(default_factory=lambda: defaultdict(list))
+    times: list[datetime.datetime] = field(default_factory=list)
+
+
+def value_at(changes: Sequence[Change], at: datetime.datetime, present: Any) -> Any:
+    """The value at ``at`` (see the module's docstring)."""
+    last = None
+    for change in changes:
+        if change.at > at:
+            if last is None or last.new is UNKNOWN:
+                return change.old
+            return last.new
+        last = change
+    if last is None or last.new is UNKNOWN:
+        return present
+    return last.new
+
+
+@dataclass(frozen=True)
+class Merge:
+    survivor: int
+    merged: int
+    at: datetime.datetime
+    undone: datetime.datetime | None
+    unprimaried: tuple[int, ...]
+    moved_stays: frozenset[int]  # the stage_change rows the merge moved
+
+    def active(self, at: datetime.datetime) -> bool:
+        return self.at <= at and (self.undone is None or self.undone > at)
+
+
+@dataclass
+class Trail:
+    """What a rebuild reads: the merge component of a customer (every party
+    merged with it, at any time), their merges, their audit entries by
+    entity, and their present rows."""
+
+    customers: dict[int, dict[str, Any]]
+    merges: list[Merge]
+    entities: dict[tuple[str, int], Entity]
+
+    def holder(self, pk: int, at: datetime.datetime) -> int:
+        """The customer ``pk`` stood for at ``at``: itself, or the survivor its
+        merges then in force lead to."""
+        for _ in range(MAX_MERGE_STEPS):
+            step = next((m for m in self.merges if m.merged == pk and m.active(at)), None)
+            if step is None:
+                break
+            pk = step.survivor
+        return pk
+
+    def owned(self, type_name: str, pk: int, at: datetime.datetime) -> list[int]:
+        """Ids of ``type_name`` records that belonged to customer ``pk`` at ``at``."""
+        return sorted(
+            entity_id
+            for (kind, entity_id), entity in self.entities.items()
+            if kind == type_name
+            and entity.origin is not None
+            and entity.created is not None
+            and entity.created <= at
+            and self.holder(entity.origin, at) == pk
+        )
+
+
+async def merge_component(db: Database, pk: int) -> tuple[set[int], list[Merge]]:
+    """Every customer joined to ``pk`` by merges (done or undone), and those merges."""
+    seen, frontier, found = {pk}, [pk], {}
+    for _ in range(MAX_MERGE_STEPS):
+        if not frontier:
+            break
+        marks = ", ".join("{}" for _ in frontier)
+        rows = await db.fetch(
+            "SELECT id, survivor, merged, merged_at, undone_at, moved FROM customer_merge "
+            f"WHERE survivor IN ({marks}) OR merged IN ({marks})",
+            *frontier,
+            *frontier,
+        )
+        frontier = []
+        for row in rows:
+            found[row["id"]] = row
+            for end in (row["survivor"], row["merged"]):
+                if end not in seen:
+                    seen.add(end)
+                    frontier.append(end)
+    merges = [
+        Merge(
+            row["survivor"],
+            row["merged"],
+            moment(row["merged_at"]),  # type: ignore[arg-type]
+            moment(row["undone_at"]),
+            tuple(moved.get("unprimariedContacts", ())),
+            frozenset(moved.get("rows", {}).get("stage_change", ())),
+        )
+        for _, row in sorted(found.items())
+        for moved in (queries.load_json(row["moved"] or "{}"),)
+    ]
+    return seen, merges
+
+
+async def load_trail(db: Database, pk: int) -> Trail | None:
+    """Everything a rebuild of customer ``pk`` (or of a record of its) reads:
+    four statements for a customer never merged."""
+    members, merges = await merge_component(db, pk)
+    ids = sorted(members)
+    rows = await queries.customers_by_ids(db, ids)
+    if not any(row["id"] == pk for row in rows):
+        return None
+    marks = ", ".join("{}" for _ in ids)
+    entries = await db.fetch(
+        "SELECT at, by, action, entity_type, entity_id, customer, changes FROM audit_entry "
+        f"WHERE customer IN ({marks}) ORDER BY id",
+        *ids,
+    )
+    return Trail({row["id"]: row for row in rows}, merges, entities_of(entries))
+
+
+def entities_of(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, int], Entity]:
+    entities: dict[tuple[str, int], Entity] = defaultdict(Entity)
+    for entry in entries:
+        key = (entry["entity_type"], entry["entity_id"])
+        at = moment(entry["at"])
+        assert at is not None
+        entity = entities[key]
+        if entity.created is None:
+            entity.origin, entity.created = entry["customer"], at
+        entity.times.append(at)
+        changes = queries.load_json(entry["changes"])
+        for name, pair in changes.items():
+            old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+            if (
+                entry["action"] == "customer.stage_changed"
+                and name == "stage"
+                and "kind" in changes
+            ):
+                new = UNKNOWN  # a conversion: the new type's stage is not in the entry
+            entity.fields[name].append(Change(at, old, new, entry["by"], entry["action"]))
+    return entities
+
+
+# ---------------------------------------------------------------- customers
+
+
+def customer_at(
+    catalog: Catalog, trail: Trail, pk: int, at: datetime.datetime
+) -> dict[str, Any] | None:
+    """Customer ``pk``'s row as it was at ``at`` (the shape
+    :func:`crmgraph.db.queries.customers_by_ids` gives), or None if it did not
+    exist yet. An ID merged away by then stands for its survivor."""
+    pk = trail.holder(pk, at)
+    now = trail.customers.get(pk)
+    if now is None or moment(now["created_at"]) > at:  # type: ignore[operator]
+        return None
+    entity = trail.entities.get(("Customer", pk), Entity())
+    row = dict(now)
+    for column in CUSTOMER_COLUMNS:
+        row[column] = value_at(entity.fields.get(camel(column), ()), at, now[column])
+    for column in ("deleted_at", "erased_at"):
+        row[column] = moment(row[column])
+    row["merged_into"] = None
+    stage_changes = entity.fields.get("stage", ())
+    row["stage"] = value_at(stage_changes, at, now["stage"])
+    descriptor = catalog.customer_type(row["kind"])
+    stage = descriptor.lifecycle.stage(row["stage"]) if descriptor else None
+    row["phase"] = stage.phase.value if stage else now["phase"]
+    row["stage_entered_at"] = last_time(stage_changes, at, now["stage_entered_at"], now)
+    row["attributes"] = attributes_at(catalog, entity, row["kind"], now, at)
+    later = [t for t in entity.times if t > at]
+    row["version"] = max(1, now["version"] - len(later))
+    row["updated_at"] = max((t for t in entity.times if t <= at), default=now["created_at"])
+    if later == [] and entity.times:
+        row["updated_at"] = now["updated_at"]
+    if now["erased_at"] is not None:
+        row.update(dict.fromkeys(CUSTOMER_VALUES), name=ERASED_NAME, attributes={})
+    return row
+
+
+def last_time(
+    changes: Sequence[Change], at: datetime.datetime, present: Any, now: dict[str, Any]
+) -> Any:
+    """When the last change at or before ``at`` was made (the present value
+    when no change came after it; the creation time when none came before)."""
+    if not any(c.at > at for c in changes):
+        return present
+    return max((c.at for c in changes if c.at <= at), default=now["created_at"])
+
+
+def attributes_at(
+    catalog: Catalog, entity: Entity, kind: str, now: dict[str, Any], at: datetime.datetime
+) -> dict[str, Any]:
+    """The typed attributes of type ``kind`` at ``at`` (audited as ``client.segment``)."""
+    descriptor = catalog.customer_type(kind)
+    if descriptor is None:
+        return {}
+    present = queries.load_json(now["attributes"]) if now["kind"] == kind else {}
+    values = {}
+    for attr in descriptor.attributes:
+        path = f"{camel(kind)}.{camel(attr.name)}"
+        value = value_at(entity.fields.get(path, ()), at, present.get(attr.name))
+        if value is not None:
+            values[attr.name] = value
+    return values
+
+
+# ---------------------------------------------------------------- records
+
+
+def typed(fields: tuple[core_fields.Field, ...], row: dict[str, Any]) -> dict[str, Any]:
+    """Values the audit trail keeps as text (dates, times, money) typed as
+    the row holds them."""
+    for f in fields:
+        value = row.get(f.row_key)
+        if not isinstance(value, str):
+            continue
+        if f.value is Value.TIMESTAMP:
+            row[f.row_key] = moment(value)
+        elif f.value is Value.DATE:
+            row[f.row_key] = datetime.date.fromisoformat(value)
+        elif f.value is Value.MONEY:
+            row[f.row_key] = Decimal(value)
+    return row
+
+
+def record_at(
+    trail: Trail, type_name: str, now: dict[str, Any], at: datetime.datetime
+) -> dict[str, Any] | None:
+    """A contact's, need's or interaction's row as it was at ``at``; None if
+    it did not exist yet. Its ``customer`` is the one it belonged to then."""
+    entity = trail.entities.get((type_name, now["id"]))
+    if entity is None or entity.origin is None or entity.created is None or entity.created > at:
+        return None
+    row = dict(now)
+    fields = RECORD_FIELDS.get(type_name)
+    if fields is not None:  # interactions are never changed once logged
+        for f in fields:
+            column = f.row_key
+            if column in ("id", "customer", "created_at", "updated_at", "is_primary"):
+                continue
+            if column in now:
+                row[column] = value_at(entity.fields.get(camel(column), ()), at, now[column])
+        later = [t for t in entity.times if t > at]
+        if later and "updated_at" in row:
+            row["updated_at"] = max(t for t in entity.times if t <= at)
+    row["customer"] = trail.holder(entity.origin, at)
+    if type_name == "Contact":
+        row["is_primary"] = primary_at(trail, now["id"], at)
+    if trail.customers.get(entity.origin, {}).get("erased_at") is not None:
+        row.update(ANONYMISED.get(RECORDS[type_name], {}))
+    return typed(RECORD_FIELDS.get(type_name, core_fields.INTERACTION), row)
+
+
+def primary_at(trail: Trail, contact: int, at: datetime.datetime) -> bool:
+    """Replayed: set by its own entries, cleared when another contact of the
+    same customer became primary, or by a merge (and back on its undo)."""
+    events: list[tuple[datetime.datetime, int, Any]] = []
+    for (kind, pk), entity in trail.entities.items():
+        if kind == "Contact":
+            events += [(c.at, pk, c.new) for c in entity.fields.get("isPrimary", ())]
+    for merge in trail.merges:
+        if contact in merge.unprimaried:
+            events.append((merge.at, contact, "merge"))
+            if merge.undone is not None:
+                events.append((merge.undone, contact, True))
+    primary = False
+    for when, pk, new in sorted(events, key=lambda e: e[0]):
+        if when > at:
+            break
+        if pk == contact:
+            primary = new is True
+        elif new is True and primary and same_holder(trail, pk, contact, when):
+            primary = False
+    return primary
+
+
+def same_holder(trail: Trail, one: int, other: int, at: datetime.datetime) -> bool:
+    a, b = trail.entities[("Contact", one)], trail.entities[("Contact", other)]
+    if a.origin is None or b.origin is None:
+        return False
+    return trail.holder(a.origin, at) == trail.holder(b.origin, at)
+
+
+async def records_at(
+    db: Database, trail: Trail, type_name: str, pk: int, at: datetime.datetime
+) -> list[dict[str, Any]]:
+    """Customer ``pk``'s contacts, needs or interactions as they were at ``at``."""
+    ids = trail.owned(type_name, pk, at)
+    if not ids:
+        return []
+    rows = await queries.rows_by_column(db, RECORDS[type_name], "id", ids)
+    found = [record_at(trail, type_name, row, at) for row in rows]
+    return [row for row in found if row is not None]
+
+
+async def stage_history_at(db: Database, past: PastCustomer) -> list[dict[str, Any]]:
+    """The customer's lifecycle moves made by its moment, whichever customer
+    holds them now: a row a merge moved counts for the customer it came from
+    until that merge."""
+    trail, at = past.trail, past.at
+    rows = await queries.rows_by_column(
+        db, "stage_change", "customer", sorted(trail.customers), STAGE_HISTORY_ORDER
+    )
+    kept = []
+    for row in rows:
+        origin = next(
+            (m.merged for m in trail.merges if m.undone is None and row["id"] in m.moved_stays),
+            row["customer"],
+        )
+        if moment(row["at"]) <= at and trail.holder(origin, at) == past.row["id"]:  # type: ignore[operator]
+            kept.append(row)
+    return kept
+
+
+def contact_order(row: dict[str, Any]) -> tuple:
+    """As :data:`crmgraph.paging.CONTACT_ORDER`: the primary first, by name."""
+    return (not row["is_primary"], fold(row["name"] or ""), row["id"])
+
+
+def need_order(row: dict[str, Any]) -> tuple:
+    """As :data:`crmgraph.paging.NEED_ORDER`, newest first."""
+    return (-moment(row["created_at"]).timestamp(), -row["id"])  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- entry points
+
+
+@dataclass(frozen=True)
+class PastCustomer:
+    """A customer rebuilt at ``at``, with what its lists need."""
+
+    row: dict[str, Any]
+    at: datetime.datetime
+    trail: Trail
+
+
+async def customer_as_of(
+    db: Database, catalog: Catalog, pk: int, at: datetime.datetime
+) -> PastCustomer | None:
+    trail = await load_trail(db, pk)
+    if trail is None:
+        return None
+    row = customer_at(catalog, trail, pk, at)
+    return PastCustomer(row, at, trail) if row is not None else None
+
+
+async def lists_as_of(past: PastCustomer, db: Database, type_name: str) -> list[dict[str, Any]]:
+    """The customer's contacts (in their order), needs (newest first) or
+    interactions (unordered) at its moment."""
+    rows = await records_at(db, past.trail, type_name, past.row["id"], past.at)
+    if type_name == "Contact":
+        rows.sort(key=contact_order)
+    elif type_name == "Need":
+        rows.sort(key=need_order)
+    return rows
+
+
+async def record_as_of(
+    db: Database, type_name: str, pk: int, at: datetime.datetime
+) -> dict[str, Any] | None:
+    """One contact, need or interaction at ``at`` (``customer``: the one it
+    belonged to then), or None."""
+    now = await queries.rows_by_column(db, RECORDS[type_name], "id", [pk])
+    if not now:
+        return None
+    trail = await load_trail(db, now[0]["customer"])
+    return record_at(trail, type_name, now[0], at) if trail is not None else None
+
+
+def interaction_page(
+    rows: list[dict[str, Any]],
+    limit: int,
+    match: queries.InteractionMatch,
+    before: tuple[Any, int] | None,
+) -> list[dict[str, Any]]:
+    """A page of a past customer's interactions as
+    :func:`crmgraph.db.queries.interaction_pages` cuts one: newest first,
+    filtered, after the cursor's (occurred_at, id), at most ``limit``."""
+
+    def key(row: dict[str, Any]) -> tuple[datetime.datetime, int]:
+        return moment(row["occurred_at"]), row["id"]  # type: ignore[return-value]
+
+    found = [
+        row
+        for row in rows
+        if (not match.channels or row["channel"] in match.channels)
+        and (not match.directions or row["direction"] in match.directions)
+        and (match.since is None or key(row)[0] >= moment(match.since))  # type: ignore[operator]
+        and (match.until is None or key(row)[0] < moment(match.until))  # type: ignore[operator]
+        and (before is None or key(row) < (moment(before[0]), before[1]))
+    ]
+    return sorted(found, key=key, reverse=True)[:limit]
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """A value a field held from ``since`` until ``until`` (None: still)."""
+
+    value: Any
+    since: datetime.datetime
+    until: datetime.datetime | None
+    by: int | None
+    action: str
+
+
+async def field_history(db: Database, pk: int, path: str) -> list[FieldValue]:
+    """Every value the customer's field ``path`` (as the audit trail names it)
+    held, oldest first; an erased customer's personal values read as erased."""
+    trail = await load_trail(db, pk)
+    if trail is None:
+        return []
+    erased = trail.customers[pk]["erased_at"] is not None
+    changes = trail.entities.get(("Customer", pk), Entity()).fields.get(path, [])
+    values = []
+    for i, change in enumerate(changes):
+        until = changes[i + 1].at if i + 1 < len(changes) else None
+        value = None if change.new is UNKNOWN else change.new
+        if erased and path not in NON_PERSONAL | {"erasedAt"}:
+            value = ERASED_NAME if path == "name" else None
+        values.append(FieldValue(value, change.at, until, change.by, change.action))
+    return values
