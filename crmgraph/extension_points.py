@@ -122,7 +122,8 @@ class CustomerWrite:
     facts: Facts | None
     primary_kind: str | None = None
     """The party's primary kind when ``kind`` is a further role being added
-    (``addRole``: ``existing`` is then None); None: ``kind`` is the primary kind."""
+    (``addRole``: ``existing`` is then None) or changed (``updateRole``:
+    ``existing`` is the role as it was); None: ``kind`` is the primary kind."""
 
     @property
     def is_create(self) -> bool:

@@ -72,7 +72,9 @@ def crmgraph_validate_customer(write: CustomerWrite) -> list[Any] | None:
     Called inside the write's transaction for every create and update, after
     field validation. Return strings (reported on the attribute input of the
     customer's kind) or ``(field, message)`` pairs; all problems of all plugins
-    are collected into ``userErrors`` and nothing is written.
+    are collected into ``userErrors`` and nothing is written. A party's further
+    role (``addRole``, ``updateRole``) comes with ``write.kind`` the role's kind
+    and ``write.primary_kind`` the party's.
 
     Example::
 

@@ -217,10 +217,11 @@ ORDINALS = ("first", "second", "third")
 def placeholders(server: LiveServer) -> dict[str, Any]:
     """``$firstCustomerId``, ``$secondCustomerId``, … and per kind
     ``$firstClientId``, ``$secondSupplierId``, … (with ``$firstClientVersion``
-    and so on, the customer's ``version``) from the demo data."""
+    and so on, the customer's ``version``) from the demo data: customers of
+    that primary kind (a party holding it as a further role is not counted)."""
     kinds = [v["name"] for v in server.gql(KINDS_QUERY)["__type"]["enumValues"]]
     per_kind = " ".join(
-        f"{kind}: customers(first: 3, filter: {{kinds: [{kind}]}}) "
+        f"{kind}: customers(first: 3, filter: {{kinds: [{kind}], primaryKindOnly: true}}) "
         "{ edges { node { id version } } }"
         for kind in kinds
     )
@@ -237,6 +238,8 @@ def placeholders(server: LiveServer) -> dict[str, Any]:
 
 
 def fill(value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str) and (later := re.fullmatch(r"(\$\w+Version)\+(\d)", value)):
+        return fill(later[1], values) + int(later[2])  # the version after N writes
     if isinstance(value, str) and value.startswith("$"):
         if value not in values:
             raise AssertionError(f"unknown placeholder {value}; known: {sorted(values)}")
