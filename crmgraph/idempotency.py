@@ -4,7 +4,8 @@ gets the first response and writes nothing new.
 The key is reserved (a unique row) before the request runs, so two copies
 sent at once cannot both execute: the second gets 409 while the first is in
 flight, then the stored response. A key reused for a different request body
-gets 422. A request that crashes frees its key so it can be retried.
+gets 422. A request that crashes frees its key so it can be retried, and so
+does one whose mutations were all dry runs (``dryRun: true``: nothing kept).
 
 Records expire after ``CRMGRAPH_IDEMPOTENCY_TTL_HOURS`` (a key may then be
 used again), and a reservation left pending by a server that died mid-request
@@ -24,6 +25,9 @@ from crmgraph.db import writes
 from crmgraph.db.engine import Database
 
 HEADER = b"idempotency-key"
+# the request's scope state: which kinds of mutation fields it ran ("dry",
+# "real"); a request that ran dry runs only leaves its key unused
+MUTATIONS_RAN = "crmgraph.mutations_ran"
 MAX_KEY_LENGTH = 255
 ABANDONED_AFTER = datetime.timedelta(minutes=10)
 PURGE_EVERY = 500  # reservations between two purges of every expired record
@@ -97,6 +101,9 @@ class IdempotentRequests:
         except BaseException:  # crashed: free the key so the client can retry
             await self.db.fetch("DELETE FROM idempotency_record WHERE key = {}", scoped)
             raise
+        if scope.get("state", {}).get(MUTATIONS_RAN) == {"dry"}:  # it changed nothing
+            await self.db.fetch("DELETE FROM idempotency_record WHERE key = {}", scoped)
+            return
         await self.db.fetch(
             "UPDATE idempotency_record SET status = 'done', response = {}, status_code = {} "
             "WHERE key = {}",

@@ -46,6 +46,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from crmgraph.db import dry_run
 from crmgraph.db.queries import load_json
+from crmgraph.idempotency import MUTATIONS_RAN
 from crmgraph.ids import encode_id
 from crmgraph.schema.core_types import AuditEntry
 
@@ -159,9 +160,18 @@ class DryRunExecutor(StrawberryGraphQLCoreExecutionContext):
             return super().execute_field(parent_type, source, details, *rest)
         node = details[0].node
         field = self.schema.get_field(parent_type, node.name.value)
-        if field is None or not asks_dry_run(field, node, self.variable_values):
+        dry = field is not None and asks_dry_run(field, node, self.variable_values)
+        self.note_mutation("dry" if dry else "real")
+        if not dry:
             return super().execute_field(parent_type, source, details, *rest)
         return self.dry_field(parent_type, source, details, *rest)
+
+    def note_mutation(self, kind: str) -> None:
+        """Tell the ``Idempotency-Key`` middleware (same request scope) that a
+        mutation field of this ``kind`` ran: dry runs alone leave the key unused."""
+        scope = getattr(getattr(self.context_value, "request", None), "scope", None)
+        if isinstance(scope, dict):
+            scope.setdefault("state", {}).setdefault(MUTATIONS_RAN, set()).add(kind)
 
     async def dry_field(self, *args: Any) -> Any:
         context = self.context_value
