@@ -1,6 +1,7 @@
 """Cohort retention read from the ``customer_month`` rollup (crmgraph.db.activity)
 gives, on both engines, what counting each customer's interactions month by
-month gives: for every filter the report takes (type, owner, team, period),
+month gives: for every filter the report takes (type, owner, team, period;
+a type's cohort is of the parties' first entries into it, issue 24),
 for periods ending inside a month, at a month's first instant and in the past,
 and when the period's last month holds interactions after its end (then that
 month is read from the interactions, not the rollup)."""
@@ -27,22 +28,39 @@ def month_of(at: datetime.datetime) -> int:
     return at.year * 12 + at.month - 1
 
 
+def acquisitions(
+    customers: list[dict[str, Any]], history: list[dict[str, Any]], kinds: tuple[str, ...]
+) -> dict[int, datetime.datetime]:
+    """When each customer was acquired: its creation, or asked for types its
+    first entry into one of them (issue 24: per role, from the history)."""
+    if not kinds:
+        return {c["id"]: read_timestamp(c["created_at"]) for c in customers}
+    first: dict[int, datetime.datetime] = {}
+    for entry in history:
+        at = read_timestamp(entry["at"])
+        if entry["kind"] in kinds and (
+            entry["customer"] not in first or at < first[entry["customer"]]
+        ):
+            first[entry["customer"]] = at
+    return first
+
+
 def expected(
     customers: list[dict[str, Any]],
     interactions: list[dict[str, Any]],
     q: queries.CustomerQuery,
     starts: datetime.datetime,
     ends: datetime.datetime,
+    history: list[dict[str, Any]],
 ) -> list[tuple[str, int, list[int]]]:
     """Cohorts counted in Python from the rows: (month, size, active per offset)."""
     cohort: dict[int, int] = {}
+    acquired = acquisitions(customers, history, q.kinds)
     for c in customers:
-        created = read_timestamp(c["created_at"])
-        if c["deleted_at"] is not None or not starts <= created < ends:
+        created = acquired.get(c["id"])
+        if c["deleted_at"] is not None or created is None or not starts <= created < ends:
             continue
-        if (q.kinds and c["kind"] not in q.kinds) or (
-            q.owner_ids and c["owner"] not in q.owner_ids
-        ):
+        if q.owner_ids and c["owner"] not in q.owner_ids:
             continue
         if q.team_ids and c["team"] not in q.team_ids:
             continue
@@ -75,11 +93,12 @@ async def check(state: AppState, q: queries.CustomerQuery, starts: Any, ends: An
     db = state.db
     customers = await db.fetch("SELECT id, kind, owner, team, created_at, deleted_at FROM customer")
     interactions = await db.fetch("SELECT customer, occurred_at FROM interaction")
+    history = await db.fetch("SELECT customer, kind, at FROM stage_change")
     scope = AnalyticsScope.create(db, q, starts, ends)
     found = [
         (c.month, c.size, [m.active for m in c.months]) for c in await cohort_retention(db, scope)
     ]
-    want = expected(customers, interactions, q, scope.starts_at, scope.ends_at)
+    want = expected(customers, interactions, q, scope.starts_at, scope.ends_at, history)
     assert found == want, (q, starts, ends)
     return sum(sum(active) for _, _, active in found)
 
@@ -95,6 +114,7 @@ def test_cohorts_from_the_rollup_match_the_interactions(database_url: str) -> No
         scopes = [
             (everything, None, NOW),
             (queries.CustomerQuery(kinds=("client",)), None, NOW),
+            (queries.CustomerQuery(kinds=("prospect", "guarantor")), year_ago, NOW),
             (queries.CustomerQuery(owner_ids=(owner,)), year_ago, NOW),
             (queries.CustomerQuery(team_ids=(team,)) if team else everything, None, NOW),
             # ends at a month's first instant, and inside a past month

@@ -1,6 +1,15 @@
-"""Cohort retention: customers grouped by the month they were acquired (their
-creation), and for each later month the share of the cohort with at least
-one interaction in it."""
+"""Cohort retention: customers grouped by the month they were acquired, and
+for each later month the share of the cohort with at least one interaction
+in it.
+
+A party is acquired when it is created; asked for some types, when it first
+entered one of their lifecycles (issue 24: a client who becomes a guarantor
+in March is in March's guarantor cohort; a prospect converted into a client
+in May is in May's client cohort and in the prospect cohort of its
+creation). The types are those of the history, as in the funnel, so ending
+a role (or converting) does not take a party out of the cohort it joined;
+each party is counted once in a report, in the month it first entered any
+of the types asked for."""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from crmgraph.analytics.scope import AnalyticsScope
-from crmgraph.analytics.sql import Sql
+from crmgraph.analytics.sql import Sql, literal
 from crmgraph.db.engine import Database
 
 
@@ -31,6 +40,46 @@ def month_label(number: int) -> str:
     return f"{number // 12:04d}-{number % 12 + 1:02d}"
 
 
+def acquired(scope: AnalyticsScope) -> Sql:
+    """``scoped``: the customers in scope with ``acquired_at``, their creation
+    or, asked for types, their first entry into one of them in the period (the
+    scope's other filters still apply to the party, not to its types)."""
+    d = scope.dialect
+    if not scope.kinds:
+        rows = scope.scoped_cte("scoped_rows", stage=False)
+        return rows.add(
+            f", scoped AS {d.not_materialized}"
+            "(SELECT id, created_at AS acquired_at FROM scoped_rows)"
+        )
+    return (
+        first_entries(scope)
+        .add(", ")
+        .extend(scope.without_kinds().scoped_cte("scoped_rows", stage=False))
+        .add(
+            f", scoped AS {d.not_materialized}(SELECT s.id, f.acquired_at "
+            "FROM scoped_rows s JOIN firsts f ON f.customer = s.id)"
+        )
+    )
+
+
+def first_entries(scope: AnalyticsScope) -> Sql:
+    """``firsts``: per customer, its first entry into the scope's types, where
+    that is in the period: the entries of the period (``ix_stage_change_kind_at``)
+    of customers with none of those types before it (``ix_stage_change_customer_at``),
+    so a short period reads its own entries, not the history. Computed once
+    (``MATERIALIZED``): the report reads it three times."""
+    ts, kinds = scope.ts(), ", ".join(literal(k) for k in scope.kinds)
+    return Sql().add(
+        f"firsts AS {scope.dialect.materialized}(SELECT sc.customer, MIN(sc.at) AS acquired_at "
+        f"FROM stage_change sc WHERE sc.kind IN ({kinds}) AND sc.at >= {ts} AND sc.at < {ts} "
+        "AND NOT EXISTS (SELECT 1 FROM stage_change e WHERE e.customer = sc.customer "
+        f"AND e.kind IN ({kinds}) AND e.at < {ts}) GROUP BY sc.customer)",
+        scope.starts_at,
+        scope.ends_at,
+        scope.starts_at,
+    )
+
+
 async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
     """Cohorts acquired in the period; offsets run to the period's last month.
 
@@ -46,16 +95,16 @@ async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
     last_month = end.year * 12 + end.month - 1
     month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     next_month = (month_start + datetime.timedelta(days=31)).replace(day=1)
-    sql = Sql().add("WITH ").extend(scope.scoped_cte(stage=False)).add(", ")
+    sql = Sql().add("WITH ").extend(acquired(scope)).add(", ")
     # Each read computes the cohort month once per customer (inlined, it was
     # computed again for every (customer, month) row), and PostgreSQL knows
     # the customers' statistics (it has none for a materialized CTE, then
     # hashes the 650,000 rollup rows instead of the customers).
     sql.add(
-        f"cohort AS {d.not_materialized}(SELECT id, {d.month_number('created_at')} AS m0 "
+        f"cohort AS {d.not_materialized}(SELECT id, {d.month_number('acquired_at')} AS m0 "
         "FROM scoped WHERE "
     )
-    sql.extend(scope.period("created_at")).add(f"{d.fence}), ")
+    sql.extend(scope.period("acquired_at")).add(f"{d.fence}), ")
     # The period's last month is in the rollup unless it holds interactions
     # after the period's end (dated later than now, or a period ending in the
     # past): then that month is read from the interactions before the end.

@@ -15,6 +15,13 @@ Per phase (phases compare every type): customers who entered a stage of the
 phase, are in it at the end, later reached a further phase (or converted),
 or later ended without reaching one. ENDED is the last phase: a record
 re-opened from it (a lead re-qualified) shows in ``transitions``, not as progress.
+
+Roles (issue 24): a type's funnel reads the history of that type, so a party
+counts in the funnel of its primary kind and of each further role, by that
+role's own stages. A party is counted once per phase, whichever roles took it
+there. A further role ended by the period's end is history: its entries,
+moves and stays still count, but its open stay is in no ``current`` count
+(``role_state``), as a deleted customer is in none of the default scope.
 """
 
 from __future__ import annotations
@@ -168,23 +175,62 @@ def entries_from(scope: AnalyticsScope, join: str = "", where: str = "") -> Sql:
     return sql
 
 
+def further_roles(scope: AnalyticsScope, held: bool) -> Sql:
+    """``(sc.customer, sc.kind) IN (...)``: the entry is of a further role
+    (``customer_role.added_at`` set: not a conversion's leftover) that the
+    party held at the period's end (``held``), or had ended by then (or took
+    up again only after it). Uncorrelated, so each engine builds the set once
+    (PostgreSQL a hashed subplan, SQLite an ephemeral index) and probes it
+    only for the few entries the ``CASE`` around it reaches: open stays of
+    another type than the party's primary kind."""
+    ts = scope.ts()
+    if held:
+        when = f"added_at < {ts} AND (ended_at IS NULL OR ended_at >= {ts})"
+    else:
+        when = f"added_at IS NOT NULL AND (ended_at < {ts} OR added_at >= {ts})"
+    return Sql().add(
+        f"(sc.customer, sc.kind) IN (SELECT customer, kind FROM customer_role WHERE {when})",
+        scope.ends_at,
+        scope.ends_at,
+    )
+
+
+def role_closed(scope: AnalyticsScope) -> Sql:
+    """Whether the entry's stay is over at the period's end for ``current``:
+    it ended, or it is the open stay of a further role the party had ended
+    (``further_roles``). A conversion's leftover (the prospect's converted
+    stage) stays where it is, as before roles."""
+    ts = scope.ts()
+    return (
+        Sql()
+        .add(f"CASE WHEN sc.left_at < {ts} THEN TRUE WHEN sc.kind <> s.kind AND ", scope.ends_at)
+        .extend(further_roles(scope, held=False))
+        .add(" THEN TRUE ELSE FALSE END")
+    )
+
+
 def entry_flags(scope: AnalyticsScope) -> Sql:
     """Per entry (``sc``): ``chosen`` (in the period), ``open`` (the stay had
-    not ended by the period's end), ``own`` (of the customer's current type),
-    ``first`` (its type's first entry into the phase in the period: the one a
-    customer's phase counts read), ``advanced`` and ``exited`` (by the period's
-    end, after it: ``stays.PHASE_COLUMNS``)."""
+    not ended by the period's end), ``own`` (of a kind the party held at the
+    period's end: its primary kind or a further role not ended; read only
+    with ``open``), ``first`` (its type's first entry into the phase in the
+    period: the one a customer's phase counts read), ``advanced`` and
+    ``exited`` (by the period's end, after it: ``stays.PHASE_COLUMNS``)."""
     ts = scope.ts()
-    return Sql().add(
+    sql = Sql().add(
         f"CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END AS chosen, "
         f"CASE WHEN sc.left_at < {ts} THEN 0 ELSE 1 END AS open, "
-        "CASE WHEN sc.kind = s.kind THEN 1 ELSE 0 END AS own, "
+        f"CASE WHEN sc.kind = s.kind THEN 1 WHEN sc.left_at < {ts} THEN 0 WHEN ",
+        scope.starts_at,
+        scope.ends_at,
+        scope.ends_at,
+    )
+    sql.extend(further_roles(scope, held=True)).add(" THEN 1 ELSE 0 END AS own, ")
+    return sql.add(
         f"CASE WHEN sc.at >= {ts} AND (sc.phase_prev_at IS NULL OR sc.phase_prev_at < {ts}) "
         "THEN 1 ELSE 0 END AS first, "
         f"CASE WHEN sc.advanced_at < {ts} THEN 1 ELSE 0 END AS advanced, "
         f"CASE WHEN sc.exited_at < {ts} THEN 1 ELSE 0 END AS exited",
-        scope.starts_at,
-        scope.ends_at,
         scope.starts_at,
         scope.starts_at,
         scope.ends_at,
@@ -219,11 +265,10 @@ def entries_ctes(catalog: Catalog, scope: AnalyticsScope) -> Sql:
         "SUM(first * regular) AS first_entries, SUM(first * regular * advanced) AS advanced, "
         "SUM(first * regular * exited * (1 - advanced)) AS dropped_off"
         f"{lengths} FROM (SELECT sc.kind, sc.to_stage AS stage, sc.next_stage AS went, "
-        f"sc.left_at, sc.at, sc.at >= {ts} AS chosen_key, "
-        f"COALESCE(sc.left_at < {ts}, FALSE) AS closed, 1 - sc.irregular AS regular, ",
+        f"sc.left_at, sc.at, sc.at >= {ts} AS chosen_key, ",
         scope.starts_at,
-        scope.ends_at,
     )
+    sql.extend(role_closed(scope)).add(" AS closed, 1 - sc.irregular AS regular, ")
     sql.extend(entry_flags(scope)).add(" ").extend(entries_from(scope))
     return sql.add(") sc GROUP BY kind, stage, went, chosen_key, closed)")
 
