@@ -168,7 +168,8 @@ def test_full_export_imports_back_into_an_empty_database(
         assert origin is not None
         clients = io.StringIO()
         await export(state.db, state.catalog, "customers", "csv", clients, kind="client")
-        converted = [r for r in csv.DictReader(io.StringIO(clients.getvalue())) if r["roles"]]
+        rows = csv.DictReader(io.StringIO(clients.getvalue()))
+        converted = [r for r in rows if r["former_roles"]]
         assert converted  # a client export keeps a converted prospect's attributes too
         for row in converted:
             stored = await state.db.fetch(

@@ -60,6 +60,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="skip",
         help="merge: customers only",
     )
+    imp.add_argument(
+        "--add-roles",
+        action="store_true",
+        help="customers: a row repeating a party of another kind adds its kind as a role",
+    )
     imp.add_argument("--commit", choices=COMMIT_MODES, default="all")
     imp.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     imp.add_argument(
@@ -75,6 +80,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--encoding", default="utf-8")
     imp.add_argument("--delimiter", help="default: sniffed from the file among , ; tab |")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the whole import (every file of all) in one transaction that is rolled "
+        "back: report what would be created, skipped and rejected, write nothing",
+    )
     imp.set_defaults(func=cmd_import)
 
     exp = sub.add_parser("export", help="export customers, contacts, interactions or needs")
@@ -112,6 +123,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         kind=args.kind.lower() if args.kind else None,
         resume_after=args.resume_after,
         mapping=mapping,
+        add_roles=args.add_roles,
     )
     jobs = [(args.entity, args.file, options)]
     if args.entity == ALL:
@@ -122,7 +134,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     asyncio.run(migrate_database(settings))
 
+    if args.dry_run:  # one transaction, rolled back: batches cannot commit
+        jobs = [(entity, path, dataclasses.replace(o, commit="all")) for entity, path, o in jobs]
+
     async def run(state: AppState) -> int:
+        if not args.dry_run:
+            return await imports(state)
+        from crmgraph.db.dry_run import rolled_back
+
+        async with rolled_back(state.db):
+            status = await imports(state)
+        print("dry run: nothing was written (the import ran in a transaction rolled back)")
+        return status
+
+    async def imports(state: AppState) -> int:
         status = 0
         for entity, path, entity_options in jobs:
             rejects = args.rejects or path.with_name(path.name + ".rejected.csv")

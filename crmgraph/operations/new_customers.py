@@ -7,7 +7,10 @@ type it holds (the stage it is in, its phase and since when) and the
 ``stage_change`` rows of its history: an entry into its first stage (reason
 ``created`` from the API, ``imported`` from an import, which may also place
 it further along and in other types), or a whole walk along its lifecycle
-(the demo's). A batch is written with one multi-row INSERT per table (a
+(the demo's). Of the other types, those in ``held`` are further roles the
+party holds (:mod:`crmgraph.operations.roles`: the row carries the role's
+attributes and when it was added); the rest are history (a type a
+conversion left). A batch is written with one multi-row INSERT per table (a
 single customer is a batch of one: three statements) and the new ids come
 back in the batch's order.
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmgraph.customer_types import CustomerType
@@ -47,13 +50,24 @@ class StageEntry:
 
 
 @dataclass(frozen=True)
+class HeldRole:
+    """A further role a new customer holds from the start: its kind's typed
+    attributes (encoded, as stored) and when it entered its stage (None:
+    when written), which is also when it was added."""
+
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    entered_at: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
 class NewCustomer:
     """A customer to create, its values already checked.
 
     Without ``history`` it enters ``stage`` of its kind (None: the initial
     one) at ``entered_at`` (None: when written), and each of ``roles``, the
-    other types it holds as ``(kind, stage)``, when written. ``history`` is a
-    whole stage history instead, in the order it happened."""
+    other types it holds as ``(kind, stage)``, when written (a held role's
+    at its ``entered_at``). ``history`` is a whole stage history instead, in
+    the order it happened. ``held``: which other types are further roles."""
 
     kind: str
     fields: Mapping[str, Any]  # name, and any of email, phone, owner, team
@@ -62,6 +76,7 @@ class NewCustomer:
     entered_at: datetime.datetime | None = None
     roles: Sequence[tuple[str, str]] = ()
     history: Sequence[StageEntry] = ()
+    held: Mapping[str, HeldRole] = field(default_factory=dict)
     version: int = 1
     created_at: datetime.datetime | None = None  # None: when written
     updated_at: datetime.datetime | None = None  # None: its created_at
@@ -74,7 +89,12 @@ class NewCustomer:
             return self.history
         stage = self.stage or descriptor_of(catalog, self.kind).lifecycle.initial
         first = StageEntry(self.kind, stage, self.entered_at or at, reason, by)
-        return [first, *(StageEntry(kind, st, at, reason, by) for kind, st in self.roles)]
+        return [first, *(StageEntry(kind, st, self.role_time(kind, at), reason, by)
+                         for kind, st in self.roles)]  # fmt: skip
+
+    def role_time(self, kind: str, at: datetime.datetime) -> datetime.datetime:
+        held = self.held.get(kind)
+        return (held.entered_at if held else None) or at
 
 
 def descriptor_of(catalog: CustomerTypeLookup, kind: str) -> CustomerType:
@@ -105,17 +125,26 @@ def customer_row(customer: NewCustomer, at: datetime.datetime) -> Row:
     }
 
 
-def role_row(catalog: CustomerTypeLookup, pk: int, entry: StageEntry) -> Row:
+def role_row(catalog: CustomerTypeLookup, pk: int, entry: StageEntry, customer: NewCustomer) -> Row:
     stage = descriptor_of(catalog, entry.kind).lifecycle.stage(entry.stage)
     if stage is None:
         raise ValueError(f"{entry.stage!r} is not a stage of {entry.kind!r}")
+    held = customer.held.get(entry.kind) if entry.kind != customer.kind else None
     return {
         "customer": pk,
         "kind": entry.kind,
         "stage": stage.key,
         "phase": stage.phase.value,
         "entered_at": entry.at,
+        "attributes": writes.dump_json(dict(held.attributes) if held else {}),
+        # a held role was added when its history starts; the rest are no roles
+        "added_at": first_entry(customer, entry.kind, entry.at) if held else None,
     }
+
+
+def first_entry(customer: NewCustomer, kind: str, at: datetime.datetime) -> datetime.datetime:
+    """When the customer first entered type ``kind`` (``at`` without a history)."""
+    return next((e.at for e in customer.history if e.kind == kind), at)
 
 
 def change_row(pk: int, entry: StageEntry) -> Row:
@@ -150,7 +179,11 @@ async def write_new_customers(
     histories = [
         (pk, c.entries(catalog, at, by, reason)) for pk, c in zip(ids, customers, strict=True)
     ]
-    roles = [role_row(catalog, pk, e) for pk, entries in histories for e in current_stages(entries)]
+    roles = [
+        role_row(catalog, pk, entry, customer)
+        for (pk, entries), customer in zip(histories, customers, strict=True)
+        for entry in current_stages(entries)
+    ]
     await insert_rows(db, "customer_role", roles, returning=False)
     changes = [change_row(pk, entry) for pk, entries in histories for entry in entries]
     await insert_rows(db, "stage_change", changes, returning=False)

@@ -254,8 +254,13 @@ async def _quoted_texts(db: Database, party: list[int]) -> list[str]:
         f"SELECT name, email, phone FROM contact WHERE customer IN ({ids})", *party
     )
     values: list[Any] = [row[column] for row in customers for column in CUSTOMER_VALUES]
+    roles = await db.fetch(
+        f"SELECT attributes FROM customer_role WHERE customer IN ({ids})", *party
+    )
     values += [
-        value for row in customers for value in queries.load_json(row["attributes"]).values()
+        value
+        for row in (*customers, *roles)  # a further role's attributes too
+        for value in queries.load_json(row["attributes"]).values()
     ]
     values += [row[column] for row in contacts for column in CUSTOMER_VALUES]
     return texts + scrub.needles(values)

@@ -32,7 +32,12 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         "SELECT * FROM customer WHERE id IN ({ids}) ORDER BY merged_into IS NOT NULL, id",
         ("attributes",),
     ),
-    "roles": ("SELECT * FROM customer_role WHERE customer IN ({ids}) ORDER BY id", ()),
+    # every role: the primary kind's row and each further one (its typed
+    # attributes, added_at / ended_at); their moves are in stageHistory by kind
+    "roles": (
+        "SELECT * FROM customer_role WHERE customer IN ({ids}) ORDER BY id",
+        ("attributes",),
+    ),
     "contacts": ("SELECT * FROM contact WHERE customer IN ({ids}) ORDER BY id", ()),
     "interactions": ("SELECT * FROM interaction WHERE customer IN ({ids}) ORDER BY id", ()),
     "needs": ("SELECT * FROM need WHERE customer IN ({ids}) ORDER BY id", ()),

@@ -111,6 +111,9 @@ class ImportSummary:
     skipped_duplicates: int = strawberry.field(
         description="Rows left out as repeats of existing records."
     )
+    roles_added: int = strawberry.field(
+        description="Further roles added to existing parties (`addRoles`)."
+    )
     rejected: int = strawberry.field(description="Rows refused (see `rejectedRows`).")
     seconds: float = strawberry.field(description="How long the import took.")
     rows_per_second: float = strawberry.field(description="Rows read per second.")
@@ -130,6 +133,7 @@ class ImportSummary:
             created=summary.created,
             merged=summary.merged,
             skipped_duplicates=summary.skipped_duplicates,
+            roles_added=summary.roles_added,
             rejected=summary.rejected,
             seconds=round(summary.seconds, 3),
             rows_per_second=round(summary.rows_per_second, 1),
@@ -229,6 +233,7 @@ async def run_upload(info: Info, entity: str, input: Any) -> ImportPayload:
         kind=kind.value if kind is not None else None,
         resume_after=input.resume_after,
         mapping={m.column.strip(): m.field.strip() for m in input.mapping},
+        add_roles=getattr(input, "add_roles", False),
     )
     ctx = ImportContext(
         db=info.context.db,
@@ -288,6 +293,13 @@ def build_import_mutation(kind_enum: Any) -> type:
         on_duplicate: OnDuplicate = strawberry.field(
             default=OnDuplicate.SKIP,
             description="What to do with a row that is likely an existing customer.",
+        )
+        add_roles: bool = strawberry.field(
+            default=False,
+            description="A row that repeats an existing party of another kind adds its kind "
+            "to that party as a further role (as `addRole`: its first stage, the row's "
+            "attributes of that kind), counted in `rolesAdded`; without it the row is "
+            "handled by `onDuplicate` as any repeat.",
         )
         commit: ImportCommit = strawberry.field(default=ImportCommit.ALL, description=COMMIT)
         batch_size: int = strawberry.field(default=DEFAULT_BATCH_SIZE, description=BATCH_SIZE)

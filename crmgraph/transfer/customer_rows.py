@@ -8,10 +8,15 @@ is rejected with every reason (:class:`RowCheck` returns them all); a good
 one becomes a :class:`Draft`, ready to write.
 
 ``stage`` puts the customer in that stage of its kind (empty: the initial
-one), entered at ``stage_entered_at`` (empty: now, and never in the future);
-``roles`` lists the other types it holds a stage in
-(``prospect:converted;supplier:active``), whose attributes it may then carry,
-each held to its own type's rules.
+one), entered at ``stage_entered_at`` (empty: now, and never in the future).
+``roles`` lists the further roles it holds (``guarantor:verified``), each
+held to what ``addRole`` checks: a kind that may be a further role and be
+combined with the others, its attributes from the columns prefixed by its
+kind (``guarantor.guaranteed_amount``) by its type's rules, guarded ones for
+the caller, and plugins' ``crmgraph_validate_customer`` for the role.
+``former_roles`` lists other types it has a stage in without holding them
+(``prospect:converted``), whose attributes it may then carry among its own
+columns, each held to its own type's rules.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from crmgraph.db import writes
 from crmgraph.dedupe.matching import Probe
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.input_checks import forbidden_problem, guarded_problems
-from crmgraph.operations.new_customers import NewCustomer
+from crmgraph.operations.new_customers import HeldRole, NewCustomer
+from crmgraph.operations.roles import combination_problems, role_kind_problems
 from crmgraph.registry import Catalog
 from crmgraph.transfer.coerce import cell, typed
-from crmgraph.transfer.export import ROLE_SEPARATOR, STAGE_SEPARATOR
+from crmgraph.transfer.export import ROLE_ENTERED, ROLE_SEPARATOR, STAGE_SEPARATOR
 from crmgraph.transfer.importer import ImportContext
 from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ATTRIBUTE_PREFIX, ColumnMap
@@ -54,6 +60,7 @@ class Draft:
     entered_at: datetime.datetime | None = None
     roles: list[tuple[str, str]] = field(default_factory=list)  # other (kind, stage)
     ref: str | None = None
+    held: dict[str, HeldRole] = field(default_factory=dict)  # further roles, of ``roles``
 
     def probe(self) -> Probe:
         return Probe(
@@ -77,6 +84,7 @@ class Draft:
             stage=self.stage,
             entered_at=self.entered_at,
             roles=self.roles,
+            held=self.held,
         )
 
 
@@ -114,11 +122,16 @@ class RowCheck:
         self.check_assignment(errors, values)
         stage, entered_at = self.check_stage(errors, descriptor, cells)
         roles = self.check_roles(errors, kind, cells.get("roles"))
-        attributes = self.check_attributes(errors, kind, descriptor, cells, roles)
+        former = self.check_roles(errors, kind, cells.get("former_roles"), "former_roles")
+        for other in dict(roles).keys() & dict(former).keys():
+            errors.add("formerRoles", f"former_roles: {other!r} is held (roles)", "INVALID")
+        attributes = self.check_attributes(errors, kind, descriptor, cells, former)
+        held = self.check_held(errors, kind, roles, cells)
         if errors or descriptor is None:
             return errors.problems
         ref = cell(cells.get(REF))
-        return Draft(row, kind, descriptor, values, attributes, stage, entered_at, roles, ref)
+        every = roles + former
+        return Draft(row, kind, descriptor, values, attributes, stage, entered_at, every, ref, held)
 
     def check_stage(
         self, errors: Errors, descriptor: CustomerType | None, cells: dict[str, str]
@@ -140,8 +153,11 @@ class RowCheck:
         known = ", ".join(s.key for s in descriptor.lifecycle.stages)
         return f"{stage!r} is not a stage of {descriptor.graphql_name} (known: {known})"
 
-    def check_roles(self, errors: Errors, kind: str, text: str | None) -> list[tuple[str, str]]:
-        """``kind:stage`` pairs: the other types the customer holds a stage in."""
+    def check_roles(
+        self, errors: Errors, kind: str, text: str | None, column: str = "roles"
+    ) -> list[tuple[str, str]]:
+        """``kind:stage`` pairs: other types the customer has a stage in."""
+        path = v.camel(column)
         roles: list[tuple[str, str]] = []
         for item in (cell(text) or "").split(ROLE_SEPARATOR):
             if not item.strip():
@@ -153,14 +169,68 @@ class RowCheck:
                 why = (
                     "its own kind" if other == kind else "named twice" if descriptor else "unknown"
                 )
-                errors.add("roles", f"roles: {other!r} is {why}", "INVALID_CHOICE")
+                errors.add(path, f"{column}: {other!r} is {why}", "INVALID_CHOICE")
             elif descriptor.lifecycle.stage(stage) is None:
                 errors.add(
-                    "roles", f"roles: {self.unknown_stage(descriptor, stage)}", "INVALID_CHOICE"
+                    path, f"{column}: {self.unknown_stage(descriptor, stage)}", "INVALID_CHOICE"
                 )
             else:
                 roles.append((other, stage))
         return roles
+
+    def check_held(
+        self,
+        errors: Errors,
+        kind: str,
+        roles: Sequence[tuple[str, str]],
+        cells: dict[str, str],
+    ) -> dict[str, HeldRole]:
+        """The further roles of ``roles``, each checked as ``addRole`` checks
+        one, with its attributes and stage time from its kind's columns."""
+        kinds = [k for k, _ in roles]
+        for target, text in cells.items():
+            owner, dot, _ = target.partition(".")
+            known = dot and self.catalog.customer_type(owner) is not None
+            if known and owner not in kinds and cell(text) is not None:
+                errors.add(v.camel(owner), f"{target}: the row holds no {owner.upper()} role")
+        held: dict[str, HeldRole] = {}
+        for index, other in enumerate(kinds):
+            found = Errors()
+            role_kind_problems(self.catalog, found, other)
+            found.problems += combination_problems(self.catalog, other, [kind, *kinds[:index]])
+            errors.problems += [Problem("roles", p.message, p.code) for p in found.problems]
+            descriptor = self.catalog.customer_type(other)
+            if found or descriptor is None:
+                continue
+            sent = self.role_cells(errors, descriptor, cells)
+            prefix = v.camel(other)
+            if self.ctx.access is not None:
+                errors.problems += guarded_problems(
+                    self.ctx.access, descriptor.graphql_name, f"{prefix}.", sent, creating=True
+                )
+            entered = typed(
+                errors,
+                f"{prefix}.stageEnteredAt",
+                datetime.datetime,
+                cells.get(f"{other}.{ROLE_ENTERED}"),
+            )
+            if entered is not None and entered > writes.now() + input_checks.FUTURE_TOLERANCE:
+                errors.add(f"{prefix}.stageEnteredAt", "cannot be in the future", "OUT_OF_RANGE")
+            held[other] = HeldRole(v.attributes(errors, prefix, descriptor, sent), entered)
+        return held
+
+    def role_cells(
+        self, errors: Errors, descriptor: CustomerType, cells: dict[str, str]
+    ) -> dict[str, Any]:
+        """A further role's attribute values from its ``<kind>.<attribute>`` cells."""
+        sent: dict[str, Any] = {}
+        for attr in descriptor.attributes:
+            text = cells.get(f"{descriptor.key}.{attr.name}")
+            path = f"{v.camel(descriptor.key)}.{v.camel(attr.name)}"
+            value = typed(errors, path, attr.type, text) if cell(text) is not None else None
+            if value is not None:
+                sent[attr.name] = value
+        return sent
 
     def check_assignment(self, errors: Errors, values: dict[str, Any]) -> None:
         """As createCustomer: without customer.assign, only to yourself and
@@ -233,6 +303,8 @@ class RowCheck:
         return attributes
 
     async def plugin_check(self, draft: Draft) -> list[Problem]:
+        """Every plugin's ``crmgraph_validate_customer``: for the customer,
+        then for each further role it holds (as ``addRole`` asks them)."""
         write = CustomerWrite(
             draft.kind,
             draft.descriptor,
@@ -241,4 +313,11 @@ class RowCheck:
             existing=None,
             facts=None,
         )
-        return await input_checks.plugin_problems(self.ctx.plugin_manager, write)
+        problems = await input_checks.plugin_problems(self.ctx.plugin_manager, write)
+        for kind, role in draft.held.items():
+            descriptor = self.catalog.customer_type(kind)
+            assert descriptor is not None  # checked with the row
+            typed_attrs = descriptor.decode_attributes(dict(role.attributes))
+            role_write = CustomerWrite(kind, descriptor, {}, typed_attrs, None, None, draft.kind)
+            problems += await input_checks.plugin_problems(self.ctx.plugin_manager, role_write)
+        return problems

@@ -42,9 +42,12 @@ export find it by ``customer.ref``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from crmgraph import input_checks
+from crmgraph.access import ADMIN, Policy
+from crmgraph.auth import Principal
 from crmgraph.db import queries, stays, writes
 from crmgraph.dedupe import matching
 from crmgraph.dedupe.merge import field_names, settle_fields
@@ -52,10 +55,13 @@ from crmgraph.extension_points import CustomerWrite
 from crmgraph.hook_contexts import CustomerSnapshot, Facts
 from crmgraph.ids import encode_id
 from crmgraph.input_checks import attribute_fields, camel_keys
+from crmgraph.operations.actor import Actor
 from crmgraph.operations.new_customers import write_new_customers
+from crmgraph.operations.roles import NewRole, add_role
+from crmgraph.registry import Catalog
 from crmgraph.transfer.customer_rows import Draft, RowCheck
 from crmgraph.transfer.duplicates import Repeat, find_repeats
-from crmgraph.transfer.export import STAGE_SEPARATOR
+from crmgraph.transfer.export import STAGE_SEPARATOR, role_columns
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
 from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ColumnMap, Fields, MappingError
@@ -63,11 +69,24 @@ from crmgraph.transfer.references import REF, RefBook, known_origin, origin_of
 from crmgraph.transfer.report import Rejection
 from crmgraph.transfer.source import SourceRow
 from crmgraph.transfer.traces import Trace, record
-from crmgraph.validation import Problem
+from crmgraph.validation import Problem, UserInputError
 
 CORE_FIELDS = ("name", "email", "phone", "kind", "owner", "owner.name", "team", REF)
-LIFECYCLE_FIELDS = ("stage", "stage_entered_at", "roles")
+LIFECYCLE_FIELDS = ("stage", "stage_entered_at", "roles", "former_roles")
 PHASES_PER_STATEMENT = 500
+
+
+def role_fields(catalog: Catalog) -> list[str]:
+    """A further role's columns, for every kind that may be one."""
+    kinds = [d.key for d in catalog.customer_types if d.secondary_role]
+    return role_columns(catalog, kinds)
+
+
+def role_changes(kind: str, stage: str, attributes: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """A further role's audit changes, as ``addRole`` writes them."""
+    return writes.field_changes(
+        None, {f"roles.{kind}.stage": stage, **attribute_fields(kind, dict(attributes))}
+    )
 
 
 def apart(ref: str, other: str) -> bool:
@@ -89,7 +108,7 @@ class CustomerImport:
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
-        core = frozenset((*CORE_FIELDS, *LIFECYCLE_FIELDS))
+        core = frozenset((*CORE_FIELDS, *LIFECYCLE_FIELDS, *role_fields(self.catalog)))
         return Fields(core, frozenset(attributes), required=("name",))
 
     def bind(self, column_map: ColumnMap) -> None:
@@ -108,6 +127,26 @@ class CustomerImport:
     # ------------------------------------------------------------ a batch
 
     async def run_batch(self, rows: list[SourceRow], reject: Reject) -> BatchOutcome:
+        good = await self.check_rows(rows, reject)
+        outcome = BatchOutcome()
+        self.taken = []
+        known, hidden = await self.known_customers(good)
+        sorted_rows = await self.sort_rows(good, known, outcome, reject)
+        new, later, into_existing, roles = sorted_rows
+        created = dict(zip(map(id, new), await self.create(new), strict=True))
+        outcome.created = len(new)
+        outcome.merged += await self.merge(into_existing, reject)
+        parties = [(d, p if isinstance(p, int) else created[id(p)]) for d, p in roles]
+        outcome.roles_added, held = await self.add_roles(parties, reject)
+        outcome.skipped_duplicates += held
+        self.taken += [(d.ref, pk) for d, pk in zip(new, created.values(), strict=True)]
+        self.taken += [(d.ref, created[id(first)]) for d, first in later if id(first) in created]
+        kept = [(ref, pk) for ref, pk in self.taken if ref is not None and ref not in hidden]
+        await self.book.remember(kept)
+        return outcome
+
+    async def check_rows(self, rows: list[SourceRow], reject: Reject) -> list[Draft]:
+        """The batch's good rows; the others rejected with every reason."""
         await self.add_missing_people(rows)
         rows_check = RowCheck(self.ctx, self.options.kind, self.columns, self.people)
         good: list[Draft] = []
@@ -119,45 +158,69 @@ class CustomerImport:
                 good.append(checked)
             else:
                 reject(Rejection(row.number, row.values, tuple(checked)))
-        outcome = BatchOutcome()
-        self.taken = []
-        known, hidden = await self.known_customers(good)
+        return good
+
+    async def sort_rows(
+        self,
+        good: list[Draft],
+        known: dict[str | None, int | None],
+        outcome: BatchOutcome,
+        reject: Reject,
+    ) -> tuple[list[Draft], list[tuple[Draft, Draft]], dict[int, list[Draft]], list[Any]]:
+        """What each good row becomes: a new customer; a repeat of an earlier
+        row (``later``: skipped or folded into it); a merge into an existing
+        customer; or, with ``add_roles``, a further role of the party it
+        repeats when its kind is another (the party's pk, or the earlier row)."""
         into_existing: dict[int, list[Draft]] = defaultdict(list)
-        rest: list[Draft] = []
+        rest = [d for d in good if d.ref not in known]
+        repeats = await self.repeats(rest)
+        kinds = await self.party_kinds([*known.values(), *(r.customer_id for r in repeats if r)])
+        roles: list[tuple[Draft, int | Draft]] = []
         for draft in good:
             if draft.ref not in known:
-                rest.append(draft)
-            elif self.options.on_duplicate == "merge" and known[draft.ref] is not None:
-                into_existing[known[draft.ref]].append(draft)  # type: ignore[index]
+                continue
+            party = known[draft.ref]
+            if party is not None and self.adds_role(draft, kinds.get(party)):
+                roles.append((draft, party))
+            elif self.options.on_duplicate == "merge" and party is not None:
+                into_existing[party].append(draft)
             else:  # a ref names one party, whatever the mode
                 outcome.skipped_duplicates += 1
-        repeats = await self.repeats(rest)
         new: list[Draft] = []
         later: list[tuple[Draft, Draft]] = []  # (row, the earlier row of the batch it repeats)
         for draft, repeat in zip(rest, repeats, strict=True):
+            first = rest[repeat.row_index] if repeat and repeat.row_index is not None else None
             if repeat is None:
                 new.append(draft)
+            elif self.adds_role(draft, first.kind if first else kinds.get(repeat.customer_id)):
+                roles.append((draft, first or repeat.customer_id))  # type: ignore[arg-type]
+            elif first is None:
+                assert repeat.customer_id is not None
+                if self.options.on_duplicate == "merge":
+                    into_existing[repeat.customer_id].append(draft)
+                else:
+                    outcome.skipped_duplicates += 1
+                    self.taken.append((draft.ref, repeat.customer_id))
             elif self.options.on_duplicate != "merge":
                 outcome.skipped_duplicates += 1
-                if repeat.customer_id is not None:
-                    self.taken.append((draft.ref, repeat.customer_id))
-                else:
-                    later.append((draft, rest[repeat.row_index]))  # type: ignore[index]
-            elif repeat.customer_id is not None:
-                into_existing[repeat.customer_id].append(draft)
-            else:
-                first = rest[repeat.row_index]  # type: ignore[index]
-                if self.fold(first, draft, reject):
-                    outcome.merged += 1
-                    later.append((draft, first))
-        created = dict(zip(map(id, new), await self.create(new), strict=True))
-        outcome.created = len(new)
-        outcome.merged += await self.merge(into_existing, reject)
-        self.taken += [(d.ref, pk) for d, pk in zip(new, created.values(), strict=True)]
-        self.taken += [(d.ref, created[id(first)]) for d, first in later if id(first) in created]
-        kept = [(ref, pk) for ref, pk in self.taken if ref is not None and ref not in hidden]
-        await self.book.remember(kept)
-        return outcome
+                later.append((draft, first))
+            elif self.fold(first, draft, reject):
+                outcome.merged += 1
+                later.append((draft, first))
+        return new, later, into_existing, roles
+
+    def adds_role(self, draft: Draft, party_kind: str | None) -> bool:
+        """Whether a row repeating a party of ``party_kind`` adds its own kind
+        to it as a further role: asked for (``add_roles``), and another kind."""
+        return self.options.add_roles and party_kind not in (None, draft.kind)
+
+    async def party_kinds(self, pks: list[int | None]) -> dict[int, str]:
+        """The primary kind of each customer a row repeats (with ``add_roles``)."""
+        wanted = sorted({pk for pk in pks if pk is not None})
+        if not self.options.add_roles or not wanted:
+            return {}
+        rows = await queries.customers_by_ids(self.ctx.db, wanted)
+        return {row["id"]: row["kind"] for row in rows}
 
     async def add_missing_people(self, rows: list[SourceRow]) -> None:
         """On the command line, the owners and teams the database lacks."""
@@ -300,6 +363,20 @@ class CustomerImport:
             ],
             at,
         )
+        await self.record(
+            "customer.role_added",
+            [
+                (
+                    pk,
+                    role_changes(kind, stage, d.held[kind].attributes),
+                    {"kind": kind, "stage": stage},
+                )
+                for pk, d in pairs
+                for kind, stage in d.roles
+                if kind in d.held
+            ],
+            at,
+        )
         await matching.insert_match_keys(
             db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region
         )
@@ -311,9 +388,61 @@ class CustomerImport:
         fields: dict[str, Any] = {}
         if draft.stage != draft.descriptor.lifecycle.initial:
             fields["stage"] = draft.stage
-        if draft.roles:
-            fields["roles"] = [f"{kind}{STAGE_SEPARATOR}{stage}" for kind, stage in draft.roles]
+        for name, held in (("roles", True), ("formerRoles", False)):
+            pairs = [(k, st) for k, st in draft.roles if (k in draft.held) is held]
+            if pairs:
+                fields[name] = [f"{kind}{STAGE_SEPARATOR}{stage}" for kind, stage in pairs]
         return fields
+
+    async def add_roles(self, rows: list[tuple[Draft, int]], reject: Reject) -> tuple[int, int]:
+        """Give each party the kind of the row repeating it as a further role,
+        by ``addRole``'s own operation (:func:`crmgraph.operations.roles.add_role`,
+        joining the import's transaction): its checks, audit entry and event.
+        How many were added, and how many the party held already (skipped)."""
+        if not rows:
+            return 0, 0
+        db, actor = self.ctx.db, self.actor()
+        await writes.lock_parties(db, {pk for _, pk in rows})
+        added = held = 0
+        for draft, pk in rows:
+            initial = draft.descriptor.lifecycle.initial
+            if draft.stage != initial:
+                reject(self.not_initial(draft, initial))
+                continue
+            (current,) = await queries.customers_by_ids(db, [pk])
+            typed = draft.descriptor.decode_attributes(draft.attributes)
+            sent = {name: value for name, value in typed.items() if value is not None}
+            new = NewRole(pk, draft.kind, current["version"], {draft.kind: sent}, source="import")
+            try:
+                await add_role(db, self.catalog, self.ctx.plugin_manager, actor, new)
+            except UserInputError as exc:
+                if [p.code for p in exc.problems] != ["ROLE_HELD"]:
+                    reject(Rejection(draft.row.number, draft.row.values, tuple(exc.problems)))
+                    continue
+                held += 1
+            else:
+                added += 1
+            self.taken.append((draft.ref, pk))
+        return added, held
+
+    def actor(self) -> Actor:
+        """Who a role is added for: the caller, or on the command line (no
+        caller) an administrator who is no user, as the import's own writes."""
+        access = self.ctx.access
+        if access is None:
+            policy = Policy.from_catalog(self.catalog)
+            access = policy.access(Principal(None, "command line", ADMIN))
+        return Actor(access, self.ctx.phone_region)
+
+    @staticmethod
+    def not_initial(draft: Draft, initial: str) -> Rejection:
+        problem = Problem(
+            "stage",
+            f"a {draft.kind.upper()} role added to an existing party starts in its first "
+            f"stage, {initial!r}, as addRole adds it (not {draft.stage!r}): move it afterwards",
+            "INVALID",
+        )
+        return Rejection(draft.row.number, draft.row.values, (problem,))
 
     async def record(
         self,

@@ -10,8 +10,20 @@ nested ``attributes`` object in JSON Lines. ``owner`` is the owner's e-mail
 and ``team`` the team's name, as the importer reads them, so an export
 imports back cleanly (``owner.name`` names a user the import creates where
 the e-mail is unknown). ``stage`` and ``stage_entered_at`` are the current
-stage of the customer's kind, ``roles`` the other types it holds a stage in
-(a converted prospect: ``prospect:converted``), whose attributes it keeps.
+stage of the customer's kind.
+
+Roles (:mod:`crmgraph.operations.roles`): ``roles`` lists the further roles
+the party holds now, ``kind:stage`` joined by ``;``
+(``guarantor:verified;supplier:evaluation``); each role's typed attributes
+and the time it entered its stage are CSV columns prefixed by its kind
+(``guarantor.guaranteed_amount``, ``guarantor.stage_entered_at``), one set
+for each kind some exported party holds as a further role. ``former_roles``
+lists the other types a customer has a stage in without holding them (a
+converted prospect: ``prospect:converted``; an ended role), whose
+attributes, kept from before a conversion, are among its own columns. In
+JSON Lines ``roles`` is a list of objects (``kind``, ``stage``, ``phase``,
+``stage_entered_at``, ``added_at``, ``attributes``) and ``former_roles`` one
+of ``kind``/``stage`` objects.
 
 Every row carries ``ref`` (:mod:`.references`: this database's origin and the
 global ID), the stable name of the record across files and imports.
@@ -37,6 +49,7 @@ import orjson
 from crmgraph.db.engine import Database
 from crmgraph.db.queries import Where, load_json, read_timestamp
 from crmgraph.ids import encode_id
+from crmgraph.operations.roles import is_held
 from crmgraph.registry import Catalog
 from crmgraph.transfer.references import make_ref, own_origin
 
@@ -68,6 +81,13 @@ NEED_COLUMNS = (
 )  # fmt: skip
 # how a customer's other roles are written (roles_text) and read back (the importer)
 ROLE_SEPARATOR, STAGE_SEPARATOR = ";", ":"
+# a further role's columns: ``<kind>.<attribute>`` and this one
+ROLE_ENTERED = "stage_entered_at"
+HELD_KINDS_SQL = (
+    "SELECT DISTINCT r.kind FROM customer_role r JOIN customer c ON c.id = r.customer "
+    "WHERE c.deleted_at IS NULL AND r.kind <> c.kind AND r.added_at IS NOT NULL "
+    "AND r.ended_at IS NULL AND {}"
+)
 
 
 def attribute_columns(catalog: Catalog, kind: str | None) -> list[str]:
@@ -84,9 +104,30 @@ def attribute_columns(catalog: Catalog, kind: str | None) -> list[str]:
 Record = Callable[[dict[str, Any], str], dict[str, Any]]
 
 
-def roles_text(roles: Sequence[tuple[str, str]]) -> str | None:
-    """``prospect:converted;supplier:active``: the other types a customer holds."""
-    return ROLE_SEPARATOR.join(f"{k}{STAGE_SEPARATOR}{s}" for k, s in sorted(roles)) or None
+def roles_text(roles: Sequence[dict[str, Any]]) -> str | None:
+    """``guarantor:verified;supplier:active``: roles as one CSV cell."""
+    pairs = sorted((r["kind"], r["stage"]) for r in roles)
+    return ROLE_SEPARATOR.join(f"{k}{STAGE_SEPARATOR}{s}" for k, s in pairs) or None
+
+
+def role_columns(catalog: Catalog, kinds: Sequence[str]) -> list[str]:
+    """The CSV columns of further roles of ``kinds``: per kind, when it
+    entered its stage and each typed attribute, prefixed by the kind."""
+    columns: list[str] = []
+    for descriptor in catalog.customer_types:
+        if descriptor.key in kinds:
+            names = [ROLE_ENTERED, *(a.name for a in descriptor.attributes)]
+            columns += [f"{descriptor.key}.{name}" for name in names]
+    return columns
+
+
+def role_cells(roles: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A record's further roles as CSV cells under :func:`role_columns`' names."""
+    cells: dict[str, Any] = {}
+    for role in roles:
+        values = {ROLE_ENTERED: role["stage_entered_at"], **role["attributes"]}
+        cells |= {f"{role['kind']}.{name}": value for name, value in values.items()}
+    return cells
 
 
 def customer_record(row: dict[str, Any], origin: str) -> dict[str, Any]:
@@ -103,7 +144,8 @@ def customer_record(row: dict[str, Any], origin: str) -> dict[str, Any]:
         "stage": row["stage"],
         "phase": row["phase"],
         "stage_entered_at": read_timestamp(row["entered_at"]),
-        "roles": roles_text(row.get("other_roles", ())),
+        "roles": row.get("held_roles", []),
+        "former_roles": row.get("former_roles", []),
         "created_at": read_timestamp(row["created_at"]),
         "updated_at": read_timestamp(row["updated_at"]),
         "attributes": load_json(row["attributes"]),
@@ -147,7 +189,7 @@ def spec_for(entity: str, catalog: Catalog, kind: str | None) -> Spec:
     reference = ["id", "ref", "customer", "customer.ref", "customer.email", "customer.tax_id"]
     if entity == "customers":
         core = ["id", "ref", "kind", "name", "email", "phone", "owner", "owner.name", "team"]
-        lifecycle = ["stage", "phase", "stage_entered_at", "roles"]
+        lifecycle = ["stage", "phase", "stage_entered_at", "roles", "former_roles"]
         header = [*core, *lifecycle, "created_at", "updated_at", *attribute_columns(catalog, kind)]
         return Spec(CUSTOMER_SQL, customer_record, header)
     if entity == "contacts":
@@ -171,17 +213,52 @@ def spec_for(entity: str, catalog: Catalog, kind: str | None) -> Spec:
     raise ValueError(f"cannot export {entity!r}")
 
 
+async def held_role_kinds(db: Database, kind: str | None) -> list[str]:
+    """The kinds exported customers (of ``kind``, or all) hold as further roles."""
+    sql = HELD_KINDS_SQL.format("c.kind = {}" if kind else "1 = 1")
+    return [row["kind"] for row in await db.fetch(sql, *([kind] if kind else []))]
+
+
 async def add_other_roles(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Each customer row's roles in types other than its kind, as (kind, stage)."""
+    """Each customer row's further roles (``held_roles``: kind, stage, phase,
+    times and typed attributes) and the other types it has a stage in
+    without holding them (``former_roles``: kind and stage), by kind."""
     where = Where()
     where.add_in("customer", [row["id"] for row in rows])
-    found: dict[int, list[tuple[str, str]]] = {}
+    found: dict[int, list[dict[str, Any]]] = {}
     for role in await db.fetch(
-        f"SELECT customer, kind, stage FROM customer_role WHERE {where.sql()}", *where.args
+        "SELECT customer, kind, stage, phase, entered_at, attributes, added_at, ended_at "
+        f"FROM customer_role WHERE {where.sql()} ORDER BY kind",
+        *where.args,
     ):
-        found.setdefault(role["customer"], []).append((role["kind"], role["stage"]))
+        found.setdefault(role["customer"], []).append(role)
     for row in rows:
-        row["other_roles"] = [r for r in found.get(row["id"], ()) if r[0] != row["kind"]]
+        others = [r for r in found.get(row["id"], ()) if r["kind"] != row["kind"]]
+        row["held_roles"] = [
+            {
+                "kind": r["kind"],
+                "stage": r["stage"],
+                "phase": r["phase"],
+                "stage_entered_at": read_timestamp(r["entered_at"]),
+                "added_at": read_timestamp(r["added_at"]),
+                "attributes": load_json(r["attributes"]),
+            }
+            for r in others
+            if is_held(r, row["kind"])
+        ]
+        row["former_roles"] = [
+            {"kind": r["kind"], "stage": r["stage"]} for r in others if not is_held(r, row["kind"])
+        ]
+
+
+def csv_cells(record: dict[str, Any]) -> dict[str, Any]:
+    """A record flattened for CSV: attributes, roles and their attributes as cells."""
+    cells = {**record.pop("attributes", {}), **record}
+    if "roles" in record:
+        cells |= role_cells(record["roles"])
+        cells["roles"] = roles_text(record["roles"])
+        cells["former_roles"] = roles_text(record["former_roles"])
+    return cells
 
 
 def text(value: Any) -> str:
@@ -206,6 +283,8 @@ async def export(
 ) -> int:
     """Write every row of ``entity`` to ``out``; how many were written."""
     spec = spec_for(entity, catalog, kind)
+    if entity == "customers":
+        spec.header.extend(role_columns(catalog, await held_role_kinds(db, kind)))
     origin = await own_origin(db)
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
@@ -221,8 +300,8 @@ async def export(
             if writer is None:
                 out.write(orjson.dumps(record, default=_json_default).decode() + "\n")
                 continue
-            attributes = record.pop("attributes", {})
-            writer.writerow([text(record.get(h, attributes.get(h))) for h in spec.header])
+            cells = csv_cells(record)
+            writer.writerow([text(cells.get(h)) for h in spec.header])
         count += len(rows)
         after = rows[-1]["id"]
     return count

@@ -37,6 +37,8 @@ class ImportOptions:
     kind: str | None = None  # the kind of rows whose kind cell is empty
     resume_after: int = 1  # rows up to this one are skipped (1: the header)
     mapping: dict[str, str] = field(default_factory=dict)
+    # customers: a row repeating a party of another kind adds its kind as a role
+    add_roles: bool = False
 
 
 @dataclass
@@ -57,6 +59,7 @@ class BatchOutcome:
     created: int = 0
     merged: int = 0
     skipped_duplicates: int = 0
+    roles_added: int = 0
 
 
 Reject = Callable[[Rejection], None]
@@ -115,6 +118,7 @@ async def run_import(
         summary.created += outcome.created
         summary.merged += outcome.merged
         summary.skipped_duplicates += outcome.skipped_duplicates
+        summary.roles_added += outcome.roles_added
 
     async def one_batch(rows: list[SourceRow]) -> BatchOutcome:
         summary.read += len(rows)
@@ -145,6 +149,7 @@ async def run_import(
                     total.created += outcome.created
                     total.merged += outcome.merged
                     total.skipped_duplicates += outcome.skipped_duplicates
+                    total.roles_added += outcome.roles_added
             add(total)
         else:
             for rows in batches(wanted, options.batch_size):

@@ -71,6 +71,7 @@ class ImportSummary:
     created: int = 0
     merged: int = 0
     skipped_duplicates: int = 0
+    roles_added: int = 0  # further roles added to existing parties (add_roles)
     rejected: int = 0
     seconds: float = 0.0
     ignored_columns: list[str] = field(default_factory=list)
@@ -84,7 +85,7 @@ class ImportSummary:
 
     @property
     def written(self) -> int:
-        return self.created + self.merged
+        return self.created + self.merged + self.roles_added
 
     def lines(self) -> list[str]:
         lines = [
@@ -92,6 +93,8 @@ class ImportSummary:
             f"skipped as duplicate {self.skipped_duplicates}, rejected {self.rejected} "
             f"in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s)"
         ]
+        if self.roles_added:
+            lines.append(f"roles added to existing parties: {self.roles_added}")
         if self.ignored_columns:
             lines.append(f"ignored columns: {', '.join(self.ignored_columns)}")
         if self.failure:
