@@ -18,6 +18,7 @@ import datetime
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,23 @@ import pytest
 from crmgraph_loyalty import ledger
 
 from crmgraph.app import AppState, with_state
-from crmgraph.auth import ROLES
+from crmgraph.auth import ROLES, Principal
 from crmgraph.db import text_keys
+from crmgraph.db.queries import CUSTOMER_FROM
 from crmgraph.demo import seed_demo
+from crmgraph.operations.actor import Actor
+from crmgraph.operations.customers import Transition, transition_customer
+from crmgraph.operations.interactions import NewInteraction, log_interaction
+from crmgraph.operations.roles import (
+    NewRole,
+    RoleEnd,
+    add_role,
+    combination_problems,
+    end_role,
+    is_held,
+)
 from crmgraph.privacy.consent import SOURCES, ConsentStatement, record
-from crmgraph.schema.ids import encode_id
+from crmgraph.schema.ids import decode_id, encode_id
 from crmgraph.testing import LiveServer, live_server, migrate_for, settings_for, user_key
 from tests.conftest import fresh_database
 
@@ -162,6 +175,106 @@ async def seed(state: AppState) -> None:
     await db.fetch("UPDATE customer SET erased_at = updated_at WHERE id = {}", ids[11])
     await db.fetch("UPDATE interaction SET purpose = 'MARKETING' WHERE id % 4 = 0")
     await db.fetch("UPDATE interaction SET purpose = 'SERVICE' WHERE id % 4 = 1")
+    await seed_roles(state)
+
+
+# further roles given to live customers, every n-th from an offset: (n,
+# offset, kind, its attribute inputs, as GraphQL hands them to the core)
+LEAP_DAY = datetime.date(2024, 2, 29)
+ADDED_ROLES: tuple[tuple[int, int, str, dict[str, Any]], ...] = (
+    (3, 0, "guarantor", {"guaranteed_amount": Decimal("12500.50"), "guarantee_type": "BANK"}),
+    (
+        4,
+        1,
+        "employee",
+        {"salary": Decimal("4200"), "hire_date": datetime.date(2021, 3, 4), "job_title": "Analyst"},
+    ),
+    (5, 2, "competitor", {"market_share": Decimal("12.5"), "agreement_signed_on": LEAP_DAY}),
+    (6, 3, "beneficiary", {"share_percent": Decimal("33.33"), "relation_to_holder": "Niece"}),
+    (7, 4, "client", {"segment": "ENTERPRISE", "annual_revenue": Decimal("1000000")}),
+    (8, 5, "distributor", {"territory": "Norte", "contract_ends_on": datetime.date(2027, 1, 31)}),
+)
+
+
+async def seed_roles(state: AppState) -> None:
+    """Parties with further roles, through the core (crmgraph.operations)
+    as an admin: typed attributes (amounts, dates, enums, a guarded salary),
+    on customers the agent sees and others; every sixth beneficiary role
+    ended (not shown); a prospect holding a supplier role converted to a
+    client (its prospect row stays behind, not a role). Then what only raw
+    writes make: a role of a kind no plugin loads, a stage its lifecycle
+    lacks, a whole-second moment, an amount stored as a JSON number."""
+    db, catalog, pm = state.db, state.catalog, state.plugin_manager
+    admin = (await db.fetch("SELECT id FROM crm_user WHERE role = 'admin' ORDER BY id"))[0]
+    actor = Actor(state.policy.access(Principal(admin["id"], "Seed", "admin")))
+    live = await db.fetch(
+        "SELECT id, kind FROM customer WHERE deleted_at IS NULL AND erased_at IS NULL "
+        "AND merged_into IS NULL ORDER BY id"
+    )
+
+    async def version(pk: int) -> int:
+        return (await db.fetch("SELECT version FROM customer WHERE id = {}", pk))[0]["version"]
+
+    for i, row in enumerate(live):
+        held = [row["kind"]]
+        for every, offset, kind, attributes in ADDED_ROLES:
+            if i % every != offset or kind in held or combination_problems(catalog, kind, held):
+                continue
+            new = NewRole(row["id"], kind, await version(row["id"]), {kind: attributes})
+            await add_role(db, catalog, pm, actor, new)
+            held.append(kind)
+            if kind == "beneficiary" and i % 2:
+                end = RoleEnd(row["id"], kind, await version(row["id"]))
+                await end_role(db, catalog, pm, actor, end)
+    prospect = next(r["id"] for r in live if r["kind"] == "prospect")
+    await add_role(db, catalog, pm, actor, NewRole(prospect, "supplier", await version(prospect)))
+    await convert(state, actor, prospect)
+    some = [r["id"] for r in live[::9]]
+    await db.fetch(
+        "INSERT INTO customer_role (customer, kind, stage, phase, entered_at, attributes, "
+        "added_at) VALUES ({}, 'fax_partner', 'active', 'RETENTION', {}, {}, {})",
+        some[0],
+        NOW,
+        "{}",
+        NOW,
+    )
+    whole = datetime.datetime(2025, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)
+    await db.fetch(
+        "UPDATE customer_role SET stage = 'legacy', entered_at = {}, added_at = {} "
+        "WHERE customer = {} AND kind = 'guarantor'",
+        whole,
+        whole,
+        some[1],
+    )
+    await db.fetch(
+        "UPDATE customer_role SET attributes = {} WHERE customer = {} AND kind = 'guarantor'",
+        '{"guaranteed_amount": 1500}',
+        some[2],
+    )
+
+
+async def convert(state: AppState, actor: Actor, pk: int) -> None:
+    """Walk prospect ``pk`` to ``converted`` (a client), with the
+    interaction and purchase its guards ask for."""
+    db, catalog, pm = state.db, state.catalog, state.plugin_manager
+    purchase = {
+        "channel": "EMAIL",
+        "direction": "INBOUND",
+        "subject": "Order",
+        "amount": Decimal("99.00"),
+    }
+    await log_interaction(db, catalog, pm, actor, NewInteraction(pk, None, purchase))
+    after = {"new": "contacted", "contacted": "qualified", "disqualified": "contacted"}
+    while True:
+        row = (
+            await db.fetch(
+                f"SELECT c.kind, c.version, r.stage FROM {CUSTOMER_FROM} WHERE c.id = {{}}", pk
+            )
+        )[0]
+        if row["kind"] != "prospect":
+            return
+        move = Transition(pk, after.get(row["stage"], "converted"), row["version"])
+        await transition_customer(db, catalog, pm, actor, move)
 
 
 @contextlib.contextmanager
@@ -224,6 +337,20 @@ EVERY_TYPE = """
   ... on Beneficiary { sharePercent relationToHolder }
   ... on AgendaContact { agendaCategory: category notesShort }
 """
+ROLE_FIELDS = "__typename kind primary stage stageLabel phase stageEnteredAt addedAt"
+EVERY_ROLE = """
+  ... on ClientRole { segment industry taxId website annualRevenue preferredLanguage }
+  ... on ProspectRole { source estimatedValue interest }
+  ... on SupplierRole { rating taxId category paymentTermsDays }
+  ... on EmployeeRole { jobTitle department hireDate }
+  ... on CompetitorRole { marketShare strengths weaknesses agreementSignedOn }
+  ... on GuarantorRole { guaranteedAmount guaranteeType documentId }
+  ... on BeneficiaryRole { sharePercent relationToHolder }
+  ... on AgendaContactRole { agendaCategory: category notesShort }
+  ... on DistributorRole { territory discountPercent contractEndsOn }
+"""
+STAGE_CHANGE = "__typename id customerId kind fromStage toStage at byId reason"
+ROLE_LIST = f"roles {{ {ROLE_FIELDS} {EVERY_ROLE} stageHistory {{ {STAGE_CHANGE} }} }}"
 CONSENT = (
     "__typename id customerId contactId channel purpose granted source evidence at "
     "recordedBy { __typename id name email role createdAt }"
@@ -244,6 +371,7 @@ RELATIONS = f"""
   }}
   consents {{ {CONSENT} }}
   history: consentHistory {{ {CONSENT} }}
+  {ROLE_LIST}
 """
 
 # node(id:) of these types takes the resolver path (compiled: Customer only)
@@ -295,6 +423,13 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
         {},
     ),
     ('{ customers(filter: {search: "zzz-nobody"}) { totalCount } }', {}),
+    # nothing read from a page's rows: one object, however many rows the page has
+    (
+        "{ customers(first: 5) { pageInfo { hasPreviousPage __typename } } "
+        "more: customers(first: 30) { nodes { id interactions(first: 4) { "
+        "pageInfo { hasPreviousPage } } } } }",
+        {},
+    ),
     # search in any script and case, order by name as read, cursors over folded names
     (
         "query($f: CustomerFilter, $o: CustomerOrder) { customers(first: 10, filter: $f, "
@@ -410,6 +545,11 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ),
     # guarded fields: refused for roles without the permission, on both paths alike
     (
+        "{ customers(first: 40) { nodes { id roles { kind ... on EmployeeRole { salary "
+        "bonusTarget hireDate } ... on AgendaContactRole { birthday } } } } }",
+        {},
+    ),
+    (
         "{ customers(first: 20) { nodes { id ... on Employee { salary bonusTarget } "
         "... on AgendaContact { birthday } contacts { birthday homeAddress } } } }",
         {},
@@ -444,7 +584,7 @@ MIXED: list[tuple[str, dict[str, Any]]] = [
     (
         "query($first: Int) { customers(first: $first, filter: {deleted: ALL}) { totalCount "
         f"edges {{ cursor node {{ {CUSTOMER_FIELDS} erasedAt {EVERY_TYPE} {RELATIONS} "
-        f"stageHistory {{ __typename id customerId kind fromStage toStage at byId reason }} "
+        f"stageHistory {{ {STAGE_CHANGE} }} "
         f"{' '.join(PYTHON_FIELDS.values())} }} }} "
         "pageInfo { hasNextPage endCursor } } }",
         {"first": 30},
@@ -627,6 +767,11 @@ class Generator:
         "AgendaContact": "birthday notesShort",
         "Guarantor": "guaranteedAmount guaranteeType documentId",
     }
+    # the role types' attributes, by role type (as TYPES: no conflicting fields)
+    ROLE_TYPES = {
+        **{f"{name}Role": fields for name, fields in TYPES.items()},
+        "DistributorRole": "territory discountPercent contractEndsOn",
+    }
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -662,6 +807,15 @@ class Generator:
             parts.append(f"pageInfo {{ {' '.join(self.pick(info))} }}")
         return f"interactions({', '.join(args)}) {{ {' '.join(parts)} }}"
 
+    def roles(self) -> str:
+        parts = [self.scalars(ROLE_FIELDS.split())]
+        for type_name in self.rng.sample(list(self.ROLE_TYPES), self.rng.randint(0, 3)):
+            fields = self.scalars(self.ROLE_TYPES[type_name].split())
+            parts.append(f"... on {type_name} {{ {fields} }}")
+        if self.rng.random() < 0.3:
+            parts.append(f"stageHistory {{ {self.scalars(STAGE_CHANGE.split())} }}")
+        return f"roles {{ {' '.join(parts)} }}"
+
     def customer(self, depth: int = 0) -> str:
         base = CUSTOMER_FIELDS.split()
         parts = [self.scalars(base)]
@@ -675,6 +829,7 @@ class Generator:
             "interactions": self.interactions,
             "consents": lambda: f"consents {{ {self.scalars(self.CONSENT)} }}",
             "consentHistory": lambda: f"consentHistory {{ {self.scalars(self.CONSENT)} }}",
+            "roles": self.roles,
         }
         for relation in self.rng.sample(list(relations), self.rng.randint(0, 3)):
             parts.append(relations[relation]())
@@ -761,6 +916,69 @@ def test_a_compiled_query_is_one_statement_whatever_the_page_size(pair: Pair) ->
         body = pair.same(query, {"first": first})
         assert len(body["data"]["customers"]["edges"]) == min(first, 45)
         assert body["extensions"]["sqlStatements"] == 1
+
+
+def test_a_list_with_roles_is_one_statement_whatever_the_page_size(pair: Pair) -> None:
+    """``Customer.roles`` compiles: every customer's roles, their typed
+    attributes and their own histories in the page's one statement, as the
+    resolvers answer them, for every caller. The roles shown are exactly
+    those held (read here from the rows with ``is_held``): the primary kind
+    first, then those added and not ended, of the kinds loaded."""
+    query = (
+        "query($first: Int) { customers(first: $first, filter: {deleted: ALL}) { "
+        f"nodes {{ id kind {ROLE_LIST} }} }} }}"
+    )
+    for role in ROLES_OF_USERS:
+        for first in (1, 10, 50):
+            body = pair.same(query, {"first": first}, role)
+            assert body["extensions"]["sqlStatements"] == 1
+    body = pair.same(query, {"first": 50})
+    nodes = {decode_id(n["id"])[1]: n for n in body["data"]["customers"]["nodes"]}
+    held, ended, left = pair.compiled.run(held_roles)
+    assert {pk: [r["kind"] for r in n["roles"]] for pk, n in nodes.items()} == held
+    assert ended and all(kind not in held[pk] for pk, kind in ended)
+    roles = [r for n in nodes.values() for r in n["roles"]]
+    assert max(len(n["roles"]) for n in nodes.values()) >= 3
+    assert {"guaranteedAmount": "12500.50", "guaranteeType": "BANK"}.items() <= next(
+        r for r in roles if r["__typename"] == "GuarantorRole" and not r["primary"]
+    ).items()
+    assert any(r.get("hireDate") == "2021-03-04" and not r["primary"] for r in roles)
+    assert any(r["stageLabel"] == "legacy" for r in roles)
+    # the converted prospect: a client keeping its supplier role; the
+    # prospect row the conversion left is history, not a role
+    ((converted, left_kind),) = left
+    assert left_kind == "PROSPECT"
+    kinds = [(r["kind"], r["primary"]) for r in nodes[converted]["roles"]]
+    assert kinds[0] == ("CLIENT", True) and ("SUPPLIER", False) in kinds
+    assert "PROSPECT" not in {kind for kind, _ in kinds}
+
+
+ROLES_OF_USERS = ("admin", "agent")
+
+
+async def held_roles(
+    state: AppState,
+) -> tuple[dict[int, list[str]], list[tuple[int, str]], list[tuple[int, str]]]:
+    """Each customer's roles held, as ``Customer.roles`` lists them (GraphQL
+    kind names); the (customer, kind) of every role ended, and of every row
+    a conversion left (of another kind, never added)."""
+    loaded = {d.key for d in state.catalog.customer_types}
+    rows = await state.db.fetch(
+        "SELECT r.id, r.customer, r.kind, r.added_at, r.ended_at, c.kind AS primary_kind "
+        "FROM customer_role r JOIN customer c ON c.id = r.customer ORDER BY r.id"
+    )
+    held: dict[int, list[str]] = {}
+    for row in sorted(rows, key=lambda r: (r["kind"] != r["primary_kind"], r["id"])):
+        kinds = held.setdefault(row["customer"], [])
+        if row["kind"] in loaded and is_held(row, row["primary_kind"]):
+            kinds.append(row["kind"].upper())
+    ended = [(r["customer"], r["kind"].upper()) for r in rows if r["ended_at"] is not None]
+    left = [
+        (r["customer"], r["kind"].upper())
+        for r in rows
+        if r["kind"] != r["primary_kind"] and r["added_at"] is None
+    ]
+    return held, ended, left
 
 
 def test_fields_computed_in_python_cost_their_batches_whatever_the_page_size(

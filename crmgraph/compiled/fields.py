@@ -4,8 +4,8 @@ The core types' fields are derived from their one description
 (:mod:`crmgraph.core_fields`); ``Consent`` (a feature's) and the customer
 types' attributes are listed here.
 
-Relations (owner, team, contacts, needs, interactions, consents) and connections are
-planned in :mod:`crmgraph.compiled.plan`; every other field (computed in
+Relations (owner, team, contacts, needs, interactions, consents, roles) and
+connections are planned in :mod:`crmgraph.compiled.plan`; every other field (computed in
 Python by a resolver or a plugin) is absent here, and a query selecting it is
 answered by the resolver path.
 """
@@ -183,6 +183,22 @@ def customer_row(d: Dialect, a: str) -> str:
     return d.json_object([(name, d.row_value(f"{a}.{name}", name)) for name in ROW_COLUMNS])
 
 
+# The CustomerRole fields a role row (Render.roles) shares with the Customer
+# interface, read from columns of the same names
+ROLE_SHARED = ("kind", "stage", "stageLabel", "phase", "stageEnteredAt")
+
+
+def role_fields(customer: Mapping[str, Scalar]) -> dict[str, Scalar]:
+    """``CustomerRole``'s fields over a role row: the Customer interface's
+    own for its kind and stage, ``role_rank`` 0 for the primary kind, and
+    ``added_at`` (null for the primary kind)."""
+    return {
+        **{name: customer[name] for name in ROLE_SHARED},
+        "primary": lambda d, a: d.boolean(f"{a}.role_rank = 0"),
+        "addedAt": timestamp("added_at"),
+    }
+
+
 @dataclass(frozen=True)
 class FieldTable:
     """The column-backed fields of every type, for one catalog."""
@@ -192,13 +208,20 @@ class FieldTable:
     concrete: dict[str, tuple[str, dict[str, Scalar]]]
     interaction: dict[str, Scalar]
     consent: dict[str, Scalar]
+    # the CustomerRole interface's fields, and as ``concrete`` for the role types
+    role: dict[str, Scalar]
+    roles: dict[str, tuple[str, dict[str, Scalar]]]
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> FieldTable:
         values = CatalogValues.of(catalog)
+        customer = scalars(core_fields.CUSTOMER, values)
+        types = catalog.customer_types
         return cls(
-            customer=scalars(core_fields.CUSTOMER, values),
-            concrete={d.graphql_name: (d.key, attribute_fields(d)) for d in catalog.customer_types},
+            customer=customer,
+            concrete={d.graphql_name: (d.key, attribute_fields(d)) for d in types},
             interaction=scalars(core_fields.INTERACTION, values),
             consent=consent_fields(catalog.channels),
+            role=role_fields(customer),
+            roles={d.role_graphql_name: (d.key, attribute_fields(d)) for d in types},
         )

@@ -10,7 +10,7 @@ document and on the values of the variables ``@skip``/``@include`` read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -94,16 +94,32 @@ class Single:
     object: ObjectPlan
 
 
+# a list's rows are those whose ``customer`` is the parent customer's ``id``
+OF_CUSTOMER = (("customer", "id"),)
+# ... or whose customer and kind are the parent role's (a role's stage history)
+OF_ROLE = (("customer", "customer"), ("kind", "kind"))
+
+
 @dataclass
 class ListOf:
-    """Rows of ``table`` whose ``customer`` is the parent customer, in ``order``;
-    with ``latest_per``, only the newest row (highest id) per those columns."""
+    """Rows of ``table`` matching the parent on ``keys`` (their column, the
+    parent's), in ``order``; with ``latest_per``, only the newest row
+    (highest id) per those columns."""
 
     table: str
     order: str
     object: ObjectPlan
     arguments: Arguments | None = None
     latest_per: str | None = None
+    keys: tuple[tuple[str, str], ...] = OF_CUSTOMER
+
+
+@dataclass
+class Roles:
+    """``Customer.roles``: the roles the parent customer holds, each of the
+    variant of its kind (see :meth:`crmgraph.compiled.render.Render.roles`)."""
+
+    object: ObjectPlan
 
 
 @dataclass
@@ -181,7 +197,7 @@ def partial(part: Any) -> bool:
         return True
     if isinstance(part, Connection):
         return any(node.partial for node in part.nodes)
-    if isinstance(part, (CustomerById, CustomersByIds, Single, ListOf)):
+    if isinstance(part, (CustomerById, CustomersByIds, Single, ListOf, Roles)):
         return part.object.partial
     return False
 
@@ -246,6 +262,12 @@ class Planner:
                 planned.append((key, Const(query.name)))
             elif name == "customers":
                 planned.append((key, self.connection(nodes, query.fields[name], "Customer")))
+            elif name in ("customer", "node") and any(
+                argument.name.value == "asOf" for argument in nodes[0].arguments or ()
+            ):
+                # a record as it was is rebuilt from the audit trail in Python
+                # (crmgraph.schema.history): the resolvers answer it
+                planned.append((key, Fallback()))
             elif name in ("customer", "node"):
                 arguments = Arguments(query.fields[name], nodes[0])
                 by_id = CustomerById(arguments, self.customer(nodes), node=name == "node")
@@ -340,9 +362,19 @@ class Planner:
         return self.simple(nodes, self.type("Consent"), self.table.consent, recorded_by)
 
     def customer(self, nodes: list[FieldNode]) -> ObjectPlan:
-        """One variant per group of concrete types that select the same fields."""
+        return self.by_type(nodes, self.table.concrete, self.customer_fields)
+
+    def by_type(
+        self,
+        nodes: list[FieldNode],
+        types: Mapping[str, tuple[str, dict[str, Scalar]]],
+        fields_of: Callable[[list[FieldNode], GraphQLObjectType], list[tuple[str, Any]]],
+    ) -> ObjectPlan:
+        """An object of an interface (``types``: its concrete types, each its
+        kind and attribute fields): one variant per group of concrete types
+        that select the same fields."""
         groups: dict[tuple, tuple[list[str], str]] = {}
-        for type_name, (kind, attributes) in self.table.concrete.items():
+        for type_name, (kind, attributes) in types.items():
             fields = self.collect(nodes, self.type(type_name))
             signature = tuple(
                 (
@@ -356,20 +388,23 @@ class Planner:
         variants = []
         for kinds, type_name in groups.values():
             concrete = self.type(type_name)
-            variants.append(Variant(tuple(kinds), self.customer_fields(nodes, concrete)))
+            variants.append(Variant(tuple(kinds), fields_of(nodes, concrete)))
         return ObjectPlan(variants)
+
+    def typename(self, types: Mapping[str, tuple[str, dict[str, Scalar]]]) -> Value:
+        """``__typename`` of an object of a variant that may stand for several types."""
+        return Value(mapped(lambda a: f"{a}.kind", [(k, n) for n, (k, _) in types.items()], ""))
 
     def customer_fields(
         self, nodes: list[FieldNode], concrete: GraphQLObjectType
     ) -> list[tuple[str, Any]]:
         _, attributes = self.table.concrete[concrete.name]
-        typenames = [(kind, name) for name, (kind, _) in self.table.concrete.items()]
         planned: list[tuple[str, Any]] = []
         for key, children in self.collect(nodes, concrete).items():
             name = children[0].name.value
             definition = concrete.fields.get(name)
             if name == "__typename":
-                planned.append((key, Value(mapped(lambda a: f"{a}.kind", typenames, ""))))
+                planned.append((key, self.typename(self.table.concrete)))
             elif name in self.table.customer:
                 planned.append((key, Value(self.table.customer[name])))
             elif name in attributes:
@@ -404,10 +439,42 @@ class Planner:
                 consents = self.consents(children)
                 planned.append((key, ListOf("consent_change", "id DESC", consents)))
             elif name == "stageHistory":
-                change = self.simple(children, self.type("StageChange"), STAGE_CHANGE)
-                planned.append((key, ListOf("stage_change", STAGE_HISTORY_ORDER, change)))
+                planned.append((key, self.stage_history(children)))
+            elif name == "roles":
+                planned.append((key, self.roles(children)))
             elif definition is not None:
                 planned.append((key, Fallback()))
+            else:
+                raise NotCompilable(f"{concrete.name}.{name}")
+        return planned
+
+    def stage_history(self, nodes: list[FieldNode], keys: tuple = OF_CUSTOMER) -> ListOf:
+        change = self.simple(nodes, self.type("StageChange"), STAGE_CHANGE)
+        return ListOf("stage_change", STAGE_HISTORY_ORDER, change, keys=keys)
+
+    def roles(self, nodes: list[FieldNode]) -> Roles | Fallback:
+        """``Customer.roles``, or, when some field below it is not read from a
+        column (one a resolver computes), the whole list for the executor."""
+        try:
+            return Roles(self.by_type(nodes, self.table.roles, self.role_fields))
+        except NotCompilable:
+            return Fallback()
+
+    def role_fields(
+        self, nodes: list[FieldNode], concrete: GraphQLObjectType
+    ) -> list[tuple[str, Any]]:
+        _, attributes = self.table.roles[concrete.name]
+        planned: list[tuple[str, Any]] = []
+        for key, children in self.collect(nodes, concrete).items():
+            name = children[0].name.value
+            if name == "__typename":
+                planned.append((key, self.typename(self.table.roles)))
+            elif name in self.table.role:
+                planned.append((key, Value(self.table.role[name])))
+            elif name in attributes:
+                planned.append((key, Value(attributes[name])))
+            elif name == "stageHistory":
+                planned.append((key, self.stage_history(children, OF_ROLE)))
             else:
                 raise NotCompilable(f"{concrete.name}.{name}")
         return planned

@@ -34,6 +34,7 @@ from crmgraph.compiled.plan import (
     ObjectPlan,
     PageInfoPlan,
     Plan,
+    Roles,
     Single,
     Value,
 )
@@ -189,6 +190,8 @@ class Render:
             )
         if isinstance(part, ListOf):
             return d.embed(self.list_of(part, alias))
+        if isinstance(part, Roles):
+            return d.embed(self.roles(part, alias))
         if isinstance(part, Connection):
             return d.embed(self.interactions(part, alias))
         raise AssertionError(part)
@@ -197,7 +200,8 @@ class Render:
         inner = self.alias("l")
         element = self.object(part.object, inner)
         where = queries.Where()
-        where.add(f"customer = {parent}.id")
+        for column, parent_column in part.keys:
+            where.add(f"{column} = {parent}.{parent_column}")
         if part.arguments is not None:  # needs(status:)
             status = self.arguments(part.arguments).get("status")
             if status:
@@ -211,6 +215,30 @@ class Render:
                 f"WHERE {self.where(where)}) t WHERE newest_rank = 1 ORDER BY {part.order}"
             )
         return f"SELECT {self.d.json_array(element, part.order)} FROM ({rows}) {inner}"
+
+    def roles(self, part: Roles, parent: str) -> str:
+        """The roles customer ``parent`` holds, as ``Customer.roles`` lists
+        them: its ``customer_role`` rows of the kinds loaded that it holds
+        (``queries.HELD_ROLE``: the primary kind's, and those added and not
+        ended; a row a conversion left behind is neither), the primary first,
+        then by id. A row carries what the role types read
+        (``fields.role_fields``): ``role_rank`` 0 for the primary kind, whose
+        ``added_at`` is null and whose attributes are the customer's own."""
+        inner = self.alias("l")
+        kinds = self.d.literals([kind for v in part.object.variants for kind in v.kinds or ()])
+        primary = "held.kind = c.kind"
+        rows = (
+            "SELECT held.id, held.customer, held.kind, held.stage, held.phase, "
+            "held.entered_at AS stage_entered_at, "
+            f"CASE WHEN {primary} THEN 0 ELSE 1 END AS role_rank, "
+            f"CASE WHEN {primary} THEN NULL ELSE held.added_at END AS added_at, "
+            f"CASE WHEN {primary} THEN c.attributes ELSE held.attributes END AS attributes "
+            "FROM customer_role held JOIN customer c ON c.id = held.customer "
+            f"WHERE held.customer = {parent}.id AND held.kind IN ({kinds}) "
+            f"AND {queries.HELD_ROLE} ORDER BY role_rank, held.id"
+        )
+        element = self.object(part.object, inner)
+        return f"SELECT {self.d.json_array(element, 'role_rank, id')} FROM ({rows}) {inner}"
 
     def interactions(self, part: Connection, parent: str) -> str:
         args = self.arguments(part.arguments)
@@ -408,9 +436,10 @@ class Render:
                 pairs.append((key, d.json_array(d.json_object(edge), f"{page}.rn", in_page)))
             elif isinstance(item, PageInfoPlan):
                 pairs.append((key, self.page_info(item, page, limit, after_given)))
-        if not any(isinstance(item, (Nodes, Edges, PageInfoPlan)) for _, item in part.parts):
-            # nothing from the page's rows (totalCount, __typename): no aggregate, and
-            # no FROM, which would give a row per page row (and none for an empty page)
+        if not any(reads_rows(item) for _, item in part.parts):
+            # nothing from the page's rows (totalCount, __typename, hasPreviousPage): no
+            # aggregate, and no FROM, which would give a row per page row (and none
+            # for an empty page; PostgreSQL refuses more than one as a value)
             return f"SELECT {d.json_object(pairs)}"
         return (
             f"SELECT {d.json_object(pairs)} FROM "
@@ -478,6 +507,17 @@ class Render:
             else:
                 raise NotCompilable(f"PageInfo.{name}")
         return d.json_object(pairs)
+
+
+# the pageInfo fields read from the page's rows (aggregates over them)
+PAGE_ROW_FIELDS = frozenset({"hasNextPage", "startCursor", "endCursor"})
+
+
+def reads_rows(item: Any) -> bool:
+    """Whether a connection's part is built from its page's rows."""
+    if isinstance(item, PageInfoPlan):
+        return any(name in PAGE_ROW_FIELDS for _, name in item.parts)
+    return isinstance(item, (Nodes, Edges))
 
 
 def render(
