@@ -14,17 +14,20 @@ back, so the real call that follows gets the same ones.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from crmgraph.app import AppState
+from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.helpers import add_contact, create_customer, poll
+from tests.test_import_export import crmgraph_cli
 from tests.test_subscriptions import graphql_ws
 from tests.test_webhooks import CREATE_WEBHOOK, FAST, Receiver
 
@@ -359,3 +362,30 @@ def test_an_idempotency_key_stays_unused_and_the_cost_is_a_reads(server: LiveSer
     assert dry.json()["extensions"]["cost"] == real.json()["extensions"]["cost"]
     again = server.http.post("/graphql", json=body, headers=headers)  # now it is used
     assert again.headers.get("idempotent-replay") == "true"
+
+
+def test_import_dry_run_reports_what_the_import_then_does(
+    database_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "people.csv"
+    rows = [["Nombre", "Correo", "Tipo"], ["Ana", "ana@example.com", "prospect"],
+            ["Luis", "luis@", "prospect"], ["Ana", "ANA@example.com", "prospect"],
+            ["Bea", "bea@example.com", "client"]]  # fmt: skip
+    source.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    args = ["import", "customers", str(source), "--quiet",
+            "--map", "Nombre=name", "--map", "Correo=email", "--map", "Tipo=kind"]  # fmt: skip
+    settings = settings_for(database_url)
+    before = asyncio.run(with_state(settings, dump_tables))
+    dry = crmgraph_cli(database_url, *args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert asyncio.run(with_state(settings, dump_tables)) == before
+    assert dry.stdout.splitlines()[-1] == (
+        "dry run: nothing was written (the import ran in a transaction rolled back)"
+    )
+    real = crmgraph_cli(database_url, *args)
+    assert real.returncode == 0, real.stderr
+    summary = "read 4, created 2, merged 0, skipped as duplicate 1, rejected 1"
+    assert summary in dry.stdout and summary in real.stdout
+    customers = asyncio.run(with_state(settings, lambda state: state.db.fetch(
+        "SELECT name FROM customer ORDER BY id")))  # fmt: skip
+    assert [row["name"] for row in customers] == ["Ana", "Bea"]
