@@ -158,6 +158,7 @@ CUSTOMER_RELATIONS: tuple[str, ...] = (
     "relationships",
     "allowed_transitions",
     "stage_history",
+    "field_history",  # its values over time, from the audit trail (crmgraph.schema.history)
 )
 # The built-in features' Customer fields, reserved whether or not the feature is on.
 CUSTOMER_FEATURE_FIELDS: tuple[str, ...] = (

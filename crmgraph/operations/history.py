@@ -38,7 +38,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from crmgraph import core_fields
 from crmgraph.core_fields import Value
@@ -59,13 +60,17 @@ CUSTOMER_COLUMNS = ("kind", "name", "email", "phone", "owner", "team", "deleted_
 HISTORY_FIELDS = (*(camel(c) for c in CUSTOMER_COLUMNS), "stage")
 # the records a customer's history rebuilds, by audit entity type
 RECORDS = {"Contact": "contact", "Need": "need", "Interaction": "interaction"}
+# the entities whose entries a rebuild reads (an interaction never changes once
+# logged: its row and merges say all; notes, tasks... are not rebuilt)
+REBUILT = "'Customer', 'Contact', 'Need'"
+TYPES = {table: type_name for type_name, table in RECORDS.items()}
 RECORD_FIELDS = {"Contact": core_fields.CONTACT, "Need": core_fields.NEED}
 
 
 def moment(value: Any) -> datetime.datetime | None:
     """A timestamp as stored or as the audit trail writes it, aware (UTC)."""
-    if value is None:
-        return None
+    if value is None or (isinstance(value, datetime.datetime) and value.tzinfo is not None):
+        return value
     if isinstance(value, str):
         value = datetime.datetime.fromisoformat(value)
     if value.tzinfo is None:
@@ -73,9 +78,9 @@ def moment(value: Any) -> datetime.datetime | None:
     return value
 
 
-@dataclass(frozen=True)
-class Change:
-    """One field's change in one audit entry."""
+class Change(NamedTuple):
+    """One field's change in one audit entry (a tuple: a long trail makes
+    thousands of them)."""
 
     at: datetime.datetime
     old: Any
@@ -86,12 +91,27 @@ class Change:
 
 @dataclass
 class Entity:
-    """One audited record's entries: its changes per field, oldest first."""
+    """One audited record's entries: when each was made, and its changes per
+    field, oldest first (read from the entries' JSON when first asked for:
+    a read of a customer needs the changes of few of the trail's records)."""
 
     origin: int | None = None  # the customer it was created on
     created: datetime.datetime | None = None
-    fields: dict[str, list[Change]] = field(default_factory=lambda: defaultdict(list))
     times: list[datetime.datetime] = field(default_factory=list)
+    entries: list[tuple[datetime.datetime, int | None, str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def fields(self) -> dict[str, list[Change]]:
+        found: dict[str, list[Change]] = defaultdict(list)
+        for at, by, action, text in self.entries:
+            changes = queries.load_json(text)
+            conversion = action == "customer.stage_changed" and "kind" in changes
+            for name, pair in changes.items():
+                old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+                if conversion and name == "stage":
+                    new = UNKNOWN  # the new type's stage is not in the entry
+                found[name].append(Change(at, old, new, by, action))
+        return found
 
 
 def value_at(changes: Sequence[Change], at: datetime.datetime, present: Any) -> Any:
@@ -115,7 +135,7 @@ class Merge:
     at: datetime.datetime
     undone: datetime.datetime | None
     unprimaried: tuple[int, ...]
-    moved_stays: frozenset[int]  # the stage_change rows the merge moved
+    moved: dict[str, frozenset[int]]  # table -> the ids of its rows the merge moved
 
     def active(self, at: datetime.datetime) -> bool:
         return self.at <= at and (self.undone is None or self.undone > at)
@@ -141,17 +161,38 @@ class Trail:
             pk = step.survivor
         return pk
 
-    def owned(self, type_name: str, pk: int, at: datetime.datetime) -> list[int]:
-        """Ids of ``type_name`` records that belonged to customer ``pk`` at ``at``."""
-        return sorted(
-            entity_id
-            for (kind, entity_id), entity in self.entities.items()
-            if kind == type_name
-            and entity.origin is not None
-            and entity.created is not None
-            and entity.created <= at
-            and self.holder(entity.origin, at) == pk
+    @cached_property
+    def primary_events(self) -> list[tuple[datetime.datetime, int, bool]]:
+        """Every change of a contact's ``isPrimary`` (by merges too), oldest first."""
+        events = [
+            (c.at, pk, c.new is True)
+            for (kind, pk), entity in self.entities.items()
+            if kind == "Contact"
+            for c in entity.fields.get("isPrimary", ())
+        ]
+        for merge in self.merges:
+            events += [(merge.at, pk, False) for pk in merge.unprimaried]
+            if merge.undone is not None:
+                events += [(merge.undone, pk, True) for pk in merge.unprimaried]
+        return sorted(events, key=lambda e: e[0])
+
+    def origin(self, table: str, row: dict[str, Any]) -> tuple[int, datetime.datetime]:
+        """The customer a row was created on, and when: its first audit entry's,
+        or for a row that has none (seeded, or older than the trail) the one
+        the earliest merge still in force moved it from (else its customer
+        now) and its own creation time."""
+        entity = self.entities.get((TYPES.get(table, ""), row["id"]))
+        if entity is not None and entity.origin is not None and entity.created is not None:
+            return entity.origin, entity.created
+        origin = next(
+            (
+                m.merged
+                for m in self.merges
+                if m.undone is None and row["id"] in m.moved.get(table, ())
+            ),
+            row["customer"],
         )
+        return origin, moment(row.get("created_at", row.get("at")))  # type: ignore[return-value]
 
 
 async def merge_component(db: Database, pk: int) -> tuple[set[int], list[Merge]]:
@@ -181,7 +222,7 @@ async def merge_component(db: Database, pk: int) -> tuple[set[int], list[Merge]]
             moment(row["merged_at"]),  # type: ignore[arg-type]
             moment(row["undone_at"]),
             tuple(moved.get("unprimariedContacts", ())),
-            frozenset(moved.get("rows", {}).get("stage_change", ())),
+            {table: frozenset(ids) for table, ids in moved.get("rows", {}).items()},
         )
         for _, row in sorted(found.items())
         for moved in (queries.load_json(row["moved"] or "{}"),)
@@ -200,7 +241,7 @@ async def load_trail(db: Database, pk: int) -> Trail | None:
     marks = ", ".join("{}" for _ in ids)
     entries = await db.fetch(
         "SELECT at, by, action, entity_type, entity_id, customer, changes FROM audit_entry "
-        f"WHERE customer IN ({marks}) ORDER BY id",
+        f"WHERE customer IN ({marks}) AND entity_type IN ({REBUILT}) ORDER BY id",
         *ids,
     )
     return Trail({row["id"]: row for row in rows}, merges, entities_of(entries))
@@ -216,16 +257,7 @@ def entities_of(entries: Iterable[dict[str, Any]]) -> dict[tuple[str, int], Enti
         if entity.created is None:
             entity.origin, entity.created = entry["customer"], at
         entity.times.append(at)
-        changes = queries.load_json(entry["changes"])
-        for name, pair in changes.items():
-            old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
-            if (
-                entry["action"] == "customer.stage_changed"
-                and name == "stage"
-                and "kind" in changes
-            ):
-                new = UNKNOWN  # a conversion: the new type's stage is not in the entry
-            entity.fields[name].append(Change(at, old, new, entry["by"], entry["action"]))
+        entity.entries.append((at, entry["by"], entry["action"], entry["changes"]))
     return entities
 
 
@@ -317,9 +349,10 @@ def record_at(
 ) -> dict[str, Any] | None:
     """A contact's, need's or interaction's row as it was at ``at``; None if
     it did not exist yet. Its ``customer`` is the one it belonged to then."""
-    entity = trail.entities.get((type_name, now["id"]))
-    if entity is None or entity.origin is None or entity.created is None or entity.created > at:
+    origin, created = trail.origin(RECORDS[type_name], now)
+    if created > at:
         return None
+    entity = trail.entities.get((type_name, now["id"]), Entity())
     row = dict(now)
     fields = RECORD_FIELDS.get(type_name)
     if fields is not None:  # interactions are never changed once logged
@@ -332,54 +365,39 @@ def record_at(
         later = [t for t in entity.times if t > at]
         if later and "updated_at" in row:
             row["updated_at"] = max(t for t in entity.times if t <= at)
-    row["customer"] = trail.holder(entity.origin, at)
+    row["customer"] = trail.holder(origin, at)
     if type_name == "Contact":
-        row["is_primary"] = primary_at(trail, now["id"], at)
-    if trail.customers.get(entity.origin, {}).get("erased_at") is not None:
+        row["is_primary"] = primary_at(trail, now, at)
+    if trail.customers.get(origin, {}).get("erased_at") is not None:
         row.update(ANONYMISED.get(RECORDS[type_name], {}))
     return typed(RECORD_FIELDS.get(type_name, core_fields.INTERACTION), row)
 
 
-def primary_at(trail: Trail, contact: int, at: datetime.datetime) -> bool:
+def primary_at(trail: Trail, contact: dict[str, Any], at: datetime.datetime) -> bool:
     """Replayed: set by its own entries, cleared when another contact of the
-    same customer became primary, or by a merge (and back on its undo)."""
-    events: list[tuple[datetime.datetime, int, Any]] = []
-    for (kind, pk), entity in trail.entities.items():
-        if kind == "Contact":
-            events += [(c.at, pk, c.new) for c in entity.fields.get("isPrimary", ())]
-    for merge in trail.merges:
-        if contact in merge.unprimaried:
-            events.append((merge.at, contact, "merge"))
-            if merge.undone is not None:
-                events.append((merge.undone, contact, True))
-    primary = False
-    for when, pk, new in sorted(events, key=lambda e: e[0]):
+    same customer became primary, or by a merge (and back on its undo). A
+    contact with no entries (seeded) starts as it is now."""
+    pk, (origin, _) = contact["id"], trail.origin("contact", contact)
+    primary = ("Contact", pk) not in trail.entities and bool(contact["is_primary"])
+    for when, other, new in trail.primary_events:
         if when > at:
             break
-        if pk == contact:
-            primary = new is True
-        elif new is True and primary and same_holder(trail, pk, contact, when):
-            primary = False
+        if other == pk:
+            primary = new
+        elif new and primary:
+            promoted = trail.entities[("Contact", other)].origin
+            if promoted is not None and trail.holder(promoted, when) == trail.holder(origin, when):
+                primary = False
     return primary
-
-
-def same_holder(trail: Trail, one: int, other: int, at: datetime.datetime) -> bool:
-    a, b = trail.entities[("Contact", one)], trail.entities[("Contact", other)]
-    if a.origin is None or b.origin is None:
-        return False
-    return trail.holder(a.origin, at) == trail.holder(b.origin, at)
 
 
 async def records_at(
     db: Database, trail: Trail, type_name: str, pk: int, at: datetime.datetime
 ) -> list[dict[str, Any]]:
     """Customer ``pk``'s contacts, needs or interactions as they were at ``at``."""
-    ids = trail.owned(type_name, pk, at)
-    if not ids:
-        return []
-    rows = await queries.rows_by_column(db, RECORDS[type_name], "id", ids)
+    rows = await queries.rows_by_column(db, RECORDS[type_name], "customer", sorted(trail.customers))
     found = [record_at(trail, type_name, row, at) for row in rows]
-    return [row for row in found if row is not None]
+    return [row for row in found if row is not None and row["customer"] == pk]
 
 
 async def stage_history_at(db: Database, past: PastCustomer) -> list[dict[str, Any]]:
@@ -392,11 +410,8 @@ async def stage_history_at(db: Database, past: PastCustomer) -> list[dict[str, A
     )
     kept = []
     for row in rows:
-        origin = next(
-            (m.merged for m in trail.merges if m.undone is None and row["id"] in m.moved_stays),
-            row["customer"],
-        )
-        if moment(row["at"]) <= at and trail.holder(origin, at) == past.row["id"]:  # type: ignore[operator]
+        origin, made = trail.origin("stage_change", row)
+        if made <= at and trail.holder(origin, at) == past.row["id"]:
             kept.append(row)
     return kept
 
