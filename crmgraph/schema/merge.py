@@ -41,8 +41,10 @@ class MergeSource(enum.Enum):
 @strawberry.input(description="Which customer's value one field of the survivor takes.")
 class MergeFieldChoice:
     field: str = strawberry.field(
-        description="`name`, `email`, `phone`, `owner`, `team`, or a typed attribute of the "
-        "customers' kind by its camelCase name (e.g. `segment`)."
+        description="`name`, `email`, `phone`, `owner`, `team`, a typed attribute of the "
+        "survivor's kind by its camelCase name (e.g. `segment`; when the merged customer holds "
+        "that kind too), or an attribute of a further role both hold as `<kind>.<attribute>` "
+        "(e.g. `guarantor.guaranteedAmount`)."
     )
     source: MergeSource = strawberry.field(description="Whose value it takes.")
 
@@ -205,11 +207,14 @@ def build_merge_mutation(customer_interface: type) -> type:
     @strawberry.type
     class MergeMutation:
         @strawberry.mutation(
-            description="Merge two customers of the same kind: every contact, interaction, "
+            description="Merge two customers, of one kind or two: every contact, interaction, "
             "need, relationship, note, task, consent statement and stage change of "
             "`mergedId` moves to "
             "`survivorId` in one transaction; the merged customer's ID then resolves to "
-            "the survivor. Needs customer.merge. Plugins may refuse (MERGE_VETOED)."
+            "the survivor. The survivor keeps its primary kind and gains each role the other "
+            "held and it did not, with its stage, attributes and history (a role both hold "
+            "keeps the survivor's); a kind that may not be combined refuses the merge "
+            "(NOT_COMBINABLE). Needs customer.merge. Plugins may refuse (MERGE_VETOED)."
         )
         async def merge_customers(
             self, info: Info, input: MergeCustomersInput
@@ -244,8 +249,9 @@ def build_merge_mutation(customer_interface: type) -> type:
 
         @strawberry.mutation(
             description="Undo a merge while nothing has been written to the survivor since "
-            "(else MERGE_NOT_UNDOABLE with the reasons): both customers get their fields back "
-            "and exactly the moved rows return to the merged customer. Needs customer.merge."
+            "(else MERGE_NOT_UNDOABLE with the reasons): both customers get their fields and "
+            "roles back and exactly the moved rows return to the merged customer. Needs "
+            "customer.merge."
         )
         async def undo_merge(self, info: Info, input: UndoMergeInput) -> UndoMergePayload:
             errors = Errors()
