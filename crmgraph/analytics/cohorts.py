@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, literal
 from crmgraph.db.engine import Database
+from crmgraph.registry import Catalog
 
 
 @dataclass(frozen=True)
@@ -40,48 +41,57 @@ def month_label(number: int) -> str:
     return f"{number // 12:04d}-{number % 12 + 1:02d}"
 
 
-def acquired(scope: AnalyticsScope) -> Sql:
+def cohort_kinds(scope: AnalyticsScope, catalog: Catalog | None) -> tuple[str, ...]:
+    """The types whose first entries make the cohorts: the scope's, unless
+    they are every type of ``catalog`` (a GraphQL filter asking for no type
+    names them all): then none, and a party's creation makes its cohort."""
+    every = {t.key for t in catalog.customer_types} if catalog is not None else None
+    return () if every is not None and every <= set(scope.kinds) else scope.kinds
+
+
+def acquired(scope: AnalyticsScope, kinds: tuple[str, ...]) -> Sql:
     """``scoped``: the customers in scope with ``acquired_at``, their creation
-    or, asked for types, their first entry into one of them in the period (the
-    scope's other filters still apply to the party, not to its types)."""
+    or, asked for types (``kinds``), their first entry into one of them in the
+    period (the scope's other filters still apply to the party, not to its
+    types)."""
     d = scope.dialect
-    if not scope.kinds:
+    if not kinds:
         rows = scope.scoped_cte("scoped_rows", stage=False)
         return rows.add(
             f", scoped AS {d.not_materialized}"
             "(SELECT id, created_at AS acquired_at FROM scoped_rows)"
         )
-    return (
-        first_entries(scope)
-        .add(", ")
-        .extend(scope.without_kinds().scoped_cte("scoped_rows", stage=False))
-        .add(
-            f", scoped AS {d.not_materialized}(SELECT s.id, f.acquired_at "
-            "FROM scoped_rows s JOIN firsts f ON f.customer = s.id)"
-        )
+    sql = first_entries(scope, kinds).add(", ")
+    sql.extend(scope.without_kinds().scoped_cte("scoped_rows", stage=False))
+    return sql.add(
+        f", scoped AS {d.not_materialized}(SELECT s.id, f.acquired_at "
+        "FROM scoped_rows s JOIN firsts f ON f.customer = s.id)"
     )
 
 
-def first_entries(scope: AnalyticsScope) -> Sql:
-    """``firsts``: per customer, its first entry into the scope's types, where
+def first_entries(scope: AnalyticsScope, kinds: tuple[str, ...]) -> Sql:
+    """``firsts``: per customer, its first entry into one of ``kinds``, where
     that is in the period: the entries of the period (``ix_stage_change_kind_at``)
-    of customers with none of those types before it (``ix_stage_change_customer_at``),
-    so a short period reads its own entries, not the history. Computed once
-    (``MATERIALIZED``): the report reads it three times."""
-    ts, kinds = scope.ts(), ", ".join(literal(k) for k in scope.kinds)
+    of customers with none of those types before it (from the same index),
+    so a short period reads its own entries, not the whole history. Computed
+    once (``MATERIALIZED``): the report reads it three times."""
+    ts, written = scope.ts(), ", ".join(literal(k) for k in kinds)
     return Sql().add(
         f"firsts AS {scope.dialect.materialized}(SELECT sc.customer, MIN(sc.at) AS acquired_at "
-        f"FROM stage_change sc WHERE sc.kind IN ({kinds}) AND sc.at >= {ts} AND sc.at < {ts} "
+        f"FROM stage_change sc WHERE sc.kind IN ({written}) AND sc.at >= {ts} AND sc.at < {ts} "
         "AND NOT EXISTS (SELECT 1 FROM stage_change e WHERE e.customer = sc.customer "
-        f"AND e.kind IN ({kinds}) AND e.at < {ts}) GROUP BY sc.customer)",
+        f"AND e.kind IN ({written}) AND e.at < {ts}) GROUP BY sc.customer)",
         scope.starts_at,
         scope.ends_at,
         scope.starts_at,
     )
 
 
-async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
-    """Cohorts acquired in the period; offsets run to the period's last month.
+async def cohort_retention(
+    db: Database, scope: AnalyticsScope, catalog: Catalog | None = None
+) -> list[Cohort]:
+    """Cohorts acquired in the period; offsets run to the period's last month;
+    per type when the scope asks for some of ``catalog``'s (``cohort_kinds``).
 
     The months in which each customer was active come from ``customer_month``
     (crmgraph.db.activity) up to the month the period ends in; for that month
@@ -95,7 +105,7 @@ async def cohort_retention(db: Database, scope: AnalyticsScope) -> list[Cohort]:
     last_month = end.year * 12 + end.month - 1
     month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     next_month = (month_start + datetime.timedelta(days=31)).replace(day=1)
-    sql = Sql().add("WITH ").extend(acquired(scope)).add(", ")
+    sql = Sql().add("WITH ").extend(acquired(scope, cohort_kinds(scope, catalog))).add(", ")
     # Each read computes the cohort month once per customer (inlined, it was
     # computed again for every (customer, month) row), and PostgreSQL knows
     # the customers' statistics (it has none for a materialized CTE, then

@@ -69,7 +69,7 @@ def segment_label(by: str, value: str | None) -> str | None:
 
 
 async def cohort_list(info: Info, scope: AnalyticsScope) -> list[Cohort]:
-    found = await cohorts.cohort_retention(info.context.db, scope)
+    found = await cohorts.cohort_retention(info.context.db, scope, info.context.catalog)
     return [
         Cohort(month=c.month, size=c.size, months=[CohortMonth(**m.__dict__) for m in c.months])
         for c in found
