@@ -24,6 +24,7 @@ import pluggy
 from crmgraph import validation as v
 from crmgraph.db import stays, writes
 from crmgraph.db.engine import Database
+from crmgraph.db.party_roles import is_held, role_rows, uncombinable
 from crmgraph.db.queries import load_json
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.hook_contexts import CustomerSnapshot, Facts
@@ -41,8 +42,6 @@ from crmgraph.operations.customer_checks import (
 from crmgraph.operations.runner import Then, nothing, run_write
 from crmgraph.registry import Catalog
 from crmgraph.validation import Errors, Problem, UserInputError
-
-ROLE_COLUMNS = "kind, stage, phase, entered_at, attributes, added_at, ended_at"
 
 
 @dataclass
@@ -78,23 +77,6 @@ class RoleEnd:
     kind: str
     expected_version: int
     problems: Sequence[Problem] = ()
-
-
-def is_held(row: Mapping[str, Any], primary_kind: str) -> bool:
-    """Whether a ``customer_role`` row is a role the party holds now (the
-    primary kind's, or a further one added and not ended; a row a conversion
-    left behind is neither)."""
-    if row["kind"] == primary_kind:
-        return True
-    return row["added_at"] is not None and row["ended_at"] is None
-
-
-async def role_rows(db: Database, pk: int) -> dict[str, dict[str, Any]]:
-    """Every ``customer_role`` row of the customer, by kind."""
-    rows = await db.fetch(
-        f"SELECT {ROLE_COLUMNS} FROM customer_role WHERE customer = {{}} ORDER BY id", pk
-    )
-    return {row["kind"]: row for row in rows}
 
 
 async def held_kinds(db: Database, current: Mapping[str, Any]) -> list[str]:
@@ -134,21 +116,15 @@ def role_view(current: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, A
 def combination_problems(catalog: Catalog, kind: str, held: Sequence[str]) -> list[Problem]:
     """NOT_COMBINABLE for each kind held that ``kind`` may not join (either
     type's ``not_combinable_with`` says so)."""
-    new = catalog.customer_type(kind)
-    problems = []
-    for other in held:
-        descriptor = catalog.customer_type(other)
-        mutual = descriptor is None or descriptor.combinable(kind)
-        if new is not None and not (new.combinable(other) and mutual):
-            problems.append(
-                Problem(
-                    "kind",
-                    f"a {kind.upper()} role may not be combined with {other.upper()}, "
-                    "which this party holds",
-                    "NOT_COMBINABLE",
-                )
-            )
-    return problems
+    return [
+        Problem(
+            "kind",
+            f"a {kind.upper()} role may not be combined with {other.upper()}, "
+            "which this party holds",
+            "NOT_COMBINABLE",
+        )
+        for other in uncombinable(catalog, kind, held)
+    ]
 
 
 def role_kind_problems(catalog: Catalog, errors: Errors, kind: str) -> None:
