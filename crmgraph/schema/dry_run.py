@@ -53,10 +53,10 @@ from crmgraph.schema.core_types import AuditEntry
 DRY_RUN_FIELD = "dryRun"
 PREVIEW_FIELD = "preview"
 DRY_RUN_DESCRIPTION = (
-    "true: run everything a real call runs (validation, guards, plugin hooks, the "
-    "writes) in a transaction that is then rolled back, and answer with the payload "
-    "as it would be and its `preview`. Nothing is kept: no events, webhooks or "
-    "subscription messages follow, an `Idempotency-Key` stays unused."
+    "Preview the change: run everything a real call runs (validation, guards, plugin "
+    "hooks, the writes) in a transaction that is then rolled back, and answer with the "
+    "payload as it would be and its `preview`. Nothing is kept: no event, webhook or "
+    "subscription message follows, an `Idempotency-Key` stays unused."
 )
 PREVIEW_DESCRIPTION = (
     "`dryRun: true`: the audit entries and events this mutation would have written "
