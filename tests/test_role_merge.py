@@ -198,3 +198,30 @@ def test_a_kind_that_may_not_be_combined_refuses_the_merge_and_writes_nothing(
                                               "fieldChoices": [{"field": "rating",
                                                                 "source": "MERGED"}]})  # fmt: skip
     assert codes(unknown) == [("fieldChoices", "INVALID_CHOICE")]
+
+
+def test_a_role_gained_over_a_kind_left_behind_and_undone(world: World) -> None:
+    """A client converted from a prospect keeps the prospect row as history;
+    merging a live prospect into it makes PROSPECT a held role again (the
+    history row taken over, its stay ended), and undo puts both back."""
+    made = world.ok("createCustomer", {"kind": "PROSPECT", "name": "Quim Converted"},
+                    "customer { id }")  # fmt: skip
+    client = made["customer"]["id"]
+    world.ok("logInteraction", {"customerId": client, "channel": "EMAIL", "direction": "INBOUND",
+                                "subject": "First order", "amount": "99.00"})  # fmt: skip
+    for stage in ("contacted", "qualified", "converted"):
+        move(world, client, stage)
+    lead = world.ok("createCustomer", {"kind": "PROSPECT", "name": "Quim C."}, "customer { id }")
+    prospect = lead["customer"]["id"]
+    move(world, prospect, "contacted")
+    before = world.snapshot()
+    done = world.ok("mergeCustomers", {"survivorId": client, "mergedId": prospect}, "merge { id }")
+    roles = [(r["kind"], r["primary"], r["stage"]) for r in party(world, client)["roles"]]
+    assert roles == [("CLIENT", True, "active"), ("PROSPECT", False, "contacted")]
+    open_stays = world.sql("SELECT kind, to_stage FROM stage_change WHERE customer = {} "
+                           "AND left_at IS NULL ORDER BY kind", pk(client))  # fmt: skip
+    assert open_stays == [{"kind": "client", "to_stage": "active"},
+                          {"kind": "prospect", "to_stage": "contacted"}]  # fmt: skip
+    world.ok("undoMerge", {"mergeId": done["merge"]["id"]})
+    assert without_advancing(world.snapshot()) == without_advancing(before)
+    assert [r["kind"] for r in party(world, client)["roles"]] == ["CLIENT"]
