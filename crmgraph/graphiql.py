@@ -38,7 +38,7 @@ EXAMPLES_VARIABLE = "CRMGRAPH_GRAPHIQL_EXAMPLES"
 DEFAULT_QUERY = """# Welcome to crmgraph. Press the play button (Ctrl-Enter) to run.
 {
   customers(first: 5) {
-    edges { node { id name kind stage phase email } }
+    edges { node { id name kind stage phase email roles { kind stage } } }
     pageInfo { hasNextPage endCursor }
   }
 }

@@ -192,9 +192,11 @@ async def check_roles(db: Database, catalog: Catalog) -> None:
         assert len(kinds) == len(set(kinds)), kinds
 
 
-def replay(catalog: Catalog, history: list[dict[str, Any]]) -> tuple[str, dict[str, str]]:
+def replay(catalog: Catalog, history: list[dict[str, Any]]) -> tuple[str, dict[str, str], int]:
     """Walk a customer's stage changes like the lifecycle engine would and
-    return its final kind and the stage it holds in each kind."""
+    return its final kind, the stage it holds in each kind and how many
+    further roles it took on (``addRole``: a kind it never was, entered at
+    its first stage)."""
     first = history[0]
     start = catalog.customer_type(first["kind"])
     assert start is not None
@@ -202,8 +204,13 @@ def replay(catalog: Catalog, history: list[dict[str, Any]]) -> tuple[str, dict[s
     assert first["to_stage"] == start.lifecycle.initial
     kind, stages = first["kind"], {first["kind"]: first["to_stage"]}
     converting: Transition | None = None
+    added = 0
     for change in history[1:]:
-        if converting is not None:
+        if change["reason"] == "role added" and converting is None:
+            assert change["kind"] not in stages and change["from_stage"] is None, change
+            assert change["to_stage"] == lifecycle_of(catalog, change["kind"]).initial, change
+            added += 1
+        elif converting is not None:
             target = catalog.customer_type(converting.convert_to or "")
             assert target is not None and change["kind"] == target.key, change
             assert change["to_stage"] == converting.convert_stage or target.lifecycle.initial
@@ -217,7 +224,7 @@ def replay(catalog: Catalog, history: list[dict[str, Any]]) -> tuple[str, dict[s
             converting = transition if transition.convert_to else None
         stages[change["kind"]] = change["to_stage"]
     assert converting is None, history
-    return kind, stages
+    return kind, stages, added
 
 
 async def check_histories(db: Database, catalog: Catalog) -> int:
@@ -238,10 +245,10 @@ async def check_histories(db: Database, catalog: Catalog) -> int:
     assert set(histories) == set(customers)
     converted = 0
     for pk, history in histories.items():
-        kind, stages = replay(catalog, history)
+        kind, stages, added = replay(catalog, history)
         assert kind == customers[pk]
         assert stages == roles[pk]  # every chain ends at the role's current stage
-        converted += len(stages) > 1
+        converted += len(stages) - added > 1
     return converted
 
 
@@ -258,9 +265,30 @@ async def check_attributes(db: Database, catalog: Catalog) -> None:
         assert not errors, (customer, errors.problems)
 
 
+async def check_further_roles(db: Database, catalog: Catalog) -> None:
+    """Parties holding further roles, each role's attributes its kind's, valid."""
+    found = await rows(
+        db,
+        "SELECT r.customer, r.kind, r.attributes FROM customer_role r JOIN customer c "
+        "ON c.id = r.customer AND r.kind <> c.kind WHERE r.added_at IS NOT NULL",
+    )
+    assert len({r["customer"] for r in found}) >= 4, found
+    for role in found:
+        stored = role["attributes"]
+        values = json.loads(stored) if isinstance(stored, str) else stored
+        descriptor = catalog.customer_type(role["kind"])
+        assert descriptor is not None and descriptor.secondary_role
+        errors = validation.Errors()
+        typed = descriptor.decode_attributes(values)
+        validation.attributes(errors, "attributes", descriptor, {k: typed[k] for k in values})
+        assert not errors, (role, errors.problems)
+    assert any(role["attributes"] not in ("{}", {}) for role in found)
+
+
 async def check_consistency(db: Database, catalog: Catalog) -> int:
     await check_roles(db, catalog)
     await check_attributes(db, catalog)
+    await check_further_roles(db, catalog)
     return await check_histories(db, catalog)
 
 

@@ -1,7 +1,8 @@
 """A full export imports back: the demo data set exported (customers,
 contacts, interactions, needs) and imported into an empty database on the
 same engine gives the same parties, field by field (kind, stage and phase of
-every role a party holds, owner, typed attributes, contacts, interactions,
+every role a party holds, further roles with their attributes, owner, typed
+attributes, contacts, interactions,
 needs), converted prospects and parties with no e-mail, phone or tax id
 included; owners come back as keyless agents, every stage as a stage change
 saying it was imported; the same files imported once more create nothing.
@@ -96,6 +97,7 @@ async def parties(state: AppState, keys: dict[int, str]) -> dict[str, dict[str, 
             "team": row["team_name"],
             "attributes": load_json(row["attributes"]),
             "roles": {},
+            "held": {},  # further roles' attributes, by kind
             "contacts": [],
             "interactions": [],
             "needs": [],
@@ -104,8 +106,12 @@ async def parties(state: AppState, keys: dict[int, str]) -> dict[str, dict[str, 
     for role in await db.fetch("SELECT * FROM customer_role"):
         party = by_pk[role["customer"]]
         entered = read_timestamp(role["entered_at"])
-        # the current kind's entry time travels with the export; other roles' do not
-        when = entered if role["kind"] == party["kind"] else None
+        held = role["added_at"] is not None and role["ended_at"] is None
+        if held and role["kind"] != party["kind"]:
+            party["held"][role["kind"]] = load_json(role["attributes"])
+        # the entry time of the current kind and further roles travels with the
+        # export; that of a type left behind by a conversion does not
+        when = entered if role["kind"] == party["kind"] or held else None
         party["roles"][role["kind"]] = (role["stage"], role["phase"], when)
     contact_names = {}
     for contact in await db.fetch("SELECT * FROM contact ORDER BY id"):
@@ -186,8 +192,10 @@ def test_full_export_imports_back_into_an_empty_database(
     # the seed holds every case the round trip must carry
     kinds = Counter(p["kind"] for p in before.values())
     assert len(kinds) == 8, kinds
-    converted = [p for p in before.values() if len(p["roles"]) > 1]
+    converted = [p for p in before.values() if len(p["roles"]) > 1 + len(p["held"])]
     assert converted and all("prospect" in p["roles"] for p in converted)
+    several = [p for p in before.values() if p["held"]]  # parties with further roles
+    assert len(several) >= 4 and any(len(p["held"]) >= 2 for p in several)
     keyless = [
         p for p in before.values()
         if not p["email"] and not p["phone"] and not p["attributes"].get("tax_id")

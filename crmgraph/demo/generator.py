@@ -6,7 +6,10 @@ Generic over the catalog: customers of every registered type, each walked
 along its own declared lifecycle (conversions included) with the stage
 history the API would have written, typed attribute values drawn from the
 descriptor (:mod:`.values`), and contacts, interactions, needs, relationships,
-notes and tasks around them.
+notes and tasks around them. A handful of parties hold further roles
+(:data:`ROLE_PLANS`: a client who is also a guarantor, a supplier who is also
+a client…), the newest of their kind, so the first page of ``customers``
+(newest first) shows them.
 """
 
 from __future__ import annotations
@@ -45,12 +48,24 @@ from crmgraph.demo.words import (
     Locale,
     Rng,
 )
-from crmgraph.operations.new_customers import NewCustomer, StageEntry
+from crmgraph.operations.new_customers import HeldRole, NewCustomer, StageEntry
 from crmgraph.registry import Catalog
 
 HISTORY_DAYS = 730
 MAX_TRANSITIONS = 8
 KEEP_WALKING = 0.7
+# (primary kind, further roles): parties that also hold other roles, each
+# given to the newest customer of that kind not given any yet (a plan whose
+# kinds the catalog lacks, or may not combine, is left out). No client is the
+# primary of one: the documentation's examples take the newest clients as
+# their own subjects (an addRole of a guarantor role, a merge of two).
+ROLE_PLANS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("supplier", ("client", "guarantor")),
+    ("guarantor", ("client",)),
+    ("employee", ("beneficiary",)),
+    ("beneficiary", ("client",)),
+    ("prospect", ("supplier",)),
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,7 @@ class DemoGenerator:
         self.emails: set[str] = set()
         self.out = DemoPlan()
         self.owners: list[int] = []
+        self.parties: list[Party] = []  # each customer's, by position
         weights = [CHANNEL_WEIGHTS.get(channel, 1) for channel in catalog.channels]
         self.channel_cum_weights = list(itertools.accumulate(weights))
 
@@ -81,8 +97,9 @@ class DemoGenerator:
             descriptor = types[index] if index < len(types) else self.rng.choice(types)
             self.add_customer(index, descriptor, may_convert=index >= len(types))
         self.add_relationships()
-        # last, so its random draws leave every earlier row as it was
+        # last, so their random draws leave every earlier row as it was
         self.add_teamwork()
+        self.add_roles()
         return self.out
 
     # -- time -------------------------------------------------------------
@@ -171,6 +188,7 @@ class DemoGenerator:
 
     def add_customer(self, index: int, descriptor: CustomerType, may_convert: bool) -> None:
         party = self.party(descriptor)
+        self.parties.append(party)
         created = self.days_ago(0, HISTORY_DAYS)
         owner = self.rng.choice(self.owners) if self.rng.random() < 0.85 else None
         journey = self.walk(descriptor, created, may_convert)
@@ -458,6 +476,59 @@ class DemoGenerator:
                     "assignee": owner, "created_by": owner, "status": status, "completed_at": done,
                     "version": 1, "created_at": at, "updated_at": done or at,
                 })  # fmt: skip
+
+    # -- further roles ------------------------------------------------------------
+
+    def add_roles(self) -> None:
+        """Each of :data:`ROLE_PLANS` the catalog can hold: the newest party of
+        its primary kind not yet given roles takes on each further role as
+        ``addRole`` does (its kind's first stage, drawn attributes, a
+        ``role added`` entry after its other history, a version each)."""
+        customers = self.out.customers
+        newest_first = sorted(range(len(customers)), key=lambda i: customers[i].created_at)[::-1]
+        taken: set[int] = set()
+        for primary, kinds in ROLE_PLANS:
+            if not self.may_combine(primary, kinds):
+                continue
+            index = next(
+                (i for i in newest_first if customers[i].kind == primary and i not in taken),
+                None,
+            )
+            if index is None:
+                continue
+            taken.add(index)
+            customer = customers[index]
+            for kind in kinds:
+                customer = self.with_role(customer, self.parties[index], self.descriptor(kind))
+            customers[index] = customer
+
+    def may_combine(self, primary: str, kinds: Sequence[str]) -> bool:
+        held = [primary, *kinds]
+        found = [self.catalog.customer_type(k) for k in held]
+        if any(d is None for d in found) or len(set(held)) < len(held):
+            return False
+        return all(d.secondary_role or d.key == primary for d in found if d is not None) and all(
+            a.combinable(b.key) for a in found for b in found if a and b and a is not b
+        )
+
+    def with_role(
+        self, customer: NewCustomer, party: Party, descriptor: CustomerType
+    ) -> NewCustomer:
+        """``customer`` holding a further role of ``descriptor``'s kind."""
+        if any(entry.kind == descriptor.key for entry in customer.history):
+            return customer  # a type it has been: history, not a role to add
+        history = customer.history
+        at = self.moment(max(entry.at for entry in history))
+        owner = customer.fields["owner"]
+        entry = StageEntry(descriptor.key, descriptor.lifecycle.initial, at, "role added", owner)
+        role = HeldRole(self.attributes(descriptor, party), at)
+        return dataclasses.replace(
+            customer,
+            history=[*history, entry],
+            held={**customer.held, descriptor.key: role},
+            version=customer.version + 1,
+            updated_at=max(at, customer.updated_at or at),
+        )
 
     # -- relationships ------------------------------------------------------------
 
