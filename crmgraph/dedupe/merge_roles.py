@@ -73,7 +73,7 @@ def settle_attributes(
 
 
 def role_choice_names(types: CustomerTypes, kind: str) -> dict[str, str]:
-    """A further role's attributes as field choices: ``supplier.paymentTerms``."""
+    """A further role's attributes as field choices: ``supplier.paymentTermsDays``."""
     descriptor = types.customer_type(kind)
     attributes = descriptor.attributes if descriptor else ()
     return {f"{camel(kind)}.{camel(a.name)}": a.name for a in attributes}
