@@ -11,6 +11,13 @@ inside :func:`crmgraph.db.dry_run.rolled_back`. The resolvers never see
 the field (strawberry builds an input object from the fields it declared),
 so a dry run runs the very code a real call runs.
 
+Every ``Database.run_transaction`` the field runs joins the dry run's
+transaction (as any transaction inside an outer one does), so a write runs
+its own code unchanged; what that costs is its retry: a dry run that loses a
+PostgreSQL deadlock is not run again, the field answers an error. A refused
+write leaves what it wrote before refusing in the transaction until the
+rollback; its payload shows no node and its ``preview`` is empty.
+
 The payload problem, and the choice made: a payload's fields are resolved
 after its resolver returns, many of them by loaders reading the database
 (a customer's contacts, roles, stage history, a plugin's fields). Priming
@@ -156,9 +163,9 @@ class DryRunExecutor(StrawberryGraphQLCoreExecutionContext):
     the completion of its selection) in a rolled-back transaction."""
 
     def execute_field(self, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
-        if parent_type is not self.schema.mutation_type:
-            return super().execute_field(parent_type, source, details, *rest)
         node = details[0].node
+        if parent_type is not self.schema.mutation_type or node.name.value.startswith("__"):
+            return super().execute_field(parent_type, source, details, *rest)
         field = self.schema.get_field(parent_type, node.name.value)
         dry = field is not None and asks_dry_run(field, node, self.variable_values)
         self.note_mutation("dry" if dry else "real")
