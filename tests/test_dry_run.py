@@ -27,7 +27,7 @@ import pytest
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.helpers import add_contact, create_customer, poll
-from tests.test_import_export import crmgraph_cli
+from tests.test_import_export import crmgraph_cli, csv_bytes, upload
 from tests.test_subscriptions import graphql_ws
 from tests.test_webhooks import CREATE_WEBHOOK, FAST, Receiver
 
@@ -389,3 +389,27 @@ def test_import_dry_run_reports_what_the_import_then_does(
     customers = asyncio.run(with_state(settings, lambda state: state.db.fetch(
         "SELECT name FROM customer ORDER BY id")))  # fmt: skip
     assert [row["name"] for row in customers] == ["Ana", "Bea"]
+
+
+def test_an_upload_import_dry_run_reports_what_the_import_then_does(server: LiveServer) -> None:
+    """``importCustomers`` (a multipart upload, batches each in a transaction
+    of their own when real) takes dryRun like any mutation."""
+    data = csv_bytes(
+        [["Nombre", "email", "kind"], ["Ana", "ana@example.com", "prospect"],
+         ["Luis", "luis@", "prospect"], ["Ana again", "ANA@example.com", ""]]
+    )  # fmt: skip
+    fields = {"mapping": [{"column": "Nombre", "field": "name"}], "kind": "PROSPECT",
+              "onDuplicate": "SKIP", "commit": "BATCH"}  # fmt: skip
+    query = mutation("importCustomers", "summary { read created rejected skippedDuplicates }")
+    preflight = {"Apollo-Require-Preflight": "true"}
+    before = dump(server)
+    dry = upload(server.url, data, preflight, query=query, **fields, dryRun=True)
+    assert dry.status_code == 200, dry.text
+    assert dump(server) == before
+    real = upload(server.url, data, preflight, query=query, **fields)
+    dry_payload = dry.json()["data"]["importCustomers"]
+    real_payload = real.json()["data"]["importCustomers"]
+    assert dry_payload["summary"] == real_payload["summary"] == {
+        "read": 3, "created": 1, "rejected": 1, "skippedDuplicates": 1
+    }  # fmt: skip
+    assert [e["type"] for e in dry_payload["preview"]["events"]] == ["customer.created"]
