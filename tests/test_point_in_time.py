@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from crmgraph.privacy import ERASED_NAME
-from tests.helpers import RoleWorld
+from tests.helpers import RoleWorld, pk
 
 ROLES = ("admin", "manager", "agent", "viewer")
 PLUGINS: tuple[str, ...] = ()
@@ -159,6 +159,9 @@ def test_a_merged_party_reads_through_its_merge(world: World) -> None:
     merged = world.create("Epsilon Ltd", email="info@epsilon.example")
     world.ok("addContact", {"customerId": merged, "name": "Marta"})
     world.ok("addContact", {"customerId": survivor, "name": "Pau"})
+    for gid, subject in ((merged, "Merged's call"), (survivor, "Survivor's call")):
+        world.ok("logInteraction", {"customerId": gid, "channel": "PHONE",
+                                    "direction": "OUTBOUND", "subject": subject})  # fmt: skip
     before_merge = max(world.last_at(merged), world.last_at(survivor))
     survivor_before = world.state(survivor)
     merged_before = world.state(merged)
@@ -166,6 +169,7 @@ def test_a_merged_party_reads_through_its_merge(world: World) -> None:
     after_merge = world.last_at(survivor)
     survivor_after = world.state(survivor)
     assert {c["name"] for c in survivor_after["contacts"]} == {"Marta", "Pau"}
+    assert len(survivor_after["interactions"]["nodes"]) == 2
     # before the merge each reads as itself, with its own contacts
     assert world.state(survivor, before_merge) == survivor_before
     assert world.state(merged, before_merge) == merged_before
@@ -177,9 +181,11 @@ def test_a_merged_party_reads_through_its_merge(world: World) -> None:
 def test_erased_values_stay_erased_in_the_past(world: World) -> None:
     gid = world.create("Zeta Personal", email="zeta@private.example", phone="+34622000111",
                        client={"segment": "CONSUMER", "website": "zeta.example"})  # fmt: skip
-    world.ok(
-        "addContact", {"customerId": gid, "name": "Zoe Private", "email": "zoe@private.example"}
-    )
+    profile = {"birthday": "1980-05-06", "homeAddress": "Private street 1"}
+    zoe = world.ok("addContact", {"customerId": gid, "name": "Zoe Private",
+                                  "email": "zoe@private.example", **profile},
+                   "contact { id }")["contact"]["id"]  # fmt: skip
+    world.ok("updateContact", {"id": zoe, "jobTitle": "Private banker", "birthday": "1981-05-06"})
     world.ok("recordNeed", {"customerId": gid, "title": "Private need"})
     world.ok("logInteraction", {"customerId": gid, "channel": "EMAIL", "direction": "INBOUND",
                                 "subject": "Private subject"})  # fmt: skip
@@ -196,6 +202,12 @@ def test_erased_values_stay_erased_in_the_past(world: World) -> None:
         assert past["segment"] is None and past["website"] is None
         assert len(past["contacts"]) == 1 and len(past["needs"]) == 1
         assert not [p for p in personal if p in str(past)], past
+    contact = "query($id: ID!, $at: DateTime) { node(id: $id, asOf: $at) { ... on Contact { name email jobTitle birthday homeAddress } } }"
+    for at in moments:
+        assert world.data(contact, {"id": zoe, "at": at})["node"] == {
+            "name": "[erased]", "email": None, "jobTitle": None, "birthday": None,
+            "homeAddress": None,
+        }  # fmt: skip
     for name in ("name", "email", "phone"):
         values = world.history(gid, name)["data"]["customer"]["fieldHistory"]
         assert values and not [p for p in personal if p in str(values)], values
@@ -233,3 +245,28 @@ def test_row_scope_and_field_permissions_apply_to_the_past(world: World) -> None
     assert world.history(gid, "name", "viewer")["data"]["customer"]["fieldHistory"][0] == {
         "value": "Eta", "since": at, "until": None, "action": "customer.created", "byId": None,
     }  # fmt: skip
+
+
+def test_records_older_than_the_trail_read_with_what_is_known(world: World) -> None:
+    """A customer and contact whose entries are gone (as for seeded data, or
+    data older than the audit trail) read as they are since their creation,
+    and the field history starts with the value held before the first entry."""
+    gid = world.create("Iota", email="iota@old.example")
+    world.ok("addContact", {"customerId": gid, "name": "Olga", "isPrimary": True})
+    world.sql("DELETE FROM audit_entry WHERE customer = {}", pk(gid))
+    created = world.state(gid)
+    world.ok("updateCustomer", {"id": gid, "expectedVersion": world.version(gid), "name": "Kappa"})
+    renamed = world.last_at(gid)
+    at = (datetime.datetime.fromisoformat(renamed) - datetime.timedelta(milliseconds=1)).isoformat()
+    past = world.state(gid, at)
+    assert past == created
+    assert [c["name"] for c in past["contacts"]] == ["Olga"] and past["contacts"][0]["isPrimary"]
+    values = world.history(gid, "name")["data"]["customer"]["fieldHistory"]
+    assert [(v["value"], v["until"], v["action"]) for v in values] == [
+        ("Iota", renamed, None),
+        ("Kappa", None, "customer.updated"),
+    ]
+    email = world.history(gid, "email")["data"]["customer"]["fieldHistory"]
+    assert [(v["value"], v["until"], v["action"]) for v in email] == [
+        ("iota@old.example", None, None)
+    ]

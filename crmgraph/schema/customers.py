@@ -198,9 +198,11 @@ def resolver_namespace(
         limit = check_first(first, settings.default_page_size, settings.max_page_size)
         before = decode_cursor(after, "interaction", timestamp=True) if after else None
         key = InteractionPageKey(self.pk, limit + 1, interaction_match(filter), before)
-        past = await past_rows(self, info, "Interaction")
-        if past is not None:
-            rows = history.interaction_page(past, key.limit, key.match, key.before)
+        past = self.__dict__.get("past")
+        if past is not None:  # as it was (asOf)
+            rows = await history.interactions_at(
+                info.context.db, past, key.limit, key.match, key.before
+            )
         else:
             rows = await info.context.loaders.interactions.load(key)
         return page_of(

@@ -40,7 +40,7 @@ async def customer_as_of(info: Info, pk: int, at: datetime.datetime) -> Any:
     if await load_customer(info, pk) is None:
         return None
     ctx = info.context
-    past = await history.customer_as_of(ctx.db, ctx.catalog, pk, at)
+    past = await history.customer_as_of(ctx.db, ctx.catalog, pk, at, ctx.loaders.customer.load)
     if past is None:
         return None
     obj = ctx.types.customer(past.row)
@@ -81,7 +81,10 @@ class FieldValue:
     until: datetime.datetime | None = strawberry.field(
         description="When it took the next one (UTC); null: it still holds it."
     )
-    action: str = strawberry.field(description="The write that set it, e.g. `customer.updated`.")
+    action: str | None = strawberry.field(
+        description="The write that set it, e.g. `customer.updated`; null: set before the "
+        "audit trail began (a record seeded or older than its trail), held since its creation."
+    )
     by_id: strawberry.ID | None = strawberry.field(
         description="The user who set it, when known; null without the audit.read permission."
     )
