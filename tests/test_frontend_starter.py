@@ -6,8 +6,9 @@ starter's codegen wrote, where an ad-hoc query is refused.
 
 Needs node and the starter's node_modules (``npm ci`` in examples/frontend; CI
 runs it, see .ci/run): without them the test skips locally and fails in CI.
-The fixture runs the starter's codegen and build first, so the test checks the
-sources as they are.
+The fixture runs the starter's codegen, typecheck and build first, so the test
+checks the sources as they are: its operations typed against the committed SDL
+(a schema change that breaks one fails here; .ci/run only installs the packages).
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ MANIFEST = STARTER / "src" / "gql" / "persisted-documents.json"
 
 @pytest.fixture(scope="module")
 def starter() -> Path:
-    """The starter, generated and built from its current sources."""
+    """The starter, generated, type-checked and built from its current sources."""
     npm = shutil.which("npm")
     require(npm is not None, "npm is missing: apt-get install nodejs npm")
     require(
         (STARTER / "node_modules" / ".bin" / "graphql-codegen").exists(),
         f"the starter's packages are not installed: cd {STARTER} && npm ci",
     )
-    for script in ("codegen", "build"):
+    for script in ("codegen", "typecheck", "build"):
         done = subprocess.run(
             [str(npm), "run", "--silent", script], cwd=STARTER, capture_output=True, text=True,
             timeout=300,

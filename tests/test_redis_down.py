@@ -26,7 +26,7 @@ import redis
 from crmgraph.live import channel_for
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.conftest import fresh_database
-from tests.helpers import free_port, poll
+from tests.helpers import api_keys, free_port, poll
 from tests.test_subscriptions import EVENTS, graphql_ws
 
 CREATE = """mutation($name: String!) {
@@ -170,10 +170,9 @@ def test_cli_changes_apply_with_redis_away(database_url: str) -> None:
     from tests.test_auth import cli
 
     closed = f"redis://127.0.0.1:{free_port()}/0"
-    made = cli(database_url, "users", "create", "--name", "Ana", "--email", "ana@x.example",
-               "--role", "agent")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    token = cli(database_url, "keys", "create", "--email", "ana@x.example").stdout.strip()
+    # the user and key made in process: creating them announces nothing (and
+    # the CLI's users/keys create are tests/test_auth's); a command is a process
+    (token,) = api_keys(database_url, {"ana": "agent"}, "x.example").values()
     prefix = token.split("_")[1]
     for args in (
         ("users", "set-role", "--email", "ana@x.example", "--role", "viewer"),
