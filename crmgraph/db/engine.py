@@ -21,7 +21,7 @@ import logging
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -193,9 +193,7 @@ class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
 
     def prepare(self, connection: Any) -> None:
         self.transaction = connection.transaction()
-        # one statement at a time on the connection: fields completing side by
-        # side may read in one transaction (a dry run's payload: crmgraph.db.dry_run)
-        self.sending = asyncio.Lock()
+        self.sending = asyncio.Lock()  # one statement at a time (a dry run's payload reads)
 
     async def begin(self) -> None:
         if self.lazy:
@@ -235,9 +233,7 @@ class CountingPostgresEngine(PostgresEngine):
             await queue.flush(lambda sql, *args: send_in_transaction(self, sql, *args))
         _count(querystring)
         transaction = self.current_transaction.get()
-        if transaction is None:
-            return await super().run_querystring(querystring, in_pool=in_pool)
-        async with transaction.sending:
+        async with transaction.sending if transaction else nullcontext():
             return await super().run_querystring(querystring, in_pool=in_pool)
 
     def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
