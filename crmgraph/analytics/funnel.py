@@ -21,7 +21,8 @@ counts in the funnel of its primary kind and of each further role, by that
 role's own stages. A party is counted once per phase, whichever roles took it
 there. A further role ended by the period's end is history: its entries,
 moves and stays still count, but its open stay is in no ``current`` count
-(``role_state``), as a deleted customer is in none of the default scope.
+(``role_closed``, ``entry_flags``), as a deleted customer is in none of the
+default scope (whose past entries, unlike a role's, leave with it).
 """
 
 from __future__ import annotations
