@@ -26,7 +26,7 @@ import pytest
 
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
-from tests.helpers import add_contact, create_customer, poll
+from tests.helpers import add_contact, api_keys, create_customer, poll
 from tests.test_import_export import crmgraph_cli, csv_bytes, upload
 from tests.test_subscriptions import graphql_ws
 from tests.test_webhooks import CREATE_WEBHOOK, FAST, Receiver
@@ -413,3 +413,26 @@ def test_an_upload_import_dry_run_reports_what_the_import_then_does(server: Live
         "read": 3, "created": 1, "rejected": 1, "skippedDuplicates": 1
     }  # fmt: skip
     assert [e["type"] for e in dry_payload["preview"]["events"]] == ["customer.created"]
+
+
+def test_a_dry_run_is_refused_what_the_caller_may_not_do(database_url: str) -> None:
+    """Permissions and row scope apply to a dry run as to the real call: a
+    viewer may not create, an agent may not touch another agent's customer."""
+    keys = api_keys(database_url, {"vera": "viewer", "ana": "agent", "bea": "agent"}, "dry.example")
+    with live_server(settings_for(database_url, anonymous=False)) as server:
+        create = mutation("createCustomer", "customer { id }")
+        made = server.gql(create, {"input": {"kind": "CLIENT", "name": "Ana's"}}, key=keys["ana"])
+        anas = made["createCustomer"]["customer"]["id"]
+        refusals = [
+            (create, {"kind": "CLIENT", "name": "Vera's"}, keys["vera"]),
+            (mutation("updateCustomer", "customer { id }"),
+             {"id": anas, "expectedVersion": 1, "name": "Bea's now"}, keys["bea"]),
+        ]  # fmt: skip
+        for query, values, key in refusals:
+            before = dump(server)
+            dry = server.gql(query, {"input": {**values, "dryRun": True}}, key=key)
+            assert dump(server) == before
+            real = server.gql(query, {"input": values}, key=key)
+            (name,) = real
+            assert dry[name]["userErrors"] == real[name]["userErrors"] != []
+            assert dry[name]["preview"] == {"auditEntries": [], "events": []}
