@@ -270,3 +270,26 @@ def test_records_older_than_the_trail_read_with_what_is_known(world: World) -> N
     assert [(v["value"], v["until"], v["action"]) for v in email] == [
         ("iota@old.example", None, None)
     ]
+
+
+def test_the_compiled_path_leaves_as_of_to_the_resolvers(world: World) -> None:
+    """A query whose ``customer`` reads compile (the test server compiles
+    reads) answers an ``asOf`` field beside them with the resolvers: a
+    literal, a variable and a null variable alike."""
+    gid = world.create("Lambda")
+    at = world.last_at(gid)
+    world.ok("updateCustomer", {"id": gid, "expectedVersion": 1, "name": "Mu"})
+    query = """query($id: ID!, $at: DateTime, $none: DateTime) {
+      now: customer(id: $id) { name contacts { name } }
+      then: customer(id: $id, asOf: $at) { name contacts { name } }
+      literal: customer(id: $id, asOf: "AT") { name }
+      same: customer(id: $id, asOf: $none) { name }
+      node(id: $id, asOf: $at) { ... on Client { name } }
+    }""".replace("AT", at)
+    assert world.data(query, {"id": gid, "at": at, "none": None}) == {
+        "now": {"name": "Mu", "contacts": []},
+        "then": {"name": "Lambda", "contacts": []},
+        "literal": {"name": "Lambda"},
+        "same": {"name": "Mu"},
+        "node": {"name": "Lambda"},
+    }
