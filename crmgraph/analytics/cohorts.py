@@ -71,10 +71,10 @@ def acquired(scope: AnalyticsScope, kinds: tuple[str, ...]) -> Sql:
 
 def first_entries(scope: AnalyticsScope, kinds: tuple[str, ...]) -> Sql:
     """``firsts``: per customer, its first entry into one of ``kinds``, where
-    that is in the period: the entries of the period (``ix_stage_change_kind_at``)
-    of customers with none of those types before it (from the same index),
-    so a short period reads its own entries, not the whole history. Computed
-    once (``MATERIALIZED``): the report reads it three times."""
+    that is in the period: the entries of the period of customers with none
+    of those types before it, both read from ``ix_stage_change_kind_at``
+    (kind, customer, at) alone. Computed once (``MATERIALIZED``): the report
+    reads it three times."""
     ts, written = scope.ts(), ", ".join(literal(k) for k in kinds)
     return Sql().add(
         f"firsts AS {scope.dialect.materialized}(SELECT sc.customer, MIN(sc.at) AS acquired_at "

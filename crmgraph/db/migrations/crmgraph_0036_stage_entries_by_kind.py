@@ -1,11 +1,15 @@
-"""``ix_stage_change_kind_at``: the stage history by type and time, for
+"""``ix_stage_change_kind_at``: the stage history by type and customer, for
 cohorts per type (crmgraph.analytics.cohorts, issue 24): a party joins a
 type's cohort at its first entry into that type's lifecycle (a client who
 becomes a guarantor in March is in March's guarantor cohort), so a cohort
-over a period reads that type's entries in the period and, to leave out the
-parties that had entered the type before, the type's earlier entries, both
-from this index alone (``customer`` is in it). Without it both were scans of
-the whole history. Raw DDL, as crmgraph_0031; the same text on both engines."""
+over a period reads that type's entries in the period and leaves out the
+parties with an earlier entry of the type, both from this index alone: the
+first a walk of the type's part of it, the second a seek per party on
+(kind, customer, at). Ordered (kind, at, customer), SQLite answered the
+second by walking every earlier entry of the type for each party: the
+client cohorts of 90 days over 3,000 demo customers took 8 times what they
+took by creation month, and take 2 times with this order.
+Raw DDL, as crmgraph_0031; the same text on both engines."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
@@ -14,7 +18,7 @@ ID = "2026-12-06T23:30:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "stage entries by kind"
 
-KIND_AT_INDEX = "CREATE INDEX ix_stage_change_kind_at ON stage_change (kind, at, customer)"
+KIND_AT_INDEX = "CREATE INDEX ix_stage_change_kind_at ON stage_change (kind, customer, at)"
 
 
 def create_statements(engine_type: str) -> list[str]:
