@@ -203,39 +203,39 @@ class Trail:
         return origin, moment(row.get("created_at", row.get("at")))  # type: ignore[return-value]
 
 
-async def merge_component(db: Database, pk: int) -> tuple[set[int], list[Merge]]:
-    """Every customer joined to ``pk`` by merges (done or undone), and those merges."""
-    seen, frontier, found = {pk}, [pk], {}
+MERGE_COLUMNS = "id, survivor, merged, merged_at, undone_at, moved"
+
+
+def merge_of(row: Sequence[Any]) -> Merge:
+    """A ``customer_merge`` row's facts (its columns in MERGE_COLUMNS' order)."""
+    _, survivor, merged, merged_at, undone_at, moved_text = row
+    moved = queries.load_json(moved_text or "{}")
+    return Merge(
+        survivor,
+        merged,
+        moment(merged_at),  # type: ignore[arg-type]
+        moment(undone_at),
+        tuple(moved.get("unprimariedContacts", ())),
+        {table: frozenset(ids) for table, ids in moved.get("rows", {}).items()},
+    )
+
+
+async def merge_component(db: Database, pk: int) -> set[int]:
+    """Every customer joined to ``pk`` by merges (done or undone)."""
+    seen, frontier = {pk}, [pk]
     for _ in range(MAX_MERGE_STEPS):
         if not frontier:
             break
         marks = ", ".join("{}" for _ in frontier)
         rows = await db.fetch(
-            "SELECT id, survivor, merged, merged_at, undone_at, moved FROM customer_merge "
-            f"WHERE survivor IN ({marks}) OR merged IN ({marks})",
+            f"SELECT survivor, merged FROM customer_merge WHERE survivor IN ({marks}) "
+            f"OR merged IN ({marks})",
             *frontier,
             *frontier,
         )
-        frontier = []
-        for row in rows:
-            found[row["id"]] = row
-            for end in (row["survivor"], row["merged"]):
-                if end not in seen:
-                    seen.add(end)
-                    frontier.append(end)
-    merges = [
-        Merge(
-            row["survivor"],
-            row["merged"],
-            moment(row["merged_at"]),  # type: ignore[arg-type]
-            moment(row["undone_at"]),
-            tuple(moved.get("unprimariedContacts", ())),
-            {table: frozenset(ids) for table, ids in moved.get("rows", {}).items()},
-        )
-        for _, row in sorted(found.items())
-        for moved in (queries.load_json(row["moved"] or "{}"),)
-    ]
-    return seen, merges
+        frontier = [end for row in rows for end in row.values() if end not in seen]
+        seen.update(frontier)
+    return seen
 
 
 # reads customer rows by id (a request's DataLoader, whose cache the present
@@ -245,42 +245,55 @@ CustomerLoad = Callable[[int], Awaitable[dict[str, Any] | None]]
 
 async def load_trail(db: Database, pk: int, load: CustomerLoad | None = None) -> Trail | None:
     """Everything a rebuild of customer ``pk`` (or of a record of its) reads:
-    the merges, the customers' rows (through ``load`` when given) and the
-    audit entries."""
-    members, merges = await merge_component(db, pk)
-    ids = sorted(members)
+    its merges and audit entries (one statement; for a customer merged with
+    others, a walk of the merges and one statement for all of them), and the
+    customers' rows (through ``load`` when given)."""
+    ids = [pk]
+    found = await fetch_trail(db, ids)
+    merges = [merge_of(row) for row in found[0]]
+    if any(end != pk for m in merges for end in (m.survivor, m.merged)):
+        ids = sorted(await merge_component(db, pk))
+        found = await fetch_trail(db, ids)
+        merges = [merge_of(row) for row in found[0]]
     if load is None:
         rows = await queries.customers_by_ids(db, ids)
     else:
         rows = [row for row in await asyncio.gather(*map(load, ids)) if row is not None]
     if not any(row["id"] == pk for row in rows):
         return None
-    (found,) = await db.fetch(entries_statement(db.is_sqlite, len(ids)), *ids)
-    entries = queries.load_json(found["entries"] or "[]")
-    return Trail({row["id"]: row for row in rows}, merges, entities_of(entries))
+    return Trail({row["id"]: row for row in rows}, merges, entities_of(found[1]))
 
 
-def entries_statement(sqlite: bool, customers: int) -> str:
-    """The parties' audit entries in one JSON array built by the database, oldest
-    first, each ``[at, by, action, entity_type, entity_id, customer, changes]``:
-    one text to parse, not a row and a JSON text per entry (a third of a
-    1,000-entry rebuild's time went to those)."""
-    marks = ", ".join("{}" for _ in range(customers))
-    where = f"customer IN ({marks}) AND entity_type IN ({REBUILT})"
-    if sqlite:
-        return (
-            "SELECT json_group_array(json_array(at, by, action, entity_type, entity_id, "
-            f"customer, json(changes))) AS entries FROM (SELECT * FROM audit_entry WHERE {where} "
-            "ORDER BY id)"
+async def fetch_trail(db: Database, ids: Sequence[int]) -> tuple[list[list], list[list]]:
+    """The merges touching customers ``ids`` and their audit entries, oldest
+    first: each a JSON array built by the database, one text to parse rather
+    than a row and a JSON text per entry (a third of a 1,000-entry rebuild's
+    time went to those). An entry is ``[at, by, action, entity_type,
+    entity_id, customer, changes]``."""
+    marks = ", ".join("{}" for _ in ids)
+    merges = f"survivor IN ({marks}) OR merged IN ({marks})"
+    entries = f"customer IN ({marks}) AND entity_type IN ({REBUILT})"
+    entry = "at, by, action, entity_type, entity_id, customer"
+    if db.is_sqlite:
+        sql = (
+            f"SELECT (SELECT json_group_array(json_array({MERGE_COLUMNS})) FROM (SELECT * "
+            f"FROM customer_merge WHERE {merges} ORDER BY id)) AS merges, "
+            f"(SELECT json_group_array(json_array({entry}, json(changes))) FROM (SELECT * "
+            f"FROM audit_entry WHERE {entries} ORDER BY id)) AS entries"
         )
-    return (
-        "SELECT json_agg(json_build_array(at, by, action, entity_type, entity_id, customer, "
-        f"changes) ORDER BY id)::text AS entries FROM audit_entry WHERE {where}"
-    )
+    else:
+        sql = (
+            f"SELECT (SELECT json_agg(json_build_array({MERGE_COLUMNS}) ORDER BY id)::text "
+            f"FROM customer_merge WHERE {merges}) AS merges, "
+            f"(SELECT json_agg(json_build_array({entry}, changes) ORDER BY id)::text "
+            f"FROM audit_entry WHERE {entries}) AS entries"
+        )
+    (row,) = await db.fetch(sql, *ids, *ids, *ids)
+    return queries.load_json(row["merges"] or "[]"), queries.load_json(row["entries"] or "[]")
 
 
 def entities_of(entries: Iterable[list[Any]]) -> dict[tuple[str, int], Entity]:
-    """Audit entries (as :func:`entries_statement` lists them) by entity."""
+    """Audit entries (as :func:`fetch_trail` lists them) by entity."""
     entities: dict[tuple[str, int], Entity] = defaultdict(Entity)
     for text, by, action, entity_type, entity_id, customer, changes in entries:
         at = moment(text)
