@@ -15,7 +15,7 @@ from crmgraph import auth
 from crmgraph.app import AppState, with_state
 from crmgraph.db.engine import StatementCounter, current_counter
 from crmgraph.principal_cache import PrincipalCache
-from crmgraph.testing import live_server, require_redis, settings_for
+from crmgraph.testing import live_server, require_redis, run_sql, settings_for
 from tests.helpers import add_people
 
 QUERY = {"query": "{ customers(first: 1) { totalCount } }"}
@@ -31,12 +31,7 @@ def cli(database_url: str, *args: str, redis_url: str = "") -> subprocess.Comple
 
 
 def stored_hashes(database_url: str) -> list[str]:
-    rows = asyncio.run(
-        with_state(
-            settings_for(database_url),
-            lambda state: state.db.fetch("SELECT secret_hash FROM api_key"),
-        )
-    )
+    rows = run_sql(settings_for(database_url), "SELECT secret_hash FROM api_key")
     return [r["secret_hash"] for r in rows]
 
 

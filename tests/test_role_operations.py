@@ -26,7 +26,6 @@ collected and reported together.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import itertools
@@ -40,7 +39,7 @@ import pytest
 
 from crmgraph import auth
 from crmgraph.access import Policy
-from crmgraph.app import AppState, with_state
+from crmgraph.app import AppState
 from crmgraph.compiled.direct import ANSWERED_HEADER
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.ids import decode_id, encode_id
@@ -603,15 +602,17 @@ def failed_deliveries(webhook: str, roles: tuple[str, ...]) -> Callable[[AppStat
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     path = tmp_path_factory.mktemp("roles") / "crm.sqlite"
-    with fresh_database(request.param, request, path) as url:
-        keys, users, team = asyncio.run(with_state(settings_for(url), users_and_keys))
-        with live_server(settings_for(url, anonymous=False, grants=GRANTS)) as server:
-            api = Api(server, keys, users, team, {})
-            for _ in ROLES:  # events for the deliveries to point at
-                api.customer()
-            deliveries = failed_deliveries(api.webhook(), ROLES)
-            api.deliveries = asyncio.run(with_state(settings_for(url), deliveries))
-            yield api
+    with (
+        fresh_database(request.param, request, path) as url,
+        live_server(settings_for(url, anonymous=False, grants=GRANTS)) as server,
+    ):
+        # made on the server's own state: no second app built for either
+        keys, users, team = server.run(users_and_keys)
+        api = Api(server, keys, users, team, {})
+        for _ in ROLES:  # events for the deliveries to point at
+            api.customer()
+        api.deliveries = server.run(failed_deliveries(api.webhook(), ROLES))
+        yield api
 
 
 def held(api: Api) -> dict[str, frozenset[str]]:
