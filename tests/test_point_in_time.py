@@ -126,8 +126,12 @@ def test_node_as_of_rebuilds_records(world: World) -> None:
     need = world.ok("recordNeed", {"customerId": gid, "title": "Ink"}, "need { id }")["need"]["id"]
     recorded = world.last_at(gid)
     world.ok("updateNeed", {"id": need, "title": "Toner", "priority": "HIGH"})
+    call = world.ok("logInteraction", {"customerId": gid, "channel": "PHONE",
+                                       "direction": "INBOUND", "subject": "Ring"},
+                    "interaction { id }")["interaction"]["id"]  # fmt: skip
     query = """query($id: ID!, $at: DateTime) { node(id: $id, asOf: $at) {
-      ... on Contact { name phone customerId } ... on Need { title priority } } }"""
+      ... on Contact { name phone customerId } ... on Need { title priority }
+      ... on Interaction { subject } } }"""
     node = lambda gid_, at: world.data(query, {"id": gid_, "at": at})["node"]  # noqa: E731
     assert node(contact, first) == {"name": "Ana", "phone": "+34600111222", "customerId": gid}
     assert node(contact, None) == {"name": "Ana María", "phone": None, "customerId": gid}
@@ -135,6 +139,10 @@ def test_node_as_of_rebuilds_records(world: World) -> None:
     assert node(need, first) is None
     assert node(need, recorded) == {"title": "Ink", "priority": "MEDIUM"}
     assert node(need, None) == {"title": "Toner", "priority": "HIGH"}
+    assert node(call, recorded) is None  # logged later
+    assert node(call, world.last_at(gid)) == {"subject": "Ring"}
+    # a type point-in-time reads do not rebuild answers null with asOf
+    assert node(world.users["admin"], recorded) is None
 
 
 def test_field_history(world: World) -> None:
