@@ -448,7 +448,11 @@ class Planner:
                 raise NotCompilable(f"{concrete.name}.{name}")
         return planned
 
-    def stage_history(self, nodes: list[FieldNode], keys: tuple = OF_CUSTOMER) -> ListOf:
+    def stage_history(
+        self, nodes: list[FieldNode], keys: tuple[tuple[str, str], ...] = OF_CUSTOMER
+    ) -> ListOf:
+        """``stageHistory`` of a customer (every kind's moves) or, with
+        ``OF_ROLE``, of one role (its kind's)."""
         change = self.simple(nodes, self.type("StageChange"), STAGE_CHANGE)
         return ListOf("stage_change", STAGE_HISTORY_ORDER, change, keys=keys)
 
