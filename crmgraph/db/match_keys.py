@@ -71,41 +71,38 @@ def written(key_type: str) -> str:
     return f"'{key_type}'"
 
 
-def block_condition(
-    keys: Sequence[tuple[str, str]], name_parts: Sequence[tuple[str, list[Any]]] | None = None
-) -> tuple[str, list[Any], Where]:
+def block_condition(keys: Sequence[tuple[str, str]]) -> tuple[str, list[Any], Where]:
     """The condition on ``customer_match_key k`` of rows holding one of
     ``keys`` that is a block, and the ``crowded`` CTE (with its arguments)
-    that it reads: the name keys over :data:`NAME_BLOCK_LIMIT`, counted on the
-    key index (a crowded block's customers are never read). ``name_parts``,
-    when given, replace the plain condition on the name keys (SQL on ``k`` with
-    its arguments, see :func:`_name_only_parts`); the crowded ones stay out."""
+    that it reads (see :func:`crowded_names`)."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for key_type, value in keys:
         by_type[key_type].append(value)
     parts, args = [], []
     for key_type, values in sorted(by_type.items()):
-        if key_type == NAME and name_parts is not None:
-            continue
         parts.append(f"(k.key_type = {written(key_type)} AND k.key_value IN ({marks(values)}))")
         args.extend(values)
-    for sql, part_args in name_parts or ():
-        parts.append(sql)
-        args.extend(part_args)
     where = Where()
     where.add(f"({' OR '.join(parts) or '1 = 0'})", *args)
-    crowded, crowded_args = "", []
-    if names := by_type.get(NAME):
-        crowded = (
-            "WITH crowded AS (SELECT key_value FROM customer_match_key "
-            f"WHERE key_type = {written(NAME)} AND key_value IN ({marks(names)}) "
-            "GROUP BY key_value HAVING COUNT(*) > {}) "
-        )
-        crowded_args = [*names, NAME_BLOCK_LIMIT]
+    crowded, crowded_args = crowded_names(by_type.get(NAME, []))
+    if crowded:
         where.add(
             f"NOT (k.key_type = {written(NAME)} AND k.key_value IN (SELECT key_value FROM crowded))"
         )
     return crowded, crowded_args, where
+
+
+def crowded_names(names: Sequence[str]) -> tuple[str, list[Any]]:
+    """The ``crowded`` CTE, with its arguments, of those of the name key values
+    ``names`` whose block is over :data:`NAME_BLOCK_LIMIT`, counted on the key
+    index (a crowded block's customers are never read); ``""`` for no names."""
+    if not names:
+        return "", []
+    return (
+        "WITH crowded AS (SELECT key_value FROM customer_match_key "
+        f"WHERE key_type = {written(NAME)} AND key_value IN ({marks(names)}) "
+        "GROUP BY key_value HAVING COUNT(*) > {}) "
+    ), [*names, NAME_BLOCK_LIMIT]
 
 
 # more keys than this are locked by one lock on all pair maintenance (an import
@@ -434,50 +431,79 @@ NAME_ONLY_CONFLICTS = tuple(
 )
 
 
-def _name_only_parts(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]:
-    """SQL on ``customer_match_key k`` for the holders of the probes' name keys
-    that can pair with them through the name alone (see :func:`score`): of the
-    same kind, and holding none of the :data:`NAME_ONLY_CONFLICTS` the probe
-    has (one holding the same value is found through that identifier's
-    block). The condition is symmetric, so a pair of two probes is found from
-    either side. Every member of a big name block is a namesake, and most
-    differ in an e-mail or a phone: reading them all with their keys made an
-    import slow down as its name blocks filled up towards the limit."""
-    groups: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+def _name_only_branches(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]:
+    """SELECTs of the holders of the probes' name keys that can pair with them
+    through the name alone (see :func:`score`): of a probe's kind, and holding
+    none of the :data:`NAME_ONLY_CONFLICTS` the probe has (one holding the same
+    value is found through that identifier's block); crowded blocks left out.
+    The condition is symmetric, so a pair of two probes is found from either
+    side. Every member of a big name block is a namesake, and most differ in
+    an e-mail or a phone: reading them all with their keys made an import
+    slow down as its name blocks filled up towards the limit.
+
+    One SELECT per set of conflicts, of the kinds of its probes (a holder of
+    another probe's kind is scored and dropped: a handful of rows, where a
+    SELECT per kind cost more to plan than to run), whose kind and conflicts
+    are read by the customer's id (a join, and an anti-join on its key
+    index): as correlated subqueries in one OR they were hashed subplans that
+    read every key row of the table in every statement."""
+    names: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    kinds: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for normal in probes:
         if normal.kind is None or not normal.name_keys:
             continue  # a name alone pairs only customers of one kind
         held = {key_type for key_type, _ in normal.blocking_keys()}
         conflicts = tuple(t for t in NAME_ONLY_CONFLICTS if t in held)
-        groups[(normal.kind, conflicts)].update(normal.name_keys)
-    parts = []
-    for (kind, conflicts), values in sorted(groups.items()):
-        ordered = sorted(values)
+        names[conflicts].update(normal.name_keys)
+        kinds[conflicts].add(normal.kind)
+    branches = []
+    for conflicts, values in sorted(names.items()):
+        ordered, of_kinds = sorted(values), sorted(kinds[conflicts])
         sql = (
-            f"(k.key_type = {written(NAME)} AND k.key_value IN ({marks(ordered)}) AND "
-            "(SELECT n.kind FROM customer n WHERE n.id = k.customer) = {}"
+            "SELECT k.customer FROM customer_match_key k JOIN customer n ON n.id = k.customer "
+            f"WHERE k.key_type = {written(NAME)} AND k.key_value IN ({marks(ordered)}) "
+            "AND k.key_value NOT IN (SELECT key_value FROM crowded) "
+            f"AND n.kind IN ({marks(of_kinds)})"
         )
-        args: list[Any] = [*ordered, kind]
+        args: list[Any] = [*ordered, *of_kinds]
         if conflicts:
             sql += (
                 " AND NOT EXISTS (SELECT 1 FROM customer_match_key x WHERE x.customer = k.customer "
                 f"AND x.key_type IN ({marks(conflicts)}))"
             )
             args.extend(conflicts)
-        parts.append((sql + ")", args))
-    return parts
+        branches.append((sql, args))
+    return branches
 
 
-async def block_members(
-    db: Database, probes: Sequence[Normal], known: dict[int, Normal], live: str = LIVE
-) -> dict[tuple[str, str], list[int]]:
-    """The ids of the live customers holding each of the probes' keys that can
-    pair with a probe holding it (crowded name keys left out; of a name key,
-    only the holders :func:`_name_only_parts` keeps, and maybe more), one
-    statement per :data:`KEYS_PER_STATEMENT` keys; the normal form of each
-    member not in ``known`` is added to it, built from its stored keys
-    (already normal: no e-mail or phone is parsed again) and its kind and name."""
-    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+def _member_branches(
+    keys: Sequence[tuple[str, str]], probes: Sequence[Normal]
+) -> tuple[str, list[Any]]:
+    """The customers holding the probes' identifier ``keys`` or a name key
+    they can pair through (:func:`_name_only_branches`), as a UNION ALL of
+    one SELECT per identifier type and per name group, each a range read of
+    the key index: one OR of them all was a bitmap scan whose filter was
+    checked again on every row it found, and whose cost (hundreds of
+    thousands) got the statement JIT-compiled."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for key_type, value in keys:
+        if key_type != NAME:
+            by_type[key_type].append(value)
+    branches, args = [], []
+    for key_type, values in sorted(by_type.items()):
+        branches.append(
+            "SELECT k.customer FROM customer_match_key k "
+            f"WHERE k.key_type = {written(key_type)} AND k.key_value IN ({marks(values)})"
+        )
+        args.extend(values)
+    for sql, branch_args in _name_only_branches(probes):
+        branches.append(sql)
+        args.extend(branch_args)
+    return " UNION ALL ".join(branches), args
+
+
+def _probe_chunks(probes: Sequence[Normal]) -> list[list[Normal]]:
+    """The probes in runs of at most :data:`KEYS_PER_STATEMENT` keys."""
     probe_chunks: list[list[Normal]] = [[]]
     size = 0
     for normal in probes:
@@ -487,11 +513,27 @@ async def block_members(
             size = 0
         probe_chunks[-1].append(normal)
         size += keys
-    for chunk_probes in probe_chunks:
+    return probe_chunks
+
+
+async def block_members(
+    db: Database, probes: Sequence[Normal], known: dict[int, Normal], live: str = LIVE
+) -> dict[tuple[str, str], list[int]]:
+    """The ids of the live customers holding each of the probes' keys that can
+    pair with a probe holding it (crowded name keys left out; of a name key,
+    only the holders :func:`_name_only_branches` keeps, and maybe more), one
+    statement per :data:`KEYS_PER_STATEMENT` keys; the normal form of each
+    member not in ``known`` is added to it, built from its stored keys
+    (already normal: no e-mail or phone is parsed again) and its kind and name."""
+    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for chunk_probes in _probe_chunks(probes):
         chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
-        if not chunk:
+        members, member_args = _member_branches(chunk, chunk_probes)
+        if not members:
             continue
-        crowded, crowded_args, blocks = block_condition(chunk, _name_only_parts(chunk_probes))
+        crowded, crowded_args = crowded_names(
+            [value for key_type, value in chunk if key_type == NAME]
+        )
         crowded_flag = "(1 = 0)"
         if crowded:
             crowded_flag = (
@@ -500,23 +542,32 @@ async def block_members(
         rows = await db.fetch(
             f"{crowded}SELECT m.customer, m.key_type, m.key_value, {crowded_flag} AS crowded, "
             "c.kind, c.name FROM customer_match_key m JOIN customer c ON c.id = m.customer "
-            "WHERE m.customer IN (SELECT k.customer FROM customer_match_key k "
-            f"WHERE {blocks.sql()}) AND {live}",
+            f"WHERE m.customer IN ({members}) AND {live}",
             *crowded_args,
-            *blocks.args,
+            *member_args,
         )
-        wanted = set(chunk)
-        found: dict[int, dict[str, Any]] = {}
-        for row in rows:
-            pk, key = row["customer"], (row["key_type"], row["key_value"])
-            if key in wanted and not row["crowded"]:
-                holders[key].append(pk)
-            if pk not in known:
-                found.setdefault(pk, {"kind": row["kind"], "name": row["name"], "keys": []})
-                found[pk]["keys"].append(key)
-        for pk, member in found.items():
-            known[pk] = _normal_from_keys(member["kind"], member["name"], member["keys"])
+        _add_members(rows, set(chunk), holders, known)
     return holders
+
+
+def _add_members(
+    rows: Iterable[Mapping[str, Any]],
+    wanted: set[tuple[str, str]],
+    holders: dict[tuple[str, str], list[int]],
+    known: dict[int, Normal],
+) -> None:
+    """Each row's customer as a holder of its key when that key is ``wanted``
+    and no crowded name; and each new customer's normal form into ``known``."""
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        pk, key = row["customer"], (row["key_type"], row["key_value"])
+        if key in wanted and not row["crowded"]:
+            holders[key].append(pk)
+        if pk not in known:
+            found.setdefault(pk, {"kind": row["kind"], "name": row["name"], "keys": []})
+            found[pk]["keys"].append(key)
+    for pk, member in found.items():
+        known[pk] = _normal_from_keys(member["kind"], member["name"], member["keys"])
 
 
 def _normal_from_keys(kind: str | None, name: str | None, keys: list[tuple[str, str]]) -> Normal:
