@@ -123,15 +123,27 @@ async def run_sql(url: str, statements: Sequence[str]) -> None:
 
 
 async def rebuild_pairs(state: AppState) -> None:
+    """The match keys and stored pairs, in one transaction: a database holding
+    any key holds them all (an interrupted seed starts this step over)."""
     started = time.perf_counter()
-    await rebuild_match_keys(state.db)
-    await rebuild_duplicate_pairs(state.db)
+    async with state.db.transaction():
+        await rebuild_match_keys(state.db)
+        await rebuild_duplicate_pairs(state.db)
     print(f"  match keys and pairs rebuilt in {time.perf_counter() - started:.1f} s")
+
+
+async def fetch_value(url: str, sql: str) -> Any:
+    conn = await analytics.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
 
 
 async def prepare(url: str, settings: Settings, size: int, reseed: bool) -> None:
     """Seed (or reuse) the size's database; the trigram indexes are built once
-    after the bulk load rather than kept row by row during it."""
+    after the bulk load rather than kept row by row during it. Each step after
+    the seed runs when its result is missing, so an interrupted run goes on."""
     data = data_set(size)
     extra = [
         *search_scale.name_statements(data),
@@ -139,10 +151,13 @@ async def prepare(url: str, settings: Settings, size: int, reseed: bool) -> None
         *load_data.consent_statements(data),
     ]
     first = search_indexes.drop_statements("postgres")
-    if await analytics.prepare(url, settings, data, reseed, extra, first):
+    await analytics.prepare(url, settings, data, reseed, extra, first)
+    indexes = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%trgm%'"
+    if not await fetch_value(url, indexes):
         started = time.perf_counter()
         await run_sql(url, [*search_indexes.postgres_statements(), "VACUUM ANALYZE"])
         print(f"  trigram indexes built in {time.perf_counter() - started:.1f} s")
+    if not await fetch_value(url, "SELECT EXISTS (SELECT 1 FROM customer_match_key)"):
         await with_state(settings, rebuild_pairs)
 
 
