@@ -301,3 +301,46 @@ def test_the_compiled_path_leaves_as_of_to_the_resolvers(world: World) -> None:
         "same": {"name": "Mu"},
         "node": {"name": "Lambda"},
     }
+
+
+CONVERSION = """query($id: ID!, $at: DateTime) { customer(id: $id, asOf: $at) {
+  kind stage stageLabel phase version ... on Prospect { source interest }
+  ... on Client { segment } stageHistory { kind toStage } } }"""
+
+
+def test_a_conversion_and_a_undone_merge(world: World) -> None:
+    gid = world.ok("createCustomer", {"kind": "PROSPECT", "name": "Nu",
+                                      "prospect": {"source": "WEB", "interest": "chairs"}},
+                   "customer { id }")["customer"]["id"]  # fmt: skip
+    read = lambda at=None: world.data(CONVERSION, {"id": gid, "at": at})["customer"]  # noqa: E731
+    states = [(world.last_at(gid), read())]
+
+    def move(stage: str) -> None:
+        world.ok("transitionCustomer", {"id": gid, "toStage": stage,
+                                        "expectedVersion": world.version(gid)})  # fmt: skip
+        states.append((world.last_at(gid), read()))
+
+    world.ok("logInteraction", {"customerId": gid, "channel": "PHONE", "direction": "INBOUND",
+                                "subject": "Order", "amount": "90.00"})  # fmt: skip
+    for stage in ("contacted", "qualified", "converted", "loyal"):
+        move(stage)
+    assert states[3][1]["kind"] == "CLIENT" and states[3][1]["stage"] == "active"
+    for at, state in states:
+        assert read(at) == state, at
+
+    # a merge undone: between the merge and its undo the merged ID stands for
+    # the survivor; before and after, each reads as itself
+    other = world.create("Xi", client={"segment": "CONSUMER"})
+    lone = world.create("Xi Two")
+    world.ok("addContact", {"customerId": lone, "name": "Rita"})
+    parted = world.state(lone)
+    merge = world.ok("mergeCustomers", {"survivorId": other, "mergedId": lone},
+                     "merge { id }")["merge"]["id"]  # fmt: skip
+    merged_at = world.last_at(other)
+    together = world.state(other)
+    world.ok("undoMerge", {"mergeId": merge})
+    assert world.state(lone, merged_at) == together
+    assert [c["name"] for c in world.state(other, merged_at)["contacts"]] == ["Rita"]
+    undone_at = world.last_at(lone)
+    assert world.state(other, undone_at)["contacts"] == []
+    assert world.state(lone, undone_at)["contacts"] == parted["contacts"]
