@@ -18,6 +18,8 @@ mutation's ``run_write``) and either does everything or, raising
    merged customer's value and ``SURVIVOR`` keeps the survivor's; a field not
    chosen keeps the survivor's value, or takes the merged customer's when the
    survivor has none. Changing the owner or team needs ``customer.assign``;
+   changing a guarded attribute (by a choice, a gap filled or a role gained
+   with it) needs its permission (:func:`refuse_guarded`: FORBIDDEN);
    plugins' ``crmgraph_validate_customer`` checks the result like any update,
    and each role gained or changed as ``addRole`` would;
 3. mark the merged customer (``merged_into``, soft-deleted: lists, matching and
@@ -39,7 +41,7 @@ module's context, hook call and traces (:func:`record`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +62,7 @@ from crmgraph.dedupe.merge_rows import move_to_survivor
 from crmgraph.extension_points import CustomerWrite
 from crmgraph.hook_contexts import MERGE, CustomerSnapshot, Facts, MergeContext
 from crmgraph.ids import encode_id
-from crmgraph.input_checks import plugin_problems
+from crmgraph.input_checks import forbidden_problem, plugin_problems
 from crmgraph.plugin_calls import call_each, reasons
 from crmgraph.registry import Catalog
 from crmgraph.validation import Problem, UserInputError, camel
@@ -79,13 +81,26 @@ class MergeRequest:
     reason: str | None = None
 
 
+# (GraphQL type, {attribute: new value}) -> (type, field, permission) of each
+# guarded field the caller may not write (``crmgraph.access.Access.denied_writes``)
+DeniedWrites = Callable[[str, Mapping[str, Any]], list[tuple[str, str, str]]]
+
+
+def nothing_denied(type_name: str, sent: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The :data:`DeniedWrites` of the system itself (an import's merge): none."""
+    return []
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who merges: the rows they may see, whether they may reassign, their user."""
+    """Who merges: the rows they may see, whether they may reassign, their
+    user, and which guarded attributes they may not write (a person's rights:
+    :func:`crmgraph.operations.dedupe.merge_caller`)."""
 
     sees: Callable[[Mapping[str, Any]], bool]
     may_assign: bool
     user_id: int | None
+    denied_writes: DeniedWrites = nothing_denied
 
 
 # ---------------------------------------------------------------- helpers
@@ -184,6 +199,39 @@ async def record(
     await matching.refresh_match_keys(db, [survivor["id"], merged["id"]])
 
 
+def refuse_guarded(
+    catalog: Catalog,
+    kinds: Sequence[str],
+    changes: Mapping[str, list[Any]],
+    caller: Caller,
+    where: Callable[[str], tuple[str, str]],
+) -> None:
+    """FORBIDDEN, before anything is written, for each attribute of ``kinds``
+    (the survivor's primary kind and the roles written) whose value
+    ``changes`` (the audit entry's ``{<kind>.<attribute>: [old, new]}``)
+    alters while it is guarded by a permission the caller lacks: a merge or
+    an undo writes it as ``updateCustomer`` would. ``where(kind)``: the
+    problem's input field and what the write does, ``{}`` standing for the
+    attribute (``your role may not <that>: it needs the <permission> permission``)."""
+    problems = []
+    for kind in kinds:
+        descriptor, prefix = catalog.customer_type(kind), camel(kind)
+        if descriptor is None:  # a kind no longer loaded: no declared guard
+            continue
+        written = {
+            attr.name: changes[path][1]
+            for attr in descriptor.attributes
+            if (path := f"{prefix}.{camel(attr.name)}") in changes
+        }
+        field_path, doing = where(kind)
+        problems.extend(
+            forbidden_problem(field_path, doing.format(f"{prefix}.{name}"), permission)
+            for _, name, permission in caller.denied_writes(descriptor.graphql_name, written)
+        )
+    if problems:
+        raise UserInputError(problems)
+
+
 async def call_plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
     """Every plugin's ``crmgraph_merge_customers``; their vetoes, all at once."""
     vetoes = [
@@ -250,6 +298,9 @@ async def merge_customers(
             "customer.assign permission",
             "FORBIDDEN",
         )
+    changes = audited_changes(survivor["kind"], survivor, changed, attributes)
+    changes |= roles.audited(survivor["kind"])
+    refuse_guarded(catalog, [survivor["kind"], *roles.after], changes, caller, roles.guarded_input)
     before = await _validate(db, pm, catalog, (survivor, changed, attributes), roles)
 
     at = writes.now()
@@ -295,8 +346,6 @@ async def merge_customers(
     moved = await move_to_survivor(db, survivor["id"], merged["id"], at, stays_kept)
     counts = {**moved.counts(), **ctx.moved}
 
-    changes = audited_changes(survivor["kind"], survivor, changed, attributes)
-    changes |= roles.audited(survivor["kind"])
     extra = {"reason": [None, request.reason]} if request.reason else {}
     merged_id = encode_id("Customer", merged["id"])
     await record(

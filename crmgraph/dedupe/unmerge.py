@@ -9,8 +9,11 @@ whose attributes were settled gets them back:
 :func:`crmgraph.dedupe.merge_roles.restore_roles`),
 plugins are called again (phase ``undo``, with what they saved, and may
 refuse), and it leaves an audit entry per customer and a
-``customer.unmerged`` event. Versions keep increasing: an undo is a new
-change, not a rewind.
+``customer.unmerged`` event. Putting a guarded attribute's value back (one
+the merge changed, or one a gained role takes away) is a write of it: it
+needs the attribute's permission, as the merge did
+(:func:`crmgraph.dedupe.merge.refuse_guarded`, FORBIDDEN on ``mergeId``).
+Versions keep increasing: an undo is a new change, not a rewind.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from crmgraph.dedupe.merge import (
     call_plugins,
     compare_and_set,
     record,
+    refuse_guarded,
     snapshot,
 )
 from crmgraph.dedupe.merge_roles import restore_roles, role_changes
@@ -90,6 +94,25 @@ async def undo_refusals(db: Database, merge: dict[str, Any]) -> list[str]:
     return found
 
 
+async def _undo_changes(
+    db: Database, survivor: dict[str, Any], before: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """What undoing gives back to ``survivor`` (its row now; ``before``: its
+    image the merge kept), as the undo's audit entry records it."""
+    restored = {c: before[c] for c in CORE_FIELDS}
+    changes = audited_changes(survivor["kind"], survivor, restored, before["attributes"])
+    roles_before, roles_now = before.get("roles", {}), await role_rows(db, survivor["id"])
+    return changes | role_changes(
+        survivor["kind"], {k: roles_now.get(k) for k in roles_before}, roles_before
+    )
+
+
+def _undoing(kind: str) -> tuple[str, str]:
+    """Where an undo's change of a ``kind`` attribute comes from (see
+    :func:`crmgraph.dedupe.merge.refuse_guarded`)."""
+    return "mergeId", "put {} back as it was before the merge"
+
+
 def _names(changes: dict[str, Any], customer_id: str) -> bool:
     """Whether a relationship's audited change has ``customer_id`` at an end."""
     return any(customer_id in (changes.get(end) or ()) for end in ("fromId", "toId"))
@@ -119,6 +142,10 @@ async def undo_merge(
     merged = (await queries.customers_by_ids(db, [merge["merged"]]))[0]
     survivor_before = queries.load_json(merge["survivor_before"])
     merged_before = queries.load_json(merge["merged_before"])
+    roles_before = survivor_before.get("roles", {})
+    restored = {c: survivor_before[c] for c in CORE_FIELDS}
+    changes = await _undo_changes(db, survivor, survivor_before)
+    refuse_guarded(catalog, [survivor["kind"], *roles_before], changes, caller, _undoing)
     ctx = MergeContext(
         db,
         UNDO,
@@ -131,12 +158,9 @@ async def undo_merge(
     )
     await call_plugins(pm, ctx)
     await move_back(db, MovedRows.from_json(queries.load_json(merge["moved"])), merged["id"])
-    roles_before = survivor_before.get("roles", {})
-    roles_now = await role_rows(db, survivor["id"])
     await restore_roles(db, survivor["id"], roles_before)
 
     at = writes.now()
-    restored = {c: survivor_before[c] for c in CORE_FIELDS}
     await compare_and_set(
         db,
         survivor["id"],
@@ -159,10 +183,6 @@ async def undo_merge(
     )
     await writes.update_row(
         db, "customer_merge", merge_id, {"undone_at": at, "undone_by": caller.user_id}
-    )
-    changes = audited_changes(survivor["kind"], survivor, restored, survivor_before["attributes"])
-    changes |= role_changes(
-        survivor["kind"], {k: roles_now.get(k) for k in roles_before}, roles_before
     )
     await record(
         db,

@@ -67,8 +67,12 @@ class PairInput:
 
 
 def merge_caller(actor: Actor) -> merging.Caller:
-    """Who merges, as :mod:`crmgraph.dedupe.merge` takes them."""
-    return merging.Caller(actor.sees, actor.can(CUSTOMER_ASSIGN), actor.user_id)
+    """Who merges, as :mod:`crmgraph.dedupe.merge` takes them: a merge or an
+    undo that changes a guarded attribute of the survivor needs its permission
+    as ``updateCustomer`` does (:func:`crmgraph.dedupe.merge.refuse_guarded`)."""
+    return merging.Caller(
+        actor.sees, actor.can(CUSTOMER_ASSIGN), actor.user_id, actor.access.denied_writes
+    )
 
 
 def field_choices(errors: Errors, choices: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -100,7 +104,11 @@ async def merge_customers(
     *,
     then: Then = nothing,
 ) -> int:
-    """Merge two customers, of one kind or two, in one transaction; the merge's pk."""
+    """Merge two customers, of one kind or two, in one transaction; the merge's pk.
+    Refused (FORBIDDEN, nothing written) when the outcome changes a guarded
+    attribute of the survivor (by a field choice, by filling a gap, by a
+    role gained with it) that the actor may not write; values the survivor
+    keeps need nothing."""
     errors = Errors(list(data.problems))
     choices = field_choices(errors, data.field_choices)
     reason = reason_text(errors, data.reason, MERGE_REASON_LENGTH)
@@ -131,7 +139,10 @@ async def undo_merge(
     then: MergeThen = no_merge_rows,
 ) -> dict[str, Any]:
     """Undo a merge while nothing was written to the survivor since; the
-    merge's row as the undo left it."""
+    merge's row as the undo left it. The undo writes the survivor's guarded
+    attributes back as they were (a role gained leaves with its values), so
+    it needs their permission wherever that changes a value, as the merge
+    did: FORBIDDEN otherwise, nothing written."""
 
     async def work() -> dict[str, Any]:
         return await unmerge.undo_merge(db, pm, catalog, data.merge, merge_caller(actor))
