@@ -1,6 +1,7 @@
 """Records as they were: a customer, its contacts, needs and interactions
 rebuilt at a past moment from the audit trail (``customer(id:, asOf:)``,
-``node(id:, asOf:)``), and one field's values over time (``fieldHistory``).
+``node(id:, asOf:)``); :mod:`crmgraph.operations.field_history` reads one
+field's values over time from the same trail (``fieldHistory``).
 
 Every write leaves an audit entry with each field's ``[old, new]`` value
 (:func:`crmgraph.db.writes.field_changes`). A field's value at moment ``T``
@@ -13,6 +14,9 @@ than a field's first entry reads with what is known.
 Rules on top of that:
 
 - a record created after ``T`` did not exist: None;
+- a record with no entries (seeded, bulk-loaded, older than its trail) reads
+  as it is, since its creation; which customer held it then follows from the
+  rows each merge moved (``customer_merge.moved``);
 - merges (``customer_merge``, undone ones until their undo) decide which
   customer a record belonged to at ``T``, and which customer an ID stood for:
   before a merge the merged customer reads as itself, after it as the survivor;
@@ -45,21 +49,18 @@ from typing import Any, NamedTuple
 
 from crmgraph import core_fields
 from crmgraph.core_fields import Value
-from crmgraph.db import queries, writes
+from crmgraph.db import queries
 from crmgraph.db.engine import Database
 from crmgraph.db.text_keys import fold
 from crmgraph.paging import STAGE_HISTORY_ORDER
 from crmgraph.privacy import ERASED_NAME
 from crmgraph.privacy.erasure import ANONYMISED, CUSTOMER_VALUES
-from crmgraph.privacy.scrub import NON_PERSONAL
 from crmgraph.registry import Catalog
 from crmgraph.validation import camel
 
 MAX_MERGE_STEPS = 64  # merge chains are short; this bounds a corrupt cycle
 UNKNOWN = object()  # a change whose new value the entry does not hold
 CUSTOMER_COLUMNS = ("kind", "name", "email", "phone", "owner", "team", "deleted_at", "erased_at")
-# the core Customer fields fieldHistory answers, as the audit trail names them
-HISTORY_FIELDS = (*(camel(c) for c in CUSTOMER_COLUMNS), "stage")
 # the records a customer's history rebuilds, by audit entity type
 RECORDS = {"Contact": "contact", "Need": "need", "Interaction": "interaction"}
 # the entities whose entries a rebuild reads (an interaction never changes once
@@ -554,53 +555,3 @@ async def interactions_at(
     )
     found = (record_at(trail, "Interaction", row, at) for row in rows)
     return [row for row in found if row is not None and row["customer"] == past.row["id"]][:limit]
-
-
-@dataclass(frozen=True)
-class FieldValue:
-    """A value a field held from ``since`` until ``until`` (None: still),
-    set by ``action`` (None: before the trail began, a seeded or older record)."""
-
-    value: Any
-    since: datetime.datetime
-    until: datetime.datetime | None
-    by: int | None
-    action: str | None
-
-
-def present_value(row: dict[str, Any], path: str) -> Any:
-    """The value a customer row holds now for an audit trail field name."""
-    kind, _, attribute = path.partition(".")
-    if not attribute:
-        column = {camel(c): c for c in (*CUSTOMER_COLUMNS, "stage")}[path]
-        return writes.jsonable(row[column])
-    if kind != camel(row["kind"]):
-        return None
-    found = {camel(k): v for k, v in queries.load_json(row["attributes"]).items()}
-    return found.get(attribute)
-
-
-async def field_history(db: Database, pk: int, path: str) -> list[FieldValue]:
-    """Every value the customer's field ``path`` (as the audit trail names it)
-    held, oldest first; an erased customer's personal values read as erased."""
-    trail = await load_trail(db, pk)
-    if trail is None:
-        return []
-    now = trail.customers[pk]
-    changes = trail.entities.get(("Customer", pk), Entity()).fields.get(path, [])
-    present = present_value(now, path)
-    spans = [(c.new, c.at, c.by, c.action) for c in changes]
-    first = changes[0].old if changes else present
-    earlier = int(first is not None)
-    if earlier:  # held before its first entry: since the record was created
-        spans.insert(0, (first, moment(now["created_at"]), None, None))
-    values = []
-    for i, (value, since, by, action) in enumerate(spans):
-        until = spans[i + 1][1] if i + 1 < len(spans) else None
-        if value is UNKNOWN:  # after a conversion: what the next change started from
-            following = i - earlier + 1
-            value = changes[following].old if following < len(changes) else present
-        if now["erased_at"] is not None and path not in NON_PERSONAL | {"erasedAt"}:
-            value = ERASED_NAME if path == "name" else None
-        values.append(FieldValue(value, since, until, by, action))  # type: ignore[arg-type]
-    return values

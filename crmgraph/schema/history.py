@@ -16,6 +16,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from crmgraph.access import AUDIT_READ
+from crmgraph.operations import field_history as values_over_time
 from crmgraph.operations import history
 from crmgraph.schema import core_types as core
 from crmgraph.schema.customers import load_customer
@@ -93,14 +94,14 @@ class FieldValue:
 def field_path(info: Info, kind: str, name: str) -> str:
     """The audit trail's name of a Customer field (``segment`` of a client:
     ``client.segment``); a field that is none is refused."""
-    if name in history.HISTORY_FIELDS:
+    if name in values_over_time.HISTORY_FIELDS:
         return name
     descriptor = info.context.catalog.customer_type(kind)
     if descriptor is not None and name in {camel(a.name) for a in descriptor.attributes}:
         return f"{camel(kind)}.{name}"
     raise GraphQLError(
         f"fieldHistory: {name!r} is no field of this customer with a history (fields: "
-        f"{', '.join(history.HISTORY_FIELDS)} and its type's attributes)",
+        f"{', '.join(values_over_time.HISTORY_FIELDS)} and its type's attributes)",
         extensions={"code": "INVALID_FIELD"},
     )
 
@@ -134,5 +135,5 @@ async def field_history(
             action=v.action,
             by_id=encode_id("User", v.by) if shows_by and v.by is not None else None,
         )
-        for v in await history.field_history(info.context.db, self.pk, path)
+        for v in await values_over_time.field_history(info.context.db, self.pk, path)
     ]
