@@ -424,9 +424,15 @@ class RoleWorld:
     @classmethod
     @contextlib.contextmanager
     def serving(
-        cls, database_url: str, plugins: Sequence[str], roles: Sequence[str], domain: str
+        cls,
+        database_url: str,
+        plugins: Sequence[str],
+        roles: Sequence[str],
+        domain: str,
+        **overrides: Any,
     ) -> Iterator[Self]:
-        settings = settings_for(database_url, anonymous=False, plugins=plugins)
+        """``overrides``: more settings (``grants``…)."""
+        settings = settings_for(database_url, anonymous=False, plugins=plugins, **overrides)
         asyncio.run(migrate_for(settings))  # plugins' own tables
 
         async def people(state: AppState) -> tuple[dict[str, str], dict[str, int]]:

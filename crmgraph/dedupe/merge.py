@@ -41,6 +41,7 @@ module's context, hook call and traces (:func:`record`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -211,8 +212,9 @@ def refuse_guarded(
     ``changes`` (the audit entry's ``{<kind>.<attribute>: [old, new]}``)
     alters while it is guarded by a permission the caller lacks: a merge or
     an undo writes it as ``updateCustomer`` would. ``where(kind)``: the
-    problem's input field and what the write does, ``{}`` standing for the
-    attribute (``your role may not <that>: it needs the <permission> permission``)."""
+    problem's input field and what the write does (``your role may not
+    <that>: it needs the <permission> permission``), a template of ``path``
+    (``employee.salary``) and ``name`` (``salary``)."""
     problems = []
     for kind in kinds:
         descriptor, prefix = catalog.customer_type(kind), camel(kind)
@@ -225,11 +227,25 @@ def refuse_guarded(
         }
         field_path, doing = where(kind)
         problems.extend(
-            forbidden_problem(field_path, doing.format(f"{prefix}.{name}"), permission)
+            forbidden_problem(
+                field_path, doing.format(path=f"{prefix}.{name}", name=name), permission
+            )
             for _, name, permission in caller.denied_writes(descriptor.graphql_name, written)
         )
     if problems:
         raise UserInputError(problems)
+
+
+def merging_input(primary: str, gained: Sequence[str], kind: str) -> tuple[str, str]:
+    """Where a merge's change of a ``kind`` attribute comes from, for
+    :func:`refuse_guarded`: a role gained brings its values along
+    (``mergedId``); a kind both hold has them settled by ``fieldChoices``,
+    where ``SURVIVOR`` keeps the survivor's value (``primary``: the
+    survivor's kind, whose attributes are chosen by their own name)."""
+    if kind in gained:
+        return "mergedId", f"take on {{path}} with the {kind.upper()} role the survivor gains"
+    choice = "{name}" if kind == primary else "{path}"
+    return "fieldChoices", f"change {{path}} by merging (choose SURVIVOR for {choice} to keep it)"
 
 
 async def call_plugins(pm: pluggy.PluginManager, ctx: MergeContext) -> None:
@@ -300,7 +316,8 @@ async def merge_customers(
         )
     changes = audited_changes(survivor["kind"], survivor, changed, attributes)
     changes |= roles.audited(survivor["kind"])
-    refuse_guarded(catalog, [survivor["kind"], *roles.after], changes, caller, roles.guarded_input)
+    where = functools.partial(merging_input, survivor["kind"], roles.gained)
+    refuse_guarded(catalog, [survivor["kind"], *roles.after], changes, caller, where)
     before = await _validate(db, pm, catalog, (survivor, changed, attributes), roles)
 
     at = writes.now()

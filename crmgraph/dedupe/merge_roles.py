@@ -135,15 +135,6 @@ class RoleMerge:
             if previous is not None:
                 self.ended.append(kind)
 
-    def guarded_input(self, kind: str) -> tuple[str, str]:
-        """Where a merge's change of a ``kind`` attribute comes from, as
-        :func:`crmgraph.dedupe.merge.refuse_guarded` names it: a role gained
-        brings its values along (``mergedId``); a kind both hold has them
-        settled by ``fieldChoices``, where ``SURVIVOR`` keeps the survivor's."""
-        if kind in self.gained:
-            return "mergedId", f"take on {{}} with the {kind.upper()} role the survivor gains"
-        return "fieldChoices", "change {} by merging (SURVIVOR keeps the survivor's value)"
-
     def roles_written(self) -> list[str]:
         """The kinds whose role (not a history row) this merge writes."""
         return [k for k in self.after if k in self.gained or k not in self.continued]

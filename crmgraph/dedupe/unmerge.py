@@ -110,7 +110,7 @@ async def _undo_changes(
 def _undoing(kind: str) -> tuple[str, str]:
     """Where an undo's change of a ``kind`` attribute comes from (see
     :func:`crmgraph.dedupe.merge.refuse_guarded`)."""
-    return "mergeId", "put {} back as it was before the merge"
+    return "mergeId", "put {path} back as it was before the merge"
 
 
 def _names(changes: dict[str, Any], customer_id: str) -> bool:
