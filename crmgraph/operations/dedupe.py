@@ -154,7 +154,9 @@ async def undo_merge(
 
 async def undo_blockers(db: Database, merge_id: int) -> list[str]:
     """Why undoing merge ``merge_id`` would be refused now (empty: it would
-    be accepted, unless a plugin refuses): the checks of ``undoMerge``, run."""
+    be accepted, unless a plugin refuses or the caller lacks the permission
+    of a guarded attribute the undo writes back): the checks of
+    ``undoMerge`` that do not depend on the caller, run."""
     rows = await db.fetch("SELECT * FROM customer_merge WHERE id = {}", merge_id)
     return await unmerge.undo_refusals(db, rows[0])
 
