@@ -94,14 +94,18 @@ def block_condition(keys: Sequence[tuple[str, str]]) -> tuple[str, list[Any], Wh
 
 def crowded_names(names: Sequence[str]) -> tuple[str, list[Any]]:
     """The ``crowded`` CTE, with its arguments, of those of the name key values
-    ``names`` whose block is over :data:`NAME_BLOCK_LIMIT`, counted on the key
-    index (a crowded block's customers are never read); ``""`` for no names."""
+    ``names`` whose block is over :data:`NAME_BLOCK_LIMIT` (a crowded block's
+    customers are never read); ``""`` for no names. Each is asked whether its
+    block has a row past the limit, on the key index: a COUNT of every member
+    read crowded blocks that grow with the table (46,000 key rows, 190 ms, for
+    the 1,000 keys of a statement at 100,000 customers)."""
     if not names:
         return "", []
     return (
-        "WITH crowded AS (SELECT key_value FROM customer_match_key "
-        f"WHERE key_type = {written(NAME)} AND key_value IN ({marks(names)}) "
-        "GROUP BY key_value HAVING COUNT(*) > {}) "
+        "WITH crowded AS (SELECT n.column1 AS key_value "
+        f"FROM (VALUES {', '.join('({})' for _ in names)}) AS n "
+        "WHERE EXISTS (SELECT 1 FROM customer_match_key b "
+        f"WHERE b.key_type = {written(NAME)} AND b.key_value = n.column1 LIMIT 1 OFFSET {{}})) "
     ), [*names, NAME_BLOCK_LIMIT]
 
 
