@@ -65,7 +65,7 @@ def test_sdl_has_the_core_api() -> None:
         "type Client implements Customer & Node",
         "customers(first: Int = 20, after: String = null, filter: CustomerFilter = null, "
         "orderBy: CustomerOrder = null): CustomerConnection!",
-        "node(id: ID!): Node",
+        "node(id: ID!, asOf: DateTime = null): Node",
         "createCustomer(input: CreateCustomerInput!): CreateCustomerPayload!",
         "logInteraction(input: LogInteractionInput!): InteractionPayload!",
         "type UserError",
