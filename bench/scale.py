@@ -140,7 +140,9 @@ async def fetch_value(url: str, sql: str) -> Any:
         await conn.close()
 
 
-async def prepare(url: str, settings: Settings, size: int, reseed: bool) -> None:
+async def prepare(
+    url: str, settings: Settings, size: int, reseed: bool, pairs: bool = True
+) -> None:
     """Seed (or reuse) the size's database; the trigram indexes are built once
     after the bulk load rather than kept row by row during it. Each step after
     the seed runs when its result is missing, so an interrupted run goes on."""
@@ -157,8 +159,11 @@ async def prepare(url: str, settings: Settings, size: int, reseed: bool) -> None
         started = time.perf_counter()
         await run_sql(url, [*search_indexes.postgres_statements(), "VACUUM ANALYZE"])
         print(f"  trigram indexes built in {time.perf_counter() - started:.1f} s")
-    if not await fetch_value(url, "SELECT EXISTS (SELECT 1 FROM customer_match_key)"):
+    has_keys = await fetch_value(url, "SELECT EXISTS (SELECT 1 FROM customer_match_key)")
+    if pairs and not has_keys:
         await with_state(settings, rebuild_pairs)
+    elif not has_keys:
+        print("  no match keys: duplicate screening and the duplicates page see no pairs")
 
 
 def timed(call: Callable[[], Any], runs: int) -> list[float]:
@@ -286,7 +291,7 @@ def copy_database(size: int) -> str:
     """A copy of the size's database (a template clone), for the import."""
     name = f"crmgraph_bench_scale_{size}_import"
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "crmgraph_bench_scale_{size}"')
+    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "crmgraph_bench_scale_{size}" STRATEGY FILE_COPY')
     return name
 
 
@@ -369,6 +374,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=30, help="timed requests per shape")
     parser.add_argument("--import-rows", type=int, default=1_000_000, help="0: no import")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument(
+        "--no-pairs",
+        action="store_true",
+        help="leave a database without match keys as it is (rebuilding them is slow at 1M)",
+    )
     parser.add_argument("--reseed", action="store_true", help="drop and seed the databases again")
     return parser.parse_args(argv)
 
@@ -380,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = database_url(size)
         settings = settings_for(url, load_entry_points=True)
         print(f"\n{size:,} customers: {url}", file=sys.stderr)
-        asyncio.run(prepare(url, settings, size, args.reseed))
+        asyncio.run(prepare(url, settings, size, args.reseed, not args.no_pairs))
         measure_server(settings, url, size, args.runs, results)
         if not args.no_export:
             measure_export(url, size, results)
