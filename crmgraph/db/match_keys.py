@@ -435,7 +435,7 @@ NAME_ONLY_CONFLICTS = tuple(
 )
 
 
-def _name_only_branches(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]:
+def _name_only_branches(probes: Sequence[Normal], sqlite: bool) -> list[tuple[str, list[Any]]]:
     """SELECTs of the holders of the probes' name keys that can pair with them
     through the name alone (see :func:`score`): of a probe's kind, and holding
     none of the :data:`NAME_ONLY_CONFLICTS` the probe has (one holding the same
@@ -460,6 +460,11 @@ def _name_only_branches(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]
         conflicts = tuple(t for t in NAME_ONLY_CONFLICTS if t in held)
         names[conflicts].update(normal.name_keys)
         kinds[conflicts].add(normal.kind)
+    # SQLite, without statistics until an ANALYZE, would look a namesake's conflicts up
+    # on the key index by type (every e-mail and phone key of the table, per namesake);
+    # `|| ''` leaves it the customer's index. PostgreSQL needs the plain column to
+    # estimate the anti-join (as an expression it hashed every e-mail key instead).
+    conflict_type = "x.key_type || ''" if sqlite else "x.key_type"
     branches = []
     for conflicts, values in sorted(names.items()):
         ordered, of_kinds = sorted(values), sorted(kinds[conflicts])
@@ -473,7 +478,7 @@ def _name_only_branches(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]
         if conflicts:
             sql += (
                 " AND NOT EXISTS (SELECT 1 FROM customer_match_key x WHERE x.customer = k.customer "
-                f"AND x.key_type IN ({marks(conflicts)}))"
+                f"AND {conflict_type} IN ({marks(conflicts)}))"
             )
             args.extend(conflicts)
         branches.append((sql, args))
@@ -481,7 +486,7 @@ def _name_only_branches(probes: Sequence[Normal]) -> list[tuple[str, list[Any]]]
 
 
 def _member_branches(
-    keys: Sequence[tuple[str, str]], probes: Sequence[Normal]
+    keys: Sequence[tuple[str, str]], probes: Sequence[Normal], sqlite: bool
 ) -> tuple[str, list[Any]]:
     """The customers holding the probes' identifier ``keys`` or a name key
     they can pair through (:func:`_name_only_branches`), as a UNION ALL of
@@ -500,7 +505,7 @@ def _member_branches(
             f"WHERE k.key_type = {written(key_type)} AND k.key_value IN ({marks(values)})"
         )
         args.extend(values)
-    for sql, branch_args in _name_only_branches(probes):
+    for sql, branch_args in _name_only_branches(probes, sqlite):
         branches.append(sql)
         args.extend(branch_args)
     return " UNION ALL ".join(branches), args
@@ -532,7 +537,7 @@ async def block_members(
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     for chunk_probes in _probe_chunks(probes):
         chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
-        members, member_args = _member_branches(chunk, chunk_probes)
+        members, member_args = _member_branches(chunk, chunk_probes, db.is_sqlite)
         if not members:
             continue
         crowded, crowded_args = crowded_names(
