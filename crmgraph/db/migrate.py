@@ -1,4 +1,5 @@
-"""Run piccolo migrations for the core app and every plugin app, programmatically."""
+"""Run piccolo migrations for the core app and every plugin app, programmatically;
+build the migrations that only run SQL (:func:`raw_migration`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import contextlib
 import importlib
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppRegistry
+from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.table import Table
 
@@ -19,6 +22,11 @@ from crmgraph.plugin_errors import PluginError
 
 CORE_APP = "crmgraph.db.piccolo_app"
 os.environ.setdefault("PICCOLO_CONF", "crmgraph.db.piccolo_conf")
+
+
+# A raw migration's statements: the same on every engine, or per engine type
+# ("sqlite", "postgres"), computed when the step runs.
+Statements = Sequence[str] | Callable[[str], Sequence[str]]
 
 
 class MigrationError(RuntimeError):
@@ -67,3 +75,48 @@ async def migrate(engine: Engine, app_modules: Sequence[str] = (), quiet: bool =
         result = await run_forwards(app_name="all")
     if not result.success:
         raise MigrationError(f"migrations failed: {result.message}\n{sink.getvalue()}")
+
+
+def raw_migration(
+    migration_id: str, description: str, create: Statements, drop: Statements
+) -> Callable[[], Awaitable[MigrationManager]]:
+    """The ``forwards`` of a core migration that only runs SQL: ``create``'s
+    statements in order, and ``drop``'s when it is reversed, each through the
+    engine piccolo finds (``piccolo_conf.DB``)."""
+
+    async def forwards() -> MigrationManager:
+        manager = MigrationManager(
+            migration_id=migration_id, app_name="crmgraph", description=description
+        )
+
+        # coroutine functions, not lambdas: piccolo awaits only those
+        async def forward_step() -> None:
+            await run_statements(create)
+
+        async def backward_step() -> None:
+            await run_statements(drop)
+
+        manager.add_raw(forward_step)
+        manager.add_raw_backwards(backward_step)
+        return manager
+
+    return forwards
+
+
+async def run_statements(statements: Statements) -> None:
+    engine = engine_finder()
+    listed = statements(engine.engine_type) if callable(statements) else statements
+    for statement in listed:
+        await engine.run_ddl(statement)
+
+
+def analyzed(statements: Sequence[str], *tables: str) -> Callable[[str], list[str]]:
+    """``statements`` on both engines, then on PostgreSQL ``ANALYZE`` of each of
+    ``tables``, so its planner weighs a new index with fresh statistics."""
+
+    def for_engine(engine_type: str) -> list[str]:
+        if engine_type != "postgres":
+            return list(statements)
+        return [*statements, *(f"ANALYZE {table}" for table in tables)]
+
+    return for_engine

@@ -5,8 +5,7 @@ be two parties (``dismissDuplicate``; ``restoreDuplicate`` deletes the row).
 
 Raw DDL, like crmgraph_0020."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-24T13:00:00:000000"
 VERSION = "1.38.0"
@@ -28,18 +27,6 @@ INDEXES = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def create() -> None:
-        engine = engine_finder()
-        await engine.run_ddl(TABLE)
-        for statement in INDEXES:
-            await engine.run_ddl(statement)
-
-    async def drop() -> None:
-        await engine_finder().run_ddl("DROP TABLE IF EXISTS duplicate_dismissal")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID, DESCRIPTION, [TABLE, *INDEXES], ["DROP TABLE IF EXISTS duplicate_dismissal"]
+)

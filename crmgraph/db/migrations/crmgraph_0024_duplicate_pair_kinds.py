@@ -7,8 +7,7 @@ type refreshes the customer's pairs like any write that changes its scoring.
 Raw DDL, like crmgraph_0020: the columns are added, filled from ``customer``,
 then indexed. SQLite adds a NOT NULL column only with a default."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import analyzed, raw_migration
 
 ID = "2026-11-24T14:00:00:000000"
 VERSION = "1.38.0"
@@ -24,31 +23,26 @@ INDEXES = tuple(
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+ADD_COLUMNS = tuple(
+    f"ALTER TABLE duplicate_pair ADD COLUMN kind_{side} VARCHAR(64) NOT NULL DEFAULT ''"
+    for side in SIDES
+)
 
-    async def add() -> None:
-        engine = engine_finder()
-        for side in SIDES:
-            await engine.run_ddl(
-                f"ALTER TABLE duplicate_pair ADD COLUMN kind_{side} VARCHAR(64) NOT NULL DEFAULT ''"
-            )
-        await engine.run_ddl(
-            "UPDATE duplicate_pair SET "
-            "kind_a = (SELECT c.kind FROM customer c WHERE c.id = duplicate_pair.customer_a), "
-            "kind_b = (SELECT c.kind FROM customer c WHERE c.id = duplicate_pair.customer_b)"
-        )
-        for statement in INDEXES:
-            await engine.run_ddl(statement)
-        if engine.engine_type == "postgres":
-            await engine.run_ddl("ANALYZE duplicate_pair")
+FILL = (
+    "UPDATE duplicate_pair SET "
+    "kind_a = (SELECT c.kind FROM customer c WHERE c.id = duplicate_pair.customer_a), "
+    "kind_b = (SELECT c.kind FROM customer c WHERE c.id = duplicate_pair.customer_b)"
+)
 
-    async def drop() -> None:
-        engine = engine_finder()
-        for side in SIDES:
-            await engine.run_ddl(f"DROP INDEX IF EXISTS ix_duplicate_pair_kind_{side}")
-            await engine.run_ddl(f"ALTER TABLE duplicate_pair DROP COLUMN kind_{side}")
+DROP = tuple(
+    statement
+    for side in SIDES
+    for statement in (
+        f"DROP INDEX IF EXISTS ix_duplicate_pair_kind_{side}",
+        f"ALTER TABLE duplicate_pair DROP COLUMN kind_{side}",
+    )
+)
 
-    manager.add_raw(add)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID, DESCRIPTION, analyzed([*ADD_COLUMNS, FILL, *INDEXES], "duplicate_pair"), DROP
+)

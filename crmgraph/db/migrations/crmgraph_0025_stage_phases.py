@@ -8,8 +8,7 @@ different from the running catalog and computes every row
 the few customers the funnel counts one by one; on PostgreSQL, statistics on
 the columns the funnel groups by."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-25T10:00:00:000000"
 VERSION = "1.38.0"
@@ -31,34 +30,32 @@ STATISTICS = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+STAGE_PHASE = (
+    "CREATE TABLE stage_phase (kind VARCHAR(64) NOT NULL, stage VARCHAR(64) NOT NULL, "
+    "phase_no SMALLINT NOT NULL, phase_rank SMALLINT NOT NULL, "
+    "is_exit SMALLINT NOT NULL, derivation SMALLINT NOT NULL, PRIMARY KEY (kind, stage))"
+)
 
-    async def add() -> None:
-        engine = engine_finder()
-        await engine.run_ddl(
-            "CREATE TABLE stage_phase (kind VARCHAR(64) NOT NULL, stage VARCHAR(64) NOT NULL, "
-            "phase_no SMALLINT NOT NULL, phase_rank SMALLINT NOT NULL, "
-            "is_exit SMALLINT NOT NULL, derivation SMALLINT NOT NULL, PRIMARY KEY (kind, stage))"
-        )
-        for name, sql_type in COLUMNS:
-            await engine.run_ddl(f"ALTER TABLE stage_change ADD COLUMN {name} {sql_type}")
-        await engine.run_ddl(
-            "CREATE INDEX ix_stage_change_irregular ON stage_change (customer) WHERE irregular = 1"
-        )
-        if engine.engine_type == "postgres":
-            await engine.run_ddl(STATISTICS)
-            await engine.run_ddl("ANALYZE stage_change")
 
-    async def drop() -> None:
-        engine = engine_finder()
-        if engine.engine_type == "postgres":
-            await engine.run_ddl("DROP STATISTICS IF EXISTS stage_change_moves")
-        await engine.run_ddl("DROP INDEX IF EXISTS ix_stage_change_irregular")
-        for name, _ in COLUMNS:
-            await engine.run_ddl(f"ALTER TABLE stage_change DROP COLUMN {name}")
-        await engine.run_ddl("DROP TABLE stage_phase")
+def create_statements(engine_type: str) -> list[str]:
+    statements = [
+        STAGE_PHASE,
+        *(f"ALTER TABLE stage_change ADD COLUMN {name} {sql_type}" for name, sql_type in COLUMNS),
+        "CREATE INDEX ix_stage_change_irregular ON stage_change (customer) WHERE irregular = 1",
+    ]
+    if engine_type == "postgres":
+        statements += [STATISTICS, "ANALYZE stage_change"]
+    return statements
 
-    manager.add_raw(add)
-    manager.add_raw_backwards(drop)
-    return manager
+
+def drop_statements(engine_type: str) -> list[str]:
+    postgres = engine_type == "postgres"
+    return [
+        *(["DROP STATISTICS IF EXISTS stage_change_moves"] if postgres else []),
+        "DROP INDEX IF EXISTS ix_stage_change_irregular",
+        *(f"ALTER TABLE stage_change DROP COLUMN {name}" for name, _ in COLUMNS),
+        "DROP TABLE stage_phase",
+    ]
+
+
+forwards = raw_migration(ID, DESCRIPTION, create_statements, drop_statements)

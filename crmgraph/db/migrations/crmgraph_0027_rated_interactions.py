@@ -14,10 +14,8 @@ measured in docs/benchmarks.md's analytics benchmark:
 
 Plain key columns on SQLite, which has no INCLUDE. Raw DDL, as crmgraph_0009."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
-
 from crmgraph.db.activity import utc_day
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-25T12:00:00:000000"
 VERSION = "1.38.0"
@@ -53,19 +51,4 @@ def drop_statements(engine_type: str) -> list[str]:
     return statements
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def create() -> None:
-        engine = engine_finder()
-        for statement in create_statements(engine.engine_type):
-            await engine.run_ddl(statement)
-
-    async def drop() -> None:
-        engine = engine_finder()
-        for statement in drop_statements(engine.engine_type):
-            await engine.run_ddl(statement)
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(ID, DESCRIPTION, create_statements, drop_statements)

@@ -6,8 +6,7 @@ range scan of a fifth of the rows instead of a scan of every interaction in
 benchmark. Plain key columns on SQLite, which has no INCLUDE. Raw DDL, as
 crmgraph_0027."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-25T13:00:00:000000"
 VERSION = "1.38.0"
@@ -29,17 +28,4 @@ def create_statements(engine_type: str) -> list[str]:
     ]
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def create() -> None:
-        engine = engine_finder()
-        for statement in create_statements(engine.engine_type):
-            await engine.run_ddl(statement)
-
-    async def drop() -> None:
-        await engine_finder().run_ddl("DROP INDEX ix_interaction_purchase")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(ID, DESCRIPTION, create_statements, ["DROP INDEX ix_interaction_purchase"])

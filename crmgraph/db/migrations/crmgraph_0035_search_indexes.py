@@ -14,8 +14,7 @@ matches nothing scanned every name and e-mail: ~60 ms at 100,000 customers.
 
 Raw DDL per engine, as crmgraph_0031."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-12-06T22:00:00:000000"
 VERSION = "1.38.0"
@@ -70,23 +69,10 @@ def drop_statements(engine_type: str) -> list[str]:
     return statements
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+def create_statements(engine_type: str) -> list[str]:
+    if engine_type == "postgres":
+        return postgres_statements()
+    return [s for t, f in SEARCHED.items() for s in sqlite_statements(t, f)]
 
-    async def create() -> None:
-        engine = engine_finder()
-        if engine.engine_type == "postgres":
-            statements = postgres_statements()
-        else:
-            statements = [s for t, f in SEARCHED.items() for s in sqlite_statements(t, f)]
-        for statement in statements:
-            await engine.run_ddl(statement)
 
-    async def drop() -> None:
-        engine = engine_finder()
-        for statement in drop_statements(engine.engine_type):
-            await engine.run_ddl(statement)
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(ID, DESCRIPTION, create_statements, drop_statements)

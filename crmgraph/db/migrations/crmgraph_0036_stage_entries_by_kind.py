@@ -11,8 +11,7 @@ client cohorts of 90 days over 3,000 demo customers took 8 times what they
 took by creation month, and take 2 times with this order.
 Raw DDL, as crmgraph_0031; the same text on both engines."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import analyzed, raw_migration
 
 ID = "2026-12-06T23:30:00:000000"
 VERSION = "1.38.0"
@@ -21,23 +20,5 @@ DESCRIPTION = "stage entries by kind"
 KIND_AT_INDEX = "CREATE INDEX ix_stage_change_kind_at ON stage_change (kind, customer, at)"
 
 
-def create_statements(engine_type: str) -> list[str]:
-    if engine_type != "postgres":
-        return [KIND_AT_INDEX]
-    return [KIND_AT_INDEX, "ANALYZE stage_change"]
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def create() -> None:
-        engine = engine_finder()
-        for statement in create_statements(engine.engine_type):
-            await engine.run_ddl(statement)
-
-    async def drop() -> None:
-        await engine_finder().run_ddl("DROP INDEX ix_stage_change_kind_at")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+create_statements = analyzed([KIND_AT_INDEX], "stage_change")
+forwards = raw_migration(ID, DESCRIPTION, create_statements, ["DROP INDEX ix_stage_change_kind_at"])

@@ -9,8 +9,7 @@ page of 20 holders of a common kind 0.25 ms with it against 33 ms without,
 of a rare kind 1-19 ms against 41-68 ms; a count of holders 74-96 ms against
 80-172 ms. Raw DDL, as crmgraph_0031; a partial index on both engines."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-12-06T23:40:00:000000"
 VERSION = "1.38.0"
@@ -22,15 +21,6 @@ FURTHER_ROLES_INDEX = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def create() -> None:
-        await engine_finder().run_ddl(FURTHER_ROLES_INDEX)
-
-    async def drop() -> None:
-        await engine_finder().run_ddl("DROP INDEX ix_customer_role_further")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID, DESCRIPTION, [FURTHER_ROLES_INDEX], ["DROP INDEX ix_customer_role_further"]
+)
