@@ -4,8 +4,7 @@
 Piccolo runs a migration's raw steps before its table steps, so these live in a
 migration of their own, after the tables exist."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-23T08:11:00:000000"
 VERSION = "1.38.0"
@@ -24,20 +23,9 @@ COMPOSITE_INDEXES = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+DROPS = tuple(
+    f"DROP INDEX {statement.split(' INDEX ', 1)[1].split(' ON ', 1)[0]}"
+    for statement in COMPOSITE_INDEXES
+)
 
-    async def create_indexes() -> None:
-        engine = engine_finder()
-        for statement in COMPOSITE_INDEXES:
-            await engine.run_ddl(statement)
-
-    async def drop_indexes() -> None:
-        engine = engine_finder()
-        for statement in COMPOSITE_INDEXES:
-            name = statement.split(" INDEX ", 1)[1].split(" ON ", 1)[0]
-            await engine.run_ddl(f"DROP INDEX {name}")
-
-    manager.add_raw(create_indexes)
-    manager.add_raw_backwards(drop_indexes)
-    return manager
+forwards = raw_migration(ID, DESCRIPTION, COMPOSITE_INDEXES, DROPS)

@@ -9,8 +9,7 @@ benchmark section has the timings, with the SQL changes made at the same time).
 Plain key columns rather than INCLUDE, so the same statement works on SQLite.
 Raw DDL, like crmgraph_0002, since piccolo's column options cannot express it."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-23T12:30:00:000000"
 VERSION = "1.38.0"
@@ -22,20 +21,9 @@ ANALYTICS_INDEXES = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+DROPS = tuple(
+    f"DROP INDEX IF EXISTS {statement.split(' EXISTS ', 1)[1].split(' ON ', 1)[0]}"
+    for statement in ANALYTICS_INDEXES
+)
 
-    async def create_indexes() -> None:
-        engine = engine_finder()
-        for statement in ANALYTICS_INDEXES:
-            await engine.run_ddl(statement)
-
-    async def drop_indexes() -> None:
-        engine = engine_finder()
-        for statement in ANALYTICS_INDEXES:
-            name = statement.split(" EXISTS ", 1)[1].split(" ON ", 1)[0]
-            await engine.run_ddl(f"DROP INDEX IF EXISTS {name}")
-
-    manager.add_raw(create_indexes)
-    manager.add_raw_backwards(drop_indexes)
-    return manager
+forwards = raw_migration(ID, DESCRIPTION, ANALYTICS_INDEXES, DROPS)

@@ -8,8 +8,7 @@ before its table operations, and the partial indexes (the same statement on
 SQLite and PostgreSQL) need the tables first. Events written before this
 migration are marked claimed: no webhook existed to receive them."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-23T19:10:00:000000"
 VERSION = "1.38.0"
@@ -82,24 +81,20 @@ STATEMENTS = (
 PRIMARY_KEYS = {"sqlite": "INTEGER PRIMARY KEY NOT NULL", "postgres": "SERIAL PRIMARY KEY"}
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+def create_statements(engine_type: str) -> list[str]:
+    pk = PRIMARY_KEYS[engine_type]
+    return [*(statement.format(pk=pk) for statement in TABLES), *STATEMENTS]
 
-    async def create() -> None:
-        engine = engine_finder()
-        pk = PRIMARY_KEYS[engine.engine_type]
-        for statement in TABLES:
-            await engine.run_ddl(statement.format(pk=pk))
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
 
-    async def drop() -> None:
-        engine = engine_finder()
-        for table in ("webhook_attempt", "webhook_delivery", "webhook"):
-            await engine.run_ddl(f"DROP TABLE IF EXISTS {table}")
-        await engine.run_ddl("DROP INDEX IF EXISTS ix_event_webhooks_unclaimed")
-        await engine.run_ddl("ALTER TABLE event DROP COLUMN webhooks_claimed_at")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID,
+    DESCRIPTION,
+    create_statements,
+    [
+        "DROP TABLE IF EXISTS webhook_attempt",
+        "DROP TABLE IF EXISTS webhook_delivery",
+        "DROP TABLE IF EXISTS webhook",
+        "DROP INDEX IF EXISTS ix_event_webhooks_unclaimed",
+        "ALTER TABLE event DROP COLUMN webhooks_claimed_at",
+    ],
+)

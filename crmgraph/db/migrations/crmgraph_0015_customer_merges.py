@@ -7,8 +7,7 @@ asked to keep, and the survivor's version right after the merge.
 Raw DDL, like crmgraph_0012: the same statements on SQLite and PostgreSQL but
 the auto-increment primary key."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-23T20:10:00:000000"
 VERSION = "1.38.0"
@@ -45,20 +44,13 @@ STATEMENTS = (
 PRIMARY_KEYS = {"sqlite": "INTEGER PRIMARY KEY NOT NULL", "postgres": "SERIAL PRIMARY KEY"}
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+def create_statements(engine_type: str) -> list[str]:
+    return [TABLE.format(pk=PRIMARY_KEYS[engine_type]), *STATEMENTS]
 
-    async def create() -> None:
-        engine = engine_finder()
-        await engine.run_ddl(TABLE.format(pk=PRIMARY_KEYS[engine.engine_type]))
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
 
-    async def drop() -> None:
-        engine = engine_finder()
-        await engine.run_ddl("DROP TABLE IF EXISTS customer_merge")
-        await engine.run_ddl("ALTER TABLE customer DROP COLUMN merged_into")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID,
+    DESCRIPTION,
+    create_statements,
+    ["DROP TABLE IF EXISTS customer_merge", "ALTER TABLE customer DROP COLUMN merged_into"],
+)

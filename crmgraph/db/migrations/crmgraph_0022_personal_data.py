@@ -7,8 +7,7 @@ Raw DDL, like crmgraph_0015: the same statements on SQLite and PostgreSQL but
 the auto-increment primary key. Existing interactions keep a NULL purpose
 (not stated, so not marketing): nothing to backfill."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-11-24T12:00:00:000000"
 VERSION = "1.38.0"
@@ -51,23 +50,19 @@ STATEMENTS = (
 PRIMARY_KEYS = {"sqlite": "INTEGER PRIMARY KEY NOT NULL", "postgres": "SERIAL PRIMARY KEY"}
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+def create_statements(engine_type: str) -> list[str]:
+    pk = PRIMARY_KEYS[engine_type]
+    return [*(table.format(pk=pk) for table in TABLES), *STATEMENTS]
 
-    async def create() -> None:
-        engine = engine_finder()
-        for table in TABLES:
-            await engine.run_ddl(table.format(pk=PRIMARY_KEYS[engine.engine_type]))
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
 
-    async def drop() -> None:
-        engine = engine_finder()
-        await engine.run_ddl("DROP TABLE IF EXISTS customer_erasure")
-        await engine.run_ddl("DROP TABLE IF EXISTS consent_change")
-        await engine.run_ddl("ALTER TABLE interaction DROP COLUMN purpose")
-        await engine.run_ddl("ALTER TABLE customer DROP COLUMN erased_at")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID,
+    DESCRIPTION,
+    create_statements,
+    [
+        "DROP TABLE IF EXISTS customer_erasure",
+        "DROP TABLE IF EXISTS consent_change",
+        "ALTER TABLE interaction DROP COLUMN purpose",
+        "ALTER TABLE customer DROP COLUMN erased_at",
+    ],
+)

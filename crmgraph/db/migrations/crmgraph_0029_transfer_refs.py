@@ -11,8 +11,7 @@ a ref whose record is gone is read as unknown.
 
 Raw DDL, like crmgraph_0023."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-12-06T12:00:00:000000"
 VERSION = "1.38.0"
@@ -34,19 +33,9 @@ STATEMENTS = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def create() -> None:
-        engine = engine_finder()
-        for statement in STATEMENTS:
-            await engine.run_ddl(statement)
-
-    async def drop() -> None:
-        engine = engine_finder()
-        await engine.run_ddl("DROP TABLE IF EXISTS transfer_ref")
-        await engine.run_ddl("DROP TABLE IF EXISTS transfer_origin")
-
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+forwards = raw_migration(
+    ID,
+    DESCRIPTION,
+    STATEMENTS,
+    ["DROP TABLE IF EXISTS transfer_ref", "DROP TABLE IF EXISTS transfer_origin"],
+)

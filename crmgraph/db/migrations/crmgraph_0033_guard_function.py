@@ -5,8 +5,7 @@ transaction checks in the statement itself that the customer it writes to is
 live, and this function's error aborts the whole statement when it is not.
 SQLite: nothing (it has no write queue)."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-12-06T21:00:00:000000"
 VERSION = "1.38.0"
@@ -22,19 +21,12 @@ $$
 """
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
+def create_statements(engine_type: str) -> list[str]:
+    return [CREATE] if engine_type == "postgres" else []
 
-    async def create() -> None:
-        engine = engine_finder()
-        if engine.engine_type == "postgres":
-            await engine.run_ddl(CREATE)
 
-    async def drop() -> None:
-        engine = engine_finder()
-        if engine.engine_type == "postgres":
-            await engine.run_ddl("DROP FUNCTION crmgraph_refuse(text)")
+def drop_statements(engine_type: str) -> list[str]:
+    return ["DROP FUNCTION crmgraph_refuse(text)"] if engine_type == "postgres" else []
 
-    manager.add_raw(create)
-    manager.add_raw_backwards(drop)
-    return manager
+
+forwards = raw_migration(ID, DESCRIPTION, create_statements, drop_statements)

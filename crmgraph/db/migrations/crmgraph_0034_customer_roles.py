@@ -7,8 +7,7 @@ plugin; the primary kind's stay in ``customer.attributes``.
 
 Raw DDL, like crmgraph_0010: the same text on both engines."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from crmgraph.db.migrate import raw_migration
 
 ID = "2026-12-06T21:30:00:000000"
 VERSION = "1.38.0"
@@ -21,19 +20,9 @@ COLUMNS = (
 )
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="crmgraph", description=DESCRIPTION)
-
-    async def add_columns() -> None:
-        engine = engine_finder()
-        for name, sql_type in COLUMNS:
-            await engine.run_ddl(f"ALTER TABLE customer_role ADD COLUMN {name} {sql_type}")
-
-    async def drop_columns() -> None:
-        engine = engine_finder()
-        for name, _ in COLUMNS:
-            await engine.run_ddl(f"ALTER TABLE customer_role DROP COLUMN {name}")
-
-    manager.add_raw(add_columns)
-    manager.add_raw_backwards(drop_columns)
-    return manager
+forwards = raw_migration(
+    ID,
+    DESCRIPTION,
+    [f"ALTER TABLE customer_role ADD COLUMN {name} {sql_type}" for name, sql_type in COLUMNS],
+    [f"ALTER TABLE customer_role DROP COLUMN {name}" for name, _ in COLUMNS],
+)
