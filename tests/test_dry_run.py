@@ -15,6 +15,7 @@ back, so the real call that follows gets the same ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -324,11 +325,8 @@ def open_subscriptions(server: LiveServer) -> int:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    try:
+    with contextlib.closing(Receiver()) as running:
         yield running
-    finally:
-        running.close()
 
 
 def test_no_webhook_delivery_follows_a_dry_run(database_url: str, receiver: Receiver) -> None:

@@ -9,6 +9,7 @@ each failure on its own)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -60,11 +61,8 @@ class RoomyServer(ThreadingHTTPServer):
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    running = RoomyReceiver()
-    try:
+    with contextlib.closing(RoomyReceiver()) as running:
         yield running
-    finally:
-        running.close()
 
 
 @dataclass

@@ -129,11 +129,8 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    try:
+    with contextlib.closing(Receiver()) as running:
         yield running
-    finally:
-        running.close()
 
 
 @pytest.fixture
