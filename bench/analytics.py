@@ -352,6 +352,15 @@ LOYALTY_SQL = (
 SERIAL_TABLES = ("crm_user", "team", "customer")
 
 
+def not_postgres(url: str) -> bool:
+    """Whether ``url`` is no PostgreSQL URL, said on standard error: the
+    benchmarks seeding set-based need PostgreSQL."""
+    if url.startswith(("postgres://", "postgresql://")):
+        return False
+    print("this benchmark needs a PostgreSQL URL", file=sys.stderr)
+    return True
+
+
 def database_name(url: str) -> str:
     name = postgres_config(url)["database"]
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -708,8 +717,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     url = args.database_url
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark needs a PostgreSQL URL", file=sys.stderr)
+    if not_postgres(url):
         return 2
     settings = Settings.from_env().with_database(url)
     data = DataSet(args.customers, args.interactions, args.seed)

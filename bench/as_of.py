@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import datetime
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 
@@ -155,8 +154,7 @@ async def fresh_database(url: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     url = args.database_url
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark needs a PostgreSQL URL", file=sys.stderr)
+    if analytics.not_postgres(url):
         return 2
     settings = settings_for(url)
     reuse = args.reuse and asyncio.run(analytics.marker_of(url)) == LABEL + ": seeding"

@@ -113,15 +113,6 @@ def database_url(size: int) -> str:
     return f"{PG_SERVER}/crmgraph_bench_scale_{size}"
 
 
-async def run_sql(url: str, statements: Sequence[str]) -> None:
-    conn = await analytics.connect(url)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 async def rebuild_pairs(state: AppState) -> None:
     """The match keys and stored pairs, in one transaction: a database holding
     any key holds them all (an interrupted seed starts this step over)."""
@@ -156,9 +147,9 @@ async def prepare(
     await analytics.prepare(url, settings, data, reseed, extra, first)
     indexes = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%trgm%'"
     if not await fetch_value(url, indexes):
-        started = time.perf_counter()
-        await run_sql(url, [*search_indexes.postgres_statements(), "VACUUM ANALYZE"])
-        print(f"  trigram indexes built in {time.perf_counter() - started:.1f} s")
+        statements = [*search_indexes.postgres_statements(), "VACUUM ANALYZE"]
+        took = await search_scale.run_ddl(url, statements)
+        print(f"  trigram indexes built in {took:.1f} s")
     has_keys = await fetch_value(url, "SELECT EXISTS (SELECT 1 FROM customer_match_key)")
     if pairs and not has_keys:
         await with_state(settings, rebuild_pairs)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 
@@ -160,8 +159,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     url = args.database_url
-    if not url.startswith(("postgres://", "postgresql://")):
-        print("this benchmark needs a PostgreSQL URL", file=sys.stderr)
+    if analytics.not_postgres(url):
         return 2
     settings = settings_for(url, load_entry_points=True)
     asyncio.run(prepare(url, settings, args.customers, args.reseed))
