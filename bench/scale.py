@@ -371,6 +371,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="leave a database without match keys as it is (rebuilding them is slow at 1M)",
     )
     parser.add_argument("--reseed", action="store_true", help="drop and seed the databases again")
+    parser.add_argument(
+        "--seed-only", action="store_true", help="prepare the databases, time nothing"
+    )
     return parser.parse_args(argv)
 
 
@@ -382,12 +385,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_for(url, load_entry_points=True)
         print(f"\n{size:,} customers: {url}", file=sys.stderr)
         asyncio.run(prepare(url, settings, size, args.reseed, not args.no_pairs))
+        if args.seed_only:
+            continue
         measure_server(settings, url, size, args.runs, results)
         if not args.no_export:
             measure_export(url, size, results)
         if args.import_rows:
             measure_import(settings, size, args.import_rows, results)
-    print(table(results))
+    if not args.seed_only:
+        print(table(results))
     return 0
 
 
