@@ -36,7 +36,7 @@ from crmgraph.db.readiness import unanswered
 from crmgraph.db.readings import outbox_lag, pool_readings
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.dedupe.rules import check_duplicate_rules
-from crmgraph.events import EventDispatcher
+from crmgraph.events import Backoff, EventDispatcher
 from crmgraph.extension_points import BackgroundService
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
@@ -58,7 +58,8 @@ from crmgraph.rate_limit import CostBudget, budget_for
 from crmgraph.redis_link import RedisLink
 from crmgraph.registry import Catalog, PluginError, make_plugin_manager
 from crmgraph.retention import Pruner
-from crmgraph.schema.build import SchemaTypes, build_schema
+from crmgraph.schema.build import SchemaTypes
+from crmgraph.schema.build_cache import shared_schema
 from crmgraph.schema.context import Context
 from crmgraph.schema.extensions import SQLStatementCount
 from crmgraph.schema.limits import CostCache, QueryLimits, limit_extensions
@@ -318,9 +319,12 @@ def build_state(settings: Settings) -> AppState:
         # last: it answers only what every extension before it let through
         *((functools.partial(CompiledReadsExtension, compiled),) if compiled else ()),
     )
-    schema, types = build_schema(catalog, pm, extensions)
+    # built once per plugin set in this process; the extensions are this app's
+    schema, types = shared_schema(catalog, pm, extensions)
     db = Database(make_engine(settings), (*CORE_TABLES, *plugin_tables(catalog)))
-    events = EventDispatcher(db, pm, poll_seconds=settings.event_poll_seconds)
+    events = EventDispatcher(
+        db, pm, poll_seconds=settings.event_poll_seconds, backoff=Backoff.for_events(settings)
+    )
     subscribers = Subscribers()
     publisher = Publisher(
         db, make_broker(settings, subscribers, redis), poll_seconds=settings.event_poll_seconds

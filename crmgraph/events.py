@@ -5,7 +5,12 @@ to the handlers plugins return from ``crmgraph_event_handlers``, after the
 commit and outside the write, in id order per customer. A failing handler
 never undoes the write: the event stays undelivered, its attempts and last
 error are recorded, later events of that customer wait behind it, and it is
-retried on the next pass (up to ``max_attempts``).
+retried after a pause that doubles with each failure (:class:`Backoff`, the
+same policy as webhook deliveries), so a handler that is down for a while
+does not use up an event's attempts in the first seconds of a write load
+(every commit wakes the dispatcher). After ``event_max_attempts`` it is
+given up: it holds nothing back any more and waits, with its last error,
+for ``crmgraph events retry``.
 
 Delivery is at least once: with several workers the same event may reach a
 handler twice, and the events a pass handled are marked delivered together
@@ -19,9 +24,12 @@ Plugins write events of their own with :func:`emit` (re-exported from
 
 from __future__ import annotations
 
+import datetime
 import logging
+import random
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -33,18 +41,100 @@ from crmgraph.event_types import EventTypeError, emit
 from crmgraph.extension_points import Event
 from crmgraph.plugin_calls import PluginFailure, await_me_maybe, call_guarded
 from crmgraph.registry import startup_results
+from crmgraph.settings import Settings
 
-__all__ = ["EVENT_MAX_ATTEMPTS", "EventDispatcher", "EventTypeError", "collect_handlers", "emit"]
+__all__ = [
+    "EVENT_MAX_ATTEMPTS",
+    "Backoff",
+    "EventDispatcher",
+    "EventTypeError",
+    "collect_handlers",
+    "emit",
+]
 
 logger = logging.getLogger("crmgraph.events")
 
-# Deliveries of one event to the handlers before it is given up (and so may be pruned).
-EVENT_MAX_ATTEMPTS = 10
+# Deliveries of one event to the handlers before it is given up (and so may be
+# pruned), unless CRMGRAPH_EVENT_MAX_ATTEMPTS says otherwise.
+EVENT_MAX_ATTEMPTS: int = Settings.model_fields["event_max_attempts"].default
+# A retry comes up to this fraction of its pause early, at random.
+JITTER = 0.2
 # Event ids marked delivered by one statement (under SQLite's older limit of
 # 999 parameters); a pass of the default batch is marked in one.
 MARK_CHUNK = 500
 
 Handler = Callable[[Event], Any]
+
+# The events a pass may hand out: undelivered, not given up, due, and not
+# behind an earlier event of the same customer that waits for its retry
+# (through ix_event_retrying, crmgraph_0047). The parameters: the attempt
+# limit and now, twice, then the batch.
+DUE = (
+    "SELECT e.* FROM event e WHERE e.delivered_at IS NULL AND e.attempts < {} "
+    "AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= {}) "
+    "AND NOT EXISTS (SELECT 1 FROM event p WHERE p.customer = e.customer AND p.id < e.id "
+    "AND p.delivered_at IS NULL AND p.next_attempt_at IS NOT NULL "
+    "AND p.attempts < {} AND p.next_attempt_at > {}) "
+    "ORDER BY e.id LIMIT {}"
+)
+# The next retry to wait for: after the pass's read. One due by then was handed
+# out by that pass (or is behind one that is not due), so counting it would
+# make the loop spin.
+NEXT_RETRY = (
+    "SELECT MIN(next_attempt_at) FROM event WHERE delivered_at IS NULL "
+    "AND next_attempt_at IS NOT NULL AND attempts < {} AND next_attempt_at > {}"
+)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """When a failed delivery is tried again, and when it is given up.
+
+    The n-th failed attempt is followed by a pause of ``first_seconds *
+    2**(n-1)``, at most ``max_seconds``, less up to ``jitter`` of it at
+    random, so what failed together (a receiver down for a moment) does not
+    all come back in the same instant; after ``max_attempts`` attempts it is
+    given up. The one policy of the event dispatcher and of webhook
+    deliveries (crmgraph.webhooks)."""
+
+    first_seconds: float
+    max_seconds: float
+    max_attempts: int
+    jitter: float = JITTER
+    # not the secrets module: spreading retries needs no unpredictability
+    draw: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+
+    @classmethod
+    def for_events(cls, settings: Settings) -> Backoff:
+        return cls(
+            settings.event_backoff_seconds,
+            settings.event_backoff_max_seconds,
+            settings.event_max_attempts,
+        )
+
+    def ceiling(self, tries: int) -> float:
+        """The pause after the ``tries``-th failed attempt, before jitter."""
+        # the exponent bounded: a float overflows past 2**1023
+        return min(self.first_seconds * 2.0 ** min(tries - 1, 64), self.max_seconds)
+
+    def pause(self, tries: int) -> float:
+        """The pause after the ``tries``-th failed attempt, jittered."""
+        return self.ceiling(tries) * (1 - self.jitter * self.draw())
+
+    def exhausted(self, tries: int) -> bool:
+        return tries >= self.max_attempts
+
+    def span(self) -> float:
+        """The longest a failing delivery is retried before it is given up:
+        its pauses, without jitter, between the first and the last attempt."""
+        return sum(self.ceiling(n) for n in range(1, self.max_attempts))
+
+
+DEFAULT_BACKOFF = Backoff(
+    Settings.model_fields["event_backoff_seconds"].default,
+    Settings.model_fields["event_backoff_max_seconds"].default,
+    EVENT_MAX_ATTEMPTS,
+)
 
 
 def collect_handlers(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Handler]]]:
@@ -57,6 +147,9 @@ def collect_handlers(pm: pluggy.PluginManager) -> dict[str, list[tuple[str, Hand
 
 
 class EventDispatcher(PollingLoop):
+    """The dispatcher of one server process. ``clock`` is when "now" is (a
+    test passes its own to step through the pauses without waiting them)."""
+
     task_name = "crmgraph-events"
     failure_message = "event delivery pass failed"
 
@@ -65,16 +158,27 @@ class EventDispatcher(PollingLoop):
         db: Database,
         pm: pluggy.PluginManager,
         poll_seconds: float = 1.0,
-        max_attempts: int = EVENT_MAX_ATTEMPTS,
+        backoff: Backoff = DEFAULT_BACKOFF,
         batch: int = 100,
+        clock: Callable[[], datetime.datetime] = writes.now,
     ) -> None:
         super().__init__(poll_seconds, logger)
         self.db = db
         self.handlers = collect_handlers(pm)
-        self.max_attempts = max_attempts
+        self.backoff = backoff
         self.batch = batch
+        self.clock = clock
+        # whether an event may wait for a retry: until a pass finds none, each
+        # reads when the next is due (a pass of a process just started, too,
+        # for those another process left); this process's failures set it again
+        self._retries_pending = True
+        self._read_at = clock()  # the "now" of the last pass's read
         # the other readers of the outbox (live subscriptions, webhooks), woken with it
         self.followers: list[Callable[[], None]] = []
+
+    @property
+    def max_attempts(self) -> int:
+        return self.backoff.max_attempts
 
     def wake(self) -> None:
         """Called after a write commits, so its events go out without waiting a poll;
@@ -86,14 +190,15 @@ class EventDispatcher(PollingLoop):
             follower()
 
     async def deliver_pending(self) -> int:
-        """One pass over undelivered events; returns how many were delivered.
+        """One pass over the events due now; returns how many were delivered.
 
         A pass costs a fixed number of statements however many events it
         delivers: one read of up to ``batch`` events, the handlers of each,
         then one ``UPDATE ... WHERE id IN (...)`` marking every delivered event
         of the pass at once. A failure is rare and recorded on its own event as
-        it happens (attempts + 1, last error), and that customer's later events
-        of the pass are left for the next one, behind it.
+        it happens (attempts + 1, last error, when it is due again), and that
+        customer's later events of the pass are left behind it: the read
+        leaves out a customer's events behind one not due yet.
 
         Marking comes after handling, so delivery stays at least once. A pass
         cut short inside the process (``stop()`` cancelling it, a handler's
@@ -104,38 +209,49 @@ class EventDispatcher(PollingLoop):
         unmarked: the next pass, here or in another process, hands those
         events (at most ``batch``) to the handlers again, which is why
         handlers stay idempotent on ``event.id``."""
-        rows = await self.db.fetch(
-            "SELECT * FROM event WHERE delivered_at IS NULL AND attempts < {} ORDER BY id LIMIT {}",
-            self.max_attempts,
-            self.batch,
-        )
+        now, limit = self.clock(), self.max_attempts
+        self._read_at = now
+        rows = await self.db.fetch(DUE, limit, now, limit, now, self.batch)
         delivered: list[int] = []
         waiting: set[int | None] = set()
         try:
             for row in rows:
                 if row["customer"] is not None and row["customer"] in waiting:
                     continue  # keep each customer's events in order behind a failed one
-                event = Event(
-                    id=row["id"],
-                    type=row["type"],
-                    customer_id=row["customer"],
-                    payload=queries.load_json(row["payload"]),
-                    created_at=row["created_at"],
-                )
                 try:
-                    await self._handle(event)
+                    await self._handle(event_of(row))
                 except PluginFailure as failure:
                     waiting.add(row["customer"])
-                    await self.db.fetch(
-                        "UPDATE event SET attempts = attempts + 1, last_error = {} WHERE id = {}",
-                        str(failure.message)[:2000],
-                        row["id"],
-                    )
+                    await self._record_failure(row, str(failure.message))
                     continue
                 delivered.append(row["id"])
         finally:
             await self._mark_delivered(delivered)
         return len(delivered)
+
+    async def _record_failure(self, row: dict[str, Any], message: str) -> None:
+        """Attempts + 1, the error, and when it is due again: a pause ahead,
+        or never (NULL) once it is given up."""
+        tries = row["attempts"] + 1
+        at = self.clock()
+        given_up = self.backoff.exhausted(tries)
+        next_at = None if given_up else at + datetime.timedelta(seconds=self.backoff.pause(tries))
+        await self.db.fetch(
+            "UPDATE event SET attempts = attempts + 1, last_error = {}, next_attempt_at = {} "
+            "WHERE id = {}",
+            message[:2000],
+            next_at,
+            row["id"],
+        )
+        self._retries_pending = self._retries_pending or not given_up
+        if given_up:
+            logger.warning(
+                "event %s (%s) given up after %s attempts; the last failed with: %s",
+                row["id"],
+                row["type"],
+                tries,
+                message[:200],
+            )
 
     async def _mark_delivered(self, ids: list[int]) -> None:
         """One statement per ``MARK_CHUNK`` ids (a pass of the default
@@ -145,8 +261,8 @@ class EventDispatcher(PollingLoop):
             chunk = ids[start : start + MARK_CHUNK]
             marks = ", ".join("{}" for _ in chunk)
             await self.db.fetch(
-                "UPDATE event SET attempts = attempts + 1, delivered_at = {}, last_error = NULL "
-                f"WHERE id IN (SELECT id FROM event WHERE id IN ({marks}) "
+                "UPDATE event SET attempts = attempts + 1, delivered_at = {}, last_error = NULL, "
+                f"next_attempt_at = NULL WHERE id IN (SELECT id FROM event WHERE id IN ({marks}) "
                 f"ORDER BY id{writes.row_locks(self.db)})",
                 at,
                 *chunk,
@@ -161,5 +277,32 @@ class EventDispatcher(PollingLoop):
             )
 
     async def run_pass(self) -> float:
-        full = await self.deliver_pending() == self.batch
-        return 0 if full else self.poll_seconds  # a full batch: more are waiting
+        if await self.deliver_pending() == self.batch:
+            return 0  # a full batch: more are waiting
+        return await self.pause()
+
+    async def pause(self) -> float:
+        """Seconds until the next retry falls due, at most the poll interval
+        (other processes' writes are seen by polling; this one's wake it).
+        No read while no retry is known to be pending: a wake with nothing
+        new costs the pass's one read."""
+        if not self._retries_pending:
+            return self.poll_seconds
+        # after the pass's read, not now: one falling due since is not missed
+        due = queries.read_timestamp(
+            await self.db.read_value(NEXT_RETRY, self.max_attempts, self._read_at)
+        )
+        if due is None:
+            self._retries_pending = False
+            return self.poll_seconds
+        return min(max((due - self.clock()).total_seconds(), 0.001), self.poll_seconds)
+
+
+def event_of(row: dict[str, Any]) -> Event:
+    return Event(
+        id=row["id"],
+        type=row["type"],
+        customer_id=row["customer"],
+        payload=queries.load_json(row["payload"]),
+        created_at=row["created_at"],
+    )

@@ -61,6 +61,8 @@ class Cutoffs:
 
     events: datetime.datetime
     deliveries: datetime.datetime
+    # the dispatcher's attempt limit: events past it were given up
+    max_attempts: int = EVENT_MAX_ATTEMPTS
 
     @classmethod
     def at(cls, settings: Settings, now: datetime.datetime | None = None) -> Cutoffs:
@@ -72,6 +74,7 @@ class Cutoffs:
         return cls(
             events=before(settings.event_retention_days),
             deliveries=before(settings.webhook_log_retention_days),
+            max_attempts=settings.event_max_attempts,
         )
 
 
@@ -100,14 +103,14 @@ async def prune_deliveries(db: Database, cutoffs: Cutoffs, batch: int = BATCH) -
 
 
 async def prune_events(
-    db: Database, cutoffs: Cutoffs, max_attempts: int = EVENT_MAX_ATTEMPTS, batch: int = BATCH
+    db: Database, cutoffs: Cutoffs, max_attempts: int | None = None, batch: int = BATCH
 ) -> int:
     """Delete one batch of events nothing needs any more; returns how many."""
     rows = await db.fetch(
         "DELETE FROM event WHERE id IN "
         f"(SELECT e.id FROM event e WHERE {EVENT_DUE} ORDER BY e.id LIMIT {{}}) RETURNING id",
         cutoffs.events,
-        max_attempts,
+        cutoffs.max_attempts if max_attempts is None else max_attempts,
         cutoffs.deliveries,
         batch,
     )
@@ -141,7 +144,7 @@ async def due(db: Database, settings: Settings) -> Pruned:
     events = await db.fetch(
         f"SELECT COUNT(*) AS n FROM event e WHERE {EVENT_DUE}",
         cutoffs.events,
-        EVENT_MAX_ATTEMPTS,
+        cutoffs.max_attempts,
         cutoffs.deliveries,
     )
     return Pruned(events=int(events[0]["n"]), deliveries=int(deliveries[0]["n"]))

@@ -224,6 +224,22 @@ class Settings(BaseSettings):
         description="how often the event dispatcher looks for undelivered outbox events (every "
         "commit also wakes it)",
     )
+    event_max_attempts: int = Field(
+        14,
+        ge=1,
+        description="attempts to hand an outbox event to the plugin event handlers before it is "
+        "given up (`crmgraph events failed` lists those, `crmgraph events retry` tries them "
+        'again); see "Live events and webhooks"',
+    )
+    event_backoff_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="pause after an event's first failed handling; doubled after each next one, "
+        "less up to a fifth at random",
+    )
+    event_backoff_max_seconds: float = Field(
+        3600.0, ge=0, description="longest pause between an event's attempts"
+    )
     max_query_depth: int = Field(
         12, ge=0, description="refuse deeper documents before execution (`0`: no limit)"
     )
@@ -409,6 +425,7 @@ class Settings(BaseSettings):
             ("pool_min_size", "pool_max_size"),
             ("default_page_size", "max_page_size"),
             ("webhook_backoff_seconds", "webhook_backoff_max_seconds"),
+            ("event_backoff_seconds", "event_backoff_max_seconds"),
         ):
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(

@@ -26,7 +26,8 @@ several processes on one database:
    leases to expire and another pass sends again: at least once, so
    receivers de-duplicate on the event id.
 
-A failed attempt is retried after ``backoff_seconds * 2**(n-1)`` (capped);
+A failed attempt is retried after ``backoff_seconds * 2**(n-1)`` (capped,
+less up to a fifth at random: the outbox's one policy, crmgraph.events.Backoff);
 after ``max_attempts`` the delivery fails, and ``disable_after`` failed
 deliveries in a row disable the webhook, with the reason kept on it.
 """
@@ -52,6 +53,7 @@ import orjson
 from crmgraph.background import PollingLoop
 from crmgraph.db import queries, writes
 from crmgraph.db.engine import Database
+from crmgraph.events import Backoff
 from crmgraph.ids import encode_id
 from crmgraph.observability import metrics
 from crmgraph.settings import Settings
@@ -127,11 +129,19 @@ def matches(patterns: Sequence[str], event_type: str) -> bool:
     return False
 
 
-def backoff_seconds(settings: Settings, tries: int) -> float:
-    """The pause after the ``tries``-th failed attempt of a delivery."""
-    return min(
-        settings.webhook_backoff_seconds * 2 ** (tries - 1), settings.webhook_backoff_max_seconds
+def backoff(settings: Settings) -> Backoff:
+    """The retry policy of webhook deliveries: the event dispatcher's, with
+    the webhook settings."""
+    return Backoff(
+        settings.webhook_backoff_seconds,
+        settings.webhook_backoff_max_seconds,
+        settings.webhook_max_attempts,
     )
+
+
+def backoff_seconds(settings: Settings, tries: int) -> float:
+    """The pause after the ``tries``-th failed attempt of a delivery, before jitter."""
+    return backoff(settings).ceiling(tries)
 
 
 def event_types(value: Any) -> list[str]:
@@ -391,11 +401,12 @@ class WebhookDeliverer(PollingLoop):
         at = writes.now()
         row = outcome.row
         tries = outcome.attempt - row["round_start"]
-        if tries >= settings.webhook_max_attempts:
+        policy = backoff(settings)
+        if policy.exhausted(tries):
             status, next_at = FAILED, None
         else:
             status = PENDING
-            next_at = at + datetime.timedelta(seconds=backoff_seconds(settings, tries))
+            next_at = at + datetime.timedelta(seconds=policy.pause(tries))
         failure = outcome.error or f"HTTP {outcome.status_code}"
         async with self.db.transaction():
             owned = await self.db.fetch(

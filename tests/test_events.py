@@ -21,7 +21,9 @@ PLUGIN = "tests.plugins_for_tests.event_recorder"
 def recording_server(database_url: str) -> Iterator[LiveServer]:
     event_recorder.received.clear()
     event_recorder.failed_once.clear()
-    settings = settings_for(database_url, plugins=(PLUGIN,), event_poll_seconds=0.05)
+    settings = settings_for(
+        database_url, plugins=(PLUGIN,), event_poll_seconds=0.05, event_backoff_seconds=0.05
+    )
     with live_server(settings) as server:
         server.database_url = database_url  # type: ignore[attr-defined]
         yield server

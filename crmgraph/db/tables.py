@@ -188,6 +188,8 @@ class Event(Table, tablename="event"):
     delivered_at = Timestamptz(null=True, default=None)
     attempts = Integer(default=0)
     last_error = Text(null=True, default=None)
+    # when a failed event is due again (crmgraph.events.Backoff); NULL: now
+    next_attempt_at = Timestamptz(null=True, default=None)
     # claimed by one server process for live subscribers (crmgraph.live)
     published_at = Timestamptz(null=True, default=None)
     # claimed by one server process to fan it out to webhooks (crmgraph.webhooks)
