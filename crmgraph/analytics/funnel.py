@@ -27,6 +27,10 @@ default scope (whose past entries, unlike a role's, leave with it).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +124,58 @@ def stage_phases(catalog: Catalog) -> set[tuple]:
             is_exit = 1 if stage.phase == Phase.ENDED and not converted else 0
             rows.add((descriptor.key, stage.key, phase_no, rank, is_exit, stays.DERIVATION))
     return rows
+
+
+# The recomputation started at start-up, per database pool (``id`` of the
+# ``Database``: one per app state), awaited by the funnel while it runs.
+_RECOMPUTES: dict[int, asyncio.Task[None]] = {}
+logger = logging.getLogger(__name__)
+
+
+async def recompute_in_background(db: Database, catalog: Catalog) -> asyncio.Task[None] | None:
+    """If the stored phase columns are not ``catalog``'s (one read of
+    ``stage_phase``), start ``current_stage_phases`` as a task of its own and
+    return it at once: the start-up hook's way, so a server whose history
+    needs them recomputed (minutes at millions of entries) answers every
+    other request meanwhile; ``phases_ready`` (each funnel) waits for it."""
+    if await stays.stored_stage_phases(db) == stage_phases(catalog):
+        return None
+    running = _RECOMPUTES.get(id(db))
+    if running is not None and not running.done():
+        return running
+    task = asyncio.create_task(current_stage_phases(db, catalog), name="crmgraph-funnel-phases")
+    _RECOMPUTES[id(db)] = task
+    task.add_done_callback(functools.partial(_recompute_done, id(db)))
+    return task
+
+
+def _recompute_done(key: int, task: asyncio.Task[None]) -> None:
+    if _RECOMPUTES.get(key) is task:
+        del _RECOMPUTES[key]
+    if not task.cancelled() and task.exception() is not None:
+        # the next funnel request recomputes (and reports the error) itself
+        logger.error("recomputing the funnel's phase columns failed", exc_info=task.exception())
+
+
+async def stop_recompute(db: Database) -> None:
+    """Cancel a recomputation still running (the server stops): its
+    transaction rolls back and the next start begins again."""
+    task = _RECOMPUTES.get(id(db))
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def phases_ready(db: Database, catalog: Catalog) -> None:
+    """Before the funnel reads the phase columns: wait for the start-up
+    recomputation if it still runs (shielded: a request given up does not
+    cancel it), then check them as ``current_stage_phases`` does."""
+    running = _RECOMPUTES.get(id(db))
+    if running is not None and not running.done():
+        with contextlib.suppress(Exception):  # failed: recomputed below, or its error raised
+            await asyncio.shield(running)
+    await current_stage_phases(db, catalog)
 
 
 async def current_stage_phases(db: Database, catalog: Catalog) -> None:
@@ -295,7 +351,7 @@ def irregular_phases(scope: AnalyticsScope) -> Sql:
 
 async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope) -> Funnel:
     d = scope.dialect
-    await current_stage_phases(db, catalog)
+    await phases_ready(db, catalog)
     # one statement: per-stage counts, flows, medians and per-phase counts, tagged
     sql = entries_ctes(catalog, scope).add(", ").extend(irregular_phases(scope)).add(", ")
     sql.add(

@@ -2,7 +2,7 @@
 cohorts, satisfaction, revenue, RFM, churn risk, needs and plugins'
 metrics) and each customer's ``knowledge`` (:mod:`crmgraph.schema.analytics`,
 :mod:`crmgraph.schema.analytics_root`), and at start-up the funnel's stored
-phase columns brought in line with the catalog. Disabling it
+phase columns brought in line with the catalog, in the background. Disabling it
 (``CRMGRAPH_DISABLE_PLUGINS=crmgraph.plugins.analytics``) removes both
 fields; the deprecated ``pluginMetrics`` stays."""
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from crmgraph import CustomerField, GraphQLContribution, hookimpl
-from crmgraph.analytics.funnel import current_stage_phases
+from crmgraph.analytics.funnel import recompute_in_background, stop_recompute
 from crmgraph.schema.analytics import KNOWLEDGE_COST, knowledge
 from crmgraph.schema.analytics_root import build_analytics_query
 
@@ -50,6 +50,29 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
 @hookimpl
 async def crmgraph_startup(db: Database, catalog: Any) -> None:
     # the funnel's stored phase columns follow the catalog the plugins
-    # declare: recomputed here after a change (or an upgrade), not in the
-    # first funnel request (seconds on a large history)
-    await current_stage_phases(db, catalog)
+    # declare: after a change (or an upgrade) recomputed in the background
+    # (minutes on millions of entries), which the funnel waits for; every
+    # other request is answered meanwhile
+    await recompute_in_background(db, catalog)
+
+
+class PhaseRecompute:
+    """Stops the start-up recomputation with the server (its transaction
+    rolls back; the next start begins again)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        await stop_recompute(self.db)
+
+    def wake(self) -> None:
+        pass
+
+
+@hookimpl
+def crmgraph_background_services(db: Database) -> list[PhaseRecompute]:
+    return [PhaseRecompute(db)]
