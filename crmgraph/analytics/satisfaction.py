@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, rounded
-from crmgraph.db import queries
+from crmgraph.db import activity, queries
 from crmgraph.db.engine import Database
 
 GROUPINGS = {"CHANNEL": "i.channel", "OUTCOME": "i.outcome", "DIRECTION": "i.direction"}
@@ -29,44 +29,102 @@ class Satisfaction:
     over_time: list[SatisfactionRow]
 
 
-async def satisfaction(
-    db: Database, scope: AnalyticsScope, by: str = "CHANNEL", bucket: str = "MONTH"
-) -> Satisfaction:
-    key, d = GROUPINGS[by], scope.dialect
-    # One pass over the rated interactions (index-only on the partial index
-    # ix_interaction_rated, migration 0027) per key and UTC day: grouping by
-    # a date is cheaper than formatting every row's bucket, and the planner's
-    # statistics on that expression let PostgreSQL aggregate in parallel.
-    # The days then add up to buckets, and the buckets to the overall rows.
-    # Both engines compute AVG(x) as SUM(x) / COUNT(x), so the averages are the
-    # values of AVG(i.satisfaction * 1.0), from integer sums.
-    day = d.day("i.occurred_at")
-    counts = (
-        f"{key} AS key, {day} AS day, COUNT(*) AS rated, SUM(i.satisfaction) AS total, "
-        "SUM(CASE WHEN i.satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied"
+# The keys as the tally ``interaction_day`` (crmgraph.db.activity) stores them.
+TALLIED = {
+    "CHANNEL": "t.channel",
+    "OUTCOME": "CASE WHEN t.outcome_stated = 1 THEN t.outcome END",
+    "DIRECTION": "t.direction",
+}
+SATISFIED = "SUM(CASE WHEN i.satisfaction >= 4 THEN 1 ELSE 0 END)"
+
+
+def _counted(key: str, day: str, source: str) -> str:
+    """(key, day, rated, total, satisfied) of the rated interactions of ``source``."""
+    return (
+        f"SELECT {key} AS key, {day} AS day, COUNT(*) AS rated, SUM(i.satisfaction) AS total, "
+        f"{SATISFIED} AS satisfied FROM {source} i.satisfaction IS NOT NULL AND "
     )
+
+
+def _tallied(scope: AnalyticsScope, by: str) -> Sql:
+    """The days of every customer's rated interactions in the period: its
+    whole UTC days from ``interaction_day`` (a few hundred rows a day, where
+    the interactions are thousands), the less than a day at either end
+    (the period ends now, as a rule) from the interactions themselves."""
+    d, key = scope.dialect, GROUPINGS[by]
+    split = activity.DaySplit.of(scope.starts_at, scope.ends_at)
+    edges = split.edges if split.days or split.edges else ((scope.starts_at, scope.ends_at),)
+    parts = []
+    if split.days:
+        (first, a), (after, b) = (activity.day_value(day, d.sqlite) for day in split.days)
+        parts.append(
+            Sql().add(
+                f"SELECT {TALLIED[by]} AS key, t.day AS day, SUM(t.rated) AS rated, "
+                "SUM(t.rating_sum) AS total, SUM(t.satisfied) AS satisfied "
+                f"FROM interaction_day t WHERE t.rated > 0 AND t.day >= {first} "
+                f"AND t.day < {after} GROUP BY {TALLIED[by]}, t.day",
+                a,
+                b,
+            )
+        )
+    for starts, ends in edges:
+        raw = _counted(
+            key, d.day("i.occurred_at"), "interaction i WHERE i.customer IS NOT NULL AND"
+        )
+        ts = scope.ts()
+        parts.append(
+            Sql().add(
+                f"{raw}i.occurred_at >= {ts} AND i.occurred_at < {ts} "
+                f"GROUP BY {key}, {d.day('i.occurred_at')}",
+                starts,
+                ends,
+            )
+        )
+    sql = parts[0]
+    for part in parts[1:]:
+        sql.add(" UNION ALL ").extend(part)
+    return sql
+
+
+def _days(scope: AnalyticsScope, by: str) -> Sql:
+    """``WITH ... days AS (...)``: (key, UTC day, rated, rating total,
+    satisfied) of the rated interactions in scope and period. For every
+    active customer, the tally less the few left out; otherwise one pass
+    over the scope's rated interactions (index-only on the partial index
+    ix_interaction_rated, migration 0027) per key and day: grouping by a date
+    is cheaper than formatting every row's bucket, and the planner's
+    statistics on that expression let PostgreSQL aggregate in parallel."""
+    key, day = GROUPINGS[by], scope.dialect.day("i.occurred_at")
     rated = Sql().add("WITH ")
     left_out = scope.left_out()
     if left_out is None:
-        rated.extend(scope.scoped_cte(stage=False)).add(", ")
-        source = "interaction i JOIN scoped s ON s.id = i.customer WHERE"
-    else:  # every customer's interactions, less those of the few left out
-        source = "interaction i WHERE i.customer IS NOT NULL AND"
-    rated.add(f"days AS (SELECT {counts} FROM {source} i.satisfaction IS NOT NULL AND ")
-    rated.extend(scope.period("i.occurred_at")).add(f" GROUP BY {key}, {day}")
-    if left_out is not None:
-        where = queries.customer_where(left_out)
-        rated.add(
-            f" UNION ALL SELECT {key}, {day}, -COUNT(*), -SUM(i.satisfaction), "
-            "-SUM(CASE WHEN i.satisfaction >= 4 THEN 1 ELSE 0 END) "
-            f"FROM interaction i JOIN customer c ON c.id = i.customer WHERE {where.sql()} "
-            "AND i.satisfaction IS NOT NULL AND ",
-            *where.args,
-        )
+        rated.extend(scope.scoped_cte(stage=False)).add(", days AS (")
+        rated.add(_counted(key, day, "interaction i JOIN scoped s ON s.id = i.customer WHERE"))
         rated.extend(scope.period("i.occurred_at")).add(f" GROUP BY {key}, {day}")
+        return rated.add(")")
+    rated.add("days AS (").extend(_tallied(scope, by))
+    where = queries.customer_where(left_out)
+    rated.add(
+        f" UNION ALL SELECT {key}, {day}, -COUNT(*), -SUM(i.satisfaction), -{SATISFIED} "
+        f"FROM interaction i JOIN customer c ON c.id = i.customer WHERE {where.sql()} "
+        "AND i.satisfaction IS NOT NULL AND ",
+        *where.args,
+    )
+    rated.extend(scope.period("i.occurred_at")).add(f" GROUP BY {key}, {day}")
+    return rated.add(")")
+
+
+async def satisfaction(
+    db: Database, scope: AnalyticsScope, by: str = "CHANNEL", bucket: str = "MONTH"
+) -> Satisfaction:
+    # The days add up to buckets, and the buckets to the overall rows. Both
+    # engines compute AVG(x) as SUM(x) / COUNT(x), so the averages are the
+    # values of AVG(i.satisfaction * 1.0), from integer sums.
+    d = scope.dialect
+    rated = _days(scope, by)
     period = d.day_bucket("day", bucket)
     rated.add(
-        f"), buckets AS (SELECT key, {period} AS period, SUM(rated) AS rated, "
+        f", buckets AS (SELECT key, {period} AS period, SUM(rated) AS rated, "
         "SUM(total) AS total, SUM(satisfied) AS satisfied FROM days "
         f"GROUP BY key, {period} HAVING SUM(rated) > 0) "
         "SELECT key, NULL AS period, SUM(rated) AS rated, "
