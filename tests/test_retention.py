@@ -17,6 +17,7 @@ from crmgraph import retention
 from crmgraph.app import AppState, with_state
 from crmgraph.db import writes
 from crmgraph.db.engine import Database
+from crmgraph.events import EVENT_MAX_ATTEMPTS
 from crmgraph.settings import Settings
 from crmgraph.testing import live_server, settings_for
 from tests.helpers import poll
@@ -88,7 +89,7 @@ async def mixed_history(db: Database) -> dict[str, int]:
     hook = await webhook(db, NOW - datetime.timedelta(days=35))
     await event(db, "done")
     await event(db, "handler_failing", delivered_at=None, attempts=3)
-    await event(db, "handler_gave_up", delivered_at=None, attempts=10)
+    await event(db, "handler_gave_up", delivered_at=None, attempts=EVENT_MAX_ATTEMPTS)
     await event(db, "unpublished", published_at=None)
     await event(db, "before_every_webhook", webhooks_claimed_at=None)
     await event(db, "awaiting_fan_out", NOW - datetime.timedelta(days=31), webhooks_claimed_at=None)
