@@ -52,6 +52,7 @@ from crmgraph.db import match_keys as stored
 from crmgraph.db.engine import Database
 from crmgraph.db.match_keys import (
     LIVE,
+    Normals,
     block_condition,
     chunks,
     insert_match_keys,
@@ -88,6 +89,7 @@ __all__ = [
     "TAX_ID",
     "Candidate",
     "Normal",
+    "Normals",
     "Pair",
     "PairPage",
     "Probe",
@@ -187,11 +189,14 @@ async def find_candidates_batch(
     min_score: float = LIKELY,
     region: str | None = None,
     visible: Visible | None = None,
+    known: Normals | None = None,
 ) -> list[list[Candidate]]:
     """For each probe, in order, its likely duplicates among live customers,
     best first. ``visible`` (a customer row -> bool) keeps only the customers
-    a caller may see; ``exclude_ids`` are never candidates."""
-    normals = [Normal.of(probe, region) for probe in probes]
+    a caller may see; ``exclude_ids`` are never candidates; ``known``: normal
+    forms already computed (and where to keep those computed here)."""
+    memo = known if known is not None else Normals()
+    normals = [memo.of(probe, region) for probe in probes]
     keys = [keys_that_can_reach(normal, min_score) for normal in normals]
     wanted = {key for some in keys for key in some}
     holders = await customers_by_keys(db, wanted, exclude_ids) if wanted else {}
@@ -229,13 +234,18 @@ async def find_candidates(
 
 
 def pairs_within(
-    probes: Sequence[Probe], *, min_score: float = LIKELY, region: str | None = None
+    probes: Sequence[Probe],
+    *,
+    min_score: float = LIKELY,
+    region: str | None = None,
+    known: Normals | None = None,
 ) -> list[tuple[int, int, float, tuple[Reason, ...]]]:
     """Likely duplicate pairs among the probes themselves, as (index, index,
     score, reasons) with the first index smaller: blocked on the same keys,
     in memory (name blocks over ``NAME_BLOCK_LIMIT`` left out, as in the
     database), for a batch not yet written or to recompute the stored pairs."""
-    normals = [Normal.of(probe, region) for probe in probes]
+    memo = known if known is not None else Normals()
+    normals = [memo.of(probe, region) for probe in probes]
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, normal in enumerate(normals):
         for key in keys_that_can_reach(normal, min_score):

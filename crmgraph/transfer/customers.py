@@ -105,6 +105,7 @@ class CustomerImport:
         self.columns = ColumnMap({})
         self.book = RefBook(ctx.db, "Customer", None)
         self.taken: list[tuple[str | None, int]] = []  # a batch's (ref, customer) to remember
+        self.normals = matching.Normals()  # a batch's probes' normal forms
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
@@ -130,6 +131,7 @@ class CustomerImport:
         good = await self.check_rows(rows, reject)
         outcome = BatchOutcome()
         self.taken = []
+        self.normals = matching.Normals()
         known, hidden = await self.known_customers(good)
         sorted_rows = await self.sort_rows(good, known, outcome, reject)
         new, later, into_existing, roles = sorted_rows
@@ -278,6 +280,7 @@ class CustomerImport:
                 [draft.probe() for draft in drafts],
                 self.ctx.phone_region,
                 access.sees if access is not None and access.scope is not None else None,
+                self.normals,
             )
             holders = await self.book.refs_of(
                 {r.customer_id for r in repeats if r is not None and r.customer_id is not None}
@@ -378,7 +381,7 @@ class CustomerImport:
             at,
         )
         await matching.insert_match_keys(
-            db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region
+            db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region, self.normals
         )
         return ids
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
-from crmgraph.dedupe.matching import Probe
+from crmgraph.dedupe.matching import Normals, Probe
 
 DUPLICATE_SCORE = matching.STRONG
 
@@ -36,14 +36,22 @@ async def find_repeats(
     probes: Sequence[Probe],
     region: str | None,
     visible: Callable[[Mapping[str, Any]], bool] | None,
+    known: Normals | None = None,
 ) -> list[Repeat | None]:
-    """For each probe, what it repeats, or None."""
+    """For each probe, what it repeats, or None. ``known``: the probes'
+    normal forms, computed once for the screening and the keys written."""
     existing = await matching.find_candidates_batch(
-        db, probes, limit=1, min_score=DUPLICATE_SCORE, region=region, visible=visible
+        db,
+        probes,
+        limit=1,
+        min_score=DUPLICATE_SCORE,
+        region=region,
+        visible=visible,
+        known=known,
     )
     earlier: dict[int, tuple[int, str]] = {}
     for first, later, _, reasons in matching.pairs_within(
-        probes, min_score=DUPLICATE_SCORE, region=region
+        probes, min_score=DUPLICATE_SCORE, region=region, known=known
     ):
         if later not in earlier:  # pairs come sorted: the first is the earliest
             earlier[later] = (first, ", ".join(map(str, reasons)))
