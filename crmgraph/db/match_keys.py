@@ -26,6 +26,7 @@ from typing import Any
 from crmgraph.db import writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
+from crmgraph.db.match_normals import Normals
 from crmgraph.db.match_score import (
     EMAIL,
     EMAIL_DIFFERENT_FACTOR,
@@ -203,18 +204,6 @@ def chunks(values: Sequence[Any], size: int = KEYS_PER_STATEMENT) -> Iterable[Se
 
 def marks(values: Sequence[Any]) -> str:
     return ", ".join("{}" for _ in values)
-
-
-class Normals(dict[tuple[Probe, str | None], Normal]):
-    """Probes' normal forms, each computed once: an import screens a row,
-    pairs it with its batch and writes its keys from one normal form (a third
-    of its Python time was computing the same one three times)."""
-
-    def of(self, probe: Probe, region: str | None = None) -> Normal:
-        found = self.get((probe, region))
-        if found is None:
-            found = self[(probe, region)] = Normal.of(probe, region)
-        return found
 
 
 async def insert_match_keys(
