@@ -38,7 +38,7 @@ from crmgraph.compiled.plan import (
     Single,
     Value,
 )
-from crmgraph.db import queries
+from crmgraph.db import customer_counts, queries
 from crmgraph.db.writes import MAX_CHAIN
 from crmgraph.ids import InvalidId, decode_id
 from crmgraph.paging import SortDirection, check_first, decode_cursor
@@ -360,8 +360,12 @@ class Render:
         where = queries.customer_where(q, sqlite=self.d.name == "sqlite")
         total = None
         if any(p == "totalCount" for _, p in part.parts):
-            source = queries.customer_count_from(q)
-            total = f"(SELECT COUNT(*) FROM {source} WHERE {self.where(where)})"
+            tally = queries.tally_where(q)  # the maintained counts, when they answer
+            if tally is not None:
+                total = f"({customer_counts.count_select(self.where(tally))})"
+            else:
+                source = queries.customer_count_from(q)
+                total = f"(SELECT COUNT(*) FROM {source} WHERE {self.where(where)})"
         if after:
             cursor = self.cursor(after, scope, timestamp=column not in queries.TEXT_SORT_COLUMNS)
             queries.after_key(where, f"c.{column}", "c.id", descending, cursor)

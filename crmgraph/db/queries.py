@@ -21,7 +21,7 @@ import orjson
 
 from crmgraph import core_fields
 from crmgraph.customer_types import KEY_PATTERN
-from crmgraph.db import search, text_keys
+from crmgraph.db import customer_counts, search, text_keys
 from crmgraph.db.engine import Database
 
 # The customer row every reader hands to SchemaTypes.customer: the resolvers'
@@ -341,7 +341,24 @@ def customer_count_from(q: CustomerQuery) -> str:
     return CUSTOMER_FROM if q.stages or q.phases else "customer c"
 
 
+def tally_where(q: CustomerQuery) -> Where | None:
+    """``q`` over the maintained counts (crmgraph.db.customer_counts) when
+    they answer it exactly, else None: count the customers."""
+    if not customer_counts.answers(q):
+        return None
+    where = Where()
+    for clause, args in customer_counts.conditions(q):
+        where.add(clause, *args)
+    return where
+
+
 async def count_customers(db: Database, q: CustomerQuery) -> int:
+    """How many customers ``q`` matches: a sum of a few maintained rows for
+    the filters they answer, ``COUNT(*)`` otherwise."""
+    tally = tally_where(q)
+    if tally is not None:
+        rows = await db.fetch(customer_counts.count_select(tally.sql()), *tally.args)
+        return int(rows[0]["n"])
     where = customer_where(q, sqlite=db.is_sqlite)
     rows = await db.fetch(
         f"SELECT COUNT(*) AS n FROM {customer_count_from(q)} WHERE {where.sql()}", *where.args
