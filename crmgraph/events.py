@@ -306,3 +306,31 @@ def event_of(row: dict[str, Any]) -> Event:
         payload=queries.load_json(row["payload"]),
         created_at=row["created_at"],
     )
+
+
+async def given_up(db: Database, max_attempts: int, limit: int = 100) -> list[dict[str, Any]]:
+    """The events the dispatcher gave up on, oldest first (``crmgraph events
+    failed``): undelivered, out of attempts, each with its last error."""
+    return await db.fetch(
+        "SELECT id, type, customer, attempts, created_at, last_error FROM event "
+        "WHERE delivered_at IS NULL AND attempts >= {} ORDER BY id LIMIT {}",
+        max_attempts,
+        limit,
+    )
+
+
+async def retry_given_up(db: Database, max_attempts: int, ids: list[int] | None) -> list[int]:
+    """A fresh round of attempts, due now, for the given-up events ``ids``
+    (every one when None); returns those it applied to. A running dispatcher
+    hands them out at its next poll; each comes after whatever of its
+    customer's events were delivered while it was given up."""
+    if ids == []:
+        return []
+    chosen = "" if ids is None else f" AND id IN ({', '.join('{}' for _ in ids)})"
+    rows = await db.fetch(
+        "UPDATE event SET attempts = 0, next_attempt_at = NULL "
+        f"WHERE delivered_at IS NULL AND attempts >= {{}}{chosen} RETURNING id",
+        max_attempts,
+        *(ids or ()),
+    )
+    return sorted(int(row["id"]) for row in rows)
