@@ -2,7 +2,8 @@
 every active customer read: it keeps a stated empty outcome apart from no
 outcome, leaves out unrated, unbought interactions, deletes a key whose last
 row goes, and a report read from it (every active customer) equals the same
-report joined with the same customers (another scope that selects them), on
+report joined with the same customers (another scope that selects them) —
+satisfaction, and revenue by month with its buyers from ``purchase_month`` — on
 both engines, for periods that start and end on a day boundary, inside a day,
 or inside one day."""
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 
+from crmgraph.analytics.revenue import revenue
 from crmgraph.analytics.satisfaction import GROUPINGS, satisfaction
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
-from crmgraph.db import activity, queries
+from crmgraph.db import activity, queries, tallies
 from crmgraph.testing import settings_for
 from tests.helpers import insert_customer
 
@@ -102,7 +104,10 @@ def test_reports_from_the_tally_equal_the_joined_reports(database_url: str) -> N
             (at(3, 5), at(30, 7)),  # inside a day at both ends
             (at(7, 2), at(7, 20)),  # inside one day
             (at(9), at(9)),  # empty
+            (at(31), at(61)),  # whole months (April)
+            (at(-1, 5), at(61, 2)),  # whole months and both ends
         ]
+        bought = 0
         # every active customer (the tally), and the same customers otherwise
         everyone = queries.CustomerQuery()
         joined = queries.CustomerQuery(created_before=FUTURE)
@@ -116,16 +121,25 @@ def test_reports_from_the_tally_equal_the_joined_reports(database_url: str) -> N
                     assert await satisfaction(db, tallied, by, bucket) == expected, (
                         starts, ends, by, bucket,
                     )  # fmt: skip
+            monthly = await revenue(
+                db, AnalyticsScope.create(db, everyone, starts, ends), "KIND", "MONTH"
+            )
+            joined_monthly = await revenue(
+                db, AnalyticsScope.create(db, joined, starts, ends), "KIND", "MONTH"
+            )
+            assert monthly == joined_monthly, (starts, ends)
+            bought += sum(r.purchases for r in monthly)
+        assert bought > 0
 
     asyncio.run(with_state(settings_for(database_url), work))
 
 
 def test_a_period_splits_into_whole_days_and_edges() -> None:
-    split = activity.DaySplit.of(at(1, 5), at(4, 2))
+    split = tallies.DaySplit.of(at(1, 5), at(4, 2))
     assert split.days == (at(2).date(), at(4).date())
     assert split.edges == ((at(1, 5), at(2)), (at(4), at(4, 2)))
-    aligned = activity.DaySplit.of(at(1), at(4))
+    aligned = tallies.DaySplit.of(at(1), at(4))
     assert aligned.days == (at(1).date(), at(4).date()) and aligned.edges == ()
-    inside = activity.DaySplit.of(at(1, 5), at(1, 9))
+    inside = tallies.DaySplit.of(at(1, 5), at(1, 9))
     assert inside.days is None and inside.edges == ((at(1, 5), at(1, 9)),)
-    assert activity.DaySplit.of(at(1, 5), at(1, 5)) == activity.DaySplit(None, ())
+    assert tallies.DaySplit.of(at(1, 5), at(1, 5)) == tallies.DaySplit(None, ())

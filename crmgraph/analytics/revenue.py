@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from crmgraph.analytics.facts import facts_ctes
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql
-from crmgraph.db import activity, queries
+from crmgraph.db import activity, queries, tallies
 from crmgraph.db.engine import Database
 
 # Segments that are a column of the customer: each customer is in one, so a
@@ -94,6 +95,83 @@ def _by_purchase_key(scope: AnalyticsScope, by: str, bucket: str | None) -> Sql:
     return sql.add(f"SELECT {segment} AS segment, customers, purchases, revenue FROM sales")
 
 
+def _month_start(month: str, sqlite: bool) -> str:
+    """The first day of a ``month_number``, as ``Dialect.bucket_start`` gives it."""
+    if sqlite:
+        return f"printf('%04d-%02d-01', {month} / 12, {month} % 12 + 1)"
+    return f"make_timestamp({month} / 12, {month} % 12 + 1, 1, 0, 0, 0)"
+
+
+def _day_month(day: str, sqlite: bool) -> str:
+    """The first day of the month of a tally's day, as ``bucket_start`` gives it."""
+    if sqlite:
+        return f"strftime('%Y-%m-01', {day})"
+    return f"date_trunc('month', CAST({day} AS TIMESTAMP))"
+
+
+def _whole_months(scope: AnalyticsScope, first: datetime.date, after: datetime.date) -> Sql:
+    """(key, customers, purchases, revenue) of every customer's whole months
+    ``[first, after)``: the buyers from ``purchase_month``, the purchases from
+    the tally ``interaction_day`` (crmgraph.db.activity)."""
+    sqlite = scope.dialect.sqlite
+    (a, a_value), (b, b_value) = (tallies.day_value(d, sqlite) for d in (first, after))
+    month = _day_month("t.day", sqlite)
+    return Sql().add(
+        f"SELECT {_month_start('b.month', sqlite)} AS key, b.customers AS customers, "
+        "0 AS purchases, 0 AS revenue FROM purchase_month b WHERE b.month >= {} "
+        f"AND b.month < {{}} UNION ALL SELECT {month}, 0, SUM(t.purchases), "
+        "SUM(t.purchase_cents) / 100.0 FROM interaction_day t WHERE t.purchases > 0 "
+        f"AND t.day >= {a} AND t.day < {b} GROUP BY {month}",
+        tallies.month_of(first),
+        tallies.month_of(after),
+        a_value,
+        b_value,
+    )
+
+
+def _by_month_tallied(scope: AnalyticsScope, left_out: queries.CustomerQuery) -> Sql:
+    """Per month over every active customer: whole months from the rollups
+    (a month's buyers are not a sum of its days), the less than a month at
+    either end (the period ends now, as a rule) from the purchases, less the
+    few customers left out (a partition: buyers add up across it), instead of
+    the COUNT(DISTINCT) of every purchase's customer per month."""
+    d, ts = scope.dialect, scope.ts()
+    key = d.bucket_start("i.occurred_at", "MONTH")
+    split = tallies.DaySplit.of_months(scope.starts_at, scope.ends_at)
+    edges = split.edges if split.days or split.edges else ((scope.starts_at, scope.ends_at),)
+    sql = Sql().add("WITH sales AS (SELECT key, SUM(customers) AS customers, ")
+    sql.add("SUM(purchases) AS purchases, SUM(revenue) AS revenue FROM (")
+    parts = [_whole_months(scope, *split.days)] if split.days else []
+    for starts, ends in edges:
+        parts.append(
+            Sql().add(
+                f"SELECT {key} AS key, COUNT(DISTINCT i.customer) AS customers, "
+                "COUNT(*) AS purchases, SUM(i.amount) AS revenue "
+                "FROM interaction i WHERE i.customer IS NOT NULL AND i.amount IS NOT NULL "
+                f"AND i.occurred_at >= {ts} AND i.occurred_at < {ts} GROUP BY {key}",
+                starts,
+                ends,
+            )
+        )
+    where = queries.customer_where(left_out)
+    parts.append(
+        Sql()
+        .add(
+            f"SELECT {key}, -COUNT(DISTINCT i.customer), -COUNT(*), -SUM(i.amount) "
+            f"FROM interaction i JOIN customer c ON c.id = i.customer WHERE {where.sql()} "
+            "AND i.amount IS NOT NULL AND ",
+            *where.args,
+        )
+        .extend(scope.period("i.occurred_at"))
+        .add(f" GROUP BY {key}")
+    )
+    for n, part in enumerate(parts):
+        sql.add(" UNION ALL " if n else "").extend(part)
+    sql.add(") m GROUP BY key HAVING SUM(purchases) > 0) ")
+    segment = d.day_bucket("key", "MONTH")
+    return sql.add(f"SELECT {segment} AS segment, customers, purchases, revenue FROM sales")
+
+
 async def revenue(
     db: Database, scope: AnalyticsScope, by: str = "KIND", bucket: str | None = None
 ) -> list[RevenueRow]:
@@ -107,6 +185,8 @@ async def revenue(
         )
     elif by in CUSTOMER_SEGMENTS and not bucket:
         sql = _by_customer_segment(scope, CUSTOMER_SEGMENTS[by], by in ("STAGE", "PHASE"))
+    elif bucket == "MONTH" and (left_out := scope.left_out()) is not None:
+        sql = _by_month_tallied(scope, left_out)
     else:
         sql = _by_purchase_key(scope, by, bucket)
     rows = []

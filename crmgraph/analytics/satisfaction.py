@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, rounded
-from crmgraph.db import activity, queries
+from crmgraph.db import queries, tallies
 from crmgraph.db.engine import Database
 
 GROUPINGS = {"CHANNEL": "i.channel", "OUTCOME": "i.outcome", "DIRECTION": "i.direction"}
@@ -52,11 +52,11 @@ def _tallied(scope: AnalyticsScope, by: str) -> Sql:
     the interactions are thousands), the less than a day at either end
     (the period ends now, as a rule) from the interactions themselves."""
     d, key = scope.dialect, GROUPINGS[by]
-    split = activity.DaySplit.of(scope.starts_at, scope.ends_at)
+    split = tallies.DaySplit.of(scope.starts_at, scope.ends_at)
     edges = split.edges if split.days or split.edges else ((scope.starts_at, scope.ends_at),)
     parts = []
     if split.days:
-        (first, a), (after, b) = (activity.day_value(day, d.sqlite) for day in split.days)
+        (first, a), (after, b) = (tallies.day_value(day, d.sqlite) for day in split.days)
         parts.append(
             Sql().add(
                 f"SELECT {TALLIED[by]} AS key, t.day AS day, SUM(t.rated) AS rated, "

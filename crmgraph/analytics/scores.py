@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from crmgraph.analytics import rules
+from crmgraph.analytics import rfm, rules
 from crmgraph.analytics.facts import facts_ctes, shape
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql
@@ -51,28 +51,19 @@ class SegmentSummary:
 
 
 async def rfm_segments(db: Database, scope: AnalyticsScope) -> list[SegmentSummary]:
-    rows = (
-        await facts_ctes(scope, detail=False)
-        .add(
-            " SELECT rfm_segment, COUNT(*) AS customers, SUM(purchase_total) AS revenue, "
-            "SUM(purchases) AS purchases FROM scored GROUP BY rfm_segment"
+    """Every segment, in the rules' order, from the buyers alone (crmgraph.analytics.rfm)."""
+    found = await rfm.segment_totals(db, scope)
+    empty = rfm.SegmentTotals(0, 0, 0)
+    return [
+        SegmentSummary(
+            segment.key,
+            segment.description,
+            found.get(segment.key, empty).customers,
+            round(found.get(segment.key, empty).cents / 100, 2),
+            found.get(segment.key, empty).purchases,
         )
-        .fetch(db)
-    )
-    found = {row["rfm_segment"]: row for row in rows}
-    summaries = []
-    for segment in rules.RFM_SEGMENTS:
-        row = found.get(segment.key)
-        summaries.append(
-            SegmentSummary(
-                segment.key,
-                segment.description,
-                int(row["customers"]) if row else 0,
-                round(float(row["revenue"] or 0), 2) if row else 0.0,
-                int(row["purchases"] or 0) if row else 0,
-            )
-        )
-    return summaries
+        for segment in rules.RFM_SEGMENTS
+    ]
 
 
 @dataclass(frozen=True)
@@ -100,6 +91,8 @@ async def scored_page(
     CTEs), nor carried through the count and the sort. In id order the facts
     are read without detail: a condition on RFM scores needs no satisfaction
     trend, which would be computed for every customer in scope."""
+    if isinstance(condition, SegmentMembers):
+        return await _segment_page(db, scope, condition.segment, limit, after)
     churn = order == "churn"
     ranking = "id, churn_score" if churn else "id"
     sql = facts_ctes(scope, detail=churn).add(
@@ -123,6 +116,28 @@ async def scored_page(
     return ScoredPage(shaped, len(rows) > limit, total)
 
 
+async def _segment_page(
+    db: Database,
+    scope: AnalyticsScope,
+    segment: str,
+    limit: int,
+    after: tuple[int, int] | None,
+) -> ScoredPage:
+    """A segment's members by id: the page's ids and the segment's total
+    from the buyers alone (crmgraph.analytics.rfm), every fact for the page
+    only. The page is a walk in id order that stops after ``limit + 1``
+    members, where ranking the facts of every customer took 1.5 s at a
+    million customers."""
+    ids = await rfm.member_ids(db, scope, segment, after[1] if after else None, limit + 1)
+    totals = await rfm.segment_totals(db, scope)
+    page = ids[:limit]
+    found = await _facts_of(db, scope, page)
+    # a customer deleted since the page's statement is left out of its page
+    shaped = [shape(found[pk]) for pk in page if pk in found]
+    total = totals[segment].customers if segment in totals else 0
+    return ScoredPage(shaped, len(ids) > limit, total)
+
+
 async def _facts_of(
     db: Database, scope: AnalyticsScope, ids: Sequence[int], *, tuned: bool = True
 ) -> dict[int, dict]:
@@ -134,8 +149,16 @@ async def _facts_of(
     return {r["id"]: r for r in rows}
 
 
+@dataclass
+class SegmentMembers(Sql):
+    """The condition of a segment's members, which ``scored_page`` answers
+    from the buyers alone (crmgraph.analytics.rfm) rather than every fact."""
+
+    segment: str = ""
+
+
 def segment_members(segment: str) -> Sql:
-    return Sql().add("rfm_segment = {}", segment)
+    return SegmentMembers(segment=segment).add("rfm_segment = {}", segment)
 
 
 def churn_candidates(scope: AnalyticsScope, min_score: int) -> tuple[AnalyticsScope, Sql]:

@@ -28,8 +28,17 @@ for the query to pick the rollup or the interactions themselves.
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
+
+from crmgraph.db.tallies import (
+    Column,
+    Holders,
+    Tally,
+    block,
+    drop_statements,
+    function,
+    statement_triggers,
+)
 
 
 def utc_day(column: str, sqlite: bool) -> str:
@@ -56,18 +65,6 @@ def month_number(column: str, sqlite: bool) -> str:
         f"(CAST(date_part('year', {column} AT TIME ZONE 'UTC') AS INTEGER) * 12 "
         f"+ CAST(date_part('month', {column} AT TIME ZONE 'UTC') AS INTEGER) - 1)"
     )
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    sql_type: str
-    aggregate: str  # over the interactions of one group
-    merge: str = "sum"  # how stored and new totals combine: sum, earliest, latest
-    sqlite_aggregate: str = ""  # where SQLite spells it differently
-
-    def expression(self, sqlite: bool) -> str:
-        return self.sqlite_aggregate if sqlite and self.sqlite_aggregate else self.aggregate
 
 
 @dataclass(frozen=True)
@@ -134,22 +131,7 @@ class Rollup:
         return [*statements, f"ANALYZE {self.table}"]
 
     def drop_statements(self, engine_type: str) -> list[str]:
-        return _drop_statements(self.table, engine_type)
-
-
-def _drop_statements(table: str, engine_type: str) -> list[str]:
-    """The table and the triggers ``_postgres_triggers`` / ``_sqlite_triggers``
-    (or a tally's) created for it."""
-    if engine_type != "postgres":
-        triggers = [f"DROP TRIGGER {table}_{e}" for e in ("insert", "delete", "update")]
-        return [*triggers, f"DROP TABLE {table}"]
-    events = ("insert", "delete", "update", "truncate")
-    functions = ("add", "deleted", "updated", "clear")
-    return [
-        *(f"DROP TRIGGER {table}_{e} ON interaction" for e in events),
-        *(f"DROP FUNCTION {table}_{f}()" for f in functions),
-        f"DROP TABLE {table}",
-    ]
+        return drop_statements(self.table, engine_type)
 
 
 def _merge(table: str, column: Column) -> str:
@@ -162,18 +144,6 @@ def _merge(table: str, column: Column) -> str:
         return f"{stored} + {new}"
     keep = "<=" if column.merge == "earliest" else ">="
     return f"CASE WHEN {new} IS NULL OR {stored} {keep} {new} THEN {stored} ELSE {new} END"
-
-
-def _block(body: list[str]) -> str:
-    """Statements as the body of a trigger or a plpgsql function."""
-    return "".join(f"    {s};\n" for s in body)
-
-
-def _function(name: str, body: list[str]) -> str:
-    return (
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n{_block(body)}    RETURN NULL;\nEND $$"
-    )
 
 
 def _changed(rollup: Rollup, side: str) -> str:
@@ -189,26 +159,10 @@ def _postgres_triggers(rollup: Rollup) -> list[str]:
     t = rollup.table
     changed = f"{_changed(rollup, 'o')} UNION {_changed(rollup, 'n')}"
     return [
-        _function(f"{t}_add", [rollup.add("new_rows", sqlite=False)]),
-        _function(f"{t}_deleted", rollup.recount("SELECT customer FROM old_rows", sqlite=False)),
-        _function(f"{t}_updated", rollup.recount(changed, sqlite=False)),
-        *_postgres_statement_triggers(t),
-    ]
-
-
-def _postgres_statement_triggers(t: str) -> list[str]:
-    """The truncate function and the four statement triggers calling
-    ``{t}_add``, ``{t}_deleted``, ``{t}_updated`` and ``{t}_clear``."""
-    return [
-        _function(f"{t}_clear", [f"TRUNCATE {t}"]),
-        f"CREATE TRIGGER {t}_insert AFTER INSERT ON interaction REFERENCING NEW TABLE AS "
-        f"new_rows FOR EACH STATEMENT EXECUTE FUNCTION {t}_add()",
-        f"CREATE TRIGGER {t}_delete AFTER DELETE ON interaction REFERENCING OLD TABLE AS "
-        f"old_rows FOR EACH STATEMENT EXECUTE FUNCTION {t}_deleted()",
-        f"CREATE TRIGGER {t}_update AFTER UPDATE ON interaction REFERENCING OLD TABLE AS "
-        f"old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {t}_updated()",
-        f"CREATE TRIGGER {t}_truncate AFTER TRUNCATE ON interaction "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {t}_clear()",
+        function(f"{t}_add", [rollup.add("new_rows", sqlite=False)]),
+        function(f"{t}_deleted", rollup.recount("SELECT customer FROM old_rows", sqlite=False)),
+        function(f"{t}_updated", rollup.recount(changed, sqlite=False)),
+        *statement_triggers(t),
     ]
 
 
@@ -218,7 +172,7 @@ def _sqlite_triggers(rollup: Rollup) -> list[str]:
 
     def trigger(event: str, body: list[str]) -> str:
         name = event.split()[0].lower()
-        return f"CREATE TRIGGER {t}_{name} AFTER {event} ON interaction BEGIN\n{_block(body)}END"
+        return f"CREATE TRIGGER {t}_{name} AFTER {event} ON interaction BEGIN\n{block(body)}END"
 
     return [
         trigger("INSERT", [rollup.add(new_row, sqlite=True)]),
@@ -226,131 +180,6 @@ def _sqlite_triggers(rollup: Rollup) -> list[str]:
         trigger(
             f"UPDATE OF {', '.join(rollup.watched)}",
             rollup.recount("OLD.customer, NEW.customer", sqlite=True),
-        ),
-    ]
-
-
-@dataclass(frozen=True)
-class Tally:
-    """A rollup of every customer's interactions together, by keys that are
-    not the customer (a day, a channel...): the per-customer rollups do not
-    shrink the data at ten interactions a customer, this one does (a few
-    hundred rows a day however many customers). The reports of every active
-    customer read it and subtract the few left out (``AnalyticsScope.left_out``).
-
-    Its values are sums only, so a write changes them by its rows' shares:
-    ``+`` each new row's, ``-`` each old row's (a delete, both sides of an
-    update), grouped by key and added in key order; a key left with no rows
-    is deleted, so the tally is always what ``totals_select`` counts again.
-    Only the interactions ``counted`` are written to it: others cost a write
-    nothing more. Keys must not be NULL (a primary key): a nullable column is
-    two keys, its value or '' and whether it is stated."""
-
-    table: str
-    keys: tuple[Column, ...]  # ``aggregate``: the key of one interaction
-    # ``aggregate``: one interaction's share, never NULL; the first counts rows
-    values: tuple[Column, ...]
-    watched: tuple[str, ...]
-    counted: str
-
-    @property
-    def columns(self) -> str:
-        return ", ".join(c.name for c in (*self.keys, *self.values))
-
-    def _keys(self, sqlite: bool) -> list[str]:
-        return [k.expression(sqlite) for k in self.keys]
-
-    def totals_select(self, source: str, where: str = "", *, sqlite: bool) -> str:
-        """The tally's rows for the interactions in ``source``, in key order."""
-        keys = self._keys(sqlite)
-        selected = [f"{e} AS {k.name}" for e, k in zip(keys, self.keys, strict=True)]
-        selected += [f"SUM({c.expression(sqlite)}) AS {c.name}" for c in self.values]
-        order = ", ".join(str(n + 1) for n in range(len(keys)))
-        condition = f"{self.counted} AND {where}" if where else self.counted
-        return (
-            f"SELECT {', '.join(selected)} FROM {source} WHERE {condition} "
-            f"GROUP BY {', '.join(keys)} ORDER BY {order}"
-        )
-
-    def change(self, sources: list[tuple[str, int]], *, sqlite: bool) -> str:
-        """Adds ``sign`` times the shares of the rows of each ``(source, sign)``."""
-        names = [k.name for k in self.keys]
-        parts = []
-        for source, sign in sources:
-            keys = [f"{e} AS {n}" for e, n in zip(self._keys(sqlite), names, strict=True)]
-            shares = [f"{sign} * ({c.expression(sqlite)}) AS {c.name}" for c in self.values]
-            parts.append(f"SELECT {', '.join(keys + shares)} FROM {source} WHERE {self.counted}")
-        sums = ", ".join(f"SUM({c.name})" for c in self.values)
-        nonzero = " OR ".join(f"SUM({c.name}) <> 0" for c in self.values)
-        merged = ", ".join(
-            f"{c.name} = {self.table}.{c.name} + EXCLUDED.{c.name}" for c in self.values
-        )
-        order = ", ".join(str(n + 1) for n in range(len(names)))
-        return (
-            f"INSERT INTO {self.table} ({self.columns}) SELECT {', '.join(names)}, {sums} "
-            f"FROM ({' UNION ALL '.join(parts)}) d GROUP BY {', '.join(names)} "
-            f"HAVING {nonzero} ORDER BY {order} "
-            f"ON CONFLICT ({', '.join(names)}) DO UPDATE SET {merged}"
-        )
-
-    def clear_empty(self, source: str, *, sqlite: bool) -> str:
-        """Deletes the keys of ``source``'s rows left with no rows."""
-        names = ", ".join(k.name for k in self.keys)
-        return (
-            f"DELETE FROM {self.table} WHERE {self.values[0].name} = 0 AND ({names}) IN "
-            f"(SELECT {', '.join(self._keys(sqlite))} FROM {source} WHERE {self.counted})"
-        )
-
-    def backfill(self, *, sqlite: bool) -> str:
-        totals = self.totals_select("interaction", sqlite=sqlite)
-        return f"INSERT INTO {self.table} ({self.columns}) {totals}"
-
-    def create_statements(self, engine_type: str) -> list[str]:
-        sqlite = engine_type != "postgres"
-        columns = [f"{c.name} {c.sql_type}" for c in (*self.keys, *self.values)]
-        names = ", ".join(k.name for k in self.keys)
-        table = f"CREATE TABLE {self.table} ({', '.join(columns)}, PRIMARY KEY ({names}))"
-        triggers = _sqlite_tally_triggers(self) if sqlite else _postgres_tally_triggers(self)
-        return [table, *triggers, self.backfill(sqlite=sqlite), f"ANALYZE {self.table}"]
-
-    def drop_statements(self, engine_type: str) -> list[str]:
-        return _drop_statements(self.table, engine_type)
-
-
-def _postgres_tally_triggers(tally: Tally) -> list[str]:
-    t = tally.table
-    old, new = ("old_rows", -1), ("new_rows", 1)
-    removed = [tally.change([old], sqlite=False), tally.clear_empty("old_rows", sqlite=False)]
-    changed = [tally.change([new, old], sqlite=False), tally.clear_empty("old_rows", sqlite=False)]
-    return [
-        _function(f"{t}_add", [tally.change([new], sqlite=False)]),
-        _function(f"{t}_deleted", removed),
-        _function(f"{t}_updated", changed),
-        *_postgres_statement_triggers(t),
-    ]
-
-
-def _sqlite_tally_triggers(tally: Tally) -> list[str]:
-    t = tally.table
-
-    def row(side: str) -> str:
-        columns = ", ".join(f"{side}.{c} AS {c}" for c in tally.watched)
-        return f"(SELECT {columns}) {side.lower()}_rows"
-
-    def trigger(event: str, body: list[str]) -> str:
-        name = event.split()[0].lower()
-        return f"CREATE TRIGGER {t}_{name} AFTER {event} ON interaction BEGIN\n{_block(body)}END"
-
-    old, new = (row("OLD"), -1), (row("NEW"), 1)
-    return [
-        trigger("INSERT", [tally.change([new], sqlite=True)]),
-        trigger(
-            "DELETE",
-            [tally.change([old], sqlite=True), tally.clear_empty(row("OLD"), sqlite=True)],
-        ),
-        trigger(
-            f"UPDATE OF {', '.join(tally.watched)}",
-            [tally.change([new, old], sqlite=True), tally.clear_empty(row("OLD"), sqlite=True)],
         ),
     ]
 
@@ -391,8 +220,11 @@ MONTHS = Rollup(
             sqlite_aggregate=month_number("occurred_at", sqlite=True),
         ),
     ),
-    values=(Column("interactions", "BIGINT NOT NULL", "COUNT(*)"),),
-    watched=("customer", "occurred_at"),
+    values=(
+        Column("interactions", "BIGINT NOT NULL", "COUNT(*)"),
+        Column("purchases", "BIGINT NOT NULL", "COUNT(amount)"),
+    ),
+    watched=("customer", "occurred_at", "amount"),
 )
 
 RATED_OR_BOUGHT = "customer IS NOT NULL AND (satisfaction IS NOT NULL OR amount IS NOT NULL)"
@@ -435,8 +267,15 @@ DAYS = Tally(
     counted=RATED_OR_BOUGHT,
 )
 
-# Every rollup of ``interaction``, for whatever writes rows with the triggers off.
-ROLLUPS: tuple[Rollup | Tally, ...] = (ACTIVITY, MONTHS, DAYS)
+# How many customers bought in each month (UTC): the months' distinct buyers,
+# which no sum of days or of other months gives (crmgraph.analytics.revenue).
+BUYERS = Holders(
+    "purchase_month", MONTHS.table, MONTHS.keys[1], "purchases", "amount IS NOT NULL", "customers"
+)
+
+# Every rollup of ``interaction``, for whatever writes rows with the triggers
+# off, in the order they are counted (a holders count reads its rollup).
+ROLLUPS: tuple[Rollup | Tally | Holders, ...] = (ACTIVITY, MONTHS, DAYS, BUYERS)
 
 # Serves the period test (MIN/MAX of occurred_at) and the recent-satisfaction
 # windows, which read the latest interactions across all customers.
@@ -464,38 +303,3 @@ def covers_every_interaction(ts: str) -> str:
         f"(SELECT MIN(occurred_at) FROM interaction) >= {ts} "
         f"AND (SELECT MAX(occurred_at) FROM interaction) < {ts}"
     )
-
-
-@dataclass(frozen=True)
-class DaySplit:
-    """A period ``[starts, ends)`` as the whole UTC days a tally by day answers
-    (``days``: first day, day after the last; None when there are none) and
-    the rest, at most two spans of less than a day each at its ends, which
-    only the interactions themselves answer."""
-
-    days: tuple[datetime.date, datetime.date] | None
-    edges: tuple[tuple[datetime.datetime, datetime.datetime], ...]
-
-    @classmethod
-    def of(cls, starts: datetime.datetime, ends: datetime.datetime) -> DaySplit:
-        starts, ends = starts.astimezone(datetime.UTC), ends.astimezone(datetime.UTC)
-        first = starts.date() + datetime.timedelta(days=0 if _midnight(starts) == starts else 1)
-        last = ends.date()
-        if first >= last:
-            return cls(None, ((starts, ends),) if starts < ends else ())
-        spans = ((starts, _midnight_of(first)), (_midnight_of(last), ends))
-        return cls((first, last), tuple((a, b) for a, b in spans if a < b))
-
-
-def _midnight(moment: datetime.datetime) -> datetime.datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _midnight_of(day: datetime.date) -> datetime.datetime:
-    return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
-
-
-def day_value(day: datetime.date, sqlite: bool) -> tuple[str, object]:
-    """A bound day compared with a tally's ``day`` (a DATE on PostgreSQL, the
-    ``YYYY-MM-DD`` text of ``date()`` on SQLite): placeholder and value."""
-    return ("{}", day.isoformat()) if sqlite else ("CAST({} AS DATE)", day)
