@@ -14,13 +14,17 @@ from typing import TYPE_CHECKING, TypeVar
 from crmgraph import scaffold
 from crmgraph.commands import privacy as privacy_commands
 from crmgraph.commands import transfer as transfer_commands
-from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
+from crmgraph.commands.common import (
+    CommandState,
+    migrate_database,
+    settings_from_args,
+    with_app_state,
+)
 from crmgraph.conformance import command as plugin_check
 from crmgraph.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from crmgraph.analytics.report import ReportData
-    from crmgraph.app import AppState
     from crmgraph.db.engine import Database
 
 T = TypeVar("T")
@@ -29,7 +33,7 @@ T = TypeVar("T")
 async def _seed_demo(settings: Settings, customers: int) -> str:
     from crmgraph.demo import has_data, seed_demo
 
-    async def seed(state: AppState) -> str:
+    async def seed(state: CommandState) -> str:
         if await has_data(state.db):
             return "database already has customers; demo data not added"
         summary = await seed_demo(
@@ -334,7 +338,7 @@ def _period_end(text: str) -> datetime.datetime:
     return _moment(text, end=True)
 
 
-async def _gather_report(state: AppState, args: argparse.Namespace) -> ReportData:
+async def _gather_report(state: CommandState, args: argparse.Namespace) -> ReportData:
     from crmgraph.analytics import report
 
     scope, owner = await report.scope_for(

@@ -21,7 +21,7 @@ from crmgraph.ids import InvalidId, decode_id
 from crmgraph.validation import UserInputError
 
 if TYPE_CHECKING:
-    from crmgraph.app import AppState
+    from crmgraph.commands.common import CommandState
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     pk = customer_pk(args.customer)
 
-    async def run(state: AppState) -> bytes | None:
+    async def run(state: CommandState) -> bytes | None:
         async def load(customer: int) -> dict[str, Any] | None:
             rows = await queries.customers_by_ids(state.db, [customer])
             return rows[0] if rows else None
@@ -85,7 +85,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     pk = customer_pk(args.customer)
     reason = args.reason.strip()
 
-    async def run(state: AppState) -> Erasure | str:
+    async def run(state: CommandState) -> Erasure | str:
         db = state.db
         by = None
         if args.by:

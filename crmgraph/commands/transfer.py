@@ -28,7 +28,7 @@ from crmgraph.transfer.modes import (
 )
 
 if TYPE_CHECKING:
-    from crmgraph.app import AppState
+    from crmgraph.commands.common import CommandState
     from crmgraph.transfer.importer import ImportOptions
 
 
@@ -137,7 +137,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.dry_run:  # one transaction, rolled back: batches cannot commit
         jobs = [(entity, path, dataclasses.replace(o, commit="all")) for entity, path, o in jobs]
 
-    async def run(state: AppState) -> int:
+    async def run(state: CommandState) -> int:
         if not args.dry_run:
             return await imports(state)
         from crmgraph.db.dry_run import rolled_back
@@ -147,7 +147,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("dry run: nothing was written (the import ran in a transaction rolled back)")
         return status
 
-    async def imports(state: AppState) -> int:
+    async def imports(state: CommandState) -> int:
         status = 0
         for entity, path, entity_options in jobs:
             rejects = args.rejects or path.with_name(path.name + ".rejected.csv")
@@ -177,7 +177,7 @@ def export_files(folder: Path, options: ImportOptions) -> list[tuple[str, Path, 
 
 
 async def _import(
-    state: AppState,
+    state: CommandState,
     args: argparse.Namespace,
     entity_name: str,
     path: Path,
@@ -215,7 +215,7 @@ async def _import(
 def cmd_export(args: argparse.Namespace) -> int:
     from crmgraph.transfer.export import export
 
-    async def run(state: AppState) -> int:
+    async def run(state: CommandState) -> int:
         if args.kind and state.catalog.customer_type(args.kind.lower()) is None:
             print(f"error: unknown kind {args.kind!r}", file=sys.stderr)
             return 2
