@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 
+from crmgraph.analytics.needs import needs_summary
 from crmgraph.analytics.revenue import revenue
 from crmgraph.analytics.satisfaction import GROUPINGS, satisfaction
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.db import activity, queries, tallies
+from crmgraph.demo import seed_demo
 from crmgraph.testing import settings_for
-from tests.helpers import insert_customer
+from tests.helpers import CUT_END, CUT_START, RECOUNT_NOW, insert_customer
 
 T0 = datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
 FUTURE = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC)
@@ -143,3 +145,46 @@ def test_a_period_splits_into_whole_days_and_edges() -> None:
     inside = tallies.DaySplit.of(at(1, 5), at(1, 9))
     assert inside.days is None and inside.edges == ((at(1, 5), at(1, 9)),)
     assert tallies.DaySplit.of(at(1, 5), at(1, 5)) == tallies.DaySplit(None, ())
+
+
+def test_needs_of_every_active_customer_equal_the_joined_needs(database_url: str) -> None:
+    """Needs over every active customer are every need less the deleted
+    customers' (crmgraph.analytics.needs): the same groups, counts and volumes
+    as joining each need with the customers in scope, and a group whose
+    volumes are all the deleted customers' has no volume (NULL, not 0)."""
+
+    async def work(state: AppState) -> None:
+        db = state.db
+        await seed_demo(db, state.catalog, customers=200, now=RECOUNT_NOW)
+        gone = await db.fetch(
+            "SELECT DISTINCT customer FROM need WHERE volume IS NOT NULL ORDER BY customer LIMIT 15"
+        )
+        ids = [r["customer"] for r in gone]
+        await db.fetch("UPDATE need SET category = 'only deleted' WHERE customer = {}", ids[0])
+        # one group: the deleted customer's needs with volumes, an active one's without
+        await db.fetch(
+            "UPDATE need SET category = 'mixed', unit = 'kg' WHERE customer = {}", ids[1]
+        )
+        kept = ", ".join(str(pk) for pk in ids)
+        await db.fetch(
+            "UPDATE need SET category = 'mixed', unit = 'kg', volume = NULL WHERE id = "
+            f"(SELECT MIN(id) FROM need WHERE customer NOT IN ({kept}))"
+        )
+        for pk in ids:
+            await db.fetch("UPDATE customer SET deleted_at = {} WHERE id = {}", RECOUNT_NOW, pk)
+        seen = 0
+        for starts, ends in ((None, RECOUNT_NOW), (CUT_START, CUT_END)):
+            tallied = AnalyticsScope.create(db, queries.CustomerQuery(), starts, ends)
+            joined = AnalyticsScope.create(
+                db, queries.CustomerQuery(created_before=FUTURE), starts, ends
+            )
+            found = await needs_summary(db, tallied)
+            assert found == await needs_summary(db, joined), (starts, ends)
+            assert "only deleted" not in {g.category for g in found.groups}
+            seen += found.total
+        assert seen > 0
+        everything = await needs_summary(db, AnalyticsScope.create(db, queries.CustomerQuery()))
+        mixed = [(g.needs, g.volume) for g in everything.groups if g.category == "mixed"]
+        assert mixed == [(1, None)]
+
+    asyncio.run(with_state(settings_for(database_url), work))
