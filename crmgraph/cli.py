@@ -21,11 +21,11 @@ from crmgraph.commands.common import (
     with_app_state,
 )
 from crmgraph.conformance import command as plugin_check
-from crmgraph.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from crmgraph.analytics.report import ReportData
     from crmgraph.db.engine import Database
+    from crmgraph.settings import Settings
 
 T = TypeVar("T")
 
@@ -498,6 +498,8 @@ def refuse_new_database(args: argparse.Namespace) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from crmgraph.settings import SettingsError  # lazy: --help has exited above
+
     try:
         refused = refuse_new_database(args)
         return refused if refused is not None else int(args.func(args) or 0)

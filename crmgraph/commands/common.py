@@ -20,19 +20,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from crmgraph.settings import Settings
-
 if TYPE_CHECKING:
     import pluggy
 
     from crmgraph.db.engine import Database
     from crmgraph.registry import Catalog
+    from crmgraph.settings import Settings
 
 T = TypeVar("T")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The environment's settings, with ``--database`` when given."""
+    from crmgraph.settings import Settings  # lazy: pydantic is most of --help's CPU
+
     settings = Settings.from_env()
     if getattr(args, "database", None):
         settings = settings.with_database(args.database)

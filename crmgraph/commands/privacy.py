@@ -18,7 +18,6 @@ import orjson
 
 from crmgraph.commands.common import migrate_database, settings_from_args, with_app_state
 from crmgraph.ids import InvalidId, decode_id
-from crmgraph.validation import UserInputError
 
 if TYPE_CHECKING:
     from crmgraph.commands.common import CommandState
@@ -81,6 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_erase(args: argparse.Namespace) -> int:
     from crmgraph.db import writes
     from crmgraph.privacy.erasure import Erasure, erase_personal_data
+    from crmgraph.validation import UserInputError
 
     pk = customer_pk(args.customer)
     reason = args.reason.strip()
