@@ -45,7 +45,7 @@ from crmgraph.analytics import cohorts, funnel, metrics, needs, revenue, satisfa
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.customer_types import CustomerType, Phase, Transition
-from crmgraph.db import activity, customer_counts, queries, text_keys
+from crmgraph.db import activity, cohort_rollup, customer_counts, queries, text_keys
 from crmgraph.db.engine import Database, make_engine, postgres_config
 from crmgraph.db.migrate import catalog_apps, migrate
 from crmgraph.db.stays import RECORD_STAYS
@@ -458,6 +458,8 @@ async def seed(
             for rollup in activity.ROLLUPS:
                 await conn.execute(f"DELETE FROM {rollup.table}")
                 print(f"  {rollup.table} {await conn.execute(rollup.backfill(sqlite=False))}")
+            for statement in cohort_rollup.backfill(sqlite=False):  # its triggers are off too
+                await conn.execute(statement)
             if await conn.fetchval("SELECT to_regclass('customer_tally') IS NOT NULL"):
                 for statement in customer_counts.rebuild(sqlite=False):  # its triggers too
                     await conn.execute(statement)

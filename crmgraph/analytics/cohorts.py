@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, literal
+from crmgraph.db import queries
 from crmgraph.db.engine import Database
 from crmgraph.registry import Catalog
 
@@ -93,18 +94,108 @@ async def cohort_retention(
     """Cohorts acquired in the period; offsets run to the period's last month;
     per type when the scope asks for some of ``catalog``'s (``cohort_kinds``).
 
-    The months in which each customer was active come from ``customer_month``
+    Every active customer, by creation or by one type, is answered from the
+    trigger-kept counts (``from_rollup``, crmgraph.db.cohort_rollup): at
+    1,000,000 customers the history below took 2.7-3.9 s. Otherwise:
+    the months in which each customer was active come from ``customer_month``
     (crmgraph.db.activity) up to the month the period ends in; for that month
     itself, which the period may end inside, from the interactions before the
     end. So the answer is exact for any end, and a million interactions become
     some 650,000 (customer, month) rows. The two are separate branches joined
     with the cohort each (a UNION of them would be joined as a whole), so a
     small cohort reads its customers' rows by key."""
+    way = rollup_kind(scope, catalog)
+    if way is not None and not await later_interactions(db, scope):
+        rows = await from_rollup(scope, way).fetch(db)
+    else:
+        rows = await from_history(scope, catalog).fetch(db)
+    return cohorts_of(scope, rows)
+
+
+def month_of(moment: datetime.datetime) -> int:
+    return moment.year * 12 + moment.month - 1
+
+
+def next_month_start(moment: datetime.datetime) -> datetime.datetime:
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return (start + datetime.timedelta(days=31)).replace(day=1)
+
+
+def rollup_kind(scope: AnalyticsScope, catalog: Catalog | None) -> str | None:
+    """The way of joining (``customer_cohort.kind``: '' by creation, or a
+    type) whose counts (crmgraph.db.cohort_rollup) answer the scope: every
+    active customer, by creation or by their first entry into one type.
+    None for any other filter, or several types (a party's first entry into
+    any of them): those read the history."""
+    kinds = cohort_kinds(scope, catalog)
+    if len(kinds) > 1 or (not kinds and scope.kinds):
+        return None
+    if scope.without_kinds().customers != queries.CustomerQuery():
+        return None
+    return kinds[0] if kinds else ""
+
+
+async def later_interactions(db: Database, scope: AnalyticsScope) -> bool:
+    """Whether the month the period ends in holds interactions after its end
+    (dated later than now, or a period ending in the past): then that month's
+    activity is not ``customer_month``'s, and the report reads the history."""
+    ts = scope.ts()
+    sql = Sql().add(
+        f"SELECT 1 AS found FROM interaction WHERE occurred_at >= {ts} AND occurred_at < {ts} "
+        "LIMIT 1",
+        scope.ends_at,
+        next_month_start(scope.ends_at),
+    )
+    return bool(await sql.fetch(db, tuned=False))
+
+
+def from_rollup(scope: AnalyticsScope, way: str) -> Sql:
+    """The cohorts' sizes and active counts from the counts of the months
+    the period touches, less the customers (``gone``) who joined in those
+    months outside the period: before its start in its first month, after
+    its end in its last (one month's customers at most, read by
+    ``ix_customer_cohort_acquired``, usually none at the end)."""
+    ts, kind = scope.ts(), literal(way)
+    first, last = month_of(scope.starts_at), month_of(scope.ends_at)
+    first_start = scope.starts_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    sql = Sql().add(
+        f"WITH gone AS (SELECT customer_id, cohort FROM customer_cohort WHERE kind = {kind} "
+        f"AND ((acquired_at >= {ts} AND acquired_at < {ts}) "
+        f"OR (acquired_at >= {ts} AND acquired_at < {ts}))) ",
+        first_start,
+        scope.starts_at,
+        scope.ends_at,
+        next_month_start(scope.ends_at),
+    )
+    return sql.add(
+        "SELECT cohort AS m0, -1 AS month_offset, SUM(customers) AS customers FROM "
+        f"(SELECT cohort, customers FROM cohort_size WHERE kind = {kind} "
+        "AND cohort >= {} AND cohort <= {} "
+        "UNION ALL SELECT cohort, -COUNT(*) FROM gone GROUP BY cohort) s "
+        "GROUP BY cohort HAVING SUM(customers) > 0 "
+        "UNION ALL SELECT cohort, month - cohort, SUM(customers) FROM "
+        f"(SELECT cohort, month, customers FROM cohort_activity WHERE kind = {kind} "
+        "AND cohort >= {} AND cohort <= {} AND month >= cohort AND month <= {} "
+        "UNION ALL SELECT g.cohort, m.month, -COUNT(*) FROM gone g JOIN customer_month m "
+        "ON m.customer_id = g.customer_id AND m.month >= g.cohort AND m.month <= {} "
+        "GROUP BY g.cohort, m.month) a GROUP BY cohort, month",
+        first,
+        last,
+        first,
+        last,
+        last,
+        last,
+    )
+
+
+def from_history(scope: AnalyticsScope, catalog: Catalog | None) -> Sql:
+    """The cohorts' sizes (``month_offset`` -1) and active counts, from the
+    customers and their months in ``customer_month`` (see ``cohort_retention``)."""
     d, ts = scope.dialect, scope.ts()
     end = scope.ends_at
-    last_month = end.year * 12 + end.month - 1
+    last_month = month_of(end)
     month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    next_month = (month_start + datetime.timedelta(days=31)).replace(day=1)
+    next_month = next_month_start(end)
     sql = Sql().add("WITH ").extend(acquired(scope, cohort_kinds(scope, catalog))).add(", ")
     # Each read computes the cohort month once per customer (inlined, it was
     # computed again for every (customer, month) row), and PostgreSQL knows
@@ -138,9 +229,14 @@ async def cohort_retention(
         month_start,
         end,
     )
+    return sql
+
+
+def cohorts_of(scope: AnalyticsScope, rows: list[dict]) -> list[Cohort]:
+    """The cohorts from their sizes (``month_offset`` -1) and active counts."""
     sizes: dict[int, int] = {}
     active: dict[int, dict[int, int]] = defaultdict(dict)
-    for row in await sql.fetch(db):
+    for row in rows:
         m0, offset, n = int(row["m0"]), int(row["month_offset"]), int(row["customers"])
         if offset < 0:
             sizes[m0] = n
