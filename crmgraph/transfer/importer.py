@@ -11,11 +11,13 @@ summary names the last committed row so a re-run with ``resume_after``
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
@@ -82,6 +84,78 @@ class Entity(Protocol):
         """Validate and write one batch inside the caller's transaction."""
 
 
+@runtime_checkable
+class Pipelined(Entity, Protocol):
+    """An entity whose batches are checked apart from being written: a
+    batch's rows are held to the rules (Python, no database when
+    ``checks_offline``) while the batch before it is written, so the
+    validation's CPU and the database's work on the writes overlap."""
+
+    @property
+    def checks_offline(self) -> bool:
+        """Whether ``check_batch`` reads and writes nothing in the database."""
+
+    async def check_batch(self, rows: list[SourceRow], reject: Reject) -> object:
+        """The rows held to the rules (bad ones rejected), to write."""
+
+    async def write_batch(self, checked: Any, reject: Reject) -> BatchOutcome:
+        """Screen and write what ``check_batch`` kept, in the caller's transaction."""
+
+
+@dataclass
+class Checked:
+    """A batch checked, not written yet: its rows, those rejected so far and
+    what the entity keeps of the rest."""
+
+    rows: list[SourceRow]
+    found: list[Rejection]
+    value: object
+
+
+async def check_batch(entity: Entity, rows: list[SourceRow], reject: Reject) -> object:
+    if isinstance(entity, Pipelined):
+        return await entity.check_batch(rows, reject)
+    return rows  # checked with the writing
+
+
+async def write_batch(entity: Entity, checked: Any, reject: Reject) -> BatchOutcome:
+    if isinstance(entity, Pipelined):
+        return await entity.write_batch(checked, reject)
+    return await entity.run_batch(checked, reject)
+
+
+async def pipeline(
+    each: Iterator[list[SourceRow]],
+    check: Callable[[list[SourceRow]], Awaitable[Checked]],
+    write: Callable[[Checked], Awaitable[None]],
+    entity: Entity,
+) -> None:
+    """Check and write every batch in order; the next batch is checked while
+    one is written when its check needs no database (the transaction's
+    connection runs one statement at a time). A failure of the next batch's
+    check is raised only once the batch before it is written, as in order."""
+    overlap = isinstance(entity, Pipelined) and entity.checks_offline
+
+    def launch() -> asyncio.Future[Checked] | None:
+        rows = next(each, None)
+        return None if rows is None else asyncio.ensure_future(check(rows))
+
+    pending = launch()
+    try:
+        while pending is not None:
+            checked = await pending
+            pending = launch() if overlap else None
+            await write(checked)
+            if not overlap:
+                pending = launch()
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+        if pending is not None:
+            with contextlib.suppress(BaseException):  # the failure being raised is the first
+                await pending
+
+
 def batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
     batch: list[SourceRow] = []
     for row in rows:
@@ -120,8 +194,7 @@ async def run_import(
         summary.skipped_duplicates += outcome.skipped_duplicates
         summary.roles_added += outcome.roles_added
 
-    async def one_batch(rows: list[SourceRow]) -> BatchOutcome:
-        summary.read += len(rows)
+    async def check(rows: list[SourceRow]) -> Checked:
         found: list[Rejection] = []
         usable = []
         for row in rows:
@@ -131,8 +204,12 @@ async def run_import(
                 )
             else:
                 usable.append(row)
-        outcome = await entity.run_batch(usable, found.append)
-        for rejection in sorted(found, key=lambda r: r.row):  # in file order
+        return Checked(rows, found, await check_batch(entity, usable, found.append))
+
+    async def write(checked: Checked) -> BatchOutcome:
+        summary.read += len(checked.rows)
+        outcome = await write_batch(entity, checked.value, checked.found.append)
+        for rejection in sorted(checked.found, key=lambda r: r.row):  # in file order
             reject(rejection)
         if progress is not None:
             progress(summary.read)
@@ -143,20 +220,26 @@ async def run_import(
         await entity.prepare()
         if options.commit == "all":
             total = BatchOutcome()
+
+            async def into_total(checked: Checked) -> None:
+                outcome = await write(checked)
+                total.created += outcome.created
+                total.merged += outcome.merged
+                total.skipped_duplicates += outcome.skipped_duplicates
+                total.roles_added += outcome.roles_added
+
             async with db.transaction():
-                for rows in batches(wanted, options.batch_size):
-                    outcome = await one_batch(rows)
-                    total.created += outcome.created
-                    total.merged += outcome.merged
-                    total.skipped_duplicates += outcome.skipped_duplicates
-                    total.roles_added += outcome.roles_added
+                await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
             add(total)
         else:
-            for rows in batches(wanted, options.batch_size):
+
+            async def committed(checked: Checked) -> None:
                 async with db.transaction():
-                    outcome = await one_batch(rows)
+                    outcome = await write(checked)
                 add(outcome)
-                summary.committed_through = rows[-1].number
+                summary.committed_through = checked.rows[-1].number
+
+            await pipeline(batches(wanted, options.batch_size), check, committed, entity)
     except Exception as exc:  # any failure ends the import; what it wrote is rolled back
         summary.failure = f"{type(exc).__name__}: {exc}"
     finally:
