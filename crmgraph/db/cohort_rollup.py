@@ -205,6 +205,13 @@ def _postgres_bodies() -> dict[tuple[str, str], list[str]]:
             "SELECT customer FROM old_rows", False, created=False
         ),
         ("stage_change", "update"): recompute(moved, False, created=False),
+        # emptied: no history, then no customers (TRUNCATE fires no row triggers)
+        ("stage_change", "truncate"): [f"DELETE FROM {MEMBERS} WHERE kind <> ''"],
+        ("customer", "truncate"): [
+            f"TRUNCATE {MEMBERS}",
+            f"DELETE FROM {SIZES}",
+            f"DELETE FROM {ACTIVE}",
+        ],
     }
 
 
