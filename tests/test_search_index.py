@@ -12,8 +12,9 @@ the resolvers alike:
 - the index follows each write in its transaction: a renamed customer is
   found under its new name and not its old one, a deleted contact no more;
 - the statement uses the index: on PostgreSQL (20,000 customers inserted
-  set-based, so the planner prefers it) a bitmap scan of the GIN index, on
-  SQLite the FTS5 table for a needle of three characters or more.
+  set-based, so the planner prefers it) a bitmap scan of the grams' GIN index
+  (crmgraph_0046) for a needle of five characters or more, of pg_trgm's for
+  one of three or four; on SQLite the FTS5 table for three or more.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from typing import Any
 import pytest
 
 from crmgraph.app import AppState
-from crmgraph.db import queries, text_keys
+from crmgraph.db import queries, search, text_keys
 from crmgraph.db.engine import Database
+from crmgraph.db.migrations import crmgraph_0046_search_grams as search_grams
 from crmgraph.plugins.client import CLIENT
 from crmgraph.testing import LiveServer, live_server, run_sql, settings_for
 from tests.helpers import add_contact, create_customer
@@ -50,8 +52,12 @@ NEEDLES = [
     "a", "Ñ", "ab", "ña", "ヨタ", "nun", "NÚÑEZ", "ana m", "ana.n", "@example", "EXAMPLE.COM",
     "петров", "ПЕТР", "トヨタ", "50%", "%", "_", "f_s", "es_t", '"quoted"', '"', "angstrom",
     "lukasz", "zzq", "no such name", "o'b", "'", "{hub}", "{}", "\\", "} \\ c", "$1",
+    "ana maría núñez", "ría nú", "nunez ana", "a núñe", "angström", "zoë å", "ov@ex", "式会社トヨ",
+    "株式会社トヨタ", "ab ab", "ltd sales",
 ]  # fmt: skip
-CONTACT_NEEDLES = ["мария", "LUKASIEWICZ", "ia@", "ab", "ñ", "zzq"]
+CONTACT_NEEDLES = [
+    "мария", "LUKASIEWICZ", "ia@", "ab", "ñ", "zzq", "Мария Łuka", "aria@exa", "ortiz",
+]  # fmt: skip
 QUERY = """query($f: CustomerFilter) {
   customers(first: 50, filter: $f) { totalCount nodes { name } }
 }"""
@@ -200,20 +206,51 @@ ROLES = (
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_postgres_searches_through_the_trigram_index(paths: Paths) -> None:
-    async def plans(state: AppState) -> tuple[str, str]:
+def test_postgres_searches_through_the_gram_and_trigram_indexes(paths: Paths) -> None:
+    async def plans(state: AppState) -> tuple[str, str, str]:
         await state.db.fetch(BULK, "{}")  # no attributes
         await state.db.fetch(ROLES, CLIENT.lifecycle.initial, CLIENT.lifecycle.initial_phase)
         # VACUUM: the rows just written wait in the GIN indexes' pending lists,
         # which the planner prices as scanned whole, until a vacuum merges them
         await state.db.fetch("VACUUM ANALYZE customer")
-        return await plan_of_search(state, "ccb0eea8a7"), await plan_of_search(state, "q")
+        return (
+            await plan_of_search(state, "ccb0eea8a7"),
+            await plan_of_search(state, "ccb0"),
+            await plan_of_search(state, "q"),
+        )
 
-    found, short = paths.compiled.run(plans)
-    assert "Bitmap Index Scan on ix_customer_name_folded_trgm" in found, found
-    assert "Bitmap Index Scan on ix_customer_email_folded_trgm" in found, found
+    grams, trigrams, short = paths.compiled.run(plans)
+    # five characters or more: the grams of crmgraph_0046, no trigram index
+    assert "Bitmap Index Scan on ix_customer_search_grams" in grams, grams
+    assert "trgm" not in grams, grams
+    # three or four: pg_trgm's indexes of crmgraph_0035
+    assert "Bitmap Index Scan on ix_customer_name_folded_trgm" in trigrams, trigrams
+    assert "Bitmap Index Scan on ix_customer_email_folded_trgm" in trigrams, trigrams
     assert short  # a needle without a trigram still has a plan (a scan)
     assert paths.names({"search": "CCB0EEA8A7"}) == ["Bulk 827ccb0eea8a706c4c34a16891f84e7b"]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_postgres_grams_are_the_needles_grams(paths: Paths) -> None:
+    """crmgraph_0046's function cuts a row's folded texts into the grams
+    crmgraph.db.search cuts a needle into: the same characters (code
+    points, not bytes, in every script), the same length."""
+    assert (search.GRAM, search.GRAMS_FUNCTION) == (search_grams.GRAM, search_grams.FUNCTION)
+
+    async def rows(state: AppState) -> list[dict[str, Any]]:
+        return await state.db.fetch(
+            "SELECT name_folded, email_folded, "
+            f"{search.GRAMS_FUNCTION}(name_folded, email_folded) AS grams FROM customer"
+        )
+
+    found = paths.compiled.run(rows)
+    assert len(found) == len(PEOPLE)
+    for row in found:
+        texts = [t for t in (row["name_folded"], row["email_folded"]) if t]
+        want = {t[i : i + search.GRAM] for t in texts for i in range(len(t) - search.GRAM + 1)}
+        assert set(row["grams"]) == want, row
+        for text in texts:  # each needle's grams are among the grams of what holds it
+            assert set(search.needle_grams(text[1:-1])) <= want, text
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
