@@ -45,7 +45,6 @@ from typing import Any
 from bench import analytics, import_csv, load_data, load_queries, load_reads, search_scale
 from crmgraph.app import AppState, with_state
 from crmgraph.db.match_keys import rebuild_duplicate_pairs, rebuild_match_keys
-from crmgraph.db.migrations import crmgraph_0035_search_indexes as search_indexes
 from crmgraph.settings import Settings
 from crmgraph.testing import PG_SERVER, LiveServer, live_server, pg_admin, settings_for
 from crmgraph.transfer.importer import ImportOptions
@@ -143,11 +142,11 @@ async def prepare(
         *load_data.contact_statements(data),
         *load_data.consent_statements(data),
     ]
-    first = search_indexes.drop_statements("postgres")
+    first = search_scale.drop_statements()  # crmgraph_0035 and crmgraph_0046
     await analytics.prepare(url, settings, data, reseed, extra, first)
     indexes = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%trgm%'"
     if not await fetch_value(url, indexes):
-        statements = [*search_indexes.postgres_statements(), "VACUUM ANALYZE"]
+        statements = [*search_scale.create_statements(), "VACUUM ANALYZE"]
         took = await search_scale.run_ddl(url, statements)
         print(f"  trigram indexes built in {took:.1f} s")
     has_keys = await fetch_value(url, "SELECT EXISTS (SELECT 1 FROM customer_match_key)")
