@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from crmgraph import scaffold
+from crmgraph.commands import events as event_commands
 from crmgraph.commands import privacy as privacy_commands
 from crmgraph.commands import transfer as transfer_commands
 from crmgraph.commands.common import (
@@ -438,6 +439,7 @@ def parser() -> argparse.ArgumentParser:
     plugin_check.add_parser(scaffold.add_parser(sub))
     transfer_commands.add_parsers(sub)
     privacy_commands.add_parsers(sub)
+    event_commands.add_parsers(sub)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users", required=True)
     create_user = users.add_parser("create", help="add a user")
@@ -476,7 +478,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 # commands that change data; they refuse to create a new SQLite file without --create
-CHANGES_DATA = frozenset({"keys", "users", "teams", "import", "privacy"})
+CHANGES_DATA = frozenset({"keys", "users", "teams", "import", "privacy", "events"})
 
 
 def refuse_new_database(args: argparse.Namespace) -> int | None:

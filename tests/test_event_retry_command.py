@@ -4,13 +4,12 @@ ones (or all) to the event handlers again, which then receive them."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 import pytest
 
+from crmgraph import cli
 from crmgraph.app import with_state
-from crmgraph.commands import events as event_commands
 from crmgraph.db import writes
 from crmgraph.events import EVENT_MAX_ATTEMPTS
 from crmgraph.testing import run_sql, settings_for
@@ -20,11 +19,8 @@ PLUGIN = "tests.plugins_for_tests.flaky_handler"
 
 
 def command(database_url: str, *argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database")
-    event_commands.add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["--database", database_url, "events", *argv])
-    return args.func(args)
+    """``crmgraph --database URL events ...``, as the command line runs it."""
+    return cli.main(["--database", database_url, "events", *argv])
 
 
 def given_up_event(database_url: str, event_type: str) -> int:
