@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from crmgraph.analytics import churn as churn_list
 from crmgraph.analytics import rfm, rules
 from crmgraph.analytics.facts import facts_ctes, shape
 from crmgraph.analytics.scope import AnalyticsScope
@@ -93,6 +94,9 @@ async def scored_page(
     trend, which would be computed for every customer in scope."""
     if isinstance(condition, SegmentMembers):
         return await _segment_page(db, scope, condition.segment, limit, after)
+    if isinstance(condition, ChurnCandidates) and order == "churn":
+        chosen = await churn_list.ranked(db, scope, condition.min_score, limit, after)
+        return await _page_of(db, scope, chosen.ids, limit, chosen.total)
     churn = order == "churn"
     ranking = "id, churn_score" if churn else "id"
     sql = facts_ctes(scope, detail=churn).add(
@@ -130,11 +134,19 @@ async def _segment_page(
     million customers."""
     ids = await rfm.member_ids(db, scope, segment, after[1] if after else None, limit + 1)
     totals = await rfm.segment_totals(db, scope)
+    total = totals[segment].customers if segment in totals else 0
+    return await _page_of(db, scope, ids, limit, total)
+
+
+async def _page_of(
+    db: Database, scope: AnalyticsScope, ids: list[int], limit: int, total: int
+) -> ScoredPage:
+    """The page of the first ``limit`` of ``ids`` (one more: there is a next
+    page), each customer with every fact."""
     page = ids[:limit]
     found = await _facts_of(db, scope, page)
-    # a customer deleted since the page's statement is left out of its page
+    # a customer deleted since the ranking statement is left out of its page
     shaped = [shape(found[pk]) for pk in page if pk in found]
-    total = totals[segment].customers if segment in totals else 0
     return ScoredPage(shaped, len(ids) > limit, total)
 
 
@@ -170,4 +182,13 @@ def churn_candidates(scope: AnalyticsScope, min_score: int) -> tuple[AnalyticsSc
         phases_only = replace(scope.customers, phases=rules.CHURN_PHASES)
         scope = replace(scope, customers=phases_only)
     phases = ", ".join(f"'{p}'" for p in rules.CHURN_PHASES)
-    return scope, Sql().add(f"phase IN ({phases}) AND churn_score >= {{}}", min_score)
+    condition = ChurnCandidates(min_score=min_score)
+    return scope, condition.add(f"phase IN ({phases}) AND churn_score >= {{}}", min_score)
+
+
+@dataclass
+class ChurnCandidates(Sql):
+    """The churn list's condition, which ``scored_page`` ranks from the
+    churn signals alone (crmgraph.analytics.churn) rather than every fact."""
+
+    min_score: int = 0
