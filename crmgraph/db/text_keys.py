@@ -46,8 +46,23 @@ _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 _SPACES = re.compile(r"\s+")
 
 
+# ASCII's control characters (Cc), dropped by fold
+_ASCII_CONTROLS = dict.fromkeys([*range(0x20), 0x7F])
+
+
 def fold(text: str) -> str:
-    """``text`` with case, accents and compatibility forms set aside."""
+    """``text`` with case, accents and compatibility forms set aside. ASCII
+    text (most names and e-mails) has none of them: it is only spaced,
+    lowered and rid of control characters, as :func:`fold_unicode` does
+    to it without walking it character by character (a tenth of an import's
+    Python time)."""
+    if text.isascii():
+        return _SPACES.sub(" ", text).strip().lower().translate(_ASCII_CONTROLS)
+    return fold_unicode(text)
+
+
+def fold_unicode(text: str) -> str:
+    """:func:`fold` of any text, character by character."""
     spaced = _SPACES.sub(" ", unicodedata.normalize("NFKD", text)).strip()
     decomposed = unicodedata.normalize("NFKD", spaced.casefold())
     kept = "".join(
