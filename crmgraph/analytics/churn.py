@@ -3,7 +3,10 @@ signals alone, without the other facts of crmgraph.analytics.facts.
 
 The list ranks the customers retained or expanding (``rules.CHURN_PHASES``)
 by churn score, riskiest first, and counts those at or above a minimum, so
-every candidate is scored (a quarter of the customers). The facts computed
+every candidate is scored (a quarter of the customers): a top-N cannot stop
+early, since the total needs every score, and no signal can be kept by a
+trigger, since each is relative to the moment scores are computed as of.
+The candidates come from ``ix_customer_role_phase_kind`` (migration 0041). The facts computed
 every fact of every candidate: its activity (for a period that does not
 hold every interaction, an aggregate of each candidate's interactions in
 the period, 3 million rows at a million customers over 90 days), its
@@ -15,11 +18,11 @@ cheapest read that answers it exactly:
   (``customer_activity``) when the period holds every interaction; else
   whether the candidate has an interaction since the later of the period's
   start and the contact cut-off, and purchases before and none after the
-  purchase cut-off (probes of ``ix_interaction_customer_occurred`` and
-  ``ix_interaction_customer_analytics``, which stop at the first row);
-- low and falling satisfaction: the candidate's ratings in the two windows,
-  clipped to the period, from ``ix_interaction_rated_customer`` (migration
-  0041: rated interactions only, by customer, the rating included);
+  purchase cut-off (one probe each by customer and time, which stops at the first row);
+- low and falling satisfaction: the ratings of the two windows, clipped to
+  the period, hashed from ``ix_interaction_rated`` (index-only) for the
+  customers holding a role in the candidates' phases, rather than probed
+  candidate by candidate (25 times the buffers at 100,000 customers);
 - overdue needs: whether one open need is past due (``ix_need_open``).
 
 Only the page's customers then get every fact (crmgraph.analytics.scores).
