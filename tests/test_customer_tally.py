@@ -171,24 +171,40 @@ def test_the_tally_follows_every_write(database_url: str) -> None:
         assert top > customer_counts.COMPACT_EVERY and rows < top / 2, (rows, top)
 
 
+def refused_or_done(payload: dict[str, Any]) -> bool:
+    """Done, or refused whole as VERSION_CONFLICT: a deadlock between other
+    writes (not the tally's, which never waits) retried past its attempts."""
+    codes = [e["code"] for e in payload["userErrors"]]
+    assert codes in ([], ["VERSION_CONFLICT"]), payload
+    return not codes
+
+
 def test_concurrent_writers_keep_it_exact(database_url: str) -> None:
     """8 clients create, delete and add roles at once: every delta row is
     counted once, through the compactions their rows set off."""
     with live_server(settings_for(database_url)) as server:
 
-        def work(n: int) -> None:
+        def work(n: int) -> int:
+            made = 0
             for i in range(25):
-                made = create_customer(server, name=f"Racer {n}-{i}")["id"]
+                data = {"input": {"kind": "CLIENT", "name": f"Racer {n}-{i}"}}
+                created = server.gql(CREATE, data)["createCustomer"]
+                if not refused_or_done(created):
+                    continue
+                made += 1
+                cid = created["customer"]["id"]
                 if i % 5 == 0:
-                    ok(server.gql(DELETE, {"id": made}), "deleteCustomer")
+                    refused_or_done(server.gql(DELETE, {"id": cid})["deleteCustomer"])
                 elif i % 7 == 0:
-                    assert add(server, made, "GUARANTOR", 1, guarantor={})["userErrors"] == []
+                    refused_or_done(add(server, cid, "GUARANTOR", 1, guarantor={}))
+            return made
 
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(work, range(8)))
+            made = sum(pool.map(work, range(8)))
+        assert made > 100
         assert_exact(server, "8 concurrent writers")
         total = queries.CustomerQuery(deleted="ALL")
-        assert server.run(lambda state: queries.count_customers(state.db, total)) == 200
+        assert server.run(lambda state: queries.count_customers(state.db, total)) == made
 
 
 LIST = """query($filter: CustomerFilter) { customers(first: 2, filter: $filter) {

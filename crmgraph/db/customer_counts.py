@@ -160,21 +160,37 @@ def customers_of(ids: str) -> str:
 
 def refresh(ids: str, *, sqlite: bool) -> list[str]:
     """The statements that bring the customers ``ids`` (a list or a
-    subquery) up to date: their stored keys (locked first on PostgreSQL, in
-    id order, so the keys computed next see what a concurrent writer of the
-    same customer committed) subtracted, their keys now added, and stored."""
+    subquery) up to date: their stored keys subtracted, their keys now added
+    and stored (updated in place, so a later writer's lock finds the row),
+    the stored keys of customers no longer there dropped. On PostgreSQL the
+    stored keys are locked first, in id order, by a statement of its own: the
+    next one's snapshot then holds what a concurrent writer of the same
+    customer committed; and the rest is one statement (data-modifying CTEs)."""
+    now = key_select(customers_of(ids), sqlite=sqlite)
     stored = f"SELECT {KEY_COLUMNS}, -1 AS n FROM {KEYS} WHERE customer IN ({ids})"
-    now = f"SELECT {KEY_COLUMNS}, 1 AS n FROM ({key_select(customers_of(ids), sqlite=sqlite)}) k"
-    statements = [
-        fold(f"({stored} UNION ALL {now}) d"),
-        f"DELETE FROM {KEYS} WHERE customer IN ({ids})",
-        f"INSERT INTO {KEYS} (customer, {KEY_COLUMNS}) "
-        f"{key_select(customers_of(ids), sqlite=sqlite)}",
-    ]
+    changed = ", ".join(f"{k} = EXCLUDED.{k}" for k in KEY)
+    distinct = "IS NOT" if sqlite else "IS DISTINCT FROM"
+    differs = " OR ".join(f"{KEYS}.{k} {distinct} EXCLUDED.{k}" for k in KEY)
+    upsert = (
+        f"INSERT INTO {KEYS} (customer, {KEY_COLUMNS}) SELECT * FROM ({{now}}) k WHERE true "
+        f"ON CONFLICT (customer) DO UPDATE SET {changed} WHERE {differs}"
+    )
+    vanished = (
+        f"DELETE FROM {KEYS} WHERE customer IN ({ids}) "
+        f"AND NOT EXISTS (SELECT 1 FROM customer c WHERE c.id = {KEYS}.customer)"
+    )
     if sqlite:
-        return statements
+        counted = f"SELECT {KEY_COLUMNS}, 1 AS n FROM ({now}) k"
+        return [fold(f"({stored} UNION ALL {counted}) d"), upsert.format(now=now), vanished]
     lock = f"PERFORM 1 FROM {KEYS} WHERE customer IN ({ids}) ORDER BY customer FOR UPDATE"
-    return [lock, *statements]
+    counted = f"SELECT {KEY_COLUMNS}, 1 AS n FROM now"
+    written = (
+        f"WITH now AS MATERIALIZED ({now}), "
+        f"put AS ({upsert.format(now='SELECT * FROM now')} RETURNING 1), "
+        f"gone AS ({vanished} RETURNING 1) "
+        f"{fold(f'({stored} UNION ALL {counted}) d')}"
+    )
+    return [lock, written]
 
 
 def fold(source: str) -> str:
