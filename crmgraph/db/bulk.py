@@ -1,5 +1,9 @@
 """Multi-row INSERTs for writes of many rows at once (the demo seed, match
-keys, imports): a few statements per thousand rows instead of one per row."""
+keys, imports): a few statements per thousand rows instead of one per row.
+On PostgreSQL inside a transaction, a chunk of :data:`COPY_FROM_ROWS` rows or
+more goes by COPY (:func:`copy_rows`): the same rows, triggers and
+constraints, without parsing and planning a statement of thousands of
+parameters."""
 
 from __future__ import annotations
 
@@ -75,11 +79,46 @@ async def insert_batch(
         sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in chunk)}"
         result = await db.fetch(f"{sql} RETURNING id" if returning else sql, *args)
     else:
+        if not db.is_sqlite and len(chunk) >= COPY_FROM_ROWS:
+            copied = await copy_rows(transaction.connection, table, columns, chunk, returning)
+            if copied is not None:
+                return copied
         sql = f"INSERT INTO {table} ({names}) VALUES {native_marks(db, len(columns), len(chunk))}"
         result = await run_native(db, transaction.connection, sql, args, returning)
     # Both engines assign ids in VALUES order within one statement, but neither
     # promises RETURNING comes back in that order: sort to map rows to ids.
     return sorted(int(r["id"]) for r in result) if returning else []
+
+
+# rows from which a chunk goes by COPY (PostgreSQL, in a transaction)
+COPY_FROM_ROWS = 50
+
+
+async def copy_rows(
+    connection: Any, table: str, columns: tuple[str, ...], chunk: list[Row], returning: bool
+) -> list[int] | None:
+    """PostgreSQL's COPY of a chunk, on the transaction's connection: the same
+    rows, triggers and constraints as the multi-row INSERT, without a statement
+    of thousands of parameters to parse and plan. With ``returning``, the ids
+    are taken from the table's sequence first, in row order, as the INSERT's
+    (None, nothing written, for a table without one: the INSERT then)."""
+    counter = current_counter.get()
+    records = [tuple(row[column] for column in columns) for row in chunk]
+    ids: list[int] = []
+    if returning:
+        sql = "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)"
+        if counter is not None:
+            counter.record(sql)
+        found = await connection.fetch(sql, table, len(chunk))
+        if any(row["id"] is None for row in found):
+            return None
+        ids = sorted(int(row["id"]) for row in found)
+        records = [(pk, *record) for pk, record in zip(ids, records, strict=True)]
+        columns = ("id", *columns)
+    if counter is not None:
+        counter.record(f"COPY {table} ({', '.join(columns)}) FROM STDIN")
+    await connection.copy_records_to_table(table, records=records, columns=list(columns))
+    return ids
 
 
 def native_marks(db: Database, width: int, count: int) -> str:
