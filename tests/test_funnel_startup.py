@@ -82,3 +82,18 @@ def test_start_up_recomputes_in_the_background(database_url: str) -> None:
     finally:
         loop.close()
     assert asyncio.run(with_state(settings, is_current))
+
+
+def test_only_the_changed_types_are_recomputed() -> None:
+    """``stays.changed_kinds``: which types' customers a new catalog recomputes."""
+    d = stays.DERIVATION
+    stored = {("client", "engaged", 1, 1, 0, d), ("prospect", "new", 1, 1, 0, d)}
+    assert stays.changed_kinds(set(), stored) is None  # nothing stored: everything
+    older = {(*row[:-1], d - 1) for row in stored}
+    assert stays.changed_kinds(older, stored) is None  # another derivation: everything
+    assert stays.changed_kinds(stored, stored) == set()
+    moved = {("client", "engaged", 4, 4, 0, d), ("prospect", "new", 1, 1, 0, d)}
+    assert stays.changed_kinds(stored, moved) == {"client"}
+    added = {*stored, ("guarantor", "new", 1, 1, 0, d)}
+    assert stays.changed_kinds(stored, added) == {"guarantor"}
+    assert stays.changed_kinds(added, stored) == {"guarantor"}  # a type gone

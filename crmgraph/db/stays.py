@@ -136,16 +136,36 @@ async def stored_stage_phases(db: Database) -> set[tuple]:
     return {tuple(row[c] for c in STAGE_PHASE_COLUMNS) for row in rows}
 
 
+def changed_kinds(stored: set[tuple], stages: set[tuple]) -> set[str] | None:
+    """The types whose stages differ between ``stored`` and ``stages``
+    (``STAGE_PHASE_COLUMNS`` rows), or None when every entry must be
+    recomputed: nothing stored yet, or another derivation."""
+    derivations = {row[-1] for row in stored}
+    if not stored or derivations != {DERIVATION}:
+        return None
+    return {row[0] for row in stored ^ stages}
+
+
 async def store_stage_phases(db: Database, stages: set[tuple]) -> None:
-    """Replace ``stage_phase`` with ``stages`` and recompute every entry's
-    phase columns from it: when the catalog's stages changed (a plugin added,
-    removed or redefined). The caller holds a transaction."""
+    """Replace ``stage_phase`` with ``stages`` and recompute the phase columns
+    from it: when the catalog's stages changed (a plugin added, removed or
+    redefined). Only the customers with entries of a changed type, all
+    their entries (a customer's columns depend on its own entries alone,
+    ``irregular`` on all its types): a plugin changing one type's lifecycle
+    rewrites that type's customers, not the whole history.
+    The caller holds a transaction."""
+    kinds = changed_kinds(await stored_stage_phases(db), stages)
     await db.fetch("DELETE FROM stage_phase")
     marks = ", ".join("{}" for _ in STAGE_PHASE_COLUMNS)
     for stage in sorted(stages):
         await db.fetch(
             f"INSERT INTO stage_phase ({', '.join(STAGE_PHASE_COLUMNS)}) VALUES ({marks})", *stage
         )
-    await record_phases(db)
+    if kinds is None:
+        await record_phases(db)
+    elif kinds:
+        marks = ", ".join("{}" for _ in kinds)
+        where = f" WHERE sc.customer IN (SELECT customer FROM stage_change WHERE kind IN ({marks}))"
+        await db.fetch(record_phases_sql(where, db.is_sqlite), *sorted(kinds))
     if not db.is_sqlite:
         await db.fetch("ANALYZE stage_change")
