@@ -8,6 +8,7 @@ mutations turn into ``userErrors``.
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -48,6 +49,7 @@ class UserInputError(Exception):
         return cls([Problem(field_path, message, code)])
 
 
+@functools.lru_cache(maxsize=4096)  # field names, a few per row of every write and import
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
