@@ -115,9 +115,3 @@ def with_extensions(schema: CRMSchema, extensions: tuple[Any, ...]) -> CRMSchema
     own = copy.copy(schema)
     own.extensions = (*schema.extensions, *extensions)
     return own
-
-
-def forget_built_schemas() -> None:
-    """Empty the cache (tests of the cache itself)."""
-    with _lock:
-        _built.clear()
