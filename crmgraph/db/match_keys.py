@@ -148,23 +148,23 @@ async def lock_keys(
 
 
 class CrowdingChanged(Exception):
-    """A name block locked shared as crowded was not crowded any more once
-    the lock was held: the transaction runs again
-    (``Database.run_transaction`` retries this sqlstate), locking it
-    exclusively."""
+    """A name block locked shared as crowded was not crowded any more once the lock
+    was held: the transaction runs again (run_transaction retries), locking it exclusively."""
 
     sqlstate = "40001"
 
 
-async def _name_counts(db: Database, values: Sequence[str]) -> dict[str, int]:
-    """How many live keys each of these name values has (its block's size)."""
+async def _name_counts(db: Database, values: Sequence[str], cap: int) -> dict[str, int]:
+    """Each name value's block size (its live keys) counted up to ``cap`` (a block at
+    the cap is crowded before and after): counting all, per import batch, grew with it."""
     counts: dict[str, int] = {}
+    block = "FROM customer_match_key b WHERE b.key_type = 'NAME' AND b.key_value = n.column1"
     for chunk in chunks(values):
         rows = await db.fetch(
-            "SELECT key_value, COUNT(*) AS n FROM customer_match_key "
-            f"WHERE key_type = {written(NAME)} AND key_value IN ({marks(chunk)}) "
-            "GROUP BY key_value",
-            *chunk,
+            f"SELECT n.column1 AS key_value, CASE WHEN EXISTS (SELECT 1 {block} LIMIT 1 "
+            f"OFFSET {{}}) THEN {{}} ELSE (SELECT COUNT(*) {block}) END AS n FROM (VALUES "
+            f"{', '.join('({})' for _ in chunk)}) AS n",
+            *(cap - 1, cap, *chunk),
         )
         counts.update((row["key_value"], int(row["n"])) for row in rows)
     return counts
@@ -187,7 +187,7 @@ async def _steady_crowded(
     )
     if not steady or db.is_sqlite:
         return []
-    counts = await _name_counts(db, steady)
+    counts = await _name_counts(db, steady, NAME_BLOCK_LIMIT + 1)
     return [(NAME, value) for value in steady if counts.get(value, 0) > NAME_BLOCK_LIMIT]
 
 
@@ -365,7 +365,8 @@ async def _crossed_members(
         for key_type, value in set(removed) | set(added)
         if key_type == NAME and removed[(key_type, value)] != added[(key_type, value)]
     )
-    after = await _name_counts(db, sorted({*changed, *(value for _, value in crowded)}))
+    cap = NAME_BLOCK_LIMIT + 1 + max((added[(NAME, v)] for v in changed), default=0)
+    after = await _name_counts(db, sorted({*changed, *(value for _, value in crowded)}), cap)
     if any(after.get(value, 0) <= NAME_BLOCK_LIMIT for _, value in crowded):
         raise CrowdingChanged("a crowded name block shrank while this write waited")
     crossed = []
