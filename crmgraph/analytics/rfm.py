@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from crmgraph.analytics import rules
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql
-from crmgraph.db import activity, queries
+from crmgraph.db import activity, customer_counts, queries
 from crmgraph.db.engine import Database
 
 # a purchase's amount in cents, as the rollup sums it (crmgraph.db.activity)
@@ -130,12 +130,20 @@ def segment_case() -> str:
     return f"CASE {cases} END"
 
 
-def _scope_count(scope: AnalyticsScope) -> str:
+def _scope_count(scope: AnalyticsScope) -> Sql:
+    """The number of customers in scope: from the maintained tally
+    (crmgraph.db.customer_counts) when it answers the filter, as for a
+    list's ``totalCount``; a count of every active customer read all of
+    ``customer`` (370 MB at a million customers) where the table's
+    visibility map was not current."""
+    tally = queries.tally_where(scope.customers)
+    if tally is not None:
+        return Sql().add(customer_counts.count_select(tally.sql()), *tally.args)
     if _every(scope):
-        return "SELECT COUNT(*) FROM customer"
+        return Sql().add("SELECT COUNT(*) FROM customer")
     if _every_active(scope):
-        return "SELECT COUNT(*) FROM customer c WHERE c.deleted_at IS NULL"
-    return "SELECT COUNT(*) FROM scoped_ids"
+        return Sql().add("SELECT COUNT(*) FROM customer c WHERE c.deleted_at IS NULL")
+    return Sql().add("SELECT COUNT(*) FROM scoped_ids")
 
 
 async def segment_totals_sql(
@@ -154,10 +162,8 @@ async def segment_totals_sql(
         "FROM cells GROUP BY 1"
     )
     if not buyers_only:
-        sql.add(
-            f" UNION ALL SELECT 'NO_PURCHASE', ({_scope_count(scope)}) - "
-            "(SELECT COALESCE(SUM(customers), 0) FROM cells), 0, 0, 0"
-        )
+        sql.add(" UNION ALL SELECT 'NO_PURCHASE', (").extend(_scope_count(scope))
+        sql.add(") - (SELECT COALESCE(SUM(customers), 0) FROM cells), 0, 0, 0")
     return sql
 
 
