@@ -154,7 +154,7 @@ def from_rollup(scope: AnalyticsScope, way: str) -> Sql:
     the period touches, less the customers (``gone``) who joined in those
     months outside the period: before its start in its first month, after
     its end in its last (one month's customers at most, read by
-    ``ix_customer_cohort_acquired``, usually none at the end)."""
+    ``ix_customer_cohort_joined`` alone, usually none at the end)."""
     ts, kind = scope.ts(), literal(way)
     first, last = month_of(scope.starts_at), month_of(scope.ends_at)
     first_start = scope.starts_at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
