@@ -140,14 +140,26 @@ class CustomerImport:
         mapped = set(self.columns.columns.values())
         return self.ctx.access is not None or not mapped & {"owner", "owner.name", "team"}
 
-    async def check_batch(self, rows: list[SourceRow], reject: Reject) -> list[Draft]:
-        return await self.check_rows(rows, reject)
+    async def check_batch(
+        self, rows: list[SourceRow], reject: Reject
+    ) -> tuple[list[Draft], matching.Normals]:
+        """The good rows, and their normal forms for the screening and the keys
+        (computed here, where the batch before is being written)."""
+        good = await self.check_rows(rows, reject)
+        normals = matching.Normals()
+        for number, draft in enumerate(good, 1):
+            if number % ROWS_BETWEEN_TURNS == 0:
+                await asyncio.sleep(0)
+            normals.of(draft.probe(), self.ctx.phone_region)
+        return good, normals
 
-    async def write_batch(self, good: list[Draft], reject: Reject) -> BatchOutcome:
+    async def write_batch(
+        self, checked: tuple[list[Draft], matching.Normals], reject: Reject
+    ) -> BatchOutcome:
         """Screen the checked rows and write them (importer.Pipelined)."""
+        good, self.normals = checked
         outcome = BatchOutcome()
         self.taken = []
-        self.normals = matching.Normals()
         known, hidden = await self.known_customers(good)
         sorted_rows = await self.sort_rows(good, known, outcome, reject)
         new, later, into_existing, roles = sorted_rows
