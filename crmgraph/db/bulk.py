@@ -34,6 +34,8 @@ async def insert_rows(
     await db.flush_writes()  # what the transaction queued goes first
     columns = tuple(rows[0])
     size = max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_INSERT // len(columns)))
+    if not returning and not db.is_sqlite and await begin_if_lazy(db.engine) is not None:
+        size = ROWS_PER_COPY  # by COPY, which binds no parameters (insert_batch)
     ids: list[int] = []
     for chunk in batches(rows, size):
         ids.extend(await insert_batch(db, table, columns, chunk, returning))
@@ -90,8 +92,9 @@ async def insert_batch(
     return sorted(int(r["id"]) for r in result) if returning else []
 
 
-# rows from which a chunk goes by COPY (PostgreSQL, in a transaction)
+# rows from which a chunk goes by COPY (PostgreSQL, in a transaction), and at most
 COPY_FROM_ROWS = 50
+ROWS_PER_COPY = 10_000
 
 
 async def copy_rows(
