@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, rounded
-from crmgraph.db import queries
+from crmgraph.db import queries, tallies
 from crmgraph.db.engine import Database
 
 OPEN = "n.status IN ('OPEN', 'IN_PROGRESS')"
@@ -33,7 +33,7 @@ class Needs:
     groups: list[NeedGroup]
 
 
-def _counts(scope: AnalyticsScope, source: Sql, sign: str = "") -> Sql:
+def _counts(scope: AnalyticsScope, source: Sql, sign: str = "", also: Sql | None = None) -> Sql:
     """The groups of the needs of ``source`` raised in the period, each count
     and sum times ``sign`` (``-``: taken away), with how many volumes each
     sum holds (a sum of none is NULL, not 0)."""
@@ -49,7 +49,7 @@ def _counts(scope: AnalyticsScope, source: Sql, sign: str = "") -> Sql:
         "AS open_volumes FROM ",
         scope.ends_at.date(),
     )
-    sql.extend(source).add(" WHERE ").extend(scope.period("n.created_at"))
+    sql.extend(source).add(" WHERE ").extend(also or Sql()).extend(scope.period("n.created_at"))
     return sql.add(" GROUP BY n.category, n.unit")
 
 
@@ -65,9 +65,10 @@ def _summary_sql(scope: AnalyticsScope) -> Sql:
         sql.extend(_counts(scope, Sql().add("need n JOIN scoped s ON s.id = n.customer")))
     else:
         where = queries.customer_where(left_out)
-        left = Sql().add(f"need n JOIN customer c ON c.id = n.customer AND {where.sql()}")
+        ids = tallies.left_out_ids(where.sql(), scope.dialect.fence)
+        left = Sql().add(f"n.customer IN ({ids}) AND ", *where.args)
         sql.add("groups AS (").extend(_counts(scope, Sql().add("need n"))).add(" UNION ALL ")
-        sql.extend(_counts(scope, left.add("", *where.args), "-"))
+        sql.extend(_counts(scope, Sql().add("need n"), "-", left))
     return sql.add(
         ") SELECT category, unit, SUM(needs) AS needs, SUM(open) AS open, "
         "SUM(overdue) AS overdue, CASE WHEN SUM(volumes) > 0 THEN SUM(volume) END AS volume, "

@@ -154,11 +154,12 @@ def _by_month_tallied(scope: AnalyticsScope, left_out: queries.CustomerQuery) ->
             )
         )
     where = queries.customer_where(left_out)
+    ids = tallies.left_out_ids(where.sql(), d.fence)
     parts.append(
         Sql()
         .add(
             f"SELECT {key}, -COUNT(DISTINCT i.customer), -COUNT(*), -SUM(i.amount) "
-            f"FROM interaction i JOIN customer c ON c.id = i.customer WHERE {where.sql()} "
+            f"FROM interaction i WHERE i.customer IN ({ids}) "
             "AND i.amount IS NOT NULL AND ",
             *where.args,
         )

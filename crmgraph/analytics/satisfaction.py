@@ -104,9 +104,10 @@ def _days(scope: AnalyticsScope, by: str) -> Sql:
         return rated.add(")")
     rated.add("days AS (").extend(_tallied(scope, by))
     where = queries.customer_where(left_out)
+    ids = tallies.left_out_ids(where.sql(), scope.dialect.fence)
     rated.add(
         f" UNION ALL SELECT {key}, {day}, -COUNT(*), -SUM(i.satisfaction), -{SATISFIED} "
-        f"FROM interaction i JOIN customer c ON c.id = i.customer WHERE {where.sql()} "
+        f"FROM interaction i WHERE i.customer IN ({ids}) "
         "AND i.satisfaction IS NOT NULL AND ",
         *where.args,
     )

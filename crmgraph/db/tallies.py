@@ -369,3 +369,12 @@ def day_value(day: datetime.date, sqlite: bool) -> tuple[str, object]:
     """A bound day compared with a tally's ``day`` (a DATE on PostgreSQL, the
     ``YYYY-MM-DD`` text of ``date()`` on SQLite): placeholder and value."""
     return ("{}", day.isoformat()) if sqlite else ("CAST({} AS DATE)", day)
+
+
+def left_out_ids(condition: str, fence: str) -> str:
+    """The ids of the customers a report over every active customer subtracts
+    (``condition`` over ``customer c``, the deleted ones), planned on their own
+    (``fence``): an index-only scan of ``ix_customer_deleted``, where joining
+    them with the rows they subtract chose a parallel bitmap scan of the
+    customer table (97-180 ms against 1-11 ms at 1,000,000 customers)."""
+    return f"SELECT c.id FROM customer c WHERE {condition}{fence}"
