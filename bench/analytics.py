@@ -491,8 +491,10 @@ async def fold_names(url: str) -> None:
         for table, sources in text_keys.DERIVED.items():
             started = time.perf_counter()
             rows = await conn.fetch(f"SELECT id, {', '.join(sources)} FROM {table}")
+            if not rows:
+                continue
             derived = [text_keys.derived_values(table, dict(row)) for row in rows]
-            columns = list(derived[0]) if derived else []
+            columns = list(derived[0])
             async with conn.transaction():
                 await conn.execute(
                     f"CREATE TEMP TABLE folded_{table} ON COMMIT DROP AS "
