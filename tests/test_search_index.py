@@ -230,6 +230,14 @@ def test_postgres_searches_through_the_gram_and_trigram_indexes(paths: Paths) ->
     assert paths.names({"search": "CCB0EEA8A7"}) == ["Bulk 827ccb0eea8a706c4c34a16891f84e7b"]
 
 
+def test_a_needle_asks_for_at_most_three_grams_side_by_side_from_its_end() -> None:
+    assert search.needle_grams("ana perez martin") == ["artin", "rez m", "na pe"]
+    assert search.needle_grams("customer-4242@") == ["4242@", "omer-"]
+    assert search.needle_grams("sergio") == ["ergio"]  # not "sergi" too: one word
+    assert search.needle_grams("contact 1 of ana perez martin") == ["artin", "rez m", "na pe"]
+    assert search.needle_grams("lópez") == ["lópez"]
+
+
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_postgres_grams_are_the_needles_grams(paths: Paths) -> None:
     """crmgraph_0046's function cuts a row's folded texts into the grams

@@ -40,6 +40,7 @@ TRIGRAM = 3
 # migration keeps its own copy, as migrations do; tests compare them)
 GRAM = 5
 GRAMS_FUNCTION = "crmgraph_search_grams"
+MOST_GRAMS = 3  # a needle's grams asked of the index (:func:`needle_grams`)
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,13 @@ def needle_grams(folded: str) -> list[str]:
     page in the first rows (0.5 ms). Grams side by side are nearer to
     independent: one per five characters of a word, and across words the
     ones that join them ("cia l"), which are rare. From the end, so that
-    the e-mail search's last characters ("4242@") are asked for."""
-    return [folded[i : i + GRAM] for i in range(len(folded) - GRAM, -1, -GRAM)]
+    the e-mail search's last characters ("4242@") are asked for. At most
+    :data:`MOST_GRAMS`: the index probes each gram's posting list for every
+    row the rarest one holds, and a contact's name ("Contact 1 of Ana Pérez
+    Martín") began with grams a third of the 2,000,000 contacts hold (9 ms
+    of index scan with five grams, 1.3 ms with the last three)."""
+    starts = range(len(folded) - GRAM, -1, -GRAM)
+    return [folded[i : i + GRAM] for i in starts][:MOST_GRAMS]
 
 
 def written_pattern(pattern: str) -> str:
