@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from crmgraph.analytics.facts import facts_ctes
+from crmgraph.analytics import rfm
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql
 from crmgraph.db import activity, queries, tallies
@@ -179,11 +179,8 @@ async def revenue(
     """By segment; with ``bucket`` (DAY, MONTH, YEAR) the segment is the
     calendar period instead."""
     if by == "RFM_SEGMENT" and not bucket:
-        # each customer's purchases in the period are among its facts already
-        sql = facts_ctes(scope, detail=False).add(
-            " SELECT rfm_segment AS segment, COUNT(*) AS customers, SUM(purchases) AS purchases, "
-            "SUM(purchase_total) AS revenue FROM scored WHERE purchases > 0 GROUP BY rfm_segment"
-        )
+        # each buyer's segment from its purchases alone
+        sql = await rfm.segment_totals_sql(db, scope, buyers_only=True)
     elif by in CUSTOMER_SEGMENTS and not bucket:
         sql = _by_customer_segment(scope, CUSTOMER_SEGMENTS[by], by in ("STAGE", "PHASE"))
     elif bucket == "MONTH" and (left_out := scope.left_out()) is not None:
