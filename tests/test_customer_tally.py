@@ -242,6 +242,26 @@ def test_compiled_and_resolvers_count_alike(database_url: str) -> None:
             q = on.run(lambda state, c=case: _query(state, c))
             assert answers[0] == on.run(lambda state, q=q: counted(state, q)), case
             assert answers[1] < answers[0] or answers[0] == 0, case
+        # a row planted in the tally shows which totals read it: the kinds filter's
+        # do on both paths; a search's and an agent's (row scope) count the customers
+        before = [
+            s.post(LIST, {"filter": f}, key=key)["data"]["customers"]["totalCount"]
+            for s in (on, off)
+            for f, key in (({"kinds": ["CLIENT"]}, None), ({"search": "a"}, None), ({}, agent))
+        ]
+        on.run(lambda state: state.db.fetch(PLANT))
+        after = [
+            s.post(LIST, {"filter": f}, key=key)["data"]["customers"]["totalCount"]
+            for s in (on, off)
+            for f, key in (({"kinds": ["CLIENT"]}, None), ({"search": "a"}, None), ({}, agent))
+        ]
+        assert [a - b for a, b in zip(after, before, strict=True)] == [1000, 0, 0] * 2
+
+
+PLANT = (
+    f"INSERT INTO {customer_counts.TABLE} (deleted, kind, stage, phase, further, n) "
+    "VALUES (0, 'client', '', '', '', 1000)"
+)
 
 
 async def _seed(settings: Any) -> None:
