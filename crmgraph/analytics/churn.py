@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from crmgraph.analytics import rfm, rules
+from crmgraph.analytics import rules
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql
 from crmgraph.db import activity, customer_counts, queries
@@ -79,28 +79,48 @@ def _candidates_cte(scope: AnalyticsScope) -> Sql:
 
 
 def _recency(scope: AnalyticsScope, lifetime: bool) -> Sql:
-    """The no-recent-contact and purchases-lapsed signals of candidate ``c``:
-    from its rollup row ``a`` when ``lifetime``, else from ``contacted`` and
-    ``bought`` (``_recency_ctes``) joined as ``k`` and ``b``."""
+    """The no-recent-contact and purchases-lapsed signals of candidate ``c``.
+    ``lifetime``: the period ends after every interaction, so the last
+    contact and purchase in the period are the rollup row ``a``'s when they
+    fall in it (a period ending now, as a rule: then the rollup answers
+    whatever the start, where the range of the contact window read
+    2,330,000 index entries at a million customers). Else from ``contacted``
+    and ``bought`` (``_recency_ctes``) joined as ``k`` and ``b``."""
     ts = scope.ts()
-    contact, purchase = (
-        scope.cutoff(rules.CONTACT_QUIET_DAYS),
-        scope.cutoff(rules.PURCHASE_QUIET_DAYS),
-    )
+    contact = max(scope.starts_at, scope.cutoff(rules.CONTACT_QUIET_DAYS))
+    purchase = scope.cutoff(rules.PURCHASE_QUIET_DAYS)
     if lifetime:
-        return Sql().add(
+        sql = Sql().add(
             f"CASE WHEN a.last_contact_at IS NULL OR a.last_contact_at < {ts} THEN 1 ELSE 0 END "
-            f"AS signal_no_recent_contact, CASE WHEN a.last_purchase_at < {ts} THEN 1 ELSE 0 END "
-            "AS signal_purchases_lapsed",
+            "AS signal_no_recent_contact, ",
             contact,
-            purchase,
         )
-    sql = Sql().add("CASE WHEN k.customer IS NULL THEN 1 ELSE 0 END AS signal_no_recent_contact, ")
+    else:
+        sql = Sql().add(
+            "CASE WHEN k.customer IS NULL THEN 1 ELSE 0 END AS signal_no_recent_contact, "
+        )
     if scope.starts_at >= purchase:  # every purchase in the period is recent
         return sql.add("0 AS signal_purchases_lapsed")
+    if lifetime:
+        return sql.add(
+            f"CASE WHEN a.last_purchase_at >= {ts} AND a.last_purchase_at < {ts} THEN 1 ELSE 0 "
+            "END AS signal_purchases_lapsed",
+            scope.starts_at,
+            purchase,
+        )
     return sql.add(
         f"CASE WHEN b.last_at < {ts} THEN 1 ELSE 0 END AS signal_purchases_lapsed", purchase
     )
+
+
+async def _ends_after_all(db: Database, scope: AnalyticsScope) -> bool:
+    """Whether every interaction precedes the period's end (one index end)."""
+    rows = await db.fetch(
+        "SELECT CASE WHEN (SELECT MAX(occurred_at) FROM interaction) < "
+        f"{scope.ts()} THEN 1 ELSE 0 END AS after",
+        scope.ends_at,
+    )
+    return bool(rows[0]["after"])
 
 
 def _recency_ctes(scope: AnalyticsScope) -> Sql:
@@ -207,7 +227,7 @@ async def ranked(
     chosen = candidates(scope)
     if chosen is None:
         return Ranked([], 0)
-    lifetime = await rfm.covers(db, chosen)
+    lifetime = await _ends_after_all(db, chosen)
     sql = Sql().add("WITH ").extend(_candidates_cte(chosen)).add(", ")
     sql.extend(_trend_cte(chosen)).add(", ")
     if not lifetime:
