@@ -39,6 +39,7 @@ PERIODS = (  # (starts, ends)
     (NOW - days(45), NOW),
     (NOW - days(200), NOW - days(20)),
 )
+MAX_PAGES = 200  # 240 demo customers, 5 a page
 SCOPES = (
     queries.CustomerQuery(),
     queries.CustomerQuery(kinds=("client",)),
@@ -53,13 +54,18 @@ async def pages(state: AppState, scope: AnalyticsScope, min_score: int) -> tuple
     rows: list[dict[str, Any]] = []
     totals: set[int] = set()
     after = None
-    while True:
+    # bounded: a cursor that does not move on (a score the ranking and the
+    # facts disagree on) must fail the test, not page forever
+    for _ in range(MAX_PAGES):
         page = await scores.scored_page(state.db, churn_scope, condition, "churn", 5, after)
         rows += page.rows
         totals.add(page.total)
         if not page.has_next:
             return rows, totals
-        after = (page.rows[-1]["churn_score"], page.rows[-1]["id"])
+        cursor = (page.rows[-1]["churn_score"], page.rows[-1]["id"])
+        assert cursor != after, f"the page after {after} starts over"
+        after = cursor
+    raise AssertionError(f"more than {MAX_PAGES} pages of 5 for {len(rows)} rows")
 
 
 async def check(state: AppState, scope: AnalyticsScope) -> int:
