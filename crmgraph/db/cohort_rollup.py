@@ -22,24 +22,48 @@ the join of the two whichever changes first (a customer removed with its
 interactions, in either order). PostgreSQL uses statement triggers with
 transition tables for inserts and deletes and row triggers for the few
 updates that change a count (``UPDATED``); SQLite row triggers.
+
+``cohort_size`` and ``cohort_activity`` are delta tables
+(crmgraph.db.delta_fold, migration 0048): a key's count is the sum of its
+rows. Every createCustomer and deleteCustomer of a month changes the same
+keys; counter rows upserted in place made concurrent writers queue on them
+and deadlock on PostgreSQL (a delete's -1 against a create's +1). Writers
+now only insert signed rows, and a fold every 256 rows sums them.
 """
 
 from __future__ import annotations
 
+from crmgraph.db import delta_fold
 from crmgraph.db.activity import month_number
 
 MEMBERS = "customer_cohort"
 SIZES = "cohort_size"
 ACTIVE = "cohort_activity"
-TABLES = (
+# delta tables (crmgraph.db.delta_fold): any number of rows per key, summed
+DELTAS = (
+    delta_fold.DeltaTable(SIZES, ("kind", "cohort"), "customers", 2812045),
+    delta_fold.DeltaTable(ACTIVE, ("kind", "cohort", "month"), "customers", 2812046),
+)
+MEMBERS_TABLE = (
     f"CREATE TABLE {MEMBERS} (customer_id INTEGER NOT NULL, kind VARCHAR(64) NOT NULL, "
     "acquired_at TIMESTAMPTZ NOT NULL, cohort INTEGER NOT NULL, PRIMARY KEY (customer_id, kind))",
     f"CREATE INDEX ix_{MEMBERS}_acquired ON {MEMBERS} (kind, acquired_at)",
-    f"CREATE TABLE {SIZES} (kind VARCHAR(64) NOT NULL, cohort INTEGER NOT NULL, "
-    "customers BIGINT NOT NULL, PRIMARY KEY (kind, cohort))",
-    f"CREATE TABLE {ACTIVE} (kind VARCHAR(64) NOT NULL, cohort INTEGER NOT NULL, "
-    "month INTEGER NOT NULL, customers BIGINT NOT NULL, PRIMARY KEY (kind, cohort, month))",
 )
+COLUMNS = {
+    SIZES: "kind VARCHAR(64) NOT NULL, cohort INTEGER NOT NULL, customers BIGINT NOT NULL",
+    ACTIVE: "kind VARCHAR(64) NOT NULL, cohort INTEGER NOT NULL, month INTEGER NOT NULL, "
+    "customers BIGINT NOT NULL",
+}
+
+
+def _table(t: delta_fold.DeltaTable, name: str, *, sqlite: bool) -> str:
+    pk = "INTEGER PRIMARY KEY" if sqlite else "BIGSERIAL PRIMARY KEY"
+    return f"CREATE TABLE {name} (id {pk}, {COLUMNS[t.table]})"
+
+
+def _index(t: delta_fold.DeltaTable) -> str:
+    """By key, not unique: an insert checks no other writer's row."""
+    return f"CREATE INDEX ix_{t.table}_key ON {t.table} ({t.key_list})"
 
 
 def members_select(ids: str | None, sqlite: bool, *, created: bool = True) -> str:
@@ -71,28 +95,25 @@ def recompute(ids: str, sqlite: bool, *, created: bool = True) -> list[str]:
     ]
 
 
-def _upsert(table: str, keys: str, select: str) -> str:
-    return (
-        f"INSERT INTO {table} ({keys}, customers) {select} "
-        f"ON CONFLICT ({keys}) DO UPDATE SET customers = {table}.customers + EXCLUDED.customers"
-    )
+def _add(table: str, keys: str, select: str) -> str:
+    """Delta rows only: no writer waits on another's counter row."""
+    return f"INSERT INTO {table} ({keys}, customers) {select}"
 
 
 def members_changed(rows: str, sign: int) -> list[str]:
     """``rows`` of ``customer_cohort`` added (``sign`` 1) or removed (-1)."""
     return [
-        _upsert(
+        _add(
             SIZES,
             "kind, cohort",
-            f"SELECT kind, cohort, {sign} * COUNT(*) FROM {rows} GROUP BY kind, cohort "
-            "ORDER BY kind, cohort",
+            f"SELECT kind, cohort, {sign} * COUNT(*) FROM {rows} GROUP BY kind, cohort",
         ),
-        _upsert(
+        _add(
             ACTIVE,
             "kind, cohort, month",
             f"SELECT r.kind, r.cohort, m.month, {sign} * COUNT(*) FROM {rows} "
             "JOIN customer_month m ON m.customer_id = r.customer_id "
-            "GROUP BY r.kind, r.cohort, m.month ORDER BY 1, 2, 3",
+            "GROUP BY r.kind, r.cohort, m.month",
         ),
     ]
 
@@ -126,13 +147,13 @@ def months_changed(now: str, then: str, sqlite: bool) -> list[str]:
     )
     delta = f"(CASE WHEN {held('')} THEN 1 ELSE 0 END) - {before}"
     return [
-        _upsert(
+        _add(
             ACTIVE,
             "kind, cohort, month",
             f"SELECT r.kind, r.cohort, p.month, SUM(p.delta) FROM (SELECT customer, month, "
             f"{delta} AS delta FROM ({pairs}) p) p "
             f"JOIN {MEMBERS} r ON r.customer_id = p.customer WHERE p.delta <> 0 "
-            "GROUP BY r.kind, r.cohort, p.month ORDER BY 1, 2, 3",
+            "GROUP BY r.kind, r.cohort, p.month HAVING SUM(p.delta) <> 0",
         )
     ]
 
@@ -276,27 +297,72 @@ def _sqlite_triggers() -> list[str]:
     ]
 
 
+def _triggers(sqlite: bool) -> list[str]:
+    made = _sqlite_triggers() if sqlite else _postgres_triggers()
+    compaction = delta_fold.sqlite_compaction if sqlite else delta_fold.postgres_compaction
+    return [*made, *(s for t in DELTAS for s in compaction(t))]
+
+
+def _analyze(sqlite: bool) -> list[str]:
+    return [] if sqlite else [f"ANALYZE {t}" for t in (MEMBERS, SIZES, ACTIVE)]
+
+
 def create_statements(engine_type: str) -> list[str]:
     """Tables, triggers, then every customer's cohorts once (the counts by
     trigger), then planner statistics."""
     sqlite = engine_type != "postgres"
-    triggers = _sqlite_triggers() if sqlite else _postgres_triggers()
     fill = (
         f"INSERT INTO {MEMBERS} (customer_id, kind, acquired_at, cohort) "
         f"{members_select(None, sqlite)}"
     )
-    analyze = [] if sqlite else [f"ANALYZE {t}" for t in (MEMBERS, SIZES, ACTIVE)]
-    return [*TABLES, *triggers, fill, *analyze]
+    tables = [s for t in DELTAS for s in (_table(t, t.table, sqlite=sqlite), _index(t))]
+    return [*MEMBERS_TABLE, *tables, *_triggers(sqlite), fill, *_analyze(sqlite)]
 
 
-def drop_statements(engine_type: str) -> list[str]:
-    if engine_type != "postgres":
+def _drop_triggers(sqlite: bool) -> list[str]:
+    if sqlite:
         names = [_sqlite_name(table, event) for table, event in _sqlite_bodies()]
-        dropped = [f"DROP TRIGGER {n}" for n in names]
+        dropped = [f"DROP TRIGGER IF EXISTS {n}" for n in names]
     else:
         dropped = []
         events = [*_postgres_bodies(), *((t, "update") for t in UPDATED)]
         for table, event in events:
             name = f"cohorts_{table}_{event}"
-            dropped += [f"DROP TRIGGER {name} ON {table}", f"DROP FUNCTION {name}()"]
+            dropped += [
+                f"DROP TRIGGER IF EXISTS {name} ON {table}",
+                f"DROP FUNCTION IF EXISTS {name}()",
+            ]
+    return [*dropped, *(s for t in DELTAS for s in delta_fold.drop_compaction(t, sqlite=sqlite))]
+
+
+def drop_statements(engine_type: str) -> list[str]:
+    dropped = _drop_triggers(engine_type != "postgres")
     return [*dropped, *(f"DROP TABLE {t}" for t in (ACTIVE, SIZES, MEMBERS))]
+
+
+def _rebuilt(t: delta_fold.DeltaTable, sqlite: bool) -> list[str]:
+    """``t`` made again as a delta table from its rows as they are (counter
+    rows, one per key, or delta rows already: each a valid delta), summed."""
+    new = f"{t.table}_new"
+    made = [
+        _table(t, new, sqlite=sqlite),
+        f"INSERT INTO {new} ({t.key_list}, {t.value}) SELECT {t.key_list}, SUM({t.value}) "
+        f"FROM {t.table} GROUP BY {t.key_list} HAVING SUM({t.value}) <> 0",
+        f"DROP TABLE {t.table}",
+        f"ALTER TABLE {new} RENAME TO {t.table}",
+        _index(t),
+    ]
+    if not sqlite:
+        made += [
+            f"ALTER SEQUENCE {new}_id_seq RENAME TO {t.table}_id_seq",
+            f"ALTER INDEX {new}_pkey RENAME TO {t.table}_pkey",
+        ]
+    return made
+
+
+def to_deltas(engine_type: str) -> list[str]:
+    """Migration 0048: the counter tables of 0038 (a primary key on the
+    counted columns, upserted) as delta tables, and their triggers again."""
+    sqlite = engine_type != "postgres"
+    rebuilt = [s for t in DELTAS for s in _rebuilt(t, sqlite)]
+    return [*_drop_triggers(sqlite), *rebuilt, *_triggers(sqlite), *_analyze(sqlite)]

@@ -13,13 +13,12 @@ watched: an update of a name or of a stage's entry time changes nothing."""
 
 from __future__ import annotations
 
+from crmgraph.db import delta_fold
 from crmgraph.db.customer_counts import (
-    COMPACT_EVERY,
-    COMPACT_LOCK,
+    DELTAS,
     KEYS,
     TABLE,
     backfill,
-    compact,
     create_tables,
     refresh,
 )
@@ -73,17 +72,6 @@ def _postgres_refreshing(table: str, prefix: str, key: str, changed: str) -> lis
     ]
 
 
-def _postgres_compaction() -> list[str]:
-    (folded,) = compact(upto="NEW.id", sqlite=False)
-    # a writer that finds another compacting skips: none waits on another
-    folding = f"IF pg_try_advisory_xact_lock({COMPACT_LOCK}) THEN {folded}; END IF"
-    return [
-        _function("customer_tally_compact", [folding]),
-        f"CREATE TRIGGER customer_tally_compact AFTER INSERT ON {TABLE} FOR EACH ROW "
-        f"WHEN (NEW.id % {COMPACT_EVERY} = 0) EXECUTE FUNCTION customer_tally_compact()",
-    ]
-
-
 def postgres_triggers() -> list[str]:
     return [
         *_postgres_refreshing("customer", "customer_tally", "id", _customer_changed("o", "n")),
@@ -93,7 +81,7 @@ def postgres_triggers() -> list[str]:
         _function("customer_tally_cleared", [f"DELETE FROM {TABLE}", f"DELETE FROM {KEYS}"]),
         "CREATE TRIGGER customer_tally_cleared AFTER TRUNCATE ON customer "
         "FOR EACH STATEMENT EXECUTE FUNCTION customer_tally_cleared()",
-        *_postgres_compaction(),
+        *delta_fold.postgres_compaction(DELTAS),
     ]
 
 
@@ -137,12 +125,7 @@ def sqlite_triggers() -> list[str]:
             f"AFTER DELETE ON {ROLES}",
             refresh("OLD.customer", sqlite=True),
         ),
-        _sqlite_trigger(
-            "customer_tally_compact",
-            f"AFTER INSERT ON {TABLE}",
-            compact(upto="NEW.id", sqlite=True),
-            f"NEW.id % {COMPACT_EVERY} = 0",
-        ),
+        *delta_fold.sqlite_compaction(DELTAS),
     ]
 
 

@@ -23,7 +23,8 @@ scope), is counted with ``COUNT(*)`` as before (:func:`answers`).
 No hot row: writers only *insert* delta rows (key, +n or -n), one per key a
 statement changes, never update a shared counter, so concurrent
 ``createCustomer`` calls do not queue on a counter's row lock. Every
-``COMPACT_EVERY``-th delta row (by id) folds the table into one row per key,
+``COMPACT_EVERY``-th delta row (by id) folds the table into one row per key
+(crmgraph.db.delta_fold, shared with the cohort counts),
 in the transaction that inserted it: on PostgreSQL under a transaction-level
 advisory lock taken with ``pg_try_advisory_xact_lock`` (a writer that finds
 it held skips, so compactions never wait on one another), deleting the rows
@@ -51,7 +52,7 @@ import dataclasses
 from typing import Any, Protocol
 
 from crmgraph.customer_types import KEY_PATTERN
-from crmgraph.db import text_keys
+from crmgraph.db import delta_fold, text_keys
 
 
 class CustomerQuery(Protocol):
@@ -75,6 +76,7 @@ KEY_COLUMNS = ", ".join(KEY)
 COMPACT_EVERY = 256
 # pg_try_advisory_xact_lock's key for compactions: any fixed number
 COMPACT_LOCK = 2812044
+DELTAS = delta_fold.DeltaTable(TABLE, KEY, "n", COMPACT_LOCK, COMPACT_EVERY)
 
 # The filters the tally answers; any other field away from its default falls
 # back to COUNT(*) (a filter added later is counted until the tally learns it).
@@ -195,10 +197,7 @@ def refresh(ids: str, *, sqlite: bool) -> list[str]:
 
 def fold(source: str) -> str:
     """One row per key of ``source``'s rows (deltas, or the tally itself)."""
-    return (
-        f"INSERT INTO {TABLE} ({KEY_COLUMNS}, n) SELECT {KEY_COLUMNS}, SUM(n) FROM {source} "
-        f"GROUP BY {KEY_COLUMNS} HAVING SUM(n) <> 0"
-    )
+    return delta_fold.fold(DELTAS, source)
 
 
 def backfill(*, sqlite: bool) -> list[str]:
@@ -228,11 +227,5 @@ def create_tables(*, sqlite: bool) -> list[str]:
 
 
 def compact(*, upto: str, sqlite: bool) -> list[str]:
-    """Fold the tally's rows up to id ``upto`` into one row per key. On
-    PostgreSQL one statement: its DELETE and the sums read the same rows,
-    whichever other transactions commit meanwhile."""
-    if sqlite:
-        folded = f"(SELECT * FROM {TABLE} WHERE id <= {upto}) d"
-        return [fold(folded), f"DELETE FROM {TABLE} WHERE id <= {upto}"]
-    gone = f"DELETE FROM {TABLE} WHERE id <= {upto} RETURNING {KEY_COLUMNS}, n"
-    return [f"WITH gone AS ({gone}) {fold('gone')}"]
+    """Fold the tally's rows up to id ``upto`` into one row per key."""
+    return delta_fold.compact(DELTAS, upto=upto, sqlite=sqlite)

@@ -1,0 +1,101 @@
+"""Folding a table of signed delta rows, for the counts kept by triggers
+whose writers must never wait on one another (``customer_tally``,
+crmgraph.db.customer_counts; ``cohort_size`` and ``cohort_activity``,
+crmgraph.db.cohort_rollup).
+
+A counter row updated in place (``ON CONFLICT DO UPDATE``) is a hot row:
+concurrent writers of the same key queue on its lock and, holding other
+locks, deadlock. A delta table has no unique key on the counted columns:
+writers only insert (key, +n or -n) rows, readers ``SUM`` them per key.
+Every ``every``-th row (by its ``id``) folds the rows up to it into one row
+per key, in the inserting transaction. On PostgreSQL under
+``pg_try_advisory_xact_lock(lock)``: a writer that finds a fold running
+skips its own, so no fold waits on another; the fold deletes the rows its
+statement sees and inserts their sums in one statement, so rows of
+transactions not yet committed are neither counted twice nor lost. SQLite
+has one writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeltaTable:
+    """A delta table: its name, the key columns, the summed column, the
+    advisory lock of its folds, and how many rows apart they run."""
+
+    table: str
+    keys: tuple[str, ...]
+    value: str
+    lock: int
+    every: int = 256
+
+    @property
+    def key_list(self) -> str:
+        return ", ".join(self.keys)
+
+    @property
+    def trigger(self) -> str:
+        return f"{self.table}_compact"
+
+
+def fold(t: DeltaTable, source: str) -> str:
+    """One row per key of ``source``'s rows (deltas, or the table itself)."""
+    return (
+        f"INSERT INTO {t.table} ({t.key_list}, {t.value}) "
+        f"SELECT {t.key_list}, SUM({t.value}) FROM {source} "
+        f"GROUP BY {t.key_list} HAVING SUM({t.value}) <> 0"
+    )
+
+
+def compact(t: DeltaTable, *, upto: str, sqlite: bool) -> list[str]:
+    """Fold the rows up to id ``upto`` of the keys that have more than one
+    into one row per key. Keys already folded are left alone: a fold writes
+    no more rows than it removes, so it stays small however many keys the
+    table holds, and the rows it inserts (ids past ``upto``, possibly a
+    multiple of ``every``) set off a fold only of what is left to fold.
+    On PostgreSQL one statement: its DELETE and the sums read the same
+    rows, whichever other transactions commit meanwhile."""
+    shared = (
+        f"({t.key_list}) IN (SELECT {t.key_list} FROM {t.table} WHERE id <= {upto} "
+        f"GROUP BY {t.key_list} HAVING COUNT(*) > 1)"
+    )
+    if sqlite:
+        folded = f"(SELECT * FROM {t.table} WHERE id <= {upto} AND {shared}) d"
+        return [fold(t, folded), f"DELETE FROM {t.table} WHERE id <= {upto} AND {shared}"]
+    gone = (
+        f"DELETE FROM {t.table} WHERE id <= {upto} AND {shared} RETURNING {t.key_list}, {t.value}"
+    )
+    return [f"WITH gone AS ({gone}) {fold(t, 'gone')}"]
+
+
+def postgres_compaction(t: DeltaTable) -> list[str]:
+    """The function and row trigger that fold ``t`` every ``t.every`` rows."""
+    (folded,) = compact(t, upto="NEW.id", sqlite=False)
+    # a writer that finds another folding skips: none waits on another
+    folding = f"IF pg_try_advisory_xact_lock({t.lock}) THEN {folded}; END IF"
+    return [
+        f"CREATE FUNCTION {t.trigger}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n    {folding};\n    RETURN NULL;\nEND $$",
+        f"CREATE TRIGGER {t.trigger} AFTER INSERT ON {t.table} FOR EACH ROW "
+        f"WHEN (NEW.id % {t.every} = 0) EXECUTE FUNCTION {t.trigger}()",
+    ]
+
+
+def sqlite_compaction(t: DeltaTable) -> list[str]:
+    """The row trigger that folds ``t`` every ``t.every`` rows."""
+    block = "".join(f"    {s};\n" for s in compact(t, upto="NEW.id", sqlite=True))
+    return [
+        f"CREATE TRIGGER {t.trigger} AFTER INSERT ON {t.table} "
+        f"WHEN NEW.id % {t.every} = 0 BEGIN\n{block}END"
+    ]
+
+
+def drop_compaction(t: DeltaTable, *, sqlite: bool) -> list[str]:
+    if sqlite:
+        return [f"DROP TRIGGER IF EXISTS {t.trigger}"]
+    return [
+        f"DROP TRIGGER IF EXISTS {t.trigger} ON {t.table}",
+        f"DROP FUNCTION IF EXISTS {t.trigger}()",
+    ]
