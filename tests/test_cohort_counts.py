@@ -199,3 +199,36 @@ def test_delta_rows_fold_and_stay_exact(database_url: str) -> None:
             assert written > t.every and rows < written / 2, (t.table, rows, written)
 
     asyncio.run(with_state(settings_for(database_url), work))
+
+
+async def as_counters(db: Any) -> None:
+    """The tables as migration 0038 made them before 0048: one counter row
+    per key, a primary key on the counted columns."""
+    for t in cohort_rollup.DELTAS:
+        keys, old = t.key_list, f"{t.table}_old"
+        await db.fetch(f"CREATE TABLE {old} AS SELECT {keys}, SUM(customers) AS customers "
+                       f"FROM {t.table} GROUP BY {keys}")  # fmt: skip
+        await db.fetch(f"DROP TABLE {t.table}")
+        await db.fetch(
+            f"CREATE TABLE {t.table} ({cohort_rollup.COLUMNS[t.table]}, PRIMARY KEY ({keys}))"
+        )
+        await db.fetch(f"INSERT INTO {t.table} SELECT * FROM {old}")
+        await db.fetch(f"DROP TABLE {old}")
+
+
+def test_migration_turns_counters_into_deltas(database_url: str) -> None:
+    """0048's statements on counter tables: the same counts, then exact
+    after writes that insert several rows per key."""
+
+    async def work(state: AppState) -> None:
+        db = state.db
+        await seed_demo(db, state.catalog, customers=60, now=NOW)
+        before = await stored(db)
+        await as_counters(db)
+        for statement in cohort_rollup.to_deltas("sqlite" if db.is_sqlite else "postgres"):
+            await db.fetch(statement)
+        assert await stored(db) == before
+        await interaction_writes(db)
+        await customer_writes(db)
+
+    asyncio.run(with_state(settings_for(database_url), work))
