@@ -79,6 +79,8 @@ def test_events_undelivered_when_the_server_is_killed_are_delivered_after_restar
     with server_process(server_env(database_url, journal, POLL_SECONDS), log):
         delivered = poll("every event delivered", lambda: all_rows(database_url, "delivered"))
     lines = journal.read_text().splitlines()
-    # at least once: each event is in the journal, in outbox order
-    assert [int(line.split()[0]) for line in lines] == [r["id"] for r in delivered]
+    # each event is in the journal once. Order is kept per customer only: these
+    # three are of three customers, and their retries (each with its own
+    # backoff, jittered) fall due in any order
+    assert sorted(int(line.split()[0]) for line in lines) == [r["id"] for r in delivered]
     assert {line.split()[1] for line in lines} == {"customer.created"}
