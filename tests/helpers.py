@@ -25,6 +25,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from crmgraph import auth
+from crmgraph.analytics import scores
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.db import activity, queries, stays, writes
@@ -539,3 +540,27 @@ async def covers_everything(state: AppState, scope: AnalyticsScope) -> bool:
     sql = f"SELECT CASE WHEN {activity.covers_every_interaction(ts)} THEN 1 ELSE 0 END AS yes"
     rows = await state.db.fetch(sql, scope.starts_at, scope.ends_at)
     return bool(rows[0]["yes"])
+
+
+MAX_SCORED_PAGES = 200
+
+
+async def every_scored_page(
+    state: AppState, scope: AnalyticsScope, condition: Any, by: str, size: int
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """Every page of a scored list (``scores.scored_page``, by keyset) and
+    the totals they gave. Bounded: a cursor that does not move on (a score the
+    ranking and the facts disagree on) fails the test instead of paging forever."""
+    rows: list[dict[str, Any]] = []
+    totals: set[int] = set()
+    after = None
+    for _ in range(MAX_SCORED_PAGES):
+        page = await scores.scored_page(state.db, scope, condition, by, size, after)
+        rows += page.rows
+        totals.add(page.total)
+        if not page.has_next:
+            return rows, totals
+        cursor = (page.rows[-1]["churn_score"], page.rows[-1]["id"])
+        assert cursor != after, f"the page after {after} starts over"
+        after = cursor
+    raise AssertionError(f"more than {MAX_SCORED_PAGES} pages of {size} for {len(rows)} rows")

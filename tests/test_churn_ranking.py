@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 from dataclasses import replace
-from typing import Any
 
 from crmgraph.analytics import rules, scores
 from crmgraph.analytics.facts import facts_ctes, shape
@@ -22,7 +21,7 @@ from crmgraph.app import AppState, with_state
 from crmgraph.db import queries
 from crmgraph.demo import seed_demo
 from crmgraph.testing import settings_for
-from tests.helpers import covers_everything
+from tests.helpers import covers_everything, every_scored_page
 
 NOW = datetime.datetime(2026, 7, 1, tzinfo=datetime.UTC)
 
@@ -39,7 +38,6 @@ PERIODS = (  # (starts, ends)
     (NOW - days(45), NOW),
     (NOW - days(200), NOW - days(20)),
 )
-MAX_PAGES = 200  # 240 demo customers, 5 a page
 SCOPES = (
     queries.CustomerQuery(),
     queries.CustomerQuery(kinds=("client",)),
@@ -51,21 +49,7 @@ SCOPES = (
 async def pages(state: AppState, scope: AnalyticsScope, min_score: int) -> tuple[list, set]:
     """Every page of the list (5 rows each, by keyset) and the totals they gave."""
     churn_scope, condition = scores.churn_candidates(scope, min_score)
-    rows: list[dict[str, Any]] = []
-    totals: set[int] = set()
-    after = None
-    # bounded: a cursor that does not move on (a score the ranking and the
-    # facts disagree on) must fail the test, not page forever
-    for _ in range(MAX_PAGES):
-        page = await scores.scored_page(state.db, churn_scope, condition, "churn", 5, after)
-        rows += page.rows
-        totals.add(page.total)
-        if not page.has_next:
-            return rows, totals
-        cursor = (page.rows[-1]["churn_score"], page.rows[-1]["id"])
-        assert cursor != after, f"the page after {after} starts over"
-        after = cursor
-    raise AssertionError(f"more than {MAX_PAGES} pages of 5 for {len(rows)} rows")
+    return await every_scored_page(state, churn_scope, condition, "churn", 5)
 
 
 async def check(state: AppState, scope: AnalyticsScope) -> int:

@@ -21,7 +21,7 @@ from crmgraph.app import AppState, with_state
 from crmgraph.db import queries
 from crmgraph.demo import seed_demo
 from crmgraph.testing import settings_for
-from tests.helpers import covers_everything
+from tests.helpers import covers_everything, every_scored_page
 
 NOW = datetime.datetime(2026, 7, 1, tzinfo=datetime.UTC)
 SCOPES = (
@@ -50,17 +50,8 @@ def expected_segments(facts: dict[int, dict[str, Any]]) -> dict[str, tuple[int, 
 
 async def members(state: AppState, scope: AnalyticsScope, segment: str) -> tuple[list, set]:
     """Every page of a segment's members (4 rows each, by keyset) and their totals."""
-    rows: list[dict[str, Any]] = []
-    totals: set[int] = set()
-    after = None
     condition = scores.segment_members(segment)
-    while True:
-        page = await scores.scored_page(state.db, scope, condition, "segment", 4, after)
-        rows += page.rows
-        totals.add(page.total)
-        if not page.has_next:
-            return rows, totals
-        after = (page.rows[-1]["churn_score"], page.rows[-1]["id"])
+    return await every_scored_page(state, scope, condition, "segment", 4)
 
 
 async def check(state: AppState, scope: AnalyticsScope) -> None:
