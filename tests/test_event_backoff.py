@@ -16,8 +16,6 @@ import pytest
 
 from crmgraph.db import queries, writes
 from crmgraph.events import DEFAULT_BACKOFF, Backoff, EventDispatcher
-from crmgraph.operations import interactions
-from crmgraph.operations.actor import Actor
 from crmgraph.registry import make_plugin_manager
 from crmgraph.settings import Settings
 from crmgraph.testing import settings_for
@@ -28,34 +26,19 @@ from tests.operations_world import (
     world_fixture,  # noqa: F401  (the world fixture)
 )
 from tests.plugins_for_tests import flaky_handler
-from tests.test_event_batches import Clock
+from tests.test_event_batches import Clock, Outbox
 
 PLUGIN = "tests.plugins_for_tests.flaky_handler"
 SECOND = datetime.timedelta(seconds=1)
 
 
 @dataclass
-class Stepped:
-    """A dispatcher whose passes run at the test's clock, and what each
-    failure stored: event id -> [(the clock as it failed, next_attempt_at)]."""
+class Stepped(Outbox):
+    """test_event_batches' outbox whose dispatcher passes run at the test's
+    clock, and what each failure stored: event id -> [(the clock as it
+    failed, next_attempt_at)]."""
 
-    world: World
-    actor: Actor
-    dispatcher: EventDispatcher
-    clock: Clock
     failures: dict[int, list[tuple[datetime.datetime, datetime.datetime | None]]]
-
-    async def customers(self, *names: str) -> list[int]:
-        return [await self.world.customer(self.actor, name) for name in names]
-
-    async def log(self, customers: list[int], rounds: int) -> None:
-        for i in range(rounds):
-            for customer in customers:
-                new = interactions.NewInteraction(
-                    customer, None, {"channel": "EMAIL", "direction": "INBOUND", "subject": f"#{i}"}
-                )
-                w = self.world
-                await interactions.log_interaction(w.db, w.catalog, w.pm, self.actor, new)
 
     async def rows(self) -> list[dict[str, Any]]:
         rows = await self.world.db.fetch(
