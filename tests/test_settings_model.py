@@ -76,6 +76,16 @@ def test_a_typo_warns_with_the_closest_name(caplog: pytest.LogCaptureFixture) ->
             "CRMGRAPH_DEFAULT_PAGE_SIZE=50 is more than CRMGRAPH_MAX_PAGE_SIZE=10",
         ),
         (
+            {"CRMGRAPH_EVENT_BACKOFF_SECONDS": "-1"},
+            "CRMGRAPH_EVENT_BACKOFF_SECONDS='-1': expected a number >= 0",
+        ),
+        ({"CRMGRAPH_EVENT_BACKOFF_MAX_SECONDS": "an hour"}, "'an hour': expected a number"),
+        ({"CRMGRAPH_EVENT_MAX_ATTEMPTS": "0"}, "'0': expected an integer >= 1"),
+        (
+            {"CRMGRAPH_EVENT_BACKOFF_SECONDS": "60", "CRMGRAPH_EVENT_BACKOFF_MAX_SECONDS": "5"},
+            "CRMGRAPH_EVENT_BACKOFF_SECONDS=60.0 is more than CRMGRAPH_EVENT_BACKOFF_MAX_SECONDS=5.0",
+        ),
+        (
             {"CRMGRAPH_POOL_MIN_SIZE": "20"},
             "CRMGRAPH_POOL_MIN_SIZE=20 is more than CRMGRAPH_POOL_MAX_SIZE=10",
         ),
