@@ -1,5 +1,7 @@
 """Run piccolo migrations for the core app and every plugin app, programmatically;
-build the migrations that only run SQL (:func:`raw_migration`)."""
+build the migrations that only run SQL (:func:`raw_migration`) or only add
+indexes (:func:`index_migration`, which on PostgreSQL leaves the tables open
+to writes while the indexes build)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import importlib
 import io
 import os
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -95,6 +98,91 @@ def raw_migration(
 
         async def backward_step() -> None:
             await run_statements(drop)
+
+        manager.add_raw(forward_step)
+        manager.add_raw_backwards(backward_step)
+        return manager
+
+    return forwards
+
+
+@dataclass(frozen=True)
+class Index:
+    """One index a migration adds: ``definition`` is what follows ``ON table``
+    (the columns, ``USING gin (...)``, a ``WHERE``); ``postgres_only`` for an
+    index SQLite has no use for (its searches go through FTS5 tables)."""
+
+    name: str
+    table: str
+    definition: str
+    postgres_only: bool = False
+
+    def create(self, engine_type: str) -> str:
+        concurrently = " CONCURRENTLY" if engine_type == "postgres" else ""
+        return (
+            f"CREATE INDEX{concurrently} IF NOT EXISTS {self.name} "
+            f"ON {self.table} {self.definition}"
+        )
+
+
+# an index a CREATE INDEX CONCURRENTLY left behind when it failed or was
+# stopped: it exists, so IF NOT EXISTS would keep it, but no query can use it
+INVALID_INDEXES = (
+    "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "WHERE NOT i.indisvalid AND c.relname IN ({names})"
+)
+
+
+async def build_indexes(indexes: Sequence[Index], before: Statements) -> None:
+    """``before``'s statements, then each index (built again when an earlier
+    build left it invalid), then ANALYZE of their tables on PostgreSQL."""
+    engine = engine_finder()
+    postgres = engine.engine_type == "postgres"
+    await run_statements(before)
+    wanted = [i for i in indexes if postgres or not i.postgres_only]
+    if postgres and wanted:
+        names = ", ".join(f"'{i.name}'" for i in wanted)
+        for row in await engine.run_ddl(INVALID_INDEXES.format(names=names)):
+            await engine.run_ddl(f"DROP INDEX CONCURRENTLY IF EXISTS {row['name']}")
+    for index in wanted:
+        await engine.run_ddl(index.create(engine.engine_type))
+    if postgres:
+        for table in dict.fromkeys(i.table for i in wanted):
+            await engine.run_ddl(f"ANALYZE {table}")
+
+
+def index_migration(
+    migration_id: str,
+    description: str,
+    indexes: Sequence[Index],
+    before: Statements = (),
+    after_drop: Statements = (),
+) -> Callable[[], Awaitable[MigrationManager]]:
+    """The ``forwards`` of a core migration that adds ``indexes`` (after
+    ``before``'s statements, e.g. the function an index expression calls).
+
+    Outside a transaction, so that on PostgreSQL each index is built
+    ``CONCURRENTLY``: a plain ``CREATE INDEX`` holds a lock that stops every
+    write to the table until it is built, minutes for a GIN index over a
+    million customers, while a running server (or the previous version's,
+    during a rolling upgrade) keeps taking writes. Each statement is
+    idempotent, so a migration stopped half way runs again whole. Reversed,
+    it drops the indexes, then runs ``after_drop``."""
+
+    async def forwards() -> MigrationManager:
+        manager = MigrationManager(
+            migration_id=migration_id,
+            app_name="crmgraph",
+            description=description,
+            wrap_in_transaction=False,
+        )
+
+        async def forward_step() -> None:
+            await build_indexes(indexes, before)
+
+        async def backward_step() -> None:
+            await run_statements([f"DROP INDEX IF EXISTS {i.name}" for i in indexes])
+            await run_statements(after_drop)
 
         manager.add_raw(forward_step)
         manager.add_raw_backwards(backward_step)

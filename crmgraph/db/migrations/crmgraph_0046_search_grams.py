@@ -13,10 +13,12 @@ the few that hold the name. A needle shorter than five characters has no
 gram: it keeps the trigram indexes.
 
 SQLite searches through its FTS5 trigram tables (crmgraph_0035), whose
-phrase queries span words already: nothing here. Raw DDL, as crmgraph_0035.
+phrase queries span words already: nothing here. On PostgreSQL the indexes
+build without stopping writes (``index_migration``); at 1,000,000 customers
+the customer table's takes minutes.
 """
 
-from crmgraph.db.migrate import raw_migration
+from crmgraph.db.migrate import Index, index_migration
 
 ID = "2026-12-07T02:40:00:000000"
 VERSION = "1.38.0"
@@ -42,16 +44,19 @@ def index_name(table: str) -> str:
     return f"ix_{table}_search_grams"
 
 
+INDEXES = [
+    Index(index_name(table), table, f"USING gin ({FUNCTION}(name_folded, email_folded))", True)
+    for table in TABLES
+]
+
+
 def postgres_statements() -> list[str]:
-    statements = [CREATE_FUNCTION]
-    for table in TABLES:
-        statements.append(
-            f"CREATE INDEX IF NOT EXISTS {index_name(table)} ON {table} "
-            f"USING gin ({FUNCTION}(name_folded, email_folded))"
-        )
+    """The function and the indexes in one go (bench.search_scale builds
+    them after a bulk seed); the migration builds the indexes one by one."""
+    indexes = [i.create("postgres").replace(" CONCURRENTLY", "") for i in INDEXES]
     # the index expression's statistics (its most common grams) are what the
     # planner weighs a search's selectivity with
-    return [*statements, *(f"ANALYZE {table}" for table in TABLES)]
+    return [CREATE_FUNCTION, *indexes, *(f"ANALYZE {table}" for table in TABLES)]
 
 
 def drop_statements(engine_type: str) -> list[str]:
@@ -60,14 +65,14 @@ def drop_statements(engine_type: str) -> list[str]:
     return [f"DROP INDEX IF EXISTS {index_name(table)}" for table in TABLES]
 
 
-def create_statements(engine_type: str) -> list[str]:
-    return postgres_statements() if engine_type == "postgres" else []
+def function_statements(engine_type: str) -> list[str]:
+    return [CREATE_FUNCTION] if engine_type == "postgres" else []
 
 
-def backward_statements(engine_type: str) -> list[str]:
+def drop_function(engine_type: str) -> list[str]:
     if engine_type != "postgres":
         return []
-    return [*drop_statements(engine_type), f"DROP FUNCTION IF EXISTS {FUNCTION}(text, text)"]
+    return [f"DROP FUNCTION IF EXISTS {FUNCTION}(text, text)"]
 
 
-forwards = raw_migration(ID, DESCRIPTION, create_statements, backward_statements)
+forwards = index_migration(ID, DESCRIPTION, INDEXES, function_statements, drop_function)
