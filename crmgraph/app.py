@@ -41,7 +41,7 @@ from crmgraph.extension_points import BackgroundService
 from crmgraph.idempotency import IdempotentRequests
 from crmgraph.lifecycle import Lifecycles
 from crmgraph.live import Publisher, Subscribers, make_broker
-from crmgraph.observability import metrics, tracing
+from crmgraph.observability import metrics, request_facts, tracing
 from crmgraph.observability.logs import access_line
 from crmgraph.observability.middleware import RequestObservation
 from crmgraph.observability.request_facts import Observer
@@ -153,6 +153,7 @@ class CRMGraphQL(GraphQL):
             raise ConnectionRejectionError({"message": "authentication required"})
         context.principal = principal
         context.access = self.state.policy.access(principal)
+        request_facts.note_principal(principal.log_name)
         return None
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]

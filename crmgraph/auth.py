@@ -44,6 +44,11 @@ class Principal:
     def is_anonymous(self) -> bool:
         return self.user_id is None
 
+    @property
+    def log_name(self) -> str:
+        """How logs and traces name the caller: the key's public prefix."""
+        return self.key_prefix or "anonymous"
+
 
 ANONYMOUS = Principal(user_id=None, name="anonymous (development)", role="admin")
 
@@ -263,4 +268,5 @@ class Authentication:
             await send({"type": "http.response.body", "body": unauthorized_body(message)})
             return
         scope.setdefault("state", {})["principal"] = principal
+        request_facts.note_principal(principal.log_name)
         await self.app(scope, receive, send)

@@ -133,6 +133,10 @@ def test_request_ids_access_lines_and_no_secrets(served: Served) -> None:
     assert access["hook-1"]["operation_type"] == "mutation"
     assert access["boom-1"]["outcome"] == "errors"
     assert access["probe:1"]["answered_by"] == "none" and access["probe:1"]["path"] == "/healthz"
+    # who called: the key's public prefix, on every request it made; a probe, nobody
+    prefix = served.key.split("_")[1]
+    assert {access[r]["principal"] for r in ("hook-1", "boom-1", "read-0", minted)} == {prefix}
+    assert access["probe:1"]["principal"] is None
 
     # the plugin's failure was logged inside its request, and says so
     failures = [line for line in lines if line["logger"] == "crmgraph.plugins"]

@@ -199,6 +199,7 @@ def access_line(facts: RequestFacts) -> None:
         "duration_ms": milliseconds,
         "outcome": facts.outcome,
         "refusal": facts.refusal,
+        "principal": facts.principal,
     }
     operation = f" {facts.operation_type or 'operation'} {facts.operation_name or '-'}"
     # made here rather than by access_logger.info, which would look up the

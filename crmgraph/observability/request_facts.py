@@ -36,7 +36,9 @@ class RequestFacts:
     # "ok", "errors" (a GraphQL answer with errors), "refused", "failed" (5xx)
     outcome: str = "ok"
     status: int | None = None
-    principal: str | None = None  # an API key's id or a user's id, never a secret
+    # who called: the API key's prefix (its public half) or "anonymous";
+    # never a secret. None: no caller was authenticated (a probe, a refusal)
+    principal: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -69,6 +71,12 @@ def note_operation(name: str | None, operation_type: str | None, answered_by: st
         facts.operation_name = name
         facts.operation_type = operation_type
         facts.answered_by = answered_by
+
+
+def note_principal(principal: str) -> None:
+    facts = _current.get()
+    if facts is not None:
+        facts.principal = principal
 
 
 def note_cost(cost: int) -> None:

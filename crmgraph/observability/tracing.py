@@ -246,4 +246,6 @@ def span_attributes(facts: RequestFacts) -> None:
         found["crmgraph.cost"] = facts.cost
     if facts.refusal is not None:
         found["crmgraph.refusal"] = facts.refusal
+    if facts.principal is not None:
+        found["enduser.id"] = facts.principal  # OpenTelemetry's name for the caller
     span.set_attributes(found)
