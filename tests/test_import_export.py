@@ -197,6 +197,7 @@ def test_all_or_nothing_writes_nothing_when_a_plugin_raises(database_url: str) -
     summary, customers, events, keys = run(database_url, work)
     assert "import guard exploded" in summary.failure and GUARD in summary.failure
     assert (summary.created, customers, events, keys) == (0, 0, 0, 0)  # two batches rolled back
+    assert summary.read == 6  # the batch whose validation failed was read, not the one after
     assert "nothing was written" in "\n".join(summary.lines())
 
 
@@ -211,6 +212,8 @@ def test_batch_commit_keeps_earlier_batches_and_resumes(database_url: str) -> No
 
     failed, resumed, written = run(database_url, work)
     assert failed.failure and failed.created == 4 and failed.committed_through == 5
+    # the rows of the batch whose validation failed count as read (rows 6 and 7)
+    assert failed.read == 6
     assert "--resume-after 5" in "\n".join(failed.lines())
     assert resumed.read == 3 and resumed.created == 3 and resumed.failure is None
     assert written == [f"Person {i}" for i in range(7)]

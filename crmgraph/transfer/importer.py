@@ -105,11 +105,14 @@ class Pipelined(Entity, Protocol):
 @dataclass
 class Checked:
     """A batch checked, not written yet: its rows, those rejected so far and
-    what the entity keeps of the rest."""
+    what the entity keeps of the rest; or the failure of its check, raised
+    when its turn to be written comes (its rows are read by then, as when a
+    batch was checked and written in one go)."""
 
     rows: list[SourceRow]
     found: list[Rejection]
     value: object
+    failure: Exception | None = None
 
 
 async def check_batch(entity: Entity, rows: list[SourceRow], reject: Reject) -> object:
@@ -204,10 +207,15 @@ async def run_import(
                 )
             else:
                 usable.append(row)
-        return Checked(rows, found, await check_batch(entity, usable, found.append))
+        try:
+            return Checked(rows, found, await check_batch(entity, usable, found.append))
+        except Exception as exc:  # raised in order, once the batches before are written
+            return Checked(rows, found, None, exc)
 
     async def write(checked: Checked) -> BatchOutcome:
-        summary.read += len(checked.rows)
+        summary.read += len(checked.rows)  # a batch whose check failed was read too
+        if checked.failure is not None:
+            raise checked.failure
         outcome = await write_batch(entity, checked.value, checked.found.append)
         for rejection in sorted(checked.found, key=lambda r: r.row):  # in file order
             reject(rejection)
