@@ -3,6 +3,7 @@ PostgreSQL (issue 28), so that what grows with the tables shows.
 
     .venv/bin/python -m bench.scale                      # 10,000 and 1,000,000
     .venv/bin/python -m bench.scale --sizes 10000,100000 --import-rows 20000
+    .venv/bin/python -m bench.scale --import-rows 20000,1000000  # rows per size
 
 1. Seeds, once per size (a marked database ``crmgraph_bench_scale_<size>`` is
    reused; ``--reseed`` starts over), bench.analytics' set-based data set at
@@ -18,7 +19,11 @@ PostgreSQL (issue 28), so that what grows with the tables shows.
    the duplicates page, four writes, and every analytics report in process.
 3. Imports ``--import-rows`` customer rows (bench.import_csv's file: 1 % bad
    rows, 5 % repeats) into a copy of the database made from it as a template,
-   so duplicate screening meets every seeded customer; rows per second.
+   so duplicate screening meets every seeded customer; rows per second, and
+   the import's peak RSS over the process's RSS before it (the peak is reset
+   through ``/proc/self/clear_refs`` first), which a streaming import keeps
+   flat however many rows the file has. ``--import-rows`` takes one count for
+   every size or one per size.
 4. Exports every customer with ``crmgraph export`` and reads the process's
    peak RSS from ``/proc``: the growth from the smallest size to each larger one
    is the memory an export's size costs.
@@ -285,6 +290,19 @@ def copy_database(size: int) -> str:
     return name
 
 
+def reset_peak_rss() -> float:
+    """Start ``VmHWM`` over from the current RSS; that RSS (MB)."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return rss_mb()
+
+
+def peak_rss_since_reset() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def measure_import(settings: Settings, size: int, rows: int, results: Results) -> None:
     """bench.import_csv's customers file into a copy of the size's database."""
     name = copy_database(size)
@@ -294,16 +312,21 @@ def measure_import(settings: Settings, size: int, rows: int, results: Results) -
             data, seeds = Path(folder) / "customers.csv", Path(folder) / "seeds.csv"
             truth = import_csv.generate(data, seeds, rows, SEED, "customers")
 
-            async def work(state: AppState) -> float:
+            async def work(state: AppState) -> tuple[float, float]:
                 await import_csv.import_file(state, seeds, options)
+                before = reset_peak_rss()
                 started = time.perf_counter()
                 summary = await import_csv.import_file(state, data, options)
                 took = time.perf_counter() - started
                 assert summary.created == truth.created, summary.lines()
-                return took
+                return took, peak_rss_since_reset() - before
 
-            took = asyncio.run(with_state(settings.with_database(f"{PG_SERVER}/{name}"), work))
-        results.put(f"import {rows:,} customer rows (rows/s)", size, rows / took)
+            took, grew = asyncio.run(
+                with_state(settings.with_database(f"{PG_SERVER}/{name}"), work)
+            )
+        results.put("import: customer rows in the file", size, rows)
+        results.put("import: customer rows (rows/s)", size, rows / took)
+        results.put("import: peak RSS over the RSS before it (MB)", size, grew)
     finally:
         pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -362,7 +385,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--sizes", default=",".join(map(str, SIZES)), help="customers, comma-separated"
     )
     parser.add_argument("--runs", type=int, default=30, help="timed requests per shape")
-    parser.add_argument("--import-rows", type=int, default=1_000_000, help="0: no import")
+    parser.add_argument(
+        "--import-rows",
+        default="1000000",
+        help="rows to import: one count, or one per size (comma-separated); 0: no import",
+    )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument(
         "--no-pairs",
@@ -379,7 +406,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results = Results(sizes=[int(s) for s in args.sizes.split(",")])
-    for size in results.sizes:
+    imports = [int(n) for n in args.import_rows.split(",")]
+    if len(imports) not in (1, len(results.sizes)):
+        raise SystemExit("--import-rows: one count, or one per size")
+    for n, size in enumerate(results.sizes):
         url = database_url(size)
         settings = settings_for(url, load_entry_points=True)
         print(f"\n{size:,} customers: {url}", file=sys.stderr)
@@ -389,8 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_server(settings, url, size, args.runs, results)
         if not args.no_export:
             measure_export(url, size, results)
-        if args.import_rows:
-            measure_import(settings, size, args.import_rows, results)
+        rows = imports[n % len(imports)]
+        if rows:
+            measure_import(settings, size, rows, results)
     if not args.seed_only:
         print(table(results))
     return 0
