@@ -35,6 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from crmgraph.analytics import funnel_rollup
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql, literal, rounded
 from crmgraph.customer_types import Phase
@@ -349,9 +350,9 @@ def irregular_phases(scope: AnalyticsScope) -> Sql:
     return sql.add(") sc WHERE phase IS NOT NULL GROUP BY customer, phase)")
 
 
-async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope) -> Funnel:
+def history_sql(catalog: Catalog, scope: AnalyticsScope) -> Sql:
+    """The funnel's rows from the whole history, for any scope."""
     d = scope.dialect
-    await phases_ready(db, catalog)
     # one statement: per-stage counts, flows, medians and per-phase counts, tagged
     sql = entries_ctes(catalog, scope).add(", ").extend(irregular_phases(scope)).add(", ")
     sql.add(
@@ -405,7 +406,88 @@ async def lifecycle_funnel(db: Database, catalog: Catalog, scope: AnalyticsScope
         "UNION ALL SELECT 'phase_current', NULL, phase, NULL, SUM(current_own), 0, 0, NULL "
         "FROM phase_counts GROUP BY phase"
     )
-    rows = await sql.fetch(db)
+    return sql
+
+
+def stay_medians(scope: AnalyticsScope) -> Sql:
+    """``stays`` and the medians of the chosen stays that ended, by stage
+    (the rollup path's; the history path gathers them with its counts)."""
+    d = scope.dialect
+    days = (
+        d.days_between("sc.left_at", "sc.at")
+        if d.sqlite
+        else "date_part('epoch', sc.left_at - sc.at) / 86400.0"
+    )
+    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False))
+    sql.add(f", stays AS (SELECT sc.kind, sc.to_stage AS stage, {days} AS days ")
+    sql.extend(entries_from(scope)).add(
+        f" AND sc.at >= {scope.ts()} AND sc.left_at < {scope.ts()}) ",
+        scope.starts_at,
+        scope.ends_at,
+    )
+    return sql.add(d.medians("stays", "kind, stage", "days"))
+
+
+def irregular_sql(catalog: Catalog, scope: AnalyticsScope) -> Sql:
+    """The phase counts of the customers counted one by one, by phase."""
+    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False)).add(", ")
+    sql.add(stage_definitions(catalog, scope.kinds) + ", ").extend(irregular_phases(scope))
+    return sql.add(
+        " SELECT phase, SUM(entered) AS entered, SUM(advanced) AS advanced, "
+        "SUM(exited * (1 - advanced)) AS dropped_off, SUM(current_own) AS current_own "
+        "FROM irregular_phases GROUP BY phase"
+    )
+
+
+def stage_defs(catalog: Catalog, kinds: tuple[str, ...]) -> funnel_rollup.StageDefs:
+    """``stage_definitions`` as a dict, for the rollup path."""
+    defs: funnel_rollup.StageDefs = {}
+    for descriptor in catalog.customer_types:
+        if kinds and descriptor.key not in kinds:
+            continue
+        conversions = {t.to_stage for t in descriptor.lifecycle.transitions if t.convert_to}
+        for position, stage in enumerate(descriptor.lifecycle.stages):
+            converted = stage.key in conversions
+            rank = CONVERTED_RANK if converted else PHASE_RANK[stage.phase.value]
+            is_exit = 1 if stage.phase == Phase.ENDED and not converted else 0
+            defs[(descriptor.key, stage.key)] = (
+                stage.phase.value,
+                position,
+                rank,
+                is_exit,
+                1 if stage.detour else 0,
+            )
+    return defs
+
+
+async def funnel_rows(
+    db: Database, catalog: Catalog, scope: AnalyticsScope, *, rollup: bool = True
+) -> list[dict[str, Any]]:
+    """The funnel's rows: from ``stage_flow`` (crmgraph.analytics.funnel_rollup)
+    when it answers the scope (every active customer, a type filter at most,
+    no row scope, a period until now) unless not ``rollup``, else from the
+    history (any other filter, a row scope, deleted customers, a period
+    ending in the past)."""
+    if not (
+        rollup and funnel_rollup.answerable(scope) and await funnel_rollup.until_now(db, scope)
+    ):
+        return await history_sql(catalog, scope).fetch(db)
+    irregular = await irregular_sql(catalog, scope).fetch(db)
+    defs = stage_defs(catalog, scope.kinds)
+    rows = await funnel_rollup.counted_rows(db, scope, defs, irregular, CONVERTED_RANK)
+    medians = await stay_medians(scope).fetch(db)
+    rows += [
+        {"part": "median", "kind": m["kind"], "stage": m["stage"], "days": m["median"]}
+        for m in medians
+    ]
+    return rows
+
+
+async def lifecycle_funnel(
+    db: Database, catalog: Catalog, scope: AnalyticsScope, *, rollup: bool = True
+) -> Funnel:
+    await phases_ready(db, catalog)
+    rows = await funnel_rows(db, catalog, scope, rollup=rollup)
     by_part: dict[str, dict[tuple, dict]] = defaultdict(dict)
     flows: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     for row in rows:

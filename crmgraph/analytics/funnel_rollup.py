@@ -1,0 +1,220 @@
+"""The lifecycle funnel's rows from ``stage_flow`` (crmgraph.db.stage_flow)
+instead of the whole stage history (issue 28): the same rows, part by part,
+as crmgraph.analytics.funnel's statement, for the scopes the rollup answers.
+
+It answers a scope of every active customer (a type filter allowed: it is a
+filter on the history's type), with no other filter and no row scope, over
+a period that ends after every entry and every role's ``added_at`` and
+``ended_at`` (so every stay ended by then has ended, and every role added or
+ended has been): a report "until now". Any other scope (filters, a row
+scope, deleted customers, a period ending in the past) reads the history.
+
+- entries, moves and the phase counts of regular entries: the sums of
+  ``stage_flow`` from the period's first whole day on, plus the entries of
+  the customers with an entry on the period's first partial day counted
+  from the history (theirs alone can differ between the period's start and
+  that day's end: every instant a measure compares is one of their entries');
+- ``current`` and the phases' ``current``: the open-stay measures;
+- the phase counts of irregular customers: one by one, as the history path;
+- medians: from the chosen stays of the period, by the index on ``at`` for
+  a period shorter than the history.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from crmgraph.analytics.scope import AnalyticsScope
+from crmgraph.analytics.sql import Sql, literal
+from crmgraph.db import queries, stage_flow
+from crmgraph.db.engine import Database
+
+DAY = datetime.timedelta(days=1)
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def answerable(scope: AnalyticsScope) -> bool:
+    """Whether the scope's customers are those the rollup counts."""
+    return replace(scope.customers, kinds=()) == queries.CustomerQuery()
+
+
+async def until_now(db: Database, scope: AnalyticsScope) -> bool:
+    """Whether the period ends after every entry and role date (indexed maxima)."""
+    rows = await db.fetch(
+        "SELECT (SELECT MAX(at) FROM stage_change) AS entry, "
+        "(SELECT MAX(left_at) FROM stage_change WHERE left_at IS NOT NULL) AS stay_end, "
+        "(SELECT MAX(added_at) FROM customer_role WHERE added_at IS NOT NULL) AS added, "
+        "(SELECT MAX(ended_at) FROM customer_role WHERE ended_at IS NOT NULL) AS ended"
+    )
+    ends = scope.ends_at
+    for value in rows[0].values():
+        if value is None:
+            continue
+        if isinstance(value, str):  # SQLite
+            value = datetime.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        if value >= ends:
+            return False
+    return True
+
+
+def first_whole_day(starts: datetime.datetime) -> tuple[int, datetime.datetime]:
+    """The day number (since 1970-01-01, UTC) of the first midnight at or
+    after ``starts``, and that midnight."""
+    day = (starts - EPOCH) // DAY
+    midnight = EPOCH + day * DAY
+    if midnight < starts:
+        day, midnight = day + 1, midnight + DAY
+    return day, midnight
+
+
+def kinds_in(scope: AnalyticsScope, column: str) -> str:
+    if not scope.kinds:
+        return ""
+    return f" AND {column} IN (" + ", ".join(literal(k) for k in scope.kinds) + ")"
+
+
+async def summed(db: Database, scope: AnalyticsScope, day: int) -> list[dict[str, Any]]:
+    """The measures of the period from its first whole day on."""
+    return await db.fetch(
+        f"SELECT kind, stage, went, measure, SUM(n) AS n FROM {stage_flow.TABLE} "
+        "WHERE (measure IN ('c', 'o') OR day >= {})" + kinds_in(scope, "kind") + " "
+        "GROUP BY kind, stage, went, measure",
+        day,
+    )
+
+
+async def first_day(
+    db: Database, scope: AnalyticsScope, midnight: datetime.datetime
+) -> list[dict[str, Any]]:
+    """What the period's first partial day ``[starts_at, midnight)`` adds:
+    the measures of the customers with an entry then, counted from
+    ``starts_at`` less counted from ``midnight``."""
+    ts, s0, s1 = scope.ts(), scope.starts_at, midnight
+    n = (
+        f"(CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END - CASE WHEN sc.at >= {ts} THEN 1 ELSE 0 END)",
+        (s0, s1),
+    )
+
+    def first(t: str) -> str:
+        return (
+            f"CASE WHEN sc.at >= {t} AND (sc.phase_prev_at IS NULL OR sc.phase_prev_at < {t}) "
+            "THEN 1 ELSE 0 END"
+        )
+
+    f = (f"({first(ts)} - {first(ts)})", (s0, s0, s1, s1))
+    reg = "(1 - sc.irregular)"
+    adv = "(CASE WHEN sc.advanced_at IS NULL THEN 0 ELSE 1 END)"
+    ex = "(CASE WHEN sc.exited_at IS NULL THEN 0 ELSE 1 END)"
+    closed = "(CASE WHEN sc.left_at IS NULL THEN 0 ELSE 1 END)"
+    sql = Sql().add(
+        "SELECT sc.kind, sc.to_stage AS stage, COALESCE(sc.next_stage, '') AS went, "
+        f"SUM({n[0]}) AS n, SUM({n[0]} * {closed}) AS s, ",
+        *n[1],
+        *n[1],
+    )
+    sql.add(f"SUM({reg} * {f[0]}) AS f, SUM({reg} * {adv} * {f[0]}) AS a, ", *f[1], *f[1])
+    sql.add(f"SUM({reg} * {ex} * (1 - {adv}) * {f[0]}) AS x ", *f[1])
+    sql.add(
+        "FROM stage_change sc JOIN customer c ON c.id = sc.customer AND c.deleted_at IS NULL "
+        f"WHERE sc.customer IN (SELECT customer FROM stage_change WHERE at >= {ts} AND at < {ts})"
+        + kinds_in(scope, "sc.kind")
+        + " GROUP BY sc.kind, sc.to_stage, COALESCE(sc.next_stage, '')",
+        s0,
+        s1,
+    )
+    return await sql.fetch(db)
+
+
+# a declared stage as the funnel's ``stage_def``: (phase, position, phase_rank, is_exit, is_detour)
+StageDefs = dict[tuple[str, str], tuple[str, int, int, int, int]]
+
+
+def measures(
+    sums: list[dict[str, Any]], first: list[dict[str, Any]]
+) -> dict[tuple[str, str, str, str], int]:
+    """(kind, stage, went, measure) -> its sum over the period."""
+    total: dict[tuple[str, str, str, str], int] = defaultdict(int)
+    for row in sums:
+        total[(row["kind"], row["stage"], row["went"], row["measure"])] += int(row["n"])
+    for row in first:
+        for m in stage_flow.PERIOD_MEASURES:
+            went = row["went"] if m == "n" else ""
+            total[(row["kind"], row["stage"], went, m)] += int(row[m] or 0)
+    return total
+
+
+def rows_of(
+    defs: StageDefs,
+    total: dict[tuple[str, str, str, str], int],
+    irregular: list[dict[str, Any]],
+    converted_rank: int,
+) -> list[dict[str, Any]]:
+    """The funnel statement's rows (``part``, ``kind``, ``stage``,
+    ``next_stage``, ``entered``, ``advanced``, ``dropped_off``) but the
+    medians: stage, flow and phase counts of declared stages, as its joins
+    with ``stage_def`` keep, and ``current`` of any stage."""
+    stages: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    flows: dict[tuple[str, str, str], int] = defaultdict(int)
+    current: dict[tuple[str, str], int] = defaultdict(int)
+    phases: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (kind, stage, went, m), n in total.items():
+        here = defs.get((kind, stage))
+        if m == "c":
+            current[(kind, stage)] += n
+        if here is None or m in ("c", "s"):
+            continue
+        if m == "n":
+            counts = stages[(kind, stage)]
+            counts[0] += n
+            to = defs.get((kind, went)) if went else None
+            if to is not None:
+                flows[(kind, stage, went)] += n
+                _phase, position, rank, is_exit, is_detour = to
+                if not is_exit and not is_detour and (position > here[1] or rank == converted_rank):
+                    counts[1] += n
+                counts[2] += n if is_exit else 0
+            continue
+        phases[here[0]]["faxo".index(m)] += n
+    for row in irregular:
+        phase = phases[row["phase"]]
+        for i, column in enumerate(("entered", "advanced", "dropped_off", "current_own")):
+            phase[i] += int(row[column] or 0)
+    rows = [_row("stage", k, s, None, *c) for (k, s), c in stages.items() if c[0]]
+    rows += [_row("flow", k, s, w, n, 0, 0) for (k, s, w), n in flows.items() if n]
+    rows += [_row("current", k, s, None, n, 0, 0) for (k, s), n in current.items() if n]
+    rows += [_row("phase", None, p, None, *c[:3]) for p, c in phases.items()]
+    rows += [_row("phase_current", None, p, None, c[3], 0, 0) for p, c in phases.items()]
+    return rows
+
+
+def _row(part: str, kind: str | None, stage: str, went: str | None, *counts: int) -> dict:
+    entered, advanced, dropped = counts
+    return {
+        "part": part,
+        "kind": kind,
+        "stage": stage,
+        "next_stage": went,
+        "entered": entered,
+        "advanced": advanced,
+        "dropped_off": dropped,
+        "days": None,
+    }
+
+
+async def counted_rows(
+    db: Database,
+    scope: AnalyticsScope,
+    defs: StageDefs,
+    irregular: list[dict[str, Any]],
+    converted_rank: int,
+) -> list[dict[str, Any]]:
+    """The rows of ``rows_of`` for ``scope`` (``answerable`` and ``until_now``)."""
+    day, midnight = first_whole_day(scope.starts_at)
+    sums = await summed(db, scope, day)
+    first = await first_day(db, scope, midnight) if midnight > scope.starts_at else []
+    return rows_of(defs, measures(sums, first), irregular, converted_rank)

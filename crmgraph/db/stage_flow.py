@@ -1,0 +1,390 @@
+"""The lifecycle funnel's counts kept by database triggers: ``stage_flow``
+(crmgraph.analytics.funnel_rollup reads it; issue 28). At 1,000,000
+customers the funnel read every one of ~3,000,000 ``stage_change`` rows per
+request (4.3 s); this table holds their sums per day.
+
+Per (``kind``, ``stage``, ``went``, ``day``, ``measure``), ``n`` is the sum
+over the stage entries of the active (not deleted) customers of:
+
+- ``n``: 1 per entry, at the day of its ``at``, ``went`` its ``next_stage``
+  ('' while open): the funnel's entries and moves;
+- ``s``: 1 per stay that ended (``left_at`` set), for the medians' counts;
+- ``f``, ``a``, ``x``: the phase counts' ``first * regular`` (times
+  ``advanced``, times ``exited * (1 - advanced)``; crmgraph.db.stays'
+  ``PHASE_COLUMNS``), +1 at the day of ``at`` and -1 at the day of
+  ``phase_prev_at``: an entry is its type's first into the phase in a period
+  starting at ``S`` when ``at >= S`` and ``phase_prev_at`` is older, so the
+  sum over the days from ``S`` on is exactly that count (``phase_prev_at`` is
+  earlier than ``at``);
+- ``c``: open stays in the ``current`` count (day 0): not those of a further
+  role the party ended (crmgraph.analytics.funnel.role_closed);
+- ``o``: open stays of a regular entry the party holds (day 0): of its
+  primary kind or of a further role not ended (``own * open * regular``).
+
+So the measures read a customer's ``kind`` and ``deleted_at`` and its
+roles' ``added_at`` and ``ended_at``, all as of now: the funnel uses this
+table only for periods ending after every one of those instants and every
+entry (``left_at``, ``phase_prev_at`` and the rest are instants of
+entries but a merge's ``left_at``, checked too), and otherwise reads the
+history.
+
+Kept exact in the writing transaction on both engines as
+crmgraph.db.customer_counts keeps its tally: each write to ``stage_change``,
+to a customer's kind or deletion, or to a role's ``added_at``/``ended_at``
+subtracts the affected entries' measures computed with the rows as they
+were and adds them computed as they are (the other tables as they are now).
+A customer removed is subtracted by a BEFORE trigger; the entries and roles
+its foreign keys then delete find no customer and change nothing.
+PostgreSQL uses statement triggers with transition tables for
+``stage_change`` (the funnel's recomputation of every entry's phase columns
+is one grouped insert) and for role inserts and deletes; row triggers with
+``WHEN`` for the updates of customers and roles (most change nothing
+counted); SQLite row triggers. ``stage_flow`` is a delta table
+(crmgraph.db.delta_fold): writers only insert signed rows, folded every
+256 rows.
+"""
+
+from __future__ import annotations
+
+from crmgraph.db import delta_fold
+
+TABLE = "stage_flow"
+DELTAS = delta_fold.DeltaTable(TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149)
+# the measures, and whether each has a row at ``phase_prev_at``'s day (-1)
+MEASURES = (("n", 0), ("s", 0), ("f", 0), ("f", 1), ("a", 0), ("a", 1), ("x", 0), ("x", 1))
+MEASURES += (("c", 0), ("o", 0))
+PERIOD_MEASURES = ("n", "s", "f", "a", "x")
+INDEXES = (
+    # the funnel's checks that a period ends after every instant, and the
+    # entries of a period's first (partial) day
+    "CREATE INDEX ix_stage_change_at ON stage_change (at)",
+    # a merge ends stays at its own instant, not an entry's
+    "CREATE INDEX ix_stage_change_left_at ON stage_change (left_at) WHERE left_at IS NOT NULL",
+    "CREATE INDEX ix_customer_role_added_at ON customer_role (added_at) WHERE added_at IS NOT NULL",
+    "CREATE INDEX ix_customer_role_ended_at ON customer_role (ended_at) WHERE ended_at IS NOT NULL",
+)
+DROP_INDEXES = (
+    "ix_stage_change_at",
+    "ix_stage_change_left_at",
+    "ix_customer_role_added_at",
+    "ix_customer_role_ended_at",
+)
+CUSTOMER_COLUMNS = ("id", "kind", "deleted_at")
+# what the measures read of an entry
+ENTRY_COLUMNS = ("customer", "kind", "to_stage", "next_stage", "at", "left_at")
+ENTRY_COLUMNS += ("phase_prev_at", "advanced_at", "exited_at", "irregular")
+ROLE_COLUMNS = ("id", "customer", "kind", "added_at", "ended_at")
+
+
+def day_number(column: str, sqlite: bool) -> str:
+    """Days since 1970-01-01 of a timestamp, in UTC."""
+    if sqlite:
+        return f"CAST(julianday(date({column})) - 2440587.5 AS INTEGER)"
+    return f"(CAST({column} AT TIME ZONE 'UTC' AS DATE) - DATE '1970-01-01')"
+
+
+def _measures() -> str:
+    return (
+        "("
+        + " UNION ALL ".join(f"SELECT '{m}' AS measure, {late} AS late" for m, late in MEASURES)
+        + ")"
+    )
+
+
+def _value() -> str:
+    """Each measure of an entry ``sc`` of customer ``c`` (role row ``r``)."""
+    reg = "(1 - sc.irregular)"
+    adv = "(CASE WHEN sc.advanced_at IS NULL THEN 0 ELSE 1 END)"
+    ex = "(CASE WHEN sc.exited_at IS NULL THEN 0 ELSE 1 END)"
+    is_open = "(CASE WHEN sc.left_at IS NULL THEN 1 ELSE 0 END)"
+    ended = (
+        "(CASE WHEN sc.kind <> c.kind AND r.added_at IS NOT NULL AND r.ended_at IS NOT NULL "
+        "THEN 1 ELSE 0 END)"
+    )
+    own = (
+        "(CASE WHEN sc.kind = c.kind THEN 1 WHEN r.added_at IS NOT NULL AND r.ended_at IS NULL "
+        "THEN 1 ELSE 0 END)"
+    )
+    return (
+        "(CASE m.measure WHEN 'n' THEN 1 "
+        f"WHEN 's' THEN 1 - {is_open} WHEN 'f' THEN {reg} WHEN 'a' THEN {reg} * {adv} "
+        f"WHEN 'x' THEN {reg} * {ex} * (1 - {adv}) WHEN 'c' THEN {is_open} * (1 - {ended}) "
+        f"ELSE {is_open} * {reg} * {own} END) * (1 - 2 * m.late)"
+    )
+
+
+def measures_select(rows: str, customers: str, roles: str, sign: int, sqlite: bool) -> str:
+    """The measures of the entries ``rows`` (a table or subquery of
+    ``stage_change`` rows) with ``customers`` and ``roles`` as the state of
+    the customers and roles (a table or subquery of ``CUSTOMER_COLUMNS``,
+    ``ROLE_COLUMNS``), times ``sign``: (kind, stage, went, day, measure, n)."""
+    day = (
+        "CASE WHEN m.measure IN ('c', 'o') THEN 0 "
+        f"WHEN m.late = 1 THEN {day_number('sc.phase_prev_at', sqlite)} "
+        f"ELSE {day_number('sc.at', sqlite)} END"
+    )
+    went = "CASE WHEN m.measure = 'n' THEN COALESCE(sc.next_stage, '') ELSE '' END"
+    return (
+        f"SELECT sc.kind, sc.to_stage AS stage, {went} AS went, {day} AS day, m.measure, "
+        f"{sign} * {_value()} AS n FROM {rows} sc "
+        f"JOIN {customers} c ON c.id = sc.customer AND c.deleted_at IS NULL "
+        f"LEFT JOIN {roles} r ON r.customer = sc.customer AND r.kind = sc.kind "
+        f"JOIN {_measures()} m ON m.late = 0 OR sc.phase_prev_at IS NOT NULL"
+    )
+
+
+def changed(parts: list[tuple[str, str, str, int]], sqlite: bool) -> str:
+    """One INSERT of the sums of ``parts`` (``measures_select``'s arguments):
+    the rows as they were subtracted, as they are added; keys that cancel
+    out write nothing."""
+    union = " UNION ALL ".join(measures_select(*p, sqlite) for p in parts)
+    keys = DELTAS.key_list
+    return (
+        f"INSERT INTO {TABLE} ({keys}, n) SELECT {keys}, SUM(n) FROM ({union}) d "
+        f"GROUP BY {keys} HAVING SUM(n) <> 0"
+    )
+
+
+def _cols(source: str, columns: tuple[str, ...]) -> str:
+    return ", ".join(f"{source}.{c}" for c in columns)
+
+
+def _one(side: str, columns: tuple[str, ...]) -> str:
+    return "(SELECT " + ", ".join(f"{side}.{c} AS {c}" for c in columns) + ")"
+
+
+CUSTOMERS = f"(SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customer)"
+ROLES = f"(SELECT {', '.join(ROLE_COLUMNS)} FROM customer_role)"
+
+
+def _roles_without(ids: str, extra: str | None) -> str:
+    """The roles as they are, less the rows ``ids``, plus ``extra``."""
+    kept = f"SELECT {', '.join(ROLE_COLUMNS)} FROM customer_role WHERE id NOT IN ({ids})"
+    return f"({kept}{f' UNION ALL SELECT * FROM {extra} e' if extra else ''})"
+
+
+def _open_of(customers: str, kinds: str | None = None) -> str:
+    """The open stays of the customers ``customers`` (of ``kinds``' pairs)."""
+    if kinds is None:
+        return f"(SELECT * FROM stage_change WHERE left_at IS NULL AND customer IN ({customers}))"
+    return f"(SELECT * FROM stage_change WHERE left_at IS NULL AND (customer, kind) IN ({kinds}))"
+
+
+def _bodies(sqlite: bool) -> dict[str, list[str]]:
+    """Trigger name -> statements; PostgreSQL statement triggers read
+    ``new_rows``/``old_rows``, row triggers and SQLite's ``NEW``/``OLD``."""
+    if sqlite:
+        new_sc, old_sc = _one("NEW", ENTRY_COLUMNS), _one("OLD", ENTRY_COLUMNS)
+        old_role = _one("OLD", ROLE_COLUMNS)
+        role_pairs_new = "SELECT NEW.customer, NEW.kind"
+        role_pairs_old = "SELECT OLD.customer, OLD.kind"
+        new_role_ids, old_role_ids = "NEW.id", "OLD.id"
+    else:
+        new_sc, old_sc = "new_rows", "old_rows"
+        old_role = f"(SELECT {', '.join(ROLE_COLUMNS)} FROM old_rows)"
+        role_pairs_new = "SELECT customer, kind FROM new_rows"
+        role_pairs_old = "SELECT customer, kind FROM old_rows"
+        new_role_ids, old_role_ids = "SELECT id FROM new_rows", "SELECT id FROM old_rows"
+    bodies = {
+        "stage_change_insert": [changed([(new_sc, CUSTOMERS, ROLES, 1)], sqlite)],
+        "stage_change_delete": [changed([(old_sc, CUSTOMERS, ROLES, -1)], sqlite)],
+        "stage_change_update": [
+            changed([(old_sc, CUSTOMERS, ROLES, -1), (new_sc, CUSTOMERS, ROLES, 1)], sqlite)
+        ],
+        "role_insert": [
+            changed(
+                [
+                    (
+                        _open_of("", role_pairs_new),
+                        CUSTOMERS,
+                        _roles_without(new_role_ids, None),
+                        -1,
+                    ),
+                    (_open_of("", role_pairs_new), CUSTOMERS, ROLES, 1),
+                ],
+                sqlite,
+            )
+        ],
+        "role_delete": [
+            changed(
+                [
+                    (
+                        _open_of("", role_pairs_old),
+                        CUSTOMERS,
+                        _roles_without(old_role_ids, old_role),
+                        -1,
+                    ),
+                    (_open_of("", role_pairs_old), CUSTOMERS, ROLES, 1),
+                ],
+                sqlite,
+            )
+        ],
+    }
+    # row triggers on both engines: a role's dates, a customer's kind or deletion
+    pairs = "SELECT OLD.customer, OLD.kind UNION SELECT NEW.customer, NEW.kind"
+    bodies["role_update"] = [
+        changed(
+            [
+                (
+                    _open_of("", pairs),
+                    CUSTOMERS,
+                    _roles_without("NEW.id", _one("OLD", ROLE_COLUMNS)),
+                    -1,
+                ),
+                (_open_of("", pairs), CUSTOMERS, ROLES, 1),
+            ],
+            sqlite,
+        )
+    ]
+    rows = "(SELECT * FROM stage_change WHERE customer = NEW.id)"
+    bodies["customer_update"] = [
+        changed(
+            [
+                (rows, _one("OLD", CUSTOMER_COLUMNS), ROLES, -1),
+                (rows, _one("NEW", CUSTOMER_COLUMNS), ROLES, 1),
+            ],
+            sqlite,
+        )
+    ]
+    gone = "(SELECT * FROM stage_change WHERE customer = OLD.id)"
+    bodies["customer_delete"] = [
+        changed([(gone, _one("OLD", CUSTOMER_COLUMNS), ROLES, -1)], sqlite)
+    ]
+    return bodies
+
+
+def _sc_trigger_sql(name: str, body: list[str], timing: str, sqlite: bool) -> list[str]:
+    if sqlite:
+        block = "".join(f"    {s};\n" for s in body)
+        return [f"CREATE TRIGGER {TABLE}_{name} {timing} BEGIN\n{block}END"]
+    block = "".join(f"    {s};\n" for s in body)
+    returned = "OLD" if timing.startswith("BEFORE") else "NULL"
+    return [
+        f"CREATE FUNCTION {TABLE}_{name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n{block}    RETURN {returned};\nEND $$",
+        f"CREATE TRIGGER {TABLE}_{name} {timing} EXECUTE FUNCTION {TABLE}_{name}()",
+    ]
+
+
+def _timings(sqlite: bool) -> dict[str, str]:
+    """Trigger name -> when it runs (``_bodies``)."""
+    role_dates = ("customer", "kind", "added_at", "ended_at")
+    customer = ("kind", "deleted_at")
+
+    def distinct(columns: tuple[str, ...]) -> str:
+        old = ", ".join(f"OLD.{c}" for c in columns)
+        new = ", ".join(f"NEW.{c}" for c in columns)
+        return f"({old}) IS DISTINCT FROM ({new})" if not sqlite else f"({old}) IS NOT ({new})"
+
+    if sqlite:
+        row = "FOR EACH ROW"
+        entry = ", ".join(ENTRY_COLUMNS)
+        return {
+            "stage_change_insert": f"AFTER INSERT ON stage_change {row}",
+            "stage_change_delete": f"AFTER DELETE ON stage_change {row}",
+            "stage_change_update": f"AFTER UPDATE OF {entry} ON stage_change {row}",
+            "role_insert": f"AFTER INSERT ON customer_role {row}",
+            "role_delete": f"AFTER DELETE ON customer_role {row}",
+            "role_update": f"AFTER UPDATE OF {', '.join(role_dates)} ON customer_role {row} "
+            f"WHEN {' OR '.join(f'OLD.{c} IS NOT NEW.{c}' for c in role_dates)}",
+            "customer_update": f"AFTER UPDATE OF {', '.join(customer)} ON customer {row} "
+            f"WHEN {' OR '.join(f'OLD.{c} IS NOT NEW.{c}' for c in customer)}",
+            "customer_delete": f"BEFORE DELETE ON customer {row}",
+        }
+    statement = "FOR EACH STATEMENT"
+    return {
+        "stage_change_insert": f"AFTER INSERT ON stage_change REFERENCING NEW TABLE AS new_rows "
+        f"{statement}",
+        "stage_change_delete": f"AFTER DELETE ON stage_change REFERENCING OLD TABLE AS old_rows "
+        f"{statement}",
+        "stage_change_update": "AFTER UPDATE ON stage_change REFERENCING OLD TABLE AS old_rows "
+        f"NEW TABLE AS new_rows {statement}",
+        "role_insert": f"AFTER INSERT ON customer_role REFERENCING NEW TABLE AS new_rows "
+        f"{statement}",
+        "role_delete": f"AFTER DELETE ON customer_role REFERENCING OLD TABLE AS old_rows "
+        f"{statement}",
+        "role_update": f"AFTER UPDATE OF {', '.join(role_dates)} ON customer_role FOR EACH ROW "
+        f"WHEN ({distinct(role_dates)})",
+        "customer_update": f"AFTER UPDATE OF {', '.join(customer)} ON customer FOR EACH ROW "
+        f"WHEN ({distinct(customer)})",
+        "customer_delete": "BEFORE DELETE ON customer FOR EACH ROW",
+    }
+
+
+def backfill(sqlite: bool) -> list[str]:
+    """Every measure from scratch: for the migration, and whatever wrote rows
+    with the triggers off (the benchmark seeds)."""
+    return [f"DELETE FROM {TABLE}", changed([("stage_change", CUSTOMERS, ROLES, 1)], sqlite)]
+
+
+def _truncates() -> list[str]:
+    """PostgreSQL: TRUNCATE fires no row or statement trigger of the other kinds."""
+    statements = []
+    for table, body in (
+        ("stage_change", f"DELETE FROM {TABLE}"),
+        ("customer", f"DELETE FROM {TABLE}"),
+        ("customer_role", "; ".join(backfill(False))),
+    ):
+        name = f"{TABLE}_{table}_truncate"
+        statements += [
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n    {body};\n    RETURN NULL;\nEND $$",
+            f"CREATE TRIGGER {name} AFTER TRUNCATE ON {table} FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {name}()",
+        ]
+    return statements
+
+
+def triggers(sqlite: bool) -> list[str]:
+    timings = _timings(sqlite)
+    made = [
+        s
+        for name, body in _bodies(sqlite).items()
+        for s in _sc_trigger_sql(name, body, timings[name], sqlite)
+    ]
+    if sqlite:
+        return [*made, *delta_fold.sqlite_compaction(DELTAS)]
+    return [*made, *_truncates(), *delta_fold.postgres_compaction(DELTAS)]
+
+
+def create_statements(engine_type: str) -> list[str]:
+    """Migration 0049: the table, its indexes and triggers, every measure once."""
+    sqlite = engine_type != "postgres"
+    pk = "INTEGER PRIMARY KEY" if sqlite else "BIGSERIAL PRIMARY KEY"
+    table = (
+        f"CREATE TABLE {TABLE} (id {pk}, kind VARCHAR(64) NOT NULL, stage VARCHAR(64) NOT NULL, "
+        "went VARCHAR(64) NOT NULL, day INTEGER NOT NULL, measure VARCHAR(1) NOT NULL, "
+        "n BIGINT NOT NULL)"
+    )
+    index = f"CREATE INDEX ix_{TABLE}_key ON {TABLE} ({DELTAS.key_list})"
+    analyze = (
+        [] if sqlite else [f"ANALYZE {TABLE}", "ANALYZE stage_change", "ANALYZE customer_role"]
+    )
+    return [table, index, *INDEXES, *backfill(sqlite), *triggers(sqlite), *analyze]
+
+
+def drop_statements(engine_type: str) -> list[str]:
+    sqlite = engine_type != "postgres"
+    names = [*_bodies(sqlite)]
+    if sqlite:
+        dropped = [f"DROP TRIGGER IF EXISTS {TABLE}_{n}" for n in names]
+    else:
+        ons = {n: _timings(False)[n].split(" ON ")[1].split()[0] for n in names}
+        dropped = []
+        for n in names:
+            dropped += [
+                f"DROP TRIGGER IF EXISTS {TABLE}_{n} ON {ons[n]}",
+                f"DROP FUNCTION IF EXISTS {TABLE}_{n}()",
+            ]
+        for table in ("stage_change", "customer", "customer_role"):
+            dropped += [
+                f"DROP TRIGGER IF EXISTS {TABLE}_{table}_truncate ON {table}",
+                f"DROP FUNCTION IF EXISTS {TABLE}_{table}_truncate()",
+            ]
+    indexes = [f"DROP INDEX IF EXISTS {i}" for i in DROP_INDEXES]
+    return [
+        *dropped,
+        *delta_fold.drop_compaction(DELTAS, sqlite=sqlite),
+        f"DROP TABLE IF EXISTS {TABLE}",
+        *indexes,
+    ]
