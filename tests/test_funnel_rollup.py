@@ -1,0 +1,76 @@
+"""The funnel from ``stage_flow`` (crmgraph.analytics.funnel_rollup) equals the
+funnel from the history, on both engines: a conversion (a prospect's leftover
+stay), a further role held and one ended, a deleted customer, a merged
+history (irregular), periods starting mid-day, type filters; and the scopes
+the rollup does not answer (a filter, a period ending in the past) read the
+history."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Any
+
+from crmgraph.analytics import funnel, funnel_rollup
+from crmgraph.analytics.scope import AnalyticsScope
+from crmgraph.app import with_state
+from crmgraph.db import queries, writes
+from crmgraph.dedupe import merge_rows
+from crmgraph.testing import settings_for
+from tests.helpers import insert_customer
+from tests.test_funnel_phases import HISTORY, at
+
+MORE = {
+    "R": [("client", "interest", "01-07"), ("guarantor", "proposed", "01-08")],
+    "E": [("client", "interest", "01-09"), ("guarantor", "proposed", "01-09")],
+    "D": [("client", "interest", "01-04"), ("client", "negotiating", "01-20")],
+}
+
+
+def test_the_rollup_equals_the_history(database_url: str) -> None:
+    async def work(state: Any) -> None:
+        db, catalog = state.db, state.catalog
+        await funnel.current_stage_phases(db, catalog)
+        ids = {}
+        for name, moves in {**HISTORY, **MORE}.items():
+            entered = [(kind, key, at(day)) for kind, key, day in moves]
+            ids[name] = await insert_customer(state, name, entered[0][2], entered)
+        # R holds a further role, E ended its own; D is deleted
+        for name, ended in (("R", None), ("E", at("02-10"))):
+            await db.fetch(
+                "UPDATE customer_role SET added_at = {}, ended_at = {} "
+                "WHERE customer = {} AND kind = 'guarantor'",
+                at("01-08"),
+                ended,
+                ids[name],
+            )
+        await db.fetch("UPDATE customer SET deleted_at = {} WHERE id = {}", at("04-01"), ids["D"])
+        async with db.transaction():
+            await merge_rows.move_to_survivor(db, ids["M1"], ids["M2"], writes.now())
+        now = writes.now() + datetime.timedelta(seconds=1)
+        every = queries.CustomerQuery()
+        scopes = [
+            (every, None, True),
+            (
+                queries.CustomerQuery(kinds=("client",)),
+                at("01-06") + datetime.timedelta(hours=7),
+                True,
+            ),
+            (queries.CustomerQuery(kinds=("prospect", "guarantor")), at("01-09"), True),
+            (every, at("01-20") + datetime.timedelta(hours=3), True),
+            (queries.CustomerQuery(owner_ids=(1,)), None, False),
+            (queries.CustomerQuery(deleted="ALL"), None, False),
+        ]
+        for customers, starts, rolled in scopes:
+            scope = AnalyticsScope.create(db, customers, starts, now)
+            assert funnel_rollup.answerable(scope) == rolled
+            assert await funnel_rollup.until_now(db, scope)
+            rollup = await funnel.lifecycle_funnel(db, catalog, scope)
+            history = await funnel.lifecycle_funnel(db, catalog, scope, rollup=False)
+            assert rollup == history, (customers, starts)
+            assert not rolled or any(s.entered for k in history.kinds for s in k.stages)
+        # a period ending before the merge's stay ends is not "until now"
+        past = AnalyticsScope.create(db, every, None, at("07-01"))
+        assert not await funnel_rollup.until_now(db, past)
+
+    asyncio.run(with_state(settings_for(database_url), work))
