@@ -28,6 +28,8 @@ STATE = """query($id: ID!, $at: DateTime) { customer(id: $id, asOf: $at) {
   needs { id title status priority volume dueDate }
   interactions(first: 20) { nodes { id subject channel amount } }
   stageHistory { toStage }
+  consents { channel purpose granted }
+  consentHistory { purpose granted source }
 } }"""
 LAST_AT = """query($id: ID!) { auditTrail(customerId: $id, first: 1) {
   edges { node { at action } } } }"""
@@ -59,6 +61,11 @@ def before(moment: str) -> str:
     return (datetime.datetime.fromisoformat(moment) - datetime.timedelta(seconds=1)).isoformat()
 
 
+def consent(gid: str, granted: bool, source: str = "WEB_FORM") -> dict[str, Any]:
+    values = {"channel": "EMAIL", "purpose": "MARKETING", "granted": granted, "source": source}
+    return {"customerId": gid, **values}
+
+
 def customer_writes(world: World, gid: str) -> Iterator[str]:
     """The writes of the history, one at a time (each yields its name)."""
     version = world.version
@@ -68,6 +75,8 @@ def customer_writes(world: World, gid: str) -> Iterator[str]:
     eva = world.ok("addContact", {"customerId": gid, "name": "Eva", "isPrimary": True},
                    "contact { id }")["contact"]["id"]  # fmt: skip
     yield "contact"
+    world.ok("recordConsent", consent(gid, True))
+    yield "consent granted"
     world.ok("transitionCustomer", {"id": gid, "toStage": "engaged",
                                     "expectedVersion": version(gid)})  # fmt: skip
     yield "transition"
@@ -80,6 +89,8 @@ def customer_writes(world: World, gid: str) -> Iterator[str]:
     yield "need"
     world.ok("updateNeed", {"id": need, "status": "MET", "dueDate": "2030-01-02"})
     yield "need change"
+    world.ok("recordConsent", consent(gid, False, "PHONE"))
+    yield "consent withdrawn"
     world.ok("logInteraction", {"customerId": gid, "channel": "PHONE", "direction": "INBOUND",
                                 "subject": "Order", "amount": "12.50"})  # fmt: skip
     yield "interaction"
@@ -166,6 +177,7 @@ def test_a_merged_party_reads_through_its_merge(world: World) -> None:
     survivor = world.create("Epsilon", client={"segment": "CONSUMER"})
     merged = world.create("Epsilon Ltd", email="info@epsilon.example")
     world.ok("addContact", {"customerId": merged, "name": "Marta"})
+    world.ok("recordConsent", consent(merged, True))
     world.ok("addContact", {"customerId": survivor, "name": "Pau"})
     for gid, subject in ((merged, "Merged's call"), (survivor, "Survivor's call")):
         world.ok("logInteraction", {"customerId": gid, "channel": "PHONE",
@@ -178,6 +190,9 @@ def test_a_merged_party_reads_through_its_merge(world: World) -> None:
     survivor_after = world.state(survivor)
     assert {c["name"] for c in survivor_after["contacts"]} == {"Marta", "Pau"}
     assert len(survivor_after["interactions"]["nodes"]) == 2
+    assert survivor_after["consents"] == [{"channel": "EMAIL", "purpose": "MARKETING",
+                                           "granted": True}]  # fmt: skip
+    assert survivor_before["consents"] == []
     # before the merge each reads as itself, with its own contacts
     assert world.state(survivor, before_merge) == survivor_before
     assert world.state(merged, before_merge) == merged_before

@@ -451,20 +451,32 @@ async def records_at(
     return [row for row in found if row is not None and row["customer"] == pk]
 
 
-async def stage_history_at(db: Database, past: PastCustomer) -> list[dict[str, Any]]:
-    """The customer's lifecycle moves made by its moment, whichever customer
-    holds them now: a row a merge moved counts for the customer it came from
-    until that merge."""
-    trail, at = past.trail, past.at
-    rows = await queries.rows_by_column(
-        db, "stage_change", "customer", sorted(trail.customers), STAGE_HISTORY_ORDER
-    )
+async def rows_held_at(
+    db: Database, past: PastCustomer, table: str, order: str = "id"
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` (never updated once written: stage moves, consent
+    statements) the customer had at its moment, whichever customer holds them
+    now: a row a merge moved counts for the customer it came from until that
+    merge. Each read as the past customer's."""
+    trail, at, pk = past.trail, past.at, past.row["id"]
+    rows = await queries.rows_by_column(db, table, "customer", sorted(trail.customers), order)
     kept = []
     for row in rows:
-        origin, made = trail.origin("stage_change", row)
-        if made <= at and trail.holder(origin, at) == past.row["id"]:
-            kept.append(row)
+        origin, made = trail.origin(table, row)
+        if made <= at and trail.holder(origin, at) == pk:
+            kept.append(row if row["customer"] == pk else {**row, "customer": pk})
     return kept
+
+
+async def stage_history_at(db: Database, past: PastCustomer) -> list[dict[str, Any]]:
+    """The customer's lifecycle moves made by its moment."""
+    return await rows_held_at(db, past, "stage_change", STAGE_HISTORY_ORDER)
+
+
+async def consents_at(db: Database, past: PastCustomer) -> list[dict[str, Any]]:
+    """The consent statements recorded by the customer's moment, oldest first:
+    :func:`crmgraph.privacy.consent.in_force` of them is what was in force then."""
+    return await rows_held_at(db, past, "consent_change")
 
 
 def contact_order(row: dict[str, Any]) -> tuple:

@@ -15,6 +15,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from crmgraph.operations import history
 from crmgraph.privacy import consent
 from crmgraph.schema import core_types as core
 from crmgraph.schema import described
@@ -70,6 +71,15 @@ def build_consent_types(channel_enum: Any) -> ConsentTypes:
     return _BUILT[channel_enum]
 
 
+async def statements(root: Any, info: Info) -> list[dict[str, Any]]:
+    """The customer's consent statements, oldest first: those recorded by its
+    moment for a customer read as it was (``asOf``)."""
+    past = root.__dict__.get("past")
+    if past is not None:
+        return await history.consents_at(info.context.db, past)
+    return await info.context.loaders.consents.load(root.pk)
+
+
 def _consent_types(channel_enum: Any) -> ConsentTypes:
     @strawberry.type(
         description="A grant or withdrawal of consent to be contacted on a channel for a "
@@ -122,11 +132,11 @@ def _consent_types(channel_enum: Any) -> ConsentTypes:
             return obj
 
     async def consents(root: Any, info: Info) -> list[Consent]:
-        rows = await info.context.loaders.consents.load(root.pk)
+        rows = await statements(root, info)
         return [Consent.from_row(row) for row in consent.in_force(rows)]
 
     async def consent_history(root: Any, info: Info) -> list[Consent]:
-        rows = await info.context.loaders.consents.load(root.pk)
+        rows = await statements(root, info)
         return [Consent.from_row(row) for row in sorted(rows, key=lambda r: -r["id"])]
 
     return ConsentTypes(Consent, consents, consent_history)
