@@ -474,8 +474,10 @@ async def stage_history_at(db: Database, past: PastCustomer) -> list[dict[str, A
 
 
 async def consents_at(db: Database, past: PastCustomer) -> list[dict[str, Any]]:
-    """The consent statements recorded by the customer's moment, oldest first:
-    :func:`crmgraph.privacy.consent.in_force` of them is what was in force then."""
+    """The consent statements dated (``at``) by the customer's moment, a
+    statement recorded later but dated earlier included, in the order they
+    were recorded: :func:`crmgraph.privacy.consent.in_force` of them is what
+    was in force then."""
     return await rows_held_at(db, past, "consent_change")
 
 
