@@ -26,24 +26,20 @@ from typing import Any
 from crmgraph.db import writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
+from crmgraph.db.match_blocks import NAME_ONLY_CONFLICTS, BlockWork, FoundPair, likely_pairs
 from crmgraph.db.match_normals import Normals
 from crmgraph.db.match_score import (
     EMAIL,
-    EMAIL_DIFFERENT_FACTOR,
     KEY_TYPES,
     LIKELY,
     NAME,
-    NAME_WEIGHT,
     PHONE,
-    PHONE_DIFFERENT_FACTOR,
     TAX_ID,
-    TAX_ID_DIFFERENT_FACTOR,
     Normal,
     Probe,
     score,
 )
 from crmgraph.db.normalize import comparable_name
-from crmgraph.db.queries import Where
 
 # key values per lookup statement, well under both engines' parameter limits
 KEYS_PER_STATEMENT = 1000
@@ -72,40 +68,41 @@ def written(key_type: str) -> str:
     return f"'{key_type}'"
 
 
-def block_condition(keys: Sequence[tuple[str, str]]) -> tuple[str, list[Any], Where]:
-    """The condition on ``customer_match_key k`` of rows holding one of
-    ``keys`` that is a block, and the ``crowded`` CTE (with its arguments)
-    that it reads (see :func:`crowded_names`)."""
+def block_branches(
+    keys: Sequence[tuple[str, str]],
+) -> tuple[str, list[Any], list[tuple[str, list[Any]]]]:
+    """The conditions on ``customer_match_key k`` of rows holding one of
+    ``keys`` that is a block, one per key type (each a range read of the key
+    index), and the ``roomy`` CTE (with its arguments) the name condition reads
+    (see :func:`roomy_names`)."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for key_type, value in keys:
         by_type[key_type].append(value)
-    parts, args = [], []
-    for key_type, values in sorted(by_type.items()):
-        parts.append(f"(k.key_type = {written(key_type)} AND k.key_value IN ({marks(values)}))")
-        args.extend(values)
-    where = Where()
-    where.add(f"({' OR '.join(parts) or '1 = 0'})", *args)
-    crowded, crowded_args = crowded_names(by_type.get(NAME, []))
-    if crowded:
-        where.add(
-            f"NOT (k.key_type = {written(NAME)} AND k.key_value IN (SELECT key_value FROM crowded))"
+    roomy, roomy_args = roomy_names(by_type.pop(NAME, []))
+    branches: list[tuple[str, list[Any]]] = [
+        (f"k.key_type = {written(key_type)} AND k.key_value IN ({marks(values)})", values)
+        for key_type, values in sorted(by_type.items())
+    ]
+    if roomy:
+        branches.append(
+            (f"k.key_type = {written(NAME)} AND k.key_value IN (SELECT key_value FROM roomy)", [])
         )
-    return crowded, crowded_args, where
+    return roomy, roomy_args, branches
 
 
-def crowded_names(names: Sequence[str]) -> tuple[str, list[Any]]:
-    """The ``crowded`` CTE, with its arguments, of those of the name key values
-    ``names`` whose block is over :data:`NAME_BLOCK_LIMIT` (a crowded block's
-    customers are never read); ``""`` for no names. Each is asked whether its
-    block has a row past the limit, on the key index: a COUNT of every member
-    read crowded blocks that grow with the table (46,000 key rows, 190 ms, for
-    the 1,000 keys of a statement at 100,000 customers)."""
+def roomy_names(names: Sequence[str]) -> tuple[str, list[Any]]:
+    """The ``roomy`` CTE, with its arguments, of those of the name key values
+    ``names`` whose block is no more than :data:`NAME_BLOCK_LIMIT` (a crowded
+    block's customers are never read); ``""`` for no names. Each is asked
+    whether its block has a row past the limit, on the key index, and only the
+    roomy ones are looked up: reading every wanted block and dropping the
+    crowded ones after read the crowded blocks whole, which grow with the table."""
     if not names:
         return "", []
     return (
-        "WITH crowded AS (SELECT n.column1 AS key_value "
+        "WITH roomy AS (SELECT n.column1 AS key_value "
         f"FROM (VALUES {', '.join('({})' for _ in names)}) AS n "
-        "WHERE EXISTS (SELECT 1 FROM customer_match_key b "
+        "WHERE NOT EXISTS (SELECT 1 FROM customer_match_key b "
         f"WHERE b.key_type = {written(NAME)} AND b.key_value = n.column1 LIMIT 1 OFFSET {{}})) "
     ), [*names, NAME_BLOCK_LIMIT]
 
@@ -248,16 +245,36 @@ async def rebuild_match_keys(db: Database, *, live: str = LIVE) -> None:
     await _write_keys(db, await _live_normals(db, [row["id"] for row in rows], live))
 
 
-async def rebuild_duplicate_pairs(db: Database, *, live: str = LIVE, kinds: bool = True) -> None:
-    """Every likely pair from scratch, through the stored keys (migration 0020;
-    ``live`` as for :func:`rebuild_match_keys`, ``kinds=False`` before the
-    pairs' kind columns of migration 0024)."""
+async def rebuild_duplicate_pairs(
+    db: Database, *, live: str = LIVE, kinds: bool = True, work: BlockWork | None = None
+) -> None:
+    """Every likely pair from scratch (migration 0020; ``live`` as for
+    :func:`rebuild_match_keys`, ``kinds=False`` before the pairs' kind columns
+    of migration 0024): the customers with keys are read once and blocked in
+    memory (:mod:`crmgraph.db.match_blocks`; ``work`` counts what it compared),
+    on the keys their rows give, which are the stored ones."""
     await _lock_all_pairs(db)
-    await _fresh_statistics(db)
     await db.fetch("DELETE FROM duplicate_pair")
     rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
     normals = await _live_normals(db, [row["customer"] for row in rows], live)
-    await _store_pairs(db, normals, set(normals), live, kinds=kinds)
+    found = likely_pairs(normals, NAME_BLOCK_LIMIT, work)
+    await insert_rows(
+        db, "duplicate_pair", [_pair_row(p, normals, kinds) for p in found], returning=False
+    )
+    await _fresh_statistics(db)
+
+
+def _pair_row(pair: FoundPair, normals: Mapping[int, Normal], kinds: bool) -> dict[str, Any]:
+    """A ``duplicate_pair`` row (``kinds=False``: before migration 0024's kind columns)."""
+    row = {
+        "customer_a": pair.left,
+        "customer_b": pair.right,
+        "score": pair.score,
+        "reasons": ", ".join(str(r) for r in pair.reasons),
+    }
+    if kinds:
+        row.update(kind_a=normals[pair.left].kind, kind_b=normals[pair.right].kind)
+    return row
 
 
 async def _live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> dict[int, Normal]:
@@ -312,7 +329,7 @@ async def _refresh_pairs(
     await lock_keys(db, touched, shared=crowded)
     if len(touched) > KEYS_LOCKED_ONE_BY_ONE:
         await _fresh_statistics(db)
-    crossed = await _crossed_members(db, removed, added, crowded)
+    crossed, counts = await _crossed_members(db, removed, added, crowded)
     others = sorted(crossed - set(ids))
     subjects = dict(normals)
     if others:
@@ -328,7 +345,7 @@ async def _refresh_pairs(
             f"DELETE FROM duplicate_pair WHERE customer_a IN ({held}) OR customer_b IN ({held})",
             (*chunk, *chunk),
         )
-    await _store_pairs(db, subjects, {*ids, *others})
+    await _store_pairs(db, subjects, {*ids, *others}, counts)
 
 
 async def _fresh_statistics(db: Database) -> None:
@@ -355,18 +372,16 @@ async def _crossed_members(
     removed: Counter[tuple[str, str]],
     added: Counter[tuple[str, str]],
     crowded: Sequence[tuple[str, str]] = (),
-) -> set[int]:
+) -> tuple[set[int], dict[str, int]]:
     """The holders of the name keys whose block went over or back under
-    :data:`NAME_BLOCK_LIMIT` with this change. The ``crowded`` keys, locked
-    shared, are counted in the same statement: one that is crowded no more
-    raises :class:`CrowdingChanged`."""
-    changed = sorted(
-        value
-        for key_type, value in set(removed) | set(added)
-        if key_type == NAME and removed[(key_type, value)] != added[(key_type, value)]
-    )
+    :data:`NAME_BLOCK_LIMIT` with this change, and every name key's block
+    size now (up to a cap), which the pairs' lookup reads only the roomy
+    blocks by. The ``crowded`` keys, locked shared, are counted in the same
+    statement: one that is crowded no more raises :class:`CrowdingChanged`."""
+    names = {value for key_type, value in set(removed) | set(added) if key_type == NAME}
+    changed = sorted(value for value in names if removed[(NAME, value)] != added[(NAME, value)])
     cap = NAME_BLOCK_LIMIT + 1 + max((added[(NAME, v)] for v in changed), default=0)
-    after = await _name_counts(db, sorted({*changed, *(value for _, value in crowded)}), cap)
+    after = await _name_counts(db, sorted(names), cap)
     if any(after.get(value, 0) <= NAME_BLOCK_LIMIT for _, value in crowded):
         raise CrowdingChanged("a crowded name block shrank while this write waited")
     crossed = []
@@ -383,29 +398,23 @@ async def _crossed_members(
             *chunk,
         )
         members.update(row["customer"] for row in rows)
-    return members
+    return members, after
 
 
 async def _store_pairs(
-    db: Database,
-    normals: Mapping[int, Normal],
-    subjects: set[int],
-    live: str = LIVE,
-    *,
-    kinds: bool = True,
+    db: Database, normals: Mapping[int, Normal], subjects: set[int], counts: dict[str, int]
 ) -> None:
     """Insert the likely pairs of the customers in ``normals`` (their pairs
     must not be stored already) through their blocks, set-based: per
-    :data:`KEYS_PER_STATEMENT` keys, one statement reads every block member
-    with its stored keys (:func:`block_members`), each pair is scored once in
-    Python (from its lower id when both are ``subjects``), and one multi-row
-    INSERT stores them, with the two customers' kinds (``kinds=False``: the
-    table before migration 0024, which has no such columns)."""
-    found = []
-    ordered = sorted(normals)
+    :data:`KEYS_PER_STATEMENT` keys, one statement reads every member of their
+    roomy blocks with its stored keys (:func:`block_members`; ``counts``: the
+    name blocks' sizes known), each pair is scored once in Python (from its
+    lower id when both are ``subjects``), and one multi-row INSERT stores
+    them, with the two customers' kinds."""
+    found: list[FoundPair] = []
     known: dict[int, Normal] = dict(normals)
-    for chunk in chunks(ordered):
-        holders = await block_members(db, [normals[pk] for pk in chunk], known, live)
+    for chunk in chunks(sorted(normals)):
+        holders = await block_members(db, [normals[pk] for pk in chunk], known, counts)
         for pk in chunk:
             normal = normals[pk]
             partners = {other for key in normal.blocking_keys() for other in holders.get(key, ())}
@@ -414,39 +423,19 @@ async def _store_pairs(
                     continue
                 value, reasons = score(normal, known[other], LIKELY)
                 if value >= LIKELY:
-                    left, right = sorted((pk, other))
-                    pair = {
-                        "customer_a": left,
-                        "customer_b": right,
-                        "score": value,
-                        "reasons": ", ".join(str(r) for r in reasons),
-                    }
-                    if kinds:
-                        pair.update(kind_a=known[left].kind, kind_b=known[right].kind)
-                    found.append(pair)
-    await insert_rows(db, "duplicate_pair", found, returning=False)
+                    found.append(FoundPair(*sorted((pk, other)), value, reasons))
+    rows = [_pair_row(pair, known, kinds=True) for pair in found]
+    await insert_rows(db, "duplicate_pair", rows, returning=False)
 
 
-# The identifiers in which a pair sharing nothing but a name block cannot
-# differ and still score LIKELY: the name weighs at most NAME_WEIGHT, and each
-# of these differences multiplies it under LIKELY (an e-mail 0.45, a phone
-# 0.48, a tax id 0.12).
-NAME_ONLY_CONFLICTS = tuple(
-    key_type
-    for key_type, factor in (
-        (EMAIL, EMAIL_DIFFERENT_FACTOR),
-        (PHONE, PHONE_DIFFERENT_FACTOR),
-        (TAX_ID, TAX_ID_DIFFERENT_FACTOR),
-    )
-    if round(NAME_WEIGHT * factor, 3) < LIKELY
-)
-
-
-def _name_only_branches(probes: Sequence[Normal], sqlite: bool) -> list[tuple[str, list[Any]]]:
+def _name_only_branches(
+    probes: Sequence[Normal], roomy: set[str], sqlite: bool
+) -> list[tuple[str, list[Any]]]:
     """SELECTs of the holders of the probes' name keys that can pair with them
     through the name alone (see :func:`score`): of a probe's kind, and holding
     none of the :data:`NAME_ONLY_CONFLICTS` the probe has (one holding the same
-    value is found through that identifier's block); crowded blocks left out.
+    value is found through that identifier's block); only ``roomy`` blocks
+    are read (a crowded one grows with the table).
     The condition is symmetric, so a pair of two probes is found from either
     side. Every member of a big name block is a namesake, and most differ in
     an e-mail or a phone: reading them all with their keys made an import
@@ -455,9 +444,11 @@ def _name_only_branches(probes: Sequence[Normal], sqlite: bool) -> list[tuple[st
     One SELECT per set of conflicts, of the kinds of its probes (a holder of
     another probe's kind is scored and dropped: a handful of rows, where a
     SELECT per kind cost more to plan than to run), whose kind and conflicts
-    are read by the customer's id (a join, and an anti-join on its key
-    index): as correlated subqueries in one OR they were hashed subplans that
-    read every key row of the table in every statement."""
+    are read by the customer's id (a join, and a subquery on its key index,
+    per holder): as correlated subqueries in one OR they were hashed subplans
+    that read every key row of the table in every statement, and as an
+    anti-join PostgreSQL hashed every e-mail and phone key of the table for
+    an import's thousand keys."""
     names: dict[tuple[str, ...], set[str]] = defaultdict(set)
     kinds: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for normal in probes:
@@ -465,27 +456,28 @@ def _name_only_branches(probes: Sequence[Normal], sqlite: bool) -> list[tuple[st
             continue  # a name alone pairs only customers of one kind
         held = {key_type for key_type, _ in normal.blocking_keys()}
         conflicts = tuple(t for t in NAME_ONLY_CONFLICTS if t in held)
-        names[conflicts].update(normal.name_keys)
+        names[conflicts].update(key for key in normal.name_keys if key in roomy)
         kinds[conflicts].add(normal.kind)
     # SQLite, without statistics until an ANALYZE, would look a namesake's conflicts up
     # on the key index by type (every e-mail and phone key of the table, per namesake);
-    # `|| ''` leaves it the customer's index. PostgreSQL needs the plain column to
-    # estimate the anti-join (as an expression it hashed every e-mail key instead).
-    conflict_type = "x.key_type || ''" if sqlite else "x.key_type"
+    # `|| ''` leaves it the customer's index. On PostgreSQL, OFFSET 0 keeps the NOT
+    # EXISTS a subquery per holder on the customer's index, never an anti-join.
+    conflict_type, per_row = ("x.key_type || ''", "") if sqlite else ("x.key_type", " OFFSET 0")
     branches = []
     for conflicts, values in sorted(names.items()):
+        if not values:
+            continue
         ordered, of_kinds = sorted(values), sorted(kinds[conflicts])
         sql = (
             "SELECT k.customer FROM customer_match_key k JOIN customer n ON n.id = k.customer "
             f"WHERE k.key_type = {written(NAME)} AND k.key_value IN ({marks(ordered)}) "
-            "AND k.key_value NOT IN (SELECT key_value FROM crowded) "
             f"AND n.kind IN ({marks(of_kinds)})"
         )
         args: list[Any] = [*ordered, *of_kinds]
         if conflicts:
             sql += (
                 " AND NOT EXISTS (SELECT 1 FROM customer_match_key x WHERE x.customer = k.customer "
-                f"AND {conflict_type} IN ({marks(conflicts)}))"
+                f"AND {conflict_type} IN ({marks(conflicts)}){per_row})"
             )
             args.extend(conflicts)
         branches.append((sql, args))
@@ -493,7 +485,7 @@ def _name_only_branches(probes: Sequence[Normal], sqlite: bool) -> list[tuple[st
 
 
 def _member_branches(
-    keys: Sequence[tuple[str, str]], probes: Sequence[Normal], sqlite: bool
+    keys: Sequence[tuple[str, str]], probes: Sequence[Normal], roomy: set[str], sqlite: bool
 ) -> tuple[str, list[Any]]:
     """The customers holding the probes' identifier ``keys`` or a name key
     they can pair through (:func:`_name_only_branches`), as a UNION ALL of
@@ -512,7 +504,7 @@ def _member_branches(
             f"WHERE k.key_type = {written(key_type)} AND k.key_value IN ({marks(values)})"
         )
         args.extend(values)
-    for sql, branch_args in _name_only_branches(probes, sqlite):
+    for sql, branch_args in _name_only_branches(probes, roomy, sqlite):
         branches.append(sql)
         args.extend(branch_args)
     return " UNION ALL ".join(branches), args
@@ -533,36 +525,34 @@ def _probe_chunks(probes: Sequence[Normal]) -> list[list[Normal]]:
 
 
 async def block_members(
-    db: Database, probes: Sequence[Normal], known: dict[int, Normal], live: str = LIVE
+    db: Database, probes: Sequence[Normal], known: dict[int, Normal], counts: dict[str, int]
 ) -> dict[tuple[str, str], list[int]]:
     """The ids of the live customers holding each of the probes' keys that can
-    pair with a probe holding it (crowded name keys left out; of a name key,
-    only the holders :func:`_name_only_branches` keeps, and maybe more), one
-    statement per :data:`KEYS_PER_STATEMENT` keys; the normal form of each
-    member not in ``known`` is added to it, built from its stored keys
-    (already normal: no e-mail or phone is parsed again) and its kind and name."""
+    pair with a probe holding it (crowded name keys left out, and not read; of
+    a name key, only the holders :func:`_name_only_branches` keeps, and maybe
+    more), one statement per :data:`KEYS_PER_STATEMENT` keys; the normal form
+    of each member not in ``known`` is added to it, built from its stored keys
+    (already normal: no e-mail or phone is parsed again) and its kind and name.
+    ``counts``: name blocks' sizes counted under this write's locks (by
+    :func:`_crossed_members`); the others are counted here, into it."""
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     for chunk_probes in _probe_chunks(probes):
         chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
-        members, member_args = _member_branches(chunk, chunk_probes, db.is_sqlite)
+        names = [value for key_type, value in chunk if key_type == NAME]
+        unknown = [value for value in names if value not in counts]
+        counts.update(await _name_counts(db, unknown, NAME_BLOCK_LIMIT + 1))
+        roomy = {value for value in names if counts.get(value, 0) <= NAME_BLOCK_LIMIT}
+        members, member_args = _member_branches(chunk, chunk_probes, roomy, db.is_sqlite)
         if not members:
             continue
-        crowded, crowded_args = crowded_names(
-            [value for key_type, value in chunk if key_type == NAME]
-        )
-        crowded_flag = "(1 = 0)"
-        if crowded:
-            crowded_flag = (
-                f"(m.key_type = {written(NAME)} AND m.key_value IN (SELECT key_value FROM crowded))"
-            )
         rows = await db.fetch(
-            f"{crowded}SELECT m.customer, m.key_type, m.key_value, {crowded_flag} AS crowded, "
-            "c.kind, c.name FROM customer_match_key m JOIN customer c ON c.id = m.customer "
-            f"WHERE m.customer IN ({members}) AND {live}",
-            *crowded_args,
+            "SELECT m.customer, m.key_type, m.key_value, c.kind, c.name "
+            "FROM customer_match_key m JOIN customer c ON c.id = m.customer "
+            f"WHERE m.customer IN ({members}) AND {LIVE}",
             *member_args,
         )
-        _add_members(rows, set(chunk), holders, known)
+        wanted = {key for key in chunk if key[0] != NAME or key[1] in roomy}
+        _add_members(rows, wanted, holders, known)
     return holders
 
 
@@ -573,11 +563,11 @@ def _add_members(
     known: dict[int, Normal],
 ) -> None:
     """Each row's customer as a holder of its key when that key is ``wanted``
-    and no crowded name; and each new customer's normal form into ``known``."""
+    (no crowded name); and each new customer's normal form into ``known``."""
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
         pk, key = row["customer"], (row["key_type"], row["key_value"])
-        if key in wanted and not row["crowded"]:
+        if key in wanted:
             holders[key].append(pk)
         if pk not in known:
             found.setdefault(pk, {"kind": row["kind"], "name": row["name"], "keys": []})

@@ -53,7 +53,7 @@ from crmgraph.db.engine import Database
 from crmgraph.db.match_keys import (
     LIVE,
     Normals,
-    block_condition,
+    block_branches,
     chunks,
     insert_match_keys,
     lock_keys,
@@ -161,21 +161,27 @@ async def customers_by_keys(
     db: Database, keys: set[tuple[str, str]], exclude_ids: Sequence[int]
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The live customers holding each key (rows of :data:`CANDIDATE_COLUMNS`),
-    name keys over ``NAME_BLOCK_LIMIT`` left out: one statement per
-    ``KEYS_PER_STATEMENT`` keys, each answered from the key index."""
+    name keys over ``NAME_BLOCK_LIMIT`` left out (and not read): one statement
+    per ``KEYS_PER_STATEMENT`` keys, a UNION ALL of one range read of the key
+    index per key type."""
     holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for chunk in chunks(sorted(keys)):
-        crowded, crowded_args, where = block_condition(chunk)
-        where.add(LIVE)
-        if exclude_ids:
-            where.add(f"c.id NOT IN ({marks(exclude_ids)})", *exclude_ids)
-        rows = await db.fetch(
-            f"{crowded}SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} "
-            f"FROM customer_match_key k JOIN customer c ON c.id = k.customer WHERE {where.sql()}",
-            *crowded_args,
-            *where.args,
-        )
-        for row in rows:
+        roomy, roomy_args, branches = block_branches(chunk)
+        selects, args = [], list(roomy_args)
+        for condition, branch_args in branches:
+            where = Where()
+            where.add(condition, *branch_args)
+            where.add(LIVE)
+            if exclude_ids:
+                where.add(f"c.id NOT IN ({marks(exclude_ids)})", *exclude_ids)
+            selects.append(
+                f"SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} FROM customer_match_key k "
+                f"JOIN customer c ON c.id = k.customer WHERE {where.sql()}"
+            )
+            args.extend(where.args)
+        if not selects:
+            continue
+        for row in await db.fetch(f"{roomy}{' UNION ALL '.join(selects)}", *args):
             holders[(row.pop("key_type"), row.pop("key_value"))].append(row)
     return holders
 
