@@ -1,7 +1,8 @@
 """Folding a table of signed delta rows, for the counts kept by triggers
 whose writers must never wait on one another (``customer_tally``,
 crmgraph.db.customer_counts; ``cohort_size`` and ``cohort_activity``,
-crmgraph.db.cohort_rollup).
+crmgraph.db.cohort_rollup; the tallies of every customer's interactions,
+``interaction_day`` and ``purchase_month``, crmgraph.db.tallies).
 
 A counter row updated in place (``ON CONFLICT DO UPDATE``) is a hot row:
 concurrent writers of the same key queue on its lock and, holding other
@@ -22,18 +23,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class DeltaTable:
-    """A delta table: its name, the key columns, the summed column, the
-    advisory lock of its folds, and how many rows apart they run."""
+    """A delta table: its name, the key columns, the summed column (the
+    first, with ``more`` after it), the advisory lock of its folds, and how
+    many rows apart they run."""
 
     table: str
     keys: tuple[str, ...]
     value: str
     lock: int
     every: int = 256
+    more: tuple[str, ...] = ()
 
     @property
     def key_list(self) -> str:
         return ", ".join(self.keys)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return (self.value, *self.more)
+
+    @property
+    def value_list(self) -> str:
+        return ", ".join(self.values)
 
     @property
     def trigger(self) -> str:
@@ -41,11 +52,14 @@ class DeltaTable:
 
 
 def fold(t: DeltaTable, source: str) -> str:
-    """One row per key of ``source``'s rows (deltas, or the table itself)."""
+    """One row per key of ``source``'s rows (deltas, or the table itself),
+    unless every sum is 0 (some rows of a key may be folded without the
+    others: a fold keeps whatever its rows do not cancel)."""
+    sums = ", ".join(f"SUM({v})" for v in t.values)
+    kept = " OR ".join(f"SUM({v}) <> 0" for v in t.values)
     return (
-        f"INSERT INTO {t.table} ({t.key_list}, {t.value}) "
-        f"SELECT {t.key_list}, SUM({t.value}) FROM {source} "
-        f"GROUP BY {t.key_list} HAVING SUM({t.value}) <> 0"
+        f"INSERT INTO {t.table} ({t.key_list}, {t.value_list}) "
+        f"SELECT {t.key_list}, {sums} FROM {source} GROUP BY {t.key_list} HAVING {kept}"
     )
 
 
@@ -65,9 +79,22 @@ def compact(t: DeltaTable, *, upto: str, sqlite: bool) -> list[str]:
         folded = f"(SELECT * FROM {t.table} WHERE id <= {upto} AND {shared}) d"
         return [fold(t, folded), f"DELETE FROM {t.table} WHERE id <= {upto} AND {shared}"]
     gone = (
-        f"DELETE FROM {t.table} WHERE id <= {upto} AND {shared} RETURNING {t.key_list}, {t.value}"
+        f"DELETE FROM {t.table} WHERE id <= {upto} AND {shared} "
+        f"RETURNING {t.key_list}, {t.value_list}"
     )
     return [f"WITH gone AS ({gone}) {fold(t, 'gone')}"]
+
+
+def sums_view(t: DeltaTable, name: str) -> str:
+    """A view ``name`` of one row per key, its sums: the counter rows the
+    delta rows stand for, for readers that filter or join them as rows. A
+    key whose first sum (its rows) is 0 has none. Filters on the keys reach
+    the table (both planners push them into the grouped query)."""
+    sums = ", ".join(f"CAST(SUM({v}) AS BIGINT) AS {v}" for v in t.values)
+    return (
+        f"CREATE VIEW {name} AS SELECT {t.key_list}, {sums} FROM {t.table} "
+        f"GROUP BY {t.key_list} HAVING SUM({t.value}) <> 0"
+    )
 
 
 def postgres_compaction(t: DeltaTable) -> list[str]:

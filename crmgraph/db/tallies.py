@@ -12,6 +12,8 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from crmgraph.db import delta_fold
+
 
 @dataclass(frozen=True)
 class Column:
@@ -52,11 +54,12 @@ def function(name: str, body: list[str]) -> str:
     )
 
 
-def statement_triggers(t: str) -> list[str]:
-    """The truncate function and the four statement triggers calling
-    ``{t}_add``, ``{t}_deleted``, ``{t}_updated`` and ``{t}_clear``."""
+def statement_triggers(t: str, cleared: str = "") -> list[str]:
+    """The truncate function (of ``cleared``, by default ``t``) and the four
+    statement triggers calling ``{t}_add``, ``{t}_deleted``, ``{t}_updated``
+    and ``{t}_clear``."""
     return [
-        function(f"{t}_clear", [f"TRUNCATE {t}"]),
+        function(f"{t}_clear", [f"TRUNCATE {cleared or t}"]),
         f"CREATE TRIGGER {t}_insert AFTER INSERT ON interaction REFERENCING NEW TABLE AS "
         f"new_rows FOR EACH STATEMENT EXECUTE FUNCTION {t}_add()",
         f"CREATE TRIGGER {t}_delete AFTER DELETE ON interaction REFERENCING OLD TABLE AS "
@@ -68,8 +71,101 @@ def statement_triggers(t: str) -> list[str]:
     ]
 
 
+class DeltaRollup:
+    """What a tally and a holders count share: rows stored as signed deltas
+    in ``{view}_delta`` (crmgraph.db.delta_fold), one inserted per key a write
+    changes and folded every 256th, and read through the view ``view`` of
+    their sums per key, the counter rows migrations 0042/0043 kept (0052
+    turned those into deltas). Upserting the counter rows made concurrent
+    writers of one day, channel, outcome and direction (or one month's first
+    purchases) queue on the same row lock; an insert of a delta row waits on
+    no one, and a reader sums at most a fold's worth of rows more."""
+
+    view: str
+    lock: int
+    keys: tuple[Column, ...]
+    values: tuple[Column, ...]
+
+    @property
+    def table(self) -> str:
+        """Where the delta rows are: what writes and counts again write."""
+        return f"{self.view}_delta"
+
+    @property
+    def deltas(self) -> delta_fold.DeltaTable:
+        first, *more = (c.name for c in self.values)
+        return delta_fold.DeltaTable(
+            self.table, tuple(k.name for k in self.keys), first, self.lock, more=tuple(more)
+        )
+
+    @property
+    def columns(self) -> str:
+        return ", ".join(c.name for c in (*self.keys, *self.values))
+
+    def totals_select(self, source: str, where: str = "", *, sqlite: bool) -> str:
+        """The view's rows counted again from the interactions in ``source``."""
+        raise NotImplementedError
+
+    def backfill(self, *, sqlite: bool) -> str:
+        raise NotImplementedError
+
+    def _triggers(self, sqlite: bool) -> list[str]:
+        raise NotImplementedError
+
+    def _drop_triggers(self, sqlite: bool) -> list[str]:
+        raise NotImplementedError
+
+    def _stored(self, sqlite: bool) -> list[str]:
+        """The delta table (keys not unique: an insert checks no other
+        writer's row), its index by key, the view of its sums."""
+        pk = "INTEGER PRIMARY KEY" if sqlite else "BIGSERIAL PRIMARY KEY"
+        columns = ", ".join(f"{c.name} {c.sql_type}" for c in (*self.keys, *self.values))
+        return [
+            f"CREATE TABLE {self.table} (id {pk}, {columns})",
+            f"CREATE INDEX ix_{self.table}_key ON {self.table} ({self.deltas.key_list})",
+            delta_fold.sums_view(self.deltas, self.view),
+        ]
+
+    def _kept(self, sqlite: bool) -> list[str]:
+        compaction = delta_fold.sqlite_compaction if sqlite else delta_fold.postgres_compaction
+        return [*self._triggers(sqlite), *compaction(self.deltas)]
+
+    def create_statements(self, engine_type: str) -> list[str]:
+        """Tables and triggers, then the existing history counted once."""
+        sqlite = engine_type != "postgres"
+        backfill = self.backfill(sqlite=sqlite)
+        return [*self._stored(sqlite), *self._kept(sqlite), backfill, f"ANALYZE {self.table}"]
+
+    def drop_statements(self, engine_type: str) -> list[str]:
+        sqlite = engine_type != "postgres"
+        return [
+            *self._drop_triggers(sqlite),
+            *delta_fold.drop_compaction(self.deltas, sqlite=sqlite),
+            f"DROP VIEW {self.view}",
+            f"DROP TABLE {self.table}",
+        ]
+
+    def from_counters(self, engine_type: str) -> list[str]:
+        """Migration 0052: the counter table ``view`` as 0042/0043 made it
+        (one row per key, a primary key on the keys, upserted by triggers of
+        the same names) as delta rows, each counter row one: copied, not
+        counted again from the interactions."""
+        sqlite = engine_type != "postgres"
+        table, *rest = self._stored(sqlite)
+        copied = f"INSERT INTO {self.table} ({self.columns}) SELECT {self.columns} FROM {self.view}"
+        return [
+            *self._drop_triggers(sqlite),
+            table,
+            copied,
+            f"DROP TABLE {self.view}",
+            *rest,
+            *self._kept(sqlite),
+            f"ANALYZE {self.table}",
+        ]
+
+
 @dataclass(frozen=True)
-class Tally:
+class Tally(DeltaRollup):
     """A rollup of every customer's interactions together, by keys that are
     not the customer (a day, a channel...): the per-customer rollups do not
     shrink the data at ten interactions a customer, this one does (a few
@@ -78,22 +174,19 @@ class Tally:
 
     Its values are sums only, so a write changes them by its rows' shares:
     ``+`` each new row's, ``-`` each old row's (a delete, both sides of an
-    update), grouped by key and added in key order; a key left with no rows
-    is deleted, so the tally is always what ``totals_select`` counts again.
-    Only the interactions ``counted`` are written to it: others cost a write
-    nothing more. Keys must not be NULL (a primary key): a nullable column is
-    two keys, its value or '' and whether it is stated."""
+    update), grouped by key into one delta row each (``DeltaRollup``); the
+    view has no row for a key left with no rows, so it is always what
+    ``totals_select`` counts again. Only the interactions ``counted`` are
+    written to it: others cost a write nothing more. Keys must not be NULL:
+    a nullable column is two keys, its value or '' and whether it is stated."""
 
-    table: str
+    view: str
     keys: tuple[Column, ...]  # ``aggregate``: the key of one interaction
     # ``aggregate``: one interaction's share, never NULL; the first counts rows
     values: tuple[Column, ...]
     watched: tuple[str, ...]
     counted: str
-
-    @property
-    def columns(self) -> str:
-        return ", ".join(c.name for c in (*self.keys, *self.values))
+    lock: int = 2812047  # of its folds (crmgraph.db.delta_fold)
 
     def _keys(self, sqlite: bool) -> list[str]:
         return [k.expression(sqlite) for k in self.keys]
@@ -111,7 +204,9 @@ class Tally:
         )
 
     def change(self, sources: list[tuple[str, int]], *, sqlite: bool) -> str:
-        """Adds ``sign`` times the shares of the rows of each ``(source, sign)``."""
+        """Inserts per key the sum of ``sign`` times the shares of the rows of
+        each ``(source, sign)``, unless it changes nothing (an update of
+        columns the tally does not count)."""
         names = [k.name for k in self.keys]
         parts = []
         for source, sign in sources:
@@ -120,56 +215,44 @@ class Tally:
             parts.append(f"SELECT {', '.join(keys + shares)} FROM {source} WHERE {self.counted}")
         sums = ", ".join(f"SUM({c.name})" for c in self.values)
         nonzero = " OR ".join(f"SUM({c.name}) <> 0" for c in self.values)
-        merged = ", ".join(
-            f"{c.name} = {self.table}.{c.name} + EXCLUDED.{c.name}" for c in self.values
-        )
-        order = ", ".join(str(n + 1) for n in range(len(names)))
         return (
             f"INSERT INTO {self.table} ({self.columns}) SELECT {', '.join(names)}, {sums} "
-            f"FROM ({' UNION ALL '.join(parts)}) d GROUP BY {', '.join(names)} "
-            f"HAVING {nonzero} ORDER BY {order} "
-            f"ON CONFLICT ({', '.join(names)}) DO UPDATE SET {merged}"
-        )
-
-    def clear_empty(self, source: str, *, sqlite: bool) -> str:
-        """Deletes the keys of ``source``'s rows left with no rows."""
-        names = ", ".join(k.name for k in self.keys)
-        return (
-            f"DELETE FROM {self.table} WHERE {self.values[0].name} = 0 AND ({names}) IN "
-            f"(SELECT {', '.join(self._keys(sqlite))} FROM {source} WHERE {self.counted})"
+            f"FROM ({' UNION ALL '.join(parts)}) d GROUP BY {', '.join(names)} HAVING {nonzero}"
         )
 
     def backfill(self, *, sqlite: bool) -> str:
         totals = self.totals_select("interaction", sqlite=sqlite)
         return f"INSERT INTO {self.table} ({self.columns}) {totals}"
 
-    def create_statements(self, engine_type: str) -> list[str]:
-        sqlite = engine_type != "postgres"
-        columns = [f"{c.name} {c.sql_type}" for c in (*self.keys, *self.values)]
-        names = ", ".join(k.name for k in self.keys)
-        table = f"CREATE TABLE {self.table} ({', '.join(columns)}, PRIMARY KEY ({names}))"
-        triggers = _sqlite_tally_triggers(self) if sqlite else _postgres_tally_triggers(self)
-        return [table, *triggers, self.backfill(sqlite=sqlite), f"ANALYZE {self.table}"]
+    def _triggers(self, sqlite: bool) -> list[str]:
+        return _sqlite_tally_triggers(self) if sqlite else _postgres_tally_triggers(self)
 
-    def drop_statements(self, engine_type: str) -> list[str]:
-        return drop_statements(self.table, engine_type)
+    def _drop_triggers(self, sqlite: bool) -> list[str]:
+        if sqlite:
+            return [
+                f"DROP TRIGGER IF EXISTS {self.view}_{e}" for e in ("insert", "delete", "update")
+            ]
+        events = ("insert", "delete", "update", "truncate")
+        functions = ("add", "deleted", "updated", "clear")
+        return [
+            *(f"DROP TRIGGER IF EXISTS {self.view}_{e} ON interaction" for e in events),
+            *(f"DROP FUNCTION IF EXISTS {self.view}_{f}()" for f in functions),
+        ]
 
 
 def _postgres_tally_triggers(tally: Tally) -> list[str]:
-    t = tally.table
+    t = tally.view
     old, new = ("old_rows", -1), ("new_rows", 1)
-    removed = [tally.change([old], sqlite=False), tally.clear_empty("old_rows", sqlite=False)]
-    changed = [tally.change([new, old], sqlite=False), tally.clear_empty("old_rows", sqlite=False)]
     return [
         function(f"{t}_add", [tally.change([new], sqlite=False)]),
-        function(f"{t}_deleted", removed),
-        function(f"{t}_updated", changed),
-        *statement_triggers(t),
+        function(f"{t}_deleted", [tally.change([old], sqlite=False)]),
+        function(f"{t}_updated", [tally.change([new, old], sqlite=False)]),
+        *statement_triggers(t, tally.table),
     ]
 
 
 def _sqlite_tally_triggers(tally: Tally) -> list[str]:
-    t = tally.table
+    t = tally.view
 
     def row(side: str) -> str:
         columns = ", ".join(f"{side}.{c} AS {c}" for c in tally.watched)
@@ -182,32 +265,27 @@ def _sqlite_tally_triggers(tally: Tally) -> list[str]:
     old, new = (row("OLD"), -1), (row("NEW"), 1)
     return [
         trigger("INSERT", [tally.change([new], sqlite=True)]),
-        trigger(
-            "DELETE",
-            [tally.change([old], sqlite=True), tally.clear_empty(row("OLD"), sqlite=True)],
-        ),
-        trigger(
-            f"UPDATE OF {', '.join(tally.watched)}",
-            [tally.change([new, old], sqlite=True), tally.clear_empty(row("OLD"), sqlite=True)],
-        ),
+        trigger("DELETE", [tally.change([old], sqlite=True)]),
+        trigger(f"UPDATE OF {', '.join(tally.watched)}", [tally.change([new, old], sqlite=True)]),
     ]
 
 
 @dataclass(frozen=True)
-class Holders:
+class Holders(DeltaRollup):
     """How many rows of a per-customer rollup (``source``, keyed by customer
     and one more key) have a positive ``value``, per that key: a count of
     distinct customers, kept by row triggers on the rollup's table (a row's
-    ``value`` turning positive or not adds or takes one; keys never change in
-    place: the rollups delete and insert rows). ``counted``: the interactions
-    that make ``value`` positive, for counting again from them."""
+    ``value`` turning positive or not inserts a delta of +1 or -1: keys never
+    change in place: the rollups delete and insert rows). ``counted``: the
+    interactions that make ``value`` positive, for counting again from them."""
 
-    table: str
+    view: str
     source_table: str
     key: Column  # the rollup's key besides the customer
     value: str
     counted: str
     name: str  # the count's column
+    lock: int = 2812048  # of its folds (crmgraph.db.delta_fold)
 
     @property
     def keys(self) -> tuple[Column, ...]:
@@ -216,10 +294,6 @@ class Holders:
     @property
     def values(self) -> tuple[Column, ...]:
         return (Column(self.name, "BIGINT NOT NULL", ""),)
-
-    @property
-    def columns(self) -> str:
-        return f"{self.keys[0].name}, {self.name}"
 
     def totals_select(self, source: str, where: str = "", *, sqlite: bool) -> str:
         """The counts from the interactions in ``source``, in key order."""
@@ -237,13 +311,8 @@ class Holders:
             f"FROM {self.source_table} WHERE {self.value} > 0 GROUP BY {key}"
         )
 
-    def _change(self, delta: str, key: str) -> list[str]:
-        k, t = self.keys[0].name, self.table
-        return [
-            f"INSERT INTO {t} ({self.columns}) VALUES ({key}, {delta}) ON CONFLICT ({k}) "
-            f"DO UPDATE SET {self.name} = {t}.{self.name} + EXCLUDED.{self.name}",
-            f"DELETE FROM {t} WHERE {k} = {key} AND {self.name} = 0",
-        ]
+    def _change(self, delta: str, key: str) -> str:
+        return f"INSERT INTO {self.table} ({self.columns}) VALUES ({key}, {delta})"
 
     def _conditions(self) -> dict[str, str]:
         v = self.value
@@ -253,38 +322,32 @@ class Holders:
             f"UPDATE OF {v}": f"(OLD.{v} > 0) <> (NEW.{v} > 0)",
         }
 
-    def create_statements(self, engine_type: str) -> list[str]:
-        k, sqlite = self.keys[0], engine_type != "postgres"
-        table = (
-            f"CREATE TABLE {self.table} ({k.name} {k.sql_type}, {self.name} BIGINT NOT NULL, "
-            f"PRIMARY KEY ({k.name}))"
-        )
-        triggers = self._sqlite_triggers() if sqlite else self._postgres_triggers()
-        return [table, *triggers, self.backfill(sqlite=sqlite), f"ANALYZE {self.table}"]
+    def _triggers(self, sqlite: bool) -> list[str]:
+        return self._sqlite_triggers() if sqlite else self._postgres_triggers()
 
     def _sqlite_triggers(self) -> list[str]:
-        k, v, source = self.keys[0].name, self.value, self.source_table
+        k, v, source = self.key.name, self.value, self.source_table
         bodies = {
             "INSERT": self._change("1", f"NEW.{k}"),
             "DELETE": self._change("-1", f"OLD.{k}"),
             f"UPDATE OF {v}": self._change(f"CASE WHEN NEW.{v} > 0 THEN 1 ELSE -1 END", f"NEW.{k}"),
         }
         return [
-            f"CREATE TRIGGER {self.table}_{event.split()[0].lower()} AFTER {event} ON {source} "
-            f"FOR EACH ROW WHEN {when} BEGIN\n{block(bodies[event])}END"
+            f"CREATE TRIGGER {self.view}_{event.split()[0].lower()} AFTER {event} ON {source} "
+            f"FOR EACH ROW WHEN {when} BEGIN\n{block([bodies[event]])}END"
             for event, when in self._conditions().items()
         ]
 
     def _postgres_triggers(self) -> list[str]:
-        k, v, t, source = self.keys[0].name, self.value, self.table, self.source_table
+        k, v, t, source = self.key.name, self.value, self.view, self.source_table
+        turned = self._change(f"CASE WHEN NEW.{v} > 0 THEN 1 ELSE -1 END", f"NEW.{k}")
         body = (
-            f"IF TG_OP = 'DELETE' THEN\n{block(self._change('-1', f'OLD.{k}'))}"
-            f"ELSE\n{block(self._change(f'CASE WHEN NEW.{v} > 0 THEN 1 ELSE -1 END', f'NEW.{k}'))}"
-            "END IF"
+            f"IF TG_OP = 'DELETE' THEN\n{block([self._change('-1', f'OLD.{k}')])}"
+            f"ELSE\n{block([turned])}END IF"
         )
         return [
             function(f"{t}_changed", [body]),
-            function(f"{t}_clear", [f"TRUNCATE {t}"]),
+            function(f"{t}_clear", [f"TRUNCATE {self.table}"]),
             *(
                 f"CREATE TRIGGER {t}_{event.split()[0].lower()} AFTER {event} ON {source} "
                 f"FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {t}_changed()"
@@ -294,21 +357,17 @@ class Holders:
             f"FOR EACH STATEMENT EXECUTE FUNCTION {t}_clear()",
         ]
 
-    def drop_statements(self, engine_type: str) -> list[str]:
-        t, source = self.table, self.source_table
-        if engine_type != "postgres":
-            return [
-                *(f"DROP TRIGGER {t}_{e}" for e in ("insert", "delete", "update")),
-                f"DROP TABLE {t}",
-            ]
+    def _drop_triggers(self, sqlite: bool) -> list[str]:
+        t, source = self.view, self.source_table
+        if sqlite:
+            return [f"DROP TRIGGER IF EXISTS {t}_{e}" for e in ("insert", "delete", "update")]
         return [
             *(
-                f"DROP TRIGGER {t}_{e} ON {source}"
+                f"DROP TRIGGER IF EXISTS {t}_{e} ON {source}"
                 for e in ("insert", "delete", "update", "truncate")
             ),
-            f"DROP FUNCTION {t}_changed()",
-            f"DROP FUNCTION {t}_clear()",
-            f"DROP TABLE {t}",
+            f"DROP FUNCTION IF EXISTS {t}_changed()",
+            f"DROP FUNCTION IF EXISTS {t}_clear()",
         ]
 
 
