@@ -112,7 +112,8 @@ def _day_month(day: str, sqlite: bool) -> str:
 def _whole_months(scope: AnalyticsScope, first: datetime.date, after: datetime.date) -> Sql:
     """(key, customers, purchases, revenue) of every customer's whole months
     ``[first, after)``: the buyers from ``purchase_month``, the purchases from
-    the tally ``interaction_day`` (crmgraph.db.activity)."""
+    the tally ``interaction_day``'s delta rows, summed here, not through its
+    view (crmgraph.db.tallies)."""
     sqlite = scope.dialect.sqlite
     (a, a_value), (b, b_value) = (tallies.day_value(d, sqlite) for d in (first, after))
     month = _day_month("t.day", sqlite)
@@ -120,8 +121,8 @@ def _whole_months(scope: AnalyticsScope, first: datetime.date, after: datetime.d
         f"SELECT {_month_start('b.month', sqlite)} AS key, b.customers AS customers, "
         "0 AS purchases, 0 AS revenue FROM purchase_month b WHERE b.month >= {} "
         f"AND b.month < {{}} UNION ALL SELECT {month}, 0, SUM(t.purchases), "
-        "SUM(t.purchase_cents) / 100.0 FROM interaction_day t WHERE t.purchases > 0 "
-        f"AND t.day >= {a} AND t.day < {b} GROUP BY {month}",
+        f"SUM(t.purchase_cents) / 100.0 FROM {activity.DAYS.table} t WHERE t.day >= {a} "
+        f"AND t.day < {b} GROUP BY {month} HAVING SUM(t.purchases) > 0",
         tallies.month_of(first),
         tallies.month_of(after),
         a_value,
