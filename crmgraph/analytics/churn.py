@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from crmgraph.analytics import rules
+from crmgraph.analytics import churn_kept, rules
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.analytics.sql import Sql
 from crmgraph.db import activity, customer_counts, queries
@@ -71,6 +71,12 @@ def _candidates_cte(scope: AnalyticsScope) -> Sql:
             f"FROM {customer_counts.KEYS} t WHERE {tally.sql()})",
             *tally.args,
         )
+    return _ids_cte(scope)
+
+
+def _ids_cte(scope: AnalyticsScope) -> Sql:
+    """``candidates`` from the customers and their roles (any filter)."""
+    d = scope.dialect
     ids = scope.ids_cte("candidates")
     text = ids.text.replace(
         f"candidates AS {d.not_materialized}", f"candidates AS {d.materialized}"
@@ -187,17 +193,24 @@ def _trend_cte(scope: AnalyticsScope) -> Sql:
     return sql.extend(_role_holders(scope)).add(") GROUP BY i.customer)")
 
 
+def _overdue(scope: AnalyticsScope, alias: str) -> Sql:
+    """The overdue-needs signal of candidate ``alias.id`` (``ix_need_open``)."""
+    return Sql().add(
+        f"CASE WHEN EXISTS (SELECT 1 FROM need n WHERE n.customer = {alias}.id AND "
+        f"n.{activity.OPEN_NEED} AND n.due_date < {{}}) THEN 1 ELSE 0 END "
+        "AS signal_overdue_needs",
+        scope.ends_at.date(),
+    )
+
+
 def _signals_cte(scope: AnalyticsScope, lifetime: bool) -> Sql:
     sql = Sql().add("signals AS (SELECT c.id, ").extend(_recency(scope, lifetime))
     sql.add(
         f", CASE WHEN t.recent < {rules.LOW_SATISFACTION} THEN 1 ELSE 0 END "
         "AS signal_low_satisfaction, CASE WHEN t.recent <= t.prior - "
         f"{rules.SATISFACTION_DROP} THEN 1 ELSE 0 END AS signal_falling_satisfaction, "
-        "CASE WHEN EXISTS (SELECT 1 FROM need n WHERE n.customer = c.id AND "
-        f"n.{activity.OPEN_NEED} AND n.due_date < {{}}) THEN 1 ELSE 0 END "
-        "AS signal_overdue_needs FROM candidates c ",
-        scope.ends_at.date(),
     )
+    sql.extend(_overdue(scope, "c")).add(" FROM candidates c ")
     if lifetime:
         sql.add("LEFT JOIN customer_activity a ON a.customer_id = c.id ")
     else:
@@ -223,16 +236,59 @@ async def ranked(
 ) -> Ranked:
     """The candidates scoring at least ``min_score``, riskiest first then by
     id, after the keyset ``after`` (score, id): ``limit`` of them and one
-    more when there is a next page, and how many there are in all."""
+    more when there is a next page, and how many there are in all. Scored
+    from ``churn_basis`` when it answers (crmgraph.analytics.churn_kept),
+    else from the interactions (:func:`ranked_from_interactions`)."""
     chosen = candidates(scope)
     if chosen is None:
         return Ranked([], 0)
     lifetime = await _ends_after_all(db, chosen)
+    if lifetime and churn_kept.answers(chosen):
+        signals = churn_kept.signals_ctes(
+            chosen, _ids_cte(chosen), _recency(chosen, True), _overdue(chosen, "a")
+        )
+        return await _page(db, signals, min_score, limit, after)
+    return await _ranked(db, chosen, lifetime, min_score, limit, after)
+
+
+async def ranked_from_interactions(
+    db: Database,
+    scope: AnalyticsScope,
+    min_score: int,
+    limit: int,
+    after: tuple[int, int] | None,
+) -> Ranked:
+    """:func:`ranked` without ``churn_basis``: each signal read from the
+    interactions, rollups and indexes (the way SQLite always ranks)."""
+    chosen = candidates(scope)
+    if chosen is None:
+        return Ranked([], 0)
+    lifetime = await _ends_after_all(db, chosen)
+    return await _ranked(db, chosen, lifetime, min_score, limit, after)
+
+
+async def _ranked(
+    db: Database,
+    chosen: AnalyticsScope,
+    lifetime: bool,
+    min_score: int,
+    limit: int,
+    after: tuple[int, int] | None,
+) -> Ranked:
     sql = Sql().add("WITH ").extend(_candidates_cte(chosen)).add(", ")
     sql.extend(_trend_cte(chosen)).add(", ")
     if not lifetime:
         sql.extend(_recency_ctes(chosen)).add(", ")
     sql.extend(_signals_cte(chosen, lifetime))
+    return await _page(db, sql, min_score, limit, after)
+
+
+async def _page(
+    db: Database, signals: Sql, min_score: int, limit: int, after: tuple[int, int] | None
+) -> Ranked:
+    """The page and the total over ``signals`` (``WITH ..., signals AS
+    (...)``: each candidate's id and ``signal_*`` columns)."""
+    sql = Sql().extend(signals)
     sql.add(
         f", scored AS (SELECT id, {churn_score()} AS churn_score FROM signals)"
         " SELECT * FROM (SELECT id, churn_score, COUNT(*) OVER () AS total "
