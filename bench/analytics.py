@@ -45,7 +45,15 @@ from crmgraph.analytics import cohorts, funnel, metrics, needs, revenue, satisfa
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.customer_types import CustomerType, Phase, Transition
-from crmgraph.db import activity, churn_basis, cohort_rollup, customer_counts, queries, text_keys
+from crmgraph.db import (
+    activity,
+    churn_basis,
+    cohort_rollup,
+    customer_counts,
+    queries,
+    stage_flow,
+    text_keys,
+)
 from crmgraph.db.engine import Database, make_engine, postgres_config
 from crmgraph.db.migrate import catalog_apps, migrate
 from crmgraph.db.stays import RECORD_STAYS
@@ -462,6 +470,9 @@ async def seed(
                 await conn.execute(statement)
             if await conn.fetchval("SELECT to_regclass('customer_tally') IS NOT NULL"):
                 for statement in customer_counts.rebuild(sqlite=False):  # its triggers too
+                    await conn.execute(statement)
+            if await conn.fetchval(f"SELECT to_regclass('{stage_flow.TABLE}') IS NOT NULL"):
+                for statement in stage_flow.backfill(sqlite=False):  # its triggers too
                     await conn.execute(statement)
             if await conn.fetchval(f"SELECT to_regclass('{churn_basis.TABLE}') IS NOT NULL"):
                 for statement in churn_basis.rebuild():  # from the tally keys, so after them
