@@ -81,6 +81,13 @@ TRIGGERS = (
 )
 
 
+# the ratings' order: by time, ties by score (the index's columns, so the
+# ratings are read index-only). Equal ratings of one moment are peers, given
+# the same running sum (the default frame), so their order in the arrays
+# does not matter; a window's ends count every rating of a moment.
+ORDER = "q.occurred_at, q.satisfaction"
+
+
 def rows_of(ids: str | None) -> str:
     """The rows of the customers ``ids`` (a subquery; None: every customer)
     as they are now: those whose tally key is in ``PHASES``."""
@@ -95,21 +102,29 @@ def rows_of(ids: str | None) -> str:
         "MAX(CASE WHEN i.amount IS NOT NULL THEN i.occurred_at END) AS last_purchase_at, "
         "MAX(CASE WHEN i.satisfaction IS NOT NULL THEN i.occurred_at END) AS last_rated_at "
         "FROM interaction i WHERE i.customer = k.customer) x ON true "
-        "LEFT JOIN LATERAL (SELECT array_agg(q.occurred_at ORDER BY q.occurred_at, q.id) "
-        "AS rated_at, ARRAY[0] || array_agg(CAST(q.cum AS INTEGER) ORDER BY q.occurred_at, q.id) "
-        "AS rating_cum FROM (SELECT i.id, i.occurred_at, SUM(i.satisfaction) OVER "
-        "(ORDER BY i.occurred_at, i.id) AS cum FROM interaction i WHERE i.customer = k.customer "
+        f"LEFT JOIN LATERAL (SELECT array_agg(q.occurred_at ORDER BY {ORDER}) AS rated_at, "
+        f"ARRAY[0] || array_agg(CAST(q.cum AS INTEGER) ORDER BY {ORDER}) AS rating_cum "
+        "FROM (SELECT i.occurred_at, i.satisfaction, SUM(i.satisfaction) OVER "
+        f"(ORDER BY {ORDER.replace('q.', 'i.')}) AS cum "
+        "FROM interaction i WHERE i.customer = k.customer "
         "AND i.satisfaction IS NOT NULL AND i.occurred_at >= x.last_rated_at - "
         f"INTERVAL '{RATING_DAYS} days') q) r ON true WHERE k.phase IN ({phases}){chosen}"
     )
 
 
 def refresh(ids: str) -> list[str]:
-    """The statements bringing the rows of the customers ``ids`` up to date."""
+    """The statements bringing the rows of the customers ``ids`` up to
+    date: the rows of those no longer in the phases (or gone) deleted, the
+    others written over in place (an update that changes no indexed column,
+    so PostgreSQL can keep it on the row's page)."""
+    phases = ", ".join(f"'{p}'" for p in PHASES)
+    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS)
     return [
         f"PERFORM 1 FROM {KEYS} WHERE customer IN ({ids}) ORDER BY customer FOR UPDATE",
-        f"DELETE FROM {TABLE} WHERE customer IN ({ids})",
-        f"INSERT INTO {TABLE} (customer, {', '.join(COLUMNS)}) {rows_of(ids)}",
+        f"DELETE FROM {TABLE} b WHERE b.customer IN ({ids}) AND NOT EXISTS (SELECT 1 FROM "
+        f"{KEYS} k WHERE k.customer = b.customer AND k.phase IN ({phases}))",
+        f"INSERT INTO {TABLE} (customer, {', '.join(COLUMNS)}) {rows_of(ids)} "
+        f"ON CONFLICT (customer) DO UPDATE SET {changed}",
     ]
 
 
