@@ -66,6 +66,7 @@ from crmgraph.schema.limits import CostCache, QueryLimits, limit_extensions
 from crmgraph.schema.permissions import CoordinateCache, FieldPermissions
 from crmgraph.schema.replica_reads import ReplicaReads
 from crmgraph.settings import Settings
+from crmgraph.startup_work import StartupWork
 
 T = TypeVar("T")
 Scope = MutableMapping[str, Any]
@@ -266,6 +267,8 @@ class AppState:
     observers: list[Observer] = field(default_factory=list)
     # None without CRMGRAPH_TRUSTED_DOCUMENTS
     trusted: Manifest | None = None
+    # what plugins' crmgraph_startup left running beside the first requests
+    startup_work: StartupWork = field(default_factory=StartupWork)
 
 
 def background_services(
@@ -288,7 +291,7 @@ def background_services(
 async def run_startup(state: AppState) -> None:
     """Every plugin's ``crmgraph_startup``, in registration order (built-ins
     first), awaited one after the other; one that raises stops start-up."""
-    args = {"db": state.db, "catalog": state.catalog}
+    args = {"db": state.db, "catalog": state.catalog, "startup_work": state.startup_work}
     for impl in state.plugin_manager.hook.crmgraph_startup.get_hookimpls():
         try:
             await await_me_maybe(impl.function(**{n: args[n] for n in impl.argnames}))
@@ -411,6 +414,7 @@ def lifespan_for(
         try:
             yield
         finally:
+            await state.startup_work.stop()
             if sampler is not None:
                 await sampler.stop()
             await state.pruner.stop()
@@ -498,6 +502,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         }
         if state.db.reader is not None:
             ready["replica"] = "ok"
+        if pending := state.startup_work.pending():
+            ready["startupWork"] = pending  # answering already; these still run
         if state.redis is not None:
             # still 200 while Redis is away: everything that uses it degrades
             # (docs/deployment.md), and every worker would report the same, so

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
     from crmgraph.hook_contexts import MergeContext, TransitionContext
     from crmgraph.settings import Settings
+    from crmgraph.startup_work import StartupWork
 
 hookspec = pluggy.HookspecMarker("crmgraph")
 hookimpl = pluggy.HookimplMarker("crmgraph")
@@ -176,7 +177,7 @@ def crmgraph_customer_fields(types: CustomerFieldTypes) -> list[CustomerField] |
 
 
 @hookspec
-def crmgraph_startup(db: Database, catalog: Any) -> None:
+def crmgraph_startup(db: Database, catalog: Any, startup_work: StartupWork) -> None:
     """Work to do once when a server starts, before it serves a request.
 
     Called after migrations with the database pool open (``db``) and the
@@ -184,11 +185,18 @@ def crmgraph_startup(db: Database, catalog: Any) -> None:
     the server from starting, naming the plugin. Keep it quick and idempotent:
     every server process runs it (several may at once).
 
+    Work that grows with the data goes to ``startup_work``
+    (:class:`crmgraph.startup_work.StartupWork`): ``startup_work.start(name,
+    coroutine)`` runs it beside the first requests, names it in ``GET
+    /readyz`` until it is done and cancels it when the server stops. What
+    reads its result meanwhile must wait for it (a lock the work holds).
+
     Example::
 
         @hookimpl
-        async def crmgraph_startup(db, catalog):
+        async def crmgraph_startup(db, catalog, startup_work):
             await db.fetch("DELETE FROM loyalty_cache")
+            startup_work.start("loyalty tiers", recompute_tiers(db))
     """
 
 

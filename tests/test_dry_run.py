@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 
-from crmgraph.analytics import funnel
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.helpers import add_contact, api_keys, create_customer, poll
@@ -67,10 +66,11 @@ def without_times(value: Any) -> Any:
 
 async def dump_tables(state: AppState) -> dict[str, list[str]]:
     """Every row of every table, as text, sorted (rolled-back rows leave none),
-    once the start-up recomputation of the funnel's phases (a background task
-    that fills ``stage_phase``) is done: it is no part of what is compared."""
+    once the server's start-up work is done (the funnel's phases, recomputed
+    beside the first requests, fill ``stage_phase``): it is no part of what is
+    compared."""
     db = state.db
-    await funnel.phases_ready(db, state.catalog)
+    await state.startup_work.finished()
     if db.is_sqlite:
         names = await db.fetch("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     else:

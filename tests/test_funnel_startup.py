@@ -1,8 +1,8 @@
 """The funnel's phase columns recomputed at start-up off the start-up path
-(crmgraph.plugins.analytics, ``funnel.recompute_in_background``): a server
-whose stored columns are not its catalog's starts and answers requests while
-the recomputation runs; the funnel waits for it and answers from the columns
-recomputed. On PostgreSQL the recomputation is held back by a lock another
+(crmgraph.plugins.analytics hands it to the core's crmgraph.startup_work): a
+server whose stored columns are not its catalog's starts and answers requests
+while the recomputation runs, names it in ``/readyz`` meanwhile; the funnel
+waits for it and answers from the columns recomputed. On PostgreSQL the recomputation is held back by a lock another
 connection holds, so "meanwhile" is a state the test sees, not a race; on
 SQLite the funnel after start-up is checked. Both engines."""
 
@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import httpx
 
 from crmgraph.analytics import funnel
 from crmgraph.app import with_state
@@ -74,10 +75,14 @@ def test_start_up_recomputes_in_the_background(database_url: str) -> None:
             # started, and answering, while the recomputation waits for the lock
             listed = server.gql("{ customers(first: 5) { totalCount } }")
             assert listed["customers"]["totalCount"] == 1
+            ready = httpx.get(f"{server.url}/readyz", timeout=30)
+            assert (ready.status_code, ready.json()["startupWork"]) == (200, ["funnel phases"])
             stored = loop.run_until_complete(holder.fetchval(STORED))
             assert stored == 4  # not recomputed yet
             loop.run_until_complete(holder.execute("COMMIT"))
             assert server.gql(FUNNEL)["analytics"]["funnel"] == expected
+            server.run(lambda state: state.startup_work.finished())
+            assert "startupWork" not in httpx.get(f"{server.url}/readyz", timeout=30).json()
         loop.run_until_complete(holder.close())
     finally:
         loop.close()

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from crmgraph import CustomerField, GraphQLContribution, hookimpl
-from crmgraph.analytics.funnel import recompute_in_background, stop_recompute
+from crmgraph.analytics.funnel import current_stage_phases
 from crmgraph.schema.analytics import KNOWLEDGE_COST, knowledge
 from crmgraph.schema.analytics_root import build_analytics_query
 
 if TYPE_CHECKING:
     from crmgraph import CoreGraphQLTypes, CustomerFieldTypes, Database
+    from crmgraph.startup_work import StartupWork
 
 
 @hookimpl
@@ -48,31 +49,9 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
 
 
 @hookimpl
-async def crmgraph_startup(db: Database, catalog: Any) -> None:
+def crmgraph_startup(db: Database, catalog: Any, startup_work: StartupWork) -> None:
     # the funnel's stored phase columns follow the catalog the plugins
-    # declare: after a change (or an upgrade) recomputed in the background
-    # (minutes on millions of entries), which the funnel waits for; every
-    # other request is answered meanwhile
-    await recompute_in_background(db, catalog)
-
-
-class PhaseRecompute:
-    """Stops the start-up recomputation with the server (its transaction
-    rolls back; the next start begins again)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def start(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        await stop_recompute(self.db)
-
-    def wake(self) -> None:
-        pass
-
-
-@hookimpl
-def crmgraph_background_services(db: Database) -> list[PhaseRecompute]:
-    return [PhaseRecompute(db)]
+    # declare: after a change (or an upgrade) recomputed beside the first
+    # requests (minutes on millions of entries; one read when they are
+    # current); a funnel asked for meanwhile waits on the recomputation's lock
+    startup_work.start("funnel phases", current_stage_phases(db, catalog))
