@@ -85,6 +85,7 @@ class DeltaRollup:
     lock: int
     keys: tuple[Column, ...]
     values: tuple[Column, ...]
+    window = 0  # of its folds (crmgraph.db.delta_fold.compact)
 
     @property
     def table(self) -> str:
@@ -95,7 +96,12 @@ class DeltaRollup:
     def deltas(self) -> delta_fold.DeltaTable:
         first, *more = (c.name for c in self.values)
         return delta_fold.DeltaTable(
-            self.table, tuple(k.name for k in self.keys), first, self.lock, more=tuple(more)
+            self.table,
+            tuple(k.name for k in self.keys),
+            first,
+            self.lock,
+            more=tuple(more),
+            window=self.window,
         )
 
     @property
@@ -187,6 +193,9 @@ class Tally(DeltaRollup):
     watched: tuple[str, ...]
     counted: str
     lock: int = 2812047  # of its folds (crmgraph.db.delta_fold)
+    # its folds look at the keys of the last 1,024 rows: it has a few hundred
+    # keys a day, too many to group at every fold
+    window = 1024
 
     def _keys(self, sqlite: bool) -> list[str]:
         return [k.expression(sqlite) for k in self.keys]
