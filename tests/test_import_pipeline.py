@@ -15,6 +15,7 @@ import pytest
 
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import settings_for
+from crmgraph.transfer.key_statistics import KeyStatistics
 from tests.test_import_export import count, csv_bytes, do_import
 
 ROWS = 40
@@ -86,3 +87,28 @@ def test_an_import_analyzes_the_keys_it_doubles(database_url: str) -> None:
     # 800 customers hold over 2,000 keys: more than twice what the planner knew
     assert before <= 0 and keys > 2000
     assert after == keys  # counted by the ANALYZE run in the import's transaction
+
+
+def test_an_import_analyzes_key_types_the_statistics_lack(database_url: str) -> None:
+    """Tax ids in a database whose statistics know none: the import analyzes
+    the keys once its first batch wrote some (crmgraph.transfer.key_statistics),
+    or each lookup by tax id would read every tax-id key."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("SQLite keeps no statistics unless asked (ANALYZE)")
+    first = [["name", "email", "kind"]]
+    first += [[f"Client {i} Zed", f"c{i}@example.com", "client"] for i in range(200)]
+    taxed = [["name", "email", "kind", "tax_id"]]
+    taxed += [[f"Taxed {i} Quux", f"t{i}@example.com", "client", f"B{i:08d}"] for i in range(120)]
+
+    async def work(state: AppState) -> tuple[set[str], Any, set[str]]:
+        summary, _ = await do_import(state, csv_bytes(first))
+        assert summary.created == 200, summary.lines()
+        await state.db.fetch("ANALYZE customer_match_key")
+        before = await KeyStatistics(state.db).known_types()
+        summary, _ = await do_import(state, csv_bytes(taxed), batch_size=50)
+        return before, summary, await KeyStatistics(state.db).known_types()
+
+    before, summary, after = asyncio.run(with_state(settings_for(database_url), work))
+    assert summary.created == 120 and summary.failure is None, summary.lines()
+    assert "EMAIL" in before and "TAX_ID" not in before
+    assert {"EMAIL", "NAME", "TAX_ID"} <= after
