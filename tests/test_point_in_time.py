@@ -9,6 +9,7 @@ value; row scope and field permissions are the present's."""
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -359,3 +360,56 @@ def test_a_conversion_and_a_undone_merge(world: World) -> None:
     undone_at = world.last_at(lone)
     assert world.state(other, undone_at)["contacts"] == []
     assert world.state(lone, undone_at)["contacts"] == parted["contacts"]
+
+
+ROLES_STATE = """query($id: ID!, $at: DateTime) { customer(id: $id, asOf: $at) {
+  kind stage
+  roles { kind primary stage stageLabel phase stageEnteredAt addedAt
+          stageHistory { toStage }
+          ... on GuarantorRole { guaranteedAmount guaranteeType }
+          ... on ClientRole { segment } ... on ProspectRole { source } }
+} }"""
+
+
+def role_writes(world: World, gid: str) -> Iterator[str]:
+    """A further role's life, and the party's conversion, one write at a time."""
+    version = world.version
+    role = {"customerId": gid, "kind": "GUARANTOR"}
+    world.ok("addRole", {**role, "expectedVersion": version(gid),
+                         "guarantor": {"guaranteedAmount": "50", "guaranteeType": "BANK"}})  # fmt: skip
+    yield "role added"
+    world.ok("updateRole", {**role, "expectedVersion": version(gid),
+                            "guarantor": {"guaranteedAmount": "75"}})  # fmt: skip
+    yield "role's attributes changed"
+    world.ok("transitionCustomer", {"id": gid, "kind": "GUARANTOR", "toStage": "released",
+                                    "expectedVersion": version(gid)})  # fmt: skip
+    yield "role moved"
+    world.ok("endRole", {**role, "expectedVersion": version(gid)})
+    yield "role ended"
+    world.ok("addRole", {**role, "expectedVersion": version(gid), "guarantor": {}})
+    yield "role taken up again"
+    for stage in ("contacted", "qualified", "converted"):  # to a client, on a purchase
+        amount = {"amount": "9.90"} if stage == "converted" else {}
+        world.ok("logInteraction", {"customerId": gid, "channel": "PHONE",
+                                    "direction": "INBOUND", "subject": stage, **amount})  # fmt: skip
+        world.ok("transitionCustomer", {"id": gid, "toStage": stage,
+                                        "expectedVersion": version(gid)})  # fmt: skip
+        yield f"primary kind moved to {stage}"
+
+
+def test_roles_as_they_were(world: World) -> None:
+    """Each write of a further role (added, changed, moved, ended, taken up
+    again) and a conversion of the primary kind: asOf each write's moment
+    reads the roles exactly as a present read did right after it."""
+    gid = world.create("Theta Prospect", kind="PROSPECT")
+
+    def roles(at: str | None = None) -> Any:
+        return world.data(ROLES_STATE, {"id": gid, "at": at})["customer"]
+
+    states = [(world.last_at(gid), roles(), "create")]
+    for step in role_writes(world, gid):
+        states.append((world.last_at(gid), roles(), step))
+    # every write changed them (ending the role brings back the state created)
+    assert all(a[1] != b[1] for a, b in itertools.pairwise(states))
+    for at, state, step in states:
+        assert roles(at) == state, step

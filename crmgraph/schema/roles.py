@@ -16,6 +16,7 @@ from strawberry.types import Info
 
 from crmgraph.customer_types import CustomerType
 from crmgraph.db import queries
+from crmgraph.operations import history, history_roles
 from crmgraph.operations.roles import is_held, role_view
 from crmgraph.schema import core_types as core
 from crmgraph.schema.customers import (
@@ -68,7 +69,11 @@ def build_role_interface(kind_enum: type[enum.Enum]) -> type:
 
         @strawberry.field(description="The role's lifecycle moves, oldest first.")
         async def stage_history(self, info: Info) -> list[core.StageChange]:
-            rows = await info.context.loaders.stage_history.load(self.customer_pk)
+            past = self.__dict__.get("past")
+            if past is not None:  # a past customer's role: the moves made by then
+                rows = await history.stage_history_at(info.context.db, past)
+            else:
+                rows = await info.context.loaders.stage_history.load(self.customer_pk)
             kind = self.kind.value  # type: ignore[attr-defined]
             return [core.StageChange.from_row(row) for row in rows if row["kind"] == kind]
 
@@ -170,6 +175,10 @@ def build_roles_field(
     async def roles(self: Any, info: Info) -> list[CustomerRoleBase]:  # type: ignore[valid-type]
         primary_kind = self.kind.value
         rows = await info.context.loaders.roles.load(self.pk)
+        past = self.__dict__.get("past")
+        if past is not None:  # as it was (asOf)
+            moves = await history.stage_history_at(info.context.db, past)
+            rows = history_roles.roles_at(info.context.catalog, past, rows, moves)
         found = []
         for row in sorted(rows, key=lambda r: (r["kind"] != primary_kind, r["id"])):
             descriptor = by_key.get(row["kind"])
@@ -182,9 +191,11 @@ def build_roles_field(
                 else descriptor.decode_attributes(queries.load_json(row["attributes"]))
             )
             cls = classes[descriptor.key]
-            found.append(
-                role_object(cls, descriptor, row, attributes, primary, kind_enum, attribute_enums)
-            )
+            enums = attribute_enums
+            role = role_object(cls, descriptor, row, attributes, primary, kind_enum, enums)
+            if past is not None:
+                role.__dict__["past"] = past
+            found.append(role)
         return found
 
     return InterfaceField("roles", None, roles)
