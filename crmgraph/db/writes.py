@@ -110,17 +110,24 @@ async def lock_parties(db: Database, pks: Iterable[int]) -> None:
     statement, so two writers of the same customers (two merges of a pair in
     opposite directions) queue instead of deadlocking.
 
-    PostgreSQL: row locks (``SELECT … FOR UPDATE``), held to the end of the
-    transaction. SQLite: nothing to do; its write transactions are IMMEDIATE
-    (:meth:`Database.transaction`), so one writer runs at a time and every
-    read inside one already sees the customer's last committed state."""
+    PostgreSQL: row locks (``SELECT … FOR NO KEY UPDATE``), held to the end
+    of the transaction. Not FOR UPDATE: that also blocks the foreign key checks
+    (FOR KEY SHARE) of rows merely referring to the customer, and a screening
+    create inserting a ``duplicate_pair`` with it, holding its match keys'
+    advisory locks, deadlocked with a delete of it waiting for the same keys
+    (tests/test_screening_deadlock.py). SQLite: nothing to do; its write
+    transactions are IMMEDIATE (:meth:`Database.transaction`), so one writer
+    runs at a time and every read inside one already sees the customer's last
+    committed state."""
     if not db.in_transaction:
         raise RuntimeError("a party lock is taken inside the write's transaction")
     ids = sorted({pk for pk in pks if pk})
     if not ids or db.is_sqlite:
         return
     marks = ", ".join("{}" for _ in ids)
-    await db.fetch(f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR UPDATE", *ids)
+    await db.fetch(
+        f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE", *ids
+    )
 
 
 def row_locks(db: Database) -> str:
@@ -138,7 +145,7 @@ async def locked_customers(db: Database, pks: Sequence[int]) -> list[dict[str, A
     if not db.in_transaction:
         raise RuntimeError("a party lock is taken inside the write's transaction")
     marks = ", ".join("{}" for _ in pks)
-    locking = "" if db.is_sqlite else " ORDER BY c.id FOR UPDATE OF c"
+    locking = "" if db.is_sqlite else " ORDER BY c.id FOR NO KEY UPDATE OF c"
     return await db.fetch(
         f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
         f"WHERE c.id IN ({marks}){locking}",
@@ -227,7 +234,9 @@ async def hold_live_customer(
         scope.sql(where)
     # locked as lock_parties locks it
     queue.guard(
-        "customer", f"SELECT c.id FROM customer c WHERE {where.sql()} FOR UPDATE", *where.args
+        "customer",
+        f"SELECT c.id FROM customer c WHERE {where.sql()} FOR NO KEY UPDATE",
+        *where.args,
     )
 
 
