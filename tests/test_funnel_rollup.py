@@ -3,7 +3,10 @@ funnel from the history, on both engines: a conversion (a prospect's leftover
 stay), a further role held and one ended, a deleted customer, a merged
 history (irregular), periods starting mid-day, type filters; and the scopes
 the rollup does not answer (a filter, a period ending in the past) read the
-history."""
+history. The triggers keep ``stage_flow`` as a fresh count makes it, and the
+medians of a period starting before the history (from the ``l`` histogram
+and the middle stays) are the history's, odd or even, the two middle stays
+in one length day or two."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any
 from crmgraph.analytics import funnel, funnel_rollup
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import with_state
-from crmgraph.db import queries, writes
+from crmgraph.db import queries, stage_flow, writes
 from crmgraph.dedupe import merge_rows
 from crmgraph.testing import settings_for
 from tests.helpers import insert_customer
@@ -69,8 +72,66 @@ def test_the_rollup_equals_the_history(database_url: str) -> None:
             history = await funnel.lifecycle_funnel(db, catalog, scope, rollup=False)
             assert rollup == history, (customers, starts)
             assert not rolled or any(s.entered for k in history.kinds for s in k.stages)
+            if starts is None and rolled:
+                assert await funnel_rollup.before_history(db, scope)
+                assert any(s.median_days for k in history.kinds for s in k.stages)
         # a period ending before the merge's stay ends is not "until now"
         past = AnalyticsScope.create(db, every, None, at("07-01"))
         assert not await funnel_rollup.until_now(db, past)
+        await kept_as_counted(db)
+
+    asyncio.run(with_state(settings_for(database_url), work))
+
+
+async def flow_sums(db: Any) -> set[tuple]:
+    rows = await db.fetch(
+        f"SELECT {stage_flow.DELTAS.key_list}, SUM(n) AS n FROM {stage_flow.TABLE} "
+        f"GROUP BY {stage_flow.DELTAS.key_list} HAVING SUM(n) <> 0"
+    )
+    return {tuple(row.values()) for row in rows}
+
+
+async def kept_as_counted(db: Any) -> None:
+    """What the triggers kept equals a fresh count (``backfill``), lengths included."""
+    kept = await flow_sums(db)
+    assert {"l", "n"} <= {row[4] for row in kept}
+    assert any(row[3] == stage_flow.WHOLE for row in kept)
+    async with db.transaction():
+        for statement in stage_flow.backfill(db.is_sqlite):
+            await db.fetch(statement)
+    assert await flow_sums(db) == kept
+
+
+# client interest stays (days) per case; medians from the history's percentile
+LENGTHS = {
+    "odd": [0.5, 1.25, 1.75, 4.0, 9.0],
+    "even, two days": [1.2, 2.5, 3.75, 9.0],
+    "even, one day": [2.1, 2.6, 2.3, 7.0, 0.4, 2.9],
+}
+
+
+def test_the_medians_from_the_histogram(database_url: str) -> None:
+    async def work(state: Any) -> None:
+        db, catalog = state.db, state.catalog
+        await funnel.current_stage_phases(db, catalog)
+        for case, lengths in LENGTHS.items():
+            await db.fetch("DELETE FROM customer")
+            for i, days in enumerate(lengths):
+                start = at("01-02") + datetime.timedelta(hours=i)
+                moves = [
+                    ("client", "interest", start),
+                    ("client", "negotiating", start + datetime.timedelta(days=days)),
+                ]
+                await insert_customer(state, f"{case} {i}", start, moves)
+            scope = AnalyticsScope.create(db, queries.CustomerQuery(kinds=("client",)))
+            assert await funnel_rollup.before_history(db, scope)
+            rollup = await funnel.lifecycle_funnel(db, catalog, scope)
+            history = await funnel.lifecycle_funnel(db, catalog, scope, rollup=False)
+            assert rollup == history, case
+            interest = next(s for s in rollup.kinds[0].stages if s.stage == "interest")
+            ordered = sorted(lengths)
+            middle = (ordered[(len(lengths) - 1) // 2] + ordered[len(lengths) // 2]) / 2
+            assert interest.median_days == round(middle, 2), case
+        await kept_as_counted(db)
 
     asyncio.run(with_state(settings_for(database_url), work))

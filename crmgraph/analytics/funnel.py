@@ -472,10 +472,14 @@ async def funnel_rows(
         rollup and funnel_rollup.answerable(scope) and await funnel_rollup.until_now(db, scope)
     ):
         return await history_sql(catalog, scope).fetch(db)
+    whole = await funnel_rollup.before_history(db, scope)
     irregular = await irregular_sql(catalog, scope).fetch(db)
     defs = stage_defs(catalog, scope.kinds)
-    rows = await funnel_rollup.counted_rows(db, scope, defs, irregular, CONVERTED_RANK)
-    medians = await stay_medians(scope).fetch(db)
+    rows = await funnel_rollup.counted_rows(db, scope, defs, irregular, CONVERTED_RANK, whole)
+    if whole:
+        medians = await funnel_rollup.whole_medians(db, scope)
+    else:
+        medians = await stay_medians(scope).fetch(db)
     rows += [
         {"part": "median", "kind": m["kind"], "stage": m["stage"], "days": m["median"]}
         for m in medians

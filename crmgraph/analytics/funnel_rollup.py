@@ -16,8 +16,12 @@ scope, deleted customers, a period ending in the past) reads the history.
   that day's end: every instant a measure compares is one of their entries');
 - ``current`` and the phases' ``current``: the open-stay measures;
 - the phase counts of irregular customers: one by one, as the history path;
-- medians: from the chosen stays of the period, by the index on ``at`` for
-  a period shorter than the history.
+- for a period starting before the first entry (``before_history``): the
+  measures' sums over every day (``stage_flow.WHOLE``), a few hundred rows;
+- medians: for a period starting before the first entry, the stays in the
+  middle of each stage's histogram of lengths (measure ``l``), read exactly
+  from the history by ``ix_stage_change_stay`` (``whole_medians``); for a
+  later start, from the chosen stays of the period (crmgraph.analytics.funnel).
 """
 
 from __future__ import annotations
@@ -62,6 +66,20 @@ async def until_now(db: Database, scope: AnalyticsScope) -> bool:
     return True
 
 
+async def before_history(db: Database, scope: AnalyticsScope) -> bool:
+    """Whether the period starts at or before the first entry (indexed
+    minimum): every entry, and every instant compared, is then in it."""
+    rows = await db.fetch("SELECT MIN(at) AS first FROM stage_change")
+    first = rows[0]["first"]
+    if first is None:
+        return True
+    if isinstance(first, str):  # SQLite
+        first = datetime.datetime.fromisoformat(first)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=datetime.UTC)
+    return scope.starts_at <= first
+
+
 def first_whole_day(starts: datetime.datetime) -> tuple[int, datetime.datetime]:
     """The day number (since 1970-01-01, UTC) of the first midnight at or
     after ``starts``, and that midnight."""
@@ -78,13 +96,16 @@ def kinds_in(scope: AnalyticsScope, column: str) -> str:
     return f" AND {column} IN (" + ", ".join(literal(k) for k in scope.kinds) + ")"
 
 
-async def summed(db: Database, scope: AnalyticsScope, day: int) -> list[dict[str, Any]]:
-    """The measures of the period from its first whole day on."""
+async def summed(db: Database, scope: AnalyticsScope, day: int | None) -> list[dict[str, Any]]:
+    """The measures of the period from its first whole day ``day`` on, or
+    (None) over every day."""
+    period = ", ".join(f"'{m}'" for m in stage_flow.PERIOD_MEASURES)
+    days = f"day = {stage_flow.WHOLE}" if day is None else f"day >= {day}"
     return await db.fetch(
         f"SELECT kind, stage, went, measure, SUM(n) AS n FROM {stage_flow.TABLE} "
-        "WHERE (measure IN ('c', 'o') OR day >= {})" + kinds_in(scope, "kind") + " "
-        "GROUP BY kind, stage, went, measure",
-        day,
+        f"WHERE (measure IN ('c', 'o') OR (measure IN ({period}) AND {days}))"
+        + kinds_in(scope, "kind")
+        + " GROUP BY kind, stage, went, measure"
     )
 
 
@@ -212,9 +233,91 @@ async def counted_rows(
     defs: StageDefs,
     irregular: list[dict[str, Any]],
     converted_rank: int,
+    whole: bool,
 ) -> list[dict[str, Any]]:
-    """The rows of ``rows_of`` for ``scope`` (``answerable`` and ``until_now``)."""
+    """The rows of ``rows_of`` for ``scope`` (``answerable`` and
+    ``until_now``); ``whole``: it starts ``before_history``."""
+    if whole:
+        return rows_of(defs, measures(await summed(db, scope, None), []), irregular, converted_rank)
     day, midnight = first_whole_day(scope.starts_at)
     sums = await summed(db, scope, day)
     first = await first_day(db, scope, midnight) if midnight > scope.starts_at else []
     return rows_of(defs, measures(sums, first), irregular, converted_rank)
+
+
+def middle_probes(scope: AnalyticsScope) -> str:
+    """``(kind, stage, day, skip, second)``: where the one or two middle
+    stays of each stage are in its ``l`` histogram (0-based ranks
+    ``(N - 1) // 2`` and, ``second``, ``N // 2``, as PostgreSQL's
+    ``percentile_cont(0.5)`` and the SQLite median take them): their
+    ``length_day`` and rank within it. Found by the database, so only these
+    rows (two per stage) leave it, not the ~14,000 of the histogram."""
+    as_int = "INTEGER" if scope.dialect.sqlite else "BIGINT"
+    whole = f"CAST(SUM(n) OVER (PARTITION BY kind, stage) AS {as_int})"
+    ranked = (
+        "SELECT kind, stage, day, n, "
+        f"CAST(SUM(n) OVER (PARTITION BY kind, stage ORDER BY day) AS {as_int}) - n "
+        f"AS before, ({whole} - 1) / 2 AS lo, {whole} / 2 AS hi FROM (SELECT kind, stage, day, "
+        f"CAST(SUM(n) AS {as_int}) AS n FROM {stage_flow.TABLE} "
+        f"WHERE measure = 'l'{kinds_in(scope, 'kind')} GROUP BY kind, stage, day "
+        "HAVING SUM(n) <> 0) h"
+    )
+    rank = "CASE WHEN w.second = 0 THEN r.lo ELSE r.hi END"
+    return (
+        f"SELECT r.kind, r.stage, r.day, {rank} - r.before AS skip, w.second "
+        f"FROM ({ranked}) r JOIN (SELECT 0 AS second UNION ALL SELECT 1) w "
+        f"ON (w.second = 0 OR r.hi > r.lo) AND {rank} >= r.before AND {rank} < r.before + r.n"
+    )
+
+
+def middle_stays(sqlite: bool, probes: str | list[dict[str, Any]]) -> str:
+    """``(kind, stage, second, v)``: per probe (``middle_probes``: its SQL
+    on PostgreSQL, its rows on SQLite) the length in days of the
+    ``skip``-th shortest counted stay of its ``length_day``. PostgreSQL
+    reads each day's stays by ``ix_stage_change_stay`` (the second's margin
+    only widens the range), one LATERAL join planned once (a UNION of 70
+    subqueries took ~400 ms to plan); SQLite, a UNION of them."""
+    stays = (
+        f"SELECT {stage_flow.stay_days(sqlite)} AS v FROM stage_change sc JOIN customer c "
+        "ON c.id = sc.customer AND c.deleted_at IS NULL "
+        "WHERE sc.kind = {kind} AND sc.to_stage = {stage} AND sc.left_at IS NOT NULL "
+        f"AND {stage_flow.length_day(sqlite)} = {{day}}"
+    )
+    if isinstance(probes, list):
+        return " UNION ALL ".join(
+            f"SELECT {literal(p['kind'])} AS kind, {literal(p['stage'])} AS stage, "
+            f"{int(p['second'])} AS second, v FROM ("
+            + stays.format(kind=literal(p["kind"]), stage=literal(p["stage"]), day=int(p["day"]))
+            + f" ORDER BY v LIMIT 1 OFFSET {int(p['skip'])}) p{i}"
+            for i, p in enumerate(probes)
+        )
+    seconds = stage_flow.STAY_SECONDS.replace("left_at - at", "sc.left_at - sc.at")
+    inner = stays.format(kind="p.kind", stage="p.stage", day="p.day")
+    return (
+        f"SELECT p.kind, p.stage, p.second, s.v FROM ({probes}) p "
+        f"CROSS JOIN LATERAL ({inner} AND {seconds} >= p.day * 86400.0 - 1 "
+        f"AND {seconds} < (p.day + 1) * 86400.0 + 1 ORDER BY v LIMIT 1 OFFSET p.skip) s"
+    )
+
+
+async def whole_medians(db: Database, scope: AnalyticsScope) -> list[dict[str, Any]]:
+    """The median stay per (kind, stage) of a period starting
+    ``before_history``, equal to the history's: the middle stays' lengths
+    (``middle_stays``; one statement on PostgreSQL, two on SQLite), then
+    PostgreSQL's ``percentile_cont`` interpolation or SQLite's mean."""
+    sqlite = scope.dialect.sqlite
+    probes: str | list[dict[str, Any]] = middle_probes(scope)
+    if sqlite:
+        probes = await db.fetch(probes)
+        if not probes:
+            return []
+    middle: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for row in await db.fetch(middle_stays(sqlite, probes)):
+        middle[(row["kind"], row["stage"])][int(row["second"])] = float(row["v"])
+    medians = []
+    for (kind, stage), found in middle.items():
+        lo = found[0]
+        hi = found.get(1, lo)
+        median = (lo + hi) / 2 if sqlite else lo + (hi - lo) * 0.5
+        medians.append({"kind": kind, "stage": stage, "median": median if 1 in found else lo})
+    return medians

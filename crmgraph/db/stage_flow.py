@@ -19,7 +19,16 @@ over the stage entries of the active (not deleted) customers of:
 - ``c``: open stays in the ``current`` count (day 0): not those of a further
   role the party ended (crmgraph.analytics.funnel.role_closed);
 - ``o``: open stays of a regular entry the party holds (day 0): of its
-  primary kind or of a further role not ended (``own * open * regular``).
+  primary kind or of a further role not ended (``own * open * regular``);
+- ``l``: 1 per stay that ended, at the whole days of its length
+  (``length_day``) in ``day``: the lengths' histogram, from which the
+  funnel finds the stays in the middle of a stage's (crmgraph.analytics.
+  funnel_rollup.whole_medians) and reads their exact lengths by the index
+  ``ix_stage_change_stay`` (only the middle day's stays).
+
+Each of ``n``, ``s``, ``f``, ``a``, ``x`` also has its sum over every day
+at ``day`` -1 (``WHOLE``): a period starting before the first entry reads
+those few rows instead of one per day.
 
 So the measures read a customer's ``kind`` and ``deleted_at`` and its
 roles' ``added_at`` and ``ended_at``, all as of now: the funnel uses this
@@ -52,8 +61,11 @@ TABLE = "stage_flow"
 DELTAS = delta_fold.DeltaTable(TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149)
 # the measures, and whether each has a row at ``phase_prev_at``'s day (-1)
 MEASURES = (("n", 0), ("s", 0), ("f", 0), ("f", 1), ("a", 0), ("a", 1), ("x", 0), ("x", 1))
-MEASURES += (("c", 0), ("o", 0))
+MEASURES += (("c", 0), ("o", 0), ("l", 0))
 PERIOD_MEASURES = ("n", "s", "f", "a", "x")
+WHOLE = -1  # the ``day`` of a period measure's sum over every day
+# a stay's length in seconds (PostgreSQL): ``ix_stage_change_stay``'s key
+STAY_SECONDS = "date_part('epoch', left_at - at)"
 INDEXES = (
     # the funnel's checks that a period ends after every instant, and the
     # entries of a period's first (partial) day
@@ -62,18 +74,41 @@ INDEXES = (
     "CREATE INDEX ix_stage_change_left_at ON stage_change (left_at) WHERE left_at IS NOT NULL",
     "CREATE INDEX ix_customer_role_added_at ON customer_role (added_at) WHERE added_at IS NOT NULL",
     "CREATE INDEX ix_customer_role_ended_at ON customer_role (ended_at) WHERE ended_at IS NOT NULL",
+    # the middle day's stays of a stage (``l``), by length
+    f"CREATE INDEX ix_stage_change_stay ON stage_change (kind, to_stage, {STAY_SECONDS}) "
+    "WHERE left_at IS NOT NULL",
+    # what the funnel sums, by measure and day: read alone (index-only)
+    f"CREATE INDEX ix_{TABLE}_measure ON {TABLE} (measure, day, kind, stage, went, n)",
 )
+SQLITE_INDEXES = (*INDEXES[:4], INDEXES[5])
 DROP_INDEXES = (
     "ix_stage_change_at",
     "ix_stage_change_left_at",
     "ix_customer_role_added_at",
     "ix_customer_role_ended_at",
+    "ix_stage_change_stay",
 )
 CUSTOMER_COLUMNS = ("id", "kind", "deleted_at")
 # what the measures read of an entry
 ENTRY_COLUMNS = ("customer", "kind", "to_stage", "next_stage", "at", "left_at")
 ENTRY_COLUMNS += ("phase_prev_at", "advanced_at", "exited_at", "irregular")
 ROLE_COLUMNS = ("id", "customer", "kind", "added_at", "ended_at")
+
+
+def stay_days(sqlite: bool, alias: str = "sc") -> str:
+    """A stay's length in days, as the funnel's medians read it (a double)."""
+    if sqlite:
+        return f"(julianday({alias}.left_at) - julianday({alias}.at))"
+    return f"(date_part('epoch', {alias}.left_at - {alias}.at) / 86400.0)"
+
+
+def length_day(sqlite: bool, alias: str = "sc") -> str:
+    """The ``l`` histogram's day of a stay: its length in whole days, rising
+    with ``stay_days`` (so the n-th stay by length is in the day the counts
+    of the shorter days point to)."""
+    if sqlite:
+        return f"CAST({stay_days(True, alias)} AS INTEGER)"
+    return f"CAST(floor(date_part('epoch', {alias}.left_at - {alias}.at) / 86400) AS INTEGER)"
 
 
 def day_number(column: str, sqlite: bool) -> str:
@@ -107,7 +142,8 @@ def _value() -> str:
     )
     return (
         "(CASE m.measure WHEN 'n' THEN 1 "
-        f"WHEN 's' THEN 1 - {is_open} WHEN 'f' THEN {reg} WHEN 'a' THEN {reg} * {adv} "
+        f"WHEN 's' THEN 1 - {is_open} WHEN 'l' THEN 1 - {is_open} "
+        f"WHEN 'f' THEN {reg} WHEN 'a' THEN {reg} * {adv} "
         f"WHEN 'x' THEN {reg} * {ex} * (1 - {adv}) WHEN 'c' THEN {is_open} * (1 - {ended}) "
         f"ELSE {is_open} * {reg} * {own} END) * (1 - 2 * m.late)"
     )
@@ -120,6 +156,7 @@ def measures_select(rows: str, customers: str, roles: str, sign: int, sqlite: bo
     ``ROLE_COLUMNS``), times ``sign``: (kind, stage, went, day, measure, n)."""
     day = (
         "CASE WHEN m.measure IN ('c', 'o') THEN 0 "
+        f"WHEN m.measure = 'l' THEN COALESCE({length_day(sqlite)}, 0) "
         f"WHEN m.late = 1 THEN {day_number('sc.phase_prev_at', sqlite)} "
         f"ELSE {day_number('sc.at', sqlite)} END"
     )
@@ -129,19 +166,25 @@ def measures_select(rows: str, customers: str, roles: str, sign: int, sqlite: bo
         f"{sign} * {_value()} AS n FROM {rows} sc "
         f"JOIN {customers} c ON c.id = sc.customer AND c.deleted_at IS NULL "
         f"LEFT JOIN {roles} r ON r.customer = sc.customer AND r.kind = sc.kind "
-        f"JOIN {_measures()} m ON m.late = 0 OR sc.phase_prev_at IS NOT NULL"
+        f"JOIN {_measures()} m ON (m.late = 0 OR sc.phase_prev_at IS NOT NULL) "
+        "AND (m.measure <> 'l' OR sc.left_at IS NOT NULL)"
     )
 
 
 def changed(parts: list[tuple[str, str, str, int]], sqlite: bool) -> str:
     """One INSERT of the sums of ``parts`` (``measures_select``'s arguments):
-    the rows as they were subtracted, as they are added; keys that cancel
-    out write nothing."""
+    the rows as they were subtracted, as they are added, each period
+    measure's also at ``WHOLE``; keys that cancel out write nothing."""
     union = " UNION ALL ".join(measures_select(*p, sqlite) for p in parts)
     keys = DELTAS.key_list
+    period = ", ".join(f"'{m}'" for m in PERIOD_MEASURES)
     return (
-        f"INSERT INTO {TABLE} ({keys}, n) SELECT {keys}, SUM(n) FROM ({union}) d "
-        f"GROUP BY {keys} HAVING SUM(n) <> 0"
+        f"INSERT INTO {TABLE} ({keys}, n) SELECT d.kind, d.stage, d.went, "
+        f"CASE WHEN w.whole = 1 THEN {WHOLE} ELSE d.day END AS day, d.measure, SUM(d.n) "
+        f"FROM ({union}) d JOIN (SELECT 0 AS whole UNION ALL SELECT 1) w "
+        f"ON w.whole = 0 OR d.measure IN ({period}) "
+        f"GROUP BY d.kind, d.stage, d.went, CASE WHEN w.whole = 1 THEN {WHOLE} ELSE d.day END, "
+        "d.measure HAVING SUM(d.n) <> 0"
     )
 
 
@@ -360,7 +403,8 @@ def create_statements(engine_type: str) -> list[str]:
     analyze = (
         [] if sqlite else [f"ANALYZE {TABLE}", "ANALYZE stage_change", "ANALYZE customer_role"]
     )
-    return [table, index, *INDEXES, *backfill(sqlite), *triggers(sqlite), *analyze]
+    indexes = SQLITE_INDEXES if sqlite else INDEXES
+    return [table, index, *indexes, *backfill(sqlite), *triggers(sqlite), *analyze]
 
 
 def drop_statements(engine_type: str) -> list[str]:
