@@ -113,7 +113,8 @@ def _whole_months(scope: AnalyticsScope, first: datetime.date, after: datetime.d
     """(key, customers, purchases, revenue) of every customer's whole months
     ``[first, after)``: the buyers from ``purchase_month``, the purchases from
     the tally ``interaction_day``'s delta rows, summed here, not through its
-    view (crmgraph.db.tallies)."""
+    view (crmgraph.db.tallies); only those that change a purchase sum (a
+    sixth of them: the month of each is computed for these only)."""
     sqlite = scope.dialect.sqlite
     (a, a_value), (b, b_value) = (tallies.day_value(d, sqlite) for d in (first, after))
     month = _day_month("t.day", sqlite)
@@ -121,7 +122,8 @@ def _whole_months(scope: AnalyticsScope, first: datetime.date, after: datetime.d
         f"SELECT {_month_start('b.month', sqlite)} AS key, b.customers AS customers, "
         "0 AS purchases, 0 AS revenue FROM purchase_month b WHERE b.month >= {} "
         f"AND b.month < {{}} UNION ALL SELECT {month}, 0, SUM(t.purchases), "
-        f"SUM(t.purchase_cents) / 100.0 FROM {activity.DAYS.table} t WHERE t.day >= {a} "
+        f"SUM(t.purchase_cents) / 100.0 FROM {activity.DAYS.table} t "
+        f"WHERE (t.purchases <> 0 OR t.purchase_cents <> 0) AND t.day >= {a} "
         f"AND t.day < {b} GROUP BY {month} HAVING SUM(t.purchases) > 0",
         tallies.month_of(first),
         tallies.month_of(after),
