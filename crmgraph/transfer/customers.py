@@ -315,9 +315,11 @@ class CustomerImport:
                 access.sees if access is not None and access.scope is not None else None,
                 self.normals,
             )
-            holders = await self.book.refs_of(
-                {r.customer_id for r in repeats if r is not None and r.customer_id is not None}
-            )
+            holders: dict[int, set[str]] = {}
+            if any(draft.ref is not None for draft in drafts):  # only rows with a ref ask
+                holders = await self.book.refs_of(
+                    {r.customer_id for r in repeats if r is not None and r.customer_id is not None}
+                )
             for index, (draft, repeat) in enumerate(zip(drafts, repeats, strict=True)):
                 if repeat is None or draft.ref is None:
                     continue
