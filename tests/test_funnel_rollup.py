@@ -6,7 +6,8 @@ the rollup does not answer (a filter, a period ending in the past) read the
 history. The triggers keep ``stage_flow`` as a fresh count makes it, and the
 medians of a period starting before the history (from the ``l`` histogram
 and the middle stays) are the history's, odd or even, the two middle stays
-in one length day or two."""
+in one length day or two, of a period from the first entry or later (its
+whole months from the monthly histogram, the rest from the history)."""
 
 from __future__ import annotations
 
@@ -94,7 +95,7 @@ async def flow_sums(db: Any) -> set[tuple]:
 async def kept_as_counted(db: Any) -> None:
     """What the triggers kept equals a fresh count (``backfill``), lengths included."""
     kept = await flow_sums(db)
-    assert {"l", "n"} <= {row[4] for row in kept}
+    assert {"l", "m", "n"} <= {row[4] for row in kept}
     assert any(row[3] == stage_flow.WHOLE for row in kept)
     async with db.transaction():
         for statement in stage_flow.backfill(db.is_sqlite):
@@ -102,7 +103,8 @@ async def kept_as_counted(db: Any) -> None:
     assert await flow_sums(db) == kept
 
 
-# client interest stays (days) per case; medians from the history's percentile
+HOURS_3 = datetime.timedelta(hours=3)
+# client interest stays (days) per case, entered 13 days apart; medians from the history's percentile
 LENGTHS = {
     "odd": [0.5, 1.25, 1.75, 4.0, 9.0],
     "even, two days": [1.2, 2.5, 3.75, 9.0],
@@ -117,7 +119,7 @@ def test_the_medians_from_the_histogram(database_url: str) -> None:
         for case, lengths in LENGTHS.items():
             await db.fetch("DELETE FROM customer")
             for i, days in enumerate(lengths):
-                start = at("01-02") + datetime.timedelta(hours=i)
+                start = at("01-02") + datetime.timedelta(days=13 * i, hours=i)
                 moves = [
                     ("client", "interest", start),
                     ("client", "negotiating", start + datetime.timedelta(days=days)),
@@ -132,6 +134,12 @@ def test_the_medians_from_the_histogram(database_url: str) -> None:
             ordered = sorted(lengths)
             middle = (ordered[(len(lengths) - 1) // 2] + ordered[len(lengths) // 2]) / 2
             assert interest.median_days == round(middle, 2), case
+            # a later period: the months it covers whole (m) and the rest of its first
+            since = AnalyticsScope.create(db, scope.customers, at("01-20") + HOURS_3, scope.ends_at)
+            assert not await funnel_rollup.before_history(db, since)
+            later = await funnel.lifecycle_funnel(db, catalog, since)
+            assert later == await funnel.lifecycle_funnel(db, catalog, since, rollup=False), case
+            assert next(s for s in later.kinds[0].stages if s.stage == "interest").median_days
         await kept_as_counted(db)
 
     asyncio.run(with_state(settings_for(database_url), work))

@@ -409,25 +409,6 @@ def history_sql(catalog: Catalog, scope: AnalyticsScope) -> Sql:
     return sql
 
 
-def stay_medians(scope: AnalyticsScope) -> Sql:
-    """``stays`` and the medians of the chosen stays that ended, by stage
-    (the rollup path's; the history path gathers them with its counts)."""
-    d = scope.dialect
-    days = (
-        d.days_between("sc.left_at", "sc.at")
-        if d.sqlite
-        else "date_part('epoch', sc.left_at - sc.at) / 86400.0"
-    )
-    sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False))
-    sql.add(f", stays AS (SELECT sc.kind, sc.to_stage AS stage, {days} AS days ")
-    sql.extend(entries_from(scope)).add(
-        f" AND sc.at >= {scope.ts()} AND sc.left_at < {scope.ts()}) ",
-        scope.starts_at,
-        scope.ends_at,
-    )
-    return sql.add(d.medians("stays", "kind, stage", "days"))
-
-
 def irregular_sql(catalog: Catalog, scope: AnalyticsScope) -> Sql:
     """The phase counts of the customers counted one by one, by phase."""
     sql = Sql().add("WITH ").extend(scope.without_kinds().scoped_cte(stage=False)).add(", ")
@@ -476,10 +457,7 @@ async def funnel_rows(
     irregular = await irregular_sql(catalog, scope).fetch(db)
     defs = stage_defs(catalog, scope.kinds)
     rows = await funnel_rollup.counted_rows(db, scope, defs, irregular, CONVERTED_RANK, whole)
-    if whole:
-        medians = await funnel_rollup.whole_medians(db, scope)
-    else:
-        medians = await stay_medians(scope).fetch(db)
+    medians = await funnel_rollup.medians(db, scope, whole)
     rows += [
         {"part": "median", "kind": m["kind"], "stage": m["stage"], "days": m["median"]}
         for m in medians

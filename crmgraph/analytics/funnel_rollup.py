@@ -18,10 +18,12 @@ scope, deleted customers, a period ending in the past) reads the history.
 - the phase counts of irregular customers: one by one, as the history path;
 - for a period starting before the first entry (``before_history``): the
   measures' sums over every day (``stage_flow.WHOLE``), a few hundred rows;
-- medians: for a period starting before the first entry, the stays in the
-  middle of each stage's histogram of lengths (measure ``l``), read exactly
-  from the history by ``ix_stage_change_stay`` (``whole_medians``); for a
-  later start, from the chosen stays of the period (crmgraph.analytics.funnel).
+- medians (``medians``): the period's histogram of stay lengths in whole
+  days (``lengths``: measure ``l`` for a period starting before the first
+  entry; else ``m`` of the months it covers whole plus its first partial
+  month's stays from the history) locates each stage's one or two middle
+  stays, whose exact lengths are read from the history by
+  ``ix_stage_change_stay``, a few rows per stage.
 """
 
 from __future__ import annotations
@@ -245,38 +247,74 @@ async def counted_rows(
     return rows_of(defs, measures(sums, first), irregular, converted_rank)
 
 
-def middle_probes(scope: AnalyticsScope) -> str:
+def first_whole_month(starts: datetime.datetime) -> tuple[int, datetime.datetime]:
+    """The month number (``stage_flow.month_number``) of the first month
+    starting at or after ``starts``, and that month's first instant."""
+    month = (starts.year - 1970) * 12 + starts.month - 1
+    first = datetime.datetime(starts.year, starts.month, 1, tzinfo=datetime.UTC)
+    if first < starts:
+        month += 1
+        first = datetime.datetime(1970 + month // 12, month % 12 + 1, 1, tzinfo=datetime.UTC)
+    return month, first
+
+
+def lengths(scope: AnalyticsScope, whole: bool) -> Sql:
+    """``(kind, stage, day, n)``: the histogram of the lengths (whole days)
+    of the period's counted stays that ended: ``l`` for a period starting
+    ``before_history``; else ``m`` of the months it covers whole, and the
+    stays entered in its first partial month, from the history."""
+    kinds = kinds_in(scope, "kind")
+    if whole:
+        return Sql().add(
+            f"SELECT kind, stage, day, n FROM {stage_flow.TABLE} WHERE measure = 'l'{kinds}"
+        )
+    month, first = first_whole_month(scope.starts_at)
+    sqlite, ts = scope.dialect.sqlite, scope.ts()
+    return Sql().add(
+        f"SELECT kind, stage, CAST(went AS INTEGER) AS day, n FROM {stage_flow.TABLE} "
+        f"WHERE measure = 'm' AND day >= {month}{kinds} UNION ALL "
+        f"SELECT sc.kind, sc.to_stage, {stage_flow.length_day(sqlite)}, 1 FROM stage_change sc "
+        "JOIN customer c ON c.id = sc.customer AND c.deleted_at IS NULL "
+        f"WHERE sc.left_at IS NOT NULL AND sc.at >= {ts} AND sc.at < {ts}"
+        + kinds_in(scope, "sc.kind"),
+        scope.starts_at,
+        first,
+    )
+
+
+def middle_probes(scope: AnalyticsScope, whole: bool) -> Sql:
     """``(kind, stage, day, skip, second)``: where the one or two middle
-    stays of each stage are in its ``l`` histogram (0-based ranks
-    ``(N - 1) // 2`` and, ``second``, ``N // 2``, as PostgreSQL's
+    stays of each stage are in the period's histogram (``lengths``; 0-based
+    ranks ``(N - 1) // 2`` and, ``second``, ``N // 2``, as PostgreSQL's
     ``percentile_cont(0.5)`` and the SQLite median take them): their
     ``length_day`` and rank within it. Found by the database, so only these
     rows (two per stage) leave it, not the ~14,000 of the histogram."""
     as_int = "INTEGER" if scope.dialect.sqlite else "BIGINT"
-    whole = f"CAST(SUM(n) OVER (PARTITION BY kind, stage) AS {as_int})"
-    ranked = (
-        "SELECT kind, stage, day, n, "
-        f"CAST(SUM(n) OVER (PARTITION BY kind, stage ORDER BY day) AS {as_int}) - n "
-        f"AS before, ({whole} - 1) / 2 AS lo, {whole} / 2 AS hi FROM (SELECT kind, stage, day, "
-        f"CAST(SUM(n) AS {as_int}) AS n FROM {stage_flow.TABLE} "
-        f"WHERE measure = 'l'{kinds_in(scope, 'kind')} GROUP BY kind, stage, day "
-        "HAVING SUM(n) <> 0) h"
-    )
+    total = f"CAST(SUM(n) OVER (PARTITION BY kind, stage) AS {as_int})"
     rank = "CASE WHEN w.second = 0 THEN r.lo ELSE r.hi END"
-    return (
-        f"SELECT r.kind, r.stage, r.day, {rank} - r.before AS skip, w.second "
-        f"FROM ({ranked}) r JOIN (SELECT 0 AS second UNION ALL SELECT 1) w "
+    sql = Sql().add(
+        f"SELECT r.kind, r.stage, r.day, {rank} - r.before AS skip, w.second FROM (SELECT kind, "
+        f"stage, day, n, CAST(SUM(n) OVER (PARTITION BY kind, stage ORDER BY day) AS {as_int}) "
+        f"- n AS before, ({total} - 1) / 2 AS lo, {total} / 2 AS hi FROM (SELECT "
+        f"kind, stage, day, CAST(SUM(n) AS {as_int}) AS n FROM ("
+    )
+    return sql.extend(lengths(scope, whole)).add(
+        ") src GROUP BY kind, stage, day HAVING SUM(n) <> 0) h) r "
+        "JOIN (SELECT 0 AS second UNION ALL SELECT 1) w "
         f"ON (w.second = 0 OR r.hi > r.lo) AND {rank} >= r.before AND {rank} < r.before + r.n"
     )
 
 
-def middle_stays(sqlite: bool, probes: str | list[dict[str, Any]]) -> str:
+def middle_stays(scope: AnalyticsScope, probes: Sql | list[dict[str, Any]], whole: bool) -> Sql:
     """``(kind, stage, second, v)``: per probe (``middle_probes``: its SQL
     on PostgreSQL, its rows on SQLite) the length in days of the
-    ``skip``-th shortest counted stay of its ``length_day``. PostgreSQL
-    reads each day's stays by ``ix_stage_change_stay`` (the second's margin
-    only widens the range), one LATERAL join planned once (a UNION of 70
-    subqueries took ~400 ms to plan); SQLite, a UNION of them."""
+    ``skip``-th shortest counted stay of its ``length_day`` entered in the
+    period. PostgreSQL reads each day's stays by ``ix_stage_change_stay``
+    (the second's margin only widens the range), one LATERAL join planned
+    once (a UNION of 70 subqueries took ~400 ms to plan); SQLite, a UNION."""
+    sqlite = scope.dialect.sqlite
+    since = "" if whole else f" AND sc.at >= {scope.ts()}"
+    args = [] if whole else [scope.starts_at]
     stays = (
         f"SELECT {stage_flow.stay_days(sqlite)} AS v FROM stage_change sc JOIN customer c "
         "ON c.id = sc.customer AND c.deleted_at IS NULL "
@@ -284,40 +322,46 @@ def middle_stays(sqlite: bool, probes: str | list[dict[str, Any]]) -> str:
         f"AND {stage_flow.length_day(sqlite)} = {{day}}"
     )
     if isinstance(probes, list):
-        return " UNION ALL ".join(
-            f"SELECT {literal(p['kind'])} AS kind, {literal(p['stage'])} AS stage, "
-            f"{int(p['second'])} AS second, v FROM ("
-            + stays.format(kind=literal(p["kind"]), stage=literal(p["stage"]), day=int(p["day"]))
-            + f" ORDER BY v LIMIT 1 OFFSET {int(p['skip'])}) p{i}"
-            for i, p in enumerate(probes)
-        )
+        sql = Sql()
+        for i, p in enumerate(probes):
+            kind, stage = literal(p["kind"]), literal(p["stage"])
+            sql.add(
+                f"{' UNION ALL ' if i else ''}SELECT {kind} AS kind, {stage} AS stage, "
+                f"{int(p['second'])} AS second, v FROM ("
+                + stays.format(kind=kind, stage=stage, day=int(p["day"]))
+                + since
+                + f" ORDER BY v LIMIT 1 OFFSET {int(p['skip'])}) p{i}",
+                *args,
+            )
+        return sql
     seconds = stage_flow.STAY_SECONDS.replace("left_at - at", "sc.left_at - sc.at")
-    inner = stays.format(kind="p.kind", stage="p.stage", day="p.day")
-    return (
-        f"SELECT p.kind, p.stage, p.second, s.v FROM ({probes}) p "
-        f"CROSS JOIN LATERAL ({inner} AND {seconds} >= p.day * 86400.0 - 1 "
-        f"AND {seconds} < (p.day + 1) * 86400.0 + 1 ORDER BY v LIMIT 1 OFFSET p.skip) s"
+    inner = stays.format(kind="p.kind", stage="p.stage", day="p.day") + since
+    sql = Sql().add("SELECT p.kind, p.stage, p.second, s.v FROM (").extend(probes)
+    return sql.add(
+        f") p CROSS JOIN LATERAL ({inner} AND {seconds} >= p.day * 86400.0 - 1 "
+        f"AND {seconds} < (p.day + 1) * 86400.0 + 1 ORDER BY v LIMIT 1 OFFSET p.skip) s",
+        *args,
     )
 
 
-async def whole_medians(db: Database, scope: AnalyticsScope) -> list[dict[str, Any]]:
-    """The median stay per (kind, stage) of a period starting
-    ``before_history``, equal to the history's: the middle stays' lengths
-    (``middle_stays``; one statement on PostgreSQL, two on SQLite), then
-    PostgreSQL's ``percentile_cont`` interpolation or SQLite's mean."""
+async def medians(db: Database, scope: AnalyticsScope, whole: bool) -> list[dict[str, Any]]:
+    """The median stay per (kind, stage) of the period, equal to the
+    history's: the middle stays' lengths (``middle_stays``; one statement on
+    PostgreSQL, two on SQLite), then PostgreSQL's ``percentile_cont``
+    interpolation or SQLite's mean."""
     sqlite = scope.dialect.sqlite
-    probes: str | list[dict[str, Any]] = middle_probes(scope)
+    probes: Sql | list[dict[str, Any]] = middle_probes(scope, whole)
     if sqlite:
-        probes = await db.fetch(probes)
+        probes = await probes.fetch(db)
         if not probes:
             return []
     middle: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-    for row in await db.fetch(middle_stays(sqlite, probes)):
+    for row in await middle_stays(scope, probes, whole).fetch(db):
         middle[(row["kind"], row["stage"])][int(row["second"])] = float(row["v"])
-    medians = []
-    for (kind, stage), found in middle.items():
-        lo = found[0]
-        hi = found.get(1, lo)
+    found = []
+    for (kind, stage), values in middle.items():
+        lo = values[0]
+        hi = values.get(1, lo)
         median = (lo + hi) / 2 if sqlite else lo + (hi - lo) * 0.5
-        medians.append({"kind": kind, "stage": stage, "median": median if 1 in found else lo})
-    return medians
+        found.append({"kind": kind, "stage": stage, "median": median if 1 in values else lo})
+    return found

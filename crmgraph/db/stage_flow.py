@@ -23,8 +23,12 @@ over the stage entries of the active (not deleted) customers of:
 - ``l``: 1 per stay that ended, at the whole days of its length
   (``length_day``) in ``day``: the lengths' histogram, from which the
   funnel finds the stays in the middle of a stage's (crmgraph.analytics.
-  funnel_rollup.whole_medians) and reads their exact lengths by the index
-  ``ix_stage_change_stay`` (only the middle day's stays).
+  funnel_rollup.medians) and reads their exact lengths by the index
+  ``ix_stage_change_stay`` (only the middle day's stays);
+- ``m``: the same per month of ``at`` (``month_number`` in ``day``, the
+  length day as text in ``went``): a later period's histogram is the
+  months it covers whole plus its first partial month's stays from the
+  history.
 
 Each of ``n``, ``s``, ``f``, ``a``, ``x`` also has its sum over every day
 at ``day`` -1 (``WHOLE``): a period starting before the first entry reads
@@ -61,7 +65,7 @@ TABLE = "stage_flow"
 DELTAS = delta_fold.DeltaTable(TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149)
 # the measures, and whether each has a row at ``phase_prev_at``'s day (-1)
 MEASURES = (("n", 0), ("s", 0), ("f", 0), ("f", 1), ("a", 0), ("a", 1), ("x", 0), ("x", 1))
-MEASURES += (("c", 0), ("o", 0), ("l", 0))
+MEASURES += (("c", 0), ("o", 0), ("l", 0), ("m", 0))
 PERIOD_MEASURES = ("n", "s", "f", "a", "x")
 WHOLE = -1  # the ``day`` of a period measure's sum over every day
 # a stay's length in seconds (PostgreSQL): ``ix_stage_change_stay``'s key
@@ -111,6 +115,18 @@ def length_day(sqlite: bool, alias: str = "sc") -> str:
     return f"CAST(floor(date_part('epoch', {alias}.left_at - {alias}.at) / 86400) AS INTEGER)"
 
 
+def month_number(column: str, sqlite: bool) -> str:
+    """Months since January 1970 of a timestamp, in UTC."""
+    if sqlite:
+        year, month = (f"CAST(strftime('{f}', {column}) AS INTEGER)" for f in ("%Y", "%m"))
+    else:
+        year, month = (
+            f"CAST(EXTRACT({f} FROM {column} AT TIME ZONE 'UTC') AS INTEGER)"
+            for f in ("YEAR", "MONTH")
+        )
+    return f"(({year} - 1970) * 12 + {month} - 1)"
+
+
 def day_number(column: str, sqlite: bool) -> str:
     """Days since 1970-01-01 of a timestamp, in UTC."""
     if sqlite:
@@ -142,7 +158,7 @@ def _value() -> str:
     )
     return (
         "(CASE m.measure WHEN 'n' THEN 1 "
-        f"WHEN 's' THEN 1 - {is_open} WHEN 'l' THEN 1 - {is_open} "
+        f"WHEN 's' THEN 1 - {is_open} WHEN 'l' THEN 1 - {is_open} WHEN 'm' THEN 1 - {is_open} "
         f"WHEN 'f' THEN {reg} WHEN 'a' THEN {reg} * {adv} "
         f"WHEN 'x' THEN {reg} * {ex} * (1 - {adv}) WHEN 'c' THEN {is_open} * (1 - {ended}) "
         f"ELSE {is_open} * {reg} * {own} END) * (1 - 2 * m.late)"
@@ -157,17 +173,23 @@ def measures_select(rows: str, customers: str, roles: str, sign: int, sqlite: bo
     day = (
         "CASE WHEN m.measure IN ('c', 'o') THEN 0 "
         f"WHEN m.measure = 'l' THEN COALESCE({length_day(sqlite)}, 0) "
+        f"WHEN m.measure = 'm' THEN {month_number('sc.at', sqlite)} "
         f"WHEN m.late = 1 THEN {day_number('sc.phase_prev_at', sqlite)} "
         f"ELSE {day_number('sc.at', sqlite)} END"
     )
-    went = "CASE WHEN m.measure = 'n' THEN COALESCE(sc.next_stage, '') ELSE '' END"
+    text = "TEXT" if sqlite else "VARCHAR"
+    went = (
+        "CASE WHEN m.measure = 'n' THEN COALESCE(sc.next_stage, '') "
+        f"WHEN m.measure = 'm' THEN COALESCE(CAST({length_day(sqlite)} AS {text}), '') "
+        "ELSE '' END"
+    )
     return (
         f"SELECT sc.kind, sc.to_stage AS stage, {went} AS went, {day} AS day, m.measure, "
         f"{sign} * {_value()} AS n FROM {rows} sc "
         f"JOIN {customers} c ON c.id = sc.customer AND c.deleted_at IS NULL "
         f"LEFT JOIN {roles} r ON r.customer = sc.customer AND r.kind = sc.kind "
         f"JOIN {_measures()} m ON (m.late = 0 OR sc.phase_prev_at IS NOT NULL) "
-        "AND (m.measure <> 'l' OR sc.left_at IS NOT NULL)"
+        "AND (m.measure NOT IN ('l', 'm') OR sc.left_at IS NOT NULL)"
     )
 
 
