@@ -283,17 +283,18 @@ def lengths(scope: AnalyticsScope, whole: bool) -> Sql:
 
 
 def middle_probes(scope: AnalyticsScope, whole: bool) -> Sql:
-    """``(kind, stage, day, skip, second)``: where the one or two middle
+    """``(kind, stage, day, n, skip, second)``: where the one or two middle
     stays of each stage are in the period's histogram (``lengths``; 0-based
     ranks ``(N - 1) // 2`` and, ``second``, ``N // 2``, as PostgreSQL's
     ``percentile_cont(0.5)`` and the SQLite median take them): their
-    ``length_day`` and rank within it. Found by the database, so only these
+    ``length_day``, that day's count and their rank within it. Found by the database, so only these
     rows (two per stage) leave it, not the ~14,000 of the histogram."""
     as_int = "INTEGER" if scope.dialect.sqlite else "BIGINT"
     total = f"CAST(SUM(n) OVER (PARTITION BY kind, stage) AS {as_int})"
     rank = "CASE WHEN w.second = 0 THEN r.lo ELSE r.hi END"
     sql = Sql().add(
-        f"SELECT r.kind, r.stage, r.day, {rank} - r.before AS skip, w.second FROM (SELECT kind, "
+        f"SELECT r.kind, r.stage, r.day, r.n, {rank} - r.before AS skip, w.second FROM (SELECT "
+        "kind, "
         f"stage, day, n, CAST(SUM(n) OVER (PARTITION BY kind, stage ORDER BY day) AS {as_int}) "
         f"- n AS before, ({total} - 1) / 2 AS lo, {total} / 2 AS hi FROM (SELECT "
         f"kind, stage, day, CAST(SUM(n) AS {as_int}) AS n FROM ("
@@ -334,12 +335,19 @@ def middle_stays(scope: AnalyticsScope, probes: Sql | list[dict[str, Any]], whol
                 *args,
             )
         return sql
+    # in the index's order (seconds; v rises with them), from the nearer end
+    # of the day's n stays: the scan stops at the stay wanted
     seconds = stage_flow.STAY_SECONDS.replace("left_at - at", "sc.left_at - sc.at")
-    inner = stays.format(kind="p.kind", stage="p.stage", day="p.day") + since
+    inner = (
+        stays.format(kind="p.kind", stage="p.stage", day="p.day")
+        + f"{since} AND {seconds} >= p.day * 86400.0 - 1 AND {seconds} < (p.day + 1) * 86400.0 + 1"
+    )
     sql = Sql().add("SELECT p.kind, p.stage, p.second, s.v FROM (").extend(probes)
     return sql.add(
-        f") p CROSS JOIN LATERAL ({inner} AND {seconds} >= p.day * 86400.0 - 1 "
-        f"AND {seconds} < (p.day + 1) * 86400.0 + 1 ORDER BY v LIMIT 1 OFFSET p.skip) s",
+        f") p CROSS JOIN LATERAL (({inner} AND p.skip * 2 < p.n ORDER BY {seconds} "
+        f"LIMIT 1 OFFSET p.skip) UNION ALL ({inner} AND p.skip * 2 >= p.n "
+        f"ORDER BY {seconds} DESC LIMIT 1 OFFSET p.n - 1 - p.skip)) s",
+        *args,
         *args,
     )
 
