@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from crmgraph.schema.pagination import Connection, Edge, PageInfo, keyset_connection
     from crmgraph.schema.user_errors import UserError, UserErrorCode, user_errors
     from crmgraph.settings import Settings
+    from crmgraph.startup_work import StartupWork
     from crmgraph.validation import Errors, Problem, UserInputError
 
 # public name -> the module that defines it
@@ -115,6 +116,7 @@ _PUBLIC: dict[str, str] = {
     "MergeContext": "crmgraph.hook_contexts",
     "Database": "crmgraph.db.engine",
     "Settings": "crmgraph.settings",
+    "StartupWork": "crmgraph.startup_work",
     # global IDs
     "encode_id": "crmgraph.ids",
     "decode_id": "crmgraph.ids",
@@ -212,6 +214,7 @@ __all__ = [
     "RelationshipKind",
     "Settings",
     "Stage",
+    "StartupWork",
     "Transition",
     "TransitionContext",
     "UserError",

@@ -18,8 +18,7 @@ from crmgraph.schema.analytics import KNOWLEDGE_COST, knowledge
 from crmgraph.schema.analytics_root import build_analytics_query
 
 if TYPE_CHECKING:
-    from crmgraph import CoreGraphQLTypes, CustomerFieldTypes, Database
-    from crmgraph.startup_work import StartupWork
+    from crmgraph import CoreGraphQLTypes, CustomerFieldTypes, Database, StartupWork
 
 
 @hookimpl
