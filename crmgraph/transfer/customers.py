@@ -418,10 +418,7 @@ class CustomerImport:
         await matching.insert_match_keys(
             db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region, self.normals
         )
-        region = self.ctx.phone_region
-        await self.key_statistics.written(
-            {t for d in drafts for t, _ in self.normals.of(d.probe(), region).blocking_keys()}
-        )
+        await self.key_statistics.written(self.normals.values())  # the batch's rows'
         return ids
 
     @staticmethod

@@ -24,8 +24,26 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from crmgraph.db.engine import Database
+from crmgraph.db.match_score import EMAIL, KEY_TYPES, NAME, PHONE, TAX_ID, Normal
 
 TABLE = "customer_match_key"
+
+
+def key_types(normals: Iterable[Normal], wanted: set[str]) -> set[str]:
+    """Which of the ``wanted`` key types these normal forms hold (as their
+    blocking keys would), reading no further once all are found."""
+    found: set[str] = set()
+    for normal in normals:
+        held = (
+            (EMAIL, normal.email),
+            (PHONE, normal.phone),
+            (TAX_ID, normal.tax_id),
+            (NAME, normal.name_keys),
+        )
+        found.update(key_type for key_type, value in held if value and key_type in wanted)
+        if found == wanted:
+            break
+    return found
 
 
 class KeyStatistics:
@@ -35,11 +53,14 @@ class KeyStatistics:
         self.db = db
         self.handled: set[str] = set()  # the types looked at (and analyzed for) already
 
-    async def written(self, key_types: Iterable[str]) -> bool:
-        """After a batch wrote keys of ``key_types``: ANALYZE when one of them
-        is new to the statistics. Whether it ran."""
-        new = set(key_types) - self.handled
-        if self.db.is_sqlite or not new:
+    async def written(self, normals: Iterable[Normal]) -> bool:
+        """After a batch wrote the keys of these normal forms: ANALYZE when
+        one of their types is new to the statistics. Whether it ran."""
+        unhandled = set(KEY_TYPES) - self.handled
+        if self.db.is_sqlite or not unhandled:
+            return False
+        new = key_types(normals, unhandled)
+        if not new:
             return False
         self.handled |= new
         known = await self.known_types()
