@@ -68,6 +68,39 @@ CHANGES_ROWS = re.compile(
 )
 
 
+# Tables whose trigger-kept counts read one another's rows (crmgraph.db.
+# stage_flow: an entry's measures read its customer's kind and deletion and its
+# role's dates). Changed in one statement, each table's trigger already sees
+# the other's change and both count it, so such changes go in separate batches;
+# a change no such trigger reads (an INSERT of a customer, of a role without
+# dates: a primary kind's; an UPDATE setting other columns: a version, a role's
+# stage) still shares one.
+LINKED_COLUMNS = {
+    "stage_change": None,  # every change
+    "customer_role": ("customer", "kind", "added_at", "ended_at"),
+    "customer": ("kind", "deleted_at"),
+}
+SET_CLAUSE = re.compile(r"\bSET\b(.*?)(\bWHERE\b|\bFROM\b|\bRETURNING\b|$)", re.I | re.S)
+
+
+def counted_change(statement: Statement) -> bool:
+    """Whether ``statement`` changes what a linked table's trigger reads."""
+    if statement.guard or statement.table not in LINKED_COLUMNS:
+        return False
+    columns = LINKED_COLUMNS[statement.table]
+    if columns is None:
+        return True
+    if statement.is_insert:  # a customer's: no trigger; a role's: read once dated
+        dated = [i for i, c in enumerate(statement.columns) if c in ("added_at", "ended_at")]
+        return statement.table == "customer_role" and any(
+            row[i] is not None for row in statement.rows for i in dated
+        )
+    set_clause = SET_CLAUSE.search(statement.sql)
+    if set_clause is None:  # a DELETE
+        return True
+    return any(re.search(rf"\b{c}\s*=", set_clause.group(1), re.I) for c in columns)
+
+
 @dataclass
 class Statement:
     """One queued statement on ``table``: an INSERT of ``rows`` (each a
@@ -108,12 +141,17 @@ class Batch:
 
     def takes(self, statement: Statement) -> bool:
         """Whether ``statement`` may join: no other statement on its table
-        (bar an INSERT with the same columns, merged), one kept row at most."""
+        (bar an INSERT with the same columns, merged), no other change of a
+        linked table (``LINKED_COLUMNS``), one kept row at most."""
         if statement.keep and any(s.keep for s in self.statements):
             return False
         if self.params + statement.params > MAX_BATCH_PARAMS:
             return False
-        return all(s.table != statement.table for s in self.statements)
+        linked = counted_change(statement)
+        return all(
+            s.table != statement.table and not (linked and counted_change(s))
+            for s in self.statements
+        )
 
     @property
     def params(self) -> int:
