@@ -27,7 +27,9 @@ def day(n: int) -> datetime.datetime:
 
 async def rollup(state: AppState, kind: activity.Rollup = activity.ACTIVITY) -> list[tuple]:
     keys = ", ".join(k.name for k in kind.keys)
-    rows = await state.db.fetch(f"SELECT {kind.columns} FROM {kind.table} ORDER BY {keys}")
+    # a rollup of delta rows (crmgraph.db.tallies) is read through its view of the sums
+    source = getattr(kind, "view", kind.table)
+    rows = await state.db.fetch(f"SELECT {kind.columns} FROM {source} ORDER BY {keys}")
     return [tuple(str(v) for v in r.values()) for r in rows]
 
 
@@ -39,7 +41,8 @@ async def recounted(state: AppState, kind: activity.Rollup) -> list[tuple]:
 async def assert_rollup_exact(state: AppState, step: str) -> None:
     for kind in activity.ROLLUPS:
         kept, counted = await rollup(state, kind), await recounted(state, kind)
-        assert kept == counted, f"after {step}: {kind.table} {kept} != interactions {counted}"
+        name = getattr(kind, "view", kind.table)
+        assert kept == counted, f"after {step}: {name} {kept} != interactions {counted}"
 
 
 def test_rollup_follows_every_write(database_url: str) -> None:
