@@ -20,8 +20,8 @@ from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import with_state
 from crmgraph.db import queries, stage_flow, writes
 from crmgraph.dedupe import merge_rows
-from crmgraph.testing import settings_for
-from tests.helpers import insert_customer
+from crmgraph.testing import LiveServer, settings_for
+from tests.helpers import create_customer, insert_customer
 from tests.test_funnel_phases import HISTORY, at
 
 MORE = {
@@ -143,3 +143,54 @@ def test_the_medians_from_the_histogram(database_url: str) -> None:
         await kept_as_counted(db)
 
     asyncio.run(with_state(settings_for(database_url), work))
+
+
+async def counted_now(db: Any) -> set[tuple]:
+    """``stage_flow``'s sums as a fresh count would make them (its SELECT)."""
+    insert = stage_flow.backfill(db.is_sqlite)[1]
+    rows = await db.fetch(insert[insert.index("SELECT") :])
+    return {(*list(row.values())[:5], int(list(row.values())[5])) for row in rows}
+
+
+def test_the_api_writes_keep_the_counts(server: LiveServer, database_url: str) -> None:
+    """Through the API (on PostgreSQL a write transaction sends its statements
+    together, crmgraph.db.write_batch): after each write the kept sums are a
+    fresh count's."""
+    from tests.test_role_analytics import DELETE, LINK, MOVE, role
+
+    def same() -> None:
+        async def check(state: Any) -> None:
+            kept = {(*row[:5], int(row[5])) for row in await flow_sums(state.db)}
+            assert kept == await counted_now(state.db)
+
+        asyncio.run(with_state(settings_for(database_url), check))
+
+    ana = create_customer(server, name="Ana Kept", client={"segment": "CONSUMER"})["id"]
+    bo = create_customer(server, name="Bo Kept")["id"]
+    same()
+    version = role(
+        server,
+        "addRole",
+        {"customerId": ana, "kind": "GUARANTOR", "expectedVersion": 1,
+         "guarantor": {"guaranteedAmount": "5000"}},
+    )  # fmt: skip
+    same()
+    link = {"fromId": ana, "toId": bo, "kind": "guarantees"}
+    assert server.gql(LINK, {"input": link})["linkCustomers"]["userErrors"] == []
+    moved = server.gql(
+        MOVE,
+        {"input": {"id": ana, "kind": "GUARANTOR", "toStage": "verified",
+                   "expectedVersion": version}},
+    )["transitionCustomer"]  # fmt: skip
+    assert moved["userErrors"] == []
+    same()
+    version = moved["customer"]["version"]
+    role(server, "endRole", {"customerId": ana, "kind": "GUARANTOR", "expectedVersion": version})
+    same()
+    moved = server.gql(MOVE, {"input": {"id": bo, "toStage": "engaged", "expectedVersion": 1}})
+    assert moved["transitionCustomer"]["userErrors"] == []
+    same()
+    version = moved["transitionCustomer"]["customer"]["version"]
+    deleted = server.gql(DELETE, {"id": bo, "version": version})["deleteCustomer"]
+    assert deleted["userErrors"] == []
+    same()
