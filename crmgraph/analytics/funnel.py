@@ -27,10 +27,6 @@ default scope (whose past entries, unlike a role's, leave with it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -127,62 +123,15 @@ def stage_phases(catalog: Catalog) -> set[tuple]:
     return rows
 
 
-# The recomputation started at start-up, per database pool (``id`` of the
-# ``Database``: one per app state), awaited by the funnel while it runs.
-_RECOMPUTES: dict[int, asyncio.Task[None]] = {}
-logger = logging.getLogger(__name__)
-
-
-async def recompute_in_background(db: Database, catalog: Catalog) -> asyncio.Task[None] | None:
-    """If the stored phase columns are not ``catalog``'s (one read of
-    ``stage_phase``), start ``current_stage_phases`` as a task of its own and
-    return it at once: the start-up hook's way, so a server whose history
-    needs them recomputed (minutes at millions of entries) answers every
-    other request meanwhile; ``phases_ready`` (each funnel) waits for it."""
-    if await stays.stored_stage_phases(db) == stage_phases(catalog):
-        return None
-    running = _RECOMPUTES.get(id(db))
-    if running is not None and not running.done():
-        return running
-    task = asyncio.create_task(current_stage_phases(db, catalog), name="crmgraph-funnel-phases")
-    _RECOMPUTES[id(db)] = task
-    task.add_done_callback(functools.partial(_recompute_done, id(db)))
-    return task
-
-
-def _recompute_done(key: int, task: asyncio.Task[None]) -> None:
-    if _RECOMPUTES.get(key) is task:
-        del _RECOMPUTES[key]
-    if not task.cancelled() and task.exception() is not None:
-        # the next funnel request recomputes (and reports the error) itself
-        logger.error("recomputing the funnel's phase columns failed", exc_info=task.exception())
-
-
-async def stop_recompute(db: Database) -> None:
-    """Cancel a recomputation still running (the server stops): its
-    transaction rolls back and the next start begins again."""
-    task = _RECOMPUTES.get(id(db))
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def phases_ready(db: Database, catalog: Catalog) -> None:
-    """Before the funnel reads the phase columns: wait for the start-up
-    recomputation if it still runs (shielded: a request given up does not
-    cancel it), then check them as ``current_stage_phases`` does."""
-    running = _RECOMPUTES.get(id(db))
-    if running is not None and not running.done():
-        with contextlib.suppress(Exception):  # failed: recomputed below, or its error raised
-            await asyncio.shield(running)
-    await current_stage_phases(db, catalog)
-
-
 async def current_stage_phases(db: Database, catalog: Catalog) -> None:
     """Make the stored phase columns those of ``catalog``: recompute them all
     (once, in a transaction) if ``stage_phase`` holds other stages, as after
-    a plugin changed the catalog or on a database that never had a funnel."""
+    a plugin changed the catalog or on a database that never had a funnel.
+
+    The analytics plugin runs it as start-up work (crmgraph.startup_work),
+    beside the first requests; a funnel asked for meanwhile calls it too and
+    waits on the running one's lock (PostgreSQL: the table lock below;
+    SQLite: its one writer), then finds the columns current."""
     wanted = stage_phases(catalog)
     if await stays.stored_stage_phases(db) == wanted:
         return
@@ -468,7 +417,7 @@ async def funnel_rows(
 async def lifecycle_funnel(
     db: Database, catalog: Catalog, scope: AnalyticsScope, *, rollup: bool = True
 ) -> Funnel:
-    await phases_ready(db, catalog)
+    await current_stage_phases(db, catalog)
     rows = await funnel_rows(db, catalog, scope, rollup=rollup)
     by_part: dict[str, dict[tuple, dict]] = defaultdict(dict)
     flows: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
