@@ -68,7 +68,13 @@ def test_events_reach_handlers_and_failures_are_retried(recording_server: LiveSe
         "userErrors": [],
     }  # the failing handler did not block the write
     wait_until(lambda: "customer.updated" in types_received(), "customer.updated after a retry")
-    rows = {r["type"]: r for r in event_rows(server.database_url)}  # type: ignore[attr-defined]
+
+    def by_type() -> dict[str, dict]:
+        return {r["type"]: r for r in event_rows(server.database_url)}  # type: ignore[attr-defined]
+
+    # the handler has the event before the dispatcher records its delivery
+    wait_until(lambda: by_type()["customer.updated"]["delivered_at"] is not None, "delivered")
+    rows = by_type()
     assert rows["customer.updated"]["attempts"] == 2
     assert rows["customer.updated"]["delivered_at"] is not None
     assert rows["customer.updated"]["last_error"] is None

@@ -123,6 +123,11 @@ def stage_phases(catalog: Catalog) -> set[tuple]:
     return rows
 
 
+async def phases_current(db: Database, catalog: Catalog) -> bool:
+    """Whether the stored phase columns are ``catalog``'s (one read)."""
+    return await stays.stored_stage_phases(db) == stage_phases(catalog)
+
+
 async def current_stage_phases(db: Database, catalog: Catalog) -> None:
     """Make the stored phase columns those of ``catalog``: recompute them all
     (once, in a transaction) if ``stage_phase`` holds other stages, as after
@@ -132,9 +137,9 @@ async def current_stage_phases(db: Database, catalog: Catalog) -> None:
     beside the first requests; a funnel asked for meanwhile calls it too and
     waits on the running one's lock (PostgreSQL: the table lock below;
     SQLite: its one writer), then finds the columns current."""
-    wanted = stage_phases(catalog)
-    if await stays.stored_stage_phases(db) == wanted:
+    if await phases_current(db, catalog):
         return
+    wanted = stage_phases(catalog)
     async with db.transaction():
         if not db.is_sqlite:  # one recomputation at a time; the others find it done
             await db.fetch("LOCK TABLE stage_phase IN EXCLUSIVE MODE")

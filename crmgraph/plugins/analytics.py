@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from crmgraph import CustomerField, GraphQLContribution, hookimpl
-from crmgraph.analytics.funnel import current_stage_phases
+from crmgraph.analytics.funnel import current_stage_phases, phases_current
 from crmgraph.schema.analytics import KNOWLEDGE_COST, knowledge
 from crmgraph.schema.analytics_root import build_analytics_query
 
@@ -48,9 +48,10 @@ def crmgraph_graphql(types: CoreGraphQLTypes) -> GraphQLContribution:
 
 
 @hookimpl
-def crmgraph_startup(db: Database, catalog: Any, startup_work: StartupWork) -> None:
+async def crmgraph_startup(db: Database, catalog: Any, startup_work: StartupWork) -> None:
     # the funnel's stored phase columns follow the catalog the plugins
     # declare: after a change (or an upgrade) recomputed beside the first
-    # requests (minutes on millions of entries; one read when they are
-    # current); a funnel asked for meanwhile waits on the recomputation's lock
-    startup_work.start("funnel phases", current_stage_phases(db, catalog))
+    # requests (minutes on millions of entries); a funnel asked for
+    # meanwhile waits on the recomputation's lock
+    if not await phases_current(db, catalog):
+        startup_work.start("funnel phases", current_stage_phases(db, catalog))
