@@ -303,6 +303,19 @@ def peak_rss_since_reset() -> float:
     return 0.0
 
 
+def check_import(summary: Any, truth: import_csv.Truth) -> None:
+    """Every bad row rejected and every other row created or matched to a
+    party already known: a repeat within the file, or (a large file into a
+    large database) a seeded customer the generated row shares an e-mail or
+    a phone with, which screening rightly skips; those are counted, not lost."""
+    assert summary.rejected == truth.bad, (summary.lines(), truth.bad)
+    landed = summary.created + summary.skipped_duplicates
+    assert landed == truth.created + truth.repeats, (summary.lines(), truth)
+    if summary.created != truth.created:
+        extra = truth.created - summary.created
+        print(f"  {extra:,} generated rows matched a seeded customer", file=sys.stderr)
+
+
 def measure_import(settings: Settings, size: int, rows: int, results: Results) -> None:
     """bench.import_csv's customers file into a copy of the size's database."""
     name = copy_database(size)
@@ -318,7 +331,7 @@ def measure_import(settings: Settings, size: int, rows: int, results: Results) -
                 started = time.perf_counter()
                 summary = await import_csv.import_file(state, data, options)
                 took = time.perf_counter() - started
-                assert summary.created == truth.created, summary.lines()
+                check_import(summary, truth)
                 return took, peak_rss_since_reset() - before
 
             took, grew = asyncio.run(
