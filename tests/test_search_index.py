@@ -197,7 +197,7 @@ BULK = (
     "attributes, version, created_at, updated_at) "
     "SELECT 'client', 'Bulk ' || h, 'bulk ' || h, 'bulk ' || h, h || '@bulk.example', "
     "h || '@bulk.example', {}, 1, now(), now() "
-    "FROM (SELECT md5(g::text) AS h FROM generate_series(1, 20000) g) s"
+    "FROM (SELECT md5(g::text) AS h FROM generate_series(10001, 16000) g) s"
 )
 ROLES = (
     "INSERT INTO customer_role (customer, kind, stage, phase, entered_at) "
