@@ -150,22 +150,15 @@ async def current_stage_phases(db: Database, catalog: Catalog) -> None:
 def stage_definitions(catalog: Catalog, kinds: tuple[str, ...]) -> str:
     """``stage_def`` as a VALUES list: each stage's phase (also as its number,
     ``PHASE_RANK``), order, whether it ends the lifecycle and whether reaching
-    it is a conversion (``phase_rank``) or a detour. Joined to grouped rows."""
-    rows = []
-    for descriptor in catalog.customer_types:
-        if kinds and descriptor.key not in kinds:
-            continue
-        conversions = {t.to_stage for t in descriptor.lifecycle.transitions if t.convert_to}
-        for position, stage in enumerate(descriptor.lifecycle.stages):
-            converted = stage.key in conversions
-            rank = CONVERTED_RANK if converted else PHASE_RANK[stage.phase.value]
-            rows.append(
-                f"({literal(descriptor.key)}, {literal(stage.key)}, "
-                f"{literal(stage.phase.value)}, {PHASE_RANK[stage.phase.value]}, "
-                f"{position}, {rank}, "
-                f"{1 if stage.phase == Phase.ENDED and not converted else 0}, "
-                f"{1 if stage.detour else 0})"
-            )
+    it is a conversion (``phase_rank``) or a detour (:func:`stage_defs`'
+    facts, for the history path's SQL). Joined to grouped rows."""
+    rows = [
+        f"({literal(kind)}, {literal(stage)}, {literal(phase)}, {PHASE_RANK[phase]}, "
+        f"{position}, {rank}, {is_exit}, {is_detour})"
+        for (kind, stage), (phase, position, rank, is_exit, is_detour) in stage_defs(
+            catalog, kinds
+        ).items()
+    ]
     return (
         "stage_def (kind, stage, phase, phase_no, position, phase_rank, is_exit, is_detour) "
         "AS (VALUES " + ", ".join(rows) + ")"
@@ -375,7 +368,9 @@ def irregular_sql(catalog: Catalog, scope: AnalyticsScope) -> Sql:
 
 
 def stage_defs(catalog: Catalog, kinds: tuple[str, ...]) -> funnel_rollup.StageDefs:
-    """``stage_definitions`` as a dict, for the rollup path."""
+    """Each stage's (phase, position, phase rank, is_exit, is_detour) by
+    (kind, stage): the rollup path reads it, the history path's SQL is made
+    from it (:func:`stage_definitions`)."""
     defs: funnel_rollup.StageDefs = {}
     for descriptor in catalog.customer_types:
         if kinds and descriptor.key not in kinds:
