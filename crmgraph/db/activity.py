@@ -34,11 +34,10 @@ from crmgraph.db.tallies import (
     Column,
     Holders,
     Tally,
-    block,
     drop_statements,
-    function,
     statement_triggers,
 )
+from crmgraph.db.trigger_sql import block, function
 
 
 def utc_day(column: str, sqlite: bool) -> str:

@@ -40,6 +40,7 @@ write a row computed without the other's interaction.
 from __future__ import annotations
 
 from crmgraph.db import customer_counts
+from crmgraph.db.trigger_sql import function
 
 TABLE = "churn_basis"
 PHASES = ("RETENTION", "EXPANSION")  # crmgraph.analytics.rules.CHURN_PHASES when made
@@ -128,14 +129,6 @@ def refresh(ids: str) -> list[str]:
     ]
 
 
-def _function(name: str, body: list[str]) -> str:
-    statements = "".join(f"    {s};\n" for s in body)
-    return (
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n{statements}    RETURN NULL;\nEND $$"
-    )
-
-
 def _triggers() -> list[str]:
     made = []
     for name, table, event, changed in TRIGGERS:
@@ -143,7 +136,7 @@ def _triggers() -> list[str]:
         if event == "UPDATE":
             side = "OLD TABLE AS old_rows NEW TABLE AS new_rows"
         ids = f"SELECT DISTINCT customer FROM ({changed}) c WHERE customer IS NOT NULL"
-        made.append(_function(name, refresh(ids)))
+        made.append(function(name, refresh(ids)))
         made.append(
             f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {side} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"
@@ -158,7 +151,7 @@ def _triggers() -> list[str]:
         ("churn_basis_key_truncate", KEYS, f"DELETE FROM {TABLE}"),
     ]
     for name, table, statement in emptied:
-        made.append(_function(name, [statement]))
+        made.append(function(name, [statement]))
         made.append(
             f"CREATE TRIGGER {name} AFTER TRUNCATE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()"

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from crmgraph.db import delta_fold
 from crmgraph.db.activity import month_number
+from crmgraph.db.trigger_sql import block, function
 
 MEMBERS = "customer_cohort"
 SIZES = "cohort_size"
@@ -208,12 +209,10 @@ def _postgres_update_triggers() -> list[str]:
     statements = []
     for table, body in _update_bodies(False).items():
         name, columns = f"cohorts_{table}_update", UPDATED[table]
-        block = "".join(f"    {s};\n" for s in body)
         old = ", ".join(f"OLD.{c}" for c in columns)
         new = ", ".join(f"NEW.{c}" for c in columns)
         statements += [
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n{block}    RETURN NULL;\nEND $$",
+            function(name, body),
             f"CREATE TRIGGER {name} AFTER UPDATE OF {', '.join(columns)} ON {table} "
             f"FOR EACH ROW WHEN (({old}) IS DISTINCT FROM ({new})) EXECUTE FUNCTION {name}()",
         ]
@@ -253,11 +252,7 @@ def _postgres_triggers() -> list[str]:
     statements = []
     for (table, event), body in _postgres_bodies().items():
         name = f"cohorts_{table}_{event}"
-        block = "".join(f"    {s};\n" for s in body)
-        statements.append(
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n{block}    RETURN NULL;\nEND $$"
-        )
+        statements.append(function(name, body))
         tables = {"insert": "NEW TABLE AS new_rows", "delete": "OLD TABLE AS old_rows"}
         referencing = f"REFERENCING {tables[event]} " if event in tables else ""
         statements.append(
@@ -296,8 +291,7 @@ def _sqlite_name(table: str, event: str) -> str:
 def _sqlite_triggers() -> list[str]:
     return [
         f"CREATE TRIGGER {_sqlite_name(table, event)} AFTER {event} ON {table} BEGIN\n"
-        + "".join(f"    {s};\n" for s in body)
-        + "END"
+        f"{block(body)}END"
         for (table, event), body in _sqlite_bodies().items()
     ]
 

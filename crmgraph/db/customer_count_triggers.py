@@ -22,6 +22,7 @@ from crmgraph.db.customer_counts import (
     create_tables,
     refresh,
 )
+from crmgraph.db.trigger_sql import block, function
 
 ROLES = "customer_role"
 # what a role row's part in a key depends on
@@ -40,14 +41,6 @@ def _role_changed(o: str, n: str, *, sqlite: bool) -> str:
 # -- PostgreSQL --------------------------------------------------------------
 
 
-def _function(name: str, body: list[str]) -> str:
-    block = "".join(f"    {s};\n" for s in body)
-    return (
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n{block}    RETURN NULL;\nEND $$"
-    )
-
-
 def _statement_trigger(name: str, event: str, table: str, tables: str) -> str:
     return (
         f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {tables} "
@@ -63,9 +56,9 @@ def _postgres_refreshing(table: str, prefix: str, key: str, changed: str) -> lis
     moved = f"FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed}"
     updated = f"SELECT o.{key} {moved} UNION SELECT n.{key} {moved}"
     return [
-        _function(f"{prefix}_added", refresh(f"SELECT {key} FROM new_rows", sqlite=False)),
-        _function(f"{prefix}_changed", refresh(updated, sqlite=False)),
-        _function(f"{prefix}_gone", refresh(f"SELECT {key} FROM old_rows", sqlite=False)),
+        function(f"{prefix}_added", refresh(f"SELECT {key} FROM new_rows", sqlite=False)),
+        function(f"{prefix}_changed", refresh(updated, sqlite=False)),
+        function(f"{prefix}_gone", refresh(f"SELECT {key} FROM old_rows", sqlite=False)),
         _statement_trigger(f"{prefix}_added", "INSERT", table, "NEW TABLE AS new_rows"),
         _statement_trigger(f"{prefix}_changed", "UPDATE", table, both),
         _statement_trigger(f"{prefix}_gone", "DELETE", table, "OLD TABLE AS old_rows"),
@@ -78,7 +71,7 @@ def postgres_triggers() -> list[str]:
         *_postgres_refreshing(
             ROLES, "customer_role_tally", "customer", _role_changed("o", "n", sqlite=False)
         ),
-        _function("customer_tally_cleared", [f"DELETE FROM {TABLE}", f"DELETE FROM {KEYS}"]),
+        function("customer_tally_cleared", [f"DELETE FROM {TABLE}", f"DELETE FROM {KEYS}"]),
         "CREATE TRIGGER customer_tally_cleared AFTER TRUNCATE ON customer "
         "FOR EACH STATEMENT EXECUTE FUNCTION customer_tally_cleared()",
         *delta_fold.postgres_compaction(DELTAS),
@@ -89,9 +82,8 @@ def postgres_triggers() -> list[str]:
 
 
 def _sqlite_trigger(name: str, event: str, body: list[str], when: str = "") -> str:
-    block = "".join(f"    {s};\n" for s in body)
     condition = f" WHEN {when}" if when else ""
-    return f"CREATE TRIGGER {name} {event}{condition} BEGIN\n{block}END"
+    return f"CREATE TRIGGER {name} {event}{condition} BEGIN\n{block(body)}END"
 
 
 def sqlite_triggers() -> list[str]:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crmgraph.db.trigger_sql import block, function
+
 
 @dataclass(frozen=True)
 class DeltaTable:
@@ -129,8 +131,7 @@ def postgres_compaction(t: DeltaTable) -> list[str]:
     # from the table's size, hashed all of it (40 ms at 80,000 rows, not 3)
     probes = " SET enable_hashjoin = off SET enable_mergejoin = off" if t.window else ""
     return [
-        f"CREATE FUNCTION {t.trigger}() RETURNS trigger LANGUAGE plpgsql{probes} AS $$\n"
-        f"BEGIN\n    {folding};\n    RETURN NULL;\nEND $$",
+        function(t.trigger, [folding], options=probes),
         f"CREATE TRIGGER {t.trigger} AFTER INSERT ON {t.table} FOR EACH ROW "
         f"WHEN (NEW.id % {t.every} = 0) EXECUTE FUNCTION {t.trigger}()",
     ]
@@ -138,10 +139,10 @@ def postgres_compaction(t: DeltaTable) -> list[str]:
 
 def sqlite_compaction(t: DeltaTable) -> list[str]:
     """The row trigger that folds ``t`` every ``t.every`` rows."""
-    block = "".join(f"    {s};\n" for s in compact(t, upto="NEW.id", sqlite=True))
+    body = block(compact(t, upto="NEW.id", sqlite=True))
     return [
         f"CREATE TRIGGER {t.trigger} AFTER INSERT ON {t.table} "
-        f"WHEN NEW.id % {t.every} = 0 BEGIN\n{block}END"
+        f"WHEN NEW.id % {t.every} = 0 BEGIN\n{body}END"
     ]
 
 

@@ -60,6 +60,7 @@ counted); SQLite row triggers. ``stage_flow`` is a delta table
 from __future__ import annotations
 
 from crmgraph.db import delta_fold
+from crmgraph.db.trigger_sql import block, function
 
 TABLE = "stage_flow"
 DELTAS = delta_fold.DeltaTable(TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149)
@@ -320,13 +321,10 @@ def _bodies(sqlite: bool) -> dict[str, list[str]]:
 
 def _sc_trigger_sql(name: str, body: list[str], timing: str, sqlite: bool) -> list[str]:
     if sqlite:
-        block = "".join(f"    {s};\n" for s in body)
-        return [f"CREATE TRIGGER {TABLE}_{name} {timing} BEGIN\n{block}END"]
-    block = "".join(f"    {s};\n" for s in body)
+        return [f"CREATE TRIGGER {TABLE}_{name} {timing} BEGIN\n{block(body)}END"]
     returned = "OLD" if timing.startswith("BEFORE") else "NULL"
     return [
-        f"CREATE FUNCTION {TABLE}_{name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n{block}    RETURN {returned};\nEND $$",
+        function(f"{TABLE}_{name}", body, returned),
         f"CREATE TRIGGER {TABLE}_{name} {timing} EXECUTE FUNCTION {TABLE}_{name}()",
     ]
 
@@ -392,8 +390,7 @@ def _truncates() -> list[str]:
     ):
         name = f"{TABLE}_{table}_truncate"
         statements += [
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            f"BEGIN\n    {body};\n    RETURN NULL;\nEND $$",
+            function(name, [body]),
             f"CREATE TRIGGER {name} AFTER TRUNCATE ON {table} FOR EACH STATEMENT "
             f"EXECUTE FUNCTION {name}()",
         ]

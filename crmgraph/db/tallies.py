@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from crmgraph.db import delta_fold
+from crmgraph.db.trigger_sql import block, function
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,6 @@ def drop_statements(table: str, engine_type: str) -> list[str]:
         *(f"DROP FUNCTION {table}_{f}()" for f in functions),
         f"DROP TABLE {table}",
     ]
-
-
-def block(body: list[str]) -> str:
-    """Statements as the body of a trigger or a plpgsql function."""
-    return "".join(f"    {s};\n" for s in body)
-
-
-def function(name: str, body: list[str]) -> str:
-    return (
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n{block(body)}    RETURN NULL;\nEND $$"
-    )
 
 
 def statement_triggers(t: str, cleared: str = "") -> list[str]:
