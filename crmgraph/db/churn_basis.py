@@ -121,7 +121,7 @@ def refresh(ids: str) -> list[str]:
     phases = ", ".join(f"'{p}'" for p in PHASES)
     changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS)
     return [
-        f"PERFORM 1 FROM {KEYS} WHERE customer IN ({ids}) ORDER BY customer FOR UPDATE",
+        customer_counts.lock_keys(ids),
         f"DELETE FROM {TABLE} b WHERE b.customer IN ({ids}) AND NOT EXISTS (SELECT 1 FROM "
         f"{KEYS} k WHERE k.customer = b.customer AND k.phase IN ({phases}))",
         f"INSERT INTO {TABLE} (customer, {', '.join(COLUMNS)}) {rows_of(ids)} "

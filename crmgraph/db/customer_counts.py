@@ -184,7 +184,7 @@ def refresh(ids: str, *, sqlite: bool) -> list[str]:
     if sqlite:
         counted = f"SELECT {KEY_COLUMNS}, 1 AS n FROM ({now}) k"
         return [fold(f"({stored} UNION ALL {counted}) d"), upsert.format(now=now), vanished]
-    lock = f"PERFORM 1 FROM {KEYS} WHERE customer IN ({ids}) ORDER BY customer FOR UPDATE"
+    lock = lock_keys(ids)
     counted = f"SELECT {KEY_COLUMNS}, 1 AS n FROM now"
     written = (
         f"WITH now AS MATERIALIZED ({now}), "
@@ -193,6 +193,14 @@ def refresh(ids: str, *, sqlite: bool) -> list[str]:
         f"{fold(f'({stored} UNION ALL {counted}) d')}"
     )
     return [lock, written]
+
+
+def lock_keys(ids: str) -> str:
+    """PostgreSQL: lock the stored keys of the customers ``ids`` (a subquery)
+    in customer order, so that two transactions recounting the same
+    customer (this tally, crmgraph.db.churn_basis) queue instead of both
+    counting from the keys as they were."""
+    return f"PERFORM 1 FROM {KEYS} WHERE customer IN ({ids}) ORDER BY customer FOR UPDATE"
 
 
 def fold(source: str) -> str:

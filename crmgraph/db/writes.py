@@ -99,6 +99,11 @@ async def run_or_queue(
 Visible = Callable[[dict[str, Any]], bool]
 
 
+# how every writer locks a customer's row (lock_parties, locked_customers,
+# hold_live_customer): one mode, so that they queue on one another
+PARTY_LOCK = "FOR NO KEY UPDATE"
+
+
 async def lock_parties(db: Database, pks: Iterable[int]) -> None:
     """The party lock: every write that touches a customer (its row or a row
     hanging off it) takes it, inside its transaction, before reading the
@@ -125,9 +130,7 @@ async def lock_parties(db: Database, pks: Iterable[int]) -> None:
     if not ids or db.is_sqlite:
         return
     marks = ", ".join("{}" for _ in ids)
-    await db.fetch(
-        f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE", *ids
-    )
+    await db.fetch(f"SELECT id FROM customer WHERE id IN ({marks}) ORDER BY id {PARTY_LOCK}", *ids)
 
 
 def row_locks(db: Database) -> str:
@@ -145,7 +148,7 @@ async def locked_customers(db: Database, pks: Sequence[int]) -> list[dict[str, A
     if not db.in_transaction:
         raise RuntimeError("a party lock is taken inside the write's transaction")
     marks = ", ".join("{}" for _ in pks)
-    locking = "" if db.is_sqlite else " ORDER BY c.id FOR NO KEY UPDATE OF c"
+    locking = "" if db.is_sqlite else f" ORDER BY c.id {PARTY_LOCK} OF c"
     return await db.fetch(
         f"SELECT {queries.CUSTOMER_COLUMNS} FROM {queries.CUSTOMER_FROM} "
         f"WHERE c.id IN ({marks}){locking}",
@@ -235,7 +238,7 @@ async def hold_live_customer(
     # locked as lock_parties locks it
     queue.guard(
         "customer",
-        f"SELECT c.id FROM customer c WHERE {where.sql()} FOR NO KEY UPDATE",
+        f"SELECT c.id FROM customer c WHERE {where.sql()} {PARTY_LOCK}",
         *where.args,
     )
 
