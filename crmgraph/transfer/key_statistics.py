@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from crmgraph.db.engine import Database
-from crmgraph.db.match_score import EMAIL, KEY_TYPES, NAME, PHONE, TAX_ID, Normal
+from crmgraph.db.match_score import KEY_TYPES, Normal
 
 TABLE = "customer_match_key"
 
@@ -34,13 +34,7 @@ def key_types(normals: Iterable[Normal], wanted: set[str]) -> set[str]:
     blocking keys would), reading no further once all are found."""
     found: set[str] = set()
     for normal in normals:
-        held = (
-            (EMAIL, normal.email),
-            (PHONE, normal.phone),
-            (TAX_ID, normal.tax_id),
-            (NAME, normal.name_keys),
-        )
-        found.update(key_type for key_type, value in held if value and key_type in wanted)
+        found.update(key_type for key_type, _ in normal.blocking_keys() if key_type in wanted)
         if found == wanted:
             break
     return found
