@@ -39,6 +39,7 @@ from crmgraph.db.match_score import (
     Probe,
     score,
 )
+from crmgraph.db.match_statistics import fresh_statistics
 from crmgraph.db.normalize import comparable_name
 
 # key values per lookup statement, well under both engines' parameter limits
@@ -261,7 +262,7 @@ async def rebuild_duplicate_pairs(
     await insert_rows(
         db, "duplicate_pair", [_pair_row(p, normals, kinds) for p in found], returning=False
     )
-    await _fresh_statistics(db)
+    await fresh_statistics(db)
 
 
 def _pair_row(pair: FoundPair, normals: Mapping[int, Normal], kinds: bool) -> dict[str, Any]:
@@ -328,7 +329,7 @@ async def _refresh_pairs(
     touched = [key for key in removed + added if key not in crowded]
     await lock_keys(db, touched, shared=crowded)
     if len(touched) > KEYS_LOCKED_ONE_BY_ONE:
-        await _fresh_statistics(db)
+        await fresh_statistics(db, {key_type for key_type, _ in added})
     crossed, counts = await _crossed_members(db, removed, added, crowded)
     others = sorted(crossed - set(ids))
     subjects = dict(normals)
@@ -346,25 +347,6 @@ async def _refresh_pairs(
             (*chunk, *chunk),
         )
     await _store_pairs(db, subjects, {*ids, *others}, counts)
-
-
-async def _fresh_statistics(db: Database) -> None:
-    """PostgreSQL: ANALYZE the keys and customers when the keys have more than
-    doubled since the planner last counted them. A bulk write (an import, a
-    seed) adds them in its own transaction, and a lookup planned on the old
-    counts joins every key row with every customer (15 s for 1,000 probes over
-    20,000 fresh customers; 0.5 s after ANALYZE, which sees the transaction's
-    rows). Counted by the statistics: a COUNT(*) read every key per batch."""
-    if db.is_sqlite:
-        return
-    rows = await db.fetch(  # what it counted, and this transaction's (autovacuum sees others')
-        "SELECT GREATEST(reltuples, 0) + pg_stat_get_xact_tuples_inserted(oid) "
-        "- pg_stat_get_xact_tuples_deleted(oid) AS actual, reltuples AS estimated "
-        "FROM pg_class WHERE oid = 'customer_match_key'::regclass"
-    )
-    if rows and rows[0]["actual"] > 2 * max(float(rows[0]["estimated"]), 1000.0):
-        await db.fetch("ANALYZE customer_match_key")
-        await db.fetch("ANALYZE customer")
 
 
 async def _crossed_members(

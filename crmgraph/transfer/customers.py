@@ -64,7 +64,6 @@ from crmgraph.transfer.customer_rows import Draft, RowCheck
 from crmgraph.transfer.duplicates import Repeat, find_repeats
 from crmgraph.transfer.export import STAGE_SEPARATOR, role_columns
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
-from crmgraph.transfer.key_statistics import KeyStatistics
 from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ColumnMap, Fields, MappingError
 from crmgraph.transfer.references import REF, RefBook, known_origin, origin_of
@@ -110,7 +109,6 @@ class CustomerImport:
         self.book = RefBook(ctx.db, "Customer", None)
         self.taken: list[tuple[str | None, int]] = []  # a batch's (ref, customer) to remember
         self.normals = matching.Normals()  # a batch's probes' normal forms
-        self.key_statistics = KeyStatistics(ctx.db)
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
@@ -418,7 +416,6 @@ class CustomerImport:
         await matching.insert_match_keys(
             db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region, self.normals
         )
-        await self.key_statistics.written(self.normals.values())  # the batch's rows'
         return ids
 
     @staticmethod
