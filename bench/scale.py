@@ -405,6 +405,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument(
+        "--import-only",
+        action="store_true",
+        help="time the import alone (no reads, writes, export)",
+    )
+    parser.add_argument(
         "--no-pairs",
         action="store_true",
         help="leave a database without match keys as it is (rebuilding them is slow at 1M)",
@@ -429,8 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(prepare(url, settings, size, args.reseed, not args.no_pairs))
         if args.seed_only:
             continue
-        measure_server(settings, url, size, args.runs, results)
-        if not args.no_export:
+        if not args.import_only:
+            measure_server(settings, url, size, args.runs, results)
+        if not (args.no_export or args.import_only):
             measure_export(url, size, results)
         rows = imports[n % len(imports)]
         if rows:
