@@ -34,8 +34,8 @@ async def insert_rows(
         return queued
     await db.flush_writes()  # what the transaction queued goes first
     columns = tuple(rows[0])
-    size = max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_INSERT // len(columns)))
-    if not returning and not db.is_sqlite and await begin_if_lazy(db.engine) is not None:
+    size = rows_per_insert(columns)
+    if not db.is_sqlite and await begin_if_lazy(db.engine) is not None:
         size = ROWS_PER_COPY  # by COPY, which binds no parameters (insert_batch)
     ids: list[int] = []
     for chunk in batches(rows, size):
@@ -71,21 +71,41 @@ def batches(rows: list[Row], size: int) -> Iterator[list[Row]]:
         yield rows[start : start + size]
 
 
+def rows_per_insert(columns: tuple[str, ...]) -> int:
+    return max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_INSERT // len(columns)))
+
+
 async def insert_batch(
     db: Database, table: str, columns: tuple[str, ...], chunk: list[Row], returning: bool
 ) -> list[int]:
+    """One chunk: by COPY where it can go so, else multi-row INSERTs of at
+    most ``rows_per_insert`` rows (a chunk sized for COPY is split)."""
+    transaction = await begin_if_lazy(db.engine)
+    if transaction is not None and not db.is_sqlite and len(chunk) >= COPY_FROM_ROWS:
+        copied = await copy_rows(transaction.connection, table, columns, chunk, returning)
+        if copied is not None:
+            return copied
+    ids: list[int] = []
+    for part in batches(chunk, rows_per_insert(columns)):
+        ids.extend(await insert_values(db, transaction, table, columns, part, returning))
+    return ids
+
+
+async def insert_values(
+    db: Database,
+    transaction: Any,
+    table: str,
+    columns: tuple[str, ...],
+    chunk: list[Row],
+    returning: bool,
+) -> list[int]:
     names = ", ".join(f'"{column}"' for column in columns)  # stage_change has a "by" column
     args = [value for record in tuples(chunk, columns) for value in record]
-    transaction = await begin_if_lazy(db.engine)
     if transaction is None:
         marks = "(" + ", ".join("{}" for _ in columns) + ")"
         sql = f"INSERT INTO {table} ({names}) VALUES {', '.join(marks for _ in chunk)}"
         result = await db.fetch(f"{sql} RETURNING id" if returning else sql, *args)
     else:
-        if not db.is_sqlite and len(chunk) >= COPY_FROM_ROWS:
-            copied = await copy_rows(transaction.connection, table, columns, chunk, returning)
-            if copied is not None:
-                return copied
         sql = f"INSERT INTO {table} ({names}) VALUES {native_marks(db, len(columns), len(chunk))}"
         result = await run_native(db, transaction.connection, sql, args, returning)
     # Both engines assign ids in VALUES order within one statement, but neither
