@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime
 import functools
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
 from crmgraph.customer_types import Attribute, CustomerType, Number, bound_text, exact_number
 
@@ -80,10 +83,67 @@ def text(
     return cleaned
 
 
+# RFC 5322 atext as a dot-atom, ASCII only: a local part email_validator
+# returns as it is (its DOT_ATOM_TEXT accepts every one), whatever its options.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ASCII_DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
+_MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)  # lower-cased by email_validator
+# the longest local part and address (in UTF-8) email_validator lets pass in strict mode
+_LOCAL_MAX, _ADDRESS_MAX = 64, 254
+
+
+# bounded: a file of a million rows may name as many domains
+@functools.lru_cache(maxsize=4096)
+def _domain_of(
+    domain_part: str, test_environment: bool, globally_deliverable: bool
+) -> tuple[str, str] | None:
+    """email_validator's normal forms of ``domain_part`` (Unicode, ASCII):
+    what validate_email makes of it behind a local part that needs nothing
+    (``a``); None when it refuses it (its error is then the address's to find)."""
+    try:
+        probe = validate_email(
+            "a@" + domain_part,
+            check_deliverability=False,
+            test_environment=test_environment,
+            globally_deliverable=globally_deliverable,
+        )
+    except EmailNotValidError:
+        return None
+    return probe.domain, probe.ascii_domain
+
+
+def _plain_email(cleaned: str) -> str | None:
+    """validate_email's normalised address for an ASCII dot-atom local part
+    and a domain it accepted before, with no length limit reached; None for
+    any other address, left to validate_email."""
+    local, at, domain_part = cleaned.partition("@")
+    if not at or len(local) > _LOCAL_MAX or not domain_part or domain_part[0] == "[":
+        return None  # no @, strict mode's limit, no domain, a domain literal
+    if not _ASCII_DOT_ATOM.fullmatch(local):
+        return None
+    # validate_email reads these module defaults at each call, so a verdict is kept per setting
+    domains = _domain_of(
+        domain_part, email_validator.TEST_ENVIRONMENT, email_validator.GLOBALLY_DELIVERABLE
+    )
+    if domains is None:
+        return None
+    domain, ascii_domain = domains
+    normal = local.lower() if local.lower() in _MAILBOX_NAMES else local
+    normalized = f"{normal}@{domain}"
+    # validate_email's length checks: the address as given, normalised, in IDNA ASCII
+    for address in (cleaned, normalized, f"{normal}@{ascii_domain}"):
+        if len(address.encode()) > _ADDRESS_MAX:
+            return None
+    return normalized
+
+
 def email(errors: Errors, path: str, value: str | None) -> str | None:
     cleaned = text(errors, path, value, max_length=320)
     if cleaned is None:
         return None
+    plain = _plain_email(cleaned)
+    if plain is not None:
+        return plain
     try:
         result = validate_email(cleaned, check_deliverability=False)
     except EmailNotValidError as exc:
