@@ -56,16 +56,18 @@ class TeamMember(Table, tablename="team_member"):
 
 
 class Customer(Table, tablename="customer"):
-    kind = Varchar(length=64, index=True)
-    name = Varchar(length=200, index=True)
-    email = Varchar(length=320, null=True, default=None, index=True)
+    # no index of its own on kind, name, e-mail, created_at, updated_at:
+    # migration 0054 says which indexes serve the queries on them
+    kind = Varchar(length=64)
+    name = Varchar(length=200)
+    email = Varchar(length=320, null=True, default=None)
     phone = Varchar(length=32, null=True, default=None)
     owner = ForeignKey(references=User, null=True, default=None, index=True)
     team = ForeignKey(references=Team, null=True, default=None, index=True)
     attributes = JSON(default="{}")
     version = Integer(default=1)
-    created_at = Timestamptz(default=TimestamptzNow(), index=True)
-    updated_at = Timestamptz(default=TimestamptzNow(), index=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
     # the customer that absorbed this one (crmgraph.dedupe.merge); it is then
     # also soft-deleted, and its global ID resolves to the end of the chain
@@ -93,10 +95,11 @@ class CustomerMatchKey(Table, tablename="customer_match_key"):
 
 
 class CustomerRole(Table, tablename="customer_role"):
-    customer = ForeignKey(references=Customer, index=True)
+    # customer and phase lead wider indexes (migration 0054)
+    customer = ForeignKey(references=Customer)
     kind = Varchar(length=64)
     stage = Varchar(length=64, index=True)
-    phase = Varchar(length=16, index=True)
+    phase = Varchar(length=16)
     entered_at = Timestamptz(default=TimestamptzNow())
     # a further role (crmgraph.operations.roles, migration 0034): its kind's
     # typed attributes, and when it was added and ended; a row of another kind
@@ -164,7 +167,7 @@ class Relationship(Table, tablename="relationship"):
 
 
 class StageChange(Table, tablename="stage_change"):
-    customer = ForeignKey(references=Customer, index=True)
+    customer = ForeignKey(references=Customer)  # leads ix_stage_change_customer_at
     kind = Varchar(length=64)
     from_stage = Varchar(length=64, null=True, default=None)
     to_stage = Varchar(length=64)
@@ -181,7 +184,7 @@ class Event(Table, tablename="event"):
     """Transactional outbox: written in the same transaction as the change it
     describes; a dispatcher delivers it afterwards, at least once."""
 
-    type = Varchar(length=100, index=True)
+    type = Varchar(length=100)  # no statement asks for a type (migration 0054)
     customer = ForeignKey(references=Customer, null=True, default=None, index=True)
     payload = JSON(default="{}")
     created_at = Timestamptz(default=TimestamptzNow())
