@@ -22,6 +22,7 @@ columns, each held to its own type's rules.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from typing import Any
 from crmgraph import input_checks
 from crmgraph import validation as v
 from crmgraph.access import CUSTOMER_ASSIGN
-from crmgraph.customer_types import CustomerType
+from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import writes
 from crmgraph.dedupe.matching import Probe
 from crmgraph.extension_points import CustomerWrite
@@ -98,16 +99,57 @@ class RowCheck:
     default_kind: str | None
     columns: ColumnMap
     people: People
+    _attributes: dict[str, dict[str, Attribute]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def catalog(self) -> Catalog:
         return self.ctx.catalog
 
+    # What every row of the batch looks up again, found once: the catalog and
+    # a type find theirs by a scan, and most columns are no role's.
+    @functools.cached_property
+    def types(self) -> dict[str, CustomerType]:
+        """The catalog's types by key (the first of a key, as ``customer_type``)."""
+        found: dict[str, CustomerType] = {}
+        for descriptor in self.catalog.customer_types:
+            found.setdefault(descriptor.key, descriptor)
+        return found
+
+    @functools.cached_property
+    def role_columns(self) -> list[tuple[str, str]]:
+        """The ``<kind>.<attribute>`` fields the columns feed, with their kind."""
+        found = []
+        for target in self.columns.columns.values():
+            owner, dot, _ = target.partition(".")
+            if dot and owner in self.types:
+                found.append((target, owner))
+        return found
+
+    @functools.cached_property
+    def attribute_columns(self) -> list[tuple[str, str]]:
+        """The ``attributes.<name>`` fields the columns feed, with the name."""
+        targets = self.columns.columns.values()
+        return [
+            (t, t.removeprefix(ATTRIBUTE_PREFIX)) for t in targets if t.startswith(ATTRIBUTE_PREFIX)
+        ]
+
+    def attribute_of(self, descriptor: CustomerType, name: str) -> Attribute | None:
+        """``descriptor.attribute(name)``, from a table made once per type."""
+        table = self._attributes.get(descriptor.key)
+        if table is None:
+            table = {}
+            for attr in descriptor.attributes:
+                table.setdefault(attr.name, attr)
+            self._attributes[descriptor.key] = table
+        return table.get(name)
+
     def check(self, row: SourceRow) -> Draft | list[Problem]:
         cells = self.columns.project(row.values)
         errors = Errors()
         kind = (cell(cells.get("kind")) or self.default_kind or "").lower()
-        descriptor = self.catalog.customer_type(kind) if kind else None
+        descriptor = self.types.get(kind) if kind else None
         if not kind:
             errors.add("kind", "kind is required", "REQUIRED")
         elif descriptor is None:
@@ -164,7 +206,7 @@ class RowCheck:
                 continue
             other, _, stage = (part.strip() for part in item.partition(STAGE_SEPARATOR))
             other = other.lower()
-            descriptor = self.catalog.customer_type(other)
+            descriptor = self.types.get(other)
             if descriptor is None or other == kind or other in dict(roles):
                 why = (
                     "its own kind" if other == kind else "named twice" if descriptor else "unknown"
@@ -188,10 +230,8 @@ class RowCheck:
         """The further roles of ``roles``, each checked as ``addRole`` checks
         one, with its attributes and stage time from its kind's columns."""
         kinds = [k for k, _ in roles]
-        for target, text in cells.items():
-            owner, dot, _ = target.partition(".")
-            known = dot and self.catalog.customer_type(owner) is not None
-            if known and owner not in kinds and cell(text) is not None:
+        for target, owner in self.role_columns:
+            if owner not in kinds and cell(cells[target]) is not None:
                 errors.add(v.camel(owner), f"{target}: the row holds no {owner.upper()} role")
         held: dict[str, HeldRole] = {}
         for index, other in enumerate(kinds):
@@ -199,7 +239,7 @@ class RowCheck:
             role_kind_problems(self.catalog, found, other)
             found.problems += combination_problems(self.catalog, other, [kind, *kinds[:index]])
             errors.problems += [Problem("roles", p.message, p.code) for p in found.problems]
-            descriptor = self.catalog.customer_type(other)
+            descriptor = self.types.get(other)
             if found or descriptor is None:
                 continue
             sent = self.role_cells(errors, descriptor, cells)
@@ -265,19 +305,20 @@ class RowCheck:
         """The row's attributes: its kind's, and those of the other types it
         holds (kept from before a conversion, as the lifecycle keeps them),
         each held to its own type's rules."""
-        holders = [d for d in (descriptor, *map(self.catalog.customer_type, dict(roles))) if d]
+        holders = [d for d in (descriptor, *map(self.types.get, dict(roles))) if d]
         sent: dict[str, dict[str, Any]] = {d.key: {} for d in holders}
-        for target, text in cells.items():
-            if not target.startswith(ATTRIBUTE_PREFIX) or cell(text) is None:
+        for target, name in self.attribute_columns:
+            text = cells[target]
+            if cell(text) is None:
                 continue
-            name = target.removeprefix(ATTRIBUTE_PREFIX)
-            holder = next((d for d in holders if d.attribute(name) is not None), None)
+            holder = next((d for d in holders if self.attribute_of(d, name) is not None), None)
             if holder is None:
                 if descriptor is not None:
                     path = f"{v.camel(kind)}.{v.camel(name)}"
                     errors.add(path, f"{name} does not apply to a customer of kind {kind.upper()}")
                 continue
-            attr = holder.attribute(name)
+            attr = self.attribute_of(holder, name)
+            assert attr is not None  # the holder is the type that has it
             value = typed(errors, f"{v.camel(holder.key)}.{v.camel(name)}", attr.type, text)
             if value is not None:
                 sent[holder.key][name] = value
@@ -297,7 +338,9 @@ class RowCheck:
             else:  # a former type's required attributes may have been dropped since
                 for name, value in sent[holder.key].items():
                     path = f"{prefix}.{v.camel(name)}"
-                    kept = v.attribute_value(errors, path, holder.attribute(name), value)
+                    attr = self.attribute_of(holder, name)
+                    assert attr is not None  # sent holds only the holder's attributes
+                    kept = v.attribute_value(errors, path, attr, value)
                     if kept is not None:
                         attributes[name] = kept
         return attributes
@@ -315,7 +358,7 @@ class RowCheck:
         )
         problems = await input_checks.plugin_problems(self.ctx.plugin_manager, write)
         for kind, role in draft.held.items():
-            descriptor = self.catalog.customer_type(kind)
+            descriptor = self.types.get(kind)
             assert descriptor is not None  # checked with the row
             typed_attrs = descriptor.decode_attributes(dict(role.attributes))
             role_write = CustomerWrite(kind, descriptor, {}, typed_attrs, None, None, draft.kind)
