@@ -8,6 +8,7 @@ mutations turn into ``userErrors``.
 from __future__ import annotations
 
 import datetime
+import enum
 import functools
 import re
 from dataclasses import dataclass, field
@@ -152,20 +153,37 @@ def email(errors: Errors, path: str, value: str | None) -> str | None:
     return result.normalized
 
 
+class PhoneVerdict(enum.Enum):
+    NOT_A_NUMBER = "not a phone number"
+    INVALID = "not a valid phone number"
+
+
+# A number repeats in a file (a switchboard, a shared line) and in API writes;
+# phonenumbers' answer depends on the text and the region only.
+@functools.lru_cache(maxsize=4096)
+def _e164(cleaned: str, default_region: str | None) -> str | PhoneVerdict:
+    try:
+        parsed = phonenumbers.parse(cleaned, default_region)
+    except phonenumbers.NumberParseException:
+        return PhoneVerdict.NOT_A_NUMBER
+    if not phonenumbers.is_valid_number(parsed):
+        return PhoneVerdict.INVALID
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def phone(errors: Errors, path: str, value: str | None, default_region: str | None) -> str | None:
     cleaned = text(errors, path, value, max_length=40)
     if cleaned is None:
         return None
-    try:
-        parsed = phonenumbers.parse(cleaned, default_region)
-    except phonenumbers.NumberParseException:
+    found = _e164(cleaned, default_region)
+    if found is PhoneVerdict.NOT_A_NUMBER:
         hint = "" if default_region else " (start it with + and the country code)"
         errors.add(path, f"{path} is not a phone number{hint}", "INVALID_PHONE")
         return None
-    if not phonenumbers.is_valid_number(parsed):
+    if found is PhoneVerdict.INVALID:
         errors.add(path, f"{path} is not a valid phone number", "INVALID_PHONE")
         return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return found
 
 
 def number_range(
