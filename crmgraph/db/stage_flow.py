@@ -54,7 +54,21 @@ is one grouped insert) and for role inserts and deletes; row triggers with
 ``WHEN`` for the updates of customers and roles (most change nothing
 counted); SQLite row triggers. ``stage_flow`` is a delta table
 (crmgraph.db.delta_fold): writers only insert signed rows, folded every
-256 rows.
+256 rows, each fold looking only at the keys of the last 1,024 rows (a fold
+of the whole table grouped all of it: 314 ms at 3,000 customers' 29,559
+rows on SQLite, every few soft deletes; bench/sqlite_trigger_writes.py).
+
+SQLite (migration 0053): the measures are written once, in the view
+``stage_flow_entry`` (every entry's measures as the tables are now), and
+each write is a pair of small row triggers, BEFORE (its entries' measures
+subtracted, the rows still as they were) and AFTER (added, as they are),
+each reading only the entries it names through the view (by ``stage_change``'s
+primary key, ``stage_change_customer``). The triggers used to spell the
+whole measures query out, twice in most: 39 KB of the schema's 103, which
+SQLite parses again on every connection it opens, and piccolo opens one per
+statement outside a transaction: a new connection's first statement took
+46 ms, 27 ms without those triggers, 29 ms now (bench/sqlite_trigger_writes.py,
+load 7-8 on 2 cores).
 """
 
 from __future__ import annotations
@@ -63,7 +77,11 @@ from crmgraph.db import delta_fold
 from crmgraph.db.trigger_sql import block, function
 
 TABLE = "stage_flow"
-DELTAS = delta_fold.DeltaTable(TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149)
+# folds look at the keys of the last 1,024 rows, by the index on the keys
+DELTAS = delta_fold.DeltaTable(
+    TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149, window=1024
+)
+VIEW = f"{TABLE}_entry"  # SQLite: every entry's measures (``entry_view``)
 # the measures, and whether each has a row at ``phase_prev_at``'s day (-1)
 MEASURES = (("n", 0), ("s", 0), ("f", 0), ("f", 1), ("a", 0), ("a", 1), ("x", 0), ("x", 1))
 MEASURES += (("c", 0), ("o", 0), ("l", 0), ("m", 0))
@@ -166,11 +184,14 @@ def _value() -> str:
     )
 
 
-def measures_select(rows: str, customers: str, roles: str, sign: int, sqlite: bool) -> str:
+def measures_select(
+    rows: str, customers: str, roles: str, sign: int, sqlite: bool, extra: str = ""
+) -> str:
     """The measures of the entries ``rows`` (a table or subquery of
     ``stage_change`` rows) with ``customers`` and ``roles`` as the state of
     the customers and roles (a table or subquery of ``CUSTOMER_COLUMNS``,
-    ``ROLE_COLUMNS``), times ``sign``: (kind, stage, went, day, measure, n)."""
+    ``ROLE_COLUMNS``), times ``sign``: (kind, stage, went, day, measure, n),
+    after the columns ``extra`` (of ``sc``, each followed by a comma)."""
     day = (
         "CASE WHEN m.measure IN ('c', 'o') THEN 0 "
         f"WHEN m.measure = 'l' THEN COALESCE({length_day(sqlite)}, 0) "
@@ -185,7 +206,7 @@ def measures_select(rows: str, customers: str, roles: str, sign: int, sqlite: bo
         "ELSE '' END"
     )
     return (
-        f"SELECT sc.kind, sc.to_stage AS stage, {went} AS went, {day} AS day, m.measure, "
+        f"SELECT {extra}sc.kind, sc.to_stage AS stage, {went} AS went, {day} AS day, m.measure, "
         f"{sign} * {_value()} AS n FROM {rows} sc "
         f"JOIN {customers} c ON c.id = sc.customer AND c.deleted_at IS NULL "
         f"LEFT JOIN {roles} r ON r.customer = sc.customer AND r.kind = sc.kind "
@@ -200,14 +221,42 @@ def changed(parts: list[tuple[str, str, str, int]], sqlite: bool) -> str:
     measure's also at ``WHOLE``; keys that cancel out write nothing."""
     union = " UNION ALL ".join(measures_select(*p, sqlite) for p in parts)
     keys = DELTAS.key_list
-    period = ", ".join(f"'{m}'" for m in PERIOD_MEASURES)
     return (
-        f"INSERT INTO {TABLE} ({keys}, n) SELECT d.kind, d.stage, d.went, "
-        f"CASE WHEN w.whole = 1 THEN {WHOLE} ELSE d.day END AS day, d.measure, SUM(d.n) "
-        f"FROM ({union}) d JOIN (SELECT 0 AS whole UNION ALL SELECT 1) w "
-        f"ON w.whole = 0 OR d.measure IN ({period}) "
-        f"GROUP BY d.kind, d.stage, d.went, CASE WHEN w.whole = 1 THEN {WHOLE} ELSE d.day END, "
-        "d.measure HAVING SUM(d.n) <> 0"
+        f"INSERT INTO {TABLE} ({keys}, n) SELECT d.kind, d.stage, d.went, {_DAY} AS day, "
+        f"d.measure, SUM(d.n) FROM ({union}) d {_WHOLE_ROWS} "
+        f"GROUP BY d.kind, d.stage, d.went, {_DAY}, d.measure HAVING SUM(d.n) <> 0"
+    )
+
+
+# each measure of ``d`` at its day and, for a period measure, at ``WHOLE``
+_DAY = f"CASE WHEN w.whole = 1 THEN {WHOLE} ELSE d.day END"
+_WHOLE_ROWS = (
+    "JOIN (SELECT 0 AS whole UNION ALL SELECT 1) w ON w.whole = 0 OR d.measure IN ("
+    + ", ".join(f"'{m}'" for m in PERIOD_MEASURES)
+    + ")"
+)
+
+
+def entry_view() -> str:
+    """SQLite: the view of every entry's measures (``changed``'s rows, not
+    summed) as the tables are now, with the entry's id, customer and
+    ``left_at``, which the triggers' conditions name: SQLite pushes them
+    into the view, down to ``stage_change``'s indexes."""
+    entry = "sc.id AS entry, sc.customer AS customer, sc.left_at AS left_at, "
+    rows = measures_select("stage_change", "customer", "customer_role", 1, True, extra=entry)
+    return (
+        f"CREATE VIEW {VIEW} AS SELECT d.entry, d.customer, d.left_at, d.kind, d.stage, "
+        f"d.went, {_DAY} AS day, d.measure, d.n FROM ({rows}) d {_WHOLE_ROWS}"
+    )
+
+
+def counted(where: str, sign: int) -> str:
+    """SQLite: the measures of the entries ``where`` (a condition on
+    ``VIEW``'s columns) as the tables are now, times ``sign``, summed by key."""
+    keys = DELTAS.key_list
+    return (
+        f"INSERT INTO {TABLE} ({keys}, n) SELECT {keys}, {sign} * SUM(n) FROM {VIEW} "
+        f"WHERE {where} GROUP BY {keys} HAVING SUM(n) <> 0"
     )
 
 
@@ -236,21 +285,16 @@ def _open_of(customers: str, kinds: str | None = None) -> str:
     return f"(SELECT * FROM stage_change WHERE left_at IS NULL AND (customer, kind) IN ({kinds}))"
 
 
-def _bodies(sqlite: bool) -> dict[str, list[str]]:
-    """Trigger name -> statements; PostgreSQL statement triggers read
-    ``new_rows``/``old_rows``, row triggers and SQLite's ``NEW``/``OLD``."""
-    if sqlite:
-        new_sc, old_sc = _one("NEW", ENTRY_COLUMNS), _one("OLD", ENTRY_COLUMNS)
-        old_role = _one("OLD", ROLE_COLUMNS)
-        role_pairs_new = "SELECT NEW.customer, NEW.kind"
-        role_pairs_old = "SELECT OLD.customer, OLD.kind"
-        new_role_ids, old_role_ids = "NEW.id", "OLD.id"
-    else:
-        new_sc, old_sc = "new_rows", "old_rows"
-        old_role = f"(SELECT {', '.join(ROLE_COLUMNS)} FROM old_rows)"
-        role_pairs_new = "SELECT customer, kind FROM new_rows"
-        role_pairs_old = "SELECT customer, kind FROM old_rows"
-        new_role_ids, old_role_ids = "SELECT id FROM new_rows", "SELECT id FROM old_rows"
+def _bodies() -> dict[str, list[str]]:
+    """PostgreSQL's trigger name -> statements: statement triggers read
+    ``new_rows``/``old_rows``, row triggers ``NEW``/``OLD`` (SQLite:
+    ``_sqlite_triggers``)."""
+    sqlite = False
+    new_sc, old_sc = "new_rows", "old_rows"
+    old_role = f"(SELECT {', '.join(ROLE_COLUMNS)} FROM old_rows)"
+    role_pairs_new = "SELECT customer, kind FROM new_rows"
+    role_pairs_old = "SELECT customer, kind FROM old_rows"
+    new_role_ids, old_role_ids = "SELECT id FROM new_rows", "SELECT id FROM old_rows"
     bodies = {
         "stage_change_insert": [changed([(new_sc, CUSTOMERS, ROLES, 1)], sqlite)],
         "stage_change_delete": [changed([(old_sc, CUSTOMERS, ROLES, -1)], sqlite)],
@@ -286,7 +330,7 @@ def _bodies(sqlite: bool) -> dict[str, list[str]]:
             )
         ],
     }
-    # row triggers on both engines: a role's dates, a customer's kind or deletion
+    # row triggers: a role's dates, a customer's kind or deletion
     pairs = "SELECT OLD.customer, OLD.kind UNION SELECT NEW.customer, NEW.kind"
     bodies["role_update"] = [
         changed(
@@ -319,9 +363,7 @@ def _bodies(sqlite: bool) -> dict[str, list[str]]:
     return bodies
 
 
-def _sc_trigger_sql(name: str, body: list[str], timing: str, sqlite: bool) -> list[str]:
-    if sqlite:
-        return [f"CREATE TRIGGER {TABLE}_{name} {timing} BEGIN\n{block(body)}END"]
+def _postgres_trigger(name: str, body: list[str], timing: str) -> list[str]:
     returned = "OLD" if timing.startswith("BEFORE") else "NULL"
     return [
         function(f"{TABLE}_{name}", body, returned),
@@ -329,31 +371,18 @@ def _sc_trigger_sql(name: str, body: list[str], timing: str, sqlite: bool) -> li
     ]
 
 
-def _timings(sqlite: bool) -> dict[str, str]:
-    """Trigger name -> when it runs (``_bodies``)."""
-    role_dates = ("customer", "kind", "added_at", "ended_at")
-    customer = ("kind", "deleted_at")
+ROLE_DATES = ("customer", "kind", "added_at", "ended_at")
+CUSTOMER_WATCHED = ("kind", "deleted_at")
+
+
+def _timings() -> dict[str, str]:
+    """PostgreSQL: trigger name -> when it runs (``_bodies``)."""
 
     def distinct(columns: tuple[str, ...]) -> str:
         old = ", ".join(f"OLD.{c}" for c in columns)
         new = ", ".join(f"NEW.{c}" for c in columns)
-        return f"({old}) IS DISTINCT FROM ({new})" if not sqlite else f"({old}) IS NOT ({new})"
+        return f"({old}) IS DISTINCT FROM ({new})"
 
-    if sqlite:
-        row = "FOR EACH ROW"
-        entry = ", ".join(ENTRY_COLUMNS)
-        return {
-            "stage_change_insert": f"AFTER INSERT ON stage_change {row}",
-            "stage_change_delete": f"AFTER DELETE ON stage_change {row}",
-            "stage_change_update": f"AFTER UPDATE OF {entry} ON stage_change {row}",
-            "role_insert": f"AFTER INSERT ON customer_role {row}",
-            "role_delete": f"AFTER DELETE ON customer_role {row}",
-            "role_update": f"AFTER UPDATE OF {', '.join(role_dates)} ON customer_role {row} "
-            f"WHEN {' OR '.join(f'OLD.{c} IS NOT NEW.{c}' for c in role_dates)}",
-            "customer_update": f"AFTER UPDATE OF {', '.join(customer)} ON customer {row} "
-            f"WHEN {' OR '.join(f'OLD.{c} IS NOT NEW.{c}' for c in customer)}",
-            "customer_delete": f"BEFORE DELETE ON customer {row}",
-        }
     statement = "FOR EACH STATEMENT"
     return {
         "stage_change_insert": f"AFTER INSERT ON stage_change REFERENCING NEW TABLE AS new_rows "
@@ -366,12 +395,58 @@ def _timings(sqlite: bool) -> dict[str, str]:
         f"{statement}",
         "role_delete": f"AFTER DELETE ON customer_role REFERENCING OLD TABLE AS old_rows "
         f"{statement}",
-        "role_update": f"AFTER UPDATE OF {', '.join(role_dates)} ON customer_role FOR EACH ROW "
-        f"WHEN ({distinct(role_dates)})",
-        "customer_update": f"AFTER UPDATE OF {', '.join(customer)} ON customer FOR EACH ROW "
-        f"WHEN ({distinct(customer)})",
+        "role_update": f"AFTER UPDATE OF {', '.join(ROLE_DATES)} ON customer_role FOR EACH ROW "
+        f"WHEN ({distinct(ROLE_DATES)})",
+        "customer_update": f"AFTER UPDATE OF {', '.join(CUSTOMER_WATCHED)} ON customer "
+        f"FOR EACH ROW WHEN ({distinct(CUSTOMER_WATCHED)})",
         "customer_delete": "BEFORE DELETE ON customer FOR EACH ROW",
     }
+
+
+def sqlite_counts() -> dict[str, tuple[str, str, int]]:
+    """SQLite: trigger name -> (when it runs, which entries' measures, sign).
+    A write's entries are subtracted BEFORE it (the rows as they were) and
+    added AFTER it (as they are): the pair is the old triggers' one INSERT
+    of "as they were" less "as they are". An update changing nothing
+    counted fires neither (``WHEN``). A customer removed is subtracted
+    before, and the entries and roles its foreign keys then delete find no
+    customer in the view."""
+
+    def changes(columns: tuple[str, ...]) -> str:
+        return " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
+
+    def open_stays(side: str) -> str:
+        return f"customer = {side}.customer AND kind = {side}.kind AND left_at IS NULL"
+
+    entry, roles = ", ".join(ENTRY_COLUMNS), ", ".join(ROLE_DATES)
+    entry_update = f"UPDATE OF {entry} ON stage_change WHEN {changes(ENTRY_COLUMNS)}"
+    role_update = f"UPDATE OF {roles} ON customer_role WHEN {changes(ROLE_DATES)}"
+    customer_update = (
+        f"UPDATE OF {', '.join(CUSTOMER_WATCHED)} ON customer WHEN {changes(CUSTOMER_WATCHED)}"
+    )
+    both = f"({open_stays('OLD')}) OR ({open_stays('NEW')})"
+    return {
+        "stage_change_insert": ("AFTER INSERT ON stage_change", "entry = NEW.id", 1),
+        "stage_change_delete": ("BEFORE DELETE ON stage_change", "entry = OLD.id", -1),
+        "stage_change_update_before": (f"BEFORE {entry_update}", "entry = OLD.id", -1),
+        "stage_change_update": (f"AFTER {entry_update}", "entry = NEW.id", 1),
+        "role_insert_before": ("BEFORE INSERT ON customer_role", open_stays("NEW"), -1),
+        "role_insert": ("AFTER INSERT ON customer_role", open_stays("NEW"), 1),
+        "role_delete_before": ("BEFORE DELETE ON customer_role", open_stays("OLD"), -1),
+        "role_delete": ("AFTER DELETE ON customer_role", open_stays("OLD"), 1),
+        "role_update_before": (f"BEFORE {role_update}", both, -1),
+        "role_update": (f"AFTER {role_update}", both, 1),
+        "customer_update_before": (f"BEFORE {customer_update}", "customer = OLD.id", -1),
+        "customer_update": (f"AFTER {customer_update}", "customer = NEW.id", 1),
+        "customer_delete": ("BEFORE DELETE ON customer", "customer = OLD.id", -1),
+    }
+
+
+def _sqlite_triggers() -> list[str]:
+    return [
+        f"CREATE TRIGGER {TABLE}_{name} {timing} BEGIN\n{block([counted(where, sign)])}END"
+        for name, (timing, where, sign) in sqlite_counts().items()
+    ]
 
 
 def backfill(sqlite: bool) -> list[str]:
@@ -398,14 +473,13 @@ def _truncates() -> list[str]:
 
 
 def triggers(sqlite: bool) -> list[str]:
-    timings = _timings(sqlite)
-    made = [
-        s
-        for name, body in _bodies(sqlite).items()
-        for s in _sc_trigger_sql(name, body, timings[name], sqlite)
-    ]
+    """The triggers (SQLite: and the view they read), and the folds'."""
     if sqlite:
-        return [*made, *delta_fold.sqlite_compaction(DELTAS)]
+        return [entry_view(), *_sqlite_triggers(), *delta_fold.sqlite_compaction(DELTAS)]
+    timings = _timings()
+    made = [
+        s for name, body in _bodies().items() for s in _postgres_trigger(name, body, timings[name])
+    ]
     return [*made, *_truncates(), *delta_fold.postgres_compaction(DELTAS)]
 
 
@@ -426,28 +500,46 @@ def create_statements(engine_type: str) -> list[str]:
     return [table, index, *indexes, *backfill(sqlite), *triggers(sqlite), *analyze]
 
 
-def drop_statements(engine_type: str) -> list[str]:
-    sqlite = engine_type != "postgres"
-    names = [*_bodies(sqlite)]
+def _drop_triggers(sqlite: bool) -> list[str]:
+    """Every trigger, function and view ``triggers`` makes, and those
+    migration 0049 made before 0053 (SQLite's one trigger per write)."""
     if sqlite:
+        names = dict.fromkeys([*_bodies(), *sqlite_counts()])
         dropped = [f"DROP TRIGGER IF EXISTS {TABLE}_{n}" for n in names]
-    else:
-        ons = {n: _timings(False)[n].split(" ON ")[1].split()[0] for n in names}
-        dropped = []
-        for n in names:
-            dropped += [
-                f"DROP TRIGGER IF EXISTS {TABLE}_{n} ON {ons[n]}",
-                f"DROP FUNCTION IF EXISTS {TABLE}_{n}()",
-            ]
-        for table in ("stage_change", "customer", "customer_role"):
-            dropped += [
-                f"DROP TRIGGER IF EXISTS {TABLE}_{table}_truncate ON {table}",
-                f"DROP FUNCTION IF EXISTS {TABLE}_{table}_truncate()",
-            ]
+        return [
+            *dropped,
+            f"DROP VIEW IF EXISTS {VIEW}",
+            *delta_fold.drop_compaction(DELTAS, sqlite=True),
+        ]
+    ons = {n: t.split(" ON ")[1].split()[0] for n, t in _timings().items()}
+    dropped = []
+    for n, on in ons.items():
+        dropped += [
+            f"DROP TRIGGER IF EXISTS {TABLE}_{n} ON {on}",
+            f"DROP FUNCTION IF EXISTS {TABLE}_{n}()",
+        ]
+    for table in ("stage_change", "customer", "customer_role"):
+        dropped += [
+            f"DROP TRIGGER IF EXISTS {TABLE}_{table}_truncate ON {table}",
+            f"DROP FUNCTION IF EXISTS {TABLE}_{table}_truncate()",
+        ]
+    return [*dropped, *delta_fold.drop_compaction(DELTAS, sqlite=False)]
+
+
+def drop_statements(engine_type: str) -> list[str]:
     indexes = [f"DROP INDEX IF EXISTS {i}" for i in DROP_INDEXES]
-    return [
-        *dropped,
-        *delta_fold.drop_compaction(DELTAS, sqlite=sqlite),
-        f"DROP TABLE IF EXISTS {TABLE}",
-        *indexes,
-    ]
+    dropped = _drop_triggers(engine_type != "postgres")
+    return [*dropped, f"DROP TABLE IF EXISTS {TABLE}", *indexes]
+
+
+def rewritten(engine_type: str) -> list[str]:
+    """Migration 0053: the triggers made again (the counts are the same):
+    SQLite's as the view and its BEFORE/AFTER pairs, both engines' folds
+    with a window. On PostgreSQL only the fold's function and trigger."""
+    sqlite = engine_type != "postgres"
+    if not sqlite:
+        return [
+            *delta_fold.drop_compaction(DELTAS, sqlite=False),
+            *delta_fold.postgres_compaction(DELTAS),
+        ]
+    return [*_drop_triggers(True), *triggers(True)]
