@@ -1,4 +1,4 @@
-"""The SQLite connections kept for read-only statements (db.engine.SQLiteReaders)."""
+"""The SQLite connections kept for read-only statements (crmgraph.db.sqlite_readers)."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from crmgraph.db.replica import may_use_replica, only_reads
+from crmgraph.db.sqlite_readers import SQLiteReaders
 from crmgraph.db.write_batch import GUARD_FAILED, IdBlocks, WriteQueue
 from crmgraph.settings import Settings
 from crmgraph.validation import UserInputError
@@ -340,64 +341,13 @@ def bind_tables(engine: Engine, tables: Iterable[type[Table]]) -> None:
         table._meta.db = engine
 
 
-class SQLiteReaders:
-    """Open SQLite connections kept for read-only statements outside a transaction.
-
-    piccolo opens a connection for every statement run outside a transaction,
-    and aiosqlite a thread for each connection: on a compiled read that was
-    most of the request. In WAL mode a statement on a kept connection sees
-    everything committed before it starts, as on a new one. The connections
-    are opened by the engine (so they have crmgraph's SQL functions) and set
-    ``query_only``: a statement that would write fails instead. At most
-    ``size`` stay open between requests; more are opened while more
-    requests run at once, and closed afterwards."""
-
-    def __init__(self, engine: SQLiteEngine, size: int = 4) -> None:
-        self.engine = engine
-        self.size = size
-        self._idle: list[Any] = []
-        self._closed = False
-
-    async def fetch_value(self, sql: str, *args: Any) -> Any:
-        """The first column of the first row (None without rows), of portable
-        SQL with ``{}`` placeholders; counted like every statement."""
-        querystring = QueryString(sql, *args)
-        _count(querystring)
-        query, values = querystring.compile_string(engine_type="sqlite")
-        connection = self._idle.pop() if self._idle else await self._open()
-        try:
-            async with connection.execute(query, values) as cursor:
-                row = await cursor.fetchone()
-        except BaseException:
-            await connection.close()
-            raise
-        if self._closed or len(self._idle) >= self.size:
-            await connection.close()
-        else:
-            self._idle.append(connection)
-        return None if row is None else next(iter(row.values()))
-
-    async def _open(self) -> Any:
-        connection = await self.engine.get_connection()
-        await connection.execute("PRAGMA query_only = 1")
-        return connection
-
-    async def close(self) -> None:
-        """Close the idle connections; one in use is closed when it comes back
-        (aiosqlite's threads would otherwise keep the process alive)."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.close()
-
-
 @dataclass
 class Database:
     """The engine of one app instance and the tables bound to it."""
 
     engine: Engine
     tables: tuple[type[Table], ...]
-    # SQLite only, between start() and stop(): connections for read_value
+    # SQLite only, between start() and stop(): kept connections for reads
     readers: SQLiteReaders | None = field(default=None, init=False)
     # PostgreSQL: writes not read back go in one round trip (crmgraph.db.write_batch)
     batching: bool = field(default=False, init=False)
@@ -421,7 +371,7 @@ class Database:
         bind_tables(self.engine, self.tables)
         if isinstance(self.engine, SQLiteEngine):
             enable_wal(self.engine.path)
-            self.readers = SQLiteReaders(self.engine)
+            self.readers = SQLiteReaders(self.engine, _count)
         if isinstance(self.engine, PostgresEngine):
             self.batching = settings.write_batching
             await start_pool(self.engine, settings)
@@ -544,6 +494,9 @@ class Database:
         if queue:
             sql, values = await queue.before(sql, args, self._send_direct)
             return await self._send_direct(sql, *values)
+        outside = self.engine.current_transaction.get() is None
+        if self.readers is not None and outside and only_reads(sql):
+            return await self.readers.fetch(sql, *args)
         if (
             self.reader is not None
             and may_use_replica()
