@@ -55,6 +55,7 @@ from crmgraph.db.match_keys import (
     Normals,
     block_branches,
     chunks,
+    holder_customer,
     insert_match_keys,
     lock_keys,
     marks,
@@ -166,19 +167,19 @@ async def customers_by_keys(
     index per key type."""
     holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for chunk in chunks(sorted(keys)):
-        roomy, roomy_args, branches = block_branches(chunk)
+        roomy, roomy_args, branches = block_branches(chunk, db.is_sqlite)
         selects, args = [], list(roomy_args)
+        live = Where()
+        live.add(LIVE)
+        if exclude_ids:
+            live.add(f"c.id NOT IN ({marks(exclude_ids)})", *exclude_ids)
+        customer = holder_customer(CANDIDATE_COLUMNS, "k.customer", db.is_sqlite, live.sql())
         for condition, branch_args in branches:
-            where = Where()
-            where.add(condition, *branch_args)
-            where.add(LIVE)
-            if exclude_ids:
-                where.add(f"c.id NOT IN ({marks(exclude_ids)})", *exclude_ids)
             selects.append(
                 f"SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} FROM customer_match_key k "
-                f"JOIN customer c ON c.id = k.customer WHERE {where.sql()}"
+                f"{customer} WHERE {condition}"
             )
-            args.extend(where.args)
+            args.extend([*live.args, *branch_args])
         if not selects:
             continue
         for row in await db.fetch(f"{roomy}{' UNION ALL '.join(selects)}", *args):
