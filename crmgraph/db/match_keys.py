@@ -36,10 +36,14 @@ from crmgraph.db.match_score import (
     Probe,
     score,
 )
+from crmgraph.db.match_sql import (
+    chunks,
+    keys_per_lookup,
+    marks,
+    one_of,
+)
 from crmgraph.db.match_statistics import fresh_statistics
 
-# key values per lookup statement, well under both engines' parameter limits
-KEYS_PER_STATEMENT = 1000
 # A name key held by more live customers than this is no block: it is not
 # looked up, so it pairs nobody. Such a name (every "Maria Garcia" of a big
 # database) identifies nobody: its pairs with nothing but the name are mostly
@@ -169,7 +173,7 @@ async def _name_counts(db: Database, values: Sequence[str], cap: int) -> dict[st
     the cap is crowded before and after): counting all, per import batch, grew with it.
     One read of the key index per value, stopping at the cap."""
     counts: dict[str, int] = {}
-    for chunk in chunks(values):
+    for chunk in chunks(values, keys_per_lookup(db)):
         if db.is_sqlite:
             source, args = f"(VALUES {', '.join('({})' for _ in chunk)}) AS n", list(chunk)
         else:
@@ -211,27 +215,6 @@ async def _lock_all_pairs(db: Database) -> None:
         await db.fetch(
             "SELECT 1 AS held FROM (SELECT pg_advisory_xact_lock(hashtext({}))) AS l", PAIRS_LOCK
         )
-
-
-def chunks(values: Sequence[Any], size: int = KEYS_PER_STATEMENT) -> Iterable[Sequence[Any]]:
-    return (values[start : start + size] for start in range(0, len(values), size))
-
-
-def marks(values: Sequence[Any]) -> str:
-    return ", ".join("{}" for _ in values)
-
-
-def one_of(
-    column: str, values: Sequence[Any], sqlite: bool, cast: str = "text"
-) -> tuple[str, list[Any]]:
-    """``column`` is one of ``values``: on PostgreSQL ``= ANY`` of one array
-    argument, so a lookup's text is the same for any number of values and its
-    prepared statement is planned once (planning a list of a thousand values
-    cost as much as running it: 8 to 36 ms of an import batch's member lookups);
-    on SQLite, which has no arrays, a list of arguments."""
-    if sqlite:
-        return f"{column} IN ({marks(values)})", list(values)
-    return f"{column} = ANY ({{}}::{cast}[])", [list(values)]
 
 
 async def insert_match_keys(
@@ -418,7 +401,7 @@ async def _store_pairs(
 ) -> None:
     """Insert the likely pairs of the customers in ``normals`` (their pairs
     must not be stored already) through their blocks, set-based: per
-    :data:`KEYS_PER_STATEMENT` keys, one statement reads every member of their
+    :func:`keys_per_lookup` keys, one statement reads every member of their
     roomy blocks with its stored keys (:func:`block_members`; ``counts``: the
     name blocks' sizes known), each pair is scored once in Python (from its
     lower id when both are ``subjects``), and one multi-row INSERT stores
@@ -429,7 +412,7 @@ async def _store_pairs(
     for pk, normal in sorted(normals.items()):
         for key in normal.blocking_keys():
             local[key].append(pk)
-    for chunk in chunks(sorted(normals)):
+    for chunk in chunks(sorted(normals), keys_per_lookup(db)):
         probes = [normals[pk] for pk in chunk]
         holders = await block_members(db, probes, known, counts, local)
         for pk in chunk:
@@ -532,17 +515,17 @@ def _member_branches(
     return " UNION ALL ".join(branches), args
 
 
-def _probe_chunks(probes: Sequence[Normal]) -> list[list[Normal]]:
-    """The probes in runs of at most :data:`KEYS_PER_STATEMENT` keys."""
+def _probe_chunks(probes: Sequence[Normal], size: int) -> list[list[Normal]]:
+    """The probes in runs of at most ``size`` keys."""
     probe_chunks: list[list[Normal]] = [[]]
-    size = 0
+    held = 0
     for normal in probes:
         keys = len(normal.blocking_keys())
-        if size + keys > KEYS_PER_STATEMENT and probe_chunks[-1]:
+        if held + keys > size and probe_chunks[-1]:
             probe_chunks.append([])
-            size = 0
+            held = 0
         probe_chunks[-1].append(normal)
-        size += keys
+        held += keys
     return probe_chunks
 
 
@@ -556,7 +539,7 @@ async def block_members(
     """The ids of the live customers holding each of the probes' keys that can
     pair with a probe holding it (crowded name keys left out, and not read; of
     a name key, only the holders :func:`_name_only_branches` keeps, and maybe
-    more), one statement per :data:`KEYS_PER_STATEMENT` keys; the normal form
+    more), one statement per :func:`keys_per_lookup` keys; the normal form
     of each member not in ``known`` is added to it, built from its stored keys
     (already normal: no e-mail or phone is parsed again) and its kind and name.
     ``counts``: name blocks' sizes counted under this write's locks (by
@@ -566,7 +549,7 @@ async def block_members(
     they were most of the members read, each with its keys and customer row."""
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     mine = sorted({pk for pks in local.values() for pk in pks})
-    for chunk_probes in _probe_chunks(probes):
+    for chunk_probes in _probe_chunks(probes, keys_per_lookup(db)):
         chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
         names = [value for key_type, value in chunk if key_type == NAME]
         unknown = [value for value in names if value not in counts]
