@@ -34,12 +34,15 @@ one in its place, at the same cost; only at 10,000 did two pages (deleted
 customers, and one stage, by creation) turn from a walk of the order's
 index (0.6-1 ms) to a hash join (8-11 ms), the planner pricing a two-column
 index's heap order lower (as it already did for those filters' other
-orders). Writing customers 1,000 to a transaction costs the backend 9% less
-CPU (bench/index_writes.py: 0.2105 against 0.1910 ms a row, the customer
-table's indexes alone); the whole import (issue 28's profile) 0.86 against
-0.88 ms a row. The GIN indexes stay: pg_trgm's serve the
-needles of three and four characters, which have no five-character gram
-(crmgraph.db.search).
+orders). Writing customers 1,000 to a transaction costs the backend 7% less
+CPU (bench/index_writes.py: 0.1715 against 0.1845 ms a row, the customer
+table's indexes alone, triggers off); the whole import (issue 28's profile,
+20,000 rows into the benchmark's 10,000 customers, runs alternating) 0.776
+against 0.788 ms a row, within its noise. The GIN indexes stay: pg_trgm's
+serve the needles of three and four characters, which have no
+five-character gram (crmgraph.db.search); a larger GIN pending list for
+the import's transactions (``SET LOCAL gin_pending_list_limit`` 16 or 64
+MB) wrote no cheaper once the list it leaves is merged (bench/index_writes).
 
 The same indexes on both engines (piccolo's ``index=True`` on SQLite too);
 dropped ``CONCURRENTLY`` on PostgreSQL, outside a transaction, so a running
