@@ -34,7 +34,7 @@ from pathlib import Path
 import asyncpg
 
 from crmgraph.db.migrations import crmgraph_0054_redundant_indexes as redundant
-from crmgraph.testing import PG_SERVER, migrate_for, settings_for
+from crmgraph.testing import PG_SERVER, migrate_for, pg_admin_async, settings_for
 
 BASE = "crmgraph_bench_index_writes"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -65,22 +65,15 @@ VARIANTS: dict[str, tuple[list[str], str | None]] = {
 }
 
 
-async def admin(*statements: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def backend_cpu(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
 async def prepare() -> None:
-    await admin(f'DROP DATABASE IF EXISTS "{BASE}" WITH (FORCE)', f'CREATE DATABASE "{BASE}"')
+    await pg_admin_async(
+        f'DROP DATABASE IF EXISTS "{BASE}" WITH (FORCE)', f'CREATE DATABASE "{BASE}"'
+    )
     await migrate_for(settings_for(f"{PG_SERVER}/{BASE}", load_entry_points=False))
     conn = await asyncpg.connect(f"{PG_SERVER}/{BASE}")
     await conn.execute("SET session_replication_role = replica")
@@ -92,8 +85,8 @@ async def prepare() -> None:
 async def measure(variant: str, batches: int) -> float:
     """Backend CPU ms per row written into a fresh copy set up as ``variant``."""
     name = f"{BASE}_copy"
-    await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin(f'CREATE DATABASE "{name}" TEMPLATE "{BASE}" STRATEGY FILE_COPY')
+    await pg_admin_async(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await pg_admin_async(f'CREATE DATABASE "{name}" TEMPLATE "{BASE}" STRATEGY FILE_COPY')
     conn = await asyncpg.connect(f"{PG_SERVER}/{name}")
     try:
         setup, pending = VARIANTS[variant]
@@ -115,7 +108,7 @@ async def measure(variant: str, batches: int) -> float:
         return (backend_cpu(pid) - started) / (batches * 1000) * 1000
     finally:
         await conn.close()
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin_async(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def run(batches: int, rounds: int, variants: Sequence[str]) -> None:
@@ -129,7 +122,7 @@ async def run(batches: int, rounds: int, variants: Sequence[str]) -> None:
         best = min(seen[variant])
         runs = ", ".join(f"{ms:.4f}" for ms in seen[variant])
         print(f"{variant:16} {best:.4f} ms/row (runs {runs}); x{best / first:.2f}")
-    await admin(f'DROP DATABASE IF EXISTS "{BASE}" WITH (FORCE)')
+    await pg_admin_async(f'DROP DATABASE IF EXISTS "{BASE}" WITH (FORCE)')
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -29,6 +29,7 @@ from crmgraph.analytics import scores
 from crmgraph.analytics.scope import AnalyticsScope
 from crmgraph.app import AppState, with_state
 from crmgraph.db import activity, queries, stays, writes
+from crmgraph.db.engine import Database
 from crmgraph.dedupe import matching
 from crmgraph.demo import seed_demo
 from crmgraph.schema.ids import decode_id, encode_id
@@ -564,3 +565,14 @@ async def every_scored_page(
         assert cursor != after, f"the page after {after} starts over"
         after = cursor
     raise AssertionError(f"more than {MAX_SCORED_PAGES} pages of {size} for {len(rows)} rows")
+
+
+@dataclass
+class Recording(Database):
+    """The app's engine, remembering what it was asked to fetch."""
+
+    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        self.statements.append((sql, args))
+        return await super().fetch(sql, *args)

@@ -19,17 +19,16 @@ import asyncio
 import datetime
 import importlib
 import re
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from piccolo.engine.base import Engine
 
 from crmgraph.app import AppState, with_state
 from crmgraph.db import piccolo_conf, queries
-from crmgraph.db.engine import Database, make_engine
+from crmgraph.db.engine import make_engine
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.testing import settings_for
+from tests.helpers import Recording
 
 REDUNDANT = importlib.import_module("crmgraph.db.migrations.crmgraph_0054_redundant_indexes")
 DROPPED = {index.name for index in REDUNDANT.DROPPED}
@@ -96,17 +95,6 @@ def test_reversed_it_builds_them_again(database_url: str) -> None:
     assert not DROPPED & forward
     assert reversed_ - forward == DROPPED
     assert count == 1
-
-
-@dataclass
-class Recording(Database):
-    """The app's engine, remembering what it was asked to fetch."""
-
-    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        self.statements.append((sql, args))
-        return await super().fetch(sql, *args)
 
 
 BULK = [

@@ -27,11 +27,10 @@ import pytest
 
 from crmgraph.app import AppState
 from crmgraph.db import queries, search, text_keys
-from crmgraph.db.engine import Database
 from crmgraph.db.migrations import crmgraph_0046_search_grams as search_grams
 from crmgraph.plugins.client import CLIENT
 from crmgraph.testing import LiveServer, live_server, run_sql, settings_for
-from tests.helpers import add_contact, create_customer
+from tests.helpers import Recording, add_contact, create_customer
 
 PEOPLE = [
     ("Ana María Núñez", "ana.nunez@example.com"),
@@ -168,17 +167,6 @@ def decode(global_id: str) -> int:
     from crmgraph.schema.ids import decode_id
 
     return decode_id(global_id, "Contact")[1]
-
-
-@dataclass
-class Recording(Database):
-    """The app's engine, remembering what it was asked to fetch."""
-
-    statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        self.statements.append((sql, args))
-        return await super().fetch(sql, *args)
 
 
 async def plan_of_search(state: AppState, needle: str) -> str:

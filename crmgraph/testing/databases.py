@@ -53,16 +53,19 @@ def pg_answers(url: str, timeout: float = 3, statement_cache_size: int = 100) ->
     return True
 
 
-def pg_admin(*statements: str) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
+async def pg_admin_async(*statements: str) -> None:
+    """Run ``statements`` on the server's ``postgres`` database (CREATE or
+    DROP DATABASE), from code already in an event loop."""
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
 
-    asyncio.run(run())
+
+def pg_admin(*statements: str) -> None:
+    asyncio.run(pg_admin_async(*statements))
 
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
