@@ -95,7 +95,7 @@ def block_branches(
     by_type: dict[str, list[str]] = defaultdict(list)
     for key_type, value in keys:
         by_type[key_type].append(value)
-    roomy, roomy_args = roomy_names(by_type.pop(NAME, []))
+    roomy, roomy_args = roomy_names(by_type.pop(NAME, []), sqlite)
     branches: list[tuple[str, list[Any]]] = []
     for key_type, values in sorted(by_type.items()):
         condition, args = one_of("k.key_value", values, sqlite)
@@ -107,7 +107,7 @@ def block_branches(
     return roomy, roomy_args, branches
 
 
-def roomy_names(names: Sequence[str]) -> tuple[str, list[Any]]:
+def roomy_names(names: Sequence[str], sqlite: bool) -> tuple[str, list[Any]]:
     """The ``roomy`` CTE, with its arguments, of those of the name key values
     ``names`` whose block is no more than :data:`NAME_BLOCK_LIMIT` (a crowded
     block's customers are never read); ``""`` for no names. Each is asked
@@ -116,12 +116,15 @@ def roomy_names(names: Sequence[str]) -> tuple[str, list[Any]]:
     crowded ones after read the crowded blocks whole, which grow with the table."""
     if not names:
         return "", []
+    if sqlite:
+        source, args = f"(VALUES {', '.join('({})' for _ in names)}) AS n", list(names)
+    else:
+        source, args = "unnest({}::text[]) AS n(column1)", [list(names)]
     return (
-        "WITH roomy AS (SELECT n.column1 AS key_value "
-        f"FROM (VALUES {', '.join('({})' for _ in names)}) AS n "
+        f"WITH roomy AS (SELECT n.column1 AS key_value FROM {source} "
         "WHERE NOT EXISTS (SELECT 1 FROM customer_match_key b "
         f"WHERE b.key_type = {written(NAME)} AND b.key_value = n.column1 LIMIT 1 OFFSET {{}})) "
-    ), [*names, NAME_BLOCK_LIMIT]
+    ), [*args, NAME_BLOCK_LIMIT]
 
 
 # more keys than this are locked by one lock on all pair maintenance (an import

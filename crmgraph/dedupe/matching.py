@@ -57,6 +57,7 @@ from crmgraph.db.match_keys import (
     chunks,
     holder_customer,
     insert_match_keys,
+    keys_per_lookup,
     lock_keys,
     marks,
     refresh_match_keys,
@@ -163,10 +164,10 @@ async def customers_by_keys(
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The live customers holding each key (rows of :data:`CANDIDATE_COLUMNS`),
     name keys over ``NAME_BLOCK_LIMIT`` left out (and not read): one statement
-    per ``KEYS_PER_STATEMENT`` keys, a UNION ALL of one range read of the key
-    index per key type."""
+    per :func:`~crmgraph.db.match_sql.keys_per_lookup` keys (an import batch's
+    screening in one), a UNION ALL of one range read of the key index per key type."""
     holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for chunk in chunks(sorted(keys)):
+    for chunk in chunks(sorted(keys), keys_per_lookup(db)):
         roomy, roomy_args, branches = block_branches(chunk, db.is_sqlite)
         selects, args = [], list(roomy_args)
         live = Where()
