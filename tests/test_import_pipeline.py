@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from crmgraph.app import AppState, with_state
+from crmgraph.db.bulk import without_jit
+from crmgraph.db.engine import StatementCounter, current_counter
 from crmgraph.testing import settings_for
 from tests.test_import_export import count, csv_bytes, do_import
 
@@ -121,3 +123,33 @@ def test_an_import_analyzes_key_types_the_statistics_lack(database_url: str) -> 
     assert summary.created == 120 and summary.failure is None, summary.lines()
     assert "EMAIL" in before and "TAX_ID" not in before
     assert {"EMAIL", "NAME", "TAX_ID"} <= after
+
+
+@pytest.mark.parametrize("commit", ["all", "batch"])
+def test_an_import_runs_without_jit(database_url: str, commit: str) -> None:
+    """Every transaction of an import turns JIT off first (bulk.without_jit):
+    its batch statements cost enough for LLVM to compile them, which took
+    longer than running them."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("SQLite compiles nothing")
+    file, _, _ = data()
+
+    async def work(state: AppState) -> tuple[list[str], str]:
+        counter = StatementCounter()
+        token = current_counter.set(counter)
+        try:
+            summary, _ = await do_import(state, file, commit=commit, batch_size=BATCH)
+        finally:
+            current_counter.reset(token)
+        assert summary.failure is None, summary.lines()
+        async with state.db.transaction():
+            await without_jit(state.db)
+            inside = (await state.db.fetch("SHOW jit"))[0]["jit"]
+        return counter.statements, inside
+
+    statements, inside = asyncio.run(with_state(settings_for(database_url), work))
+    offs = [n for n, sql in enumerate(statements) if sql == "SET LOCAL jit = off"]
+    assert len(offs) == (1 if commit == "all" else -(-ROWS // BATCH))  # once per transaction
+    writes = [n for n, sql in enumerate(statements) if sql.startswith(("COPY", "INSERT"))]
+    assert offs[0] < writes[0]  # before the import's first write
+    assert inside == "off"

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import pluggy
 
 from crmgraph.access import Access
+from crmgraph.db.bulk import without_jit
 from crmgraph.db.engine import Database
 from crmgraph.registry import Catalog
 from crmgraph.transfer.mapping import ColumnMap, Fields, resolve
@@ -237,12 +238,14 @@ async def run_import(
                 total.roles_added += outcome.roles_added
 
             async with db.transaction():
+                await without_jit(db)
                 await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
             add(total)
         else:
 
             async def committed(checked: Checked) -> None:
                 async with db.transaction():
+                    await without_jit(db)
                     outcome = await write(checked)
                 add(outcome)
                 summary.committed_through = checked.rows[-1].number
