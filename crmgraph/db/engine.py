@@ -317,8 +317,26 @@ async def start_pool(engine: PostgresEngine, settings: Settings) -> None:
     await engine.start_connection_pool(
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
+        init=know_array_types,
         **({} if settings.pool_reset_session else {"reset": keep_session}),
     )
+
+
+async def know_array_types(connection: Any) -> None:
+    """asyncpg learns an array type's codec by asking the server (three
+    round trips: its type query between a save and a restore of ``jit``) the
+    first time a connection binds one; the match-key lookups bind arrays, so
+    the first write on each pooled connection paid them. Learnt once here,
+    as the connection opens, in a transaction: behind PgBouncer in
+    transaction mode its statement is prepared and run on one server
+    connection."""
+    async with connection.transaction():
+        await connection.fetchval(
+            "SELECT $1::text[] IS NULL AND $2::bigint[] IS NULL AND $3::varchar[] IS NULL",
+            [],
+            [],
+            [],
+        )
 
 
 async def keep_session(connection: Any) -> None:
