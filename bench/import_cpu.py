@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench import import_csv
-from bench.scale import SEED, check_import
+from bench.scale import SEED, check_import, copy_database
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import PG_SERVER, pg_admin, settings_for
 from crmgraph.transfer.importer import ImportOptions
@@ -43,9 +43,7 @@ async def backend_seconds(state: AppState) -> float:
 
 
 def measure(size: int, rows: int) -> None:
-    name = f"crmgraph_bench_import_cpu_{size}"
-    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "crmgraph_bench_scale_{size}" STRATEGY FILE_COPY')
+    name = copy_database(size)
     options = ImportOptions(on_duplicate="skip")
     try:
         with tempfile.TemporaryDirectory() as folder:
