@@ -8,11 +8,13 @@ parameters."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from crmgraph.db import text_keys
 from crmgraph.db.engine import Database, begin_if_lazy, current_counter
+from crmgraph.db.turns import sends_behind, writing_behind
 
 Row = dict[str, Any]
 
@@ -82,7 +84,7 @@ async def insert_batch(
     most ``rows_per_insert`` rows (a chunk sized for COPY is split)."""
     transaction = await begin_if_lazy(db.engine)
     if transaction is not None and not db.is_sqlite and len(chunk) >= COPY_FROM_ROWS:
-        copied = await copy_rows(transaction.connection, table, columns, chunk, returning)
+        copied = await copy_rows(transaction, table, columns, chunk, returning)
         if copied is not None:
             return copied
     ids: list[int] = []
@@ -107,7 +109,7 @@ async def insert_values(
         result = await db.fetch(f"{sql} RETURNING id" if returning else sql, *args)
     else:
         sql = f"INSERT INTO {table} ({names}) VALUES {native_marks(db, len(columns), len(chunk))}"
-        result = await run_native(db, transaction.connection, sql, args, returning)
+        result = await run_native(db, transaction, sql, args, returning)
     # Both engines assign ids in VALUES order within one statement, but neither
     # promises RETURNING comes back in that order: sort to map rows to ids.
     return sorted(int(r["id"]) for r in result) if returning else []
@@ -119,21 +121,24 @@ ROWS_PER_COPY = 10_000
 
 
 async def copy_rows(
-    connection: Any, table: str, columns: tuple[str, ...], chunk: list[Row], returning: bool
+    transaction: Any, table: str, columns: tuple[str, ...], chunk: list[Row], returning: bool
 ) -> list[int] | None:
     """PostgreSQL's COPY of a chunk, on the transaction's connection: the same
     rows, triggers and constraints as the multi-row INSERT, without a statement
     of thousands of parameters to parse and plan. With ``returning``, the ids
     are taken from the table's sequence first, in row order, as the INSERT's
-    (None, nothing written, for a table without one: the INSERT then)."""
-    counter = current_counter.get()
+    (None, nothing written, for a table without one: the INSERT then). Under
+    :func:`crmgraph.db.turns.writing_behind` the COPY is sent behind: the
+    caller goes on while PostgreSQL runs it."""
+    connection, counter = transaction.connection, current_counter.get()
     records = tuples(chunk, columns)
     ids: list[int] = []
     if returning:
         sql = "SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, $2)"
         if counter is not None:
             counter.record(sql)
-        found = await connection.fetch(sql, table, len(chunk))
+        async with transaction.sending:
+            found = await connection.fetch(sql, table, len(chunk))
         if any(row["id"] is None for row in found):
             return None
         ids = sorted(int(row["id"]) for row in found)
@@ -141,7 +146,15 @@ async def copy_rows(
         columns = ("id", *columns)
     if counter is not None:
         counter.record(f"COPY {table} ({', '.join(columns)}) FROM STDIN")
-    await connection.copy_records_to_table(table, records=records, columns=list(columns))
+
+    def copy() -> Awaitable[Any]:
+        return connection.copy_records_to_table(table, records=records, columns=list(columns))
+
+    if sends_behind():
+        await transaction.sending.behind(copy)
+    else:
+        async with transaction.sending:
+            await copy()
     return ids
 
 
@@ -166,7 +179,7 @@ def native_marks(db: Database, width: int, count: int) -> str:
 
 
 async def run_native(
-    db: Database, connection: Any, sql: str, args: list[Any], returning: bool
+    db: Database, transaction: Any, sql: str, args: list[Any], returning: bool
 ) -> list[Any]:
     """Run on the transaction's own connection, past piccolo's QueryString,
     whose parsing of thousands of ``{}`` costs more than the INSERT itself.
@@ -176,8 +189,10 @@ async def run_native(
         counter.record(sql)
     if returning:
         sql += " RETURNING id"
+    connection = transaction.connection
     if not db.is_sqlite:
-        return await connection.fetch(sql, *args)
+        async with transaction.sending:
+            return await connection.fetch(sql, *args)
     await connection.execute("PRAGMA foreign_keys = 1")  # as piccolo does per statement
     async with connection.execute(sql, args) as cursor:
         rows = await cursor.fetchall()
@@ -194,3 +209,15 @@ async def without_jit(db: Database) -> None:
     Reads elsewhere keep the server's setting."""
     if not db.is_sqlite:
         await db.fetch("SET LOCAL jit = off")
+
+
+@asynccontextmanager
+async def writes_behind(db: Database) -> AsyncIterator[None]:
+    """Within: COPYs that return nothing are sent behind (:mod:`crmgraph.db.turns`);
+    at the end they are waited for, so that one that failed fails here, in
+    the caller's transaction (a dry run rolls back without a COMMIT)."""
+    with writing_behind():
+        yield
+    transaction = db.engine.current_transaction.get()
+    if transaction is not None and not db.is_sqlite:
+        await transaction.sending.settle()

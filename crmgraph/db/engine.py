@@ -35,6 +35,7 @@ from piccolo.table import Table
 
 from crmgraph.db.replica import may_use_replica, only_reads
 from crmgraph.db.sqlite_readers import SQLiteReaders
+from crmgraph.db.turns import StatementTurns
 from crmgraph.db.write_batch import GUARD_FAILED, IdBlocks, WriteQueue
 from crmgraph.settings import Settings
 from crmgraph.validation import UserInputError
@@ -194,7 +195,8 @@ class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
 
     def prepare(self, connection: Any) -> None:
         self.transaction = connection.transaction()
-        self.sending = asyncio.Lock()  # one statement at a time (a dry run's payload reads)
+        # one statement at a time (a dry run's payload reads), COPYs sent behind
+        self.sending = StatementTurns()
 
     async def begin(self) -> None:
         if self.lazy:
@@ -208,11 +210,13 @@ class ReleasingPostgresTransaction(GivesBackItsConnection, PostgresTransaction):
             await super().begin()
 
     async def commit(self) -> None:
+        await self.sending.settle()  # a write sent behind, done and fine
         if self.begun:
             await super().commit()
         self._committed = True
 
     async def rollback(self) -> None:
+        await self.sending.quiet()
         if self.begun:
             await super().rollback()
         self._rolled_back = True

@@ -117,11 +117,17 @@ class Normal:
             name_keys=name_keys(probe.name),
         )
 
-    def blocking_keys(self) -> list[tuple[str, str]]:
-        found = [(t, v) for t, v in ((EMAIL, self.email), (PHONE, self.phone)) if v]
-        if self.tax_id:
-            found.append((TAX_ID, self.tax_id))
-        return found + [(NAME, key) for key in self.name_keys]
+    def blocking_keys(self) -> tuple[tuple[str, str], ...]:
+        # kept on the instance (frozen, so it never changes): pair upkeep and
+        # screening ask a holder's keys once per block it is met in
+        keys: tuple[tuple[str, str], ...] | None = self.__dict__.get("_blocking_keys")
+        if keys is None:
+            found = [(t, v) for t, v in ((EMAIL, self.email), (PHONE, self.phone)) if v]
+            if self.tax_id:
+                found.append((TAX_ID, self.tax_id))
+            keys = (*found, *((NAME, key) for key in self.name_keys))
+            self.__dict__["_blocking_keys"] = keys
+        return keys
 
 
 def keys_that_can_reach(normal: Normal, min_score: float) -> list[tuple[str, str]]:
@@ -131,12 +137,12 @@ def keys_that_can_reach(normal: Normal, min_score: float) -> list[tuple[str, str
     blocks grow with the table, are not looked up (an import asks at
     :data:`STRONG`)."""
     keys = normal.blocking_keys()
-    return [k for k in keys if k[0] != NAME] if min_score > NAME_WEIGHT else keys
+    return [k for k in keys if k[0] != NAME] if min_score > NAME_WEIGHT else list(keys)
 
 
 def match_keys(probe: Probe, region: str | None = None) -> list[tuple[str, str]]:
     """The (key_type, key_value) blocking keys of a probe."""
-    return Normal.of(probe, region).blocking_keys()
+    return list(Normal.of(probe, region).blocking_keys())
 
 
 @dataclass(frozen=True)

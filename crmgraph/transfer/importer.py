@@ -7,6 +7,10 @@ file back: nothing is written. ``commit="batch"``: each batch is its own
 transaction; a failure keeps the batches committed before it, and the
 summary names the last committed row so a re-run with ``resume_after``
 (``--resume-after ROW``) carries on after it.
+
+A batch's COPYs go behind (:mod:`crmgraph.db.turns`): Python builds the
+next table's rows while PostgreSQL writes the last; a failure among them
+fails the import as any other does.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import pluggy
 
 from crmgraph.access import Access
-from crmgraph.db.bulk import without_jit
+from crmgraph.db.bulk import without_jit, writes_behind
 from crmgraph.db.engine import Database
 from crmgraph.registry import Catalog
 from crmgraph.transfer.mapping import ColumnMap, Fields, resolve
@@ -239,14 +243,16 @@ async def run_import(
 
             async with db.transaction():
                 await without_jit(db)
-                await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
+                async with writes_behind(db):
+                    await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
             add(total)
         else:
 
             async def committed(checked: Checked) -> None:
                 async with db.transaction():
                     await without_jit(db)
-                    outcome = await write(checked)
+                    async with writes_behind(db):
+                        outcome = await write(checked)
                 add(outcome)
                 summary.committed_through = checked.rows[-1].number
 
