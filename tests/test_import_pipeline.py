@@ -153,3 +153,25 @@ def test_an_import_runs_without_jit(database_url: str, commit: str) -> None:
     writes = [n for n, sql in enumerate(statements) if sql.startswith(("COPY", "INSERT"))]
     assert offs[0] < writes[0]  # before the import's first write
     assert inside == "off"
+
+
+def test_a_part_of_a_batch_pairs_as_the_batch_does() -> None:
+    """The import finds the pairs among a batch's rows while the batch before
+    is written, and screens only the rows whose ref it did not know: the
+    pairs among that part are the batch's pairs between two of its rows (no
+    name block is read at the import's score), checked on the labelled set."""
+    from crmgraph.transfer.duplicates import pairs_within
+    from tests.test_duplicates import labelled, probe_of
+
+    probes = [probe_of(row) for row in labelled().inputs]
+    whole = pairs_within(probes, "US", None)
+    assert len(whole) >= 20
+    kept = [i for i in range(len(probes)) if i % 3 != 1]  # a part, in the batch's order
+    position = {index: n for n, index in enumerate(kept)}
+    restricted = [
+        (position[i], position[j], value, reasons)
+        for i, j, value, reasons in whole
+        if i in position and j in position
+    ]
+    assert restricted  # some pairs are left to compare
+    assert pairs_within([probes[i] for i in kept], "US", None) == restricted

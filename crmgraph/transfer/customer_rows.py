@@ -34,7 +34,12 @@ from crmgraph.customer_types import Attribute, CustomerType
 from crmgraph.db import writes
 from crmgraph.dedupe.matching import Probe
 from crmgraph.extension_points import CustomerWrite
-from crmgraph.input_checks import forbidden_problem, guarded_problems
+from crmgraph.input_checks import (
+    attribute_fields,
+    camel_keys,
+    forbidden_problem,
+    guarded_problems,
+)
 from crmgraph.operations.new_customers import HeldRole, NewCustomer
 from crmgraph.operations.roles import combination_problems, role_kind_problems
 from crmgraph.registry import Catalog
@@ -62,6 +67,7 @@ class Draft:
     roles: list[tuple[str, str]] = field(default_factory=list)  # other (kind, stage)
     ref: str | None = None
     held: dict[str, HeldRole] = field(default_factory=dict)  # further roles, of ``roles``
+    _changes: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
 
     def probe(self) -> Probe:
         return Probe(
@@ -75,6 +81,34 @@ class Draft:
     def as_row(self) -> dict[str, Any]:
         """Shaped like a customer row, for the merge rule."""
         return {**self.values, "attributes": self.attributes}
+
+    def lifecycle_fields(self) -> dict[str, Any]:
+        """The stage and roles of a customer not created in its initial stage."""
+        fields: dict[str, Any] = {}
+        if self.stage != self.descriptor.lifecycle.initial:
+            fields["stage"] = self.stage
+        for name, held in (("roles", True), ("formerRoles", False)):
+            pairs = [(k, st) for k, st in self.roles if (k in self.held) is held]
+            if pairs:
+                fields[name] = [f"{kind}{STAGE_SEPARATOR}{stage}" for kind, stage in pairs]
+        return fields
+
+    def created_changes(self) -> dict[str, list[Any]]:
+        """The changes of its ``customer.created`` audit entry (kept: the
+        import computes them while the batch before is written)."""
+        if self._changes is None:
+            fields = {
+                "kind": self.kind,
+                **camel_keys(self.values),
+                **attribute_fields(self.kind, self.attributes),
+                **self.lifecycle_fields(),
+            }
+            self._changes = writes.field_changes(None, fields)
+        return self._changes
+
+    def changed(self) -> None:
+        """Its values were changed (a later row folded into it)."""
+        self._changes = None
 
     def new_customer(self) -> NewCustomer:
         """The customer the row creates."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from crmgraph import input_checks
@@ -61,8 +62,8 @@ from crmgraph.operations.new_customers import write_new_customers
 from crmgraph.operations.roles import NewRole, add_role
 from crmgraph.registry import Catalog
 from crmgraph.transfer.customer_rows import Draft, RowCheck
-from crmgraph.transfer.duplicates import Repeat, find_repeats
-from crmgraph.transfer.export import STAGE_SEPARATOR, role_columns
+from crmgraph.transfer.duplicates import Repeat, Within, find_repeats, pairs_within
+from crmgraph.transfer.export import role_columns
 from crmgraph.transfer.importer import BatchOutcome, ImportContext, ImportOptions, Reject
 from crmgraph.transfer.lookups import People
 from crmgraph.transfer.mapping import ColumnMap, Fields, MappingError
@@ -97,6 +98,28 @@ def apart(ref: str, other: str) -> bool:
     return bool(other) and other != ref and origin_of(other) == origin_of(ref)
 
 
+@dataclass
+class CheckedRows:
+    """A batch's good rows, checked, with what the writing needs of them
+    that was found without the database: their normal forms and the pairs
+    among them (:func:`.duplicates.pairs_within`, by index in ``good``)."""
+
+    good: list[Draft]
+    normals: matching.Normals
+    within: list[Within]
+
+    def within_part(self, drafts: list[Draft]) -> list[Within]:
+        """The pairs among ``drafts`` (some of ``good``, in its order), by index
+        in ``drafts``: those of the whole batch between two of them."""
+        position = {id(draft): index for index, draft in enumerate(drafts)}
+        found = []
+        for first, later, value, reasons in self.within:
+            one, other = position.get(id(self.good[first])), position.get(id(self.good[later]))
+            if one is not None and other is not None:
+                found.append((one, other, value, reasons))
+        return found
+
+
 class CustomerImport:
     name = "customers"
 
@@ -109,6 +132,7 @@ class CustomerImport:
         self.book = RefBook(ctx.db, "Customer", None)
         self.taken: list[tuple[str | None, int]] = []  # a batch's (ref, customer) to remember
         self.normals = matching.Normals()  # a batch's probes' normal forms
+        self.batch = CheckedRows([], self.normals, [])  # the batch being written
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
@@ -140,24 +164,29 @@ class CustomerImport:
         mapped = set(self.columns.columns.values())
         return self.ctx.access is not None or not mapped & {"owner", "owner.name", "team"}
 
-    async def check_batch(
-        self, rows: list[SourceRow], reject: Reject
-    ) -> tuple[list[Draft], matching.Normals]:
-        """The good rows, and their normal forms for the screening and the keys
-        (computed here, where the batch before is being written)."""
+    async def check_batch(self, rows: list[SourceRow], reject: Reject) -> CheckedRows:
+        """The good rows, with what the writing needs of them that reads
+        nothing: their normal forms (for the screening and the keys), the
+        pairs among them and their audit entries' changes, computed here,
+        where the batch before is being written (the writing waits on
+        PostgreSQL; this side is what Python does meanwhile)."""
         good = await self.check_rows(rows, reject)
         normals = matching.Normals()
+        region = self.ctx.phone_region
         for number, draft in enumerate(good, 1):
             if number % ROWS_BETWEEN_TURNS == 0:
                 await asyncio.sleep(0)
-            normals.of(draft.probe(), self.ctx.phone_region)
-        return good, normals
+            normals.of(draft.probe(), region)
+            draft.created_changes()  # kept on the draft
+        within = []
+        if self.options.on_duplicate != "create":
+            within = pairs_within([d.probe() for d in good], region, normals)
+        return CheckedRows(good, normals, within)
 
-    async def write_batch(
-        self, checked: tuple[list[Draft], matching.Normals], reject: Reject
-    ) -> BatchOutcome:
+    async def write_batch(self, checked: CheckedRows, reject: Reject) -> BatchOutcome:
         """Screen the checked rows and write them (importer.Pipelined)."""
-        good, self.normals = checked
+        self.batch = checked
+        good, self.normals = checked.good, checked.normals
         outcome = BatchOutcome()
         self.taken = []
         known, hidden = await self.known_customers(good)
@@ -312,6 +341,7 @@ class CustomerImport:
                 self.ctx.phone_region,
                 access.sees if access is not None and access.scope is not None else None,
                 self.normals,
+                self.batch.within_part(drafts),
             )
             holders: dict[int, set[str]] = {}
             if any(draft.ref is not None for draft in drafts):  # only rows with a ref ask
@@ -348,6 +378,7 @@ class CustomerImport:
             field_names(self.catalog, first.kind), {}, first.as_row(), later.as_row()
         )
         first.values, first.attributes = values, attributes
+        first.changed()
         return True
 
     @staticmethod
@@ -376,28 +407,11 @@ class CustomerImport:
         pairs = list(zip(ids, drafts, strict=True))
         # entries past a type's first stage, or in several types, need the funnel's
         # phase columns (an initial entry alone keeps their defaults, as createCustomer's)
-        placed = [pk for pk, d in pairs if self.lifecycle_fields(d)]
+        placed = [pk for pk, d in pairs if d.lifecycle_fields()]
         for start in range(0, len(placed), PHASES_PER_STATEMENT):
             await stays.record_phases(db, placed[start : start + PHASES_PER_STATEMENT])
         await self.record(
-            "customer.created",
-            [
-                (
-                    pk,
-                    writes.field_changes(
-                        None,
-                        {
-                            "kind": d.kind,
-                            **camel_keys(d.values),
-                            **attribute_fields(d.kind, d.attributes),
-                            **self.lifecycle_fields(d),
-                        },
-                    ),
-                    {"kind": d.kind},
-                )
-                for pk, d in pairs
-            ],
-            at,
+            "customer.created", [(pk, d.created_changes(), {"kind": d.kind}) for pk, d in pairs], at
         )
         await self.record(
             "customer.role_added",
@@ -417,18 +431,6 @@ class CustomerImport:
             db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region, self.normals
         )
         return ids
-
-    @staticmethod
-    def lifecycle_fields(draft: Draft) -> dict[str, Any]:
-        """The stage and roles of a customer not created in its initial stage."""
-        fields: dict[str, Any] = {}
-        if draft.stage != draft.descriptor.lifecycle.initial:
-            fields["stage"] = draft.stage
-        for name, held in (("roles", True), ("formerRoles", False)):
-            pairs = [(k, st) for k, st in draft.roles if (k in draft.held) is held]
-            if pairs:
-                fields[name] = [f"{kind}{STAGE_SEPARATOR}{stage}" for kind, stage in pairs]
-        return fields
 
     async def add_roles(self, rows: list[tuple[Draft, int]], reject: Reject) -> tuple[int, int]:
         """Give each party the kind of the row repeating it as a further role,

@@ -19,6 +19,17 @@ from crmgraph.dedupe import matching
 from crmgraph.dedupe.matching import Normals, Probe
 
 DUPLICATE_SCORE = matching.STRONG
+# a pair of probes of one batch: (index, later index, score, reasons)
+Within = tuple[int, int, float, tuple[matching.Reason, ...]]
+
+
+def pairs_within(
+    probes: Sequence[Probe], region: str | None, known: Normals | None
+) -> list[Within]:
+    """The pairs among a batch's own rows that count as repeats. At
+    :data:`DUPLICATE_SCORE` no name key is looked up, so the pairs among a
+    part of the batch are those of the whole batch between rows of that part."""
+    return matching.pairs_within(probes, min_score=DUPLICATE_SCORE, region=region, known=known)
 
 
 @dataclass(frozen=True)
@@ -37,9 +48,12 @@ async def find_repeats(
     region: str | None,
     visible: Callable[[Mapping[str, Any]], bool] | None,
     known: Normals | None = None,
+    within: Sequence[Within] | None = None,
 ) -> list[Repeat | None]:
     """For each probe, what it repeats, or None. ``known``: the probes'
-    normal forms, computed once for the screening and the keys written."""
+    normal forms, computed once for the screening and the keys written;
+    ``within``: the pairs among the probes (:func:`pairs_within`), when the
+    caller found them already."""
     existing = await matching.find_candidates_batch(
         db,
         probes,
@@ -50,9 +64,9 @@ async def find_repeats(
         known=known,
     )
     earlier: dict[int, tuple[int, str]] = {}
-    for first, later, _, reasons in matching.pairs_within(
-        probes, min_score=DUPLICATE_SCORE, region=region, known=known
-    ):
+    if within is None:
+        within = pairs_within(probes, region, known)
+    for first, later, _, reasons in within:
         if later not in earlier:  # pairs come sorted: the first is the earliest
             earlier[later] = (first, ", ".join(map(str, reasons)))
     repeats: list[Repeat | None] = []
