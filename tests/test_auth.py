@@ -4,14 +4,19 @@ and revoked keys get 401 with no data; anonymous access only when allowed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from crmgraph import auth
+from crmgraph import cli as crmgraph_cli
 from crmgraph.app import AppState, with_state
 from crmgraph.db.engine import StatementCounter, current_counter
 from crmgraph.principal_cache import PrincipalCache
@@ -30,6 +35,50 @@ def cli(database_url: str, *args: str, redis_url: str = "") -> subprocess.Comple
     )  # fmt: skip
 
 
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def cli_in_process(
+    database_url: str, *args: str, redis_url: str = ""
+) -> subprocess.CompletedProcess:
+    """:func:`cli`'s command run by ``crmgraph.cli.main`` in this process: the
+    same parsing, settings from the environment and exit codes, without the
+    1.5 s of imports a process pays. Warnings logged go to its stderr, as
+    logging's last-resort handler writes them in a process of its own. Not
+    for a test of what crosses processes: this process's principal cache is
+    the in-process servers' too."""
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with (
+            environment(CRMGRAPH_DATABASE_URL=database_url, CRMGRAPH_LOAD_ENTRY_POINTS="0",
+                        CRMGRAPH_REDIS_URL=redis_url),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):  # fmt: skip
+            try:
+                code = crmgraph_cli.main(args)
+            except SystemExit as exit_:  # argparse's errors
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        root.removeHandler(handler)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
 def stored_hashes(database_url: str) -> list[str]:
     rows = run_sql(settings_for(database_url), "SELECT secret_hash FROM api_key")
     return [r["secret_hash"] for r in rows]
@@ -46,18 +95,23 @@ def test_keys_from_the_cli_authenticate_until_revoked(database_url: str, cache: 
         if redis_url
         else {"api_key_cache_seconds": 0}
     )
-    made = cli(database_url, "users", "create", "--name", "Ana", "--email", "ana@x.example",
-               "--role", "agent")  # fmt: skip
+    # The commands run in this process (cli_in_process), except the revocation
+    # the server must hear of over Redis: in process it would clear the
+    # server's principal cache itself. tests/test_cli_start runs `python -m
+    # crmgraph` as a process of its own.
+    made = cli_in_process(database_url, "users", "create", "--name", "Ana",
+                          "--email", "ana@x.example", "--role", "agent")  # fmt: skip
     assert made.returncode == 0, made.stderr
-    key = cli(database_url, "keys", "create", "--email", "ana@x.example", "--name", "laptop")
+    key = cli_in_process(
+        database_url, "keys", "create", "--email", "ana@x.example", "--name", "laptop"
+    )
     assert key.returncode == 0, key.stderr
     token = key.stdout.strip()
     prefix, secret = auth.split_key(token)  # type: ignore[misc]
     assert stored_hashes(database_url) == [auth.hash_secret(secret)]  # never the secret itself
-    # What does not depend on the cache is checked once per engine: each
-    # command is a process of its own (about 1.5 s of CPU, mostly imports).
+    # What does not depend on the cache is checked once per engine
     if not redis_url:
-        listing = cli(database_url, "keys", "list").stdout
+        listing = cli_in_process(database_url, "keys", "list").stdout
         assert prefix in listing and "ana@x.example" in listing and secret not in listing
 
     with live_server(settings_for(database_url, anonymous=False, **overrides)) as server:
@@ -77,15 +131,17 @@ def test_keys_from_the_cli_authenticate_until_revoked(database_url: str, cache: 
             assert refused.status_code == 401
             assert "data" not in refused.json()
             assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-        assert cli(database_url, "keys", "revoke", prefix, redis_url=redis_url).returncode == 0
+        revoke = cli if redis_url else cli_in_process  # over Redis: from another process
+        assert revoke(database_url, "keys", "revoke", prefix, redis_url=redis_url).returncode == 0
         revoked = server.http.post(
             "/graphql", json=QUERY, headers={"Authorization": f"Bearer {token}"}
         )
         assert revoked.status_code == 401  # refused on the very next request
         assert server.http.get("/healthz").status_code == 200  # health checks need no key
     if not redis_url:
-        assert cli(database_url, "keys", "revoke", prefix).returncode == 2
-        assert cli(database_url, "keys", "create", "--email", "ghost@x.example").returncode == 2
+        assert cli_in_process(database_url, "keys", "revoke", prefix).returncode == 2
+        ghost = cli_in_process(database_url, "keys", "create", "--email", "ghost@x.example")
+        assert ghost.returncode == 2
 
 
 def test_anonymous_only_when_the_setting_allows(database_url: str) -> None:
