@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from crmgraph.db import delta_fold
 from crmgraph.db.activity import month_number
-from crmgraph.db.trigger_sql import block, function
+from crmgraph.db.trigger_sql import block, deferrable, function
 
 MEMBERS = "customer_cohort"
 SIZES = "cohort_size"
@@ -248,11 +248,34 @@ def _postgres_bodies() -> dict[tuple[str, str], list[str]]:
     }
 
 
+# the statement triggers a bulk writer of new customers may defer
+# (crmgraph.db.batch_rollups: ``new_customers`` once instead)
+DEFERRABLE = (("customer", "insert"), ("stage_change", "insert"))
+
+
+def _function(table: str, event: str, body: list[str], *, deferred: bool = True) -> str:
+    skips = deferred and (table, event) in DEFERRABLE
+    return function(f"cohorts_{table}_{event}", deferrable(body) if skips else body)
+
+
+def insert_functions(*, deferred: bool = True) -> list[str]:
+    """PostgreSQL: the functions of ``DEFERRABLE``, skipped while the rollups
+    are deferred (or, not ``deferred``, as before migration 0055)."""
+    bodies = _postgres_bodies()
+    return [_function(*key, bodies[key], deferred=deferred) for key in DEFERRABLE]
+
+
+def new_customers(ids: str) -> list[str]:
+    """PostgreSQL: the cohorts of new customers ``ids`` (a subquery), their
+    stage histories written: what both deferred triggers do, once."""
+    return recompute(ids, False)
+
+
 def _postgres_triggers() -> list[str]:
     statements = []
     for (table, event), body in _postgres_bodies().items():
         name = f"cohorts_{table}_{event}"
-        statements.append(function(name, body))
+        statements.append(_function(table, event, body))
         tables = {"insert": "NEW TABLE AS new_rows", "delete": "OLD TABLE AS old_rows"}
         referencing = f"REFERENCING {tables[event]} " if event in tables else ""
         statements.append(

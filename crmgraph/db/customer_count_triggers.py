@@ -22,7 +22,7 @@ from crmgraph.db.customer_counts import (
     create_tables,
     refresh,
 )
-from crmgraph.db.trigger_sql import block, function
+from crmgraph.db.trigger_sql import block, deferrable, function
 
 ROLES = "customer_role"
 # what a role row's part in a key depends on
@@ -56,12 +56,28 @@ def _postgres_refreshing(table: str, prefix: str, key: str, changed: str) -> lis
     moved = f"FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {changed}"
     updated = f"SELECT o.{key} {moved} UNION SELECT n.{key} {moved}"
     return [
-        function(f"{prefix}_added", refresh(f"SELECT {key} FROM new_rows", sqlite=False)),
+        _added(prefix, key),
         function(f"{prefix}_changed", refresh(updated, sqlite=False)),
         function(f"{prefix}_gone", refresh(f"SELECT {key} FROM old_rows", sqlite=False)),
         _statement_trigger(f"{prefix}_added", "INSERT", table, "NEW TABLE AS new_rows"),
         _statement_trigger(f"{prefix}_changed", "UPDATE", table, both),
         _statement_trigger(f"{prefix}_gone", "DELETE", table, "OLD TABLE AS old_rows"),
+    ]
+
+
+def _added(prefix: str, key: str, *, deferred: bool = True) -> str:
+    """The insert's function, which a bulk writer may defer (``deferred``;
+    crmgraph.db.batch_rollups) when it refreshes the new customers itself."""
+    body = refresh(f"SELECT {key} FROM new_rows", sqlite=False)
+    return function(f"{prefix}_added", deferrable(body) if deferred else body)
+
+
+def insert_functions(*, deferred: bool = True) -> list[str]:
+    """PostgreSQL: the inserts' functions of both tables, skipped while the
+    rollups are deferred (or, not ``deferred``, as before migration 0055)."""
+    return [
+        _added("customer_tally", "id", deferred=deferred),
+        _added("customer_role_tally", "customer", deferred=deferred),
     ]
 
 

@@ -74,7 +74,7 @@ load 7-8 on 2 cores).
 from __future__ import annotations
 
 from crmgraph.db import delta_fold
-from crmgraph.db.trigger_sql import block, function
+from crmgraph.db.trigger_sql import block, deferrable, function
 
 TABLE = "stage_flow"
 # folds look at the keys of the last 1,024 rows, by the index on the keys
@@ -363,10 +363,37 @@ def _bodies() -> dict[str, list[str]]:
     return bodies
 
 
+# the statement triggers a bulk writer of new customers may defer
+# (crmgraph.db.batch_rollups: ``new_customers`` once instead)
+DEFERRABLE = ("stage_change_insert", "role_insert")
+
+
+def _function(name: str, body: list[str], returned: str, *, deferred: bool = True) -> str:
+    skips = deferred and name in DEFERRABLE
+    return function(f"{TABLE}_{name}", deferrable(body) if skips else body, returned)
+
+
+def insert_functions(*, deferred: bool = True) -> list[str]:
+    """PostgreSQL: the functions of ``DEFERRABLE``, skipped while the rollups
+    are deferred (or, not ``deferred``, as before migration 0055)."""
+    bodies = _bodies()
+    return [_function(name, bodies[name], "NULL", deferred=deferred) for name in DEFERRABLE]
+
+
+def new_customers(ids: str) -> list[str]:
+    """PostgreSQL: the measures of the entries of new customers (``ids``, a
+    bigint array), their roles and entries written: what the deferred
+    triggers add. A new customer's role insert finds none of its entries
+    written yet (roles go first), so it counts nothing; its entries' insert
+    counts them all, as this does."""
+    entries = f"(SELECT * FROM stage_change WHERE customer = ANY({ids}))"
+    return [changed([(entries, CUSTOMERS, ROLES, 1)], False)]
+
+
 def _postgres_trigger(name: str, body: list[str], timing: str) -> list[str]:
     returned = "OLD" if timing.startswith("BEFORE") else "NULL"
     return [
-        function(f"{TABLE}_{name}", body, returned),
+        _function(name, body, returned),
         f"CREATE TRIGGER {TABLE}_{name} {timing} EXECUTE FUNCTION {TABLE}_{name}()",
     ]
 

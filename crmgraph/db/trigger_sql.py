@@ -1,6 +1,11 @@
 """The SQL text of a trigger's body and of a PostgreSQL trigger function,
 for every trigger-kept count (crmgraph.db.tallies, activity, customer_counts,
-cohort_rollup, stage_flow, churn_basis, delta_fold): one way to write them."""
+cohort_rollup, stage_flow, churn_basis, delta_fold): one way to write them.
+
+A rollup trigger that a bulk writer may *defer* (:func:`deferrable`) returns
+at once while the transaction's ``crmgraph.rollups`` is ``'deferred'``: the
+writer brings the rollups up to date itself, once for all its tables
+(crmgraph.db.batch_rollups)."""
 
 from __future__ import annotations
 
@@ -20,3 +25,21 @@ def function(name: str, body: Sequence[str], returns: str = "NULL", options: str
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql{options} AS $$\n"
         f"BEGIN\n{block(body)}    RETURN {returns};\nEND $$"
     )
+
+
+# the transaction-local setting of a bulk writer that brings the rollups up
+# to date itself (``SET LOCAL``); unset (NULL) or '' elsewhere
+ROLLUPS = "crmgraph.rollups"
+DEFERRED = "deferred"
+
+
+def deferrable(body: Sequence[str]) -> list[str]:
+    """``body`` of an AFTER trigger, skipped while the rollups are deferred."""
+    skip = f"current_setting('{ROLLUPS}', true) = '{DEFERRED}'"
+    return [f"IF {skip} THEN RETURN NULL; END IF", *body]
+
+
+def replacing(statement: str) -> str:
+    """A ``function``'s statement as ``CREATE OR REPLACE``, for a migration
+    that changes a function its triggers keep calling."""
+    return statement.replace("CREATE FUNCTION ", "CREATE OR REPLACE FUNCTION ", 1)
