@@ -60,6 +60,28 @@ async def counted(state: AppState, q: queries.CustomerQuery) -> int:
     return int((await state.db.fetch(sql, *where.args))[0]["n"])
 
 
+REFERENCES_PER_STATEMENT = 50  # <= 10 arguments each: under SQLite's 999
+
+
+async def counted_many(state: AppState, every: list[queries.CustomerQuery]) -> list[int]:
+    """:func:`counted` of each filter, the same ``COUNT(*)``, as scalar
+    subqueries of one statement per 50 filters instead of a statement each
+    (a round trip and a pool checkout apiece, half of :func:`check`'s time)."""
+    found: list[int] = []
+    for start in range(0, len(every), REFERENCES_PER_STATEMENT):
+        counts, args = [], []
+        for n, q in enumerate(every[start : start + REFERENCES_PER_STATEMENT]):
+            where = queries.customer_where(q, sqlite=state.db.is_sqlite)
+            counts.append(
+                f"(SELECT COUNT(*) FROM {queries.customer_count_from(q)} "
+                f"WHERE {where.sql()}) AS n{n}"
+            )
+            args += where.args
+        row = (await state.db.fetch(f"SELECT {', '.join(counts)}", *args))[0]
+        found += [int(row[f"n{n}"]) for n in range(len(counts))]
+    return found
+
+
 async def check(state: AppState) -> int:
     """The tally against COUNT(*) for every filter; the number checked."""
     values = await state.db.fetch(
@@ -69,10 +91,11 @@ async def check(state: AppState) -> int:
     stages = sorted({r["stage"] for r in values})
     phases = sorted({r["phase"] for r in values})
     every = filters(kinds, stages, phases)
-    for q in every:
+    references = await counted_many(state, every)
+    for q, reference in zip(every, references, strict=True):
         assert customer_counts.answers(q)
         tally = await queries.count_customers(state.db, q)
-        assert tally == await counted(state, q), q
+        assert tally == reference, q
     return len(every)
 
 
