@@ -49,6 +49,7 @@ from typing import Any
 
 from bench import analytics, import_csv, load_data, load_queries, load_reads, search_scale
 from crmgraph.app import AppState, with_state
+from crmgraph.commands.common import migrate_database
 from crmgraph.db.match_keys import rebuild_duplicate_pairs, rebuild_match_keys
 from crmgraph.settings import Settings
 from crmgraph.testing import PG_SERVER, LiveServer, live_server, pg_admin, settings_for
@@ -283,10 +284,13 @@ def measure_server(settings: Settings, url: str, size: int, runs: int, results: 
 
 
 def copy_database(size: int) -> str:
-    """A copy of the size's database (a template clone), for the import."""
+    """A copy of the size's database (a template clone), for the import,
+    brought up to the code's migrations (bench.import_cpu copies a database
+    seeded before the newest ones without running this module's ``prepare``)."""
     name = f"crmgraph_bench_scale_{size}_import"
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "crmgraph_bench_scale_{size}" STRATEGY FILE_COPY')
+    asyncio.run(migrate_database(settings_for(f"{PG_SERVER}/{name}")))
     return name
 
 

@@ -559,7 +559,7 @@ async def block_members(
         counts.update(await _name_counts(db, unknown, NAME_BLOCK_LIMIT + 1))
         roomy = {value for value in names if counts.get(value, 0) <= NAME_BLOCK_LIMIT}
         wanted = {key for key in chunk if key[0] != NAME or key[1] in roomy}
-        for key in sorted(wanted):
+        for key in wanted:  # holders are read as sets: their order does not matter
             holders[key].extend(local.get(key, ()))
         members, member_args = _member_branches(chunk, chunk_probes, roomy, db.is_sqlite)
         if not members:

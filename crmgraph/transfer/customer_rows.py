@@ -68,15 +68,20 @@ class Draft:
     ref: str | None = None
     held: dict[str, HeldRole] = field(default_factory=dict)  # further roles, of ``roles``
     _changes: dict[str, list[Any]] | None = field(default=None, repr=False, compare=False)
+    _probe: Probe | None = field(default=None, repr=False, compare=False)
 
     def probe(self) -> Probe:
-        return Probe(
-            name=self.values["name"],
-            email=self.values["email"],
-            phone=self.values["phone"],
-            tax_id=self.attributes.get("tax_id"),
-            kind=self.kind,
-        )
+        """What the duplicate matcher is given (kept: the import asks it for
+        the screening, the pairs in the batch and the keys written)."""
+        if self._probe is None:
+            self._probe = Probe(
+                name=self.values["name"],
+                email=self.values["email"],
+                phone=self.values["phone"],
+                tax_id=self.attributes.get("tax_id"),
+                kind=self.kind,
+            )
+        return self._probe
 
     def as_row(self) -> dict[str, Any]:
         """Shaped like a customer row, for the merge rule."""
@@ -108,7 +113,7 @@ class Draft:
 
     def changed(self) -> None:
         """Its values were changed (a later row folded into it)."""
-        self._changes = None
+        self._changes = self._probe = None
 
     def new_customer(self) -> NewCustomer:
         """The customer the row creates."""
