@@ -28,7 +28,8 @@ import pytest
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import LiveServer, live_server, settings_for
 from tests.helpers import add_contact, api_keys, create_customer, poll
-from tests.test_import_export import crmgraph_cli, csv_bytes, upload
+from tests.test_export_roundtrip import crmgraph_cli  # in process
+from tests.test_import_export import csv_bytes, upload
 from tests.test_subscriptions import graphql_ws
 from tests.test_webhooks import CREATE_WEBHOOK, FAST, Receiver
 

@@ -14,9 +14,7 @@ import asyncio
 import csv
 import datetime
 import io
-import os
 import subprocess
-import sys
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +37,7 @@ from crmgraph.transfer.references import known_origin
 from crmgraph.transfer.report import ImportSummary
 from crmgraph.transfer.source import CsvSource, text_stream
 from tests.conftest import fresh_database
+from tests.test_auth import cli_in_process
 
 CUSTOMERS, SEED = 100, 3
 NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
@@ -307,11 +306,9 @@ def test_rows_of_a_file_name_parties_by_ref_only(database_url: str, tmp_path: Pa
 
 
 def crmgraph_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CRMGRAPH_LOAD_ENTRY_POINTS": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "crmgraph", "--database", database_url, *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    """The command by ``crmgraph.cli.main`` in this process (the command's
+    wiring is what is tested; a process of its own adds 1.5 s of imports)."""
+    return cli_in_process(database_url, "--database", database_url, *args)
 
 
 def test_export_all_and_import_all_on_the_command_line(

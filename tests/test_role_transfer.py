@@ -34,7 +34,8 @@ from crmgraph.transfer.source import CsvSource, text_stream
 from tests.conftest import fresh_database
 from tests.helpers import create_customer
 from tests.test_customer_roles import LINK, add, end, move
-from tests.test_import_export import crmgraph_cli, csv_bytes, upload
+from tests.test_export_roundtrip import crmgraph_cli  # in process
+from tests.test_import_export import csv_bytes, upload
 
 ERASE = """mutation($input: ErasePersonalDataInput!) { erasePersonalData(input: $input) {
   userErrors { code } } }"""
