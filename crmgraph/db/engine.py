@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import logging
 import random
@@ -146,7 +147,11 @@ class GivesBackItsConnection:
         try:
             if exception:
                 if not self._rolled_back:  # the caller may have rolled back itself
-                    await self.rollback()
+                    # a connection gone (the server restarted, the backend was
+                    # killed) cannot roll back: the error to tell is the one that
+                    # ended the transaction, not "the underlying connection is closed"
+                    with contextlib.suppress(Exception):
+                        await self.rollback()
             elif not self._committed and not self._rolled_back:
                 await self.commit()
         finally:
