@@ -6,7 +6,14 @@ fresh count, on both engines; on PostgreSQL the six deferred insert triggers
 skip while ``crmgraph.rollups`` is ``'deferred'``, ``crmgraph_rollups_of_new``
 runs once per batch that goes by COPY (none for a smaller one), right after
 its three COPYs; and the migration reversed restores the functions without
-the check, forwards again as the generators make them."""
+the check, forwards again as the generators make them.
+
+Migration 0056: the function folds the ``stage_flow`` rows it inserts once,
+at its end (the fold trigger skips while ``crmgraph.folding`` is
+``'batch'``): after a batch whose catch-up writes more than 256 rows (the
+trigger would have folded several times) no key of its rows has another row,
+and the sums are a fresh count's; the trigger still folds every other write;
+the migration reversed and forwards."""
 
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from tests.test_funnel_rollup import flow_sums
 from tests.test_import_export import csv_bytes, do_import
 
 MIGRATION = importlib.import_module("crmgraph.db.migrations.crmgraph_0055_batch_rollups")
+FOLDS = importlib.import_module("crmgraph.db.migrations.crmgraph_0056_batch_folds")
 ROWS = 200
 BATCH = 80  # two batches by COPY, then 40 rows by INSERT
 START = datetime.datetime(2025, 1, 3, 9, 0, tzinfo=datetime.UTC)
@@ -47,14 +55,22 @@ DEFERRED_TRIGGERS = {
 }
 
 
-def import_file() -> bytes:
+def import_file(count: int = ROWS, days: int = 3, name: str = "Batch") -> bytes:
+    """``count`` customers, entered ``days`` apart (none in the future)."""
     rows = [["name", "email", "kind", "stage", "stage_entered_at", "roles", "former_roles"]]
-    for i in range(ROWS):
+    for i in range(count):
         kind, stages, roles, former = SHAPES[i % len(SHAPES)]
-        entered = START + datetime.timedelta(days=3 * i, hours=i % 24)
+        entered = START + datetime.timedelta(days=days * i, hours=i % 24)
         stage = stages[i % len(stages)]
         rows.append(
-            [f"Batch {i}", f"batch{i}@t.example", kind, stage, entered.isoformat(), roles, former]
+            [
+                f"{name} {i}",
+                f"{name.lower()}{i}@t.example",
+                kind,
+                stage,
+                entered.isoformat(),
+                *[roles, former],
+            ]
         )
     return csv_bytes(rows)
 
@@ -210,3 +226,116 @@ def test_the_migration_reversed_and_forwards(database_url: str) -> None:
         assert "crmgraph.rollups" not in reversed_[name]
         assert after[name] == before[name]
     assert batch_rollups.FUNCTION not in reversed_ and batch_rollups.FUNCTION in after
+
+
+BIG = 400  # one batch by COPY: its catch-up writes > 256 stage_flow rows
+
+
+async def last_flow_id(db: Any) -> int:
+    (row,) = await db.fetch(f"SELECT COALESCE(MAX(id), 0) AS id FROM {stage_flow.TABLE}")
+    return int(row["id"])
+
+
+async def unfolded(db: Any, since: int) -> tuple[int, int]:
+    """The rows past ``since``, and how many rows of their keys are not
+    alone (a key held by more than one row)."""
+    keys = stage_flow.DELTAS.key_list
+    (past,) = await db.fetch(f"SELECT COUNT(*) AS n FROM {stage_flow.TABLE} WHERE id > {since}")
+    (shared,) = await db.fetch(
+        f"SELECT COALESCE(SUM(n), 0) AS n FROM (SELECT COUNT(*) AS n FROM {stage_flow.TABLE} "
+        f"WHERE ({keys}) IN (SELECT {keys} FROM {stage_flow.TABLE} WHERE id > {since}) "
+        f"GROUP BY {keys} HAVING COUNT(*) > 1) k"
+    )
+    return int(past["n"]), int(shared["n"])
+
+
+async def big_imports(state: AppState) -> None:
+    """Two batches of the same entries' days: the second's keys all have rows."""
+    for name in ("First", "Second"):
+        data = import_file(BIG, days=1, name=name)
+        summary, rejected = await do_import(state, data, batch_size=BIG)
+        assert summary.failure is None and rejected.count == 0
+        assert summary.created == BIG
+    await flow_as_counted(state.db)
+    await tally_as_counted(state.db)
+    await cohorts_as_counted(state.db)
+
+
+def test_a_batch_folds_its_stage_flow_rows_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after the catch-up (the import's next phase writes deltas of
+    its own, which the trigger folds as any write's), in its transaction."""
+    postgres_only(database_url)
+    caught: list[tuple[int, int]] = []
+    catch_up = batch_rollups.catch_up
+
+    async def watched(db: Any, ids: list[int]) -> None:
+        since = await last_flow_id(db)
+        await catch_up(db, ids)
+        caught.append(await unfolded(db, since))
+
+    monkeypatch.setattr(batch_rollups, "catch_up", watched)
+    asyncio.run(with_state(settings_for(database_url), big_imports))
+    # the folded rows: one per key a batch wrote (more than 256), each alone
+    # (the trigger's last fold left the second's last rows beside the first's)
+    assert [past > 256 for past, _ in caught] == [True, True]
+    assert [shared for _, shared in caught] == [0, 0]
+
+
+async def ordinary_writes(state: AppState) -> tuple[int, int, bool]:
+    """600 rows of 3 keys inserted in one statement (ids past two or three
+    multiples of 256), as a write's trigger does: folded by the trigger;
+    the same while a batch writer folds (``crmgraph.folding``): left alone."""
+    db, table = state.db, stage_flow.TABLE
+    rows = (
+        f"INSERT INTO {table} (kind, stage, went, day, measure, n) "
+        "SELECT 'zz', 'fold', '', i % 3, 'n', 1 FROM generate_series(1, 600) i"
+    )
+    mine = f"SELECT COUNT(*) AS n, SUM(n) AS s FROM {table} WHERE kind = 'zz'"
+    found = []
+    for folding in ("", "batch"):
+        async with db.transaction():
+            await db.fetch(f"SET LOCAL crmgraph.folding = '{folding}'")
+            await db.fetch(rows)
+            (row,) = await db.fetch(mine)
+            found.append((int(row["n"]), int(row["s"])))
+            await db.fetch(f"DELETE FROM {table} WHERE kind = 'zz'")
+    (folded, folded_sum), (kept, kept_sum) = found
+    return folded, kept, folded_sum == kept_sum == 600
+
+
+def test_the_fold_trigger_folds_other_writes(database_url: str) -> None:
+    postgres_only(database_url)
+    folded, kept, exact = asyncio.run(with_state(settings_for(database_url), ordinary_writes))
+    assert exact
+    assert folded < 600 - 256  # at least one fold of the 3 keys' rows
+    assert kept == 600
+
+
+async def folds_reversed_and_forwards(state: AppState) -> tuple[dict[str, str], ...]:
+    piccolo_conf.DB = state.db.engine
+    manager = await FOLDS.forwards()
+    before = await functions(state)
+    await manager.run(backwards=True)
+    reversed_ = await functions(state)
+    await (await FOLDS.forwards()).run()
+    return before, reversed_, await functions(state)
+
+
+def test_the_fold_migration_reversed_and_forwards(database_url: str) -> None:
+    postgres_only(database_url)
+    before, reversed_, after = asyncio.run(
+        with_state(settings_for(database_url), folds_reversed_and_forwards)
+    )
+    compact, fold = stage_flow.DELTAS.trigger, "stage_flow_fold_since"
+    for name in (compact, batch_rollups.FUNCTION):
+        assert "crmgraph.folding" in before[name]
+        assert "crmgraph.folding" not in reversed_[name]
+        assert after[name] == before[name]
+    assert fold in before and fold not in reversed_ and after[fold] == before[fold]
+    # as a database migrated from scratch has them
+    made = {s.split("FUNCTION ")[1].split("(")[0]: s for s in batch_rollups.batch_folds("postgres")}
+    assert set(made) == {compact, fold, batch_rollups.FUNCTION}
+    for name, statement in made.items():
+        assert before[name].strip() in statement

@@ -73,13 +73,16 @@ load 7-8 on 2 cores).
 
 from __future__ import annotations
 
+import dataclasses
+
 from crmgraph.db import delta_fold
-from crmgraph.db.trigger_sql import block, deferrable, function
+from crmgraph.db.trigger_sql import block, deferrable, function, replacing
 
 TABLE = "stage_flow"
-# folds look at the keys of the last 1,024 rows, by the index on the keys
+# folds look at the keys of the last 1,024 rows, by the index on the keys;
+# a batch of new customers folds its rows once (``new_customers``)
 DELTAS = delta_fold.DeltaTable(
-    TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149, window=1024
+    TABLE, ("kind", "stage", "went", "day", "measure"), "n", 2812149, window=1024, batched=True
 )
 VIEW = f"{TABLE}_entry"  # SQLite: every entry's measures (``entry_view``)
 # the measures, and whether each has a row at ``phase_prev_at``'s day (-1)
@@ -380,14 +383,37 @@ def insert_functions(*, deferred: bool = True) -> list[str]:
     return [_function(name, bodies[name], "NULL", deferred=deferred) for name in DEFERRABLE]
 
 
-def new_customers(ids: str) -> list[str]:
+def new_customers(ids: str, *, folded: bool = True) -> list[str]:
     """PostgreSQL: the measures of the entries of new customers (``ids``, a
     bigint array), their roles and entries written: what the deferred
     triggers add. A new customer's role insert finds none of its entries
     written yet (roles go first), so it counts nothing; its entries' insert
-    counts them all, as this does."""
+    counts them all, as this does. Its rows are folded once, after it
+    (``folded``, migration 0056; in a function declaring ``DELTAS.since``),
+    not by the fold trigger every 256 of them."""
     entries = f"(SELECT * FROM stage_change WHERE customer = ANY({ids}))"
-    return [changed([(entries, CUSTOMERS, ROLES, 1)], False)]
+    written = [changed([(entries, CUSTOMERS, ROLES, 1)], False)]
+    return delta_fold.batch_folded(DELTAS, written) if folded else written
+
+
+def batch_folds(engine_type: str) -> list[str]:
+    """Migration 0056: the fold trigger's function, skipping while a batch
+    writer folds its own rows, and that writer's fold."""
+    if engine_type != "postgres":
+        return []
+    return [
+        replacing(delta_fold.compaction_function(DELTAS)),
+        delta_fold.fold_since_function(DELTAS),
+    ]
+
+
+def unbatched_folds(engine_type: str) -> list[str]:
+    """0056 reversed: the fold trigger's function as before (the batch
+    writer's fold is dropped once no function calls it)."""
+    if engine_type != "postgres":
+        return []
+    unbatched = dataclasses.replace(DELTAS, batched=False)
+    return [replacing(delta_fold.compaction_function(unbatched))]
 
 
 def _postgres_trigger(name: str, body: list[str], timing: str) -> list[str]:
