@@ -10,9 +10,7 @@ import asyncio
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -318,11 +316,14 @@ def test_export_round_trip_and_json_lines(database_url: str, tmp_path: Path) -> 
 
 
 def crmgraph_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CRMGRAPH_LOAD_ENTRY_POINTS": "0", "CRMGRAPH_DEFAULT_PHONE_REGION": "ES"}
-    return subprocess.run(
-        [sys.executable, "-m", "crmgraph", "--database", database_url, *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    """``crmgraph --database URL ARGS``, run by ``crmgraph.cli.main`` in this
+    process (tests.test_auth.cli_in_process: the same parsing, output and exit
+    code, without a process's 1.5 s of imports): these tests are about the
+    commands' wiring and output, not the process."""
+    from tests.test_auth import cli_in_process, environment
+
+    with environment(CRMGRAPH_DEFAULT_PHONE_REGION="ES"):
+        return cli_in_process(database_url, "--database", database_url, *args)
 
 
 def test_command_line(database_url: str, tmp_path: Path) -> None:
