@@ -44,7 +44,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from crmgraph.db import customer_counts
-from crmgraph.db.engine import Database, FunctionsConnection, make_engine
+from crmgraph.db.engine import Database, make_engine
+from crmgraph.db.sqlite_connections import FunctionsConnection
 from crmgraph.db.tables import CORE_TABLES
 from crmgraph.demo.seed import seed_demo
 from crmgraph.registry import Catalog, make_plugin_manager

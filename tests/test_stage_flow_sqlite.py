@@ -17,7 +17,7 @@ from typing import Any
 
 from crmgraph.app import with_state
 from crmgraph.db import stage_flow
-from crmgraph.db.engine import FunctionsConnection
+from crmgraph.db.sqlite_connections import FunctionsConnection
 from crmgraph.demo import seed_demo
 from crmgraph.testing import settings_for
 

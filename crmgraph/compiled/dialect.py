@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from crmgraph.db.engine import SQLITE_BASE64
+from crmgraph.db.sqlite_connections import SQLITE_BASE64
 
 
 class NotCompilable(Exception):

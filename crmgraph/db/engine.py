@@ -15,7 +15,6 @@ With ``CRMGRAPH_DATABASE_READ_URL`` a second pool answers the reads
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import contextvars
 import logging
@@ -35,7 +34,7 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from crmgraph.db.replica import may_use_replica, only_reads
-from crmgraph.db.sqlite_readers import SQLiteReaders
+from crmgraph.db.sqlite_connections import FunctionsConnection, SQLiteReaders, SQLiteWriters
 from crmgraph.db.turns import StatementTurns
 from crmgraph.db.write_batch import GUARD_FAILED, IdBlocks, WriteQueue
 from crmgraph.settings import Settings
@@ -80,27 +79,6 @@ def _count(querystring: QueryString | str) -> None:
     counter = current_counter.get()
     if counter is not None:
         counter.record(str(querystring))
-
-
-# base64 of a text's UTF-8 (SQLite has none; PostgreSQL: encode(convert_to(...)));
-# the second argument, when true, asks for the URL-safe alphabet
-SQLITE_BASE64 = "crmgraph_base64"
-
-
-def utf8_base64(text: str | None, urlsafe: int) -> str | None:
-    if text is None:
-        return None
-    data = text.encode()
-    return (base64.urlsafe_b64encode(data) if urlsafe else base64.b64encode(data)).decode()
-
-
-class FunctionsConnection(sqlite3.Connection):
-    """A SQLite connection with crmgraph's SQL functions (every connection
-    piccolo opens is made by this factory)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.create_function(SQLITE_BASE64, 2, utf8_base64, deterministic=True)
 
 
 class GivesBackItsConnection:
@@ -163,17 +141,36 @@ class GivesBackItsConnection:
 
 
 class ClosingSQLiteTransaction(GivesBackItsConnection, SQLiteTransaction):
-    """SQLite: the connection is closed (closing waits for the statement
-    before it, then rolls back)."""
+    """SQLite: the connection goes back to the engine's kept writers when the
+    transaction ended by a COMMIT or ROLLBACK that returned; otherwise it is
+    closed (closing waits for the statement before it, then rolls back)."""
+
+    engine: CountingSQLiteEngine
+
+    async def get_connection(self) -> Any:
+        return await self.engine.writers.take()
 
     async def give_back(self, connection: Any) -> None:
-        await connection.close()
+        await self.engine.writers.give_back(connection, self._committed or self._rolled_back)
 
 
 class CountingSQLiteEngine(SQLiteEngine):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.writers = SQLiteWriters(super().get_connection)
+
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         _count(querystring)
         return await super().run_querystring(querystring, in_pool=in_pool)
+
+    async def _run_in_new_connection(
+        self, query: str, args: Any = None, query_type: str = "generic", table: Any = None
+    ) -> Any:
+        """A statement outside a transaction, on a kept writer (autocommit:
+        piccolo opens its connections with ``isolation_level=None``)."""
+        return await self.writers.run(
+            self._run_in_existing_connection, query, args, query_type, table
+        )
 
     def transaction(
         self,
@@ -399,6 +396,8 @@ class Database:
         if isinstance(self.engine, SQLiteEngine):
             enable_wal(self.engine.path)
             self.readers = SQLiteReaders(self.engine, _count)
+            if isinstance(self.engine, CountingSQLiteEngine):
+                self.engine.writers.start()
         if isinstance(self.engine, PostgresEngine):
             self.batching = settings.write_batching
             await start_pool(self.engine, settings)
@@ -411,6 +410,8 @@ class Database:
         if self.readers is not None:
             readers, self.readers = self.readers, None
             await readers.close()
+        if isinstance(self.engine, CountingSQLiteEngine):
+            await self.engine.writers.close()
         if self.reader is not None:
             reader, self.reader = self.reader, None
             await reader.close_connection_pool()
