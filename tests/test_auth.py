@@ -4,24 +4,19 @@ and revoked keys get 401 with no data; anonymous access only when allowed."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from crmgraph import auth
-from crmgraph import cli as crmgraph_cli
 from crmgraph.app import AppState, with_state
 from crmgraph.db.engine import StatementCounter, current_counter
 from crmgraph.principal_cache import PrincipalCache
 from crmgraph.testing import live_server, require_redis, run_sql, settings_for
-from tests.helpers import add_people
+from tests.helpers import add_people, cli_in_process
 
 QUERY = {"query": "{ customers(first: 1) { totalCount } }"}
 
@@ -33,50 +28,6 @@ def cli(database_url: str, *args: str, redis_url: str = "") -> subprocess.Comple
         [sys.executable, "-m", "crmgraph", *args],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-
-
-@contextlib.contextmanager
-def environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def cli_in_process(
-    database_url: str, *args: str, redis_url: str = ""
-) -> subprocess.CompletedProcess:
-    """:func:`cli`'s command run by ``crmgraph.cli.main`` in this process: the
-    same parsing, settings from the environment and exit codes, without the
-    1.5 s of imports a process pays. Warnings logged go to its stderr, as
-    logging's last-resort handler writes them in a process of its own. Not
-    for a test of what crosses processes: this process's principal cache is
-    the in-process servers' too."""
-    out, err = io.StringIO(), io.StringIO()
-    handler = logging.StreamHandler(err)
-    handler.setLevel(logging.WARNING)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    try:
-        with (
-            environment(CRMGRAPH_DATABASE_URL=database_url, CRMGRAPH_LOAD_ENTRY_POINTS="0",
-                        CRMGRAPH_REDIS_URL=redis_url),
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-        ):  # fmt: skip
-            try:
-                code = crmgraph_cli.main(args)
-            except SystemExit as exit_:  # argparse's errors
-                code = exit_.code if isinstance(exit_.code, int) else 2
-    finally:
-        root.removeHandler(handler)
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def stored_hashes(database_url: str) -> list[str]:

@@ -37,7 +37,7 @@ from crmgraph.transfer.references import known_origin
 from crmgraph.transfer.report import ImportSummary
 from crmgraph.transfer.source import CsvSource, text_stream
 from tests.conftest import fresh_database
-from tests.test_auth import cli_in_process
+from tests.helpers import cli_in_process
 
 CUSTOMERS, SEED = 100, 3
 NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)

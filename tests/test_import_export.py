@@ -320,7 +320,7 @@ def crmgraph_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[s
     process (tests.test_auth.cli_in_process: the same parsing, output and exit
     code, without a process's 1.5 s of imports): these tests are about the
     commands' wiring and output, not the process."""
-    from tests.test_auth import cli_in_process, environment
+    from tests.helpers import cli_in_process, environment
 
     with environment(CRMGRAPH_DEFAULT_PHONE_REGION="ES"):
         return cli_in_process(database_url, "--database", database_url, *args)

@@ -167,7 +167,7 @@ def test_cli_changes_apply_with_redis_away(database_url: str) -> None:
     """The commands that announce a change (revoke, set-role, teams add) commit it
     first; Redis being away only delays other servers (key cache time limit), so
     the command succeeds with a warning instead of a traceback."""
-    from tests.test_auth import cli_in_process as cli  # no server here shares its cache
+    from tests.helpers import cli_in_process as cli  # no server here shares its cache
 
     closed = f"redis://127.0.0.1:{free_port()}/0"
     # the user and key made in process: creating them announces nothing (and

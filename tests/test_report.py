@@ -52,8 +52,7 @@ from crmgraph.app import AppState, with_state
 from crmgraph.db import writes
 from crmgraph.testing import settings_for
 from tests.conftest import fresh_database
-from tests.helpers import DevTools, chromium, insert_customer, poll
-from tests.test_auth import cli_in_process
+from tests.helpers import DevTools, chromium, cli_in_process, insert_customer, poll
 
 ALICE, BOB = "alice@example.com", "bob@example.com"
 PERIOD = ("--from", "2025-01-01", "--to", "2025-03-31")

@@ -17,8 +17,7 @@ from crmgraph.db.engine import Database
 from crmgraph.events import EVENT_MAX_ATTEMPTS
 from crmgraph.settings import Settings
 from crmgraph.testing import live_server, settings_for
-from tests.helpers import poll
-from tests.test_auth import cli_in_process, environment
+from tests.helpers import cli_in_process, environment, poll
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ import graphql
 from crmgraph.registry import Catalog, make_plugin_manager
 from crmgraph.schema.build import build_schema
 from crmgraph.settings import Settings
-from tests.test_auth import cli_in_process
+from tests.helpers import cli_in_process
 
 
 def sdl() -> str:
