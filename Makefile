@@ -41,8 +41,9 @@ lint: $(INSTALLED)
 # One file, one engine, one test: docs/development.md
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+# --durations: the slowest tests, printed where CI's log keeps them (a fast suite gets run)
 test: install lint
-	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow" --durations=15
 
 test-slow: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m slow
