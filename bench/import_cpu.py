@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from bench import import_csv
-from bench.scale import SEED, check_import, copy_database
+from bench.scale import check_import, import_copy
 from crmgraph.app import AppState, with_state
-from crmgraph.testing import PG_SERVER, pg_admin, settings_for
-from crmgraph.transfer.importer import ImportOptions
+from crmgraph.testing import settings_for
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -43,31 +41,24 @@ async def backend_seconds(state: AppState) -> float:
 
 
 def measure(size: int, rows: int) -> None:
-    name = copy_database(size)
-    options = ImportOptions(on_duplicate="skip")
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            data, seeds = Path(folder) / "customers.csv", Path(folder) / "seeds.csv"
-            truth = import_csv.generate(data, seeds, rows, SEED, "customers")
+    with import_copy(size, rows) as copy:
 
-            async def work(state: AppState) -> None:
-                await import_csv.import_file(state, seeds, options)
-                wall, cpu = time.perf_counter(), time.process_time()
-                backend = await backend_seconds(state)
-                summary = await import_csv.import_file(state, data, options)
-                backend = await backend_seconds(state) - backend
-                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-                check_import(summary, truth)
-                per_row = 1000 / rows
-                print(
-                    f"{rows:,} rows into {size:,} customers: python {cpu * per_row:.3f} ms/row, "
-                    f"postgres {backend * per_row:.3f} ms/row, wall {wall * per_row:.3f} ms/row "
-                    f"({rows / wall:,.0f} rows/s)"
-                )
+        async def work(state: AppState) -> None:
+            await copy.import_seeds(state)
+            wall, cpu = time.perf_counter(), time.process_time()
+            backend = await backend_seconds(state)
+            summary = await import_csv.import_file(state, copy.data, copy.options)
+            backend = await backend_seconds(state) - backend
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            check_import(summary, copy.truth)
+            per_row = 1000 / rows
+            print(
+                f"{rows:,} rows into {size:,} customers: python {cpu * per_row:.3f} ms/row, "
+                f"postgres {backend * per_row:.3f} ms/row, wall {wall * per_row:.3f} ms/row "
+                f"({rows / wall:,.0f} rows/s)"
+            )
 
-            asyncio.run(with_state(settings_for(f"{PG_SERVER}/{name}"), work))
-    finally:
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        asyncio.run(with_state(settings_for(copy.url), work))
 
 
 def main() -> int:

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,15 +284,39 @@ def measure_server(settings: Settings, url: str, size: int, runs: int, results: 
         results.put("server RSS after the requests (MB)", size, rss_mb())
 
 
-def copy_database(size: int) -> str:
-    """A copy of the size's database (a template clone), for the import,
-    brought up to the code's migrations (bench.import_cpu copies a database
-    seeded before the newest ones without running this module's ``prepare``)."""
+@dataclass(frozen=True)
+class ImportCopy:
+    """A copy of a size's database (a template clone, brought up to the
+    code's migrations: bench.import_cpu copies a database seeded before the
+    newest ones without running this module's ``prepare``) and
+    bench.import_csv's customers file for it, with the seeds file its
+    repeats of known customers need imported first."""
+
+    url: str
+    data: Path
+    seeds: Path
+    truth: import_csv.Truth
+    options: ImportOptions = field(default_factory=lambda: ImportOptions(on_duplicate="skip"))
+
+    async def import_seeds(self, state: AppState) -> None:
+        await import_csv.import_file(state, self.seeds, self.options)
+
+
+@contextlib.contextmanager
+def import_copy(size: int, rows: int) -> Iterator[ImportCopy]:
+    """An :class:`ImportCopy` of ``rows`` customer rows, dropped afterwards."""
     name = f"crmgraph_bench_scale_{size}_import"
     pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "crmgraph_bench_scale_{size}" STRATEGY FILE_COPY')
-    asyncio.run(migrate_database(settings_for(f"{PG_SERVER}/{name}")))
-    return name
+    url = f"{PG_SERVER}/{name}"
+    try:
+        asyncio.run(migrate_database(settings_for(url)))
+        with tempfile.TemporaryDirectory() as folder:
+            data, seeds = Path(folder) / "customers.csv", Path(folder) / "seeds.csv"
+            truth = import_csv.generate(data, seeds, rows, SEED, "customers")
+            yield ImportCopy(url, data, seeds, truth)
+    finally:
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def reset_peak_rss() -> float:
@@ -322,30 +347,21 @@ def check_import(summary: Any, truth: import_csv.Truth) -> None:
 
 def measure_import(settings: Settings, size: int, rows: int, results: Results) -> None:
     """bench.import_csv's customers file into a copy of the size's database."""
-    name = copy_database(size)
-    options = ImportOptions(on_duplicate="skip")
-    try:
-        with tempfile.TemporaryDirectory() as folder:
-            data, seeds = Path(folder) / "customers.csv", Path(folder) / "seeds.csv"
-            truth = import_csv.generate(data, seeds, rows, SEED, "customers")
+    with import_copy(size, rows) as copy:
 
-            async def work(state: AppState) -> tuple[float, float]:
-                await import_csv.import_file(state, seeds, options)
-                before = reset_peak_rss()
-                started = time.perf_counter()
-                summary = await import_csv.import_file(state, data, options)
-                took = time.perf_counter() - started
-                check_import(summary, truth)
-                return took, peak_rss_since_reset() - before
+        async def work(state: AppState) -> tuple[float, float]:
+            await copy.import_seeds(state)
+            before = reset_peak_rss()
+            started = time.perf_counter()
+            summary = await import_csv.import_file(state, copy.data, copy.options)
+            took = time.perf_counter() - started
+            check_import(summary, copy.truth)
+            return took, peak_rss_since_reset() - before
 
-            took, grew = asyncio.run(
-                with_state(settings.with_database(f"{PG_SERVER}/{name}"), work)
-            )
-        results.put("import: customer rows in the file", size, rows)
-        results.put("import: customer rows (rows/s)", size, rows / took)
-        results.put("import: peak RSS over the RSS before it (MB)", size, grew)
-    finally:
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        took, grew = asyncio.run(with_state(settings.with_database(copy.url), work))
+    results.put("import: customer rows in the file", size, rows)
+    results.put("import: customer rows (rows/s)", size, rows / took)
+    results.put("import: peak RSS over the RSS before it (MB)", size, grew)
 
 
 def peak_rss_mb(command: list[str], env: dict[str, str]) -> tuple[float, float]:
