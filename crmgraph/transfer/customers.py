@@ -131,8 +131,8 @@ class CustomerImport:
         self.columns = ColumnMap({})
         self.book = RefBook(ctx.db, "Customer", None)
         self.taken: list[tuple[str | None, int]] = []  # a batch's (ref, customer) to remember
-        self.normals = matching.Normals()  # a batch's probes' normal forms
-        self.batch = CheckedRows([], self.normals, [])  # the batch being written
+        # the batch being written, with its probes' normal forms
+        self.batch = CheckedRows([], matching.Normals(), [])
 
     def fields(self) -> Fields:
         attributes = {a.name for d in self.catalog.customer_types for a in d.attributes}
@@ -186,7 +186,7 @@ class CustomerImport:
     async def write_batch(self, checked: CheckedRows, reject: Reject) -> BatchOutcome:
         """Screen the checked rows and write them (importer.Pipelined)."""
         self.batch = checked
-        good, self.normals = checked.good, checked.normals
+        good = checked.good
         outcome = BatchOutcome()
         self.taken = []
         known, hidden = await self.known_customers(good)
@@ -340,7 +340,7 @@ class CustomerImport:
                 [draft.probe() for draft in drafts],
                 self.ctx.phone_region,
                 access.sees if access is not None and access.scope is not None else None,
-                self.normals,
+                self.batch.normals,
                 self.batch.within_part(drafts),
             )
             holders: dict[int, set[str]] = {}
@@ -428,7 +428,7 @@ class CustomerImport:
             at,
         )
         await matching.insert_match_keys(
-            db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region, self.normals
+            db, {pk: d.probe() for pk, d in pairs}, self.ctx.phone_region, self.batch.normals
         )
         return ids
 
