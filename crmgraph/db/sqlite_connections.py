@@ -40,80 +40,18 @@ class FunctionsConnection(sqlite3.Connection):
         self.create_function(SQLITE_BASE64, 2, utf8_base64, deterministic=True)
 
 
-class SQLiteReaders:
-    """Open SQLite connections kept for read-only statements outside a transaction.
+class KeptConnections:
+    """Open connections kept between uses (each starts a thread and has SQLite
+    parse the whole schema). A connection is held by one user at a time and
+    comes back only when it is known to be outside a transaction, after a
+    statement (or a COMMIT or ROLLBACK) that returned; on any failure or
+    cancellation it is closed instead. At most ``size`` stay open between
+    uses; more are opened while more users run at once. Off (each one closed
+    when it comes back) until :meth:`start`, and again after :meth:`close`
+    (aiosqlite's threads would otherwise keep the process alive)."""
 
-    piccolo opens a connection for every statement run outside a transaction,
-    and aiosqlite a thread for each connection: on a compiled read that was
-    most of the request. In WAL mode a statement on a kept connection sees
-    everything committed before it starts, as on a new one. The connections
-    are opened by the engine (so they have crmgraph's SQL functions) and set
-    ``query_only``: a statement that would write fails instead. At most
-    ``size`` stay open between requests; more are opened while more
-    requests run at once, and closed afterwards."""
-
-    def __init__(self, engine: SQLiteEngine, count: Callable[[str], None], size: int = 4) -> None:
-        self.engine = engine
-        self.count = count  # the engine's statement counting (StatementCounter)
-        self.size = size
-        self._idle: list[Any] = []
-        self._closed = False
-
-    async def fetch_value(self, sql: str, *args: Any) -> Any:
-        """The first column of the first row (None without rows), of portable
-        SQL with ``{}`` placeholders; counted like every statement."""
-        rows = await self.fetch(sql, *args)
-        return next(iter(rows[0].values())) if rows else None
-
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        """Every row, as dicts, of portable SQL with ``{}`` placeholders."""
-        querystring = QueryString(sql, *args)
-        self.count(str(querystring))
-        query, values = querystring.compile_string(engine_type="sqlite")
-        connection = self._idle.pop() if self._idle else await self._open()
-        try:
-            async with connection.execute(query, values) as cursor:
-                rows = await cursor.fetchall()
-        except BaseException:
-            await connection.close()
-            raise
-        if self._closed or len(self._idle) >= self.size:
-            await connection.close()
-        else:
-            self._idle.append(connection)
-        return [dict(row) for row in rows]
-
-    async def _open(self) -> Any:
-        connection = await self.engine.get_connection()
-        await connection.execute("PRAGMA query_only = 1")
-        return connection
-
-    async def close(self) -> None:
-        """Close the idle connections; one in use is closed when it comes back
-        (aiosqlite's threads would otherwise keep the process alive)."""
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.close()
-
-
-class SQLiteWriters:
-    """Open SQLite connections kept for write transactions and for the
-    statements piccolo runs outside one (a background loop's UPDATE).
-
-    Each was a new connection, parsing the schema again and starting a
-    thread: about 6 ms, twice per createCustomer (its transaction, and the
-    event loops marking its event delivered and published). A connection
-    is held by one user at a time and comes back only when it is known to
-    be outside a transaction: after a COMMIT or ROLLBACK that returned, or
-    a single statement that did. On any failure or cancellation it is
-    closed instead (a BEGIN IMMEDIATE cancelled while it waits for the
-    lock still takes the lock in aiosqlite's thread: a connection kept
-    then would hold it for ever). Off until :meth:`start` (a migration's
-    own engine opens and closes its connections as before)."""
-
-    def __init__(self, open_connection: Callable[[], Any], size: int = 2) -> None:
-        self.open_connection = open_connection  # piccolo's: dict rows, foreign keys on
+    def __init__(self, open_connection: Callable[[], Awaitable[Any]], size: int) -> None:
+        self.open_connection = open_connection
         self.size = size
         self._idle: list[Any] = []
         self.keeping = False
@@ -147,3 +85,60 @@ class SQLiteWriters:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()
+
+
+class SQLiteReaders(KeptConnections):
+    """Open SQLite connections kept for read-only statements outside a transaction.
+
+    piccolo opens a connection for every statement run outside a transaction,
+    and aiosqlite a thread for each connection: on a compiled read that was
+    most of the request. In WAL mode a statement on a kept connection sees
+    everything committed before it starts, as on a new one. The connections
+    are opened by the engine (so they have crmgraph's SQL functions) and set
+    ``query_only``: a statement that would write fails instead."""
+
+    def __init__(self, engine: SQLiteEngine, count: Callable[[str], None], size: int = 4) -> None:
+        super().__init__(self._open, size)
+        self.engine = engine
+        self.count = count  # the engine's statement counting (StatementCounter)
+        self.start()
+
+    async def fetch_value(self, sql: str, *args: Any) -> Any:
+        """The first column of the first row (None without rows), of portable
+        SQL with ``{}`` placeholders; counted like every statement."""
+        rows = await self.fetch(sql, *args)
+        return next(iter(rows[0].values())) if rows else None
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Every row, as dicts, of portable SQL with ``{}`` placeholders."""
+        querystring = QueryString(sql, *args)
+        self.count(str(querystring))
+        query, values = querystring.compile_string(engine_type="sqlite")
+        return [dict(row) for row in await self.run(_fetch_all, query, values)]
+
+    async def _open(self) -> Any:
+        connection = await self.engine.get_connection()
+        await connection.execute("PRAGMA query_only = 1")
+        return connection
+
+
+async def _fetch_all(connection: Any, query: str, values: Any) -> list[Any]:
+    async with connection.execute(query, values) as cursor:
+        return list(await cursor.fetchall())
+
+
+class SQLiteWriters(KeptConnections):
+    """Open SQLite connections kept for write transactions and for the
+    statements piccolo runs outside one (a background loop's UPDATE).
+
+    Each was a new connection, parsing the schema again and starting a
+    thread: about 6 ms, twice per createCustomer (its transaction, and the
+    event loops marking its event delivered and published). A transaction's
+    connection comes back after its COMMIT or ROLLBACK returned; one whose
+    BEGIN IMMEDIATE was cancelled while it waited for the lock (aiosqlite's
+    thread still takes the lock then) is closed. Started by the app's
+    Database: a migration's own engine opens and closes its connections as
+    before."""
+
+    def __init__(self, open_connection: Callable[[], Awaitable[Any]], size: int = 2) -> None:
+        super().__init__(open_connection, size)  # piccolo's: dict rows, foreign keys on
