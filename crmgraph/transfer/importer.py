@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -164,6 +164,16 @@ async def pipeline(
                 await pending
 
 
+@contextlib.asynccontextmanager
+async def import_transaction(db: Database) -> AsyncIterator[None]:
+    """One transaction of an import (the file's, or a batch's): without JIT
+    (:func:`crmgraph.db.bulk.without_jit`), its COPYs sent behind."""
+    async with db.transaction():
+        await without_jit(db)
+        async with writes_behind(db):
+            yield
+
+
 def batches(rows: Iterator[SourceRow], size: int) -> Iterator[list[SourceRow]]:
     batch: list[SourceRow] = []
     for row in rows:
@@ -241,18 +251,14 @@ async def run_import(
                 total.skipped_duplicates += outcome.skipped_duplicates
                 total.roles_added += outcome.roles_added
 
-            async with db.transaction():
-                await without_jit(db)
-                async with writes_behind(db):
-                    await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
+            async with import_transaction(db):
+                await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
             add(total)
         else:
 
             async def committed(checked: Checked) -> None:
-                async with db.transaction():
-                    await without_jit(db)
-                    async with writes_behind(db):
-                        outcome = await write(checked)
+                async with import_transaction(db):
+                    outcome = await write(checked)
                 add(outcome)
                 summary.committed_through = checked.rows[-1].number
 
