@@ -123,11 +123,20 @@ def compact(t: DeltaTable, *, upto: str, sqlite: bool) -> list[str]:
 def _recent(t: DeltaTable, upto: str) -> str:
     """The keys of the last ``t.window`` rows up to ``upto`` that have
     another row up to it."""
+    return _keys_held_again(
+        t, f"r.id > {upto} - {t.window} AND r.id <= {upto}", f"o.id <= {upto} AND "
+    )
+
+
+def _keys_held_again(t: DeltaTable, rows: str, others: str = "") -> str:
+    """The keys of ``t``'s ``rows`` (a condition on ``r``) that another row
+    (``others``, a condition on ``o`` ending in AND) holds too, found by the
+    index on the keys."""
     keys = ", ".join(f"r.{k}" for k in t.keys)
     same = " AND ".join(f"o.{k} = r.{k}" for k in t.keys)
     return (
-        f"SELECT {keys} FROM {t.table} r WHERE r.id > {upto} - {t.window} AND r.id <= {upto} "
-        f"AND EXISTS (SELECT 1 FROM {t.table} o WHERE {same} AND o.id <= {upto} AND o.id <> r.id)"
+        f"SELECT {keys} FROM {t.table} r WHERE {rows} "
+        f"AND EXISTS (SELECT 1 FROM {t.table} o WHERE {same} AND {others}o.id <> r.id)"
     )
 
 
@@ -162,12 +171,7 @@ def fold_since(t: DeltaTable, since: str) -> str:
     folds, the rows stay valid deltas that a later fold of their key takes.
     A key's other row is looked for as ``_recent`` does (a key new to the
     table is not written again)."""
-    keys = ", ".join(f"r.{k}" for k in t.keys)
-    same = " AND ".join(f"o.{k} = r.{k}" for k in t.keys)
-    shared = (
-        f"({t.key_list}) IN (SELECT {keys} FROM {t.table} r WHERE r.id > {since} "
-        f"AND EXISTS (SELECT 1 FROM {t.table} o WHERE {same} AND o.id <> r.id))"
-    )
+    shared = f"({t.key_list}) IN ({_keys_held_again(t, f'r.id > {since}')})"
     gone = f"DELETE FROM {t.table} WHERE {shared} RETURNING {t.key_list}, {t.value_list}"
     return _locked(t, f"WITH gone AS ({gone}) {fold(t, 'gone')}")
 
