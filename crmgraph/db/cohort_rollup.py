@@ -255,7 +255,7 @@ DEFERRABLE = (("customer", "insert"), ("stage_change", "insert"))
 
 def _function(table: str, event: str, body: list[str], *, deferred: bool = True) -> str:
     skips = deferred and (table, event) in DEFERRABLE
-    return function(f"cohorts_{table}_{event}", deferrable(body) if skips else body)
+    return function(f"cohorts_{table}_{event}", deferrable(body, skips))
 
 
 def insert_functions(*, deferred: bool = True) -> list[str]:

@@ -69,7 +69,7 @@ def _added(prefix: str, key: str, *, deferred: bool = True) -> str:
     """The insert's function, which a bulk writer may defer (``deferred``;
     crmgraph.db.batch_rollups) when it refreshes the new customers itself."""
     body = refresh(f"SELECT {key} FROM new_rows", sqlite=False)
-    return function(f"{prefix}_added", deferrable(body) if deferred else body)
+    return function(f"{prefix}_added", deferrable(body, deferred))
 
 
 def insert_functions(*, deferred: bool = True) -> list[str]:

@@ -373,7 +373,7 @@ DEFERRABLE = ("stage_change_insert", "role_insert")
 
 def _function(name: str, body: list[str], returned: str, *, deferred: bool = True) -> str:
     skips = deferred and name in DEFERRABLE
-    return function(f"{TABLE}_{name}", deferrable(body) if skips else body, returned)
+    return function(f"{TABLE}_{name}", deferrable(body, skips), returned)
 
 
 def insert_functions(*, deferred: bool = True) -> list[str]:

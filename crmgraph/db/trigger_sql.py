@@ -33,10 +33,11 @@ ROLLUPS = "crmgraph.rollups"
 DEFERRED = "deferred"
 
 
-def deferrable(body: Sequence[str]) -> list[str]:
-    """``body`` of an AFTER trigger, skipped while the rollups are deferred."""
+def deferrable(body: Sequence[str], deferred: bool = True) -> list[str]:
+    """``body`` of an AFTER trigger, skipped while the rollups are deferred
+    (``deferred``; not: as before migration 0055)."""
     skip = f"current_setting('{ROLLUPS}', true) = '{DEFERRED}'"
-    return [f"IF {skip} THEN RETURN NULL; END IF", *body]
+    return [f"IF {skip} THEN RETURN NULL; END IF", *body] if deferred else list(body)
 
 
 def replacing(statement: str) -> str:
