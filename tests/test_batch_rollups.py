@@ -339,3 +339,37 @@ def test_the_fold_migration_reversed_and_forwards(database_url: str) -> None:
     assert set(made) == {compact, fold, batch_rollups.FUNCTION}
     for name, statement in made.items():
         assert before[name].strip() in statement
+
+
+def test_writes_racing_a_deferred_batch_are_counted(database_url: str) -> None:
+    """While an import's batches have their rollups deferred (a setting local
+    to the import's transaction), other transactions create customers, one
+    each, as createCustomer writes them: their triggers run as ever, and
+    afterwards every rollup equals a fresh count."""
+    from crmgraph.operations.new_customers import NewCustomer, write_new_customer
+
+    async def work(state: AppState) -> int:
+        db, done, created = state.db, asyncio.Event(), []
+
+        async def importing() -> None:
+            try:
+                summary, _ = await do_import(state, import_file(name="Racing"), batch_size=BATCH)
+                assert summary.failure is None and summary.created == ROWS
+            finally:
+                done.set()
+
+        async def creating() -> None:
+            while not done.is_set() and len(created) < 200:
+                new = NewCustomer("client", {"name": f"Raced {len(created)}"}, {}, stage="engaged")
+                created.append(
+                    await db.run_transaction(lambda n=new: write_new_customer(db, state.catalog, n))
+                )
+
+        await asyncio.gather(importing(), creating(), creating())
+        await tally_as_counted(db)
+        await cohorts_as_counted(db)
+        await flow_as_counted(db)
+        return len(created)
+
+    raced = asyncio.run(with_state(settings_for(database_url), work))
+    assert raced > 0  # they ran while the import did (they stop when it ends)
