@@ -92,6 +92,25 @@ async def blocked(watcher: asyncpg.Connection, writers: list[asyncpg.Connection]
     ]
 
 
+async def not_folding(
+    watcher: asyncpg.Connection, writers: list[asyncpg.Connection], round_: int
+) -> asyncpg.Connection:
+    """The writer to roll back in ``round_``: the next one from ``round_`` on
+    that holds no fold's advisory lock. The fold runs in the transaction of
+    whichever writer's row it was (one per round at most: the others skip),
+    so rolling that one back would undo the round's fold along with its rows,
+    and whether the table ends folded would be a draw."""
+    folding = {
+        r["pid"]
+        for r in await watcher.fetch(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = ANY($1)",
+            [c.get_server_pid() for c in writers],
+        )
+    }
+    turn = writers[round_:] + writers[:round_]
+    return next(c for c in turn if c.get_server_pid() not in folding)
+
+
 async def open_writers(state: AppState, url: str) -> None:
     joined = DAY - datetime.timedelta(days=30)
     ids = [
@@ -113,8 +132,9 @@ async def open_writers(state: AppState, url: str) -> None:
             )
             # every writer's rows are in and none is committed: none waited
             assert await blocked(watcher, writers) == []
-            for n, conn in enumerate(writers):
-                await conn.execute("ROLLBACK" if n == round_ else "COMMIT")
+            undone = await not_folding(watcher, writers, round_)
+            for conn in writers:
+                await conn.execute("ROLLBACK" if conn is undone else "COMMIT")
     finally:
         for conn in [*writers, watcher]:
             await conn.close()
