@@ -25,6 +25,11 @@ class Dialect:
     # whether a page of flat objects may be aggregated as records (json_agg of
     # a row: its columns named as the keys), see Render.record_page
     record_pages: bool = False
+    # ends a subquery in FROM that the planner must not pull up into the query
+    # around it (pulled up, each reference to one of its columns becomes a copy
+    # of the column's expression); None: parts every variant of an object has
+    # are written in each variant (Render.computed_once)
+    kept_apart: str | None = " OFFSET 0"
 
     def placeholder(self, index: int) -> str:
         raise NotImplementedError
@@ -206,6 +211,11 @@ class Postgres(Dialect):
 
 class SQLite(Dialect):
     name = "sqlite"
+    # SQLite's parser has a fixed stack (100 levels): the row of its own is one
+    # level more per object, which a customer of every type with its roles
+    # overflowed under nodes(ids:). Preparing the longer statement costs it
+    # little (PostgreSQL plans it; SQLite has no plan to search)
+    kept_apart = None
     max_object_pairs = 60  # json_object: at most 127 arguments
 
     def placeholder(self, index: int) -> str:

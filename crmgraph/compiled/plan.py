@@ -385,10 +385,19 @@ class Planner:
                 for key, found in fields.items()
             )
             groups.setdefault(signature, ([], type_name))[0].append(kind)
+        # a field planned from the same nodes, not an attribute of one type, is
+        # one part in every variant: the statement computes it once per row
+        # (Render.object), not once per variant
+        planned_once: dict[tuple, Any] = {}
         variants = []
-        for kinds, type_name in groups.values():
-            concrete = self.type(type_name)
-            variants.append(Variant(tuple(kinds), fields_of(nodes, concrete)))
+        for signature, (kinds, type_name) in groups.items():
+            fields = fields_of(nodes, self.type(type_name))
+            for n, ((key, ids, attribute_of), (_, part)) in enumerate(
+                zip(signature, fields, strict=True)
+            ):
+                if attribute_of is None:
+                    fields[n] = (key, planned_once.setdefault((key, ids), part))
+            variants.append(Variant(tuple(kinds), fields))
         return ObjectPlan(variants)
 
     def typename(self, types: Mapping[str, tuple[str, dict[str, Scalar]]]) -> Value:
