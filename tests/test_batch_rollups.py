@@ -135,11 +135,6 @@ def test_an_import_leaves_every_rollup_as_a_fresh_count(database_url: str) -> No
         assert copies == ["COPY customer", "COPY customer_role", "COPY stage_change"]
 
 
-def postgres_only(database_url: str) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite keeps its row triggers")
-
-
 INSERT = (
     "INSERT INTO customer (kind, name, name_sort, name_folded, attributes, version, "
     "created_at, updated_at) VALUES ('client', 'Late', 'late', 'late', {}, 1, "
@@ -184,8 +179,8 @@ async def deferred_then_caught_up(state: AppState) -> tuple[int, ...]:
     return (*skipped, *caught)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_deferred_triggers_skip_and_the_function_catches_up(database_url: str) -> None:
-    postgres_only(database_url)
     found = asyncio.run(with_state(settings_for(database_url), deferred_then_caught_up))
     # nothing counted while deferred (stage_flow unchanged); then the key,
     # the creation and stage cohorts, and the entry's measures
@@ -210,8 +205,8 @@ async def reversed_and_forwards(state: AppState) -> tuple[dict[str, str], ...]:
     return before, reversed_, await functions(state)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_migration_reversed_and_forwards(database_url: str) -> None:
-    postgres_only(database_url)
     before, reversed_, after = asyncio.run(
         with_state(settings_for(database_url), reversed_and_forwards)
     )
@@ -261,12 +256,12 @@ async def big_imports(state: AppState) -> None:
     await cohorts_as_counted(state.db)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_batch_folds_its_stage_flow_rows_once(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Right after the catch-up (the import's next phase writes deltas of
     its own, which the trigger folds as any write's), in its transaction."""
-    postgres_only(database_url)
     caught: list[tuple[int, int]] = []
     catch_up = batch_rollups.catch_up
 
@@ -305,8 +300,8 @@ async def ordinary_writes(state: AppState) -> tuple[int, int, bool]:
     return folded, kept, folded_sum == kept_sum == 600
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_fold_trigger_folds_other_writes(database_url: str) -> None:
-    postgres_only(database_url)
     folded, kept, exact = asyncio.run(with_state(settings_for(database_url), ordinary_writes))
     assert exact
     assert folded < 600 - 256  # at least one fold of the 3 keys' rows
@@ -323,8 +318,8 @@ async def folds_reversed_and_forwards(state: AppState) -> tuple[dict[str, str], 
     return before, reversed_, await functions(state)
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_fold_migration_reversed_and_forwards(database_url: str) -> None:
-    postgres_only(database_url)
     before, reversed_, after = asyncio.run(
         with_state(settings_for(database_url), folds_reversed_and_forwards)
     )
