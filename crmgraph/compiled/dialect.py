@@ -211,10 +211,9 @@ class Postgres(Dialect):
 
 class SQLite(Dialect):
     name = "sqlite"
-    # SQLite's parser has a fixed stack (100 levels): the row of its own is one
-    # level more per object, which a customer of every type with its roles
-    # overflowed under nodes(ids:). Preparing the longer statement costs it
-    # little (PostgreSQL plans it; SQLite has no plan to search)
+    # a copy per variant: SQLite's parser has a fixed stack (100 levels), and the
+    # row of its own is one level more per object, which a customer of every
+    # type with its roles overflowed under nodes(ids:) ("parser stack overflow")
     kept_apart = None
     max_object_pairs = 60  # json_object: at most 127 arguments
 
