@@ -6,7 +6,9 @@ import asyncio
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 
 from crmgraph.app import AppState, with_state
@@ -93,5 +95,49 @@ def test_kept_writers_serve_transactions_and_are_closed_when_not_clean(
         await db.stop()
         assert writers._idle == [] and not writers.keeping
         await db.start(settings)  # with_state stops it again
+
+    asyncio.run(with_state(settings, work))
+
+
+def test_foreign_keys_hold_on_every_connection_without_a_pragma_per_statement(
+    tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Foreign keys are a setting of each connection, made once as it opens
+    (sqlite_connections.with_foreign_keys). piccolo sent ``PRAGMA
+    foreign_keys = 1`` before every statement, a round trip to the
+    connection's thread each (13 per createCustomer), which inside a
+    transaction does nothing. A row naming no customer is still refused,
+    in a transaction and outside one."""
+    shutil.copyfile(sqlite_template, tmp_path / "crm.sqlite")
+    settings = settings_for(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    sent: list[str] = []
+    execute = aiosqlite.Connection.execute
+
+    def recorded(self: aiosqlite.Connection, sql: str, parameters: Any = None) -> Any:
+        sent.append(sql)
+        return execute(self, sql, parameters)
+
+    monkeypatch.setattr(aiosqlite.Connection, "execute", recorded)
+    orphan = (
+        "INSERT INTO contact (customer, name, created_at, updated_at) "
+        "VALUES (987654, 'nobody''s', '2026-01-01', '2026-01-01')"
+    )
+
+    async def work(state: AppState) -> None:
+        db = state.db
+        async with db.transaction():  # the kept writer opens (its one pragma)
+            await db.fetch("INSERT INTO team (name) VALUES ({})", "North")
+        sent.clear()
+        for name in ("South", "East"):
+            async with db.transaction():
+                await db.fetch("INSERT INTO team (name) VALUES ({})", name)
+        await db.fetch("UPDATE team SET name = {} WHERE name = {}", "West", "East")
+        assert len(sent) == 7  # 2 x (BEGIN, INSERT, COMMIT), the UPDATE
+        assert not [sql for sql in sent if "PRAGMA" in sql]
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            async with db.transaction():
+                await db.fetch(orphan)
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            await db.fetch(orphan)
 
     asyncio.run(with_state(settings, work))

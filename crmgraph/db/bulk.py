@@ -193,7 +193,6 @@ async def run_native(
     if not db.is_sqlite:
         async with transaction.sending:
             return await connection.fetch(sql, *args)
-    await connection.execute("PRAGMA foreign_keys = 1")  # as piccolo does per statement
     async with connection.execute(sql, args) as cursor:
         rows = await cursor.fetchall()
     # piccolo leaves its dict row factory on the connection; a plain one gives tuples

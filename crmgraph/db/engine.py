@@ -34,7 +34,13 @@ from piccolo.querystring import QueryString
 from piccolo.table import Table
 
 from crmgraph.db.replica import may_use_replica, only_reads
-from crmgraph.db.sqlite_connections import FunctionsConnection, SQLiteReaders, SQLiteWriters
+from crmgraph.db.sqlite_connections import (
+    FunctionsConnection,
+    SQLiteReaders,
+    SQLiteWriters,
+    run_statement,
+    with_foreign_keys,
+)
 from crmgraph.db.turns import StatementTurns
 from crmgraph.db.write_batch import GUARD_FAILED, IdBlocks, WriteQueue
 from crmgraph.settings import Settings
@@ -157,11 +163,19 @@ class ClosingSQLiteTransaction(GivesBackItsConnection, SQLiteTransaction):
 class CountingSQLiteEngine(SQLiteEngine):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.writers = SQLiteWriters(super().get_connection)
+        self.writers = SQLiteWriters(self.get_connection)
+
+    async def get_connection(self) -> Any:
+        return await with_foreign_keys(super().get_connection())
 
     async def run_querystring(self, querystring: QueryString, in_pool: bool = False) -> Any:
         _count(querystring)
         return await super().run_querystring(querystring, in_pool=in_pool)
+
+    async def _run_in_existing_connection(
+        self, connection: Any, query: str, args: Any = None, *_: Any, **__: Any
+    ) -> Any:
+        return await run_statement(connection, query, args)
 
     async def _run_in_new_connection(
         self, query: str, args: Any = None, query_type: str = "generic", table: Any = None
