@@ -471,7 +471,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure_import(settings, size, rows, results)
     if not args.seed_only:
         print(table(results))
+        print(f"\nPostgreSQL: {asyncio.run(server_settings(database_url(results.sizes[0])))}")
     return 0
+
+
+# the server's settings that moved these figures most (docs/deployment.md)
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "autovacuum")
+
+
+async def server_settings(url: str) -> str:
+    """The settings a table is to be read with, as ``name = value`` pairs."""
+    return ", ".join(
+        [f"{name} = {await fetch_value(url, f'SHOW {name}')}" for name in SERVER_SETTINGS]
+    )
 
 
 if __name__ == "__main__":
