@@ -195,20 +195,24 @@ async def functions(state: AppState) -> dict[str, str]:
     return {r["name"]: r["src"] for r in rows}
 
 
-async def reversed_and_forwards(state: AppState) -> tuple[dict[str, str], ...]:
+async def reversed_and_forwards(state: AppState, migration: Any) -> tuple[dict[str, str], ...]:
+    """The public functions before ``migration`` is reversed, after, and once
+    it has run forwards again."""
     piccolo_conf.DB = state.db.engine  # the migration's steps find the engine there
-    manager = await MIGRATION.forwards()
+    manager = await migration.forwards()
     before = await functions(state)
     await manager.run(backwards=True)
     reversed_ = await functions(state)
-    await (await MIGRATION.forwards()).run()
+    await (await migration.forwards()).run()
     return before, reversed_, await functions(state)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_migration_reversed_and_forwards(database_url: str) -> None:
     before, reversed_, after = asyncio.run(
-        with_state(settings_for(database_url), reversed_and_forwards)
+        with_state(
+            settings_for(database_url), lambda state: reversed_and_forwards(state, MIGRATION)
+        )
     )
     made = {
         s.split("FUNCTION ")[1].split("(")[0]: s
@@ -308,20 +312,10 @@ def test_the_fold_trigger_folds_other_writes(database_url: str) -> None:
     assert kept == 600
 
 
-async def folds_reversed_and_forwards(state: AppState) -> tuple[dict[str, str], ...]:
-    piccolo_conf.DB = state.db.engine
-    manager = await FOLDS.forwards()
-    before = await functions(state)
-    await manager.run(backwards=True)
-    reversed_ = await functions(state)
-    await (await FOLDS.forwards()).run()
-    return before, reversed_, await functions(state)
-
-
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_the_fold_migration_reversed_and_forwards(database_url: str) -> None:
     before, reversed_, after = asyncio.run(
-        with_state(settings_for(database_url), folds_reversed_and_forwards)
+        with_state(settings_for(database_url), lambda state: reversed_and_forwards(state, FOLDS))
     )
     compact, fold = stage_flow.DELTAS.trigger, "stage_flow_fold_since"
     for name in (compact, batch_rollups.FUNCTION):
