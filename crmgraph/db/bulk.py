@@ -14,6 +14,7 @@ from typing import Any
 
 from crmgraph.db import text_keys
 from crmgraph.db.engine import Database, begin_if_lazy, current_counter
+from crmgraph.db.sqlite_connections import run_statement
 from crmgraph.db.turns import sends_behind, writing_behind
 
 Row = dict[str, Any]
@@ -193,10 +194,7 @@ async def run_native(
     if not db.is_sqlite:
         async with transaction.sending:
             return await connection.fetch(sql, *args)
-    async with connection.execute(sql, args) as cursor:
-        rows = await cursor.fetchall()
-    # piccolo leaves its dict row factory on the connection; a plain one gives tuples
-    return [row if isinstance(row, dict) else {"id": row[0]} for row in rows]
+    return await run_statement(connection, sql, args)  # rows as dicts, as piccolo's
 
 
 async def without_jit(db: Database) -> None:

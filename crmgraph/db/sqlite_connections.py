@@ -136,17 +136,12 @@ class SQLiteReaders(KeptConnections):
         querystring = QueryString(sql, *args)
         self.count(str(querystring))
         query, values = querystring.compile_string(engine_type="sqlite")
-        return [dict(row) for row in await self.run(_fetch_all, query, values)]
+        return [dict(row) for row in await self.run(run_statement, query, values)]
 
     async def _open(self) -> Any:
         connection = await self.engine.get_connection()
         await connection.execute("PRAGMA query_only = 1")
         return connection
-
-
-async def _fetch_all(connection: Any, query: str, values: Any) -> list[Any]:
-    async with connection.execute(query, values) as cursor:
-        return list(await cursor.fetchall())
 
 
 class SQLiteWriters(KeptConnections):
