@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from crmgraph.app import AppState, with_state
-from crmgraph.db import match_keys
+from crmgraph.db import match_crowding, match_keys
 from crmgraph.db.engine import Database
 from crmgraph.ids import decode_id
 from crmgraph.testing import live_server, settings_for
@@ -57,7 +57,7 @@ def test_edits_in_a_crowded_block_do_not_wait_for_each_other(
 ) -> None:
     from tests.conftest import fresh_database
 
-    monkeypatch.setattr(match_keys, "NAME_BLOCK_LIMIT", 3)
+    monkeypatch.setattr(match_crowding, "BLOCK_LIMIT", 3)
     with fresh_database(engine, request, tmp_path / "unused.sqlite") as url:
         settings = settings_for(url)
         with live_server(settings) as server:

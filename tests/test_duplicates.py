@@ -17,7 +17,7 @@ import pytest
 
 from crmgraph.app import AppState, build_state, with_state
 from crmgraph.customer_types import Lifecycle, Phase, Stage, descriptor_problems
-from crmgraph.db import match_keys, writes
+from crmgraph.db import match_crowding, writes
 from crmgraph.db.engine import Database
 from crmgraph.db.migrate import plugin_tables
 from crmgraph.db.normalize import (
@@ -792,7 +792,7 @@ def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
     """Creates, updates, deletes, restores, a merge and its undo, an import, and
     name blocks that grow over the limit and shrink back under it: after each
     step the stored pairs are exactly those a computation from scratch gives."""
-    monkeypatch.setattr(match_keys, "NAME_BLOCK_LIMIT", 3)
+    monkeypatch.setattr(match_crowding, "BLOCK_LIMIT", 3)
     settings = settings_for(database_url)
 
     def check(step: str) -> StoredPairs:

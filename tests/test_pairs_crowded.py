@@ -1,6 +1,6 @@
 """Crowded name blocks at scale (issue 28): thousands of customers share a
 surname and a first-name gram ("An… Garcia"), so their name blocks are far
-over ``NAME_BLOCK_LIMIT``; a few true duplicates hide among them, each
+over ``BLOCK_LIMIT``; a few true duplicates hide among them, each
 sharing an e-mail, a phone or a tax id. The rebuild of the stored pairs and a
 create's pairs lookup find exactly those, and their work (pairs compared,
 statements, rows read) stays the same when the crowd triples."""
@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from crmgraph.app import AppState, with_state
-from crmgraph.db import match_keys
+from crmgraph.db import match_crowding, match_keys
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
 from crmgraph.db.match_blocks import BlockWork
@@ -148,7 +148,7 @@ def test_true_duplicates_are_found_in_crowded_blocks_with_bounded_work(
 
         pairs, small = await rebuild(db)
         assert pairs == hidden
-        assert small.crowded_blocks >= 2 and small.largest_block <= match_keys.NAME_BLOCK_LIMIT
+        assert small.crowded_blocks >= 2 and small.largest_block <= match_crowding.BLOCK_LIMIT
         twin = dict(HIDDEN[0][0], name="Andrea Garcia")
         write_small = await create_like_a_twin(db, twin)
         assert write_small[3] == 2  # the twin pairs with both Andreas of the e-mail

@@ -9,21 +9,24 @@ its square: 120 s at 100,000 customers, not done after 45 minutes at a
 million. Here the blocks are built from the normal forms the rebuild has
 read anyway, one key type at a time, and each candidate pair is scored once.
 
-The work per customer is bounded: an identifier block pairs those who share
-an e-mail, phone or tax id; a name block of more than ``limit`` members (a
-name that common identifies nobody) pairs nobody, and in the others a
-customer is compared only with the members it can pair with through the name
-alone (:func:`name_partners`): of its kind, and holding none of the
-identifiers it holds (those holding the same one are its partners through
-that identifier's block). What is found is exactly what scoring every pair
-that shares a block gives (``crmgraph.dedupe.matching.pairs_within``).
+The work per customer is bounded: a block of more than ``limit`` members,
+of any key type (a name, e-mail or phone that common identifies nobody),
+pairs nobody; an identifier block under the limit pairs those who share an
+e-mail, phone or tax id; and in a name block under the limit a customer is
+compared only with the members it can pair with through the name alone
+(:func:`name_partners`): of its kind, and holding none of the identifiers it
+holds (those holding the same one are its partners through that
+identifier's block), and with the members sharing one of its crowded
+identifiers (:func:`shared_crowd_partners`: no block pairs them, yet that
+identifier counts in their score). What is found is exactly what scoring
+every pair that shares a block gives (``crmgraph.dedupe.matching.pairs_within``).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from crmgraph.db.match_score import (
@@ -68,7 +71,8 @@ class FoundPair:
 @dataclass
 class BlockWork:
     """What a rebuild did: candidate pairs scored, the biggest block paired
-    (no name block over the limit), and the name blocks left out as crowded."""
+    (no block over the limit), and the blocks of two members or more left out
+    as crowded."""
 
     compared: int = 0
     largest_block: int = 0
@@ -102,6 +106,21 @@ def name_partners(
                 yield from itertools.product(group, other)
 
 
+def shared_crowd_partners(
+    members: Sequence[int], normals: Mapping[int, Normal], crowded: set[tuple[str, str]]
+) -> Iterator[tuple[int, int]]:
+    """The pairs of a name block that share one of the ``crowded`` keys that
+    is an identifier: found through no identifier block, and left out by
+    :func:`name_partners` (both hold that identifier's type)."""
+    sharing: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for pk in members:
+        for key in normals[pk].blocking_keys():
+            if key[0] != NAME and key in crowded:
+                sharing[key].append(pk)
+    for group in sharing.values():
+        yield from itertools.combinations(group, 2)
+
+
 def blocks_of(normals: Mapping[int, Normal], key_type: str) -> dict[str, list[int]]:
     """The members of each block of ``key_type``, in id order."""
     blocks: dict[str, list[int]] = defaultdict(list)
@@ -116,17 +135,27 @@ def candidate_pairs(
     normals: Mapping[int, Normal], limit: int, work: BlockWork
 ) -> set[tuple[int, int]]:
     """Each pair (lower id first) that shares a block it can pair through."""
+    blocks = {key_type: blocks_of(normals, key_type) for key_type in KEY_TYPES}
+    crowded = {
+        (key_type, value)
+        for key_type, of_type in blocks.items()
+        for value, members in of_type.items()
+        if len(members) > limit
+    }
     candidates: set[tuple[int, int]] = set()
-    for key_type in KEY_TYPES:
-        for members in blocks_of(normals, key_type).values():
+    for key_type, of_type in blocks.items():
+        for value, members in of_type.items():
             if len(members) < 2:
                 continue
-            if key_type == NAME and len(members) > limit:
+            if (key_type, value) in crowded:
                 work.crowded_blocks += 1
                 continue
             work.largest_block = max(work.largest_block, len(members))
-            pairs = (
-                name_partners(members, normals)
+            pairs: Iterable[tuple[int, int]] = (
+                itertools.chain(
+                    name_partners(members, normals),
+                    shared_crowd_partners(members, normals, crowded),
+                )
                 if key_type == NAME
                 else itertools.combinations(members, 2)
             )
@@ -137,8 +166,8 @@ def candidate_pairs(
 def likely_pairs(
     normals: Mapping[int, Normal], limit: int, work: BlockWork | None = None
 ) -> list[FoundPair]:
-    """Every pair of ``normals`` sharing a block (name blocks of at most
-    ``limit`` members) that scores :data:`LIKELY` or more, by ids."""
+    """Every pair of ``normals`` sharing a block of at most ``limit`` members
+    that scores :data:`LIKELY` or more, by ids."""
     work = work if work is not None else BlockWork()
     candidates = candidate_pairs(normals, limit, work)
     work.compared += len(candidates)

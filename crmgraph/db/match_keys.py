@@ -5,11 +5,13 @@ scratch by the migrations that introduced them.
 Every live customer has *blocking keys* in ``customer_match_key (customer,
 key_type, key_value)`` (see :meth:`crmgraph.db.match_score.Normal.blocking_keys`),
 indexed on ``(key_type, key_value, customer)``, so that only customers sharing
-a key with a party are read and scored; a name key held by more than
-:data:`NAME_BLOCK_LIMIT` customers is no block at all (a name that common
-identifies nobody). Deleted (and so merged) and erased customers have no keys.
-Every likely pair (``LIKELY`` or more) is stored in ``duplicate_pair`` and
-rewritten with the keys, in the same transaction (see "stored pairs" below).
+a key with a party are read and scored; a key of any type held by more than
+:data:`~crmgraph.db.match_crowding.BLOCK_LIMIT` customers is no block at all
+(a name, e-mail or phone that common identifies nobody: see
+:mod:`crmgraph.db.match_crowding`). Deleted (and so merged) and erased
+customers have no keys. Every likely pair (``LIKELY`` or more) is stored in
+``duplicate_pair`` and rewritten with the keys, in the same transaction (see
+"stored pairs" below).
 
 Every function takes the :class:`~crmgraph.db.engine.Database` and runs in
 whatever transaction is current: call them inside the write's
@@ -23,13 +25,21 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from crmgraph.db import writes
+from crmgraph.db import match_crowding, writes
 from crmgraph.db.bulk import insert_rows
 from crmgraph.db.engine import Database
 from crmgraph.db.match_blocks import NAME_ONLY_CONFLICTS, BlockWork, FoundPair, likely_pairs
+from crmgraph.db.match_crowding import (
+    Key,
+    block_counts,
+    crossed_members,
+    crowded,
+    roomy_blocks,
+    roomy_table,
+    steady_crowded,
+)
 from crmgraph.db.match_normals import Normals, add_members
 from crmgraph.db.match_score import (
-    KEY_TYPES,
     LIKELY,
     NAME,
     Normal,
@@ -41,32 +51,15 @@ from crmgraph.db.match_sql import (
     keys_per_lookup,
     marks,
     one_of,
+    written,
 )
 from crmgraph.db.match_statistics import fresh_statistics
-
-# A name key held by more live customers than this is no block: it is not
-# looked up, so it pairs nobody. Such a name (every "Maria Garcia" of a big
-# database) identifies nobody: its pairs with nothing but the name are mostly
-# namesakes, and reading it would cost every write and lookup in proportion to
-# the table. Identifier keys (e-mail, phone, tax id) are always blocks.
-NAME_BLOCK_LIMIT = 100
 
 # A live customer, the only kind that has keys and pairs: neither deleted (nor
 # so merged) nor erased (erasure leaves a placeholder name that must pair
 # nobody). Migrations before erased_at (0022) rebuild with NOT_DELETED.
 NOT_DELETED = "c.deleted_at IS NULL"
 LIVE = f"{NOT_DELETED} AND c.erased_at IS NULL"
-
-
-def written(key_type: str) -> str:
-    """A key type as a literal of the statement, not a bound value: a plan
-    made once for ``key_type = $1`` (PostgreSQL's generic plan, used after
-    five runs) reckons any type a few rows and read every name key to find
-    the two asked for (1.3 ms of a create's 2.6 of lookups); with the type
-    written in it walks the (key_type, key_value) index to them."""
-    if key_type not in KEY_TYPES:
-        raise ValueError(f"not a match key type: {key_type!r}")
-    return f"'{key_type}'"
 
 
 def holder_customer(columns: str, holder: str, sqlite: bool, condition: str = LIVE) -> str:
@@ -86,45 +79,26 @@ def holder_customer(columns: str, holder: str, sqlite: bool, condition: str = LI
 
 
 def block_branches(
-    keys: Sequence[tuple[str, str]], sqlite: bool
+    keys: Sequence[Key], sqlite: bool, *, crowded_too: bool = False
 ) -> tuple[str, list[Any], list[tuple[str, list[Any]]]]:
     """The conditions on ``customer_match_key k`` of rows holding one of
     ``keys`` that is a block, one per key type (each a range read of the key
-    index), and the ``roomy`` CTE (with its arguments) the name condition reads
-    (see :func:`roomy_names`)."""
+    index), and the ``WITH`` clause (with its arguments) of the roomy values
+    they read (:func:`~crmgraph.db.match_crowding.roomy_blocks`).
+    ``crowded_too``: crowded blocks are read as well, whole (a reference to a
+    customer by its e-mail must know every holder, to call it ambiguous)."""
     by_type: dict[str, list[str]] = defaultdict(list)
     for key_type, value in keys:
         by_type[key_type].append(value)
-    roomy, roomy_args = roomy_names(by_type.pop(NAME, []), sqlite)
+    roomy, roomy_args = ("", []) if crowded_too else roomy_blocks(keys, sqlite)
     branches: list[tuple[str, list[Any]]] = []
     for key_type, values in sorted(by_type.items()):
-        condition, args = one_of("k.key_value", values, sqlite)
+        if crowded_too:
+            condition, args = one_of("k.key_value", values, sqlite)
+        else:
+            condition, args = f"k.key_value IN (SELECT key_value FROM {roomy_table(key_type)})", []
         branches.append((f"k.key_type = {written(key_type)} AND {condition}", args))
-    if roomy:
-        branches.append(
-            (f"k.key_type = {written(NAME)} AND k.key_value IN (SELECT key_value FROM roomy)", [])
-        )
     return roomy, roomy_args, branches
-
-
-def roomy_names(names: Sequence[str], sqlite: bool) -> tuple[str, list[Any]]:
-    """The ``roomy`` CTE, with its arguments, of those of the name key values
-    ``names`` whose block is no more than :data:`NAME_BLOCK_LIMIT` (a crowded
-    block's customers are never read); ``""`` for no names. Each is asked
-    whether its block has a row past the limit, on the key index, and only the
-    roomy ones are looked up: reading every wanted block and dropping the
-    crowded ones after read the crowded blocks whole, which grow with the table."""
-    if not names:
-        return "", []
-    if sqlite:
-        source, args = f"(VALUES {', '.join('({})' for _ in names)}) AS n", list(names)
-    else:
-        source, args = "unnest({}::text[]) AS n(column1)", [list(names)]
-    return (
-        f"WITH roomy AS (SELECT n.column1 AS key_value FROM {source} "
-        "WHERE NOT EXISTS (SELECT 1 FROM customer_match_key b "
-        f"WHERE b.key_type = {written(NAME)} AND b.key_value = n.column1 LIMIT 1 OFFSET {{}})) "
-    ), [*args, NAME_BLOCK_LIMIT]
 
 
 # more keys than this are locked by one lock on all pair maintenance (an import
@@ -133,17 +107,15 @@ KEYS_LOCKED_ONE_BY_ONE = 64
 PAIRS_LOCK = "duplicate_pair"
 
 
-async def lock_keys(
-    db: Database, keys: Iterable[tuple[str, str]], shared: Iterable[tuple[str, str]] = ()
-) -> None:
+async def lock_keys(db: Database, keys: Iterable[Key], shared: Iterable[Key] = ()) -> None:
     """Transaction-level advisory locks on PostgreSQL: a lock per key, taken
     in sorted order (so writers cannot deadlock) under a shared lock on
     :data:`PAIRS_LOCK`; or, for more than :data:`KEYS_LOCKED_ONE_BY_ONE`
     keys, that lock alone, exclusive. A transaction holding them has no
     concurrent writer of the same keys, which would otherwise each miss the
     other's uncommitted keys and so their pair. The ``shared`` keys are
-    locked shared: crowded name blocks the write neither joins nor leaves
-    (see :func:`_steady_crowded`)."""
+    locked shared: crowded blocks, of any key type, the write neither joins
+    nor leaves (see :func:`~crmgraph.db.match_crowding.steady_crowded`)."""
     if db.is_sqlite:
         return
     modes = {f"{key_type}:{value}": False for key_type, value in shared}
@@ -162,55 +134,6 @@ async def lock_keys(
         PAIRS_LOCK,
         *[value for name in names for value in (name, modes[name])],
     )
-
-
-class CrowdingChanged(Exception):
-    """A name block locked shared as crowded was not crowded any more once the lock
-    was held: the transaction runs again (run_transaction retries), locking it exclusively."""
-
-    sqlstate = "40001"
-
-
-async def _name_counts(db: Database, values: Sequence[str], cap: int) -> dict[str, int]:
-    """Each name value's block size (its live keys) counted up to ``cap`` (a block at
-    the cap is crowded before and after): counting all, per import batch, grew with it.
-    One read of the key index per value, stopping at the cap."""
-    counts: dict[str, int] = {}
-    for chunk in chunks(values, keys_per_lookup(db)):
-        if db.is_sqlite:
-            source, args = f"(VALUES {', '.join('({})' for _ in chunk)}) AS n", list(chunk)
-        else:
-            source, args = "unnest({}::text[]) AS n(column1)", [list(chunk)]
-        rows = await db.fetch(
-            "SELECT n.column1 AS key_value, (SELECT COUNT(*) FROM (SELECT 1 FROM "
-            "customer_match_key b WHERE b.key_type = 'NAME' AND b.key_value = n.column1 "
-            f"LIMIT {{}}) AS held) AS n FROM {source}",
-            cap,
-            *args,
-        )
-        counts.update((row["key_value"], int(row["n"])) for row in rows)
-    return counts
-
-
-async def _steady_crowded(
-    db: Database, removed: Counter[tuple[str, str]], added: Counter[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    """The name keys of crowded blocks (over :data:`NAME_BLOCK_LIMIT`) that
-    this write neither joins nor leaves (its customers' keys were rewritten
-    the same: an edit of an e-mail). Nobody is paired through a crowded
-    block, so two such writers need not wait for each other: they lock it
-    shared. A writer that joins or leaves it locks it exclusively, so the
-    block cannot cross the limit under a shared holder; the count is taken
-    again once the locks are held (:func:`_crossed_members`)."""
-    steady = sorted(
-        value
-        for key_type, value in set(removed) | set(added)
-        if key_type == NAME and removed[(key_type, value)] == added[(key_type, value)]
-    )
-    if not steady or db.is_sqlite:
-        return []
-    counts = await _name_counts(db, steady, NAME_BLOCK_LIMIT + 1)
-    return [(NAME, value) for value in steady if counts.get(value, 0) > NAME_BLOCK_LIMIT]
 
 
 async def _lock_all_pairs(db: Database) -> None:
@@ -240,7 +163,7 @@ async def refresh_match_keys(db: Database, customer_ids: Sequence[int]) -> None:
     with none. Every write that changes a customer's name, e-mail, phone, tax
     id or deletes, restores or merges it calls this in its transaction."""
     ids = sorted(set(customer_ids))
-    removed: Counter[tuple[str, str]] = Counter()
+    removed: Counter[Key] = Counter()
     for chunk in chunks(ids):
         gone = await db.fetch(
             f"DELETE FROM customer_match_key WHERE customer IN ({marks(chunk)}) "
@@ -274,11 +197,23 @@ async def rebuild_duplicate_pairs(
     await db.fetch("DELETE FROM duplicate_pair")
     rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
     normals = await _live_normals(db, [row["customer"] for row in rows], live)
-    found = likely_pairs(normals, NAME_BLOCK_LIMIT, work)
+    found = likely_pairs(normals, match_crowding.BLOCK_LIMIT, work)
     await insert_rows(
         db, "duplicate_pair", [_pair_row(p, normals, kinds) for p in found], returning=False
     )
     await fresh_statistics(db)
+
+
+async def recompute_pairs(db: Database, customer_ids: Sequence[int]) -> None:
+    """The stored pairs of these customers recomputed from their stored keys,
+    under the lock of all pair maintenance: what a migration runs for the
+    customers whose pairs a change of the rules changed (0057: the holders of
+    crowded identifier blocks), where rebuilding every pair read every customer."""
+    await _lock_all_pairs(db)
+    ids = sorted(set(customer_ids))
+    await _drop_pairs(db, ids)
+    normals = await _live_normals(db, ids)
+    await _store_pairs(db, normals, set(normals), {})
 
 
 def _pair_row(pair: FoundPair, normals: Mapping[int, Normal], kinds: bool) -> dict[str, Any]:
@@ -306,7 +241,7 @@ async def _live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> d
     return normals
 
 
-async def _write_keys(db: Database, normals: Mapping[int, Normal]) -> Counter[tuple[str, str]]:
+async def _write_keys(db: Database, normals: Mapping[int, Normal]) -> Counter[Key]:
     rows = [
         {"customer": pk, "key_type": key_type, "key_value": value}
         for pk, normal in sorted(normals.items())
@@ -323,38 +258,45 @@ async def _write_keys(db: Database, normals: Mapping[int, Normal]) -> Counter[tu
 # ``score`` scores them: what ``duplicates`` pages through, by its index on
 # (score, customer_a, customer_b). The writes above keep it: a customer whose
 # keys are rewritten has its pairs recomputed through its blocks; and when a
-# name block crosses NAME_BLOCK_LIMIT (grows over it or shrinks back), every
-# member's pairs are recomputed too, so the table is always what a computation
-# from scratch gives (tests/test_duplicates.py checks it after writes of every kind).
+# block of any key type crosses BLOCK_LIMIT (grows over it or shrinks back),
+# every member's pairs are recomputed too, so the table is always what a
+# computation from scratch gives (tests/test_duplicates.py checks it after
+# writes of every kind, tests/test_crowded_identifiers.py as e-mail blocks
+# cross the limit).
 
 
 async def _refresh_pairs(
     db: Database,
     ids: Sequence[int],
     normals: Mapping[int, Normal],
-    removed: Counter[tuple[str, str]],
-    added: Counter[tuple[str, str]],
+    removed: Counter[Key],
+    added: Counter[Key],
     *,
     fresh: bool,
 ) -> None:
     """Recompute the pairs of ``ids`` (whose keys went from ``removed`` to
-    ``added``; ``normals`` holds the live ones) and of the members of name
-    blocks that crossed the limit. ``fresh``: ``ids`` are new customers, with
-    no pairs stored yet."""
-    crowded = await _steady_crowded(db, removed, added)
-    touched = [key for key in removed + added if key not in crowded]
-    await lock_keys(db, touched, shared=crowded)
+    ``added``; ``normals`` holds the live ones) and of the members of blocks
+    that crossed the limit. ``fresh``: ``ids`` are new customers, with no
+    pairs stored yet."""
+    shared = await steady_crowded(db, removed, added)
+    touched = [key for key in removed + added if key not in shared]
+    await lock_keys(db, touched, shared=shared)
     if len(touched) > KEYS_LOCKED_ONE_BY_ONE:
         await fresh_statistics(db, {key_type for key_type, _ in added})
-    crossed, counts = await _crossed_members(db, removed, added, crowded)
+    crossed, counts = await crossed_members(db, removed, added, shared)
     others = sorted(crossed - set(ids))
     subjects = dict(normals)
     if others:
         other_normals = await _live_normals(db, others)
         await lock_keys(db, [k for n in other_normals.values() for k in n.blocking_keys()])
         subjects.update(other_normals)
-    stale = others if fresh else sorted({*ids, *others})
-    for chunk in chunks(stale):
+    await _drop_pairs(db, others if fresh else sorted({*ids, *others}))
+    await _store_pairs(db, subjects, {*ids, *others}, counts)
+
+
+async def _drop_pairs(db: Database, ids: Sequence[int]) -> None:
+    """Delete every stored pair of ``ids``."""
+    for chunk in chunks(ids):
         held = marks(chunk)
         await writes.run_or_queue(  # on PostgreSQL it rides on the pairs' lookup
             db,
@@ -362,56 +304,21 @@ async def _refresh_pairs(
             f"DELETE FROM duplicate_pair WHERE customer_a IN ({held}) OR customer_b IN ({held})",
             (*chunk, *chunk),
         )
-    await _store_pairs(db, subjects, {*ids, *others}, counts)
-
-
-async def _crossed_members(
-    db: Database,
-    removed: Counter[tuple[str, str]],
-    added: Counter[tuple[str, str]],
-    crowded: Sequence[tuple[str, str]] = (),
-) -> tuple[set[int], dict[str, int]]:
-    """The holders of the name keys whose block went over or back under
-    :data:`NAME_BLOCK_LIMIT` with this change, and every name key's block
-    size now (up to a cap), which the pairs' lookup reads only the roomy
-    blocks by. The ``crowded`` keys, locked shared, are counted in the same
-    statement: one that is crowded no more raises :class:`CrowdingChanged`."""
-    names = {value for key_type, value in set(removed) | set(added) if key_type == NAME}
-    changed = sorted(value for value in names if removed[(NAME, value)] != added[(NAME, value)])
-    cap = NAME_BLOCK_LIMIT + 1 + max((added[(NAME, v)] for v in changed), default=0)
-    after = await _name_counts(db, sorted(names), cap)
-    if any(after.get(value, 0) <= NAME_BLOCK_LIMIT for _, value in crowded):
-        raise CrowdingChanged("a crowded name block shrank while this write waited")
-    crossed = []
-    for value in changed:
-        now = after.get(value, 0)
-        before = now - added[(NAME, value)] + removed[(NAME, value)]
-        if (now > NAME_BLOCK_LIMIT) != (before > NAME_BLOCK_LIMIT):
-            crossed.append(value)
-    members: set[int] = set()
-    for chunk in chunks(crossed):
-        rows = await db.fetch(
-            f"SELECT DISTINCT customer FROM customer_match_key WHERE key_type = {written(NAME)} "
-            f"AND key_value IN ({marks(chunk)})",
-            *chunk,
-        )
-        members.update(row["customer"] for row in rows)
-    return members, after
 
 
 async def _store_pairs(
-    db: Database, normals: Mapping[int, Normal], subjects: set[int], counts: dict[str, int]
+    db: Database, normals: Mapping[int, Normal], subjects: set[int], counts: dict[Key, int]
 ) -> None:
     """Insert the likely pairs of the customers in ``normals`` (their pairs
     must not be stored already) through their blocks, set-based: per
     :func:`keys_per_lookup` keys, one statement reads every member of their
     roomy blocks with its stored keys (:func:`block_members`; ``counts``: the
-    name blocks' sizes known), each pair is scored once in Python (from its
+    blocks' sizes known), each pair is scored once in Python (from its
     lower id when both are ``subjects``), and one multi-row INSERT stores
     them, with the two customers' kinds."""
     found: list[FoundPair] = []
     known: dict[int, Normal] = dict(normals)
-    local: dict[tuple[str, str], list[int]] = defaultdict(list)
+    local: dict[Key, list[int]] = defaultdict(list)
     for pk, normal in sorted(normals.items()):
         for key in normal.blocking_keys():
             local[key].append(pk)
@@ -437,8 +344,9 @@ def _name_only_branches(
     """SELECTs of the holders of the probes' name keys that can pair with them
     through the name alone (see :func:`score`): of a probe's kind, and holding
     none of the :data:`NAME_ONLY_CONFLICTS` the probe has (one holding the same
-    value is found through that identifier's block); only ``roomy`` blocks
-    are read (a crowded one grows with the table).
+    value is found through that identifier's block, or, when that block is
+    crowded, by :func:`_shared_crowd_branches`); only ``roomy`` blocks are
+    read (a crowded one grows with the table).
     The condition is symmetric, so a pair of two probes is found from either
     side. Every member of a big name block is a namesake, and most differ in
     an e-mail or a phone: reading them all with their keys made an import
@@ -491,17 +399,52 @@ def _name_only_branches(
     return branches
 
 
+def _shared_crowd_branches(
+    probes: Sequence[Normal], roomy: set[Key], sqlite: bool
+) -> list[tuple[str, list[Any]]]:
+    """The SELECT of the holders of the probes' roomy name keys who share one
+    of their crowded identifiers (e-mail, phone, tax id): such a pair is found
+    through no identifier block, and the name-only rule leaves it out (both
+    hold that identifier's type), yet the identifier they share counts in its
+    score as ever. Only probes holding a crowded identifier ask, which is
+    rare. A holder sharing any of the values of the probes asked for is read
+    (and scored, dropped if it scores under LIKELY); the values of different
+    key types never coincide."""
+    names: set[str] = set()
+    shared: set[str] = set()
+    for normal in probes:
+        keys = normal.blocking_keys()
+        mine = {key[1] for key in keys if key[0] != NAME and key not in roomy}
+        named = {key[1] for key in keys if key[0] == NAME and key in roomy}
+        if mine and named:
+            names |= named
+            shared |= mine
+    if not names:
+        return []
+    named_sql, args = one_of("k.key_value", sorted(names), sqlite)
+    shared_sql, shared_args = one_of("x.key_value", sorted(shared), sqlite)
+    # as in _name_only_branches: the holder's keys by its id, per holder
+    per_row = "" if sqlite else " OFFSET 0"
+    sql = (
+        "SELECT k.customer FROM customer_match_key k "
+        f"WHERE k.key_type = {written(NAME)} AND {named_sql} AND EXISTS (SELECT 1 "
+        f"FROM customer_match_key x WHERE x.customer = k.customer AND {shared_sql}{per_row})"
+    )
+    return [(sql, [*args, *shared_args])]
+
+
 def _member_branches(
-    keys: Sequence[tuple[str, str]], probes: Sequence[Normal], roomy: set[str], sqlite: bool
+    probes: Sequence[Normal], roomy: set[Key], sqlite: bool
 ) -> tuple[str, list[Any]]:
-    """The customers holding the probes' identifier ``keys`` or a name key
-    they can pair through (:func:`_name_only_branches`), as a UNION ALL of
-    one SELECT per identifier type and per name group, each a range read of
-    the key index: one OR of them all was a bitmap scan whose filter was
-    checked again on every row it found, and whose cost (hundreds of
-    thousands) got the statement JIT-compiled."""
+    """The customers holding the probes' ``roomy`` identifier keys or a roomy
+    name key they can pair through (:func:`_name_only_branches`,
+    :func:`_shared_crowd_branches`), as a UNION ALL of one SELECT per
+    identifier type and per name group, each a range read of the key index:
+    one OR of them all was a bitmap scan whose filter was checked again on
+    every row it found, and whose cost (hundreds of thousands) got the
+    statement JIT-compiled."""
     by_type: dict[str, list[str]] = defaultdict(list)
-    for key_type, value in keys:
+    for key_type, value in sorted(roomy):
         if key_type != NAME:
             by_type[key_type].append(value)
     branches, args = [], []
@@ -512,7 +455,11 @@ def _member_branches(
             f"WHERE k.key_type = {written(key_type)} AND {condition}"
         )
         args.extend(values_args)
-    for sql, branch_args in _name_only_branches(probes, roomy, sqlite):
+    names = {value for key_type, value in roomy if key_type == NAME}
+    for sql, branch_args in [
+        *_name_only_branches(probes, names, sqlite),
+        *_shared_crowd_branches(probes, roomy, sqlite),
+    ]:
         branches.append(sql)
         args.extend(branch_args)
     return " UNION ALL ".join(branches), args
@@ -536,32 +483,32 @@ async def block_members(
     db: Database,
     probes: Sequence[Normal],
     known: dict[int, Normal],
-    counts: dict[str, int],
-    local: Mapping[tuple[str, str], Sequence[int]],
-) -> dict[tuple[str, str], list[int]]:
+    counts: dict[Key, int],
+    local: Mapping[Key, Sequence[int]],
+) -> dict[Key, list[int]]:
     """The ids of the live customers holding each of the probes' keys that can
-    pair with a probe holding it (crowded name keys left out, and not read; of
-    a name key, only the holders :func:`_name_only_branches` keeps, and maybe
-    more), one statement per :func:`keys_per_lookup` keys; the normal form
-    of each member not in ``known`` is added to it, built from its stored keys
-    (already normal: no e-mail or phone is parsed again) and its kind and name.
-    ``counts``: name blocks' sizes counted under this write's locks (by
-    :func:`_crossed_members`); the others are counted here, into it.
+    pair with a probe holding it (crowded keys of every type left out, and not
+    read; of a name key, only the holders :func:`_name_only_branches` and
+    :func:`_shared_crowd_branches` keep, and maybe more), one statement per
+    :func:`keys_per_lookup` keys; the normal form of each member not in
+    ``known`` is added to it, built from its stored keys (already normal: no
+    e-mail or phone is parsed again) and its kind and name. ``counts``:
+    blocks' sizes counted under this write's locks (by
+    :func:`~crmgraph.db.match_crowding.crossed_members`); the others are
+    counted here, into it.
     ``local``: the holders of keys among the customers whose normal forms the
     caller has (an import batch's new customers), taken from it and not read:
     they were most of the members read, each with its keys and customer row."""
-    holders: dict[tuple[str, str], list[int]] = defaultdict(list)
+    holders: dict[Key, list[int]] = defaultdict(list)
     mine = sorted({pk for pks in local.values() for pk in pks})
     for chunk_probes in _probe_chunks(probes, keys_per_lookup(db)):
         chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
-        names = [value for key_type, value in chunk if key_type == NAME]
-        unknown = [value for value in names if value not in counts]
-        counts.update(await _name_counts(db, unknown, NAME_BLOCK_LIMIT + 1))
-        roomy = {value for value in names if counts.get(value, 0) <= NAME_BLOCK_LIMIT}
-        wanted = {key for key in chunk if key[0] != NAME or key[1] in roomy}
-        for key in wanted:  # holders are read as sets: their order does not matter
+        unknown = [key for key in chunk if key not in counts]
+        counts.update(await block_counts(db, unknown, match_crowding.BLOCK_LIMIT + 1))
+        roomy = {key for key in chunk if not crowded(counts.get(key, 0))}
+        for key in roomy:  # holders are read as sets: their order does not matter
             holders[key].extend(local.get(key, ()))
-        members, member_args = _member_branches(chunk, chunk_probes, roomy, db.is_sqlite)
+        members, member_args = _member_branches(chunk_probes, roomy, db.is_sqlite)
         if not members:
             continue
         # PostgreSQL hashes the ids once (a hashed subplan); `<> ALL` of an array
@@ -579,5 +526,5 @@ async def block_members(
             *member_args,
             *mine_args,
         )
-        add_members(rows, wanted, holders, known)
+        add_members(rows, roomy, holders, known)
     return holders

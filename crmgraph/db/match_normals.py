@@ -38,7 +38,7 @@ def add_members(
     known: dict[int, Normal],
 ) -> None:
     """Each row's customer as a holder of its key when that key is ``wanted``
-    (no crowded name); and each new customer's normal form into ``known``."""
+    (no crowded block); and each new customer's normal form into ``known``."""
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
         pk, key = row["customer"], (row["key_type"], row["key_value"])

@@ -6,9 +6,10 @@ keys), and every likely pair (:data:`LIKELY` or more) is stored in
 ``duplicate_pair``; crmgraph.db.match_keys writes both in the transaction of
 every customer write, and crmgraph.db.match_score says how a pair scores and
 why (``reasons``). Only customers that share a key with the probe are read
-and scored, so nothing compares every pair; a name key held by more than
-:data:`~crmgraph.db.match_keys.NAME_BLOCK_LIMIT` customers is no block at
-all. ``duplicates`` reads a page of stored pairs by an index
+and scored, so nothing compares every pair; a key of any type (a name, an
+e-mail, a phone, a tax id) held by more than
+:data:`~crmgraph.db.match_crowding.BLOCK_LIMIT` customers is no block at all:
+so common, it identifies nobody. ``duplicates`` reads a page of stored pairs by an index
 (:func:`duplicate_pairs`). This module is the dedupe feature's API over them:
 the names of those two modules used below are importable from here too.
 
@@ -48,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmgraph.db import match_keys as stored
+from crmgraph.db import match_crowding
 from crmgraph.db.engine import Database
 from crmgraph.db.match_keys import (
     LIVE,
@@ -160,15 +161,21 @@ def _best(
 
 
 async def customers_by_keys(
-    db: Database, keys: set[tuple[str, str]], exclude_ids: Sequence[int]
+    db: Database,
+    keys: set[tuple[str, str]],
+    exclude_ids: Sequence[int],
+    *,
+    crowded_too: bool = False,
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """The live customers holding each key (rows of :data:`CANDIDATE_COLUMNS`),
-    name keys over ``NAME_BLOCK_LIMIT`` left out (and not read): one statement
-    per :func:`~crmgraph.db.match_sql.keys_per_lookup` keys (an import batch's
+    keys of crowded blocks (over ``BLOCK_LIMIT``, any type) left out and not
+    read, unless ``crowded_too`` (a reference by e-mail or tax id, which must
+    know every holder to call it ambiguous): one statement per
+    :func:`~crmgraph.db.match_sql.keys_per_lookup` keys (an import batch's
     screening in one), a UNION ALL of one range read of the key index per key type."""
     holders: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for chunk in chunks(sorted(keys), keys_per_lookup(db)):
-        roomy, roomy_args, branches = block_branches(chunk, db.is_sqlite)
+        roomy, roomy_args, branches = block_branches(chunk, db.is_sqlite, crowded_too=crowded_too)
         selects, args = [], list(roomy_args)
         live = Where()
         live.add(LIVE)
@@ -250,8 +257,9 @@ def pairs_within(
 ) -> list[tuple[int, int, float, tuple[Reason, ...]]]:
     """Likely duplicate pairs among the probes themselves, as (index, index,
     score, reasons) with the first index smaller: blocked on the same keys,
-    in memory (name blocks over ``NAME_BLOCK_LIMIT`` left out, as in the
-    database), for a batch not yet written or to recompute the stored pairs."""
+    in memory (blocks over ``BLOCK_LIMIT`` among the probes left out, of any
+    key type, as in the database), for a batch not yet written or to
+    recompute the stored pairs."""
     memo = known if known is not None else Normals()
     normals = [memo.of(probe, region) for probe in probes]
     blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -260,9 +268,9 @@ def pairs_within(
             blocks[key].append(index)
     seen: set[tuple[int, int]] = set()
     found = []
-    for (key_type, _), members in blocks.items():
+    for members in blocks.values():
         # read where it is set, so a test's lower limit holds here as in the database
-        if key_type == NAME and len(members) > stored.NAME_BLOCK_LIMIT:
+        if match_crowding.crowded(len(members)):
             continue
         for i, j in itertools.combinations(members, 2):
             if (i, j) in seen:

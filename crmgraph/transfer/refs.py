@@ -191,7 +191,13 @@ class CustomerFinder:
             for e, ref in zip(errors, refs, strict=True)
         ]
         wanted = {key for ref in refs if ref.ref not in known for _, _, key in ref.match_keys()}
-        live = await matching.customers_by_keys(self.db, wanted, ()) if wanted else {}
+        # every holder, crowded blocks too: an e-mail many customers share
+        # names none of them (AMBIGUOUS) unless the global ID picks one
+        live = (
+            await matching.customers_by_keys(self.db, wanted, (), crowded_too=True)
+            if wanted
+            else {}
+        )
         holders = {
             key: {row["id"] for row in live.get(key, ())} | self.merged.get(key, set())
             for key in wanted
