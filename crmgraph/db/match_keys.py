@@ -123,7 +123,7 @@ async def lock_keys(db: Database, keys: Iterable[Key], shared: Iterable[Key] = (
     if not modes:
         return
     if len(modes) > KEYS_LOCKED_ONE_BY_ONE:
-        await _lock_all_pairs(db)
+        await lock_all_pairs(db)
         return
     names = sorted(modes)
     rows = ", ".join("({}::text, {}::boolean)" for _ in names)
@@ -136,7 +136,7 @@ async def lock_keys(db: Database, keys: Iterable[Key], shared: Iterable[Key] = (
     )
 
 
-async def _lock_all_pairs(db: Database) -> None:
+async def lock_all_pairs(db: Database) -> None:
     if not db.is_sqlite:
         await db.fetch(
             "SELECT 1 AS held FROM (SELECT pg_advisory_xact_lock(hashtext({}))) AS l", PAIRS_LOCK
@@ -171,7 +171,7 @@ async def refresh_match_keys(db: Database, customer_ids: Sequence[int]) -> None:
             *chunk,
         )
         removed.update((row["key_type"], row["key_value"]) for row in gone)
-    normals = await _live_normals(db, ids)
+    normals = await live_normals(db, ids)
     added = await _write_keys(db, normals)
     await _refresh_pairs(db, ids, normals, removed, added, fresh=False)
 
@@ -182,7 +182,7 @@ async def rebuild_match_keys(db: Database, *, live: str = LIVE) -> None:
     ``customer c`` of who has keys (:data:`NOT_DELETED` before migration 0022)."""
     await db.fetch("DELETE FROM customer_match_key")
     rows = await db.fetch(f"SELECT c.id FROM customer c WHERE {live} ORDER BY c.id")
-    await _write_keys(db, await _live_normals(db, [row["id"] for row in rows], live))
+    await _write_keys(db, await live_normals(db, [row["id"] for row in rows], live))
 
 
 async def rebuild_duplicate_pairs(
@@ -193,13 +193,13 @@ async def rebuild_duplicate_pairs(
     of migration 0024): the customers with keys are read once and blocked in
     memory (:mod:`crmgraph.db.match_blocks`; ``work`` counts what it compared),
     on the keys their rows give, which are the stored ones."""
-    await _lock_all_pairs(db)
+    await lock_all_pairs(db)
     await db.fetch("DELETE FROM duplicate_pair")
     rows = await db.fetch("SELECT DISTINCT customer FROM customer_match_key ORDER BY customer")
-    normals = await _live_normals(db, [row["customer"] for row in rows], live)
+    normals = await live_normals(db, [row["customer"] for row in rows], live)
     found = likely_pairs(normals, match_crowding.BLOCK_LIMIT, work)
     await insert_rows(
-        db, "duplicate_pair", [_pair_row(p, normals, kinds) for p in found], returning=False
+        db, "duplicate_pair", [pair_row(p, normals, kinds) for p in found], returning=False
     )
     await fresh_statistics(db)
 
@@ -209,14 +209,14 @@ async def recompute_pairs(db: Database, customer_ids: Sequence[int]) -> None:
     under the lock of all pair maintenance: what a migration runs for the
     customers whose pairs a change of the rules changed (0057: the holders of
     crowded identifier blocks), where rebuilding every pair read every customer."""
-    await _lock_all_pairs(db)
+    await lock_all_pairs(db)
     ids = sorted(set(customer_ids))
     await _drop_pairs(db, ids)
-    normals = await _live_normals(db, ids)
+    normals = await live_normals(db, ids)
     await _store_pairs(db, normals, set(normals), {})
 
 
-def _pair_row(pair: FoundPair, normals: Mapping[int, Normal], kinds: bool) -> dict[str, Any]:
+def pair_row(pair: FoundPair, normals: Mapping[int, Normal], kinds: bool) -> dict[str, Any]:
     """A ``duplicate_pair`` row (``kinds=False``: before migration 0024's kind columns)."""
     row = {
         "customer_a": pair.left,
@@ -229,7 +229,7 @@ def _pair_row(pair: FoundPair, normals: Mapping[int, Normal], kinds: bool) -> di
     return row
 
 
-async def _live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> dict[int, Normal]:
+async def live_normals(db: Database, ids: Sequence[int], live: str = LIVE) -> dict[int, Normal]:
     normals: dict[int, Normal] = {}
     for chunk in chunks(ids):
         rows = await db.fetch(
@@ -287,7 +287,7 @@ async def _refresh_pairs(
     others = sorted(crossed - set(ids))
     subjects = dict(normals)
     if others:
-        other_normals = await _live_normals(db, others)
+        other_normals = await live_normals(db, others)
         await lock_keys(db, [k for n in other_normals.values() for k in n.blocking_keys()])
         subjects.update(other_normals)
     await _drop_pairs(db, others if fresh else sorted({*ids, *others}))
@@ -334,7 +334,7 @@ async def _store_pairs(
                 value, reasons = score(normal, known[other], LIKELY)
                 if value >= LIKELY:
                     found.append(FoundPair(*sorted((pk, other)), value, reasons))
-    rows = [_pair_row(pair, known, kinds=True) for pair in found]
+    rows = [pair_row(pair, known, kinds=True) for pair in found]
     await insert_rows(db, "duplicate_pair", rows, returning=False)
 
 

@@ -51,6 +51,7 @@ from typing import Any
 
 from crmgraph.db import match_crowding
 from crmgraph.db.engine import Database
+from crmgraph.db.match_crowding import crowded
 from crmgraph.db.match_keys import (
     LIVE,
     Normals,
@@ -98,6 +99,8 @@ __all__ = [
     "Probe",
     "Reason",
     "Visible",
+    "crowded",
+    "crowded_keys",
     "customers_by_keys",
     "duplicate_pairs",
     "find_candidates",
@@ -270,7 +273,7 @@ def pairs_within(
     found = []
     for members in blocks.values():
         # read where it is set, so a test's lower limit holds here as in the database
-        if match_crowding.crowded(len(members)):
+        if crowded(len(members)):
             continue
         for i, j in itertools.combinations(members, 2):
             if (i, j) in seen:
@@ -280,6 +283,14 @@ def pairs_within(
             if value >= min_score:
                 found.append((i, j, value, reasons))
     return sorted(found)
+
+
+async def crowded_keys(db: Database, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of ``keys`` whose block among live customers is crowded, each
+    counted on the key index up to the limit (one statement per
+    :func:`~crmgraph.db.match_sql.keys_per_lookup` keys)."""
+    counts = await match_crowding.block_counts(db, keys, match_crowding.BLOCK_LIMIT + 1)
+    return {key for key, count in counts.items() if crowded(count)}
 
 
 async def lock_identifiers(db: Database, probe: Probe, region: str | None = None) -> None:

@@ -5,11 +5,15 @@ before the next is read) or an earlier row of the same batch.
 It asks :mod:`crmgraph.dedupe.matching` (blocking keys, scored evidence)
 with one lookup per batch, and counts a row as a duplicate only from
 :data:`DUPLICATE_SCORE` up: an exact e-mail, phone or tax id, not a similar
-name alone, since an import acts on the answer without anyone looking.
+name alone, since an import acts on the answer without anyone looking. An
+identifier held by more than the matcher's block limit identifies nobody
+(crmgraph.db.match_crowding): no row repeats another through it, whether the
+crowd is in the database or in the batch.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +70,7 @@ async def find_repeats(
     earlier: dict[int, tuple[int, str]] = {}
     if within is None:
         within = pairs_within(probes, region, known)
-    for first, later, _, reasons in within:
+    for first, later, _, reasons in await _through_roomy_blocks(db, probes, within, region, known):
         if later not in earlier:  # pairs come sorted: the first is the earliest
             earlier[later] = (first, ", ".join(map(str, reasons)))
     repeats: list[Repeat | None] = []
@@ -85,3 +89,31 @@ async def find_repeats(
         else:
             repeats.append(Repeat(above.customer_id, above.row_index, reasons))
     return repeats
+
+
+async def _through_roomy_blocks(
+    db: Database,
+    probes: Sequence[Probe],
+    within: Sequence[Within],
+    region: str | None,
+    known: Normals | None,
+) -> list[Within]:
+    """The pairs of ``within`` that share an identifier crowded neither in the
+    database (as the screening against it reads it) nor among ``probes``
+    (as :func:`pairs_within` reads it): a batch's rows holding the e-mail that
+    more than the limit of customers hold repeat nobody through it. Only the
+    keys some pair shares are counted: none for a batch without repeats."""
+    memo = known if known is not None else Normals()
+    keys = [
+        set(matching.keys_that_can_reach(memo.of(probe, region), DUPLICATE_SCORE))
+        for probe in probes
+    ]
+    shared = {(first, later): keys[first] & keys[later] for first, later, _, _ in within}
+    wanted = sorted(set().union(*shared.values()))
+    if not wanted:
+        return list(within)
+    in_batch = Counter(key for held in keys for key in held)
+    crowded = await matching.crowded_keys(db, wanted) | {
+        key for key in wanted if matching.crowded(in_batch[key])
+    }
+    return [pair for pair in within if shared[(pair[0], pair[1])] - crowded]
