@@ -185,12 +185,11 @@ async def customers_by_keys(
         if exclude_ids:
             live.add(f"c.id NOT IN ({marks(exclude_ids)})", *exclude_ids)
         customer = holder_customer(CANDIDATE_COLUMNS, "k.customer", db.is_sqlite, live.sql())
-        for condition, branch_args in branches:
+        for source, branch_args in branches:
             selects.append(
-                f"SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} FROM customer_match_key k "
-                f"{customer} WHERE {condition}"
+                f"SELECT k.key_type, k.key_value, {CANDIDATE_COLUMNS} FROM {source} {customer}"
             )
-            args.extend([*live.args, *branch_args])
+            args.extend([*branch_args, *live.args])
         if not selects:
             continue
         for row in await db.fetch(f"{roomy}{' UNION ALL '.join(selects)}", *args):
