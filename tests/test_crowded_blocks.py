@@ -20,24 +20,30 @@ from crmgraph.testing import live_server, settings_for
 from tests.test_duplicates import CREATE, stored_and_recomputed
 
 
-async def edit_email(db: Database, pk: int, email: str, timeout: str) -> None:
-    """An e-mail edit as updateCustomer makes it: the row, then its keys."""
+async def edit(db: Database, pk: int, column: str, value: str, timeout: str = "10s") -> None:
+    """An edit of one of a customer's columns as updateCustomer makes it: the
+    row, then its keys and pairs."""
     async with db.transaction():
         await db.fetch(f"SET LOCAL lock_timeout = '{timeout}'")
-        await db.fetch("UPDATE customer SET email = {} WHERE id = {}", email, pk)
+        await db.fetch(f"UPDATE customer SET {column} = {{}} WHERE id = {{}}", value, pk)
         await match_keys.refresh_match_keys(db, [pk])
 
 
 async def second_edit_while_first_is_open(
-    db: Database, first: int, second: int, timeout: str
+    db: Database,
+    first: int,
+    second: int,
+    timeout: str,
+    column: str = "email",
+    values: tuple[str, str] = ("one@x.example", "two@x.example"),
 ) -> None:
-    """Edit ``first`` and hold its transaction (and locks) open while
-    ``second`` is edited with ``timeout`` to wait for a lock."""
+    """Edit ``column`` of ``first`` and hold its transaction (and locks) open
+    while ``second``'s is edited with ``timeout`` to wait for a lock."""
     holding, release = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
         async with db.transaction():
-            await db.fetch("UPDATE customer SET email = {} WHERE id = {}", "one@x.example", first)
+            await db.fetch(f"UPDATE customer SET {column} = {{}} WHERE id = {{}}", values[0], first)
             await match_keys.refresh_match_keys(db, [first])
             holding.set()
             await release.wait()
@@ -45,7 +51,7 @@ async def second_edit_while_first_is_open(
     task = asyncio.create_task(hold())
     try:
         await holding.wait()
-        await edit_email(db, second, "two@x.example", timeout)
+        await edit(db, second, column, values[1], timeout)
     finally:
         release.set()
         await task

@@ -12,6 +12,7 @@ through crowded blocks (and, reversed, stores them again). Both engines."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import io
 import itertools
@@ -30,6 +31,7 @@ from crmgraph.testing import LiveServer, live_server, settings_for
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
 from crmgraph.transfer.source import CsvSource, text_stream
+from tests.test_crowded_blocks import second_edit_while_first_is_open
 from tests.test_duplicates import (
     CREATE,
     DELETE,
@@ -37,6 +39,7 @@ from tests.test_duplicates import (
     RESTORE,
     UPDATE,
     StoredPairs,
+    pairs_as_recomputed,
     stored_and_recomputed,
 )
 from tests.test_pairs_crowded import Counted, add, customer, heap_rows_read, probe_fields
@@ -129,12 +132,7 @@ def test_blocks_crossing_the_limit_keep_the_stored_pairs_from_scratch(
     monkeypatch.setattr(match_crowding, "BLOCK_LIMIT", 3)
     settings = settings_for(database_url)
 
-    def check(step: str) -> StoredPairs:
-        stored, recomputed = asyncio.run(
-            with_state(settings, lambda state: stored_and_recomputed(state.db))
-        )
-        assert stored == recomputed, step
-        return stored
+    check = functools.partial(pairs_as_recomputed, settings)
 
     with live_server(settings) as server:
         made: dict[str, tuple[str, int]] = {}
@@ -250,36 +248,7 @@ def test_an_import_screens_and_pairs_nobody_through_a_crowded_email(database_url
 
 # -- concurrent writers (PostgreSQL) ------------------------------------------------
 
-
-async def rename(db: Database, pk: int, name: str, timeout: str = "10s") -> None:
-    """A rename as updateCustomer makes it: the row, then its keys and pairs."""
-    async with db.transaction():
-        await db.fetch(f"SET LOCAL lock_timeout = '{timeout}'")
-        await db.fetch("UPDATE customer SET name = {} WHERE id = {}", name, pk)
-        await match_keys.refresh_match_keys(db, [pk])
-
-
-async def second_rename_while_first_is_open(
-    db: Database, first: int, second: int, timeout: str
-) -> None:
-    """Rename ``first`` and hold its transaction (and locks) open while
-    ``second`` is renamed with ``timeout`` to wait for a lock."""
-    holding, release = asyncio.Event(), asyncio.Event()
-
-    async def hold() -> None:
-        async with db.transaction():
-            await db.fetch("UPDATE customer SET name = {} WHERE id = {}", "Xavier Uno", first)
-            await match_keys.refresh_match_keys(db, [first])
-            holding.set()
-            await release.wait()
-
-    task = asyncio.create_task(hold())
-    try:
-        await holding.wait()
-        await rename(db, second, "Yolanda Dos", timeout)
-    finally:
-        release.set()
-        await task
+RENAMES = ("Xavier Uno", "Yolanda Dos")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -299,9 +268,9 @@ def test_renames_of_holders_of_a_crowded_email_do_not_wait_for_each_other(
         pair = await keyed(
             db, [customer({"name": unique_name(n), "email": "two@x.example"}) for n in (7, 8)]
         )
-        await second_rename_while_first_is_open(db, crowd[0], crowd[1], "10s")
+        await second_edit_while_first_is_open(db, crowd[0], crowd[1], "10s", "name", RENAMES)
         with pytest.raises(asyncpg.LockNotAvailableError):
-            await second_rename_while_first_is_open(db, pair[0], pair[1], "200ms")
+            await second_edit_while_first_is_open(db, pair[0], pair[1], "200ms", "name", RENAMES)
         stored, recomputed = await stored_and_recomputed(db)
         assert stored == recomputed and len(stored) == 1
 

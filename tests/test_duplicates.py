@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import io
 import random
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from crmgraph.demo import seed_demo
 from crmgraph.plugins.client import CLIENT
 from crmgraph.registry import PluginError
 from crmgraph.schema.ids import decode_id
+from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for
 from crmgraph.transfer.customers import CustomerImport
 from crmgraph.transfer.importer import ImportContext, ImportOptions, run_import
@@ -786,6 +788,15 @@ async def stored_and_recomputed(db: Database) -> tuple[StoredPairs, StoredPairs]
     return stored, recomputed
 
 
+def pairs_as_recomputed(settings: Settings, step: str) -> StoredPairs:
+    """The stored pairs, found equal to a computation from scratch after ``step``."""
+    stored, recomputed = asyncio.run(
+        with_state(settings, lambda state: stored_and_recomputed(state.db))
+    )
+    assert stored == recomputed, step
+    return stored
+
+
 def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -795,12 +806,7 @@ def test_stored_pairs_equal_a_recomputation_after_writes_of_every_kind(
     monkeypatch.setattr(match_crowding, "BLOCK_LIMIT", 3)
     settings = settings_for(database_url)
 
-    def check(step: str) -> StoredPairs:
-        stored, recomputed = asyncio.run(
-            with_state(settings, lambda state: stored_and_recomputed(state.db))
-        )
-        assert stored == recomputed, step
-        return stored
+    check = functools.partial(pairs_as_recomputed, settings)
 
     def pk(gid: str) -> int:
         return decode_id(gid, "Customer")[1]
