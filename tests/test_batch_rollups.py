@@ -13,7 +13,12 @@ at its end (the fold trigger skips while ``crmgraph.folding`` is
 ``'batch'``): after a batch whose catch-up writes more than 256 rows (the
 trigger would have folded several times) no key of its rows has another row,
 and the sums are a fresh count's; the trigger still folds every other write;
-the migration reversed and forwards."""
+the migration reversed and forwards.
+
+Migration 0058: the function plans its ``stage_flow`` INSERT as written
+(trigger_sql.AS_WRITTEN) and sets the settings back after it: the rest of
+the import's transaction is planned as before; the migration reversed and
+forwards."""
 
 from __future__ import annotations
 
@@ -34,6 +39,9 @@ from tests.test_import_export import csv_bytes, do_import
 
 MIGRATION = importlib.import_module("crmgraph.db.migrations.crmgraph_0055_batch_rollups")
 FOLDS = importlib.import_module("crmgraph.db.migrations.crmgraph_0056_batch_folds")
+AS_WRITTEN = importlib.import_module(
+    "crmgraph.db.migrations.crmgraph_0058_batch_measures_as_written"
+)
 ROWS = 200
 BATCH = 80  # two batches by COPY, then 40 rows by INSERT
 START = datetime.datetime(2025, 1, 3, 9, 0, tzinfo=datetime.UTC)
@@ -362,3 +370,59 @@ def test_writes_racing_a_deferred_batch_are_counted(database_url: str) -> None:
 
     raced = asyncio.run(with_state(settings_for(database_url), work))
     assert raced > 0  # they ran while the import did (they stop when it ends)
+
+
+async def settings_around_catch_ups(state: AppState, caught: list[Any]) -> None:
+    """An import of two batches by COPY in a transaction that set the planner
+    settings the function changes to values of its own."""
+    db = state.db
+    async with db.transaction():
+        await db.fetch("SET LOCAL join_collapse_limit = 5")
+        await db.fetch("SET LOCAL enable_sort = on")
+        summary, _ = await do_import(
+            state, import_file(BIG, days=1, name="Planned"), batch_size=BIG // 2
+        )
+        assert summary.failure is None and summary.created == BIG
+    await flow_as_counted(db)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_measures_settings_end_with_their_statement(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each catch-up, in the import's transaction, the planner settings
+    are those the transaction had: only the measures' INSERT ran under
+    AS_WRITTEN (with enable_sort off, the tally's locking read of a batch's
+    ids took minutes at 1,000,000 customers)."""
+    caught: list[Any] = []
+    catch_up = batch_rollups.catch_up
+    shown = (
+        "SELECT current_setting('join_collapse_limit') AS joins, "
+        "current_setting('enable_sort') AS sorts"
+    )
+
+    async def watched(db: Any, ids: list[int]) -> None:
+        await catch_up(db, ids)
+        (row,) = await db.fetch(shown)
+        caught.append((row["joins"], row["sorts"]))
+
+    monkeypatch.setattr(batch_rollups, "catch_up", watched)
+    asyncio.run(
+        with_state(settings_for(database_url), lambda s: settings_around_catch_ups(s, caught))
+    )
+    assert caught == [("5", "on"), ("5", "on")]
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_as_written_migration_reversed_and_forwards(database_url: str) -> None:
+    before, reversed_, after = asyncio.run(
+        with_state(
+            settings_for(database_url), lambda state: reversed_and_forwards(state, AS_WRITTEN)
+        )
+    )
+    name = batch_rollups.FUNCTION
+    assert "join_collapse_limit" in before[name] and "enable_sort" in before[name]
+    assert "join_collapse_limit" not in reversed_[name] and "crmgraph.folding" in reversed_[name]
+    assert after[name] == before[name]
+    (made,) = batch_rollups.planned_as_written("postgres")
+    assert before[name].strip() in made  # as a database migrated from scratch has it

@@ -33,30 +33,41 @@ from crmgraph.db import (
 )
 from crmgraph.db.bulk import COPY_FROM_ROWS
 from crmgraph.db.engine import Database
-from crmgraph.db.trigger_sql import DEFERRED, ROLLUPS, block, replacing
+from crmgraph.db.trigger_sql import (
+    AS_WRITTEN,
+    DEFERRED,
+    ROLLUPS,
+    block,
+    replacing,
+    saved_setting,
+)
 
 FUNCTION = "crmgraph_rollups_of_new"
 
 
-def rollups_function(*, folded: bool = True) -> str:
+def rollups_function(*, folded: bool = True, planned: bool = True) -> str:
     """``FUNCTION(ids bigint[])``: the three rollups of new customers ``ids``.
     Planned for each call's ids (a batch of 50 or 10,000): a generic plan
     guesses an array's length and may hash the whole customer table.
     ``stage_flow``'s rows folded once at the end (``folded``, migration 0056;
-    not: as 0055 made it). The other delta tables get few rows of a batch
-    (1,000 new customers at 1,000,000: ~40 ``customer_tally`` rows, ~170
-    ``cohort_size``, none of ``cohort_activity``): their trigger folds at
-    most once, in 2 ms."""
+    not: as 0055 made it), and planned as written (``planned``, migration
+    0058: :data:`~crmgraph.db.trigger_sql.AS_WRITTEN`). The other delta tables
+    get few rows of a batch (1,000 new customers at 1,000,000: ~40
+    ``customer_tally`` rows, ~170 ``cohort_size``, none of ``cohort_activity``):
+    their trigger folds at most once, in 2 ms."""
     ids = "SELECT unnest(ids)"
     body = [
         *customer_counts.refresh(ids, sqlite=False),
         *cohort_rollup.new_customers(ids),
-        *stage_flow.new_customers("ids", folded=folded),
+        *stage_flow.new_customers("ids", folded=folded, planned=planned),
     ]
-    declared = f"DECLARE {stage_flow.DELTAS.since} bigint;\n" if folded else ""
+    declared = [f"{stage_flow.DELTAS.since} bigint;\n"] if folded else []
+    if planned:
+        declared += [f"{saved_setting(name)} text;\n" for name in AS_WRITTEN]
+    declare = f"DECLARE {''.join(declared)}" if declared else ""
     return (
         f"CREATE OR REPLACE FUNCTION {FUNCTION}(ids bigint[]) RETURNS void LANGUAGE plpgsql "
-        f"SET plan_cache_mode = force_custom_plan AS $$\n{declared}BEGIN\n{block(body)}END $$"
+        f"SET plan_cache_mode = force_custom_plan AS $$\n{declare}BEGIN\n{block(body)}END $$"
     )
 
 
@@ -91,13 +102,23 @@ def batch_folds(engine_type: str) -> list[str]:
     return [*stage_flow.batch_folds(engine_type), rollups_function()]
 
 
+def planned_as_written(engine_type: str) -> list[str]:
+    """Migration 0058: the function with its ``stage_flow`` INSERT planned as written."""
+    return [rollups_function()] if engine_type == "postgres" else []
+
+
+def planned_by_the_planner(engine_type: str) -> list[str]:
+    """0058 reversed: the function as 0056 left it."""
+    return [rollups_function(planned=False)] if engine_type == "postgres" else []
+
+
 def unbatched_folds(engine_type: str) -> list[str]:
     """0056 reversed: both functions as 0055 left them."""
     if engine_type != "postgres":
         return []
     return [
         *stage_flow.unbatched_folds(engine_type),
-        rollups_function(folded=False),
+        rollups_function(folded=False, planned=False),
         delta_fold.drop_fold_since(stage_flow.DELTAS),
     ]
 

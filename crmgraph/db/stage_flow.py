@@ -76,7 +76,7 @@ from __future__ import annotations
 import dataclasses
 
 from crmgraph.db import delta_fold
-from crmgraph.db.trigger_sql import block, deferrable, function, replacing
+from crmgraph.db.trigger_sql import AS_WRITTEN, block, deferrable, function, planned_with, replacing
 
 TABLE = "stage_flow"
 # folds look at the keys of the last 1,024 rows, by the index on the keys;
@@ -383,16 +383,18 @@ def insert_functions(*, deferred: bool = True) -> list[str]:
     return [_function(name, bodies[name], "NULL", deferred=deferred) for name in DEFERRABLE]
 
 
-def new_customers(ids: str, *, folded: bool = True) -> list[str]:
+def new_customers(ids: str, *, folded: bool = True, planned: bool = True) -> list[str]:
     """PostgreSQL: the measures of the entries of new customers (``ids``, a
     bigint array), their roles and entries written: what the deferred
     triggers add. A new customer's role insert finds none of its entries
     written yet (roles go first), so it counts nothing; its entries' insert
     counts them all, as this does. Its rows are folded once, after it
     (``folded``, migration 0056; in a function declaring ``DELTAS.since``),
-    not by the fold trigger every 256 of them."""
+    not by the fold trigger every 256 of them; ``planned``: AS_WRITTEN (0058)."""
     entries = f"(SELECT * FROM stage_change WHERE customer = ANY({ids}))"
     written = [changed([(entries, CUSTOMERS, ROLES, 1)], False)]
+    if planned:
+        written = planned_with(AS_WRITTEN, written)
     return delta_fold.batch_folded(DELTAS, written) if folded else written
 
 

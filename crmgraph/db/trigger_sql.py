@@ -44,3 +44,33 @@ def replacing(statement: str) -> str:
     """A ``function``'s statement as ``CREATE OR REPLACE``, for a migration
     that changes a function its triggers keep calling."""
     return statement.replace("CREATE FUNCTION ", "CREATE OR REPLACE FUNCTION ", 1)
+
+
+# A statement whose joins run in the order they are written and whose GROUP BY
+# is hashed, not sorted: the planner's own choice for a batch's measures
+# (crmgraph.db.stage_flow.new_customers) joined every entry to the dozen
+# measures before looking up its customer and role (a lookup per entry and
+# measure), then sorted the rows on text keys, each compared under the
+# database's collation. Scoped to that statement: in the whole function,
+# ``enable_sort = off`` made the tally's locking read a nested loop of a
+# million key rows by the batch's thousand ids.
+AS_WRITTEN = {"join_collapse_limit": "1", "enable_sort": "off"}
+
+
+def saved_setting(name: str) -> str:
+    """The plpgsql variable :func:`planned_with` keeps a setting's value in."""
+    return f"saved_{name}"
+
+
+def planned_with(settings: dict[str, str], statements: Sequence[str]) -> list[str]:
+    """PostgreSQL, in a plpgsql function declaring each setting's
+    :func:`saved_setting` (text): ``statements`` planned under ``settings``,
+    and the values they had set again after them. ``set_config(..., true)``
+    is ``SET LOCAL``: without the second, the rest of the transaction (an
+    import's next batches) would be planned so too."""
+    saved = [f"{saved_setting(name)} := current_setting('{name}')" for name in settings]
+    setting = ", ".join(
+        f"set_config('{name}', '{value}', true)" for name, value in settings.items()
+    )
+    restoring = ", ".join(f"set_config('{name}', {saved_setting(name)}, true)" for name in settings)
+    return [*saved, f"PERFORM {setting}", *statements, f"PERFORM {restoring}"]
