@@ -62,6 +62,13 @@ async def block_counts(db: Database, keys: Sequence[Key], cap: int) -> dict[Key,
     return counts
 
 
+async def crowded_keys(db: Database, keys: Sequence[Key]) -> set[Key]:
+    """Those of ``keys`` whose block among live customers is crowded, each
+    counted on the key index up to one past the limit (:func:`block_counts`)."""
+    counts = await block_counts(db, keys, BLOCK_LIMIT + 1)
+    return {key for key, count in counts.items() if crowded(count)}
+
+
 def roomy_table(key_type: str) -> str:
     """The name of the CTE of :func:`roomy_blocks` holding ``key_type``'s roomy values."""
     return f"roomy_{key_type.lower()}"
@@ -109,8 +116,7 @@ async def steady_crowded(db: Database, removed: Counter[Key], added: Counter[Key
     steady = sorted(key for key in set(removed) | set(added) if removed[key] == added[key])
     if not steady or db.is_sqlite:
         return []
-    counts = await block_counts(db, steady, BLOCK_LIMIT + 1)
-    return [key for key in steady if crowded(counts.get(key, 0))]
+    return sorted(await crowded_keys(db, steady))
 
 
 async def crossed_members(

@@ -49,9 +49,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmgraph.db import match_crowding
 from crmgraph.db.engine import Database
-from crmgraph.db.match_crowding import crowded
+from crmgraph.db.match_crowding import crowded, crowded_keys
 from crmgraph.db.match_keys import (
     LIVE,
     Normals,
@@ -282,14 +281,6 @@ def pairs_within(
             if value >= min_score:
                 found.append((i, j, value, reasons))
     return sorted(found)
-
-
-async def crowded_keys(db: Database, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Those of ``keys`` whose block among live customers is crowded, each
-    counted on the key index up to the limit (one statement per
-    :func:`~crmgraph.db.match_sql.keys_per_lookup` keys)."""
-    counts = await match_crowding.block_counts(db, keys, match_crowding.BLOCK_LIMIT + 1)
-    return {key for key, count in counts.items() if crowded(count)}
 
 
 async def lock_identifiers(db: Database, probe: Probe, region: str | None = None) -> None:
