@@ -42,7 +42,7 @@ from tests.test_duplicates import (
     pairs_as_recomputed,
     stored_and_recomputed,
 )
-from tests.test_pairs_crowded import Counted, add, customer, heap_rows_read, probe_fields
+from tests.test_pairs_crowded import add, customer, keys_upkeep_counted
 
 SHARED = "info@company.example"
 MIGRATION = importlib.import_module("crmgraph.db.migrations.crmgraph_0057_crowded_identifiers")
@@ -70,18 +70,9 @@ async def create_counted(db: Database, fields: dict[str, Any]) -> tuple[int, int
     """A customer written as createCustomer writes it (the row, then its keys
     and pairs), committed: the statements and rows of the keys' and pairs'
     upkeep, and on PostgreSQL the key rows it fetched."""
-    counted = Counted(db)
     async with db.transaction():
         (pk,) = await add(db, [customer(fields)])
-        before = 0 if db.is_sqlite else await heap_rows_read(db)
-        db.fetch = counted.fetch  # type: ignore[method-assign]
-        try:
-            await match_keys.insert_match_keys(db, {pk: Probe(**probe_fields(fields))})
-            await db.flush_writes()
-        finally:
-            del db.fetch
-        read = 0 if db.is_sqlite else await heap_rows_read(db) - before
-    return counted.statements, counted.rows, read
+        return await keys_upkeep_counted(db, pk, fields)
 
 
 async def pair_count(db: Database) -> int:

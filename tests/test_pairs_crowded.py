@@ -100,11 +100,28 @@ async def heap_rows_read(db: Database) -> int:
     return int(found[0]["n"])
 
 
+async def keys_upkeep_counted(
+    db: Database, pk: int, fields: dict[str, Any]
+) -> tuple[int, int, int]:
+    """The keys and pairs of customer ``pk`` (just written with ``fields``)
+    stored, in the caller's transaction: the statements and rows of that
+    upkeep, and on PostgreSQL the key rows it fetched."""
+    counted = Counted(db)
+    before = 0 if db.is_sqlite else await heap_rows_read(db)
+    db.fetch = counted.fetch  # type: ignore[method-assign]
+    try:
+        await match_keys.insert_match_keys(db, {pk: Probe(**probe_fields(fields))})
+        await db.flush_writes()
+    finally:
+        del db.fetch
+    read = 0 if db.is_sqlite else await heap_rows_read(db) - before
+    return counted.statements, counted.rows, read
+
+
 async def create_like_a_twin(db: Database, twin: dict[str, Any]) -> tuple[int, int, int, int]:
     """A customer written as createCustomer writes it (the row, then its keys
     and pairs), rolled back: the statements and rows of the pairs' lookup, the
     key rows it fetched (PostgreSQL) and the pairs it found."""
-    counted = Counted(db)
 
     class Done(Exception):
         pass
@@ -112,18 +129,11 @@ async def create_like_a_twin(db: Database, twin: dict[str, Any]) -> tuple[int, i
     try:
         async with db.transaction():
             (pk,) = await insert_rows(db, "customer", [customer(twin)])
-            before = 0 if db.is_sqlite else await heap_rows_read(db)
-            db.fetch = counted.fetch  # type: ignore[method-assign]
-            try:
-                await match_keys.insert_match_keys(db, {pk: Probe(**probe_fields(twin))})
-                await db.flush_writes()
-            finally:
-                del db.fetch
-            read = 0 if db.is_sqlite else await heap_rows_read(db) - before
+            statements, rows, read = await keys_upkeep_counted(db, pk, twin)
             pairs = await db.fetch(
                 "SELECT COUNT(*) AS n FROM duplicate_pair WHERE customer_b = {}", pk
             )
-            found = (counted.statements, counted.rows, read, int(pairs[0]["n"]))
+            found = (statements, rows, read, int(pairs[0]["n"]))
             raise Done
     except Done:
         return found
