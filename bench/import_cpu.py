@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from bench import import_csv
 from bench.scale import check_import, import_copy
 from crmgraph.app import AppState, with_state
 from crmgraph.testing import settings_for
+from crmgraph.transfer.modes import DEFAULT_BATCH_SIZE
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -40,20 +42,22 @@ async def backend_seconds(state: AppState) -> float:
     return total
 
 
-def measure(size: int, rows: int) -> None:
+def measure(size: int, rows: int, batch_size: int) -> None:
     with import_copy(size, rows) as copy:
+        options = dataclasses.replace(copy.options, batch_size=batch_size)
 
         async def work(state: AppState) -> None:
             await copy.import_seeds(state)
             wall, cpu = time.perf_counter(), time.process_time()
             backend = await backend_seconds(state)
-            summary = await import_csv.import_file(state, copy.data, copy.options)
+            summary = await import_csv.import_file(state, copy.data, options)
             backend = await backend_seconds(state) - backend
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             check_import(summary, copy.truth)
             per_row = 1000 / rows
             print(
-                f"{rows:,} rows into {size:,} customers: python {cpu * per_row:.3f} ms/row, "
+                f"{rows:,} rows into {size:,} customers ({batch_size:,} a batch): "
+                f"python {cpu * per_row:.3f} ms/row, "
                 f"postgres {backend * per_row:.3f} ms/row, wall {wall * per_row:.3f} ms/row "
                 f"({rows / wall:,.0f} rows/s)"
             )
@@ -66,9 +70,10 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=10_000, help="the bench.scale database")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args()
     for _ in range(args.runs):
-        measure(args.size, args.rows)
+        measure(args.size, args.rows, args.batch_size)
     return 0
 
 

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pluggy
 
+from crmgraph import gc_tuning
 from crmgraph.access import Access
 from crmgraph.db.bulk import without_jit, writes_behind
 from crmgraph.db.engine import Database
@@ -241,28 +242,29 @@ async def run_import(
     wanted = (row for row in source.rows() if row.number > options.resume_after)
     try:
         await entity.prepare()
-        if options.commit == "all":
-            total = BatchOutcome()
+        with gc_tuning.bulk_work():  # a batch's rows are promoted: no full collection a batch
+            if options.commit == "all":
+                total = BatchOutcome()
 
-            async def into_total(checked: Checked) -> None:
-                outcome = await write(checked)
-                total.created += outcome.created
-                total.merged += outcome.merged
-                total.skipped_duplicates += outcome.skipped_duplicates
-                total.roles_added += outcome.roles_added
-
-            async with import_transaction(db):
-                await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
-            add(total)
-        else:
-
-            async def committed(checked: Checked) -> None:
-                async with import_transaction(db):
+                async def into_total(checked: Checked) -> None:
                     outcome = await write(checked)
-                add(outcome)
-                summary.committed_through = checked.rows[-1].number
+                    total.created += outcome.created
+                    total.merged += outcome.merged
+                    total.skipped_duplicates += outcome.skipped_duplicates
+                    total.roles_added += outcome.roles_added
 
-            await pipeline(batches(wanted, options.batch_size), check, committed, entity)
+                async with import_transaction(db):
+                    await pipeline(batches(wanted, options.batch_size), check, into_total, entity)
+                add(total)
+            else:
+
+                async def committed(checked: Checked) -> None:
+                    async with import_transaction(db):
+                        outcome = await write(checked)
+                    add(outcome)
+                    summary.committed_through = checked.rows[-1].number
+
+                await pipeline(batches(wanted, options.batch_size), check, committed, entity)
     except Exception as exc:  # any failure ends the import; what it wrote is rolled back
         summary.failure = f"{type(exc).__name__}: {exc}"
     finally:
