@@ -24,6 +24,7 @@ block is gone.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -44,10 +45,72 @@ def crowded(count: int) -> bool:
     return count > BLOCK_LIMIT
 
 
-async def block_counts(db: Database, keys: Sequence[Key], cap: int) -> dict[Key, int]:
+# Block sizes a transaction counted while it held the blocks' locks
+# (crmgraph.db.match_keys.lock_keys), by transaction, as (size, exact): a size
+# at the cap it was counted to is "at least". A block changes only under its
+# lock held exclusively, and locks are held till the transaction ends, so such
+# a count stays true but for the transaction's own writes (:func:`keys_written`).
+# An import counted the same crowded name blocks at every batch, and their
+# holders written by the import itself were each fetched from the heap (their
+# index entries not yet known visible to all): a tenth of PostgreSQL's time
+# halfway through a 1,000,000-row file.
+_counted: weakref.WeakKeyDictionary[Any, dict[Key, tuple[int, bool]]] = weakref.WeakKeyDictionary()
+
+
+def _known_counts(db: Database) -> dict[Key, tuple[int, bool]] | None:
+    """This transaction's counts taken under lock (None outside a transaction)."""
+    transaction = db.engine.current_transaction.get()
+    return None if transaction is None else _counted.setdefault(transaction, {})
+
+
+def keys_written(db: Database, removed: Counter[Key], added: Counter[Key]) -> None:
+    """This transaction's keys went from ``removed`` to ``added``: its counts follow
+    (an "at least" one that shrank is dropped: counted again when asked)."""
+    known = _known_counts(db)
+    if not known:
+        return
+    for key in set(removed) | set(added):
+        entry, change = known.get(key), added[key] - removed[key]
+        if entry is None or change == 0:
+            continue
+        size, exact = entry
+        if exact or change > 0:
+            known[key] = (size + change, exact)
+        else:
+            del known[key]
+
+
+def forget_counts(db: Database) -> None:
+    """Every key rewritten at once (a rebuild): nothing counted holds."""
+    known = _known_counts(db)
+    if known is not None:
+        known.clear()
+
+
+async def block_counts(
+    db: Database, keys: Sequence[Key], cap: int, *, locked: bool = False
+) -> dict[Key, int]:
     """Each key's block size (its live holders) counted up to ``cap`` (a block at
     the cap is crowded before and after): counting all, per import batch, grew with it.
-    One read of the key index per key, stopping at the cap."""
+    One read of the key index per key, stopping at the cap, but for the keys this
+    transaction counted already under their locks. ``locked``: the caller holds
+    the keys' locks, and what is counted now is kept for the rest of the transaction."""
+    known = _known_counts(db)
+    counts: dict[Key, int] = {}
+    unknown: list[Key] = []
+    for key in keys:
+        entry = known.get(key) if known is not None else None
+        if entry is not None and (entry[1] or entry[0] >= cap):
+            counts[key] = min(entry[0], cap)
+        else:
+            unknown.append(key)
+    read = await _count_blocks(db, unknown, cap)
+    if locked and known is not None:
+        known.update((key, (read.get(key, 0), read.get(key, 0) < cap)) for key in unknown)
+    return counts | read
+
+
+async def _count_blocks(db: Database, keys: Sequence[Key], cap: int) -> dict[Key, int]:
     counts: dict[Key, int] = {}
     for chunk in chunks(keys, keys_per_lookup(db)):
         source, args = keys_table(chunk, db.is_sqlite)
@@ -131,7 +194,7 @@ async def crossed_members(
     keys = sorted(set(removed) | set(added))
     changed = [key for key in keys if removed[key] != added[key]]
     cap = BLOCK_LIMIT + 1 + max((added[key] for key in changed), default=0)
-    after = await block_counts(db, keys, cap)
+    after = await block_counts(db, keys, cap, locked=True)
     if any(not crowded(after.get(key, 0)) for key in shared):
         raise CrowdingChanged("a crowded block shrank while this write waited")
     crossed = []

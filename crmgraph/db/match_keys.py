@@ -198,6 +198,7 @@ async def rebuild_match_keys(db: Database, *, live: str = LIVE) -> None:
     rebuilt by :func:`rebuild_duplicate_pairs`). ``live``: the condition on
     ``customer c`` of who has keys (:data:`NOT_DELETED` before migration 0022)."""
     await db.fetch("DELETE FROM customer_match_key")
+    match_crowding.forget_counts(db)
     rows = await db.fetch(f"SELECT c.id FROM customer c WHERE {live} ORDER BY c.id")
     await _write_keys(db, await live_normals(db, [row["id"] for row in rows], live))
 
@@ -295,6 +296,7 @@ async def _refresh_pairs(
     ``added``; ``normals`` holds the live ones) and of the members of blocks
     that crossed the limit. ``fresh``: ``ids`` are new customers, with no
     pairs stored yet."""
+    match_crowding.keys_written(db, removed, added)
     shared = await steady_crowded(db, removed, added)
     touched = [key for key in removed + added if key not in shared]
     await lock_keys(db, touched, shared=shared)
@@ -521,7 +523,7 @@ async def block_members(
     for chunk_probes in _probe_chunks(probes, keys_per_lookup(db)):
         chunk = sorted({key for normal in chunk_probes for key in normal.blocking_keys()})
         unknown = [key for key in chunk if key not in counts]
-        counts.update(await block_counts(db, unknown, match_crowding.BLOCK_LIMIT + 1))
+        counts.update(await block_counts(db, unknown, match_crowding.BLOCK_LIMIT + 1, locked=True))
         roomy = {key for key in chunk if not crowded(counts.get(key, 0))}
         for key in roomy:  # holders are read as sets: their order does not matter
             holders[key].extend(local.get(key, ()))
