@@ -10,12 +10,13 @@ database spent ~2 s of ~10 s in the collector, on the import's critical path
 (``bench.import_cpu``; ``docs/benchmarks.md``).
 
 :func:`bulk_work` freezes what is alive when the job starts (``gc.freeze``:
-out of the collector's sight) and lets the young generation grow to
-:data:`BULK_YOUNG_THRESHOLD` container allocations before it is collected,
-where CPython's default is 700: a batch's rows are freed by reference
-counting long before that. Both are undone when the last bulk job of the
-process ends, so nothing frozen stays out of reach: an object that became
-cyclic garbage meanwhile is collected then.
+out of the collector's sight), unless the process froze its start-up
+already (a server does, once started: ``crmgraph.app``), and lets the young
+generation grow to :data:`BULK_YOUNG_THRESHOLD` container allocations before
+it is collected, where CPython's default is 700: a batch's rows are freed by
+reference counting long before that. Both are undone when the last bulk job
+of the process ends, so nothing it froze stays out of reach: an object that
+became cyclic garbage meanwhile is collected then.
 
 Nothing to add from a library: ``gc`` is the whole tool, and this module
 only says when to use it. Jobs of one process share the collector, so
@@ -34,10 +35,13 @@ BULK_YOUNG_THRESHOLD = 10_000
 
 
 class _Jobs:
-    """The bulk jobs running in this process and the thresholds before the first."""
+    """The bulk jobs running in this process, the thresholds before the first,
+    and whether the first froze what was alive (a started server froze its
+    start-up already, crmgraph.app: left as it is)."""
 
     running = 0
     saved: tuple[int, int, int] = gc.get_threshold()
+    froze = False
 
 
 @contextlib.contextmanager
@@ -45,7 +49,9 @@ def bulk_work() -> Iterator[None]:
     """Within: the collector tuned for a bulk job (see the module's docstring)."""
     if _Jobs.running == 0:
         _Jobs.saved = gc.get_threshold()
-        gc.freeze()
+        _Jobs.froze = gc.get_freeze_count() == 0
+        if _Jobs.froze:
+            gc.freeze()
         gc.set_threshold(max(BULK_YOUNG_THRESHOLD, _Jobs.saved[0]), *_Jobs.saved[1:])
     _Jobs.running += 1
     try:
@@ -54,4 +60,5 @@ def bulk_work() -> Iterator[None]:
         _Jobs.running -= 1
         if _Jobs.running == 0:
             gc.set_threshold(*_Jobs.saved)
-            gc.unfreeze()
+            if _Jobs.froze:
+                gc.unfreeze()
