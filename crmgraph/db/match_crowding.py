@@ -53,16 +53,10 @@ def crowded(count: int) -> bool:
 # An import counted the same crowded name blocks at every batch, and their
 # holders written by the import itself were each fetched from the heap (their
 # index entries not yet known visible to all): a tenth of PostgreSQL's time
-# halfway through a 1,000,000-row file. Only blocks of more than a quarter of
-# the limit are kept (:func:`worth_keeping`): a small one is cheap to count
-# again, and keeping every key an import met grew its process by 879 MB over
-# that file (at most one kept block per BLOCK_LIMIT / 4 key rows).
+# halfway through a 1,000,000-row file. Only crowded blocks are kept: a roomy
+# one is cheap to count again, and keeping every key an import met grew with
+# its file (at most one crowded block per BLOCK_LIMIT key rows).
 _counted: weakref.WeakKeyDictionary[Any, dict[Key, tuple[int, bool]]] = weakref.WeakKeyDictionary()
-
-
-def worth_keeping(count: int) -> bool:
-    """Whether a block this big is kept counted (see ``_counted``)."""
-    return count * 4 > BLOCK_LIMIT
 
 
 def _known_counts(db: Database) -> dict[Key, tuple[int, bool]] | None:
@@ -73,7 +67,7 @@ def _known_counts(db: Database) -> dict[Key, tuple[int, bool]] | None:
 
 def keys_written(db: Database, removed: Counter[Key], added: Counter[Key]) -> None:
     """This transaction's keys went from ``removed`` to ``added``: its counts follow
-    (one too small to keep, or an "at least" one that shrank, is dropped: counted
+    (one no longer crowded, or an "at least" one that shrank, is dropped: counted
     again when asked)."""
     known = _known_counts(db)
     if not known:
@@ -83,7 +77,7 @@ def keys_written(db: Database, removed: Counter[Key], added: Counter[Key]) -> No
         if entry is None or change == 0:
             continue
         size, exact = entry
-        if (exact or change > 0) and worth_keeping(size + change):
+        if (exact or change > 0) and crowded(size + change):
             known[key] = (size + change, exact)
         else:
             del known[key]
@@ -115,7 +109,7 @@ async def block_counts(
             unknown.append(key)
     read = await _count_blocks(db, unknown, cap)
     if locked and known is not None:
-        known.update((key, (size, size < cap)) for key, size in read.items() if worth_keeping(size))
+        known.update((key, (size, size < cap)) for key, size in read.items() if crowded(size))
     return counts | read
 
 
