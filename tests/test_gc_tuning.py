@@ -83,7 +83,9 @@ def test_overlapping_jobs_the_last_out_restores() -> None:
         assert frozen > 0 and young == BULK_YOUNG_THRESHOLD
         with bulk_work():
             assert collector()[1] == BULK_YOUNG_THRESHOLD
-        assert collector() == (frozen, BULK_YOUNG_THRESHOLD)  # the first still runs
+        # the first still runs (a frozen object freed meanwhile leaves the count)
+        still, young = collector()
+        assert 0.9 * frozen <= still <= frozen and young == BULK_YOUNG_THRESHOLD
     assert collector() == before
 
 
