@@ -78,10 +78,12 @@ async def rebuild(db: Database) -> tuple[set[tuple[int, int]], BlockWork]:
 
 
 class Counted:
-    """The statements a piece of work runs and the rows they return."""
+    """The statements a piece of work runs and the rows they return: within
+    ``with Counted(db) as counted:``, every ``db.fetch`` is counted."""
 
     def __init__(self, db: Database) -> None:
         self.statements = self.rows = 0
+        self._db = db
         self._fetch = db.fetch
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
@@ -89,6 +91,13 @@ class Counted:
         self.statements += 1
         self.rows += len(found)
         return found
+
+    def __enter__(self) -> Counted:
+        self._db.fetch = self.fetch  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self._db.fetch
 
 
 async def heap_rows_read(db: Database) -> int:
@@ -106,14 +115,10 @@ async def keys_upkeep_counted(
     """The keys and pairs of customer ``pk`` (just written with ``fields``)
     stored, in the caller's transaction: the statements and rows of that
     upkeep, and on PostgreSQL the key rows it fetched."""
-    counted = Counted(db)
     before = 0 if db.is_sqlite else await heap_rows_read(db)
-    db.fetch = counted.fetch  # type: ignore[method-assign]
-    try:
+    with Counted(db) as counted:
         await match_keys.insert_match_keys(db, {pk: Probe(**probe_fields(fields))})
         await db.flush_writes()
-    finally:
-        del db.fetch
     read = 0 if db.is_sqlite else await heap_rows_read(db) - before
     return counted.statements, counted.rows, read
 
