@@ -3,7 +3,9 @@ tests/test_crowded_identifiers.py does not take: creates over the WebSocket
 transport, an import on the command line, and two writers taking one e-mail
 block across the limit at once (PostgreSQL). Each ends with the stored pairs
 what a computation from scratch gives, and the second writer of a block
-waits for the first's locks rather than missing its key."""
+waits for the first's locks rather than missing its key. A contact naming
+its customer by a crowded e-mail is AMBIGUOUS with a message of bounded
+length, and its customer's ID still picks one of the crowd."""
 
 from __future__ import annotations
 
@@ -17,11 +19,14 @@ from crmgraph.app import AppState, with_state
 from crmgraph.db import match_crowding, match_keys
 from crmgraph.db.engine import Database
 from crmgraph.dedupe.matching import Probe
+from crmgraph.ids import encode_id
 from crmgraph.testing import live_server, settings_for
+from crmgraph.transfer.refs import AMBIGUOUS_LISTED
 from tests.test_crowded_identifiers import SHARED, keyed, pair_count, unique_name
 from tests.test_duplicates import CREATE, pairs_as_recomputed, stored_and_recomputed
 from tests.test_export_roundtrip import crmgraph_cli
 from tests.test_import_export import csv_bytes
+from tests.test_import_related import outcome
 from tests.test_pairs_crowded import add, customer
 from tests.test_subscriptions import graphql_ws
 
@@ -170,3 +175,41 @@ def test_two_writers_take_one_email_block_across_the_limit_at_once(
     stored, recomputed, pairs = asyncio.run(with_state(settings_for(database_url), run))
     assert stored == recomputed
     assert pairs == (0 if second == "create" else 3)
+
+
+def test_a_contact_naming_its_customer_by_a_crowded_email(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight customers hold an e-mail (the limit lowered to three): a contact
+    row naming its customer by it alone is AMBIGUOUS, its message naming the
+    first five by ID and counting the three others (it named every holder, a
+    thousand IDs for an e-mail a thousand share); with a holder's ID as well,
+    the row goes to that one (every holder is read to know the ID fits)."""
+    monkeypatch.setattr(match_crowding, "BLOCK_LIMIT", LIMIT)
+    holders = LIMIT + 5
+
+    async def work(state: AppState) -> tuple[list[int], dict[str, Any]]:
+        rows = [customer({"name": unique_name(n), "email": SHARED}) for n in range(holders)]
+        ids = await keyed(state.db, rows)
+        picked = encode_id("Customer", ids[-1])
+        found = await outcome(
+            state,
+            "contacts",
+            [
+                ["customer", "customer.email", "name"],
+                ["", SHARED, "Which one"],
+                [picked, SHARED.upper(), "Picked"],
+            ],
+            "SELECT k.name, k.customer FROM contact k ORDER BY k.id",
+        )
+        return ids, found
+
+    ids, found = asyncio.run(with_state(settings_for(database_url), work))
+    assert found["reasons"] == {2: [("customer.email", "AMBIGUOUS")]}
+    (message,) = found["messages"][2]
+    named = [encode_id("Customer", pk) for pk in sorted(ids)]
+    assert message.startswith(f"{holders} customers have e-mail")
+    assert all(gid in message for gid in named[:AMBIGUOUS_LISTED])
+    assert not any(gid in message for gid in named[AMBIGUOUS_LISTED:])
+    assert f"and {holders - AMBIGUOUS_LISTED} more" in message
+    assert found["written"] == [("Picked", ids[-1])]

@@ -25,7 +25,8 @@ came from. So:
   to it is (:func:`crmgraph.db.writes.check_live`).
 
 A row is rejected when nothing fits (``NOT_FOUND``), when several customers
-fit and the ID does not pick one (``AMBIGUOUS``), or when the one found is
+fit and the ID does not pick one (``AMBIGUOUS``: its message names the first
+:data:`AMBIGUOUS_LISTED` by ID and counts the rest), or when the one found is
 deleted (``DELETED``). Lookups cost a few statements per batch: e-mails and
 tax ids through the match-key index (live customers), then the rows by id;
 merged customers, which have no match keys, are read once per import.
@@ -56,6 +57,9 @@ CUSTOMER_FIELDS = (CUSTOMER, CUSTOMER_EMAIL, CUSTOMER_TAX_ID, CUSTOMER_REF)
 CONTACT, CONTACT_EMAIL, CONTACT_REF = "contact", "contact.email", "contact.ref"
 CONTACT_FIELDS = (CONTACT, CONTACT_EMAIL, CONTACT_REF)
 IDS_PER_STATEMENT = 1000
+# the records an AMBIGUOUS message names (an e-mail a thousand customers share
+# made a message of a thousand IDs, in every rejected row and its report)
+AMBIGUOUS_LISTED = 5
 
 Row = dict[str, Any]
 Key = tuple[str, str]  # (match key type, normal value)
@@ -115,10 +119,12 @@ def choose(
         if not fitting:
             errors.add(by_keys[0][0], f"no {what} has {shown}", "NOT_FOUND")
         else:
-            listed = ", ".join(label(pk) for pk in sorted(fitting))
+            listed = ", ".join(label(pk) for pk in sorted(fitting)[:AMBIGUOUS_LISTED])
+            if len(fitting) > AMBIGUOUS_LISTED:
+                listed += f" and {len(fitting) - AMBIGUOUS_LISTED:,} more"
             errors.add(
                 by_keys[0][0],
-                f"{len(fitting)} {what}s have {shown} ({listed}): give the {what}'s ID",
+                f"{len(fitting):,} {what}s have {shown} ({listed}): give the {what}'s ID",
                 "AMBIGUOUS",
             )
         return None
