@@ -125,6 +125,15 @@ class Index:
         )
 
 
+async def drop_indexes(indexes: Sequence[Index]) -> None:
+    """Drop each index if it exists (``CONCURRENTLY`` on PostgreSQL: a running
+    server's writes do not wait; the migration runs outside a transaction)."""
+    engine = engine_finder()
+    concurrently = " CONCURRENTLY" if engine.engine_type == "postgres" else ""
+    for index in indexes:
+        await engine.run_ddl(f"DROP INDEX{concurrently} IF EXISTS {index.name}")
+
+
 # an index a CREATE INDEX CONCURRENTLY left behind when it failed or was
 # stopped: it exists, so IF NOT EXISTS would keep it, but no query can use it
 INVALID_INDEXES = (

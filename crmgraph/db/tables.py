@@ -128,7 +128,8 @@ class Contact(Table, tablename="contact"):
 
 
 class Interaction(Table, tablename="interaction"):
-    customer = ForeignKey(references=Customer, index=True)
+    # no index of its own: (customer, occurred_at, id) serves it (migration 0059)
+    customer = ForeignKey(references=Customer)
     contact = ForeignKey(references=Contact, null=True, default=None)
     channel = Varchar(length=32)
     direction = Varchar(length=16)

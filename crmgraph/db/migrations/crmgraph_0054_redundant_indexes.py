@@ -51,12 +51,9 @@ false (``alter_column``), as crmgraph.db.tables says, so piccolo's own
 migrations see no difference; reversed, the indexes are built again.
 """
 
-from collections.abc import Sequence
-
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
 
-from crmgraph.db.migrate import Index, build_indexes
+from crmgraph.db.migrate import Index, build_indexes, drop_indexes
 
 ID = "2026-12-07T08:20:00:000000"
 VERSION = "1.38.0"
@@ -78,13 +75,6 @@ DROPPED = [
     *(Index(f"{table}_{column}", table, f"({column})") for _, table, column in PICCOLO_INDEXED),
     Index("ix_customer_active_kind", "customer", "(kind) WHERE deleted_at IS NULL"),
 ]
-
-
-async def drop_indexes(indexes: Sequence[Index]) -> None:
-    engine = engine_finder()
-    concurrently = " CONCURRENTLY" if engine.engine_type == "postgres" else ""
-    for index in indexes:
-        await engine.run_ddl(f"DROP INDEX{concurrently} IF EXISTS {index.name}")
 
 
 async def forwards() -> MigrationManager:
