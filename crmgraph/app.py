@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 
-from crmgraph import gc_tuning, graphiql
+from crmgraph import graphiql
 from crmgraph.access import CUSTOMER_IMPORT, Policy
 from crmgraph.auth import ANONYMOUS, Authentication, authenticate
 from crmgraph.auth_changes import listener_for
@@ -405,11 +406,14 @@ def lifespan_for(
         await state.pruner.start()
         if sampler is not None:
             await sampler.start()
-        gc_tuning.freeze_start_up()
+        # what start-up built (schema, plugins, pools) lives as long as the
+        # process: out of the collector's sight, a request's garbage no longer
+        # makes it walk all of that (~1 ms of a 7 ms mixed read, in process)
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
-            gc_tuning.thaw_start_up()  # first: whatever stopping raises
             await state.startup_work.stop()
             if sampler is not None:
                 await sampler.stop()

@@ -11,8 +11,7 @@ database spent ~2 s of ~10 s in the collector, on the import's critical path
 
 :func:`bulk_work` freezes what is alive when the job starts (``gc.freeze``:
 out of the collector's sight), unless the process froze its start-up
-already (a server does, once started: :func:`freeze_start_up`, and thaws it
-once stopped), and lets the young
+already (a server does, once started: ``crmgraph.app``), and lets the young
 generation grow to :data:`BULK_YOUNG_THRESHOLD` container allocations before
 it is collected, where CPython's default is 700: a batch's rows are freed by
 reference counting long before that. Both are undone when the last bulk job
@@ -43,37 +42,6 @@ class _Jobs:
     running = 0
     saved: tuple[int, int, int] = gc.get_threshold()
     froze = False
-
-
-class _Servers:
-    """The servers started in this process and not stopped yet."""
-
-    running = 0
-
-
-def freeze_start_up() -> None:
-    """A server has started: what start-up built (schema, plugins, pools)
-    lives as long as it, so it is collected once and frozen, out of the
-    collector's sight: a request's garbage no longer makes it walk all of
-    that (~1 ms of a 7 ms mixed read, in process)."""
-    gc.collect()
-    gc.freeze()
-    _Servers.running += 1
-
-
-def thaw_start_up() -> None:
-    """A server has stopped: the last one thaws what the servers froze, so a
-    process that goes on without them (a benchmark importing after its
-    reads, a test run) keeps no freeze :func:`bulk_work` would take for a
-    running server's, and collects what became garbage meanwhile. A bulk
-    job running then thaws it when it ends."""
-    _Servers.running -= 1
-    if _Servers.running > 0:
-        return
-    if _Jobs.running > 0:
-        _Jobs.froze = True
-    else:
-        gc.unfreeze()
 
 
 @contextlib.contextmanager

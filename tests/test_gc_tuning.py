@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from crmgraph import gc_tuning
 from crmgraph.app import AppState
 from crmgraph.gc_tuning import BULK_YOUNG_THRESHOLD, bulk_work
-from crmgraph.testing import live_server, settings_for
 from crmgraph.transfer.customers import CheckedRows, CustomerImport
 from crmgraph.transfer.importer import ImportContext, ImportOptions, Reject, run_import
 from crmgraph.transfer.source import CsvSource, SourceRow, text_stream
@@ -103,29 +101,3 @@ def test_a_started_server_keeps_its_start_up_frozen() -> None:
     frozen, young = collector()
     assert young == threshold
     assert 0.9 * started <= frozen <= started  # thawed, it would be 0
-
-
-def test_the_last_server_stopped_thaws_what_the_servers_froze(database_url: str) -> None:
-    """A process that goes on after its servers (a benchmark importing after
-    its reads, a test run) keeps nothing frozen, so its next bulk job freezes
-    its own state: bulk_work took a stale freeze for a running server's, and
-    an import after a stopped server ran with the collector walking its new
-    app state. While another server runs, a stop thaws nothing."""
-    gc.unfreeze()
-    settings = settings_for(database_url)
-    with live_server(settings):
-        first = collector()[0]
-        assert first > 10_000  # start-up: modules, schema, catalog
-        with live_server(settings):
-            assert collector()[0] >= 0.9 * first
-        assert collector()[0] >= 0.9 * first  # the first server still runs
-    assert collector()[0] == 0
-
-
-def test_a_bulk_job_outliving_the_last_server_thaws_when_it_ends() -> None:
-    gc.unfreeze()
-    gc_tuning.freeze_start_up()  # as a server's start-up
-    with bulk_work():
-        gc_tuning.thaw_start_up()  # the server stops while the job runs
-        assert collector()[0] > 0 and collector()[1] == BULK_YOUNG_THRESHOLD
-    assert collector()[0] == 0
