@@ -134,6 +134,55 @@ async def drop_indexes(indexes: Sequence[Index]) -> None:
         await engine.run_ddl(f"DROP INDEX{concurrently} IF EXISTS {index.name}")
 
 
+def raw_steps(
+    migration_id: str,
+    description: str,
+    forward: Callable[[], Awaitable[None]],
+    backward: Callable[[], Awaitable[None]],
+) -> MigrationManager:
+    """A core migration of one raw step each way, outside a transaction (an
+    index built or dropped ``CONCURRENTLY`` on PostgreSQL cannot be in one)."""
+    manager = MigrationManager(
+        migration_id=migration_id,
+        app_name="crmgraph",
+        description=description,
+        wrap_in_transaction=False,
+    )
+    manager.add_raw(forward)
+    manager.add_raw_backwards(backward)
+    return manager
+
+
+def dropping_indexes(
+    migration_id: str,
+    description: str,
+    indexes: Sequence[Index],
+    piccolo_indexed: Sequence[tuple[str, str, str]],
+) -> MigrationManager:
+    """A migration that drops ``indexes`` (built again when it is reversed)
+    outside a transaction, and records ``index`` false for the piccolo
+    columns (table class, table, column) that had made some of them, after
+    the raw steps: piccolo's own DROP INDEX IF EXISTS (and, reversed, its
+    CREATE INDEX IF NOT EXISTS) then finds its work done."""
+
+    async def forward_step() -> None:
+        await drop_indexes(indexes)
+
+    async def backward_step() -> None:
+        await build_indexes(indexes, ())
+
+    manager = raw_steps(migration_id, description, forward_step, backward_step)
+    for class_name, table, column in piccolo_indexed:
+        manager.alter_column(
+            table_class_name=class_name,
+            tablename=table,
+            column_name=column,
+            params={"index": False},
+            old_params={"index": True},
+        )
+    return manager
+
+
 # an index a CREATE INDEX CONCURRENTLY left behind when it failed or was
 # stopped: it exists, so IF NOT EXISTS would keep it, but no query can use it
 INVALID_INDEXES = (
@@ -179,13 +228,6 @@ def index_migration(
     it drops the indexes, then runs ``after_drop``."""
 
     async def forwards() -> MigrationManager:
-        manager = MigrationManager(
-            migration_id=migration_id,
-            app_name="crmgraph",
-            description=description,
-            wrap_in_transaction=False,
-        )
-
         async def forward_step() -> None:
             await build_indexes(indexes, before)
 
@@ -193,9 +235,7 @@ def index_migration(
             await run_statements([f"DROP INDEX IF EXISTS {i.name}" for i in indexes])
             await run_statements(after_drop)
 
-        manager.add_raw(forward_step)
-        manager.add_raw_backwards(backward_step)
-        return manager
+        return raw_steps(migration_id, description, forward_step, backward_step)
 
     return forwards
 

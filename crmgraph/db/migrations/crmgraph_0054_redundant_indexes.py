@@ -53,7 +53,7 @@ migrations see no difference; reversed, the indexes are built again.
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-from crmgraph.db.migrate import Index, build_indexes, drop_indexes
+from crmgraph.db.migrate import Index, dropping_indexes
 
 ID = "2026-12-07T08:20:00:000000"
 VERSION = "1.38.0"
@@ -78,26 +78,4 @@ DROPPED = [
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(
-        migration_id=ID, app_name="crmgraph", description=DESCRIPTION, wrap_in_transaction=False
-    )
-
-    async def forward_step() -> None:
-        await drop_indexes(DROPPED)
-
-    async def backward_step() -> None:
-        await build_indexes(DROPPED, ())
-
-    manager.add_raw(forward_step)
-    manager.add_raw_backwards(backward_step)
-    # after the raw steps: piccolo's DROP INDEX IF EXISTS (and, reversed, its
-    # CREATE INDEX IF NOT EXISTS) then finds its work done
-    for class_name, table, column in PICCOLO_INDEXED:
-        manager.alter_column(
-            table_class_name=class_name,
-            tablename=table,
-            column_name=column,
-            params={"index": False},
-            old_params={"index": True},
-        )
-    return manager
+    return dropping_indexes(ID, DESCRIPTION, DROPPED, PICCOLO_INDEXED)

@@ -18,7 +18,7 @@ crmgraph.db.tables says; reversed, the index is built again.
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-from crmgraph.db.migrate import Index, build_indexes, drop_indexes
+from crmgraph.db.migrate import Index, dropping_indexes
 
 ID = "2026-12-08T11:00:00:000000"
 VERSION = "1.38.0"
@@ -28,24 +28,6 @@ DROPPED = [Index("interaction_customer", "interaction", "(customer)")]
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(
-        migration_id=ID, app_name="crmgraph", description=DESCRIPTION, wrap_in_transaction=False
+    return dropping_indexes(
+        ID, DESCRIPTION, DROPPED, [("Interaction", "interaction", "customer")]
     )
-
-    async def forward_step() -> None:
-        await drop_indexes(DROPPED)
-
-    async def backward_step() -> None:
-        await build_indexes(DROPPED, ())
-
-    manager.add_raw(forward_step)
-    manager.add_raw_backwards(backward_step)
-    # after the raw steps, piccolo's own DROP INDEX IF EXISTS finds its work done
-    manager.alter_column(
-        table_class_name="Interaction",
-        tablename="interaction",
-        column_name="customer",
-        params={"index": False},
-        old_params={"index": True},
-    )
-    return manager
