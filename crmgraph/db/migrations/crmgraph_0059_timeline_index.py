@@ -4,7 +4,7 @@
 
 Why (issue 28's scale benchmark): with both, PostgreSQL read a customer's
 timeline (its newest interactions, ``ORDER BY occurred_at DESC, id DESC
-LIMIT 21``, the compiled read's and the resolvers') through the narrower
+LIMIT 21`` in the compiled read's statement) through the narrower
 index and sorted: it reckons a customer to have the table's average of ten
 interactions, so it read every one of them, 210 for the benchmark's customer
 at 10,000 customers and 985 at 1,000,000. The statement took 1.5 and 2.1 ms;
