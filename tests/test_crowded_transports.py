@@ -98,12 +98,19 @@ def test_command_line_imports_take_an_email_over_the_limit(
     assert pairs_as_recomputed(settings, "nine hold it") == {}
 
 
-async def create_in_own_transaction(db: Database, row: dict[str, Any]) -> None:
-    """A customer written as createCustomer writes it: the row, its keys and pairs."""
+async def create_in_own_transaction(
+    db: Database, row: dict[str, Any], hold: tuple[asyncio.Event, asyncio.Event] | None = None
+) -> None:
+    """A customer written as createCustomer writes it: the row, its keys and
+    pairs. ``hold`` (holding, release): once written, set the first and keep
+    the transaction (and its locks) open until the second is set."""
     async with db.transaction():
         await db.fetch("SET LOCAL lock_timeout = '30s'")
         (pk,) = await add(db, [row])
         await match_keys.insert_match_keys(db, {pk: Probe.from_row(row)})
+        if hold is not None:
+            hold[0].set()
+            await hold[1].wait()
 
 
 async def delete_in_own_transaction(db: Database, pk: int) -> None:
@@ -150,15 +157,8 @@ def test_two_writers_take_one_email_block_across_the_limit_at_once(
         assert await pair_count(db) == 3
         holding, release = asyncio.Event(), asyncio.Event()
 
-        async def first() -> None:
-            async with db.transaction():
-                row = customer({"name": unique_name(10), "email": SHARED})
-                (pk,) = await add(db, [row])
-                await match_keys.insert_match_keys(db, {pk: Probe.from_row(row)})
-                holding.set()
-                await release.wait()
-
-        opened = asyncio.create_task(first())
+        first = customer({"name": unique_name(10), "email": SHARED})
+        opened = asyncio.create_task(create_in_own_transaction(db, first, (holding, release)))
         await holding.wait()
         if second == "create":
             row = customer({"name": unique_name(11), "email": SHARED})

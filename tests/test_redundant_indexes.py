@@ -19,6 +19,7 @@ import asyncio
 import datetime
 import importlib
 import re
+from typing import Any
 
 import pytest
 from piccolo.engine.base import Engine
@@ -73,19 +74,26 @@ def test_the_schema_has_the_indexes_the_tables_declare(database_url: str) -> Non
     assert {"ix_customer_created_at_id", "ix_customer_active_id"} <= found
 
 
-async def reverse_and_forward(engine: Engine) -> tuple[set[str], set[str], int]:
+async def reversed_and_again(engine: Engine, migration: Any) -> tuple[set[str], set[str]]:
+    """The indexes once ``migration`` (its module) is reversed, and once it
+    has run forwards again."""
     piccolo_conf.DB = engine  # the migration's steps find the engine there
+    manager = await migration.forwards()
+    await manager.run(backwards=True)
+    reversed_ = await index_names(engine)
+    await manager.run()
+    return reversed_, await index_names(engine)
+
+
+async def reverse_and_forward(engine: Engine) -> tuple[set[str], set[str], int]:
     rows = "SELECT COUNT(*) AS n FROM customer"
     await engine.run_ddl(
         "INSERT INTO customer (kind, name, name_sort, name_folded, attributes, version, "
         "created_at, updated_at) VALUES ('client', 'Kept', 'kept', 'kept', '{}', 1, "
         "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
     )
-    manager = await REDUNDANT.forwards()
-    await manager.run(backwards=True)
-    reversed_ = await index_names(engine)
-    await manager.run()
-    return reversed_, await index_names(engine), (await engine.run_ddl(rows))[0]["n"]
+    reversed_, forward = await reversed_and_again(engine, REDUNDANT)
+    return reversed_, forward, (await engine.run_ddl(rows))[0]["n"]
 
 
 def test_reversed_it_builds_them_again(database_url: str) -> None:

@@ -19,11 +19,10 @@ import pytest
 
 from crmgraph.app import AppState
 from crmgraph.compiled import extension
-from crmgraph.db import piccolo_conf
 from crmgraph.db.engine import make_engine
 from crmgraph.ids import encode_id
 from crmgraph.testing import live_server, settings_for
-from tests.test_redundant_indexes import index_names
+from tests.test_redundant_indexes import index_names, reversed_and_again
 
 MIGRATION = importlib.import_module("crmgraph.db.migrations.crmgraph_0059_timeline_index")
 INTERACTIONS = 3000
@@ -33,13 +32,8 @@ PAGE = 20
 def test_the_index_goes_and_comes_back(database_url: str) -> None:
     async def run() -> tuple[set[str], set[str], set[str]]:
         engine = make_engine(settings_for(database_url))
-        piccolo_conf.DB = engine  # the migration's steps find the engine there
         migrated = await index_names(engine)
-        manager = await MIGRATION.forwards()
-        await manager.run(backwards=True)
-        reversed_ = await index_names(engine)
-        await manager.run()
-        return migrated, reversed_, await index_names(engine)
+        return migrated, *await reversed_and_again(engine, MIGRATION)
 
     migrated, reversed_, forward = asyncio.run(run())
     assert "interaction_customer" not in migrated
