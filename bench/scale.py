@@ -9,7 +9,7 @@ PostgreSQL (issue 28), so that what grows with the tables shows.
    reused; ``--reseed`` starts over), bench.analytics' set-based data set at
    that many customers and ten interactions each, with bench.search_scale's
    names people have and bench.load_data's one to three contacts (two on
-   average) and consent statements; the trigram indexes are dropped for the
+   average) and consent statements; the search indexes are dropped for the
    bulk load and built after it; the match keys and stored duplicate pairs
    are rebuilt as the migrations that introduced them do.
 2. Serves the app in process (compiled reads on, as ``crmgraph serve``) and
@@ -143,7 +143,7 @@ async def fetch_value(url: str, sql: str) -> Any:
 async def prepare(
     url: str, settings: Settings, size: int, reseed: bool, pairs: bool = True
 ) -> None:
-    """Seed (or reuse) the size's database; the trigram indexes are built once
+    """Seed (or reuse) the size's database; the search indexes are built once
     after the bulk load rather than kept row by row during it. Each step after
     the seed runs when its result is missing, so an interrupted run goes on."""
     data = data_set(size)
@@ -152,13 +152,13 @@ async def prepare(
         *load_data.contact_statements(data),
         *load_data.consent_statements(data),
     ]
-    first = search_scale.drop_statements()  # crmgraph_0035 and crmgraph_0046
+    first = search_scale.drop_statements()  # crmgraph_0060's
     await analytics.prepare(url, settings, data, reseed, extra, first)
-    indexes = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%trgm%'"
+    indexes = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%search_lexemes'"
     if not await fetch_value(url, indexes):
         statements = [*search_scale.create_statements(), "VACUUM ANALYZE"]
         took = await search_scale.run_ddl(url, statements)
-        print(f"  trigram indexes built in {took:.1f} s")
+        print(f"  search indexes built in {took:.1f} s")
     has_keys = await fetch_value(url, "SELECT EXISTS (SELECT 1 FROM customer_match_key)")
     if pairs and not has_keys:
         await with_state(settings, rebuild_pairs)

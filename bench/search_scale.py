@@ -1,7 +1,6 @@
 """Benchmark: ``search`` and ``contactSearch`` on 100,000 customers (or
-``--customers``), with the search indexes of migrations crmgraph_0035
-(pg_trgm) and crmgraph_0046 (five-character grams) and without them, on
-PostgreSQL.
+``--customers``), with the search indexes of migration crmgraph_0060 (runs
+of six characters from every other one) and without them, on PostgreSQL.
 
     .venv/bin/python -m bench.search_scale \\
         --database-url postgresql://postgres@127.0.0.1:5432/crmgraph_bench_search
@@ -19,7 +18,7 @@ PostgreSQL.
    name (a few matches), its given name (one customer in 30), a part of one
    e-mail, and a ``contactSearch`` of a contact's name; warm, ``--runs`` each,
    p50 and p90 in ms.
-3. Unless ``--with-indexes-only``: drops the six search indexes, times the
+3. Unless ``--with-indexes-only``: drops the two search indexes, times the
    same requests (the scan the indexes replace), and creates them again.
 """
 
@@ -33,8 +32,7 @@ from collections.abc import Sequence
 
 from bench import analytics, load_data
 from crmgraph.app import AppState
-from crmgraph.db.migrations import crmgraph_0035_search_indexes as search_indexes
-from crmgraph.db.migrations import crmgraph_0046_search_grams as search_grams
+from crmgraph.db.migrations import crmgraph_0060_search_lexemes as search_lexemes
 from crmgraph.settings import Settings
 from crmgraph.testing import LiveServer, live_server, settings_for
 
@@ -82,24 +80,18 @@ def data_set(customers: int) -> analytics.DataSet:
 
 
 def drop_statements() -> list[str]:
-    """The search indexes of crmgraph_0035 and crmgraph_0046, dropped."""
-    return [*search_indexes.drop_statements("postgres"), *search_grams.drop_statements("postgres")]
+    """The search indexes of crmgraph_0060, dropped."""
+    return search_lexemes.drop_statements()
 
 
 def create_statements() -> list[str]:
-    # a GIN index of 1,000,000 rows' grams builds faster with room to sort
-    statements = [*search_indexes.postgres_statements(), *search_grams.postgres_statements()]
-    return ["SET maintenance_work_mem = '256MB'", *statements]
+    # a GIN index of 1,000,000 rows' runs builds faster with room to sort
+    return ["SET maintenance_work_mem = '256MB'", *search_lexemes.postgres_statements()]
 
 
 def index_names() -> list[str]:
     """Every index create_statements builds."""
-    trigrams = [
-        f"ix_{table}_{column}_trgm"
-        for table in search_indexes.SEARCHED
-        for column in search_indexes.COLUMNS
-    ]
-    return [*trigrams, *(search_grams.index_name(t) for t in search_grams.TABLES)]
+    return [index.name for index in search_lexemes.INDEXES]
 
 
 async def prepare(url: str, settings: Settings, customers: int, reseed: bool) -> None:

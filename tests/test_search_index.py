@@ -19,6 +19,7 @@ the resolvers alike:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +28,12 @@ import pytest
 
 from crmgraph.app import AppState
 from crmgraph.db import queries, search, text_keys
-from crmgraph.db.migrations import crmgraph_0046_search_grams as search_grams
+from crmgraph.db.engine import make_engine
+from crmgraph.db.migrations import crmgraph_0060_search_lexemes as search_lexemes
 from crmgraph.plugins.client import CLIENT
 from crmgraph.testing import LiveServer, live_server, run_sql, settings_for
 from tests.helpers import Recording, add_contact, create_customer
+from tests.test_redundant_indexes import index_names, reversed_and_again
 
 PEOPLE = [
     ("Ana María Núñez", "ana.nunez@example.com"),
@@ -194,59 +197,88 @@ ROLES = (
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_postgres_searches_through_the_gram_and_trigram_indexes(paths: Paths) -> None:
-    async def plans(state: AppState) -> tuple[str, str, str]:
+def test_postgres_searches_through_the_lexemes_index(paths: Paths) -> None:
+    async def plans(state: AppState) -> tuple[str, str, str, str]:
         await state.db.fetch(BULK, "{}")  # no attributes
         await state.db.fetch(ROLES, CLIENT.lifecycle.initial, CLIENT.lifecycle.initial_phase)
-        # VACUUM: the rows just written wait in the GIN indexes' pending lists,
-        # which the planner prices as scanned whole, until a vacuum merges them
+        # VACUUM: the rows just written wait in the GIN index's pending list,
+        # which the planner prices as scanned whole, until a vacuum merges it
         await state.db.fetch("VACUUM ANALYZE customer")
         return (
             await plan_of_search(state, "ccb0eea8a7"),
             await plan_of_search(state, "ccb0"),
+            await plan_of_search(state, "cb0"),
             await plan_of_search(state, "q"),
         )
 
-    grams, trigrams, short = paths.compiled.run(plans)
-    # five characters or more: the grams of crmgraph_0046, no trigram index
-    assert "Bitmap Index Scan on ix_customer_search_grams" in grams, grams
-    assert "trgm" not in grams, grams
-    # three or four: pg_trgm's indexes of crmgraph_0035
-    assert "Bitmap Index Scan on ix_customer_name_folded_trgm" in trigrams, trigrams
-    assert "Bitmap Index Scan on ix_customer_email_folded_trgm" in trigrams, trigrams
-    assert short  # a needle without a trigram still has a plan (a scan)
+    *indexed, short = paths.compiled.run(plans)
+    for plan in indexed:  # three characters or more: crmgraph_0060's lexemes, nothing else
+        assert "Bitmap Index Scan on ix_customer_search_lexemes" in plan, plan
+        assert "trgm" not in plan and "grams" not in plan, plan
+    assert short  # a needle of one character still has a plan (a scan)
     assert paths.names({"search": "CCB0EEA8A7"}) == ["Bulk 827ccb0eea8a706c4c34a16891f84e7b"]
 
 
-def test_a_needle_asks_for_at_most_three_grams_side_by_side_from_its_end() -> None:
-    assert search.needle_grams("ana perez martin") == ["artin", "rez m", "na pe"]
-    assert search.needle_grams("customer-4242@") == ["4242@", "omer-"]
-    assert search.needle_grams("sergio") == ["ergio"]  # not "sergi" too: one word
-    assert search.needle_grams("contact 1 of ana perez martin") == ["artin", "rez m", "na pe"]
-    assert search.needle_grams("lópez") == ["lópez"]
+def test_a_needle_asks_for_runs_at_even_or_at_odd_offsets() -> None:
+    """At most three whole runs of each offset, side by side from the end; a
+    prefix where an offset has no whole run; quotes and backslashes quoted."""
+    assert search.needle_query("ana perez martin") == (
+        "('martin' & 'perez ') | (' marti' & ' perez')"
+    )
+    assert search.needle_query("contact 1 of ana perez martin") == (
+        "(' marti' & ' perez' & 'of ana') | ('martin' & 'perez ' & 'f ana ')"
+    )
+    assert search.needle_query("sergio") == "('sergio') | ('ergio':*)"
+    assert search.needle_query("ana") == "('ana':*) | ('na':*)"
+    assert search.needle_query("o'b\\c") == r"('o''b\\c':*) | ('''b\\c':*)"
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-def test_postgres_grams_are_the_needles_grams(paths: Paths) -> None:
-    """crmgraph_0046's function cuts a row's folded texts into the grams
-    crmgraph.db.search cuts a needle into: the same characters (code
-    points, not bytes, in every script), the same length."""
-    assert (search.GRAM, search.GRAMS_FUNCTION) == (search_grams.GRAM, search_grams.FUNCTION)
+def test_postgres_runs_hold_every_needle_a_row_holds(paths: Paths) -> None:
+    """crmgraph_0060's function cuts a row's folded texts into the runs
+    crmgraph.db.search reckons with (code points, not bytes, in every
+    script), and every substring of three characters or more of them is
+    found by its query, whatever its position."""
+    assert (search.RUN, search.STRIDE, search.LEXEMES_FUNCTION) == (
+        search_lexemes.RUN,
+        search_lexemes.STRIDE,
+        search_lexemes.FUNCTION,
+    )
+    runs = f"{search.LEXEMES_FUNCTION}(c.name_folded, c.email_folded)"
 
-    async def rows(state: AppState) -> list[dict[str, Any]]:
-        return await state.db.fetch(
-            "SELECT name_folded, email_folded, "
-            f"{search.GRAMS_FUNCTION}(name_folded, email_folded) AS grams FROM customer"
+    async def check(state: AppState) -> int:
+        rows = await state.db.fetch(
+            f"SELECT c.id, c.name_folded, c.email_folded, tsvector_to_array({runs}) AS runs "
+            "FROM customer c"
         )
+        assert len(rows) == len(PEOPLE)
+        asked = 0
+        for row in rows:
+            texts = [t for t in (row["name_folded"], row["email_folded"]) if t]
+            want = {t[i : i + search.RUN] for t in texts for i in range(0, len(t), search.STRIDE)}
+            assert set(row["runs"]) == want, row
+            queries = sorted({search.needle_query(needle) for needle in substrings(texts)})
+            missed = await state.db.fetch(
+                f"SELECT q FROM customer c, unnest({{}}::text[]) q "
+                f"WHERE c.id = {{}} AND NOT {runs} @@ q::tsquery",
+                queries,
+                row["id"],
+            )
+            assert missed == [], (row, missed)
+            asked += len(queries)
+        return asked
 
-    found = paths.compiled.run(rows)
-    assert len(found) == len(PEOPLE)
-    for row in found:
-        texts = [t for t in (row["name_folded"], row["email_folded"]) if t]
-        want = {t[i : i + search.GRAM] for t in texts for i in range(len(t) - search.GRAM + 1)}
-        assert set(row["grams"]) == want, row
-        for text in texts:  # each needle's grams are among the grams of what holds it
-            assert set(search.needle_grams(text[1:-1])) <= want, text
+    assert paths.compiled.run(check) > 1000
+
+
+def substrings(texts: list[str]) -> set[str]:
+    """Every substring of three to nine characters, at every position."""
+    return {
+        text[start:stop]
+        for text in texts
+        for start in range(len(text))
+        for stop in range(start + 3, min(len(text), start + 9) + 1)
+    }
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -282,3 +314,31 @@ def test_an_erased_name_leaves_no_trigram_in_the_sqlite_file(
         answer = server.gql(ERASE, {"input": {"customerId": customer["id"], "reason": "r"}})
         assert answer["erasePersonalData"]["userErrors"] == []
     assert stored() == set()
+
+
+def test_the_lexemes_replace_the_trigrams_and_grams_and_give_them_back(database_url: str) -> None:
+    """crmgraph_0060 reversed builds pg_trgm's and the grams' indexes again
+    (and their function); run again, it leaves its own two only. SQLite's
+    FTS5 tables are not touched."""
+
+    async def run() -> tuple[set[str], set[str], set[str], list[str]]:
+        engine = make_engine(settings_for(database_url))
+        migrated = await index_names(engine)
+        reversed_, forward = await reversed_and_again(engine, search_lexemes)
+        functions = await engine.run_ddl(
+            "SELECT proname FROM pg_proc WHERE proname LIKE 'crmgraph_search_%' ORDER BY proname"
+            if engine.engine_type == "postgres"
+            else "SELECT name AS proname FROM sqlite_master WHERE name = 'customer_search'"
+        )
+        return migrated, reversed_, forward, [row["proname"] for row in functions]
+
+    migrated, reversed_, forward, functions = asyncio.run(run())
+    assert forward == migrated
+    if "postgres" not in database_url:
+        assert reversed_ == migrated and functions == ["customer_search"]
+        return
+    replaced = {index.name for index in search_lexemes.REPLACED}
+    lexemes = {index.name for index in search_lexemes.INDEXES}
+    assert lexemes <= migrated and not replaced & migrated
+    assert reversed_ == (migrated - lexemes) | replaced
+    assert functions == [search_lexemes.FUNCTION]  # the grams' index needed its function

@@ -1,18 +1,19 @@
 """The one predicate ``search`` and ``contactSearch`` match with: a folded
 needle (crmgraph.db.text_keys) found anywhere in a row's folded name or
-e-mail, served by a trigram index on each engine (migration crmgraph_0035).
+e-mail, served by an index on each engine (migrations crmgraph_0035 and
+crmgraph_0060).
 
-- PostgreSQL, a needle of five characters or more: the rows holding some of
-  its five-character grams, found in the GIN index of crmgraph_0046, then
-  ``strpos`` rechecks the substring (:func:`gram_condition`). Its grams span
-  words, where pg_trgm's trigrams stop at them: a full name made of common
-  words read a dozen long trigram posting lists (24 ms at 1,000,000
-  customers).
-- PostgreSQL, a shorter needle: ``LIKE '%needle%'`` over the folded columns,
-  which pg_trgm's GIN indexes serve (a bitmap scan of the rows holding every
-  trigram of the needle, then the ``LIKE`` rechecked on them). A needle of one
-  or two characters has no trigram: the planner scans, as it did before the
-  indexes. The needle is written into the statement (:func:`written_pattern`).
+- PostgreSQL, a needle of three characters or more: the rows whose runs
+  (crmgraph_0060: six characters from every other position of the folded
+  name and e-mail, a ``tsvector`` with a GIN index) hold the needle's parts
+  (:func:`needle_query`), then ``strpos`` rechecks the substring
+  (:func:`lexeme_condition`). One index per table, where pg_trgm's two and
+  a five-character grams' one cost an import three (82 entries a row
+  against 23). Runs span words, where pg_trgm's trigrams stop at them: a
+  full name made of common words is found through its rare runs ("a garc").
+- PostgreSQL, a needle of one or two characters: ``LIKE '%needle%'`` over
+  the folded columns, a scan (no index serves it). The needle is written
+  into the statement (:func:`written_pattern`).
 - SQLite: ``LIKE`` scans the table whatever the index (SQLite uses an index
   for ``LIKE`` only on a prefix), so a needle of three characters or more is
   looked up in the table's FTS5 trigram table instead, kept by triggers in
@@ -33,14 +34,15 @@ from dataclasses import dataclass
 from crmgraph.db import text_keys
 from crmgraph.db.engine import Database
 
-# the trigram tokenizer matches nothing shorter than one trigram
+# the trigram tokenizer matches nothing shorter than one trigram; on
+# PostgreSQL a needle this long or longer is found through its runs
 TRIGRAM = 3
-# PostgreSQL: a needle this long or longer is found through its grams, the
-# runs of GRAM characters crmgraph_0046's function and indexes hold (the
-# migration keeps its own copy, as migrations do; tests compare them)
-GRAM = 5
-GRAMS_FUNCTION = "crmgraph_search_grams"
-MOST_GRAMS = 3  # a needle's grams asked of the index (:func:`needle_grams`)
+# PostgreSQL: crmgraph_0060's runs, RUN characters from every STRIDE-th one
+# (the migration keeps its own copy, as migrations do; tests compare them)
+RUN = 6
+STRIDE = 2
+LEXEMES_FUNCTION = "crmgraph_search_lexemes"
+MOST_PARTS = 3  # a needle's runs asked of the index per offset (:func:`needle_query`)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ def condition(
             f"WHERE {searched.fts_table} MATCH {{}})",
             [fts_phrase(folded)],
         )
-    if not sqlite and len(folded) >= GRAM:
-        return gram_condition(searched, alias, folded), []
+    if not sqlite and len(folded) >= TRIGRAM:
+        return lexeme_condition(searched, alias, folded), []
     pattern = f"%{text_keys.escape_like(folded)}%"
     if sqlite:
         likes = [f"{alias}.{column} LIKE {{}} ESCAPE '\\'" for column in searched.columns]
@@ -82,41 +84,52 @@ def condition(
     return f"({' OR '.join(likes)})", []
 
 
-def gram_condition(searched: Searched, alias: str, folded: str) -> str:
-    """PostgreSQL, a needle of a gram or more: the rows whose grams include
-    the needle's (the GIN index of crmgraph_0046 finds them), then those
-    whose folded name or e-mail holds the needle. ``strpos`` is that
-    substring test, as ``LIKE '%needle%'`` is, without a pattern pg_trgm's
-    indexes would also be read for; it is written first, so a walk of an
-    order's index that filters each row computes no row's grams but those
-    of the rows that hold the needle."""
+def lexeme_condition(searched: Searched, alias: str, folded: str) -> str:
+    """PostgreSQL, a needle of three characters or more: the rows whose runs
+    hold the needle's parts (the GIN index of crmgraph_0060 finds them), then
+    those whose folded name or e-mail holds the needle. ``strpos`` is that
+    substring test, as ``LIKE '%needle%'`` is; it is written first, so a walk
+    of an order's index that filters each row computes no row's runs but
+    those of the rows that hold the needle."""
     needle = written_pattern(folded)
     holds = " OR ".join(f"strpos({alias}.{column}, {needle}) > 0" for column in searched.columns)
-    grams = ", ".join(written_pattern(gram) for gram in needle_grams(folded))
     columns = ", ".join(f"{alias}.{column}" for column in searched.columns)
-    return f"(({holds}) AND {GRAMS_FUNCTION}({columns}) @> ARRAY[{grams}]::text[])"
+    query = written_pattern(needle_query(folded))
+    return f"(({holds}) AND {LEXEMES_FUNCTION}({columns}) @@ {query}::tsquery)"
 
 
-def needle_grams(folded: str) -> list[str]:
-    """The grams of ``folded`` the index is asked for: side by side from its
-    end (the last gram, the one before it, ...), not overlapping.
+def needle_query(folded: str) -> str:
+    """The ``tsquery`` a row's runs match when its text may hold ``folded``.
 
-    Any of a needle's grams narrows the rows correctly (``strpos`` rechecks
-    them), and the planner reckons the rows holding them all as the product
-    of each gram's share (the index expression's statistics). Overlapping
-    grams of one word ("sergi", "ergio") are held by the same rows, so that
-    product took a given name held by 3% of the customers for 0.1% and read
-    all of them (300 ms at 1,000,000) where walking the list's order finds a
-    page in the first rows (0.5 ms). Grams side by side are nearer to
-    independent: one per five characters of a word, and across words the
-    ones that join them ("cia l"), which are rare. From the end, so that
-    the e-mail search's last characters ("4242@") are asked for. At most
-    :data:`MOST_GRAMS`: the index probes each gram's posting list for every
-    row the rarest one holds, and a contact's name ("Contact 1 of Ana Pérez
-    Martín") began with grams a third of the 2,000,000 contacts hold (9 ms
-    of index scan with five grams, 1.3 ms with the last three)."""
-    starts = range(len(folded) - GRAM, -1, -GRAM)
-    return [folded[i : i + GRAM] for i in starts][:MOST_GRAMS]
+    A row's runs start at every :data:`STRIDE`-th character. Where the needle
+    starts at one of them, the row's runs there and every STRIDE characters
+    on are the needle's parts at offsets 0, 2, ... (each run equal to its
+    part, or beginning with it when the part is shorter than a run); where it
+    starts between two, the parts at offsets 1, 3, ... So the query is the
+    parts of one offset, or those of the other: any of them narrows the rows
+    correctly, and ``strpos`` rechecks the substring.
+
+    Of each offset's parts, whole runs side by side from the needle's end, at
+    most :data:`MOST_PARTS` (the index probes each part's posting list for
+    every row the rarest holds; the planner reckons the rows holding them all
+    as the product of each part's share, and overlapping parts of one word are
+    held by the same rows); an offset with no whole run asks for the prefix
+    of its rest."""
+    alternatives = []
+    for offset in range(STRIDE):
+        whole = range(offset, len(folded) - RUN + 1, STRIDE)
+        chosen: list[int] = []
+        for start in reversed(whole):
+            if not chosen or start + RUN <= chosen[-1]:
+                chosen.append(start)
+        parts = [lexeme(folded[i : i + RUN]) for i in chosen[:MOST_PARTS]]
+        alternatives.append(" & ".join(parts) or lexeme(folded[offset:]) + ":*")
+    return " | ".join(f"({a})" for a in alternatives)
+
+
+def lexeme(text: str) -> str:
+    """``text`` as one quoted ``tsquery`` lexeme: no character read as syntax."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def written_pattern(pattern: str) -> str:

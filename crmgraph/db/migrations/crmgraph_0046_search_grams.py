@@ -24,7 +24,7 @@ ID = "2026-12-07T02:40:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "search grams"
 
-GRAM = 5  # crmgraph.db.search.GRAM: its needles' grams are this long
+GRAM = 5  # the grams' length (crmgraph_0060 replaced them)
 FUNCTION = "crmgraph_search_grams"
 TABLES = ("customer", "contact")
 
