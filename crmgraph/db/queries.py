@@ -244,8 +244,8 @@ def kinds_in(where: Where, kinds: Sequence[str], *, any_role: bool = False) -> N
 
 def customer_where(q: CustomerQuery, *, sqlite: bool = False) -> Where:
     """``q`` as SQL over ``customer c`` (and ``r``, its role row). ``sqlite``:
-    written for SQLite, whose searches then use its trigram tables; without
-    it a search is ``LIKE``, the same answers, by a scan on SQLite."""
+    written for SQLite, whose searches then use its FTS5 trigram tables;
+    without it a search is written for PostgreSQL's index (crmgraph.db.search)."""
     where = Where()
     if q.deleted == "ACTIVE":
         where.add("c.deleted_at IS NULL")
@@ -265,7 +265,7 @@ def customer_where(q: CustomerQuery, *, sqlite: bool = False) -> Where:
     if q.scope is not None:
         q.scope.sql(where)
     # search and contactSearch match the folded copies (crmgraph.db.text_keys)
-    # with the folded needle through each engine's trigram index (crmgraph.db.search)
+    # with the folded needle through each engine's search index (crmgraph.db.search)
     found = search.condition(search.CUSTOMERS, "c", q.search, sqlite) if q.search else None
     if found is not None:
         where.add(found[0], *found[1])
