@@ -43,6 +43,7 @@ RUN = 6
 STRIDE = 2
 LEXEMES_FUNCTION = "crmgraph_search_lexemes"
 MOST_PARTS = 3  # a needle's runs asked of the index per offset (:func:`needle_query`)
+SPACING = 4  # between the starts of two runs asked for: they share two characters
 
 
 @dataclass(frozen=True)
@@ -109,18 +110,24 @@ def needle_query(folded: str) -> str:
     parts of one offset, or those of the other: any of them narrows the rows
     correctly, and ``strpos`` rechecks the substring.
 
-    Of each offset's parts, whole runs side by side from the needle's end, at
-    most :data:`MOST_PARTS` (the index probes each part's posting list for
-    every row the rarest holds; the planner reckons the rows holding them all
-    as the product of each part's share, and overlapping parts of one word are
-    held by the same rows); an offset with no whole run asks for the prefix
-    of its rest."""
+    Of each offset's parts, whole runs from the needle's end, :data:`SPACING`
+    characters apart, at most :data:`MOST_PARTS` (the index probes each
+    part's posting list for every row the rarest holds). Two characters in
+    common at most: the planner reckons the rows holding them all as the
+    product of each part's share, and parts overlapping more are held by the
+    same rows (five-character grams one apart took a given name held by 3% of
+    the customers for 0.1%, and read them all where walking the list's order
+    finds a page in its first rows); parts side by side, with no character in
+    common, are fewer, and at 1,000,000 customers a full name's (``n nune``,
+    ``a mari``) were held by 478 customers where its 19 holders are, against
+    48 with these. An offset with no whole run asks for the prefix of its
+    rest."""
     alternatives = []
     for offset in range(STRIDE):
         whole = range(offset, len(folded) - RUN + 1, STRIDE)
         chosen: list[int] = []
         for start in reversed(whole):
-            if not chosen or start + RUN <= chosen[-1]:
+            if not chosen or start + SPACING <= chosen[-1]:
                 chosen.append(start)
         parts = [lexeme(folded[i : i + RUN]) for i in chosen[:MOST_PARTS]]
         alternatives.append(" & ".join(parts) or lexeme(folded[offset:]) + ":*")
