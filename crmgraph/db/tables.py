@@ -87,7 +87,9 @@ class CustomerMatchKey(Table, tablename="customer_match_key"):
     """Blocking keys for duplicate matching (crmgraph.dedupe.matching): a live
     customer's normal e-mail, phone, tax id and name keys, indexed on
     (key_type, key_value, customer) so candidates are found without comparing
-    every pair. Rewritten in the transaction of every write that changes them."""
+    every pair. Rewritten in the transaction of every write that changes them.
+    On PostgreSQL no foreign key checks ``customer`` (migration 0061): triggers
+    on ``customer`` delete a deleted customer's keys."""
 
     customer = ForeignKey(references=Customer, index=True)
     key_type = Varchar(length=16)
