@@ -115,11 +115,17 @@ def test_request_ids_access_lines_and_no_secrets(served: Served) -> None:
     # both workers configured their logging: each says it started, as JSON
     # (the first to be ready answered; the other may still be starting)
     poll("two workers started", lambda: served.log.read_text().count("Started server process") >= 2)
+    wanted = {"hook-1", "make-1", "boom-1", "read-0", "read-1", "read-2", minted, "probe:1"}
+
+    def accessed() -> set[str]:
+        return {
+            line["request_id"] for line in served.lines() if line["logger"] == "crmgraph.access"
+        }
+
+    # a worker writes a request's access line after its answer has gone
+    poll("every request's access line", lambda: wanted <= accessed())
     lines = served.lines()
     access = {line["request_id"]: line for line in lines if line["logger"] == "crmgraph.access"}
-    assert {"hook-1", "make-1", "boom-1", "read-0", "read-1", "read-2", minted, "probe:1"} <= set(
-        access
-    )
     first, later = access["read-0"], access["read-2"]
     assert (first["operation"], first["operation_type"], first["status"]) == (
         "CustomerPage", "query", 200,

@@ -39,6 +39,12 @@ def keys_of(pks: list[int]) -> list[dict[str, Any]]:
     return [{"customer": pk, "key_type": "EMAIL", "key_value": f"{pk}@x.example"} for pk in pks]
 
 
+def contacts_of(pks: list[int]) -> list[dict[str, Any]]:
+    """Contacts of these customers: a foreign key checks each (the match
+    keys' has been triggers since migration 0061)."""
+    return [{"customer": pk, "name": f"Contact of {pk}"} for pk in pks]
+
+
 async def count(state: AppState, table: str) -> int:
     return int((await state.db.fetch(f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"])
 
@@ -70,7 +76,7 @@ def test_a_failed_write_behind_fails_the_next_statement(postgres_url: str) -> No
                 with writing_behind():
                     pks = await insert_rows(db, "customer", customers("Lost"))
                     missing = [pk + 10**9 for pk in pks]  # no such customers
-                    await insert_rows(db, "customer_match_key", keys_of(missing), returning=False)
+                    await insert_rows(db, "contact", contacts_of(missing), returning=False)
                     await count(state, "customer")  # raises the COPY's error
         return await count(state, "customer WHERE name LIKE 'Lost %'")
 
@@ -84,7 +90,7 @@ def test_a_failed_write_behind_fails_the_commit(postgres_url: str) -> None:
             async with db.transaction():
                 with writing_behind():
                     pks = await insert_rows(db, "customer", customers("Unsaved"))
-                    await insert_rows(db, "customer_match_key", keys_of([-pk for pk in pks]), False)
+                    await insert_rows(db, "contact", contacts_of([-pk for pk in pks]), False)
         return await count(state, "customer WHERE name LIKE 'Unsaved %'")
 
     assert asyncio.run(with_state(settings_for(postgres_url), work)) == 0
@@ -102,7 +108,7 @@ def test_a_failed_write_behind_fails_its_block_before_a_rollback(postgres_url: s
             async with db.transaction():
                 async with writes_behind(db):
                     pks = await insert_rows(db, "customer", customers("Dry"))
-                    await insert_rows(db, "customer_match_key", keys_of([-pk for pk in pks]), False)
+                    await insert_rows(db, "contact", contacts_of([-pk for pk in pks]), False)
                 raise RollBack
         except RollBack:
             return "the failure went unseen"
