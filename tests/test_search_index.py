@@ -56,6 +56,8 @@ NEEDLES = [
     "lukasz", "zzq", "no such name", "o'b", "'", "{hub}", "{}", "\\", "} \\ c", "$1",
     "ana maría núñez", "ría nú", "nunez ana", "a núñe", "angström", "zoë å", "ov@ex", "式会社トヨ",
     "株式会社トヨタ", "ab ab", "ltd sales",
+    # tsquery's syntax, taken literally (PostgreSQL's query is written, crmgraph_0060)
+    "ana:*", "!ana", "a & b", "ana | núñez", "(ab)", "núñez:A", "<->", "ana\\:*",
 ]  # fmt: skip
 CONTACT_NEEDLES = [
     "мария", "LUKASIEWICZ", "ia@", "ab", "ñ", "zzq", "Мария Łuka", "aria@exa", "ortiz",
