@@ -154,8 +154,7 @@ async def prepare(
     ]
     first = search_scale.drop_statements()  # crmgraph_0060's
     await analytics.prepare(url, settings, data, reseed, extra, first)
-    indexes = "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE '%search_lexemes'"
-    if not await fetch_value(url, indexes):
+    if await search_scale.indexes_missing(url):
         statements = [*search_scale.create_statements(), "VACUUM ANALYZE"]
         took = await search_scale.run_ddl(url, statements)
         print(f"  search indexes built in {took:.1f} s")

@@ -333,6 +333,12 @@ def test_the_lexemes_replace_the_trigrams_and_grams_and_give_them_back(database_
             if engine.engine_type == "postgres"
             else "SELECT name AS proname FROM sqlite_master WHERE name = 'customer_search'"
         )
+        if engine.engine_type == "postgres":  # set on each index's column before ANALYZE
+            targets = await engine.run_ddl(
+                "SELECT attstattarget FROM pg_attribute WHERE attrelid IN "
+                "('ix_customer_search_lexemes'::regclass, 'ix_contact_search_lexemes'::regclass)"
+            )
+            assert [row["attstattarget"] for row in targets] == [search_lexemes.STATISTICS] * 2
         return migrated, reversed_, forward, [row["proname"] for row in functions]
 
     migrated, reversed_, forward, functions = asyncio.run(run())

@@ -110,12 +110,15 @@ def raw_migration(
 class Index:
     """One index a migration adds: ``definition`` is what follows ``ON table``
     (the columns, ``USING gin (...)``, a ``WHERE``); ``postgres_only`` for an
-    index SQLite has no use for (its searches go through FTS5 tables)."""
+    index SQLite has no use for (its searches go through FTS5 tables);
+    ``statistics``: PostgreSQL's statistics target for its first column (an
+    expression's), set before the table is analysed."""
 
     name: str
     table: str
     definition: str
     postgres_only: bool = False
+    statistics: int | None = None
 
     def create(self, engine_type: str) -> str:
         concurrently = " CONCURRENTLY" if engine_type == "postgres" else ""
@@ -123,6 +126,12 @@ class Index:
             f"CREATE INDEX{concurrently} IF NOT EXISTS {self.name} "
             f"ON {self.table} {self.definition}"
         )
+
+    def tuned(self, engine_type: str) -> list[str]:
+        """What follows its creation: its statistics target, on PostgreSQL."""
+        if engine_type != "postgres" or self.statistics is None:
+            return []
+        return [f"ALTER INDEX {self.name} ALTER COLUMN 1 SET STATISTICS {self.statistics}"]
 
 
 async def drop_indexes(indexes: Sequence[Index]) -> None:
@@ -204,6 +213,7 @@ async def build_indexes(indexes: Sequence[Index], before: Statements) -> None:
             await engine.run_ddl(f"DROP INDEX CONCURRENTLY IF EXISTS {row['name']}")
     for index in wanted:
         await engine.run_ddl(index.create(engine.engine_type))
+        await run_statements(index.tuned(engine.engine_type))
     if postgres:
         for table in dict.fromkeys(i.table for i in wanted):
             await engine.run_ddl(f"ANALYZE {table}")
@@ -245,6 +255,15 @@ async def run_statements(statements: Statements) -> None:
     listed = statements(engine.engine_type) if callable(statements) else statements
     for statement in listed:
         await engine.run_ddl(statement)
+
+
+def postgres_only(statements: Sequence[str]) -> Callable[[str], list[str]]:
+    """``statements`` on PostgreSQL, nothing on SQLite."""
+
+    def for_engine(engine_type: str) -> list[str]:
+        return list(statements) if engine_type == "postgres" else []
+
+    return for_engine
 
 
 def analyzed(statements: Sequence[str], *tables: str) -> Callable[[str], list[str]]:

@@ -29,7 +29,14 @@ stopping writes (``CONCURRENTLY``); reversed, the old ones are built again.
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-from crmgraph.db.migrate import Index, build_indexes, drop_indexes, raw_steps, run_statements
+from crmgraph.db.migrate import (
+    Index,
+    build_indexes,
+    drop_indexes,
+    postgres_only,
+    raw_steps,
+    run_statements,
+)
 from crmgraph.db.migrations import crmgraph_0046_search_grams as grams
 
 ID = "2026-12-08T12:00:00:000000"
@@ -60,7 +67,13 @@ def index_name(table: str) -> str:
 
 
 INDEXES = [
-    Index(index_name(table), table, f"USING gin ({FUNCTION}(name_folded, email_folded))", True)
+    Index(
+        index_name(table),
+        table,
+        f"USING gin ({FUNCTION}(name_folded, email_folded))",
+        postgres_only=True,
+        statistics=STATISTICS,
+    )
     for table in TABLES
 ]
 # crmgraph_0035's pg_trgm indexes and crmgraph_0046's grams, replaced
@@ -74,22 +87,18 @@ REPLACED = [
 ]
 
 
-def statistics_statements() -> list[str]:
-    """The lexemes' statistics target, then fresh statistics."""
-    return [
-        *(
-            f"ALTER INDEX {index_name(t)} ALTER COLUMN 1 SET STATISTICS {STATISTICS}"
-            for t in TABLES
-        ),
-        *(f"ANALYZE {table}" for table in TABLES),
-    ]
-
-
 def postgres_statements() -> list[str]:
     """The function and the indexes in one go, analysed (bench.search_scale
     builds them after a bulk seed); the migration builds them one by one."""
-    indexes = [i.create("postgres").replace(" CONCURRENTLY", "") for i in INDEXES]
-    return [CREATE_FUNCTION, *indexes, *statistics_statements()]
+    indexes = [
+        statement
+        for index in INDEXES
+        for statement in [
+            index.create("postgres").replace(" CONCURRENTLY", ""),
+            *index.tuned("postgres"),
+        ]
+    ]
+    return [CREATE_FUNCTION, *indexes, *(f"ANALYZE {table}" for table in TABLES)]
 
 
 def drop_statements() -> list[str]:
@@ -97,9 +106,7 @@ def drop_statements() -> list[str]:
 
 
 async def forward_step() -> None:
-    await run_statements(lambda engine: [CREATE_FUNCTION] if engine == "postgres" else [])
-    await build_indexes(INDEXES, ())
-    await run_statements(lambda engine: statistics_statements() if engine == "postgres" else [])
+    await build_indexes(INDEXES, postgres_only([CREATE_FUNCTION]))
     await drop_indexes(REPLACED)
     await run_statements(grams.drop_function)
 
@@ -107,11 +114,7 @@ async def forward_step() -> None:
 async def backward_step() -> None:
     await build_indexes(REPLACED, grams.function_statements)
     await drop_indexes(INDEXES)
-    await run_statements(
-        lambda engine: (
-            [f"DROP FUNCTION IF EXISTS {FUNCTION}(text, text)"] if engine == "postgres" else []
-        )
-    )
+    await run_statements(postgres_only([f"DROP FUNCTION IF EXISTS {FUNCTION}(text, text)"]))
 
 
 async def forwards() -> MigrationManager:

@@ -21,7 +21,7 @@ SQLite keeps the foreign key (its checks cost little; dropping one means
 rebuilding the table). Reversed, the foreign key comes back (``NOT VALID``,
 then validated, which reads the keys once without stopping writes)."""
 
-from crmgraph.db.migrate import raw_migration
+from crmgraph.db.migrate import postgres_only, raw_migration
 
 ID = "2026-12-08T13:00:00:000000"
 VERSION = "1.38.0"
@@ -66,12 +66,4 @@ DROP = [
 ]
 
 
-def create_statements(engine_type: str) -> list[str]:
-    return CREATE if engine_type == "postgres" else []
-
-
-def drop_statements(engine_type: str) -> list[str]:
-    return DROP if engine_type == "postgres" else []
-
-
-forwards = raw_migration(ID, DESCRIPTION, create_statements, drop_statements)
+forwards = raw_migration(ID, DESCRIPTION, postgres_only(CREATE), postgres_only(DROP))
