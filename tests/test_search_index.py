@@ -34,6 +34,7 @@ from crmgraph.plugins.client import CLIENT
 from crmgraph.testing import LiveServer, live_server, run_sql, settings_for
 from tests.helpers import Recording, add_contact, create_customer
 from tests.test_redundant_indexes import index_names, reversed_and_again
+from tests.test_subscriptions import graphql_ws
 
 PEOPLE = [
     ("Ana María Núñez", "ana.nunez@example.com"),
@@ -351,3 +352,28 @@ def test_the_lexemes_replace_the_trigrams_and_grams_and_give_them_back(database_
     assert lexemes <= migrated and not replaced & migrated
     assert reversed_ == (migrated - lexemes) | replaced
     assert functions == [search_lexemes.FUNCTION]  # the grams' index needed its function
+
+
+def test_searches_over_a_websocket_find_what_http_finds(paths: Paths) -> None:
+    """The same predicate whatever the way in: a query over graphql-transport-ws
+    answers each needle (three characters, a full name, tsquery's syntax, one
+    character) as HTTP does, and as Python computes it."""
+    needles = ["nun", "ana maría núñez", "ana:*", "a & b", "o'b", "Ñ", "ov@ex"]
+    with graphql_ws(paths.compiled.url) as ws:
+        ws.acknowledged()
+        for number, needle in enumerate(needles):
+            variables = {"f": {"search": needle}}
+            ws.send(
+                {
+                    "id": f"search-{number}",
+                    "type": "subscribe",
+                    "payload": {"query": QUERY, "variables": variables},
+                }
+            )
+            message = ws.receive()
+            assert message["type"] == "next", message
+            assert ws.receive() == {"id": f"search-{number}", "type": "complete"}
+            over_ws = message["payload"]["data"]["customers"]
+            assert over_ws == paths.both(QUERY, variables)["customers"], needle
+            want = sorted(n for n, e in PEOPLE if holds(n, needle) or holds(e, needle))
+            assert sorted(node["name"] for node in over_ws["nodes"]) == want, needle
